@@ -1,0 +1,168 @@
+package config
+
+import "time"
+
+// Config is the whole pgrollup configuration file (DESIGN.md §2).
+type Config struct {
+	// Path is the file the configuration was loaded from; empty when parsed from memory.
+	Path string `yaml:"-"`
+
+	Listen          string    `yaml:"listen"`
+	Warehouse       Warehouse `yaml:"warehouse"`
+	NATS            NATS      `yaml:"nats"`
+	DataDir         string    `yaml:"data_dir"`
+	Storage         Storage   `yaml:"storage"`
+	Worker          Worker    `yaml:"worker"`
+	Routing         Routing   `yaml:"routing"`
+	TLS             TLS       `yaml:"tls"`
+	Auth            Auth      `yaml:"auth"`
+	MaxMessageBytes ByteSize  `yaml:"max_message_bytes"`
+	BuildTimezone   string    `yaml:"build_timezone"`
+	Admin           Admin     `yaml:"admin"`
+	Tables          []Table   `yaml:"tables"`
+	Rollups         []Rollup  `yaml:"rollups"`
+}
+
+// Warehouse is the real Postgres that pgrollup fronts.
+type Warehouse struct {
+	// DSN is the service account used for builds and privilege checks.
+	// Client sessions connect to the same host, port and TLS mode with their own credentials.
+	DSN string `yaml:"dsn"`
+}
+
+// NATS says where jobs, queries and the catalog travel.
+type NATS struct {
+	// URL of an external NATS server; empty starts the embedded server.
+	URL string `yaml:"url"`
+}
+
+// Storage says where rollup Parquet files live.
+type Storage struct {
+	URL string `yaml:"url"` // file://path or s3://bucket/prefix
+	S3  S3     `yaml:"s3"`
+}
+
+// S3 holds the S3 (or MinIO, or GCS through HMAC keys) connection settings.
+type S3 struct {
+	Endpoint       string `yaml:"endpoint"`
+	Region         string `yaml:"region"`
+	AccessKey      string `yaml:"access_key"`
+	SecretKey      string `yaml:"secret_key"`
+	ForcePathStyle bool   `yaml:"force_path_style"`
+}
+
+// Worker configures rollup builds and rollup query serving.
+type Worker struct {
+	CacheDir          string   `yaml:"cache_dir"`
+	CacheMaxBytes     ByteSize `yaml:"cache_max_bytes"`
+	DuckDBMemoryLimit ByteSize `yaml:"duckdb_memory_limit"`
+	Concurrency       int      `yaml:"concurrency"`
+}
+
+// Routing configures how statements are routed.
+type Routing struct {
+	RollupOnly        bool     `yaml:"rollup_only"`
+	WorkerTimeout     Duration `yaml:"worker_timeout"`
+	MaxStaleness      Duration `yaml:"max_staleness"` // zero: no limit
+	PrivilegeCacheTTL Duration `yaml:"privilege_cache_ttl"`
+}
+
+// TLS is the client-side TLS certificate; both empty answers SSLRequest with 'N'.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Cleartext password policies for Auth.CleartextWithoutTLS.
+const (
+	CleartextNever    = "never"
+	CleartextLoopback = "loopback"
+	CleartextAlways   = "always"
+)
+
+// Auth configures client authentication.
+type Auth struct {
+	// CleartextWithoutTLS says when the proxy may ask a client for its password
+	// over a connection without TLS: never, loopback (default) or always.
+	CleartextWithoutTLS string `yaml:"cleartext_without_tls"`
+}
+
+// Admin configures the admin and metrics HTTP listener.
+type Admin struct {
+	Listen string `yaml:"listen"`
+	Token  string `yaml:"token"`
+}
+
+// Table declares a fact table and the joins rollups over it may use.
+type Table struct {
+	Name  string `yaml:"name"` // schema-qualified: public.orders
+	Joins []Join `yaml:"joins"`
+	Line  int    `yaml:"-"` // line of the entry in the file
+}
+
+// Join types.
+const (
+	JoinLeft  = "left"
+	JoinInner = "inner"
+)
+
+// Join is one declared join from a fact table to a dimension table.
+type Join struct {
+	Table        string `yaml:"table"`        // schema-qualified
+	On           string `yaml:"on"`           // SQL condition, e.g. orders.customer_id = customers.id
+	Type         string `yaml:"type"`         // left (default) or inner
+	Relationship string `yaml:"relationship"` // many_to_one (default) or one_to_one
+	Line         int    `yaml:"-"`
+}
+
+// Granularity is a time bucket size.
+type Granularity string
+
+// Granularities, finest first.
+const (
+	Hour    Granularity = "hour"
+	Day     Granularity = "day"
+	Week    Granularity = "week"
+	Month   Granularity = "month"
+	Quarter Granularity = "quarter"
+	Year    Granularity = "year"
+)
+
+// Rollup declares one pre-aggregated rollup.
+type Rollup struct {
+	Name                 string      `yaml:"name"`
+	Table                string      `yaml:"table"` // schema-qualified fact table; must be declared in tables or is used without joins
+	Dimensions           []string    `yaml:"dimensions"`
+	TimeDimension        string      `yaml:"time_dimension"`
+	Granularity          Granularity `yaml:"granularity"`
+	Measures             []string    `yaml:"measures"`
+	Filters              []string    `yaml:"filters"`
+	PartitionGranularity Granularity `yaml:"partition_granularity"`
+	MaxRows              int64       `yaml:"max_rows"`
+	Refresh              Refresh     `yaml:"refresh"`
+	BuildRange           *BuildRange `yaml:"build_range"`
+	Line                 int         `yaml:"-"` // line of the entry in the file
+}
+
+// Refresh says when a rollup is rebuilt.
+type Refresh struct {
+	Every        Duration `yaml:"every"`
+	Cron         string   `yaml:"cron"`
+	Timezone     string   `yaml:"timezone"` // zone of Cron; default build_timezone
+	SQL          string   `yaml:"sql"`      // refresh key: rebuild when its result changes
+	Incremental  bool     `yaml:"incremental"`
+	UpdateWindow Duration `yaml:"update_window"`
+}
+
+// BuildRange bounds the time range a rollup is built over, as SQL returning one timestamp each.
+type BuildRange struct {
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+}
+
+// Duration is a time.Duration that reads Go durations ("90s", "1h30m") and
+// Postgres-style intervals ("3 days", "2 hours").
+type Duration time.Duration
+
+// ByteSize is a size in bytes that reads "64MB", "10GB", "512KiB" or a plain number.
+type ByteSize int64
