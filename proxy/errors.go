@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Severities and SQLSTATE codes the proxy raises itself. Errors from the
+// warehouse are relayed as they come and never pass through here.
+const (
+	severityFatal = "FATAL"
+	severityError = "ERROR"
+
+	codeProtocolViolation       = "08P01"
+	codeConnectionFailure       = "08006"
+	codeFeatureNotSupported     = "0A000"
+	codeInvalidAuthorization    = "28000"
+	codeInvalidPassword         = "28P01"
+	codeAdminShutdown           = "57P01"
+	codeCannotConnectNow        = "57P03"
+	codeInternalError           = "XX000"
+	codeTooManyConnections      = "53300"
+	codeInvalidParameterValue   = "22023"
+	codeUndefinedPreparedStatmt = "26000"
+)
+
+// pgError is an error the proxy reports to a client as an ErrorResponse.
+type pgError struct {
+	Severity string
+	Code     string
+	Message  string
+	Detail   string
+	Hint     string
+}
+
+func newError(severity, code, msg string) *pgError {
+	return &pgError{Severity: severity, Code: code, Message: msg}
+}
+
+func (e *pgError) Error() string { return e.Severity + ": " + e.Message + " (SQLSTATE " + e.Code + ")" }
+
+// encode appends the ErrorResponse for e to dst.
+func (e *pgError) encode(dst []byte) []byte {
+	msg := pgproto3.ErrorResponse{
+		Severity:            e.Severity,
+		SeverityUnlocalized: e.Severity,
+		Code:                e.Code,
+		Message:             e.Message,
+		Detail:              e.Detail,
+		Hint:                e.Hint,
+	}
+	out, err := msg.Encode(dst)
+	if err != nil {
+		// Encode only fails on a message over 1 GB, which ours never are.
+		panic(err)
+	}
+	return out
+}
+
+// asPgError returns err as a pgError, wrapping anything else as an internal
+// FATAL error so that a client always learns why its connection ends.
+func asPgError(err error) *pgError {
+	var pe *pgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return newError(severityFatal, codeInternalError, err.Error())
+}

@@ -1,0 +1,31 @@
+package proxy
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the proxy's Prometheus collectors, registered on a registry the
+// caller owns so that several servers (in tests) never share counters.
+type Metrics struct {
+	ClientConnections prometheus.Gauge
+	Queries           *prometheus.CounterVec
+}
+
+// NewMetrics creates the proxy's collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ClientConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pgrollup_client_connections",
+			Help: "Client sessions currently open.",
+		}),
+		Queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgrollup_queries_total",
+			Help: "Statements executed, by the route that answered them.",
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.ClientConnections, m.Queries)
+	// Every route is present from the start so that rate() and the hit-rate
+	// expression see a zero rather than a missing series.
+	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
+		m.Queries.WithLabelValues(string(r))
+	}
+	return m
+}

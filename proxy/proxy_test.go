@@ -1,0 +1,243 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/pgcluster"
+)
+
+// cluster is the warehouse every test in this package talks to.
+var cluster *pgcluster.Cluster
+
+const (
+	scramUser, scramPassword = "scram_user", "scram secret"
+	md5User, md5Password     = "md5_user", "md5 secret"
+	trustUser                = "trust_user"
+)
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c, err := pgcluster.Start(ctx, pgcluster.Options{
+		HBA: []string{"host all " + trustUser + " 127.0.0.1/32 trust", "host all " + md5User + " 127.0.0.1/32 md5"},
+	})
+	if err != nil {
+		cancel()
+		fmt.Fprintln(os.Stderr, "start postgres:", err)
+		os.Exit(1)
+	}
+	cluster = c
+	err = setupRoles(ctx)
+	cancel()
+	if err != nil {
+		c.Stop()
+		fmt.Fprintln(os.Stderr, "set up roles:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+func setupRoles(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{
+		"DROP ROLE IF EXISTS " + scramUser + ", " + md5User + ", " + trustUser,
+		"SET password_encryption = 'scram-sha-256'",
+		"CREATE ROLE " + scramUser + " LOGIN PASSWORD '" + scramPassword + "'",
+		"SET password_encryption = 'md5'",
+		"CREATE ROLE " + md5User + " LOGIN PASSWORD '" + md5Password + "'",
+		"CREATE ROLE " + trustUser + " LOGIN",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+	}
+	return nil
+}
+
+// testProxy runs a Server on a loopback port for the length of a test.
+type testProxy struct {
+	srv  *Server
+	addr string
+	reg  *prometheus.Registry
+}
+
+func startProxy(t *testing.T, mutate func(*Options)) *testProxy {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	opts := Options{WarehouseDSN: cluster.DSN("postgres"), Registerer: reg}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &testProxy{srv: srv, addr: l.Addr().String(), reg: reg}
+}
+
+func (p *testProxy) dsn(user, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: p.addr, Path: "/postgres", RawQuery: "sslmode=disable"}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
+}
+
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestAuthentication(t *testing.T) {
+	p := startProxy(t, nil)
+	tests := []struct {
+		name, user, password string
+		wantCode             string // empty: success
+	}{
+		{"trust", trustUser, "", ""},
+		{"scram", scramUser, scramPassword, ""},
+		{"scram wrong password", scramUser, "nope", "28P01"},
+		{"md5", md5User, md5Password, ""},
+		{"md5 wrong password", md5User, "nope", "28P01"},
+		{"unknown role", "nobody_here", "x", "28P01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn, err := pgx.Connect(ctx, p.dsn(tt.user, tt.password))
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				defer conn.Close(ctx)
+				var user string
+				if err := conn.QueryRow(ctx, "select current_user").Scan(&user); err != nil {
+					t.Fatal(err)
+				}
+				if user != tt.user {
+					t.Fatalf("current_user = %q, want %q", user, tt.user)
+				}
+				return
+			}
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != tt.wantCode {
+				t.Fatalf("err = %v, want SQLSTATE %s", err, tt.wantCode)
+			}
+			// The same attempt directly must fail the same way.
+			direct, derr := pgx.Connect(ctx, cluster.DSNFor(tt.user, tt.password, "postgres"))
+			var directErr *pgconn.PgError
+			if !errors.As(derr, &directErr) {
+				direct.Close(ctx)
+				t.Fatalf("direct connect did not fail: %v", derr)
+			}
+			if directErr.Message != pgErr.Message || directErr.Severity != pgErr.Severity {
+				t.Fatalf("through proxy %q/%q, direct %q/%q", pgErr.Severity, pgErr.Message, directErr.Severity, directErr.Message)
+			}
+		})
+	}
+}
+
+func TestCleartextPolicyNever(t *testing.T) {
+	p := startProxy(t, func(o *Options) { o.Cleartext = CleartextNever })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := pgx.Connect(ctx, p.dsn(scramUser, scramPassword))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != codeInvalidAuthorization {
+		t.Fatalf("err = %v, want SQLSTATE %s", err, codeInvalidAuthorization)
+	}
+	// Trust needs no password, so the policy does not get in its way.
+	conn := connect(t, p.dsn(trustUser, ""))
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQueriesAreCounted(t *testing.T) {
+	p := startProxy(t, nil)
+	conn := connect(t, p.dsn(trustUser, ""))
+	ctx := context.Background()
+	before := testutil.ToFloat64(p.srv.queries[RoutePassthrough])
+	for i := range 3 {
+		var n int
+		if err := conn.QueryRow(ctx, "select $1::int", i).Scan(&n); err != nil || n != i {
+			t.Fatalf("got %d, %v", n, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "select 1", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(p.srv.queries[RoutePassthrough]) - before; got != 4 {
+		t.Fatalf("passthrough queries counted %v, want 4", got)
+	}
+	if got := testutil.ToFloat64(p.srv.metrics.ClientConnections); got != 1 {
+		t.Fatalf("client connections %v, want 1", got)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	p := startProxy(t, nil)
+	conn := connect(t, p.dsn(trustUser, ""))
+	ctx := context.Background()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if err := conn.PgConn().CancelRequest(ctx); err != nil {
+			t.Errorf("cancel request: %v", err)
+		}
+	}()
+	start := time.Now()
+	_, err := conn.Exec(ctx, "select pg_sleep(20)")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+		t.Fatalf("err = %v, want SQLSTATE 57014", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+	// The session survives its cancelled statement.
+	var one int
+	if err := conn.QueryRow(ctx, "select 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("after cancel: %d, %v", one, err)
+	}
+}

@@ -1,0 +1,460 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	bufferSize = 32 << 10
+	// startupTimeout bounds the time from connect to ReadyForQuery, as
+	// Postgres's authentication_timeout does.
+	startupTimeout = 60 * time.Second
+	// maxTrackedPortals bounds per-session bookkeeping: portals end with their
+	// transaction without a Close the proxy could see.
+	maxTrackedPortals = 1024
+)
+
+// session is one client connection and its own warehouse connection.
+//
+// Two goroutines run a session once it is established: the client loop reads
+// client messages, routes statements and writes to the warehouse; the
+// upstream loop reads the warehouse's messages and writes them to the client.
+// Writes to the client are serialised by clientMu because the proxy's own
+// messages (errors, shutdown notices) come from either side.
+type session struct {
+	srv    *Server
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+
+	client     net.Conn
+	clientR    *bufio.Reader
+	clientMsgs *messageReader
+	tls        bool
+
+	clientMu sync.Mutex
+	clientW  *bufio.Writer
+
+	upstream net.Conn
+	upR      *bufio.Reader
+	upMsgs   *messageReader
+	upW      *bufio.Writer // client loop only
+
+	// out collects messages to the client during startup, before clientW.
+	out []byte
+
+	user, database string
+	password       *string
+	key            cancelKey
+	upKey          atomic.Pointer[upstreamKey]
+	params         atomic.Pointer[map[string]string]
+	txStatus       atomic.Uint32
+
+	stateMu    sync.Mutex
+	pending    int  // Query, Sync and FunctionCall messages awaiting ReadyForQuery
+	inExtended bool // extended-protocol messages sent since the last Sync
+	draining   bool
+	closing    bool
+
+	// Client loop only: the route of each prepared statement and portal, so
+	// that Execute is counted where it is answered.
+	statements map[string]Route
+	portals    map[string]Route
+	sessInfo   Session
+
+	closeOnce sync.Once
+}
+
+type upstreamKey struct {
+	pid    uint32
+	secret []byte
+}
+
+func (s *Server) serveConn(conn net.Conn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := &session{
+		srv:        s,
+		ctx:        ctx,
+		cancel:     cancel,
+		log:        s.log.With("client", conn.RemoteAddr().String()),
+		statements: map[string]Route{},
+		portals:    map[string]Route{},
+	}
+	sess.setClientConn(conn)
+	sess.run()
+}
+
+func (s *session) setClientConn(c net.Conn) {
+	s.client = c
+	s.clientR = bufio.NewReaderSize(c, bufferSize)
+	s.clientMsgs = newMessageReader(s.clientR, s.srv.opts.MaxMessageBytes)
+	s.clientW = bufio.NewWriterSize(c, bufferSize)
+}
+
+func (s *session) setUpstreamConn(c net.Conn) {
+	s.upstream = c
+	s.upR = bufio.NewReaderSize(c, bufferSize)
+	s.upMsgs = newMessageReader(s.upR, 0)
+	s.upW = bufio.NewWriterSize(c, bufferSize)
+}
+
+func (s *session) run() {
+	defer s.closeConns()
+	_ = s.client.SetDeadline(time.Now().Add(startupTimeout))
+	params, err := s.acceptStartup()
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	s.user = params["user"]
+	if s.user == "" {
+		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
+		return
+	}
+	s.database = params["database"]
+	if s.database == "" {
+		s.database = s.user
+	}
+	s.log = s.log.With("user", s.user, "database", s.database)
+	key, err := s.srv.register(s)
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	s.key = key
+	defer s.srv.unregister(key)
+	if err := s.startUpstream(s.ctx, params); err != nil {
+		s.fail(err)
+		return
+	}
+	_ = s.client.SetDeadline(time.Time{})
+	s.log.Debug("session started")
+
+	upDone := make(chan error, 1)
+	go func() { upDone <- s.upstreamLoop() }()
+	clientErr := s.clientLoop()
+	s.closeConns()
+	upErr := <-upDone
+	s.log.Debug("session ended", "client", errText(clientErr), "warehouse", errText(upErr))
+}
+
+// fail ends a session that never got going, telling the client why when it
+// is still listening.
+func (s *session) fail(err error) {
+	if errors.Is(err, errSessionDone) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
+	var le *lengthError
+	if errors.As(err, &le) {
+		err = newError(severityFatal, codeProtocolViolation, "invalid message length")
+	}
+	pe := asPgError(err)
+	s.log.Debug("session refused", "err", err)
+	s.out = pe.encode(s.out)
+	_ = s.flushOut()
+}
+
+// flushOut writes the startup-phase messages collected in out.
+func (s *session) flushOut() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.client.Write(s.out)
+	s.out = s.out[:0]
+	return err
+}
+
+func (s *session) writeUpstream(b []byte) error {
+	_, err := s.upstream.Write(b)
+	return err
+}
+
+// closeConns closes both connections, which ends both loops.
+func (s *session) closeConns() {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.client.Close()
+		if s.upstream != nil {
+			s.upstream.Close()
+		}
+	})
+}
+
+// noteParameter records a ParameterStatus body (name, value) so that routing
+// sees the session's TimeZone, DateStyle and the rest as the client does.
+func (s *session) noteParameter(body []byte) {
+	name, rest, ok := cutCString(body)
+	if !ok {
+		return
+	}
+	value, _, ok := cutCString(rest)
+	if !ok {
+		return
+	}
+	old := s.params.Load()
+	next := make(map[string]string, 16)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[name] = value
+	s.params.Store(&next)
+}
+
+// clientLoop relays client messages to the warehouse until the client leaves
+// or breaks the protocol.
+func (s *session) clientLoop() error {
+	for {
+		msg, err := s.clientMsgs.next()
+		if err != nil {
+			var le *lengthError
+			if errors.As(err, &le) {
+				s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
+			}
+			return err
+		}
+		if err := s.handleClientMessage(msg); err != nil {
+			return err
+		}
+		if s.clientR.Buffered() == 0 {
+			if err := s.upW.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *session) handleClientMessage(msg message) error {
+	switch msg.typ {
+	case 'Q', 'S', 'F':
+		if !s.beginRoundTrip(false) {
+			return errSessionDone
+		}
+	case 'P', 'B', 'E', 'D', 'C', 'H':
+		if !s.beginRoundTrip(true) {
+			return errSessionDone
+		}
+	case 'd', 'c', 'f':
+		// COPY data flows within a Query already counted.
+	case 'X':
+		_, _ = s.upW.Write(msg.raw)
+		_ = s.upW.Flush()
+		return io.EOF
+	default:
+		e := newError(severityFatal, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
+		s.terminate(e)
+		return e
+	}
+
+	switch msg.typ {
+	case 'Q':
+		sql, _, _ := cutCString(msg.body)
+		s.count(s.route(sql).Route)
+	case 'P':
+		if name, query, ok := parseParse(msg.body); ok {
+			s.statements[name] = s.route(query).Route
+		}
+	case 'B':
+		if portal, stmt, ok := parseBind(msg.body); ok {
+			if len(s.portals) >= maxTrackedPortals {
+				clear(s.portals)
+			}
+			s.portals[portal] = s.statements[stmt]
+		}
+	case 'E':
+		if portal, _, ok := cutCString(msg.body); ok {
+			s.count(s.portals[portal])
+		}
+	case 'C':
+		if len(msg.body) > 1 {
+			name, _, _ := cutCString(msg.body[1:])
+			switch msg.body[0] {
+			case 'S':
+				delete(s.statements, name)
+			case 'P':
+				delete(s.portals, name)
+			}
+		}
+	}
+	_, err := s.upW.Write(msg.raw)
+	return err
+}
+
+// beginRoundTrip notes a client message that the warehouse will answer. It
+// returns false when the session is being closed for shutdown.
+func (s *session) beginRoundTrip(extended bool) bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.closing {
+		return false
+	}
+	if extended {
+		s.inExtended = true
+	} else {
+		s.pending++
+		s.inExtended = false
+	}
+	return true
+}
+
+// route parses sql (once per text) and asks the router where it goes. Until
+// rollup serving exists every statement is relayed, whatever the decision.
+func (s *session) route(sql string) Decision {
+	st := s.srv.stmts.get(sql)
+	info := &s.sessInfo
+	info.User, info.Database = s.user, s.database
+	if p := s.params.Load(); p != nil {
+		info.Parameters = *p
+	}
+	info.TxStatus = byte(s.txStatus.Load())
+	info.Now = time.Now()
+	d := s.srv.router.Route(s.ctx, st, info)
+	if d.Route != RoutePassthrough {
+		d = Decision{Route: RoutePassthrough, Reason: "not_served", ReasonMessage: "rollup serving is not available"}
+	}
+	return d
+}
+
+func (s *session) count(r Route) {
+	if r == "" {
+		// A statement prepared before tracking began (or evicted) is relayed.
+		r = RoutePassthrough
+	}
+	s.srv.queries[r].Inc()
+}
+
+// upstreamLoop relays the warehouse's messages to the client until either
+// side closes.
+func (s *session) upstreamLoop() error {
+	for {
+		msg, err := s.upMsgs.next()
+		if err != nil {
+			s.clientMu.Lock()
+			_ = s.clientW.Flush()
+			s.clientMu.Unlock()
+			s.closeConns()
+			return err
+		}
+		terminate := false
+		switch msg.typ {
+		case 'Z':
+			terminate = s.endRoundTrip(msg.body)
+		case 'S':
+			s.noteParameter(msg.body)
+		}
+		s.clientMu.Lock()
+		_, err = s.clientW.Write(msg.raw)
+		if err == nil && s.upR.Buffered() == 0 {
+			err = s.clientW.Flush()
+		}
+		s.clientMu.Unlock()
+		if err != nil {
+			s.closeConns()
+			return err
+		}
+		if terminate {
+			s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+			return nil
+		}
+	}
+}
+
+// endRoundTrip notes a ReadyForQuery. It reports whether a draining session
+// has just become idle and should end now.
+func (s *session) endRoundTrip(body []byte) bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if len(body) == 1 {
+		s.txStatus.Store(uint32(body[0]))
+	}
+	if s.pending > 0 {
+		s.pending--
+	}
+	if s.draining && s.idleLocked() && !s.closing {
+		s.closing = true
+		return true
+	}
+	return false
+}
+
+func (s *session) idleLocked() bool {
+	return s.pending == 0 && !s.inExtended && byte(s.txStatus.Load()) == 'I'
+}
+
+// drain asks the session to end as soon as it is idle: now if it is.
+func (s *session) drain() {
+	s.stateMu.Lock()
+	s.draining = true
+	now := s.idleLocked() && !s.closing
+	if now {
+		s.closing = true
+	}
+	s.stateMu.Unlock()
+	if now {
+		s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+	}
+}
+
+// terminate tells the client why its session ends, says goodbye to the
+// warehouse and closes both connections.
+func (s *session) terminate(e *pgError) {
+	s.clientMu.Lock()
+	_, _ = s.clientW.Write(e.encode(nil))
+	_ = s.clientW.Flush()
+	s.clientMu.Unlock()
+	if s.upstream != nil {
+		_ = s.upstream.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.upstream.Write([]byte{'X', 0, 0, 0, 4})
+	}
+	s.closeConns()
+}
+
+// cancelUpstream forwards a client's CancelRequest to its warehouse backend.
+func (s *session) cancelUpstream() {
+	k := s.upKey.Load()
+	if k == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.warehouse.cancel(ctx, k.pid, k.secret); err != nil {
+		s.log.Warn("cancel request not delivered", "err", err)
+	}
+}
+
+// parseParse returns the statement name and query text of a Parse body.
+func parseParse(body []byte) (name, query string, ok bool) {
+	name, rest, ok := cutCString(body)
+	if !ok {
+		return "", "", false
+	}
+	query, _, ok = cutCString(rest)
+	return name, query, ok
+}
+
+// parseBind returns the portal and statement names of a Bind body.
+func parseBind(body []byte) (portal, stmt string, ok bool) {
+	portal, rest, ok := cutCString(body)
+	if !ok {
+		return "", "", false
+	}
+	stmt, _, ok = cutCString(rest)
+	return portal, stmt, ok
+}
+
+func errText(err error) string {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return "closed"
+	}
+	return err.Error()
+}

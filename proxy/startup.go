@@ -1,0 +1,304 @@
+package proxy
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// errSessionDone ends a connection quietly: a cancel request was handled,
+// or the client left during authentication.
+var errSessionDone = errors.New("session done")
+
+// acceptStartup reads packets until a StartupMessage, answering SSLRequest
+// and GSSENCRequest on the way. A CancelRequest is handled and ends the
+// connection with errSessionDone.
+func (s *session) acceptStartup() (map[string]string, error) {
+	for {
+		code, body, err := readStartupPacket(s.client)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case code == sslRequestCode:
+			if err := s.answerSSLRequest(); err != nil {
+				return nil, err
+			}
+		case code == gssEncRequestCode:
+			if _, err := s.client.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case code == cancelRequestCode:
+			if len(body) < 8 {
+				return nil, newError(severityFatal, codeProtocolViolation, "invalid length of cancel request packet")
+			}
+			s.srv.cancel(cancelKey{pid: binary.BigEndian.Uint32(body[:4]), secret: binary.BigEndian.Uint32(body[4:8])})
+			return nil, errSessionDone
+		case code>>16 == 3:
+			params, err := parseStartupParameters(body)
+			if err != nil {
+				return nil, err
+			}
+			s.negotiateMinor(code&0xffff, params)
+			return params, nil
+		default:
+			return nil, newError(severityFatal, codeFeatureNotSupported,
+				fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0 to 3.0", code>>16, code&0xffff))
+		}
+	}
+}
+
+func (s *session) answerSSLRequest() error {
+	if s.srv.opts.TLS == nil || s.tls {
+		_, err := s.client.Write([]byte{'N'})
+		return err
+	}
+	// Bytes the client pipelined after SSLRequest would be read as plaintext
+	// by us and as ciphertext by nobody: Postgres refuses that (CVE-2021-23214).
+	if s.clientR.Buffered() > 0 {
+		return newError(severityFatal, codeProtocolViolation, "received unencrypted data after SSL request")
+	}
+	if _, err := s.client.Write([]byte{'S'}); err != nil {
+		return err
+	}
+	tc := tls.Server(s.client, s.srv.opts.TLS)
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	s.setClientConn(tc)
+	s.tls = true
+	return nil
+}
+
+// negotiateMinor answers a client asking for protocol 3.x (x > 0) or for
+// _pq_ options: the proxy speaks 3.0 and recognises no options, and says so
+// with NegotiateProtocolVersion as Postgres does.
+func (s *session) negotiateMinor(minor uint32, params map[string]string) {
+	var unknown []string
+	for name := range params {
+		if strings.HasPrefix(name, "_pq_.") {
+			unknown = append(unknown, name)
+			delete(params, name)
+		}
+	}
+	if minor == 0 && len(unknown) == 0 {
+		return
+	}
+	body := binary.BigEndian.AppendUint32(nil, 0)
+	body = binary.BigEndian.AppendUint32(body, uint32(len(unknown)))
+	for _, name := range unknown {
+		body = appendCString(body, name)
+	}
+	s.out = appendMessage(s.out, 'v', body)
+}
+
+// startUpstream opens the client's own warehouse session: it relays the
+// startup parameters, completes authentication with the client's password
+// when the warehouse asks for one, and relays everything up to the first
+// ReadyForQuery with the proxy's own BackendKeyData in place of the backend's.
+func (s *session) startUpstream(ctx context.Context, params map[string]string) error {
+	conn, err := s.srv.warehouse.connect(ctx)
+	if err != nil {
+		s.srv.log.Warn("cannot reach the warehouse", "err", err)
+		return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse: "+err.Error())
+	}
+	s.setUpstreamConn(conn)
+
+	var body []byte
+	body = binary.BigEndian.AppendUint32(body, protocolVersion30)
+	for name, value := range params {
+		body = appendCString(body, name)
+		body = appendCString(body, value)
+	}
+	body = append(body, 0)
+	start := binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))
+	if err := s.writeUpstream(append(start, body...)); err != nil {
+		return err
+	}
+
+	var scram *scramClient
+	for {
+		msg, err := s.upMsgs.next()
+		if err != nil {
+			return fmt.Errorf("warehouse startup: %w", err)
+		}
+		switch msg.typ {
+		case 'R':
+			done, err := s.authStep(msg.body, &scram)
+			if err != nil {
+				return err
+			}
+			if done {
+				s.out = append(s.out, msg.raw...)
+			}
+		case 'K':
+			if len(msg.body) < 8 {
+				return newError(severityFatal, codeProtocolViolation, "invalid BackendKeyData from the warehouse")
+			}
+			s.upKey.Store(&upstreamKey{pid: binary.BigEndian.Uint32(msg.body[:4]), secret: append([]byte(nil), msg.body[4:]...)})
+			var key [8]byte
+			binary.BigEndian.PutUint32(key[:4], s.key.pid)
+			binary.BigEndian.PutUint32(key[4:], s.key.secret)
+			s.out = appendMessage(s.out, 'K', key[:])
+		case 'S':
+			s.noteParameter(msg.body)
+			s.out = append(s.out, msg.raw...)
+		case 'Z':
+			if len(msg.body) == 1 {
+				s.txStatus.Store(uint32(msg.body[0]))
+			}
+			s.out = append(s.out, msg.raw...)
+			return s.flushOut()
+		case 'E':
+			// The warehouse's own refusal (wrong password, no such database)
+			// reaches the client unchanged.
+			s.out = append(s.out, msg.raw...)
+			_ = s.flushOut()
+			return errSessionDone
+		case 'v':
+			// We ask for 3.0 with no options, so there is nothing to settle.
+		default:
+			s.out = append(s.out, msg.raw...)
+		}
+	}
+}
+
+// authStep answers one Authentication message from the warehouse. It returns
+// done when the message is AuthenticationOk.
+func (s *session) authStep(body []byte, scram **scramClient) (done bool, err error) {
+	if len(body) < 4 {
+		return false, newError(severityFatal, codeProtocolViolation, "invalid authentication message from the warehouse")
+	}
+	data := body[4:]
+	switch kind := binary.BigEndian.Uint32(body[:4]); kind {
+	case 0: // AuthenticationOk
+		return true, nil
+	case 3: // cleartext
+		pw, err := s.clientPassword()
+		if err != nil {
+			return false, err
+		}
+		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, pw)))
+	case 5: // MD5 with a 4-byte salt
+		if len(data) != 4 {
+			return false, newError(severityFatal, codeProtocolViolation, "invalid MD5 salt from the warehouse")
+		}
+		pw, err := s.clientPassword()
+		if err != nil {
+			return false, err
+		}
+		inner := md5.Sum([]byte(pw + s.user))
+		outer := md5.Sum(append([]byte(hex.EncodeToString(inner[:])), data...))
+		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, "md5"+hex.EncodeToString(outer[:]))))
+	case 10: // SASL: the mechanisms the warehouse offers
+		if !offers(data, scramMechanism) {
+			return false, newError(severityFatal, codeInvalidAuthorization, "pgrollup: the warehouse offers no SASL mechanism the proxy supports (it supports SCRAM-SHA-256)")
+		}
+		pw, err := s.clientPassword()
+		if err != nil {
+			return false, err
+		}
+		c, err := newScramClient(pw)
+		if err != nil {
+			return false, err
+		}
+		*scram = c
+		first := c.firstMessage()
+		msg := appendCString(nil, scramMechanism)
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(first)))
+		msg = append(msg, first...)
+		return false, s.writeUpstream(appendMessage(nil, 'p', msg))
+	case 11: // SASL continue
+		if *scram == nil {
+			return false, newError(severityFatal, codeProtocolViolation, "unexpected SASL continue from the warehouse")
+		}
+		final, err := (*scram).finalMessage(data)
+		if err != nil {
+			return false, newError(severityFatal, codeProtocolViolation, "pgrollup: "+err.Error())
+		}
+		return false, s.writeUpstream(appendMessage(nil, 'p', final))
+	case 12: // SASL final
+		if *scram == nil {
+			return false, newError(severityFatal, codeProtocolViolation, "unexpected SASL final from the warehouse")
+		}
+		if err := (*scram).verifyFinal(data); err != nil {
+			return false, newError(severityFatal, codeInvalidAuthorization, "pgrollup: "+err.Error())
+		}
+		return false, nil
+	default:
+		return false, newError(severityFatal, codeFeatureNotSupported,
+			fmt.Sprintf("pgrollup: the warehouse asks for authentication method %d, which the proxy cannot relay", kind))
+	}
+}
+
+// offers reports whether a NUL-separated SASL mechanism list holds name.
+func offers(list []byte, name string) bool {
+	for {
+		mech, rest, ok := cutCString(list)
+		if !ok || mech == "" {
+			return false
+		}
+		if mech == name {
+			return true
+		}
+		list = rest
+	}
+}
+
+// clientPassword asks the client for its password in clear text, once, if
+// the policy allows it on this connection.
+func (s *session) clientPassword() (string, error) {
+	if s.password != nil {
+		return *s.password, nil
+	}
+	if !s.cleartextAllowed() {
+		e := newError(severityFatal, codeInvalidAuthorization, "pgrollup: the warehouse asks for a password, and the proxy accepts passwords only over TLS on this connection")
+		e.Hint = "Connect with sslmode=require, or set auth.cleartext_without_tls in the pgrollup config."
+		return "", e
+	}
+	s.out = appendMessage(s.out, 'R', binary.BigEndian.AppendUint32(nil, 3))
+	if err := s.flushOut(); err != nil {
+		return "", err
+	}
+	msg, err := s.clientMsgs.next()
+	if err != nil {
+		// libpq clients hang up here to prompt for a password and come back.
+		return "", errSessionDone
+	}
+	if msg.typ != 'p' {
+		return "", newError(severityFatal, codeProtocolViolation, fmt.Sprintf("expected password response, got message type %d", msg.typ))
+	}
+	pw, _, ok := cutCString(msg.body)
+	if !ok {
+		return "", newError(severityFatal, codeProtocolViolation, "invalid password packet")
+	}
+	s.password = &pw
+	return pw, nil
+}
+
+func (s *session) cleartextAllowed() bool {
+	switch s.srv.opts.Cleartext {
+	case CleartextAlways:
+		return true
+	case CleartextNever:
+		return s.tls
+	default:
+		return s.tls || isLoopback(s.client.RemoteAddr())
+	}
+}
+
+func isLoopback(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
+}
