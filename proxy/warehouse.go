@@ -160,4 +160,3 @@ func (w *warehouse) cancel(ctx context.Context, pid uint32, secret []byte) error
 	_, _ = io.Copy(io.Discard, conn)
 	return nil
 }
-
