@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -19,15 +20,33 @@ const (
 	RouteError       Route = "error"
 )
 
-// Statement is one Query or Parse text and its parse tree. It is shared
-// between sessions through the parse cache and must not be modified.
+// Statement is one Query or Parse text. Its parse tree is built on demand,
+// once per text: pg_query costs tens of microseconds, as much as relaying the
+// statement itself, so a router parses only statements that could touch a
+// rollup and everything else is relayed without that cost.
 type Statement struct {
 	SQL string
-	// Tree is the parse tree; nil when ParseErr is set.
-	Tree *pg_query.ParseResult
-	// ParseErr is pg_query's error for text Postgres would reject; such a
-	// statement always passes through so the warehouse reports its own error.
-	ParseErr error
+
+	once  sync.Once
+	tree  *pg_query.ParseResult
+	err   error
+	cache *statementCache
+}
+
+// Parse returns the statement's parse tree, parsing it on first use. An
+// error means Postgres would reject the text too; such a statement passes
+// through so that the warehouse reports its own error.
+func (st *Statement) Parse() (*pg_query.ParseResult, error) {
+	st.once.Do(func() {
+		st.tree, st.err = pg_query.Parse(st.SQL)
+		if st.err != nil {
+			st.tree = nil
+		}
+		if st.cache != nil {
+			st.cache.cache.Add(st.SQL, st)
+		}
+	})
+	return st.tree, st.err
 }
 
 // Session is what a Router may know of the session a statement arrives on.
@@ -68,8 +87,9 @@ func (PassthroughRouter) Route(context.Context, *Statement, *Session) Decision {
 	return Decision{Route: RoutePassthrough, Reason: "no_rollups", ReasonMessage: "no rollups are configured"}
 }
 
-// statementCache parses statement texts once. BI tools repeat the same texts
-// constantly, and a parse costs far more than a lookup.
+// statementCache keeps parsed statements by text. BI tools repeat the same
+// texts constantly, and a lookup costs a thousandth of a parse. Only parsed
+// statements are kept, so texts no router looks into cost nothing here.
 type statementCache struct {
 	cache *lru.Cache[string, *Statement]
 }
@@ -83,16 +103,11 @@ func newStatementCache(size int) *statementCache {
 	return &statementCache{cache: c}
 }
 
-// get returns the parsed statement for sql, parsing it on a miss.
+// get returns the statement for sql: the parsed one when the text was seen
+// and parsed before, else a new one that joins the cache once parsed.
 func (c *statementCache) get(sql string) *Statement {
 	if st, ok := c.cache.Get(sql); ok {
 		return st
 	}
-	st := &Statement{SQL: sql}
-	st.Tree, st.ParseErr = pg_query.Parse(sql)
-	if st.ParseErr != nil {
-		st.Tree = nil
-	}
-	c.cache.Add(sql, st)
-	return st
+	return &Statement{SQL: sql, cache: c}
 }
