@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func startupPacket(code uint32, body []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(8+len(body)))
+	b = binary.BigEndian.AppendUint32(b, code)
+	return append(b, body...)
+}
+
+func TestMessageReader(t *testing.T) {
+	big := appendMessage(nil, 'd', bytes.Repeat([]byte{'x'}, 3*bufferSize))
+	tests := []struct {
+		name    string
+		in      []byte
+		max     int
+		want    []byte // types of the messages read before the error
+		wantErr error
+	}{
+		{"two messages", append(appendMessage(nil, 'Q', []byte("select 1\x00")), appendMessage(nil, 'X', nil)...), 0, []byte("QX"), io.EOF},
+		{"message larger than the buffer", big, 0, []byte("d"), io.EOF},
+		{"over the limit", big, 1024, nil, &lengthError{}},
+		{"length below 4", []byte{'Q', 0, 0, 0, 3}, 0, nil, &lengthError{}},
+		{"negative length", []byte{'Q', 0xff, 0xff, 0xff, 0xff}, 0, nil, &lengthError{}},
+		{"truncated header", []byte{'Q', 0, 0}, 0, nil, io.ErrUnexpectedEOF},
+		{"truncated body", []byte{'Q', 0, 0, 0, 10, 's'}, 0, nil, io.ErrUnexpectedEOF},
+		{"empty", nil, 0, nil, io.EOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newMessageReader(bufio.NewReaderSize(bytes.NewReader(tt.in), bufferSize), tt.max)
+			var got []byte
+			var err error
+			for {
+				var m message
+				m, err = r.next()
+				if err != nil {
+					break
+				}
+				if int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body)+4 || m.raw[0] != m.typ {
+					t.Fatalf("message %q: inconsistent framing", m.typ)
+				}
+				got = append(got, m.typ)
+			}
+			if !bytes.Equal(got, tt.want) {
+				t.Errorf("read %q, want %q", got, tt.want)
+			}
+			var le *lengthError
+			if _, wantLength := tt.wantErr.(*lengthError); wantLength {
+				if !errors.As(err, &le) {
+					t.Errorf("err = %v, want a length error", err)
+				}
+			} else if !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadStartupPacket(t *testing.T) {
+	params := []byte("user\x00alice\x00database\x00shop\x00\x00")
+	tests := []struct {
+		name     string
+		in       []byte
+		wantCode uint32
+		wantErr  string // substring; empty: no error
+	}{
+		{"startup 3.0", startupPacket(protocolVersion30, params), protocolVersion30, ""},
+		{"ssl request", startupPacket(sslRequestCode, nil), sslRequestCode, ""},
+		{"protocol 2", startupPacket(2<<16, params), 2 << 16, ""},
+		{"length too small", []byte{0, 0, 0, 4, 0, 3, 0, 0}, 0, "invalid length of startup packet"},
+		{"length too large", []byte{0, 1, 0, 0, 0, 3, 0, 0}, 0, "invalid length of startup packet"},
+		{"garbage", []byte("GET / HTTP/1.1\r\n\r\n"), 0, "invalid length of startup packet"},
+		{"truncated", startupPacket(protocolVersion30, params)[:12], 0, "unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, err := readStartupPacket(bytes.NewReader(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || code != tt.wantCode {
+				t.Fatalf("code %d, err %v; want %d", code, err, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestParseStartupParameters(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want map[string]string
+		ok   bool
+	}{
+		{"two", "user\x00alice\x00database\x00shop\x00\x00", map[string]string{"user": "alice", "database": "shop"}, true},
+		{"options with spaces", "user\x00a\x00options\x00-c search_path=x\x00\x00", map[string]string{"user": "a", "options": "-c search_path=x"}, true},
+		{"none", "\x00", map[string]string{}, true},
+		{"no terminator", "user\x00alice\x00", nil, false},
+		{"name without value", "user\x00", nil, false},
+		{"bytes after terminator", "user\x00a\x00\x00junk", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStartupParameters([]byte(tt.in))
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok {
+				return
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("got %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseParseAndBind(t *testing.T) {
+	name, query, ok := parseParse([]byte("S_1\x00select $1\x00\x00\x01\x00\x00\x00\x17"))
+	if !ok || name != "S_1" || query != "select $1" {
+		t.Fatalf("Parse: %q %q %v", name, query, ok)
+	}
+	if _, _, ok := parseParse([]byte("S_1\x00select")); ok {
+		t.Fatal("unterminated query accepted")
+	}
+	portal, stmt, ok := parseBind([]byte("C_1\x00S_1\x00\x00\x00"))
+	if !ok || portal != "C_1" || stmt != "S_1" {
+		t.Fatalf("Bind: %q %q %v", portal, stmt, ok)
+	}
+}
+
+// FuzzMessageReader feeds arbitrary client bytes through the framing and the
+// decoders the proxy applies to them: nothing may panic, and every message
+// must be framed consistently.
+func FuzzMessageReader(f *testing.F) {
+	f.Add(appendMessage(nil, 'Q', []byte("select 1\x00")))
+	f.Add(appendMessage(nil, 'P', []byte("S_1\x00select $1\x00\x00\x00")))
+	f.Add(appendMessage(nil, 'B', []byte("\x00S_1\x00\x00\x00\x00\x00\x00\x00")))
+	f.Add(appendMessage(nil, 'C', []byte("Sname\x00")))
+	f.Add([]byte{'Q', 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := newMessageReader(bufio.NewReaderSize(bytes.NewReader(in), 64), 1<<16)
+		for {
+			m, err := r.next()
+			if err != nil {
+				return
+			}
+			if len(m.raw) != len(m.body)+5 || int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body)+4 {
+				t.Fatalf("inconsistent framing for %q", m.typ)
+			}
+			switch m.typ {
+			case 'P':
+				parseParse(m.body)
+			case 'B':
+				parseBind(m.body)
+			case 'p':
+				offers(m.body, scramMechanism)
+			}
+		}
+	})
+}
+
+// FuzzStartupPacket covers the untyped first packet and its parameters.
+func FuzzStartupPacket(f *testing.F) {
+	f.Add(startupPacket(protocolVersion30, []byte("user\x00alice\x00\x00")))
+	f.Add(startupPacket(sslRequestCode, nil))
+	f.Add(startupPacket(cancelRequestCode, []byte{0, 0, 0, 1, 0, 0, 0, 2}))
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		code, body, err := readStartupPacket(bytes.NewReader(in))
+		if err != nil {
+			return
+		}
+		if len(body)+8 > maxStartupPacketLen {
+			t.Fatalf("accepted a %d-byte startup packet", len(body)+8)
+		}
+		if code>>16 == 3 {
+			params, err := parseStartupParameters(body)
+			if err == nil && params == nil {
+				t.Fatal("nil parameters without an error")
+			}
+		}
+	})
+}
