@@ -21,6 +21,10 @@ type Config struct {
 	Admin           Admin     `yaml:"admin"`
 	Tables          []Table   `yaml:"tables"`
 	Rollups         []Rollup  `yaml:"rollups"`
+
+	// src remembers the line of every field so that Validate can name it; nil for a
+	// Config assembled in Go.
+	src *source
 }
 
 // Warehouse is the real Postgres that pgrollup fronts.
@@ -104,6 +108,13 @@ type Table struct {
 const (
 	JoinLeft  = "left"
 	JoinInner = "inner"
+)
+
+// Join relationships: how many dimension rows one fact row meets. Only many_to_one and
+// one_to_one keep the fact table's row count, which is what makes a joined rollup's sums right.
+const (
+	RelationshipManyToOne = "many_to_one"
+	RelationshipOneToOne  = "one_to_one"
 )
 
 // Join is one declared join from a fact table to a dimension table.

@@ -144,7 +144,7 @@ func (s *session) run() {
 	clientErr := s.clientLoop()
 	s.closeConns()
 	upErr := <-upDone
-	s.log.Debug("session ended", "client", errText(clientErr), "warehouse", errText(upErr))
+	s.log.Debug("session ended", "client_end", errText(clientErr), "warehouse_end", errText(upErr))
 }
 
 // fail ends a session that never got going, telling the client why when it

@@ -1,0 +1,172 @@
+// Command pgrollup is the aggregate-aware Postgres proxy: it serves clients
+// (the default "serve" command) and offers offline tools (validate, explain).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/proxy"
+)
+
+const usage = `pgrollup: an aggregate-aware Postgres proxy
+
+Usage:
+  pgrollup [serve] --config FILE [--log-level debug|info|warn|error]
+  pgrollup validate --config FILE
+  pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(args, stderr)
+	case "validate":
+		return runValidate(args, stdout, stderr)
+	case "explain":
+		return runExplain(args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "pgrollup: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "pgrollup.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d tables, %d rollups)\n", *path, len(cfg.Tables), len(cfg.Rollups))
+	return 0
+}
+
+func runServe(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "pgrollup.yaml", "config file")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for sessions to finish")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "pgrollup: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, log, *shutdownTimeout); err != nil {
+		log.Error("pgrollup stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the proxy and its admin listener until ctx ends, then drains.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration) error {
+	tlsConfig, err := loadTLS(cfg.TLS)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := proxy.NewServer(proxy.Options{
+		WarehouseDSN:    cfg.Warehouse.DSN,
+		TLS:             tlsConfig,
+		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
+		MaxMessageBytes: int(cfg.MaxMessageBytes),
+		Registerer:      reg,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	pgListener, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adminListener, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		pgListener.Close()
+		return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
+	}
+	admin := &http.Server{
+		Handler:           proxy.NewAdminHandler(proxy.AdminOptions{Ready: srv.Ready, Gatherer: reg, Token: cfg.Admin.Token}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(pgListener) }()
+	go func() { errc <- admin.Serve(adminListener) }()
+	log.Info("pgrollup listening", "postgres", pgListener.Addr().String(), "admin", adminListener.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining sessions", "timeout", shutdownTimeout)
+	case runErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("sessions still open at the shutdown deadline were closed", "err", err)
+	}
+	_ = admin.Shutdown(shutdownCtx)
+	if runErr != nil && !errors.Is(runErr, proxy.ErrServerClosed) && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
+	}
+	log.Info("pgrollup stopped")
+	return nil
+}
+
+func loadTLS(c config.TLS) (*tls.Config, error) {
+	if c.CertFile == "" && c.KeyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
