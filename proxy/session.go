@@ -59,9 +59,11 @@ type session struct {
 	params         atomic.Pointer[map[string]string]
 	txStatus       atomic.Uint32
 
-	stateMu    sync.Mutex
-	pending    int  // Query, Sync and FunctionCall messages awaiting ReadyForQuery
-	inExtended bool // extended-protocol messages sent since the last Sync
+	stateMu sync.Mutex
+	// drained is signalled (with stateMu) when expect empties.
+	drained    *sync.Cond
+	expect     expectQueue
+	inExtended bool // extended-protocol messages since the last Sync
 	draining   bool
 	closing    bool
 
@@ -89,6 +91,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		statements: map[string]Route{},
 		portals:    map[string]Route{},
 	}
+	sess.drained = sync.NewCond(&sess.stateMu)
 	sess.setClientConn(conn)
 	sess.run()
 }
@@ -182,6 +185,10 @@ func (s *session) writeUpstream(b []byte) error {
 func (s *session) closeConns() {
 	s.closeOnce.Do(func() {
 		s.cancel()
+		s.stateMu.Lock()
+		s.closing = true
+		s.drained.Broadcast()
+		s.stateMu.Unlock()
 		s.client.Close()
 		if s.upstream != nil {
 			s.upstream.Close()
@@ -236,12 +243,8 @@ func (s *session) clientLoop() error {
 
 func (s *session) handleClientMessage(msg message) error {
 	switch msg.typ {
-	case 'Q', 'S', 'F':
-		if !s.beginRoundTrip(false) {
-			return errSessionDone
-		}
-	case 'P', 'B', 'E', 'D', 'C', 'H':
-		if !s.beginRoundTrip(true) {
+	case 'Q', 'S', 'F', 'P', 'B', 'E', 'D', 'C', 'H':
+		if !s.beginRoundTrip(msg.typ) {
 			return errSessionDone
 		}
 	case 'd', 'c', 'f':
@@ -290,20 +293,25 @@ func (s *session) handleClientMessage(msg message) error {
 	return err
 }
 
-// beginRoundTrip notes a client message that the warehouse will answer. It
-// returns false when the session is being closed for shutdown.
-func (s *session) beginRoundTrip(extended bool) bool {
+// beginRoundTrip notes a client message about to be relayed that the
+// warehouse will answer. It returns false when the session is being closed
+// for shutdown.
+func (s *session) beginRoundTrip(kind byte) bool {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.closing {
 		return false
 	}
-	if extended {
-		s.inExtended = true
-	} else {
-		s.pending++
+	switch kind {
+	case 'S', 'Q', 'F':
 		s.inExtended = false
+	case 'H':
+		s.inExtended = true
+		return true
+	default:
+		s.inExtended = true
 	}
+	s.expect.push(expectation{kind: kind})
 	return true
 }
 
@@ -345,15 +353,14 @@ func (s *session) upstreamLoop() error {
 			s.closeConns()
 			return err
 		}
-		terminate := false
-		switch msg.typ {
-		case 'Z':
-			terminate = s.endRoundTrip(msg.body)
-		case 'S':
+		if msg.typ == 'S' {
 			s.noteParameter(msg.body)
 		}
+		relay, terminate := s.observeUpstream(msg)
 		s.clientMu.Lock()
-		_, err = s.clientW.Write(msg.raw)
+		if relay {
+			_, err = s.clientW.Write(msg.raw)
+		}
 		if err == nil && s.upR.Buffered() == 0 {
 			err = s.clientW.Flush()
 		}
@@ -369,26 +376,28 @@ func (s *session) upstreamLoop() error {
 	}
 }
 
-// endRoundTrip notes a ReadyForQuery. It reports whether a draining session
-// has just become idle and should end now.
-func (s *session) endRoundTrip(body []byte) bool {
+// observeUpstream accounts for one warehouse message. It reports whether
+// the client should see it, and whether a draining session has just become
+// idle and should end now.
+func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	if len(body) == 1 {
-		s.txStatus.Store(uint32(body[0]))
+	relay = s.expect.observe(msg.typ)
+	if msg.typ == 'Z' && len(msg.body) == 1 {
+		s.txStatus.Store(uint32(msg.body[0]))
 	}
-	if s.pending > 0 {
-		s.pending--
+	if s.expect.len() == 0 {
+		s.drained.Broadcast()
 	}
-	if s.draining && s.idleLocked() && !s.closing {
+	if msg.typ == 'Z' && s.draining && s.idleLocked() && !s.closing {
 		s.closing = true
-		return true
+		terminate = true
 	}
-	return false
+	return relay, terminate
 }
 
 func (s *session) idleLocked() bool {
-	return s.pending == 0 && !s.inExtended && byte(s.txStatus.Load()) == 'I'
+	return s.expect.len() == 0 && !s.inExtended && byte(s.txStatus.Load()) == 'I'
 }
 
 // drain asks the session to end as soon as it is idle: now if it is.
