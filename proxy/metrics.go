@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	ClientConnections prometheus.Gauge
 	Queries           *prometheus.CounterVec
+	Fallbacks         *prometheus.CounterVec
 }
 
 // NewMetrics creates the proxy's collectors and registers them on reg.
@@ -20,8 +21,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pgrollup_queries_total",
 			Help: "Statements executed, by the route that answered them.",
 		}, []string{"route"}),
+		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgrollup_rollup_fallbacks_total",
+			Help: "Statements the proxy meant to answer itself that were relayed to the warehouse after all, by reason.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.ClientConnections, m.Queries)
+	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks)
 	// Every route is present from the start so that rate() and the hit-rate
 	// expression see a zero rather than a missing series.
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {

@@ -71,6 +71,56 @@ type Decision struct {
 	// code (for metrics) and a message a user can act on.
 	Reason        string
 	ReasonMessage string
+	// Answer, when set, answers the statement in the proxy; nil relays it.
+	Answer Answer
+	// Fallback lets a failed Answer be relayed to the warehouse instead, as
+	// long as nothing of the answer reached the client yet. Without it the
+	// client gets the Answer's error.
+	Fallback bool
+}
+
+// Column describes one result column as RowDescription does.
+type Column struct {
+	Name     string
+	TableOID uint32
+	Attnum   int16
+	TypeOID  uint32
+	TypeSize int16
+	Typmod   int32
+}
+
+// Param is one bound parameter of an extended-protocol statement.
+type Param struct {
+	TypeOID uint32 // as declared by Parse; 0 when unspecified
+	Format  int16  // 0 text, 1 binary
+	Value   []byte // nil is NULL
+}
+
+// Answer produces a statement's result in the proxy.
+type Answer interface {
+	// Columns describes the result rows; nil when the statement has none.
+	Columns() []Column
+	// ParamTypes gives the parameter types Postgres would infer, for
+	// Describe; nil when the statement takes no parameters.
+	ParamTypes() []uint32
+	// Run computes the result. It must have no effect that relaying the
+	// statement afterwards would duplicate: a Decision with Fallback relays
+	// the statement when Run fails.
+	Run(ctx context.Context, sess *Session, params []Param) (*Result, error)
+}
+
+// Result is a computed answer.
+type Result struct {
+	// Rows hold one Go value per column: string, int64, bool, float64 or
+	// time.Time (see encodeValue); nil is NULL.
+	Rows [][]any
+	// Tag is the CommandComplete tag, e.g. "SELECT 3".
+	Tag string
+}
+
+// Error is an error an Answer reports to the client as an ErrorResponse.
+func Error(code, message string) error {
+	return newError(severityError, code, message)
 }
 
 // Router decides where statements go. It is called on every Query and Parse,

@@ -55,6 +55,7 @@ type Server struct {
 	stmts     *statementCache
 	metrics   *Metrics
 	queries   map[Route]prometheus.Counter
+	fallbacks prometheus.Counter
 	log       *slog.Logger
 
 	mu        sync.Mutex
@@ -116,6 +117,7 @@ func NewServer(opts Options) (*Server, error) {
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
 	}
+	s.fallbacks = s.metrics.Fallbacks.WithLabelValues("answer_failed")
 	return s, nil
 }
 

@@ -18,9 +18,9 @@ const (
 	// startupTimeout bounds the time from connect to ReadyForQuery, as
 	// Postgres's authentication_timeout does.
 	startupTimeout = 60 * time.Second
-	// maxTrackedPortals bounds per-session bookkeeping: portals end with their
-	// transaction without a Close the proxy could see.
-	maxTrackedPortals = 1024
+	// maxLocalPortals bounds per-session bookkeeping: portals end with their
+	// transaction, often without a Close the proxy could see.
+	maxLocalPortals = 1024
 )
 
 // session is one client connection and its own warehouse connection.
@@ -67,11 +67,13 @@ type session struct {
 	draining   bool
 	closing    bool
 
-	// Client loop only: the route of each prepared statement and portal, so
-	// that Execute is counted where it is answered.
-	statements map[string]Route
-	portals    map[string]Route
-	sessInfo   Session
+	// Client loop only: statements and portals the proxy answers itself,
+	// and the state of the extended-protocol batch up to the next Sync.
+	localStmts    map[string]*localStatement
+	localPortals  map[string]*localPortal
+	batchUpstream bool // a message of this batch went to the warehouse
+	batchFailed   bool // a local message of this batch failed: skip to Sync
+	sessInfo      Session
 
 	closeOnce sync.Once
 }
@@ -84,12 +86,12 @@ type upstreamKey struct {
 func (s *Server) serveConn(conn net.Conn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{
-		srv:        s,
-		ctx:        ctx,
-		cancel:     cancel,
-		log:        s.log.With("client", conn.RemoteAddr().String()),
-		statements: map[string]Route{},
-		portals:    map[string]Route{},
+		srv:          s,
+		ctx:          ctx,
+		cancel:       cancel,
+		log:          s.log.With("client", conn.RemoteAddr().String()),
+		localStmts:   map[string]*localStatement{},
+		localPortals: map[string]*localPortal{},
 	}
 	sess.drained = sync.NewCond(&sess.stateMu)
 	sess.setClientConn(conn)
@@ -237,18 +239,37 @@ func (s *session) clientLoop() error {
 			if err := s.upW.Flush(); err != nil {
 				return err
 			}
+			if err := s.flushClient(); err != nil {
+				return err
+			}
 		}
 	}
 }
 
 func (s *session) handleClientMessage(msg message) error {
 	switch msg.typ {
-	case 'Q', 'S', 'F', 'P', 'B', 'E', 'D', 'C', 'H':
-		if !s.beginRoundTrip(msg.typ) {
-			return errSessionDone
-		}
+	case 'Q':
+		return s.onQuery(msg)
+	case 'P':
+		return s.onParse(msg)
+	case 'B':
+		return s.onBind(msg)
+	case 'D':
+		return s.onDescribe(msg)
+	case 'E':
+		return s.onExecute(msg)
+	case 'C':
+		return s.onClose(msg)
+	case 'S':
+		return s.onSync(msg)
+	case 'H':
+		return s.relay(msg)
+	case 'F':
+		return s.relay(msg)
 	case 'd', 'c', 'f':
-		// COPY data flows within a Query already counted.
+		// COPY data flows within a statement already relayed.
+		_, err := s.upW.Write(msg.raw)
+		return err
 	case 'X':
 		_, _ = s.upW.Write(msg.raw)
 		_ = s.upW.Flush()
@@ -258,36 +279,15 @@ func (s *session) handleClientMessage(msg message) error {
 		s.terminate(e)
 		return e
 	}
+}
 
-	switch msg.typ {
-	case 'Q':
-		sql, _, _ := cutCString(msg.body)
-		s.count(s.route(sql).Route)
-	case 'P':
-		if name, query, ok := parseParse(msg.body); ok {
-			s.statements[name] = s.route(query).Route
-		}
-	case 'B':
-		if portal, stmt, ok := parseBind(msg.body); ok {
-			if len(s.portals) >= maxTrackedPortals {
-				clear(s.portals)
-			}
-			s.portals[portal] = s.statements[stmt]
-		}
-	case 'E':
-		if portal, _, ok := cutCString(msg.body); ok {
-			s.count(s.portals[portal])
-		}
-	case 'C':
-		if len(msg.body) > 1 {
-			name, _, _ := cutCString(msg.body[1:])
-			switch msg.body[0] {
-			case 'S':
-				delete(s.statements, name)
-			case 'P':
-				delete(s.portals, name)
-			}
-		}
+// relay sends a client message to the warehouse, noting the answer to come.
+func (s *session) relay(msg message) error {
+	if !s.beginRoundTrip(msg.typ) {
+		return errSessionDone
+	}
+	if msg.typ != 'Q' && msg.typ != 'F' {
+		s.batchUpstream = true
 	}
 	_, err := s.upW.Write(msg.raw)
 	return err
@@ -315,8 +315,7 @@ func (s *session) beginRoundTrip(kind byte) bool {
 	return true
 }
 
-// route parses sql (once per text) and asks the router where it goes. Until
-// rollup serving exists every statement is relayed, whatever the decision.
+// route parses sql (once per text) and asks the router where it goes.
 func (s *session) route(sql string) Decision {
 	st := s.srv.stmts.get(sql)
 	info := &s.sessInfo
@@ -327,17 +326,13 @@ func (s *session) route(sql string) Decision {
 	info.TxStatus = byte(s.txStatus.Load())
 	info.Now = time.Now()
 	d := s.srv.router.Route(s.ctx, st, info)
-	if d.Route != RoutePassthrough {
-		d = Decision{Route: RoutePassthrough, Reason: "not_served", ReasonMessage: "rollup serving is not available"}
+	if d.Answer == nil {
+		d.Route = RoutePassthrough
 	}
 	return d
 }
 
 func (s *session) count(r Route) {
-	if r == "" {
-		// A statement prepared before tracking began (or evicted) is relayed.
-		r = RoutePassthrough
-	}
 	s.srv.queries[r].Inc()
 }
 

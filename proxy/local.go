@@ -1,0 +1,362 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// localStatement is a prepared statement the proxy answers itself.
+type localStatement struct {
+	name     string
+	decision Decision
+	parse    []byte   // the client's Parse, replayed when the warehouse must take over
+	oids     []uint32 // parameter types declared by Parse
+	upstream bool     // also prepared on the warehouse under the same name
+}
+
+// localPortal is a bound local statement.
+type localPortal struct {
+	stmt    *localStatement
+	bind    []byte // the client's Bind, replayed on fallback
+	params  []Param
+	formats []int16 // result format codes as Bind gave them
+	result  *Result
+	sent    int // rows already sent by earlier Executes
+}
+
+var flushMessage = []byte{'H', 0, 0, 0, 4}
+
+// barrier waits until the warehouse has answered everything relayed so far,
+// so that an answer from the proxy lands in its place in the conversation.
+// It reports false when the answer must not be given at all: the batch
+// already failed and, as Postgres does, everything up to Sync is skipped.
+func (s *session) barrier() (bool, error) {
+	s.stateMu.Lock()
+	pending := s.expect.len() > 0
+	s.stateMu.Unlock()
+	if pending {
+		// Without a Flush the warehouse may hold back answers to an
+		// unsynced batch, and we would wait forever.
+		if _, err := s.upW.Write(flushMessage); err != nil {
+			return false, err
+		}
+		if err := s.upW.Flush(); err != nil {
+			return false, err
+		}
+	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for s.expect.len() > 0 && !s.closing {
+		s.drained.Wait()
+	}
+	if s.closing {
+		return false, errSessionDone
+	}
+	return !s.batchFailed && !s.expect.ignoreTillSync, nil
+}
+
+// writeClient appends messages to the client under clientMu.
+func (s *session) writeClient(b []byte) error {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	_, err := s.clientW.Write(b)
+	return err
+}
+
+func (s *session) flushClient() error {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	return s.clientW.Flush()
+}
+
+func (s *session) onQuery(msg message) error {
+	// A simple Query drops the unnamed statement and portal, as in Postgres.
+	delete(s.localStmts, "")
+	delete(s.localPortals, "")
+	sql, _, _ := cutCString(msg.body)
+	d := s.route(sql)
+	if d.Answer == nil {
+		s.count(RoutePassthrough)
+		return s.relay(msg)
+	}
+	if _, err := s.barrier(); err != nil {
+		return err
+	}
+	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil)
+	if err != nil && d.Fallback {
+		s.fellBack(d, err)
+		return s.relay(msg)
+	}
+	s.count(d.Route)
+	var out []byte
+	if err != nil {
+		out = asStatementError(err).encode(out)
+	} else {
+		cols := d.Answer.Columns()
+		if cols != nil {
+			out = appendRowDescription(out, cols, nil)
+		}
+		out, err = appendRows(out, cols, nil, res.Rows)
+		if err != nil {
+			return err
+		}
+		out = appendCommandComplete(out, res.Tag)
+	}
+	out = appendMessage(out, 'Z', []byte{byte(s.txStatus.Load())})
+	return s.writeClient(out)
+}
+
+func (s *session) onParse(msg message) error {
+	name, query, ok := parseParse(msg.body)
+	if !ok {
+		return s.relay(msg) // malformed: let the warehouse say so
+	}
+	if old := s.localStmts[name]; old != nil && name != "" {
+		// Postgres refuses to redefine a named statement; so does the
+		// warehouse when the statement exists there too.
+		if old.upstream {
+			return s.relay(msg)
+		}
+		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
+	}
+	delete(s.localStmts, name)
+	d := s.route(query)
+	oids, ok := parseParamOIDs(msg.body, name, query)
+	if d.Answer == nil || !ok {
+		return s.relay(msg)
+	}
+	proceed, err := s.barrier()
+	if err != nil || !proceed {
+		return err
+	}
+	s.localStmts[name] = &localStatement{name: name, decision: d, parse: clone(msg.raw), oids: oids}
+	return s.writeClient([]byte{'1', 0, 0, 0, 4})
+}
+
+func (s *session) onBind(msg message) error {
+	portal, stmtName, ok := parseBind(msg.body)
+	if !ok {
+		return s.relay(msg)
+	}
+	delete(s.localPortals, portal)
+	ls := s.localStmts[stmtName]
+	if ls == nil {
+		return s.relay(msg)
+	}
+	proceed, err := s.barrier()
+	if err != nil || !proceed {
+		return err
+	}
+	params, formats, err := decodeBind(msg.body, ls.oids)
+	if err != nil {
+		return s.failLocal(err)
+	}
+	if len(s.localPortals) >= maxLocalPortals {
+		clear(s.localPortals)
+	}
+	s.localPortals[portal] = &localPortal{stmt: ls, bind: clone(msg.raw), params: params, formats: formats}
+	return s.writeClient([]byte{'2', 0, 0, 0, 4})
+}
+
+func (s *session) onDescribe(msg message) error {
+	if len(msg.body) < 2 {
+		return s.relay(msg)
+	}
+	name, _, _ := cutCString(msg.body[1:])
+	var out []byte
+	switch msg.body[0] {
+	case 'S':
+		ls := s.localStmts[name]
+		if ls == nil {
+			return s.relay(msg)
+		}
+		proceed, err := s.barrier()
+		if err != nil || !proceed {
+			return err
+		}
+		out = appendParameterDescription(out, ls.paramTypes())
+		out = appendResultDescription(out, ls.decision.Answer.Columns(), nil)
+	case 'P':
+		lp := s.localPortals[name]
+		if lp == nil {
+			return s.relay(msg)
+		}
+		proceed, err := s.barrier()
+		if err != nil || !proceed {
+			return err
+		}
+		out = appendResultDescription(out, lp.stmt.decision.Answer.Columns(), lp.formats)
+	default:
+		return s.relay(msg)
+	}
+	return s.writeClient(out)
+}
+
+func (s *session) onExecute(msg message) error {
+	portal, rest, ok := cutCString(msg.body)
+	lp := s.localPortals[portal]
+	if !ok || lp == nil || len(rest) < 4 {
+		s.count(RoutePassthrough)
+		return s.relay(msg)
+	}
+	maxRows := int(int32(binary.BigEndian.Uint32(rest)))
+	proceed, err := s.barrier()
+	if err != nil || !proceed {
+		return err
+	}
+	d := lp.stmt.decision
+	if lp.result == nil {
+		res, err := d.Answer.Run(s.ctx, &s.sessInfo, lp.params)
+		if err != nil {
+			if d.Fallback {
+				s.fellBack(d, err)
+				return s.executeUpstream(lp, msg)
+			}
+			s.count(d.Route)
+			return s.failLocal(err)
+		}
+		lp.result = res
+	}
+	s.count(d.Route)
+	rows := lp.result.Rows[lp.sent:]
+	suspended := maxRows > 0 && len(rows) > maxRows
+	if suspended {
+		rows = rows[:maxRows]
+	}
+	out, err := appendRows(nil, d.Answer.Columns(), lp.formats, rows)
+	if err != nil {
+		return err
+	}
+	lp.sent += len(rows)
+	if suspended {
+		out = appendMessage(out, 's', nil)
+	} else {
+		out = appendCommandComplete(out, commandTag(lp.result.Tag, len(rows)))
+	}
+	return s.writeClient(out)
+}
+
+// executeUpstream hands a local portal to the warehouse: it prepares the
+// statement and binds the portal there, hiding those answers because the
+// client already had them from the proxy, then relays the Execute.
+func (s *session) executeUpstream(lp *localPortal, execute message) error {
+	if !lp.stmt.upstream {
+		if err := s.inject('P', lp.stmt.parse); err != nil {
+			return err
+		}
+		lp.stmt.upstream = true
+	}
+	if err := s.inject('B', lp.bind); err != nil {
+		return err
+	}
+	portal, _, _ := cutCString(execute.body)
+	delete(s.localPortals, portal)
+	s.count(RoutePassthrough)
+	return s.relay(execute)
+}
+
+// inject sends a message of the proxy's own to the warehouse; its answer is
+// hidden from the client.
+func (s *session) inject(kind byte, raw []byte) error {
+	s.stateMu.Lock()
+	s.inExtended = true
+	s.expect.push(expectation{kind: kind, swallow: true})
+	s.stateMu.Unlock()
+	s.batchUpstream = true
+	_, err := s.upW.Write(raw)
+	return err
+}
+
+func (s *session) onClose(msg message) error {
+	if len(msg.body) < 2 {
+		return s.relay(msg)
+	}
+	name, _, _ := cutCString(msg.body[1:])
+	switch msg.body[0] {
+	case 'S':
+		ls := s.localStmts[name]
+		if ls == nil {
+			return s.relay(msg)
+		}
+		delete(s.localStmts, name)
+		if ls.upstream {
+			return s.relay(msg)
+		}
+	case 'P':
+		if s.localPortals[name] == nil {
+			return s.relay(msg)
+		}
+		delete(s.localPortals, name)
+	default:
+		return s.relay(msg)
+	}
+	proceed, err := s.barrier()
+	if err != nil || !proceed {
+		return err
+	}
+	return s.writeClient([]byte{'3', 0, 0, 0, 4})
+}
+
+func (s *session) onSync(msg message) error {
+	// The unnamed portal ends with the implicit transaction at Sync.
+	delete(s.localPortals, "")
+	upstream := s.batchUpstream
+	s.batchUpstream, s.batchFailed = false, false
+	if upstream {
+		return s.relay(msg)
+	}
+	s.stateMu.Lock()
+	s.inExtended = false
+	s.stateMu.Unlock()
+	if _, err := s.barrier(); err != nil {
+		return err
+	}
+	return s.writeClient(appendMessage(nil, 'Z', []byte{byte(s.txStatus.Load())}))
+}
+
+// failLocal reports an error in a local extended-protocol message and, like
+// Postgres, skips the rest of the batch until Sync.
+func (s *session) failLocal(err error) error {
+	s.batchFailed = true
+	return s.writeClient(asStatementError(err).encode(nil))
+}
+
+func (s *session) fellBack(d Decision, err error) {
+	s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "err", err)
+	s.srv.fallbacks.Inc()
+}
+
+func (ls *localStatement) paramTypes() []uint32 {
+	inferred := ls.decision.Answer.ParamTypes()
+	types := make([]uint32, max(len(ls.oids), len(inferred)))
+	for i := range types {
+		if i < len(ls.oids) && ls.oids[i] != 0 {
+			types[i] = ls.oids[i]
+		} else if i < len(inferred) {
+			types[i] = inferred[i]
+		}
+	}
+	return types
+}
+
+// asStatementError turns an Answer's error into an ERROR-level response.
+func asStatementError(err error) *pgError {
+	var pe *pgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return newError(severityError, codeInternalError, err.Error())
+}
+
+// commandTag gives the CommandComplete tag of an Execute that sent n rows:
+// Postgres counts the rows of that Execute, not of the whole portal.
+func commandTag(tag string, n int) string {
+	if len(tag) > 7 && tag[:7] == "SELECT " {
+		return "SELECT " + strconv.Itoa(n)
+	}
+	return tag
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -1,0 +1,311 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// localSQL is answered by the test router in the proxy; the warehouse
+// computes the same result, so every answer can be compared with it.
+const localSQL = "select n::int8 as n, 'row ' || n as label from generate_series(1, 5) n"
+
+// seriesAnswer computes localSQL in Go.
+type seriesAnswer struct {
+	fail error
+	runs *atomic.Int32
+}
+
+func (a seriesAnswer) Columns() []Column {
+	return []Column{
+		{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1},
+		{Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1},
+	}
+}
+
+func (a seriesAnswer) ParamTypes() []uint32 { return nil }
+
+func (a seriesAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+	if a.runs != nil {
+		a.runs.Add(1)
+	}
+	if a.fail != nil {
+		return nil, a.fail
+	}
+	res := &Result{Tag: "SELECT 5"}
+	for n := int64(1); n <= 5; n++ {
+		res.Rows = append(res.Rows, []any{n, fmt.Sprintf("row %d", n)})
+	}
+	return res, nil
+}
+
+// testRouter answers localSQL with answer and relays everything else.
+type testRouter struct {
+	answer   Answer
+	fallback bool
+}
+
+func (r testRouter) Route(_ context.Context, st *Statement, _ *Session) Decision {
+	if st.SQL != localSQL {
+		return Decision{Route: RoutePassthrough}
+	}
+	return Decision{Route: RouteRollup, Answer: r.answer, Fallback: r.fallback}
+}
+
+// rows runs sql with pgx in mode and returns its field names, type OIDs and
+// rows as text, for comparing a proxy's answer with the warehouse's.
+func rows(t *testing.T, conn *pgx.Conn, mode pgx.QueryExecMode, sql string) string {
+	t.Helper()
+	r, err := conn.Query(context.Background(), sql, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var b strings.Builder
+	for _, f := range r.FieldDescriptions() {
+		fmt.Fprintf(&b, "%s:%d:%d:%d:%d ", f.Name, f.DataTypeOID, f.DataTypeSize, f.TypeModifier, f.TableOID)
+	}
+	for r.Next() {
+		vals, err := r.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "\n%v", vals)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "\n%s", r.CommandTag())
+	return b.String()
+}
+
+var execModes = map[string]pgx.QueryExecMode{
+	"simple":          pgx.QueryExecModeSimpleProtocol,
+	"cache statement": pgx.QueryExecModeCacheStatement,
+	"cache describe":  pgx.QueryExecModeCacheDescribe,
+	"describe exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+}
+
+func TestLocalAnswerEqualsWarehouse(t *testing.T) {
+	runs := &atomic.Int32{}
+	p := startProxy(t, func(o *Options) { o.Router = testRouter{answer: seriesAnswer{runs: runs}} })
+	direct := connect(t, cluster.DSN("postgres"))
+	proxied := connect(t, p.dsn(trustUser, ""))
+	for name, mode := range execModes {
+		t.Run(name, func(t *testing.T) {
+			before := runs.Load()
+			want := rows(t, direct, mode, localSQL)
+			got := rows(t, proxied, mode, localSQL)
+			if got != want {
+				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+			}
+			if runs.Load() == before {
+				t.Fatal("the statement was not answered by the proxy")
+			}
+			// The session goes on normally with the warehouse.
+			if got, want := rows(t, proxied, mode, "select 42 as x"), rows(t, direct, mode, "select 42 as x"); got != want {
+				t.Fatalf("after a local answer: %s, want %s", got, want)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(p.srv.queries[RouteRollup]); got != float64(len(execModes)) {
+		t.Fatalf("rollup route counted %v times, want %d", got, len(execModes))
+	}
+}
+
+func TestLocalAnswerFallsBack(t *testing.T) {
+	p := startProxy(t, func(o *Options) {
+		o.Router = testRouter{answer: seriesAnswer{fail: errors.New("worker gone")}, fallback: true}
+	})
+	direct := connect(t, cluster.DSN("postgres"))
+	proxied := connect(t, p.dsn(trustUser, ""))
+	for name, mode := range execModes {
+		t.Run(name, func(t *testing.T) {
+			if got, want := rows(t, proxied, mode, localSQL), rows(t, direct, mode, localSQL); got != want {
+				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(p.srv.fallbacks); got < float64(len(execModes)) {
+		t.Fatalf("fallbacks counted %v, want at least %d", got, len(execModes))
+	}
+	if got := testutil.ToFloat64(p.srv.queries[RouteRollup]); got != 0 {
+		t.Fatalf("a fallback was counted as a rollup hit %v times", got)
+	}
+}
+
+func TestLocalAnswerErrorWithoutFallback(t *testing.T) {
+	p := startProxy(t, func(o *Options) {
+		o.Router = testRouter{answer: seriesAnswer{fail: Error("XX000", "no rollup can answer this")}}
+	})
+	proxied := connect(t, p.dsn(trustUser, ""))
+	for name, mode := range execModes {
+		t.Run(name, func(t *testing.T) {
+			_, err := proxied.Exec(context.Background(), localSQL, mode)
+			if err == nil || !strings.Contains(err.Error(), "no rollup can answer this") {
+				t.Fatalf("err = %v", err)
+			}
+			if got := rows(t, proxied, mode, "select 1 as one"); !strings.Contains(got, "[1]") {
+				t.Fatalf("session broken after the error: %s", got)
+			}
+		})
+	}
+}
+
+// conversation sends raw extended-protocol messages and returns what comes
+// back up to ReadyForQuery, as text, for comparing the proxy with Postgres
+// message by message.
+func conversation(t *testing.T, dsn string, msgs ...pgproto3.FrontendMessage) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn := connect(t, dsn)
+	pc := conn.PgConn()
+	if err := pc.SyncConn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fe := pc.Frontend()
+	for _, m := range msgs {
+		fe.Send(m)
+	}
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	syncs := 0
+	for _, m := range msgs {
+		if _, ok := m.(*pgproto3.Sync); ok {
+			syncs++
+		}
+	}
+	for syncs > 0 {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("after %s: %v", b.String(), err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ReadyForQuery:
+			syncs--
+			fmt.Fprintf(&b, "Z(%c) ", m.TxStatus)
+		case *pgproto3.DataRow:
+			fmt.Fprintf(&b, "D%q ", m.Values)
+		case *pgproto3.RowDescription:
+			b.WriteString("T")
+			for _, f := range m.Fields {
+				fmt.Fprintf(&b, "[%s %d %d %d %d %d]", f.Name, f.DataTypeOID, f.DataTypeSize, f.TypeModifier, f.Format, f.TableOID)
+			}
+			b.WriteString(" ")
+		case *pgproto3.ErrorResponse:
+			fmt.Fprintf(&b, "E(%s) ", m.Code)
+		case *pgproto3.CommandComplete:
+			fmt.Fprintf(&b, "C(%s) ", m.CommandTag)
+		default:
+			fmt.Fprintf(&b, "%T ", m)
+		}
+	}
+	return b.String()
+}
+
+func TestLocalExtendedConversations(t *testing.T) {
+	p := startProxy(t, func(o *Options) { o.Router = testRouter{answer: seriesAnswer{}} })
+	tests := []struct {
+		name string
+		msgs []pgproto3.FrontendMessage
+	}{
+		{"row limit suspends the portal", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Name: "s1", Query: localSQL},
+			&pgproto3.Bind{DestinationPortal: "c1", PreparedStatement: "s1"},
+			&pgproto3.Describe{ObjectType: 'P', Name: "c1"},
+			&pgproto3.Execute{Portal: "c1", MaxRows: 2},
+			&pgproto3.Execute{Portal: "c1", MaxRows: 2},
+			&pgproto3.Execute{Portal: "c1", MaxRows: 2},
+			&pgproto3.Sync{},
+		}},
+		{"binary results and describe statement", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Name: "s2", Query: localSQL},
+			&pgproto3.Describe{ObjectType: 'S', Name: "s2"},
+			&pgproto3.Bind{PreparedStatement: "s2", ResultFormatCodes: []int16{1}},
+			&pgproto3.Execute{},
+			&pgproto3.Close{ObjectType: 'S', Name: "s2"},
+			&pgproto3.Sync{},
+		}},
+		{"mixed with the warehouse in one pipeline", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Query: "select 1 as a"},
+			&pgproto3.Bind{},
+			&pgproto3.Execute{},
+			&pgproto3.Parse{Name: "s3", Query: localSQL},
+			&pgproto3.Bind{PreparedStatement: "s3"},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+			&pgproto3.Parse{Query: "select 2 as b"},
+			&pgproto3.Bind{},
+			&pgproto3.Describe{ObjectType: 'P'},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+		}},
+		{"an error skips the rest of the batch", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Query: "select 1/0"},
+			&pgproto3.Bind{},
+			&pgproto3.Execute{},
+			&pgproto3.Parse{Name: "s4", Query: localSQL},
+			&pgproto3.Bind{PreparedStatement: "s4"},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+			&pgproto3.Parse{Name: "s4", Query: localSQL},
+			&pgproto3.Bind{PreparedStatement: "s4"},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+		}},
+		{"redefining a named statement", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Name: "s5", Query: localSQL},
+			&pgproto3.Parse{Name: "s5", Query: localSQL},
+			&pgproto3.Sync{},
+			&pgproto3.Bind{PreparedStatement: "s5"},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := conversation(t, cluster.DSN("postgres"), tt.msgs...)
+			got := conversation(t, p.dsn(trustUser, ""), tt.msgs...)
+			if got != want {
+				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestDecodeBind(t *testing.T) {
+	bind := &pgproto3.Bind{
+		DestinationPortal: "p", PreparedStatement: "s",
+		ParameterFormatCodes: []int16{1, 0},
+		Parameters:           [][]byte{{0, 0, 0, 7}, nil},
+		ResultFormatCodes:    []int16{1},
+	}
+	raw, err := bind.Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, formats, err := decodeBind(raw[5:], []uint32{23, 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Param{{TypeOID: 23, Format: 1, Value: []byte{0, 0, 0, 7}}, {TypeOID: 25}}
+	if !reflect.DeepEqual(params, want) || !reflect.DeepEqual(formats, []int16{1}) {
+		t.Fatalf("got %+v %v", params, formats)
+	}
+	if _, _, err := decodeBind(raw[5:len(raw)-1], []uint32{23, 25}); err == nil {
+		t.Fatal("truncated Bind accepted")
+	}
+}
