@@ -1,0 +1,47 @@
+package rewrite
+
+// Route says where a statement goes.
+type Route string
+
+// Routes.
+const (
+	RoutePassthrough Route = "passthrough"
+	RouteRollup      Route = "rollup"
+)
+
+// ResultColumn describes one result column as Postgres's RowDescription
+// would, plus the DuckDB type the rewritten SQL returns it as.
+type ResultColumn struct {
+	Name     string
+	Type     Type   // OID 0: unknown (offline explain without column types)
+	TableOID uint32 // set for plain column references, as Postgres does
+	AttNum   int16
+	// DuckType is the DuckDB type of the column in the rewritten SQL's result.
+	DuckType string
+}
+
+// Candidate is one rollup over the statement's table and what became of it.
+type Candidate struct {
+	Rollup string
+	Match  bool
+	Reason Reason
+}
+
+// Decision is the answer for one statement execution.
+type Decision struct {
+	Route  Route
+	Reason Reason // ReasonMatched for a rollup route
+	// Rollup route only.
+	Rollup  string
+	Version string
+	Files   []string
+	SQL     string
+	Columns []ResultColumn
+	// Candidates lists every rollup over the statement's table with its
+	// decision, for EXPLAIN (ROLLUP); chosen first when one matched.
+	Candidates []Candidate
+}
+
+func passthrough(r *Reason, cands []Candidate) Decision {
+	return Decision{Route: RoutePassthrough, Reason: *r, Candidates: cands}
+}

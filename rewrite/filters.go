@@ -1,0 +1,437 @@
+package rewrite
+
+import (
+	"math/big"
+	"strings"
+	"time"
+)
+
+// where classifies the WHERE conjuncts for the candidate (rule 6): the
+// rollup's own filters, grain-aligned ranges on the raw time column, and
+// predicates evaluable on rollup rows. It returns the DuckDB predicates.
+func (m *matcher) where(conj []*expr) ([]string, *Reason) {
+	cr := m.cr
+	implied := make([]bool, len(cr.filters))
+	var out []string
+	var worst *Reason
+	note := func(r *Reason) {
+		if worst == nil || r.Code.Rule() < worst.Code.Rule() {
+			worst = r
+		}
+	}
+	for _, w := range conj {
+		k := key(w)
+		exact := false
+		for i, fk := range cr.fkeys {
+			if fk == k {
+				implied[i], exact = true, true
+			}
+		}
+		if exact {
+			continue
+		}
+		if s, ok, r := m.timeRange(w); ok {
+			if r != nil {
+				note(r)
+				continue
+			}
+			out = append(out, s...)
+			continue
+		}
+		s, t, r := m.typed(w, plain(OIDBool), m.row)
+		if r != nil {
+			note(r)
+			continue
+		}
+		if t.Known() && t.OID != OIDBool {
+			note(reason(ReasonShape, "argument of WHERE must be type boolean"))
+			continue
+		}
+		out = append(out, s)
+	}
+	if worst != nil {
+		return nil, worst
+	}
+	for i, f := range cr.filters {
+		if implied[i] {
+			continue
+		}
+		if !m.implied(f, conj) {
+			return nil, reason(ReasonFilterNotImplied, "the query does not restrict rows to rollup %s's filter %q", cr.st.Def.Name, strings.Join(cr.st.Def.Filters, " AND "))
+		}
+	}
+	return out, nil
+}
+
+// timeRange recognises a comparison of the raw time column with a constant
+// time; ok is false when w is not one. Bounds must fall on the rollup's
+// bucket boundaries unless the raw column is itself exact.
+func (m *matcher) timeRange(w *expr) ([]string, bool, *Reason) {
+	if m.cr.timeCol == nil {
+		return nil, false, nil
+	}
+	isTime := func(e *expr) bool { return e.kind == kCol && e.col != nil && m.cr.isTime(e.col) }
+	type bound struct {
+		op string
+		v  *expr
+	}
+	var bs []bound
+	switch {
+	case w.kind == kOp && len(w.args) == 2 && isTime(w.args[0]):
+		bs = []bound{{w.name, w.args[1]}}
+	case w.kind == kOp && len(w.args) == 2 && isTime(w.args[1]):
+		op, ok := flipped[w.name]
+		if !ok {
+			op = w.name
+		}
+		bs = []bound{{op, w.args[0]}}
+	case w.kind == kBetween && !w.not && isTime(w.args[0]):
+		bs = []bound{{">=", w.args[1]}, {"<=", w.args[2]}}
+	default:
+		return nil, false, nil
+	}
+	k := kindOfType(m.cr.timeType)
+	if k == 0 {
+		k = vInstant
+	}
+	col := `"r".` + quoteIdent(timePhys)
+	var out []string
+	for _, b := range bs {
+		switch b.op {
+		case ">=", ">", "<", "<=", "=":
+		default:
+			return nil, false, nil
+		}
+		v, ok := m.foldTime(b.v, k)
+		if !ok {
+			if b.v.kind == kParam {
+				if _, bound := m.param(b.v.param); !bound {
+					return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)
+				}
+			}
+			return nil, true, reason(ReasonFilterNotEvaluable, "cannot read the bound of %s as a time", m.timeName())
+		}
+		if v, ok = m.convertTime(v, k); !ok {
+			return nil, true, reason(ReasonFilterNotEvaluable, "cannot compare %s with that value", m.timeName())
+		}
+		exact := m.exactRaw()
+		switch {
+		case exact:
+			// A date at day grain: every comparison is exact.
+			day := 24 * time.Hour
+			switch b.op {
+			case ">=":
+				m.raiseLo(v.t)
+			case ">":
+				m.raiseLo(v.t.Add(day))
+			case "<":
+				m.lowerHi(v.t)
+			case "<=":
+				m.lowerHi(v.t.Add(day))
+			case "=":
+				m.raiseLo(v.t)
+				m.lowerHi(v.t.Add(day))
+			}
+		case (b.op == ">=" || b.op == "<") && m.alignedTo(v.t):
+			if b.op == ">=" {
+				m.raiseLo(v.t)
+			} else {
+				m.lowerHi(v.t)
+			}
+		default:
+			return nil, true, reason(ReasonUnalignedRange, "%s %s %s does not fall on a %s boundary of rollup %s (in %s); use >= and < on bucket boundaries",
+				m.timeName(), b.op, timeLiteral(v), m.cr.grain, m.cr.st.Def.Name, m.zoneOf())
+		}
+		out = append(out, col+" "+b.op+" "+timeLiteral(v))
+	}
+	return out, true, nil
+}
+
+func (m *matcher) zoneOf() string {
+	if kindOfType(m.cr.timeType) == vInstant || !m.cr.timeType.Known() {
+		return m.buildZone
+	}
+	return "local time"
+}
+
+func (m *matcher) raiseLo(t time.Time) {
+	if m.lo.IsZero() || t.After(m.lo) {
+		m.lo = t
+	}
+}
+
+func (m *matcher) lowerHi(t time.Time) {
+	if m.hi.IsZero() || t.Before(m.hi) {
+		m.hi = t
+	}
+}
+
+// constraint is the set of values of one column for which a predicate is true.
+type constraint struct {
+	col     string
+	kind    int // cIn, cNotIn, cNull, cNotNull, cRange
+	vals    []string
+	lo, hi  *big.Rat
+	loInc   bool
+	hiInc   bool
+	numeric bool
+}
+
+const (
+	cIn = iota + 1
+	cNotIn
+	cNull
+	cNotNull
+	cRange
+)
+
+// constraintOf reads simple one-column predicates: =, <>, IN, NOT IN,
+// IS [NOT] NULL, and numeric ranges.
+func constraintOf(e *expr) (constraint, bool) {
+	colOf := func(x *expr) (string, bool) {
+		if x.kind == kCast && x.args[0].kind == kCol && x.typ.Typmod == -1 && isTextOID(x.typ.OID) {
+			x = x.args[0]
+		}
+		if x.kind == kCol && x.col != nil {
+			return key(x), true
+		}
+		return "", false
+	}
+	val := func(x *expr) (string, bool) {
+		for x.kind == kCast {
+			x = x.args[0]
+		}
+		if x.kind == kConst && x.lit != litNull && x.lit != litBool {
+			return x.str, true
+		}
+		if x.kind == kOp && x.name == "-" && len(x.args) == 1 && x.args[0].kind == kConst && (x.args[0].lit == litInt || x.args[0].lit == litNumeric) {
+			return "-" + x.args[0].str, true
+		}
+		return "", false
+	}
+	switch e.kind {
+	case kNullTest:
+		c, ok := colOf(e.args[0])
+		if !ok {
+			return constraint{}, false
+		}
+		if e.not {
+			return constraint{col: c, kind: cNotNull}, true
+		}
+		return constraint{col: c, kind: cNull}, true
+	case kIn:
+		c, ok := colOf(e.args[0])
+		if !ok {
+			return constraint{}, false
+		}
+		var vs []string
+		for _, a := range e.args[1:] {
+			v, ok := val(a)
+			if !ok {
+				return constraint{}, false
+			}
+			vs = append(vs, v)
+		}
+		if e.not {
+			return constraint{col: c, kind: cNotIn, vals: vs}, true
+		}
+		return constraint{col: c, kind: cIn, vals: vs}, true
+	case kNot:
+		inner, ok := constraintOf(e.args[0])
+		if !ok {
+			return constraint{}, false
+		}
+		switch inner.kind {
+		case cIn:
+			inner.kind = cNotIn
+			return inner, true
+		case cNull:
+			inner.kind = cNotNull
+			return inner, true
+		}
+		return constraint{}, false
+	case kOp:
+		if len(e.args) != 2 {
+			return constraint{}, false
+		}
+		op := e.name
+		l, r := e.args[0], e.args[1]
+		c, ok := colOf(l)
+		if !ok {
+			if c, ok = colOf(r); !ok {
+				return constraint{}, false
+			}
+			l, r = r, l
+			if f, ok := flipped[op]; ok {
+				op = f
+			}
+		}
+		v, ok := val(r)
+		if !ok {
+			return constraint{}, false
+		}
+		switch op {
+		case "=":
+			return constraint{col: c, kind: cIn, vals: []string{v}}, true
+		case "<>":
+			return constraint{col: c, kind: cNotIn, vals: []string{v}}, true
+		case "<", "<=", ">", ">=":
+			x, ok := new(big.Rat).SetString(v)
+			if !ok {
+				return constraint{}, false
+			}
+			k := constraint{col: c, kind: cRange, numeric: true}
+			switch op {
+			case "<":
+				k.hi = x
+			case "<=":
+				k.hi, k.hiInc = x, true
+			case ">":
+				k.lo = x
+			case ">=":
+				k.lo, k.loInc = x, true
+			}
+			return k, true
+		}
+	case kBetween:
+		if e.not {
+			return constraint{}, false
+		}
+		c, ok := colOf(e.args[0])
+		lv, ok1 := val(e.args[1])
+		hv, ok2 := val(e.args[2])
+		if !ok || !ok1 || !ok2 {
+			return constraint{}, false
+		}
+		lo, ok1 := new(big.Rat).SetString(lv)
+		hi, ok2 := new(big.Rat).SetString(hv)
+		if !ok1 || !ok2 {
+			return constraint{}, false
+		}
+		return constraint{col: c, kind: cRange, lo: lo, hi: hi, loInc: true, hiInc: true, numeric: true}, true
+	}
+	return constraint{}, false
+}
+
+// implied reports whether the query's conjuncts restrict rows to f.
+func (m *matcher) implied(f *expr, conj []*expr) bool {
+	fc, ok := constraintOf(f)
+	if !ok {
+		return false
+	}
+	var merged *constraint
+	for _, w := range conj {
+		qc, ok := constraintOf(w)
+		if !ok || qc.col != fc.col {
+			continue
+		}
+		if subset(qc, fc) {
+			return true
+		}
+		if qc.kind == cRange {
+			if merged == nil {
+				c := qc
+				merged = &c
+			} else {
+				if qc.lo != nil && (merged.lo == nil || qc.lo.Cmp(merged.lo) > 0 || (qc.lo.Cmp(merged.lo) == 0 && !qc.loInc)) {
+					merged.lo, merged.loInc = qc.lo, qc.loInc
+				}
+				if qc.hi != nil && (merged.hi == nil || qc.hi.Cmp(merged.hi) < 0 || (qc.hi.Cmp(merged.hi) == 0 && !qc.hiInc)) {
+					merged.hi, merged.hiInc = qc.hi, qc.hiInc
+				}
+			}
+		}
+	}
+	return merged != nil && subset(*merged, fc)
+}
+
+// subset reports whether every value satisfying q satisfies f.
+func subset(q, f constraint) bool {
+	contains := func(vs []string, v string) bool {
+		for _, x := range vs {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	switch q.kind {
+	case cIn:
+		switch f.kind {
+		case cIn:
+			for _, v := range q.vals {
+				if !contains(f.vals, v) {
+					return false
+				}
+			}
+			return true
+		case cNotIn:
+			for _, v := range q.vals {
+				if contains(f.vals, v) {
+					return false
+				}
+			}
+			return true
+		case cNotNull:
+			return true
+		case cRange:
+			for _, v := range q.vals {
+				x, ok := new(big.Rat).SetString(v)
+				if !ok || !inRange(x, f) {
+					return false
+				}
+			}
+			return true
+		}
+	case cNotIn:
+		switch f.kind {
+		case cNotIn:
+			for _, v := range f.vals {
+				if !contains(q.vals, v) {
+					return false
+				}
+			}
+			return true
+		case cNotNull:
+			return true
+		}
+	case cNull:
+		return f.kind == cNull
+	case cNotNull:
+		return f.kind == cNotNull
+	case cRange:
+		switch f.kind {
+		case cNotNull:
+			return true
+		case cRange:
+			if f.lo != nil {
+				if q.lo == nil || q.lo.Cmp(f.lo) < 0 || (q.lo.Cmp(f.lo) == 0 && q.loInc && !f.loInc) {
+					return false
+				}
+			}
+			if f.hi != nil {
+				if q.hi == nil || q.hi.Cmp(f.hi) > 0 || (q.hi.Cmp(f.hi) == 0 && q.hiInc && !f.hiInc) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func inRange(x *big.Rat, f constraint) bool {
+	if f.lo != nil {
+		c := x.Cmp(f.lo)
+		if c < 0 || (c == 0 && !f.loInc) {
+			return false
+		}
+	}
+	if f.hi != nil {
+		c := x.Cmp(f.hi)
+		if c > 0 || (c == 0 && !f.hiInc) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,401 @@
+package rewrite
+
+import (
+	"sort"
+	"time"
+
+	"github.com/pgrollup/pgrollup/config"
+)
+
+// boundQuery is the statement bound to the catalog's tables: the same for
+// every candidate rollup.
+type boundQuery struct {
+	core     *selectCore // a private copy whose column references are bound
+	wraps    []*wrapLayer
+	scope    *scope
+	fact     *rangeEntry
+	joins    []*queryJoin
+	where    []*expr // WHERE conjuncts left after implicit join conditions
+	groupBy  []*expr
+	gkeys    map[string]bool
+	order    []orderRef
+	distinct bool
+}
+
+type queryJoin struct {
+	entry *rangeEntry
+	typ   string
+	onKey string
+}
+
+// orderRef is an ORDER BY item: an output column or an expression.
+type orderRef struct {
+	target int // index into targets, or -1
+	expr   *expr
+	desc   bool
+	nulls  int
+}
+
+// sessionCtx is the session as a decision reads it.
+type sessionCtx struct {
+	zone    string
+	zoneErr error
+	loc     *time.Location
+	now     time.Time
+	params  []Param
+}
+
+// matcher evaluates one candidate rollup against a bound query.
+type matcher struct {
+	*sessionCtx
+	q         *boundQuery
+	cat       *Catalog
+	cr        *compiledRollup
+	sess      *sessionCtx
+	buildZone string
+	best      *Reason // the failure with the lowest rule so far
+
+	// Time range the WHERE clause restricts the time column to: [lo, hi).
+	lo, hi time.Time
+}
+
+func (m *matcher) fail(r *Reason) {
+	if r == nil {
+		return
+	}
+	if m.best == nil || r.Code.Rule() < m.best.Code.Rule() {
+		m.best = r
+	}
+}
+
+func (m *matcher) param(n int) (Param, bool) {
+	if n < 1 || n > len(m.params) {
+		return Param{}, false
+	}
+	return m.params[n-1], true
+}
+
+// bind resolves the statement against the catalog; a failure applies to
+// every candidate.
+func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
+	core := cloneCore(a.core)
+	q := &boundQuery{core: core, wraps: a.wraps, scope: &scope{partial: cat.PartialColumns}, distinct: core.distinct}
+	path := sess.SearchPath
+	if len(path) == 0 {
+		path = []string{"public"}
+	}
+	for _, t := range core.from {
+		ent := &rangeEntry{name: t.name, alias: t.alias, aliased: t.alias != t.name}
+		if t.schema != "" {
+			ent.schema = t.schema
+			ent.table = cat.table(t.schema + "." + t.name)
+		} else {
+			for _, s := range path {
+				if tb := cat.table(s + "." + t.name); tb != nil {
+					ent.schema, ent.table = s, tb
+					break
+				}
+			}
+			if ent.schema == "" {
+				ent.schema = path[0]
+			}
+		}
+		if ent.table == nil {
+			return nil, reason(ReasonNoRollup, "no rollup reads %s", ent.full())
+		}
+		for _, o := range q.scope.entries {
+			if o.alias == ent.alias {
+				return nil, reason(ReasonShape, "table name %q specified more than once", ent.alias)
+			}
+		}
+		q.scope.entries = append(q.scope.entries, ent)
+	}
+	q.fact = q.scope.entries[0]
+	for i, t := range core.from[1:] {
+		qj := &queryJoin{entry: q.scope.entries[i+1], typ: t.joinType}
+		if t.on != nil {
+			if r := q.scope.bindAll(t.on); r != nil {
+				return nil, r
+			}
+			qj.onKey = joinKey(t.on)
+		}
+		q.joins = append(q.joins, qj)
+	}
+	for _, t := range core.targets {
+		if r := q.scope.bindAll(t.expr); r != nil {
+			return nil, r
+		}
+	}
+	if core.where != nil {
+		if r := q.scope.bindAll(core.where); r != nil {
+			return nil, r
+		}
+		q.where = conjuncts(core.where)
+	}
+	// GROUP BY: an ordinal, an input column, else an output column name.
+	for _, g := range core.groupBy {
+		if n, ok := constInt(g); ok && g.kind == kConst {
+			if n < 1 || int(n) > len(core.targets) {
+				return nil, reason(ReasonShape, "GROUP BY position %d is not in select list", n)
+			}
+			q.groupBy = append(q.groupBy, core.targets[n-1].expr)
+			continue
+		}
+		if g.kind == kCol && len(g.qual) == 0 {
+			if b, r := q.scope.resolveColumn(g); r == nil {
+				g.col = b
+				q.groupBy = append(q.groupBy, g)
+				continue
+			}
+			if i := outputIndex(core.targets, g.name); i >= 0 {
+				q.groupBy = append(q.groupBy, core.targets[i].expr)
+				continue
+			}
+		}
+		if r := q.scope.bindAll(g); r != nil {
+			return nil, r
+		}
+		q.groupBy = append(q.groupBy, g)
+	}
+	q.gkeys = map[string]bool{}
+	for _, g := range q.groupBy {
+		q.gkeys[key(g)] = true
+	}
+	if q.distinct && len(q.groupBy) == 0 {
+		for _, t := range core.targets {
+			q.gkeys[key(t.expr)] = true
+		}
+	}
+	if core.having != nil {
+		if r := q.scope.bindAll(core.having); r != nil {
+			return nil, r
+		}
+	}
+	// ORDER BY: an ordinal, an output column name, else an expression.
+	for _, s := range core.orderBy {
+		o := orderRef{target: -1, desc: s.desc, nulls: s.nulls}
+		if n, ok := constInt(s.expr); ok && s.expr.kind == kConst {
+			if n < 1 || int(n) > len(core.targets) {
+				return nil, reason(ReasonShape, "ORDER BY position %d is not in select list", n)
+			}
+			o.target = int(n - 1)
+		} else if s.expr.kind == kCol && len(s.expr.qual) == 0 && outputIndex(core.targets, s.expr.name) >= 0 {
+			o.target = outputIndex(core.targets, s.expr.name)
+			if o.target == -2 {
+				return nil, reason(ReasonShape, "ORDER BY %q is ambiguous", s.expr.name)
+			}
+		} else {
+			if r := q.scope.bindAll(s.expr); r != nil {
+				return nil, r
+			}
+			k := key(s.expr)
+			for i, t := range core.targets {
+				if key(t.expr) == k {
+					o.target = i
+					break
+				}
+			}
+			if o.target < 0 {
+				if q.distinct {
+					return nil, reason(ReasonShape, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
+				}
+				o.expr = s.expr
+			}
+		}
+		q.order = append(q.order, o)
+	}
+	// The first wrapper names the aggregate's output columns: a name that is
+	// not one is Postgres's own error, whatever the rollup.
+	if len(q.wraps) > 0 {
+		for _, t := range q.wraps[0].targets {
+			if t.expr.kind == kCol && outputIndex(core.targets, t.expr.name) < 0 {
+				return nil, reason(ReasonUnknownColumn, "column %s does not exist or is ambiguous", dotted(t.expr))
+			}
+		}
+	}
+	return q, nil
+}
+
+// outputIndex finds the select-list item named name: -1 none, -2 several.
+func outputIndex(ts []target, name string) int {
+	found := -1
+	for i, t := range ts {
+		if t.name == name {
+			if found >= 0 {
+				return -2
+			}
+			found = i
+		}
+	}
+	return found
+}
+
+// matchJoins applies rule 1's join condition: every query join is one the
+// rollup's table declares, with the same condition and type, and inner joins
+// agree exactly with the joins the rollup was built with (an inner join
+// drops fact rows; a declared many-to-one left join never does).
+func (m *matcher) matchJoins() *Reason {
+	cr := m.cr
+	used := map[*declaredJoin]bool{}
+	for _, qj := range m.q.joins {
+		var dj *declaredJoin
+		for _, d := range cr.declared {
+			if d.entry.full() == qj.entry.full() {
+				dj = d
+			}
+		}
+		if dj == nil {
+			return reason(ReasonJoin, "join to %s is not declared for %s", qj.entry.full(), cr.fact.full())
+		}
+		if qj.onKey != "" && qj.onKey != dj.onKey {
+			return reason(ReasonJoin, "join to %s uses a different condition than the declared %q", qj.entry.full(), dj.join.On)
+		}
+		if qj.typ != dj.typ {
+			return reason(ReasonJoin, "join to %s is %s but declared %s", qj.entry.full(), qj.typ, dj.typ)
+		}
+		used[dj] = true
+	}
+	for _, b := range cr.built {
+		if b.typ == config.JoinInner && !used[b] {
+			return reason(ReasonJoin, "rollup %s is built with an inner join to %s that the query does not make", cr.st.Def.Name, b.entry.full())
+		}
+	}
+	for dj := range used {
+		if dj.typ == config.JoinInner {
+			built := false
+			for _, b := range cr.built {
+				built = built || b == dj
+			}
+			if !built {
+				return reason(ReasonJoin, "the query's inner join to %s drops rows that rollup %s keeps", dj.entry.full(), cr.st.Def.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// implicitJoins moves WHERE conjuncts that are the conditions of implicit
+// (FROM a, b) joins into the joins. The result is per candidate because the
+// declared conditions differ.
+func (m *matcher) implicitJoins() ([]*expr, *Reason) {
+	where := m.q.where
+	for _, qj := range m.q.joins {
+		if qj.onKey != "" {
+			continue
+		}
+		var dj *declaredJoin
+		for _, d := range m.cr.declared {
+			if d.entry.full() == qj.entry.full() {
+				dj = d
+			}
+		}
+		if dj == nil {
+			return nil, reason(ReasonJoin, "join to %s is not declared for %s", qj.entry.full(), m.cr.fact.full())
+		}
+		need := map[string]bool{}
+		for _, c := range conjuncts(dj.on) {
+			need[key(c)] = true
+		}
+		var rest []*expr
+		for _, w := range where {
+			if k := key(w); need[k] {
+				delete(need, k)
+				continue
+			}
+			rest = append(rest, w)
+		}
+		if len(need) > 0 {
+			return nil, reason(ReasonJoin, "FROM lists %s without the declared join condition %q", qj.entry.full(), dj.join.On)
+		}
+		where = rest
+	}
+	return where, nil
+}
+
+// checkData applies rule 8 to the candidate and returns the files to read.
+func (m *matcher) checkData(now time.Time, maxStale time.Duration) ([]string, *Reason) {
+	st := m.cr.st
+	if st.Status != StatusActive || st.Version == "" {
+		return nil, reason(ReasonNotBuilt, "rollup %s has no active version (status %s)", st.Def.Name, st.Status)
+	}
+	if maxStale > 0 && !st.BuiltAt.IsZero() && now.Sub(st.BuiltAt) > maxStale {
+		return nil, reason(ReasonStale, "rollup %s was built %s ago, more than max_staleness %s", st.Def.Name, now.Sub(st.BuiltAt).Round(time.Second), maxStale)
+	}
+	if !st.AllTime {
+		if !m.covered() {
+			return nil, reason(ReasonNotCovered, "rollup %s does not cover the query's time range%s", st.Def.Name, m.rangeText())
+		}
+	}
+	var files []string
+	for _, p := range st.Partitions {
+		if !overlaps(p, m.lo, m.hi) {
+			continue
+		}
+		if p.Truncated {
+			return nil, reason(ReasonTruncated, "rollup %s was truncated by max_rows in a partition the query reads", st.Def.Name)
+		}
+		files = append(files, p.Files...)
+	}
+	if len(files) == 0 {
+		// The WHERE clause excludes every row anyway; read one partition so the
+		// relation has its columns.
+		for _, p := range st.Partitions {
+			if len(p.Files) > 0 && !p.Truncated {
+				files = append(files, p.Files[0])
+				break
+			}
+		}
+		if len(files) == 0 {
+			return nil, reason(ReasonNotBuilt, "rollup %s has no files", st.Def.Name)
+		}
+	}
+	return files, nil
+}
+
+func overlaps(p Partition, lo, hi time.Time) bool {
+	if !hi.IsZero() && !p.Start.IsZero() && !p.Start.Before(hi) {
+		return false
+	}
+	if !lo.IsZero() && !p.End.IsZero() && !p.End.After(lo) {
+		return false
+	}
+	return true
+}
+
+// covered reports whether the union of the partitions contains [lo, hi).
+func (m *matcher) covered() bool {
+	ps := append([]Partition(nil), m.cr.st.Partitions...)
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Start.Before(ps[j].Start) })
+	pos := m.lo // the point up to which coverage is proven; zero = -infinity
+	started := false
+	for _, p := range ps {
+		if !started {
+			if !(p.Start.IsZero() || (!pos.IsZero() && !p.Start.After(pos))) {
+				return false
+			}
+			started = true
+		} else if !p.Start.IsZero() && !pos.IsZero() && p.Start.After(pos) {
+			return false // a gap
+		}
+		if p.End.IsZero() {
+			return true
+		}
+		if pos.IsZero() || p.End.After(pos) {
+			pos = p.End
+		}
+		if !m.hi.IsZero() && !pos.Before(m.hi) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *matcher) rangeText() string {
+	f := func(t time.Time) string {
+		if t.IsZero() {
+			return "unbounded"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05")
+	}
+	return " [" + f(m.lo) + ", " + f(m.hi) + ")"
+}

@@ -1,0 +1,309 @@
+package rewrite
+
+import (
+	"strings"
+	"time"
+
+	"github.com/pgrollup/pgrollup/config"
+)
+
+// grainRank orders granularities; week sits apart (see derivable).
+var grainRank = map[config.Granularity]int{
+	config.Hour: 0, config.Day: 1, config.Week: 2, config.Month: 3, config.Quarter: 4, config.Year: 5,
+}
+
+// derivable reports whether buckets of unit q can be computed from buckets of
+// unit g: hour -> day -> month -> quarter -> year, hour/day -> week, never
+// week -> month (ISO weeks cross month and year boundaries).
+func derivable(g, q config.Granularity) bool {
+	if g == q {
+		return true
+	}
+	if q == config.Week {
+		return g == config.Hour || g == config.Day
+	}
+	if g == config.Week {
+		return false
+	}
+	return grainRank[g] < grainRank[q]
+}
+
+// unitGrain maps a date_trunc unit or an EXTRACT field to the finest grain
+// its value depends on; ok is false for units finer than an hour.
+func unitGrain(unit string) (config.Granularity, bool) {
+	switch strings.ToLower(unit) {
+	case "hour", "hours":
+		return config.Hour, true
+	case "day", "days", "dow", "isodow", "doy":
+		return config.Day, true
+	case "week", "weeks", "isoyear":
+		return config.Week, true
+	case "month", "months":
+		return config.Month, true
+	case "quarter", "quarters":
+		return config.Quarter, true
+	case "year", "years":
+		return config.Year, true
+	}
+	return "", false
+}
+
+// valueKind is how a time value relates to the clock.
+type valueKind uint8
+
+const (
+	vInstant valueKind = iota + 1 // timestamptz
+	vLocal                        // timestamp: a wall-clock reading
+	vDate                         // date
+)
+
+func kindOfType(t Type) valueKind {
+	switch t.OID {
+	case OIDTimestamptz:
+		return vInstant
+	case OIDTimestamp:
+		return vLocal
+	case OIDDate:
+		return vDate
+	}
+	return 0
+}
+
+// naiveClock is the wall clock of timestamp and date values: no zone involved.
+const naiveClock = ""
+
+// chain describes a time value derived from the time column without losing
+// resolution: its kind and, for wall-clock values, the zone whose clock it reads.
+type chain struct {
+	kind  valueKind
+	clock string
+}
+
+// cut is where a query expression loses time resolution: the grain it needs
+// and the clock (zone) in which it cuts.
+type cut struct {
+	grain config.Granularity
+	clock string // zone for instants cut on a zone's clock; naiveClock otherwise
+}
+
+// timeChain follows casts and AT TIME ZONE from the time column up; ok is
+// false when e is not such a chain. Unsupported conversions return a reason.
+func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
+	switch e.kind {
+	case kCol:
+		if e.col == nil || !m.cr.isTime(e.col) {
+			return chain{}, false, nil
+		}
+		k := kindOfType(m.cr.timeType)
+		if k == 0 {
+			// Offline explain without types: the time dimension is an instant.
+			k = vInstant
+		}
+		return chain{kind: k}, true, nil
+	case kCast:
+		in, ok, r := m.timeChain(e.args[0])
+		if !ok || r != nil {
+			return in, ok, r
+		}
+		switch e.typ.OID {
+		case OIDTimestamptz:
+			if in.kind != vInstant {
+				return in, true, reason(ReasonTimeZone, "casting the timestamp column %s to timestamptz is not answered from rollups", m.timeName())
+			}
+			return in, true, nil
+		case OIDTimestamp:
+			switch in.kind {
+			case vInstant:
+				return chain{kind: vLocal, clock: m.sess.zone}, true, nil
+			case vDate:
+				return chain{kind: vLocal, clock: in.clock}, true, nil
+			}
+			return in, true, nil
+		}
+		return in, false, nil
+	case kFunc:
+		if e.name == "timezone" && len(e.args) == 2 {
+			z, ok := constString(e.args[0])
+			if !ok {
+				return chain{}, false, nil
+			}
+			in, ok, r := m.timeChain(e.args[1])
+			if !ok || r != nil {
+				return in, ok, r
+			}
+			if in.kind != vInstant {
+				return in, true, reason(ReasonTimeZone, "AT TIME ZONE on the timestamp column %s is not answered from rollups", m.timeName())
+			}
+			zn, err := canonicalZone(z)
+			if err != nil {
+				return in, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, err)
+			}
+			return chain{kind: vLocal, clock: zn}, true, nil
+		}
+	}
+	return chain{}, false, nil
+}
+
+func (m *matcher) timeName() string { return m.cr.timeCol.column.Name }
+
+// cutOf recognises a time bucket over the time column: date_trunc, a cast to
+// date, EXTRACT or date_part, over a chain. ok is false when e is not one.
+func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
+	var unit string
+	var arg *expr
+	zone := ""
+	switch {
+	case e.kind == kFunc && e.name == "date_trunc" && (len(e.args) == 2 || len(e.args) == 3):
+		u, ok := constString(e.args[0])
+		if !ok {
+			return cut{}, false, nil
+		}
+		unit, arg = u, e.args[1]
+		if len(e.args) == 3 {
+			z, ok := constString(e.args[2])
+			if !ok {
+				return cut{}, false, nil
+			}
+			zn, err := canonicalZone(z)
+			if err != nil {
+				return cut{}, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, err)
+			}
+			zone = zn
+		}
+	case e.kind == kFunc && (e.name == "extract" || e.name == "date_part") && len(e.args) == 2:
+		u, ok := constString(e.args[0])
+		if !ok {
+			return cut{}, false, nil
+		}
+		unit, arg = u, e.args[1]
+	case e.kind == kCast && e.typ.OID == OIDDate:
+		unit, arg = "day", e.args[0]
+	default:
+		return cut{}, false, nil
+	}
+	ch, ok, r := m.timeChain(arg)
+	if !ok || r != nil {
+		return cut{}, ok, r
+	}
+	g, ok := unitGrain(unit)
+	if !ok {
+		return cut{}, true, reason(ReasonTimeBucket, "time bucket %q of %s is finer than any rollup grain", strings.ToLower(unit), m.timeName())
+	}
+	if e.name == "date_trunc" && g == config.Week && strings.ToLower(unit) == "isoyear" {
+		return cut{}, true, reason(ReasonTimeBucket, "date_trunc('isoyear') is not supported")
+	}
+	c := cut{grain: g}
+	switch ch.kind {
+	case vInstant:
+		c.clock = m.sess.zone
+		if zone != "" {
+			c.clock = zone
+		}
+	default:
+		if zone != "" {
+			return cut{}, true, reason(ReasonTimeZone, "date_trunc with a zone over the timestamp column %s is not answered from rollups", m.timeName())
+		}
+		c.clock = ch.clock
+	}
+	if ch.kind == vDate && g == config.Hour {
+		return cut{}, true, reason(ReasonTimeBucket, "an hour of a date is not answered from rollups")
+	}
+	return c, true, nil
+}
+
+// checkCut applies rules 3 and 4 to a bucket.
+func (m *matcher) checkCut(c cut) *Reason {
+	cr := m.cr
+	if !derivable(cr.grain, c.grain) {
+		return reason(ReasonGrain, "a %s bucket of %s cannot be computed from rollup %s at %s grain", c.grain, m.timeName(), cr.st.Def.Name, cr.grain)
+	}
+	k := kindOfType(cr.timeType)
+	if k == 0 {
+		k = vInstant
+	}
+	if k != vInstant {
+		if c.clock != naiveClock {
+			return reason(ReasonTimeZone, "%s has no time zone but the query reads it on the clock of %s", m.timeName(), c.clock)
+		}
+		return nil
+	}
+	// The rollup cut instants on the clock of build_timezone.
+	if c.clock == naiveClock {
+		return reason(ReasonTimeZone, "unsupported mix of clocks over %s", m.timeName())
+	}
+	if c.clock == m.buildZone {
+		return nil
+	}
+	if cr.grain == config.Hour && m.wholeHours(c.clock) && m.wholeHours(m.buildZone) {
+		return nil
+	}
+	return reason(ReasonTimeZone, "rollup %s was cut in %s but the query buckets %s in %s; set TimeZone to %s or add an hour-grain rollup",
+		cr.st.Def.Name, m.buildZone, m.timeName(), c.clock, m.buildZone)
+}
+
+// wholeHours reports whether zone's UTC offset is a whole number of hours over
+// the range the rollup covers (1970-2100 when it covers all time).
+func (m *matcher) wholeHours(zone string) bool {
+	loc, err := loadZone(zone)
+	if err != nil {
+		return false
+	}
+	lo := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	hi := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range m.cr.st.Partitions {
+		if !m.cr.st.AllTime && !p.Start.IsZero() && p.Start.Before(hi) && p.Start.After(lo) {
+			lo = p.Start
+		}
+	}
+	// Offsets change at most a few times a year; weekly probes find every regime.
+	for t := lo; t.Before(hi); t = t.Add(7 * 24 * time.Hour) {
+		if _, off := t.In(loc).Zone(); off%3600 != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// alignedTo reports whether v (in the time column's domain) is a boundary of
+// the rollup's buckets.
+func (m *matcher) alignedTo(v time.Time) bool {
+	return m.truncate(v).Equal(v)
+}
+
+// truncate cuts v to the rollup's grain on the rollup's clock.
+func (m *matcher) truncate(v time.Time) time.Time {
+	loc := time.UTC
+	if k := kindOfType(m.cr.timeType); k == vInstant || k == 0 {
+		if l, err := loadZone(m.buildZone); err == nil {
+			loc = l
+		}
+	}
+	return truncTime(v.In(loc), m.cr.grain).UTC()
+}
+
+// truncTime truncates a wall-clock reading in its location to grain g.
+func truncTime(t time.Time, g config.Granularity) time.Time {
+	y, mo, d := t.Date()
+	loc := t.Location()
+	switch g {
+	case config.Hour:
+		return time.Date(y, mo, d, t.Hour(), 0, 0, 0, loc)
+	case config.Day:
+		return time.Date(y, mo, d, 0, 0, 0, 0, loc)
+	case config.Week:
+		wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
+		return time.Date(y, mo, d-wd, 0, 0, 0, 0, loc)
+	case config.Month:
+		return time.Date(y, mo, 1, 0, 0, 0, 0, loc)
+	case config.Quarter:
+		return time.Date(y, ((mo-1)/3)*3+1, 1, 0, 0, 0, 0, loc)
+	case config.Year:
+		return time.Date(y, 1, 1, 0, 0, 0, 0, loc)
+	}
+	return t
+}
+
+// exactRaw reports whether the raw time column is itself a bucket: a date at day grain.
+func (m *matcher) exactRaw() bool {
+	return m.cr.timeType.OID == OIDDate && m.cr.grain == config.Day
+}
