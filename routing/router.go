@@ -1,0 +1,161 @@
+package routing
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgrollup/pgrollup/proxy"
+	"github.com/pgrollup/pgrollup/rewrite"
+)
+
+// Executor runs a rollup route's DuckDB SQL and returns its rows, one Go
+// value per result column (see convert.go for the types it may return).
+type Executor interface {
+	Query(ctx context.Context, d *rewrite.Decision) ([][]any, error)
+}
+
+// Options configure a Router.
+type Options struct {
+	Executor Executor
+	// RollupOnly answers every SELECT over a table that has rollups from a
+	// rollup, or with an error saying why none could; never by the warehouse.
+	RollupOnly bool
+	// Registerer receives pgrollup_rollup_hits_total and
+	// pgrollup_rollup_misses_total; nil uses a private registry.
+	Registerer prometheus.Registerer
+}
+
+// Router decides statements against the current catalog snapshot.
+type Router struct {
+	opts    Options
+	engine  *rewrite.Engine
+	catalog atomic.Pointer[snapshot]
+	hits    *prometheus.CounterVec
+	misses  *prometheus.CounterVec
+}
+
+// snapshot is a catalog with the words that let the router skip statements
+// that cannot concern any rollup without parsing them.
+type snapshot struct {
+	cat *rewrite.Catalog
+	// words are the lower-case unqualified names of the tables that have
+	// rollups; a statement mentioning none of them passes through unparsed.
+	words []string
+}
+
+// NewRouter returns a Router over cat; SetCatalog replaces it later.
+func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	r := &Router{
+		opts:   opts,
+		engine: rewrite.NewEngine(0),
+		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgrollup_rollup_hits_total",
+			Help: "Statements answered from a rollup, by rollup.",
+		}, []string{"rollup"}),
+		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgrollup_rollup_misses_total",
+			Help: "Statements over a table with rollups that no rollup could answer, by reason.",
+		}, []string{"reason"}),
+	}
+	opts.Registerer.MustRegister(r.hits, r.misses)
+	r.SetCatalog(cat)
+	return r
+}
+
+// SetCatalog switches to a new catalog snapshot; statements already decided
+// keep the one they were decided with.
+func (r *Router) SetCatalog(cat *rewrite.Catalog) {
+	s := &snapshot{cat: cat}
+	seen := map[string]bool{}
+	for _, rs := range cat.Rollups {
+		name := rs.Def.Table
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		name = strings.ToLower(strings.Trim(name, `"`))
+		if !seen[name] {
+			seen[name] = true
+			s.words = append(s.words, name)
+		}
+	}
+	r.catalog.Store(s)
+}
+
+// Route implements proxy.Router.
+func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Session) proxy.Decision {
+	snap := r.catalog.Load()
+	if !snap.mayConcern(st.SQL) {
+		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
+	}
+	tree, err := st.Parse()
+	if err != nil {
+		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: "parse_error"}
+	}
+	if inner, ok := explainRollup(tree); ok {
+		return r.explain(snap, inner, sess)
+	}
+	if isShowRollups(tree) {
+		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{snap.cat}}
+	}
+	d := r.decide(snap, st.SQL, tree, sess)
+	if d.Route == rewrite.RouteRollup {
+		return proxy.Decision{
+			Route:    proxy.RouteRollup,
+			Answer:   &rollupAnswer{decision: d, exec: r.opts.Executor, hits: r.hits.WithLabelValues(d.Rollup)},
+			Fallback: !r.opts.RollupOnly,
+		}
+	}
+	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
+		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()
+	}
+	if r.opts.RollupOnly && len(d.Candidates) > 0 {
+		return proxy.Decision{Route: proxy.RouteError, Reason: string(d.Reason.Code), Answer: refusal{d.Reason}}
+	}
+	return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String()}
+}
+
+// decide runs the rewrite engine with what it needs to know of the session.
+func (r *Router) decide(snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
+	rs := rewrite.Session{
+		TimeZone: sess.Parameters["TimeZone"],
+		Now:      sess.Now,
+		TxFailed: sess.TxStatus == 'E',
+		// Inside a transaction block now() is the block's start, which the
+		// proxy does not know, and earlier statements may have written.
+		// Until both are tracked, blocks pass through.
+		TxWrote: sess.TxStatus != 'I',
+	}
+	return r.engine.Decide(sql, tree, rs, snap.cat)
+}
+
+// mayConcern reports whether sql could be a statement a rollup or an admin
+// command answers. It errs on the side of yes: it only has to be cheap
+// enough to spare most statements a parse.
+func (s *snapshot) mayConcern(sql string) bool {
+	lower := strings.ToLower(sql)
+	if strings.Contains(lower, "rollup") {
+		return true
+	}
+	for _, w := range s.words {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusal answers a statement in rollup-only mode that no rollup can answer.
+type refusal struct{ reason rewrite.Reason }
+
+func (refusal) Columns() []proxy.Column { return nil }
+func (refusal) ParamTypes() []uint32    { return nil }
+func (f refusal) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+	return nil, proxy.Error("0A000", "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
+}

@@ -1,0 +1,287 @@
+package routing
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/proxy"
+	"github.com/pgrollup/pgrollup/rewrite"
+)
+
+var cluster *pgcluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	c, err := pgcluster.Start(ctx, pgcluster.Options{HBA: []string{"host all all 127.0.0.1/32 trust"}})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start postgres:", err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+// fixture is a warehouse table, a rollup of it built into Parquet by DuckDB
+// from the same rows, and a proxy routing through a Router over it.
+type fixture struct {
+	router *Router
+	reg    *prometheus.Registry
+	addr   string
+}
+
+func newFixture(t *testing.T, rollupOnly bool) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	if _, err := pg.Exec(ctx, `DROP TABLE IF EXISTS orders;
+		CREATE TABLE orders AS SELECT i AS id, (ARRAY['paid','new','cancelled'])[i % 3 + 1] || CASE WHEN i % 7 = 0 THEN '' ELSE '' END AS status,
+			i % 11 AS quantity FROM generate_series(1, 500) i;
+		UPDATE orders SET status = NULL WHERE id % 13 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	var tableOID uint32
+	if err := pg.QueryRow(ctx, "SELECT 'public.orders'::regclass::oid").Scan(&tableOID); err != nil {
+		t.Fatal(err)
+	}
+	// The same rows into DuckDB, then the rollup as the builder lays it out.
+	rows, err := pg.Query(ctx, "SELECT id, status, quantity FROM orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	for rows.Next() {
+		var id, qty int32
+		var status *string
+		if err := rows.Scan(&id, &status, &qty); err != nil {
+			t.Fatal(err)
+		}
+		st := "NULL"
+		if status != nil {
+			st = "'" + *status + "'"
+		}
+		values = append(values, fmt.Sprintf("(%d, %s, %d)", id, st, qty))
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	duck, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	file := filepath.Join(t.TempDir(), "by_status.parquet")
+	for _, q := range []string{
+		"CREATE TABLE orders (id INTEGER, status VARCHAR, quantity INTEGER)",
+		"INSERT INTO orders VALUES " + strings.Join(values, ","),
+		"COPY (SELECT status AS d0, count(*) AS m0_count, sum(quantity) AS m1_sum FROM orders GROUP BY ALL) TO '" + file + "' (FORMAT parquet)",
+	} {
+		if _, err := duck.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cat := &rewrite.Catalog{
+		BuildTimezone:     "UTC",
+		TextSortsBytewise: true,
+		Tables: map[string]*rewrite.Table{"public.orders": {
+			Name: "public.orders", OID: tableOID,
+			Columns: []rewrite.Column{
+				{Name: "id", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 1},
+				{Name: "status", Type: rewrite.Type{OID: rewrite.OIDText, Typmod: -1}, AttNum: 2},
+				{Name: "quantity", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 3},
+			},
+		}},
+		Rollups: []*rewrite.RollupState{{
+			Def:        config.Rollup{Name: "by_status", Table: "public.orders", Dimensions: []string{"status"}, Measures: []string{"count(*)", "sum(quantity)"}},
+			Status:     rewrite.StatusActive,
+			Version:    "v1",
+			Partitions: []rewrite.Partition{{Files: []string{file}, Rows: 4}},
+			AllTime:    true,
+			Rows:       4,
+			BuiltAt:    time.Now(),
+		}},
+	}
+	exec, err := OpenDuckDB(256 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Close() })
+	reg := prometheus.NewRegistry()
+	router := NewRouter(cat, Options{Executor: exec, RollupOnly: rollupOnly, Registerer: reg})
+	srv, err := proxy.NewServer(proxy.Options{WarehouseDSN: cluster.DSN("postgres"), Router: router, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &fixture{router: router, reg: reg, addr: l.Addr().String()}
+}
+
+func (f *fixture) connect(t *testing.T) *pgx.Conn {
+	t.Helper()
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: f.addr, Path: "/postgres", RawQuery: "sslmode=disable"}
+	conn, err := pgx.Connect(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// result renders a query's field descriptions and rows, sorted unless the
+// query orders them, for comparing the proxy with the warehouse.
+func result(t *testing.T, conn *pgx.Conn, mode pgx.QueryExecMode, q string) string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q, mode)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var head []string
+	for _, f := range rows.FieldDescriptions() {
+		head = append(head, fmt.Sprintf("%s:%d:%d:%d:%d", f.Name, f.DataTypeOID, f.TypeModifier, f.TableOID, f.TableAttributeNumber))
+	}
+	var lines []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprint(vals))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if !strings.Contains(strings.ToLower(q), "order by") {
+		sortStrings(lines)
+	}
+	return strings.Join(head, " ") + "\n" + strings.Join(lines, "\n") + "\n" + rows.CommandTag().String()
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func TestRollupHitsEqualWarehouse(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	direct, err := pgx.Connect(context.Background(), cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	queries := []string{
+		"SELECT status, count(*) FROM orders GROUP BY status",
+		"SELECT status, count(*) AS n, sum(quantity) FROM public.orders GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST",
+		"SELECT count(*) FROM orders WHERE status = 'paid'",
+		"SELECT count(*) FROM orders WHERE status = 'none'",
+		`SELECT "source"."status" AS "status", "source"."count" AS "count" FROM (SELECT "public"."orders"."status" AS "status", COUNT(*) AS "count" FROM "public"."orders" GROUP BY "public"."orders"."status") AS "source" ORDER BY "source"."count" DESC, "source"."status" ASC LIMIT 1048575`,
+		"SELECT DISTINCT status FROM orders",
+	}
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeExec}
+	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	for _, q := range queries {
+		for _, mode := range modes {
+			t.Run(fmt.Sprintf("%s/%v", q, mode), func(t *testing.T) {
+				want := result(t, direct, mode, q)
+				got := result(t, proxied, mode, q)
+				if got != want {
+					t.Fatalf("through pgrollup:\n%s\nwarehouse:\n%s", got, want)
+				}
+				now := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+				if now != hits+1 {
+					t.Fatalf("not answered from the rollup (hits %v -> %v)", hits, now)
+				}
+				hits = now
+			})
+		}
+	}
+}
+
+func TestMissesPassThrough(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	var n int64
+	if err := proxied.QueryRow(context.Background(), "SELECT count(*) FROM orders WHERE quantity = 3").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no rows counted")
+	}
+	if got := testutil.ToFloat64(f.router.misses.WithLabelValues(string(rewrite.ReasonNotDimension))); got != 1 {
+		t.Fatalf("misses{not_a_dimension} = %v, want 1", got)
+	}
+}
+
+func TestRollupOnlyRefuses(t *testing.T) {
+	f := newFixture(t, true)
+	proxied := f.connect(t)
+	_, err := proxied.Exec(context.Background(), "SELECT count(*) FROM orders WHERE quantity = 3")
+	if err == nil || !strings.Contains(err.Error(), "rollup-only") || !strings.Contains(err.Error(), "quantity") {
+		t.Fatalf("err = %v, want a rollup-only refusal naming the column", err)
+	}
+	var n int64
+	if err := proxied.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("a hit in rollup-only mode: %d, %v", n, err)
+	}
+	if err := proxied.QueryRow(context.Background(), "SELECT 1::int8").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("a statement without rollups in rollup-only mode: %d, %v", n, err)
+	}
+}
+
+func TestExplainRollup(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	rows, err := proxied.Query(context.Background(), "EXPLAIN (ROLLUP) SELECT status, count(*) FROM orders GROUP BY 1", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]any
+	for rows.Next() {
+		v, _ := rows.Values()
+		got = append(got, v)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	if len(got) != 1 || got[0][0] != "by_status" || got[0][1] != "chosen" || !strings.Contains(fmt.Sprint(got[0][3]), "read_parquet") {
+		t.Fatalf("EXPLAIN (ROLLUP) = %v", got)
+	}
+	var decision, reason string
+	err = proxied.QueryRow(context.Background(), "EXPLAIN (ROLLUP) SELECT quantity, count(*) FROM orders GROUP BY 1").Scan(new(any), &decision, &reason, new(any))
+	if err != nil || decision != "reject" || !strings.Contains(reason, "quantity") {
+		t.Fatalf("EXPLAIN (ROLLUP) of a miss: %q %q %v", decision, reason, err)
+	}
+}
