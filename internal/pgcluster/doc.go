@@ -1,0 +1,20 @@
+// Package pgcluster starts a throw-away PostgreSQL cluster for tests, benchmarks
+// and the demo.
+//
+// Start runs initdb and pg_ctl from the installed server binaries (the highest
+// version under /usr/lib/postgresql/*/bin, else `pg_config --bindir`) into a fresh
+// temporary directory, on a free loopback port, with its unix socket inside that
+// directory so it never collides with a system cluster. The superuser is
+// `postgres` with a generated password; host connections use SCRAM-SHA-256 and
+// local (unix socket) connections are trusted. Durability is switched off
+// (fsync, full_page_writes, synchronous_commit) because the data is disposable
+// and start-up and test speed matter more.
+//
+// When the process runs as root, initdb and pg_ctl run as the `postgres` OS user
+// (Postgres refuses to run as root), and the directory is owned by that user.
+//
+// When the environment variable PGROLLUP_TEST_DSN holds a postgres:// URL, Start
+// starts nothing and returns a Cluster that points at that server; Stop then
+// leaves it alone. Options.HBA and Options.Config cannot be applied to such a
+// server and are ignored.
+package pgcluster
