@@ -38,8 +38,7 @@ func isShowRollups(tree *pg_query.ParseResult) bool {
 }
 
 func (r *Router) explain(snap *snapshot, inner *pg_query.ParseResult, sess *proxy.Session) proxy.Decision {
-	rs := rewrite.Session{TimeZone: sess.Parameters["TimeZone"], Now: sess.Now, TxFailed: sess.TxStatus == 'E', TxWrote: sess.TxStatus != 'I'}
-	d := rewrite.DecideAnalysis(rewrite.Analyze(inner), rs, snap.cat)
+	d := rewrite.DecideAnalysis(rewrite.Analyze(inner), r.session(context.Background(), snap, sess), snap.cat)
 	return proxy.Decision{Route: proxy.RouteAdmin, Answer: explainAnswer{d}}
 }
 

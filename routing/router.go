@@ -24,6 +24,9 @@ type Options struct {
 	// RollupOnly answers every SELECT over a table that has rollups from a
 	// rollup, or with an error saying why none could; never by the warehouse.
 	RollupOnly bool
+	// Privileges checks that a user may read what a rollup reads; nil
+	// trusts every user (for tests and offline use only).
+	Privileges *Privileges
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -45,6 +48,9 @@ type snapshot struct {
 	// words are the lower-case unqualified names of the tables that have
 	// rollups; a statement mentioning none of them passes through unparsed.
 	words []string
+	// sources lists, per rollup, the tables its build reads: the fact table
+	// and every declared join.
+	sources map[string][]string
 }
 
 // NewRouter returns a Router over cat; SetCatalog replaces it later.
@@ -72,9 +78,14 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 // SetCatalog switches to a new catalog snapshot; statements already decided
 // keep the one they were decided with.
 func (r *Router) SetCatalog(cat *rewrite.Catalog) {
-	s := &snapshot{cat: cat}
+	s := &snapshot{cat: cat, sources: map[string][]string{}}
 	seen := map[string]bool{}
 	for _, rs := range cat.Rollups {
+		src := []string{rs.Def.Table}
+		for _, j := range rs.Joins {
+			src = append(src, j.Table)
+		}
+		s.sources[rs.Def.Name] = src
 		name := rs.Def.Table
 		if i := strings.LastIndexByte(name, '.'); i >= 0 {
 			name = name[i+1:]
@@ -104,7 +115,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	if isShowRollups(tree) {
 		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{snap.cat}}
 	}
-	d := r.decide(snap, st.SQL, tree, sess)
+	d := r.decide(ctx, snap, st.SQL, tree, sess)
 	if d.Route == rewrite.RouteRollup {
 		return proxy.Decision{
 			Route:    proxy.RouteRollup,
@@ -122,7 +133,12 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 }
 
 // decide runs the rewrite engine with what it needs to know of the session.
-func (r *Router) decide(snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
+func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
+	return r.engine.Decide(sql, tree, r.session(ctx, snap, sess), snap.cat)
+}
+
+// session is what the rewrite engine needs to know of the client's session.
+func (r *Router) session(ctx context.Context, snap *snapshot, sess *proxy.Session) rewrite.Session {
 	rs := rewrite.Session{
 		TimeZone: sess.Parameters["TimeZone"],
 		Now:      sess.Now,
@@ -132,7 +148,13 @@ func (r *Router) decide(snap *snapshot, sql string, tree *pg_query.ParseResult, 
 		// Until both are tracked, blocks pass through.
 		TxWrote: sess.TxStatus != 'I',
 	}
-	return r.engine.Decide(sql, tree, rs, snap.cat)
+	if r.opts.Privileges != nil {
+		user := sess.User
+		rs.CanRead = func(rollup string) bool {
+			return r.opts.Privileges.CanRead(ctx, user, snap.sources[rollup])
+		}
+	}
+	return rs
 }
 
 // mayConcern reports whether sql could be a statement a rollup or an admin

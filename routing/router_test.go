@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -47,6 +50,10 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, rollupOnly bool) *fixture {
+	return newFixtureWith(t, Options{RollupOnly: rollupOnly})
+}
+
+func newFixtureWith(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pg, err := pgx.Connect(ctx, cluster.DSN("postgres"))
@@ -127,7 +134,8 @@ func newFixture(t *testing.T, rollupOnly bool) *fixture {
 	}
 	t.Cleanup(func() { exec.Close() })
 	reg := prometheus.NewRegistry()
-	router := NewRouter(cat, Options{Executor: exec, RollupOnly: rollupOnly, Registerer: reg})
+	opts.Executor, opts.Registerer = exec, reg
+	router := NewRouter(cat, opts)
 	srv, err := proxy.NewServer(proxy.Options{WarehouseDSN: cluster.DSN("postgres"), Router: router, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -146,8 +154,12 @@ func newFixture(t *testing.T, rollupOnly bool) *fixture {
 }
 
 func (f *fixture) connect(t *testing.T) *pgx.Conn {
+	return f.connectAs(t, "postgres")
+}
+
+func (f *fixture) connectAs(t *testing.T, user string) *pgx.Conn {
 	t.Helper()
-	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: f.addr, Path: "/postgres", RawQuery: "sslmode=disable"}
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: f.addr, Path: "/postgres", RawQuery: "sslmode=disable"}
 	conn, err := pgx.Connect(context.Background(), u.String())
 	if err != nil {
 		t.Fatal(err)
@@ -283,5 +295,60 @@ func TestExplainRollup(t *testing.T) {
 	err = proxied.QueryRow(context.Background(), "EXPLAIN (ROLLUP) SELECT quantity, count(*) FROM orders GROUP BY 1").Scan(new(any), &decision, &reason, new(any))
 	if err != nil || decision != "reject" || !strings.Contains(reason, "quantity") {
 		t.Fatalf("EXPLAIN (ROLLUP) of a miss: %q %q %v", decision, reason, err)
+	}
+}
+
+func TestPrivileges(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	f := newFixtureWith(t, Options{Privileges: NewPrivileges(pool, time.Minute, nil)})
+	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS reader, outsider;
+		CREATE ROLE reader LOGIN; CREATE ROLE outsider LOGIN;
+		GRANT SELECT ON orders TO reader`); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT status, count(*) FROM orders GROUP BY status"
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+
+	before := hits()
+	if _, err := f.connectAs(t, "reader").Exec(ctx, q); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	if hits() != before+1 {
+		t.Fatal("a user with SELECT was not served from the rollup")
+	}
+
+	before = hits()
+	_, err = f.connectAs(t, "outsider").Exec(ctx, q)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Fatalf("outsider: err = %v, want the warehouse's permission error 42501", err)
+	}
+	if hits() != before {
+		t.Fatal("a user without SELECT was served from the rollup")
+	}
+
+	// Row-level security keeps every user, even one with SELECT, away from
+	// the rollup.
+	if _, err := pool.Exec(ctx, "ALTER TABLE orders ENABLE ROW LEVEL SECURITY"); err != nil {
+		t.Fatal(err)
+	}
+	f2 := newFixtureWith(t, Options{Privileges: NewPrivileges(pool, time.Minute, nil)})
+	if _, err := pool.Exec(ctx, "ALTER TABLE orders ENABLE ROW LEVEL SECURITY; GRANT SELECT ON orders TO reader"); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := f2.connectAs(t, "reader").QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("reader saw %d rows through row-level security without a policy", n)
+	}
+	if got := testutil.ToFloat64(f2.router.hits.WithLabelValues("by_status")); got != 0 {
+		t.Fatalf("a table with row-level security was served from a rollup %v times", got)
 	}
 }
