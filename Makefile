@@ -1,0 +1,77 @@
+# pgrollup — see README.md.
+#
+#   make build       bin/pgrollup (and bin/pgrollup-worker once cmd/worker exists)
+#   make test        install missing Debian packages, go vet, staticcheck, go test
+#   make test-long   the same tests with PGROLLUP_LONG=1 (longer, heavier cases)
+#   make demo        a throw-away Postgres with a shop dataset and pgrollup in front of it
+#   make bench       pgbench -S directly, through PgBouncer and through pgrollup
+#   make fmt         gofmt -s -w
+#   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
+#   make clean       remove bin/ and the demo's data
+
+GO ?= go
+
+# go test settings; e.g. make test GOTESTFLAGS='-run TestPgbench -v'
+TEST_TIMEOUT ?= 20m
+LONG_TEST_TIMEOUT ?= 60m
+GOTESTFLAGS ?=
+
+# make bench BENCH_DURATION=30s BENCH_SCALE=50 BENCH_FLAGS='-clients 1,16,64,128'
+BENCH_DURATION ?= 10s
+BENCH_SCALE ?= 10
+BENCH_FLAGS ?=
+
+# make demo DEMO_FLAGS='-orders 1000000'
+DEMO_FLAGS ?=
+
+SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh)
+WORKER_SOURCES := $(wildcard cmd/worker/*.go)
+
+.PHONY: all build test test-long vet staticcheck lint fmt demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/pgrollup ./cmd/proxy
+ifneq ($(WORKER_SOURCES),)
+	$(GO) build -o bin/pgrollup-worker ./cmd/worker
+endif
+
+test:
+	bash scripts/deps.sh
+	$(GO) vet ./...
+	bash scripts/staticcheck.sh ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+
+test-long:
+	bash scripts/deps.sh
+	PGROLLUP_LONG=1 $(GO) test -count=1 -timeout $(LONG_TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	bash scripts/staticcheck.sh ./...
+
+fmt:
+	gofmt -s -w $$(git ls-files --cached --others --exclude-standard '*.go')
+
+lint:
+	@unformatted=$$(gofmt -s -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -s needed on:"; echo "$$unformatted"; exit 1; fi
+	for f in $(SHELL_SCRIPTS); do bash -n $$f || exit 1; done
+	$(GO) vet ./...
+	bash scripts/staticcheck.sh ./...
+
+demo: build
+	bash scripts/deps.sh postgres
+	$(GO) build -o bin/pgrollup-demo ./demo
+	bin/pgrollup-demo -pgrollup bin/pgrollup $(DEMO_FLAGS)
+
+bench: build
+	bash scripts/deps.sh postgres pgbouncer
+	$(GO) build -o bin/pgrollup-bench ./bench/pgbench
+	bin/pgrollup-bench -pgrollup bin/pgrollup -duration $(BENCH_DURATION) -scale $(BENCH_SCALE) $(BENCH_FLAGS)
+
+clean:
+	rm -rf bin data/demo

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that pgrollup's tests, demo and benchmark need,
+# but only those whose binary or file is missing. Quiet when everything is present.
+#
+#   usage: scripts/deps.sh [GROUP...]      (no GROUP: all of them)
+#
+#   group      checks                                           Debian package
+#   toolchain  make, gcc, g++ (cgo: pg_query_go, duckdb-go)     make, gcc, g++
+#   postgres   initdb, pg_ctl under /usr/lib/postgresql/*/bin   postgresql
+#              psql                                             postgresql-client
+#              pgbench (shipped with the server package)        postgresql
+#   pgbouncer  pgbouncer                                        pgbouncer
+#   java       javac (compiles the pgjdbc test program)         default-jdk-headless
+#              /usr/share/java/postgresql.jar (pgjdbc)          libpostgresql-jdbc-java
+#   python     /usr/bin/python3 -c 'import psycopg2'            python3-psycopg2
+#   nats       nats-server                                      nats-server
+#
+# Runs apt-get (one update, then install) as root, through sudo when not root,
+# and otherwise fails naming what is missing. Safe to run any number of times.
+set -euo pipefail
+
+all_groups=(toolchain postgres pgbouncer java python nats)
+if (($# == 0)); then
+	set -- "${all_groups[@]}"
+fi
+for g in "$@"; do
+	case $g in
+	toolchain | postgres | pgbouncer | java | python | nats) ;;
+	*)
+		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
+		exit 2
+		;;
+	esac
+done
+groups=("$@")
+want() { # want GROUP: was GROUP asked for
+	local g
+	for g in "${groups[@]}"; do
+		[[ $g == "$1" ]] && return 0
+	done
+	return 1
+}
+
+missing=()   # Debian packages to install
+reasons=()   # what was not found, for the messages
+
+need() { # need PACKAGE WHAT
+	local pkg=$1
+	shift
+	reasons+=("$*")
+	local p
+	for p in "${missing[@]+"${missing[@]}"}"; do
+		[[ $p == "$pkg" ]] && return 0
+	done
+	missing+=("$pkg")
+}
+
+have_pg_server_bin() { # any /usr/lib/postgresql/*/bin/NAME
+	local f
+	for f in /usr/lib/postgresql/*/bin/"$1"; do
+		[[ -x $f ]] && return 0
+	done
+	return 1
+}
+
+have_pgbouncer() { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
+have_nats() { command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]]; }
+have_psycopg2() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1; }
+
+check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
+	local record=$1
+	if want toolchain; then
+		command -v make >/dev/null 2>&1 || $record make "make"
+		command -v gcc >/dev/null 2>&1 || $record gcc "gcc (cgo)"
+		command -v g++ >/dev/null 2>&1 || $record g++ "g++ (cgo, DuckDB)"
+	fi
+	if want postgres; then
+		have_pg_server_bin initdb || $record postgresql "initdb (PostgreSQL server binaries under /usr/lib/postgresql/*/bin)"
+		have_pg_server_bin pg_ctl || $record postgresql "pg_ctl (PostgreSQL server binaries under /usr/lib/postgresql/*/bin)"
+		command -v psql >/dev/null 2>&1 || $record postgresql-client "psql"
+		{ command -v pgbench >/dev/null 2>&1 && have_pg_server_bin pgbench; } || $record postgresql "pgbench"
+	fi
+	if want pgbouncer; then
+		have_pgbouncer || $record pgbouncer "pgbouncer"
+	fi
+	if want java; then
+		command -v javac >/dev/null 2>&1 || $record default-jdk-headless "javac (a JDK)"
+		[[ -f /usr/share/java/postgresql.jar ]] || $record libpostgresql-jdbc-java "/usr/share/java/postgresql.jar (pgjdbc)"
+	fi
+	if want python; then
+		have_psycopg2 || $record python3-psycopg2 "psycopg2 for /usr/bin/python3"
+	fi
+	if want nats; then
+		have_nats || $record nats-server "nats-server"
+	fi
+	return 0
+}
+
+check need
+
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+if ((EUID == 0)); then
+	as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	as_root=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+else
+	{
+		echo "scripts/deps.sh: missing:"
+		printf '  - %s\n' "${reasons[@]}"
+		echo "Install them as root with:"
+		echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+		echo "(not root, and sudo is not available without a password)"
+	} >&2
+	exit 1
+fi
+
+echo "scripts/deps.sh: installing ${missing[*]}" >&2
+printf '  for: %s\n' "${reasons[@]}" >&2
+
+export DEBIAN_FRONTEND=noninteractive
+apt_quiet=(-q -o Dpkg::Use-Pty=0)
+# Exactly one apt-get update per run that installs anything: the package lists
+# may be absent (fresh images) or stale.
+"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" update
+"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" install -y --no-install-recommends "${missing[@]}"
+
+# Check again: a package that installed but did not provide what we need is an error.
+still=()
+still_missing() { still+=("$2"); }
+check still_missing
+if ((${#still[@]} > 0)); then
+	echo "scripts/deps.sh: still missing after apt-get install:" >&2
+	printf '  - %s\n' "${still[@]}" >&2
+	exit 1
+fi
+echo "scripts/deps.sh: done" >&2
