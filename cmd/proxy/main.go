@@ -112,8 +112,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rctx, stopRouter := context.WithCancel(context.Background())
+	defer stopRouter()
+	rt, err := startRouter(rctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
 	srv, err := proxy.NewServer(proxy.Options{
 		WarehouseDSN:    cfg.Warehouse.DSN,
+		Router:          rt,
 		TLS:             tlsConfig,
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
@@ -133,7 +141,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
 	}
 	admin := &http.Server{
-		Handler:           proxy.NewAdminHandler(proxy.AdminOptions{Ready: srv.Ready, Gatherer: reg, Token: cfg.Admin.Token}),
+		Handler: proxy.NewAdminHandler(proxy.AdminOptions{
+			Ready:    func() bool { return srv.Ready() && rt.Ready() },
+			Gatherer: reg,
+			Token:    cfg.Admin.Token,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 2)

@@ -1,0 +1,118 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/rewrite"
+)
+
+// Warehouse is the part of a warehouse connection pool the catalog loader
+// and the privilege check need (a *pgxpool.Pool satisfies it).
+type Warehouse interface {
+	Querier
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// tableColumnsQuery lists a table's live columns with their types as
+// format_type spells them, which rewrite.ParseType reads.
+const tableColumnsQuery = `SELECT c.oid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+WHERE c.oid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`
+
+// LoadTables reads the columns of every table the configuration names from
+// the warehouse's catalog, so that names resolve as Postgres resolves them.
+// A column of a type the rewriter does not know keeps OID 0, and a rollup
+// needing it then passes through.
+func LoadTables(ctx context.Context, db Warehouse, cfg *config.Config) (map[string]*rewrite.Table, error) {
+	names := map[string]bool{}
+	for _, r := range cfg.Rollups {
+		names[r.Table] = true
+	}
+	for _, t := range cfg.Tables {
+		names[t.Name] = true
+		for _, j := range t.Joins {
+			names[j.Table] = true
+		}
+	}
+	tables := map[string]*rewrite.Table{}
+	for name := range names {
+		t, err := loadTable(ctx, db, name)
+		if err != nil {
+			return nil, err
+		}
+		tables[qualified(name)] = t
+	}
+	return tables, nil
+}
+
+func loadTable(ctx context.Context, db Warehouse, name string) (*rewrite.Table, error) {
+	rows, err := db.Query(ctx, tableColumnsQuery, name)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", name, err)
+	}
+	defer rows.Close()
+	t := &rewrite.Table{Name: qualified(name)}
+	for rows.Next() {
+		var col rewrite.Column
+		var typ string
+		if err := rows.Scan(&t.OID, &col.Name, &col.AttNum, &typ); err != nil {
+			return nil, fmt.Errorf("columns of %s: %w", name, err)
+		}
+		col.Type, _ = rewrite.ParseType(typ)
+		t.Columns = append(t.Columns, col)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", name, err)
+	}
+	if len(t.Columns) == 0 {
+		return nil, fmt.Errorf("table %s does not exist in the warehouse", name)
+	}
+	return t, nil
+}
+
+// qualified names a table as the catalog keys it: schema.table, public by default.
+func qualified(name string) string {
+	if strings.Contains(name, ".") {
+		return name
+	}
+	return "public." + name
+}
+
+// TextSortsBytewise reports whether the warehouse database compares text as
+// DuckDB does (the C or POSIX collation), which decides whether ORDER BY and
+// ranges on text may be computed from a rollup.
+func TextSortsBytewise(ctx context.Context, db Querier) (bool, error) {
+	var collate string
+	err := db.QueryRow(ctx, "SELECT datcollate FROM pg_catalog.pg_database WHERE datname = current_database()").Scan(&collate)
+	if err != nil {
+		return false, fmt.Errorf("database collation: %w", err)
+	}
+	return collate == "C" || collate == "POSIX", nil
+}
+
+// NewCatalog is the serving catalog of a configuration before any build has
+// been seen: the real table columns, every rollup pending. Builds replace it
+// with snapshots that have active versions.
+func NewCatalog(cfg *config.Config, tables map[string]*rewrite.Table, bytewise bool) (*rewrite.Catalog, error) {
+	cat, err := rewrite.NewCatalog(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	cat.Tables = tables
+	cat.PartialColumns = false
+	cat.TextSortsBytewise = bytewise
+	for _, r := range cat.Rollups {
+		r.Status = rewrite.StatusPending
+		r.Version = ""
+		r.Partitions = nil
+		r.AllTime = false
+		r.Rows, r.Bytes = 0, 0
+	}
+	return cat, nil
+}
