@@ -84,7 +84,7 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil)
+	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil) // sessInfo is fresh from route
 	if err != nil && d.Fallback {
 		s.fellBack(d, err)
 		return s.relay(msg)
@@ -208,7 +208,7 @@ func (s *session) onExecute(msg message) error {
 	}
 	d := lp.stmt.decision
 	if lp.result == nil {
-		res, err := d.Answer.Run(s.ctx, &s.sessInfo, lp.params)
+		res, err := d.Answer.Run(s.ctx, s.session(), lp.params)
 		if err != nil {
 			if d.Fallback {
 				s.fellBack(d, err)

@@ -103,9 +103,12 @@ type Answer interface {
 	// ParamTypes gives the parameter types Postgres would infer, for
 	// Describe; nil when the statement takes no parameters.
 	ParamTypes() []uint32
-	// Run computes the result. It must have no effect that relaying the
-	// statement afterwards would duplicate: a Decision with Fallback relays
-	// the statement when Run fails.
+	// Run computes the result for the session as it is now, which for a
+	// prepared statement may differ from when it was prepared (time zone,
+	// the current time, the catalog): an Answer whose decision no longer
+	// holds must fail rather than answer. Run must have no effect that
+	// relaying the statement afterwards would duplicate: a Decision with
+	// Fallback relays the statement when Run fails.
 	Run(ctx context.Context, sess *Session, params []Param) (*Result, error)
 }
 

@@ -318,6 +318,16 @@ func (s *session) beginRoundTrip(kind byte) bool {
 // route parses sql (once per text) and asks the router where it goes.
 func (s *session) route(sql string) Decision {
 	st := s.srv.stmts.get(sql)
+	d := s.srv.router.Route(s.ctx, st, s.session())
+	if d.Answer == nil {
+		d.Route = RoutePassthrough
+	}
+	return d
+}
+
+// session refreshes and returns what a Router or an Answer may know of the
+// session: it changes between a Parse and its Executes.
+func (s *session) session() *Session {
 	info := &s.sessInfo
 	info.User, info.Database = s.user, s.database
 	if p := s.params.Load(); p != nil {
@@ -325,11 +335,7 @@ func (s *session) route(sql string) Decision {
 	}
 	info.TxStatus = byte(s.txStatus.Load())
 	info.Now = time.Now()
-	d := s.srv.router.Route(s.ctx, st, info)
-	if d.Answer == nil {
-		d.Route = RoutePassthrough
-	}
-	return d
+	return info
 }
 
 func (s *session) count(r Route) {

@@ -2,10 +2,11 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -13,9 +14,10 @@ import (
 
 // rollupAnswer answers a statement from a rollup.
 type rollupAnswer struct {
-	decision rewrite.Decision
-	exec     Executor
-	hits     prometheus.Counter
+	router   *Router
+	sql      string
+	tree     *pg_query.ParseResult
+	decision rewrite.Decision // as decided when the statement arrived
 }
 
 func (a *rollupAnswer) Columns() []proxy.Column { return columns(a.decision.Columns) }
@@ -24,13 +26,34 @@ func (a *rollupAnswer) Columns() []proxy.Column { return columns(a.decision.Colu
 // values, which a prepared statement does not have yet, so they pass through.
 func (a *rollupAnswer) ParamTypes() []uint32 { return nil }
 
-func (a *rollupAnswer) Run(ctx context.Context, _ *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
-	if a.exec == nil {
+// Run decides the statement again, because a prepared statement runs long
+// after it was decided: now() has moved, the session may have changed its
+// time zone, and a new version may have replaced the one decided on. The
+// answer must still be the rollup route with the same result columns;
+// anything else fails, and the warehouse answers instead.
+func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []proxy.Param) (*proxy.Result, error) {
+	exec := a.router.opts.Executor
+	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
 	}
-	rows, err := a.exec.Query(ctx, &a.decision)
+	snap := a.router.catalog.Load()
+	rs := a.router.session(ctx, snap, sess)
+	for _, p := range params {
+		if p.Format != 0 {
+			return nil, errors.New("binary parameters are not decided on yet")
+		}
+		rs.Params = append(rs.Params, rewrite.Param{Type: p.TypeOID, Value: string(p.Value), Null: p.Value == nil})
+	}
+	d := a.router.engine.Decide(a.sql, a.tree, rs, snap.cat)
+	if d.Route != rewrite.RouteRollup {
+		return nil, fmt.Errorf("no longer answerable from a rollup: %s", d.Reason)
+	}
+	if !sameColumns(d.Columns, a.decision.Columns) {
+		return nil, fmt.Errorf("rollup %s now describes the result differently", d.Rollup)
+	}
+	rows, err := exec.Query(ctx, &d)
 	if err != nil {
-		return nil, fmt.Errorf("rollup %s: %w", a.decision.Rollup, err)
+		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	for _, row := range rows {
 		if len(row) != len(a.decision.Columns) {
@@ -42,8 +65,20 @@ func (a *rollupAnswer) Run(ctx context.Context, _ *proxy.Session, _ []proxy.Para
 			}
 		}
 	}
-	a.hits.Inc()
+	a.router.hits.WithLabelValues(d.Rollup).Inc()
 	return &proxy.Result{Rows: rows, Tag: "SELECT " + strconv.Itoa(len(rows))}, nil
+}
+
+func sameColumns(a, b []rewrite.ResultColumn) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Type != b[i].Type || a[i].TableOID != b[i].TableOID || a[i].AttNum != b[i].AttNum {
+			return false
+		}
+	}
+	return true
 }
 
 // columns describes result columns as RowDescription does.

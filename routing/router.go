@@ -119,7 +119,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	if d.Route == rewrite.RouteRollup {
 		return proxy.Decision{
 			Route:    proxy.RouteRollup,
-			Answer:   &rollupAnswer{decision: d, exec: r.opts.Executor, hits: r.hits.WithLabelValues(d.Rollup)},
+			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
 			Fallback: !r.opts.RollupOnly,
 		}
 	}

@@ -352,3 +352,34 @@ func TestPrivileges(t *testing.T) {
 		t.Fatalf("a table with row-level security was served from a rollup %v times", got)
 	}
 }
+
+// A prepared statement is decided again at every execution: when its rollup
+// stops being usable after Parse, the warehouse answers.
+func TestPreparedStatementIsDecidedAgain(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	ctx := context.Background()
+	const q = "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status NULLS FIRST"
+	before := result(t, proxied, pgx.QueryExecModeCacheStatement, q)
+	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	if hits == 0 {
+		t.Fatal("the prepared statement was not answered from the rollup to begin with")
+	}
+
+	cat := f.router.catalog.Load().cat
+	pending := *cat.Rollups[0]
+	pending.Status, pending.Version, pending.Partitions = rewrite.StatusPending, "", nil
+	f.router.SetCatalog(&rewrite.Catalog{BuildTimezone: cat.BuildTimezone, TextSortsBytewise: true, Tables: cat.Tables, Rollups: []*rewrite.RollupState{&pending}})
+
+	after := result(t, proxied, pgx.QueryExecModeCacheStatement, q)
+	if after != before {
+		t.Fatalf("after the rollup went away:\n%s\nbefore:\n%s", after, before)
+	}
+	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")); got != hits {
+		t.Fatalf("served from a rollup that is no longer active (hits %v -> %v)", hits, got)
+	}
+	var n int64
+	if err := proxied.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("session after fallback: %d %v", n, err)
+	}
+}

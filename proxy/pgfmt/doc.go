@@ -1,0 +1,39 @@
+// Package pgfmt encodes result values exactly as a Postgres server would send
+// them, so that an answer computed from a rollup is indistinguishable, byte for
+// byte, from the warehouse's own answer (DESIGN.md §4).
+//
+// It owns:
+//
+//   - the text output of bool, int2, int4, int8, float4, float8, numeric, text,
+//     varchar, bpchar, name, date, timestamp, timestamptz and interval under the
+//     session settings that change it (DateStyle, IntervalStyle, TimeZone,
+//     extra_float_digits), see AppendText and Settings;
+//   - the binary output of the same types (each type's send function), see
+//     AppendBinary;
+//   - the numeric arithmetic the proxy re-derives itself: Postgres's division
+//     result scale and rounding (NumericDiv, NumericAvg).
+//
+// NULL is not a value here: the caller writes the -1 length itself.
+//
+// Go values by type (anything else is an error, never a guess):
+//
+//	bool                 bool
+//	int2, int4, int8     int64 (also int, int32, int16), range-checked for the type
+//	float4               float32
+//	float8               float64
+//	numeric              *apd.Decimal or apd.Decimal (display scale = -Exponent,
+//	                     at least 0; NaN and ±Infinity forms), or int64
+//	text, varchar,       string or []byte, valid UTF-8 without NUL (the session's
+//	bpchar, name         client_encoding is assumed to be UTF8); bpchar is sent as
+//	                     given, see PadBpchar
+//	date                 time.Time: the calendar date in t's own Location, time of
+//	                     day must be zero; or Infinity
+//	timestamp            time.Time: the wall clock in t's own Location; or Infinity
+//	timestamptz          time.Time: the instant (its Location is irrelevant; the
+//	                     session TimeZone decides the text); or Infinity
+//	interval             Interval
+//
+// Behaviour is verified differentially against a real server (see the tests);
+// the reference is Postgres 15, whose output functions are the same as those of
+// 12 to 16 for these types.
+package pgfmt
