@@ -10,6 +10,11 @@
 // (fsync, full_page_writes, synchronous_commit) because the data is disposable
 // and start-up and test speed matter more.
 //
+// A watchdog process (a shell reading a pipe only this process writes) stops
+// the server and removes the directory if this process dies without calling
+// Stop, as a test binary does on a panic or a -timeout; so a crashed run leaves
+// no Postgres behind.
+//
 // When the process runs as root, initdb and pg_ctl run as the `postgres` OS user
 // (Postgres refuses to run as root), and the directory is owned by that user.
 //

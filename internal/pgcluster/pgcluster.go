@@ -56,6 +56,7 @@ type Cluster struct {
 	stopErr     error
 	tailStop    chan struct{}
 	tailDone    chan struct{}
+	dog         *watchdog // stops the server if this process dies without Stop
 }
 
 type osUser struct {
@@ -169,6 +170,9 @@ func start(ctx context.Context, opts Options, binDir string, runAs *osUser) (_ *
 		}
 		return nil, fmt.Errorf("pgcluster: pg_ctl start failed: %w\n%s\nserver log:\n%s", err, out, logText)
 	}
+	if err := c.startWatchdog(); err != nil {
+		return nil, fmt.Errorf("pgcluster: starting the clean-up watchdog: %w", err)
+	}
 	if opts.Log != nil {
 		c.tailStop = make(chan struct{})
 		c.tailDone = make(chan struct{})
@@ -241,6 +245,9 @@ func (c *Cluster) Stop() error {
 		if err := os.RemoveAll(c.Dir); err != nil {
 			c.stopErr = fmt.Errorf("pgcluster: %w", err)
 		}
+		if c.dog != nil {
+			c.dog.release()
+		}
 	})
 	return c.stopErr
 }
@@ -249,6 +256,9 @@ func (c *Cluster) logPath() string { return filepath.Join(c.Dir, "server.log") }
 
 // cleanupFailedStart stops a server that might have come up and removes Dir.
 func (c *Cluster) cleanupFailedStart() {
+	if c.dog != nil {
+		defer c.dog.release()
+	}
 	dataDir := filepath.Join(c.Dir, "data")
 	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

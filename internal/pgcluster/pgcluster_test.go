@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,5 +200,49 @@ func TestPickBinDir(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCrashLeavesNothing starts a cluster in a child process that then dies
+// without calling Stop, as a test binary does on a panic or a timeout; the
+// watchdog must stop the server and remove its directory.
+func TestCrashLeavesNothing(t *testing.T) {
+	if os.Getenv("PGCLUSTER_CRASH_CHILD") == "1" {
+		c, err := Start(context.Background(), Options{})
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(2)
+		}
+		fmt.Printf("CLUSTER %s %d\n", c.Dir, c.Port)
+		os.Exit(3) // no Stop
+	}
+	t.Setenv(EnvTestDSN, "")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashLeavesNothing$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PGCLUSTER_CRASH_CHILD=1")
+	out, _ := cmd.Output()
+	var dir string
+	var port int
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "CLUSTER ") {
+			fmt.Sscanf(line, "CLUSTER %s %d", &dir, &port)
+		}
+	}
+	if dir == "" {
+		t.Fatalf("child did not start a cluster:\n%s", out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, statErr := os.Stat(dir)
+		nc, dialErr := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+		if dialErr == nil {
+			nc.Close()
+		}
+		if os.IsNotExist(statErr) && dialErr != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20s after the child died: dir %s exists=%v, port %d open=%v", dir, statErr == nil, port, dialErr == nil)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
