@@ -23,7 +23,8 @@ type localPortal struct {
 	params  []Param
 	formats []int16 // result format codes as Bind gave them
 	result  *Result
-	sent    int // rows already sent by earlier Executes
+	enc     *encoder // the session's output settings when the portal first ran
+	sent    int      // rows already sent by earlier Executes
 }
 
 var flushMessage = []byte{'H', 0, 0, 0, 4}
@@ -76,6 +77,7 @@ func (s *session) onQuery(msg message) error {
 	delete(s.localStmts, "")
 	delete(s.localPortals, "")
 	sql, _, _ := cutCString(msg.body)
+	s.noteStatement(sql)
 	d := s.route(sql)
 	if d.Answer == nil {
 		s.count(RoutePassthrough)
@@ -84,28 +86,39 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil) // sessInfo is fresh from route
+	out, err := s.answerQuery(d)
 	if err != nil && d.Fallback {
 		s.fellBack(d, err)
 		return s.relay(msg)
 	}
 	s.count(d.Route)
-	var out []byte
 	if err != nil {
-		out = asStatementError(err).encode(out)
-	} else {
-		cols := d.Answer.Columns()
-		if cols != nil {
-			out = appendRowDescription(out, cols, nil)
-		}
-		out, err = appendRows(out, cols, nil, res.Rows)
-		if err != nil {
-			return err
-		}
-		out = appendCommandComplete(out, res.Tag)
+		out = asStatementError(err).encode(nil)
 	}
 	out = appendMessage(out, 'Z', []byte{byte(s.txStatus.Load())})
 	return s.writeClient(out)
+}
+
+// answerQuery computes and encodes a simple Query's answer; nothing reaches
+// the client until all of it is ready, so a failure can still fall back.
+func (s *session) answerQuery(d Decision) ([]byte, error) {
+	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil) // sessInfo is fresh from route
+	if err != nil {
+		return nil, err
+	}
+	enc, err := s.encoder()
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	cols := d.Answer.Columns()
+	if cols != nil {
+		out = appendRowDescription(out, cols, nil)
+	}
+	if out, err = appendRows(out, enc, cols, nil, res.Rows); err != nil {
+		return nil, err
+	}
+	return appendCommandComplete(out, res.Tag), nil
 }
 
 func (s *session) onParse(msg message) error {
@@ -122,6 +135,7 @@ func (s *session) onParse(msg message) error {
 		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
+	s.noteStatement(query)
 	d := s.route(query)
 	oids, ok := parseParamOIDs(msg.body, name, query)
 	if d.Answer == nil || !ok {
@@ -207,8 +221,12 @@ func (s *session) onExecute(msg message) error {
 		return err
 	}
 	d := lp.stmt.decision
-	if lp.result == nil {
+	first := lp.result == nil
+	if first {
 		res, err := d.Answer.Run(s.ctx, s.session(), lp.params)
+		if err == nil {
+			lp.enc, err = s.encoder()
+		}
 		if err != nil {
 			if d.Fallback {
 				s.fellBack(d, err)
@@ -219,16 +237,22 @@ func (s *session) onExecute(msg message) error {
 		}
 		lp.result = res
 	}
-	s.count(d.Route)
 	rows := lp.result.Rows[lp.sent:]
 	suspended := maxRows > 0 && len(rows) > maxRows
 	if suspended {
 		rows = rows[:maxRows]
 	}
-	out, err := appendRows(nil, d.Answer.Columns(), lp.formats, rows)
+	out, err := appendRows(nil, lp.enc, d.Answer.Columns(), lp.formats, rows)
 	if err != nil {
-		return err
+		if first && d.Fallback {
+			lp.result = nil
+			s.fellBack(d, err)
+			return s.executeUpstream(lp, msg)
+		}
+		s.count(d.Route)
+		return s.failLocal(err)
 	}
+	s.count(d.Route)
 	lp.sent += len(rows)
 	if suspended {
 		out = appendMessage(out, 's', nil)

@@ -309,3 +309,81 @@ func TestDecodeBind(t *testing.T) {
 		t.Fatal("truncated Bind accepted")
 	}
 }
+
+// floatAnswer computes select 0.1::float8 + 0.2 as x, whose text depends on
+// extra_float_digits.
+type floatAnswer struct{}
+
+const floatSQL = "select 0.1::float8 + 0.2 as x"
+
+func (floatAnswer) Columns() []Column {
+	return []Column{{Name: "x", TypeOID: oidFloat8, TypeSize: 8, Typmod: -1}}
+}
+func (floatAnswer) ParamTypes() []uint32 { return nil }
+func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+	a, b := 0.1, 0.2 // variables: constant arithmetic in Go is exact
+	return &Result{Rows: [][]any{{a + b}}, Tag: "SELECT 1"}, nil
+}
+
+type floatRouter struct{}
+
+func (floatRouter) Route(_ context.Context, st *Statement, _ *Session) Decision {
+	if st.SQL != floatSQL {
+		return Decision{Route: RoutePassthrough}
+	}
+	return Decision{Route: RouteRollup, Answer: floatAnswer{}, Fallback: true}
+}
+
+// Floats print per extra_float_digits, which Postgres never reports: the
+// proxy answers them in text only when the startup packet set it and no
+// statement may have changed it since.
+func TestFloatTextNeedsKnownDigits(t *testing.T) {
+	p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+	ctx := context.Background()
+	text := func(conn *pgx.Conn) string {
+		t.Helper()
+		res := conn.PgConn().ExecParams(ctx, floatSQL, nil, nil, nil, []int16{0}).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		return string(res.Rows[0][0])
+	}
+	tests := []struct {
+		name      string
+		startup   string // extra_float_digits in the startup packet; "" for none
+		set       string // a SET before the query
+		wantLocal bool
+	}{
+		{"given at startup", "3", "", true},
+		{"given as 0 at startup", "0", "", true},
+		{"not given", "", "", false},
+		{"changed by SET", "3", "SET extra_float_digits = 0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := p.dsn(trustUser, "")
+			directDSN := cluster.DSN("postgres")
+			if tt.startup != "" {
+				dsn += "&extra_float_digits=" + tt.startup
+				directDSN += "&extra_float_digits=" + tt.startup
+			}
+			proxied, direct := connect(t, dsn), connect(t, directDSN)
+			if tt.set != "" {
+				for _, c := range []*pgx.Conn{proxied, direct} {
+					if _, err := c.Exec(ctx, tt.set); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			before := testutil.ToFloat64(p.srv.fallbacks)
+			got, want := text(proxied), text(direct)
+			if got != want {
+				t.Fatalf("through the proxy %q, warehouse %q", got, want)
+			}
+			fellBack := testutil.ToFloat64(p.srv.fallbacks) > before
+			if fellBack == tt.wantLocal {
+				t.Fatalf("answered locally: %v, want %v", !fellBack, tt.wantLocal)
+			}
+		})
+	}
+}

@@ -155,7 +155,7 @@ func appendCommandComplete(dst []byte, tag string) []byte {
 }
 
 // appendRows appends a DataRow per row, each value in its column's format.
-func appendRows(dst []byte, cols []Column, formats []int16, rows [][]any) ([]byte, error) {
+func appendRows(dst []byte, enc *encoder, cols []Column, formats []int16, rows [][]any) ([]byte, error) {
 	for _, row := range rows {
 		if len(row) != len(cols) {
 			return nil, fmt.Errorf("answer row has %d values for %d columns", len(row), len(cols))
@@ -171,7 +171,7 @@ func appendRows(dst []byte, cols []Column, formats []int16, rows [][]any) ([]byt
 			lenAt := len(dst)
 			dst = append(dst, 0, 0, 0, 0)
 			var err error
-			dst, err = encodeValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
+			dst, err = enc.appendValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
 			if err != nil {
 				return nil, fmt.Errorf("column %s: %w", cols[i].Name, err)
 			}

@@ -54,10 +54,14 @@ type session struct {
 
 	user, database string
 	password       *string
-	key            cancelKey
-	upKey          atomic.Pointer[upstreamKey]
-	params         atomic.Pointer[map[string]string]
-	txStatus       atomic.Uint32
+	// floatDigits is extra_float_digits from the startup packet ("" when
+	// absent); floatDigitsChanged is set once a statement may have changed it.
+	floatDigits        string
+	floatDigitsChanged bool
+	key                cancelKey
+	upKey              atomic.Pointer[upstreamKey]
+	params             atomic.Pointer[map[string]string]
+	txStatus           atomic.Uint32
 
 	stateMu sync.Mutex
 	// drained is signalled (with stateMu) when expect empties.
@@ -125,6 +129,7 @@ func (s *session) run() {
 		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
 		return
 	}
+	s.floatDigits = params["extra_float_digits"]
 	s.database = params["database"]
 	if s.database == "" {
 		s.database = s.user

@@ -1,44 +1,86 @@
 package proxy
 
 import (
-	"encoding/binary"
-	"fmt"
-	"strconv"
+	"errors"
+
+	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 )
 
-// Type OIDs the proxy's own answers use.
+// Type OIDs the proxy's encoding treats specially.
 const (
-	oidBool        = 16
-	oidInt8        = 20
-	oidText        = 25
-	oidTimestamptz = 1184
+	oidBool   = 16
+	oidInt8   = 20
+	oidText   = 25
+	oidFloat4 = 700
+	oidFloat8 = 701
 )
 
-// encodeValue appends v in the wire format of type oid.
-func encodeValue(dst []byte, oid uint32, format int16, v any) ([]byte, error) {
-	switch x := v.(type) {
-	case string:
-		if oid == oidText || format == 0 {
-			return append(dst, x...), nil
-		}
-	case int64:
-		if format == 0 {
-			return strconv.AppendInt(dst, x, 10), nil
-		}
-		if oid == oidInt8 {
-			return binary.BigEndian.AppendUint64(dst, uint64(x)), nil
-		}
-	case bool:
-		if oid == oidBool {
-			b := byte(0)
-			if x {
-				b = 1
-			}
-			if format == 0 {
-				return append(dst, "ft"[b]), nil
-			}
-			return append(dst, b), nil
+// encoder holds what a session's text output depends on.
+type encoder struct {
+	settings pgfmt.Settings
+	// floatText says whether extra_float_digits is known: Postgres never
+	// reports it, so the proxy knows it only from the startup packet, and
+	// only until a statement mentions it.
+	floatText bool
+}
+
+var errFloatDigitsUnknown = errors.New("extra_float_digits is not known for this session, so floats cannot be printed as Postgres would")
+
+// encoder returns the encoding settings of the session as it is now.
+func (s *session) encoder() (*encoder, error) {
+	params := map[string]string{}
+	if p := s.params.Load(); p != nil {
+		for k, v := range *p {
+			params[k] = v
 		}
 	}
-	return nil, fmt.Errorf("cannot encode %T as type %d in format %d", v, oid, format)
+	if s.floatDigits != "" {
+		params["extra_float_digits"] = s.floatDigits
+	}
+	settings, err := pgfmt.SettingsFromParams(params)
+	if err != nil {
+		return nil, err
+	}
+	return &encoder{settings: settings, floatText: s.floatDigits != "" && !s.floatDigitsChanged}, nil
+}
+
+// noteStatement watches relayed statements for a change of
+// extra_float_digits, which no ParameterStatus would reveal.
+func (s *session) noteStatement(sql string) {
+	if !s.floatDigitsChanged && containsFold(sql, "extra_float_digits") {
+		s.floatDigitsChanged = true
+	}
+}
+
+// containsFold reports whether s contains the lower-case ASCII substr in
+// any case, without allocating: it runs on every relayed statement.
+func containsFold(s, substr string) bool {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		j := 0
+		for j < len(substr) && lowerASCII(s[i+j]) == substr[j] {
+			j++
+		}
+		if j == len(substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// appendValue appends v in the wire format of type oid.
+func (e *encoder) appendValue(dst []byte, oid uint32, format int16, v any) ([]byte, error) {
+	if format == 1 {
+		return pgfmt.AppendBinary(dst, oid, v)
+	}
+	if (oid == oidFloat4 || oid == oidFloat8) && !e.floatText {
+		return nil, errFloatDigitsUnknown
+	}
+	return pgfmt.AppendText(dst, oid, v, &e.settings)
 }
