@@ -17,6 +17,8 @@ type AdminOptions struct {
 	// Token, when set, is required as a Bearer token on every path except
 	// /healthz and /readyz, which orchestrators probe without credentials.
 	Token string
+	// API, when set, serves everything under /api/.
+	API http.Handler
 }
 
 // NewAdminHandler returns the admin HTTP handler: /healthz, /readyz and /metrics.
@@ -34,6 +36,9 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	})
 	metrics := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", requireToken(opts.Token, metrics))
+	if opts.API != nil {
+		mux.Handle("/api/", requireToken(opts.Token, opts.API))
+	}
 	return mux
 }
 

@@ -75,8 +75,16 @@ func (a explainAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*pro
 	return &proxy.Result{Rows: rows, Tag: "EXPLAIN"}, nil
 }
 
+// RollupStatus is one row of SHOW ROLLUPS.
+type RollupStatus struct {
+	Name, Status, Version string
+	Rows, Bytes           int64
+	BuiltAt               time.Time // zero: never built
+	LastError             string
+}
+
 // showRollupsAnswer is SHOW ROLLUPS: one row per rollup.
-type showRollupsAnswer struct{ cat *rewrite.Catalog }
+type showRollupsAnswer struct{ statuses func() []RollupStatus }
 
 func (showRollupsAnswer) Columns() []proxy.Column {
 	int8Column := func(name string) proxy.Column {
@@ -94,15 +102,18 @@ func (showRollupsAnswer) ParamTypes() []uint32 { return nil }
 
 func (a showRollupsAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
 	var rows [][]any
-	for _, r := range a.cat.Rollups {
-		var version, builtAt any
+	for _, r := range a.statuses() {
+		row := []any{r.Name, r.Status, nil, r.Rows, r.Bytes, nil, nil}
 		if r.Version != "" {
-			version = r.Version
+			row[2] = r.Version
 		}
 		if !r.BuiltAt.IsZero() {
-			builtAt = r.BuiltAt.Truncate(time.Microsecond)
+			row[5] = r.BuiltAt.Truncate(time.Microsecond)
 		}
-		rows = append(rows, []any{r.Def.Name, string(r.Status), version, r.Rows, r.Bytes, builtAt, nil})
+		if r.LastError != "" {
+			row[6] = r.LastError
+		}
+		rows = append(rows, row)
 	}
 	return &proxy.Result{Rows: rows, Tag: "SHOW"}, nil
 }

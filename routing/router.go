@@ -27,6 +27,9 @@ type Options struct {
 	// Privileges checks that a user may read what a rollup reads; nil
 	// trusts every user (for tests and offline use only).
 	Privileges *Privileges
+	// Statuses lists the rollups for SHOW ROLLUPS; nil reports them from
+	// the catalog snapshot.
+	Statuses func() []RollupStatus
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -113,7 +116,11 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return r.explain(snap, inner, sess)
 	}
 	if isShowRollups(tree) {
-		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{snap.cat}}
+		statuses := r.opts.Statuses
+		if statuses == nil {
+			statuses = snap.statuses
+		}
+		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{statuses}}
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
 	if d.Route == rewrite.RouteRollup {
@@ -155,6 +162,15 @@ func (r *Router) session(ctx context.Context, snap *snapshot, sess *proxy.Sessio
 		}
 	}
 	return rs
+}
+
+// statuses reports the rollups as the catalog snapshot has them.
+func (s *snapshot) statuses() []RollupStatus {
+	out := make([]RollupStatus, 0, len(s.cat.Rollups))
+	for _, r := range s.cat.Rollups {
+		out = append(out, RollupStatus{Name: r.Def.Name, Status: string(r.Status), Version: r.Version, Rows: r.Rows, Bytes: r.Bytes, BuiltAt: r.BuiltAt})
+	}
+	return out
 }
 
 // mayConcern reports whether sql could be a statement a rollup or an admin

@@ -31,6 +31,8 @@ Usage:
   pgrollup [serve] --config FILE [--log-level debug|info|warn|error]
   pgrollup validate --config FILE
   pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"
+  pgrollup status [--admin URL] [--token TOKEN] [--json]
+  pgrollup refresh [--wait] [--admin URL] [--token TOKEN] NAME...
 `
 
 func main() {
@@ -49,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runValidate(args, stdout, stderr)
 	case "explain":
 		return runExplain(args, stdout, stderr)
+	case "status":
+		return runStatus(args, stdout, stderr)
+	case "refresh":
+		return runRefresh(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -114,7 +120,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rctx, stopRouter := context.WithCancel(context.Background())
 	defer stopRouter()
-	rt, err := startRouter(rctx, cfg, log, reg)
+	b, err := startBuilds(rctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := b.Close(closeCtx); err != nil {
+			log.Warn("stopping builds", "err", err)
+		}
+	}()
+	rt, err := startRouter(rctx, cfg, log, reg, b)
 	if err != nil {
 		return err
 	}
@@ -142,9 +159,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	}
 	admin := &http.Server{
 		Handler: proxy.NewAdminHandler(proxy.AdminOptions{
-			Ready:    func() bool { return srv.Ready() && rt.Ready() },
+			Ready:    func() bool { return srv.Ready() && rt.Ready() && b.Ready() },
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
+			API:      b.APIHandler(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/rollup"
+)
+
+// builds is the rollup build machinery of one pgrollup process: the job system
+// (embedded NATS unless nats.url is set), the catalog view, the scheduler and an
+// in-process worker.
+type builds struct {
+	node    *jobs.Node
+	view    *jobs.View
+	sched   *jobs.Scheduler
+	api     *jobs.API
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	log     *slog.Logger
+	storage rollup.Storage
+}
+
+// startBuilds starts the build machinery; Close stops it.
+func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*builds, error) {
+	targets, err := jobs.Targets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	node, err := jobs.Open(ctx, cfg, "pgrollup", log)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b := &builds{node: node, cancel: cancel, log: log, storage: storage}
+	fail := func(err error) (*builds, error) {
+		cancel()
+		node.Close()
+		return nil, err
+	}
+	if b.view, err = node.Catalog.Watch(runCtx); err != nil {
+		return fail(err)
+	}
+	b.sched, err = jobs.NewScheduler(jobs.SchedulerOptions{
+		JetStream: node.JetStream, Catalog: node.Catalog, Targets: targets,
+		WarehouseDSN: cfg.Warehouse.DSN, Storage: storage, Log: log.With("component", "scheduler"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	b.api = &jobs.API{Scheduler: b.sched, Lookup: b.view.Get}
+	metrics, err := jobs.NewMetrics(reg, b.api.Statuses)
+	if err != nil {
+		return fail(fmt.Errorf("metrics: %w", err))
+	}
+	worker := jobs.NewWorker(jobs.WorkerOptions{
+		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
+		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
+			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
+		Log: log.With("component", "worker"), Metrics: metrics,
+	})
+	if err := ensureDir(cfg.Worker.CacheDir); err != nil {
+		return fail(err)
+	}
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		if err := worker.Run(runCtx); err != nil {
+			log.Error("build worker stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer b.wg.Done()
+		select { // schedule against a loaded catalog, so statuses are right from the start
+		case <-b.view.Ready():
+		case <-runCtx.Done():
+			return
+		}
+		if err := b.sched.Run(runCtx); err != nil {
+			log.Error("build scheduler stopped", "err", err)
+		}
+	}()
+	return b, nil
+}
+
+// APIHandler serves GET /api/rollups, GET /api/rollups/{name} and
+// POST /api/rollups/{name}/refresh.
+func (b *builds) APIHandler() http.Handler { return b.api.Handler() }
+
+// Ready reports whether the catalog is loaded.
+func (b *builds) Ready() bool {
+	select {
+	case <-b.view.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// Rollups returns the status of every configured rollup (SHOW ROLLUPS).
+func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
+
+// View is the live catalog, for the rewriter's snapshot.
+func (b *builds) View() *jobs.View { return b.view }
+
+// Close stops the scheduler and the worker (a build in progress is handed back to the
+// queue), then the job system.
+func (b *builds) Close(ctx context.Context) error {
+	b.cancel()
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), b.node.Close())
+	case <-time.After(time.Minute):
+	}
+	return b.node.Close()
+}
+
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("worker.cache_dir: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pgrollup/pgrollup/rollup"
+)
+
+// Build reasons, as recorded in jobs and build records.
+const (
+	ReasonStartup    = "startup"
+	ReasonEvery      = "every"
+	ReasonCron       = "cron"
+	ReasonRefreshKey = "refresh_key"
+	ReasonManual     = "manual"
+)
+
+// Job asks a worker to build a new version of one rollup definition. It carries the
+// definition, so a worker builds exactly what the proxy that published it means, even
+// while workers run an older or newer config.
+type Job struct {
+	// ID is the JetStream message id: JetStream drops a second job with the same id
+	// published within DedupWindow.
+	ID           string             `json:"id"`
+	Def          *rollup.Definition `json:"definition"`
+	Identity     string             `json:"identity"`
+	RefreshSQL   string             `json:"refresh_sql,omitempty"`
+	Incremental  bool               `json:"incremental,omitempty"`
+	UpdateWindow time.Duration      `json:"update_window,omitempty"`
+	Reason       string             `json:"reason"`
+	// Due: any version whose build snapshot was taken at or after Due satisfies the job,
+	// so a job that a newer build overtook is acked without building again.
+	Due    time.Time `json:"due"`
+	Queued time.Time `json:"queued"`
+}
+
+// Publish queues a job. duplicate is true when JetStream already had a job with its id.
+func Publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate bool, err error) {
+	if job.Queued.IsZero() {
+		job.Queued = time.Now().UTC()
+	}
+	b, err := json.Marshal(job)
+	if err != nil {
+		return false, fmt.Errorf("publish build %s: %w", job.Def.Name, err)
+	}
+	msg := &nats.Msg{Subject: SubjectPrefix + job.Def.Name, Data: b, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("publish build %s: %w", job.Def.Name, err)
+	}
+	return ack.Duplicate, nil
+}

@@ -1,0 +1,202 @@
+package rollup
+
+import "time"
+
+// Status is a rollup's state as the catalog, the admin API and SHOW ROLLUPS report it.
+// It describes activity; whether a rollup can answer queries depends only on State.Active.
+type Status string
+
+// Rollup statuses.
+const (
+	// StatusPending: no version exists yet; a build is queued or about to be.
+	StatusPending Status = "pending"
+	// StatusBuilding: a build is running. The active version, if any, keeps serving.
+	StatusBuilding Status = "building"
+	// StatusActive: the active version is the result of the last build.
+	StatusActive Status = "active"
+	// StatusFailed: the last build failed (LastError says why). The active version, if
+	// any, keeps serving.
+	StatusFailed Status = "failed"
+	// StatusStale: a refresh is due (a schedule fired, the refresh key changed, or it was
+	// requested) and queued; the active version keeps serving until it completes.
+	StatusStale Status = "stale"
+)
+
+// Column roles.
+const (
+	RoleDimension = "dimension"
+	RoleTime      = "time"
+	RoleMeasure   = "measure"
+)
+
+// Measure parts: what one stored measure column holds.
+const (
+	PartSum           = "sum"
+	PartCount         = "count"
+	PartMin           = "min"
+	PartMax           = "max"
+	PartCountDistinct = "count_distinct"
+)
+
+// Type is a Postgres type as RowDescription carries it.
+type Type struct {
+	OID    uint32 `json:"oid"`
+	Typmod int32  `json:"typmod"` // -1: none
+	Name   string `json:"name"`   // format_type() spelling, e.g. "numeric(12,2)"
+}
+
+// Column is one column of a rollup's Parquet files.
+type Column struct {
+	// Name is the Parquet column: "d<i>" for dimension i, "t" for the time bucket,
+	// "m<i>_<part>" for a part of measure i.
+	Name string `json:"name"`
+	Role string `json:"role"` // dimension, time or measure
+	// Index is the position of the dimension or measure in the definition; 0 for time.
+	Index int `json:"index"`
+	// Expr is the definition's expression: the column reference, or the whole measure.
+	Expr string `json:"expr"`
+	// Part is what a measure column holds: sum, count, min, max or count_distinct.
+	Part string `json:"part,omitempty"`
+	// Type is the Postgres type of the stored value, as Postgres describes the build
+	// query's column (aggregates carry no typmod; a time bucket has the time column's type).
+	Type Type `json:"type"`
+	// ArgType is the type of the aggregated expression of a measure part; nil for count(*).
+	ArgType *Type `json:"arg_type,omitempty"`
+	// DuckDBType is the type the Parquet file stores the value as, e.g. DECIMAL(38,2).
+	// VARCHAR for Postgres types without an exact DuckDB equivalent (the text output).
+	DuckDBType string `json:"duckdb_type"`
+}
+
+// Partition is one Parquet file of a version, covering [Start, End) of the time
+// dimension. For a timestamptz dimension the bounds are instants; for timestamp and
+// date dimensions they are wall-clock values expressed in UTC. Zero Start and End: the
+// partition is not bounded in time (an unpartitioned rollup without build_range).
+type Partition struct {
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	File      string    `json:"file"` // storage key
+	Rows      int64     `json:"rows"`
+	Bytes     int64     `json:"bytes"`
+	BuiltAt   time.Time `json:"built_at"`
+	Watermark string    `json:"watermark,omitempty"` // the refresh key's value when the partition was built
+	Truncated bool      `json:"truncated,omitempty"` // max_rows cut this partition short
+	// Version is the version that built this file; an incremental version carries
+	// partitions of earlier versions forward unchanged.
+	Version string `json:"version"`
+}
+
+// Bounded reports whether the partition covers a limited time range.
+func (p Partition) Bounded() bool { return !p.Start.IsZero() || !p.End.IsZero() }
+
+// Version is one complete, immutable build of a rollup: every file it names is in
+// storage before the version is recorded.
+type Version struct {
+	ID       string    `json:"id"`
+	Identity string    `json:"identity"`
+	Columns  []Column  `json:"columns"`
+	TimeType *Type     `json:"time_type,omitempty"` // the time dimension's column type; nil without one
+	Started  time.Time `json:"started"`             // when the build's snapshot was taken
+	BuiltAt  time.Time `json:"built_at"`            // when the last file was stored
+	// Partitions in time order. An unpartitioned version has one; a partitioned version
+	// of an empty table has none.
+	Partitions []Partition `json:"partitions"`
+	// AllTime: the version holds every source row as of its build (no build_range), so
+	// it covers queries without a time bound. Otherwise it covers the union of its
+	// partitions' ranges.
+	AllTime bool  `json:"all_time"`
+	Rows    int64 `json:"rows"`
+	Bytes   int64 `json:"bytes"`
+	// Truncated: max_rows cut the build short; some rows are missing, so the version
+	// must not answer queries.
+	Truncated bool   `json:"truncated,omitempty"`
+	Warning   string `json:"warning,omitempty"`
+	Watermark string `json:"watermark,omitempty"` // the refresh key's value at the build's snapshot
+	// Rebuilt lists the Start of each partition this version's build produced; the
+	// others came from the previous version (incremental refresh).
+	Rebuilt []time.Time `json:"rebuilt,omitempty"`
+	// Incremental: the build rebuilt only the partitions inside update_window.
+	Incremental bool `json:"incremental,omitempty"`
+}
+
+// Files lists the storage keys of the version's partitions.
+func (v *Version) Files() []string {
+	out := make([]string, 0, len(v.Partitions))
+	for _, p := range v.Partitions {
+		out = append(out, p.File)
+	}
+	return out
+}
+
+// Column returns the column with the given Parquet name, or nil.
+func (v *Version) Column(name string) *Column {
+	for i := range v.Columns {
+		if v.Columns[i].Name == name {
+			return &v.Columns[i]
+		}
+	}
+	return nil
+}
+
+// BuildRecord is one build attempt as the catalog remembers it.
+type BuildRecord struct {
+	Job         string      `json:"job"`
+	Version     string      `json:"version,omitempty"` // the version it produced
+	Reason      string      `json:"reason"`            // startup, every, cron, refresh_key, manual, ...
+	Incremental bool        `json:"incremental,omitempty"`
+	Partitions  []time.Time `json:"partitions,omitempty"` // Start of every partition built
+	Started     time.Time   `json:"started"`
+	Finished    time.Time   `json:"finished"`
+	Result      string      `json:"result"` // success, error, skipped
+	Error       string      `json:"error,omitempty"`
+	Final       bool        `json:"final,omitempty"` // failed for good: the job is not retried
+	Worker      string      `json:"worker,omitempty"`
+}
+
+// Build is a build in progress.
+type Build struct {
+	Job       string    `json:"job"`
+	Worker    string    `json:"worker"`
+	Version   string    `json:"version"` // the version being written; its files are not garbage
+	Started   time.Time `json:"started"`
+	Heartbeat time.Time `json:"heartbeat"`
+	Progress  string    `json:"progress,omitempty"`
+}
+
+// State is everything the catalog knows about one rollup definition. It is stored as
+// JSON under the key of the rollup's name and identity, so two definitions of the same
+// name (a config change, a rolling deploy) never share a record.
+type State struct {
+	Name     string      `json:"name"`
+	Identity string      `json:"identity"`
+	Def      *Definition `json:"definition"`
+	Status   Status      `json:"status"`
+	// Active is the version that answers queries; nil while none is built.
+	Active *Version `json:"active,omitempty"`
+	// Building is the build in progress, if any.
+	Building *Build `json:"building,omitempty"`
+	// Queued is when the most recent build job was queued and why; cleared when a build
+	// that started after it finishes.
+	QueuedAt     time.Time `json:"queued_at,omitzero"`
+	QueuedReason string    `json:"queued_reason,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	// RefreshKey is the refresh key's value the scheduler last saw.
+	RefreshKey string `json:"refresh_key,omitempty"`
+	// Builds are the most recent build attempts, newest last.
+	Builds []BuildRecord `json:"builds,omitempty"`
+	// Retired: the definition is no longer in any configuration that published it; its
+	// files are collected after the grace period.
+	Retired   time.Time `json:"retired,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MaxBuildRecords bounds State.Builds.
+const MaxBuildRecords = 20
+
+// AddBuild appends a build record, keeping the newest MaxBuildRecords.
+func (s *State) AddBuild(r BuildRecord) {
+	s.Builds = append(s.Builds, r)
+	if n := len(s.Builds) - MaxBuildRecords; n > 0 {
+		s.Builds = append([]BuildRecord(nil), s.Builds[n:]...)
+	}
+}

@@ -1,0 +1,47 @@
+package rollup
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// permanentError marks an error that retrying the same build cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// permanent marks err as one a retry cannot fix (nil stays nil).
+func permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// Permanent marks err as one that retrying the same build cannot fix, so the job is
+// terminated instead of retried.
+func Permanent(err error) error { return permanent(err) }
+
+// IsPermanent reports whether retrying the build that failed with err cannot help: the
+// definition does not fit the warehouse (bad SQL, unknown column, a type that cannot be
+// stored) rather than something being unavailable for a while.
+func IsPermanent(err error) bool {
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
+		switch pgErr.Code[:2] {
+		case "42", // syntax error or access rule violation: bad SQL, unknown column, no privilege
+			"22",             // data exception: division by zero, out of range, invalid input
+			"0A",             // feature not supported
+			"21",             // cardinality violation: a build_range query returning several rows
+			"2F", "38", "39": // routine exceptions
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,97 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgrollup/pgrollup/internal/pgcluster"
+)
+
+// warehouse is the Postgres every test in the package builds from.
+var warehouse *pgcluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	c, err := pgcluster.Start(ctx, pgcluster.Options{
+		// Parallel aggregation sums floats in a different order on every run; the
+		// comparisons below need the same order twice.
+		Config: map[string]string{"max_parallel_workers_per_gather": "0"},
+	})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rollup tests need a Postgres server:", err)
+		os.Exit(1)
+	}
+	warehouse = c
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+// newDatabase creates a fresh database filled by the given statements and returns its DSN.
+func newDatabase(t testing.TB, name string, stmts ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, warehouse.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
+		t.Fatal(err)
+	}
+	dsn := warehouse.DSN(name)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	return dsn
+}
+
+// shopSchema is a small shop: orders over six months across a DST change, customers
+// with NULL countries, orders of unknown customers, NULL amounts and cancelled orders.
+var shopSchema = []string{
+	`CREATE TABLE customers (id int PRIMARY KEY, country text, segment varchar(10))`,
+	`INSERT INTO customers SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE (ARRAY['DE','FR','US','JP'])[1 + i % 4] END,
+		(ARRAY['retail','pro'])[1 + i % 2] FROM generate_series(1, 200) i`,
+	`CREATE TABLE orders (
+		id bigint PRIMARY KEY,
+		customer_id int,
+		status text NOT NULL,
+		amount numeric(12,2),
+		qty int,
+		weight real,
+		price double precision,
+		big bigint,
+		created_at timestamptz NOT NULL,
+		ship_date date,
+		local_ts timestamp
+	)`,
+	`INSERT INTO orders SELECT i,
+		CASE WHEN i % 11 = 0 THEN 9999 ELSE 1 + (i * 37) % 200 END,
+		(ARRAY['new','paid','shipped','cancelled'])[1 + (i * 13) % 4],
+		CASE WHEN i % 17 = 0 THEN NULL ELSE ((i * 7919) % 100000) / 100.0 END,
+		1 + i % 5,
+		(i % 13) / 4.0,
+		((i * 31) % 1000) / 3.0,
+		(i::bigint * 1000003) % 9223372036854,
+		timestamptz '2023-10-01 00:00:00+00' + (i * interval '17 minutes 13 seconds'),
+		date '2023-10-01' + (i / 97),
+		timestamp '2023-10-01 00:00:00' + (i * interval '23 minutes')
+		FROM generate_series(1, 20000) i`,
+	`ANALYZE`,
+}

@@ -1,0 +1,448 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pgrollup/pgrollup/config"
+)
+
+// Postgres type OIDs the builder stores natively.
+const (
+	oidBool        = 16
+	oidName        = 19
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidText        = 25
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidBpchar      = 1042
+	oidVarchar     = 1043
+	oidDate        = 1082
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidNumeric     = 1700
+	oidUUID        = 2950
+)
+
+// Plan is a Definition resolved against the warehouse: the types of its columns and
+// the SQL that computes one partition.
+type Plan struct {
+	Def     *Definition
+	Columns []Column
+	// TimeType is the time dimension's column type; nil without a time dimension.
+	TimeType *Type
+
+	from    string   // FROM clause with the joins
+	where   []string // deparsed filters
+	selects []string // one expression per column
+	order   []string // Parquet sort order: the dimensions, then the time bucket
+	timeCol string   // deparsed time dimension
+}
+
+// measurePart is one stored part of a measure before its types are known.
+type measurePart struct {
+	col  Column
+	sql  string
+	arg  string // deparsed argument; "" for count(*)
+	star bool
+}
+
+// NewPlan resolves def on the warehouse: it describes (never executes) a probe query
+// over the rollup's tables to learn the types of the dimensions and measure arguments,
+// and then the build query itself to learn the types Postgres gives its output.
+func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, error) {
+	p := &Plan{Def: def}
+	from, err := quoteRelation(def.Table)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	for _, j := range def.Joins {
+		t, err := quoteRelation(j.Table)
+		if err != nil {
+			return nil, permanent(err)
+		}
+		kw := "LEFT JOIN"
+		if j.Type == config.JoinInner {
+			kw = "JOIN"
+		}
+		from += " " + kw + " " + t + " ON (" + j.On + ")"
+	}
+	p.from = from
+	for _, f := range def.Filters {
+		p.where = append(p.where, "("+f+")")
+	}
+
+	var parts []measurePart
+	for i, m := range def.Measures {
+		ps, err := splitMeasure(i, m)
+		if err != nil {
+			return nil, permanent(fmt.Errorf("measure %q: %w", m, err))
+		}
+		parts = append(parts, ps...)
+	}
+
+	// Probe: the dimensions, the raw time column and every measure argument.
+	var probe []string
+	probe = append(probe, def.Dimensions...)
+	if def.TimeDimension != "" {
+		probe = append(probe, def.TimeDimension)
+	}
+	for _, mp := range parts {
+		if mp.arg != "" {
+			probe = append(probe, mp.arg)
+		}
+	}
+	var probeTypes []Type
+	if len(probe) > 0 {
+		probeTypes, err = describe(ctx, conn, "SELECT "+strings.Join(probe, ", ")+" FROM "+p.from+" LIMIT 0")
+		if err != nil {
+			return nil, fmt.Errorf("describe the rollup's columns: %w", err)
+		}
+	}
+
+	k := 0
+	for i, d := range def.Dimensions {
+		p.Columns = append(p.Columns, Column{Name: "d" + strconv.Itoa(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
+		p.selects = append(p.selects, d)
+		p.order = append(p.order, quoteIdent("d"+strconv.Itoa(i)))
+		k++
+	}
+	if def.TimeDimension != "" {
+		tt := probeTypes[k]
+		k++
+		p.TimeType = &tt
+		p.timeCol = def.TimeDimension
+		bucket, err := bucketExpr(def.TimeDimension, def.Granularity, tt)
+		if err != nil {
+			return nil, permanent(err)
+		}
+		p.Columns = append(p.Columns, Column{Name: "t", Role: RoleTime, Expr: def.TimeDimension, Type: tt})
+		p.selects = append(p.selects, bucket)
+		p.order = append(p.order, quoteIdent("t"))
+	}
+	for _, mp := range parts {
+		c := mp.col
+		if mp.arg != "" {
+			at := probeTypes[k]
+			k++
+			c.ArgType = &at
+		}
+		p.Columns = append(p.Columns, c)
+		p.selects = append(p.selects, mp.sql)
+	}
+
+	// Describe the build query for the output types (a time bucket keeps its column's type).
+	out, err := describe(ctx, conn, p.SQL(nil, 0))
+	if err != nil {
+		return nil, fmt.Errorf("describe the build query: %w", err)
+	}
+	if len(out) != len(p.Columns) {
+		return nil, fmt.Errorf("build query has %d columns, want %d", len(out), len(p.Columns))
+	}
+	for i := range p.Columns {
+		c := &p.Columns[i]
+		c.Type = out[i]
+		c.DuckDBType = storageType(*c)
+	}
+	if p.TimeType != nil && p.Columns[len(def.Dimensions)].Type.OID != p.TimeType.OID {
+		return nil, permanent(fmt.Errorf("time bucket of %s has type %s, want %s", def.TimeDimension, p.Columns[len(def.Dimensions)].Type.Name, p.TimeType.Name))
+	}
+	return p, nil
+}
+
+// splitMeasure decomposes measure i into the parts that re-aggregate.
+func splitMeasure(i int, text string) ([]measurePart, error) {
+	tree, err := pg_query.Parse("SELECT " + text)
+	if err != nil {
+		return nil, err
+	}
+	call := tree.Stmts[0].GetStmt().GetSelectStmt().GetTargetList()[0].GetResTarget().GetVal().GetFuncCall()
+	if call == nil {
+		return nil, errors.New("not an aggregate call")
+	}
+	name := strings.ToLower(call.Funcname[len(call.Funcname)-1].GetString_().GetSval())
+	if len(call.Funcname) > 1 && call.Funcname[0].GetString_().GetSval() != "pg_catalog" {
+		return nil, fmt.Errorf("unsupported aggregate %s", name)
+	}
+	if call.Over != nil || len(call.AggOrder) > 0 || call.AggWithinGroup || call.FuncVariadic {
+		return nil, errors.New("unsupported aggregate form")
+	}
+	if !call.AggStar && len(call.Args) != 1 {
+		return nil, fmt.Errorf("%s takes exactly one argument", name)
+	}
+	arg := ""
+	if !call.AggStar {
+		if arg, err = deparseNode(call.Args[0]); err != nil {
+			return nil, err
+		}
+	}
+	prefix := "m" + strconv.Itoa(i) + "_"
+	part := func(fn, partName string, distinct bool) (measurePart, error) {
+		c := proto.Clone(call).(*pg_query.FuncCall)
+		c.Funcname = []*pg_query.Node{pg_query.MakeStrNode(fn)}
+		c.AggDistinct = distinct
+		s, err := deparseNode(&pg_query.Node{Node: &pg_query.Node_FuncCall{FuncCall: c}})
+		if err != nil {
+			return measurePart{}, err
+		}
+		return measurePart{
+			col:  Column{Name: prefix + partName, Role: RoleMeasure, Index: i, Expr: text, Part: partName},
+			sql:  s,
+			arg:  arg,
+			star: call.AggStar,
+		}, nil
+	}
+	var out []measurePart
+	add := func(fn, partName string, distinct bool) error {
+		mp, err := part(fn, partName, distinct)
+		out = append(out, mp)
+		return err
+	}
+	switch {
+	case name == "count" && call.AggDistinct:
+		err = add("count", PartCountDistinct, true)
+	case call.AggDistinct:
+		return nil, fmt.Errorf("%s(DISTINCT ...) cannot be stored; only count(DISTINCT ...)", name)
+	case name == "sum", name == "count", name == "min", name == "max":
+		err = add(name, name, false)
+	case name == "avg":
+		if err = add("sum", PartSum, false); err == nil {
+			err = add("count", PartCount, false)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported aggregate %s", name)
+	}
+	return out, err
+}
+
+// parseTreeVersion is the parse tree version of the linked libpg_query, which
+// Deparse insists on.
+var parseTreeVersion = func() int32 {
+	tree, err := pg_query.Parse("SELECT")
+	if err != nil {
+		panic(err)
+	}
+	return tree.Version
+}()
+
+// deparseNode deparses one expression node.
+func deparseNode(n *pg_query.Node) (string, error) {
+	tree := &pg_query.ParseResult{Version: parseTreeVersion, Stmts: []*pg_query.RawStmt{{Stmt: &pg_query.Node{Node: &pg_query.Node_SelectStmt{
+		SelectStmt: &pg_query.SelectStmt{TargetList: []*pg_query.Node{{Node: &pg_query.Node_ResTarget{ResTarget: &pg_query.ResTarget{Val: n}}}}},
+	}}}}}
+	s, err := pg_query.Deparse(tree)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(s, "SELECT "), nil
+}
+
+// bucketExpr cuts the time column into granularity buckets. A timestamptz bucket is cut
+// by date_trunc in the session's TimeZone, which the builder sets to build_timezone, so
+// the stored value is exactly what date_trunc returns in a session with that TimeZone.
+// Timestamp and date columns are cut without any zone, and a date bucket stays a date.
+func bucketExpr(col string, g config.Granularity, t Type) (string, error) {
+	if !g.Valid() {
+		return "", fmt.Errorf("time dimension %s: unknown granularity %q", col, g)
+	}
+	unit := quoteLiteral(string(g))
+	switch t.OID {
+	case oidTimestamptz, oidTimestamp:
+		return "date_trunc(" + unit + ", " + col + ")", nil
+	case oidDate:
+		return "CAST(date_trunc(" + unit + ", CAST(" + col + " AS timestamp)) AS date)", nil
+	}
+	return "", fmt.Errorf("time dimension %s has type %s; want timestamptz, timestamp or date", col, t.Name)
+}
+
+// Range is a half-open range [Start, End) of the time dimension.
+type Range struct {
+	Start, End time.Time
+}
+
+// SQL is the build query for the rows whose time dimension lies in r (nil: all rows),
+// returning at most limit rows (0: no limit). Columns come out in Plan.Columns order.
+func (p *Plan) SQL(r *Range, limit int64) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, s := range p.selects {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+		b.WriteString(" AS ")
+		b.WriteString(quoteIdent(p.Columns[i].Name))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(p.from)
+	where := append([]string(nil), p.where...)
+	if r != nil && p.TimeType != nil {
+		where = append(where,
+			p.timeCol+" >= "+p.timeLiteral(r.Start),
+			p.timeCol+" < "+p.timeLiteral(r.End))
+	}
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	groups := 0
+	for _, c := range p.Columns {
+		if c.Role != RoleMeasure {
+			groups++
+		}
+	}
+	if groups > 0 {
+		b.WriteString(" GROUP BY ")
+		for i := 1; i <= groups; i++ {
+			if i > 1 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(i))
+		}
+	}
+	if limit > 0 {
+		b.WriteString(" LIMIT ")
+		b.WriteString(strconv.FormatInt(limit, 10))
+	}
+	return b.String()
+}
+
+// whereClause is " WHERE <filters>", or "" without filters.
+func (p *Plan) whereClause() string {
+	if len(p.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(p.where, " AND ")
+}
+
+// timeLiteral writes a bound as a typed literal of the time column's type. Bounds of
+// timestamp and date columns are wall-clock values held in UTC.
+func (p *Plan) timeLiteral(t time.Time) string {
+	switch p.TimeType.OID {
+	case oidTimestamptz:
+		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
+	case oidDate:
+		return quoteLiteral(t.UTC().Format("2006-01-02")) + "::date"
+	default:
+		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
+	}
+}
+
+// duckTimeLiteral writes a bound as a DuckDB literal of the stored time bucket's type.
+func (p *Plan) duckTimeLiteral(t time.Time) string {
+	switch p.TimeType.OID {
+	case oidTimestamptz:
+		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
+	case oidDate:
+		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02")) + " AS DATE)"
+	default:
+		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
+	}
+}
+
+// describe prepares sql unnamed and returns the types of its result columns.
+func describe(ctx context.Context, conn *pgconn.PgConn, sql string) ([]Type, error) {
+	sd, err := conn.Prepare(ctx, "", sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Type, len(sd.Fields))
+	oids := map[uint32]bool{}
+	for i, f := range sd.Fields {
+		out[i] = Type{OID: f.DataTypeOID, Typmod: f.TypeModifier}
+		oids[f.DataTypeOID] = true
+	}
+	// Name every type with format_type, the spelling Postgres itself uses.
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, t := range out {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "format_type(%d, %d)", t.OID, t.Typmod)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	res := conn.ExecParams(ctx, b.String(), nil, nil, nil, nil).Read()
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	if len(res.Rows) == 1 {
+		for i, v := range res.Rows[0] {
+			out[i].Name = string(v)
+		}
+	}
+	return out, nil
+}
+
+// numericPrecisionScale decodes a numeric typmod; ok is false without one.
+func numericPrecisionScale(typmod int32) (precision, scale int, ok bool) {
+	if typmod < 4 {
+		return 0, 0, false
+	}
+	m := typmod - 4
+	return int(m>>16) & 0xffff, int(m & 0xffff), true
+}
+
+// storageType is the DuckDB type a column is stored as: the exact equivalent of its
+// Postgres type, or VARCHAR holding Postgres's text output when there is none.
+func storageType(c Column) string {
+	switch c.Type.OID {
+	case oidBool:
+		return "BOOLEAN"
+	case oidInt2:
+		return "SMALLINT"
+	case oidInt4:
+		return "INTEGER"
+	case oidInt8:
+		return "BIGINT"
+	case oidFloat4:
+		return "FLOAT"
+	case oidFloat8:
+		return "DOUBLE"
+	case oidText, oidVarchar, oidBpchar, oidName:
+		return "VARCHAR"
+	case oidDate:
+		return "DATE"
+	case oidTimestamp:
+		return "TIMESTAMP"
+	case oidTimestamptz:
+		return "TIMESTAMPTZ"
+	case oidUUID:
+		return "UUID"
+	case oidNumeric:
+		if p, s, ok := numericPrecisionScale(c.Type.Typmod); ok && p <= 38 {
+			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
+		}
+		if c.ArgType == nil {
+			return "VARCHAR"
+		}
+		// Aggregates drop the typmod; the scale comes from the argument. SUM of int8 is
+		// an integer; SUM of numeric(p,s) keeps scale s but may need more digits.
+		switch c.ArgType.OID {
+		case oidInt8, oidInt4, oidInt2:
+			return "DECIMAL(38,0)"
+		case oidNumeric:
+			p, s, ok := numericPrecisionScale(c.ArgType.Typmod)
+			if !ok || p > 38 {
+				return "VARCHAR"
+			}
+			if c.Part == PartSum {
+				return fmt.Sprintf("DECIMAL(38,%d)", s)
+			}
+			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
+		}
+	}
+	return "VARCHAR"
+}
