@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
@@ -24,7 +25,6 @@ type localPortal struct {
 	formats []int16 // result format codes as Bind gave them
 	result  *Result
 	enc     *encoder // the session's output settings when the portal first ran
-	sent    int      // rows already sent by earlier Executes
 }
 
 var flushMessage = []byte{'H', 0, 0, 0, 4}
@@ -72,10 +72,15 @@ func (s *session) flushClient() error {
 	return s.clientW.Flush()
 }
 
+// chunkBytes is how much of an answer the proxy encodes before writing it
+// to the client. An answer that fails before its first chunk is written can
+// still fall back to the warehouse.
+const chunkBytes = 64 << 10
+
 func (s *session) onQuery(msg message) error {
 	// A simple Query drops the unnamed statement and portal, as in Postgres.
 	delete(s.localStmts, "")
-	delete(s.localPortals, "")
+	s.dropPortal("")
 	sql, _, _ := cutCString(msg.body)
 	s.noteStatement(sql)
 	d := s.route(sql)
@@ -86,39 +91,84 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	out, err := s.answerQuery(d)
+	res, enc, err := s.start(d, &s.sessInfo, nil) // sessInfo is fresh from route
 	if err != nil && d.Fallback {
 		s.fellBack(d, err)
 		return s.relay(msg)
 	}
 	s.count(d.Route)
 	if err != nil {
-		out = asStatementError(err).encode(nil)
+		return s.writeClient(appendReady(asStatementError(err).encode(nil), s))
 	}
-	out = appendMessage(out, 'Z', []byte{byte(s.txStatus.Load())})
-	return s.writeClient(out)
-}
-
-// answerQuery computes and encodes a simple Query's answer; nothing reaches
-// the client until all of it is ready, so a failure can still fall back.
-func (s *session) answerQuery(d Decision) ([]byte, error) {
-	res, err := d.Answer.Run(s.ctx, &s.sessInfo, nil) // sessInfo is fresh from route
-	if err != nil {
-		return nil, err
-	}
-	enc, err := s.encoder()
-	if err != nil {
-		return nil, err
-	}
+	defer res.Rows.Close()
 	var out []byte
-	cols := d.Answer.Columns()
-	if cols != nil {
+	if cols := d.Answer.Columns(); cols != nil {
 		out = appendRowDescription(out, cols, nil)
 	}
-	if out, err = appendRows(out, enc, cols, nil, res.Rows); err != nil {
-		return nil, err
+	out, st, err := s.stream(out, res, enc, d.Answer.Columns(), nil, 0)
+	if err != nil && !st.committed && d.Fallback {
+		s.fellBack(d, err)
+		return s.relay(msg)
 	}
-	return appendCommandComplete(out, res.Tag), nil
+	if err != nil {
+		out = asStatementError(err).encode(out)
+	}
+	return s.writeClient(appendReady(out, s))
+}
+
+func appendReady(dst []byte, s *session) []byte {
+	return appendMessage(dst, 'Z', []byte{byte(s.txStatus.Load())})
+}
+
+// start starts an answer and takes the session's output settings with it.
+func (s *session) start(d Decision, sess *Session, params []Param) (*Result, *encoder, error) {
+	enc, err := s.encoder()
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := d.Answer.Run(s.ctx, sess, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, enc, nil
+}
+
+// streamed is what stream did.
+type streamed struct {
+	n         int  // rows encoded
+	done      bool // the rows ran out and CommandComplete was added
+	committed bool // part of the answer reached the client
+}
+
+// stream encodes up to maxRows rows (0: all) after out, writing to the
+// client a chunk at a time, and adds CommandComplete when the rows run out;
+// PortalSuspended is the caller's to add. It returns what is left to write.
+// After an error nothing more is encoded; whether the statement may still
+// fall back depends on st.committed.
+func (s *session) stream(out []byte, res *Result, enc *encoder, cols []Column, formats []int16, maxRows int) ([]byte, streamed, error) {
+	var st streamed
+	for maxRows == 0 || st.n < maxRows {
+		if !res.Rows.Next() {
+			if err := res.Rows.Err(); err != nil {
+				return out, st, err
+			}
+			st.done = true
+			return appendCommandComplete(out, commandTag(res.Tag, st.n)), st, nil
+		}
+		var err error
+		if out, err = appendRow(out, enc, cols, formats, res.Rows.Values()); err != nil {
+			return out, st, err
+		}
+		st.n++
+		if len(out) >= chunkBytes {
+			if err := s.writeClient(out); err != nil {
+				return nil, st, err
+			}
+			st.committed = true
+			out = out[:0]
+		}
+	}
+	return out, st, nil
 }
 
 func (s *session) onParse(msg message) error {
@@ -154,7 +204,7 @@ func (s *session) onBind(msg message) error {
 	if !ok {
 		return s.relay(msg)
 	}
-	delete(s.localPortals, portal)
+	s.dropPortal(portal)
 	ls := s.localStmts[stmtName]
 	if ls == nil {
 		return s.relay(msg)
@@ -168,7 +218,9 @@ func (s *session) onBind(msg message) error {
 		return s.failLocal(err)
 	}
 	if len(s.localPortals) >= maxLocalPortals {
-		clear(s.localPortals)
+		for name := range s.localPortals {
+			s.dropPortal(name)
+		}
 	}
 	s.localPortals[portal] = &localPortal{stmt: ls, bind: clone(msg.raw), params: params, formats: formats}
 	return s.writeClient([]byte{'2', 0, 0, 0, 4})
@@ -223,10 +275,7 @@ func (s *session) onExecute(msg message) error {
 	d := lp.stmt.decision
 	first := lp.result == nil
 	if first {
-		res, err := d.Answer.Run(s.ctx, s.session(), lp.params)
-		if err == nil {
-			lp.enc, err = s.encoder()
-		}
+		res, enc, err := s.start(d, s.session(), lp.params)
 		if err != nil {
 			if d.Fallback {
 				s.fellBack(d, err)
@@ -235,29 +284,27 @@ func (s *session) onExecute(msg message) error {
 			s.count(d.Route)
 			return s.failLocal(err)
 		}
-		lp.result = res
+		lp.result, lp.enc = res, enc
 	}
-	rows := lp.result.Rows[lp.sent:]
-	suspended := maxRows > 0 && len(rows) > maxRows
-	if suspended {
-		rows = rows[:maxRows]
-	}
-	out, err := appendRows(nil, lp.enc, d.Answer.Columns(), lp.formats, rows)
+	out, st, err := s.stream(nil, lp.result, lp.enc, d.Answer.Columns(), lp.formats, maxRows)
 	if err != nil {
-		if first && d.Fallback {
+		if first && !st.committed && d.Fallback {
+			lp.result.Rows.Close()
 			lp.result = nil
 			s.fellBack(d, err)
 			return s.executeUpstream(lp, msg)
 		}
 		s.count(d.Route)
+		if werr := s.writeClient(out); werr != nil {
+			return werr
+		}
 		return s.failLocal(err)
 	}
 	s.count(d.Route)
-	lp.sent += len(rows)
-	if suspended {
+	if !st.done {
+		// Postgres suspends a portal when the limit is reached, even if no
+		// row is left: the next Execute then completes it with no rows.
 		out = appendMessage(out, 's', nil)
-	} else {
-		out = appendCommandComplete(out, commandTag(lp.result.Tag, len(rows)))
 	}
 	return s.writeClient(out)
 }
@@ -276,7 +323,7 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 		return err
 	}
 	portal, _, _ := cutCString(execute.body)
-	delete(s.localPortals, portal)
+	s.dropPortal(portal)
 	s.count(RoutePassthrough)
 	return s.relay(execute)
 }
@@ -312,7 +359,7 @@ func (s *session) onClose(msg message) error {
 		if s.localPortals[name] == nil {
 			return s.relay(msg)
 		}
-		delete(s.localPortals, name)
+		s.dropPortal(name)
 	default:
 		return s.relay(msg)
 	}
@@ -325,7 +372,7 @@ func (s *session) onClose(msg message) error {
 
 func (s *session) onSync(msg message) error {
 	// The unnamed portal ends with the implicit transaction at Sync.
-	delete(s.localPortals, "")
+	s.dropPortal("")
 	upstream := s.batchUpstream
 	s.batchUpstream, s.batchFailed = false, false
 	if upstream {
@@ -345,6 +392,23 @@ func (s *session) onSync(msg message) error {
 func (s *session) failLocal(err error) error {
 	s.batchFailed = true
 	return s.writeClient(asStatementError(err).encode(nil))
+}
+
+// dropPortal forgets a local portal and stops its answer.
+func (s *session) dropPortal(name string) {
+	if lp := s.localPortals[name]; lp != nil {
+		if lp.result != nil {
+			lp.result.Rows.Close()
+		}
+		delete(s.localPortals, name)
+	}
+}
+
+// dropAllPortals stops every local answer when the session ends.
+func (s *session) dropAllPortals() {
+	for name := range s.localPortals {
+		s.dropPortal(name)
+	}
 }
 
 func (s *session) fellBack(d Decision, err error) {
@@ -377,7 +441,7 @@ func asStatementError(err error) *pgError {
 // commandTag gives the CommandComplete tag of an Execute that sent n rows:
 // Postgres counts the rows of that Execute, not of the whole portal.
 func commandTag(tag string, n int) string {
-	if len(tag) > 7 && tag[:7] == "SELECT " {
+	if strings.HasPrefix(tag, "SELECT") {
 		return "SELECT " + strconv.Itoa(n)
 	}
 	return tag

@@ -41,11 +41,11 @@ func (a seriesAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
 	if a.fail != nil {
 		return nil, a.fail
 	}
-	res := &Result{Tag: "SELECT 5"}
+	var rows [][]any
 	for n := int64(1); n <= 5; n++ {
-		res.Rows = append(res.Rows, []any{n, fmt.Sprintf("row %d", n)})
+		rows = append(rows, []any{n, fmt.Sprintf("row %d", n)})
 	}
-	return res, nil
+	return &Result{Rows: SliceRows(rows), Tag: "SELECT"}, nil
 }
 
 // testRouter answers localSQL with answer and relays everything else.
@@ -322,7 +322,7 @@ func (floatAnswer) Columns() []Column {
 func (floatAnswer) ParamTypes() []uint32 { return nil }
 func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
 	a, b := 0.1, 0.2 // variables: constant arithmetic in Go is exact
-	return &Result{Rows: [][]any{{a + b}}, Tag: "SELECT 1"}, nil
+	return &Result{Rows: SliceRows([][]any{{a + b}}), Tag: "SELECT"}, nil
 }
 
 type floatRouter struct{}
@@ -387,3 +387,84 @@ func TestFloatTextNeedsKnownDigits(t *testing.T) {
 		})
 	}
 }
+
+// countingRows yields n rows lazily and fails at row failAt (0: never).
+type countingRows struct {
+	i, n, failAt int
+	err          error
+}
+
+func (r *countingRows) Next() bool {
+	r.i++
+	if r.failAt > 0 && r.i == r.failAt {
+		r.err = errors.New("worker lost")
+		return false
+	}
+	return r.i <= r.n
+}
+func (r *countingRows) Values() []any { return []any{int64(r.i), "x"} }
+func (r *countingRows) Err() error    { return r.err }
+func (r *countingRows) Close() error  { return nil }
+
+type bigAnswer struct{ n, failAt int }
+
+func (bigAnswer) Columns() []Column {
+	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1}}
+}
+func (bigAnswer) ParamTypes() []uint32 { return nil }
+func (a bigAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+	return &Result{Rows: &countingRows{n: a.n, failAt: a.failAt}, Tag: "SELECT"}, nil
+}
+
+// bigSQL is what the warehouse computes for bigAnswer{n: 200000}.
+const bigSQL = "select n::int8 as n, 'x' as label from generate_series(1, 200000) n"
+
+// A large answer streams in chunks; a failure before the first chunk falls
+// back to the warehouse, a failure after it is the client's error.
+func TestLocalAnswerStreams(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		answer    bigAnswer
+		wantError bool
+	}{
+		{"whole", bigAnswer{n: 200000}, false},
+		{"fails before the first chunk", bigAnswer{n: 200000, failAt: 10}, false},
+		{"fails after a chunk reached the client", bigAnswer{n: 200000, failAt: 150000}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startProxy(t, func(o *Options) {
+				o.Router = routerFunc(func(st *Statement) Decision {
+					if st.SQL != bigSQL {
+						return Decision{Route: RoutePassthrough}
+					}
+					return Decision{Route: RouteRollup, Answer: tt.answer, Fallback: true}
+				})
+			})
+			conn := connect(t, p.dsn(trustUser, ""))
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+				rows, err := conn.Query(context.Background(), bigSQL, mode)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for rows.Next() {
+					n++
+				}
+				err = rows.Err()
+				if tt.wantError {
+					if err == nil || !strings.Contains(err.Error(), "worker lost") {
+						t.Fatalf("%v: err = %v after %d rows", mode, err, n)
+					}
+					continue
+				}
+				if err != nil || n != 200000 {
+					t.Fatalf("%v: %d rows, %v", mode, n, err)
+				}
+			}
+		})
+	}
+}
+
+type routerFunc func(*Statement) Decision
+
+func (f routerFunc) Route(_ context.Context, st *Statement, _ *Session) Decision { return f(st) }

@@ -154,30 +154,28 @@ func appendCommandComplete(dst []byte, tag string) []byte {
 	return appendMessage(dst, 'C', appendCString(nil, tag))
 }
 
-// appendRows appends a DataRow per row, each value in its column's format.
-func appendRows(dst []byte, enc *encoder, cols []Column, formats []int16, rows [][]any) ([]byte, error) {
-	for _, row := range rows {
-		if len(row) != len(cols) {
-			return nil, fmt.Errorf("answer row has %d values for %d columns", len(row), len(cols))
-		}
-		start := len(dst)
-		dst = append(dst, 'D', 0, 0, 0, 0)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(row)))
-		for i, v := range row {
-			if v == nil {
-				dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
-				continue
-			}
-			lenAt := len(dst)
-			dst = append(dst, 0, 0, 0, 0)
-			var err error
-			dst, err = enc.appendValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
-			if err != nil {
-				return nil, fmt.Errorf("column %s: %w", cols[i].Name, err)
-			}
-			binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
-		}
-		binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+// appendRow appends a DataRow, each value in its column's format.
+func appendRow(dst []byte, enc *encoder, cols []Column, formats []int16, row []any) ([]byte, error) {
+	if len(row) != len(cols) {
+		return dst, fmt.Errorf("answer row has %d values for %d columns", len(row), len(cols))
 	}
+	start := len(dst)
+	dst = append(dst, 'D', 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(row)))
+	for i, v := range row {
+		if v == nil {
+			dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+			continue
+		}
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		var err error
+		dst, err = enc.appendValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
+		if err != nil {
+			return dst[:start], fmt.Errorf("column %s: %w", cols[i].Name, err)
+		}
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
 	return dst, nil
 }

@@ -112,14 +112,38 @@ type Answer interface {
 	Run(ctx context.Context, sess *Session, params []Param) (*Result, error)
 }
 
-// Result is a computed answer.
+// Result is an answer being computed.
 type Result struct {
-	// Rows hold one Go value per column: string, int64, bool, float64 or
-	// time.Time (see encodeValue); nil is NULL.
-	Rows [][]any
-	// Tag is the CommandComplete tag, e.g. "SELECT 3".
+	// Rows streams the rows, one Go value per column as package pgfmt
+	// encodes them for the column's type; nil is NULL.
+	Rows Rows
+	// Tag is the CommandComplete tag. A tag starting with "SELECT" gets the
+	// number of rows each Execute sent, as Postgres counts them.
 	Tag string
 }
+
+// Rows streams an answer's rows, as database/sql.Rows does. The proxy
+// reads them as the client takes them, so an answer of any size passes
+// through bounded memory, and closes them when the portal ends.
+type Rows interface {
+	Next() bool
+	Values() []any
+	Err() error
+	Close() error
+}
+
+// SliceRows serves rows held in memory.
+func SliceRows(rows [][]any) Rows { return &sliceRows{rows: rows, i: -1} }
+
+type sliceRows struct {
+	rows [][]any
+	i    int
+}
+
+func (r *sliceRows) Next() bool    { r.i++; return r.i < len(r.rows) }
+func (r *sliceRows) Values() []any { return r.rows[r.i] }
+func (r *sliceRows) Err() error    { return nil }
+func (r *sliceRows) Close() error  { return nil }
 
 // Error is an error an Answer reports to the client as an ErrorResponse.
 func Error(code, message string) error {

@@ -152,6 +152,7 @@ func (s *session) run() {
 	upDone := make(chan error, 1)
 	go func() { upDone <- s.upstreamLoop() }()
 	clientErr := s.clientLoop()
+	s.dropAllPortals()
 	s.closeConns()
 	upErr := <-upDone
 	s.log.Debug("session ended", "client_end", errText(clientErr), "warehouse_end", errText(upErr))

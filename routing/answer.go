@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
@@ -55,18 +54,48 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
-	for _, row := range rows {
-		if len(row) != len(a.decision.Columns) {
-			return nil, fmt.Errorf("rollup %s: %d values for %d columns", a.decision.Rollup, len(row), len(a.decision.Columns))
-		}
-		for i, v := range row {
-			if row[i], err = convert(v, a.decision.Columns[i].Type.OID); err != nil {
-				return nil, fmt.Errorf("rollup %s: column %s: %w", a.decision.Rollup, a.decision.Columns[i].Name, err)
-			}
+	a.router.hits.WithLabelValues(d.Rollup).Inc()
+	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup}, Tag: "SELECT"}, nil
+}
+
+// convertedRows turns DuckDB's values into the proxy's as they stream by.
+type convertedRows struct {
+	proxy.Rows
+	cols   []rewrite.ResultColumn
+	rollup string
+	vals   []any
+	err    error
+}
+
+func (r *convertedRows) Next() bool {
+	if r.err != nil || !r.Rows.Next() {
+		return false
+	}
+	in := r.Rows.Values()
+	if len(in) != len(r.cols) {
+		r.err = fmt.Errorf("rollup %s: %d values for %d columns", r.rollup, len(in), len(r.cols))
+		return false
+	}
+	if r.vals == nil {
+		r.vals = make([]any, len(in))
+	}
+	for i, v := range in {
+		var err error
+		if r.vals[i], err = convert(v, r.cols[i].Type.OID); err != nil {
+			r.err = fmt.Errorf("rollup %s: column %s: %w", r.rollup, r.cols[i].Name, err)
+			return false
 		}
 	}
-	a.router.hits.WithLabelValues(d.Rollup).Inc()
-	return &proxy.Result{Rows: rows, Tag: "SELECT " + strconv.Itoa(len(rows))}, nil
+	return true
+}
+
+func (r *convertedRows) Values() []any { return r.vals }
+
+func (r *convertedRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 func sameColumns(a, b []rewrite.ResultColumn) bool {

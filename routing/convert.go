@@ -117,6 +117,12 @@ func toDecimal(v any) (*apd.Decimal, error) {
 			d.Negative = true
 		}
 		return d, nil
+	case string:
+		// numeric without a declared scale is stored as Postgres's own text.
+		if _, _, err := d.SetString(x); err != nil {
+			return nil, fmt.Errorf("numeric %q: %w", x, err)
+		}
+		return d, nil
 	default:
 		n, err := toInt64(v)
 		if err != nil {

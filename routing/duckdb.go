@@ -8,6 +8,7 @@ import (
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
@@ -36,24 +37,45 @@ func OpenDuckDB(memoryLimit int64) (*DuckDB, error) {
 func (d *DuckDB) Close() error { return d.db.Close() }
 
 // Query implements Executor.
-func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) ([][]any, error) {
+func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, error) {
 	rows, err := d.db.QueryContext(ctx, dec.SQL)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	n := len(dec.Columns)
-	var out [][]any
-	for rows.Next() {
-		vals := make([]any, n)
-		ptrs := make([]any, n)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		out = append(out, vals)
+	r := &sqlRows{rows: rows, vals: make([]any, n), ptrs: make([]any, n)}
+	for i := range r.vals {
+		r.ptrs[i] = &r.vals[i]
 	}
-	return out, rows.Err()
+	return r, nil
 }
+
+// sqlRows adapts database/sql rows to proxy.Rows.
+type sqlRows struct {
+	rows *sql.Rows
+	vals []any
+	ptrs []any
+	err  error
+}
+
+func (r *sqlRows) Next() bool {
+	if r.err != nil || !r.rows.Next() {
+		return false
+	}
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		r.err = err
+		return false
+	}
+	return true
+}
+
+func (r *sqlRows) Values() []any { return r.vals }
+
+func (r *sqlRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.rows.Err()
+}
+
+func (r *sqlRows) Close() error { return r.rows.Close() }

@@ -72,7 +72,7 @@ func (a explainAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*pro
 	if len(rows) == 0 {
 		rows = append(rows, []any{nil, "passthrough", a.d.Reason.String(), nil})
 	}
-	return &proxy.Result{Rows: rows, Tag: "EXPLAIN"}, nil
+	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "EXPLAIN"}, nil
 }
 
 // RollupStatus is one row of SHOW ROLLUPS.
@@ -115,5 +115,5 @@ func (a showRollupsAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (
 		}
 		rows = append(rows, row)
 	}
-	return &proxy.Result{Rows: rows, Tag: "SHOW"}, nil
+	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "SHOW"}, nil
 }

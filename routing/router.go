@@ -12,10 +12,12 @@ import (
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
-// Executor runs a rollup route's DuckDB SQL and returns its rows, one Go
-// value per result column (see convert.go for the types it may return).
+// Executor runs a rollup route's DuckDB SQL and streams its rows, one Go
+// value per result column as DuckDB's driver returns them (convert.go turns
+// them into the proxy's values). The rows live as long as ctx or until
+// closed: a client may fetch them over several Executes.
 type Executor interface {
-	Query(ctx context.Context, d *rewrite.Decision) ([][]any, error)
+	Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error)
 }
 
 // Options configure a Router.
@@ -193,7 +195,8 @@ func (s *snapshot) mayConcern(sql string) bool {
 type refusal struct{ reason rewrite.Reason }
 
 func (refusal) Columns() []proxy.Column { return nil }
-func (refusal) ParamTypes() []uint32    { return nil }
+
+func (refusal) ParamTypes() []uint32 { return nil }
 func (f refusal) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
 	return nil, proxy.Error("0A000", "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
 }
