@@ -20,6 +20,7 @@ type localStatement struct {
 // localPortal is a bound local statement.
 type localPortal struct {
 	stmt    *localStatement
+	answer  Answer // the statement's, or what its Binder chose for these values
 	bind    []byte // the client's Bind, replayed on fallback
 	params  []Param
 	formats []int16 // result format codes as Bind gave them
@@ -91,7 +92,7 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	res, enc, err := s.start(d, &s.sessInfo, nil) // sessInfo is fresh from route
+	res, enc, err := s.start(d.Answer, &s.sessInfo, nil) // sessInfo is fresh from route
 	if err != nil && d.Fallback {
 		s.fellBack(d, err)
 		return s.relay(msg)
@@ -121,12 +122,12 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 // start starts an answer and takes the session's output settings with it.
-func (s *session) start(d Decision, sess *Session, params []Param) (*Result, *encoder, error) {
+func (s *session) start(a Answer, sess *Session, params []Param) (*Result, *encoder, error) {
 	enc, err := s.encoder()
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := d.Answer.Run(s.ctx, sess, params)
+	res, err := a.Run(s.ctx, sess, params)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -217,12 +218,19 @@ func (s *session) onBind(msg message) error {
 	if err != nil {
 		return s.failLocal(err)
 	}
+	answer := ls.decision.Answer
+	if b, ok := answer.(Binder); ok {
+		if answer = b.Bind(s.ctx, s.session(), params); answer == nil {
+			// Only the values could tell, and they say the warehouse.
+			return s.relayUpstreamBind(ls, msg)
+		}
+	}
 	if len(s.localPortals) >= maxLocalPortals {
 		for name := range s.localPortals {
 			s.dropPortal(name)
 		}
 	}
-	s.localPortals[portal] = &localPortal{stmt: ls, bind: clone(msg.raw), params: params, formats: formats}
+	s.localPortals[portal] = &localPortal{stmt: ls, answer: answer, bind: clone(msg.raw), params: params, formats: formats}
 	return s.writeClient([]byte{'2', 0, 0, 0, 4})
 }
 
@@ -236,6 +244,14 @@ func (s *session) onDescribe(msg message) error {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {
+			return s.relay(msg)
+		}
+		if _, ok := ls.decision.Answer.(Binder); ok {
+			// Its result is known only once values are bound: the
+			// warehouse describes it.
+			if err := s.prepareUpstream(ls); err != nil {
+				return err
+			}
 			return s.relay(msg)
 		}
 		proceed, err := s.barrier()
@@ -253,7 +269,7 @@ func (s *session) onDescribe(msg message) error {
 		if err != nil || !proceed {
 			return err
 		}
-		out = appendResultDescription(out, lp.stmt.decision.Answer.Columns(), lp.formats)
+		out = appendResultDescription(out, lp.answer.Columns(), lp.formats)
 	default:
 		return s.relay(msg)
 	}
@@ -275,7 +291,7 @@ func (s *session) onExecute(msg message) error {
 	d := lp.stmt.decision
 	first := lp.result == nil
 	if first {
-		res, enc, err := s.start(d, s.session(), lp.params)
+		res, enc, err := s.start(lp.answer, s.session(), lp.params)
 		if err != nil {
 			if d.Fallback {
 				s.fellBack(d, err)
@@ -286,7 +302,7 @@ func (s *session) onExecute(msg message) error {
 		}
 		lp.result, lp.enc = res, enc
 	}
-	out, st, err := s.stream(nil, lp.result, lp.enc, d.Answer.Columns(), lp.formats, maxRows)
+	out, st, err := s.stream(nil, lp.result, lp.enc, lp.answer.Columns(), lp.formats, maxRows)
 	if err != nil {
 		if first && !st.committed && d.Fallback {
 			lp.result.Rows.Close()
@@ -309,15 +325,34 @@ func (s *session) onExecute(msg message) error {
 	return s.writeClient(out)
 }
 
+// prepareUpstream prepares a local statement on the warehouse too, hiding
+// the ParseComplete: the client had it from the proxy.
+func (s *session) prepareUpstream(ls *localStatement) error {
+	if ls.upstream {
+		return nil
+	}
+	if err := s.inject('P', ls.parse); err != nil {
+		return err
+	}
+	ls.upstream = true
+	return nil
+}
+
+// relayUpstreamBind sends a Bind of a local statement to the warehouse,
+// which answers it (and everything about its portal) itself.
+func (s *session) relayUpstreamBind(ls *localStatement, bind message) error {
+	if err := s.prepareUpstream(ls); err != nil {
+		return err
+	}
+	return s.relay(bind)
+}
+
 // executeUpstream hands a local portal to the warehouse: it prepares the
 // statement and binds the portal there, hiding those answers because the
 // client already had them from the proxy, then relays the Execute.
 func (s *session) executeUpstream(lp *localPortal, execute message) error {
-	if !lp.stmt.upstream {
-		if err := s.inject('P', lp.stmt.parse); err != nil {
-			return err
-		}
-		lp.stmt.upstream = true
+	if err := s.prepareUpstream(lp.stmt); err != nil {
+		return err
 	}
 	if err := s.inject('B', lp.bind); err != nil {
 		return err

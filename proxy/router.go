@@ -112,6 +112,17 @@ type Answer interface {
 	Run(ctx context.Context, sess *Session, params []Param) (*Result, error)
 }
 
+// Binder is an Answer that can decide only once values are bound to its
+// parameters: a date range a dashboard binds, say. The proxy prepares such
+// a statement itself, asks the warehouse to describe it, and binds each
+// portal to what Bind returns.
+type Binder interface {
+	Answer
+	// Bind returns the Answer for a portal with these parameters, or nil
+	// when the warehouse must answer it.
+	Bind(ctx context.Context, sess *Session, params []Param) Answer
+}
+
 // Result is an answer being computed.
 type Result struct {
 	// Rows streams the rows, one Go value per column as package pgfmt

@@ -35,15 +35,10 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
 	}
-	snap := a.router.catalog.Load()
-	rs := a.router.session(ctx, snap, sess)
-	for _, p := range params {
-		if p.Format != 0 {
-			return nil, errors.New("binary parameters are not decided on yet")
-		}
-		rs.Params = append(rs.Params, rewrite.Param{Type: p.TypeOID, Value: string(p.Value), Null: p.Value == nil})
+	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params)
+	if err != nil {
+		return nil, err
 	}
-	d := a.router.engine.Decide(a.sql, a.tree, rs, snap.cat)
 	if d.Route != rewrite.RouteRollup {
 		return nil, fmt.Errorf("no longer answerable from a rollup: %s", d.Reason)
 	}
@@ -108,6 +103,43 @@ func sameColumns(a, b []rewrite.ResultColumn) bool {
 		}
 	}
 	return true
+}
+
+// deferredAnswer is a statement that only its parameter values can decide:
+// each Bind decides it again with the values it carries.
+type deferredAnswer struct {
+	router *Router
+	sql    string
+	tree   *pg_query.ParseResult
+}
+
+// Columns is unknown until values are bound; the proxy asks the warehouse
+// to describe the statement.
+func (a *deferredAnswer) Columns() []proxy.Column { return nil }
+func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
+
+// Bind decides with the bound values: a rollup answers the portal, or the
+// warehouse does.
+func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params []proxy.Param) proxy.Answer {
+	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params)
+	if err != nil || d.Route != rewrite.RouteRollup {
+		reason := string(rewrite.ReasonParameter)
+		if err == nil {
+			reason = string(d.Reason.Code)
+		}
+		a.router.misses.WithLabelValues(reason).Inc()
+		if a.router.opts.RollupOnly {
+			return refusal{rewrite.Reason{Code: rewrite.ReasonCode(reason), Message: fmt.Sprint(err, d.Reason)}}
+		}
+		return nil
+	}
+	return &rollupAnswer{router: a.router, sql: a.sql, tree: a.tree, decision: d}
+}
+
+// Run serves a simple Query, which has no values to bind: the statement
+// cannot be answered here.
+func (a *deferredAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+	return nil, errors.New("a statement with parameters needs bound values")
 }
 
 // columns describes result columns as RowDescription does.

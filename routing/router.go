@@ -132,6 +132,14 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Fallback: !r.opts.RollupOnly,
 		}
 	}
+	if d.Reason.Code == rewrite.ReasonParameter && len(d.Candidates) > 0 {
+		// Only the bound values can decide; Bind will.
+		return proxy.Decision{
+			Route:    proxy.RouteRollup,
+			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
+			Fallback: !r.opts.RollupOnly,
+		}
+	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
 		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()
 	}
@@ -144,6 +152,18 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 // decide runs the rewrite engine with what it needs to know of the session.
 func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
 	return r.engine.Decide(sql, tree, r.session(ctx, snap, sess), snap.cat)
+}
+
+// decideBound decides a statement with its bound parameter values, against
+// the current catalog and session.
+func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.Session, params []proxy.Param) (rewrite.Decision, error) {
+	snap := r.catalog.Load()
+	rs := r.session(ctx, snap, sess)
+	var err error
+	if rs.Params, err = rewriteParams(params); err != nil {
+		return rewrite.Decision{}, err
+	}
+	return r.engine.Decide(sql, tree, rs, snap.cat), nil
 }
 
 // session is what the rewrite engine needs to know of the client's session.

@@ -383,3 +383,41 @@ func TestPreparedStatementIsDecidedAgain(t *testing.T) {
 		t.Fatalf("session after fallback: %d %v", n, err)
 	}
 }
+
+// Statements with parameters are decided at Bind, with the values.
+func TestBoundParameters(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	direct, err := pgx.Connect(context.Background(), cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	const q = "SELECT status, count(*), sum(quantity) FROM orders WHERE status = $1 OR status = $2 GROUP BY status ORDER BY status"
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec} {
+		for _, args := range [][]any{{"paid", "new"}, {"cancelled", nil}} {
+			t.Run(fmt.Sprintf("%v/%v", mode, args), func(t *testing.T) {
+				render := func(conn *pgx.Conn) string {
+					rows, err := conn.Query(context.Background(), q, append([]any{mode}, args...)...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+					if err != nil {
+						t.Fatal(err)
+					}
+					return fmt.Sprint(vals, rows.FieldDescriptions())
+				}
+				before := hits()
+				got, want := render(proxied), render(direct)
+				if got != want {
+					t.Fatalf("through pgrollup %s\nwarehouse %s", got, want)
+				}
+				if hits() != before+1 {
+					t.Fatal("not answered from the rollup")
+				}
+			})
+		}
+	}
+}
