@@ -335,8 +335,8 @@ func (floatRouter) Route(_ context.Context, st *Statement, _ *Session) Decision 
 }
 
 // Floats print per extra_float_digits, which Postgres never reports: the
-// proxy answers them in text only when the startup packet set it and no
-// statement may have changed it since.
+// proxy takes it from the startup packet or asks the warehouse once, and
+// leaves floats to the warehouse after a statement may have changed it.
 func TestFloatTextNeedsKnownDigits(t *testing.T) {
 	p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
 	ctx := context.Background()
@@ -356,13 +356,22 @@ func TestFloatTextNeedsKnownDigits(t *testing.T) {
 	}{
 		{"given at startup", "3", "", true},
 		{"given as 0 at startup", "0", "", true},
-		{"not given", "", "", false},
+		{"not given", "", "", true},
+		{"a role default", "", "ALTER ROLE " + trustUser + " SET extra_float_digits = -2", true},
 		{"changed by SET", "3", "SET extra_float_digits = 0", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if strings.HasPrefix(tt.set, "ALTER ROLE") {
+				admin := connect(t, cluster.DSN("postgres"))
+				if _, err := admin.Exec(ctx, tt.set); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { admin.Exec(ctx, "ALTER ROLE "+trustUser+" RESET extra_float_digits") })
+				tt.set = ""
+			}
 			dsn := p.dsn(trustUser, "")
-			directDSN := cluster.DSN("postgres")
+			directDSN := cluster.DSNFor(trustUser, "", "postgres")
 			if tt.startup != "" {
 				dsn += "&extra_float_digits=" + tt.startup
 				directDSN += "&extra_float_digits=" + tt.startup

@@ -268,9 +268,7 @@ func (s *session) handleClientMessage(msg message) error {
 		return s.onClose(msg)
 	case 'S':
 		return s.onSync(msg)
-	case 'H':
-		return s.relay(msg)
-	case 'F':
+	case 'H', 'F':
 		return s.relay(msg)
 	case 'd', 'c', 'f':
 		// COPY data flows within a statement already relayed.

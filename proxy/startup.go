@@ -153,6 +153,11 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			if len(msg.body) == 1 {
 				s.txStatus.Store(uint32(msg.body[0]))
 			}
+			if s.floatDigits == "" {
+				// Held back until the first ReadyForQuery: the client's
+				// first statement must not overtake this one.
+				s.floatDigits = s.askFloatDigits()
+			}
 			s.out = append(s.out, msg.raw...)
 			return s.flushOut()
 		case 'E':
@@ -165,6 +170,37 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			// We ask for 3.0 with no options, so there is nothing to settle.
 		default:
 			s.out = append(s.out, msg.raw...)
+		}
+	}
+}
+
+// askFloatDigits asks the warehouse for the session's extra_float_digits,
+// which decides how floats print and which Postgres never reports: it may
+// come from postgresql.conf, ALTER DATABASE or ALTER ROLE. It returns "" if
+// the answer is not a plain value, and floats are then left to the warehouse.
+func (s *session) askFloatDigits() string {
+	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, "SHOW extra_float_digits"))); err != nil {
+		return ""
+	}
+	value := ""
+	for {
+		msg, err := s.upMsgs.next()
+		if err != nil {
+			return ""
+		}
+		switch msg.typ {
+		case 'D':
+			// One column: int16 count, int32 length, bytes.
+			if len(msg.body) > 6 && binary.BigEndian.Uint16(msg.body) == 1 {
+				n := int(int32(binary.BigEndian.Uint32(msg.body[2:])))
+				if n > 0 && 6+n == len(msg.body) {
+					value = string(msg.body[6:])
+				}
+			}
+		case 'E':
+			value = ""
+		case 'Z':
+			return value
 		}
 	}
 }
