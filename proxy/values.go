@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 
+	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 )
 
@@ -47,31 +48,9 @@ func (s *session) encoder() (*encoder, error) {
 // noteStatement watches relayed statements for a change of
 // extra_float_digits, which no ParameterStatus would reveal.
 func (s *session) noteStatement(sql string) {
-	if !s.floatDigitsChanged && containsFold(sql, "extra_float_digits") {
+	if !s.floatDigitsChanged && ascii.ContainsFold(sql, "extra_float_digits") {
 		s.floatDigitsChanged = true
 	}
-}
-
-// containsFold reports whether s contains the lower-case ASCII substr in
-// any case, without allocating: it runs on every relayed statement.
-func containsFold(s, substr string) bool {
-	for i := 0; i+len(substr) <= len(s); i++ {
-		j := 0
-		for j < len(substr) && lowerASCII(s[i+j]) == substr[j] {
-			j++
-		}
-		if j == len(substr) {
-			return true
-		}
-	}
-	return false
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // appendValue appends v in the wire format of type oid.

@@ -60,4 +60,3 @@ func TestBinaryParamsAsText(t *testing.T) {
 		t.Error("an unsupported binary type was accepted")
 	}
 }
-

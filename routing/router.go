@@ -8,6 +8,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -199,12 +200,11 @@ func (s *snapshot) statuses() []RollupStatus {
 // command answers. It errs on the side of yes: it only has to be cheap
 // enough to spare most statements a parse.
 func (s *snapshot) mayConcern(sql string) bool {
-	lower := strings.ToLower(sql)
-	if strings.Contains(lower, "rollup") {
+	if ascii.ContainsFold(sql, "rollup") {
 		return true
 	}
 	for _, w := range s.words {
-		if strings.Contains(lower, w) {
+		if ascii.ContainsFold(sql, w) {
 			return true
 		}
 	}
