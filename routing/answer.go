@@ -76,7 +76,7 @@ func (r *convertedRows) Next() bool {
 	}
 	for i, v := range in {
 		var err error
-		if r.vals[i], err = convert(v, r.cols[i].Type.OID); err != nil {
+		if r.vals[i], err = convert(v, r.cols[i].Type); err != nil {
 			r.err = fmt.Errorf("rollup %s: column %s: %w", r.rollup, r.cols[i].Name, err)
 			return false
 		}

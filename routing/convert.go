@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/apd/v3"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
@@ -16,10 +17,11 @@ import (
 // for Postgres type oid: int64 for integers, float32 or float64, *apd.Decimal
 // for numeric, string, bool and time.Time. A value that does not fit the
 // type is an error, never a silent change: the statement then falls back.
-func convert(v any, oid uint32) (any, error) {
+func convert(v any, typ rewrite.Type) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
+	oid := typ.OID
 	switch oid {
 	case rewrite.OIDInt2, rewrite.OIDInt4, rewrite.OIDInt8:
 		n, err := toInt64(v)
@@ -49,12 +51,20 @@ func convert(v any, oid uint32) (any, error) {
 			}
 		}
 	case rewrite.OIDText, rewrite.OIDVarchar, rewrite.OIDBpchar, rewrite.OIDName:
+		var str string
 		switch x := v.(type) {
 		case string:
-			return x, nil
+			str = x
 		case []byte:
-			return string(x), nil
+			str = string(x)
+		default:
+			return nil, fmt.Errorf("cannot convert %T to type %d", v, oid)
 		}
+		if oid == rewrite.OIDBpchar {
+			// Parquet keeps char(n) values without their padding.
+			str = pgfmt.PadBpchar(str, typ.Typmod)
+		}
+		return str, nil
 	case rewrite.OIDBool:
 		if b, ok := v.(bool); ok {
 			return b, nil

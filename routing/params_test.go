@@ -60,3 +60,13 @@ func TestBinaryParamsAsText(t *testing.T) {
 		t.Error("an unsupported binary type was accepted")
 	}
 }
+
+func TestConvertPadsBpchar(t *testing.T) {
+	got, err := convert("ab", rewrite.Type{OID: rewrite.OIDBpchar, Typmod: 4 + 4})
+	if err != nil || got != "ab  " {
+		t.Fatalf("char(4) 'ab' = %q, %v", got, err)
+	}
+	if _, err := convert(int64(1), rewrite.Type{OID: rewrite.OIDText, Typmod: -1}); err == nil {
+		t.Fatal("an integer was accepted as text")
+	}
+}
