@@ -25,6 +25,10 @@ type tableRef struct {
 	alias    string // the name columns are qualified with: alias, or the relation name
 	joinType string // "" for the first table, else config.JoinInner or config.JoinLeft
 	on       *expr  // explicit ON condition; nil for FROM a, b
+	view     bool   // the table read through an inline view named alias
+	// viewCols are the columns the inline view selects, which must exist
+	// even when nothing reads them (Postgres reports them otherwise).
+	viewCols []*expr
 }
 
 type target struct {
@@ -92,6 +96,14 @@ func Analyze(tree *pg_query.ParseResult) *Analysis {
 		return &Analysis{reason: reason(ReasonNotSelect, "only SELECT statements are answered from rollups")}
 	}
 	a := &Analysis{}
+	if sel.WithClause != nil {
+		inlined, err := inlineCTE(sel)
+		if err != nil {
+			a.reason = asReason(err)
+			return a
+		}
+		sel = inlined
+	}
 	core, wraps, err := analyzeSelect(sel)
 	if err != nil {
 		a.reason = asReason(err)
@@ -138,14 +150,29 @@ func analyzeSelect(s *pg_query.SelectStmt) (*selectCore, []*wrapLayer, error) {
 	if len(s.FromClause) == 0 {
 		return nil, nil, unsupported(ReasonNoTable, "a SELECT without FROM does not read a table")
 	}
-	// SELECT cols FROM (<aggregate>) alias [ORDER BY] [LIMIT]: a wrapper.
+	if len(s.TargetList) == 0 {
+		// Postgres returns rows of no columns; DuckDB has no such result.
+		return nil, nil, unsupported(ReasonShape, "a SELECT with an empty select list is passed through")
+	}
+	// SELECT ... FROM (SELECT cols FROM table WHERE ...) alias: an inline
+	// view; SELECT cols FROM (<aggregate>) alias [ORDER BY] [LIMIT]: a wrapper.
+	var view *inlineView
 	if len(s.FromClause) == 1 {
 		if rs := s.FromClause[0].GetRangeSubselect(); rs != nil {
-			return analyzeWrapper(s, rs)
+			v, ok, err := inlineViewOf(rs)
+			switch {
+			case err != nil:
+				return nil, nil, err
+			case !ok:
+				return analyzeWrapper(s, rs)
+			}
+			view = v
 		}
 	}
 	core := &selectCore{distinct: len(s.DistinctClause) > 0}
-	if err := flattenFrom(s.FromClause, core); err != nil {
+	if view != nil {
+		core.from = []*tableRef{view.table}
+	} else if err := flattenFrom(s.FromClause, core); err != nil {
 		return nil, nil, err
 	}
 	for _, t := range s.TargetList {
@@ -188,6 +215,11 @@ func analyzeSelect(s *pg_query.SelectStmt) (*selectCore, []*wrapLayer, error) {
 	}
 	if core.limit, core.offset, err = convertLimit(s); err != nil {
 		return nil, nil, err
+	}
+	if view != nil {
+		if err := view.apply(core); err != nil {
+			return nil, nil, err
+		}
 	}
 	if !core.distinct && len(core.groupBy) == 0 && core.having == nil && !hasAggregate(core) {
 		return nil, nil, unsupported(ReasonNoAggregate, "the query reads raw rows; only aggregates, GROUP BY and SELECT DISTINCT are answered from rollups")

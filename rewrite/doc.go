@@ -8,7 +8,19 @@
 // a Catalog and a Session, so every decision can be tested exhaustively and
 // made on every statement. The entry point is Engine.Decide.
 //
-// It also owns the physical layout of a rollup (the Parquet column names and
-// what each holds, see Layout), because the SQL it writes depends on it; the
-// builder writes rollups with the same Layout.
+// A decision has three stages. Analyze checks the statement's shape and
+// converts it (once per statement text). Preparing binds it to a catalog
+// snapshot and translates it for every candidate rollup (once per text,
+// snapshot, session TimeZone, search path and parameter types; catalogs are
+// replaced, never mutated, so a snapshot's pointer identifies it). What
+// depends on the execution, bound parameter values and now(), is deferred
+// into slots of the prepared SQL (see slots.go) and folded on each call,
+// with the time range, the data, staleness and session checks. Engine
+// caches the first two stages; DecideAnalysis runs all three uncached.
+//
+// The SQL reads the rollup layout the builder (package rollup) writes:
+// dimension i in Parquet column d<i>, the time bucket in t, and part p (sum,
+// count, min, max, count_distinct) of measure i in m<i>_<p>; AVG is stored as
+// its sum and count parts. Types without an exact DuckDB equivalent are
+// stored as their text and are never computed with.
 package rewrite

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"math/big"
 	"path/filepath"
 	"sort"
@@ -18,7 +19,7 @@ import (
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
-// TestDuckDBMatchesPostgres writes the same rows to a Postgres table and, as
+// TestDuckDBMatchesPostgres writes the same rows to Postgres tables and, as
 // rollups built in DuckDB, to Parquet; then every rewritten query must return
 // what Postgres returns for the original, compared in Postgres's text form.
 func TestDuckDBMatchesPostgres(t *testing.T) {
@@ -34,6 +35,13 @@ func TestDuckDBMatchesPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close(ctx)
+	t.Run("shop", func(t *testing.T) { shopMatchesPostgres(t, ctx, pg) })
+	t.Run("avg", func(t *testing.T) { avgMatchesPostgres(t, ctx, pg) })
+}
+
+// shopMatchesPostgres compares the shapes of the decide tests on the shop
+// tables.
+func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 
 	// Deterministic rows spread over Dec 2023 - Mar 2024, with NULLs.
 	type row struct {
@@ -125,6 +133,21 @@ func TestDuckDBMatchesPostgres(t *testing.T) {
 		{"UTC", "SELECT CASE WHEN status = 'paid' THEN 'yes' ELSE 'no' END AS p, COALESCE(SUM(quantity), 0) FROM orders GROUP BY 1", false},
 		{"UTC", "SELECT DISTINCT status FROM orders", false},
 		{"UTC", "SELECT sum(price) / count(*)::float8 FROM orders", false},
+		{"UTC", `SELECT status, count(*) FROM orders WHERE status LIKE 'p%' OR status LIKE '%e_' OR status NOT LIKE '%\%%' GROUP BY 1`, false},
+		{"UTC", `SELECT status LIKE '_a%', status NOT LIKE 'c%d', count(*) FROM orders GROUP BY 1, 2`, false},
+		{"UTC", `SELECT DATE_TRUNC('day', created_at) AS __timestamp, status AS status, SUM(amount) AS "SUM(amount)" FROM (SELECT * FROM public.orders WHERE status <> 'cancelled') AS virtual_table WHERE created_at >= TO_TIMESTAMP('2024-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US') GROUP BY status, DATE_TRUNC('day', created_at) ORDER BY "SUM(amount)" DESC, 1, 2 LIMIT 10000`, true},
+		{"UTC", `WITH t AS (SELECT status, quantity FROM orders WHERE quantity > 2) SELECT x.status, sum(x.quantity), count(*) FROM t AS x GROUP BY 1`, false},
+		{"UTC", `SELECT TO_CHAR(DATE_TRUNC('month', created_at), 'YYYY-MM'), count(*) FROM orders GROUP BY DATE_TRUNC('month', created_at)`, false},
+		{"America/New_York", `SELECT TO_CHAR(DATE_TRUNC('month', created_at), 'YYYY-MM'), count(*) FROM orders GROUP BY DATE_TRUNC('month', created_at)`, false},
+		{"Europe/Berlin", `SELECT to_char(date_trunc('hour', created_at), 'YYYY-MM-DD HH24:MI:SS Q'), sum(amount) FROM orders GROUP BY 1`, false},
+		{"UTC", `SELECT to_char(order_date, 'DD/MM/YYYY'), count(*) FROM orders GROUP BY 1`, false},
+		{"UTC", `SELECT to_char(date_trunc('quarter', local_ts), 'YYYY Q'), count(*) FROM orders GROUP BY 1`, false},
+		{"UTC", `SELECT floor(extract(epoch from created_at)/3600)*3600 AS "time", count(*) FROM orders GROUP BY 1 ORDER BY 1`, true},
+		{"Europe/Berlin", `SELECT floor(extract(epoch from created_at)/21600)*21600 AS "time", sum(amount) FROM orders GROUP BY 1 ORDER BY 1`, true},
+		{"UTC", `SELECT floor(extract(epoch from created_at)/86400)*86400 AS "time", sum(quantity) FROM orders GROUP BY 1 ORDER BY 1`, true},
+		{"UTC", `SELECT floor(date_part('epoch', created_at)/604800)*604800 AS "time", count(*) FROM orders GROUP BY 1 ORDER BY 1`, true},
+		{"UTC", `SELECT floor(extract(epoch from order_date)/86400)*86400, count(*) FROM orders GROUP BY 1`, false},
+		{"UTC", `WITH agg AS (SELECT status, count(*) AS n FROM orders GROUP BY status) SELECT status, n FROM agg ORDER BY n DESC, status LIMIT 3`, true},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {
@@ -252,7 +275,12 @@ func pgText(t *testing.T, v any, typ Type, loc *time.Location) string {
 	case int64, int32, int16, int8:
 		return fmt.Sprint(x)
 	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
+		// float8out: the shortest exact digits, in exponent form only below
+		// 1e-4 or from 1e15.
+		if a := math.Abs(x); a != 0 && (a < 1e-4 || a >= 1e15) {
+			return strconv.FormatFloat(x, 'e', -1, 64)
+		}
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:
 		if x {
 			return "t"

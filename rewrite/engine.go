@@ -2,47 +2,126 @@ package rewrite
 
 import (
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
-// Engine makes decisions, caching the analysis of statement texts. It is safe
-// for concurrent use.
+// Engine makes decisions. It caches, bounded, the analysis of statement texts
+// and each statement's preparation against a catalog snapshot (names bound,
+// every candidate rollup translated), so that a repeated statement costs only
+// the per-execution work: folding parameters and now(), the time range, the
+// data and session checks. It is safe for concurrent use.
 type Engine struct {
-	cache *lru.Cache[string, *Analysis]
+	analyses *lru.Cache[string, *Analysis]
+	prepared *lru.Cache[prepKey, *prepared]
+	zones    *zoneCache
+	// cat is the catalog the prepared statements were last made against;
+	// a new snapshot drops them (catalogs are replaced, never mutated).
+	cat atomic.Pointer[Catalog]
 }
 
-// NewEngine returns an Engine caching the analyses of up to size statement
-// texts (a default when size <= 0).
+// prepKey identifies a preparation: everything it reads besides the
+// statement's analysis. Catalogs are immutable, so their pointer is their
+// identity.
+type prepKey struct {
+	text string
+	cat  *Catalog
+	env  string // session zone, search path and parameter types
+}
+
+// NewEngine returns an Engine caching the analyses and preparations of up to
+// size statements (a default when size <= 0).
 func NewEngine(size int) *Engine {
 	if size <= 0 {
 		size = 4096
 	}
-	c, _ := lru.New[string, *Analysis](size)
-	return &Engine{cache: c}
+	a, _ := lru.New[string, *Analysis](size)
+	p, _ := lru.New[prepKey, *prepared](size)
+	return &Engine{analyses: a, prepared: p, zones: &zoneCache{}}
 }
 
 // Decide decides one execution of a statement. text is the statement text
 // (the cache key); tree is its parse, which the proxy caches too. Decide does
 // no I/O and never panics on any parse tree.
 func (e *Engine) Decide(text string, tree *pg_query.ParseResult, sess Session, cat *Catalog) Decision {
-	a, ok := e.cache.Get(text)
-	if !ok {
-		a = Analyze(tree)
-		e.cache.Add(text, a)
+	if old := e.cat.Load(); old != cat {
+		if e.cat.CompareAndSwap(old, cat) && old != nil {
+			e.prepared.Purge()
+		}
 	}
-	return DecideAnalysis(a, sess, cat)
+	k := prepKey{text: text, cat: cat, env: envKey(&sess)}
+	p, ok := e.prepared.Get(k)
+	if !ok {
+		a, ok := e.analyses.Get(text)
+		if !ok {
+			a = Analyze(tree)
+			e.analyses.Add(text, a)
+		}
+		p = prepare(a, &sess, cat, e.zones)
+		e.prepared.Add(k, p)
+	}
+	return p.execute(&sess, cat)
 }
 
-// DecideAnalysis decides one execution of an analysed statement.
+// DecideAnalysis decides one execution of an analysed statement, without
+// caching anything.
 func DecideAnalysis(a *Analysis, sess Session, cat *Catalog) Decision {
-	if a.reason != nil {
-		return passthrough(a.reason, nil)
+	return prepare(a, &sess, cat, nil).execute(&sess, cat)
+}
+
+// envKey renders what a preparation reads from the session: the TimeZone
+// setting, the search path and the types (not the values) of the parameters.
+func envKey(sess *Session) string {
+	if len(sess.SearchPath) == 0 && len(sess.Params) == 0 {
+		return sess.TimeZone
 	}
-	q, r := bind(a, cat, &sess)
+	var b strings.Builder
+	b.WriteString(sess.TimeZone)
+	b.WriteByte(0)
+	for _, s := range sess.SearchPath {
+		b.WriteString(strconv.Quote(s))
+	}
+	b.WriteByte(0)
+	for _, p := range sess.Params {
+		b.WriteString(strconv.FormatUint(uint64(p.Type), 10))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// prepared is a statement bound to one catalog snapshot in one session
+// environment: a statement-level reason, or its candidate rollups each either
+// rejected already or translated up to the per-execution parts.
+type prepared struct {
+	reason *Reason
+	cands  []*candidate
+	loc    *time.Location
+	zones  *zoneCache
+}
+
+// candidate is one rollup over the statement's table, prepared.
+type candidate struct {
+	cr     *compiledRollup
+	reject *Reason // rejected whatever the execution's values
+	steps  []step
+	slots  []slotFn
+	segs   []segment // the DuckDB SQL, nil when a step always fails
+	cols   []ResultColumn
+	lo, hi time.Time // the time range the statement's constant bounds give
+}
+
+// prepare binds the statement to the catalog and translates it for every
+// candidate rollup; zones may be nil (no caching).
+func prepare(a *Analysis, sess *Session, cat *Catalog, zones *zoneCache) *prepared {
+	if a.reason != nil {
+		return &prepared{reason: a.reason}
+	}
+	q, r := bind(a, cat, sess)
 	var crs []*compiledRollup
 	if q != nil {
 		for _, cr := range cat.rollups() {
@@ -51,7 +130,7 @@ func DecideAnalysis(a *Analysis, sess Session, cat *Catalog) Decision {
 			}
 		}
 	} else if r.Code == ReasonNoRollup {
-		return passthrough(r, nil)
+		return &prepared{reason: r}
 	} else {
 		// The failure applies to every rollup over the first table.
 		name := a.core.from[0].name
@@ -62,65 +141,77 @@ func DecideAnalysis(a *Analysis, sess Session, cat *Catalog) Decision {
 		}
 	}
 	if q != nil && len(crs) == 0 {
-		return passthrough(reason(ReasonNoRollup, "no rollup reads %s", q.fact.full()), nil)
-	}
-	sc := &sessionCtx{now: sess.Now, params: sess.Params}
-	if sc.now.IsZero() {
-		sc.now = time.Now()
+		return &prepared{reason: reason(ReasonNoRollup, "no rollup reads %s", q.fact.full())}
 	}
 	zone := sess.TimeZone
 	if zone == "" {
 		zone = "UTC"
 	}
-	sc.zone, sc.zoneErr = canonicalZone(zone)
-	if sc.zoneErr == nil {
-		sc.loc, sc.zoneErr = loadZone(sc.zone)
+	sz := zones.get(zone)
+	bzName := cat.BuildTimezone
+	if bzName == "" {
+		bzName = "UTC"
 	}
-	buildZone, bzErr := canonicalZone(cat.BuildTimezone)
-	if cat.BuildTimezone == "" {
-		buildZone, bzErr = "UTC", nil
+	bz := zones.get(bzName)
+	p := &prepared{loc: sz.loc, zones: zones}
+	ptypes := make([]uint32, len(sess.Params))
+	for i, pr := range sess.Params {
+		ptypes[i] = pr.Type
 	}
-
-	var cands []Candidate
-	var plans []*plan
 	for _, cr := range crs {
-		var p *plan
-		var rr *Reason
+		c := &candidate{cr: cr}
 		switch {
 		case r != nil:
-			rr = r
+			c.reject = r
 		case cr.err != nil:
-			rr = cr.err
-		case sc.zoneErr != nil:
-			rr = reason(ReasonTimeZone, "session TimeZone %q is not supported: %v", sess.TimeZone, sc.zoneErr)
-		case bzErr != nil:
-			rr = reason(ReasonTimeZone, "build_timezone %q is not supported: %v", cat.BuildTimezone, bzErr)
+			c.reject = cr.err
+		case sz.err != nil:
+			c.reject = reason(ReasonTimeZone, "session TimeZone %q is not supported: %v", sess.TimeZone, sz.err)
+		case bz.err != nil:
+			c.reject = reason(ReasonTimeZone, "build_timezone %q is not supported: %v", cat.BuildTimezone, bz.err)
 		default:
-			m := &matcher{sessionCtx: sc, sess: sc, q: q, cat: cat, cr: cr, buildZone: buildZone}
-			p, rr = m.plan(&sess)
+			m := &matcher{
+				q: q, cat: cat, cr: cr, zones: zones,
+				zone: sz.name, loc: sz.loc, buildZone: bz.name, buildLoc: bz.loc,
+				ptypes: ptypes, fc: &foldCtx{loc: sz.loc, zones: zones},
+			}
+			m.prepare(c)
 		}
-		if rr != nil {
-			cands = append(cands, Candidate{Rollup: cr.st.Def.Name, Reason: *rr})
+		p.cands = append(p.cands, c)
+	}
+	return p
+}
+
+func tableOf(cr *compiledRollup) string {
+	s, n := splitTable(cr.st.Def.Table)
+	return s + "." + n
+}
+
+// execute decides one execution of a prepared statement.
+func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
+	if p.reason != nil {
+		return passthrough(p.reason, nil)
+	}
+	x := &execCtx{foldCtx: foldCtx{loc: p.loc, now: sess.Now, params: sess.Params, live: true, zones: p.zones}}
+	if x.now.IsZero() {
+		x.now = time.Now()
+	}
+	cands := make([]Candidate, 0, len(p.cands))
+	var best *plan
+	for _, c := range p.cands {
+		pl, r := c.execute(x, sess, cat)
+		if r != nil {
+			cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Reason: *r})
 			continue
 		}
-		plans = append(plans, p)
-		cands = append(cands, Candidate{Rollup: cr.st.Def.Name, Match: true, Reason: Reason{Code: ReasonMatched}})
+		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: Reason{Code: ReasonMatched}})
+		if best == nil || smaller(pl.cr.st, best.cr.st) {
+			best = pl
+		}
 	}
-	if len(plans) == 0 {
+	if best == nil {
 		return passthrough(bestReason(cands), cands)
 	}
-	// Rule 10: the fewest rows, then the fewest bytes, then the name.
-	sort.SliceStable(plans, func(i, j int) bool {
-		a, b := plans[i].cr.st, plans[j].cr.st
-		if a.Rows != b.Rows {
-			return a.Rows < b.Rows
-		}
-		if a.Bytes != b.Bytes {
-			return a.Bytes < b.Bytes
-		}
-		return a.Def.Name < b.Def.Name
-	})
-	best := plans[0]
 	for i := range cands {
 		if cands[i].Match && cands[i].Rollup != best.cr.st.Def.Name {
 			cands[i].Match = false
@@ -140,9 +231,45 @@ func DecideAnalysis(a *Analysis, sess Session, cat *Catalog) Decision {
 	}
 }
 
-func tableOf(cr *compiledRollup) string {
-	s, n := splitTable(cr.st.Def.Table)
-	return s + "." + n
+// smaller is rule 10's order: the fewest rows, then the fewest bytes, then the name.
+func smaller(a, b *RollupState) bool {
+	if a.Rows != b.Rows {
+		return a.Rows < b.Rows
+	}
+	if a.Bytes != b.Bytes {
+		return a.Bytes < b.Bytes
+	}
+	return a.Def.Name < b.Def.Name
+}
+
+// execute applies the per-execution parts of rules 6, 8 and 9 to a prepared
+// candidate and fills in its SQL.
+func (c *candidate) execute(x *execCtx, sess *Session, cat *Catalog) (*plan, *Reason) {
+	if c.reject != nil {
+		return nil, c.reject
+	}
+	x.lo, x.hi = c.lo, c.hi
+	vals := make([]string, len(c.slots))
+	if r := runSteps(c.steps, c.slots, x, vals); r != nil {
+		return nil, r
+	}
+	if c.segs == nil {
+		// Unreachable: a candidate without SQL has a failing step.
+		return nil, reason(ReasonShape, "internal error: no SQL for rollup %s", c.cr.st.Def.Name)
+	}
+	files, r := checkData(c.cr.st, x.lo, x.hi, x.now, cat.MaxStaleness)
+	if r != nil {
+		return nil, r
+	}
+	switch {
+	case sess.TxFailed:
+		return nil, reason(ReasonTxFailed, "the transaction is aborted; Postgres reports the error")
+	case sess.TxWrote:
+		return nil, reason(ReasonTxWrote, "this transaction modified data, which the rollup does not see")
+	case sess.CanRead != nil && !sess.CanRead(c.cr.st.Def.Name):
+		return nil, reason(ReasonPrivilege, "the user may not read every table and column rollup %s reads, or row-level security applies", c.cr.st.Def.Name)
+	}
+	return &plan{cr: c.cr, files: files, sql: assemble(c.segs, vals, files), cols: c.cols}, nil
 }
 
 // bestReason picks the passthrough reason: the candidate that got furthest
@@ -170,15 +297,18 @@ type plan struct {
 	cols  []ResultColumn
 }
 
-// plan applies rules 1-9 to the candidate and writes its SQL.
-func (m *matcher) plan(sess *Session) (*plan, *Reason) {
+// prepare applies rules 1-7 to the candidate and writes its SQL template.
+func (m *matcher) prepare(c *candidate) {
 	if r := m.matchJoins(); r != nil {
-		return nil, r
+		c.reject = r
+		return
 	}
 	where, r := m.implicitJoins()
 	if r != nil {
-		return nil, r
+		c.reject = r
+		return
 	}
+	m.steps = &c.steps
 	core := m.q.core
 	sel := make([]string, len(core.targets))
 	types := make([]Type, len(core.targets))
@@ -193,8 +323,7 @@ func (m *matcher) plan(sess *Session) (*plan, *Reason) {
 		m.fail(r)
 		groups = append(groups, s)
 	}
-	preds, r := m.where(where)
-	m.fail(r)
+	preds := m.where(where)
 	having := ""
 	if core.having != nil {
 		s, _, r := m.typed(core.having, plain(OIDBool), m.grp)
@@ -217,26 +346,23 @@ func (m *matcher) plan(sess *Session) (*plan, *Reason) {
 	}
 	limit, offset, r := m.limits(core.limit, core.offset)
 	m.fail(r)
-	if m.best != nil {
-		return nil, m.best
-	}
-	files, r := m.checkData(m.now, m.cat.MaxStaleness)
-	if r != nil {
-		return nil, r
-	}
-	switch {
-	case sess.TxFailed:
-		return nil, reason(ReasonTxFailed, "the transaction is aborted; Postgres reports the error")
-	case sess.TxWrote:
-		return nil, reason(ReasonTxWrote, "this transaction modified data, which the rollup does not see")
-	case sess.CanRead != nil && !sess.CanRead(m.cr.st.Def.Name):
-		return nil, reason(ReasonPrivilege, "the user may not read every table and column rollup %s reads, or row-level security applies", m.cr.st.Def.Name)
-	}
 
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	if core.distinct {
 		b.WriteString("DISTINCT ")
+	}
+	for i, t := range core.targets {
+		if types[i].OID != oidNumericText {
+			continue
+		}
+		// An average computed as text is only returned, never computed with,
+		// and DISTINCT would compare its text, not its value.
+		if t.expr.kind != kFunc || t.expr.name != "avg" {
+			m.fail(reason(ReasonExpression, "expressions over avg of integers or numeric are not supported on rollups"))
+		} else if core.distinct {
+			m.fail(reason(ReasonExpression, "SELECT DISTINCT with avg of integers or numeric is not supported on rollups"))
+		}
 	}
 	cols := make([]ResultColumn, len(core.targets))
 	for i, s := range sel {
@@ -250,14 +376,7 @@ func (m *matcher) plan(sess *Session) (*plan, *Reason) {
 		b.WriteString(s + " AS " + quoteIdent("c"+itoa(i)))
 		cols[i] = m.describe(core.targets[i], types[i])
 	}
-	b.WriteString(" FROM read_parquet([")
-	for i, f := range files {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteLiteral(f))
-	}
-	b.WriteString("]) AS \"r\"")
+	b.WriteString(" FROM read_parquet([" + filesMark + "]) AS \"r\"")
 	if len(preds) > 0 {
 		b.WriteString(" WHERE ")
 		for i, p := range preds {
@@ -277,13 +396,17 @@ func (m *matcher) plan(sess *Session) (*plan, *Reason) {
 		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
 	}
 	b.WriteString(limit + offset)
-	sql := b.String()
-	var r2 *Reason
-	sql, cols, r2 = m.wrap(sql, cols, types)
-	if r2 != nil {
-		return nil, r2
+	sql, cols := m.wrap(b.String(), cols)
+	c.slots, c.cols, c.lo, c.hi = m.slots, cols, m.lo, m.hi
+	if m.failed {
+		return
 	}
-	return &plan{cr: m.cr, files: files, sql: sql, cols: cols}, nil
+	segs, ok := parseTemplate(sql)
+	if !ok {
+		m.fail(reason(ReasonShape, "internal error: malformed SQL template"))
+		return
+	}
+	c.segs = segs
 }
 
 func sortSuffix(desc bool, nulls int) string {
@@ -320,20 +443,28 @@ func (m *matcher) limits(limit, offset *expr) (string, string, *Reason) {
 			}
 			return " " + kw + " " + itoa(int(n)), nil
 		}
-		if e.kind == kConst && e.lit == litNumeric && intRE.MatchString(e.str) {
+		if e.kind == kConst && e.lit == litNumeric && intRE.MatchString(e.str) && !strings.HasPrefix(strings.TrimSpace(e.str), "-") {
 			return " " + kw + " " + strings.TrimSpace(e.str), nil
 		}
 		if e.kind == kParam {
-			p, ok := m.param(e.param)
+			pt, ok := m.paramType(e.param)
 			if !ok {
 				return "", reason(ReasonParameter, "parameter $%d is not bound", e.param)
 			}
-			if p.Null {
-				return "", nil
+			if pt != 0 && pt != OIDUnknown && !isIntegerOID(pt) {
+				return "", reason(ReasonShape, "argument of %s must be type bigint (Postgres reports this)", kw)
 			}
-			if intRE.MatchString(p.Value) && !strings.HasPrefix(strings.TrimSpace(p.Value), "-") {
-				return " " + kw + " " + strings.TrimSpace(p.Value), nil
-			}
+			n := e.param
+			return m.deferSQL(func(x *execCtx) (string, *Reason) {
+				p, _ := x.param(n)
+				if p.Null {
+					return "", nil
+				}
+				if intRE.MatchString(p.Value) && !strings.HasPrefix(strings.TrimSpace(p.Value), "-") && len(strings.TrimSpace(p.Value)) <= 18 {
+					return " " + kw + " " + strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(p.Value), "+")), nil
+				}
+				return "", reason(ReasonShape, "unsupported %s value", kw)
+			}), nil
 		}
 		return "", reason(ReasonShape, "unsupported %s", kw)
 	}
@@ -349,8 +480,11 @@ func (m *matcher) limits(limit, offset *expr) (string, string, *Reason) {
 func (m *matcher) describe(t target, ty Type) ResultColumn {
 	c := ResultColumn{Name: t.name, Type: ty}
 	c.DuckType, _ = duckType(ty)
-	if ty.OID == OIDNumeric {
+	switch ty.OID {
+	case OIDNumeric:
 		c.DuckType = "DECIMAL"
+	case oidNumericText:
+		c.Type, c.DuckType = plain(OIDNumeric), "VARCHAR"
 	}
 	// Plain column references carry their origin, and keep their typmod.
 	if t.expr.kind == kCol && t.expr.col != nil {
@@ -361,8 +495,9 @@ func (m *matcher) describe(t target, ty Type) ResultColumn {
 	return c
 }
 
-// wrap applies the outer SELECT ... FROM (...) layers.
-func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, []ResultColumn, *Reason) {
+// wrap applies the outer SELECT ... FROM (...) layers. Its failures are
+// recorded as steps.
+func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn) {
 	for li, w := range m.q.wraps {
 		alias := "w" + itoa(li)
 		var picks []int
@@ -370,7 +505,8 @@ func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, [
 		for _, t := range w.targets {
 			if t.expr.kind == kStar {
 				if len(t.expr.qual) > 1 || (len(t.expr.qual) == 1 && t.expr.qual[0] != w.alias) {
-					return "", nil, reason(ReasonShape, "unknown qualifier in the outer select list")
+					m.fail(reason(ReasonShape, "unknown qualifier in the outer select list"))
+					return sql, cols
 				}
 				for i := range cols {
 					picks = append(picks, i)
@@ -379,11 +515,13 @@ func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, [
 				continue
 			}
 			if len(t.expr.qual) > 1 || (len(t.expr.qual) == 1 && t.expr.qual[0] != w.alias) {
-				return "", nil, reason(ReasonUnknownColumn, "column %s does not exist", dotted(t.expr))
+				m.fail(reason(ReasonUnknownColumn, "column %s does not exist", dotted(t.expr)))
+				return sql, cols
 			}
 			i := columnIndex(cols, t.expr.name)
 			if i < 0 {
-				return "", nil, reason(ReasonUnknownColumn, "column %s does not exist or is ambiguous", dotted(t.expr))
+				m.fail(reason(ReasonUnknownColumn, "column %s does not exist or is ambiguous", dotted(t.expr)))
+				return sql, cols
 			}
 			picks = append(picks, i)
 			c := cols[i]
@@ -404,7 +542,8 @@ func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, [
 			idx := -1
 			if n, ok := constInt(o.expr); ok && o.expr.kind == kConst {
 				if n < 1 || int(n) > len(picks) {
-					return "", nil, reason(ReasonShape, "ORDER BY position %d is not in select list", n)
+					m.fail(reason(ReasonShape, "ORDER BY position %d is not in select list", n))
+					return sql, cols
 				}
 				idx = picks[n-1]
 			} else if o.expr.kind == kCol && len(o.expr.qual) == 0 && columnIndex(out, o.expr.name) >= 0 {
@@ -413,10 +552,16 @@ func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, [
 				idx = columnIndex(cols, o.expr.name)
 			}
 			if idx < 0 {
-				return "", nil, reason(ReasonShape, "unsupported ORDER BY around a subquery")
+				m.fail(reason(ReasonShape, "unsupported ORDER BY around a subquery"))
+				return sql, cols
 			}
-			if r := m.orderable(cols[idx].Type); r != nil {
-				return "", nil, r
+			t := cols[idx].Type
+			if t.OID == OIDNumeric && cols[idx].DuckType == "VARCHAR" {
+				t = plain(oidNumericText)
+			}
+			if r := m.orderable(t); r != nil {
+				m.fail(r)
+				return sql, cols
 			}
 			order = append(order, quoteIdent(alias)+"."+quoteIdent("c"+itoa(idx))+sortSuffix(o.desc, o.nulls))
 		}
@@ -425,13 +570,13 @@ func (m *matcher) wrap(sql string, cols []ResultColumn, types []Type) (string, [
 		}
 		l, off, r := m.limits(w.limit, w.offset)
 		if r != nil {
-			return "", nil, r
+			m.fail(r)
+			return sql, cols
 		}
 		b.WriteString(l + off)
 		sql, cols = b.String(), out
 	}
-	_ = types
-	return sql, cols, nil
+	return sql, cols
 }
 
 func columnIndex(cols []ResultColumn, name string) int {

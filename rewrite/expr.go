@@ -209,6 +209,10 @@ func convert(n *pg_query.Node) (*expr, error) {
 		case c.GetBoolval() != nil:
 			return &expr{kind: kConst, lit: litBool, str: strconv.FormatBool(c.GetBoolval().Boolval)}, nil
 		case c.GetSval() != nil:
+			if strings.IndexByte(c.GetSval().Sval, 0) >= 0 {
+				// Postgres text cannot hold NUL; the rewriter's SQL templates use it.
+				return nil, unsupported(ReasonExpression, "a string constant holding a NUL byte is passed through")
+			}
 			return &expr{kind: kConst, lit: litString, str: c.GetSval().Sval}, nil
 		}
 		return nil, unsupported(ReasonExpression, "bit-string literals are not supported on rollups")
@@ -444,8 +448,19 @@ func convertAExpr(a *pg_query.A_Expr) (*expr, error) {
 			name = "is not distinct from"
 		}
 		return &expr{kind: kOp, name: name, args: []*expr{l, r}}, nil
-	case pg_query.A_Expr_Kind_AEXPR_LIKE, pg_query.A_Expr_Kind_AEXPR_ILIKE, pg_query.A_Expr_Kind_AEXPR_SIMILAR:
-		return nil, unsupported(ReasonFilterNotEvaluable, "LIKE, ILIKE and SIMILAR TO are not evaluated on rollups")
+	case pg_query.A_Expr_Kind_AEXPR_LIKE:
+		// x LIKE p is the operator ~~ (NOT LIKE !~~); an ESCAPE clause makes
+		// p a like_escape() call, which is not translated.
+		if r, err = convert(a.Rexpr); err != nil {
+			return nil, err
+		}
+		if op != "~~" && op != "!~~" {
+			return nil, unsupported(ReasonFilterNotEvaluable, "LIKE with operator %s is not evaluated on rollups", op)
+		}
+		return &expr{kind: kOp, name: op, args: []*expr{l, r}}, nil
+	case pg_query.A_Expr_Kind_AEXPR_ILIKE, pg_query.A_Expr_Kind_AEXPR_SIMILAR:
+		// ILIKE folds case by the warehouse's locale; SIMILAR TO is a regex.
+		return nil, unsupported(ReasonFilterNotEvaluable, "ILIKE and SIMILAR TO are not evaluated on rollups")
 	}
 	return nil, unsupported(ReasonExpression, "ANY/ALL and symmetric BETWEEN are not supported on rollups")
 }

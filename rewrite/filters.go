@@ -4,21 +4,24 @@ import (
 	"math/big"
 	"strings"
 	"time"
+
+	"github.com/pgrollup/pgrollup/config"
 )
 
 // where classifies the WHERE conjuncts for the candidate (rule 6): the
 // rollup's own filters, grain-aligned ranges on the raw time column, and
-// predicates evaluable on rollup rows. It returns the DuckDB predicates.
-func (m *matcher) where(conj []*expr) ([]string, *Reason) {
+// predicates evaluable on rollup rows. It returns the DuckDB predicates and
+// records its failures as one group: the worst conjunct's failure, or else
+// a rollup filter the conjuncts do not imply.
+func (m *matcher) where(conj []*expr) []string {
 	cr := m.cr
+	parent := m.steps
+	var group []step
+	m.steps = &group
+	failedBefore := m.failed
+	m.failed = false
 	implied := make([]bool, len(cr.filters))
 	var out []string
-	var worst *Reason
-	note := func(r *Reason) {
-		if worst == nil || r.Code.Rule() < worst.Code.Rule() {
-			worst = r
-		}
-	}
 	for _, w := range conj {
 		k := key(w)
 		exact := false
@@ -32,7 +35,7 @@ func (m *matcher) where(conj []*expr) ([]string, *Reason) {
 		}
 		if s, ok, r := m.timeRange(w); ok {
 			if r != nil {
-				note(r)
+				m.fail(r)
 				continue
 			}
 			out = append(out, s...)
@@ -40,27 +43,84 @@ func (m *matcher) where(conj []*expr) ([]string, *Reason) {
 		}
 		s, t, r := m.typed(w, plain(OIDBool), m.row)
 		if r != nil {
-			note(r)
+			m.fail(r)
 			continue
 		}
 		if t.Known() && t.OID != OIDBool {
-			note(reason(ReasonShape, "argument of WHERE must be type boolean"))
+			m.fail(reason(ReasonShape, "argument of WHERE must be type boolean"))
 			continue
 		}
 		out = append(out, s)
 	}
-	if worst != nil {
-		return nil, worst
-	}
-	for i, f := range cr.filters {
-		if implied[i] {
-			continue
-		}
-		if !m.implied(f, conj) {
-			return nil, reason(ReasonFilterNotImplied, "the query does not restrict rows to rollup %s's filter %q", cr.st.Def.Name, strings.Join(cr.st.Def.Filters, " AND "))
+	var orElse *Reason
+	if !m.failed {
+		for i, f := range cr.filters {
+			if !implied[i] && !m.implied(f, conj) {
+				orElse = reason(ReasonFilterNotImplied, "the query does not restrict rows to rollup %s's filter %q", cr.st.Def.Name, strings.Join(cr.st.Def.Filters, " AND "))
+				break
+			}
 		}
 	}
-	return out, nil
+	m.steps = parent
+	m.failed = failedBefore || m.failed || orElse != nil
+	*m.steps = append(*m.steps, step{isGrp: true, group: group, orElse: orElse, slot: -1})
+	return out
+}
+
+// timeBound is what checking one bound on the raw time column needs, fixed
+// when the statement is prepared, so that bounds from parameters and now()
+// are checked the same way at execution.
+type timeBound struct {
+	op     string
+	v      *expr
+	kind   valueKind          // the time column's kind
+	exact  bool               // the raw column is itself a bucket (a date at day grain)
+	grain  config.Granularity // the rollup's
+	cutLoc *time.Location     // the clock the rollup's buckets are cut on
+	col    string             // "r"."t"
+	name   string             // the time column, for messages
+	rollup string
+	clock  string // the rollup's clock, for messages
+}
+
+// check folds the bound, checks that it falls on a bucket boundary and
+// narrows [lo, hi); it returns the DuckDB predicate.
+func (b *timeBound) check(f *foldCtx, raiseLo, lowerHi func(time.Time)) (string, *Reason) {
+	v, ok := f.foldTime(b.v, b.kind)
+	if !ok {
+		return "", reason(ReasonFilterNotEvaluable, "cannot read the bound of %s as a time", b.name)
+	}
+	if v, ok = f.convertTime(v, b.kind); !ok {
+		return "", reason(ReasonFilterNotEvaluable, "cannot compare %s with that value", b.name)
+	}
+	switch {
+	case b.exact:
+		// A date at day grain: every comparison is exact.
+		day := 24 * time.Hour
+		switch b.op {
+		case ">=":
+			raiseLo(v.t)
+		case ">":
+			raiseLo(v.t.Add(day))
+		case "<":
+			lowerHi(v.t)
+		case "<=":
+			lowerHi(v.t.Add(day))
+		case "=":
+			raiseLo(v.t)
+			lowerHi(v.t.Add(day))
+		}
+	case (b.op == ">=" || b.op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
+		if b.op == ">=" {
+			raiseLo(v.t)
+		} else {
+			lowerHi(v.t)
+		}
+	default:
+		return "", reason(ReasonUnalignedRange, "%s %s %s does not fall on a %s boundary of rollup %s (in %s); use >= and < on bucket boundaries",
+			b.name, b.op, timeLiteral(v), b.grain, b.rollup, b.clock)
+	}
+	return b.col + " " + b.op + " " + timeLiteral(v), nil
 }
 
 // timeRange recognises a comparison of the raw time column with a constant
@@ -90,59 +150,41 @@ func (m *matcher) timeRange(w *expr) ([]string, bool, *Reason) {
 	default:
 		return nil, false, nil
 	}
-	k := kindOfType(m.cr.timeType)
-	if k == 0 {
-		k = vInstant
-	}
-	col := `"r".` + quoteIdent(timePhys)
-	var out []string
 	for _, b := range bs {
 		switch b.op {
 		case ">=", ">", "<", "<=", "=":
 		default:
 			return nil, false, nil
 		}
-		v, ok := m.foldTime(b.v, k)
-		if !ok {
-			if b.v.kind == kParam {
-				if _, bound := m.param(b.v.param); !bound {
-					return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)
-				}
+	}
+	k := kindOfType(m.cr.timeType)
+	if k == 0 {
+		k = vInstant
+	}
+	cutLoc := time.UTC
+	if k == vInstant {
+		cutLoc = m.buildLoc
+	}
+	var out []string
+	for _, b := range bs {
+		tb := &timeBound{op: b.op, v: b.v, kind: k, exact: m.exactRaw(), grain: m.cr.grain, cutLoc: cutLoc,
+			col: `"r".` + quoteIdent(timePhys), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
+		if b.v.kind == kParam {
+			if _, bound := m.paramType(b.v.param); !bound {
+				return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)
 			}
-			return nil, true, reason(ReasonFilterNotEvaluable, "cannot read the bound of %s as a time", m.timeName())
 		}
-		if v, ok = m.convertTime(v, k); !ok {
-			return nil, true, reason(ReasonFilterNotEvaluable, "cannot compare %s with that value", m.timeName())
+		if dependsOnExecution(b.v) {
+			out = append(out, m.deferSQL(func(x *execCtx) (string, *Reason) {
+				return tb.check(&x.foldCtx, x.raiseLo, x.lowerHi)
+			}))
+			continue
 		}
-		exact := m.exactRaw()
-		switch {
-		case exact:
-			// A date at day grain: every comparison is exact.
-			day := 24 * time.Hour
-			switch b.op {
-			case ">=":
-				m.raiseLo(v.t)
-			case ">":
-				m.raiseLo(v.t.Add(day))
-			case "<":
-				m.lowerHi(v.t)
-			case "<=":
-				m.lowerHi(v.t.Add(day))
-			case "=":
-				m.raiseLo(v.t)
-				m.lowerHi(v.t.Add(day))
-			}
-		case (b.op == ">=" || b.op == "<") && m.alignedTo(v.t):
-			if b.op == ">=" {
-				m.raiseLo(v.t)
-			} else {
-				m.lowerHi(v.t)
-			}
-		default:
-			return nil, true, reason(ReasonUnalignedRange, "%s %s %s does not fall on a %s boundary of rollup %s (in %s); use >= and < on bucket boundaries",
-				m.timeName(), b.op, timeLiteral(v), m.cr.grain, m.cr.st.Def.Name, m.zoneOf())
+		s, r := tb.check(m.fc, m.raiseLo, m.lowerHi)
+		if r != nil {
+			return nil, true, r
 		}
-		out = append(out, col+" "+b.op+" "+timeLiteral(v))
+		out = append(out, s)
 	}
 	return out, true, nil
 }

@@ -78,25 +78,11 @@ var testTypes = map[string]string{
 	"public.stores.region":      "text",
 }
 
-// testCatalog is a full (not partial) catalog: rollups built and covering all time.
+// testCatalog is a full (not partial) catalog of testConfig: rollups built
+// and covering all time.
 func testCatalog(t testing.TB) *Catalog {
 	t.Helper()
-	cat, err := NewCatalog(testConfig(), testTypes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat.PartialColumns = false
-	cat.TextSortsBytewise = true
-	// Columns that exist in the warehouse but no rollup reads.
-	cat.Tables["public.orders"].Columns = append(cat.Tables["public.orders"].Columns,
-		Column{Name: "note", Type: plain(OIDText)}, Column{Name: "id", Type: plain(OIDInt4)})
-	cat.Tables["public.customers"].Columns = append(cat.Tables["public.customers"].Columns,
-		Column{Name: "name", Type: plain(OIDText)}, Column{Name: "status", Type: plain(OIDText)})
-	cat.Tables["public.products"] = &Table{Name: "public.products", Columns: []Column{{Name: "id", Type: plain(OIDInt4)}}}
-	for i, r := range cat.Rollups {
-		r.Rows = int64(1000 * (i + 1))
-	}
-	return cat
+	return catalogOf(t, testConfig(), nil)
 }
 
 var testNow = time.Date(2024, 3, 15, 10, 30, 0, 0, time.UTC)

@@ -36,43 +36,36 @@ type orderRef struct {
 	nulls  int
 }
 
-// sessionCtx is the session as a decision reads it.
-type sessionCtx struct {
-	zone    string
-	zoneErr error
-	loc     *time.Location
-	now     time.Time
-	params  []Param
-}
-
-// matcher evaluates one candidate rollup against a bound query.
+// matcher prepares one candidate rollup for a bound query: it translates the
+// statement into DuckDB SQL over the rollup, recording what fails and what
+// must wait for the execution's values (see slots.go).
 type matcher struct {
-	*sessionCtx
 	q         *boundQuery
 	cat       *Catalog
 	cr        *compiledRollup
-	sess      *sessionCtx
+	zones     *zoneCache
+	zone      string // the session's zone, canonical
+	loc       *time.Location
 	buildZone string
-	best      *Reason // the failure with the lowest rule so far
+	buildLoc  *time.Location
+	ptypes    []uint32 // the parameters' types; their values come at execution
+	fc        *foldCtx // folds what does not depend on the execution
 
-	// Time range the WHERE clause restricts the time column to: [lo, hi).
+	slots  []slotFn
+	steps  *[]step
+	failed bool
+
+	// Time range the statement's constant bounds restrict the time column
+	// to: [lo, hi). Bounds from parameters and now() join at execution.
 	lo, hi time.Time
 }
 
-func (m *matcher) fail(r *Reason) {
-	if r == nil {
-		return
+// paramType returns the type of parameter n ($1 is 1), if it is bound.
+func (m *matcher) paramType(n int) (uint32, bool) {
+	if n < 1 || n > len(m.ptypes) {
+		return 0, false
 	}
-	if m.best == nil || r.Code.Rule() < m.best.Code.Rule() {
-		m.best = r
-	}
-}
-
-func (m *matcher) param(n int) (Param, bool) {
-	if n < 1 || n > len(m.params) {
-		return Param{}, false
-	}
-	return m.params[n-1], true
+	return m.ptypes[n-1], true
 }
 
 // bind resolves the statement against the catalog; a failure applies to
@@ -85,7 +78,7 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		path = []string{"public"}
 	}
 	for _, t := range core.from {
-		ent := &rangeEntry{name: t.name, alias: t.alias, aliased: t.alias != t.name}
+		ent := &rangeEntry{name: t.name, alias: t.alias, aliased: t.alias != t.name || t.view}
 		if t.schema != "" {
 			ent.schema = t.schema
 			ent.table = cat.table(t.schema + "." + t.name)
@@ -100,6 +93,7 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 				ent.schema = path[0]
 			}
 		}
+		ent.setSchema(ent.schema)
 		if ent.table == nil {
 			return nil, reason(ReasonNoRollup, "no rollup reads %s", ent.full())
 		}
@@ -111,6 +105,11 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		q.scope.entries = append(q.scope.entries, ent)
 	}
 	q.fact = q.scope.entries[0]
+	for _, c := range core.from[0].viewCols {
+		if _, r := q.scope.resolveColumn(c); r != nil {
+			return nil, r
+		}
+	}
 	for i, t := range core.from[1:] {
 		qj := &queryJoin{entry: q.scope.entries[i+1], typ: t.joinType}
 		if t.on != nil {
@@ -312,9 +311,9 @@ func (m *matcher) implicitJoins() ([]*expr, *Reason) {
 	return where, nil
 }
 
-// checkData applies rule 8 to the candidate and returns the files to read.
-func (m *matcher) checkData(now time.Time, maxStale time.Duration) ([]string, *Reason) {
-	st := m.cr.st
+// checkData applies rule 8 to a rollup for a query restricted to [lo, hi)
+// and returns the files to read.
+func checkData(st *RollupState, lo, hi, now time.Time, maxStale time.Duration) ([]string, *Reason) {
 	if st.Status != StatusActive || st.Version == "" {
 		return nil, reason(ReasonNotBuilt, "rollup %s has no active version (status %s)", st.Def.Name, st.Status)
 	}
@@ -322,13 +321,13 @@ func (m *matcher) checkData(now time.Time, maxStale time.Duration) ([]string, *R
 		return nil, reason(ReasonStale, "rollup %s was built %s ago, more than max_staleness %s", st.Def.Name, now.Sub(st.BuiltAt).Round(time.Second), maxStale)
 	}
 	if !st.AllTime {
-		if !m.covered() {
-			return nil, reason(ReasonNotCovered, "rollup %s does not cover the query's time range%s", st.Def.Name, m.rangeText())
+		if !covered(st.Partitions, lo, hi) {
+			return nil, reason(ReasonNotCovered, "rollup %s does not cover the query's time range%s", st.Def.Name, rangeText(lo, hi))
 		}
 	}
 	var files []string
 	for _, p := range st.Partitions {
-		if !overlaps(p, m.lo, m.hi) {
+		if !overlaps(p, lo, hi) {
 			continue
 		}
 		if p.Truncated {
@@ -363,10 +362,13 @@ func overlaps(p Partition, lo, hi time.Time) bool {
 }
 
 // covered reports whether the union of the partitions contains [lo, hi).
-func (m *matcher) covered() bool {
-	ps := append([]Partition(nil), m.cr.st.Partitions...)
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Start.Before(ps[j].Start) })
-	pos := m.lo // the point up to which coverage is proven; zero = -infinity
+func covered(parts []Partition, lo, hi time.Time) bool {
+	ps := parts
+	if !sort.SliceIsSorted(ps, func(i, j int) bool { return ps[i].Start.Before(ps[j].Start) }) {
+		ps = append([]Partition(nil), parts...)
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Start.Before(ps[j].Start) })
+	}
+	pos := lo // the point up to which coverage is proven; zero = -infinity
 	started := false
 	for _, p := range ps {
 		if !started {
@@ -383,19 +385,19 @@ func (m *matcher) covered() bool {
 		if pos.IsZero() || p.End.After(pos) {
 			pos = p.End
 		}
-		if !m.hi.IsZero() && !pos.Before(m.hi) {
+		if !hi.IsZero() && !pos.Before(hi) {
 			return true
 		}
 	}
 	return false
 }
 
-func (m *matcher) rangeText() string {
+func rangeText(lo, hi time.Time) string {
 	f := func(t time.Time) string {
 		if t.IsZero() {
 			return "unbounded"
 		}
 		return t.UTC().Format("2006-01-02 15:04:05")
 	}
-	return " [" + f(m.lo) + ", " + f(m.hi) + ")"
+	return " [" + f(lo) + ", " + f(hi) + ")"
 }

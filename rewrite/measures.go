@@ -67,7 +67,13 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 	// min, max and count(DISTINCT) of an expression over dimensions are the
 	// same over rollup rows as over source rows.
 	if arg != nil && (name == "min" || name == "max" || (name == "count" && e.distinct)) && !hasAggregateIn(arg) {
-		if s, t, r := m.row(arg); r == nil {
+		// Tentative: when arg is not over dimensions, the stored parts are
+		// tried instead, so this attempt's deferred parts must not remain.
+		pos := m.mark()
+		s, t, r := m.row(arg)
+		if r != nil {
+			m.rollback(pos)
+		} else {
 			if r := needFilterDirect(m, e, &filterSQL); r != nil {
 				return "", errType, r
 			}
@@ -123,6 +129,10 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if r := needFilter(); r != nil {
 			return "", errType, r
 		}
+		if _, exact := duckType(p.argType); p.argType.Known() && !exact {
+			// Stored as text (rollup/plan.go), whose min is not the value's.
+			return "", errType, reason(ReasonMeasure, "rollup %s stores %s of %s as text; it is not used on rollups", m.cr.st.Def.Name, name, typeName(p.argType))
+		}
 		t := Type{p.argType.OID, -1}
 		if r := m.orderable(t); r != nil {
 			return "", errType, r
@@ -153,7 +163,25 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
 			return s + " / NULLIF(" + c + ", 0)", unknownType, nil
 		}
-		return "", errType, reason(ReasonMeasure, "avg of %s returns numeric with Postgres's division scale, which is not reproduced yet", typeName(t))
+		sc := -1
+		var sum string
+		switch {
+		case isIntegerOID(t.OID):
+			// Stored sums are BIGINT (of int2/int4) or DECIMAL(38,0) (of int8).
+			sc, sum = 0, "CAST(sum(\"r\"."+quoteIdent(ps.phys)+")"+filterSQL+" AS HUGEINT)"
+		case t.OID == OIDNumeric && numericScale(t) >= 0:
+			if _, ok := duckType(t); ok {
+				// DECIMAL(38,s) prints exactly s decimals: without the point,
+				// its text is the unscaled integer.
+				sc = numericScale(t)
+				sum = "CAST(replace(CAST(sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL + " AS VARCHAR), '.', '') AS HUGEINT)"
+			}
+		}
+		if sc < 0 {
+			return "", errType, reason(ReasonMeasure, "avg of %s is not reproduced on rollups", typeName(t))
+		}
+		count := "CAST(sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL + " AS HUGEINT)"
+		return avgNumericText(sum, count, sc), plain(oidNumericText), nil
 	}
 	return "", errType, reason(ReasonMeasure, "%s cannot be computed from a rollup", name)
 }
@@ -269,4 +297,43 @@ func aggText(e *expr) string {
 		s += " FILTER (WHERE ...)"
 	}
 	return s
+}
+
+// avgNumericText computes AVG of integers or of numeric(p,s) the way
+// Postgres does, from the unscaled sum (an exact HUGEINT holding sum * 10^sc)
+// and the count: numeric_div(sum, count) at the scale select_div_scale picks,
+// rounded half away from zero, NULL when the count is 0. The scale depends
+// on each result's magnitude (avg(1, 2) is 1.5000000000000000, avg(0) has 20
+// zeros), which no DuckDB DECIMAL column can carry, so the result is
+// Postgres's text form of the numeric; the column is described as numeric
+// with DuckType VARCHAR.
+//
+// The computation runs in stages, each a one-element list_transform binding
+// the previous stage's values to v, so that no intermediate is repeated in the
+// SQL. A result too large for HUGEINT arithmetic is a DuckDB error, and the
+// statement falls back to the warehouse.
+func avgNumericText(sum, count string, sc int) string {
+	s := itoa(sc)
+	stage := func(prev, body string) string {
+		return "list_transform([" + prev + "], lambda v: " + body + ")[1]"
+	}
+	// The sum's and the count's text, for their base-10000 weight and first
+	// digit as select_div_scale reads them.
+	x := "struct_pack(s := " + sum + ", c := " + count + ")"
+	x = stage(x, "struct_pack(s := v.s, c := v.c, a := abs(v.s), ds := CAST(abs(v.s) AS VARCHAR), dc := CAST(v.c AS VARCHAR))")
+	// w: weight of the sum (its leading digit is 10^(len-1-sc)); wc: of the count.
+	x = stage(x, "struct_pack(s := v.s, c := v.c, a := v.a, ds := v.ds, dc := v.dc, "+
+		"w := (length(v.ds) - 1 - "+s+" + 40) // 4 - 10, wc := (length(v.dc) - 1) // 4)")
+	// rscale = max(16 - 4 * qweight, sc), qweight = w - wc, one less when the
+	// sum's first base-10000 digit is not above the count's; a zero sum has
+	// weight 0 and first digit 0.
+	x = stage(x, "struct_pack(s := v.s, c := v.c, a := v.a, rs := least(greatest(16 - 4 * (CASE WHEN v.s = 0 THEN -v.wc - 1 ELSE v.w - v.wc - "+
+		"CASE WHEN CAST(left(v.ds || '000', length(v.ds) - ("+s+" + 4 * v.w)) AS INTEGER) <= CAST(left(v.dc, length(v.dc) - 4 * v.wc) AS INTEGER) THEN 1 ELSE 0 END END), "+s+"), 1000))")
+	// q = round(|sum| * 10^(rscale - sc) / count), half away from zero.
+	x = stage(x, "struct_pack(s := v.s, c := v.c, a := v.a, rs := v.rs, p := CAST('1' || repeat('0', v.rs - "+s+") AS HUGEINT))")
+	x = stage(x, "struct_pack(s := v.s, rs := v.rs, q := (v.a // v.c) * v.p + ((v.a % v.c) * v.p) // v.c + "+
+		"CASE WHEN 2 * (((v.a % v.c) * v.p) % v.c) >= v.c THEN 1 ELSE 0 END)")
+	x = stage(x, "struct_pack(neg := v.s < 0 AND v.q <> 0, rs := v.rs, d := lpad(CAST(v.q AS VARCHAR), CAST(greatest(length(CAST(v.q AS VARCHAR)), v.rs + 1) AS INTEGER), '0'))")
+	x = stage(x, "CASE WHEN v.neg THEN '-' ELSE '' END || CASE WHEN v.rs = 0 THEN v.d ELSE substr(v.d, 1, length(v.d) - v.rs) || '.' || substr(v.d, length(v.d) - v.rs + 1) END")
+	return "CASE WHEN " + count + " IS NULL OR " + count + " = 0 THEN NULL ELSE " + x + " END"
 }

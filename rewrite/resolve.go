@@ -12,9 +12,16 @@ type rangeEntry struct {
 	alias   string // name that qualifies its columns
 	aliased bool   // an alias hides the relation name
 	table   *Table
+	qname   string // schema.name, set by setSchema
 }
 
-func (r *rangeEntry) full() string { return r.schema + "." + r.name }
+// setSchema sets the resolved schema and the qualified name with it.
+func (r *rangeEntry) setSchema(s string) *rangeEntry {
+	r.schema, r.qname = s, s+"."+r.name
+	return r
+}
+
+func (r *rangeEntry) full() string { return r.qname }
 
 // colBinding is a resolved column reference.
 type colBinding struct {

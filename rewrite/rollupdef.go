@@ -42,6 +42,11 @@ type dimDef struct {
 	col  *colBinding
 	key  string
 	phys string
+	// asText: the column's type has no DuckDB equivalent, so the builder
+	// stores its text (numeric without a scale, time, interval, ...). Text
+	// neither orders nor groups like the value (1.0 and 1.00), so such a
+	// dimension is never used.
+	asText bool
 }
 
 type measureDef struct {
@@ -185,14 +190,14 @@ func compileRollup(st *RollupState, cat *Catalog) *compiledRollup {
 func (cr *compiledRollup) compile(cat *Catalog) error {
 	def := cr.st.Def
 	fs, fn := splitTable(def.Table)
-	cr.fact = &rangeEntry{schema: fs, name: fn, alias: fn, table: cat.table(fs + "." + fn)}
+	cr.fact = (&rangeEntry{name: fn, alias: fn, table: cat.table(fs + "." + fn)}).setSchema(fs)
 	if cr.fact.table == nil {
 		return fmt.Errorf("table %s is not in the catalog", def.Table)
 	}
 	sc := &scope{entries: []*rangeEntry{cr.fact}, factOnly: true}
 	for _, j := range cr.st.Joins {
 		js, jn := splitTable(j.Table)
-		ent := &rangeEntry{schema: js, name: jn, alias: jn, table: cat.table(js + "." + jn)}
+		ent := (&rangeEntry{name: jn, alias: jn, table: cat.table(js + "." + jn)}).setSchema(js)
 		if ent.table == nil {
 			return fmt.Errorf("joined table %s is not in the catalog", j.Table)
 		}
@@ -237,7 +242,9 @@ func (cr *compiledRollup) compile(cat *Catalog) error {
 		if err := bind(e); err != nil {
 			return fmt.Errorf("dimension %s: %w", d, err)
 		}
-		cr.dims = append(cr.dims, dimDef{col: e.col, key: key(e), phys: "d" + itoa(i)})
+		dt := e.col.column.Type
+		_, exact := duckType(dt)
+		cr.dims = append(cr.dims, dimDef{col: e.col, key: key(e), phys: "d" + itoa(i), asText: dt.Known() && !exact})
 	}
 	if def.TimeDimension != "" {
 		e := parseDimension(def.TimeDimension)

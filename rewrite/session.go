@@ -3,6 +3,7 @@ package rewrite
 import (
 	"errors"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,32 +38,116 @@ type Session struct {
 	CanRead func(rollup string) bool
 }
 
-// loadZone loads an IANA zone; Go's loader caches zones, so this is cheap after the first call.
-func loadZone(name string) (*time.Location, error) {
-	if name == "UTC" {
-		return time.UTC, nil
+// zoneInfo is what decisions need to know about one TimeZone spelling.
+type zoneInfo struct {
+	name string // canonical name; "UTC" for every spelling of UTC
+	loc  *time.Location
+	err  error // the spelling is not supported
+	// fracEnd is the end of the last period between 1970 and 2100 in which the
+	// zone's UTC offset is not a whole number of hours; zero when there is none.
+	fracEnd time.Time
+}
+
+// wholeHoursFrom reports whether the zone's UTC offset is a whole number of
+// hours at every instant from lo (at the earliest 1970) to 2100.
+func (z *zoneInfo) wholeHoursFrom(lo time.Time) bool {
+	if z.err != nil {
+		return false
 	}
-	return time.LoadLocation(name)
+	if lo.Before(wholeHoursStart) {
+		lo = wholeHoursStart
+	}
+	return z.fracEnd.IsZero() || !z.fracEnd.After(lo)
+}
+
+// The whole-hour check covers 1970-2100: rollups covering all time are assumed
+// to hold no rows from before 1970, when most zones still had local mean time.
+var (
+	wholeHoursStart = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	wholeHoursEnd   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func newZoneInfo(spelling string) *zoneInfo {
+	z := &zoneInfo{}
+	z.name, z.loc, z.err = canonicalZone(spelling)
+	if z.err != nil || z.name == "UTC" {
+		return z
+	}
+	// Walk the zone's periods (transitions, then its rule) rather than
+	// sampling: a short fractional period must not be missed.
+	for t := wholeHoursStart; t.Before(wholeHoursEnd); {
+		lt := t.In(z.loc)
+		_, off := lt.Zone()
+		_, end := lt.ZoneBounds()
+		if off%3600 != 0 {
+			z.fracEnd = end
+			if end.IsZero() || end.After(wholeHoursEnd) {
+				z.fracEnd = wholeHoursEnd
+			}
+		}
+		if end.IsZero() || !end.After(t) {
+			break
+		}
+		t = end
+	}
+	return z
+}
+
+// zoneCache remembers zones by spelling, so that after the first use no
+// decision reads the zone database from disk or walks a zone's history. A nil
+// *zoneCache computes every time. It is bounded: when full it starts over.
+type zoneCache struct {
+	mu sync.Mutex
+	m  map[string]*zoneInfo
+}
+
+const maxCachedZones = 256
+
+var utcZone = &zoneInfo{name: "UTC", loc: time.UTC}
+
+func (c *zoneCache) get(spelling string) *zoneInfo {
+	if spelling == "UTC" {
+		return utcZone
+	}
+	if c == nil {
+		return newZoneInfo(spelling)
+	}
+	c.mu.Lock()
+	z, ok := c.m[spelling]
+	c.mu.Unlock()
+	if ok {
+		return z
+	}
+	z = newZoneInfo(spelling)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedZones {
+		c.m = map[string]*zoneInfo{}
+	}
+	c.m[spelling] = z
+	c.mu.Unlock()
+	return z
 }
 
 // canonicalZone maps the spellings of a zone Postgres accepts to one IANA
 // name, so that zones compare equal when they are the same zone. Zones given
 // as POSIX strings or offsets are refused: their sign conventions differ
 // between Postgres and other systems, and a wrong sign is a wrong answer.
-func canonicalZone(z string) (string, error) {
+//
+// It loads the zone from the zone database; callers go through a zoneCache.
+func canonicalZone(z string) (string, *time.Location, error) {
 	switch strings.ToUpper(z) {
 	case "UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z", "ZULU", "UCT", "ETC/UCT", "UNIVERSAL", "ETC/UNIVERSAL", "GREENWICH", "ETC/GREENWICH", "GMT0", "ETC/GMT0":
-		return "UTC", nil
+		return "UTC", time.UTC, nil
 	}
 	if z == "" || strings.ContainsAny(z, "0123456789") && !strings.Contains(z, "/") {
-		return "", errors.New("only IANA zone names are supported")
+		return "", nil, errors.New("only IANA zone names are supported")
 	}
 	if strings.HasPrefix(z, "Etc/GMT") || strings.HasPrefix(z, "posix/") || strings.HasPrefix(z, "right/") {
-		return "", errors.New("only IANA zone names are supported")
+		return "", nil, errors.New("only IANA zone names are supported")
 	}
 	loc, err := time.LoadLocation(z)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return loc.String(), nil
+	return loc.String(), loc, nil
 }

@@ -77,6 +77,9 @@ const naiveClock = ""
 type chain struct {
 	kind  valueKind
 	clock string
+	// grain is the bucket the chain already cut at (a cast to date: day);
+	// "" when it keeps the column's resolution.
+	grain config.Granularity
 }
 
 // cut is where a query expression loses time resolution: the grain it needs
@@ -105,6 +108,10 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 		if !ok || r != nil {
 			return in, ok, r
 		}
+		if isTimeOID(e.typ.OID) && e.typ.Typmod != -1 {
+			// timestamp(p) rounds, which can move a value into the next bucket.
+			return in, true, reason(ReasonExpression, "casts of %s to a time type with a precision are not answered from rollups", m.timeName())
+		}
 		switch e.typ.OID {
 		case OIDTimestamptz:
 			if in.kind != vInstant {
@@ -114,9 +121,19 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 		case OIDTimestamp:
 			switch in.kind {
 			case vInstant:
-				return chain{kind: vLocal, clock: m.sess.zone}, true, nil
+				return chain{kind: vLocal, clock: m.zone}, true, nil
 			case vDate:
-				return chain{kind: vLocal, clock: in.clock}, true, nil
+				return chain{kind: vLocal, clock: in.clock, grain: in.grain}, true, nil
+			}
+			return in, true, nil
+		case OIDDate:
+			// A cast to date is a day bucket; a coarser bucket of it (Tableau's
+			// DATE_TRUNC('QUARTER', CAST(x AS DATE))) is the same bucket of x.
+			switch in.kind {
+			case vInstant:
+				return chain{kind: vDate, clock: m.zone, grain: config.Day}, true, nil
+			case vLocal:
+				return chain{kind: vDate, clock: in.clock, grain: config.Day}, true, nil
 			}
 			return in, true, nil
 		}
@@ -134,11 +151,11 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			if in.kind != vInstant {
 				return in, true, reason(ReasonTimeZone, "AT TIME ZONE on the timestamp column %s is not answered from rollups", m.timeName())
 			}
-			zn, err := canonicalZone(z)
-			if err != nil {
-				return in, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, err)
+			zi := m.zones.get(z)
+			if zi.err != nil {
+				return in, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, zi.err)
 			}
-			return chain{kind: vLocal, clock: zn}, true, nil
+			return chain{kind: vLocal, clock: zi.name}, true, nil
 		}
 	}
 	return chain{}, false, nil
@@ -164,11 +181,11 @@ func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
 			if !ok {
 				return cut{}, false, nil
 			}
-			zn, err := canonicalZone(z)
-			if err != nil {
-				return cut{}, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, err)
+			zi := m.zones.get(z)
+			if zi.err != nil {
+				return cut{}, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, zi.err)
 			}
-			zone = zn
+			zone = zi.name
 		}
 	case e.kind == kFunc && (e.name == "extract" || e.name == "date_part") && len(e.args) == 2:
 		u, ok := constString(e.args[0])
@@ -195,7 +212,7 @@ func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
 	c := cut{grain: g}
 	switch ch.kind {
 	case vInstant:
-		c.clock = m.sess.zone
+		c.clock = m.zone
 		if zone != "" {
 			c.clock = zone
 		}
@@ -207,6 +224,9 @@ func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
 	}
 	if ch.kind == vDate && g == config.Hour {
 		return cut{}, true, reason(ReasonTimeBucket, "an hour of a date is not answered from rollups")
+	}
+	if ch.grain != "" && !derivable(ch.grain, g) {
+		return cut{}, true, reason(ReasonTimeBucket, "a %s bucket of a %s bucket of %s is not answered from rollups", g, ch.grain, m.timeName())
 	}
 	return c, true, nil
 }
@@ -242,43 +262,21 @@ func (m *matcher) checkCut(c cut) *Reason {
 }
 
 // wholeHours reports whether zone's UTC offset is a whole number of hours over
-// the range the rollup covers (1970-2100 when it covers all time).
+// the range the rollup covers (from 1970 when it covers all time).
 func (m *matcher) wholeHours(zone string) bool {
-	loc, err := loadZone(zone)
-	if err != nil {
-		return false
-	}
-	lo := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
-	hi := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, p := range m.cr.st.Partitions {
-		if !m.cr.st.AllTime && !p.Start.IsZero() && p.Start.Before(hi) && p.Start.After(lo) {
-			lo = p.Start
+	var lo time.Time
+	if !m.cr.st.AllTime {
+		for i, p := range m.cr.st.Partitions {
+			if p.Start.IsZero() {
+				lo = time.Time{}
+				break
+			}
+			if i == 0 || p.Start.Before(lo) {
+				lo = p.Start
+			}
 		}
 	}
-	// Offsets change at most a few times a year; weekly probes find every regime.
-	for t := lo; t.Before(hi); t = t.Add(7 * 24 * time.Hour) {
-		if _, off := t.In(loc).Zone(); off%3600 != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// alignedTo reports whether v (in the time column's domain) is a boundary of
-// the rollup's buckets.
-func (m *matcher) alignedTo(v time.Time) bool {
-	return m.truncate(v).Equal(v)
-}
-
-// truncate cuts v to the rollup's grain on the rollup's clock.
-func (m *matcher) truncate(v time.Time) time.Time {
-	loc := time.UTC
-	if k := kindOfType(m.cr.timeType); k == vInstant || k == 0 {
-		if l, err := loadZone(m.buildZone); err == nil {
-			loc = l
-		}
-	}
-	return truncTime(v.In(loc), m.cr.grain).UTC()
+	return m.zones.get(zone).wholeHoursFrom(lo)
 }
 
 // truncTime truncates a wall-clock reading in its location to grain g.

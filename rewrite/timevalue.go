@@ -20,12 +20,74 @@ type interval struct {
 	dur          time.Duration
 }
 
-var timeLayouts = []string{
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04",
-	"2006-01-02T15:04",
-	"2006-01-02",
+// parseISO reads YYYY-MM-DD, optionally followed by a space or T and
+// HH:MM, HH:MM:SS or HH:MM:SS.f with one to six fractional digits. It is
+// stricter than Postgres: more digits (Postgres rounds them to microseconds),
+// a leap second or a field out of range do not parse, and the statement passes
+// through.
+func parseISO(b string) (time.Time, bool) {
+	num := func(s string) (int, bool) {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, len(s) > 0
+	}
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return time.Time{}, false
+	}
+	y, ok1 := num(b[0:4])
+	mo, ok2 := num(b[5:7])
+	d, ok3 := num(b[8:10])
+	if !ok1 || !ok2 || !ok3 {
+		return time.Time{}, false
+	}
+	var h, mi, sec, ns int
+	if rest := b[10:]; rest != "" {
+		if len(rest) < 6 || (rest[0] != ' ' && rest[0] != 'T') || rest[3] != ':' {
+			return time.Time{}, false
+		}
+		var okh, okm bool
+		h, okh = num(rest[1:3])
+		mi, okm = num(rest[4:6])
+		if !okh || !okm {
+			return time.Time{}, false
+		}
+		if rest = rest[6:]; rest != "" {
+			if len(rest) < 3 || rest[0] != ':' {
+				return time.Time{}, false
+			}
+			var oks bool
+			if sec, oks = num(rest[1:3]); !oks {
+				return time.Time{}, false
+			}
+			if rest = rest[3:]; rest != "" {
+				if rest[0] != '.' || len(rest) < 2 || len(rest) > 7 {
+					return time.Time{}, false
+				}
+				f, okf := num(rest[1:])
+				if !okf {
+					return time.Time{}, false
+				}
+				for i := len(rest) - 1; i < 9; i++ {
+					f *= 10
+				}
+				ns = f
+			}
+		}
+	}
+	if y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC)
+	if t.Day() != d {
+		return time.Time{}, false // February 30th
+	}
+	return t, true
 }
 
 // parseTimeText reads the timestamp spellings BI tools send: ISO dates and
@@ -43,15 +105,7 @@ func parseTimeText(s string) (t time.Time, hasZone bool, ok bool) {
 			body, zone = body[:10+i], body[10+i:]
 		}
 	}
-	body = strings.TrimSpace(body)
-	for _, l := range timeLayouts {
-		if p, err := time.Parse(l, body); err == nil {
-			t = p
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if t, ok = parseISO(strings.TrimSpace(body)); !ok {
 		return time.Time{}, false, false
 	}
 	if zone == "" {
@@ -94,9 +148,29 @@ func parseOffset(z string) (int, bool) {
 	return sign * (h*3600 + mi*60), true
 }
 
+// foldCtx is what folding constant time expressions reads: the session's
+// zone, and at execution the clock and the bound parameters. While a
+// statement is being prepared live is false, and anything that reads the
+// clock or a parameter value does not fold (the caller defers it instead).
+type foldCtx struct {
+	loc    *time.Location
+	now    time.Time
+	params []Param
+	live   bool
+	zones  *zoneCache
+}
+
+// param returns bound parameter n ($1 is 1) at execution.
+func (f *foldCtx) param(n int) (Param, bool) {
+	if !f.live || n < 1 || n > len(f.params) {
+		return Param{}, false
+	}
+	return f.params[n-1], true
+}
+
 // textToTime converts text to a value of kind k the way Postgres's input
 // functions would, in the session zone.
-func (m *matcher) textToTime(s string, k valueKind) (tval, bool) {
+func (f *foldCtx) textToTime(s string, k valueKind) (tval, bool) {
 	t, hasZone, ok := parseTimeText(s)
 	if !ok {
 		return tval{}, false
@@ -106,7 +180,7 @@ func (m *matcher) textToTime(s string, k valueKind) (tval, bool) {
 		if hasZone {
 			return tval{vInstant, t.UTC()}, true
 		}
-		return tval{vInstant, localToInstant(t, m.loc)}, true
+		return tval{vInstant, localToInstant(t, f.loc)}, true
 	case vLocal:
 		// Postgres ignores an offset in timestamp input.
 		if hasZone {
@@ -134,7 +208,7 @@ func instantToLocal(t time.Time, loc *time.Location) time.Time {
 }
 
 // convertTime converts v to kind k as Postgres's implicit casts do.
-func (m *matcher) convertTime(v tval, k valueKind) (tval, bool) {
+func (f *foldCtx) convertTime(v tval, k valueKind) (tval, bool) {
 	if v.kind == k {
 		return v, true
 	}
@@ -142,11 +216,11 @@ func (m *matcher) convertTime(v tval, k valueKind) (tval, bool) {
 	case v.kind == vDate && k == vLocal:
 		return tval{vLocal, v.t}, true
 	case v.kind == vDate && k == vInstant, v.kind == vLocal && k == vInstant:
-		return tval{vInstant, localToInstant(v.t, m.loc)}, true
+		return tval{vInstant, localToInstant(v.t, f.loc)}, true
 	case v.kind == vInstant && k == vLocal:
-		return tval{vLocal, instantToLocal(v.t, m.loc)}, true
+		return tval{vLocal, instantToLocal(v.t, f.loc)}, true
 	case v.kind == vInstant && k == vDate:
-		l := instantToLocal(v.t, m.loc)
+		l := instantToLocal(v.t, f.loc)
 		return tval{vDate, time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.UTC)}, true
 	case v.kind == vLocal && k == vDate:
 		return tval{vDate, time.Date(v.t.Year(), v.t.Month(), v.t.Day(), 0, 0, 0, 0, time.UTC)}, true
@@ -190,10 +264,10 @@ func parseInterval(s string) (interval, bool) {
 
 // addInterval adds iv to v like Postgres: months and days on the session's
 // calendar for instants, then the exact duration.
-func (m *matcher) addInterval(v tval, iv interval, sign int) tval {
+func (f *foldCtx) addInterval(v tval, iv interval, sign int) tval {
 	loc := time.UTC
 	if v.kind == vInstant {
-		loc = m.loc
+		loc = f.loc
 	}
 	t := v.t.In(loc)
 	if iv.months != 0 {
@@ -225,15 +299,15 @@ func addMonthsPG(t time.Time, n int) time.Time {
 // literals, parameters, now() and friends, date_trunc, AT TIME ZONE and
 // interval arithmetic. want is the kind an untyped literal takes. ok is false
 // when e is not a constant time expression the rewriter can fold.
-func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
+func (f *foldCtx) foldTime(e *expr, want valueKind) (tval, bool) {
 	switch e.kind {
 	case kConst:
 		if e.lit != litString {
 			return tval{}, false
 		}
-		return m.textToTime(e.str, want)
+		return f.textToTime(e.str, want)
 	case kParam:
-		p, ok := m.param(e.param)
+		p, ok := f.param(e.param)
 		if !ok || p.Null {
 			return tval{}, false
 		}
@@ -245,20 +319,25 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 			k = vLocal
 		case OIDDate:
 			k = vDate
-		case 0, OIDUnknown, OIDText, OIDVarchar:
+		case 0, OIDUnknown:
+			// Postgres infers the type from the column. A text or varchar
+			// parameter has no operator with a time column: an error there.
 		default:
 			return tval{}, false
 		}
-		return m.textToTime(p.Value, k)
+		return f.textToTime(p.Value, k)
 	case kSVF:
+		if !f.live {
+			return tval{}, false
+		}
 		switch e.name {
 		case "current_date":
-			l := instantToLocal(m.now, m.loc)
+			l := instantToLocal(f.now, f.loc)
 			return tval{vDate, time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, time.UTC)}, true
 		case "current_timestamp":
-			return tval{vInstant, m.now.UTC()}, true
+			return tval{vInstant, f.now.UTC()}, true
 		case "localtimestamp":
-			return tval{vLocal, instantToLocal(m.now, m.loc)}, true
+			return tval{vLocal, instantToLocal(f.now, f.loc)}, true
 		}
 	case kCast:
 		var k valueKind
@@ -275,15 +354,18 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 		if e.typ.Typmod != -1 {
 			return tval{}, false
 		}
-		v, ok := m.foldTime(e.args[0], k)
+		v, ok := f.foldTime(e.args[0], k)
 		if !ok {
 			return tval{}, false
 		}
-		return m.convertTime(v, k)
+		return f.convertTime(v, k)
 	case kFunc:
 		switch {
 		case (e.name == "now" || e.name == "transaction_timestamp") && len(e.args) == 0:
-			return tval{vInstant, m.now.UTC()}, true
+			if !f.live {
+				return tval{}, false
+			}
+			return tval{vInstant, f.now.UTC()}, true
 		case e.name == "date_trunc" && len(e.args) == 2:
 			u, ok := constString(e.args[0])
 			if !ok {
@@ -293,31 +375,30 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 			if !ok || strings.ToLower(u) == "isoyear" || strings.ToLower(u) == "dow" || strings.ToLower(u) == "doy" || strings.ToLower(u) == "isodow" {
 				return tval{}, false
 			}
-			v, ok := m.foldTime(e.args[1], vInstant)
+			v, ok := f.foldTime(e.args[1], vInstant)
 			if !ok {
 				return tval{}, false
 			}
 			if v.kind == vDate {
-				v, _ = m.convertTime(v, vInstant)
+				v, _ = f.convertTime(v, vInstant)
 			}
 			if v.kind == vInstant {
-				return tval{vInstant, truncTime(v.t.In(m.loc), g).UTC()}, true
+				return tval{vInstant, truncTime(v.t.In(f.loc), g).UTC()}, true
 			}
 			return tval{vLocal, truncTime(v.t, g)}, true
+		case e.name == "to_timestamp":
+			return f.toTimestamp(e)
 		case e.name == "timezone" && len(e.args) == 2:
 			z, ok := constString(e.args[0])
 			if !ok {
 				return tval{}, false
 			}
-			zn, err := canonicalZone(z)
-			if err != nil {
+			zi := f.zones.get(z)
+			if zi.err != nil {
 				return tval{}, false
 			}
-			loc, err := loadZone(zn)
-			if err != nil {
-				return tval{}, false
-			}
-			v, ok := m.foldTime(e.args[1], vInstant)
+			loc := zi.loc
+			v, ok := f.foldTime(e.args[1], vInstant)
 			if !ok {
 				return tval{}, false
 			}
@@ -332,7 +413,7 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 	case kOp:
 		if len(e.args) == 2 && (e.name == "+" || e.name == "-") {
 			if iv, ok := foldInterval(e.args[1]); ok {
-				v, ok := m.foldTime(e.args[0], want)
+				v, ok := f.foldTime(e.args[0], want)
 				if !ok {
 					return tval{}, false
 				}
@@ -340,20 +421,20 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 				if e.name == "-" {
 					sign = -1
 				}
-				return m.addInterval(v, iv, sign), true
+				return f.addInterval(v, iv, sign), true
 			}
 			if e.name == "+" {
 				if iv, ok := foldInterval(e.args[0]); ok {
-					v, ok := m.foldTime(e.args[1], want)
+					v, ok := f.foldTime(e.args[1], want)
 					if !ok {
 						return tval{}, false
 					}
-					return m.addInterval(v, iv, 1), true
+					return f.addInterval(v, iv, 1), true
 				}
 			}
 			// date +/- integer days stays a date.
 			if n, ok := constInt(e.args[1]); ok {
-				v, ok := m.foldTime(e.args[0], vDate)
+				v, ok := f.foldTime(e.args[0], vDate)
 				if !ok || v.kind != vDate {
 					return tval{}, false
 				}
@@ -365,6 +446,156 @@ func (m *matcher) foldTime(e *expr, want valueKind) (tval, bool) {
 		}
 	}
 	return tval{}, false
+}
+
+// toTimestampLayouts are the to_timestamp formats the rewriter folds (what
+// Superset sends), with the Go layout that reads exactly the text Postgres
+// reads for them: every field at its full width, nothing else.
+var toTimestampLayouts = map[string]string{
+	"YYYY-MM-DD HH24:MI:SS.US": "2006-01-02 15:04:05.000000",
+	"YYYY-MM-DD HH24:MI:SS":    "2006-01-02 15:04:05",
+	"YYYY-MM-DD":               "2006-01-02",
+}
+
+// toTimestamp folds to_timestamp(text, format), which reads the text on the
+// session's clock, and to_timestamp(integer), the instant that many seconds
+// after the epoch. Anything Postgres would read more leniently than the
+// strict layouts here does not fold.
+func (f *foldCtx) toTimestamp(e *expr) (tval, bool) {
+	switch len(e.args) {
+	case 1:
+		n, ok := constInt(e.args[0])
+		if a := e.args[0]; a.kind == kConst && a.lit == litNumeric && intRE.MatchString(a.str) {
+			v, err := strconv.ParseInt(strings.TrimSpace(a.str), 10, 64)
+			n, ok = v, err == nil
+		}
+		if !ok || n < -1e11 || n > 1e11 {
+			return tval{}, false
+		}
+		return tval{vInstant, time.Unix(n, 0).UTC()}, true
+	case 2:
+		s, ok1 := constString(e.args[0])
+		format, ok2 := constString(e.args[1])
+		layout, ok3 := toTimestampLayouts[format]
+		if !ok1 || !ok2 || !ok3 {
+			return tval{}, false
+		}
+		// Every field has a fixed width, so the text has the layout's length;
+		// that also refuses the fraction time.Parse would accept after seconds.
+		if len(s) != len(layout) {
+			return tval{}, false
+		}
+		t, err := time.Parse(layout, s)
+		if err != nil || t.Year() < 1 {
+			return tval{}, false
+		}
+		return tval{vInstant, localToInstant(t, f.loc)}, true
+	}
+	return tval{}, false
+}
+
+// foldKind is the kind of value foldTime returns for e, known from the
+// expression and the parameter types alone, so that a deferred fold has its
+// type when the statement is prepared. The deferred fold checks that the value
+// it computes has this kind.
+func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zoneCache) (valueKind, bool) {
+	switch e.kind {
+	case kConst:
+		return want, e.lit == litString
+	case kParam:
+		t, ok := ptype(e.param)
+		if !ok {
+			return 0, false
+		}
+		switch t {
+		case OIDTimestamptz:
+			return vInstant, true
+		case OIDTimestamp:
+			return vLocal, true
+		case OIDDate:
+			return vDate, true
+		case 0, OIDUnknown:
+			// Postgres infers the type from the column. A text or varchar
+			// parameter has no operator with a time column: an error there.
+			return want, true
+		}
+		return 0, false
+	case kSVF:
+		switch e.name {
+		case "current_date":
+			return vDate, true
+		case "current_timestamp":
+			return vInstant, true
+		case "localtimestamp":
+			return vLocal, true
+		}
+	case kCast:
+		k := kindOfType(e.typ)
+		if k == 0 || e.typ.Typmod != -1 {
+			return 0, false
+		}
+		if _, ok := foldKind(e.args[0], k, ptype, zones); !ok {
+			return 0, false
+		}
+		return k, true
+	case kFunc:
+		switch {
+		case (e.name == "now" || e.name == "transaction_timestamp") && len(e.args) == 0:
+			return vInstant, true
+		case e.name == "to_timestamp":
+			return vInstant, true
+		case e.name == "date_trunc" && len(e.args) == 2:
+			u, ok := constString(e.args[0])
+			if !ok {
+				return 0, false
+			}
+			if _, ok := unitGrain(u); !ok {
+				return 0, false
+			}
+			k, ok := foldKind(e.args[1], vInstant, ptype, zones)
+			if !ok {
+				return 0, false
+			}
+			if k == vLocal {
+				return vLocal, true
+			}
+			return vInstant, true
+		case e.name == "timezone" && len(e.args) == 2:
+			z, ok := constString(e.args[0])
+			if !ok || zones.get(z).err != nil {
+				return 0, false
+			}
+			switch k, ok := foldKind(e.args[1], vInstant, ptype, zones); {
+			case !ok:
+				return 0, false
+			case k == vInstant:
+				return vLocal, true
+			case k == vLocal:
+				return vInstant, true
+			}
+			return 0, false
+		}
+	case kOp:
+		if len(e.args) == 2 && (e.name == "+" || e.name == "-") {
+			inner := e.args[0]
+			if _, ok := foldInterval(e.args[1]); !ok {
+				if _, ok := foldInterval(e.args[0]); ok && e.name == "+" {
+					inner = e.args[1]
+				} else if _, ok := constInt(e.args[1]); ok {
+					k, ok := foldKind(e.args[0], vDate, ptype, zones)
+					return vDate, ok && k == vDate
+				} else {
+					return 0, false
+				}
+			}
+			k, ok := foldKind(inner, want, ptype, zones)
+			if k == vDate {
+				k = vLocal
+			}
+			return k, ok
+		}
+	}
+	return 0, false
 }
 
 func foldInterval(e *expr) (interval, bool) {
@@ -398,15 +629,66 @@ func constInt(e *expr) (int64, bool) {
 	return 0, false
 }
 
-// timeLiteral renders a folded value as a DuckDB literal of its type.
+// timeLiteral renders a folded value as a DuckDB literal of its type. It
+// runs on every execution, so it formats by hand rather than with
+// time.Format: YYYY-MM-DD[ hh:mm:ss[.ffffff]][+00], fractional digits
+// without trailing zeros as time.Format's .999999 would write them.
 func timeLiteral(v tval) string {
+	var b [48]byte
+	out := b[:0]
+	t := v.t.UTC()
 	switch v.kind {
 	case vInstant:
-		return "TIMESTAMPTZ " + quoteLiteral(v.t.UTC().Format("2006-01-02 15:04:05.999999")+"+00")
+		out = append(out, "TIMESTAMPTZ '"...)
 	case vLocal:
-		return "TIMESTAMP " + quoteLiteral(v.t.Format("2006-01-02 15:04:05.999999"))
+		out = append(out, "TIMESTAMP '"...)
 	case vDate:
-		return "DATE " + quoteLiteral(v.t.Format("2006-01-02"))
+		out = append(out, "DATE '"...)
+	default:
+		return "NULL"
 	}
-	return "NULL"
+	y, mo, d := t.Date()
+	out = appendPadded(out, y, 4)
+	out = append(out, '-')
+	out = appendPadded(out, int(mo), 2)
+	out = append(out, '-')
+	out = appendPadded(out, d, 2)
+	if v.kind != vDate {
+		out = append(out, ' ')
+		out = appendPadded(out, t.Hour(), 2)
+		out = append(out, ':')
+		out = appendPadded(out, t.Minute(), 2)
+		out = append(out, ':')
+		out = appendPadded(out, t.Second(), 2)
+		if us := t.Nanosecond() / 1000; us != 0 {
+			digits := 6
+			for us%10 == 0 {
+				us /= 10
+				digits--
+			}
+			out = append(out, '.')
+			out = appendPadded(out, us, digits)
+		}
+		if v.kind == vInstant {
+			out = append(out, "+00"...)
+		}
+	}
+	out = append(out, '\'')
+	return string(out)
+}
+
+// appendPadded appends n (>= 0) in decimal, zero-padded to width digits.
+func appendPadded(b []byte, n, width int) []byte {
+	var d [20]byte
+	i := len(d)
+	for n > 0 || i == len(d) {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	for len(d)-i < width {
+		i--
+		d[i] = '0'
+	}
+	return append(b, d[i:]...)
 }

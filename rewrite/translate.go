@@ -2,7 +2,10 @@ package rewrite
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/pgrollup/pgrollup/config"
 )
 
 // sqlFn translates a sub-expression in some context.
@@ -16,6 +19,9 @@ func (m *matcher) row(e *expr) (string, Type, *Reason) { return m.rowIn(e, false
 
 func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 	if !inCut && m.cr.timeCol != nil {
+		if s, t, ok, r := m.epochBucket(e); ok {
+			return s, t, r
+		}
 		if c, ok, r := m.cutOf(e); ok {
 			if r != nil {
 				return "", errType, r
@@ -29,6 +35,9 @@ func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 	switch e.kind {
 	case kCol:
 		if d := m.cr.dim(e.col); d != nil {
+			if d.asText {
+				return "", errType, reason(ReasonNotDimension, "dimension %s of rollup %s has type %s, which the rollup stores as text; it is not used on rollups", dotted(e), m.cr.st.Def.Name, typeName(e.col.column.Type))
+			}
 			return `"r".` + quoteIdent(d.phys), e.col.column.Type, nil
 		}
 		if m.cr.isTime(e.col) {
@@ -70,8 +79,8 @@ func (m *matcher) isUntyped(e *expr) bool {
 	case kConst:
 		return e.lit == litString || e.lit == litNull
 	case kParam:
-		p, ok := m.param(e.param)
-		return ok && (p.Type == 0 || p.Type == OIDUnknown)
+		t, ok := m.paramType(e.param)
+		return ok && (t == 0 || t == OIDUnknown)
 	}
 	return false
 }
@@ -83,8 +92,12 @@ var (
 
 // literal renders the text s as a DuckDB value of Postgres type t, checked
 // the way Postgres's input function would check it; ok is false when
-// Postgres would reject it or the rewriter cannot be sure of the value.
-func (m *matcher) literal(s string, t Type, e *expr) (string, bool) {
+// Postgres would reject it or the rewriter cannot be sure of the value. A
+// time is folded from e (the literal or parameter s came from) with f.
+func literal(f *foldCtx, s string, t Type, e *expr) (string, bool) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", false // no Postgres type's text form holds NUL
+	}
 	switch {
 	case isTextOID(t.OID):
 		if t.OID == OIDBpchar || t.Typmod >= 0 {
@@ -115,11 +128,11 @@ func (m *matcher) literal(s string, t Type, e *expr) (string, bool) {
 		}
 		return "", false
 	case isTimeOID(t.OID):
-		v, ok := m.foldTime(e, kindOfType(t))
+		v, ok := f.foldTime(e, kindOfType(t))
 		if !ok {
 			return "", false
 		}
-		v, ok = m.convertTime(v, kindOfType(t))
+		v, ok = f.convertTime(v, kindOfType(t))
 		if !ok {
 			return "", false
 		}
@@ -147,27 +160,35 @@ func (m *matcher) typed(e *expr, t Type, sub sqlFn) (string, Type, *Reason) {
 		return sub(e)
 	}
 	if e.kind == kConst && e.lit == litNull {
-		if d, ok := duckType(t); ok {
-			return "CAST(NULL AS " + d + ")", t, nil
-		}
-		return "NULL", t, nil
+		return nullOf(t), t, nil
 	}
-	s := e.str
 	if e.kind == kParam {
-		p, _ := m.param(e.param)
-		if p.Null {
-			if d, ok := duckType(t); ok {
-				return "CAST(NULL AS " + d + ")", t, nil
+		n := e.param
+		return m.deferSQL(func(x *execCtx) (string, *Reason) {
+			p, _ := x.param(n)
+			if p.Null {
+				return nullOf(t), nil
 			}
-			return "NULL", t, nil
-		}
-		s = p.Value
+			lit, ok := literal(&x.foldCtx, p.Value, t, e)
+			if !ok {
+				return "", reason(ReasonExpression, "value %s of $%d cannot be read as %s here", quoteLiteral(p.Value), n, typeName(t))
+			}
+			return lit, nil
+		}), t, nil
 	}
-	lit, ok := m.literal(s, t, e)
+	lit, ok := literal(m.fc, e.str, t, e)
 	if !ok {
-		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", quoteLiteral(s), typeName(t))
+		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", quoteLiteral(e.str), typeName(t))
 	}
 	return lit, t, nil
+}
+
+// nullOf is a NULL of Postgres type t in DuckDB.
+func nullOf(t Type) string {
+	if d, ok := duckType(t); ok {
+		return "CAST(NULL AS " + d + ")"
+	}
+	return "NULL"
 }
 
 // foldable reports whether e is a constant time expression to fold once.
@@ -178,6 +199,9 @@ func foldable(e *expr) bool {
 	case kFunc:
 		if e.name == "now" || e.name == "transaction_timestamp" {
 			return true
+		}
+		if e.name == "to_timestamp" {
+			return !hasColumnOrAgg(e)
 		}
 		if e.name == "date_trunc" || e.name == "timezone" {
 			return !hasColumnOrAgg(e)
@@ -205,7 +229,20 @@ func hasColumnOrAgg(e *expr) bool {
 // rewriter makes equal to Postgres's; sub translates the operands.
 func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if foldable(e) {
-		v, ok := m.foldTime(e, vInstant)
+		if dependsOnExecution(e) {
+			k, ok := foldKind(e, vInstant, m.paramType, m.zones)
+			if !ok {
+				return "", errType, reason(ReasonExpression, "cannot fold this time expression once per execution")
+			}
+			return m.deferSQL(func(x *execCtx) (string, *Reason) {
+				v, ok := x.foldTime(e, vInstant)
+				if !ok || v.kind != k {
+					return "", reason(ReasonExpression, "cannot fold this time expression once per execution")
+				}
+				return timeLiteral(v), nil
+			}), timeType(k), nil
+		}
+		v, ok := m.fc.foldTime(e, vInstant)
 		if !ok {
 			return "", errType, reason(ReasonExpression, "cannot fold this time expression once per execution")
 		}
@@ -231,26 +268,29 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		return quoteLiteral(e.str), plain(OIDText), nil
 	case kParam:
-		p, ok := m.param(e.param)
+		pt, ok := m.paramType(e.param)
 		if !ok {
 			return "", errType, reason(ReasonParameter, "parameter $%d is not bound", e.param)
 		}
-		t := plain(p.Type)
-		if p.Type == 0 || p.Type == OIDUnknown {
+		t := plain(pt)
+		if pt == 0 || pt == OIDUnknown {
 			t = plain(OIDText)
 		}
-		if p.Null {
-			d, ok := duckType(t)
-			if !ok {
-				return "", errType, reason(ReasonParameter, "parameter $%d has an unsupported type", e.param)
+		if _, ok := duckType(t); !ok {
+			return "", errType, reason(ReasonParameter, "parameter $%d has an unsupported type", e.param)
+		}
+		n := e.param
+		return m.deferSQL(func(x *execCtx) (string, *Reason) {
+			p, _ := x.param(n)
+			if p.Null {
+				return nullOf(t), nil
 			}
-			return "CAST(NULL AS " + d + ")", t, nil
-		}
-		lit, ok := m.literal(p.Value, t, e)
-		if !ok {
-			return "", errType, reason(ReasonParameter, "parameter $%d cannot be read as %s here", e.param, typeName(t))
-		}
-		return lit, t, nil
+			lit, ok := literal(&x.foldCtx, p.Value, t, e)
+			if !ok {
+				return "", reason(ReasonParameter, "parameter $%d cannot be read as %s here", n, typeName(t))
+			}
+			return lit, nil
+		}), t, nil
 	case kCast:
 		return m.castSQL(e, sub)
 	case kFunc:
@@ -389,6 +429,9 @@ func typeName(t Type) string {
 	if !t.Known() {
 		return "an unknown type"
 	}
+	if t.OID == oidNumericText {
+		return "numeric (an average)"
+	}
 	return "type " + itoa(int(t.OID))
 }
 
@@ -430,6 +473,9 @@ func (m *matcher) orderable(t Type) *Reason {
 	}
 	if t.OID == OIDBpchar || t.OID == OIDUUID {
 		return reason(ReasonCollation, "ordering %s is not supported on rollups", typeName(t))
+	}
+	if t.OID == oidNumericText {
+		return reason(ReasonExpression, "ordering by avg of integers or numeric is not supported on rollups")
 	}
 	return nil
 }
@@ -581,6 +627,9 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		return "(" + e.name + "(" + s + "))", t, nil
 	}
 	a, b := e.args[0], e.args[1]
+	if e.name == "~~" || e.name == "!~~" {
+		return m.likeSQL(e, sub)
+	}
 	var ls, rs string
 	var lt, rt Type
 	var r *Reason
@@ -658,8 +707,10 @@ func arith(op, ls string, lt Type, rs string, rt Type) (string, Type, *Reason) {
 	}
 	d, _ := duckType(t)
 	if op == "/" {
-		// Postgres raises division_by_zero; DuckDB would return NULL.
-		return "CAST(CASE WHEN (" + rs + ") = 0 THEN error('division by zero') ELSE (" + ls + ") / (" + rs + ") END AS " + d + ")", t, nil
+		// Postgres's float division is strict (NULL / 0 is NULL), returns NaN
+		// for NaN / 0 and raises division_by_zero otherwise; DuckDB would
+		// return NULL.
+		return "CAST(CASE WHEN (" + rs + ") = 0 AND (" + ls + ") IS NOT NULL THEN CASE WHEN isnan(" + ls + ") THEN CAST('NaN' AS DOUBLE) ELSE error('division by zero') END ELSE (" + ls + ") / (" + rs + ") END AS " + d + ")", t, nil
 	}
 	return "CAST((" + ls + ") " + op + " (" + rs + ") AS " + d + ")", t, nil
 }
@@ -756,6 +807,9 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if len(e.args) != 2 && len(e.args) != 3 {
 			break
 		}
+		if r := m.earlier(e.args[1:2], sub, ReasonTimeBucket); r != nil {
+			return "", errType, r
+		}
 		u, ok := constString(e.args[0])
 		if !ok {
 			return "", errType, reason(ReasonTimeBucket, "date_trunc needs a constant unit")
@@ -770,11 +824,11 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			if !ok {
 				return "", errType, reason(ReasonTimeZone, "date_trunc needs a constant zone")
 			}
-			zn, err := canonicalZone(zs)
-			if err != nil {
-				return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, err)
+			zi := m.zones.get(zs)
+			if zi.err != nil {
+				return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 			}
-			zone = quoteLiteral(zn)
+			zone = quoteLiteral(zi.name)
 		}
 		s, t, r := sub(e.args[1])
 		if r != nil {
@@ -799,6 +853,9 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	case "extract", "date_part":
 		if len(e.args) != 2 {
 			break
+		}
+		if r := m.earlier(e.args[1:], sub, ReasonTimeBucket); r != nil {
+			return "", errType, r
 		}
 		f, ok := constString(e.args[0])
 		if !ok {
@@ -839,10 +896,11 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if !ok {
 			return "", errType, reason(ReasonTimeZone, "AT TIME ZONE needs a constant zone")
 		}
-		zn, err := canonicalZone(zs)
-		if err != nil {
-			return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, err)
+		zi := m.zones.get(zs)
+		if zi.err != nil {
+			return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 		}
+		zn := zi.name
 		s, t, r := sub(e.args[1])
 		if r != nil {
 			return "", errType, r
@@ -857,9 +915,201 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			return "timezone(" + zl + ", timezone(" + z + ", CAST(" + s + " AS TIMESTAMP)))", plain(OIDTimestamp), nil
 		}
 		return "", errType, reason(ReasonExpression, "AT TIME ZONE of %s is not supported on rollups", typeName(t))
+	case "to_char":
+		return m.toCharSQL(e, sub)
 	}
 	if aggregateFuncs[e.name] {
 		return "", errType, reason(ReasonShape, "aggregate functions are not allowed here")
 	}
+	if r := m.earlier(e.args, sub, ReasonExpression); r != nil {
+		return "", errType, r
+	}
 	return "", errType, reason(ReasonExpression, "function %s is not reproduced on rollups", e.name)
+}
+
+// earlier translates args only to find a failure of a rule before code's: a
+// column that is not a dimension is a better reason than a function the
+// rollup cannot compute (the first failing rule). Nothing it translates is
+// kept.
+func (m *matcher) earlier(args []*expr, sub sqlFn, code ReasonCode) *Reason {
+	for _, a := range args {
+		if a == nil {
+			continue
+		}
+		pos := m.mark()
+		_, _, r := sub(a)
+		m.rollback(pos)
+		if r != nil && r.Code.Rule() < code.Rule() {
+			return r
+		}
+	}
+	return nil
+}
+
+// toCharFields are the to_char template patterns reproduced, with the DuckDB
+// SQL of each over a wall-clock value v: zero-padded like Postgres (YYYY to
+// at least four digits).
+var toCharFields = []struct{ pattern, sql string }{
+	{"YYYY", "printf('%04d', year(v))"},
+	{"HH24", "printf('%02d', hour(v))"},
+	{"MM", "printf('%02d', month(v))"},
+	{"DD", "printf('%02d', day(v))"},
+	{"MI", "printf('%02d', minute(v))"},
+	{"SS", "printf('%02d', second(v))"},
+	{"Q", "CAST(quarter(v) AS VARCHAR)"},
+}
+
+// toCharSeparators are the characters to_char copies as they are.
+const toCharSeparators = "-/:., "
+
+// toCharSQL translates to_char(time, 'template') for templates made only of
+// the patterns in toCharFields and punctuation, read as Postgres reads them;
+// any other letter (FM, TH, Mon, HH, ...) or quoting leaves it to Postgres.
+func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
+	if len(e.args) != 2 {
+		return "", errType, reason(ReasonExpression, "to_char with %d arguments is not reproduced on rollups", len(e.args))
+	}
+	tpl, ok := constString(e.args[1])
+	if !ok || tpl == "" {
+		return "", errType, reason(ReasonExpression, "to_char is reproduced on rollups only with a constant template")
+	}
+	bad := reason(ReasonExpression, "to_char template %s is not reproduced on rollups", quoteLiteral(tpl))
+	var parts []string
+	for rest := tpl; rest != ""; {
+		if strings.IndexByte(toCharSeparators, rest[0]) >= 0 {
+			parts = append(parts, quoteLiteral(rest[:1]))
+			rest = rest[1:]
+			continue
+		}
+		matched := false
+		for _, f := range toCharFields {
+			// Postgres takes the longest pattern (SSSS, DDD, MS, ...): a
+			// pattern counts only when punctuation or the end follows it.
+			after := strings.TrimPrefix(rest, f.pattern)
+			if len(after) < len(rest) && (after == "" || strings.IndexByte(toCharSeparators, after[0]) >= 0) {
+				parts = append(parts, f.sql)
+				rest, matched = after, true
+				break
+			}
+		}
+		if !matched {
+			return "", errType, bad
+		}
+	}
+	s, t, r := sub(e.args[0])
+	if r != nil {
+		return "", errType, r
+	}
+	var local string
+	switch kindOfType(t) {
+	case vInstant:
+		local = "timezone(" + quoteLiteral(m.zone) + ", " + s + ")"
+	case vLocal:
+		local = s
+	case vDate:
+		// to_char(date) reads the date at midnight: the same fields.
+		local = "CAST(" + s + " AS TIMESTAMP)"
+	default:
+		return "", errType, reason(ReasonExpression, "to_char of %s is not reproduced on rollups", typeName(t))
+	}
+	// Postgres prints BC years differently and infinity as NULL; years
+	// before 1 are left to it (the error makes the statement fall back).
+	body := "CASE WHEN NOT isfinite(v) THEN NULL WHEN year(v) < 1 THEN error('to_char of a year before 1') ELSE " + strings.Join(parts, " || ") + " END"
+	return "list_transform([" + local + "], lambda v: " + body + ")[1]", plain(OIDText), nil
+}
+
+// likeSQL translates x LIKE 'pattern' on text. Postgres matches characters
+// with the default escape backslash; DuckDB has no default escape, so it is
+// given, and a pattern Postgres refuses (a trailing escape) is left to
+// Postgres. Only constant patterns are translated, so they can be checked.
+func (m *matcher) likeSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
+	pat, ok := constString(e.args[1])
+	if !ok {
+		return "", errType, reason(ReasonFilterNotEvaluable, "LIKE is evaluated on rollups only with a constant pattern")
+	}
+	if n := len(pat) - len(strings.TrimRight(pat, "\\")); n%2 == 1 {
+		return "", errType, reason(ReasonFilterNotEvaluable, "a LIKE pattern ending in the escape character is an error in Postgres")
+	}
+	s, t, r := sub(e.args[0])
+	if r != nil {
+		return "", errType, r
+	}
+	if t.Known() && (!isTextOID(t.OID) || t.OID == OIDBpchar) {
+		return "", errType, reason(ReasonFilterNotEvaluable, "LIKE on %s is not evaluated on rollups", typeName(t))
+	}
+	op := " LIKE "
+	if e.name == "!~~" {
+		op = " NOT LIKE "
+	}
+	return "(" + s + ")" + op + quoteLiteral(pat) + " ESCAPE '\\'", plain(OIDBool), nil
+}
+
+// epochBucket recognises Grafana's $__timeGroup bucket,
+// floor(extract(epoch from x) / N) * N with a constant N: the start of x's
+// N-second bucket counted from the epoch, numeric (double precision with
+// date_part). Postgres divides at a scale of at least twelve decimals there,
+// so a value a microsecond below a boundary stays below it, and the floor
+// is exact. Buckets of whole hours come from an hour rollup cut on a
+// whole-hour clock, of whole days from a day rollup cut in UTC (epoch
+// buckets start at UTC midnight); ok is false when e is not such a bucket.
+func (m *matcher) epochBucket(e *expr) (string, Type, bool, *Reason) {
+	if e.kind != kOp || e.name != "*" || len(e.args) != 2 {
+		return "", errType, false, nil
+	}
+	fl, nx := e.args[0], e.args[1]
+	if fl.kind == kConst {
+		fl, nx = nx, fl
+	}
+	n, ok := constInt(nx)
+	if !ok || nx.kind != kConst || fl.kind != kFunc || fl.name != "floor" || len(fl.args) != 1 {
+		return "", errType, false, nil
+	}
+	div := fl.args[0]
+	if div.kind != kOp || div.name != "/" || len(div.args) != 2 {
+		return "", errType, false, nil
+	}
+	if n2, ok := constInt(div.args[1]); !ok || n2 != n || div.args[1].kind != kConst {
+		return "", errType, false, nil
+	}
+	ex := div.args[0]
+	if ex.kind != kFunc || (ex.name != "extract" && ex.name != "date_part") || len(ex.args) != 2 {
+		return "", errType, false, nil
+	}
+	if f, ok := constString(ex.args[0]); !ok || !strings.EqualFold(f, "epoch") {
+		return "", errType, false, nil
+	}
+	col := ex.args[1]
+	if col.kind != kCol || col.col == nil || !m.cr.isTime(col.col) {
+		return "", errType, false, nil
+	}
+	if n <= 0 || n > 1e9 {
+		return "", errType, true, reason(ReasonTimeBucket, "epoch buckets of %d seconds are not answered from rollups", n)
+	}
+	k := kindOfType(m.cr.timeType)
+	if k == 0 {
+		k = vInstant
+	}
+	ok = false
+	switch m.cr.grain {
+	case config.Hour:
+		ok = n%3600 == 0 && (k != vInstant || m.wholeHours(m.buildZone))
+	case config.Day:
+		ok = n%86400 == 0 && (k != vInstant || m.buildZone == "UTC")
+	}
+	if !ok {
+		return "", errType, true, reason(ReasonGrain, "epoch buckets of %d seconds of %s cannot be computed from rollup %s at %s grain (cut in %s)", n, m.timeName(), m.cr.st.Def.Name, m.cr.grain, m.zoneOf())
+	}
+	t := `"r".` + quoteIdent(timePhys)
+	if k == vDate {
+		t = "CAST(" + t + " AS TIMESTAMP)"
+	}
+	// The stored bucket starts on a boundary of whole seconds; floor
+	// division by N, for negative epochs too.
+	secs := "(epoch_us(" + t + ") // 1000000)"
+	ns := strconv.FormatInt(n, 10)
+	v := "(" + secs + " - ((" + secs + " % " + ns + ") + " + ns + ") % " + ns + ")"
+	if ex.name == "date_part" {
+		return "CAST(" + v + " AS DOUBLE)", plain(OIDFloat8), true, nil
+	}
+	return "CAST(" + v + " AS DECIMAL(38,0))", plain(OIDNumeric), true, nil
 }

@@ -27,6 +27,12 @@ const (
 	OIDUUID        uint32 = 2950
 )
 
+// oidNumericText is the rewriter's own type of a numeric computed as its
+// Postgres text form (AVG of integers and numeric, see avgNumericText): it is
+// described as numeric, but no operator, function, comparison or ordering
+// accepts it, because DuckDB holds it as text.
+const oidNumericText uint32 = 0xFFFFFF01
+
 // Type is a Postgres type with its modifier, as RowDescription carries it.
 // OID 0 means the type is not known (offline explain without column types).
 type Type struct {
