@@ -1,12 +1,16 @@
-// Command pgrollup-demo is what `make demo` runs: it starts a throw-away
-// PostgreSQL cluster, loads a small generated shop dataset into the database
-// "shop" (customers, products and two years of orders), creates the read-only
-// role demo/demo, writes a pgrollup config for it under data/demo, starts
-// `pgrollup serve` in front of the cluster and prints how to connect. It keeps
-// running until Ctrl-C, then stops pgrollup and the cluster.
+// Command pgrollup-demo is what `make demo` runs: it shows pgrollup answering
+// a BI dashboard from rollups, next to the warehouse answering it directly.
 //
-// The data is generated in SQL with generate_series and a fixed random seed, so
-// every run loads the same rows (timestamps are relative to today).
+// It starts a throw-away PostgreSQL cluster, generates a shop dataset in the
+// database "shop" (five million orders by default, in SQL with generate_series
+// and a fixed random seed, so every run loads the same rows relative to
+// today), creates the read-only role demo/demo, writes a pgrollup config with
+// four rollups under data/demo, starts `pgrollup serve` in front of the
+// cluster and follows the rollups' first builds through the admin API. Then
+// it runs a scripted dashboard of a dozen statements directly and through
+// pgrollup, prints a side-by-side table of routes, times and speed-ups, and
+// keeps pgrollup running for psql and BI tools until Ctrl-C, when it stops
+// pgrollup and the cluster.
 package main
 
 import (
@@ -22,7 +26,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,13 +36,16 @@ import (
 )
 
 type options struct {
-	pgrollup  string
-	dir       string
-	listen    string
-	admin     string
-	customers int
-	products  int
-	orders    int
+	pgrollup     string
+	dir          string
+	listen       string
+	admin        string
+	cleartext    string
+	customers    int
+	products     int
+	orders       int
+	runs         int
+	buildTimeout time.Duration
 }
 
 func main() {
@@ -48,16 +54,25 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "data/demo", "where the demo writes its pgrollup config, data and log")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:7432", "pgrollup's client listener")
 	flag.StringVar(&o.admin, "admin", "127.0.0.1:7480", "pgrollup's admin/metrics HTTP listener")
-	flag.IntVar(&o.customers, "customers", 5000, "customers to generate")
-	flag.IntVar(&o.products, "products", 200, "products to generate")
-	flag.IntVar(&o.orders, "orders", 200000, "orders to generate")
+	flag.StringVar(&o.cleartext, "cleartext", "loopback", "auth.cleartext_without_tls: never, loopback or always (always lets a BI tool in a container log in without TLS)")
+	flag.IntVar(&o.customers, "customers", 100_000, "customers to generate")
+	flag.IntVar(&o.products, "products", 2_000, "products to generate")
+	flag.IntVar(&o.orders, "orders", 5_000_000, "orders to generate")
+	flag.IntVar(&o.runs, "runs", 3, "times each dashboard statement runs each way (the median is shown)")
+	flag.DurationVar(&o.buildTimeout, "build-timeout", 15*time.Minute, "how long to wait for the rollups' first builds")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "demo: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	if o.customers < 1 || o.products < 1 || o.orders < 1 {
-		fmt.Fprintln(os.Stderr, "demo: -customers, -products and -orders must be at least 1")
+	if o.customers < 1 || o.products < 1 || o.orders < 1 || o.runs < 1 {
+		fmt.Fprintln(os.Stderr, "demo: -customers, -products, -orders and -runs must be at least 1")
+		os.Exit(2)
+	}
+	switch o.cleartext {
+	case "never", "loopback", "always":
+	default:
+		fmt.Fprintf(os.Stderr, "demo: -cleartext %q: want never, loopback or always\n", o.cleartext)
 		os.Exit(2)
 	}
 
@@ -107,7 +122,15 @@ func run(ctx context.Context, o options) (err error) {
 	step("Starting a throw-away PostgreSQL cluster")
 	t0 := time.Now()
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
-		Config: map[string]string{"max_connections": "100", "shared_buffers": "128MB"},
+		Config: map[string]string{
+			"max_connections": "100",
+			// Enough memory for the warehouse to keep the data cached and
+			// aggregate in memory: the direct timings are Postgres at its best.
+			"shared_buffers": "1GB",
+			"work_mem":       "64MB",
+			// The zone sessions start in; the rollups are cut in UTC too.
+			"timezone": "UTC",
+		},
 	})
 	if err != nil {
 		return err
@@ -149,12 +172,27 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	done("pgrollup serving on %s, admin on %s (%s)", o.listen, o.admin, since(t0))
 
-	demoURL := fmt.Sprintf("postgres://demo:demo@%s/shop", o.listen)
-	n, err := countOrders(ctx, demoURL+"?sslmode=disable")
-	if err != nil {
-		return fmt.Errorf("checking a query through pgrollup as demo: %w\n%s", err, tail(logPath, 20))
+	step("Building the rollups (pgrollup starts the first builds itself; progress from GET /api/rollups)")
+	if _, err := waitForBuilds(ctx, proc, o.admin, o.buildTimeout); err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
 	}
-	printHowTo(o, cluster, demoURL, cfgPath, logPath, n)
+
+	demoURL := fmt.Sprintf("postgres://demo:demo@%s/shop?sslmode=disable", o.listen)
+	directURL := cluster.DSNFor("demo", "demo", "shop")
+	if err := waitServing(ctx, demoURL); err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+	}
+	step(fmt.Sprintf("Running the dashboard directly and through pgrollup (%d runs each)", o.runs))
+	out, err := runDashboard(ctx, directURL, demoURL, o.runs)
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+	}
+	printTable(out, o.runs)
+	if hits, passthrough, err := hitRate(ctx, o.admin); err == nil && hits+passthrough > 0 {
+		fmt.Printf("\n  pgrollup's hit rate so far: %.0f%% (%.0f statements from rollups, %.0f passed through; see /metrics)\n",
+			100*hits/(hits+passthrough), hits, passthrough)
+	}
+	printHowTo(o, cluster, strings.TrimSuffix(demoURL, "?sslmode=disable"), cfgPath, logPath)
 
 	select {
 	case <-ctx.Done():
@@ -165,196 +203,65 @@ func run(ctx context.Context, o options) (err error) {
 	return nil
 }
 
-// createShop creates the database and the read-only login role.
-func createShop(ctx context.Context, cluster *pgcluster.Cluster) error {
-	conn, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+// waitServing waits until pgrollup routes the first dashboard statement to
+// a rollup: its router picks up a finished build a moment after the admin
+// API reports it.
+func waitServing(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return err
+		return fmt.Errorf("connecting through pgrollup as demo: %w", err)
 	}
 	defer conn.Close(context.Background())
-	for _, sql := range []string{
-		`CREATE DATABASE shop`,
-		`CREATE ROLE demo LOGIN PASSWORD 'demo'`,
-		`GRANT CONNECT ON DATABASE shop TO demo`,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
+	for {
+		route, _, reason, err := explain(ctx, conn, dashboard[0].sql)
+		if err != nil {
+			return fmt.Errorf("EXPLAIN (ROLLUP) through pgrollup: %w", err)
+		}
+		if route == "rollup" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the rollups are built but pgrollup does not use them: %s", reason)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
-// loadShop creates and fills the shop tables, showing progress.
-func loadShop(ctx context.Context, dsn string, o options) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	execSQL := func(sql string, args ...any) error {
-		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(sql), err)
-		}
-		return nil
-	}
+func printHowTo(o options, cluster *pgcluster.Cluster, demoURL, cfgPath, logPath string) {
+	host, port, _ := net.SplitHostPort(o.listen)
+	fmt.Printf(`
+pgrollup is running in front of the demo warehouse. Connect with psql (or any
+Postgres client; user demo, password demo, database shop):
 
-	step("Generating the shop dataset")
-	t0 := time.Now()
-	if err := execSQL(schemaSQL); err != nil {
-		return err
-	}
-	// A fixed seed: the same rows on every run, on this one session.
-	if err := execSQL(`SELECT setseed(0.4242)`); err != nil {
-		return err
-	}
-	var start time.Time
-	if err := conn.QueryRow(ctx, `SELECT date_trunc('day', now()) - interval '730 days'`).Scan(&start); err != nil {
-		return err
-	}
-	if err := execSQL(customersSQL, o.customers, start); err != nil {
-		return err
-	}
-	if err := execSQL(productsSQL, o.products); err != nil {
-		return err
-	}
-	bar := newProgress("orders", o.orders)
-	const batch = 20000
-	for lo := 1; lo <= o.orders; lo += batch {
-		hi := min(lo+batch-1, o.orders)
-		if err := execSQL(ordersSQL, lo, hi, o.customers, o.products, start); err != nil {
-			return err
-		}
-		bar.set(hi)
-	}
-	bar.finish()
-	for _, sql := range indexSQL {
-		if err := execSQL(sql); err != nil {
-			return err
-		}
-	}
-	done("%d customers, %d products, %d orders from %s to today (%s)",
-		o.customers, o.products, o.orders, start.Format("2006-01-02"), since(t0))
-	return nil
-}
+  psql "%s"
 
-const schemaSQL = `
-CREATE TABLE customers (
-    id           integer PRIMARY KEY,
-    name         text NOT NULL,
-    country      text,                -- a few are NULL
-    signed_up_at timestamptz NOT NULL
-);
-CREATE TABLE products (
-    id       integer PRIMARY KEY,
-    name     text NOT NULL,
-    category text,                    -- a few are NULL
-    price    numeric(12,2) NOT NULL
-);
--- No foreign keys: a few orders point at a customer that does not exist.
-CREATE TABLE orders (
-    id          bigint PRIMARY KEY,
-    customer_id integer,              -- a few are NULL, a few are orphans
-    product_id  integer,
-    status      text,                 -- a few are NULL
-    amount      numeric(12,2),        -- a few are NULL
-    created_at  timestamptz NOT NULL
-);
-GRANT USAGE ON SCHEMA public TO demo;
-GRANT SELECT ON customers, products, orders TO demo;
-`
+and try the statements above, or ask pgrollup how it would answer one:
 
-// $1 customers, $2 start of the order history.
-const customersSQL = `
-INSERT INTO customers (id, name, country, signed_up_at)
-SELECT g,
-       'Customer ' || g,
-       CASE WHEN g % 97 = 0 THEN NULL
-            ELSE (ARRAY['US','US','US','US','DE','DE','GB','GB','FR','NL','SE','ES','IT','JP','BR','IN','CA','AU'])[1 + floor(random() * 18)::int]
-       END,
-       $2::timestamptz - interval '1 year' + random() * interval '3 years'
-FROM generate_series(1, $1::int) AS g`
+  EXPLAIN (ROLLUP) SELECT status, count(*) FROM orders GROUP BY status;
+  SHOW ROLLUPS;
 
-// $1 products.
-const productsSQL = `
-INSERT INTO products (id, name, category, price)
-SELECT g,
-       'Product ' || g,
-       CASE WHEN g % 53 = 0 THEN NULL
-            ELSE (ARRAY['Books','Electronics','Garden','Toys','Grocery','Clothing','Sports','Home'])[1 + floor(random() * 8)::int]
-       END,
-       round((2 + random() * 298)::numeric, 2)
-FROM generate_series(1, $1::int) AS g`
+Metabase: Add a database > PostgreSQL; Host %s, Port %s, Database name shop,
+  Username demo, Password demo, SSL off.
+Tableau:  Connect > PostgreSQL; Server %s, Port %s, Database shop,
+  Authentication Username and Password, demo / demo, Require SSL unchecked.
+  (A BI tool in a container cannot reach 127.0.0.1 here: restart the demo with
+  DEMO_FLAGS='-listen 0.0.0.0:%s -cleartext always' and use this machine's address.)
 
-// $1..$2 order ids, $3 customers, $4 products, $5 start of the history.
-// sqrt(random()) makes later days busier: a shop that grows.
-const ordersSQL = `
-INSERT INTO orders (id, customer_id, product_id, status, amount, created_at)
-SELECT g,
-       CASE WHEN g % 10000 = 9 THEN NULL
-            WHEN g % 5000 = 17 THEN $3::int + 1000000   -- an orphan: no such customer
-            ELSE 1 + floor(random() * $3::int)::int
-       END,
-       1 + floor(random() * $4::int)::int,
-       CASE WHEN g % 1000 = 3 THEN NULL
-            ELSE (ARRAY['completed','completed','completed','completed','completed','completed',
-                        'shipped','shipped','pending','cancelled','refunded'])[1 + floor(random() * 11)::int]
-       END,
-       CASE WHEN g % 1000 = 7 THEN NULL
-            ELSE round((1 + random() * random() * 499)::numeric, 2)
-       END,
-       $5::timestamptz + sqrt(random()) * interval '730 days'
-FROM generate_series($1::bigint, $2::bigint) AS g`
+The same database directly, for comparison:
 
-var indexSQL = []string{
-	`CREATE INDEX orders_created_at ON orders (created_at)`,
-	`CREATE INDEX orders_customer_id ON orders (customer_id)`,
-	`ANALYZE`,
-}
+  psql "%s"
 
-// demoConfig is the pgrollup config for the demo (DESIGN.md §2). The rollups
-// are declared for the work that comes next; today every statement passes through.
-func demoConfig(o options, warehouseDSN, dataDir string) string {
-	q := strconv.Quote
-	return `# Written by make demo (demo/main.go) on every run; edits are lost.
-listen: ` + q(o.listen) + `
-warehouse:
-  dsn: ` + q(warehouseDSN) + `   # the throw-away cluster's superuser
-data_dir: ` + q(dataDir) + `
-storage:
-  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
-worker:
-  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
-admin:
-  listen: ` + q(o.admin) + `
-auth:
-  cleartext_without_tls: loopback
-build_timezone: UTC
-tables:
-  - name: public.orders
-    joins:
-      - table: public.customers
-        on: orders.customer_id = customers.id
-        type: left
-        relationship: many_to_one
-rollups:
-  - name: orders_daily_by_status
-    table: public.orders
-    dimensions: [status, customers.country]
-    time_dimension: created_at
-    granularity: day
-    measures: [sum(amount), count(*), avg(amount), min(amount), max(amount)]
-    refresh:
-      every: 1h
-  - name: orders_monthly_by_country
-    table: public.orders
-    dimensions: [customers.country]
-    time_dimension: created_at
-    granularity: month
-    measures: [sum(amount), count(*), count(distinct customer_id)]
-    filters: ["status <> 'cancelled'"]
-    refresh:
-      every: 1h
-`
+Rollups:  bin/pgrollup status --admin http://%s
+Refresh:  bin/pgrollup refresh --wait --admin http://%s orders_hourly
+Metrics:  curl -s http://%s/metrics | grep '^pgrollup_'
+Config:   %s
+Log:      %s
+
+Press Ctrl-C to stop pgrollup and PostgreSQL.
+`, demoURL, host, port, host, port, port, cluster.DSNFor("demo", "demo", "shop"), o.admin, o.admin, o.admin, rel(cfgPath), rel(logPath))
 }
 
 // process is a running pgrollup.
@@ -458,54 +365,6 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
-}
-
-// countOrders runs one query through pgrollup as the demo user: proof that it works.
-func countOrders(ctx context.Context, url string) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
-	var n int64
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&n)
-	return n, err
-}
-
-func printHowTo(o options, cluster *pgcluster.Cluster, demoURL, cfgPath, logPath string, orders int64) {
-	direct := cluster.DSNFor("demo", "demo", "shop")
-	fmt.Printf(`
-pgrollup is running in front of the demo warehouse (%d orders answered through it just now).
-
-Connect with psql (or any Postgres client or BI tool; user demo, password demo, database shop):
-
-  psql "%s"
-
-Try, for example:
-
-  -- revenue and orders per month and country
-  SELECT date_trunc('month', o.created_at) AS month, c.country, sum(o.amount) AS revenue, count(*) AS orders
-  FROM orders o LEFT JOIN customers c ON o.customer_id = c.id
-  GROUP BY 1, 2 ORDER BY 1, 2;
-
-  -- orders by status over the last 30 days
-  SELECT status, count(*), avg(amount) FROM orders
-  WHERE created_at >= now() - interval '30 days'
-  GROUP BY status ORDER BY count(*) DESC;
-
-Today every statement is passed through to PostgreSQL unchanged; answering from
-rollups comes next. The same database directly, for comparison:
-
-  psql "%s"
-
-Metrics:  curl -s http://%s/metrics | grep '^pgrollup_'
-Config:   %s
-Log:      %s
-
-Press Ctrl-C to stop pgrollup and PostgreSQL.
-`, orders, demoURL, direct, o.admin, rel(cfgPath), rel(logPath))
 }
 
 // progress prints "orders  120000/200000  60%" in place on a terminal, or a

@@ -86,7 +86,7 @@ func (s *session) onQuery(msg message) error {
 	s.noteStatement(sql)
 	d := s.route(sql)
 	if d.Answer == nil {
-		s.count(RoutePassthrough)
+		s.clock.querying(d)
 		return s.relay(msg)
 	}
 	if _, err := s.barrier(); err != nil {
@@ -97,9 +97,8 @@ func (s *session) onQuery(msg message) error {
 		s.fellBack(d, err)
 		return s.relay(msg)
 	}
-	s.count(d.Route)
 	if err != nil {
-		return s.writeClient(appendReady(asStatementError(err).encode(nil), s))
+		return s.answered(d, d.Answer, s.writeClient(appendReady(asStatementError(err).encode(nil), s)))
 	}
 	defer res.Rows.Close()
 	var out []byte
@@ -114,7 +113,7 @@ func (s *session) onQuery(msg message) error {
 	if err != nil {
 		out = asStatementError(err).encode(out)
 	}
-	return s.writeClient(appendReady(out, s))
+	return s.answered(d, d.Answer, s.writeClient(appendReady(out, s)))
 }
 
 func appendReady(dst []byte, s *session) []byte {
@@ -188,6 +187,7 @@ func (s *session) onParse(msg message) error {
 	delete(s.localStmts, name)
 	s.noteStatement(query)
 	d := s.route(query)
+	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
 	if d.Answer == nil || !ok {
 		return s.relay(msg)
@@ -206,6 +206,7 @@ func (s *session) onBind(msg message) error {
 		return s.relay(msg)
 	}
 	s.dropPortal(portal)
+	s.clock.bound(portal, stmtName)
 	ls := s.localStmts[stmtName]
 	if ls == nil {
 		return s.relay(msg)
@@ -280,7 +281,7 @@ func (s *session) onExecute(msg message) error {
 	portal, rest, ok := cutCString(msg.body)
 	lp := s.localPortals[portal]
 	if !ok || lp == nil || len(rest) < 4 {
-		s.count(RoutePassthrough)
+		s.clock.executing(portal)
 		return s.relay(msg)
 	}
 	maxRows := int(int32(binary.BigEndian.Uint32(rest)))
@@ -297,8 +298,7 @@ func (s *session) onExecute(msg message) error {
 				s.fellBack(d, err)
 				return s.executeUpstream(lp, msg)
 			}
-			s.count(d.Route)
-			return s.failLocal(err)
+			return s.answered(d, lp.answer, s.failLocal(err))
 		}
 		lp.result, lp.enc = res, enc
 	}
@@ -310,19 +310,17 @@ func (s *session) onExecute(msg message) error {
 			s.fellBack(d, err)
 			return s.executeUpstream(lp, msg)
 		}
-		s.count(d.Route)
 		if werr := s.writeClient(out); werr != nil {
-			return werr
+			return s.answered(d, lp.answer, werr)
 		}
-		return s.failLocal(err)
+		return s.answered(d, lp.answer, s.failLocal(err))
 	}
-	s.count(d.Route)
 	if !st.done {
 		// Postgres suspends a portal when the limit is reached, even if no
 		// row is left: the next Execute then completes it with no rows.
 		out = appendMessage(out, 's', nil)
 	}
-	return s.writeClient(out)
+	return s.answered(d, lp.answer, s.writeClient(out))
 }
 
 // prepareUpstream prepares a local statement on the warehouse too, hiding
@@ -359,7 +357,6 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 	}
 	portal, _, _ := cutCString(execute.body)
 	s.dropPortal(portal)
-	s.count(RoutePassthrough)
 	return s.relay(execute)
 }
 
@@ -368,7 +365,7 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 func (s *session) inject(kind byte, raw []byte) error {
 	s.stateMu.Lock()
 	s.inExtended = true
-	s.expect.push(expectation{kind: kind, swallow: true})
+	s.pushExpect(expectation{kind: kind, swallow: true})
 	s.stateMu.Unlock()
 	s.batchUpstream = true
 	_, err := s.upW.Write(raw)
@@ -449,6 +446,7 @@ func (s *session) dropAllPortals() {
 func (s *session) fellBack(d Decision, err error) {
 	s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "err", err)
 	s.srv.fallbacks.Inc()
+	s.clock.fellBack() // the warehouse's answer counts as passthrough
 }
 
 func (ls *localStatement) paramTypes() []uint32 {

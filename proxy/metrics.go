@@ -8,6 +8,7 @@ type Metrics struct {
 	ClientConnections prometheus.Gauge
 	Queries           *prometheus.CounterVec
 	Fallbacks         *prometheus.CounterVec
+	QueryDuration     *prometheus.HistogramVec // duration.go
 }
 
 // NewMetrics creates the proxy's collectors and registers them on reg.
@@ -25,12 +26,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pgrollup_rollup_fallbacks_total",
 			Help: "Statements the proxy meant to answer itself that were relayed to the warehouse after all, by reason.",
 		}, []string{"reason"}),
+		QueryDuration: newQueryDuration(),
 	}
-	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks)
+	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks, m.QueryDuration)
 	// Every route is present from the start so that rate() and the hit-rate
 	// expression see a zero rather than a missing series.
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		m.Queries.WithLabelValues(string(r))
+		m.QueryDuration.WithLabelValues(string(r))
 	}
 	return m
 }

@@ -78,6 +78,7 @@ type session struct {
 	batchUpstream bool // a message of this batch went to the warehouse
 	batchFailed   bool // a local message of this batch failed: skip to Sync
 	sessInfo      Session
+	clock         statementClock // duration.go
 
 	closeOnce sync.Once
 }
@@ -238,6 +239,7 @@ func (s *session) clientLoop() error {
 			}
 			return err
 		}
+		s.clock.arrived()
 		if err := s.handleClientMessage(msg); err != nil {
 			return err
 		}
@@ -315,7 +317,7 @@ func (s *session) beginRoundTrip(kind byte) bool {
 	default:
 		s.inExtended = true
 	}
-	s.expect.push(expectation{kind: kind})
+	s.pushExpect(expectation{kind: kind})
 	return true
 }
 
@@ -387,7 +389,7 @@ func (s *session) upstreamLoop() error {
 func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	relay = s.expect.observe(msg.typ)
+	relay = s.observeExpect(msg.typ)
 	if msg.typ == 'Z' && len(msg.body) == 1 {
 		s.txStatus.Store(uint32(msg.body[0]))
 	}

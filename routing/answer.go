@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -24,6 +25,10 @@ func (a *rollupAnswer) Columns() []proxy.Column { return columns(a.decision.Colu
 // ParamTypes is nil: statements with parameters are decided with their
 // values, which a prepared statement does not have yet, so they pass through.
 func (a *rollupAnswer) ParamTypes() []uint32 { return nil }
+
+// RollupName names the rollup the statement was decided on, for the
+// statement log.
+func (a *rollupAnswer) RollupName() string { return a.decision.Rollup }
 
 // Run decides the statement again, because a prepared statement runs long
 // after it was decided: now() has moved, the session may have changed its
@@ -49,8 +54,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
-	a.router.hits.WithLabelValues(d.Rollup).Inc()
-	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup}, Tag: "SELECT"}, nil
+	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: a.router.hits.WithLabelValues(d.Rollup)}, Tag: "SELECT"}, nil
 }
 
 // convertedRows turns DuckDB's values into the proxy's as they stream by.
@@ -60,10 +64,21 @@ type convertedRows struct {
 	rollup string
 	vals   []any
 	err    error
+	// hit counts the answer once, when its rows ran out without an error:
+	// an answer that failed and fell back to the warehouse is no hit.
+	hit  prometheus.Counter
+	done bool
 }
 
 func (r *convertedRows) Next() bool {
-	if r.err != nil || !r.Rows.Next() {
+	if r.err != nil || r.done {
+		return false
+	}
+	if !r.Rows.Next() {
+		r.done = true
+		if r.Rows.Err() == nil {
+			r.hit.Inc()
+		}
 		return false
 	}
 	in := r.Rows.Values()

@@ -14,18 +14,20 @@
 #              /usr/share/java/postgresql.jar (pgjdbc)          libpostgresql-jdbc-java
 #   python     /usr/bin/python3 -c 'import psycopg2'            python3-psycopg2
 #   nats       nats-server                                      nats-server
+#   prometheus prometheus, promtool (e2e/ops_*: the scrape      prometheus
+#              test and the alert-rule check)
 #
 # Runs apt-get (one update, then install) as root, through sudo when not root,
 # and otherwise fails naming what is missing. Safe to run any number of times.
 set -euo pipefail
 
-all_groups=(toolchain postgres pgbouncer java python nats)
+all_groups=(toolchain postgres pgbouncer java python nats prometheus)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | nats) ;;
+	toolchain | postgres | pgbouncer | java | python | nats | prometheus) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -65,6 +67,9 @@ have_pg_server_bin() { # any /usr/lib/postgresql/*/bin/NAME
 
 have_pgbouncer() { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
 have_nats() { command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]]; }
+# Debian installs both under /usr/bin; a prometheus that is not on PATH would
+# not be found by the tests either, so PATH is the test here.
+have_prometheus() { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; }
 have_psycopg2() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1; }
 
 check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
@@ -92,6 +97,9 @@ check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	fi
 	if want nats; then
 		have_nats || $record nats-server "nats-server"
+	fi
+	if want prometheus; then
+		have_prometheus || $record prometheus "prometheus and promtool"
 	fi
 	return 0
 }

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// metricDeltas reads the named samples from two scrapes and returns how
+// much each went up; a sample missing from either scrape fails the test.
+type sample struct {
+	name   string
+	labels map[string]string
+}
+
+func (s sample) String() string {
+	var parts []string
+	for k, v := range s.labels {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, v))
+	}
+	sort.Strings(parts)
+	return s.name + "{" + strings.Join(parts, ",") + "}"
+}
+
+func deltas(t *testing.T, before, after []byte, samples []sample) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, s := range samples {
+		b, ok := metricValue(before, s.name, s.labels)
+		if !ok {
+			b = 0 // a labelled series appears at its first increment
+		}
+		a := mustMetric(t, after, s.name, s.labels)
+		out[s.String()] = a - b
+	}
+	return out
+}
+
+func route(r string) sample {
+	return sample{"pgrollup_queries_total", map[string]string{"route": r}}
+}
+
+func timed(r string) sample {
+	return sample{"pgrollup_query_duration_seconds_count", map[string]string{"route": r}}
+}
+
+var (
+	hitSample      = sample{"pgrollup_rollup_hits_total", map[string]string{"rollup": opsRollup}}
+	fallbackSample = sample{"pgrollup_rollup_fallbacks_total", map[string]string{"reason": "answer_failed"}}
+)
+
+func missSample(reason string) sample {
+	return sample{"pgrollup_rollup_misses_total", map[string]string{"reason": reason}}
+}
+
+// checkDeltas compares what the metrics say happened with what did.
+func checkDeltas(t *testing.T, what string, got map[string]float64, want []expect) {
+	t.Helper()
+	for _, w := range want {
+		if g := got[w.s.String()]; g != w.n {
+			t.Errorf("%s: %s went up by %v, want %v", what, w.s, g, w.n)
+		}
+	}
+}
+
+// expect is how much a sample should have gone up.
+type expect struct {
+	s sample
+	n float64
+}
+
+// TestOpsMetrics runs a known workload of hits, misses, other statements
+// and fallbacks through pgrollup, in the simple and the extended protocol,
+// and checks that every metric says exactly what happened: a hit counts as
+// route rollup and a hit of its rollup, a miss as passthrough and a miss of
+// its reason, a fallback as passthrough and a fallback and never as a hit,
+// and each statement is timed once under its route.
+func TestOpsMetrics(t *testing.T) {
+	o := startOpsProxy(t, "metrics")
+	ctx := testCtx(t, 60*time.Second)
+	proxied := connect(t, ctx, o.DSN(userScram, dbMain))
+	direct := connect(t, ctx, directDSN(userScram, dbMain))
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}
+
+	same := func(sql string, mode pgx.QueryExecMode) {
+		t.Helper()
+		want, got := queryText(t, direct, sql, mode), queryText(t, proxied, sql, mode)
+		if got != want {
+			t.Fatalf("%s (%v): through pgrollup\n%s\nwarehouse\n%s", sql, mode, got, want)
+		}
+	}
+
+	samples := []sample{
+		route("rollup"), route("passthrough"), route("admin"), route("error"),
+		timed("rollup"), timed("passthrough"),
+		hitSample, fallbackSample, missSample("not_a_dimension"), missSample("measure"),
+	}
+	before := scrape(t, o.proxyProc)
+	for _, mode := range modes {
+		for _, sql := range opsHits {
+			same(sql, mode)
+		}
+		for _, m := range opsMisses {
+			same(m.sql, mode)
+		}
+		same(opsOther, mode)
+	}
+	n := float64(len(modes))
+	hits, misses := n*float64(len(opsHits)), n*float64(len(opsMisses))
+	checkDeltas(t, "after hits and misses", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
+		{route("rollup"), hits},
+		{timed("rollup"), hits},
+		{hitSample, hits},
+		{route("passthrough"), misses + n},
+		{timed("passthrough"), misses + n},
+		{missSample("not_a_dimension"), n},
+		{missSample("measure"), n},
+		{route("admin"), 0},
+		{route("error"), 0},
+		{fallbackSample, 0},
+	})
+
+	// Take the rollup's files away: a hit-shaped statement now fails on the
+	// rollup path and falls back to the warehouse, with the right answer.
+	files := filepath.Join(o.dir, "data", "rollups")
+	if err := os.Rename(files, files+".away"); err != nil {
+		t.Fatal(err)
+	}
+	before = scrape(t, o.proxyProc)
+	for _, mode := range modes {
+		same(opsHits[1], mode)
+	}
+	checkDeltas(t, "after fallbacks", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
+		{route("passthrough"), n},
+		{timed("passthrough"), n},
+		{fallbackSample, n},
+		{route("rollup"), 0},
+		{timed("rollup"), 0},
+		{hitSample, 0},
+	})
+
+	// With the files back, the rollup answers again.
+	if err := os.Rename(files+".away", files); err != nil {
+		t.Fatal(err)
+	}
+	before = scrape(t, o.proxyProc)
+	same(opsHits[1], pgx.QueryExecModeSimpleProtocol)
+	checkDeltas(t, "after the files came back", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
+		{route("rollup"), 1},
+		{hitSample, 1},
+		{fallbackSample, 0},
+	})
+
+	// One debug line per statement, with the route and the reason, and
+	// nothing of the user's password.
+	log := string(o.log.Bytes())
+	for _, want := range []string{
+		"msg=statement",
+		"route=rollup",
+		"route=passthrough reason=not_a_dimension",
+		"route=passthrough reason=measure",
+		"route=passthrough reason=answer_failed",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log has no line with %q", want)
+		}
+	}
+	if strings.Contains(log, passwords[userScram]) {
+		t.Errorf("the log holds %s's password", userScram)
+	}
+}
+
+// queryText runs sql and renders its columns and rows, for comparing
+// pgrollup's answer with the warehouse's.
+func queryText(t *testing.T, conn *pgx.Conn, sql string, mode pgx.QueryExecMode) string {
+	t.Helper()
+	ctx := testCtx(t, 30*time.Second)
+	rows, err := conn.Query(ctx, sql, mode)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for _, f := range rows.FieldDescriptions() {
+		fmt.Fprintf(&b, "%s:%d ", f.Name, f.DataTypeOID)
+	}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "\n%v", vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return b.String()
+}

@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// queryDurationBuckets run from a rollup answer served from memory (100µs)
+// to a warehouse scan that a BI tool is about to give up on (60s), roughly
+// 1-2.5-5 per decade so that the percentiles of both ends stay readable.
+var queryDurationBuckets = []float64{
+	0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5,
+	1, 2.5, 5,
+	10, 30, 60,
+}
+
+// newQueryDuration is pgrollup_query_duration_seconds{route}. Its only label
+// is the route, a closed set, so the series stay bounded whatever clients send.
+func newQueryDuration() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "pgrollup_query_duration_seconds",
+		Help:    "Time from a statement's arrival to its complete answer, by the route that answered it.",
+		Buckets: queryDurationBuckets,
+	}, []string{"route"})
+}
+
+// RollupNamer is implemented by an Answer that knows which rollup answers
+// it, so that the statement log can name it.
+type RollupNamer interface {
+	RollupName() string
+}
+
+// Bounds on the per-session maps of passthrough reasons: a client that
+// prepares ever new statement names without closing them must not grow a
+// session without limit. Past the bound the map starts afresh, which costs
+// only the reason in a debug log line.
+const maxReasons = 1024
+
+// statementClock times a session's statements and remembers, for the debug
+// log, why those the warehouse answers were not answered from a rollup.
+//
+// The warehouse's answers arrive on the upstream loop, long after the client
+// loop relayed the statement, so each relayed Query and Execute waits in
+// inflight, in the order of the session's expect queue, until the message
+// that completes it.
+type statementClock struct {
+	// Client loop only.
+	received      time.Time         // arrival of the client message being handled
+	reason        string            // why the statement about to be relayed passes through
+	stmtReasons   map[string]string // relayed prepared statement -> its reason
+	portalReasons map[string]string // relayed portal -> its statement's reason
+
+	// Guarded by session.stateMu, like the expect queue they shadow.
+	pushed, popped uint64 // expectations ever added to and removed from the queue
+	inflight       []relayedStatement
+}
+
+// relayedStatement is a Query or Execute the warehouse has yet to answer.
+type relayedStatement struct {
+	seq    uint64 // its position in the expect queue, counted since the session began
+	kind   byte   // 'Q' or 'E'
+	start  time.Time
+	reason string
+}
+
+// arrived notes the arrival of a client message; a statement's latency
+// counts from here, including any wait behind earlier statements.
+func (c *statementClock) arrived() {
+	c.received = time.Now()
+	c.reason = ""
+}
+
+// querying notes the decision on a simple Query about to be relayed.
+func (c *statementClock) querying(d Decision) { c.reason = d.Reason }
+
+// prepared notes the decision on a Parse; on one the proxy answers itself
+// the reason is empty, which also forgets an earlier statement of that name.
+func (c *statementClock) prepared(name string, d Decision) {
+	if c.stmtReasons == nil || len(c.stmtReasons) >= maxReasons {
+		c.stmtReasons = map[string]string{}
+	}
+	c.stmtReasons[name] = d.Reason
+}
+
+// bound notes a Bind of a portal to a statement, relayed or not.
+func (c *statementClock) bound(portal, stmt string) {
+	if c.portalReasons == nil || len(c.portalReasons) >= maxReasons {
+		c.portalReasons = map[string]string{}
+	}
+	c.portalReasons[portal] = c.stmtReasons[stmt]
+}
+
+// executing notes an Execute of a portal about to be relayed.
+func (c *statementClock) executing(portal string) { c.reason = c.portalReasons[portal] }
+
+// fellBack notes that the statement about to be relayed was meant to be
+// answered by the proxy; the reason is the one the fallback metric uses.
+func (c *statementClock) fellBack() { c.reason = "answer_failed" }
+
+// pushExpect adds an expectation to the queue and, for a relayed Query or
+// Execute, starts its clock. The caller holds stateMu.
+func (s *session) pushExpect(e expectation) {
+	before := s.expect.len()
+	s.expect.push(e)
+	if s.expect.len() == before {
+		return // dropped: the warehouse skips everything until Sync
+	}
+	c := &s.clock
+	seq := c.pushed
+	c.pushed++
+	if e.kind == 'Q' || e.kind == 'E' {
+		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.received, reason: c.reason})
+		c.reason = ""
+	}
+}
+
+// observeExpect accounts for a warehouse message in the expect queue and
+// observes the duration of the statement it completes, if any. The caller
+// holds stateMu.
+func (s *session) observeExpect(typ byte) (relay bool) {
+	before := s.expect.len()
+	relay = s.expect.observe(typ)
+	n := uint64(before - s.expect.len())
+	if n == 0 {
+		return relay
+	}
+	// The queue only ever loses its oldest entries.
+	c := &s.clock
+	c.popped += n
+	done := false
+	for len(c.inflight) > 0 && c.inflight[0].seq < c.popped {
+		st := c.inflight[0]
+		c.inflight[0] = relayedStatement{}
+		c.inflight = c.inflight[1:]
+		// One message answers at most one statement. An error in the
+		// extended protocol answers the first statement of the batch still
+		// waiting, even when its Parse or Bind failed (1/0 fails at Bind);
+		// the warehouse skips those after it, so they were never answered.
+		if !done && completes(st.kind, typ) {
+			done = true
+			s.statementDone(RoutePassthrough, "", st.reason, time.Since(st.start))
+		}
+	}
+	if len(c.inflight) == 0 {
+		c.inflight = nil // let the backing array go
+	}
+	return relay
+}
+
+// completes reports whether a warehouse message of type typ is the last
+// answer to a client message of the given kind.
+func completes(kind, typ byte) bool {
+	switch kind {
+	case 'Q':
+		return typ == 'Z'
+	case 'E':
+		// CommandComplete, EmptyQueryResponse, PortalSuspended or an error.
+		return typ == 'C' || typ == 'I' || typ == 's' || typ == 'E'
+	}
+	return false
+}
+
+// answered counts and times a statement the proxy answered itself (from a
+// rollup, an admin command or an error) and passes err through, so that a
+// call site can wrap its final write: the duration then includes it.
+func (s *session) answered(d Decision, a Answer, err error) error {
+	rollup := ""
+	if n, ok := a.(RollupNamer); ok {
+		rollup = n.RollupName()
+	}
+	s.statementDone(d.Route, rollup, d.Reason, time.Since(s.clock.received))
+	return err
+}
+
+// statementDone counts one answered statement under its route, observes its
+// duration and logs it at debug level. A statement is counted once it is
+// answered, where it was answered: one that fell back counts as
+// passthrough, and one the warehouse skipped after an earlier error in its
+// batch is not counted at all.
+//
+// The log line names the route and the rollup or the reason, never the
+// statement's text or its parameter values, which may hold what the
+// warehouse protects.
+func (s *session) statementDone(route Route, rollup, reason string, elapsed time.Duration) {
+	s.count(route)
+	s.srv.metrics.QueryDuration.WithLabelValues(string(route)).Observe(elapsed.Seconds())
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 3)
+	attrs = append(attrs, slog.String("route", string(route)))
+	if rollup != "" {
+		attrs = append(attrs, slog.String("rollup", rollup))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	attrs = append(attrs, slog.Duration("latency", elapsed))
+	s.log.LogAttrs(context.Background(), slog.LevelDebug, "statement", attrs...)
+}
