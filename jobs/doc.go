@@ -19,4 +19,9 @@
 //     version references once a grace period has passed.
 //   - API serves GET /api/rollups, GET /api/rollups/{name} and
 //     POST /api/rollups/{name}/refresh.
+//   - Rollup queries go from proxies to workers over core NATS request/reply
+//     (QueryClient, ServeQueries; the protocol is described in query.go), with
+//     rows streamed back in chunks under flow control. Workers read Parquet
+//     files through a local Cache of the storage; LocalExecutor and
+//     NewProxyExecutor serve the single binary without workers.
 package jobs

@@ -26,7 +26,7 @@ type routeCounts struct {
 
 func countsOf(t *testing.T, p *testProxy) routeCounts {
 	t.Helper()
-	c := routeCounts{queries: map[Route]float64{}, observed: map[Route]uint64{}, fallbacks: testutil.ToFloat64(p.srv.fallbacks)}
+	c := routeCounts{queries: map[Route]float64{}, observed: map[Route]uint64{}, fallbacks: testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed"))}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		c.queries[r] = testutil.ToFloat64(p.srv.queries[r])
 		var m dto.Metric

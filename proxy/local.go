@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ type localPortal struct {
 	params  []Param
 	formats []int16 // result format codes as Bind gave them
 	result  *Result
-	enc     *encoder // the session's output settings when the portal first ran
+	enc     *encoder           // the session's output settings when the portal first ran
+	cancel  context.CancelFunc // stops the answer; set with result
 }
 
 var flushMessage = []byte{'H', 0, 0, 0, 4}
@@ -92,8 +94,13 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	res, enc, err := s.start(d.Answer, &s.sessInfo, nil) // sessInfo is fresh from route
-	if err != nil && d.Fallback {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	s.running(cancel)
+	defer s.running(nil)
+	res, enc, err := s.start(ctx, d.Answer, &s.sessInfo, nil) // sessInfo is fresh from route
+	err = s.cancelled(err)
+	if err != nil && d.Fallback && !isCancel(err) {
 		s.fellBack(d, err)
 		return s.relay(msg)
 	}
@@ -106,7 +113,8 @@ func (s *session) onQuery(msg message) error {
 		out = appendRowDescription(out, cols, nil)
 	}
 	out, st, err := s.stream(out, res, enc, d.Answer.Columns(), nil, 0)
-	if err != nil && !st.committed && d.Fallback {
+	err = s.cancelled(err)
+	if err != nil && !st.committed && d.Fallback && !isCancel(err) {
 		s.fellBack(d, err)
 		return s.relay(msg)
 	}
@@ -121,12 +129,12 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 // start starts an answer and takes the session's output settings with it.
-func (s *session) start(a Answer, sess *Session, params []Param) (*Result, *encoder, error) {
+func (s *session) start(ctx context.Context, a Answer, sess *Session, params []Param) (*Result, *encoder, error) {
 	enc, err := s.encoder()
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := a.Run(s.ctx, sess, params)
+	res, err := a.Run(ctx, sess, params)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -292,9 +300,17 @@ func (s *session) onExecute(msg message) error {
 	d := lp.stmt.decision
 	first := lp.result == nil
 	if first {
-		res, enc, err := s.start(lp.answer, s.session(), lp.params)
+		// The answer's context lives with the portal: its rows are read
+		// over as many Executes as the client asks for.
+		var ctx context.Context
+		ctx, lp.cancel = context.WithCancel(s.ctx)
+		s.running(lp.cancel)
+		res, enc, err := s.start(ctx, lp.answer, s.session(), lp.params)
+		s.running(nil)
+		err = s.cancelled(err)
 		if err != nil {
-			if d.Fallback {
+			lp.cancel()
+			if d.Fallback && !isCancel(err) {
 				s.fellBack(d, err)
 				return s.executeUpstream(lp, msg)
 			}
@@ -302,11 +318,15 @@ func (s *session) onExecute(msg message) error {
 		}
 		lp.result, lp.enc = res, enc
 	}
+	s.running(lp.cancel)
 	out, st, err := s.stream(nil, lp.result, lp.enc, lp.answer.Columns(), lp.formats, maxRows)
+	s.running(nil)
+	err = s.cancelled(err)
 	if err != nil {
-		if first && !st.committed && d.Fallback {
+		if first && !st.committed && d.Fallback && !isCancel(err) {
 			lp.result.Rows.Close()
 			lp.result = nil
+			lp.cancel()
 			s.fellBack(d, err)
 			return s.executeUpstream(lp, msg)
 		}
@@ -432,6 +452,9 @@ func (s *session) dropPortal(name string) {
 		if lp.result != nil {
 			lp.result.Rows.Close()
 		}
+		if lp.cancel != nil {
+			lp.cancel()
+		}
 		delete(s.localPortals, name)
 	}
 }
@@ -443,9 +466,59 @@ func (s *session) dropAllPortals() {
 	}
 }
 
+// running records how to stop the answer being computed now, for a
+// CancelRequest; nil when none is.
+func (s *session) running(cancel context.CancelFunc) {
+	s.answerMu.Lock()
+	s.answerCancel = cancel
+	s.answerMu.Unlock()
+}
+
+// cancelAnswer stops the answer being computed, as a CancelRequest asks.
+func (s *session) cancelAnswer() {
+	s.answerMu.Lock()
+	defer s.answerMu.Unlock()
+	if s.answerCancel != nil {
+		s.answerCancel()
+		s.answerCancelled = true
+	}
+}
+
+// errCanceled is Postgres's answer to a cancelled statement.
+var errCanceled = newError(severityError, "57014", "canceling statement due to user request")
+
+// cancelled turns the error of an answer a CancelRequest stopped into
+// Postgres's own, which never falls back: the client asked for no answer.
+func (s *session) cancelled(err error) error {
+	s.answerMu.Lock()
+	defer s.answerMu.Unlock()
+	if !s.answerCancelled {
+		return err
+	}
+	s.answerCancelled = false
+	if err == nil {
+		return nil
+	}
+	return errCanceled
+}
+
+func isCancel(err error) bool { return err == errCanceled }
+
+// fallbackReason is the error's own reason when it has one (a worker
+// timeout, a missing file), for the metric's label; else answer_failed.
+func fallbackReason(err error) string {
+	var r interface{ FallbackReason() string }
+	if errors.As(err, &r) {
+		if reason := r.FallbackReason(); reason != "" {
+			return reason
+		}
+	}
+	return "answer_failed"
+}
+
 func (s *session) fellBack(d Decision, err error) {
 	s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "err", err)
-	s.srv.fallbacks.Inc()
+	s.srv.fallback(fallbackReason(err))
 	s.clock.fellBack() // the warehouse's answer counts as passthrough
 }
 

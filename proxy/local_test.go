@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -136,7 +137,7 @@ func TestLocalAnswerFallsBack(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(p.srv.fallbacks); got < float64(len(execModes)) {
+	if got := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed")); got < float64(len(execModes)) {
 		t.Fatalf("fallbacks counted %v, want at least %d", got, len(execModes))
 	}
 	if got := testutil.ToFloat64(p.srv.queries[RouteRollup]); got != 0 {
@@ -384,12 +385,12 @@ func TestFloatTextNeedsKnownDigits(t *testing.T) {
 					}
 				}
 			}
-			before := testutil.ToFloat64(p.srv.fallbacks)
+			before := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed"))
 			got, want := text(proxied), text(direct)
 			if got != want {
 				t.Fatalf("through the proxy %q, warehouse %q", got, want)
 			}
-			fellBack := testutil.ToFloat64(p.srv.fallbacks) > before
+			fellBack := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed")) > before
 			if fellBack == tt.wantLocal {
 				t.Fatalf("answered locally: %v, want %v", !fellBack, tt.wantLocal)
 			}
@@ -477,3 +478,66 @@ func TestLocalAnswerStreams(t *testing.T) {
 type routerFunc func(*Statement) Decision
 
 func (f routerFunc) Route(_ context.Context, st *Statement, _ *Session) Decision { return f(st) }
+
+// slowAnswer's rows wait for their context: only a cancel ends them.
+type slowAnswer struct{}
+
+func (slowAnswer) Columns() []Column {
+	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}}
+}
+func (slowAnswer) ParamTypes() []uint32 { return nil }
+func (slowAnswer) Run(ctx context.Context, _ *Session, _ []Param) (*Result, error) {
+	return &Result{Rows: &ctxRows{ctx: ctx}, Tag: "SELECT"}, nil
+}
+
+type ctxRows struct {
+	ctx context.Context
+	err error
+}
+
+func (r *ctxRows) Next() bool {
+	select {
+	case <-r.ctx.Done():
+		r.err = r.ctx.Err()
+	case <-time.After(20 * time.Second):
+	}
+	return false
+}
+func (r *ctxRows) Values() []any { return nil }
+func (r *ctxRows) Err() error    { return r.err }
+func (r *ctxRows) Close() error  { return nil }
+
+// A CancelRequest stops an answer the proxy is computing, with Postgres's
+// 57014, and the statement does not fall back.
+func TestCancelReachesLocalAnswer(t *testing.T) {
+	const q = "select 1::int8 as n from pg_sleep(30)"
+	p := startProxy(t, func(o *Options) {
+		o.Router = routerFunc(func(st *Statement) Decision {
+			if st.SQL != q {
+				return Decision{Route: RoutePassthrough}
+			}
+			return Decision{Route: RouteRollup, Answer: slowAnswer{}, Fallback: true}
+		})
+	})
+	conn := connect(t, p.dsn(trustUser, ""))
+	ctx := context.Background()
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			conn.PgConn().CancelRequest(ctx)
+		}()
+		start := time.Now()
+		_, err := conn.Exec(ctx, q, mode)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+			t.Fatalf("%v: err = %v, want 57014", mode, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("%v: cancel took %v (fell back to the warehouse?)", mode, d)
+		}
+		var one int
+		if err := conn.QueryRow(ctx, "select 1").Scan(&one); err != nil {
+			t.Fatalf("%v: session after cancel: %v", mode, err)
+		}
+	}
+}

@@ -55,7 +55,6 @@ type Server struct {
 	stmts     *statementCache
 	metrics   *Metrics
 	queries   map[Route]prometheus.Counter
-	fallbacks prometheus.Counter
 	log       *slog.Logger
 
 	mu        sync.Mutex
@@ -117,7 +116,6 @@ func NewServer(opts Options) (*Server, error) {
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
 	}
-	s.fallbacks = s.metrics.Fallbacks.WithLabelValues("answer_failed")
 	return s, nil
 }
 
@@ -247,4 +245,10 @@ func (s *Server) cancel(key cancelKey) {
 		return
 	}
 	sess.cancelUpstream()
+}
+
+// fallback counts a statement meant for the proxy that the warehouse answered.
+// Reasons come from a short fixed list, so the label stays bounded.
+func (s *Server) fallback(reason string) {
+	s.metrics.Fallbacks.WithLabelValues(reason).Inc()
 }

@@ -63,6 +63,12 @@ type session struct {
 	params             atomic.Pointer[map[string]string]
 	txStatus           atomic.Uint32
 
+	// answerMu guards the cancel function of the answer the proxy is
+	// computing, which a CancelRequest from another connection calls.
+	answerMu        sync.Mutex
+	answerCancel    context.CancelFunc
+	answerCancelled bool
+
 	stateMu sync.Mutex
 	// drained is signalled (with stateMu) when expect empties.
 	drained    *sync.Cond
@@ -437,6 +443,7 @@ func (s *session) terminate(e *pgError) {
 
 // cancelUpstream forwards a client's CancelRequest to its warehouse backend.
 func (s *session) cancelUpstream() {
+	s.cancelAnswer()
 	k := s.upKey.Load()
 	if k == nil {
 		return

@@ -114,6 +114,9 @@ func (b *builds) Ready() bool {
 // Rollups returns the status of every configured rollup (SHOW ROLLUPS).
 func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
 
+// Node is the NATS connection and JetStream of this process.
+func (b *builds) Node() *jobs.Node { return b.node }
+
 // View is the live catalog, for the rewriter's snapshot.
 func (b *builds) View() *jobs.View { return b.view }
 

@@ -17,11 +17,12 @@ import (
 )
 
 // router is the proxy's Router and what it needs: the service connection to
-// the warehouse, the in-process DuckDB and the build catalog it follows.
+// the warehouse, the executor of rollup queries and the build catalog it
+// follows.
 type router struct {
 	*routing.Router
 	pool   *pgxpool.Pool
-	duck   *routing.DuckDB
+	exec   *jobs.ProxyExecutor
 	loaded atomic.Bool
 }
 
@@ -35,21 +36,24 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	if err != nil {
 		return nil, err
 	}
-	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	// Workers over NATS when nats.url names a shared server; else this
+	// process's DuckDB, over the files in place (file://) or a local cache
+	// of them (s3://).
+	exec, err := jobs.NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), log)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
-			Executor:   duck,
+			Executor:   exec,
 			RollupOnly: cfg.Routing.RollupOnly,
 			Privileges: routing.NewPrivileges(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log),
 			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Registerer: reg,
 		}),
 		pool: pool,
-		duck: duck,
+		exec: exec,
 	}
 	go r.follow(ctx, cfg, log, b)
 	return r, nil
@@ -78,10 +82,6 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 		log.Error("rollup definitions", "err", err)
 		return
 	}
-	localPath := func(string) (string, bool) { return "", false }
-	if dir, ok := cfg.Storage.LocalDir(); ok {
-		localPath = routing.LocalFiles(dir)
-	}
 	view := b.View()
 	select {
 	case <-view.Ready():
@@ -101,7 +101,7 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 				states[d.Name] = st
 			}
 		}
-		routing.ApplyBuilds(cat, states, localPath)
+		routing.ApplyBuilds(cat, states, r.exec.LocalPath)
 		r.SetCatalog(cat)
 		if r.loaded.CompareAndSwap(false, true) {
 			log.Info("catalog loaded", "rollups", len(cat.Rollups), "tables", len(cat.Tables))
@@ -144,6 +144,6 @@ func rollupStatuses(in []jobs.Status) []routing.RollupStatus {
 func (r *router) Ready() bool { return r.loaded.Load() }
 
 func (r *router) Close() {
-	r.duck.Close()
+	r.exec.Close()
 	r.pool.Close()
 }

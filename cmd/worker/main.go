@@ -1,6 +1,9 @@
 // Command pgrollup-worker builds rollups for a scaled-out pgrollup: it takes build jobs
 // from NATS (nats.url must name the server the proxies use) with worker.concurrency
 // builds at a time, each in its own DuckDB limited to worker.duckdb_memory_limit.
+// It also answers the proxies' rollup queries (jobs.ServeQueries): worker.concurrency
+// at a time on one shared DuckDB limited to worker.duckdb_memory_limit, over Parquet
+// files cached under worker.cache_dir up to worker.cache_max_bytes.
 //
 // Usage:
 //
@@ -21,6 +24,7 @@ import (
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
 	"github.com/pgrollup/pgrollup/rollup"
+	"github.com/pgrollup/pgrollup/routing"
 )
 
 func main() {
@@ -74,6 +78,11 @@ func serve(ctx context.Context, cfg *config.Config, name string, ackWait time.Du
 		return err
 	}
 	defer node.Close()
+	stopQueries, err := serveQueries(ctx, cfg, node, storage, name, log)
+	if err != nil {
+		return err
+	}
+	defer stopQueries()
 	w := jobs.NewWorker(jobs.WorkerOptions{
 		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
 		AckWait: ackWait, Name: name, Log: log,
@@ -81,4 +90,46 @@ func serve(ctx context.Context, cfg *config.Config, name string, ackWait time.Du
 			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
 	})
 	return w.Run(ctx)
+}
+
+// serveQueries answers rollup queries until ctx ends or stop is called; stop
+// waits for the running queries (up to the drain timeout) and frees the
+// DuckDB and the cache.
+func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, log *slog.Logger) (stop func(), err error) {
+	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	if err != nil {
+		return nil, err
+	}
+	cache, err := jobs.NewCache(jobs.CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Log: log})
+	if err != nil {
+		duck.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	view, err := node.Catalog.Watch(ctx)
+	if err != nil {
+		cancel()
+		cache.Close()
+		duck.Close()
+		return nil, err
+	}
+	followed := make(chan struct{})
+	go func() { defer close(followed); cache.Follow(ctx, view) }()
+	qs, err := jobs.ServeQueries(ctx, node.Conn, jobs.QueryServerOptions{
+		Cache: cache, DuckDB: duck, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
+	})
+	if err != nil {
+		cancel()
+		<-followed
+		cache.Close()
+		duck.Close()
+		return nil, err
+	}
+	return func() {
+		cancel()
+		qs.Wait()
+		<-followed
+		cache.Close()
+		duck.Close()
+	}, nil
 }

@@ -1,0 +1,87 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/rollup"
+	"github.com/pgrollup/pgrollup/routing"
+)
+
+// ProxyExecutor is how a proxy answers rollup routes under its configuration,
+// with the file mapping routing.ApplyBuilds must use for it:
+//
+//   - nats.url set (workers scaled out): a QueryClient; decisions carry
+//     storage keys, workers resolve them.
+//   - embedded NATS and file:// storage (the single-binary default): DuckDB
+//     in this process over the files in place.
+//   - embedded NATS and s3:// storage: DuckDB in this process over a Parquet
+//     cache in worker.cache_dir, prefetching newly activated versions.
+type ProxyExecutor struct {
+	routing.Executor
+	// LocalPath is the localPath argument of routing.ApplyBuilds.
+	LocalPath func(key string) (string, bool)
+	// Remote reports whether queries go to workers over NATS.
+	Remote bool
+	close  []func()
+}
+
+// NewProxyExecutor chooses and opens the executor. nc is the proxy's NATS
+// connection; view is the catalog view whose new versions the s3 cache
+// prefetches (nil: no prefetch). The executor lives until Close.
+func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *View, log *slog.Logger) (*ProxyExecutor, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NATS.URL != "" {
+		if nc == nil {
+			return nil, errors.New("rollup executor: nats.url is set but there is no NATS connection")
+		}
+		c := NewQueryClient(nc, QueryClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
+		return &ProxyExecutor{Executor: c, LocalPath: routing.StorageKeys, Remote: true}, nil
+	}
+	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	if err != nil {
+		return nil, err
+	}
+	if dir, ok := cfg.Storage.LocalDir(); ok {
+		return &ProxyExecutor{Executor: duck, LocalPath: routing.LocalFiles(dir), close: []func(){func() { duck.Close() }}}, nil
+	}
+	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
+	if err == nil {
+		err = os.MkdirAll(cfg.Worker.CacheDir, 0o755)
+	}
+	var cache *Cache
+	if err == nil {
+		cache, err = NewCache(CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Log: log})
+	}
+	if err != nil {
+		duck.Close()
+		return nil, err
+	}
+	p := &ProxyExecutor{
+		Executor:  NewLocalExecutor(cache, duck, cfg.Worker.Concurrency),
+		LocalPath: routing.StorageKeys,
+	}
+	if view != nil {
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); cache.Follow(fctx, view) }()
+		p.close = append(p.close, func() { cancel(); <-done })
+	}
+	p.close = append(p.close, cache.Close, func() { duck.Close() })
+	return p, nil
+}
+
+// Close releases what the executor opened; rows still open must be closed first.
+func (p *ProxyExecutor) Close() {
+	for _, f := range p.close {
+		f()
+	}
+	p.close = nil
+}
