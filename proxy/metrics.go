@@ -35,5 +35,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Queries.WithLabelValues(string(r))
 		m.QueryDuration.WithLabelValues(string(r))
 	}
+	// The reason the proxy itself gives; executors' own reasons appear with
+	// their first fallback.
+	m.Fallbacks.WithLabelValues("answer_failed")
 	return m
 }
