@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
@@ -15,6 +17,7 @@ type localStatement struct {
 	decision Decision
 	parse    []byte   // the client's Parse, replayed when the warehouse must take over
 	oids     []uint32 // parameter types declared by Parse
+	nparams  int      // parameters Postgres would require: declared, or the highest $n
 	upstream bool     // also prepared on the warehouse under the same name
 }
 
@@ -204,7 +207,11 @@ func (s *session) onParse(msg message) error {
 	if err != nil || !proceed {
 		return err
 	}
-	s.localStmts[name] = &localStatement{name: name, decision: d, parse: clone(msg.raw), oids: oids}
+	nparams, err := countParams(query)
+	if err != nil || nparams < len(oids) {
+		nparams = len(oids)
+	}
+	s.localStmts[name] = &localStatement{name: name, decision: d, parse: clone(msg.raw), oids: oids, nparams: nparams}
 	return s.writeClient([]byte{'1', 0, 0, 0, 4})
 }
 
@@ -224,6 +231,10 @@ func (s *session) onBind(msg message) error {
 		return err
 	}
 	params, formats, err := decodeBind(msg.body, ls.oids)
+	if err == nil && len(params) != ls.nparams {
+		err = newError(severityError, codeProtocolViolation, fmt.Sprintf(
+			"bind message supplies %d parameters, but prepared statement %q requires %d", len(params), ls.name, ls.nparams))
+	}
 	if err != nil {
 		return s.failLocal(err)
 	}
@@ -554,3 +565,22 @@ func commandTag(tag string, n int) string {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// countParams returns the highest $n of a statement, which is how many
+// parameters Postgres requires of a Bind when Parse declared fewer types.
+func countParams(sql string) (int, error) {
+	scan, err := pg_query.Scan(sql)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, tok := range scan.Tokens {
+		if tok.Token != pg_query.Token_PARAM || int(tok.End) > len(sql) || tok.Start+1 >= tok.End {
+			continue
+		}
+		if k, err := strconv.Atoi(sql[tok.Start+1 : tok.End]); err == nil && k > n {
+			n = k
+		}
+	}
+	return n, nil
+}

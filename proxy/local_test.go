@@ -267,6 +267,12 @@ func TestLocalExtendedConversations(t *testing.T) {
 			&pgproto3.Execute{},
 			&pgproto3.Sync{},
 		}},
+		{"a Bind with more parameters than the statement has", []pgproto3.FrontendMessage{
+			&pgproto3.Parse{Name: "s6", Query: localSQL},
+			&pgproto3.Bind{PreparedStatement: "s6", Parameters: [][]byte{[]byte("1"), []byte("2")}},
+			&pgproto3.Execute{},
+			&pgproto3.Sync{},
+		}},
 		{"redefining a named statement", []pgproto3.FrontendMessage{
 			&pgproto3.Parse{Name: "s5", Query: localSQL},
 			&pgproto3.Parse{Name: "s5", Query: localSQL},

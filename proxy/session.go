@@ -261,6 +261,14 @@ func (s *session) clientLoop() error {
 }
 
 func (s *session) handleClientMessage(msg message) error {
+	if s.batchFailed {
+		// A local message of this batch failed: as Postgres does, skip
+		// everything up to Sync.
+		switch msg.typ {
+		case 'P', 'B', 'D', 'E', 'C', 'H':
+			return nil
+		}
+	}
 	switch msg.typ {
 	case 'Q':
 		return s.onQuery(msg)
