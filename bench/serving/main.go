@@ -1,0 +1,269 @@
+// Command pgrollup-bench-serving measures how fast pgrollup serves a BI
+// dashboard from rollups (issue 5's serving benchmarks). It is what
+// `make bench-serving` runs:
+//
+//	make bench-serving                                   # 10M orders, 5 runs, 10 s pgbench runs
+//	make bench-serving SERVING_FLAGS='-rows 2000000 -runs 3 -duration 5s'
+//	go build -o bin/pgrollup-bench-serving ./bench/serving && bin/pgrollup-bench-serving -pgrollup bin/pgrollup -keep
+//
+// It starts a throw-away PostgreSQL cluster (internal/pgcluster), generates a
+// fact table of -rows orders over about two years joined many-to-one to a
+// customers table, declares three rollups (daily by status, monthly by the
+// customer's country through the join, hourly partitioned by month), starts
+// `pgrollup serve` and waits for the builds. Then:
+//
+//  1. The dashboard: about ten statements in the shapes Metabase, Tableau,
+//     Superset and Looker send. Each is timed (median of -runs, resp.
+//     -fastruns, after a warm-up) directly on Postgres, through pgrollup, and on DuckDB alone
+//     over the same Parquet files with the exact SQL pgrollup runs (taken
+//     from EXPLAIN (ROLLUP) through the proxy). It prints the speed-up over
+//     Postgres (goal: median ≥ 100×) and the overhead over DuckDB alone
+//     (goal: pgrollup ≤ 1.5 × DuckDB + 1 ms).
+//  2. pgbench: a custom script of rollup hits through pgrollup at each of
+//     -clients, with -M simple and -M extended, against the same statements
+//     rewritten onto materialized views holding the same rollups, run
+//     directly on Postgres (goal: pgrollup ahead).
+//
+// Missed goals are reported, not fatal: the figures depend on the machine and
+// on whatever else runs on it, so the load average is printed with them. The
+// program does fail when a dashboard or pgbench statement was not answered
+// from a rollup (checked with pgrollup's /metrics, not assumed) or when
+// pgrollup's answer differs from Postgres's (rows, column names and types).
+//
+// With PGROLLUP_TEST_DSN set, the data goes into that server instead of a
+// throw-away cluster (database pgrollup_serving, role pgrollup_serving, both
+// dropped at the end).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	pgrollup  string
+	rows      int
+	customers int
+	runs      int
+	fastRuns  int
+	duration  time.Duration
+	rounds    int
+	clients   []int
+	protocol  string
+	pgbench   bool
+	keep      bool
+}
+
+func main() {
+	var o options
+	var clients string
+	flag.StringVar(&o.pgrollup, "pgrollup", "bin/pgrollup", "the pgrollup binary")
+	flag.IntVar(&o.rows, "rows", 10_000_000, "orders to generate (the issue asks for at least 10 million)")
+	flag.IntVar(&o.customers, "customers", 100_000, "customers to generate")
+	flag.IntVar(&o.runs, "runs", 5, "timed runs of each dashboard statement directly on Postgres, after one warm-up (the median is reported)")
+	flag.IntVar(&o.fastRuns, "fastruns", 50, "timed runs of each dashboard statement through pgrollup and on DuckDB alone, after one warm-up (the median is reported; they take milliseconds, and the overhead goal is about single milliseconds)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each pgbench run lasts (whole seconds)")
+	flag.IntVar(&o.rounds, "rounds", 1, "repeat every pgbench run this many times (interleaved) and report the median")
+	flag.StringVar(&clients, "clients", "1,8,32", "comma-separated pgbench client counts")
+	flag.StringVar(&o.protocol, "protocol", "extended", "protocol of the dashboard statements: extended (as pgjdbc, i.e. Metabase and Tableau) or simple (as psycopg2, i.e. Superset)")
+	flag.BoolVar(&o.pgbench, "pgbench", true, "run the pgbench comparison after the dashboard")
+	flag.BoolVar(&o.keep, "keep", false, "leave Postgres and pgrollup running after the benchmark until Ctrl-C")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fatalUsage("unexpected arguments %q", flag.Args())
+	}
+	var err error
+	if o.clients, err = parseInts(clients); err != nil {
+		fatalUsage("-clients: %v", err)
+	}
+	switch {
+	case o.rows < 1000:
+		fatalUsage("-rows must be at least 1000")
+	case o.customers < 1:
+		fatalUsage("-customers must be at least 1")
+	case o.runs < 1 || o.fastRuns < 1:
+		fatalUsage("-runs and -fastruns must be at least 1")
+	case o.rounds < 1:
+		fatalUsage("-rounds must be at least 1")
+	case o.duration < time.Second:
+		fatalUsage("-duration must be at least 1s")
+	case o.protocol != "extended" && o.protocol != "simple":
+		fatalUsage("-protocol must be extended or simple")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		var failed checksFailed
+		if !errors.As(err, &failed) && ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "bench-serving: interrupted")
+		} else {
+			fmt.Fprintf(os.Stderr, "bench-serving: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func fatalUsage(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench-serving: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func run(ctx context.Context, o options) (err error) {
+	rollupBin, err := filepath.Abs(o.pgrollup)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(rollupBin); err != nil {
+		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-serving`)", err)
+	}
+	pgbenchBin := ""
+	if o.pgbench {
+		if pgbenchBin, err = exec.LookPath("pgbench"); err != nil {
+			return fmt.Errorf("pgbench not found (Debian: apt-get install postgresql, or run scripts/deps.sh; -pgbench=false skips it): %w", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "pgrollup-bench-serving-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	fmt.Printf("pgrollup serving bench: %d orders, %d customers, %d/%d runs per statement (direct/pgrollup and DuckDB, %s protocol), pgbench %ss at clients %v; %d CPUs, load average %s\n",
+		o.rows, o.customers, o.runs, o.fastRuns, o.protocol, secondsArg(o.duration), o.clients, runtime.NumCPU(), loadAverage())
+
+	w, err := startWarehouse(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := w.stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	if err := w.load(ctx, o); err != nil {
+		return err
+	}
+	if o.pgbench {
+		if err := w.createViews(ctx); err != nil {
+			return err
+		}
+	}
+
+	p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, "pgrollup"), w)
+	if err != nil {
+		return err
+	}
+	defer p.stop(15 * time.Second)
+	if err := p.waitBuilds(ctx, 30*time.Minute); err != nil {
+		return err
+	}
+
+	var failures []string
+	dash, err := runDashboard(ctx, o, w, p)
+	if err != nil {
+		return err
+	}
+	failures = append(failures, dash.failures...)
+
+	var bench *pgbenchReport
+	if o.pgbench {
+		bench, err = runPgbenchComparison(ctx, o, pgbenchBin, filepath.Join(tmp, "pgbench"), w, p)
+		if err != nil {
+			return err
+		}
+		failures = append(failures, bench.failures...)
+	}
+
+	printSummary(dash, bench)
+	fmt.Printf("Load average at the end: %s\n", loadAverage())
+
+	if o.keep && ctx.Err() == nil {
+		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n")
+		fmt.Printf("  Postgres directly:  psql %q\n", w.clientDSN())
+		fmt.Printf("  through pgrollup:   psql %q\n", p.clientDSN(w))
+		fmt.Printf("  admin and metrics:  %s/api/rollups  %s/metrics\n", p.adminURL, p.adminURL)
+		fmt.Printf("  pgrollup's config and log: %s\n", filepath.Dir(p.logPath))
+		select {
+		case <-ctx.Done():
+		case <-p.exited:
+			fmt.Printf("pgrollup exited (%v)\n%s\n", p.waitErr, tail(p.logPath, 20))
+		}
+		// Ctrl-C ends -keep: that is the normal way out, not a failure.
+		ctx = context.Background()
+	}
+	if len(failures) > 0 {
+		return checksFailed(failures)
+	}
+	return ctx.Err()
+}
+
+// checksFailed is the list of statements that were not answered from a
+// rollup or not answered as Postgres answers them: the benchmark's figures
+// are not worth reading then. Missed speed goals are not in it.
+type checksFailed []string
+
+func (c checksFailed) Error() string {
+	return fmt.Sprintf("%d check(s) failed:\n  %s", len(c), strings.Join(c, "\n  "))
+}
+
+// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no client counts")
+	}
+	return out, nil
+}
+
+func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
+
+// command prints a command line exactly as it is run.
+func command(args ...string) {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	fmt.Printf("    $ %s\n", strings.Join(q, " "))
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

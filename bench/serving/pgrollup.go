@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// pgrollup is the running `pgrollup serve`.
+type pgrollup struct {
+	port     int
+	adminURL string
+	dataDir  string
+	logPath  string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+}
+
+// rollupsYAML declares the benchmark's rollups: the three shapes the issue
+// names. Every dashboard statement is answered by one of them; which one is
+// pgrollup's choice (the fewest rows that can answer).
+func rollupsYAML(w *warehouse) string {
+	q := strconv.Quote
+	return `tables:
+  - name: public.orders
+    joins:
+      - table: public.customers
+        on: orders.customer_id = customers.id
+        type: left
+        relationship: many_to_one
+rollups:
+  - name: orders_daily_by_status
+    table: public.orders
+    dimensions: [status]
+    time_dimension: created_at
+    granularity: day
+    measures: [sum(amount), count(*), sum(quantity), avg(amount), min(amount), max(amount)]
+  - name: orders_monthly_by_country
+    table: public.orders
+    dimensions: [customers.country, status]
+    time_dimension: created_at
+    granularity: month
+    measures: [sum(amount), count(*), sum(quantity), avg(amount)]
+  - name: orders_hourly_by_status
+    table: public.orders
+    dimensions: [status]
+    time_dimension: created_at
+    granularity: hour
+    measures: [sum(amount), count(*), sum(quantity)]
+    partition_granularity: month
+    build_range:
+      start: ` + q("SELECT timestamptz '"+w.start.Format("2006-01-02 15:04:05Z07:00")+"'") + `
+      end: ` + q("SELECT timestamptz '"+w.end.Format("2006-01-02 15:04:05Z07:00")+"'") + `
+`
+}
+
+// startPgrollup writes a config in dir, runs `pgrollup serve` and waits until
+// it accepts connections.
+func startPgrollup(ctx context.Context, bin, dir string, w *warehouse) (*pgrollup, error) {
+	step("Starting pgrollup")
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	q := strconv.Quote
+	cfg := `# written by bench/serving
+listen: ` + q(fmt.Sprintf("127.0.0.1:%d", port)) + `
+warehouse:
+  dsn: ` + q(w.serviceDSN()) + `
+data_dir: ` + q(dataDir) + `
+storage:
+  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
+worker:
+  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
+auth:
+  cleartext_without_tls: loopback
+admin:
+  listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
+build_timezone: UTC
+` + rollupsYAML(w)
+	cfgPath := filepath.Join(dir, "pgrollup.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	fmt.Printf("%s\n", indent(rollupsYAML(w)))
+	p := &pgrollup{
+		port:     port,
+		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+		dataDir:  dataDir,
+		logPath:  filepath.Join(dir, "pgrollup.log"),
+		exited:   make(chan struct{}),
+	}
+	args := []string{bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s"}
+	command(args...)
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		return nil, err
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stdout = logFile
+	p.cmd.Stderr = logFile
+	// Its own process group: Ctrl-C reaches only the benchmark, which then
+	// stops pgrollup in order (SIGTERM, drain) before the cluster.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	if err := p.waitReady(ctx, w, 60*time.Second); err != nil {
+		p.stop(5 * time.Second)
+		return nil, err
+	}
+	done("pgrollup on 127.0.0.1:%d, admin %s, log %s", port, p.adminURL, p.logPath)
+	return p, nil
+}
+
+// cleanEnv is the environment without PGROLLUP_* variables, which would
+// override the generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PGROLLUP_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (p *pgrollup) clientDSN(w *warehouse) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(benchUser, benchPassword),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)),
+		Path:     "/" + benchDB,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+func (p *pgrollup) stop(grace time.Duration) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(grace):
+		fmt.Fprintf(os.Stderr, "bench-serving: pgrollup did not stop within %s of SIGTERM; killing it\n", grace)
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// failed adds the process's exit status, if it exited, and its log to err.
+func (p *pgrollup) failed(err error) error {
+	select {
+	case <-p.exited:
+		err = fmt.Errorf("pgrollup exited (%v): %w", p.waitErr, err)
+	default:
+	}
+	return fmt.Errorf("%w\n%s", err, tail(p.logPath, 30))
+}
+
+// waitReady waits for /readyz and for a client session through the proxy.
+func (p *pgrollup) waitReady(ctx context.Context, w *warehouse, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := p.getJSON(ctx, "/readyz", nil)
+		if err == nil {
+			var conn *pgconn.PgConn
+			if conn, err = pgconn.Connect(ctx, p.clientDSN(w)); err == nil {
+				_, err = conn.Exec(ctx, "SELECT 1").ReadAll()
+				conn.Close(context.Background())
+				if err == nil {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.exited:
+			return p.failed(err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return p.failed(fmt.Errorf("not ready after %s: %w", limit, err))
+		}
+	}
+}
+
+// rollupState is an element of GET /api/rollups.
+type rollupState struct {
+	Name       string  `json:"name"`
+	Status     string  `json:"status"`
+	Version    string  `json:"version"`
+	Rows       int64   `json:"rows"`
+	Bytes      int64   `json:"bytes"`
+	Partitions int     `json:"partitions"`
+	Progress   string  `json:"progress"`
+	LastError  *string `json:"last_error"`
+	Truncated  bool    `json:"truncated"`
+}
+
+// waitBuilds polls the admin API until every rollup has an active version,
+// printing each change of status or progress.
+func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
+	step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
+	t0 := time.Now()
+	deadline := t0.Add(limit)
+	last := map[string]string{}
+	for {
+		var states []rollupState
+		if err := p.getJSON(ctx, "/api/rollups", &states); err != nil {
+			return p.failed(err)
+		}
+		sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
+		active := 0
+		for _, s := range states {
+			line := s.Status
+			if s.Progress != "" {
+				line += " (" + s.Progress + ")"
+			}
+			if s.Status == "active" {
+				active++
+				line = fmt.Sprintf("active, version %s: %d rows, %d bytes, %d partition(s)", s.Version, s.Rows, s.Bytes, s.Partitions)
+				if s.Truncated {
+					line += ", TRUNCATED"
+				}
+			}
+			if line != last[s.Name] {
+				done("%6s  %-26s %s", since(t0), s.Name, line)
+				last[s.Name] = line
+			}
+			if s.Status == "failed" {
+				msg := ""
+				if s.LastError != nil {
+					msg = *s.LastError
+				}
+				return p.failed(fmt.Errorf("the build of rollup %s failed: %s", s.Name, msg))
+			}
+		}
+		if len(states) > 0 && active == len(states) {
+			done("all %d rollups active (%s)", len(states), since(t0))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.exited:
+			return p.failed(errors.New("while building"))
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return p.failed(fmt.Errorf("rollups not all active after %s", limit))
+		}
+	}
+}
+
+func (p *pgrollup) getJSON(ctx context.Context, path string, into any) error {
+	body, err := p.get(ctx, path)
+	if err != nil || into == nil {
+		return err
+	}
+	return json.Unmarshal(body, into)
+}
+
+func (p *pgrollup) get(ctx context.Context, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.adminURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return body, nil
+}
+
+// metrics is one scrape of /metrics: series (name with labels, as
+// exposed) to value.
+type metrics map[string]float64
+
+func (p *pgrollup) metrics(ctx context.Context) (metrics, error) {
+	body, err := p.get(ctx, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	m := metrics{}
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m, sc.Err()
+}
+
+// sum adds the series of metric name whose labels include every label given
+// as `key="value"`.
+func (m metrics) sum(name string, labels ...string) float64 {
+	var total float64
+	for series, v := range m {
+		if series != name && !strings.HasPrefix(series, name+"{") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			total += v
+		}
+	}
+	return total
+}
+
+// routeCounts is what the benchmark checks after each measured piece of work:
+// how many statements pgrollup answered from a rollup (and from which one),
+// passed through, or fell back on.
+type routeCounts struct {
+	rollup, passthrough, errors, fallbacks float64
+	hits                                   map[string]float64
+}
+
+func (p *pgrollup) routeCounts(ctx context.Context) (routeCounts, error) {
+	m, err := p.metrics(ctx)
+	if err != nil {
+		return routeCounts{}, err
+	}
+	rc := routeCounts{
+		rollup:      m.sum("pgrollup_queries_total", `route="rollup"`),
+		passthrough: m.sum("pgrollup_queries_total", `route="passthrough"`),
+		errors:      m.sum("pgrollup_queries_total", `route="error"`),
+		fallbacks:   m.sum("pgrollup_rollup_fallbacks_total"),
+		hits:        map[string]float64{},
+	}
+	for series, v := range m {
+		if strings.HasPrefix(series, "pgrollup_rollup_hits_total{") {
+			if i := strings.Index(series, `rollup="`); i >= 0 {
+				name := series[i+len(`rollup="`):]
+				name = name[:strings.IndexByte(name, '"')]
+				rc.hits[name] += v
+			}
+		}
+	}
+	return rc, nil
+}
+
+// settle returns the counts since before, scraping again for up to two
+// seconds until enough(delta) holds: pgrollup counts a statement once it has
+// answered it, which may be just after the client has read the answer.
+func (p *pgrollup) settle(ctx context.Context, before routeCounts, enough func(routeCounts) bool) (routeCounts, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		after, err := p.routeCounts(ctx)
+		if err != nil {
+			return routeCounts{}, err
+		}
+		d := after.delta(before)
+		if enough(d) || time.Now().After(deadline) {
+			return d, nil
+		}
+		select {
+		case <-ctx.Done():
+			return routeCounts{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// delta is after minus before.
+func (after routeCounts) delta(before routeCounts) routeCounts {
+	d := routeCounts{
+		rollup:      after.rollup - before.rollup,
+		passthrough: after.passthrough - before.passthrough,
+		errors:      after.errors - before.errors,
+		fallbacks:   after.fallbacks - before.fallbacks,
+		hits:        map[string]float64{},
+	}
+	for name, v := range after.hits {
+		if x := v - before.hits[name]; x != 0 {
+			d.hits[name] = x
+		}
+	}
+	return d
+}
+
+func (d routeCounts) String() string {
+	var hits []string
+	for name, v := range d.hits {
+		hits = append(hits, fmt.Sprintf("%s=%.0f", name, v))
+	}
+	sort.Strings(hits)
+	return fmt.Sprintf("rollup %.0f, passthrough %.0f, error %.0f, fallbacks %.0f, hits {%s}",
+		d.rollup, d.passthrough, d.errors, d.fallbacks, strings.Join(hits, " "))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	if len(lines) == 0 {
+		return "(" + path + " is empty)"
+	}
+	return "last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
+}
