@@ -329,7 +329,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		log.Warn("ack failed; the job will be redelivered and found satisfied", "err", err)
 	}
 	w.o.Metrics.build(def.Name, "success", elapsed)
-	log.Info("build finished", "version", v.ID, "rows", v.Rows, "bytes", v.Bytes, "partitions", len(v.Rebuilt), "elapsed", elapsed.Round(time.Millisecond))
+	log.Info("build finished", "version", v.ID, "rows", v.Rows, "bytes", v.Bytes, "partitions", len(v.Rebuilt),
+		"elapsed", elapsed.Round(time.Millisecond), "rows_per_sec", rowsPerSecond(v.Rows, elapsed))
 }
 
 // idleStatus is the status of a state with no build running.
@@ -376,3 +377,12 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // ErrUnknownRollup is returned for a rollup name the configuration does not declare.
 var ErrUnknownRollup = errors.New("unknown rollup")
+
+// rowsPerSecond is a build's throughput for its log line, rounded to a whole
+// number of rows.
+func rowsPerSecond(rows int64, elapsed time.Duration) int64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return int64(float64(rows) / elapsed.Seconds())
+}

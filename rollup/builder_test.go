@@ -162,6 +162,29 @@ tables:
 			WHERE c.country IS NOT NULL AND o.qty > 2 GROUP BY 1, 2`,
 		types: map[string]string{"d0": "DECIMAL(12,2)", "d1": "VARCHAR", "m0_count": "BIGINT"},
 		parts: 1, allTime: true,
+	}, {
+		name: "joined table with the fact table's column names: bare names are the fact table's",
+		zone: "UTC",
+		yaml: `
+  - name: by_account
+    table: public.orders
+    dimensions: [status, accounts.status]
+    time_dimension: created_at
+    granularity: month
+    measures: [sum(amount), count(distinct status), max(accounts.amount)]
+    filters: ["status <> 'cancelled'", "amount > 0"]`,
+		want: `SELECT o.status, a.status, date_trunc('month', o.created_at), sum(o.amount), count(DISTINCT o.status), max(a.amount)
+			FROM public.orders o LEFT JOIN public.accounts a ON o.customer_id = a.id
+			WHERE o.status <> 'cancelled' AND o.amount > 0 GROUP BY 1, 2, 3`,
+		types: map[string]string{"d0": "VARCHAR", "d1": "VARCHAR", "t": "TIMESTAMP WITH TIME ZONE", "m0_sum": "DECIMAL(38,2)",
+			"m1_count_distinct": "BIGINT", "m2_max": "DECIMAL(12,2)"},
+		tables: `
+tables:
+  - name: public.orders
+    joins:
+      - {table: public.accounts, on: orders.customer_id = accounts.id, type: left}
+`,
+		parts: 1, allTime: true,
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -210,10 +210,10 @@ func qualifiers(expr string) (map[string]bool, error) {
 		return nil, err
 	}
 	out := map[string]bool{}
-	walk(tree, func(m proto.Message) {
+	walk(tree, func(m proto.Message) bool {
 		ref, ok := m.(*pg_query.ColumnRef)
 		if !ok || len(ref.Fields) < 2 {
-			return
+			return true
 		}
 		var parts []string
 		for _, f := range ref.Fields[:len(ref.Fields)-1] {
@@ -224,13 +224,17 @@ func qualifiers(expr string) (map[string]bool, error) {
 		if len(parts) == len(ref.Fields)-1 {
 			out[strings.Join(parts, ".")] = true
 		}
+		return true
 	})
 	return out, nil
 }
 
-// walk visits every message of a parse tree, depth first.
-func walk(m proto.Message, visit func(proto.Message)) {
-	visit(m)
+// walk visits every message of a parse tree, depth first; the children of a
+// message for which visit returns false are skipped.
+func walk(m proto.Message, visit func(proto.Message) bool) {
+	if !visit(m) {
+		return
+	}
 	m.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case fd.Message() == nil || fd.IsMap():

@@ -93,5 +93,9 @@ var shopSchema = []string{
 		date '2023-10-01' + (i / 97),
 		timestamp '2023-10-01 00:00:00' + (i * interval '23 minutes')
 		FROM generate_series(1, 20000) i`,
+	// accounts shares the column names status and amount with orders: a build that
+	// joins it must still read orders' columns where the config names them bare.
+	`CREATE TABLE accounts (id int PRIMARY KEY, status text, amount numeric(12,2))`,
+	`INSERT INTO accounts SELECT i, (ARRAY['open','closed'])[1 + i % 2], i FROM generate_series(1, 150) i`,
 	`ANALYZE`,
 }

@@ -78,13 +78,35 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 		from += " " + kw + " " + t + " ON (" + j.On + ")"
 	}
 	p.from = from
-	for _, f := range def.Filters {
+	q, err := newQualifier(def.Table)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	filters, err := q.exprs(def.Filters)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("filter: %w", err))
+	}
+	for _, f := range filters {
 		p.where = append(p.where, "("+f+")")
+	}
+	dims, err := q.exprs(def.Dimensions)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("dimension: %w", err))
+	}
+	timeCol := ""
+	if def.TimeDimension != "" {
+		if timeCol, err = q.expr(def.TimeDimension); err != nil {
+			return nil, permanent(fmt.Errorf("time_dimension: %w", err))
+		}
 	}
 
 	var parts []measurePart
 	for i, m := range def.Measures {
-		ps, err := splitMeasure(i, m)
+		qm, err := q.expr(m)
+		if err != nil {
+			return nil, permanent(fmt.Errorf("measure %q: %w", m, err))
+		}
+		ps, err := splitMeasure(i, m, qm)
 		if err != nil {
 			return nil, permanent(fmt.Errorf("measure %q: %w", m, err))
 		}
@@ -93,9 +115,9 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 
 	// Probe: the dimensions, the raw time column and every measure argument.
 	var probe []string
-	probe = append(probe, def.Dimensions...)
-	if def.TimeDimension != "" {
-		probe = append(probe, def.TimeDimension)
+	probe = append(probe, dims...)
+	if timeCol != "" {
+		probe = append(probe, timeCol)
 	}
 	for _, mp := range parts {
 		if mp.arg != "" {
@@ -113,7 +135,7 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 	k := 0
 	for i, d := range def.Dimensions {
 		p.Columns = append(p.Columns, Column{Name: "d" + strconv.Itoa(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
-		p.selects = append(p.selects, d)
+		p.selects = append(p.selects, dims[i])
 		p.order = append(p.order, quoteIdent("d"+strconv.Itoa(i)))
 		k++
 	}
@@ -121,8 +143,8 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 		tt := probeTypes[k]
 		k++
 		p.TimeType = &tt
-		p.timeCol = def.TimeDimension
-		bucket, err := bucketExpr(def.TimeDimension, def.Granularity, tt)
+		p.timeCol = timeCol
+		bucket, err := bucketExpr(timeCol, def.Granularity, tt)
 		if err != nil {
 			return nil, permanent(err)
 		}
@@ -160,9 +182,10 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 	return p, nil
 }
 
-// splitMeasure decomposes measure i into the parts that re-aggregate.
-func splitMeasure(i int, text string) ([]measurePart, error) {
-	tree, err := pg_query.Parse("SELECT " + text)
+// splitMeasure decomposes measure i, text as configured and qualified as the
+// build query writes it, into the parts that re-aggregate.
+func splitMeasure(i int, text, qualified string) ([]measurePart, error) {
+	tree, err := pg_query.Parse("SELECT " + qualified)
 	if err != nil {
 		return nil, err
 	}
