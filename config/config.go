@@ -69,6 +69,9 @@ type Routing struct {
 	WorkerTimeout     Duration `yaml:"worker_timeout"`
 	MaxStaleness      Duration `yaml:"max_staleness"` // zero: no limit
 	PrivilegeCacheTTL Duration `yaml:"privilege_cache_ttl"`
+	// ResultCacheBytes bounds the answers kept for repeated rollup queries; 0
+	// keeps none. A rollup version never changes, so a kept answer is exact.
+	ResultCacheBytes ByteSize `yaml:"result_cache_bytes"`
 }
 
 // TLS is the client-side TLS certificate; both empty answers SSLRequest with 'N'.

@@ -203,7 +203,7 @@ func expectedDefaults(base string) *Config {
 		DataDir:         data,
 		Storage:         Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
 		Worker:          Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
-		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second)},
+		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB},
 		Auth:            Auth{CleartextWithoutTLS: "loopback"},
 		MaxMessageBytes: 64 << 20,
 		BuildTimezone:   "UTC",

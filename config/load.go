@@ -26,6 +26,7 @@ const (
 	defaultConcurrency       = 8
 	defaultWorkerTimeout     = Duration(5 * time.Second)
 	defaultPrivilegeCacheTTL = Duration(30 * time.Second)
+	defaultResultCacheBytes  = 64 * MB
 	defaultMaxMessageBytes   = 64 * MB
 	defaultBuildTimezone     = "UTC"
 )
@@ -123,6 +124,7 @@ func applyDefaults(c *Config, src *source) {
 	defaultValue(src, "worker.concurrency", &c.Worker.Concurrency, defaultConcurrency)
 	defaultValue(src, "routing.worker_timeout", &c.Routing.WorkerTimeout, defaultWorkerTimeout)
 	defaultValue(src, "routing.privilege_cache_ttl", &c.Routing.PrivilegeCacheTTL, defaultPrivilegeCacheTTL)
+	defaultValue(src, "routing.result_cache_bytes", &c.Routing.ResultCacheBytes, defaultResultCacheBytes)
 	defaultValue(src, "max_message_bytes", &c.MaxMessageBytes, defaultMaxMessageBytes)
 	for i := range c.Tables {
 		for j := range c.Tables[i].Joins {

@@ -53,7 +53,12 @@ func timed(r string) sample {
 var (
 	hitSample      = sample{"pgrollup_rollup_hits_total", map[string]string{"rollup": opsRollup}}
 	fallbackSample = sample{"pgrollup_rollup_fallbacks_total", map[string]string{"reason": "answer_failed"}}
+	cacheHitSample = sample{"pgrollup_result_cache_hits_total", nil}
 )
+
+// opsFreshHit is a statement the rollup answers that the metrics test asks
+// only once the rollup's files are gone, so that no answer of it was kept.
+const opsFreshHit = "SELECT category, count(*) AS n FROM items GROUP BY 1 ORDER BY 1"
 
 func missSample(reason string) sample {
 	return sample{"pgrollup_rollup_misses_total", map[string]string{"reason": reason}}
@@ -99,7 +104,7 @@ func TestOpsMetrics(t *testing.T) {
 	samples := []sample{
 		route("rollup"), route("passthrough"), route("admin"), route("error"),
 		timed("rollup"), timed("passthrough"),
-		hitSample, fallbackSample, missSample("not_a_dimension"), missSample("measure"),
+		hitSample, fallbackSample, missSample("not_a_dimension"), missSample("measure"), cacheHitSample,
 	}
 	before := scrape(t, o.proxyProc)
 	for _, mode := range modes {
@@ -124,17 +129,22 @@ func TestOpsMetrics(t *testing.T) {
 		{route("admin"), 0},
 		{route("error"), 0},
 		{fallbackSample, 0},
+		// The first mode computes each hit; the others get the kept answer.
+		{cacheHitSample, hits - float64(len(opsHits))},
 	})
 
-	// Take the rollup's files away: a hit-shaped statement now fails on the
-	// rollup path and falls back to the warehouse, with the right answer.
+	// Take the rollup's files away: a hit-shaped statement not asked before
+	// now fails on the rollup path and falls back to the warehouse, with
+	// the right answer; a failed answer is never kept, so it falls back
+	// every time. A statement asked before is still answered from the
+	// rollup: its answer was kept, and the version it came from is active.
 	files := filepath.Join(o.dir, "data", "rollups")
 	if err := os.Rename(files, files+".away"); err != nil {
 		t.Fatal(err)
 	}
 	before = scrape(t, o.proxyProc)
 	for _, mode := range modes {
-		same(opsHits[1], mode)
+		same(opsFreshHit, mode)
 	}
 	checkDeltas(t, "after fallbacks", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
 		{route("passthrough"), n},
@@ -143,6 +153,15 @@ func TestOpsMetrics(t *testing.T) {
 		{route("rollup"), 0},
 		{timed("rollup"), 0},
 		{hitSample, 0},
+		{cacheHitSample, 0},
+	})
+	before = scrape(t, o.proxyProc)
+	same(opsHits[0], pgx.QueryExecModeSimpleProtocol)
+	checkDeltas(t, "a kept answer without the files", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
+		{route("rollup"), 1},
+		{hitSample, 1},
+		{cacheHitSample, 1},
+		{fallbackSample, 0},
 	})
 
 	// With the files back, the rollup answers again.
@@ -150,7 +169,7 @@ func TestOpsMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	before = scrape(t, o.proxyProc)
-	same(opsHits[1], pgx.QueryExecModeSimpleProtocol)
+	same(opsFreshHit, pgx.QueryExecModeSimpleProtocol)
 	checkDeltas(t, "after the files came back", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
 		{route("rollup"), 1},
 		{hitSample, 1},

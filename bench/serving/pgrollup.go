@@ -73,7 +73,7 @@ rollups:
 
 // startPgrollup writes a config in dir, runs `pgrollup serve` and waits until
 // it accepts connections.
-func startPgrollup(ctx context.Context, bin, dir string, w *warehouse) (*pgrollup, error) {
+func startPgrollup(ctx context.Context, bin, dir string, w *warehouse, resultCache string) (*pgrollup, error) {
 	step("Starting pgrollup")
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -97,6 +97,8 @@ storage:
   url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
 worker:
   cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
+routing:
+  result_cache_bytes: ` + q(resultCache) + `
 auth:
   cleartext_without_tls: loopback
 admin:

@@ -44,9 +44,15 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 		pool.Close()
 		return nil, err
 	}
+	cached, err := routing.NewResultCache(exec, cfg.Routing.ResultCacheBytes.Int64(), reg)
+	if err != nil {
+		exec.Close()
+		pool.Close()
+		return nil, err
+	}
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
-			Executor:   exec,
+			Executor:   cached,
 			RollupOnly: cfg.Routing.RollupOnly,
 			Privileges: routing.NewPrivileges(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log),
 			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
