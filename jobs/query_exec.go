@@ -68,7 +68,7 @@ func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq routin
 		release()
 		return nil, routing.Fallback(routing.FallbackProtocol, err)
 	}
-	rows, err := duck.Query(ctx, &rewrite.Decision{SQL: sql, Columns: make([]rewrite.ResultColumn, ncols)})
+	rows, err := duck.Query(ctx, &rewrite.Decision{SQL: sql, Files: paths, Columns: make([]rewrite.ResultColumn, ncols)})
 	if err != nil {
 		release()
 		if ctx.Err() != nil {

@@ -45,7 +45,7 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 		c := NewQueryClient(nc, QueryClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
 		return &ProxyExecutor{Executor: c, LocalPath: routing.StorageKeys, Remote: true}, nil
 	}
-	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	duck, err := routing.OpenDuckDBWithLog(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
 	if err != nil {
 		return nil, err
 	}

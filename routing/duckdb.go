@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -13,13 +14,28 @@ import (
 )
 
 // DuckDB runs rollup queries in this process, over Parquet files on local
-// disk: the single-binary default.
+// disk: the single-binary default. Small files are kept in memory as tables
+// (residentTables), with a quarter of the memory limit.
 type DuckDB struct {
-	db *sql.DB
+	db       *sql.DB
+	resident *residentTables
 }
+
+// defaultResidentBudget is the memory for resident tables when DuckDB has no
+// memory limit of ours.
+const defaultResidentBudget = 256 << 20
 
 // OpenDuckDB opens an in-memory DuckDB limited to memoryLimit bytes (0: DuckDB's default).
 func OpenDuckDB(memoryLimit int64) (*DuckDB, error) {
+	return OpenDuckDBWithLog(memoryLimit, nil)
+}
+
+// OpenDuckDBWithLog is OpenDuckDB with a logger for the tables it keeps in
+// memory (nil: none).
+func OpenDuckDBWithLog(memoryLimit int64, log *slog.Logger) (*DuckDB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
@@ -30,20 +46,29 @@ func OpenDuckDB(memoryLimit int64) (*DuckDB, error) {
 			return nil, fmt.Errorf("duckdb memory_limit: %w", err)
 		}
 	}
-	return &DuckDB{db: db}, nil
+	budget := int64(defaultResidentBudget)
+	if memoryLimit > 0 {
+		budget = memoryLimit / 4
+	}
+	return &DuckDB{db: db, resident: newResidentTables(db, budget, log)}, nil
 }
 
 // Close releases the database.
-func (d *DuckDB) Close() error { return d.db.Close() }
+func (d *DuckDB) Close() error {
+	d.resident.close()
+	return d.db.Close()
+}
 
-// Query implements Executor.
+// Query implements Executor. dec.Files are the local paths its SQL reads.
 func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, error) {
-	rows, err := d.db.QueryContext(ctx, dec.SQL)
+	query, release := d.resident.substitute(dec)
+	rows, err := d.db.QueryContext(ctx, query)
 	if err != nil {
+		release()
 		return nil, err
 	}
 	n := len(dec.Columns)
-	r := &sqlRows{rows: rows, vals: make([]any, n), ptrs: make([]any, n)}
+	r := &sqlRows{rows: rows, vals: make([]any, n), ptrs: make([]any, n), release: release}
 	for i := range r.vals {
 		r.ptrs[i] = &r.vals[i]
 	}
@@ -52,10 +77,11 @@ func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, 
 
 // sqlRows adapts database/sql rows to proxy.Rows.
 type sqlRows struct {
-	rows *sql.Rows
-	vals []any
-	ptrs []any
-	err  error
+	rows    *sql.Rows
+	vals    []any
+	ptrs    []any
+	err     error
+	release func() // the resident tables the query reads
 }
 
 func (r *sqlRows) Next() bool {
@@ -78,4 +104,8 @@ func (r *sqlRows) Err() error {
 	return r.rows.Err()
 }
 
-func (r *sqlRows) Close() error { return r.rows.Close() }
+func (r *sqlRows) Close() error {
+	err := r.rows.Close()
+	r.release()
+	return err
+}
