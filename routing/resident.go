@@ -108,10 +108,13 @@ func (r *residentTables) startLoading(files []string) {
 		if r.closed || r.tables[f] != nil {
 			continue
 		}
+		info, err := os.Stat(f)
+		if err != nil {
+			continue // the query reading it reports the error; a later one tries again
+		}
 		t := &residentTable{path: f}
 		r.tables[f] = t
-		info, err := os.Stat(f)
-		if err != nil || info.Size()*residentExpansion > r.budget/4 {
+		if info.Size()*residentExpansion > r.budget/4 {
 			t.skip = true
 			continue
 		}

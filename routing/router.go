@@ -92,6 +92,9 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 			src = append(src, j.Table)
 		}
 		s.sources[rs.Def.Name] = src
+		// Every rollup's hit series exists from the start, at 0, so that a
+		// rate over it is defined before its first hit.
+		r.hits.WithLabelValues(rs.Def.Name)
 		name := rs.Def.Table
 		if i := strings.LastIndexByte(name, '.'); i >= 0 {
 			name = name[i+1:]
