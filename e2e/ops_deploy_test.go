@@ -214,7 +214,7 @@ func TestDeployCompose(t *testing.T) {
 			t.Errorf("%s has no service %s", composeFile, name)
 		}
 	}
-	for _, name := range []string{"postgres", "nats", "minio", "pgrollup", "prometheus"} {
+	for _, name := range []string{"postgres", "nats", "minio", "pgrollup", "worker-1", "worker-2", "prometheus"} {
 		if s := compose.Services[name]; s.Healthcheck == nil || len(s.Healthcheck.Test) == 0 {
 			t.Errorf("service %s has no health check", name)
 		}
@@ -235,6 +235,8 @@ func TestDeployCompose(t *testing.T) {
 	}
 
 	var proxies int
+	var proxyFlags map[string]string
+	workerFlags := map[string]map[string]string{} // by service
 	for name, s := range compose.Services {
 		for _, v := range s.Volumes {
 			src, _, _ := strings.Cut(v, ":")
@@ -267,6 +269,11 @@ func TestDeployCompose(t *testing.T) {
 			proxies++
 		}
 		values := checkFlags(t, name, flags[key], args)
+		if key == "pgrollup serve" {
+			proxyFlags = values
+		} else {
+			workerFlags[name] = values
+		}
 		cfgArg := values["config"]
 		if cfgArg == "" {
 			t.Errorf("service %s: %v has no --config", name, s.Command)
@@ -310,6 +317,44 @@ func TestDeployCompose(t *testing.T) {
 	}
 	if !slices.Contains(compose.Services["prometheus"].Volumes, "./deploy/prometheus:/etc/prometheus:ro") {
 		t.Errorf("the prometheus service does not mount deploy/prometheus at /etc/prometheus: %v", compose.Services["prometheus"].Volumes)
+	}
+	// The workers' admin listeners: probed by their health checks and
+	// scraped by Prometheus's pgrollup-worker job with their token.
+	workerJob := scrapeJobNamed(t, prom, "pgrollup-worker")
+	workerTargets := fmt.Sprint(workerJob["static_configs"])
+	for name, values := range workerFlags {
+		port := adminPort // admin.listen of the config they share with the proxy
+		if addr, ok := values["admin-listen"]; ok {
+			if addr == "" {
+				t.Errorf("service %s runs without an admin listener: nothing can probe or scrape it", name)
+				continue
+			}
+			port = portOf(t, addr)
+		}
+		s := compose.Services[name]
+		if s.Healthcheck != nil {
+			if hc := strings.Join(s.Healthcheck.Test, " "); !strings.Contains(hc, "/"+port) || !strings.Contains(hc, "/readyz") {
+				t.Errorf("the %s health check %q does not ask /readyz on its admin port %s", name, hc, port)
+			}
+		}
+		if !strings.Contains(workerTargets, name+":"+port) {
+			t.Errorf("prometheus.yml's pgrollup-worker job scrapes %s, not %s:%s", workerTargets, name, port)
+		}
+		if got := workerJob["authorization"].(map[string]any)["credentials"]; got != s.Environment["PGROLLUP_ADMIN_TOKEN"] {
+			t.Errorf("prometheus.yml scrapes the workers with token %q, %s's is %q", got, name, s.Environment["PGROLLUP_ADMIN_TOKEN"])
+		}
+	}
+	// A proxy that takes no build job needs workers on a shared NATS.
+	if proxyFlags["build-worker"] == "false" {
+		if len(workerFlags) == 0 {
+			t.Error("pgrollup runs with --build-worker=false and no service runs pgrollup-worker: nothing would build")
+		}
+		for _, file := range []string{"pgrollup.yaml", "pgrollup-s3.yaml"} {
+			c := readYAML(t, filepath.Join(deployConfigs, file))
+			if url, _ := c["nats"].(map[string]any)["url"].(string); url == "" && proxy.Environment["PGROLLUP_NATS_URL"] == "" {
+				t.Errorf("%s has no nats.url: with --build-worker=false no worker could reach the embedded server", file)
+			}
+		}
 	}
 	nats := strings.Join(compose.Services["nats"].Command, " ")
 	if !strings.Contains(nats, "--jetstream") {
@@ -462,6 +507,19 @@ func TestDeployInitSQL(t *testing.T) {
 	if got, want := queryText(t, demo, sql, pgx.QueryExecModeSimpleProtocol), queryText(t, direct, sql, pgx.QueryExecModeSimpleProtocol); got != want {
 		t.Errorf("through pgrollup:\n%s\nPostgres:\n%s", got, want)
 	}
+}
+
+// scrapeJobNamed finds a scrape job by name in a Prometheus config.
+func scrapeJobNamed(t *testing.T, cfg map[string]any, name string) map[string]any {
+	t.Helper()
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		if m, ok := j.(map[string]any); ok && m["job_name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s has no scrape job named %s", deployPrometheusConfig, name)
+	return nil
 }
 
 // explainRoute returns "chosen" when EXPLAIN (ROLLUP) chooses a rollup for

@@ -18,8 +18,8 @@ import (
 )
 
 // builds is the rollup build machinery of one pgrollup process: the job system
-// (embedded NATS unless nats.url is set), the catalog view, the scheduler and an
-// in-process worker.
+// (embedded NATS unless nats.url is set), the catalog view, the scheduler and,
+// unless --build-worker=false, an in-process worker.
 type builds struct {
 	node    *jobs.Node
 	view    *jobs.View
@@ -31,8 +31,20 @@ type builds struct {
 	storage rollup.Storage
 }
 
-// startBuilds starts the build machinery; Close stops it.
+// startBuilds starts the build machinery with an in-process worker; Close stops it.
 func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*builds, error) {
+	return startBuildsWith(ctx, cfg, log, reg, true)
+}
+
+// startBuildsWith is startBuilds with the in-process worker optional. Without
+// buildWorker the process schedules builds and follows the catalog but takes no
+// build job: the pgrollup-worker processes on the shared NATS run them.
+func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, buildWorker bool) (*builds, error) {
+	if !buildWorker && cfg.NATS.URL == "" {
+		// The embedded server accepts in-process connections only: no
+		// pgrollup-worker could ever reach its queue, so nothing would build.
+		return nil, errors.New("--build-worker=false needs nats.url: with the embedded NATS server no pgrollup-worker can take the build jobs")
+	}
 	targets, err := jobs.Targets(cfg)
 	if err != nil {
 		return nil, err
@@ -67,22 +79,27 @@ func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	if err != nil {
 		return fail(fmt.Errorf("metrics: %w", err))
 	}
-	worker := jobs.NewWorker(jobs.WorkerOptions{
-		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
-		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
-			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
-		Log: log.With("component", "worker"), Metrics: metrics,
-	})
-	if err := ensureDir(cfg.Worker.CacheDir); err != nil {
-		return fail(err)
-	}
-	b.wg.Add(2)
-	go func() {
-		defer b.wg.Done()
-		if err := worker.Run(runCtx); err != nil {
-			log.Error("build worker stopped", "err", err)
+	if buildWorker {
+		if err := ensureDir(cfg.Worker.CacheDir); err != nil {
+			return fail(err)
 		}
-	}()
+		worker := jobs.NewWorker(jobs.WorkerOptions{
+			JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
+			Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
+				MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
+			Log: log.With("component", "worker"), Metrics: metrics,
+		})
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := worker.Run(runCtx); err != nil {
+				log.Error("build worker stopped", "err", err)
+			}
+		}()
+	} else {
+		log.Info("no in-process build worker (--build-worker=false): pgrollup-worker processes run the builds")
+	}
+	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		select { // schedule against a loaded catalog, so statuses are right from the start
@@ -120,8 +137,8 @@ func (b *builds) Node() *jobs.Node { return b.node }
 // View is the live catalog, for the rewriter's snapshot.
 func (b *builds) View() *jobs.View { return b.view }
 
-// Close stops the scheduler and the worker (a build in progress is handed back to the
-// queue), then the job system.
+// Close stops the scheduler and the in-process worker, if any (a build in progress is
+// handed back to the queue), then the job system.
 func (b *builds) Close(ctx context.Context) error {
 	b.cancel()
 	done := make(chan struct{})

@@ -28,11 +28,17 @@ import (
 const usage = `pgrollup: an aggregate-aware Postgres proxy
 
 Usage:
-  pgrollup [serve] --config FILE [--log-level debug|info|warn|error]
+  pgrollup [serve] --config FILE [--log-level debug|info|warn|error] [--shutdown-timeout 30s]
+                   [--build-worker=false]
   pgrollup validate --config FILE
   pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"
   pgrollup status [--admin URL] [--token TOKEN] [--json]
   pgrollup refresh [--wait] [--admin URL] [--token TOKEN] NAME...
+
+serve runs the proxy, the admin listener, the build scheduler and an in-process
+build worker. --build-worker=false leaves the builds to pgrollup-worker processes
+on the NATS server of nats.url: the proxy still schedules builds and follows the
+catalog, but takes no build job.
 `
 
 func main() {
@@ -86,6 +92,7 @@ func runServe(args []string, stderr io.Writer) int {
 	path := fs.String("config", "pgrollup.yaml", "config file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long SIGTERM waits for sessions to finish")
+	buildWorker := fs.Bool("build-worker", true, "run an in-process build worker; false leaves the builds to pgrollup-worker processes (needs nats.url)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -103,7 +110,7 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, log, *shutdownTimeout); err != nil {
+	if err := serve(ctx, cfg, log, *shutdownTimeout, *buildWorker); err != nil {
 		log.Error("pgrollup stopped", "err", err)
 		return 1
 	}
@@ -111,7 +118,8 @@ func runServe(args []string, stderr io.Writer) int {
 }
 
 // serve runs the proxy and its admin listener until ctx ends, then drains.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration) error {
+// buildWorker says whether this process also takes build jobs.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration, buildWorker bool) error {
 	tlsConfig, err := loadTLS(cfg.TLS)
 	if err != nil {
 		return err
@@ -120,7 +128,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rctx, stopRouter := context.WithCancel(context.Background())
 	defer stopRouter()
-	b, err := startBuilds(rctx, cfg, log, reg)
+	b, err := startBuildsWith(rctx, cfg, log, reg, buildWorker)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,14 @@
 // at a time on one shared DuckDB limited to worker.duckdb_memory_limit, over Parquet
 // files cached under worker.cache_dir up to worker.cache_max_bytes.
 //
+// An admin HTTP listener (--admin-listen, by default the config's admin.listen)
+// serves GET /healthz, GET /readyz (200 once connected to NATS with the catalog
+// loaded) and GET /metrics (Prometheus: builds and query serving), the last with
+// the admin.token bearer token when one is set.
+//
 // Usage:
 //
-//	pgrollup-worker --config FILE [--log-level LEVEL] [--name NAME]
+//	pgrollup-worker --config FILE [--log-level LEVEL] [--name NAME] [--ack-wait 30s] [--admin-listen ADDR]
 package main
 
 import (
@@ -21,11 +26,26 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
+
+const usage = `pgrollup-worker: builds rollups and answers rollup queries for pgrollup proxies
+
+Usage:
+  pgrollup-worker --config FILE [--log-level LEVEL] [--name NAME] [--ack-wait 30s] [--admin-listen ADDR]
+
+It takes build jobs and rollup queries from the NATS server of nats.url, which
+must be the proxies'. The admin listener serves /healthz, /readyz and /metrics;
+--admin-listen= (empty) runs without it.
+
+Flags:
+`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -34,11 +54,21 @@ func main() {
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pgrollup-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
 	path := fs.String("config", "pgrollup.yaml", "config file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	name := fs.String("name", "", "worker name in the catalog and logs (default host-pid-random)")
 	ackWait := fs.Duration("ack-wait", jobs.DefaultAckWait, "how long a silent worker keeps a job before it is redelivered; the same on every worker")
+	adminListen := fs.String("admin-listen", "", "host:port of the admin HTTP listener (/healthz, /readyz, /metrics); default the config's admin.listen, empty for none")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pgrollup-worker: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	var lvl slog.Level
@@ -56,16 +86,65 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgrollup-worker: nats.url is empty: a separate worker needs the NATS server the proxies use (or set PGROLLUP_NATS_URL)")
 		return 1
 	}
+	o := options{name: *name, ackWait: *ackWait, admin: cfg.Admin.Listen}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "admin-listen" {
+			o.admin, o.adminFromFlag = *adminListen, true
+		}
+	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, *name, *ackWait, log); err != nil {
+	if err := serve(ctx, cfg, o, log); err != nil {
 		log.Error("pgrollup-worker stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cfg *config.Config, name string, ackWait time.Duration, log *slog.Logger) error {
+// options are the worker's command-line settings.
+type options struct {
+	name    string
+	ackWait time.Duration
+	// admin is the admin listener's address; "" runs without one.
+	admin string
+	// adminFromFlag: admin was given with --admin-listen rather than taken
+	// from the config.
+	adminFromFlag bool
+}
+
+// serve runs the worker until ctx ends: the admin listener first, so that
+// health probes answer while NATS is still being reached, then the query
+// server and the build worker.
+func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// No catalog gauges (nil view): pgrollup_rollup_rows, _bytes and
+	// _age_seconds describe the shared catalog, which every proxy exports
+	// already; a copy per worker would only duplicate each rollup's series.
+	metrics, err := jobs.NewMetrics(reg, nil)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var ready readiness
+	admin, err := startAdmin(o, cfg.Admin.Token, reg, ready.ready, log)
+	if err != nil {
+		return err
+	}
+	defer admin.stop()
+	context.AfterFunc(ctx, ready.stop)
+
+	err = work(ctx, cfg, o, metrics, reg, &ready, log)
+	if err != nil && ctx.Err() != nil {
+		// A signal while it was still connecting (to NATS, or the storage)
+		// cut that short: a requested stop, not a failure.
+		log.Info("pgrollup-worker stopped while starting", "err", err)
+		return nil
+	}
+	return err
+}
+
+// work connects to NATS, answers queries and takes build jobs until ctx ends.
+func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
 	if err != nil {
 		return err
@@ -78,24 +157,39 @@ func serve(ctx context.Context, cfg *config.Config, name string, ackWait time.Du
 		return err
 	}
 	defer node.Close()
-	stopQueries, err := serveQueries(ctx, cfg, node, storage, name, log)
+	q, err := serveQueries(ctx, cfg, node, storage, o.name, log)
 	if err != nil {
 		return err
 	}
-	defer stopQueries()
+	defer q.stop()
+	if err := reg.Register(newQueryCollector(q.server.Stats, q.cache.Stats)); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	ready.set(node.Conn, q.view)
 	w := jobs.NewWorker(jobs.WorkerOptions{
 		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
-		AckWait: ackWait, Name: name, Log: log,
+		AckWait: o.ackWait, Name: o.name, Log: log, Metrics: metrics,
 		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
 			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
 	})
-	return w.Run(ctx)
+	if err := w.Run(ctx); err != nil {
+		return fmt.Errorf("build worker: %w", err)
+	}
+	return nil
+}
+
+// queries is the running query server and what it reads.
+type queries struct {
+	server *jobs.QueryServer
+	cache  *jobs.Cache
+	view   *jobs.View
+	stop   func()
 }
 
 // serveQueries answers rollup queries until ctx ends or stop is called; stop
 // waits for the running queries (up to the drain timeout) and frees the
 // DuckDB and the cache.
-func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, log *slog.Logger) (stop func(), err error) {
+func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, log *slog.Logger) (*queries, error) {
 	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
 	if err != nil {
 		return nil, err
@@ -125,11 +219,11 @@ func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, stor
 		duck.Close()
 		return nil, err
 	}
-	return func() {
+	return &queries{server: qs, cache: cache, view: view, stop: func() {
 		cancel()
 		qs.Wait()
 		<-followed
 		cache.Close()
 		duck.Close()
-	}, nil
+	}}, nil
 }
