@@ -198,6 +198,24 @@ func withAvg(c *config.Config) {
 	c.Rollups[0].Measures = append(c.Rollups[0].Measures, "avg(amount)", "avg(quantity)")
 }
 
+// monthlyDistinct adds a month-grain rollup storing count(distinct customer_id).
+func monthlyDistinct(c *config.Config) {
+	c.Rollups = append(c.Rollups, config.Rollup{
+		Name: "orders_monthly_distinct", Table: "public.orders",
+		Dimensions: []string{"status"}, TimeDimension: "created_at", Granularity: config.Month,
+		Measures: []string{"count(distinct customer_id)"},
+	})
+}
+
+// yearlyDistinct adds a year-grain rollup storing count(distinct customer_id).
+func yearlyDistinct(c *config.Config) {
+	c.Rollups = append(c.Rollups, config.Rollup{
+		Name: "orders_yearly_distinct", Table: "public.orders",
+		Dimensions: []string{"status"}, TimeDimension: "created_at", Granularity: config.Year,
+		Measures: []string{"count(distinct customer_id)"},
+	})
+}
+
 // bigRollup is a rollup with a numeric range filter on a dimension.
 func bigRollup() config.Rollup {
 	return config.Rollup{
@@ -467,6 +485,13 @@ func rule2Cases() []decideCase {
 		{name: "dimension of int", sql: "SELECT quantity, count(*) FROM orders GROUP BY quantity", rollup: "orders_daily"},
 		{name: "power bi underscore alias", bi: "powerbi-alias", sql: `SELECT "_"."status", count(*) AS "a0" FROM "public"."orders" "_" GROUP BY "_"."status"`, rollup: "orders_daily"},
 		{name: "power bi underscore non dimension", bi: "powerbi-alias", sql: `SELECT "_"."note", count(*) AS "a0" FROM "public"."orders" "_" GROUP BY "_"."note"`, reason: ReasonNotDimension},
+		{name: "identity cast of a date", sql: "SELECT order_date::date, count(*) FROM orders GROUP BY 1", rollup: "orders_by_day"},
+		{name: "identity cast grouped by the column", sql: "SELECT CAST(order_date AS DATE) AS d, count(*) FROM orders GROUP BY order_date", rollup: "orders_by_day"},
+		{name: "nested identity casts", sql: "SELECT status::text::text, count(*) FROM orders GROUP BY 1", rollup: "orders_daily"},
+		{name: "identity cast of an int", sql: "SELECT quantity::integer, CAST(status AS text), count(*) FROM orders GROUP BY quantity, status", rollup: "orders_daily"},
+		{name: "cast of text to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", rollup: "orders_daily"},
+		{name: "cast of char(n) to bpchar", sql: "SELECT status::bpchar, count(*) FROM orders GROUP BY 1", reason: ReasonExpression,
+			types: map[string]string{"public.orders.status": "char(8)"}},
 		{name: "tableau cast text non dimension", bi: "tableau-cast-text", sql: `SELECT CAST("orders"."customer_id" AS TEXT) AS "customer_id", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" GROUP BY 1`, reason: ReasonNotDimension},
 		{name: "superset alias", bi: "superset-alias", sql: `SELECT status AS status, DATE_TRUNC('day', created_at) AS __timestamp, SUM(amount) AS "SUM(amount)" FROM public.orders GROUP BY status, DATE_TRUNC('day', created_at) ORDER BY "SUM(amount)" DESC LIMIT 10000`, rollup: "orders_daily", want: []string{"LIMIT 10000"}},
 		{name: "superset alias minute", bi: "superset-alias", sql: `SELECT status AS status, DATE_TRUNC('minute', created_at) AS __timestamp, SUM(amount) AS "SUM(amount)" FROM public.orders GROUP BY status, DATE_TRUNC('minute', created_at) LIMIT 10000`, reason: ReasonTimeBucket},
@@ -575,6 +600,21 @@ func rule4Cases() []decideCase {
 		{name: "at time zone new york", sql: "SELECT date_trunc('day', created_at AT TIME ZONE 'America/New_York'), count(*) FROM orders GROUP BY 1", rollup: "orders_hourly"},
 		{name: "at time zone kolkata", sql: "SELECT date_trunc('day', created_at AT TIME ZONE 'Asia/Kolkata'), count(*) FROM orders GROUP BY 1", reason: ReasonTimeZone},
 		{name: "timestamp column to timestamptz", sql: "SELECT date_trunc('month', local_ts::timestamptz), count(*) FROM orders GROUP BY 1", reason: ReasonTimeZone},
+		{name: "hour in berlin keeps the repeated hour", zone: "Europe/Berlin", sql: "SELECT date_trunc('hour', created_at), count(*) FROM orders WHERE created_at >= '2023-10-29 00:00:00+00' AND created_at < '2023-10-29 02:00:00+00' GROUP BY 1", rollup: "orders_hourly",
+			want: []string{`("r"."t" - (timezone('Europe/Berlin', "r"."t") - date_trunc('hour', timezone('Europe/Berlin', "r"."t"))))`}},
+		{name: "hour in new york keeps the repeated hour", zone: "America/New_York", sql: "SELECT date_trunc('hour', created_at), count(*) FROM orders WHERE created_at >= '2023-11-05 04:00:00+00' AND created_at < '2023-11-05 08:00:00+00' GROUP BY 1", rollup: "orders_hourly",
+			want: []string{`("r"."t" - (timezone('America/New_York', "r"."t") - date_trunc('hour', timezone('America/New_York', "r"."t"))))`}},
+		{name: "hour with a zone argument", sql: "SELECT date_trunc('hour', created_at, 'Europe/Berlin'), sum(amount) FROM orders GROUP BY 1", rollup: "orders_hourly",
+			want: []string{`("r"."t" - (timezone('Europe/Berlin', "r"."t") - date_trunc('hour', timezone('Europe/Berlin', "r"."t"))))`}},
+		{name: "hour in kolkata from utc hours", zone: "Asia/Kolkata", sql: "SELECT date_trunc('hour', created_at), count(*) FROM orders GROUP BY 1", reason: ReasonTimeZone},
+		{name: "hour in kolkata cut in kolkata", zone: "Asia/Kolkata", sql: "SELECT date_trunc('hour', created_at), count(*) FROM orders GROUP BY 1", rollup: "orders_hourly",
+			cfg: func(c *config.Config) { c.BuildTimezone = "Asia/Kolkata" }},
+		{name: "hour of now in the first pass of berlin's repeated hour", zone: "Europe/Berlin", now: time.Date(2023, 10, 29, 0, 30, 0, 0, time.UTC),
+			sql: "SELECT count(*) FROM orders WHERE created_at >= date_trunc('hour', now())", rollup: "orders_daily", want: []string{"TIMESTAMPTZ '2023-10-29 00:00:00+00'"}},
+		{name: "hour of now in the second pass of new york's repeated hour", zone: "America/New_York", now: time.Date(2023, 11, 5, 6, 30, 0, 0, time.UTC),
+			sql: "SELECT count(*) FROM orders WHERE created_at >= date_trunc('hour', now())", rollup: "orders_hourly", want: []string{"TIMESTAMPTZ '2023-11-05 06:00:00+00'"}},
+		{name: "second pass of the repeated hour is a boundary in new york", zone: "America/New_York", sql: "SELECT count(*) FROM orders WHERE created_at >= '2023-11-05 01:00:00-05' AND created_at < '2023-11-05 02:00:00-05'", rollup: "orders_hourly",
+			cfg: func(c *config.Config) { c.BuildTimezone = "America/New_York" }},
 		{name: "extract hour in berlin", zone: "Europe/Berlin", sql: "SELECT EXTRACT(HOUR FROM created_at), count(*) FROM orders GROUP BY 1", rollup: "orders_hourly"},
 		{name: "build zone new york", zone: "America/New_York", sql: "SELECT date_trunc('month', created_at), count(distinct customer_id) FROM orders GROUP BY 1", reason: ReasonMeasure,
 			cfg: func(c *config.Config) { c.BuildTimezone = "America/New_York" }, cands: map[string]ReasonCode{"orders_daily": ReasonMeasure}},
@@ -616,6 +656,21 @@ func rule5Cases() []decideCase {
 		{name: "avg numeric wider than decimal", sql: "SELECT avg(amount) FROM orders", reason: ReasonMeasure, cfg: withAvg, types: map[string]string{"public.orders.amount": "numeric(40,2)"}},
 		{name: "count distinct dimension", sql: "SELECT count(distinct status) FROM orders", rollup: "orders_daily", want: []string{"count(DISTINCT \"r\".\"d0\")"}},
 		{name: "count distinct stored exact grain", sql: "SELECT o.status, c.country, quantity, created_at::date, count(distinct customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1,2,3,4", rollup: "orders_daily"},
+		{name: "count distinct stored by day of week", sql: "SELECT o.status, c.country, quantity, EXTRACT(DOW FROM created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by iso day of week", sql: "SELECT o.status, c.country, quantity, EXTRACT(ISODOW FROM created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by day of year", sql: "SELECT o.status, c.country, quantity, EXTRACT(DOY FROM created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by day of month", sql: "SELECT o.status, c.country, quantity, EXTRACT(DAY FROM created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by date_part dow", sql: "SELECT o.status, c.country, quantity, date_part('dow', created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by day of week and date", sql: "SELECT o.status, c.country, quantity, created_at::date, EXTRACT(DOW FROM created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4, 5", rollup: "orders_daily"},
+		{name: "count distinct stored by date_trunc day", sql: "SELECT o.status, c.country, quantity, date_trunc('day', created_at), count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", rollup: "orders_daily"},
+		{name: "count distinct stored with identity casts", sql: "SELECT o.status::text, c.country, quantity::int, created_at::date, count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", rollup: "orders_daily"},
+		{name: "count distinct stored by dimension expression", sql: "SELECT upper(o.status), c.country, quantity, created_at::date, count(DISTINCT customer_id) FROM orders o LEFT JOIN customers c ON o.customer_id = c.id GROUP BY 1, 2, 3, 4", reason: ReasonMeasure},
+		{name: "count distinct stored by month of the year", sql: "SELECT status, EXTRACT(MONTH FROM created_at), count(DISTINCT customer_id) FROM orders GROUP BY 1, 2", reason: ReasonMeasure,
+			cfg: monthlyDistinct, cands: map[string]ReasonCode{"orders_monthly_distinct": ReasonMeasure}},
+		{name: "count distinct stored by month", sql: "SELECT status, date_trunc('month', created_at), count(DISTINCT customer_id) FROM orders GROUP BY 1, 2", rollup: "orders_monthly_distinct", cfg: monthlyDistinct},
+		{name: "count distinct stored by year at year grain", sql: "SELECT status, EXTRACT(YEAR FROM created_at), date_part('year', created_at), count(DISTINCT customer_id) FROM orders GROUP BY 1, 2, 3", rollup: "orders_yearly_distinct", cfg: yearlyDistinct},
+		{name: "count distinct stored by quarter at month grain", sql: "SELECT status, EXTRACT(QUARTER FROM created_at), count(DISTINCT customer_id) FROM orders GROUP BY 1, 2", reason: ReasonMeasure,
+			cfg: monthlyDistinct, cands: map[string]ReasonCode{"orders_monthly_distinct": ReasonMeasure}},
 		{name: "count distinct stored coarser", sql: "SELECT status, count(distinct customer_id) FROM orders GROUP BY 1", reason: ReasonMeasure},
 		{name: "power bi distinct count", bi: "powerbi-distinct-count", sql: "SELECT count(distinct(status)) + max(case when status is null then 1 else 0 end) FROM orders", rollup: "orders_daily"},
 		{name: "filter on dimension", sql: "SELECT count(*) FILTER (WHERE status = 'paid') FROM orders", rollup: "orders_daily", want: []string{"FILTER (WHERE"}},
@@ -940,6 +995,63 @@ func TestResultColumns(t *testing.T) {
 	}
 	if d.Columns[0].TableOID != 16384 || d.Columns[0].AttNum == 0 {
 		t.Errorf("plain column keeps its origin: %+v", d.Columns[0])
+	}
+}
+
+// TestResultColumnOrigin: Postgres's parser drops a cast to the column's own
+// type and modifier, so the result column is described like the plain
+// column, with its table OID, attribute number and typmod; a cast that only
+// drops the modifier, or changes the type, leaves no origin.
+func TestResultColumnOrigin(t *testing.T) {
+	cases := []struct {
+		name   string
+		sql    string
+		types  map[string]string // column types replacing testTypes
+		col    int               // the result column checked
+		origin string            // the column whose table OID and attribute number describe it; "" for none
+		typ    Type
+	}{
+		{name: "plain column", sql: "SELECT status, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(OIDText)},
+		{name: "tableau cast to text", sql: `SELECT CAST("orders"."status" AS TEXT) AS "status", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" GROUP BY 1`, origin: "status", typ: plain(OIDText)},
+		{name: "cast to text grouped by the column", sql: "SELECT status::text, count(*) FROM orders GROUP BY status", origin: "status", typ: plain(OIDText)},
+		{name: "nested identity casts", sql: "SELECT status::text::text, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(OIDText)},
+		{name: "date cast to date", sql: "SELECT order_date::date, count(*) FROM orders GROUP BY 1", origin: "order_date", typ: plain(OIDDate)},
+		{name: "int cast to int", sql: "SELECT count(*), quantity::int4::integer FROM orders GROUP BY 2", col: 1, origin: "quantity", typ: plain(OIDInt4)},
+		{name: "int cast to bigint", sql: "SELECT quantity::int8, count(*) FROM orders GROUP BY 1", typ: plain(OIDInt8)},
+		{name: "text cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", typ: plain(OIDVarchar)},
+		{name: "varchar cast to text", sql: "SELECT status::text, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(OIDText)},
+		{name: "varchar(n) cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(OIDVarchar)},
+		{name: "varchar(n) cast to varchar(n)", sql: "SELECT CAST(status AS varchar(20))::varchar(20), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, origin: "status", typ: Type{OIDVarchar, 24}},
+		{name: "numeric(p,s) cast to numeric", sql: "SELECT quantity::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(OIDNumeric)},
+		{name: "numeric(p,s) cast to numeric twice", sql: "SELECT quantity::numeric::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(OIDNumeric)},
+		{name: "numeric(p,s) cast to numeric(p,s)", sql: "SELECT quantity::numeric(12,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, origin: "quantity", typ: Type{OIDNumeric, (12<<16 | 2) + 4}},
+		{name: "numeric(p,s) cast to another precision", sql: "SELECT quantity::numeric(14,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: Type{OIDNumeric, (14<<16 | 2) + 4}},
+		{name: "char(n) cast to char(n)", sql: "SELECT status::char(8), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "char(8)"}, origin: "status", typ: Type{OIDBpchar, 12}},
+		{name: "through a wrapping select", sql: `SELECT "s" FROM (SELECT CAST(status AS TEXT) AS "s" FROM orders GROUP BY 1) "x"`, origin: "status", typ: plain(OIDText)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat := catalogOf(t, testConfig(), c.types)
+			tb := cat.Tables["public.orders"]
+			tb.OID = 16384
+			for i := range tb.Columns {
+				tb.Columns[i].AttNum = int16(i + 1)
+			}
+			d := decide(t, cat, Session{TimeZone: "UTC"}, c.sql)
+			if d.Route != RouteRollup {
+				t.Fatalf("want a rollup route: %v", d.Reason)
+			}
+			got := d.Columns[c.col]
+			if got.Type != c.typ {
+				t.Errorf("type %+v, want %+v", got.Type, c.typ)
+			}
+			switch {
+			case c.origin == "" && (got.TableOID != 0 || got.AttNum != 0):
+				t.Errorf("want no origin: %+v", got)
+			case c.origin != "" && (got.TableOID != tb.OID || got.AttNum != tb.column(c.origin).AttNum):
+				t.Errorf("want the origin of %s (attribute %d): %+v", c.origin, tb.column(c.origin).AttNum, got)
+			}
+		})
 	}
 }
 

@@ -63,6 +63,19 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		rows = append(rows, row{id: i, qty: i%5 + 1, cust: i % 37, status: st,
 			amount: fmt.Sprintf("%d.%02d", (i*31)%500, (i*13)%100), price: float64((i*17)%1000) / 8, at: at})
 	}
+	// Rows in the hours DST moves: the repeated hours of the fall-backs of
+	// Berlin (2023-10-29 00:00-02:00 UTC) and New York (2023-11-05
+	// 05:00-07:00 UTC), each two hour buckets in Postgres, and the hours
+	// around New York's spring-forward (2024-03-10 07:00 UTC).
+	for j, s := range []string{"2023-10-29 00:10", "2023-10-29 00:40", "2023-10-29 01:05", "2023-10-29 01:20", "2023-10-29 01:55",
+		"2023-11-05 05:15", "2023-11-05 06:45", "2023-11-05 06:50", "2024-03-10 06:30", "2024-03-10 07:30"} {
+		at, err := time.Parse("2006-01-02 15:04", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := statuses[j%len(statuses)]
+		rows = append(rows, row{id: 600 + j, qty: j%3 + 1, cust: j % 4, status: &st, amount: fmt.Sprintf("%d.25", j), price: float64(j) / 4, at: at})
+	}
 	mustPG := func(q string, args ...any) {
 		t.Helper()
 		if _, err := pg.Exec(ctx, q, args...); err != nil {
@@ -148,6 +161,14 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"UTC", `SELECT floor(date_part('epoch', created_at)/604800)*604800 AS "time", count(*) FROM orders GROUP BY 1 ORDER BY 1`, true},
 		{"UTC", `SELECT floor(extract(epoch from order_date)/86400)*86400, count(*) FROM orders GROUP BY 1`, false},
 		{"UTC", `WITH agg AS (SELECT status, count(*) AS n FROM orders GROUP BY status) SELECT status, n FROM agg ORDER BY n DESC, status LIMIT 3`, true},
+		{"Europe/Berlin", "SELECT date_trunc('hour', created_at), count(*) FROM orders WHERE created_at >= '2023-10-29 00:00:00+00' AND created_at < '2023-10-29 02:00:00+00' GROUP BY 1", false},
+		{"America/New_York", "SELECT date_trunc('hour', created_at), count(*), sum(amount) FROM orders WHERE created_at >= '2023-11-05 04:00:00+00' AND created_at < '2023-11-05 08:00:00+00' GROUP BY 1", false},
+		{"America/New_York", "SELECT date_trunc('hour', created_at), count(*) FROM orders WHERE created_at >= '2024-03-10 05:00:00+00' AND created_at < '2024-03-10 09:00:00+00' GROUP BY 1", false},
+		{"UTC", "SELECT date_trunc('hour', created_at, 'Europe/Berlin'), count(*) FROM orders WHERE created_at < '2023-11-01' GROUP BY 1", false},
+		{"Europe/Berlin", "SELECT date_trunc('day', created_at), date_trunc('hour', created_at), sum(amount) FROM orders WHERE created_at < '2023-11-01' GROUP BY 1, 2 ORDER BY 2", true},
+		{"America/New_York", "SELECT date_trunc('day', created_at), count(*) FROM orders WHERE created_at < '2023-11-10' GROUP BY 1", false},
+		{"UTC", "SELECT status, quantity, date_trunc('day', created_at), EXTRACT(DOW FROM created_at), count(distinct customer_id) FROM orders GROUP BY 1, 2, 3, 4", false},
+		{"UTC", "SELECT CAST(status AS TEXT), order_date::date, count(*) FROM orders GROUP BY 1, 2", false},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {

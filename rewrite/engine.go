@@ -487,12 +487,45 @@ func (m *matcher) describe(t target, ty Type) ResultColumn {
 		c.Type, c.DuckType = plain(OIDNumeric), "VARCHAR"
 	}
 	// Plain column references carry their origin, and keep their typmod.
-	if t.expr.kind == kCol && t.expr.col != nil {
-		c.TableOID = t.expr.col.entry.table.OID
-		c.AttNum = t.expr.col.column.AttNum
-		c.Type = t.expr.col.column.Type
+	if col := identityColumn(t.expr); col != nil {
+		c.TableOID = col.col.entry.table.OID
+		c.AttNum = col.col.column.AttNum
+		c.Type = col.col.column.Type
 	}
 	return c
+}
+
+// identityColumn returns the bound column e references when Postgres sees a
+// plain column reference in it: the column itself, or the column under casts
+// to its own type with its own type modifier (CAST(status AS TEXT) of a text
+// column, order_date::date, amount::numeric(12,2) of a numeric(12,2)), which
+// Postgres's parser drops. A cast that changes only the modifier
+// (amount::numeric, v::varchar of a varchar(50)) stays in the expression as
+// a relabelling, and the result then has no origin; so does a cast to
+// another type, binary compatible or not (v::text). It returns nil
+// otherwise, and when the column's type is unknown.
+func identityColumn(e *expr) *expr {
+	var casts []*expr
+	for e.kind == kCast {
+		casts = append(casts, e)
+		e = e.args[0]
+	}
+	if e.kind != kCol || e.col == nil {
+		return nil
+	}
+	if len(casts) == 0 {
+		return e
+	}
+	t := e.col.column.Type
+	if !t.Known() {
+		return nil
+	}
+	for _, c := range casts {
+		if c.typ != t {
+			return nil
+		}
+	}
+	return e
 }
 
 // wrap applies the outer SELECT ... FROM (...) layers. Its failures are

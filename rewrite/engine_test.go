@@ -9,6 +9,8 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/config"
 )
 
 func mustParse(t testing.TB, sql string) *pg_query.ParseResult {
@@ -206,6 +208,40 @@ func TestWholeHours(t *testing.T) {
 	}
 	if z := zc.get("Not/A_Zone"); z.err == nil {
 		t.Error("an unknown zone must fail")
+	}
+}
+
+// TestTruncTime: truncating a reading to the hour keeps its UTC offset, as
+// Postgres's date_trunc does, so each pass of a DST fall-back's repeated
+// hour is its own bucket; a day looks its midnight up in the zone again.
+func TestTruncTime(t *testing.T) {
+	for _, c := range []struct {
+		zone  string
+		at    string // RFC 3339
+		grain config.Granularity
+		want  string // RFC 3339, in UTC
+	}{
+		{"Europe/Berlin", "2023-10-29T00:40:00Z", config.Hour, "2023-10-29T00:00:00Z"}, // 02:40+02
+		{"Europe/Berlin", "2023-10-29T01:40:00Z", config.Hour, "2023-10-29T01:00:00Z"}, // 02:40+01
+		{"America/New_York", "2023-11-05T05:59:59.5Z", config.Hour, "2023-11-05T05:00:00Z"},
+		{"America/New_York", "2023-11-05T06:30:00Z", config.Hour, "2023-11-05T06:00:00Z"},
+		{"America/New_York", "2024-03-10T07:30:00Z", config.Hour, "2024-03-10T07:00:00Z"}, // 03:30-04
+		{"Asia/Kolkata", "2024-01-01T00:10:00Z", config.Hour, "2023-12-31T23:30:00Z"},
+		{"Europe/Berlin", "2023-10-29T12:00:00Z", config.Day, "2023-10-28T22:00:00Z"},
+		{"America/New_York", "2023-11-05T12:00:00Z", config.Day, "2023-11-05T04:00:00Z"},
+	} {
+		loc, err := time.LoadLocation(c.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err1 := time.Parse(time.RFC3339Nano, c.at)
+		want, err2 := time.Parse(time.RFC3339Nano, c.want)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v %v", c.at, err1, err2)
+		}
+		if got := truncTime(at.In(loc), c.grain); !got.Equal(want) {
+			t.Errorf("%s %s in %s: got %s, want %s", c.grain, c.at, c.zone, got.UTC().Format(time.RFC3339), c.want)
+		}
 	}
 }
 

@@ -1,5 +1,7 @@
 package rewrite
 
+import "strings"
+
 // aggregateFuncs are the aggregate functions the rewriter knows; any other
 // aggregate is a plain unknown function to it and is refused.
 var aggregateFuncs = map[string]bool{
@@ -240,21 +242,29 @@ func sumSQL(s string, t Type) (string, Type, *Reason) {
 	return "", errType, reason(ReasonMeasure, "sum of %s is not supported on rollups", typeName(t))
 }
 
-// exactGrain checks that every group is exactly one rollup row: the query
-// groups by every dimension and by the time bucket at the rollup's grain.
+// exactGrain checks that every group is exactly one rollup row, so that a
+// stored count(distinct), which cannot be re-aggregated, is read as it is:
+// the query groups by every dimension and by the time bucket itself at the
+// rollup's grain. A grouping that is not one-to-one with the bucket (EXTRACT
+// of the day of the week, of the month or of the year, the hour of the day)
+// gathers several rollup rows into one group, and summing their distinct
+// counts counts a value once per row.
 func (m *matcher) exactGrain() *Reason {
 	cr := m.cr
 	has := map[string]bool{}
 	timeOK := cr.timeCol == nil
 	for _, g := range m.q.groupBy {
-		if g.kind == kCol && g.col != nil {
-			if d := cr.dim(g.col); d != nil {
+		if c := identityColumn(g); c != nil {
+			if d := cr.dim(c.col); d != nil {
 				has[d.phys] = true
 				continue
 			}
-			if cr.isTime(g.col) && m.exactRaw() {
+			if cr.isTime(c.col) && m.exactRaw() {
 				timeOK = true
 			}
+			continue
+		}
+		if !identifiesBucket(g) {
 			continue
 		}
 		if c, ok, r := m.cutOf(g); ok && r == nil && c.grain == cr.grain && m.checkCut(c) == nil {
@@ -269,9 +279,34 @@ func (m *matcher) exactGrain() *Reason {
 		}
 	}
 	if !timeOK {
-		return reason(ReasonMeasure, "a stored count(distinct) answers only queries grouped by the time bucket at rollup %s's %s grain", cr.st.Def.Name, cr.grain)
+		return reason(ReasonMeasure, "a stored count(distinct) answers only queries grouped by the time bucket itself at rollup %s's %s grain (date_trunc or a cast to date, cut in %s); EXTRACT and date_part fields such as dow, doy, day or month gather several buckets into one group",
+			cr.st.Def.Name, cr.grain, m.zoneOf())
 	}
 	return nil
+}
+
+// identifiesBucket reports whether a time bucket expression (one cutOf
+// recognises) has a different value for every bucket of its grain:
+// date_trunc and a cast to date do, and so does the year of a year. Any
+// other EXTRACT or date_part field (dow, isodow, doy, day, week, month,
+// quarter, hour, isoyear) repeats across buckets.
+func identifiesBucket(e *expr) bool {
+	switch e.kind {
+	case kCast:
+		return true
+	case kFunc:
+		switch e.name {
+		case "date_trunc":
+			return true
+		case "extract", "date_part":
+			if len(e.args) != 2 {
+				return false
+			}
+			f, ok := constString(e.args[0])
+			return ok && strings.EqualFold(f, "year")
+		}
+	}
+	return false
 }
 
 func argText(e *expr) string {

@@ -279,13 +279,17 @@ func (m *matcher) wholeHours(zone string) bool {
 	return m.zones.get(zone).wholeHoursFrom(lo)
 }
 
-// truncTime truncates a wall-clock reading in its location to grain g.
+// truncTime truncates a wall-clock reading in its location to grain g, as
+// Postgres's date_trunc does.
 func truncTime(t time.Time, g config.Granularity) time.Time {
 	y, mo, d := t.Date()
 	loc := t.Location()
 	switch g {
 	case config.Hour:
-		return time.Date(y, mo, d, t.Hour(), 0, 0, 0, loc)
+		// Postgres keeps the reading's own UTC offset below a day, so the
+		// repeated hour of a DST fall-back truncates within itself; time.Date
+		// could pick the other pass's offset.
+		return t.Add(-time.Duration(t.Minute())*time.Minute - time.Duration(t.Second())*time.Second - time.Duration(t.Nanosecond()))
 	case config.Day:
 		return time.Date(y, mo, d, 0, 0, 0, 0, loc)
 	case config.Week:

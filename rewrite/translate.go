@@ -733,11 +733,19 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		return "", errType, reason(ReasonExpression, "cast to %s is not supported on rollups", typeName(to))
 	}
-	if from.OID == to.OID && (to.Typmod == -1 || to.Typmod == from.Typmod) {
-		if to.Typmod == -1 && from.OID == OIDNumeric {
-			return s, plain(OIDNumeric), nil
+	if from.OID == to.OID && to.Typmod == from.Typmod {
+		return s, from, nil
+	}
+	if from.OID == to.OID && to.Typmod == -1 {
+		// Postgres keeps the value and drops the modifier
+		// (amount::numeric of a numeric(12,2), v::varchar of a
+		// varchar(50)): RowDescription shows typmod -1.
+		if from.OID == OIDBpchar {
+			// char(n) values are stored unpadded and padded to the
+			// described length; without one the padding would be lost.
+			return "", errType, reason(ReasonExpression, "cast from %s(%d) to bpchar is not reproduced on rollups", typeName(from), from.Typmod-4)
 		}
-		return s, Type{to.OID, from.Typmod}, nil
+		return s, plain(to.OID), nil
 	}
 	z := quoteLiteral(m.zone)
 	switch {
@@ -837,6 +845,17 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		ul := quoteLiteral(u)
 		switch kindOfType(t) {
 		case vInstant:
+			if g, _ := unitGrain(u); g == config.Hour {
+				// Postgres truncates an instant to the hour on the zone's
+				// clock but keeps the instant's own UTC offset (only day
+				// and coarser units look the offset up again), so the two
+				// passes of a DST fall-back's repeated hour stay two
+				// buckets: subtract the minutes and seconds the zone's
+				// clock shows. Reading the truncated wall clock back in the
+				// zone would merge them into the later one.
+				local := "timezone(" + zone + ", " + s + ")"
+				return "(" + s + " - (" + local + " - date_trunc('hour', " + local + ")))", plain(OIDTimestamptz), nil
+			}
 			return "timezone(" + zone + ", date_trunc(" + ul + ", timezone(" + zone + ", " + s + ")))", plain(OIDTimestamptz), nil
 		case vLocal:
 			if len(e.args) == 3 {
