@@ -9,4 +9,13 @@
 // Router does not claim are relayed to the client's own warehouse connection
 // byte for byte. The admin HTTP handler (health, readiness, metrics) lives here
 // too because it reports on the same server.
+//
+// What Postgres does not report of a session the proxy works out from what
+// it relays, in the order the warehouse runs it: whether the current
+// transaction may have written (then no rollup answers in it) and when it
+// began (now()), extra_float_digits and statement_timeout (read back from
+// the warehouse after a statement that may have changed them, when a local
+// answer needs them), and which of the statements and portals it holds for
+// the client DEALLOCATE, DISCARD ALL and CLOSE ALL drop. A statement it
+// answers with an error fails the warehouse's transaction too.
 package proxy

@@ -104,7 +104,7 @@ func (c *statementClock) executing(portal string) { c.reason = c.portalReasons[p
 func (c *statementClock) fellBack() { c.reason = "answer_failed" }
 
 // pushExpect adds an expectation to the queue and, for a relayed Query or
-// Execute, starts its clock. The caller holds stateMu.
+// Execute of the client's, starts its clock. The caller holds stateMu.
 func (s *session) pushExpect(e expectation) {
 	before := s.expect.len()
 	s.expect.push(e)
@@ -114,7 +114,7 @@ func (s *session) pushExpect(e expectation) {
 	c := &s.clock
 	seq := c.pushed
 	c.pushed++
-	if e.kind == 'Q' || e.kind == 'E' {
+	if (e.kind == 'Q' || e.kind == 'E') && !e.swallow {
 		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.received, reason: c.reason})
 		c.reason = ""
 	}

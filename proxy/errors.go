@@ -67,3 +67,25 @@ func asPgError(err error) *pgError {
 	}
 	return newError(severityFatal, codeInternalError, err.Error())
 }
+
+// isStatementError reports whether an ErrorResponse body reports an error
+// that ends only the statement, not the session (FATAL, PANIC).
+func isStatementError(body []byte) bool {
+	severity := ""
+	for len(body) > 0 && body[0] != 0 {
+		field := body[0]
+		value, rest, ok := cutCString(body[1:])
+		if !ok {
+			break
+		}
+		switch field {
+		case 'V':
+			// Never localized; present since Postgres 9.6.
+			return value == severityError
+		case 'S':
+			severity = value
+		}
+		body = rest
+	}
+	return severity == severityError
+}

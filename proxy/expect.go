@@ -1,5 +1,7 @@
 package proxy
 
+import "time"
+
 // expectation is a client message relayed to the warehouse whose answer has
 // not been seen yet. The queue of them tells the proxy when every earlier
 // answer has reached the client, which is when it may answer a statement
@@ -11,6 +13,32 @@ type expectation struct {
 	// swallow hides the answer from the client: the proxy sent the message
 	// on its own (to prepare upstream what the client prepared locally).
 	swallow bool
+	// quiet hides even an error: the proxy's own statement, whose failure
+	// is the proxy's business (reading settings, failing a transaction).
+	quiet bool
+	// wrote: the statement (Q, E, F) may modify data.
+	wrote bool
+	// at is when the batch a sync point (Q, S, F) ends began; a transaction
+	// block it opens is taken to have started then.
+	at time.Time
+	// newTx: the statement (Q, E, F), or the batch a Sync ends, may have
+	// ended a transaction, so that a block open after it may have begun
+	// within it.
+	newTx bool
+	// settings, when set, is the proxy's read of the session's settings.
+	settings *settingsRead
+	// resets are the statement's DEALLOCATE, DISCARD ALL and CLOSE ALL
+	// not yet answered, each applied when its CommandComplete arrives.
+	resets *[]resetOp
+	// discardGen, when not 0, marks a lone DISCARD ALL: once done, the
+	// settings are the session's defaults again, unless a change counted
+	// after discardGen came since (settings.go).
+	discardGen uint64
+	// copy follows a statement (Q, E) that may start COPY FROM STDIN;
+	// ignoredBy marks a Sync sent while that COPY may be in copy-in mode,
+	// which the warehouse then ignores (copy.go).
+	copy      *copyStart
+	ignoredBy *copyStart
 }
 
 // expectQueue is a FIFO of expectations. It is guarded by session.stateMu.
@@ -20,6 +48,9 @@ type expectQueue struct {
 	// ignoreTillSync mirrors the warehouse after an error in the extended
 	// protocol: it discards every message until Sync, so those get no answer.
 	ignoreTillSync bool
+	// onPop, when set, is told of every expectation answered (or skipped
+	// by the warehouse after an error), in order.
+	onPop func(expectation)
 }
 
 func (q *expectQueue) len() int { return len(q.items) - q.head }
@@ -42,6 +73,10 @@ func (q *expectQueue) peek() (expectation, bool) {
 }
 
 func (q *expectQueue) pop() {
+	if q.onPop != nil {
+		q.onPop(q.items[q.head])
+	}
+	q.items[q.head] = expectation{} // let its pointers go
 	q.head++
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
@@ -73,8 +108,13 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 		q.popIf(head, 'D')
 	case 'C', 'I', 's':
 		q.popIf(head, 'E')
+		if typ == 'C' && head.kind == 'E' {
+			q.popIgnoredSyncs(head.copy)
+		}
 	case 'E':
-		relay = true // an error is the client's business even for our own message
+		// An error is the client's business even for the proxy's own
+		// message, unless that is quiet.
+		relay = !head.quiet
 		if !isSyncPoint(head.kind) {
 			// Postgres now skips everything up to the next Sync.
 			for {
@@ -97,6 +137,9 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 			}
 			q.pop()
 			if isSyncPoint(h.kind) {
+				if h.kind == 'Q' {
+					q.popIgnoredSyncs(h.copy)
+				}
 				break
 			}
 		}
@@ -104,6 +147,21 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 		relay = true
 	}
 	return relay
+}
+
+// popIgnoredSyncs drops the Syncs sent during the copy-in of a COPY that
+// just completed: the warehouse ignored them.
+func (q *expectQueue) popIgnoredSyncs(c *copyStart) {
+	if c == nil || !c.started || c.failed {
+		return
+	}
+	for {
+		h, ok := q.peek()
+		if !ok || h.kind != 'S' || h.ignoredBy != c {
+			return
+		}
+		q.pop()
+	}
 }
 
 func (q *expectQueue) popIf(head expectation, kind byte) {

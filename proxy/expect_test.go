@@ -68,3 +68,28 @@ func TestExpectQueueSwallows(t *testing.T) {
 		t.Fatal("the client's BindComplete was hidden")
 	}
 }
+
+// The proxy's quiet messages hide their errors too, and every answered
+// expectation is reported in order, skipped ones included.
+func TestExpectQueueQuietAndPops(t *testing.T) {
+	var popped []byte
+	q := expectQueue{onPop: func(e expectation) { popped = append(popped, e.kind) }}
+	q.push(expectation{kind: 'Q', swallow: true, quiet: true})
+	for _, typ := range []byte("TDE") {
+		if q.observe(typ) {
+			t.Fatalf("the answer %q to a quiet message reached the client", typ)
+		}
+	}
+	q.observe('Z')
+	q.push(expectation{kind: 'P', swallow: true})
+	q.push(expectation{kind: 'B'})
+	q.push(expectation{kind: 'E'})
+	q.push(expectation{kind: 'S'})
+	if !q.observe('E') {
+		t.Fatal("the error of a message that is not quiet was hidden")
+	}
+	q.observe('Z')
+	if string(popped) != "QPBES" || q.len() != 0 {
+		t.Fatalf("popped %q, %d left", popped, q.len())
+	}
+}

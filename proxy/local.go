@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -14,6 +15,7 @@ import (
 // localStatement is a prepared statement the proxy answers itself.
 type localStatement struct {
 	name     string
+	st       *Statement
 	decision Decision
 	parse    []byte   // the client's Parse, replayed when the warehouse must take over
 	oids     []uint32 // parameter types declared by Parse
@@ -29,8 +31,10 @@ type localPortal struct {
 	params  []Param
 	formats []int16 // result format codes as Bind gave them
 	result  *Result
-	enc     *encoder           // the session's output settings when the portal first ran
-	cancel  context.CancelFunc // stops the answer; set with result
+	enc     *encoder        // the session's output settings when the portal first ran
+	set     sessionSettings // the settings it first ran with
+	ctx     context.Context // the answer's, over all its Executes; set with result
+	cancel  context.CancelCauseFunc
 }
 
 var flushMessage = []byte{'H', 0, 0, 0, 4}
@@ -53,16 +57,34 @@ func (s *session) barrier() (bool, error) {
 			return false, err
 		}
 	}
+	if err := s.waitAnswered(); err != nil {
+		return false, err
+	}
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	for s.expect.len() > 0 && !s.closing {
+	return !s.batchFailed && !s.expect.ignoreTillSync, nil
+}
+
+// waitAnswered waits until the warehouse has answered everything sent to
+// it (which the caller has flushed).
+func (s *session) waitAnswered() error {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for (s.expect.len() > 0 || s.passing) && !s.closing {
 		s.drained.Wait()
 	}
 	if s.closing {
-		return false, errSessionDone
+		return errSessionDone
 	}
-	return !s.batchFailed && !s.expect.ignoreTillSync, nil
+	return nil
 }
+
+// txFailed reports whether the session is in a failed transaction block,
+// as of the last ReadyForQuery.
+func (s *session) txFailed() bool { return byte(s.txStatus.Load()) == 'E' }
+
+// errTxAborted is Postgres's answer to a statement in a failed transaction.
+var errTxAborted = newError(severityError, "25P02", "current transaction is aborted, commands ignored until end of transaction block")
 
 // writeClient appends messages to the client under clientMu.
 func (s *session) writeClient(b []byte) error {
@@ -88,43 +110,68 @@ func (s *session) onQuery(msg message) error {
 	delete(s.localStmts, "")
 	s.dropPortal("")
 	sql, _, _ := cutCString(msg.body)
-	s.noteStatement(sql)
-	d := s.route(sql)
+	st := s.srv.stmts.get(sql)
+	d := s.route(st)
 	if d.Answer == nil {
 		s.clock.querying(d)
-		return s.relay(msg)
+		return s.relayQuery(msg, st)
 	}
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	s.running(cancel)
-	defer s.running(nil)
-	res, enc, err := s.start(ctx, d.Answer, &s.sessInfo, nil) // sessInfo is fresh from route
-	err = s.cancelled(err)
-	if err != nil && d.Fallback && !isCancel(err) {
+	if s.txFailed() {
+		// Postgres refuses anything but the end of the block; the
+		// warehouse says so in its own words.
+		s.clock.querying(d)
+		return s.relayQuery(msg, st)
+	}
+	set, err := s.settingsFor(d.Answer)
+	if err != nil && d.Fallback {
 		s.fellBack(d, err)
-		return s.relay(msg)
+		return s.relayQuery(msg, st)
 	}
 	if err != nil {
-		return s.answered(d, d.Answer, s.writeClient(appendReady(asStatementError(err).encode(nil), s)))
+		return s.answered(d, d.Answer, s.queryFailed(nil, err))
+	}
+	ctx, cancel := answerContext(s.ctx, set.timeout)
+	defer cancel(nil)
+	s.running(cancel)
+	defer s.running(nil)
+	res, enc, err := s.start(ctx, d.Answer, s.session(), nil, set)
+	err = interrupted(ctx, err)
+	if err != nil && d.Fallback && !isInterrupt(err) {
+		s.fellBack(d, err)
+		return s.relayQuery(msg, st)
+	}
+	if err != nil {
+		return s.answered(d, d.Answer, s.queryFailed(nil, err))
 	}
 	defer res.Rows.Close()
 	var out []byte
 	if cols := d.Answer.Columns(); cols != nil {
 		out = appendRowDescription(out, cols, nil)
 	}
-	out, st, err := s.stream(out, res, enc, d.Answer.Columns(), nil, 0)
-	err = s.cancelled(err)
-	if err != nil && !st.committed && d.Fallback && !isCancel(err) {
+	out, sd, err := s.stream(ctx, out, res, enc, d.Answer.Columns(), nil, 0)
+	err = interrupted(ctx, err)
+	if err != nil && !sd.committed && d.Fallback && !isInterrupt(err) {
 		s.fellBack(d, err)
-		return s.relay(msg)
+		return s.relayQuery(msg, st)
 	}
 	if err != nil {
-		out = asStatementError(err).encode(out)
+		return s.answered(d, d.Answer, s.queryFailed(out, err))
 	}
 	return s.answered(d, d.Answer, s.writeClient(appendReady(out, s)))
+}
+
+// queryFailed ends a simple Query the proxy answers with an error, after
+// what out holds of its answer. A transaction block fails with it, on the
+// warehouse too, as it would in Postgres.
+func (s *session) queryFailed(out []byte, err error) error {
+	if ferr := s.failTransaction(true); ferr != nil {
+		return ferr
+	}
+	out = asStatementError(err).encode(out)
+	return s.writeClient(appendReady(out, s))
 }
 
 func appendReady(dst []byte, s *session) []byte {
@@ -132,8 +179,8 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 // start starts an answer and takes the session's output settings with it.
-func (s *session) start(ctx context.Context, a Answer, sess *Session, params []Param) (*Result, *encoder, error) {
-	enc, err := s.encoder()
+func (s *session) start(ctx context.Context, a Answer, sess *Session, params []Param, set sessionSettings) (*Result, *encoder, error) {
+	enc, err := s.encoder(set)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,8 +202,9 @@ type streamed struct {
 // client a chunk at a time, and adds CommandComplete when the rows run out;
 // PortalSuspended is the caller's to add. It returns what is left to write.
 // After an error nothing more is encoded; whether the statement may still
-// fall back depends on st.committed.
-func (s *session) stream(out []byte, res *Result, enc *encoder, cols []Column, formats []int16, maxRows int) ([]byte, streamed, error) {
+// fall back depends on st.committed. It stops when ctx ends (a cancel, the
+// statement timeout) even if the rows do not watch ctx.
+func (s *session) stream(ctx context.Context, out []byte, res *Result, enc *encoder, cols []Column, formats []int16, maxRows int) ([]byte, streamed, error) {
 	var st streamed
 	for maxRows == 0 || st.n < maxRows {
 		if !res.Rows.Next() {
@@ -172,6 +220,9 @@ func (s *session) stream(out []byte, res *Result, enc *encoder, cols []Column, f
 		}
 		st.n++
 		if len(out) >= chunkBytes {
+			if err := ctx.Err(); err != nil {
+				return out, st, err
+			}
 			if err := s.writeClient(out); err != nil {
 				return nil, st, err
 			}
@@ -187,31 +238,46 @@ func (s *session) onParse(msg message) error {
 	if !ok {
 		return s.relay(msg) // malformed: let the warehouse say so
 	}
+	st := s.srv.stmts.get(query)
 	if old := s.localStmts[name]; old != nil && name != "" {
 		// Postgres refuses to redefine a named statement; so does the
 		// warehouse when the statement exists there too.
 		if old.upstream {
 			return s.relay(msg)
 		}
+		proceed, err := s.barrier()
+		if err != nil || !proceed {
+			return err
+		}
+		if s.txFailed() {
+			return s.relay(msg) // Postgres reports the failed transaction first
+		}
 		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
-	s.noteStatement(query)
-	d := s.route(query)
+	d := s.route(st)
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
 	if d.Answer == nil || !ok {
-		return s.relay(msg)
+		return s.relayParse(msg, name, st)
 	}
 	proceed, err := s.barrier()
 	if err != nil || !proceed {
 		return err
 	}
+	if s.txFailed() {
+		return s.relayParse(msg, name, st)
+	}
 	nparams, err := countParams(query)
 	if err != nil || nparams < len(oids) {
 		nparams = len(oids)
 	}
-	s.localStmts[name] = &localStatement{name: name, decision: d, parse: clone(msg.raw), oids: oids, nparams: nparams}
+	s.localStmts[name] = &localStatement{name: name, st: st, decision: d, parse: clone(msg.raw), oids: oids, nparams: nparams}
+	if d.Answer.Columns() != nil {
+		if err := s.readSettingsEarly(); err != nil {
+			return err
+		}
+	}
 	return s.writeClient([]byte{'1', 0, 0, 0, 4})
 }
 
@@ -224,11 +290,14 @@ func (s *session) onBind(msg message) error {
 	s.clock.bound(portal, stmtName)
 	ls := s.localStmts[stmtName]
 	if ls == nil {
-		return s.relay(msg)
+		return s.relayBind(msg, portal, stmtName)
 	}
 	proceed, err := s.barrier()
 	if err != nil || !proceed {
 		return err
+	}
+	if s.txFailed() {
+		return s.failLocal(errTxAborted)
 	}
 	params, formats, err := decodeBind(msg.body, ls.oids)
 	if err == nil && len(params) != ls.nparams {
@@ -242,7 +311,7 @@ func (s *session) onBind(msg message) error {
 	if b, ok := answer.(Binder); ok {
 		if answer = b.Bind(s.ctx, s.session(), params); answer == nil {
 			// Only the values could tell, and they say the warehouse.
-			return s.relayUpstreamBind(ls, msg)
+			return s.relayUpstreamBind(ls, msg, portal)
 		}
 	}
 	if len(s.localPortals) >= maxLocalPortals {
@@ -251,6 +320,11 @@ func (s *session) onBind(msg message) error {
 		}
 	}
 	s.localPortals[portal] = &localPortal{stmt: ls, answer: answer, bind: clone(msg.raw), params: params, formats: formats}
+	if answer.Columns() != nil {
+		if err := s.readSettingsEarly(); err != nil {
+			return err
+		}
+	}
 	return s.writeClient([]byte{'2', 0, 0, 0, 4})
 }
 
@@ -278,6 +352,10 @@ func (s *session) onDescribe(msg message) error {
 		if err != nil || !proceed {
 			return err
 		}
+		if s.txFailed() && ls.decision.Answer.Columns() != nil {
+			// Postgres describes no result in a failed transaction.
+			return s.failLocal(errTxAborted)
+		}
 		out = appendParameterDescription(out, ls.paramTypes())
 		out = appendResultDescription(out, ls.decision.Answer.Columns(), nil)
 	case 'P':
@@ -288,6 +366,9 @@ func (s *session) onDescribe(msg message) error {
 		proceed, err := s.barrier()
 		if err != nil || !proceed {
 			return err
+		}
+		if s.txFailed() && lp.answer.Columns() != nil {
+			return s.failLocal(errTxAborted)
 		}
 		out = appendResultDescription(out, lp.answer.Columns(), lp.formats)
 	default:
@@ -301,43 +382,68 @@ func (s *session) onExecute(msg message) error {
 	lp := s.localPortals[portal]
 	if !ok || lp == nil || len(rest) < 4 {
 		s.clock.executing(portal)
-		return s.relay(msg)
+		return s.relayExecute(msg, s.upPortals.lookup(portal))
 	}
 	maxRows := int(int32(binary.BigEndian.Uint32(rest)))
 	proceed, err := s.barrier()
 	if err != nil || !proceed {
 		return err
 	}
+	if s.txFailed() {
+		return s.failLocal(errTxAborted)
+	}
 	d := lp.stmt.decision
 	first := lp.result == nil
+	set, err := s.settingsFor(lp.answer)
+	switch {
+	case err == nil:
+	case first && d.Fallback:
+		s.fellBack(d, err)
+		return s.executeUpstream(lp, msg)
+	case first:
+		return s.answered(d, lp.answer, s.failLocal(err))
+	default:
+		// Part-way through, the portal goes on as it began.
+		set = lp.set
+	}
 	if first {
 		// The answer's context lives with the portal: its rows are read
-		// over as many Executes as the client asks for.
-		var ctx context.Context
-		ctx, lp.cancel = context.WithCancel(s.ctx)
+		// over as many Executes as the client asks for. When this one
+		// asks for them all, statement_timeout is its deadline.
+		timeout := set.timeout
+		if maxRows != 0 {
+			timeout = 0
+		}
+		lp.ctx, lp.cancel = answerContext(s.ctx, timeout)
+	}
+	if _, ok := lp.ctx.Deadline(); !ok {
+		// statement_timeout runs for each Execute, as in Postgres.
+		defer timeLimit(lp.cancel, set.timeout)()
+	}
+	if first {
 		s.running(lp.cancel)
-		res, enc, err := s.start(ctx, lp.answer, s.session(), lp.params)
+		res, enc, err := s.start(lp.ctx, lp.answer, s.session(), lp.params, set)
 		s.running(nil)
-		err = s.cancelled(err)
+		err = interrupted(lp.ctx, err)
 		if err != nil {
-			lp.cancel()
-			if d.Fallback && !isCancel(err) {
+			lp.cancel(nil)
+			if d.Fallback && !isInterrupt(err) {
 				s.fellBack(d, err)
 				return s.executeUpstream(lp, msg)
 			}
 			return s.answered(d, lp.answer, s.failLocal(err))
 		}
-		lp.result, lp.enc = res, enc
+		lp.result, lp.enc, lp.set = res, enc, set
 	}
 	s.running(lp.cancel)
-	out, st, err := s.stream(nil, lp.result, lp.enc, lp.answer.Columns(), lp.formats, maxRows)
+	out, st, err := s.stream(lp.ctx, nil, lp.result, lp.enc, lp.answer.Columns(), lp.formats, maxRows)
 	s.running(nil)
-	err = s.cancelled(err)
+	err = interrupted(lp.ctx, err)
 	if err != nil {
-		if first && !st.committed && d.Fallback && !isCancel(err) {
+		if first && !st.committed && d.Fallback && !isInterrupt(err) {
 			lp.result.Rows.Close()
 			lp.result = nil
-			lp.cancel()
+			lp.cancel(nil)
 			s.fellBack(d, err)
 			return s.executeUpstream(lp, msg)
 		}
@@ -364,15 +470,17 @@ func (s *session) prepareUpstream(ls *localStatement) error {
 		return err
 	}
 	ls.upstream = true
+	s.upStmts.define(ls.name, ls.st)
 	return nil
 }
 
 // relayUpstreamBind sends a Bind of a local statement to the warehouse,
 // which answers it (and everything about its portal) itself.
-func (s *session) relayUpstreamBind(ls *localStatement, bind message) error {
+func (s *session) relayUpstreamBind(ls *localStatement, bind message, portal string) error {
 	if err := s.prepareUpstream(ls); err != nil {
 		return err
 	}
+	s.upPortals.define(portal, ls.st)
 	return s.relay(bind)
 }
 
@@ -387,8 +495,9 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 		return err
 	}
 	portal, _, _ := cutCString(execute.body)
+	s.upPortals.define(portal, lp.stmt.st)
 	s.dropPortal(portal)
-	return s.relay(execute)
+	return s.relayExecute(execute, lp.stmt.st)
 }
 
 // inject sends a message of the proxy's own to the warehouse; its answer is
@@ -412,15 +521,15 @@ func (s *session) onClose(msg message) error {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {
-			return s.relay(msg)
+			return s.relayClose(msg, 'S', name)
 		}
 		delete(s.localStmts, name)
 		if ls.upstream {
-			return s.relay(msg)
+			return s.relayClose(msg, 'S', name)
 		}
 	case 'P':
 		if s.localPortals[name] == nil {
-			return s.relay(msg)
+			return s.relayClose(msg, 'P', name)
 		}
 		s.dropPortal(name)
 	default:
@@ -434,12 +543,17 @@ func (s *session) onClose(msg message) error {
 }
 
 func (s *session) onSync(msg message) error {
+	if c := s.syncIgnoredBy(); c != nil {
+		// The warehouse may ignore it, and the batch go on (copy.go).
+		return s.relayAs(msg, expectation{kind: 'S', ignoredBy: c})
+	}
 	// The unnamed portal ends with the implicit transaction at Sync.
 	s.dropPortal("")
 	upstream := s.batchUpstream
 	s.batchUpstream, s.batchFailed = false, false
+	defer func() { s.batchAt, s.batchNewTx = time.Time{}, false }()
 	if upstream {
-		return s.relay(msg)
+		return s.relaySync(msg)
 	}
 	s.stateMu.Lock()
 	s.inExtended = false
@@ -451,9 +565,13 @@ func (s *session) onSync(msg message) error {
 }
 
 // failLocal reports an error in a local extended-protocol message and, like
-// Postgres, skips the rest of the batch until Sync.
+// Postgres, skips the rest of the batch until Sync. The transaction fails
+// with it, on the warehouse too.
 func (s *session) failLocal(err error) error {
 	s.batchFailed = true
+	if ferr := s.failTransaction(false); ferr != nil {
+		return ferr
+	}
 	return s.writeClient(asStatementError(err).encode(nil))
 }
 
@@ -464,7 +582,7 @@ func (s *session) dropPortal(name string) {
 			lp.result.Rows.Close()
 		}
 		if lp.cancel != nil {
-			lp.cancel()
+			lp.cancel(nil)
 		}
 		delete(s.localPortals, name)
 	}
@@ -476,44 +594,6 @@ func (s *session) dropAllPortals() {
 		s.dropPortal(name)
 	}
 }
-
-// running records how to stop the answer being computed now, for a
-// CancelRequest; nil when none is.
-func (s *session) running(cancel context.CancelFunc) {
-	s.answerMu.Lock()
-	s.answerCancel = cancel
-	s.answerMu.Unlock()
-}
-
-// cancelAnswer stops the answer being computed, as a CancelRequest asks.
-func (s *session) cancelAnswer() {
-	s.answerMu.Lock()
-	defer s.answerMu.Unlock()
-	if s.answerCancel != nil {
-		s.answerCancel()
-		s.answerCancelled = true
-	}
-}
-
-// errCanceled is Postgres's answer to a cancelled statement.
-var errCanceled = newError(severityError, "57014", "canceling statement due to user request")
-
-// cancelled turns the error of an answer a CancelRequest stopped into
-// Postgres's own, which never falls back: the client asked for no answer.
-func (s *session) cancelled(err error) error {
-	s.answerMu.Lock()
-	defer s.answerMu.Unlock()
-	if !s.answerCancelled {
-		return err
-	}
-	s.answerCancelled = false
-	if err == nil {
-		return nil
-	}
-	return errCanceled
-}
-
-func isCancel(err error) bool { return err == errCanceled }
 
 // fallbackReason is the error's own reason when it has one (a worker
 // timeout, a missing file), for the metric's label; else answer_failed.

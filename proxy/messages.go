@@ -169,11 +169,13 @@ func appendRow(dst []byte, enc *encoder, cols []Column, formats []int16, row []a
 		}
 		lenAt := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
-		var err error
-		dst, err = enc.appendValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
+		// The row so far stays in dst whatever the encoder returns with
+		// its error, so that the half row can be cut off.
+		out, err := enc.appendValue(dst, cols[i].TypeOID, formatFor(formats, i), v)
 		if err != nil {
 			return dst[:start], fmt.Errorf("column %s: %w", cols[i].Name, err)
 		}
+		dst = out
 		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
 	}
 	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))

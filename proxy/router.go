@@ -31,6 +31,9 @@ type Statement struct {
 	tree  *pg_query.ParseResult
 	err   error
 	cache *statementCache
+
+	effOnce sync.Once
+	eff     effects // effects.go
 }
 
 // Parse returns the statement's parse tree, parsing it on first use. An
@@ -60,7 +63,17 @@ type Session struct {
 	// TxStatus is the status of the last ReadyForQuery: 'I' idle, 'T' in a
 	// transaction block, 'E' in a failed transaction block.
 	TxStatus byte
-	// Now is the statement's arrival time, for folding now() and friends.
+	// TxWrote reports that the current transaction may have modified data,
+	// which no rollup reflects: a statement the warehouse ran in it, since
+	// it began, was not certainly read-only (a query with no data-modifying
+	// CTE, no locking clause, no INTO and only built-in read-only
+	// functions, or a statement such as SET, SHOW, SAVEPOINT or FETCH). It
+	// covers a transaction block and the implicit transaction of an
+	// extended-protocol batch not yet synced, and is false outside both.
+	TxWrote bool
+	// Now is the start of the current transaction as now() returns it, for
+	// folding now() and friends: in a transaction block, when the batch
+	// that opened it began; otherwise the statement's arrival.
 	Now time.Time
 }
 

@@ -54,28 +54,34 @@ type session struct {
 
 	user, database string
 	password       *string
-	// floatDigits is extra_float_digits from the startup packet ("" when
-	// absent); floatDigitsChanged is set once a statement may have changed it.
-	floatDigits        string
-	floatDigitsChanged bool
-	key                cancelKey
-	upKey              atomic.Pointer[upstreamKey]
-	params             atomic.Pointer[map[string]string]
-	txStatus           atomic.Uint32
+	key            cancelKey
+	upKey          atomic.Pointer[upstreamKey]
+	params         atomic.Pointer[map[string]string]
+	txStatus       atomic.Uint32
 
 	// answerMu guards the cancel function of the answer the proxy is
 	// computing, which a CancelRequest from another connection calls.
-	answerMu        sync.Mutex
-	answerCancel    context.CancelFunc
-	answerCancelled bool
+	answerMu     sync.Mutex
+	answerCancel context.CancelCauseFunc
 
 	stateMu sync.Mutex
-	// drained is signalled (with stateMu) when expect empties.
-	drained    *sync.Cond
+	// drained is signalled (with stateMu) when expect empties and the
+	// message that emptied it is with the client.
+	drained *sync.Cond
+	// passing: the upstream loop is relaying the message that emptied
+	// expect, which an answer of the proxy's must not overtake.
+	passing    bool
 	expect     expectQueue
 	inExtended bool // extended-protocol messages since the last Sync
 	draining   bool
 	closing    bool
+	// set is what the proxy knows of the settings local answers depend on
+	// (settings.go), tx of the warehouse's transaction (txstate.go).
+	set settingsState
+	tx  txState
+	// resetsDone are DEALLOCATEs and the like the warehouse completed, for
+	// the client loop to apply (resets.go).
+	resetsDone []resetOp
 
 	// Client loop only: statements and portals the proxy answers itself,
 	// and the state of the extended-protocol batch up to the next Sync.
@@ -85,6 +91,17 @@ type session struct {
 	batchFailed   bool // a local message of this batch failed: skip to Sync
 	sessInfo      Session
 	clock         statementClock // duration.go
+
+	// Client loop only: what was relayed (upstream.go). upStmts and
+	// upPortals are the statements and portals on the warehouse, the
+	// portals by the statement they run.
+	upStmts       upstreamNames
+	upPortals     upstreamNames
+	batchAt       time.Time  // arrival of the current batch's first message
+	batchNewTx    bool       // the batch may have ended a transaction
+	batchMayCopy  bool       // a statement relayed since the last sync point may be COPY
+	copyPending   *copyStart // a COPY relayed that may be in copy-in (copy.go)
+	resetsPending bool       // a statement relayed may drop statements or portals the proxy holds
 
 	closeOnce sync.Once
 }
@@ -105,6 +122,7 @@ func (s *Server) serveConn(conn net.Conn) {
 		localPortals: map[string]*localPortal{},
 	}
 	sess.drained = sync.NewCond(&sess.stateMu)
+	sess.expect.onPop = sess.poppedLocked
 	sess.setClientConn(conn)
 	sess.run()
 }
@@ -136,7 +154,6 @@ func (s *session) run() {
 		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
 		return
 	}
-	s.floatDigits = params["extra_float_digits"]
 	s.database = params["database"]
 	if s.database == "" {
 		s.database = s.user
@@ -261,12 +278,31 @@ func (s *session) clientLoop() error {
 }
 
 func (s *session) handleClientMessage(msg message) error {
+	switch msg.typ {
+	case 'd', 'c', 'f', 'X':
+	case 'S', 'H':
+		if s.copyPending != nil {
+			break // the warehouse answers nothing during copy-in
+		}
+		fallthrough
+	default:
+		// Before the proxy looks up a statement or portal it holds.
+		if err := s.settleResets(); err != nil {
+			return err
+		}
+	}
 	if s.batchFailed {
 		// A local message of this batch failed: as Postgres does, skip
 		// everything up to Sync.
 		switch msg.typ {
 		case 'P', 'B', 'D', 'E', 'C', 'H':
 			return nil
+		}
+	}
+	switch msg.typ {
+	case 'P', 'B', 'D', 'E', 'C', 'H':
+		if s.batchAt.IsZero() {
+			s.batchAt = s.clock.received
 		}
 	}
 	switch msg.typ {
@@ -284,10 +320,15 @@ func (s *session) handleClientMessage(msg message) error {
 		return s.onClose(msg)
 	case 'S':
 		return s.onSync(msg)
-	case 'H', 'F':
+	case 'H':
 		return s.relay(msg)
+	case 'F':
+		return s.relayFunctionCall(msg)
 	case 'd', 'c', 'f':
 		// COPY data flows within a statement already relayed.
+		if msg.typ != 'd' {
+			s.copyEnded()
+		}
 		_, err := s.upW.Write(msg.raw)
 		return err
 	case 'X':
@@ -301,28 +342,16 @@ func (s *session) handleClientMessage(msg message) error {
 	}
 }
 
-// relay sends a client message to the warehouse, noting the answer to come.
-func (s *session) relay(msg message) error {
-	if !s.beginRoundTrip(msg.typ) {
-		return errSessionDone
-	}
-	if msg.typ != 'Q' && msg.typ != 'F' {
-		s.batchUpstream = true
-	}
-	_, err := s.upW.Write(msg.raw)
-	return err
-}
-
 // beginRoundTrip notes a client message about to be relayed that the
-// warehouse will answer. It returns false when the session is being closed
-// for shutdown.
-func (s *session) beginRoundTrip(kind byte) bool {
+// warehouse will answer as e describes. It returns false when the session
+// is being closed for shutdown.
+func (s *session) beginRoundTrip(e expectation) bool {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.closing {
 		return false
 	}
-	switch kind {
+	switch e.kind {
 	case 'S', 'Q', 'F':
 		s.inExtended = false
 	case 'H':
@@ -331,13 +360,16 @@ func (s *session) beginRoundTrip(kind byte) bool {
 	default:
 		s.inExtended = true
 	}
-	s.pushExpect(expectation{kind: kind})
+	s.pushExpect(e)
 	return true
 }
 
-// route parses sql (once per text) and asks the router where it goes.
-func (s *session) route(sql string) Decision {
-	st := s.srv.stmts.get(sql)
+// route asks the router where a statement goes; statements that manage
+// the proxy's own prepared statements it decides itself.
+func (s *session) route(st *Statement) Decision {
+	if d, ok := s.sessionCommand(st); ok {
+		return d
+	}
 	d := s.srv.router.Route(s.ctx, st, s.session())
 	if d.Answer == nil {
 		d.Route = RoutePassthrough
@@ -354,7 +386,7 @@ func (s *session) session() *Session {
 		info.Parameters = *p
 	}
 	info.TxStatus = byte(s.txStatus.Load())
-	info.Now = time.Now()
+	info.TxWrote, info.Now = s.txSnapshot()
 	return info
 }
 
@@ -386,6 +418,7 @@ func (s *session) upstreamLoop() error {
 			err = s.clientW.Flush()
 		}
 		s.clientMu.Unlock()
+		s.passed()
 		if err != nil {
 			s.closeConns()
 			return err
@@ -403,18 +436,47 @@ func (s *session) upstreamLoop() error {
 func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
+	if head, ok := s.expect.peek(); ok {
+		switch {
+		case head.settings != nil && msg.typ == 'D':
+			values, ok := decodeDataRow(msg.body)
+			head.settings.values, head.settings.failed = values, head.settings.failed || !ok
+		case head.settings != nil && msg.typ == 'E':
+			head.settings.failed = true
+		case head.resets != nil && msg.typ == 'C':
+			s.resetDoneLocked(head, msg.body)
+		}
+		if head.copy != nil {
+			copyObservedLocked(head, msg.typ)
+		}
+	}
+	prev := byte(s.txStatus.Load())
 	relay = s.observeExpect(msg.typ)
+	if msg.typ == 'E' && !relay && !isStatementError(msg.body) {
+		relay = true // a FATAL error ends the session: the client must see why
+	}
 	if msg.typ == 'Z' && len(msg.body) == 1 {
-		s.txStatus.Store(uint32(msg.body[0]))
+		s.txStatusLocked(prev, msg.body[0])
 	}
 	if s.expect.len() == 0 {
-		s.drained.Broadcast()
+		s.passing = true // drained once the message is written (passed)
 	}
 	if msg.typ == 'Z' && s.draining && s.idleLocked() && !s.closing {
 		s.closing = true
 		terminate = true
 	}
 	return relay, terminate
+}
+
+// passed notes that the upstream loop has handed the client the message it
+// observed last, and wakes a barrier waiting for that.
+func (s *session) passed() {
+	s.stateMu.Lock()
+	if s.passing {
+		s.passing = false
+		s.drained.Broadcast()
+	}
+	s.stateMu.Unlock()
 }
 
 func (s *session) idleLocked() bool {

@@ -153,11 +153,9 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			if len(msg.body) == 1 {
 				s.txStatus.Store(uint32(msg.body[0]))
 			}
-			if s.floatDigits == "" {
-				// Held back until the first ReadyForQuery: the client's
-				// first statement must not overtake this one.
-				s.floatDigits = s.askFloatDigits()
-			}
+			// Held back until the first ReadyForQuery: the client's
+			// first statement must not overtake this read.
+			s.readStartupSettings()
 			s.out = append(s.out, msg.raw...)
 			return s.flushOut()
 		case 'E':
@@ -174,33 +172,43 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 	}
 }
 
-// askFloatDigits asks the warehouse for the session's extra_float_digits,
-// which decides how floats print and which Postgres never reports: it may
-// come from postgresql.conf, ALTER DATABASE or ALTER ROLE. It returns "" if
-// the answer is not a plain value, and floats are then left to the warehouse.
-func (s *session) askFloatDigits() string {
-	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, "SHOW extra_float_digits"))); err != nil {
-		return ""
+// readStartupSettings reads the settings local answers depend on
+// (settings.go) before the session's loops start. They may come from the
+// startup packet, postgresql.conf, ALTER ROLE or ALTER DATABASE, which only
+// the warehouse can tell. If the read fails they stay unknown, and the first
+// local answer that needs them reads them again.
+func (s *session) readStartupSettings() {
+	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsQuery))); err != nil {
+		return
 	}
-	value := ""
+	var values []string
+	failed := false
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
-			return ""
+			return
 		}
 		switch msg.typ {
 		case 'D':
-			// One column: int16 count, int32 length, bytes.
-			if len(msg.body) > 6 && binary.BigEndian.Uint16(msg.body) == 1 {
-				n := int(int32(binary.BigEndian.Uint32(msg.body[2:])))
-				if n > 0 && 6+n == len(msg.body) {
-					value = string(msg.body[6:])
-				}
-			}
+			var ok bool
+			values, ok = decodeDataRow(msg.body)
+			failed = failed || !ok
 		case 'E':
-			value = ""
+			failed = true
 		case 'Z':
-			return value
+			if failed {
+				return
+			}
+			v, err := parseSettings(values)
+			if err != nil {
+				s.log.Debug("cannot read the session's settings", "err", err)
+				return
+			}
+			s.stateMu.Lock()
+			s.set.sessionSettings, s.set.known = v, true
+			s.set.defaults, s.set.defaultsKnown = v, true
+			s.stateMu.Unlock()
+			return
 		}
 	}
 }

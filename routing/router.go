@@ -176,10 +176,9 @@ func (r *Router) session(ctx context.Context, snap *snapshot, sess *proxy.Sessio
 		TimeZone: sess.Parameters["TimeZone"],
 		Now:      sess.Now,
 		TxFailed: sess.TxStatus == 'E',
-		// Inside a transaction block now() is the block's start, which the
-		// proxy does not know, and earlier statements may have written.
-		// Until both are tracked, blocks pass through.
-		TxWrote: sess.TxStatus != 'I',
+		// The proxy tracks both what a block may have written and when it
+		// began (sess.Now), so a block that only read is answered too.
+		TxWrote: sess.TxWrote,
 	}
 	if r.opts.Privileges != nil {
 		user := sess.User

@@ -1,0 +1,359 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// The proxy knows extra_float_digits and statement_timeout after whatever
+// changed them, so that floats print as the warehouse prints them, and
+// reads them back from the warehouse only when it may not know them.
+func TestSettingsFollowTheSession(t *testing.T) {
+	p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+	q := step{query: floatSQL}
+	tests := []struct {
+		name    string
+		startup string // extra_float_digits in the startup packet
+		steps   []step
+		// fallbacks is how many answers the warehouse gave instead,
+		// because the settings could not be read back in time.
+		fallbacks float64
+	}{
+		{name: "pgjdbc: 2 at startup, then SET 3", startup: "2", steps: []step{{sql: "SET extra_float_digits = 3"}, q, q}},
+		{name: "SET, then RESET", steps: []step{{sql: "SET extra_float_digits = 0"}, q, {sql: "RESET extra_float_digits"}, q}},
+		{name: "RESET ALL", startup: "3", steps: []step{{sql: "RESET ALL"}, q}},
+		{name: "DISCARD ALL", startup: "-2", steps: []step{q, {sql: "DISCARD ALL"}, q}},
+		{name: "SET LOCAL ends with its block", steps: []step{{sql: "BEGIN"}, {sql: "SET LOCAL extra_float_digits = -3"}, q, {sql: "COMMIT"}, q}},
+		{name: "SET in a block rolled back", steps: []step{{sql: "BEGIN"}, {sql: "SET extra_float_digits = -5"}, q, {sql: "ROLLBACK"}, q}},
+		{name: "SET in a failed block", steps: []step{{sql: "BEGIN"}, {sql: "SET extra_float_digits = -5"}, {sql: "SELECT 1/0"}, q, {sql: "ROLLBACK"}, q}},
+		{name: "savepoint rolled back", steps: []step{
+			{sql: "BEGIN"}, {sql: "SAVEPOINT a"}, {sql: "SET extra_float_digits = -4"}, q,
+			{sql: "ROLLBACK TO SAVEPOINT a"}, q, {sql: "COMMIT"}, q,
+		}},
+		{name: "set_config", steps: []step{{sql: "SELECT set_config('extra_float_digits', '0', false)"}, q}},
+		{name: "a function that sets it without naming it", steps: []step{
+			{sql: "CREATE FUNCTION pg_temp.digits() RETURNS text LANGUAGE sql AS $$ SELECT set_config('extra' || '_float_digits', '-6', false) $$"},
+			q, {sql: "SELECT pg_temp.digits()"}, q,
+		}},
+		{name: "several statements in one Query", steps: []step{{sql: "SET extra_float_digits = 0; SELECT 1"}, q}},
+		{name: "SET in an implicit transaction that fails", steps: []step{{sql: "SET extra_float_digits = -7; SELECT 1/0"}, q}},
+		{name: "SET in the extended protocol", steps: []step{{batch: batch(extended("SET extra_float_digits = -8"))}, q}},
+		{
+			// The answer comes in the batch that changed the setting: the
+			// proxy cannot ask before it, so the warehouse answers, and
+			// the next batch is answered again.
+			name: "SET earlier in the same batch", steps: []step{
+				{batch: batch(extended("SET extra_float_digits = -9"), extended(floatSQL))}, q,
+			},
+			fallbacks: 1,
+		},
+		{
+			// Npgsql resets a pooled connection with DISCARD ALL in the
+			// batch of its next statement: the defaults are known.
+			name: "Npgsql: DISCARD ALL in the batch of the answer", startup: "-2", steps: []step{
+				{sql: "SET extra_float_digits = 1"}, q,
+				{batch: batch(extended("DISCARD ALL"), extended(floatSQL))},
+			},
+		},
+		{
+			// pgjdbc without autocommit: every batch starts with a relayed
+			// BEGIN, and the settings are read back after the SET's own.
+			name: "pgjdbc without autocommit", startup: "2", steps: []step{
+				{batch: batch(extended("SET extra_float_digits = 3"))},
+				{batch: batch(extended("BEGIN"), extended(floatSQL))},
+				{batch: batch(extended("COMMIT"))},
+				{batch: batch(extended("BEGIN"), extended(floatSQL))},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dsn := p.dsn(trustUser, "")
+			directDSN := cluster.DSNFor(trustUser, "", "postgres")
+			if tt.startup != "" {
+				dsn += "&extra_float_digits=" + tt.startup
+				directDSN += "&extra_float_digits=" + tt.startup
+			}
+			proxied, direct := connect(t, dsn), connect(t, directDSN)
+			fallbacks := func() float64 {
+				return testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("settings_unknown")) +
+					testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed"))
+			}
+			before := fallbacks()
+			got := runScript(t, proxied.PgConn(), tt.steps)
+			want := runScript(t, direct.PgConn(), tt.steps)
+			if got != want {
+				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+			}
+			if n := fallbacks() - before; n != tt.fallbacks {
+				t.Fatalf("%v answers fell back, want %v", n, tt.fallbacks)
+			}
+		})
+	}
+}
+
+// sleepyAnswer answers localSQL after a while; it stops when its context
+// ends, in Run or in its rows.
+type sleepyAnswer struct {
+	seriesAnswer
+	inRun bool
+	after time.Duration
+}
+
+func (a sleepyAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+	wait := func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(a.after):
+			return nil
+		}
+	}
+	if a.inRun {
+		if err := wait(); err != nil {
+			return nil, err
+		}
+		return a.seriesAnswer.Run(ctx, sess, params)
+	}
+	res, err := a.seriesAnswer.Run(ctx, sess, params)
+	if err != nil {
+		return nil, err
+	}
+	res.Rows = &waitingRows{Rows: res.Rows, wait: wait}
+	return res, nil
+}
+
+// waitingRows waits before its first row.
+type waitingRows struct {
+	Rows
+	wait   func() error
+	waited bool
+	err    error
+}
+
+func (r *waitingRows) Next() bool {
+	if !r.waited {
+		r.waited = true
+		if r.err = r.wait(); r.err != nil {
+			return false
+		}
+	}
+	return r.Rows.Next()
+}
+
+func (r *waitingRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Rows.Err()
+}
+
+// slowSQL is what the warehouse computes for sleepyAnswer{after: 400ms}.
+const slowSQL = "select n::int8 as n, 'row ' || n as label from generate_series(1, 5) n, pg_sleep(0.4)"
+
+// statement_timeout stops a local answer as it stops the warehouse's, with
+// the same error, and fails a transaction block the same way.
+func TestStatementTimeoutReachesLocalAnswers(t *testing.T) {
+	for _, inRun := range []bool{false, true} {
+		name := "rows wait"
+		if inRun {
+			name = "Run waits"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := startProxy(t, func(o *Options) {
+				o.Router = routerFunc(func(st *Statement) Decision {
+					if st.SQL != slowSQL {
+						return Decision{Route: RoutePassthrough}
+					}
+					return Decision{Route: RouteRollup, Answer: sleepyAnswer{inRun: inRun, after: 400 * time.Millisecond}, Fallback: true}
+				})
+			})
+			simple, ext := step{sql: slowSQL}, step{query: slowSQL}
+			tests := []struct {
+				name    string
+				runtime string // statement_timeout in the startup packet
+				steps   []step
+			}{
+				{name: "SET", steps: []step{{sql: "SET statement_timeout = '50ms'"}, simple, ext, {sql: "SET statement_timeout = 0"}, simple, ext}},
+				{name: "at startup", runtime: "50", steps: []step{simple, ext, {sql: "RESET statement_timeout"}, ext}},
+				{name: "SET LOCAL in a block", steps: []step{
+					{sql: "BEGIN"}, {sql: "SET LOCAL statement_timeout = '50ms'"}, ext, {sql: "SELECT 1"}, {sql: "ROLLBACK"}, ext,
+				}},
+				{name: "in a block, simple protocol", steps: []step{
+					{sql: "BEGIN"}, {sql: "SET statement_timeout = '50ms'"}, simple, {sql: "SELECT 1"}, {sql: "ROLLBACK"}, simple,
+				}},
+				{name: "prepared, then SET", steps: []step{
+					{prepare: slowSQL, name: "s1"}, {execute: "s1"}, {sql: "SET statement_timeout = '50ms'"}, {execute: "s1"},
+				}},
+				{name: "a row limit: each Execute has its time", steps: []step{
+					{sql: "SET statement_timeout = '300ms'"}, {sql: "BEGIN"},
+					{batch: []pgproto3.FrontendMessage{
+						&pgproto3.Parse{Name: "s2", Query: slowSQL}, &pgproto3.Bind{DestinationPortal: "c", PreparedStatement: "s2"},
+						&pgproto3.Execute{Portal: "c", MaxRows: 2}, &pgproto3.Sync{},
+					}},
+					{batch: batch([]pgproto3.FrontendMessage{&pgproto3.Execute{Portal: "c", MaxRows: 2}})},
+					{sql: "COMMIT"},
+				}},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					dsn, directDSN := p.dsn(trustUser, ""), cluster.DSNFor(trustUser, "", "postgres")
+					if tt.runtime != "" {
+						dsn += "&statement_timeout=" + tt.runtime
+						directDSN += "&statement_timeout=" + tt.runtime
+					}
+					proxied, direct := connect(t, dsn), connect(t, directDSN)
+					want := runScript(t, direct.PgConn(), tt.steps)
+					start := time.Now()
+					got := runScript(t, proxied.PgConn(), tt.steps)
+					if got != want {
+						t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+					}
+					if !strings.Contains(got, "57014 canceling statement due to statement timeout") && tt.name != "a row limit: each Execute has its time" {
+						t.Fatalf("no statement timed out:\n%s", got)
+					}
+					if d := time.Since(start); d > 5*time.Second {
+						t.Fatalf("the script took %v", d)
+					}
+				})
+			}
+		})
+	}
+}
+
+// A timed-out answer is Postgres's error, never relayed to the warehouse
+// to be answered late.
+func TestStatementTimeoutDoesNotFallBack(t *testing.T) {
+	p := startProxy(t, func(o *Options) {
+		o.Router = routerFunc(func(st *Statement) Decision {
+			if st.SQL != slowSQL {
+				return Decision{Route: RoutePassthrough}
+			}
+			return Decision{Route: RouteRollup, Answer: slowAnswer{}, Fallback: true}
+		})
+	})
+	conn := connect(t, p.dsn(trustUser, ""))
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '100ms'"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := conn.Exec(ctx, slowSQL)
+	if got := errCode(err); got != "57014 canceling statement due to statement timeout" {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("timed out after %v", d)
+	}
+	if n := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed")); n != 0 {
+		t.Fatalf("%v fallbacks", n)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatal(errors.Join(errors.New("session after the timeout"), err))
+	}
+}
+
+// countingConn counts the settings reads written to the warehouse.
+type countingConn struct {
+	net.Conn
+	reads *atomic.Int32
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.reads.Add(int32(bytes.Count(b, []byte(settingsQuery))))
+	return c.Conn.Write(b)
+}
+
+// The settings cost a read when a session starts and after a statement
+// that may have changed them, and nothing while nothing changes them.
+func TestSettingsReadsOnlyWhenNeeded(t *testing.T) {
+	q := step{query: floatSQL}
+	repeat := func(n int, steps ...step) []step {
+		var out []step
+		for range n {
+			out = append(out, steps...)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		reads int32 // after the one at startup
+	}{
+		{name: "queries and answers", steps: repeat(10, step{sql: "SELECT 1"}, step{query: "SELECT count(*) FROM pg_class"}, q)},
+		{name: "a workload that writes, with no answers", steps: append(
+			[]step{{sql: "CREATE TEMP TABLE w (a int)"}},
+			repeat(10, step{sql: "BEGIN"}, step{sql: "INSERT INTO w VALUES (1)"}, step{sql: "SELECT count(*) FROM w"}, step{sql: "COMMIT"})...)},
+		{name: "one SET", steps: append([]step{q, {sql: "SET extra_float_digits = 0"}}, repeat(5, q)...), reads: 1},
+		{name: "one write, then answers", steps: append([]step{{sql: "CREATE TEMP TABLE w (a int)"}}, repeat(5, q)...), reads: 1},
+		{name: "SET LOCAL in a block", steps: []step{
+			{sql: "BEGIN"}, {sql: "SET LOCAL extra_float_digits = 0"}, q, q, {sql: "COMMIT"}, q, q,
+		}, reads: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+			reads := &atomic.Int32{}
+			dial := p.srv.warehouse.dial
+			p.srv.warehouse.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{Conn: c, reads: reads}, nil
+			}
+			before := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("settings_unknown"))
+			got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), tt.steps)
+			want := runScript(t, connect(t, cluster.DSNFor(trustUser, "", "postgres")).PgConn(), tt.steps)
+			if got != want {
+				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
+			}
+			if n := reads.Load() - 1; n != tt.reads {
+				t.Fatalf("%d reads after the one at startup, want %d", n, tt.reads)
+			}
+			if n := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("settings_unknown")) - before; n != 0 {
+				t.Fatalf("%v fallbacks", n)
+			}
+		})
+	}
+}
+
+// deadlineAnswer records the deadline its context has.
+type deadlineAnswer struct {
+	seriesAnswer
+	deadlines chan time.Duration // 0: none
+}
+
+func (a deadlineAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+	var left time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	a.deadlines <- left
+	return a.seriesAnswer.Run(ctx, sess, params)
+}
+
+// An answer sees statement_timeout as its context's deadline, so that what
+// it asks in turn (a worker over the network) can stop in time too.
+func TestAnswerSeesTheDeadline(t *testing.T) {
+	a := deadlineAnswer{deadlines: make(chan time.Duration, 10)}
+	p := startProxy(t, func(o *Options) { o.Router = testRouter{answer: a} })
+	conn := connect(t, p.dsn(trustUser, "")).PgConn()
+	steps := []step{{sql: localSQL}, {sql: "SET statement_timeout = '10s'"}, {sql: localSQL}, {query: localSQL}}
+	runScript(t, conn, steps)
+	for i, want := range []bool{false, true, true} {
+		left := <-a.deadlines
+		if (left > 0) != want || want && (left < 9*time.Second || left > 10*time.Second) {
+			t.Fatalf("answer %d: %v left, want a deadline: %v", i, left, want)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+func TestParseTimeout(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "0", want: 0},
+		{in: "50ms", want: 50 * time.Millisecond},
+		{in: "1500ms", want: 1500 * time.Millisecond},
+		{in: "5s", want: 5 * time.Second},
+		{in: "1min", want: time.Minute},
+		{in: "2h", want: 2 * time.Hour},
+		{in: "1d", want: 24 * time.Hour},
+		{in: "2147483647ms", want: 2147483647 * time.Millisecond},
+		{in: "", bad: true},
+		{in: "-1", bad: true},
+		{in: "5 parsecs", bad: true},
+		{in: "1.5s", bad: true},
+		{in: "99999999999999999999d", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseTimeout(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("parseTimeout(%q) = %v, %v; want %v (error: %v)", tt.in, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	tests := []struct {
+		values []string
+		want   sessionSettings
+		bad    bool
+	}{
+		{values: []string{"1", "0"}, want: sessionSettings{floatDigits: "1"}},
+		{values: []string{"3", "50ms"}, want: sessionSettings{floatDigits: "3", timeout: 50 * time.Millisecond}},
+		{values: []string{"-15", "1min"}, want: sessionSettings{floatDigits: "-15", timeout: time.Minute}},
+		{values: []string{"4", "0"}, bad: true},
+		{values: []string{"1", "soon"}, bad: true},
+		{values: []string{"1"}, bad: true},
+		{values: nil, bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseSettings(tt.values)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("parseSettings(%q) = %+v, %v; want %+v (error: %v)", tt.values, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestDecodeDataRow(t *testing.T) {
+	row, err := (&pgproto3.DataRow{Values: [][]byte{[]byte("3"), nil, []byte("")}}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := row[5:]
+	got, ok := decodeDataRow(body)
+	if !ok || !reflect.DeepEqual(got, []string{"3", "", ""}) {
+		t.Fatalf("got %q, %v", got, ok)
+	}
+	for _, bad := range [][]byte{nil, body[:1], body[:len(body)-1], append(append([]byte(nil), body...), 0)} {
+		if got, ok := decodeDataRow(bad); ok {
+			t.Errorf("decodeDataRow(%v) = %q, accepted", bad, got)
+		}
+	}
+}

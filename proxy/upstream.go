@@ -1,0 +1,184 @@
+package proxy
+
+// What the warehouse runs may change what the proxy must know of the
+// session: a write makes rollups blind to the rest of the transaction, a SET
+// changes how floats print, a DEALLOCATE drops a statement the proxy keeps.
+// The proxy works that out from the statement's text as it relays it, and
+// applies it when the answer arrives, in the order the warehouse ran it. An
+// Execute names a portal, so the proxy remembers which statement each
+// portal on the warehouse was bound to.
+
+// maxUpstreamNames bounds the statements and portals remembered.
+const maxUpstreamNames = 4096
+
+// upstreamNames remembers which statement each prepared statement or portal
+// name runs on the warehouse. What it cannot vouch for it reports as nil,
+// unknown, which the proxy takes as a statement that may do anything.
+type upstreamNames struct {
+	m map[string]*Statement
+	// partial: names were forgotten to bound the map, so a name not in it
+	// may still exist on the warehouse.
+	partial bool
+}
+
+// define notes a Parse (or Bind) of name with st. The warehouse refuses to
+// redefine a named statement or portal that exists, so a name seen before
+// may still run what it ran, unless it is the same statement again.
+func (n *upstreamNames) define(name string, st *Statement) {
+	if n.m == nil {
+		n.m = map[string]*Statement{}
+	}
+	if len(n.m) >= maxUpstreamNames {
+		clear(n.m)
+		n.partial = true
+	}
+	old, seen := n.m[name]
+	switch {
+	case name == "":
+		n.m[name] = st // the unnamed ones are replaced, never refused
+	case seen && old != nil && st != nil && old.SQL == st.SQL:
+	case seen || n.partial:
+		n.m[name] = nil
+	default:
+		n.m[name] = st
+	}
+}
+
+// lookup returns the statement name runs, nil when unknown.
+func (n *upstreamNames) lookup(name string) *Statement { return n.m[name] }
+
+// forget notes that name no longer exists on the warehouse.
+func (n *upstreamNames) forget(name string) { delete(n.m, name) }
+
+// reset notes that no name exists on the warehouse any more.
+func (n *upstreamNames) reset() {
+	clear(n.m)
+	n.partial = false
+}
+
+// relayParse relays a Parse and remembers the statement by name.
+func (s *session) relayParse(msg message, name string, st *Statement) error {
+	s.upStmts.define(name, st)
+	return s.relay(msg)
+}
+
+// relayBind relays a Bind and remembers which statement the portal runs.
+func (s *session) relayBind(msg message, portal, stmt string) error {
+	s.upPortals.define(portal, s.upStmts.lookup(stmt))
+	return s.relay(msg)
+}
+
+// relayClose relays a Close and forgets the statement or portal.
+func (s *session) relayClose(msg message, kind byte, name string) error {
+	switch kind {
+	case 'S':
+		s.upStmts.forget(name)
+	case 'P':
+		s.upPortals.forget(name)
+	}
+	return s.relay(msg)
+}
+
+// relayQuery relays a simple Query, which replaces the unnamed statement
+// and portal on the warehouse.
+func (s *session) relayQuery(msg message, st *Statement) error {
+	s.upStmts.forget("")
+	s.upPortals.forget("")
+	e := s.statementExpectation('Q', st)
+	e.at, e.newTx = s.clock.received, endsTransaction(st)
+	if e.resets != nil {
+		if err := s.prepareForDeallocate(*e.resets); err != nil {
+			return err
+		}
+	}
+	if err := s.relayAs(msg, e); err != nil {
+		return err
+	}
+	return s.readSettingsAtSync()
+}
+
+// relayExecute relays an Execute of a portal that runs st on the warehouse.
+func (s *session) relayExecute(msg message, st *Statement) error {
+	e := s.statementExpectation('E', st)
+	e.newTx = endsTransaction(st)
+	s.batchNewTx = s.batchNewTx || e.newTx
+	return s.relayAs(msg, e)
+}
+
+// relaySync relays a Sync, which ends the batch on the warehouse.
+func (s *session) relaySync(msg message) error {
+	e := expectation{kind: 'S', at: s.batchAt, newTx: s.batchNewTx}
+	if err := s.relayAs(msg, e); err != nil {
+		return err
+	}
+	return s.readSettingsAtSync()
+}
+
+// relayFunctionCall relays a FunctionCall: a function the proxy knows
+// nothing of, which may write and may change settings.
+func (s *session) relayFunctionCall(msg message) error {
+	s.settingsMayChange(nil)
+	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.received})
+}
+
+// statementExpectation works out what running st (nil: unknown) on the
+// warehouse may do, and notes what must be noted before it is sent.
+func (s *session) statementExpectation(kind byte, st *Statement) expectation {
+	s.settingsMayChange(st)
+	e := expectation{kind: kind, wrote: true, copy: s.copyMayStart(st)}
+	if st == nil {
+		return e
+	}
+	// Whether it wrote matters only in a transaction a later statement
+	// shares: a block, or an extended batch. A simple Query outside a
+	// block is its own transaction unless it opens one, and its
+	// ReadyForQuery clears the mark anyway, so it is not even looked at.
+	if kind == 'E' || byte(s.txStatus.Load()) != 'I' || mentionsAny(st.SQL, "begin", "start") {
+		e.wrote = !st.effects().readOnly
+	}
+	if mentionsAny(st.SQL, "deallocate", "discard", "close") {
+		if resets := st.effects().resets; len(resets) > 0 {
+			own := append([]resetOp(nil), resets...)
+			e.resets = &own
+			s.resetsPending = true
+			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !multipleStatements(st.SQL) {
+				e.discardGen = s.settingsGen()
+			}
+		}
+	}
+	return e
+}
+
+// txEndKeywords begin the statements that may end a transaction.
+var txEndKeywords = map[string]bool{"commit": true, "end": true, "rollback": true, "abort": true, "prepare": true}
+
+// endsTransaction reports whether st (nil: unknown) may end a transaction.
+func endsTransaction(st *Statement) bool {
+	if st == nil {
+		return true
+	}
+	if !multipleStatements(st.SQL) && !txEndKeywords[firstKeyword(st.SQL)] {
+		return false
+	}
+	return st.effects().endsTx
+}
+
+// relay sends a client message to the warehouse, noting the answer to come.
+func (s *session) relay(msg message) error {
+	return s.relayAs(msg, expectation{kind: msg.typ})
+}
+
+// relayAs relays a client message whose answer e describes.
+func (s *session) relayAs(msg message, e expectation) error {
+	if !s.beginRoundTrip(e) {
+		return errSessionDone
+	}
+	switch msg.typ {
+	case 'Q', 'F', 'S':
+		// Sync points: nothing of the client's stays open on the warehouse.
+	default:
+		s.batchUpstream = true
+	}
+	_, err := s.upW.Write(msg.raw)
+	return err
+}
