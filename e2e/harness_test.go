@@ -460,8 +460,14 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 		log:    &syncBuffer{},
 		exited: make(chan struct{}),
 	}
-	p.cmd = exec.Command(env.bin, "serve", "--config", cfgFile, "--log-level", "debug")
-	p.cmd.Dir = dir
+	return p.start(ctx, cfgFile, text, "debug")
+}
+
+// start runs the proxy on cfgFile (whose text goes into error messages) at
+// the given log level and waits for /readyz.
+func (p *proxyProc) start(ctx context.Context, cfgFile string, text []byte, logLevel string) (*proxyProc, error) {
+	p.cmd = exec.Command(env.bin, "serve", "--config", cfgFile, "--log-level", logLevel)
+	p.cmd.Dir = filepath.Dir(cfgFile)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	// Only our own environment, minus PG* variables that could redirect the proxy.
@@ -479,7 +485,7 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 	for {
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("pgrollup (%s) exited before it was ready: %v\nconfig:\n%s\nlog:\n%s", name, p.err, text, p.log.Bytes())
+			return nil, fmt.Errorf("pgrollup (%s) exited before it was ready: %v\nconfig:\n%s\nlog:\n%s", p.name, p.err, text, p.log.Bytes())
 		case <-ctx.Done():
 			p.kill()
 			return nil, ctx.Err()
@@ -490,7 +496,7 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 		}
 		if time.Now().After(deadline) {
 			p.kill()
-			return nil, fmt.Errorf("pgrollup (%s) not ready after 60s (GET /readyz)\nlog:\n%s", name, p.log.Bytes())
+			return nil, fmt.Errorf("pgrollup (%s) not ready after 60s (GET /readyz)\nconfig:\n%s\nlog:\n%s", p.name, text, p.log.Bytes())
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrollup/pgrollup/internal/promtext"
 )
 
 // pgrollup is the running `pgrollup serve`.
@@ -331,25 +333,8 @@ func (p *pgrollup) metrics(ctx context.Context) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := metrics{}
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
-	}
-	return m, sc.Err()
+	m, err := promtext.Parse(body)
+	return metrics(m), err
 }
 
 // sum adds the series of metric name whose labels include every label given
