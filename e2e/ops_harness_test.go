@@ -104,19 +104,9 @@ func startOpsProxy(t *testing.T, name string) *opsProc {
 		log:    &syncBuffer{},
 		exited: make(chan struct{}),
 	}
-	p.cmd = exec.Command(env.bin, "serve", "--config", cfgFile, "--log-level", "debug")
-	p.cmd.Dir = dir
-	p.cmd.Stdout = p.log
-	p.cmd.Stderr = p.log
-	p.cmd.Env = cleanEnv()
-	p.cmd.SysProcAttr = dieWithParent()
-	if err := p.cmd.Start(); err != nil {
+	if _, err := p.start(ctx, cfgFile, text, "debug"); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
 		if err := p.stop(10 * time.Second); err != nil {
 			t.Errorf("pgrollup (%s) did not stop cleanly: %v", p.name, err)
@@ -125,18 +115,6 @@ func startOpsProxy(t *testing.T, name string) *opsProc {
 			t.Logf("pgrollup (%s) log:\n%s", p.name, tail(p.log.Bytes(), 150))
 		}
 	})
-	for {
-		if code, _, err := p.adminGet("/readyz"); err == nil && code == http.StatusOK {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("pgrollup (%s) not ready (GET /readyz)", p.name)
-		case <-p.exited:
-			t.Fatalf("pgrollup (%s) exited before it was ready: %v", p.name, p.err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 	o := &opsProc{proxyProc: p, cfgFile: cfgFile, dir: dir}
 	o.waitActive(t, ctx, opsRollup, "")
 	return o

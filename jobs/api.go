@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/pgrollup/pgrollup/rollup"
@@ -68,12 +69,29 @@ type Lookup func(name, identity string) *rollup.State
 type API struct {
 	Scheduler *Scheduler
 	Lookup    Lookup
+
+	mu sync.RWMutex // guards Scheduler once the API serves
+}
+
+// SetScheduler replaces the scheduler, whose targets the API reports, when
+// the configuration is reloaded.
+func (a *API) SetScheduler(s *Scheduler) {
+	a.mu.Lock()
+	a.Scheduler = s
+	a.mu.Unlock()
+}
+
+func (a *API) scheduler() *Scheduler {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.Scheduler
 }
 
 // Statuses returns the status of every configured rollup, in configuration order.
 func (a *API) Statuses() []Status {
-	out := make([]Status, 0, len(a.Scheduler.o.Targets))
-	for _, t := range a.Scheduler.o.Targets {
+	targets := a.scheduler().o.Targets
+	out := make([]Status, 0, len(targets))
+	for _, t := range targets {
 		out = append(out, StatusOf(t.Def, a.Lookup(t.Def.Name, t.Def.Identity())))
 	}
 	return out
@@ -87,7 +105,7 @@ func (a *API) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, a.Statuses())
 	})
 	mux.HandleFunc("GET /api/rollups/{name}", func(w http.ResponseWriter, r *http.Request) {
-		t, ok := a.Scheduler.Target(r.PathValue("name"))
+		t, ok := a.scheduler().Target(r.PathValue("name"))
 		if !ok {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown rollup " + r.PathValue("name")})
 			return
@@ -96,7 +114,7 @@ func (a *API) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, Detail{Status: StatusOf(t.Def, st), State: st})
 	})
 	mux.HandleFunc("POST /api/rollups/{name}/refresh", func(w http.ResponseWriter, r *http.Request) {
-		job, err := a.Scheduler.Refresh(r.Context(), r.PathValue("name"))
+		job, err := a.scheduler().Refresh(r.Context(), r.PathValue("name"))
 		switch {
 		case errors.Is(err, ErrUnknownRollup):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})

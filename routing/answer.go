@@ -143,7 +143,7 @@ func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params [
 			reason = string(d.Reason.Code)
 		}
 		a.router.misses.WithLabelValues(reason).Inc()
-		if a.router.opts.RollupOnly {
+		if a.router.rollupOnly.Load() {
 			return refusal{rewrite.Reason{Code: rewrite.ReasonCode(reason), Message: fmt.Sprint(err, d.Reason)}}
 		}
 		return nil

@@ -37,15 +37,19 @@ func isShowRollups(tree *pg_query.ParseResult) bool {
 	return show != nil && show.Name == "rollups"
 }
 
-func (r *Router) explain(snap *snapshot, inner *pg_query.ParseResult, sess *proxy.Session) proxy.Decision {
-	d := rewrite.DecideAnalysis(rewrite.Analyze(inner), r.session(context.Background(), snap, sess), snap.cat)
-	return proxy.Decision{Route: proxy.RouteAdmin, Answer: explainAnswer{d}}
+func (r *Router) explain(inner *pg_query.ParseResult) proxy.Decision {
+	return proxy.Decision{Route: proxy.RouteAdmin, Answer: explainAnswer{router: r, inner: inner}}
 }
 
 // explainAnswer is EXPLAIN (ROLLUP)'s result: a row per candidate rollup
 // with its decision and reason, the chosen one first with the rewritten SQL;
-// a single row with the reason when no rollup was a candidate.
-type explainAnswer struct{ d rewrite.Decision }
+// a single row with the reason when no rollup was a candidate. It decides
+// when it runs, against the catalog and session of that moment, so that a
+// prepared EXPLAIN (ROLLUP) executed again sees rollups built since.
+type explainAnswer struct {
+	router *Router
+	inner  *pg_query.ParseResult
+}
 
 func textColumn(name string) proxy.Column {
 	return proxy.Column{Name: name, TypeOID: rewrite.OIDText, TypeSize: -1, Typmod: -1}
@@ -57,20 +61,22 @@ func (explainAnswer) Columns() []proxy.Column {
 
 func (explainAnswer) ParamTypes() []uint32 { return nil }
 
-func (a explainAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+	snap := a.router.catalog.Load()
+	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess), snap.cat)
 	var rows [][]any
-	for _, c := range a.d.Candidates {
+	for _, c := range d.Candidates {
 		decision, sql := "reject", any(nil)
 		if c.Match {
 			decision = "match"
-			if a.d.Route == rewrite.RouteRollup && c.Rollup == a.d.Rollup {
-				decision, sql = "chosen", a.d.SQL
+			if d.Route == rewrite.RouteRollup && c.Rollup == d.Rollup {
+				decision, sql = "chosen", d.SQL
 			}
 		}
 		rows = append(rows, []any{c.Rollup, decision, c.Reason.String(), sql})
 	}
 	if len(rows) == 0 {
-		rows = append(rows, []any{nil, "passthrough", a.d.Reason.String(), nil})
+		rows = append(rows, []any{nil, "passthrough", d.Reason.String(), nil})
 	}
 	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "EXPLAIN"}, nil
 }

@@ -40,11 +40,12 @@ type Options struct {
 
 // Router decides statements against the current catalog snapshot.
 type Router struct {
-	opts    Options
-	engine  *rewrite.Engine
-	catalog atomic.Pointer[snapshot]
-	hits    *prometheus.CounterVec
-	misses  *prometheus.CounterVec
+	opts       Options
+	rollupOnly atomic.Bool // opts.RollupOnly, changed by SetRollupOnly
+	engine     *rewrite.Engine
+	catalog    atomic.Pointer[snapshot]
+	hits       *prometheus.CounterVec
+	misses     *prometheus.CounterVec
 }
 
 // snapshot is a catalog with the words that let the router skip statements
@@ -77,9 +78,14 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		}, []string{"reason"}),
 	}
 	opts.Registerer.MustRegister(r.hits, r.misses)
+	r.rollupOnly.Store(opts.RollupOnly)
 	r.SetCatalog(cat)
 	return r
 }
+
+// SetRollupOnly switches rollup-only mode (routing.rollup_only) for the
+// statements decided from now on.
+func (r *Router) SetRollupOnly(on bool) { r.rollupOnly.Store(on) }
 
 // SetCatalog switches to a new catalog snapshot; statements already decided
 // keep the one they were decided with.
@@ -119,7 +125,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: "parse_error"}
 	}
 	if inner, ok := explainRollup(tree); ok {
-		return r.explain(snap, inner, sess)
+		return r.explain(inner)
 	}
 	if isShowRollups(tree) {
 		statuses := r.opts.Statuses
@@ -133,7 +139,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.Decision{
 			Route:    proxy.RouteRollup,
 			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
-			Fallback: !r.opts.RollupOnly,
+			Fallback: !r.rollupOnly.Load(),
 		}
 	}
 	if d.Reason.Code == rewrite.ReasonParameter && len(d.Candidates) > 0 {
@@ -141,13 +147,13 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.Decision{
 			Route:    proxy.RouteRollup,
 			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
-			Fallback: !r.opts.RollupOnly,
+			Fallback: !r.rollupOnly.Load(),
 		}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
 		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()
 	}
-	if r.opts.RollupOnly && len(d.Candidates) > 0 {
+	if r.rollupOnly.Load() && len(d.Candidates) > 0 {
 		return proxy.Decision{Route: proxy.RouteError, Reason: string(d.Reason.Code), Answer: refusal{d.Reason}}
 	}
 	return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String()}

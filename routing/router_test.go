@@ -298,6 +298,48 @@ func TestExplainRollup(t *testing.T) {
 	}
 }
 
+// A prepared EXPLAIN (ROLLUP) decides at every execution: executed again
+// after the catalog changed, it tells what would happen now.
+func TestExplainRollupPreparedSeesNewCatalog(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	const explain = "EXPLAIN (ROLLUP) SELECT status, count(*) FROM orders GROUP BY 1"
+	decision := func() string {
+		var d string
+		// pgx prepares the statement once and executes it again.
+		if err := proxied.QueryRow(context.Background(), explain, pgx.QueryExecModeCacheStatement).Scan(new(any), &d, new(any), new(any)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if got := decision(); got != "chosen" {
+		t.Fatalf("EXPLAIN (ROLLUP) = %q, want chosen", got)
+	}
+	old := f.router.catalog.Load().cat
+	f.router.SetCatalog(&rewrite.Catalog{BuildTimezone: old.BuildTimezone, TextSortsBytewise: old.TextSortsBytewise, Tables: old.Tables})
+	if got := decision(); got != "passthrough" {
+		t.Fatalf("EXPLAIN (ROLLUP) executed again without the rollup = %q, want passthrough", got)
+	}
+}
+
+// SetRollupOnly applies to the statements decided after it.
+func TestSetRollupOnly(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	const miss = "SELECT quantity, count(*) FROM orders GROUP BY 1"
+	if _, err := proxied.Exec(context.Background(), miss, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("a miss without rollup-only mode: %v", err)
+	}
+	f.router.SetRollupOnly(true)
+	if _, err := proxied.Exec(context.Background(), miss, pgx.QueryExecModeSimpleProtocol); err == nil {
+		t.Fatal("a miss in rollup-only mode was answered")
+	}
+	f.router.SetRollupOnly(false)
+	if _, err := proxied.Exec(context.Background(), miss, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("a miss after rollup-only mode was switched off: %v", err)
+	}
+}
+
 func TestPrivileges(t *testing.T) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))

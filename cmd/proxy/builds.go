@@ -23,12 +23,16 @@ import (
 type builds struct {
 	node    *jobs.Node
 	view    *jobs.View
-	sched   *jobs.Scheduler
 	api     *jobs.API
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	storage rollup.Storage
+
+	schedMu     sync.Mutex
+	sched       *jobs.Scheduler
+	schedCancel context.CancelFunc // stops sched's Run
 }
 
 // startBuilds starts the build machinery with an in-process worker; Close stops it.
@@ -58,7 +62,7 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b := &builds{node: node, cancel: cancel, log: log, storage: storage}
+	b := &builds{node: node, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
 	fail := func(err error) (*builds, error) {
 		cancel()
 		node.Close()
@@ -67,11 +71,7 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if b.view, err = node.Catalog.Watch(runCtx); err != nil {
 		return fail(err)
 	}
-	b.sched, err = jobs.NewScheduler(jobs.SchedulerOptions{
-		JetStream: node.JetStream, Catalog: node.Catalog, Targets: targets,
-		WarehouseDSN: cfg.Warehouse.DSN, Storage: storage, Log: log.With("component", "scheduler"),
-	})
-	if err != nil {
+	if b.sched, err = b.newScheduler(cfg, targets); err != nil {
 		return fail(err)
 	}
 	b.api = &jobs.API{Scheduler: b.sched, Lookup: b.view.Get}
@@ -99,19 +99,57 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	} else {
 		log.Info("no in-process build worker (--build-worker=false): pgrollup-worker processes run the builds")
 	}
+	b.runScheduler(b.sched)
+	return b, nil
+}
+
+func (b *builds) newScheduler(cfg *config.Config, targets []jobs.Target) (*jobs.Scheduler, error) {
+	return jobs.NewScheduler(jobs.SchedulerOptions{
+		JetStream: b.node.JetStream, Catalog: b.node.Catalog, Targets: targets,
+		WarehouseDSN: cfg.Warehouse.DSN, Storage: b.storage, Log: b.log.With("component", "scheduler"),
+	})
+}
+
+// runScheduler runs sched until Close or until a reload replaces it.
+func (b *builds) runScheduler(sched *jobs.Scheduler) {
+	ctx, cancel := context.WithCancel(b.runCtx)
+	b.schedMu.Lock()
+	b.sched, b.schedCancel = sched, cancel
+	b.schedMu.Unlock()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		select { // schedule against a loaded catalog, so statuses are right from the start
 		case <-b.view.Ready():
-		case <-runCtx.Done():
+		case <-ctx.Done():
 			return
 		}
-		if err := b.sched.Run(runCtx); err != nil {
-			log.Error("build scheduler stopped", "err", err)
+		if err := sched.Run(ctx); err != nil {
+			b.log.Error("build scheduler stopped", "err", err)
 		}
 	}()
-	return b, nil
+}
+
+// reconfigure schedules the rollups of a reloaded configuration: a new
+// scheduler records new and changed definitions and queues their first
+// builds, and retires those no longer configured; the old one stops. A
+// build in progress carries on.
+func (b *builds) reconfigure(cfg *config.Config) error {
+	targets, err := jobs.Targets(cfg)
+	if err != nil {
+		return err
+	}
+	sched, err := b.newScheduler(cfg, targets)
+	if err != nil {
+		return err
+	}
+	b.schedMu.Lock()
+	stop := b.schedCancel
+	b.schedMu.Unlock()
+	stop()
+	b.api.SetScheduler(sched)
+	b.runScheduler(sched)
+	return nil
 }
 
 // APIHandler serves GET /api/rollups, GET /api/rollups/{name} and

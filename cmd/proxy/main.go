@@ -110,7 +110,10 @@ func runServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, log, *shutdownTimeout, *buildWorker); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := serve(ctx, cfg, log, *shutdownTimeout, *buildWorker, hup); err != nil {
 		log.Error("pgrollup stopped", "err", err)
 		return 1
 	}
@@ -118,8 +121,9 @@ func runServe(args []string, stderr io.Writer) int {
 }
 
 // serve runs the proxy and its admin listener until ctx ends, then drains.
-// buildWorker says whether this process also takes build jobs.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration, buildWorker bool) error {
+// buildWorker says whether this process also takes build jobs; a signal on
+// reloads reads the configuration file again.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration, buildWorker bool, reloads <-chan os.Signal) error {
 	tlsConfig, err := loadTLS(cfg.TLS)
 	if err != nil {
 		return err
@@ -179,11 +183,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	go func() { errc <- admin.Serve(adminListener) }()
 	log.Info("pgrollup listening", "postgres", pgListener.Addr().String(), "admin", adminListener.Addr().String())
 
+	rl := &reloader{path: cfg.Path, running: cfg, builds: b, router: rt, log: log}
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: draining sessions", "timeout", shutdownTimeout)
-	case runErr = <-errc:
+wait:
+	for {
+		select {
+		case <-reloads:
+			log.Info("SIGHUP: reloading the configuration", "path", cfg.Path)
+			rl.reload()
+		case <-ctx.Done():
+			log.Info("shutting down: draining sessions", "timeout", shutdownTimeout)
+			break wait
+		case runErr = <-errc:
+			break wait
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

@@ -24,6 +24,8 @@ type router struct {
 	pool   *pgxpool.Pool
 	exec   *jobs.ProxyExecutor
 	loaded atomic.Bool
+	// reloads holds the latest reloaded configuration not yet applied.
+	reloads chan *config.Config
 }
 
 // startRouter builds the router with an empty catalog and, in the
@@ -58,15 +60,16 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Registerer: reg,
 		}),
-		pool: pool,
-		exec: exec,
+		pool:    pool,
+		exec:    exec,
+		reloads: make(chan *config.Config, 1),
 	}
 	go r.follow(ctx, cfg, log, b)
 	return r, nil
 }
 
-// follow loads the warehouse's tables once, then publishes a catalog
-// snapshot at every change of the build catalog.
+// follow loads the warehouse's tables, then publishes a catalog snapshot at
+// every change of the build catalog and at every reloaded configuration.
 func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, b *builds) {
 	var tables map[string]*rewrite.Table
 	var bytewise bool
@@ -114,8 +117,44 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 		}
 		select {
 		case <-changed:
+		case next := <-r.reloads:
+			// Nothing changes unless all of the new configuration can be
+			// applied: its tables' columns are read first.
+			t, bw, err := loadTables(ctx, r.pool, next)
+			if err != nil {
+				log.Error("config reload: cannot read the tables from the warehouse; the running rollups stay", "err", err)
+				continue
+			}
+			nextDefs, err := rollup.Definitions(next)
+			if err != nil {
+				log.Error("config reload: rollup definitions; the running rollups stay", "err", err)
+				continue
+			}
+			if _, err := routing.NewCatalog(next, t, bw); err != nil {
+				log.Error("config reload: catalog; the running rollups stay", "err", err)
+				continue
+			}
+			cfg, tables, bytewise, defs = next, t, bw, nextDefs
+			r.SetRollupOnly(cfg.Routing.RollupOnly)
+			log.Info("catalog reloaded", "rollups", len(defs), "tables", len(tables), "rollup_only", cfg.Routing.RollupOnly)
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// reload hands follow a reloaded configuration; a newer one replaces one
+// not yet applied.
+func (r *router) reload(cfg *config.Config) {
+	for {
+		select {
+		case r.reloads <- cfg:
+			return
+		default:
+		}
+		select {
+		case <-r.reloads:
+		default:
 		}
 	}
 }
