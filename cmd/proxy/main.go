@@ -33,12 +33,13 @@ Usage:
   pgrollup validate --config FILE
   pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"
   pgrollup status [--admin URL] [--token TOKEN] [--json]
-  pgrollup refresh [--wait] [--admin URL] [--token TOKEN] NAME...
+  pgrollup refresh [--wait] [--timeout D] [--poll D] [--admin URL] [--token TOKEN] NAME...
 
 serve runs the proxy, the admin listener, the build scheduler and an in-process
 build worker. --build-worker=false leaves the builds to pgrollup-worker processes
 on the NATS server of nats.url: the proxy still schedules builds and follows the
-catalog, but takes no build job.
+catalog, but takes no build job. SIGTERM drains the sessions and stops; SIGHUP
+reads the config file again (tables, rollups and routing rules apply at once).
 `
 
 func main() {
