@@ -600,7 +600,7 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 
 func foldInterval(e *expr) (interval, bool) {
 	if e.kind == kCast && e.typ.OID == OIDInterval && e.typ.Typmod == -1 {
-		if s, ok := constString(e.args[0]); ok {
+		if s, ok := constText(e.args[0]); ok {
 			return parseInterval(s)
 		}
 		if e.args[0].kind == kOp && e.args[0].name == "-" && len(e.args[0].args) == 1 {
@@ -608,6 +608,34 @@ func foldInterval(e *expr) (interval, bool) {
 		}
 	}
 	return interval{}, false
+}
+
+// constText is the text of a string constant, or of a concatenation of
+// string and integer constants as Postgres's || makes it: Looker writes
+// a relative range as (-10 || ' day')::INTERVAL.
+func constText(e *expr) (string, bool) {
+	if s, ok := constString(e); ok {
+		return s, true
+	}
+	if e.kind != kOp || e.name != "||" || len(e.args) != 2 {
+		return "", false
+	}
+	var parts [2]string
+	texts := 0
+	for i, a := range e.args {
+		if s, ok := constText(a); ok {
+			parts[i] = s
+			texts++
+		} else if n, ok := constInt(a); ok {
+			parts[i] = strconv.FormatInt(n, 10)
+		} else {
+			return "", false
+		}
+	}
+	if texts == 0 {
+		return "", false // int || int is no operator Postgres has
+	}
+	return parts[0] + parts[1], true
 }
 
 func constString(e *expr) (string, bool) {
