@@ -201,9 +201,15 @@ func checkNoSessionsLeft(ctx context.Context) error {
 	}
 }
 
+// buildProxy builds the pgrollup the tests run; PGROLLUP_RACE=1 builds it
+// with the race detector, whose reports end the process with an error.
 func buildProxy(ctx context.Context) error {
 	env.bin = filepath.Join(env.tmp, "pgrollup")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", env.bin, "./cmd/proxy")
+	args := []string{"build", "-o", env.bin}
+	if os.Getenv("PGROLLUP_RACE") != "" {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/proxy")...)
 	cmd.Dir = ".." // the module root: tests run in e2e/
 	out, err := cmd.CombinedOutput()
 	if err != nil {
