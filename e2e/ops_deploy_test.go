@@ -118,7 +118,7 @@ func TestDeployDashboard(t *testing.T) {
 		UID        string `json:"uid"`
 		Templating struct {
 			List []struct {
-				Name, Type string
+				Name, Type, Definition string
 			} `json:"list"`
 		} `json:"templating"`
 		Panels []struct {
@@ -143,6 +143,11 @@ func TestDeployDashboard(t *testing.T) {
 	vars := map[string]string{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = v.Type
+		// The instance picker lists proxies and workers alike: the build
+		// panels are about the workers.
+		if v.Name == "instance" && (!strings.Contains(v.Definition, "pgrollup_queries_total") || !strings.Contains(v.Definition, "pgrollup_worker_cache_bytes")) {
+			t.Errorf("the instance variable %q does not list both proxies (pgrollup_queries_total) and workers (pgrollup_worker_cache_bytes)", v.Definition)
+		}
 	}
 	if vars["datasource"] != "datasource" || vars["instance"] != "query" {
 		t.Errorf("template variables %v: want datasource (a Prometheus picker) and instance", vars)

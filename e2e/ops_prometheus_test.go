@@ -267,6 +267,36 @@ func loadDashboard(t *testing.T) []dashboardPanel {
 	return d.Panels
 }
 
+// instanceSelector is the series selector of the dashboard's instance
+// variable, label_values(SELECTOR, instance).
+func instanceSelector(t *testing.T) string {
+	t.Helper()
+	text, err := os.ReadFile(deployDashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Templating struct {
+			List []struct{ Name, Definition string } `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(text, &d); err != nil {
+		t.Fatalf("%s: %v", deployDashboard, err)
+	}
+	for _, v := range d.Templating.List {
+		if v.Name != "instance" {
+			continue
+		}
+		inner, ok := strings.CutPrefix(v.Definition, "label_values(")
+		if i := strings.LastIndex(inner, ", instance)"); ok && i > 0 {
+			return inner[:i]
+		}
+		t.Fatalf("the instance variable is %q, not label_values(SELECTOR, instance)", v.Definition)
+	}
+	t.Fatal("the dashboard has no instance variable")
+	return ""
+}
+
 // grafanaExpr replaces the dashboard variables as Grafana would for a
 // dashboard showing the last five minutes of every instance; a variable it
 // does not know fails the test, so that no query escapes the check.
@@ -353,6 +383,16 @@ func TestOpsPrometheus(t *testing.T) {
 	prom.waitFor(t, "the recorded hit rate", `pgrollup:hit_rate:ratio_rate5m{job="pgrollup"}`, func(res []promSample) bool {
 		return len(res) == 1 && near(res[0].float(t))
 	})
+
+	// The instance picker's selector is valid PromQL and finds the proxy.
+	selector := instanceSelector(t)
+	found := false
+	for _, s := range prom.query(t, selector) {
+		found = found || s.Metric["instance"] == o.admin
+	}
+	if !found {
+		t.Errorf("the dashboard's instance variable (%s) does not list the proxy %s", selector, o.admin)
+	}
 
 	// Every dashboard query runs and finds data: a misspelt metric or label
 	// would come back empty.
