@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -33,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 type options struct {
@@ -157,35 +157,35 @@ func run(ctx context.Context, o options) (err error) {
 	logPath := filepath.Join(dir, "pgrollup.log")
 	step("Starting pgrollup")
 	t0 = time.Now()
-	proc, err := startPgrollup(bin, cfgPath, logPath)
+	rollupProc, err := startPgrollup(bin, cfgPath, logPath)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		fmt.Println("Stopping pgrollup")
-		if stopErr := proc.stop(15 * time.Second); stopErr != nil && err == nil {
+		if stopErr := rollupProc.stop(15 * time.Second); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
-	if err := waitReady(ctx, proc, "http://"+o.admin+"/readyz", 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+	if err := waitReady(ctx, rollupProc, "http://"+o.admin+"/readyz", 60*time.Second); err != nil {
+		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
 	done("pgrollup serving on %s, admin on %s (%s)", o.listen, o.admin, since(t0))
 
 	step("Building the rollups (pgrollup starts the first builds itself; progress from GET /api/rollups)")
-	if _, err := waitForBuilds(ctx, proc, o.admin, o.buildTimeout); err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+	if _, err := waitForBuilds(ctx, rollupProc, o.admin, o.buildTimeout); err != nil {
+		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
 
 	demoURL := fmt.Sprintf("postgres://demo:demo@%s/shop?sslmode=disable", o.listen)
 	directURL := cluster.DSNFor("demo", "demo", "shop")
 	if err := waitServing(ctx, demoURL); err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
 	step(fmt.Sprintf("Running the dashboard directly and through pgrollup (%d runs each)", o.runs))
 	out, err := runDashboard(ctx, directURL, demoURL, o.runs)
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(logPath, 20))
+		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
 	printTable(out, o.runs)
 	if hits, passthrough, err := hitRate(ctx, o.admin); err == nil && hits+passthrough > 0 {
@@ -197,8 +197,8 @@ func run(ctx context.Context, o options) (err error) {
 	select {
 	case <-ctx.Done():
 		fmt.Println()
-	case <-proc.exited:
-		return fmt.Errorf("pgrollup exited unexpectedly (%s)\n%s", exitText(proc.waitErr), tail(logPath, 20))
+	case <-rollupProc.exited:
+		return fmt.Errorf("pgrollup exited unexpectedly (%s)\n%s", exitText(rollupProc.waitErr), proc.Tail(logPath, 20))
 	}
 	return nil
 }
@@ -279,7 +279,7 @@ func startPgrollup(bin, cfgPath, logPath string) (*process, error) {
 	}
 	// A short drain: psql sessions left open must not hold up Ctrl-C for long.
 	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s")
-	cmd.Env = cleanEnv()
+	cmd.Env = proc.CleanEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	// Its own process group: Ctrl-C reaches the demo, which then stops pgrollup in order.
@@ -294,18 +294,6 @@ func startPgrollup(bin, cfgPath, logPath string) (*process, error) {
 		close(p.exited)
 	}()
 	return p, nil
-}
-
-// cleanEnv is the environment without PGROLLUP_* variables, which would
-// override the generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PGROLLUP_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // stop sends SIGTERM (graceful shutdown), then SIGKILL after grace.
@@ -445,26 +433,4 @@ func rel(path string) string {
 		return r
 	}
 	return path
-}
-
-// tail returns the last n lines of a file, indented, for error messages.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	if len(lines) == 0 {
-		return "(" + path + " is empty)"
-	}
-	return "last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
 }

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 const (
@@ -215,7 +214,7 @@ func run(ctx context.Context, o options) (err error) {
 	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port}}
 	if needs["pgbouncer"] {
 		step("Starting PgBouncer (session pooling)")
-		port, err := freePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
@@ -229,11 +228,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if needs["pgrollup"] {
 		step("Starting pgrollup")
-		port, err := freePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
-		adminPort, err := freePort()
+		adminPort, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
@@ -476,7 +475,7 @@ func (p *process) failed(err error) error {
 		err = fmt.Errorf("%s exited (%v)", p.name, p.waitErr)
 	default:
 	}
-	return fmt.Errorf("%w\n%s", err, tail(p.logPath, 20))
+	return fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 20))
 }
 
 // waitConnect polls until a bench session through host:port answers SELECT 1.
@@ -621,7 +620,7 @@ admin:
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = cleanEnv()
+	cmd.Env = proc.CleanEnv()
 	p, err := startProcess("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
 	if err != nil {
 		return nil, err
@@ -635,18 +634,6 @@ admin:
 		return nil, err
 	}
 	return p, nil
-}
-
-// cleanEnv is the environment without PGROLLUP_* variables, which would
-// override the generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PGROLLUP_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func waitHTTP(ctx context.Context, p *process, url string, limit time.Duration) error {
@@ -677,15 +664,6 @@ func waitHTTP(ctx context.Context, p *process, url string, limit time.Duration) 
 			return p.failed(fmt.Errorf("%s not ready after %s (GET %s: %v)", p.name, limit, url, err))
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func parseInts(s string) ([]int, error) {
@@ -728,26 +706,4 @@ func firstLine(s string) string {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	if len(lines) == 0 {
-		return "(" + path + " is empty)"
-	}
-	return "last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
 }

@@ -49,6 +49,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 type options struct {
@@ -203,7 +205,7 @@ func run(ctx context.Context, o options) (err error) {
 		select {
 		case <-ctx.Done():
 		case <-p.exited:
-			fmt.Printf("pgrollup exited (%v)\n%s\n", p.waitErr, tail(p.logPath, 20))
+			fmt.Printf("pgrollup exited (%v)\n%s\n", p.waitErr, proc.Tail(p.logPath, 20))
 		}
 		// Ctrl-C ends -keep: that is the normal way out, not a failure.
 		ctx = context.Background()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
 )
 
@@ -81,11 +81,11 @@ func startPgrollup(ctx context.Context, bin, dir string, w *warehouse, resultCac
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := freePort()
+	adminPort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ build_timezone: UTC
 		return nil, err
 	}
 	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = proc.CleanEnv()
 	p.cmd.Stdout = logFile
 	p.cmd.Stderr = logFile
 	// Its own process group: Ctrl-C reaches only the benchmark, which then
@@ -147,18 +147,6 @@ build_timezone: UTC
 	}
 	done("pgrollup on 127.0.0.1:%d, admin %s, log %s", port, p.adminURL, p.logPath)
 	return p, nil
-}
-
-// cleanEnv is the environment without PGROLLUP_* variables, which would
-// override the generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PGROLLUP_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func (p *pgrollup) clientDSN(w *warehouse) string {
@@ -195,7 +183,7 @@ func (p *pgrollup) failed(err error) error {
 		err = fmt.Errorf("pgrollup exited (%v): %w", p.waitErr, err)
 	default:
 	}
-	return fmt.Errorf("%w\n%s", err, tail(p.logPath, 30))
+	return fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 30))
 }
 
 // waitReady waits for /readyz and for a client session through the proxy.
@@ -438,35 +426,4 @@ func (d routeCounts) String() string {
 	sort.Strings(hits)
 	return fmt.Sprintf("rollup %.0f, passthrough %.0f, error %.0f, fallbacks %.0f, hits {%s}",
 		d.rollup, d.passthrough, d.errors, d.fallbacks, strings.Join(hits, " "))
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	if len(lines) == 0 {
-		return "(" + path + " is empty)"
-	}
-	return "last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
 }
