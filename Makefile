@@ -76,7 +76,7 @@ bench: build
 clean:
 	rm -rf bin data/demo
 
-# Serving benchmarks (bench/serving, issue 5): a dashboard directly on Postgres, through
+# Serving benchmarks (bench/serving): a dashboard directly on Postgres, through
 # pgrollup and on DuckDB alone, then pgbench of rollup hits against materialized views.
 # make bench-serving SERVING_FLAGS='-rows 2000000 -runs 3 -duration 5s -rounds 3'
 SERVING_FLAGS ?=

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// TestDifferential is the differential suite of issue 5 (DESIGN.md §8): a
+// TestDifferential is the differential suite (DESIGN.md §8): a
 // generated dataset, a configuration of several rollups, and thousands of
 // aggregate statements — every statement of rewrite's own tests and a seeded
 // random generator's — run directly on Postgres and through pgrollup in the

@@ -164,7 +164,7 @@ func TestDeployDashboard(t *testing.T) {
 			all += tg.Expr + "\n"
 		}
 	}
-	// What the issue asks the dashboard to show, by the metric that shows it.
+	// What the dashboard must show, by the metric that shows it.
 	for what, metric := range map[string]string{
 		"hit rate":                  `pgrollup_queries_total{route="rollup"`,
 		"hits per rollup":           "pgrollup_rollup_hits_total",

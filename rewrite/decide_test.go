@@ -289,7 +289,7 @@ func TestRule8Data(t *testing.T)        { runCases(t, rule8Cases()) }
 func TestRule9Session(t *testing.T)     { runCases(t, rule9Cases()) }
 func TestRule10Choice(t *testing.T)     { runCases(t, rule10Cases()) }
 
-// TestCaseInventory holds the table to what the issue asks of it: at least
+// TestCaseInventory holds the table to what the rewrite engine promises: at least
 // 200 cases, every rule covered, names unique, and every BI shape both
 // answered and, in a near-miss, passed through.
 func TestCaseInventory(t *testing.T) {
@@ -324,7 +324,7 @@ func TestCaseInventory(t *testing.T) {
 	}
 	t.Logf("total %d cases", total)
 	if total < 200 {
-		t.Errorf("%d table cases; the issue asks for at least 200", total)
+		t.Errorf("%d table cases; at least 200 are required", total)
 	}
 	// Shapes that must never be answered from a rollup have no match.
 	passOnly := map[string]bool{"looker-md5": true}

@@ -69,6 +69,8 @@ type pgbenchReport struct {
 	loadEnd    string
 	clients    []int
 	protocols  []string
+	// resultCache is pgrollup's routing.result_cache_bytes in these runs.
+	resultCache string
 }
 
 const (
@@ -79,7 +81,7 @@ const (
 // runPgbenchComparison runs the script of rollup hits through pgrollup and
 // the materialized-view script directly on Postgres, at every client count
 // and with both protocols, interleaved.
-func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w *warehouse, p *pgrollup) (*pgbenchReport, error) {
+func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w *warehouse, p *pgrollup, resultCache string) (*pgbenchReport, error) {
 	step("pgbench: rollup hits through pgrollup vs the same statements on materialized views directly on Postgres")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -88,7 +90,7 @@ func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w
 	for _, st := range dashboard(w) {
 		byID[st.id] = st
 	}
-	rep := &pgbenchReport{rounds: o.rounds, duration: secondsArg(o.duration), clients: o.clients, protocols: []string{"simple", "extended"}}
+	rep := &pgbenchReport{resultCache: resultCache, rounds: o.rounds, duration: secondsArg(o.duration), clients: o.clients, protocols: []string{"simple", "extended"}}
 	stmts := benchStatements(w)
 	rep.statements = len(stmts)
 	var rollupScript, viewScript strings.Builder
@@ -257,7 +259,7 @@ func (rep *pgbenchReport) cell(target, proto string, clients int) (benchRun, boo
 }
 
 func printPgbench(rep *pgbenchReport) {
-	fmt.Printf("\npgbench: %d statements per transaction, %ss per run", rep.statements, rep.duration)
+	fmt.Printf("\npgbench (pgrollup's result cache %s): %d statements per transaction, %ss per run", rep.resultCache, rep.statements, rep.duration)
 	if rep.rounds > 1 {
 		fmt.Printf(", median of %d rounds", rep.rounds)
 	}
@@ -304,16 +306,16 @@ func pgbenchVerdict(rep *pgbenchReport) string {
 	if cells == 0 {
 		return "pgbench: no figures"
 	}
-	return fmt.Sprintf("pgbench: pgrollup ahead of the materialized views in %d of %d runs (lowest ratio %.2f×; goal: ahead in all): %s",
-		ahead, cells, worst, passMiss(ahead == cells))
+	return fmt.Sprintf("pgbench, result cache %s: pgrollup ahead of the materialized views in %d of %d runs (lowest ratio %.2f×; goal: ahead in all): %s",
+		rep.resultCache, ahead, cells, worst, passMiss(ahead == cells))
 }
 
-func printSummary(dash *dashboardReport, bench *pgbenchReport) {
+func printSummary(dash *dashboardReport, benches []*pgbenchReport) {
 	fmt.Printf("\nSummary\n")
 	for _, l := range dashboardVerdict(dash) {
 		fmt.Printf("  %s\n", l)
 	}
-	if bench != nil {
+	for _, bench := range benches {
 		fmt.Printf("  %s\n", pgbenchVerdict(bench))
 	}
 }

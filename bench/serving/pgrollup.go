@@ -35,9 +35,10 @@ type pgrollup struct {
 	waitErr  error
 }
 
-// rollupsYAML declares the benchmark's rollups: the three shapes the issue
-// names. Every dashboard statement is answered by one of them; which one is
-// pgrollup's choice (the fewest rows that can answer).
+// rollupsYAML declares the benchmark's rollups: three typical shapes (daily,
+// hourly, monthly by a joined dimension). Every dashboard statement is
+// answered by one of them; which one is pgrollup's choice (the fewest rows
+// that can answer).
 func rollupsYAML(w *warehouse) string {
 	q := strconv.Quote
 	return `tables:
@@ -121,7 +122,8 @@ build_timezone: UTC
 	}
 	args := []string{bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s"}
 	command(args...)
-	logFile, err := os.Create(p.logPath)
+	// Appended to: a restart keeps the first run's log.
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
