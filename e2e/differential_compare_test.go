@@ -254,6 +254,9 @@ func diffSortKey(row [][]byte, fields []pgconn.FieldDescription) string {
 				b.WriteString("\x00N")
 			} else if fl {
 				f, ok := diffFloatOf(v, fields[i].DataTypeOID, fields[i].Format)
+				if f == 0 {
+					f = 0 // -0 sorts with 0: which zero a float aggregate ends on is order's
+				}
 				if ok {
 					fmt.Fprintf(&b, "\x00F%.9g", f)
 				} else {

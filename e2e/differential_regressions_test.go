@@ -35,6 +35,19 @@ var diffKnownBugs = []diffKnownBug{}
 // diffRegressions are the bugs the suite found and that are fixed.
 var diffRegressions = []diffKnownBug{
 	{
+		// Postgres's min over float8 keeps the zero it meets last when a
+		// group holds both -0 and 0 (and sum(float8) of -0 values is -0,
+		// DuckDB's 0): the rollup may answer the other zero, equal within
+		// DESIGN §4. The multiset comparison sorted -0 apart from 0 and
+		// paired the wrong rows (date_part's hour is a float too); the
+		// pgjdbc side sorted its rows as text and did the same.
+		name: "signed zeros of float aggregates pair up in unordered answers",
+		stmt: diffStmt{
+			Zone: "America/New_York",
+			SQL:  `SELECT min("public"."orders"."price"), count(*) FILTER (WHERE "public"."orders"."status" = 'paid'), date_part('hour', "public"."orders"."created_at"), count("public"."orders"."price"), "public"."orders"."status" FROM "public"."orders" GROUP BY date_part('hour', "public"."orders"."created_at"), "public"."orders"."status"`,
+		},
+	},
+	{
 		// A COUNT(DISTINCT) stored in a rollup may only be read at the
 		// rollup's exact grain (DESIGN §3 rule 5). EXTRACT(DOW) needs day
 		// grain but groups many days into one, and daily_status answered

@@ -10,7 +10,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Collections;
 import java.util.List;
 import java.util.Properties;
 
@@ -120,11 +119,23 @@ public class Differential {
         java.util.regex.Matcher m = FLOAT.matcher(s);
         StringBuffer sb = new StringBuffer();
         while (m.find()) {
-            String r = String.format("%.6g", Double.parseDouble(m.group(2)));
+            double v = Double.parseDouble(m.group(2));
+            if (v == 0) {
+                v = 0.0; // -0.0 rounds with 0.0: which zero a float aggregate ends on is order's
+            }
+            String r = String.format("%.6g", v);
             m.appendReplacement(sb, m.group(1) + ":" + r);
         }
         m.appendTail(sb);
         return sb.toString();
+    }
+
+    // sortKey orders unordered rows by their exact values first and their
+    // floats (rounded, zeros unsigned) last, so that rows whose floats differ
+    // in their last bits or in the sign of a zero still pair up: rounding
+    // alone would split values on either side of a rounding boundary.
+    static String sortKey(String row) {
+        return FLOAT.matcher(row).replaceAll("$1:?") + "\n" + roundFloats(row);
     }
 
     static String render(ResultSet rs, boolean ordered) throws SQLException {
@@ -160,7 +171,8 @@ public class Differential {
             rows.add(row.toString());
         }
         if (!ordered) {
-            Collections.sort(rows);
+            rows.sort(java.util.Comparator.comparing(Differential::sortKey)
+                .thenComparing(java.util.Comparator.naturalOrder()));
         }
         for (String r : rows) {
             sb.append(r).append('\n');
