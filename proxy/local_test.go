@@ -175,46 +175,7 @@ func conversation(t *testing.T, dsn string, msgs ...pgproto3.FrontendMessage) st
 	if err := pc.SyncConn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fe := pc.Frontend()
-	for _, m := range msgs {
-		fe.Send(m)
-	}
-	if err := fe.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	syncs := 0
-	for _, m := range msgs {
-		if _, ok := m.(*pgproto3.Sync); ok {
-			syncs++
-		}
-	}
-	for syncs > 0 {
-		msg, err := fe.Receive()
-		if err != nil {
-			t.Fatalf("after %s: %v", b.String(), err)
-		}
-		switch m := msg.(type) {
-		case *pgproto3.ReadyForQuery:
-			syncs--
-			fmt.Fprintf(&b, "Z(%c) ", m.TxStatus)
-		case *pgproto3.DataRow:
-			fmt.Fprintf(&b, "D%q ", m.Values)
-		case *pgproto3.RowDescription:
-			b.WriteString("T")
-			for _, f := range m.Fields {
-				fmt.Fprintf(&b, "[%s %d %d %d %d %d]", f.Name, f.DataTypeOID, f.DataTypeSize, f.TypeModifier, f.Format, f.TableOID)
-			}
-			b.WriteString(" ")
-		case *pgproto3.ErrorResponse:
-			fmt.Fprintf(&b, "E(%s) ", m.Code)
-		case *pgproto3.CommandComplete:
-			fmt.Fprintf(&b, "C(%s) ", m.CommandTag)
-		default:
-			fmt.Fprintf(&b, "%T ", m)
-		}
-	}
-	return b.String()
+	return exchange(t, ctx, pc, msgs, 0)
 }
 
 func TestLocalExtendedConversations(t *testing.T) {
@@ -332,20 +293,11 @@ func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
 	return &Result{Rows: SliceRows([][]any{{a + b}}), Tag: "SELECT"}, nil
 }
 
-type floatRouter struct{}
-
-func (floatRouter) Route(_ context.Context, st *Statement, _ *Session) Decision {
-	if st.SQL != floatSQL {
-		return Decision{Route: RoutePassthrough}
-	}
-	return Decision{Route: RouteRollup, Answer: floatAnswer{}, Fallback: true}
-}
-
 // Floats print per extra_float_digits, which Postgres never reports: the
 // proxy takes it from the startup packet or asks the warehouse once, and
 // leaves floats to the warehouse after a statement may have changed it.
 func TestFloatTextNeedsKnownDigits(t *testing.T) {
-	p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+	p := startProxy(t, func(o *Options) { o.Router = answering(floatSQL, floatAnswer{}) })
 	ctx := context.Background()
 	text := func(conn *pgx.Conn) string {
 		t.Helper()
@@ -449,12 +401,7 @@ func TestLocalAnswerStreams(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startProxy(t, func(o *Options) {
-				o.Router = routerFunc(func(st *Statement) Decision {
-					if st.SQL != bigSQL {
-						return Decision{Route: RoutePassthrough}
-					}
-					return Decision{Route: RouteRollup, Answer: tt.answer, Fallback: true}
-				})
+				o.Router = answering(bigSQL, tt.answer)
 			})
 			conn := connect(t, p.dsn(trustUser, ""))
 			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
@@ -484,6 +431,17 @@ func TestLocalAnswerStreams(t *testing.T) {
 type routerFunc func(*Statement) Decision
 
 func (f routerFunc) Route(_ context.Context, st *Statement, _ *Session) Decision { return f(st) }
+
+// answering is a router that answers sql with a, falling back to the
+// warehouse if a fails, and passes everything else through.
+func answering(sql string, a Answer) Router {
+	return routerFunc(func(st *Statement) Decision {
+		if st.SQL != sql {
+			return Decision{Route: RoutePassthrough}
+		}
+		return Decision{Route: RouteRollup, Answer: a, Fallback: true}
+	})
+}
 
 // slowAnswer's rows wait for their context: only a cancel ends them.
 type slowAnswer struct{}
@@ -518,12 +476,7 @@ func (r *ctxRows) Close() error  { return nil }
 func TestCancelReachesLocalAnswer(t *testing.T) {
 	const q = "select 1::int8 as n from pg_sleep(30)"
 	p := startProxy(t, func(o *Options) {
-		o.Router = routerFunc(func(st *Statement) Decision {
-			if st.SQL != q {
-				return Decision{Route: RoutePassthrough}
-			}
-			return Decision{Route: RouteRollup, Answer: slowAnswer{}, Fallback: true}
-		})
+		o.Router = answering(q, slowAnswer{})
 	})
 	conn := connect(t, p.dsn(trustUser, ""))
 	ctx := context.Background()

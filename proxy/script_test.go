@@ -56,7 +56,8 @@ func runScript(t *testing.T, conn *pgconn.PgConn, steps []step) string {
 }
 
 // exchange sends raw messages and reads the answers up to the
-// ReadyForQuery of every Sync among them, or up to the ready-th.
+// ReadyForQuery of every Sync among them, or up to the ready-th, as text
+// for comparing the proxy with Postgres message by message.
 func exchange(t *testing.T, ctx context.Context, conn *pgconn.PgConn, msgs []pgproto3.FrontendMessage, ready int) string {
 	t.Helper()
 	fe := conn.Frontend()
@@ -94,7 +95,11 @@ func exchange(t *testing.T, ctx context.Context, conn *pgconn.PgConn, msgs []pgp
 		case *pgproto3.CommandComplete:
 			fmt.Fprintf(&b, "C(%s) ", m.CommandTag)
 		case *pgproto3.RowDescription:
-			b.WriteString("T ")
+			b.WriteString("T")
+			for _, f := range m.Fields {
+				fmt.Fprintf(&b, "[%s %d %d %d %d %d]", f.Name, f.DataTypeOID, f.DataTypeSize, f.TypeModifier, f.Format, f.TableOID)
+			}
+			b.WriteString(" ")
 		case *pgproto3.ParameterStatus, *pgproto3.NoticeResponse:
 		default:
 			fmt.Fprintf(&b, "%T ", m)

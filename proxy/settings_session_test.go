@@ -18,7 +18,7 @@ import (
 // changed them, so that floats print as the warehouse prints them, and
 // reads them back from the warehouse only when it may not know them.
 func TestSettingsFollowTheSession(t *testing.T) {
-	p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+	p := startProxy(t, func(o *Options) { o.Router = answering(floatSQL, floatAnswer{}) })
 	q := step{query: floatSQL}
 	tests := []struct {
 		name    string
@@ -170,12 +170,7 @@ func TestStatementTimeoutReachesLocalAnswers(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p := startProxy(t, func(o *Options) {
-				o.Router = routerFunc(func(st *Statement) Decision {
-					if st.SQL != slowSQL {
-						return Decision{Route: RoutePassthrough}
-					}
-					return Decision{Route: RouteRollup, Answer: sleepyAnswer{inRun: inRun, after: 400 * time.Millisecond}, Fallback: true}
-				})
+				o.Router = answering(slowSQL, sleepyAnswer{inRun: inRun, after: 400 * time.Millisecond})
 			})
 			simple, ext := step{sql: slowSQL}, step{query: slowSQL}
 			tests := []struct {
@@ -234,12 +229,7 @@ func TestStatementTimeoutReachesLocalAnswers(t *testing.T) {
 // to be answered late.
 func TestStatementTimeoutDoesNotFallBack(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = routerFunc(func(st *Statement) Decision {
-			if st.SQL != slowSQL {
-				return Decision{Route: RoutePassthrough}
-			}
-			return Decision{Route: RouteRollup, Answer: slowAnswer{}, Fallback: true}
-		})
+		o.Router = answering(slowSQL, slowAnswer{})
 	})
 	conn := connect(t, p.dsn(trustUser, ""))
 	ctx := context.Background()
@@ -301,7 +291,7 @@ func TestSettingsReadsOnlyWhenNeeded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startProxy(t, func(o *Options) { o.Router = floatRouter{} })
+			p := startProxy(t, func(o *Options) { o.Router = answering(floatSQL, floatAnswer{}) })
 			reads := &atomic.Int32{}
 			dial := p.srv.warehouse.dial
 			p.srv.warehouse.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
