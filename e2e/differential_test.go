@@ -87,13 +87,7 @@ func TestDifferential(t *testing.T) {
 			}
 			// One session for all: the proxy must follow SET TIME ZONE.
 			st.Flavor = diffSetFlavor
-			modes := []diffMode{diffModeSimpleText, diffModeExtBinary}
-			switch i % 6 {
-			case 0:
-				modes = append(modes, diffModeExtText)
-			case 3:
-				modes = append(modes, diffModeExtDefault)
-			}
+			modes := diffModesFor(i, 6)
 			out := r.run(t, ctx, st, modes)
 			run++
 			picked = append(picked, diffPicked{st: *st, out: out})
@@ -120,13 +114,7 @@ func TestDifferential(t *testing.T) {
 			if ok, why := diffPrepare(st); !ok {
 				t.Fatalf("the generator made a statement the suite cannot run (%s):\n%s", why, st.SQL)
 			}
-			modes := []diffMode{diffModeSimpleText, diffModeExtBinary}
-			switch i % 8 {
-			case 0:
-				modes = append(modes, diffModeExtText)
-			case 4:
-				modes = append(modes, diffModeExtDefault)
-			}
+			modes := diffModesFor(i, 8)
 			out := r.run(t, ctx, st, modes)
 			picked = append(picked, diffPicked{st: *st, out: out})
 			if ctx.Err() != nil {
@@ -251,4 +239,19 @@ func diffWriteStatements(path string, stmts []diffStmt) error {
 		fmt.Fprintf(&b, "-- %s TimeZone=%s flavor=%q must_hit=%v (%s)\n%s;\n", s.Name, s.Zone, s.Flavor, s.MustHit, s.Why, s.SQL)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// diffModesFor is how the i-th statement of a set runs: always in the simple
+// protocol with text results and in the extended one with binary results,
+// and one statement in every n also with text results or with no format
+// codes at all in the extended protocol.
+func diffModesFor(i, n int) []diffMode {
+	modes := []diffMode{diffModeSimpleText, diffModeExtBinary}
+	switch i % n {
+	case 0:
+		modes = append(modes, diffModeExtText)
+	case n / 2:
+		modes = append(modes, diffModeExtDefault)
+	}
+	return modes
 }

@@ -3,32 +3,47 @@ package main
 import (
 	"log/slog"
 	"reflect"
+	"strings"
 
 	"github.com/pgrollup/pgrollup/config"
 )
 
-// restartOnly lists the settings a reload cannot change in a running
-// process: the listeners, connections and caches are set up once.
-func restartOnly(old, next *config.Config) []string {
+// restartOnlySettings are the settings a reload cannot change in a running
+// process, as the config file names them and as config.Config holds them:
+// the listeners, connections and caches are set up once.
+var restartOnlySettings = []struct{ name, field string }{
+	{"listen", "Listen"},
+	{"warehouse", "Warehouse"},
+	{"nats", "NATS"},
+	{"data_dir", "DataDir"},
+	{"storage", "Storage"},
+	{"worker", "Worker"},
+	{"routing.worker_timeout", "Routing.WorkerTimeout"},
+	{"routing.privilege_cache_ttl", "Routing.PrivilegeCacheTTL"},
+	{"routing.result_cache_bytes", "Routing.ResultCacheBytes"},
+	{"tls", "TLS"},
+	{"auth", "Auth"},
+	{"max_message_bytes", "MaxMessageBytes"},
+	{"admin", "Admin"},
+}
+
+// setting is the field at a dotted path of c.
+func setting(c *config.Config, path string) reflect.Value {
+	v := reflect.ValueOf(c).Elem()
+	for _, name := range strings.Split(path, ".") {
+		v = v.FieldByName(name)
+	}
+	return v
+}
+
+// restartOnly names the settings that need a restart and differ in next.
+func restartOnly(running, next *config.Config) []string {
 	var changed []string
-	check := func(name string, a, b any) {
-		if !reflect.DeepEqual(a, b) {
-			changed = append(changed, name)
+	for _, s := range restartOnlySettings {
+		if !reflect.DeepEqual(setting(running, s.field).Interface(), setting(next, s.field).Interface()) {
+			changed = append(changed, s.name)
 		}
 	}
-	check("listen", old.Listen, next.Listen)
-	check("warehouse", old.Warehouse, next.Warehouse)
-	check("nats", old.NATS, next.NATS)
-	check("data_dir", old.DataDir, next.DataDir)
-	check("storage", old.Storage, next.Storage)
-	check("worker", old.Worker, next.Worker)
-	check("routing.worker_timeout", old.Routing.WorkerTimeout, next.Routing.WorkerTimeout)
-	check("routing.privilege_cache_ttl", old.Routing.PrivilegeCacheTTL, next.Routing.PrivilegeCacheTTL)
-	check("routing.result_cache_bytes", old.Routing.ResultCacheBytes, next.Routing.ResultCacheBytes)
-	check("tls", old.TLS, next.TLS)
-	check("auth", old.Auth, next.Auth)
-	check("max_message_bytes", old.MaxMessageBytes, next.MaxMessageBytes)
-	check("admin", old.Admin, next.Admin)
 	return changed
 }
 
@@ -70,11 +85,8 @@ func (r *reloader) reload() {
 // in running.
 func withRestartOnly(next, running *config.Config) *config.Config {
 	c := *next
-	c.Listen, c.Warehouse, c.NATS, c.DataDir = running.Listen, running.Warehouse, running.NATS, running.DataDir
-	c.Storage, c.Worker, c.TLS, c.Auth = running.Storage, running.Worker, running.TLS, running.Auth
-	c.MaxMessageBytes, c.Admin = running.MaxMessageBytes, running.Admin
-	c.Routing.WorkerTimeout = running.Routing.WorkerTimeout
-	c.Routing.PrivilegeCacheTTL = running.Routing.PrivilegeCacheTTL
-	c.Routing.ResultCacheBytes = running.Routing.ResultCacheBytes
+	for _, s := range restartOnlySettings {
+		setting(&c, s.field).Set(setting(running, s.field))
+	}
 	return &c
 }

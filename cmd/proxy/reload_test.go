@@ -8,6 +8,11 @@ import (
 )
 
 func TestRestartOnly(t *testing.T) {
+	for _, s := range restartOnlySettings {
+		if !setting(&config.Config{}, s.field).IsValid() {
+			t.Fatalf("restart-only setting %s names no field %s of config.Config", s.name, s.field)
+		}
+	}
 	base := func() *config.Config {
 		return &config.Config{
 			Listen:    "127.0.0.1:7432",
