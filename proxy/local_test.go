@@ -329,13 +329,7 @@ func TestFloatTextNeedsKnownDigits(t *testing.T) {
 				t.Cleanup(func() { admin.Exec(ctx, "ALTER ROLE "+trustUser+" RESET extra_float_digits") })
 				tt.set = ""
 			}
-			dsn := p.dsn(trustUser, "")
-			directDSN := cluster.DSNFor(trustUser, "", "postgres")
-			if tt.startup != "" {
-				dsn += "&extra_float_digits=" + tt.startup
-				directDSN += "&extra_float_digits=" + tt.startup
-			}
-			proxied, direct := connect(t, dsn), connect(t, directDSN)
+			proxied, direct := connectBothWithDigits(t, p, tt.startup)
 			if tt.set != "" {
 				for _, c := range []*pgx.Conn{proxied, direct} {
 					if _, err := c.Exec(ctx, tt.set); err != nil {
@@ -499,4 +493,16 @@ func TestCancelReachesLocalAnswer(t *testing.T) {
 			t.Fatalf("%v: session after cancel: %v", mode, err)
 		}
 	}
+}
+
+// connectBothWithDigits connects through the proxy and directly, with
+// extra_float_digits in the startup packet unless digits is "".
+func connectBothWithDigits(t *testing.T, p *testProxy, digits string) (proxied, direct *pgx.Conn) {
+	dsn := p.dsn(trustUser, "")
+	directDSN := cluster.DSNFor(trustUser, "", "postgres")
+	if digits != "" {
+		dsn += "&extra_float_digits=" + digits
+		directDSN += "&extra_float_digits=" + digits
+	}
+	return connect(t, dsn), connect(t, directDSN)
 }

@@ -77,13 +77,7 @@ func TestSettingsFollowTheSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dsn := p.dsn(trustUser, "")
-			directDSN := cluster.DSNFor(trustUser, "", "postgres")
-			if tt.startup != "" {
-				dsn += "&extra_float_digits=" + tt.startup
-				directDSN += "&extra_float_digits=" + tt.startup
-			}
-			proxied, direct := connect(t, dsn), connect(t, directDSN)
+			proxied, direct := connectBothWithDigits(t, p, tt.startup)
 			fallbacks := func() float64 {
 				return testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("settings_unknown")) +
 					testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed"))
