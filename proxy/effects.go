@@ -22,6 +22,9 @@ type effects struct {
 	// endsTx: it may end a transaction (COMMIT, ROLLBACK, PREPARE
 	// TRANSACTION), so that a block open after it may be a new one.
 	endsTx bool
+	// setsSession: it holds a SET, RESET or DISCARD, which change the
+	// session's settings, role, search_path or temp tables.
+	setsSession bool
 }
 
 // resetOp is one statement that drops prepared statements or portals.
@@ -92,6 +95,8 @@ func classify(st *Statement) effects {
 		case kw == "":
 			return effects{readOnly: true} // empty or comment-only
 		case parsedKeywords[kw], queryKeywords[kw]:
+		case kw == "set" || kw == "reset":
+			return effects{readOnly: true, setsSession: true}
 		case readOnlyKeywords[kw]:
 			return effects{readOnly: true}
 		default:
@@ -112,6 +117,10 @@ func classify(st *Statement) effects {
 		}
 		if !readOnlyStatement(node) {
 			eff.readOnly = false
+		}
+		switch node.GetNode().(type) {
+		case *pg_query.Node_VariableSetStmt, *pg_query.Node_DiscardStmt:
+			eff.setsSession = true
 		}
 		switch node.GetTransactionStmt().GetKind() {
 		case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,

@@ -7,10 +7,11 @@ import (
 
 func TestStatementEffects(t *testing.T) {
 	tests := []struct {
-		sql      string
-		readOnly bool
-		endsTx   bool
-		resets   []resetOp
+		sql         string
+		readOnly    bool
+		endsTx      bool
+		resets      []resetOp
+		setsSession bool
 	}{
 		{sql: "SELECT status, count(*) FROM orders GROUP BY 1", readOnly: true},
 		{sql: "  -- a comment\n/* and /* a nested */ one */ (SELECT 1) UNION (SELECT 2)", readOnly: true},
@@ -29,7 +30,10 @@ func TestStatementEffects(t *testing.T) {
 		{sql: "-- nothing", readOnly: true},
 		{sql: "BEGIN", readOnly: true},
 		{sql: "start transaction read only", readOnly: true},
-		{sql: "SET extra_float_digits = 3", readOnly: true},
+		{sql: "SET extra_float_digits = 3", readOnly: true, setsSession: true},
+		{sql: "SET ROLE outsider", readOnly: true, setsSession: true},
+		{sql: "RESET search_path", readOnly: true, setsSession: true},
+		{sql: "SELECT 1; SET search_path = other", readOnly: true, setsSession: true},
 		{sql: "SHOW TimeZone", readOnly: true},
 		{sql: "SAVEPOINT a", readOnly: true},
 		{sql: "RELEASE a", readOnly: true},
@@ -44,8 +48,8 @@ func TestStatementEffects(t *testing.T) {
 		{sql: "DEALLOCATE s1", readOnly: true, resets: []resetOp{{kind: resetDeallocate, name: "s1"}}},
 		{sql: "DEALLOCATE PREPARE \"S_1\"", readOnly: true, resets: []resetOp{{kind: resetDeallocate, name: "S_1"}}},
 		{sql: "deallocate all", readOnly: true, resets: []resetOp{{kind: resetDeallocateAll}}},
-		{sql: "DISCARD ALL", readOnly: true, resets: []resetOp{{kind: resetDiscardAll}}},
-		{sql: "DISCARD PLANS", readOnly: true},
+		{sql: "DISCARD ALL", readOnly: true, resets: []resetOp{{kind: resetDiscardAll}}, setsSession: true},
+		{sql: "DISCARD PLANS", readOnly: true, setsSession: true},
 		{sql: "CLOSE ALL", readOnly: true, resets: []resetOp{{kind: resetCloseAll}}},
 		{sql: "CLOSE c", readOnly: true},
 		{sql: "SELECT 1; DEALLOCATE s1; DEALLOCATE s2", readOnly: true, resets: []resetOp{{kind: resetDeallocate, name: "s1"}, {kind: resetDeallocate, name: "s2"}}},
@@ -81,7 +85,7 @@ func TestStatementEffects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sql, func(t *testing.T) {
 			got := (&Statement{SQL: tt.sql}).effects()
-			want := effects{readOnly: tt.readOnly, endsTx: tt.endsTx, resets: tt.resets}
+			want := effects{readOnly: tt.readOnly, endsTx: tt.endsTx, resets: tt.resets, setsSession: tt.setsSession}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("got %+v, want %+v", got, want)
 			}

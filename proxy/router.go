@@ -75,6 +75,34 @@ type Session struct {
 	// folding now() and friends: in a transaction block, when the batch
 	// that opened it began; otherwise the statement's arrival.
 	Now time.Time
+	// Probe and Probed are the session's context as last read on its own
+	// connection (see Prober): the Probe read and its values, one per
+	// column. Probed is nil when the context is unknown or may have changed
+	// since (a SET, DDL, the end of a block, a function the proxy cannot
+	// vouch for). When an Answer runs, Probed was read after everything the
+	// session did before the statement, and Probe is the current one unless
+	// the Prober moved on since.
+	Probe  *Probe
+	Probed []string
+}
+
+// Probe is what the proxy reads of each session's context on the session's
+// own connection, together with the settings local answers depend on: the
+// select-list of a one-row query that must never fail. The Router writes
+// it (which tables a name resolves to, whether the current role may read
+// them, the settings its row-level security policies read) and reads the
+// values from Session.Probed.
+type Probe struct {
+	Select  string // comma-separated expressions, each returning text
+	Columns int    // how many
+}
+
+// Prober gives the Probe sessions must read before a local answer. A new
+// *Probe (a new catalog, a change of privileges or policies seen elsewhere)
+// makes every earlier read stale, so each session reads again before its
+// next local answer.
+type Prober interface {
+	Probe() *Probe
 }
 
 // Decision is a Router's answer for one statement.

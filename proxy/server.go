@@ -40,6 +40,9 @@ type Options struct {
 	MaxMessageBytes int
 	// Router decides each statement's route; nil passes everything through.
 	Router Router
+	// Prober names the session context read before local answers; nil
+	// reads none (every session's context is then unknown to the Router).
+	Prober Prober
 	// Registerer receives the proxy's metrics; nil uses a private registry.
 	Registerer prometheus.Registerer
 	// StatementCacheSize is the number of parsed statement texts kept; 0 means 10000.
@@ -121,6 +124,14 @@ func NewServer(opts Options) (*Server, error) {
 
 // Ready reports whether the server accepts sessions.
 func (s *Server) Ready() bool { return s.ready.Load() }
+
+// probe returns the Probe sessions must read now; nil when there is none.
+func (s *Server) probe() *Probe {
+	if s.opts.Prober == nil {
+		return nil
+	}
+	return s.opts.Prober.Probe()
+}
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")

@@ -387,6 +387,12 @@ func (s *session) session() *Session {
 	}
 	info.TxStatus = byte(s.txStatus.Load())
 	info.TxWrote, info.Now = s.txSnapshot()
+	s.stateMu.Lock()
+	info.Probe, info.Probed = nil, nil
+	if s.set.known {
+		info.Probe, info.Probed = s.set.probe, s.set.probed
+	}
+	s.stateMu.Unlock()
 	return info
 }
 

@@ -26,10 +26,27 @@ import (
 // settingsQuery reads the settings on the session's own connection.
 const settingsQuery = "SELECT pg_catalog.current_setting('extra_float_digits'), pg_catalog.current_setting('statement_timeout')"
 
+// settingsColumns is the number of columns of settingsQuery; the Probe's
+// columns follow them.
+const settingsColumns = 2
+
 // sessionSettings are the values a local answer depends on.
 type sessionSettings struct {
 	floatDigits string        // extra_float_digits, as the warehouse shows it
 	timeout     time.Duration // statement_timeout; 0 is none
+	// probe is the Probe read with them, and probed its values: the
+	// session's context as the Router asked for it. A read of an older
+	// Probe than the Prober's current one tells nothing now.
+	probe  *Probe
+	probed []string
+}
+
+// settingsSQL is the read of the settings and of probe's columns.
+func settingsSQL(probe *Probe) string {
+	if probe == nil || probe.Columns == 0 {
+		return settingsQuery
+	}
+	return settingsQuery + ", " + probe.Select
 }
 
 // settingsState is what the proxy knows of sessionSettings. It is guarded
@@ -64,6 +81,7 @@ type settingsState struct {
 // fills it from the answer to settingsQuery.
 type settingsRead struct {
 	gen    uint64
+	probe  *Probe
 	values []string // the DataRow's columns
 	failed bool
 }
@@ -79,10 +97,14 @@ func (settingsUnknownError) Error() string {
 // FallbackReason labels the fallback in pgrollup_rollup_fallbacks_total.
 func (settingsUnknownError) FallbackReason() string { return "settings_unknown" }
 
-// parseSettings decodes the two columns of settingsQuery.
-func parseSettings(values []string) (sessionSettings, error) {
-	if len(values) != 2 {
-		return sessionSettings{}, fmt.Errorf("settings: %d values, want 2", len(values))
+// parseSettings decodes the columns of settingsSQL(probe).
+func parseSettings(values []string, probe *Probe) (sessionSettings, error) {
+	want := settingsColumns
+	if probe != nil {
+		want += probe.Columns
+	}
+	if len(values) != want {
+		return sessionSettings{}, fmt.Errorf("settings: %d values, want %d", len(values), want)
 	}
 	if _, err := pgfmt.ParseExtraFloatDigits(values[0]); err != nil {
 		return sessionSettings{}, fmt.Errorf("settings: %w", err)
@@ -91,7 +113,11 @@ func parseSettings(values []string) (sessionSettings, error) {
 	if err != nil {
 		return sessionSettings{}, fmt.Errorf("settings: %w", err)
 	}
-	return sessionSettings{floatDigits: values[0], timeout: timeout}, nil
+	set := sessionSettings{floatDigits: values[0], timeout: timeout, probe: probe}
+	if probe != nil && probe.Columns > 0 {
+		set.probed = values[settingsColumns:]
+	}
+	return set, nil
 }
 
 // timeUnits are the units current_setting shows a millisecond setting in:
@@ -116,7 +142,9 @@ func parseTimeout(v string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
-// decodeDataRow returns the text columns of a DataRow body; NULL is "".
+// decodeDataRow returns the text columns of a DataRow body; NULL is "",
+// and so is an empty string: a probe's columns that must tell them apart
+// are written never to be empty.
 func decodeDataRow(body []byte) ([]string, bool) {
 	if len(body) < 2 {
 		return nil, false
@@ -152,7 +180,11 @@ func (s *session) settingsMayChange(st *Statement) {
 	// them again at the end of this batch, so that a client whose every
 	// later batch starts with a relayed BEGIN (pgjdbc without autocommit)
 	// still has them known.
-	named := st == nil || mentionsAny(st.SQL, "extra_float_digits", "statement_timeout", "reset", "discard")
+	//
+	// Any SET, RESET or DISCARD counts as naming them: the session's
+	// context (role, search_path, the settings row-level security reads)
+	// is read with them.
+	named := st == nil || changesSession(st) || mentionsAny(st.SQL, "extra_float_digits", "statement_timeout", "reset", "discard", "set_config")
 	s.stateMu.Lock()
 	tracking := s.set.known || s.set.reading > 0
 	atBlockEnd, readAtBlockEnd := s.set.staleAtBlockEnd, s.set.readAtBlockEnd
@@ -217,7 +249,19 @@ func settingsNeutral(st *Statement) bool {
 	if queryKeywords[firstKeyword(st.SQL)] && !strings.ContainsRune(st.SQL, '(') && !multipleStatements(st.SQL) {
 		return true
 	}
-	return st.effects().readOnly
+	eff := st.effects()
+	return eff.readOnly && !eff.setsSession
+}
+
+// changesSession reports whether a statement may be a SET, RESET or
+// DISCARD, which change the session's settings, role, search_path or temp
+// tables without modifying data.
+func changesSession(st *Statement) bool {
+	switch firstKeyword(st.SQL) {
+	case "set", "reset", "discard":
+		return true
+	}
+	return multipleStatements(st.SQL) && st.effects().setsSession
 }
 
 // blockEndedLocked notes the end of a transaction block, which undoes SET
@@ -239,21 +283,27 @@ func (s *session) blockEndedLocked() {
 // is open on the warehouse, or in a failed transaction.
 func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 	s.stateMu.Lock()
-	set := s.set
+	set, known := s.set.sessionSettings, s.settingsKnownLocked()
 	s.stateMu.Unlock()
-	if set.known || a.Columns() == nil {
-		return set.sessionSettings, nil
+	if known || a.Columns() == nil {
+		return set, nil
 	}
 	if err := s.readSettingsNow(); err != nil {
 		return sessionSettings{}, err
 	}
 	s.stateMu.Lock()
-	set = s.set
+	set, known = s.set.sessionSettings, s.settingsKnownLocked()
 	s.stateMu.Unlock()
-	if !set.known {
+	if !known {
 		return sessionSettings{}, settingsUnknownError{}
 	}
-	return set.sessionSettings, nil
+	return set, nil
+}
+
+// settingsKnownLocked reports whether the settings and the context the
+// Prober currently asks for are known. The caller holds stateMu.
+func (s *session) settingsKnownLocked() bool {
+	return s.set.known && s.set.probe == s.srv.probe()
 }
 
 // readSettingsEarly reads the settings now, if they may have changed and
@@ -261,7 +311,7 @@ func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 // message of the batch may have gone to the warehouse.
 func (s *session) readSettingsEarly() error {
 	s.stateMu.Lock()
-	known := s.set.known
+	known := s.settingsKnownLocked()
 	s.stateMu.Unlock()
 	if known {
 		return nil
@@ -301,7 +351,7 @@ func (s *session) readSettingsAtSync() error {
 	mayCopy := s.batchMayCopy
 	s.batchMayCopy = false
 	s.stateMu.Lock()
-	wanted := s.set.readWanted && !s.set.known && !mayCopy
+	wanted := s.set.readWanted && !s.settingsKnownLocked() && !mayCopy
 	if wanted {
 		s.set.readWanted = false
 	}
@@ -321,11 +371,11 @@ func (s *session) sendSettingsRead() error {
 		s.stateMu.Unlock()
 		return nil
 	}
-	read := &settingsRead{gen: s.set.gen}
+	read := &settingsRead{gen: s.set.gen, probe: s.srv.probe()}
 	s.set.reading++
 	s.pushExpect(expectation{kind: 'Q', swallow: true, quiet: true, settings: read})
 	s.stateMu.Unlock()
-	_, err := s.upW.Write(appendMessage(nil, 'Q', appendCString(nil, settingsQuery)))
+	_, err := s.upW.Write(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(read.probe))))
 	return err
 }
 
@@ -336,9 +386,9 @@ func (s *session) settingsReadDoneLocked(r *settingsRead) {
 	if r.failed || r.gen != s.set.gen {
 		return
 	}
-	v, err := parseSettings(r.values)
+	v, err := parseSettings(r.values, r.probe)
 	if err != nil {
-		s.log.Debug("cannot read the session's settings", "err", err)
+		s.log.Warn("cannot read the session's settings and context; its statements go to the warehouse", "err", err)
 		return
 	}
 	s.set.sessionSettings, s.set.known = v, true

@@ -51,8 +51,8 @@ func TestParseSettings(t *testing.T) {
 		{values: nil, bad: true},
 	}
 	for _, tt := range tests {
-		got, err := parseSettings(tt.values)
-		if (err != nil) != tt.bad || got != tt.want {
+		got, err := parseSettings(tt.values, nil)
+		if (err != nil) != tt.bad || got.floatDigits != tt.want.floatDigits || got.timeout != tt.want.timeout {
 			t.Errorf("parseSettings(%q) = %+v, %v; want %+v (error: %v)", tt.values, got, err, tt.want, tt.bad)
 		}
 	}

@@ -178,7 +178,8 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 // the warehouse can tell. If the read fails they stay unknown, and the first
 // local answer that needs them reads them again.
 func (s *session) readStartupSettings() {
-	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsQuery))); err != nil {
+	probe := s.srv.probe()
+	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(probe)))); err != nil {
 		return
 	}
 	var values []string
@@ -199,9 +200,9 @@ func (s *session) readStartupSettings() {
 			if failed {
 				return
 			}
-			v, err := parseSettings(values)
+			v, err := parseSettings(values, probe)
 			if err != nil {
-				s.log.Debug("cannot read the session's settings", "err", err)
+				s.log.Warn("cannot read the session's settings and context", "err", err)
 				return
 			}
 			s.stateMu.Lock()

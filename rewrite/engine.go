@@ -77,11 +77,13 @@ func DecideAnalysis(a *Analysis, sess Session, cat *Catalog) Decision {
 // envKey renders what a preparation reads from the session: the TimeZone
 // setting, the search path and the types (not the values) of the parameters.
 func envKey(sess *Session) string {
-	if len(sess.SearchPath) == 0 && len(sess.Params) == 0 {
+	if len(sess.SearchPath) == 0 && len(sess.Params) == 0 && sess.ContextKey == "" {
 		return sess.TimeZone
 	}
 	var b strings.Builder
 	b.WriteString(sess.TimeZone)
+	b.WriteByte(0)
+	b.WriteString(sess.ContextKey)
 	b.WriteByte(0)
 	for _, s := range sess.SearchPath {
 		b.WriteString(strconv.Quote(s))

@@ -461,6 +461,21 @@ func convertAExpr(a *pg_query.A_Expr) (*expr, error) {
 	case pg_query.A_Expr_Kind_AEXPR_ILIKE, pg_query.A_Expr_Kind_AEXPR_SIMILAR:
 		// ILIKE folds case by the warehouse's locale; SIMILAR TO is a regex.
 		return nil, unsupported(ReasonFilterNotEvaluable, "ILIKE and SIMILAR TO are not evaluated on rollups")
+	case pg_query.A_Expr_Kind_AEXPR_OP_ANY, pg_query.A_Expr_Kind_AEXPR_OP_ALL:
+		// x = ANY (ARRAY[a, b]) is x IN (a, b) and x <> ALL (ARRAY[a, b])
+		// is x NOT IN (a, b), NULLs included: the form pg_get_expr and
+		// some drivers print IN lists in.
+		arr := a.Rexpr.GetAArrayExpr()
+		anyEq := a.Kind == pg_query.A_Expr_Kind_AEXPR_OP_ANY && op == "="
+		allNe := a.Kind == pg_query.A_Expr_Kind_AEXPR_OP_ALL && op == "<>"
+		if arr == nil || len(arr.Elements) == 0 || !anyEq && !allNe {
+			break
+		}
+		items, err := convertList(arr.Elements)
+		if err != nil {
+			return nil, err
+		}
+		return &expr{kind: kIn, args: append([]*expr{l}, items...), not: allNe}, nil
 	}
 	return nil, unsupported(ReasonExpression, "ANY/ALL and symmetric BETWEEN are not supported on rollups")
 }

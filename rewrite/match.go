@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -77,9 +78,34 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 	if len(path) == 0 {
 		path = []string{"public"}
 	}
-	for _, t := range core.from {
+	var rowFilters []*expr
+	for i, t := range core.from {
 		ent := &rangeEntry{name: t.name, alias: t.alias, aliased: t.alias != t.name || t.view}
-		if t.schema != "" {
+		if sess.Tables != nil {
+			written := t.name
+			if t.schema != "" {
+				written = t.schema + "." + t.name
+			}
+			q, ok := sess.Tables[written]
+			if !ok {
+				return nil, reason(ReasonContext, "in this session %s is not the table rollups were built from (database, search_path or a temp table)", written)
+			}
+			ent.table = cat.table(q)
+			ent.schema = q[:strings.IndexByte(q, '.')]
+			if ent.table == nil {
+				return nil, reason(ReasonNoRollup, "no rollup reads %s", q)
+			}
+			if f, ok := sess.RowFilters[q]; ok {
+				if i > 0 && t.joinType != config.JoinInner {
+					return nil, reason(ReasonContext, "row-level security on %s, read through an outer join, is not evaluated on rollups", q)
+				}
+				e, r := rowFilter(f, q, ent.alias)
+				if r != nil {
+					return nil, r
+				}
+				rowFilters = append(rowFilters, e)
+			}
+		} else if t.schema != "" {
 			ent.schema = t.schema
 			ent.table = cat.table(t.schema + "." + t.name)
 		} else {
@@ -130,6 +156,12 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 			return nil, r
 		}
 		q.where = conjuncts(core.where)
+	}
+	for _, f := range rowFilters {
+		if r := q.scope.bindAll(f); r != nil {
+			return nil, reason(ReasonContext, "row-level security: %s", r.Message)
+		}
+		q.where = append(q.where, conjuncts(f)...)
 	}
 	// GROUP BY: an ordinal, an input column, else an output column name.
 	for _, g := range core.groupBy {

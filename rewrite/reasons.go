@@ -64,6 +64,7 @@ const (
 	ReasonTxWrote   ReasonCode = "transaction_wrote"
 	ReasonTxFailed  ReasonCode = "transaction_failed"
 	ReasonPrivilege ReasonCode = "privilege"
+	ReasonContext   ReasonCode = "session_context"
 
 	// Rule 10 never rejects: it ranks matches.
 	ReasonNotChosen ReasonCode = "larger_than_chosen"
@@ -82,7 +83,7 @@ var ruleOf = map[ReasonCode]int{
 	ReasonFilterNotImplied: 6, ReasonFilterNotEvaluable: 6, ReasonUnalignedRange: 6, ReasonParameter: 6,
 	ReasonExpression: 7, ReasonCollation: 7,
 	ReasonNotBuilt: 8, ReasonNotCovered: 8, ReasonStale: 8, ReasonTruncated: 8,
-	ReasonTxWrote: 9, ReasonTxFailed: 9, ReasonPrivilege: 9,
+	ReasonTxWrote: 9, ReasonTxFailed: 9, ReasonPrivilege: 9, ReasonContext: 9,
 	ReasonNotChosen: 10,
 }
 

@@ -36,6 +36,21 @@ type Session struct {
 	// reads (SELECT on its source tables and columns, no row-level security).
 	// nil means yes (offline explain).
 	CanRead func(rollup string) bool
+	// Tables, when set, is how table names resolve in this session: a name
+	// as written (unqualified "orders" or qualified "public.orders") maps to
+	// the catalog table it is in this session's database, search_path and
+	// temp tables. A name it lacks is some other table, and no rollup
+	// answers a statement that reads it. nil resolves names through
+	// SearchPath (offline explain).
+	Tables map[string]string
+	// RowFilters are the row-level security predicates that apply to the
+	// session's current role, by catalog table: SQL over the table's bare
+	// column names, with the session's settings already in it as
+	// constants. "" means a policy applies that a rollup cannot evaluate.
+	RowFilters map[string]string
+	// ContextKey identifies Tables and RowFilters, for caching what was
+	// prepared with them; sessions with equal keys have equal maps.
+	ContextKey string
 }
 
 // zoneInfo is what decisions need to know about one TimeZone spelling.

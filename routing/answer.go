@@ -40,7 +40,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
 	}
-	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params)
+	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, true)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
 // Bind decides with the bound values: a rollup answers the portal, or the
 // warehouse does.
 func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params []proxy.Param) proxy.Answer {
-	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params)
+	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, false)
 	if err != nil || d.Route != rewrite.RouteRollup {
 		reason := string(rewrite.ReasonParameter)
 		if err == nil {

@@ -11,8 +11,14 @@ import (
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
-// Warehouse is the part of a warehouse connection pool the catalog loader
-// and the privilege check need (a *pgxpool.Pool satisfies it).
+// Querier is the part of a warehouse connection pool that reads one row (a
+// *pgxpool.Pool satisfies it).
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Warehouse is the part of a warehouse connection pool the catalog and the
+// context watch read with.
 type Warehouse interface {
 	Querier
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -63,7 +63,7 @@ func (explainAnswer) ParamTypes() []uint32 { return nil }
 
 func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
 	snap := a.router.catalog.Load()
-	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess), snap.cat)
+	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess, true), snap.cat)
 	var rows [][]any
 	for _, c := range d.Candidates {
 		decision, sql := "reject", any(nil)

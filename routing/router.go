@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -27,9 +28,11 @@ type Options struct {
 	// RollupOnly answers every SELECT over a table that has rollups from a
 	// rollup, or with an error saying why none could; never by the warehouse.
 	RollupOnly bool
-	// Privileges checks that a user may read what a rollup reads; nil
-	// trusts every user (for tests and offline use only).
-	Privileges *Privileges
+	// Context follows what each session's statements mean and may read
+	// (its database, search_path, temp tables, current role, privileges
+	// and row-level security); nil trusts every session to resolve names
+	// as the catalog does and to read everything (tests and offline use).
+	Context *ContextWatch
 	// Statuses lists the rollups for SHOW ROLLUPS; nil reports them from
 	// the catalog snapshot.
 	Statuses func() []RollupStatus
@@ -92,6 +95,8 @@ func (r *Router) SetRollupOnly(on bool) { r.rollupOnly.Store(on) }
 func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 	s := &snapshot{cat: cat, sources: map[string][]string{}}
 	seen := map[string]bool{}
+	seenTable := map[string]bool{}
+	var tables []*rewrite.Table
 	for _, rs := range cat.Rollups {
 		src := []string{rs.Def.Table}
 		for _, j := range rs.Joins {
@@ -101,6 +106,12 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		// Every rollup's hit series exists from the start, at 0, so that a
 		// rate over it is defined before its first hit.
 		r.hits.WithLabelValues(rs.Def.Name)
+		for _, t := range src {
+			if tb := cat.Tables[qualified(t)]; tb != nil && !seenTable[tb.Name] {
+				seenTable[tb.Name] = true
+				tables = append(tables, tb)
+			}
+		}
 		name := rs.Def.Table
 		if i := strings.LastIndexByte(name, '.'); i >= 0 {
 			name = name[i+1:]
@@ -112,6 +123,10 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		}
 	}
 	r.catalog.Store(s)
+	if r.opts.Context != nil {
+		sort.Slice(tables, func(i, j int) bool { return tables[i].Name < tables[j].Name })
+		r.opts.Context.SetTables(tables)
+	}
 }
 
 // Route implements proxy.Router.
@@ -161,14 +176,17 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 
 // decide runs the rewrite engine with what it needs to know of the session.
 func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
-	return r.engine.Decide(sql, tree, r.session(ctx, snap, sess), snap.cat)
+	return r.engine.Decide(sql, tree, r.session(ctx, snap, sess, false), snap.cat)
 }
 
 // decideBound decides a statement with its bound parameter values, against
-// the current catalog and session.
-func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.Session, params []proxy.Param) (rewrite.Decision, error) {
+// the current catalog and session. strict: the session's context must be
+// known (an answer about to run); otherwise a statement decided before the
+// context was read is decided as if it resolved as the catalog does, and
+// decided again when it runs.
+func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.Session, params []proxy.Param, strict bool) (rewrite.Decision, error) {
 	snap := r.catalog.Load()
-	rs := r.session(ctx, snap, sess)
+	rs := r.session(ctx, snap, sess, strict)
 	var err error
 	if rs.Params, err = rewriteParams(params); err != nil {
 		return rewrite.Decision{}, err
@@ -177,7 +195,7 @@ func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.Par
 }
 
 // session is what the rewrite engine needs to know of the client's session.
-func (r *Router) session(ctx context.Context, snap *snapshot, sess *proxy.Session) rewrite.Session {
+func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.Session, strict bool) rewrite.Session {
 	rs := rewrite.Session{
 		TimeZone: sess.Parameters["TimeZone"],
 		Now:      sess.Now,
@@ -186,13 +204,34 @@ func (r *Router) session(ctx context.Context, snap *snapshot, sess *proxy.Sessio
 		// began (sess.Now), so a block that only read is answered too.
 		TxWrote: sess.TxWrote,
 	}
-	if r.opts.Privileges != nil {
-		user := sess.User
-		rs.CanRead = func(rollup string) bool {
-			return r.opts.Privileges.CanRead(ctx, user, snap.sources[rollup])
+	if r.opts.Context == nil {
+		return rs
+	}
+	v := r.opts.Context.view(sess)
+	if v == nil && !strict {
+		return rs
+	}
+	if v == nil {
+		v = unknownView
+	}
+	rs.Tables, rs.RowFilters, rs.ContextKey = v.tables, v.rowFilters, v.key
+	rs.CanRead = func(rollup string) bool {
+		for _, t := range snap.sources[rollup] {
+			if !v.readable[qualified(t)] {
+				return false
+			}
 		}
+		return true
 	}
 	return rs
+}
+
+// Probe implements proxy.Prober: the session context the router needs.
+func (r *Router) Probe() *proxy.Probe {
+	if r.opts.Context == nil {
+		return nil
+	}
+	return r.opts.Context.Probe()
 }
 
 // statuses reports the rollups as the catalog snapshot has them.

@@ -152,6 +152,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	srv, err := proxy.NewServer(proxy.Options{
 		WarehouseDSN:    cfg.Warehouse.DSN,
 		Router:          rt,
+		Prober:          rt,
 		TLS:             tlsConfig,
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
 		MaxMessageBytes: int(cfg.MaxMessageBytes),

@@ -52,11 +52,13 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 		pool.Close()
 		return nil, err
 	}
+	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
+	go watch.Run(ctx)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
 			Executor:   cached,
 			RollupOnly: cfg.Routing.RollupOnly,
-			Privileges: routing.NewPrivileges(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log),
+			Context:    watch,
 			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Registerer: reg,
 		}),

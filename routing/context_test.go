@@ -1,0 +1,235 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestSessionContext runs statements through the proxy and directly on one
+// session's worth of context changes each, and checks that the rollup
+// answers exactly when Postgres would read the rollup's table with the
+// same rows, and that the answers are equal either way.
+func TestSessionContext(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS other CASCADE; DROP ROLE IF EXISTS ctx_reader, ctx_outsider;
+		CREATE ROLE ctx_reader LOGIN; CREATE ROLE ctx_outsider LOGIN;
+		GRANT SELECT ON orders TO ctx_reader; GRANT ctx_outsider TO ctx_reader;
+		CREATE SCHEMA other; GRANT USAGE ON SCHEMA other TO PUBLIC;
+		CREATE TABLE other.orders AS SELECT * FROM orders WHERE id < 50;
+		GRANT SELECT ON other.orders TO PUBLIC`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Exec(ctx, `DROP SCHEMA IF EXISTS other CASCADE; ALTER TABLE orders DISABLE ROW LEVEL SECURITY;
+			DROP POLICY IF EXISTS p_status ON orders; DROP POLICY IF EXISTS p_setting ON orders; DROP POLICY IF EXISTS p_not_dim ON orders;
+			REVOKE ALL ON orders FROM ctx_reader, ctx_outsider; DROP ROLE IF EXISTS ctx_reader, ctx_outsider`)
+	})
+	const q = "SELECT status, count(*), sum(quantity) FROM orders GROUP BY status"
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+	waitPoll := func() { time.Sleep(2 * ContextPollInterval) }
+
+	tests := []struct {
+		name  string
+		setup []string // run on both sessions first
+		admin []string // then on the warehouse by another session
+		hit   bool     // the rollup must answer q
+	}{
+		{name: "plain", hit: true},
+		{name: "search_path", setup: []string{"SET search_path = other, public"}},
+		{name: "search_path back", setup: []string{"SET search_path = other, public", "RESET search_path"}, hit: true},
+		{name: "set_config search_path", setup: []string{"SELECT set_config('search_path', 'other, public', false)"}},
+		{name: "set local search_path", setup: []string{"BEGIN", "SET LOCAL search_path = other, public"}},
+		{name: "set local ended", setup: []string{"BEGIN", "SET LOCAL search_path = other, public", "COMMIT"}, hit: true},
+		{name: "set rolled back", setup: []string{"BEGIN", "SET search_path = other, public", "ROLLBACK"}, hit: true},
+		{name: "missing schema in path", setup: []string{`SET search_path = "nope", "sché""ma", public`}, hit: true},
+		{name: "temp table", setup: []string{"CREATE TEMP TABLE orders AS SELECT * FROM public.orders WHERE id < 10"}},
+		{name: "temp table dropped", setup: []string{"CREATE TEMP TABLE orders AS SELECT * FROM public.orders WHERE id < 10", "DROP TABLE orders"}, hit: true},
+		{name: "temp table rolled back", setup: []string{"BEGIN", "CREATE TEMP TABLE orders AS SELECT * FROM public.orders WHERE id < 10", "ROLLBACK"}, hit: true},
+		{name: "set role", setup: []string{"SET ROLE ctx_outsider"}},
+		{name: "set_config role", setup: []string{"SELECT set_config('role', 'ctx_outsider', false)"}},
+		{name: "set local role", setup: []string{"BEGIN", "SET LOCAL ROLE ctx_outsider"}},
+		{name: "set local role ended", setup: []string{"BEGIN", "SET LOCAL ROLE ctx_outsider", "ROLLBACK"}, hit: true},
+		{name: "reset role", setup: []string{"SET ROLE ctx_outsider", "RESET ROLE"}, hit: true},
+		{name: "discard all", setup: []string{"SET ROLE ctx_outsider", "DISCARD ALL"}, hit: true},
+		{name: "set role missing", setup: []string{`SET ROLE "nobody ""here"""`}, hit: true},
+		{name: "revoke elsewhere", admin: []string{"REVOKE SELECT ON orders FROM ctx_reader"}},
+		{name: "schema usage revoked elsewhere", admin: []string{"REVOKE USAGE ON SCHEMA public FROM PUBLIC"}},
+		{name: "membership elsewhere", admin: []string{"REVOKE SELECT ON orders FROM ctx_reader", "GRANT SELECT ON orders TO ctx_outsider"}, hit: true},
+		{name: "table in earlier schema elsewhere", setup: []string{"SET search_path = other2, public"},
+			admin: []string{"CREATE SCHEMA other2", "GRANT USAGE ON SCHEMA other2 TO PUBLIC", "CREATE TABLE other2.orders (status text, quantity int)", "GRANT SELECT ON other2.orders TO PUBLIC"}},
+		{name: "rls status policy", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_status ON orders FOR SELECT TO ctx_reader USING (status IN ('paid', 'new'))"}, hit: true},
+		{name: "rls policy for another role", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_status ON orders FOR SELECT TO postgres USING (status = 'paid')"}, hit: true},
+		{name: "rls setting policy", setup: []string{"SET app.status = 'paid'"}, admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_setting ON orders USING (status = current_setting('app.status'))"}, hit: true},
+		{name: "rls setting missing_ok unset", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_setting ON orders USING (status = current_setting('app.status_x', true) OR status IS NULL)"}, hit: true},
+		{name: "rls permissive and restrictive", setup: []string{"SET app.status = 'paid'"}, admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_status ON orders USING (status IN ('paid', 'new'))",
+			"CREATE POLICY p_setting ON orders AS RESTRICTIVE USING (status <> current_setting('app.status'))"}, hit: true},
+		{name: "rls not a dimension", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_not_dim ON orders USING (id % 2 = 0)"}},
+		{name: "rls row_security off", setup: []string{"SET row_security = off"}, admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_status ON orders USING (status = 'paid')"}},
+	}
+	reset := `DROP SCHEMA IF EXISTS other2 CASCADE; GRANT USAGE ON SCHEMA public TO PUBLIC;
+		ALTER TABLE orders DISABLE ROW LEVEL SECURITY; DROP POLICY IF EXISTS p_status ON orders;
+		DROP POLICY IF EXISTS p_setting ON orders; DROP POLICY IF EXISTS p_not_dim ON orders;
+		REVOKE ALL ON orders FROM ctx_outsider; GRANT SELECT ON orders TO ctx_reader`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := pool.Exec(ctx, reset); err != nil {
+				t.Fatal(err)
+			}
+			waitPoll()
+			proxied := f.connectAs(t, "ctx_reader")
+			direct := connectDirect(t, "ctx_reader")
+			for _, s := range tt.setup {
+				_, perr := proxied.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol)
+				_, derr := direct.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol)
+				if sqlState(perr) != sqlState(derr) {
+					t.Fatalf("%s: through pgrollup %v, directly %v", s, perr, derr)
+				}
+			}
+			for _, s := range tt.admin {
+				if _, err := pool.Exec(ctx, s); err != nil {
+					t.Fatalf("%s: %v", s, err)
+				}
+			}
+			if len(tt.admin) > 0 {
+				waitPoll()
+			}
+			before := hits()
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+				got, gerr := answer(proxied, mode, q)
+				want, werr := answer(direct, mode, q)
+				if sqlState(gerr) != sqlState(werr) || got != want {
+					t.Fatalf("%v: through pgrollup %q (%v), directly %q (%v)", mode, got, gerr, want, werr)
+				}
+			}
+			if hit := hits() > before; hit != tt.hit {
+				t.Fatalf("answered from the rollup: %v, want %v", hit, tt.hit)
+			}
+		})
+	}
+	if _, err := pool.Exec(ctx, reset); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestContextChangeElsewhereWithinASecond measures how long a REVOKE made on
+// another connection takes to reach a session that is being answered from
+// the rollup.
+func TestContextChangeElsewhereWithinASecond(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS ctx_timed; CREATE ROLE ctx_timed LOGIN; GRANT SELECT ON orders TO ctx_timed`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Exec(ctx, `REVOKE ALL ON orders FROM ctx_timed; DROP ROLE IF EXISTS ctx_timed`) })
+	time.Sleep(2 * ContextPollInterval)
+	conn := f.connectAs(t, "ctx_timed")
+	const q = "SELECT status, count(*) FROM orders GROUP BY status"
+	before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	if _, err := answer(conn, pgx.QueryExecModeSimpleProtocol, q); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) == before {
+		t.Fatal("not answered from the rollup before the REVOKE")
+	}
+	if _, err := pool.Exec(ctx, "REVOKE SELECT ON orders FROM ctx_timed"); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for {
+		_, err := answer(conn, pgx.QueryExecModeSimpleProtocol, q)
+		if sqlState(err) == "42501" {
+			break
+		}
+		if time.Since(revoked) > 5*time.Second {
+			t.Fatalf("still answered 5s after the REVOKE: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(revoked)
+	t.Logf("the REVOKE took effect after %v", took)
+	if took > time.Second {
+		t.Fatalf("the REVOKE took effect after %v, more than 1s", took)
+	}
+}
+
+func connectDirect(t *testing.T, user string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User, cfg.Password = user, ""
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// answer renders a query's rows, sorted, with its column names.
+func answer(conn *pgx.Conn, mode pgx.QueryExecMode, q string) (string, error) {
+	rows, err := conn.Query(context.Background(), q, mode)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var head string
+	for _, fd := range rows.FieldDescriptions() {
+		head += fmt.Sprintf("%s:%d ", fd.Name, fd.DataTypeOID)
+	}
+	var lines []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, fmt.Sprint(vals...))
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	sortStrings(lines)
+	out := head
+	for _, l := range lines {
+		out += "\n" + l
+	}
+	return out, nil
+}
+
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return ""
+}
