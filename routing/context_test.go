@@ -178,6 +178,71 @@ func TestContextChangeElsewhereWithinASecond(t *testing.T) {
 	}
 }
 
+// TestContextAtStartup: a session's database and its startup options are
+// part of its context from its first statement on.
+func TestContextAtStartup(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2")
+	if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS other CASCADE; CREATE SCHEMA other;
+		CREATE TABLE other.orders AS SELECT * FROM orders WHERE id < 50`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE DATABASE ctx_shop2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Exec(ctx, "DROP SCHEMA IF EXISTS other CASCADE"); pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2") })
+	shop2, err := pgx.Connect(ctx, cluster.DSN("ctx_shop2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same table, with other rows and most likely the same OID.
+	if _, err := shop2.Exec(ctx, "CREATE TABLE orders AS SELECT i AS id, 'paid' AS status, 1 AS quantity FROM generate_series(1, 7) i"); err != nil {
+		t.Fatal(err)
+	}
+	shop2.Close(ctx)
+	time.Sleep(2 * ContextPollInterval)
+	const q = "SELECT status, count(*), sum(quantity) FROM orders GROUP BY status"
+	for _, tt := range []struct {
+		name, database, options string
+		hit                     bool
+	}{
+		{name: "same database", database: "postgres", hit: true},
+		{name: "other database", database: "ctx_shop2"},
+		{name: "startup search_path", database: "postgres", options: "-c search_path=other,public"},
+		{name: "startup role", database: "postgres", options: "-c role=pg_monitor"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+			got, gerr := answer(f.connectTo(t, "postgres", tt.database, tt.options), pgx.QueryExecModeSimpleProtocol, q)
+			cfg, err := pgx.ParseConfig(cluster.DSN(tt.database))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.options != "" {
+				cfg.RuntimeParams["options"] = tt.options
+			}
+			direct, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close(ctx)
+			want, werr := answer(direct, pgx.QueryExecModeSimpleProtocol, q)
+			if got != want || sqlState(gerr) != sqlState(werr) {
+				t.Fatalf("through pgrollup %q (%v), directly %q (%v)", got, gerr, want, werr)
+			}
+			if hit := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) > before; hit != tt.hit {
+				t.Fatalf("answered from the rollup: %v, want %v", hit, tt.hit)
+			}
+		})
+	}
+}
+
 func connectDirect(t *testing.T, user string) *pgx.Conn {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(cluster.DSN("postgres"))

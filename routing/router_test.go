@@ -164,7 +164,18 @@ func (f *fixture) connect(t *testing.T) *pgx.Conn {
 
 func (f *fixture) connectAs(t *testing.T, user string) *pgx.Conn {
 	t.Helper()
-	u := url.URL{Scheme: "postgres", User: url.User(user), Host: f.addr, Path: "/postgres", RawQuery: "sslmode=disable"}
+	return f.connectTo(t, user, "postgres", "")
+}
+
+// connectTo connects through the proxy to database as user, with options
+// (the startup parameter) when not empty.
+func (f *fixture) connectTo(t *testing.T, user, database, options string) *pgx.Conn {
+	t.Helper()
+	q := url.Values{"sslmode": {"disable"}}
+	if options != "" {
+		q.Set("options", options)
+	}
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: f.addr, Path: "/" + database, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
 	conn, err := pgx.Connect(context.Background(), u.String())
 	if err != nil {
 		t.Fatal(err)
