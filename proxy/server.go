@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -62,16 +63,24 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	sessions  map[cancelKey]*session
-	draining  bool
-	wg        sync.WaitGroup
+	// sessions holds every session from its startup packet on, for Shutdown;
+	// keys only those whose client was given BackendKeyData, by that key.
+	sessions map[*session]struct{}
+	keys     map[cancelKey]*session
+	// random is where cancel secrets come from: crypto/rand, or a test's
+	// reader that makes them collide.
+	random   io.Reader
+	draining bool
+	wg       sync.WaitGroup
 
 	ready atomic.Bool
 }
 
-// cancelKey is the BackendKeyData the proxy hands a client. It is the proxy's
-// own, so that a client's CancelRequest finds its session and never names an
-// upstream backend directly.
+// cancelKey is the BackendKeyData the proxy hands a client: the warehouse
+// backend's real pid, which clients compare with pg_backend_pid(),
+// pg_stat_activity and the sender of a notification, and a secret of the
+// proxy's own. A CancelRequest finds its session by both, and the proxy
+// forwards it with the backend's real secret, which no client ever sees.
 type cancelKey struct {
 	pid    uint32
 	secret uint32
@@ -113,7 +122,9 @@ func NewServer(opts Options) (*Server, error) {
 		metrics:   NewMetrics(opts.Registerer),
 		log:       opts.Logger,
 		listeners: map[net.Listener]struct{}{},
-		sessions:  map[cancelKey]*session{},
+		sessions:  map[*session]struct{}{},
+		keys:      map[cancelKey]*session{},
+		random:    rand.Reader,
 	}
 	s.queries = map[Route]prometheus.Counter{}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
@@ -187,7 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.Close()
 	}
 	sessions := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
+	for sess := range s.sessions {
 		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
@@ -204,7 +215,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		for _, sess := range s.sessions {
+		for sess := range s.sessions {
 			sess.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
 		}
 		s.mu.Unlock()
@@ -213,43 +224,65 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// register gives a session its cancel key. It fails when the server is
-// shutting down, so that no session starts after a drain began.
-func (s *Server) register(sess *session) (cancelKey, error) {
-	var b [8]byte
+// register notes a session that has sent its startup packet. It fails when
+// the server is shutting down, so that no session starts after a drain began.
+func (s *Server) register(sess *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
-		return cancelKey{}, newError(severityFatal, codeCannotConnectNow, "the database system is shutting down")
+		return newError(severityFatal, codeCannotConnectNow, "the database system is shutting down")
+	}
+	s.sessions[sess] = struct{}{}
+	s.metrics.ClientConnections.Inc()
+	return nil
+}
+
+// assignKey gives a registered session the BackendKeyData its client gets:
+// pid, the warehouse backend's, with a random secret of the proxy's. One
+// warehouse never runs two backends with the same pid at once, but a pid
+// may be reused while the proxy still winds down the session that had it,
+// and several warehouse hosts may hand out the same one; the secret tells
+// such sessions apart, and is drawn again in the rare case that the pair is
+// taken. A session given a key before gives it up for the new one.
+func (s *Server) assignKey(sess *session, pid uint32) (cancelKey, error) {
+	var b [4]byte
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess.keyed && s.keys[sess.key] == sess {
+		delete(s.keys, sess.key)
 	}
 	for {
-		if _, err := rand.Read(b[:]); err != nil {
+		if _, err := io.ReadFull(s.random, b[:]); err != nil {
 			return cancelKey{}, fmt.Errorf("cancel key: %w", err)
 		}
-		// Postgres pids are positive int32s; some clients assume so.
-		key := cancelKey{pid: binary.BigEndian.Uint32(b[:4])&0x3fffffff | 1, secret: binary.BigEndian.Uint32(b[4:])}
-		if _, taken := s.sessions[key]; !taken {
-			s.sessions[key] = sess
-			s.metrics.ClientConnections.Inc()
+		key := cancelKey{pid: pid, secret: binary.BigEndian.Uint32(b[:])}
+		if _, taken := s.keys[key]; !taken {
+			s.keys[key] = sess
+			sess.key, sess.keyed = key, true
 			return key, nil
 		}
 	}
 }
 
-func (s *Server) unregister(key cancelKey) {
+// unregister forgets a session and its cancel key.
+func (s *Server) unregister(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.sessions[key]; ok {
-		delete(s.sessions, key)
+	if sess.keyed && s.keys[sess.key] == sess {
+		delete(s.keys, sess.key)
+	}
+	if _, ok := s.sessions[sess]; ok {
+		delete(s.sessions, sess)
 		s.metrics.ClientConnections.Dec()
 	}
 }
 
-// cancel handles a CancelRequest: the session it names, if any, forwards it
-// upstream. Like Postgres, it tells the requester nothing either way.
+// cancel handles a CancelRequest: the session it names, if any, stops the
+// answer the proxy is computing for it and forwards the cancel to its
+// warehouse backend. Like Postgres, it tells the requester nothing either way.
 func (s *Server) cancel(key cancelKey) {
 	s.mu.Lock()
-	sess := s.sessions[key]
+	sess := s.keys[key]
 	s.mu.Unlock()
 	if sess == nil {
 		s.log.Debug("cancel request for an unknown session")

@@ -54,10 +54,14 @@ type session struct {
 
 	user, database string
 	password       *string
-	key            cancelKey
 	upKey          atomic.Pointer[upstreamKey]
 	params         atomic.Pointer[map[string]string]
 	txStatus       atomic.Uint32
+
+	// key is the BackendKeyData the client was given, when keyed; the
+	// Server sets both under its mu.
+	key   cancelKey
+	keyed bool
 
 	// answerMu guards the cancel function of the answer the proxy is
 	// computing, which a CancelRequest from another connection calls.
@@ -159,13 +163,11 @@ func (s *session) run() {
 		s.database = s.user
 	}
 	s.log = s.log.With("user", s.user, "database", s.database)
-	key, err := s.srv.register(s)
-	if err != nil {
+	if err := s.srv.register(s); err != nil {
 		s.fail(err)
 		return
 	}
-	s.key = key
-	defer s.srv.unregister(key)
+	defer s.srv.unregister(s)
 	if err := s.startUpstream(s.ctx, params); err != nil {
 		s.fail(err)
 		return

@@ -101,7 +101,9 @@ func (s *session) negotiateMinor(minor uint32, params map[string]string) {
 // startUpstream opens the client's own warehouse session: it relays the
 // startup parameters, completes authentication with the client's password
 // when the warehouse asks for one, and relays everything up to the first
-// ReadyForQuery with the proxy's own BackendKeyData in place of the backend's.
+// ReadyForQuery. The client's BackendKeyData carries the backend's pid and a
+// secret of the proxy's (Server.assignKey), so that its CancelRequests come
+// to the proxy, which also stops its own answers.
 func (s *session) startUpstream(ctx context.Context, params map[string]string) error {
 	conn, err := s.srv.warehouse.connect(ctx)
 	if err != nil {
@@ -141,10 +143,15 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			if len(msg.body) < 8 {
 				return newError(severityFatal, codeProtocolViolation, "invalid BackendKeyData from the warehouse")
 			}
-			s.upKey.Store(&upstreamKey{pid: binary.BigEndian.Uint32(msg.body[:4]), secret: append([]byte(nil), msg.body[4:]...)})
+			pid := binary.BigEndian.Uint32(msg.body[:4])
+			s.upKey.Store(&upstreamKey{pid: pid, secret: append([]byte(nil), msg.body[4:]...)})
+			k, err := s.srv.assignKey(s, pid)
+			if err != nil {
+				return err
+			}
 			var key [8]byte
-			binary.BigEndian.PutUint32(key[:4], s.key.pid)
-			binary.BigEndian.PutUint32(key[4:], s.key.secret)
+			binary.BigEndian.PutUint32(key[:4], k.pid)
+			binary.BigEndian.PutUint32(key[4:], k.secret)
 			s.out = appendMessage(s.out, 'K', key[:])
 		case 'S':
 			s.noteParameter(msg.body)
