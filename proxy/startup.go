@@ -161,9 +161,11 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 				s.txStatus.Store(uint32(msg.body[0]))
 			}
 			// Held back until the first ReadyForQuery: the client's
-			// first statement must not overtake this read.
+			// first statement must not overtake this read. The read
+			// reuses the reader's buffer, which msg lives in.
+			ready := append([]byte(nil), msg.raw...)
 			s.readStartupSettings()
-			s.out = append(s.out, msg.raw...)
+			s.out = append(s.out, ready...)
 			return s.flushOut()
 		case 'E':
 			// The warehouse's own refusal (wrong password, no such database)
