@@ -127,7 +127,7 @@ func (s *session) onQuery(msg message) error {
 	}
 	set, err := s.settingsFor(d.Answer)
 	if err != nil && d.Fallback {
-		s.fellBack(d, err)
+		s.fellBack(d, d.Answer, st, err)
 		return s.relayQuery(msg, st)
 	}
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *session) onQuery(msg message) error {
 	res, enc, err := s.start(ctx, d.Answer, s.session(), nil, set)
 	err = interrupted(ctx, err)
 	if err != nil && d.Fallback && !isInterrupt(err) {
-		s.fellBack(d, err)
+		s.fellBack(d, d.Answer, st, err)
 		return s.relayQuery(msg, st)
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *session) onQuery(msg message) error {
 	out, sd, err := s.stream(ctx, out, res, enc, d.Answer.Columns(), nil, 0)
 	err = interrupted(ctx, err)
 	if err != nil && !sd.committed && d.Fallback && !isInterrupt(err) {
-		s.fellBack(d, err)
+		s.fellBack(d, d.Answer, st, err)
 		return s.relayQuery(msg, st)
 	}
 	if err != nil {
@@ -398,7 +398,7 @@ func (s *session) onExecute(msg message) error {
 	switch {
 	case err == nil:
 	case first && d.Fallback:
-		s.fellBack(d, err)
+		s.fellBack(d, lp.answer, lp.stmt.st, err)
 		return s.executeUpstream(lp, msg)
 	case first:
 		return s.answered(d, lp.answer, s.failLocal(err))
@@ -428,7 +428,7 @@ func (s *session) onExecute(msg message) error {
 		if err != nil {
 			lp.cancel(nil)
 			if d.Fallback && !isInterrupt(err) {
-				s.fellBack(d, err)
+				s.fellBack(d, lp.answer, lp.stmt.st, err)
 				return s.executeUpstream(lp, msg)
 			}
 			return s.answered(d, lp.answer, s.failLocal(err))
@@ -444,7 +444,7 @@ func (s *session) onExecute(msg message) error {
 			lp.result.Rows.Close()
 			lp.result = nil
 			lp.cancel(nil)
-			s.fellBack(d, err)
+			s.fellBack(d, lp.answer, lp.stmt.st, err)
 			return s.executeUpstream(lp, msg)
 		}
 		if werr := s.writeClient(out); werr != nil {
@@ -607,10 +607,29 @@ func fallbackReason(err error) string {
 	return "answer_failed"
 }
 
-func (s *session) fellBack(d Decision, err error) {
-	s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "err", err)
-	s.srv.fallback(fallbackReason(err))
+// fellBack accounts for an answer that failed after the decision, whose
+// statement st the warehouse answers instead. It counts the fallback and
+// warns, a limited number of times, with the rollup, the error and the
+// statement's shape: the client sees nothing wrong, and only the log can
+// say why the statement was not faster.
+func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
+	reason := fallbackReason(err)
+	s.srv.fallback(reason)
 	s.clock.fellBack() // the warehouse's answer counts as passthrough
+	rollup := ""
+	if n, ok := a.(RollupNamer); ok {
+		rollup = n.RollupName()
+	}
+	log, suppressed := s.srv.fallbackLog.allow(rollup, err.Error())
+	if !log {
+		s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
+		return
+	}
+	shape, fingerprint := statementShape(st.SQL)
+	s.log.Warn("answer failed after the decision; the warehouse answers instead",
+		"rollup", rollup, "reason", reason, "err", err,
+		"statement", shape, "fingerprint", fingerprint,
+		"suppressed", suppressed)
 }
 
 func (ls *localStatement) paramTypes() []uint32 {

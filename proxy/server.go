@@ -60,6 +60,8 @@ type Server struct {
 	metrics   *Metrics
 	queries   map[Route]prometheus.Counter
 	log       *slog.Logger
+	// fallbackLog limits the warnings about answers that fell back.
+	fallbackLog *fallbackLimiter
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -115,16 +117,17 @@ func NewServer(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:      opts,
-		warehouse: w,
-		router:    opts.Router,
-		stmts:     newStatementCache(opts.StatementCacheSize),
-		metrics:   NewMetrics(opts.Registerer),
-		log:       opts.Logger,
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*session]struct{}{},
-		keys:      map[cancelKey]*session{},
-		random:    rand.Reader,
+		opts:        opts,
+		warehouse:   w,
+		router:      opts.Router,
+		stmts:       newStatementCache(opts.StatementCacheSize),
+		metrics:     NewMetrics(opts.Registerer),
+		log:         opts.Logger,
+		fallbackLog: newFallbackLimiter(fallbackLogEvery),
+		listeners:   map[net.Listener]struct{}{},
+		sessions:    map[*session]struct{}{},
+		keys:        map[cancelKey]*session{},
+		random:      rand.Reader,
 	}
 	s.queries = map[Route]prometheus.Counter{}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {

@@ -314,10 +314,11 @@ func (m *matcher) prepare(c *candidate) {
 	core := m.q.core
 	sel := make([]string, len(core.targets))
 	types := make([]Type, len(core.targets))
+	typed := make([]bool, len(core.targets))
 	for i, t := range core.targets {
 		s, ty, r := m.grp(t.expr)
 		m.fail(r)
-		sel[i], types[i] = s, ty
+		sel[i], types[i], typed[i] = s, ty, r == nil
 	}
 	groups := make([]string, 0, len(m.q.groupBy))
 	for _, g := range m.q.groupBy {
@@ -377,6 +378,11 @@ func (m *matcher) prepare(c *candidate) {
 		}
 		b.WriteString(s + " AS " + quoteIdent("c"+itoa(i)))
 		cols[i] = m.describe(core.targets[i], types[i])
+		if typed[i] && !cols[i].Type.Known() && !m.cat.PartialColumns {
+			// The answer path converts DuckDB's values to the described
+			// type; without one it could only fail after the decision.
+			m.fail(reason(ReasonExpression, "the type Postgres gives result column %d (%s) is not known to pgrollup", i+1, cols[i].Name))
+		}
 	}
 	b.WriteString(" FROM read_parquet([" + filesMark + "]) AS \"r\"")
 	if len(preds) > 0 {

@@ -119,28 +119,41 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
+		if r := m.typedPart(p); r != nil {
+			return "", errType, r
+		}
 		if r := needFilter(); r != nil {
 			return "", errType, r
 		}
-		return sumSQL("sum(\"r\"."+quoteIdent(p.phys)+")"+filterSQL, p.argType)
+		return m.sumSQL(p, filterSQL)
 	case name == "min" || name == "max":
 		p, ok := part(name)
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
+		if r := m.typedPart(p); r != nil {
+			return "", errType, r
+		}
 		if r := needFilter(); r != nil {
 			return "", errType, r
+		}
+		t := Type{p.argType.OID, -1}
+		if t.OID == OIDNumeric {
+			col, r := m.numericPart(p, name)
+			if r != nil {
+				return "", errType, r
+			}
+			return name + "(" + col + ")" + filterSQL, t, nil
 		}
 		if _, exact := duckType(p.argType); p.argType.Known() && !exact {
 			// Stored as text (rollup/plan.go), whose min is not the value's.
 			return "", errType, reason(ReasonMeasure, "rollup %s stores %s of %s as text; it is not used on rollups", m.cr.st.Def.Name, name, typeName(p.argType))
 		}
-		t := Type{p.argType.OID, -1}
 		if r := m.orderable(t); r != nil {
 			return "", errType, r
 		}
 		out := name + "(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
-		if d, ok := duckType(t); ok && t.OID != OIDNumeric {
+		if d, ok := duckType(t); ok {
 			out = "CAST(" + out + " AS " + d + ")"
 		}
 		return out, t, nil
@@ -150,11 +163,19 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if !ok1 || !ok2 {
 			return "", errType, reason(ReasonMeasure, "avg(%s) needs sum(%s) and count(%s) in rollup %s", argText(arg), argText(arg), argText(arg), m.cr.st.Def.Name)
 		}
+		if r := m.typedPart(ps); r != nil {
+			return "", errType, r
+		}
 		if r := needFilter(); r != nil {
 			return "", errType, r
 		}
 		t := ps.argType
 		switch {
+		case t.OID == OIDFloat4:
+			// Postgres's avg(real) adds the values in double precision
+			// (float4_accum); the rollup's sum was added in real
+			// (float4pl), which loses digits a double shows.
+			return "", errType, reason(ReasonMeasure, "rollup %s, measure %s: Postgres adds avg of real in double precision, but the rollup's sum was added in real; cast the expression to double precision in the measure", m.cr.st.Def.Name, ps.text)
 		case isFloatOID(t.OID):
 			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
 			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
@@ -171,13 +192,15 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		case isIntegerOID(t.OID):
 			// Stored sums are BIGINT (of int2/int4) or DECIMAL(38,0) (of int8).
 			sc, sum = 0, "CAST(sum(\"r\"."+quoteIdent(ps.phys)+")"+filterSQL+" AS HUGEINT)"
-		case t.OID == OIDNumeric && numericScale(t) >= 0:
-			if _, ok := duckType(t); ok {
-				// DECIMAL(38,s) prints exactly s decimals: without the point,
-				// its text is the unscaled integer.
-				sc = numericScale(t)
-				sum = "CAST(replace(CAST(sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL + " AS VARCHAR), '.', '') AS HUGEINT)"
+		case t.OID == OIDNumeric:
+			col, r := m.numericPart(ps, "avg")
+			if r != nil {
+				return "", errType, r
 			}
+			// DECIMAL(38,s) prints exactly s decimals: without the point,
+			// its text is the unscaled integer.
+			sc = ps.scale
+			sum = "CAST(replace(CAST(sum(" + col + ")" + filterSQL + " AS VARCHAR), '.', '') AS HUGEINT)"
 		}
 		if sc < 0 {
 			return "", errType, reason(ReasonMeasure, "avg of %s is not reproduced on rollups", typeName(t))
@@ -218,20 +241,56 @@ func hasAggregateIn(e *expr) bool {
 	return found
 }
 
-// sumSQL casts a re-aggregated SUM back to the type Postgres gives SUM of t:
-// DuckDB sums BIGINT into HUGEINT and DECIMAL into DECIMAL(38, s).
-func sumSQL(s string, t Type) (string, Type, *Reason) {
-	switch t.OID {
+// typedPart checks that a stored part's argument was typed, so that the
+// result column has Postgres's type. At serving time an argument that could
+// not be typed refuses the statement here, by decision, rather than failing
+// when DuckDB's value does not convert. Only the offline explain, which may
+// not know the columns' types, goes on without them.
+func (m *matcher) typedPart(p storedPart) *Reason {
+	if p.argErr == nil || (p.argErr.offline && m.cat.PartialColumns) {
+		return nil
+	}
+	return reason(ReasonMeasure, "rollup %s, measure %s: pgrollup cannot type its expression as Postgres does (%s)", m.cr.st.Def.Name, p.text, p.argErr.msg)
+}
+
+// numericPart reads a stored part of a numeric argument as DECIMAL(38,s),
+// s the display scale every value carries. The builder stores a part whose
+// argument has a declared numeric(p,s) as DECIMAL, and one without (an
+// expression such as price * quantity) as Postgres's text of each value,
+// which the cast reads exactly.
+func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
+	col := "\"r\"." + quoteIdent(p.phys)
+	switch {
+	case p.scale < 0:
+		return "", reason(ReasonMeasure, "rollup %s, measure %s: Postgres gives each value of its expression its own numeric scale (a numeric without a declared scale, a division, a cast from a float), which a rollup does not reproduce; cast the expression to numeric(p,s)", m.cr.st.Def.Name, p.text)
+	case p.digits < 0 || p.digits > 38:
+		return "", reason(ReasonMeasure, "rollup %s, measure %s: its values may have more digits than the 38 DuckDB computes with", m.cr.st.Def.Name, p.text)
+	}
+	if numericScale(p.argType) >= 0 && (fn == "sum" || fn == "avg") {
+		return col, nil // DECIMAL(38,s) already
+	}
+	if _, ok := duckType(p.argType); ok && numericScale(p.argType) >= 0 {
+		return col, nil // DECIMAL(p,s), the argument's own type
+	}
+	return "CAST(" + col + " AS DECIMAL(38," + itoa(p.scale) + "))", nil
+}
+
+// sumSQL re-aggregates a stored SUM and casts it back to the type Postgres
+// gives SUM of the argument: DuckDB sums BIGINT into HUGEINT and DECIMAL
+// into DECIMAL(38, s).
+func (m *matcher) sumSQL(p storedPart, filterSQL string) (string, Type, *Reason) {
+	s := "sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
+	switch p.argType.OID {
 	case OIDInt2, OIDInt4:
 		return "CAST(" + s + " AS BIGINT)", plain(OIDInt8), nil
 	case OIDInt8:
 		return "CAST(" + s + " AS DECIMAL(38,0))", plain(OIDNumeric), nil
 	case OIDNumeric:
-		sc := numericScale(t)
-		if sc < 0 {
-			return "", errType, reason(ReasonMeasure, "sum of numeric without a declared scale keeps each value's scale in Postgres; declare the column numeric(p,s)")
+		col, r := m.numericPart(p, "sum")
+		if r != nil {
+			return "", errType, r
 		}
-		return "CAST(" + s + " AS DECIMAL(38," + itoa(sc) + "))", plain(OIDNumeric), nil
+		return "CAST(sum(" + col + ")" + filterSQL + " AS DECIMAL(38," + itoa(p.scale) + "))", plain(OIDNumeric), nil
 	case OIDFloat4:
 		return "CAST(" + s + " AS FLOAT)", plain(OIDFloat4), nil
 	case OIDFloat8:
@@ -239,7 +298,7 @@ func sumSQL(s string, t Type) (string, Type, *Reason) {
 	case 0:
 		return s, unknownType, nil
 	}
-	return "", errType, reason(ReasonMeasure, "sum of %s is not supported on rollups", typeName(t))
+	return "", errType, reason(ReasonMeasure, "sum of %s is not supported on rollups", typeName(p.argType))
 }
 
 // exactGrain checks that every group is exactly one rollup row, so that a

@@ -50,20 +50,26 @@ type dimDef struct {
 }
 
 type measureDef struct {
-	fn      string // sum, count, min, max, avg, count_distinct
-	arg     *expr  // nil for count(*)
-	argKey  string
-	filter  *expr
-	argType Type
-	text    string
+	fn     string // sum, count, min, max, avg, count_distinct
+	arg    *expr  // nil for count(*)
+	argKey string
+	filter *expr
+	text   string
 }
 
 // storedPart is one additive (or min/max) part stored in the rollup.
 type storedPart struct {
 	phys    string
 	fn      string // sum, count, min, max, count_distinct
-	argType Type   // type of the aggregated expression
+	argType Type   // type of the aggregated expression, as Postgres describes it
+	// scale and digits: for a numeric argument, the display scale of
+	// every value (-1: it varies) and a bound on its digits (-1: none).
+	scale, digits int
+	// argErr says why the argument could not be typed; a part that needs
+	// its type (all but count) then answers nothing.
+	argErr  *typeError
 	measure int
+	text    string // the measure as configured, for reasons
 }
 
 // timePhys is the Parquet column holding the time bucket.
@@ -300,6 +306,8 @@ func (cr *compiledRollup) addMeasure(i int, text string, e *expr) error {
 		return fmt.Errorf("a measure must be one aggregate call")
 	}
 	md := measureDef{fn: e.name, filter: e.filter, text: text}
+	var info argInfo
+	var infoErr *typeError
 	var hasAgg bool
 	for _, a := range e.args {
 		walk(a, func(x *expr) bool {
@@ -328,7 +336,7 @@ func (cr *compiledRollup) addMeasure(i int, text string, e *expr) error {
 		md.fn = "count"
 	case len(e.args) == 1:
 		md.arg, md.argKey = e.args[0], key(e.args[0])
-		md.argType = exprTypeOfDef(e.args[0])
+		info, infoErr = typeOfArg(e.args[0])
 	default:
 		return fmt.Errorf("an aggregate of one argument is expected")
 	}
@@ -346,7 +354,7 @@ func (cr *compiledRollup) addMeasure(i int, text string, e *expr) error {
 	add := func(fn string) {
 		pk := partKey(fn, md.argKey) + fk
 		if _, ok := cr.parts[pk]; !ok {
-			cr.parts[pk] = storedPart{phys: prefix + fn, fn: fn, argType: md.argType, measure: i}
+			cr.parts[pk] = storedPart{phys: prefix + fn, fn: fn, argType: info.typ, scale: info.scale, digits: info.digits, argErr: infoErr, measure: i, text: text}
 		}
 	}
 	switch md.fn {
@@ -368,17 +376,6 @@ func partKey(fn, argKey string) string {
 		return fn + "(*)"
 	}
 	return fn + "(" + argKey + ")"
-}
-
-// exprTypeOfDef is the type of a measure argument: known for plain columns.
-func exprTypeOfDef(e *expr) Type {
-	if e.kind == kCol && e.col != nil {
-		return e.col.column.Type
-	}
-	if e.kind == kCast {
-		return e.typ
-	}
-	return unknownType
 }
 
 // joinKey normalises a join condition: its conjuncts, sorted, each with
