@@ -1,0 +1,654 @@
+package e2e
+
+// The context tests (context_*_test.go): a rollup may answer only where
+// Postgres would read the very table it was built from, with the privileges
+// and row-level security of the session's current role (DESIGN.md §3 rule 9,
+// §6). Every check runs the same statements in two sessions with the same
+// history, one straight to Postgres and one through pgrollup, and requires
+// the same outcome: rows as a multiset, column names and types, command tag,
+// the SQLSTATE of an error, and the transaction status after it. Where the
+// test knows whether the rollup may answer, it also checks what did, by the
+// growth of pgrollup_rollup_hits_total around the statement (this fixture's
+// pgrollup serves no one else).
+//
+// Each top-level test starts its own pgrollup over the same data directory,
+// so that what one test leaves in pgrollup's caches cannot decide another's
+// outcome; the rollup is built once, by the first.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gopkg.in/yaml.v3"
+)
+
+const (
+	ctxDB       = "e2e_ctx"  // the warehouse database: public.orders and the rollup over it
+	ctxDB2      = "e2e_ctx2" // another database on the same server with its own orders
+	ctxRollup   = "ctx_orders_daily"
+	ctxPassword = "ctx-pw"
+)
+
+// The roles of the fixture. Logins authenticate with ctxPassword; each test
+// that depends on what pgrollup caches about a role has logins of its own.
+const (
+	ctxOwner       = "ctx_owner"        // owns every table
+	ctxAnalyst     = "ctx_analyst"      // SELECT on public.orders: the ordinary reader
+	ctxRoles       = "ctx_roles"        // SELECT, and a member of the roles below, for SET ROLE
+	ctxDollar      = "ctx_dollar"       // SELECT, and a schema of its own name holding an orders table
+	ctxPathDefault = "ctx_path_default" // ALTER ROLE ... SET search_path = other, public
+	ctxRoleDefault = "ctx_role_default" // ALTER ROLE ... SET role = ctx_outsider
+	ctxOutsider    = "ctx_outsider"     // no privilege on public.orders
+	ctxReader      = "ctx_reader"       // SELECT on public.orders
+	ctxWeirdRole   = `we"ird`           // no privilege on public.orders; "$user" finds the schema we"ird
+	ctxQuoteRole   = `o'brien "x"`      // no privilege on public.orders
+	ctxUniRole     = "rôle ünï"         // SELECT on public.orders
+	ctxSeq         = "ctx_seq"          // the randomized sequence's login (context_seq_test.go)
+	ctxSeqA        = "ctx_seq_a"        // SELECT, and a schema of its own name
+	ctxSeqB        = "ctx_seq_b"        // no privilege at first
+)
+
+// Schemas besides public, each with an orders table of other rows.
+const (
+	ctxUniSchema   = "schémà"
+	ctxWeirdSchema = `we"ird`
+	// ctxInjSchema would drop the canary table if a name were ever pasted
+	// into SQL unquoted.
+	ctxInjSchema = `x'); DROP TABLE public.ctx_canary; --`
+)
+
+// ctxRoleDef is one role of the fixture.
+type ctxRoleDef struct {
+	name  string
+	login bool
+	read  bool   // SELECT on public.orders
+	attrs string // more CREATE ROLE options
+}
+
+var ctxRoleDefs = []ctxRoleDef{
+	{name: ctxOwner, login: true},
+	{name: ctxAnalyst, login: true, read: true},
+	{name: ctxRoles, login: true, read: true},
+	{name: ctxDollar, login: true, read: true},
+	{name: ctxPathDefault, login: true, read: true},
+	{name: ctxRoleDefault, login: true, read: true},
+	{name: ctxOutsider},
+	{name: ctxReader, read: true},
+	{name: ctxWeirdRole},
+	{name: ctxQuoteRole},
+	{name: ctxUniRole, read: true},
+	{name: ctxSeq, login: true, read: true},
+	{name: ctxSeqA, read: true},
+	{name: ctxSeqB},
+	// TestContextChangesElsewhere: one login per case, so that nothing one
+	// case leaves in pgrollup's caches decides the next.
+	{name: "ctx_chg_revoke", login: true, read: true},
+	{name: "ctx_chg_cols", login: true, read: true},
+	{name: "ctx_chg_grp"},
+	{name: "ctx_chg_member", login: true},
+	{name: "ctx_chg_enable", login: true, read: true},
+	{name: "ctx_chg_enable_deny", login: true, read: true},
+	{name: "ctx_chg_disable", login: true, read: true},
+	{name: "ctx_chg_create", login: true, read: true},
+	{name: "ctx_chg_alter", login: true, read: true},
+	{name: "ctx_chg_drop", login: true, read: true},
+	{name: "ctx_chg_bypass_on", login: true, read: true},
+	{name: "ctx_chg_bypass_off", login: true, read: true, attrs: "BYPASSRLS"},
+	{name: "ctx_chg_grant", login: true},
+	// TestContextRowLevelSecurity.
+	{name: "ctx_rls_reader", login: true, read: true},
+	{name: "ctx_rls_mixed", login: true, read: true},
+	{name: "ctx_rls_tenant", login: true, read: true},
+	{name: "ctx_rls_opt", login: true, read: true},
+	{name: "ctx_rls_rich", login: true, read: true},
+	{name: "ctx_rls_none", login: true, read: true},
+	{name: "ctx_rls_bypass", login: true, read: true, attrs: "BYPASSRLS"},
+	{name: "ctx_rls_roles", login: true, read: true},
+}
+
+// ctxMemberships are GRANT role TO member pairs.
+var ctxMemberships = [][2]string{
+	{ctxOutsider, ctxRoles}, {ctxReader, ctxRoles}, {ctxWeirdRole, ctxRoles}, {ctxQuoteRole, ctxRoles}, {ctxUniRole, ctxRoles}, {ctxDollar, ctxRoles},
+	{ctxOutsider, ctxRoleDefault},
+	{ctxSeqA, ctxSeq}, {ctxSeqB, ctxSeq}, {ctxOutsider, ctxSeq}, {ctxWeirdRole, ctxSeq},
+	{"ctx_chg_grp", "ctx_chg_member"},
+	{ctxReader, "ctx_rls_roles"}, {ctxOutsider, "ctx_rls_roles"},
+}
+
+// The statements the checks ask: the rollup answers each of them (a UTC
+// session reading public.orders with the privileges to).
+const ctxQ = "SELECT status, sum(amount) AS total, count(*) AS n FROM orders GROUP BY status"
+
+var ctxQueries = []string{
+	ctxQ,
+	"SELECT tenant_id, count(*) FROM orders WHERE status IN ('completed', 'shipped') GROUP BY tenant_id",
+	"SELECT date_trunc('month', created_at) AS month, sum(amount) FROM orders GROUP BY 1",
+	"SELECT count(*), sum(amount) FROM orders WHERE created_at >= '2024-02-01' AND created_at < '2024-03-01'",
+	"SELECT tenant_id, status, sum(amount) FROM public.orders WHERE tenant_id IN (2, 3) GROUP BY 1, 2",
+}
+
+// ctxOrdersDDL and ctxOrdersFill make an orders table; salt makes each
+// table's rows (and so every aggregate over them) differ from the others'.
+func ctxOrdersDDL(table string) string {
+	return "CREATE TABLE " + table + ` (
+		id int PRIMARY KEY, tenant_id int NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL,
+		amount numeric(12,2) NOT NULL, customer_id int NOT NULL, note text)`
+}
+
+func ctxOrdersFill(table string, rows, salt int) string {
+	return fmt.Sprintf(`INSERT INTO %s
+SELECT g, 1 + (g + %[3]d) %% 4, (ARRAY['completed','shipped','pending','cancelled'])[1 + ((g + %[3]d) / 3) %% 4],
+	timestamptz '2024-01-01 00:00:00+00' + g * interval '%[4]d minutes', round((g * %[5]d.37) %% 250, 2), g %% 97, 'n' || g
+FROM generate_series(1, %[2]d) g`, table, rows, salt, 47+salt, 13+salt)
+}
+
+// ctxTables are the orders tables besides public.orders in the warehouse
+// database, by schema, with their size and salt.
+var ctxTables = []struct {
+	schema     string
+	rows, salt int
+}{
+	{"other", 500, 2},
+	{ctxDollar, 200, 5},
+	{ctxSeqA, 180, 11},
+	{ctxUniSchema, 150, 6},
+	{ctxWeirdSchema, 120, 7},
+	{ctxInjSchema, 110, 9},
+}
+
+func ctxIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+func ctxLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+var ctxOnce struct {
+	sync.Once
+	err error
+}
+
+// ctxSetup creates the fixture's roles, databases and tables, once per run.
+func ctxSetup(ctx context.Context) error {
+	super, err := pgx.Connect(ctx, env.pg.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer super.Close(ctx)
+	stmts := []string{
+		"DROP DATABASE IF EXISTS " + ctxDB + " WITH (FORCE)",
+		"DROP DATABASE IF EXISTS " + ctxDB2 + " WITH (FORCE)",
+	}
+	for i := len(ctxRoleDefs) - 1; i >= 0; i-- {
+		stmts = append(stmts, "DROP ROLE IF EXISTS "+ctxIdent(ctxRoleDefs[i].name))
+	}
+	stmts = append(stmts, "SET password_encryption = 'scram-sha-256'")
+	for _, r := range ctxRoleDefs {
+		s := "CREATE ROLE " + ctxIdent(r.name)
+		if r.login {
+			s += " LOGIN PASSWORD " + ctxLiteral(ctxPassword)
+		}
+		stmts = append(stmts, s+" "+r.attrs)
+	}
+	for _, m := range ctxMemberships {
+		stmts = append(stmts, "GRANT "+ctxIdent(m[0])+" TO "+ctxIdent(m[1]))
+	}
+	stmts = append(stmts,
+		"ALTER ROLE "+ctxPathDefault+" SET search_path = other, public",
+		"ALTER ROLE "+ctxRoleDefault+" SET role = "+ctxOutsider,
+		"CREATE DATABASE "+ctxDB+" OWNER "+ctxOwner,
+		"CREATE DATABASE "+ctxDB2+" OWNER "+ctxOwner,
+	)
+	if err := ctxExecAll(ctx, super, stmts); err != nil {
+		return err
+	}
+
+	db, err := pgx.Connect(ctx, env.pg.DSN(ctxDB))
+	if err != nil {
+		return err
+	}
+	defer db.Close(ctx)
+	stmts = nil
+	for _, tb := range ctxTables {
+		stmts = append(stmts, "CREATE SCHEMA "+ctxIdent(tb.schema)+" AUTHORIZATION "+ctxOwner)
+	}
+	stmts = append(stmts, "SET ROLE "+ctxOwner,
+		ctxOrdersDDL("public.orders"), ctxOrdersFill("public.orders", 3000, 1),
+		"CREATE TABLE public.ctx_canary (x int)")
+	var readers []string
+	for _, r := range ctxRoleDefs {
+		if r.read {
+			readers = append(readers, ctxIdent(r.name))
+		}
+	}
+	stmts = append(stmts, "GRANT SELECT ON public.orders TO "+strings.Join(readers, ", "),
+		"GRANT SELECT ON public.orders TO ctx_chg_grp")
+	for _, tb := range ctxTables {
+		table := ctxIdent(tb.schema) + ".orders"
+		stmts = append(stmts, ctxOrdersDDL(table), ctxOrdersFill(table, tb.rows, tb.salt),
+			"GRANT USAGE ON SCHEMA "+ctxIdent(tb.schema)+" TO PUBLIC",
+			"GRANT SELECT ON "+table+" TO PUBLIC")
+	}
+	stmts = append(stmts, "RESET ROLE", "ANALYZE")
+	if err := ctxExecAll(ctx, db, stmts); err != nil {
+		return err
+	}
+
+	db2, err := pgx.Connect(ctx, env.pg.DSN(ctxDB2))
+	if err != nil {
+		return err
+	}
+	defer db2.Close(ctx)
+	return ctxExecAll(ctx, db2, []string{"SET ROLE " + ctxOwner,
+		ctxOrdersDDL("public.orders"), ctxOrdersFill("public.orders", 400, 3),
+		"GRANT SELECT ON public.orders TO PUBLIC", "RESET ROLE", "ANALYZE"})
+}
+
+func ctxExecAll(ctx context.Context, conn *pgx.Conn, stmts []string) error {
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// ctxFixture is one test's pgrollup over the fixture.
+type ctxFixture struct {
+	proxy *proxyProc
+	admin *pgx.Conn // superuser, straight to the warehouse database
+}
+
+// startCtxFixture sets the fixture up (once), starts a pgrollup for the test
+// and waits until the rollup answers ctxQ for an ordinary reader.
+func startCtxFixture(t *testing.T) *ctxFixture {
+	t.Helper()
+	ctx := testCtx(t, 3*time.Minute)
+	ctxOnce.Do(func() { ctxOnce.err = ctxSetup(ctx) })
+	if ctxOnce.err != nil {
+		t.Fatalf("setting up the context fixture: %v", ctxOnce.err)
+	}
+	cfgFile, text, p, err := ctxWriteConfig(t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.start(ctx, cfgFile, text, "debug"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		err := p.stop(10 * time.Second)
+		if err != nil {
+			t.Errorf("pgrollup (%s) did not stop cleanly: %v", p.name, err)
+		}
+		if t.Failed() || err != nil {
+			t.Logf("pgrollup (%s) log:\n%s", p.name, tail(p.log.Bytes(), 150))
+		}
+	})
+	if _, err := waitRollupsActive(ctx, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	fx := &ctxFixture{proxy: p, admin: superConn(t, ctx, ctxDB)}
+	fx.waitHit(t, ctx)
+	return fx
+}
+
+// ctxWriteConfig writes the configuration of a new pgrollup: new ports, the
+// fixture's data directory (the rollup built by the first stays).
+func ctxWriteConfig(test string) (string, []byte, *proxyProc, error) {
+	dir := filepath.Join(env.tmp, "proxy-context")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfg := map[string]any{
+		"listen":         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"warehouse":      map[string]any{"dsn": env.pg.DSN(ctxDB)},
+		"data_dir":       filepath.Join(dir, "data"),
+		"storage":        map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
+		"worker":         map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
+		"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
+		"build_timezone": "UTC",
+		"tables":         []any{map[string]any{"name": "public.orders"}},
+		"rollups": []any{map[string]any{
+			"name":           ctxRollup,
+			"table":          "public.orders",
+			"dimensions":     []string{"status", "tenant_id"},
+			"time_dimension": "created_at",
+			"granularity":    "day",
+			"measures":       []string{"sum(amount)", "count(*)"},
+		}},
+	}
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfgFile := filepath.Join(dir, "pgrollup.yaml")
+	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
+		return "", nil, nil, err
+	}
+	p := &proxyProc{
+		name:   "context " + test,
+		host:   "127.0.0.1",
+		port:   port,
+		admin:  net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
+		log:    &syncBuffer{},
+		exited: make(chan struct{}),
+	}
+	return cfgFile, text, p, nil
+}
+
+// hits is how many executions the rollups have answered so far.
+func (fx *ctxFixture) hits(t *testing.T) float64 {
+	t.Helper()
+	m, err := diffScrape(fx.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.sum("pgrollup_rollup_hits_total")
+}
+
+// waitHit waits until the rollup answers ctxQ for an ordinary reader: the
+// router follows the catalog a moment after the build is recorded.
+func (fx *ctxFixture) waitHit(t *testing.T, ctx context.Context) {
+	t.Helper()
+	conn := fx.connect(t, ctx, "proxy", ctxAnalyst, ctxDB, nil)
+	defer conn.Close(ctx)
+	for {
+		before := fx.hits(t)
+		res := ctxRun(ctx, conn, ctxQ, diffModeSimpleText)
+		if res.err != nil {
+			t.Fatalf("%s through pgrollup as %s: %v", ctxQ, ctxAnalyst, res.err)
+		}
+		if fx.hits(t) > before {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the rollup %s is active but does not answer %q for %s", ctxRollup, ctxQ, ctxAnalyst)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ctxPasswordOf is user's password: the fixture's, or the superuser's.
+func ctxPasswordOf(user string) string {
+	if user == env.pg.SuperUser {
+		return env.pg.SuperPassword
+	}
+	return ctxPassword
+}
+
+// connect opens a session as user on database, straight to Postgres (side
+// "direct") or through pgrollup ("proxy"), in UTC, with more startup
+// parameters. It is closed when the test ends.
+func (fx *ctxFixture) connect(t *testing.T, ctx context.Context, side, user, database string, params map[string]string) *pgconn.PgConn {
+	t.Helper()
+	host, port := env.pg.Host, env.pg.Port
+	if side == "proxy" {
+		host, port = fx.proxy.host, fx.proxy.port
+	}
+	cfg, err := pgconn.ParseConfig(dsn(host, port, user, ctxPasswordOf(user), database, "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["TimeZone"] = "UTC"
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connecting %s as %s to %s with %v: %v", side, user, database, params, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// ctxAnswer is what one statement returned in one session.
+type ctxAnswer struct {
+	diffResult
+	tx byte // the transaction status after it
+}
+
+func ctxRun(ctx context.Context, conn *pgconn.PgConn, sql string, mode diffMode) ctxAnswer {
+	res := diffExec(ctx, conn, &diffStmt{SQL: sql}, mode)
+	return ctxAnswer{diffResult: res, tx: conn.TxStatus()}
+}
+
+// ctxErr is an error as the comparison sees it.
+func ctxErr(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return fmt.Sprintf("ERROR %s: %s", e.Code, e.Message)
+	}
+	return "non-Postgres error: " + err.Error()
+}
+
+func ctxCode(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if err != nil {
+		return "non-Postgres error: " + err.Error()
+	}
+	return ""
+}
+
+func ctxColumns(fds []pgconn.FieldDescription) string {
+	var parts []string
+	for _, f := range fds {
+		parts = append(parts, fmt.Sprintf("%s(oid %d)", f.Name, f.DataTypeOID))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ctxSummary is an answer in a line or a few.
+func ctxSummary(a ctxAnswer) string {
+	if a.err != nil {
+		return ctxErr(a.err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s, %d row(s)", a.tag, len(a.rows))
+	for i, r := range a.rows {
+		if i == 4 {
+			b.WriteString(" ...")
+			break
+		}
+		b.WriteString(" [" + diffRenderRow(r) + "]")
+	}
+	return b.String()
+}
+
+// ctxCompare lists how pgrollup's answer p differs from Postgres's d.
+func ctxCompare(d, p ctxAnswer) []string {
+	var out []string
+	switch {
+	case d.err != nil && p.err == nil:
+		out = append(out, fmt.Sprintf("Postgres refuses (%s) but pgrollup answered %s", ctxErr(d.err), ctxSummary(p)))
+	case d.err == nil && p.err != nil:
+		out = append(out, fmt.Sprintf("Postgres answers (%s) but pgrollup fails (%s)", ctxSummary(d), ctxErr(p.err)))
+	case ctxCode(d.err) != ctxCode(p.err):
+		out = append(out, fmt.Sprintf("different errors: Postgres %s, pgrollup %s", ctxErr(d.err), ctxErr(p.err)))
+	case d.err == nil:
+		if dc, pc := ctxColumns(d.fields), ctxColumns(p.fields); dc != pc {
+			out = append(out, fmt.Sprintf("columns: Postgres %s, pgrollup %s", dc, pc))
+		}
+		if d.tag != p.tag {
+			out = append(out, fmt.Sprintf("command tag: Postgres %q, pgrollup %q", d.tag, p.tag))
+		}
+		if rows := diffCompareMultiset(d.diffResult, p.diffResult); len(rows) > 0 {
+			out = append(out, "rows differ (as multisets; \"direct\" is Postgres):\n    "+strings.Join(rows, "\n    "))
+		}
+	}
+	if d.tx != p.tx {
+		out = append(out, fmt.Sprintf("transaction status after it: Postgres %q, pgrollup %q", d.tx, p.tx))
+	}
+	return out
+}
+
+// ctxWant is what a check knows about who may answer a statement.
+type ctxWant struct {
+	route string // "": either; "rollup"; "warehouse"
+	why   string
+	code  string // the SQLSTATE Postgres answers with, when the test knows it
+}
+
+// fails says that Postgres refuses the statement with SQLSTATE code: a check
+// that the fixture tests what it says.
+func (w ctxWant) fails(code string) ctxWant {
+	w.code = code
+	return w
+}
+
+// ctxHit: the rollup can give Postgres's answer, and must.
+func ctxHit(why string) ctxWant { return ctxWant{route: "rollup", why: why} }
+
+// ctxMiss: the rollup cannot give Postgres's answer; a hit is the bug.
+func ctxMiss(why string) ctxWant { return ctxWant{route: "warehouse", why: why} }
+
+// ctxPair is two sessions with the same history: one straight to Postgres,
+// one through pgrollup.
+type ctxPair struct {
+	fx      *ctxFixture
+	what    string // who and where, for messages
+	direct  *pgconn.PgConn
+	proxy   *pgconn.PgConn
+	history []string // the statements run with do
+}
+
+// pair opens two sessions as user on database with the same startup parameters.
+func (fx *ctxFixture) pair(t *testing.T, user, database string, params map[string]string) *ctxPair {
+	t.Helper()
+	ctx := testCtx(t, 30*time.Second)
+	what := fmt.Sprintf("login %s on %s", user, database)
+	if len(params) > 0 {
+		what += fmt.Sprintf(" with startup parameters %v", params)
+	}
+	return &ctxPair{
+		fx:     fx,
+		what:   what,
+		direct: fx.connect(t, ctx, "direct", user, database, params),
+		proxy:  fx.connect(t, ctx, "proxy", user, database, params),
+	}
+}
+
+func ctxOr(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}
+
+// q runs a query in both sessions in the simple protocol and, unless that
+// already differed or failed a transaction block, in the extended one with
+// binary results; it requires the same answers and checks what answered
+// against want.
+func (p *ctxPair) q(t *testing.T, sql string, want ctxWant) {
+	t.Helper()
+	if p.step(t, sql, diffModeSimpleText, want) && p.direct.TxStatus() != 'E' {
+		p.step(t, sql, diffModeExtBinary, want)
+	}
+}
+
+// step runs sql in both sessions and reports what differs; it returns
+// whether all was well.
+func (p *ctxPair) step(t *testing.T, sql string, mode diffMode, want ctxWant) bool {
+	t.Helper()
+	ctx := testCtx(t, 30*time.Second)
+	d := ctxRun(ctx, p.direct, sql, mode)
+	before := p.fx.hits(t)
+	got := ctxRun(ctx, p.proxy, sql, mode)
+	hits := p.fx.hits(t) - before
+	where := fmt.Sprintf("%s; session so far: %s\n  %s  [%s]", p.what, p.context(), sql, mode.name)
+	if p.direct.IsClosed() || p.proxy.IsClosed() {
+		t.Fatalf("%s\n  a session was closed (Postgres: %s; pgrollup: %s)", where, ctxSummary(d), ctxSummary(got))
+	}
+	origin := "pgrollup passed it to Postgres"
+	if hits > 0 {
+		origin = fmt.Sprintf("pgrollup answered FROM THE ROLLUP (pgrollup_rollup_hits_total +%v)", hits)
+	}
+	if diffs := ctxCompare(d, got); len(diffs) > 0 {
+		expected := ""
+		if want.route == "warehouse" {
+			expected = " where only Postgres may answer (" + want.why + ")"
+		}
+		t.Errorf("%s\n  %s%s, and the answers differ:\n  %s", where, origin, expected, strings.Join(diffs, "\n  "))
+		return false
+	}
+	if got := ctxCode(d.err); got != want.code && (want.code != "" || want.route == "rollup") {
+		t.Errorf("%s\n  Postgres itself answered %s where the test expects %s: the fixture does not test what it says", where, ctxSummary(d), ctxOr(want.code, "rows"))
+		return false
+	}
+	if d.err != nil {
+		return true // the same error: who raised it is pgrollup's business
+	}
+	switch {
+	case want.route == "rollup" && hits == 0:
+		t.Errorf("%s\n  answers equal (%s), but %s: the rollup must answer here (%s)", where, ctxSummary(d), origin, want.why)
+		return false
+	case want.route == "warehouse" && hits > 0:
+		t.Errorf("%s\n  answers equal (%s), but %s: only Postgres may answer here (%s)", where, ctxSummary(d), origin, want.why)
+		return false
+	}
+	return true
+}
+
+// context is what the session did so far, for a message: its last
+// statements other than the checked queries.
+func (p *ctxPair) context() string {
+	h := p.history[max(0, len(p.history)-6):]
+	if len(h) < len(p.history) {
+		h = append([]string{"..."}, h...)
+	}
+	return "[" + strings.Join(h, "; ") + "]"
+}
+
+// TestContextBaseline: the fixture works. An ordinary reader's aggregates
+// are answered from the rollup and equal Postgres's, so that every other
+// context test compares answers the rollup really gives.
+func TestContextBaseline(t *testing.T) {
+	fx := startCtxFixture(t)
+	p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+	for _, sql := range ctxQueries {
+		p.q(t, sql, ctxHit("a reader of public.orders with the default search_path"))
+	}
+	// Another role that merely reads works alike.
+	p = fx.pair(t, ctxRoles, ctxDB, nil)
+	p.q(t, ctxQ, ctxHit("a reader of public.orders with the default search_path"))
+}
+
+// TestContextDatabase: a rollup built from one database never answers for
+// another, even on the same server and with a table of the same name.
+func TestContextDatabase(t *testing.T) {
+	fx := startCtxFixture(t)
+	t.Run("same_server_other_database", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB2, nil)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxMiss(ctxDB2+".public.orders has no rollup; the rollup is "+ctxDB+"'s"))
+		}
+	})
+	t.Run("database_without_the_table", func(t *testing.T) {
+		// The main e2e database has no orders table: Postgres says 42P01.
+		p := fx.pair(t, ctxAnalyst, dbMain, nil)
+		p.q(t, ctxQ, ctxMiss(dbMain+" has no orders table").fails("42P01"))
+	})
+	t.Run("warehouse_database_still_answers", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("the rollup's own database"))
+	})
+}
