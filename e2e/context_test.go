@@ -508,6 +508,8 @@ type ctxWant struct {
 	code  string // the SQLSTATE Postgres answers with, when the test knows it
 }
 
+var ctxAny = ctxWant{}
+
 // fails says that Postgres refuses the statement with SQLSTATE code: a check
 // that the fixture tests what it says.
 func (w ctxWant) fails(code string) ctxWant {
@@ -552,6 +554,14 @@ func ctxOr(s, otherwise string) string {
 		return otherwise
 	}
 	return s
+}
+
+// do runs a statement that is not a query the rollup could answer (SET,
+// BEGIN, CREATE ...) in both sessions and requires the same outcome.
+func (p *ctxPair) do(t *testing.T, sql string) {
+	t.Helper()
+	p.step(t, sql, diffModeSimpleText, ctxAny)
+	p.history = append(p.history, sql)
 }
 
 // q runs a query in both sessions in the simple protocol and, unless that
@@ -650,5 +660,194 @@ func TestContextDatabase(t *testing.T) {
 	t.Run("warehouse_database_still_answers", func(t *testing.T) {
 		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
 		p.q(t, ctxQ, ctxHit("the rollup's own database"))
+	})
+}
+
+// TestContextSearchPath: an unqualified table name resolves as the session
+// resolves it, however its search_path was set.
+func TestContextSearchPath(t *testing.T) {
+	fx := startCtxFixture(t)
+	const otherWhy = "the session reads other.orders"
+	t.Run("set", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("default search_path"))
+		p.do(t, "SET search_path = other, public")
+		for _, sql := range ctxQueries[:4] {
+			p.q(t, sql, ctxMiss(otherWhy))
+		}
+		p.q(t, ctxQueries[4], ctxAny) // public.orders by name
+		p.do(t, "RESET search_path")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET search_path TO other")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "SET search_path TO DEFAULT")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("startup_options", func(t *testing.T) {
+		// As pgjdbc's currentSchema and libpq's PGOPTIONS send it.
+		p := fx.pair(t, ctxAnalyst, ctxDB, map[string]string{"options": `-c search_path=other,public`})
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "RESET search_path") // back to the startup value, other
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "SET search_path = public")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("startup_parameter", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, map[string]string{"search_path": "other, public"})
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+	})
+	t.Run("role_default", func(t *testing.T) {
+		// ALTER ROLE ... SET search_path: nothing in the startup packet says so.
+		p := fx.pair(t, ctxPathDefault, ctxDB, nil)
+		p.q(t, ctxQ, ctxMiss(otherWhy+" (ALTER ROLE ... SET search_path)"))
+		p.do(t, "SET search_path = public")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("set_config", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("default search_path"))
+		p.do(t, "SELECT set_config('search_path', 'other, public', false)")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "SELECT set_config('search_path', 'public', false)")
+		p.q(t, ctxQ, ctxAny)
+		// is_local outside a block lasts only for that statement.
+		p.do(t, "SELECT set_config('search_path', 'other', true)")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("set_local_in_block", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SET LOCAL search_path = other, public")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxAny) // SET LOCAL ended with the block
+	})
+	t.Run("rollback_undoes_set", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SET search_path = other, public")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+		// And the other way round: a ROLLBACK brings other back.
+		p.do(t, "SET search_path = other, public")
+		p.do(t, "BEGIN")
+		p.do(t, "SET search_path = public")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxMiss(otherWhy+" (the ROLLBACK undid SET search_path = public)"))
+	})
+	t.Run("commit_keeps_set", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SET search_path = other, public")
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+	})
+	t.Run("savepoints", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SAVEPOINT a")
+		p.do(t, "SET search_path = other")
+		p.do(t, "ROLLBACK TO SAVEPOINT a")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET search_path = other")
+		p.do(t, "RELEASE SAVEPOINT a")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxMiss(otherWhy))
+	})
+	t.Run("dollar_user", func(t *testing.T) {
+		// The default search_path is "$user", public, and this login has a
+		// schema of its name with an orders table.
+		p := fx.pair(t, ctxDollar, ctxDB, nil)
+		p.q(t, ctxQ, ctxMiss("the session reads ctx_dollar.orders through \"$user\""))
+		p.do(t, "SET search_path = public")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, `SET search_path = "$user"`)
+		p.q(t, ctxQ, ctxMiss("the session reads ctx_dollar.orders through \"$user\""))
+	})
+	t.Run("dollar_user_after_set_role", func(t *testing.T) {
+		// "$user" is the current role.
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("no schema is named ctx_roles"))
+		p.do(t, "SET ROLE "+ctxDollar)
+		p.q(t, ctxQ, ctxMiss("the session reads ctx_dollar.orders through \"$user\""))
+		p.do(t, "RESET ROLE")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, `SET search_path = "$user"`) // no schema ctx_roles: nothing to read
+		p.q(t, ctxQ, ctxMiss("no table orders on the search_path").fails("42P01"))
+	})
+}
+
+// TestContextTempTables: a temporary table named orders hides public.orders
+// from its session.
+func TestContextTempTables(t *testing.T) {
+	fx := startCtxFixture(t)
+	const tempWhy = "the session reads its temporary orders table"
+	const create = "CREATE TEMP TABLE orders (id int, tenant_id int, status text, created_at timestamptz, amount numeric(12,2), customer_id int, note text)"
+	const fill = "INSERT INTO orders SELECT g, 1 + g % 2, (ARRAY['completed', 'pending'])[1 + g % 2], timestamptz '2024-02-01 00:00:00+00' + g * interval '5 hours', g * 2.5, g, 't' FROM generate_series(1, 40) g"
+	t.Run("autocommit", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("no temporary table yet"))
+		p.do(t, create)
+		p.q(t, ctxQ, ctxMiss(tempWhy+" (empty)"))
+		p.q(t, "SELECT count(*) FROM orders", ctxMiss(tempWhy+" (empty)"))
+		p.do(t, fill)
+		for _, sql := range ctxQueries[:4] {
+			p.q(t, sql, ctxMiss(tempWhy))
+		}
+		p.q(t, ctxQueries[4], ctxAny) // public.orders by name
+		p.do(t, "DROP TABLE orders")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("select_into", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "SELECT * INTO TEMP TABLE orders FROM other.orders WHERE tenant_id <> 2")
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+	})
+	t.Run("block_committed", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, create)
+		p.do(t, fill)
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+	})
+	t.Run("block_rolled_back", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, create)
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("on_commit_drop", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, create+" ON COMMIT DROP")
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("search_path_order", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, create)
+		p.do(t, fill)
+		p.do(t, "SET search_path = public, pg_temp") // public.orders first
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET search_path = pg_temp, public")
+		p.q(t, ctxQ, ctxMiss(tempWhy+" (pg_temp first)"))
+		p.do(t, "RESET search_path") // pg_temp is searched first when not named
+		p.q(t, ctxQ, ctxMiss(tempWhy))
+		p.do(t, "DISCARD TEMP")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("other_session_unaffected", func(t *testing.T) {
+		a := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		a.do(t, create)
+		b := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		b.q(t, ctxQ, ctxHit("another session's temporary table is not this one's"))
 	})
 }
