@@ -418,6 +418,17 @@ func (fx *ctxFixture) connect(t *testing.T, ctx context.Context, side, user, dat
 	return conn
 }
 
+// superuser reports whether the harness's login is a superuser here
+// (an external server named by PGROLLUP_TEST_DSN may give a lesser one).
+func (fx *ctxFixture) superuser(t *testing.T) bool {
+	t.Helper()
+	var super bool
+	if err := fx.admin.QueryRow(testCtx(t, 10*time.Second), "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil {
+		t.Fatal(err)
+	}
+	return super
+}
+
 // ctxAnswer is what one statement returned in one session.
 type ctxAnswer struct {
 	diffResult
@@ -554,6 +565,13 @@ func ctxOr(s, otherwise string) string {
 		return otherwise
 	}
 	return s
+}
+
+// doErr is do for a statement Postgres refuses with SQLSTATE code.
+func (p *ctxPair) doErr(t *testing.T, sql, code string) {
+	t.Helper()
+	p.step(t, sql, diffModeSimpleText, ctxAny.fails(code))
+	p.history = append(p.history, sql)
 }
 
 // do runs a statement that is not a query the rollup could answer (SET,
@@ -849,5 +867,220 @@ func TestContextTempTables(t *testing.T) {
 		a.do(t, create)
 		b := fx.pair(t, ctxAnalyst, ctxDB, nil)
 		b.q(t, ctxQ, ctxHit("another session's temporary table is not this one's"))
+	})
+}
+
+// TestContextRole: privileges are the current role's, however it was set,
+// and ending what set it gives them back.
+func TestContextRole(t *testing.T) {
+	fx := startCtxFixture(t)
+	const denied = "the current role is ctx_outsider: Postgres refuses"
+	t.Run("set_role", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("ctx_roles reads public.orders"))
+		p.do(t, "SET ROLE "+ctxOutsider)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxMiss(denied).fails("42501"))
+		}
+		p.do(t, "RESET ROLE")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "SET ROLE NONE")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("set_role_reader", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "SET ROLE "+ctxReader)
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+	})
+	t.Run("set_config_role", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "SELECT set_config('role', 'ctx_outsider', false)")
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "SELECT set_config('role', 'none', false)")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("set_local_role_in_block", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SET LOCAL ROLE "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+		// The end of a block that committed undoes SET LOCAL too.
+		p.do(t, "BEGIN")
+		p.do(t, "SET LOCAL ROLE "+ctxOutsider)
+		p.do(t, "SELECT 1")
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("rollback_restores_role", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.do(t, "BEGIN")
+		p.do(t, "RESET ROLE")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxMiss(denied+" (the ROLLBACK undid RESET ROLE)").fails("42501"))
+	})
+	t.Run("savepoints", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "BEGIN")
+		p.do(t, "SAVEPOINT a")
+		p.do(t, "SET LOCAL ROLE "+ctxOutsider)
+		p.do(t, "ROLLBACK TO SAVEPOINT a")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET LOCAL ROLE "+ctxOutsider)
+		p.do(t, "RELEASE SAVEPOINT a")
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("discard_all", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "DISCARD ALL")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("startup_options_role", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, map[string]string{"options": "-c role=" + ctxOutsider})
+		p.q(t, ctxQ, ctxMiss(denied+" (role from the startup options)").fails("42501"))
+		p.do(t, "SET ROLE NONE")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("role_default", func(t *testing.T) {
+		// ALTER ROLE ... SET role: the login reads, its session's role does not.
+		p := fx.pair(t, ctxRoleDefault, ctxDB, nil)
+		p.q(t, ctxQ, ctxMiss(denied+" (ALTER ROLE ... SET role)").fails("42501"))
+		p.do(t, "SET ROLE NONE")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("set_session_authorization", func(t *testing.T) {
+		// Needs a superuser login: the harness's own.
+		if !fx.superuser(t) {
+			t.Skipf("the harness's login %s is not a superuser here (an external server?): SET SESSION AUTHORIZATION needs one", env.pg.SuperUser)
+		}
+		p := fx.pair(t, env.pg.SuperUser, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("a superuser reads public.orders"))
+		p.do(t, "SET SESSION AUTHORIZATION "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied+" (SET SESSION AUTHORIZATION)").fails("42501"))
+		p.do(t, "RESET SESSION AUTHORIZATION")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET SESSION AUTHORIZATION "+ctxOutsider)
+		p.do(t, "SET SESSION AUTHORIZATION DEFAULT")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "BEGIN")
+		p.do(t, "SET LOCAL SESSION AUTHORIZATION "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss(denied+" (SET LOCAL SESSION AUTHORIZATION)").fails("42501"))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+	})
+}
+
+// TestContextBadInput: role and schema names that need quoting, names that
+// do not exist, and names that would be SQL if pasted: every statement
+// behaves as on Postgres.
+func TestContextBadInput(t *testing.T) {
+	fx := startCtxFixture(t)
+	t.Run("role_with_quotes", func(t *testing.T) {
+		const denied = `the current role is o'brien "x": Postgres refuses`
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, `SET ROLE "o'brien ""x"""`)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		p.do(t, "RESET ROLE")
+		p.do(t, `SELECT set_config('role', 'o''brien "x"', false)`)
+		p.q(t, ctxQ, ctxMiss(denied).fails("42501"))
+		// A role named like a schema: "$user" reads that schema's orders.
+		const dollar = `the current role is we"ird, and "$user" reads "we""ird".orders`
+		p.do(t, "RESET ROLE")
+		p.do(t, `SET ROLE "we""ird"`)
+		p.q(t, ctxQ, ctxMiss(dollar))
+		p.do(t, "RESET ROLE")
+		p.do(t, `SELECT set_config('role', 'we"ird', false)`)
+		p.q(t, ctxQ, ctxMiss(dollar))
+	})
+	t.Run("role_unicode", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.do(t, `SET ROLE "rôle ünï"`)
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, `SELECT set_config('role', 'rôle ünï', false)`)
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("role_case_and_literal", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.doErr(t, `SET ROLE "CTX_OUTSIDER"`, "22023") // no such role; the role stays
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET ROLE CTX_OUTSIDER") // folded to ctx_outsider
+		p.q(t, ctxQ, ctxMiss("the current role is ctx_outsider: Postgres refuses").fails("42501"))
+		p.do(t, "RESET ROLE")
+		p.do(t, "SET ROLE 'ctx_outsider'")
+		p.q(t, ctxQ, ctxMiss("the current role is ctx_outsider: Postgres refuses").fails("42501"))
+	})
+	t.Run("missing_role", func(t *testing.T) {
+		p := fx.pair(t, ctxRoles, ctxDB, nil)
+		p.doErr(t, "SET ROLE ctx_no_such_role", "22023")
+		p.q(t, ctxQ, ctxAny)
+		p.doErr(t, "SELECT set_config('role', 'ctx_no_such_role', false)", "22023")
+		p.q(t, ctxQ, ctxAny)
+		p.doErr(t, `SET ROLE "x'' OR ''1''=''1"`, "22023")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET SESSION AUTHORIZATION ctx_no_such_role")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "BEGIN")
+		p.doErr(t, "SET LOCAL ROLE ctx_no_such_role", "22023")
+		p.q(t, ctxQ, ctxAny.fails("25P02"))
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxAny)
+	})
+	t.Run("schema_with_quotes", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, `SET search_path = "we""ird", public`)
+		p.q(t, ctxQ, ctxMiss(`the session reads "we""ird".orders`))
+	})
+	t.Run("schema_unicode", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, `SET search_path = "schémà", public`)
+		p.q(t, ctxQ, ctxMiss(`the session reads "schémà".orders`))
+		p.do(t, "RESET search_path")
+		p.do(t, `SELECT set_config('search_path', '"schémà", public', false)`)
+		p.q(t, ctxQ, ctxMiss(`the session reads "schémà".orders`))
+	})
+	t.Run("schema_that_reads_as_sql", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "SET search_path = "+ctxIdent(ctxInjSchema)+", public")
+		p.q(t, ctxQ, ctxMiss("the session reads the orders table of a schema named "+ctxInjSchema))
+		var n int
+		if err := fx.admin.QueryRow(testCtx(t, 10*time.Second), "SELECT count(*) FROM pg_class WHERE oid = to_regclass('public.ctx_canary')").Scan(&n); err != nil || n != 1 {
+			t.Errorf("public.ctx_canary is gone (%d, %v): a schema name was pasted into SQL", n, err)
+		}
+	})
+	t.Run("missing_schemas", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "SET search_path = ctx_nosuch, public")
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, "SET search_path = ctx_nosuch")
+		p.q(t, ctxQ, ctxMiss("no table orders on the search_path: Postgres says 42P01").fails("42P01"))
+		p.q(t, ctxQueries[4], ctxAny) // public.orders by name still reads
+		p.do(t, "SET search_path = ''")
+		p.q(t, ctxQ, ctxMiss("an empty search_path: Postgres says 42P01").fails("42P01"))
+		p.do(t, `SET search_path = ctx_nosuch, "ctx no such", other`)
+		p.q(t, ctxQ, ctxMiss("the session reads other.orders"))
+	})
+	t.Run("schema_case", func(t *testing.T) {
+		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
+		p.do(t, "SET search_path = OTHER, public") // folded to other
+		p.q(t, ctxQ, ctxMiss("the session reads other.orders"))
+		p.do(t, "SET search_path = 'OTHER', public") // a literal: no schema "OTHER"
+		p.q(t, ctxQ, ctxAny)
+		p.do(t, `SET search_path = "OTHER", public`)
+		p.q(t, ctxQ, ctxAny)
 	})
 }
