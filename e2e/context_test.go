@@ -38,6 +38,9 @@ const (
 	ctxDB2      = "e2e_ctx2" // another database on the same server with its own orders
 	ctxRollup   = "ctx_orders_daily"
 	ctxPassword = "ctx-pw"
+	// ctxSettle is how long a change committed on another connection may
+	// take to reach pgrollup (DESIGN.md §6: 1 s), with some slack.
+	ctxSettle = 1100 * time.Millisecond
 )
 
 // The roles of the fixture. Logins authenticate with ctxPassword; each test
@@ -418,6 +421,47 @@ func (fx *ctxFixture) connect(t *testing.T, ctx context.Context, side, user, dat
 	return conn
 }
 
+// adminTx commits stmts in one transaction on the superuser connection
+// straight to the warehouse database and returns when the commit returned.
+func (fx *ctxFixture) adminTx(t *testing.T, stmts ...string) time.Time {
+	t.Helper()
+	at, err := fx.tryAdminTx(stmts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// tryAdminTx is adminTx for cleanups, which report rather than stop.
+func (fx *ctxFixture) tryAdminTx(stmts ...string) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := fx.admin.Begin(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			_ = tx.Rollback(ctx)
+			return time.Time{}, fmt.Errorf("on the warehouse directly: %s: %w", s, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return time.Time{}, fmt.Errorf("on the warehouse directly: COMMIT: %w", err)
+	}
+	return time.Now(), nil
+}
+
+// undoAfter runs stmts on the warehouse when the test ends.
+func (fx *ctxFixture) undoAfter(t *testing.T, stmts ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if _, err := fx.tryAdminTx(stmts...); err != nil {
+			t.Errorf("undoing the test's changes: %v", err)
+		}
+	})
+}
+
 // superuser reports whether the harness's login is a superuser here
 // (an external server named by PGROLLUP_TEST_DSN may give a lesser one).
 func (fx *ctxFixture) superuser(t *testing.T) bool {
@@ -634,6 +678,15 @@ func (p *ctxPair) step(t *testing.T, sql string, mode diffMode, want ctxWant) bo
 		return false
 	}
 	return true
+}
+
+// elsewhere commits stmts on another connection straight to the warehouse
+// and gives pgrollup the second it may take to notice.
+func (p *ctxPair) elsewhere(t *testing.T, stmts ...string) {
+	t.Helper()
+	p.fx.adminTx(t, stmts...)
+	p.history = append(p.history, "(elsewhere: "+strings.Join(stmts, "; ")+")")
+	time.Sleep(ctxSettle)
 }
 
 // context is what the session did so far, for a message: its last
@@ -1082,5 +1135,133 @@ func TestContextBadInput(t *testing.T) {
 		p.q(t, ctxQ, ctxAny)
 		p.do(t, `SET search_path = "OTHER", public`)
 		p.q(t, ctxQ, ctxAny)
+	})
+}
+
+// TestContextRowLevelSecurity: policies that use only rollup dimensions,
+// constants and session settings are applied to the rollup, which answers
+// exactly what Postgres answers, for every role; a policy over any other
+// column sends the statement to Postgres.
+func TestContextRowLevelSecurity(t *testing.T) {
+	fx := startCtxFixture(t)
+	policies := []struct{ name, def string }{
+		{"ctx_p_reader", "FOR SELECT TO ctx_rls_reader USING (status IN ('completed', 'shipped'))"},
+		// Permissive policies are ORed, restrictive ones ANDed with them.
+		{"ctx_p_mixed_a", "FOR SELECT TO ctx_rls_mixed USING (status = 'completed')"},
+		{"ctx_p_mixed_b", "FOR ALL TO ctx_rls_mixed USING (tenant_id = 3)"},
+		{"ctx_p_mixed_r", "AS RESTRICTIVE FOR SELECT TO ctx_rls_mixed USING (tenant_id <> 1 AND status <> 'pending')"},
+		{"ctx_p_tenant", "FOR SELECT TO ctx_rls_tenant USING (tenant_id = current_setting('app.tenant')::int)"},
+		{"ctx_p_opt", "FOR SELECT TO ctx_rls_opt USING (status = current_setting('app.status', true))"},
+		{"ctx_p_rich", "FOR SELECT TO ctx_rls_rich USING (amount > 100)"},
+		{"ctx_p_owner", "FOR SELECT TO ctx_owner USING (status = 'pending')"},
+		{"ctx_p_role", "FOR SELECT TO ctx_reader USING (status <> 'cancelled')"},
+	}
+	stmts := []string{"ALTER TABLE public.orders ENABLE ROW LEVEL SECURITY"}
+	undo := []string{"ALTER TABLE public.orders NO FORCE ROW LEVEL SECURITY", "ALTER TABLE public.orders DISABLE ROW LEVEL SECURITY"}
+	for _, pol := range policies {
+		stmts = append(stmts, "CREATE POLICY "+pol.name+" ON public.orders "+pol.def)
+		undo = append(undo, "DROP POLICY IF EXISTS "+pol.name+" ON public.orders")
+	}
+	fx.undoAfter(t, undo...)
+	fx.adminTx(t, stmts...)
+	time.Sleep(ctxSettle)
+
+	const exact = "the policies that apply use only rollup dimensions, constants and session settings"
+	t.Run("dimension_policy", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_reader", ctxDB, nil)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxHit(exact+": status IN ('completed', 'shipped')"))
+		}
+	})
+	t.Run("permissive_or_restrictive_and", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_mixed", ctxDB, nil)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxHit(exact+": (status = 'completed' OR tenant_id = 3) AND tenant_id <> 1 AND status <> 'pending'"))
+		}
+	})
+	t.Run("tenant_setting", func(t *testing.T) {
+		why := exact + ": tenant_id = current_setting('app.tenant')::int"
+		p := fx.pair(t, "ctx_rls_tenant", ctxDB, nil)
+		// Never set in this session: Postgres says 42704.
+		p.q(t, ctxQ, ctxAny.fails("42704"))
+		p.do(t, "SET app.tenant = '2'")
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxHit(why))
+		}
+		p.do(t, "BEGIN")
+		p.do(t, "SET LOCAL app.tenant = '1'")
+		p.q(t, ctxQ, ctxHit(why))
+		p.do(t, "COMMIT")
+		p.q(t, ctxQ, ctxHit(why+" (back to 2 after the block)"))
+		p.do(t, "SELECT set_config('app.tenant', '4', false)")
+		p.q(t, ctxQ, ctxHit(why))
+		p.do(t, "BEGIN")
+		p.do(t, "SET app.tenant = '3'")
+		p.do(t, "ROLLBACK")
+		p.q(t, ctxQ, ctxHit(why+" (still 4 after the ROLLBACK)"))
+		// Reset, the setting exists but is empty: ''::int is 22P02.
+		p.do(t, "RESET app.tenant")
+		p.q(t, ctxQ, ctxAny.fails("22P02"))
+		p.do(t, "SET app.tenant = 'x'")
+		p.q(t, ctxQ, ctxAny.fails("22P02"))
+
+		s := fx.pair(t, "ctx_rls_tenant", ctxDB, map[string]string{"options": "-c app.tenant=3"})
+		s.q(t, ctxQ, ctxHit(why+" (set in the startup options)"))
+	})
+	t.Run("setting_missing_ok", func(t *testing.T) {
+		why := exact + ": status = current_setting('app.status', true)"
+		p := fx.pair(t, "ctx_rls_opt", ctxDB, nil)
+		p.q(t, ctxQ, ctxHit(why+" (unset: NULL, no rows)"))
+		p.do(t, "SET app.status = 'shipped'")
+		p.q(t, ctxQ, ctxHit(why))
+	})
+	t.Run("non_dimension_policy", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_rich", ctxDB, nil)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxMiss("the policy reads amount, which the rollup does not keep per row"))
+		}
+	})
+	t.Run("no_policy_default_deny", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_none", ctxDB, nil)
+		for _, sql := range ctxQueries {
+			p.q(t, sql, ctxHit("no policy applies: the role sees no rows, which the rollup can say"))
+		}
+	})
+	t.Run("bypassrls", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_bypass", ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("a BYPASSRLS role sees every row"))
+	})
+	t.Run("row_security_off", func(t *testing.T) {
+		// A role subject to a policy with row_security off: Postgres refuses (42501).
+		p := fx.pair(t, "ctx_rls_reader", ctxDB, nil)
+		p.do(t, "SET row_security = off")
+		p.q(t, ctxQ, ctxAny.fails("42501"))
+		b := fx.pair(t, "ctx_rls_bypass", ctxDB, nil)
+		b.do(t, "SET row_security = off")
+		b.q(t, ctxQ, ctxHit("a BYPASSRLS role sees every row"))
+	})
+	t.Run("set_role", func(t *testing.T) {
+		p := fx.pair(t, "ctx_rls_roles", ctxDB, nil)
+		p.q(t, ctxQ, ctxHit(exact))
+		p.do(t, "SET ROLE "+ctxReader)
+		p.q(t, ctxQ, ctxHit(exact+": status <> 'cancelled' for ctx_reader"))
+		p.do(t, "SET ROLE "+ctxOutsider)
+		p.q(t, ctxQ, ctxMiss("ctx_outsider has no SELECT: Postgres refuses").fails("42501"))
+		p.do(t, "RESET ROLE")
+		p.q(t, ctxQ, ctxHit(exact))
+	})
+	t.Run("owner", func(t *testing.T) {
+		p := fx.pair(t, ctxOwner, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("the table's owner is not subject to row-level security without FORCE"))
+		fx.undoAfter(t, "ALTER TABLE public.orders NO FORCE ROW LEVEL SECURITY")
+		p.elsewhere(t, "ALTER TABLE public.orders FORCE ROW LEVEL SECURITY")
+		p.q(t, ctxQ, ctxHit(exact+": with FORCE the owner's policy status = 'pending' applies"))
+	})
+	t.Run("superuser", func(t *testing.T) {
+		if !fx.superuser(t) {
+			t.Skipf("the harness's login %s is not a superuser here", env.pg.SuperUser)
+		}
+		p := fx.pair(t, env.pg.SuperUser, ctxDB, nil)
+		p.q(t, ctxQ, ctxHit("a superuser sees every row"))
 	})
 }
