@@ -183,9 +183,9 @@ var ctxSeqWeights = map[byte][]struct {
 	w    int
 }{
 	'I': {{"query", 40}, {"begin", 8}, {"role", 8}, {"reset_role", 4}, {"path", 10}, {"reset_path", 3},
-		{"temp", 3}, {"drop_temp", 4}, {"discard", 2}, {"admin", 3}},
+		{"temp", 3}, {"drop_temp", 4}, {"discard", 2}, {"admin", 5}},
 	'T': {{"query", 40}, {"role", 8}, {"reset_role", 3}, {"path", 8}, {"temp", 3}, {"drop_temp", 3},
-		{"savepoint", 4}, {"rollback_to", 3}, {"release", 2}, {"commit", 7}, {"rollback", 6}, {"admin", 2}},
+		{"savepoint", 4}, {"rollback_to", 3}, {"release", 2}, {"commit", 7}, {"rollback", 6}, {"admin", 3}},
 	'E': {{"rollback", 50}, {"rollback_to", 20}, {"query", 20}, {"commit", 10}},
 }
 
