@@ -246,7 +246,10 @@ func (s *session) discardedLocked(gen uint64) {
 // function beyond built-in ones. A query with no parenthesis calls no
 // function at all, which spares the hot path a parse.
 func settingsNeutral(st *Statement) bool {
-	if queryKeywords[firstKeyword(st.SQL)] && !strings.ContainsRune(st.SQL, '(') && !multipleStatements(st.SQL) {
+	// SELECT ... INTO creates a table, EXPLAIN ANALYZE runs what it
+	// explains: both without a parenthesis.
+	if queryKeywords[firstKeyword(st.SQL)] && !strings.ContainsRune(st.SQL, '(') && !multipleStatements(st.SQL) &&
+		!mentionsAny(st.SQL, "into", "analyze", "analyse") {
 		return true
 	}
 	eff := st.effects()

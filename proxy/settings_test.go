@@ -74,3 +74,29 @@ func TestDecodeDataRow(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsNeutral: only statements that certainly leave the settings
+// and the session's context alone keep what was read.
+func TestSettingsNeutral(t *testing.T) {
+	for _, tt := range []struct {
+		sql     string
+		neutral bool
+	}{
+		{"SELECT status, count(*) FROM orders GROUP BY status", true},
+		{"SELECT count(*) FROM orders WHERE created_at > now()", true},
+		{"SELECT * INTO TEMP TABLE orders FROM other.orders", false},
+		{"SELECT * INTO orders FROM other.orders", false},
+		{"EXPLAIN ANALYZE CREATE TABLE orders AS SELECT 1", false},
+		{"SELECT set_config('search_path', 'other', false)", false},
+		{"SET ROLE outsider", false},
+		{"RESET search_path", false},
+		{"DISCARD ALL", false},
+		{"CREATE TEMP TABLE orders (a int)", false},
+		{"SELECT 1; SET search_path = other", false},
+		{"SELECT my_function()", false},
+	} {
+		if got := settingsNeutral(&Statement{SQL: tt.sql}); got != tt.neutral {
+			t.Errorf("settingsNeutral(%q) = %v, want %v", tt.sql, got, tt.neutral)
+		}
+	}
+}

@@ -196,7 +196,10 @@ func TestContextAtStartup(t *testing.T) {
 	if _, err := pool.Exec(ctx, "CREATE DATABASE ctx_shop2"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Exec(ctx, "DROP SCHEMA IF EXISTS other CASCADE"); pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2") })
+	t.Cleanup(func() {
+		pool.Exec(ctx, "DROP SCHEMA IF EXISTS other CASCADE")
+		pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2")
+	})
 	shop2, err := pgx.Connect(ctx, cluster.DSN("ctx_shop2"))
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ type policyPart struct {
 	user        string // "current_user" or "session_user"; "" for a setting
 	setting     string // the setting current_setting reads
 	missingOK   bool   // current_setting(name, true)
+	bare        bool   // the operand of a cast: an untyped literal
 }
 
 // placeholderPrefix marks the literals that stand for session parts. A
@@ -56,6 +57,22 @@ func parsePolicy(qual string) (string, []policyPart, error) {
 	var visit func(m protoreflect.Message)
 	visit = func(m protoreflect.Message) {
 		if n, ok := m.Interface().(*pg_query.Node); ok {
+			if tc := n.GetTypeCast(); tc != nil && tc.GetArg() != nil {
+				// current_setting('x')::int: the setting's text is
+				// what the cast reads, so it goes in as an untyped
+				// literal, which Postgres casts exactly the same way.
+				part, replace, err := sessionPart(tc.GetArg())
+				if err != nil && bad == nil {
+					bad = err
+				}
+				if replace {
+					part.bare = true
+					part.placeholder = fmt.Sprintf("%s%d__", placeholderPrefix, len(parts))
+					parts = append(parts, part)
+					tc.Arg.Node = &pg_query.Node_AConst{AConst: &pg_query.A_Const{Val: &pg_query.A_Const_Sval{Sval: &pg_query.String{Sval: part.placeholder}}}}
+					return
+				}
+			}
 			part, replace, err := sessionPart(n)
 			if err != nil && bad == nil {
 				bad = err
@@ -167,6 +184,10 @@ func (p *policy) evaluate(s sessionValues) (string, bool) {
 	for _, part := range p.parts {
 		var lit string
 		switch {
+		case part.user == "current_user" && part.bare:
+			lit = sqlLiteral(s.currentUser)
+		case part.user == "session_user" && part.bare:
+			lit = sqlLiteral(s.sessionUser)
 		case part.user == "current_user":
 			lit = "(" + sqlLiteral(s.currentUser) + "::name)"
 		case part.user == "session_user":
@@ -178,8 +199,12 @@ func (p *policy) evaluate(s sessionValues) (string, bool) {
 				return "", false
 			case v == nil && !part.missingOK:
 				return "", false
+			case v == nil && part.bare:
+				lit = "NULL"
 			case v == nil:
 				lit = "(NULL::text)"
+			case part.bare:
+				lit = sqlLiteral(*v)
 			default:
 				lit = "(" + sqlLiteral(*v) + "::text)"
 			}
