@@ -85,6 +85,7 @@ const (
 	probeCurrentUser
 	probeSessionUser
 	probeRowSecurity
+	probeSuperuser
 	probeFixed
 )
 
@@ -266,6 +267,7 @@ func (st *contextState) buildProbe() *proxy.Probe {
 		"'u' || current_user",
 		"'u' || session_user",
 		"pg_catalog.current_setting('row_security')",
+		"coalesce((SELECT r.rolsuper::text FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), 'false')",
 	}
 	for _, n := range st.names {
 		cols = append(cols, fmt.Sprintf("coalesce(pg_catalog.to_regclass(%s)::oid::text, '-')", sqlLiteral(sqlIdent(n))))
@@ -300,6 +302,7 @@ type sessionView struct {
 	tables     map[string]string // name as written -> catalog table
 	rowFilters map[string]string
 	readable   map[string]bool // catalog table -> SELECT on it and USAGE on its schema
+	superuser  bool            // the current role is a superuser
 	key        string
 }
 
@@ -372,6 +375,7 @@ func (st *contextState) interpret(vals []string) *sessionView {
 		v.key = "other database"
 		return v
 	}
+	v.superuser = vals[probeSuperuser] == "true"
 	session := sessionValues{
 		currentUser: strings.TrimPrefix(vals[probeCurrentUser], "u"),
 		sessionUser: strings.TrimPrefix(vals[probeSessionUser], "u"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,4 +301,83 @@ func sqlState(err error) string {
 		return "error: " + err.Error()
 	}
 	return ""
+}
+
+func TestRedact(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`SELECT sum("r"."m0") / 2 FROM read_parquet(['/data/rollups/a/v1/part.parquet', '/data/x.parquet']) AS "r"`,
+			`SELECT sum("r"."m0") / 2 FROM read_parquet([<files>]) AS "r"`},
+	} {
+		if got := redactSQL(tt.in); got != tt.want {
+			t.Errorf("redactSQL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, tt := range []struct{ in, want string }{
+		{`open /data/rollups/a/part.parquet: no such file`, `open <path>: no such file`},
+		{`read "s3://bucket/prefix/a.parquet": 403`, `read "<path>": 403`},
+		{`file=/var/lib/x.parquet rows/s 12 a / b`, `file=<path> rows/s 12 a / b`},
+	} {
+		if got := redactPaths(tt.in); got != tt.want {
+			t.Errorf("redactPaths(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestNeedToKnow: SHOW ROLLUPS and EXPLAIN (ROLLUP) name only rollups over
+// tables the current role may read, and file paths only to superusers.
+func TestNeedToKnow(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS ntk_reader, ntk_nobody;
+		CREATE ROLE ntk_reader LOGIN; CREATE ROLE ntk_nobody LOGIN; GRANT SELECT ON orders TO ntk_reader`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pool.Exec(ctx, "REVOKE ALL ON orders FROM ntk_reader; DROP ROLE IF EXISTS ntk_reader, ntk_nobody")
+	})
+	time.Sleep(2 * ContextPollInterval)
+	const explain = "EXPLAIN (ROLLUP) SELECT status, count(*) FROM orders GROUP BY status"
+	for _, tt := range []struct {
+		user       string
+		sees       bool
+		paths      bool
+		afterSetup string
+	}{
+		{user: "postgres", sees: true, paths: true},
+		{user: "ntk_reader", sees: true},
+		{user: "ntk_nobody"},
+		{user: "postgres", afterSetup: "SET ROLE ntk_nobody"},
+		{user: "postgres", sees: true, afterSetup: "SET ROLE ntk_reader"},
+	} {
+		t.Run(tt.user+" "+tt.afterSetup, func(t *testing.T) {
+			conn := f.connectAs(t, tt.user)
+			if tt.afterSetup != "" {
+				if _, err := conn.Exec(ctx, tt.afterSetup); err != nil {
+					t.Fatal(err)
+				}
+			}
+			show, err := answer(conn, pgx.QueryExecModeSimpleProtocol, "SHOW ROLLUPS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(show, "by_status") != tt.sees {
+				t.Fatalf("SHOW ROLLUPS lists by_status: %v, want %v:\n%s", !tt.sees, tt.sees, show)
+			}
+			ex, err := answer(conn, pgx.QueryExecModeSimpleProtocol, explain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(ex, "by_status") != tt.sees {
+				t.Fatalf("EXPLAIN (ROLLUP) names by_status: %v, want %v:\n%s", !tt.sees, tt.sees, ex)
+			}
+			if strings.Contains(ex, ".parquet") != tt.paths {
+				t.Fatalf("EXPLAIN (ROLLUP) shows file paths: %v, want %v:\n%s", !tt.paths, tt.paths, ex)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"regexp"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -64,19 +65,32 @@ func (explainAnswer) ParamTypes() []uint32 { return nil }
 func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
 	snap := a.router.catalog.Load()
 	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess, true), snap.cat)
+	visible, paths := a.router.visibility(snap, sess)
 	var rows [][]any
 	for _, c := range d.Candidates {
+		if !visible(c.Rollup) {
+			// A role learns nothing of rollups over tables it may not read.
+			continue
+		}
 		decision, sql := "reject", any(nil)
 		if c.Match {
 			decision = "match"
 			if d.Route == rewrite.RouteRollup && c.Rollup == d.Rollup {
 				decision, sql = "chosen", d.SQL
+				if !paths {
+					sql = redactSQL(d.SQL)
+				}
 			}
 		}
 		rows = append(rows, []any{c.Rollup, decision, c.Reason.String(), sql})
 	}
 	if len(rows) == 0 {
-		rows = append(rows, []any{nil, "passthrough", d.Reason.String(), nil})
+		reason := d.Reason.String()
+		if len(d.Candidates) > 0 {
+			// The reason would name a rollup the role may not know of.
+			reason = rewrite.Reason{Code: rewrite.ReasonNoRollup, Message: "no rollup over tables the current role may read answers it"}.String()
+		}
+		rows = append(rows, []any{nil, "passthrough", reason, nil})
 	}
 	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "EXPLAIN"}, nil
 }
@@ -89,8 +103,28 @@ type RollupStatus struct {
 	LastError             string
 }
 
-// showRollupsAnswer is SHOW ROLLUPS: one row per rollup.
-type showRollupsAnswer struct{ statuses func() []RollupStatus }
+// showRollupsAnswer is SHOW ROLLUPS: one row per rollup the session's
+// current role may read every source table of.
+type showRollupsAnswer struct {
+	router   *Router
+	statuses func() []RollupStatus
+}
+
+// parquetFiles matches the file list of generated SQL, and filePaths
+// absolute paths and storage URLs in messages: what names a file on the
+// server.
+var (
+	parquetFiles = regexp.MustCompile(`read_parquet\(\[[^\]]*\]`)
+	filePaths    = regexp.MustCompile(`(?:file|s3|gs)://[^\s'"]+|(^|[\s'"(=:])/[^\s'")]*[^\s'"):,;.]`)
+)
+
+// redactSQL hides the files of generated SQL from roles that are not
+// superusers.
+func redactSQL(s string) string { return parquetFiles.ReplaceAllString(s, "read_parquet([<files>]") }
+
+// redactPaths hides file paths in a message from roles that are not
+// superusers.
+func redactPaths(s string) string { return filePaths.ReplaceAllString(s, "${1}<path>") }
 
 func (showRollupsAnswer) Columns() []proxy.Column {
 	int8Column := func(name string) proxy.Column {
@@ -106,9 +140,16 @@ func (showRollupsAnswer) Columns() []proxy.Column {
 
 func (showRollupsAnswer) ParamTypes() []uint32 { return nil }
 
-func (a showRollupsAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+	visible, paths := a.router.visibility(a.router.catalog.Load(), sess)
 	var rows [][]any
 	for _, r := range a.statuses() {
+		if !visible(r.Name) {
+			continue
+		}
+		if !paths {
+			r.LastError = redactPaths(r.LastError)
+		}
 		row := []any{r.Name, r.Status, nil, r.Rows, r.Bytes, nil, nil}
 		if r.Version != "" {
 			row[2] = r.Version

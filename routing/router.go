@@ -147,7 +147,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		if statuses == nil {
 			statuses = snap.statuses
 		}
-		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{statuses}}
+		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{router: r, statuses: statuses}}
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
 	if d.Route == rewrite.RouteRollup {
@@ -224,6 +224,32 @@ func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.Session,
 		return true
 	}
 	return rs
+}
+
+// visibility says which rollups a session may learn of: those whose every
+// source table its current role may read, and whether it may see file
+// paths (superusers only). Without a context watch (tests, offline use)
+// everything is visible.
+func (r *Router) visibility(snap *snapshot, sess *proxy.Session) (visible func(rollup string) bool, paths bool) {
+	if r.opts.Context == nil {
+		return func(string) bool { return true }, true
+	}
+	v := r.opts.Context.view(sess)
+	if v == nil {
+		v = unknownView
+	}
+	return func(rollup string) bool {
+		src, ok := snap.sources[rollup]
+		if !ok {
+			return false
+		}
+		for _, t := range src {
+			if !v.readable[qualified(t)] {
+				return false
+			}
+		}
+		return true
+	}, v.superuser
 }
 
 // Probe implements proxy.Prober: the session context the router needs.
