@@ -74,10 +74,16 @@ type Routing struct {
 	ResultCacheBytes ByteSize `yaml:"result_cache_bytes"`
 }
 
-// TLS is the client-side TLS certificate; both empty answers SSLRequest with 'N'.
+// TLS is the client-side TLS certificate; both empty answers SSLRequest with
+// 'N', unless SelfSigned.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// SelfSigned: when the files do not exist, generate a self-signed
+	// certificate into them (by default under data_dir/tls), so that
+	// passwords never cross the network in clear even where nobody issued
+	// a certificate. Clients then connect with sslmode=require.
+	SelfSigned bool `yaml:"self_signed"`
 }
 
 // Cleartext password policies for Auth.CleartextWithoutTLS.

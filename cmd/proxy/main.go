@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/selfsigned"
 	"github.com/pgrollup/pgrollup/proxy"
 )
 
@@ -125,7 +127,7 @@ func runServe(args []string, stderr io.Writer) int {
 // buildWorker says whether this process also takes build jobs; a signal on
 // reloads reads the configuration file again.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTimeout time.Duration, buildWorker bool, reloads <-chan os.Signal) error {
-	tlsConfig, err := loadTLS(cfg.TLS)
+	tlsConfig, err := loadTLS(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -213,9 +215,25 @@ wait:
 	return nil
 }
 
-func loadTLS(c config.TLS) (*tls.Config, error) {
+func loadTLS(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
+	c := cfg.TLS
+	if c.SelfSigned && c.CertFile == "" && c.KeyFile == "" {
+		c.CertFile = filepath.Join(cfg.DataDir, "tls", "cert.pem")
+		c.KeyFile = filepath.Join(cfg.DataDir, "tls", "key.pem")
+	}
 	if c.CertFile == "" && c.KeyFile == "" {
 		return nil, nil
+	}
+	if c.SelfSigned {
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		made, err := selfsigned.Ensure(c.CertFile, c.KeyFile, []string{"localhost", host})
+		if err != nil {
+			return nil, fmt.Errorf("tls: self-signed certificate: %w", err)
+		}
+		if made {
+			pem, _ := os.ReadFile(c.CertFile)
+			log.Info("made a self-signed certificate; clients connect with sslmode=require", "cert_file", c.CertFile, "sha256", selfsigned.Fingerprint(pem))
+		}
 	}
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
