@@ -52,6 +52,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 		pool.Close()
 		return nil, err
 	}
+	go warnTrustedAddress(ctx, pool, log)
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
 	go watch.Run(ctx)
 	r := &router{
