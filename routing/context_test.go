@@ -20,12 +20,7 @@ import (
 // same rows, and that the answers are equal either way.
 func TestSessionContext(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	f, pool := newContextFixture(t)
 	if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS other CASCADE; DROP ROLE IF EXISTS ctx_reader, ctx_outsider;
 		CREATE ROLE ctx_reader LOGIN; CREATE ROLE ctx_outsider LOGIN;
 		GRANT SELECT ON orders TO ctx_reader; GRANT ctx_outsider TO ctx_reader;
@@ -138,12 +133,7 @@ func TestSessionContext(t *testing.T) {
 // the rollup.
 func TestContextChangeElsewhereWithinASecond(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	f, pool := newContextFixture(t)
 	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS ctx_timed; CREATE ROLE ctx_timed LOGIN; GRANT SELECT ON orders TO ctx_timed`); err != nil {
 		t.Fatal(err)
 	}
@@ -183,12 +173,7 @@ func TestContextChangeElsewhereWithinASecond(t *testing.T) {
 // part of its context from its first statement on.
 func TestContextAtStartup(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	f, pool := newContextFixture(t)
 	pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2")
 	if _, err := pool.Exec(ctx, `DROP SCHEMA IF EXISTS other CASCADE; CREATE SCHEMA other;
 		CREATE TABLE other.orders AS SELECT * FROM orders WHERE id < 50`); err != nil {
@@ -245,6 +230,18 @@ func TestContextAtStartup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newContextFixture is the router fixture with a context watch, and a
+// superuser pool on the warehouse for changing grants and policies.
+func newContextFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)}), pool
 }
 
 func connectDirect(t *testing.T, user string) *pgx.Conn {
@@ -327,12 +324,7 @@ func TestRedact(t *testing.T) {
 // tables the current role may read, and file paths only to superusers.
 func TestNeedToKnow(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	f, pool := newContextFixture(t)
 	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS ntk_reader, ntk_nobody;
 		CREATE ROLE ntk_reader LOGIN; CREATE ROLE ntk_nobody LOGIN; GRANT SELECT ON orders TO ntk_reader`); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -358,12 +357,7 @@ func TestSetRollupOnly(t *testing.T) {
 
 func TestPrivileges(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	f := newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)})
+	f, pool := newContextFixture(t)
 	if _, err := pool.Exec(ctx, `DROP ROLE IF EXISTS reader, outsider;
 		CREATE ROLE reader LOGIN; CREATE ROLE outsider LOGIN;
 		GRANT SELECT ON orders TO reader`); err != nil {
@@ -381,7 +375,7 @@ func TestPrivileges(t *testing.T) {
 	}
 
 	before = hits()
-	_, err = f.connectAs(t, "outsider").Exec(ctx, q)
+	_, err := f.connectAs(t, "outsider").Exec(ctx, q)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
 		t.Fatalf("outsider: err = %v, want the warehouse's permission error 42501", err)
