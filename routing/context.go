@@ -128,12 +128,12 @@ func (w *ContextWatch) Run(ctx context.Context) {
 
 // fingerprintQuery digests the catalog rows a session's context depends on:
 // relations named like a rollup's tables in any schema (creation, renames,
-// ACLs, RLS switches), their columns' ACLs, their policies, schemas (names
-// and USAGE), roles (names, superuser, inheritance, BYPASSRLS) and role
-// membership. Other sessions' temp tables are left out: they resolve only
-// for the session that made them, whose own DDL the proxy follows.
+// owners, ACLs, RLS switches), their columns' ACLs, their policies, schemas
+// (names and USAGE), roles (names, superuser, inheritance, BYPASSRLS) and
+// role membership. Other sessions' temp tables are left out: they resolve
+// only for the session that made them, whose own DDL the proxy follows.
 const fingerprintQuery = `SELECT pg_catalog.current_database(), pg_catalog.md5(pg_catalog.concat_ws('|',
- (SELECT pg_catalog.string_agg(concat_ws(':', c.oid, c.relnamespace, c.relname, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity), ',' ORDER BY c.oid)
+ (SELECT pg_catalog.string_agg(concat_ws(':', c.oid, c.relnamespace, c.relname, c.relkind, c.relowner, c.relacl, c.relrowsecurity, c.relforcerowsecurity), ',' ORDER BY c.oid)
     FROM pg_catalog.pg_class c WHERE c.relname = ANY($1::text[]) AND c.relpersistence <> 't'),
  (SELECT pg_catalog.string_agg(concat_ws(':', a.attrelid, a.attnum, a.attname, a.attacl), ',' ORDER BY a.attrelid, a.attnum)
     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid

@@ -78,12 +78,14 @@ func TestSessionContext(t *testing.T) {
 		{name: "rls permissive and restrictive", setup: []string{"SET app.status = 'paid'"}, admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
 			"CREATE POLICY p_status ON orders USING (status IN ('paid', 'new'))",
 			"CREATE POLICY p_setting ON orders AS RESTRICTIVE USING (status <> current_setting('app.status'))"}, hit: true},
+		{name: "rls owner changed elsewhere", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
+			"CREATE POLICY p_status ON orders USING (status = 'paid')", "ALTER TABLE orders OWNER TO ctx_reader"}, hit: true},
 		{name: "rls not a dimension", admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
 			"CREATE POLICY p_not_dim ON orders USING (id % 2 = 0)"}},
 		{name: "rls row_security off", setup: []string{"SET row_security = off"}, admin: []string{"ALTER TABLE orders ENABLE ROW LEVEL SECURITY",
 			"CREATE POLICY p_status ON orders USING (status = 'paid')"}},
 	}
-	reset := `DROP SCHEMA IF EXISTS other2 CASCADE; GRANT USAGE ON SCHEMA public TO PUBLIC;
+	reset := `ALTER TABLE orders OWNER TO postgres; DROP SCHEMA IF EXISTS other2 CASCADE; GRANT USAGE ON SCHEMA public TO PUBLIC;
 		ALTER TABLE orders DISABLE ROW LEVEL SECURITY; DROP POLICY IF EXISTS p_status ON orders;
 		DROP POLICY IF EXISTS p_setting ON orders; DROP POLICY IF EXISTS p_not_dim ON orders;
 		REVOKE ALL ON orders FROM ctx_outsider; GRANT SELECT ON orders TO ctx_reader`
