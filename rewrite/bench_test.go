@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"strings"
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -94,6 +95,34 @@ func BenchmarkDecideUncachedParsed(b *testing.B) {
 					b.Fatal(d.Reason)
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkDecideCachedInContext: as BenchmarkDecideCached, with the
+// session's context as the proxy has it once read: its table names resolved
+// and its privileges checked.
+func BenchmarkDecideCachedInContext(b *testing.B) {
+	cat := testCatalog(b)
+	for _, s := range benchStatements {
+		b.Run(s.name, func(b *testing.B) {
+			tree, err := pg_query.Parse(s.sql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e := NewEngine(0)
+			sess := benchSession(s.params)
+			sess.Tables = map[string]string{}
+			for name := range cat.Tables {
+				sess.Tables[name] = name
+				sess.Tables[name[strings.IndexByte(name, '.')+1:]] = name
+			}
+			sess.ContextKey = "public.orders=true\x00public.customers=true\x00customers->public.customers\x00orders->public.orders"
+			sess.CanRead = func(string) bool { return true }
+			if d := e.Decide(s.sql, tree, sess, cat); d.Route != RouteRollup {
+				b.Fatalf("benchmark statement must match: %v", d.Reason)
+			}
+			loop(b, func() { e.Decide(s.sql, tree, sess, cat) })
 		})
 	}
 }
