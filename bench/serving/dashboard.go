@@ -122,6 +122,11 @@ func runDashboard(ctx context.Context, o options, w *warehouse, p *pgrollup) (*d
 		return nil, err
 	}
 	defer proxied.Close(context.Background())
+	explainer, err := pgconn.Connect(ctx, p.superDSN(w))
+	if err != nil {
+		return nil, viaPgrollup{err}
+	}
+	defer explainer.Close(context.Background())
 	duck, err := sql.Open("duckdb", "")
 	if err != nil {
 		return nil, err
@@ -139,7 +144,7 @@ func runDashboard(ctx context.Context, o options, w *warehouse, p *pgrollup) (*d
 	fmt.Printf("    load average before the runs: %s\n", rep.load)
 	for _, st := range dashboard(w) {
 		fmt.Printf("\n    [%d] %s\n%s\n", st.id, st.label, indent(indent(st.sql)))
-		r, err := measure(ctx, o, st, direct, proxied, duck, p)
+		r, err := measure(ctx, o, st, direct, proxied, explainer, duck, p)
 		if err != nil {
 			return nil, err
 		}
@@ -160,9 +165,9 @@ func runDashboard(ctx context.Context, o options, w *warehouse, p *pgrollup) (*d
 // measure runs one statement: EXPLAIN (ROLLUP) through pgrollup for the
 // rollup and the DuckDB SQL, a warm-up on each target whose answers are
 // compared, then the interleaved timed runs, then the hit check.
-func measure(ctx context.Context, o options, st statement, direct, proxied *pgconn.PgConn, duck *sql.DB, p *pgrollup) (dashResult, error) {
+func measure(ctx context.Context, o options, st statement, direct, proxied, explainer *pgconn.PgConn, duck *sql.DB, p *pgrollup) (dashResult, error) {
 	r := dashResult{st: st}
-	rollup, duckSQL, why, err := explainRollup(ctx, proxied, st.sql)
+	rollup, duckSQL, why, err := explainRollup(ctx, explainer, st.sql)
 	if err != nil {
 		return r, err
 	}

@@ -152,9 +152,20 @@ build_timezone: UTC
 }
 
 func (p *pgrollup) clientDSN(w *warehouse) string {
+	return p.dsnFor(benchUser, benchPassword)
+}
+
+// superDSN connects through pgrollup as the cluster's superuser, the only
+// role EXPLAIN (ROLLUP) shows the rollup's files to, which running the same
+// SQL on DuckDB alone needs.
+func (p *pgrollup) superDSN(w *warehouse) string {
+	return p.dsnFor(w.cluster.SuperUser, w.cluster.SuperPassword)
+}
+
+func (p *pgrollup) dsnFor(user, password string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(benchUser, benchPassword),
+		User:     url.UserPassword(user, password),
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)),
 		Path:     "/" + benchDB,
 		RawQuery: "sslmode=disable",
