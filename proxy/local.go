@@ -620,7 +620,11 @@ func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
 	if n, ok := a.(RollupNamer); ok {
 		rollup = n.RollupName()
 	}
-	log, suppressed := s.srv.fallbackLog.allow(rollup, err.Error())
+	var expected interface{ ExpectedFallback() bool }
+	log, suppressed := false, 0
+	if !errors.As(err, &expected) || !expected.ExpectedFallback() {
+		log, suppressed = s.srv.fallbackLog.allow(rollup, err.Error())
+	}
 	if !log {
 		s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
 		return

@@ -97,6 +97,10 @@ func (settingsUnknownError) Error() string {
 // FallbackReason labels the fallback in pgrollup_rollup_fallbacks_total.
 func (settingsUnknownError) FallbackReason() string { return "settings_unknown" }
 
+// ExpectedFallback: the warehouse answering here is a decision, not a
+// failure worth a warning.
+func (settingsUnknownError) ExpectedFallback() bool { return true }
+
 // parseSettings decodes the columns of settingsSQL(probe).
 func parseSettings(values []string, probe *Probe) (sessionSettings, error) {
 	want := settingsColumns

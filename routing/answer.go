@@ -45,7 +45,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 		return nil, err
 	}
 	if d.Route != rewrite.RouteRollup {
-		return nil, fmt.Errorf("no longer answerable from a rollup: %s", d.Reason)
+		return nil, redecided{d.Reason}
 	}
 	if !sameColumns(d.Columns, a.decision.Columns) {
 		return nil, fmt.Errorf("rollup %s now describes the result differently", d.Rollup)
@@ -56,6 +56,19 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	}
 	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: a.router.hits.WithLabelValues(d.Rollup)}, Tag: "SELECT"}, nil
 }
+
+// redecided is a statement decided for a rollup that, decided again as it
+// runs, goes to the warehouse: the session changed its context or time zone
+// since, or the rollup changed. That is a decision, not a failure.
+type redecided struct{ reason rewrite.Reason }
+
+func (e redecided) Error() string { return "no longer answerable from a rollup: " + e.reason.String() }
+
+// FallbackReason labels the fallback in pgrollup_rollup_fallbacks_total.
+func (redecided) FallbackReason() string { return "redecided" }
+
+// ExpectedFallback keeps it out of the warnings about failed answers.
+func (redecided) ExpectedFallback() bool { return true }
 
 // convertedRows turns DuckDB's values into the proxy's as they stream by.
 type convertedRows struct {
