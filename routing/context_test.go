@@ -243,7 +243,16 @@ func newContextFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return newFixtureWith(t, Options{Context: NewContextWatch(pool, time.Minute, nil)}), pool
+	w := NewContextWatch(pool, time.Minute, nil)
+	f := newFixtureWith(t, Options{Context: w})
+	// Until its first poll the watch has no Probe, and no session a
+	// context: nothing is answered from a rollup yet.
+	for deadline := time.Now().Add(10 * time.Second); w.Probe() == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the context watch did not poll within 10s")
+		}
+	}
+	return f, pool
 }
 
 func connectDirect(t *testing.T, user string) *pgx.Conn {
