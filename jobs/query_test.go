@@ -484,13 +484,13 @@ func TestNewProxyExecutor(t *testing.T) {
 		want       string
 		keys       bool
 	}{
-		{"file", "", "*routing.DuckDB", false},
+		{"file", "", "*jobs.LocalExecutor", false},
 		{"s3", `storage: {url: "s3://bucket/prefix", s3: {endpoint: "http://127.0.0.1:1", access_key: a, secret_key: b}}`, "*jobs.LocalExecutor", true},
 		{"nats", `nats: {url: "nats://127.0.0.1:1"}`, "*jobs.QueryClient", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := loadConfig(t, dsn, t.TempDir(), c.yaml+"\n")
-			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil)
+			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
