@@ -405,19 +405,20 @@ func (s *Scheduler) CollectGarbage(ctx context.Context) ([]string, error) {
 }
 
 // brokenBackoff delays the rebuild of a version found broken at at when versions
-// keep breaking (storage losing files, a worker with the wrong storage settings):
-// none for the first in an hour, then 1, 2, 4 ... minutes, at most 30.
+// keep breaking (storage losing files, a worker with the wrong storage settings),
+// so that such a loop does not scan the warehouse back to back: none for the first
+// two in an hour, then 1, 2, 4 ... minutes, at most 30.
 func brokenBackoff(broken []rollup.BrokenVersion, at time.Time) time.Duration {
 	n := 0
 	for _, b := range broken {
-		if !b.At.Before(at.Add(-time.Hour)) {
+		if !b.At.Before(at.Add(-time.Hour)) && !b.At.After(at) {
 			n++
 		}
 	}
-	if n <= 1 {
+	if n <= 2 {
 		return 0
 	}
-	return min(time.Minute<<min(n-2, 5), 30*time.Minute)
+	return min(time.Minute<<min(n-3, 5), 30*time.Minute)
 }
 
 // Scrub compares the files of every configured rollup's active version with what
