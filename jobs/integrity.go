@@ -185,6 +185,8 @@ func (g *Integrity) CheckLocal(ctx context.Context, key, path string) error {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			fe = &rollup.FileError{Key: key, Kind: rollup.FileMissing, Err: err}
+		case errors.Is(err, fs.ErrPermission):
+			return err // this process's settings, not the file
 		case err != nil:
 			fe = &rollup.FileError{Key: key, Kind: rollup.FileRead, Err: err}
 		default:
