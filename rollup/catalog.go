@@ -17,8 +17,9 @@ const (
 	StatusBuilding Status = "building"
 	// StatusActive: the active version is the result of the last build.
 	StatusActive Status = "active"
-	// StatusFailed: the last build failed (LastError says why). The active version, if
-	// any, keeps serving.
+	// StatusFailed: the last build failed (LastError says why), and the active version,
+	// if any, keeps serving; or a broken file took the active version out of service
+	// (State.Broken), and nothing serves until the rebuild.
 	StatusFailed Status = "failed"
 	// StatusStale: a refresh is due (a schedule fired, the refresh key changed, or it was
 	// requested) and queued; the active version keeps serving until it completes.
