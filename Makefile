@@ -1,7 +1,7 @@
 # pgrollup — see README.md.
 #
 #   make build       bin/pgrollup (and bin/pgrollup-worker once cmd/worker exists)
-#   make test        install missing Debian packages, go vet, staticcheck, go test
+#   make test        install missing Debian packages and build MinIO once, go vet, staticcheck, go test
 #   make test-long   the same tests with PGROLLUP_LONG=1 (longer, heavier cases)
 #   make demo        a throw-away Postgres with a shop dataset and pgrollup in front of it
 #   make bench       pgbench -S directly, through PgBouncer and through pgrollup
@@ -38,13 +38,13 @@ ifneq ($(WORKER_SOURCES),)
 endif
 
 test:
-	bash scripts/deps.sh
+	GO=$(GO) bash scripts/deps.sh
 	$(GO) vet ./...
 	bash scripts/staticcheck.sh ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
 
 test-long:
-	bash scripts/deps.sh
+	GO=$(GO) bash scripts/deps.sh
 	PGROLLUP_LONG=1 $(GO) test -count=1 -timeout $(LONG_TEST_TIMEOUT) $(GOTESTFLAGS) ./...
 
 vet:

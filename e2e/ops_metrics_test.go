@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,12 +51,12 @@ func timed(r string) sample {
 
 var (
 	hitSample      = sample{"pgrollup_rollup_hits_total", map[string]string{"rollup": opsRollup}}
-	fallbackSample = sample{"pgrollup_rollup_fallbacks_total", map[string]string{"reason": "answer_failed"}}
+	fallbackSample = sample{"pgrollup_rollup_fallbacks_total", map[string]string{"reason": "missing_file"}}
 	cacheHitSample = sample{"pgrollup_result_cache_hits_total", nil}
 )
 
 // opsFreshHit is a statement the rollup answers that the metrics test asks
-// first, while the rollup's files are gone, so that no answer of it was kept.
+// first, while the rollup's file is gone, so that no answer of it was kept.
 const opsFreshHit = "SELECT category, count(*) AS n FROM items GROUP BY 1 ORDER BY 1"
 
 func missSample(reason string) sample {
@@ -86,7 +87,7 @@ type expect struct {
 // and each statement is timed once under its route.
 func TestOpsMetrics(t *testing.T) {
 	o := startOpsProxy(t, "metrics")
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testCtx(t, 2*time.Minute) // with two rebuilds
 	proxied := connect(t, ctx, o.DSN(userScram, dbMain))
 	direct := connect(t, ctx, directDSN(userScram, dbMain))
 	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}
@@ -106,17 +107,19 @@ func TestOpsMetrics(t *testing.T) {
 	}
 	n := float64(len(modes))
 
-	// Before any statement reads the rollup, take its files away: a
-	// hit-shaped statement fails on the rollup path and falls back to the
-	// warehouse, with the right answer; a failed answer is never kept, so it
-	// falls back every time. (Once read, a small rollup's files are kept in
-	// memory and their loss no longer shows.)
+	// Take the file of the active version away: the statement that finds it
+	// gone fails on the rollup path and falls back to the warehouse, with the
+	// right answer, and a failed answer is never kept. The version is then out
+	// of service and the rollup rebuilt (heal_test.go): once per mode, each
+	// time with the version rebuilt after the previous one.
 	files := filepath.Join(o.dir, "data", "rollups")
-	if err := os.Rename(files, files+".away"); err != nil {
-		t.Fatal(err)
-	}
 	before := scrape(t, o.proxyProc)
+	version := ""
 	for _, mode := range modes {
+		version = o.waitRebuilt(t, ctx, version)
+		if err := os.Remove(filepath.Join(files, o.activeFile(t))); err != nil {
+			t.Fatal(err)
+		}
 		same(opsFreshHit, mode)
 	}
 	checkDeltas(t, "after fallbacks", deltas(t, before, scrape(t, o.proxyProc), samples), []expect{
@@ -128,11 +131,9 @@ func TestOpsMetrics(t *testing.T) {
 		{hitSample, 0},
 		{cacheHitSample, 0},
 	})
-	if err := os.Rename(files+".away", files); err != nil {
-		t.Fatal(err)
-	}
 
-	// With the files back, the rollup answers again.
+	// Rebuilt, the rollup answers again.
+	o.waitRebuilt(t, ctx, version)
 	before = scrape(t, o.proxyProc)
 	for _, mode := range modes {
 		for _, sql := range opsHits {
@@ -159,7 +160,8 @@ func TestOpsMetrics(t *testing.T) {
 		{cacheHitSample, hits - float64(len(opsHits))},
 	})
 
-	// A kept answer needs no file: the version it came from is still active.
+	// A kept answer needs no file: the version it came from is still active,
+	// and nothing reads the file to find it gone.
 	if err := os.Rename(files, files+".away"); err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +193,35 @@ func TestOpsMetrics(t *testing.T) {
 	}
 	if strings.Contains(log, passwords[userScram]) {
 		t.Errorf("the log holds %s's password", userScram)
+	}
+}
+
+// activeFile is the storage key of the ops rollup's one file.
+func (o *opsProc) activeFile(t *testing.T) string {
+	t.Helper()
+	d := (&healSide{p: o}).detail(t, opsRollup)
+	if d.State.Active == nil || len(d.State.Active.Partitions) != 1 {
+		t.Fatalf("%s: no active version of one file: %+v", opsRollup, d.rollupStatus)
+	}
+	return d.State.Active.Partitions[0].File
+}
+
+// waitRebuilt waits until the ops rollup serves a version other than not,
+// through a failure (a broken file) and its rebuild, and returns it.
+func (o *opsProc) waitRebuilt(t *testing.T, ctx context.Context, not string) string {
+	t.Helper()
+	for {
+		for _, r := range o.rollups(t) {
+			if r.Name == opsRollup && r.Status == "active" && r.Version != "" && r.Version != not {
+				o.waitServed(t, ctx)
+				return r.Version
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: no version other than %q in time", opsRollup, not)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -55,9 +55,9 @@ func TestTopologyScaledOut(t *testing.T) {
 	// for the rollups to be built again.
 	dir := t.TempDir()
 
-	// MinIO starts while the worker binary builds: both take a while. Its
-	// own deadline, since the very first use on a machine builds MinIO
-	// (minutes, once; the jobs tests share the binary).
+	// MinIO starts while the worker binary builds. Its own deadline: MinIO
+	// is built by scripts/deps.sh (make test), never here, but Start waits
+	// for a build of it that is under way.
 	type started struct {
 		srv *minio.Server
 		err error

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pgrollup/pgrollup/rollup"
+	"github.com/pgrollup/pgrollup/routing"
 )
 
 // CacheOptions configures a Cache.
@@ -38,7 +39,11 @@ type CacheOptions struct {
 	DownloadTimeout time.Duration
 	// Prefetchers is how many files Follow downloads at once; 0 means 2.
 	Prefetchers int
-	Log         *slog.Logger
+	// Integrity checks each download, and each use of a file read in place,
+	// against what its build recorded, and reports broken files; nil only
+	// checks that a download is a whole Parquet file.
+	Integrity *Integrity
+	Log       *slog.Logger
 }
 
 // Cache keeps local copies of rollup files for DuckDB, which reads Parquet
@@ -48,7 +53,9 @@ type CacheOptions struct {
 // at the same time; a file in use by a query is never deleted; beyond
 // MaxBytes the least recently used files go. Storage keys name immutable
 // objects (every build writes a new version directory), so a cached file
-// never goes stale; files left by a previous run are adopted at start.
+// never goes stale; files left by a previous run are adopted at start. A
+// download is checked against the size and SHA-256 its build recorded, and
+// the files of a version taken out of service are dropped (Forget).
 //
 // The LRU list is hand-written on container/list rather than taken from
 // golang-lru because eviction here is by bytes and must skip files in use,
@@ -92,6 +99,9 @@ type cacheEntry struct {
 	ready chan struct{} // closed when the download ended; err says how
 	err   error
 	elem  *list.Element // in lru once ready
+	// doomed: its version was taken out of service while the file was in use
+	// or on its way; it goes as soon as it is neither.
+	doomed bool
 }
 
 // NewCache opens the cache, adopting the files a previous run left.
@@ -187,7 +197,7 @@ func isCacheName(name string) bool {
 // A missing object yields an error wrapping fs.ErrNotExist.
 func (c *Cache) Acquire(ctx context.Context, keys []string) (paths []string, release func(), err error) {
 	if c.local != nil {
-		paths, err = c.inPlace(keys)
+		paths, err = c.inPlace(ctx, keys)
 		return paths, func() {}, err
 	}
 	held := make([]*cacheEntry, 0, len(keys))
@@ -205,14 +215,18 @@ func (c *Cache) Acquire(ctx context.Context, keys []string) (paths []string, rel
 }
 
 // inPlace maps keys to the files of a file:// storage.
-func (c *Cache) inPlace(keys []string) ([]string, error) {
+func (c *Cache) inPlace(ctx context.Context, keys []string) ([]string, error) {
 	paths := make([]string, len(keys))
 	for i, k := range keys {
 		if k == "" || path.Clean("/"+k) != "/"+k {
 			return nil, fmt.Errorf("invalid storage key %q", k)
 		}
 		p := filepath.Join(c.local.Dir(), filepath.FromSlash(k))
-		if _, err := os.Stat(p); err != nil {
+		if c.o.Integrity != nil {
+			if err := c.o.Integrity.CheckLocal(ctx, k, p); err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", c.local, k, err)
+			}
+		} else if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", c.local, k, err)
 		}
 		paths[i] = p
@@ -227,6 +241,9 @@ func (c *Cache) pin(ctx context.Context, key string) (*cacheEntry, error) {
 	c.mu.Lock()
 	e := c.entries[name]
 	switch {
+	case e != nil && e.doomed:
+		c.mu.Unlock()
+		return nil, routing.Fallback(routing.FallbackBrokenFile, fmt.Errorf("%s: its version was taken out of service", key))
 	case e == nil:
 		e = &cacheEntry{key: key, name: name, path: filepath.Join(c.dir, name), ready: make(chan struct{})}
 		c.entries[name] = e
@@ -260,6 +277,9 @@ func (c *Cache) unpin(es ...*cacheEntry) {
 	defer c.mu.Unlock()
 	for _, e := range es {
 		e.pins--
+		if e.pins == 0 && e.doomed && e.elem != nil {
+			c.removeLocked(e)
+		}
 	}
 	c.evictLocked()
 }
@@ -271,7 +291,18 @@ func (c *Cache) download(e *cacheEntry) {
 	defer cancel()
 	started := time.Now()
 	size, err := c.fetch(ctx, e.key, e.path)
+	var fe *rollup.FileError
+	if errors.As(err, &fe) {
+		// Before the waiters learn of the failure: a statement that falls back
+		// because of the file finds its version out of service already.
+		c.o.Integrity.Report(ctx, fe)
+	}
 	c.mu.Lock()
+	if err == nil && e.doomed {
+		// Its version was taken out of service during the download.
+		_ = os.Remove(e.path)
+		err = fmt.Errorf("download %s: its version was taken out of service", e.key)
+	}
 	if err != nil {
 		// Forget the entry so that the next use tries again.
 		delete(c.entries, e.name)
@@ -297,9 +328,15 @@ func (c *Cache) download(e *cacheEntry) {
 var parquetMagic = []byte("PAR1")
 
 // fetch copies an object to path through a temporary file, so that a file
-// at path is always whole.
+// at path is always whole, and checks it against what its build recorded.
+// An object that storage does not have, or whose bytes are not the recorded
+// ones, is a *rollup.FileError; a failure to reach storage is not.
 func (c *Cache) fetch(ctx context.Context, key, dst string) (int64, error) {
+	want, known := c.o.Integrity.Expect(ctx, key)
 	r, err := c.o.Storage.Open(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, &rollup.FileError{Key: key, Kind: rollup.FileMissing, Err: err}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -310,9 +347,16 @@ func (c *Cache) fetch(ctx context.Context, key, dst string) (int64, error) {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // finds nothing after the rename
-	n, err := io.Copy(f, r)
-	if err == nil {
-		err = checkParquetTail(f, n)
+	h := rollup.Hasher()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err == nil && known {
+		err = want.Check(n, hex.EncodeToString(h.Sum(nil)))
+	}
+	if err == nil && (!known || want.SHA256 == "") {
+		// Nothing recorded to compare with: at least the whole file must be there.
+		if err = checkParquetTail(f, n); err != nil {
+			err = &rollup.FileError{Key: key, Kind: rollup.FileRead, Err: err}
+		}
 	}
 	if err == nil {
 		// A crash must not leave a short file under the final name.
@@ -357,17 +401,68 @@ func (c *Cache) evictLocked() {
 		e := el.Value.(*cacheEntry)
 		prev := el.Prev()
 		if e.pins == 0 {
-			if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				c.o.Log.Warn("cache eviction", "path", e.path, "err", err)
-			}
-			c.lru.Remove(el)
-			e.elem = nil
-			delete(c.entries, e.name)
-			c.bytes -= e.size
+			c.removeLocked(e)
 			c.stats.Evictions++
 		}
 		el = prev
 	}
+}
+
+// removeLocked deletes a ready entry's file and forgets it. Files are removed
+// under the lock so that a new download of the same key can never be deleted
+// by a late removal of the old file.
+func (c *Cache) removeLocked(e *cacheEntry) {
+	if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.o.Log.Warn("cache eviction", "path", e.path, "err", err)
+	}
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	if c.entries[e.name] == e {
+		delete(c.entries, e.name)
+	}
+	c.bytes -= e.size
+}
+
+// Forget drops the files of keys: at once when no query reads them, else when
+// the last one is done; a download in progress is thrown away when it ends.
+// The next use of a key downloads it again.
+func (c *Cache) Forget(keys []string) {
+	if c.local != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		e := c.entries[cacheName(k)]
+		switch {
+		case e == nil:
+		case e.elem != nil && e.pins == 0:
+			c.removeLocked(e)
+		default:
+			// It stays in entries until it is gone, so that no new download
+			// of the key can write the same path meanwhile; pin refuses it.
+			e.doomed = true
+		}
+	}
+}
+
+// Path is the local file a key is read from, whether or not it is there now.
+func (c *Cache) Path(key string) string {
+	if c.local != nil {
+		return filepath.Join(c.local.Dir(), filepath.FromSlash(key))
+	}
+	return filepath.Join(c.dir, cacheName(key))
+}
+
+// Suspect handles DuckDB's failure to read the file of key at path: a cached
+// copy is dropped, so that the next use downloads and checks it again, and
+// Integrity.Suspect decides whether the file itself is broken. It returns the
+// *rollup.FileError it reported, if any.
+func (c *Cache) Suspect(ctx context.Context, key, path string, cause error) error {
+	if c.local == nil {
+		c.Forget([]string{key})
+	}
+	return c.o.Integrity.Suspect(ctx, key, path, c.local != nil, cause)
 }
 
 // Stats returns the counters.

@@ -5,20 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
 
 // LocalExecutor answers rollup routes in this process with files from a
-// Cache: the single binary's executor when storage is not on local disk.
-// Decisions must name their files by storage key (routing.StorageKeys).
+// Cache: the single binary's executor. Decisions name their files by storage
+// key (routing.StorageKeys), or, for NewInPlaceExecutor, by local path
+// (routing.LocalFiles).
 type LocalExecutor struct {
 	cache *Cache
 	duck  *routing.DuckDB
 	slots chan struct{}
+	// keyOf maps a file as decisions name it to its storage key; nil: they
+	// are storage keys.
+	keyOf func(file string) (string, error)
 }
 
 // NewLocalExecutor returns an executor running at most concurrency queries
@@ -31,12 +38,35 @@ func NewLocalExecutor(cache *Cache, duck *routing.DuckDB, concurrency int) *Loca
 	return e
 }
 
+// NewInPlaceExecutor returns an executor over a file:// storage rooted at dir
+// whose files are read in place: decisions name them by local path
+// (routing.LocalFiles(dir)), and cache, over that storage, checks each one
+// before a query reads it. Queries are not limited in number.
+func NewInPlaceExecutor(cache *Cache, duck *routing.DuckDB, dir string) *LocalExecutor {
+	e := NewLocalExecutor(cache, duck, 0)
+	e.keyOf = func(file string) (string, error) {
+		rel, err := filepath.Rel(dir, file)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return "", fmt.Errorf("rollup file %s is not in storage %s", file, dir)
+		}
+		return filepath.ToSlash(rel), nil
+	}
+	return e
+}
+
 // Query implements routing.Executor. It waits for a free slot as long as ctx
 // lets it; the rows hold the slot and the files until closed.
 func (e *LocalExecutor) Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error) {
 	fq, err := routing.SplitFiles(d)
 	if err != nil {
 		return nil, routing.Fallback(routing.FallbackProtocol, err)
+	}
+	if e.keyOf != nil {
+		for i, f := range fq.Files {
+			if fq.Files[i], err = e.keyOf(f); err != nil {
+				return nil, routing.Fallback(routing.FallbackProtocol, err)
+			}
+		}
 	}
 	free := func() {}
 	if e.slots != nil {
@@ -56,8 +86,8 @@ func (e *LocalExecutor) Query(ctx context.Context, d *rewrite.Decision) (proxy.R
 	return rows, nil
 }
 
-// runQuery resolves the files through the cache and starts the query.
-// Errors carry their fallback reason.
+// runQuery resolves the files (storage keys) through the cache and starts the
+// query. Errors carry their fallback reason.
 func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq routing.FileQuery, ncols int) (*heldRows, error) {
 	paths, release, err := cache.Acquire(ctx, fq.Files)
 	if err != nil {
@@ -68,24 +98,50 @@ func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq routin
 		release()
 		return nil, routing.Fallback(routing.FallbackProtocol, err)
 	}
+	fault := fileFault(ctx, cache, fq.Files, paths)
 	rows, err := duck.Query(ctx, &rewrite.Decision{SQL: sql, Files: paths, Columns: make([]rewrite.ResultColumn, ncols)})
 	if err != nil {
 		release()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if fe := fault(err); fe != nil {
+			return nil, routing.Fallback(routing.FallbackBrokenFile, fe)
+		}
 		return nil, routing.Fallback(routing.FallbackQuery, err)
 	}
-	return &heldRows{Rows: rows, release: []func(){release}}, nil
+	return &heldRows{Rows: rows, release: []func(){release}, fault: fault}, nil
+}
+
+// fileFault returns what looks into a DuckDB failure: when its message names
+// one of the files the query reads, the cache checks that file (Cache.Suspect)
+// and the result is the file's error if it is broken, else nil.
+func fileFault(ctx context.Context, cache *Cache, keys, paths []string) func(error) error {
+	return func(err error) error {
+		msg := err.Error()
+		for i, p := range paths {
+			if strings.Contains(msg, p) {
+				if fe := cache.Suspect(context.WithoutCancel(ctx), keys[i], p, err); fe != nil {
+					return fe
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // fileError classifies a failure to make files local.
 func fileError(ctx context.Context, err error) error {
+	var fe *rollup.FileError
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case routing.FallbackReason(err, "") != "":
+		return err
 	case errors.Is(err, fs.ErrNotExist):
 		return routing.Fallback(routing.FallbackMissingFile, fmt.Errorf("rollup file missing: %w", err))
+	case errors.As(err, &fe):
+		return routing.Fallback(routing.FallbackBrokenFile, err)
 	}
 	return routing.Fallback(routing.FallbackStorage, err)
 }
@@ -96,6 +152,27 @@ type heldRows struct {
 	proxy.Rows
 	release []func()
 	once    sync.Once
+	// fault looks into a failure while the rows are read (fileFault).
+	fault   func(error) error
+	checked bool
+	err     error
+}
+
+// Err implements proxy.Rows: a failure that a broken file explains carries the
+// broken_file fallback reason.
+func (r *heldRows) Err() error {
+	err := r.Rows.Err()
+	if err == nil || r.fault == nil {
+		return err
+	}
+	if !r.checked {
+		r.checked = true
+		r.err = err
+		if fe := r.fault(err); fe != nil {
+			r.err = routing.Fallback(routing.FallbackBrokenFile, fe)
+		}
+	}
+	return r.err
 }
 
 func (r *heldRows) Close() error {

@@ -406,7 +406,7 @@ func (s *QueryServer) stream(ctx context.Context, st *stream, reply string, req 
 		if ctx.Err() != nil {
 			return rows, chunks, context.Cause(ctx)
 		}
-		return rows, chunks, routing.Fallback(routing.FallbackQuery, err)
+		return rows, chunks, routing.Fallback(routing.FallbackReason(err, routing.FallbackQuery), err)
 	}
 	if inChunk > 0 {
 		if err := send(); err != nil {

@@ -19,7 +19,7 @@ import (
 //   - nats.url set (workers scaled out): a QueryClient; decisions carry
 //     storage keys, workers resolve them.
 //   - embedded NATS and file:// storage (the single-binary default): DuckDB
-//     in this process over the files in place.
+//     in this process over the files in place, each checked before use.
 //   - embedded NATS and s3:// storage: DuckDB in this process over a Parquet
 //     cache in worker.cache_dir, prefetching newly activated versions.
 type ProxyExecutor struct {
@@ -33,8 +33,10 @@ type ProxyExecutor struct {
 
 // NewProxyExecutor chooses and opens the executor. nc is the proxy's NATS
 // connection; view is the catalog view whose new versions the s3 cache
-// prefetches (nil: no prefetch). The executor lives until Close.
-func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *View, log *slog.Logger) (*ProxyExecutor, error) {
+// prefetches (nil: no prefetch); files checks the files this process reads
+// and drops those of broken versions from its cache and DuckDB (nil: no
+// checks). The executor lives until Close.
+func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *View, files *Integrity, log *slog.Logger) (*ProxyExecutor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -50,7 +52,18 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 		return nil, err
 	}
 	if dir, ok := cfg.Storage.LocalDir(); ok {
-		return &ProxyExecutor{Executor: duck, LocalPath: routing.LocalFiles(dir), close: []func(){func() { duck.Close() }}}, nil
+		local, err := rollup.NewFileStorage(dir)
+		var cache *Cache
+		if err == nil {
+			cache, err = NewCache(CacheOptions{Storage: local, Integrity: files, Log: log})
+		}
+		if err != nil {
+			duck.Close()
+			return nil, err
+		}
+		files.OnBroken(func(keys []string) { duck.Forget(cachePaths(cache, keys)) })
+		return &ProxyExecutor{Executor: NewInPlaceExecutor(cache, duck, local.Dir()), LocalPath: routing.LocalFiles(dir),
+			close: []func(){func() { duck.Close() }}}, nil
 	}
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
 	if err == nil {
@@ -58,12 +71,16 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 	}
 	var cache *Cache
 	if err == nil {
-		cache, err = NewCache(CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Log: log})
+		cache, err = NewCache(CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Integrity: files, Log: log})
 	}
 	if err != nil {
 		duck.Close()
 		return nil, err
 	}
+	files.OnBroken(func(keys []string) {
+		duck.Forget(cachePaths(cache, keys))
+		cache.Forget(keys)
+	})
 	p := &ProxyExecutor{
 		Executor:  NewLocalExecutor(cache, duck, cfg.Worker.Concurrency),
 		LocalPath: routing.StorageKeys,
@@ -76,6 +93,15 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 	}
 	p.close = append(p.close, cache.Close, func() { duck.Close() })
 	return p, nil
+}
+
+// cachePaths are the local files of keys, as DuckDB reads them.
+func cachePaths(c *Cache, keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = c.Path(k)
+	}
+	return out
 }
 
 // Close releases what the executor opened; rows still open must be closed first.

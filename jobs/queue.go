@@ -19,6 +19,9 @@ const (
 	ReasonCron       = "cron"
 	ReasonRefreshKey = "refresh_key"
 	ReasonManual     = "manual"
+	// ReasonBrokenFile: a file of the active version was found missing, corrupt
+	// or unreadable, which took the version out of service.
+	ReasonBrokenFile = "broken_file"
 )
 
 // Job asks a worker to build a new version of one rollup definition. It carries the

@@ -44,6 +44,7 @@ const (
 	DefaultRefreshKeyInterval = time.Minute
 	DefaultGCInterval         = 10 * time.Minute
 	DefaultGCGrace            = time.Hour
+	DefaultScrubInterval      = time.Minute
 )
 
 // SchedulerOptions configures a Scheduler.
@@ -63,7 +64,12 @@ type SchedulerOptions struct {
 	// file must have been unreferenced (and unwritten) before it is deleted, so that
 	// queries still reading a replaced version finish first.
 	GCInterval, GCGrace time.Duration
-	Log                 *slog.Logger
+	// ScrubInterval is how often the files of the active versions are compared
+	// with storage's listing (Scrub); 0 means DefaultScrubInterval.
+	ScrubInterval time.Duration
+	// Files acts on the broken files Scrub finds; nil: Scrub only logs them.
+	Files *Integrity
+	Log   *slog.Logger
 }
 
 // Scheduler publishes the builds that are due. Every proxy runs one; identical
@@ -94,6 +100,9 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.GCGrace <= 0 {
 		o.GCGrace = DefaultGCGrace
 	}
+	if o.ScrubInterval <= 0 {
+		o.ScrubInterval = DefaultScrubInterval
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -122,8 +131,13 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	return s, nil
 }
 
-// Run queues the start-up builds, then checks the schedules every Tick and collects
-// garbage every GCInterval until ctx ends.
+// SetFiles sets SchedulerOptions.Files, for a scheduler made before them; call
+// it before Run.
+func (s *Scheduler) SetFiles(files *Integrity) { s.o.Files = files }
+
+// Run queues the start-up builds, then checks the schedules every Tick, scrubs the
+// active versions' files every ScrubInterval and collects garbage every GCInterval
+// until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.Startup(ctx); err != nil {
 		s.o.Log.Warn("start-up builds", "err", err)
@@ -132,12 +146,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer tick.Stop()
 	gc := time.NewTicker(s.o.GCInterval)
 	defer gc.Stop()
+	scrub := time.NewTicker(s.o.ScrubInterval)
+	defer scrub.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 			s.Tick(ctx)
+		case <-scrub.C:
+			if s.o.Storage != nil {
+				if err := s.Scrub(ctx); err != nil && ctx.Err() == nil {
+					s.o.Log.Warn("scrubbing the rollup files", "err", err)
+				}
+			}
 		case <-gc.C:
 			if s.o.Storage != nil {
 				if _, err := s.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
@@ -204,10 +226,23 @@ func (s *Scheduler) Tick(ctx context.Context) {
 
 func (s *Scheduler) check(ctx context.Context, t Target) error {
 	st, err := s.o.Catalog.Get(ctx, t.Def.Name, t.Def.Identity())
-	if err != nil || st == nil || st.Active == nil {
-		return err // without a version the start-up build is what is due
+	if err != nil || st == nil {
+		return err
 	}
 	now := time.Now()
+	if st.Active == nil {
+		// Without a version the start-up build is what is due, unless a broken file
+		// took the version out of service: then a full rebuild.
+		b := st.LastBroken()
+		if b == nil || st.Building != nil || !st.QueuedAt.Before(b.At) || !st.Retired.IsZero() {
+			return nil
+		}
+		if due := b.At.Add(brokenBackoff(st.Broken, b.At)); now.Before(due) {
+			return nil
+		}
+		_, err := s.enqueue(ctx, t, ReasonBrokenFile, b.At, "broken."+b.Version, false)
+		return err
+	}
 	base := st.Active.Started
 	inc := t.Refresh.Incremental
 	if every := t.Refresh.Every.Std(); every > 0 {
@@ -367,6 +402,74 @@ func (s *Scheduler) CollectGarbage(ctx context.Context) ([]string, error) {
 		s.o.Log.Info("deleted unreferenced rollup files", "files", len(deleted))
 	}
 	return deleted, nil
+}
+
+// brokenBackoff delays the rebuild of a version found broken at at when versions
+// keep breaking (storage losing files, a worker with the wrong storage settings),
+// so that such a loop does not scan the warehouse back to back: none for the first
+// two in an hour, then 1, 2, 4 ... minutes, at most 30.
+func brokenBackoff(broken []rollup.BrokenVersion, at time.Time) time.Duration {
+	n := 0
+	for _, b := range broken {
+		if !b.At.Before(at.Add(-time.Hour)) && !b.At.After(at) {
+			n++
+		}
+	}
+	if n <= 2 {
+		return 0
+	}
+	return min(time.Minute<<min(n-3, 5), 30*time.Minute)
+}
+
+// Scrub compares the files of every configured rollup's active version with what
+// storage lists: a file it does not list, or lists with another size or ETag than
+// the build recorded, is broken (Integrity.Report). Files still cached by the
+// workers would otherwise go on answering until those caches lose them, and only
+// then show the damage.
+func (s *Scheduler) Scrub(ctx context.Context) error {
+	var firstErr error
+	for _, t := range s.o.Targets {
+		st, err := s.o.Catalog.Get(ctx, t.Def.Name, t.Def.Identity())
+		if err != nil || st == nil || st.Active == nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		objs, err := s.o.Storage.List(ctx, t.Def.Name+"/"+t.Def.Identity()+"/")
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		listed := make(map[string]rollup.Object, len(objs))
+		for _, o := range objs {
+			listed[o.Key] = o
+		}
+		for _, p := range st.Active.Partitions {
+			var fe *rollup.FileError
+			o, ok := listed[p.File]
+			switch {
+			case !ok:
+				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileMissing, Err: fmt.Errorf("not listed in %s", s.o.Storage)}
+			case o.Size != p.Bytes:
+				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileChecksum, Err: fmt.Errorf("%d bytes in storage, the build stored %d", o.Size, p.Bytes)}
+			case p.ETag != "" && o.ETag != "" && o.ETag != p.ETag:
+				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileChecksum, Err: fmt.Errorf("ETag %s in storage, the build stored %s: the object was replaced", o.ETag, p.ETag)}
+			}
+			if fe == nil {
+				continue
+			}
+			if s.o.Files == nil {
+				s.o.Log.Warn("broken rollup file", "rollup", t.Def.Name, "file", p.File, "kind", fe.Kind, "err", fe.Err)
+				continue
+			}
+			s.o.Files.Report(ctx, fe)
+			break // the version is out of service now
+		}
+	}
+	return firstErr
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

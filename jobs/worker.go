@@ -300,12 +300,25 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 	rec.Result, rec.Version, rec.Incremental = "success", v.ID, v.Incremental
 	rec.Partitions = v.Rebuilt
+	carried := ""
 	_, err = w.o.Catalog.Update(recCtx, def.Name, job.Identity, func(st *rollup.State) error {
 		if st.Building != nil && st.Building.Job == job.ID {
 			st.Building = nil
 		}
 		if st.Def == nil {
 			st.Def = def
+		}
+		// An incremental build that started before a file of its previous version
+		// was found broken carries that file forward: it must not answer. The
+		// rebuild the broken file queued is a full one.
+		if carried = st.BrokenFileOf(v); carried != "" {
+			msg := fmt.Sprintf("version %s not activated: it carries forward %s, found broken meanwhile", v.ID, carried)
+			r := rec
+			r.Result, r.Error, r.Final = "error", msg, true
+			st.LastError, st.LastErrorAt = msg, time.Now().UTC()
+			st.Status = idleStatus(st)
+			st.AddBuild(r)
+			return nil
 		}
 		// Two builds may overlap after a takeover; the one with the later snapshot wins.
 		if st.Active == nil || !v.Started.Before(st.Active.Started) {
@@ -325,6 +338,12 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(backoff(attempt))
 		return
 	}
+	if carried != "" {
+		log.Warn("build not activated: it carries forward a broken file", "version", v.ID, "file", carried)
+		w.o.Metrics.build(def.Name, "error", elapsed)
+		_ = msg.Term()
+		return
+	}
 	if err := msg.DoubleAck(recCtx); err != nil {
 		log.Warn("ack failed; the job will be redelivered and found satisfied", "err", err)
 	}
@@ -338,6 +357,10 @@ func idleStatus(st *rollup.State) rollup.Status {
 	switch {
 	case st.Building != nil:
 		return rollup.StatusBuilding
+	case !st.QueuedAt.IsZero() && st.Active == nil && st.LastError != "" && st.LastBroken() != nil:
+		// A broken file took the version out of service: failed, not pending,
+		// until the rebuild starts.
+		return rollup.StatusFailed
 	case !st.QueuedAt.IsZero() && st.Active == nil:
 		return rollup.StatusPending
 	case !st.QueuedAt.IsZero():

@@ -478,20 +478,32 @@ func (b *Builder) writePartition(ctx context.Context, conn *sql.Conn, dir string
 	if _, err := conn.ExecContext(ctx, "COPY (SELECT * FROM part"+where+order+") TO "+quoteLiteral(file)+" (FORMAT parquet, COMPRESSION zstd)"); err != nil {
 		return part, fmt.Errorf("write parquet: %w", err)
 	}
+	defer os.Remove(file)
+	// The checksum is taken from the local file, before upload: readers compare what
+	// storage gives them with what this build wrote.
+	size, sum, err := HashFile(file)
+	if err != nil {
+		return part, err
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return part, err
 	}
-	defer os.Remove(file)
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return part, err
-	}
-	if err := b.Storage.Put(ctx, key, f, st.Size()); err != nil {
+	if err := b.Storage.Put(ctx, key, f, size); err != nil {
 		return part, fmt.Errorf("store %s: %w", key, err)
 	}
-	part.File, part.Rows, part.Bytes, part.BuiltAt = key, rows, st.Size(), time.Now().UTC()
+	// Read back what storage holds now: the version names only objects seen in
+	// storage whole, and their ETag lets a scrub notice a replaced object.
+	obj, err := Stat(ctx, b.Storage, key)
+	if err != nil {
+		return part, fmt.Errorf("store %s: not found after upload: %w", key, err)
+	}
+	if obj.Size != size {
+		return part, fmt.Errorf("store %s: %d bytes in storage after upload of %d", key, obj.Size, size)
+	}
+	part.File, part.Rows, part.Bytes, part.BuiltAt = key, rows, size, time.Now().UTC()
+	part.SHA256, part.ETag = sum, obj.ETag
 	return part, nil
 }
 

@@ -523,6 +523,13 @@ rollups:
 		t.Errorf("carried %d of %d partitions (v1 had %d)", carried, len(v2.Partitions), len(v1.Partitions))
 	}
 	fs := b.Storage.(*FileStorage)
+	// Carried or rebuilt, every partition records its file's checksum.
+	for _, p := range v2.Partitions {
+		size, sum, err := HashFile(filepath.Join(fs.Dir(), p.File))
+		if err != nil || p.SHA256 == "" || p.Check(size, sum) != nil {
+			t.Errorf("%s (version %s): %d bytes, SHA-256 %s; recorded %d, %q (%v)", p.File, p.Version, size, sum, p.Bytes, p.SHA256, err)
+		}
+	}
 	// The new version equals Postgres except for the old change outside the window.
 	compareWithPostgres(t, dsn, "UTC", `SELECT kind, date_trunc('hour', ts), sum(n), count(*) FROM events WHERE kind <> 'old' GROUP BY 1, 2`,
 		fs.Dir(), v2, map[string]string{"d0": "VARCHAR", "t": "TIMESTAMP WITH TIME ZONE", "m0_sum": "BIGINT", "m1_count": "BIGINT"})

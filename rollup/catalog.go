@@ -1,6 +1,9 @@
 package rollup
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Status is a rollup's state as the catalog, the admin API and SHOW ROLLUPS report it.
 // It describes activity; whether a rollup can answer queries depends only on State.Active.
@@ -14,8 +17,9 @@ const (
 	StatusBuilding Status = "building"
 	// StatusActive: the active version is the result of the last build.
 	StatusActive Status = "active"
-	// StatusFailed: the last build failed (LastError says why). The active version, if
-	// any, keeps serving.
+	// StatusFailed: the last build failed (LastError says why), and the active version,
+	// if any, keeps serving; or a broken file took the active version out of service
+	// (State.Broken), and nothing serves until the rebuild.
 	StatusFailed Status = "failed"
 	// StatusStale: a refresh is due (a schedule fired, the refresh key changed, or it was
 	// requested) and queued; the active version keeps serving until it completes.
@@ -83,6 +87,12 @@ type Partition struct {
 	// Version is the version that built this file; an incremental version carries
 	// partitions of earlier versions forward unchanged.
 	Version string `json:"version"`
+	// SHA256 is the hex SHA-256 of the file as the build stored it; readers verify
+	// it before they use the file. Empty for files built before it was recorded.
+	SHA256 string `json:"sha256,omitempty"`
+	// ETag is the storage's entity tag of the object when it was stored (S3), which
+	// changes whenever the object is replaced; empty where storage has none.
+	ETag string `json:"etag,omitempty"`
 }
 
 // Bounded reports whether the partition covers a limited time range.
@@ -125,6 +135,16 @@ func (v *Version) Files() []string {
 		out = append(out, p.File)
 	}
 	return out
+}
+
+// Partition returns the partition stored under key, or nil.
+func (v *Version) Partition(key string) *Partition {
+	for i := range v.Partitions {
+		if v.Partitions[i].File == key {
+			return &v.Partitions[i]
+		}
+	}
+	return nil
 }
 
 // Column returns the column with the given Parquet name, or nil.
@@ -186,8 +206,67 @@ type State struct {
 	Builds []BuildRecord `json:"builds,omitempty"`
 	// Retired: the definition is no longer in any configuration that published it; its
 	// files are collected after the grace period.
-	Retired   time.Time `json:"retired,omitzero"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Retired time.Time `json:"retired,omitzero"`
+	// Broken lists the versions taken out of service because a file of theirs was
+	// found missing, corrupt or unreadable, newest last (at most MaxBrokenRecords).
+	Broken    []BrokenVersion `json:"broken,omitempty"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// BrokenVersion is an active version taken out of service because of one of its
+// files (DESIGN.md §7): no process answers from any of its files any more, and the
+// scheduler rebuilds the rollup in full.
+type BrokenVersion struct {
+	Version string    `json:"version"`
+	File    string    `json:"file"` // the storage key found broken
+	Kind    string    `json:"kind"` // FileMissing, FileChecksum or FileRead
+	Error   string    `json:"error"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by,omitempty"` // the process that found it
+	// Files are every file of the version, which caches and in-memory copies drop.
+	Files []string `json:"files"`
+}
+
+// MaxBrokenRecords bounds State.Broken.
+const MaxBrokenRecords = 10
+
+// MarkBroken takes the active version out of service because the file fe names is
+// broken, if the active version names that file: the state then has no active
+// version, status failed and a LastError naming the file. It reports whether it
+// did; a file of no active version (replaced meanwhile) changes nothing.
+func (s *State) MarkBroken(fe *FileError, by string, at time.Time) bool {
+	if s.Active == nil || s.Active.Partition(fe.Key) == nil {
+		return false
+	}
+	b := BrokenVersion{Version: s.Active.ID, File: fe.Key, Kind: fe.Kind, Error: fe.Error(), At: at.UTC(), By: by, Files: s.Active.Files()}
+	s.Active = nil
+	s.Status = StatusFailed
+	s.LastError = fmt.Sprintf("version %s no longer answers: %s; the rollup is rebuilt", b.Version, b.Error)
+	s.LastErrorAt = b.At
+	s.Broken = append(s.Broken, b)
+	if n := len(s.Broken) - MaxBrokenRecords; n > 0 {
+		s.Broken = append([]BrokenVersion(nil), s.Broken[n:]...)
+	}
+	return true
+}
+
+// LastBroken is the newest entry of Broken, or nil.
+func (s *State) LastBroken() *BrokenVersion {
+	if len(s.Broken) == 0 {
+		return nil
+	}
+	return &s.Broken[len(s.Broken)-1]
+}
+
+// BrokenFileOf returns a file of v that was found broken in an earlier version (an
+// incremental build carries partitions forward), or "".
+func (s *State) BrokenFileOf(v *Version) string {
+	for _, b := range s.Broken {
+		if v.Partition(b.File) != nil {
+			return b.File
+		}
+	}
+	return ""
 }
 
 // MaxBuildRecords bounds State.Builds.

@@ -134,7 +134,8 @@ func (s *S3Storage) List(ctx context.Context, prefix string) ([]Object, error) {
 			if s.prefix != "" {
 				k = strings.TrimPrefix(k, s.prefix+"/")
 			}
-			out = append(out, Object{Key: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+			out = append(out, Object{Key: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified),
+				ETag: strings.Trim(aws.ToString(o.ETag), `"`)})
 		}
 	}
 	return out, nil

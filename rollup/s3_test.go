@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,10 @@ func TestStorage(t *testing.T) {
 			for _, o := range list {
 				if o.Size != int64(len(objs[o.Key])) || o.ModTime.IsZero() {
 					t.Errorf("list: %+v", o)
+				}
+				// S3 says when an object was replaced; file storage has no tag.
+				if _, isS3 := st.(*S3Storage); isS3 == (o.ETag == "") {
+					t.Errorf("list: ETag %q from %s", o.ETag, st)
 				}
 			}
 			if err := st.Delete(ctx, "a/v1/part-1.parquet"); err != nil {
@@ -177,6 +182,14 @@ rollups:
 		r.Close()
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The version records what storage holds: size, SHA-256 and ETag.
+		size, sum, err := HashFile(filepath.Join(local.Dir(), p.File))
+		if err != nil || p.Check(size, sum) != nil || p.SHA256 == "" {
+			t.Errorf("%s: %d bytes, SHA-256 %s; recorded %d, %q (%v)", p.File, size, sum, p.Bytes, p.SHA256, err)
+		}
+		if o, err := Stat(ctx, st, p.File); err != nil || p.ETag == "" || o.ETag != p.ETag {
+			t.Errorf("%s: recorded ETag %q, storage lists %+v (%v)", p.File, p.ETag, o, err)
 		}
 	}
 	compareWithPostgres(t, dsn, "UTC", `SELECT o.status, c.country, date_trunc('day', o.created_at), sum(o.amount), count(*)

@@ -36,6 +36,24 @@ type Object struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// ETag is the service's entity tag (S3), which changes when the object is
+	// replaced; empty for file storage.
+	ETag string
+}
+
+// Stat returns the object stored under key as List reports it; a missing key
+// yields an error wrapping fs.ErrNotExist.
+func Stat(ctx context.Context, s Storage, key string) (Object, error) {
+	objs, err := s.List(ctx, key)
+	if err != nil {
+		return Object{}, err
+	}
+	for _, o := range objs {
+		if o.Key == key {
+			return o, nil
+		}
+	}
+	return Object{}, fmt.Errorf("%s/%s: %w", s, key, fs.ErrNotExist)
 }
 
 // OpenStorage returns the storage named by cfg.URL: file://DIR or s3://BUCKET/PREFIX.

@@ -59,6 +59,10 @@ func (d *DuckDB) Close() error {
 	return d.db.Close()
 }
 
+// Forget drops what the database keeps in memory of the files at paths, whose
+// version was taken out of service, and never loads them again.
+func (d *DuckDB) Forget(paths []string) { d.resident.forget(paths) }
+
 // Query implements Executor. dec.Files are the local paths its SQL reads.
 func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, error) {
 	query, release := d.resident.substitute(dec)

@@ -82,6 +82,7 @@ const (
 	FallbackWorkerLost    = "worker_lost"    // the worker fell silent mid-query
 	FallbackNATSDown      = "nats_down"      // no connection to NATS
 	FallbackMissingFile   = "missing_file"   // a Parquet file is not in storage
+	FallbackBrokenFile    = "broken_file"    // a Parquet file differs from what its build recorded, or cannot be read
 	FallbackStorage       = "storage_error"  // storage failed otherwise
 	FallbackQuery         = "query_error"    // DuckDB failed
 	FallbackProtocol      = "protocol_error" // a malformed request or answer

@@ -32,6 +32,8 @@ type residentTables struct {
 
 	mu     sync.Mutex
 	tables map[string]*residentTable // by file path
+	// banned are files of versions taken out of service: never loaded again.
+	banned map[string]bool
 	used   int64
 	tick   uint64
 	seq    int
@@ -48,13 +50,17 @@ type residentTable struct {
 	skip  bool // too large, or it failed to load: always read the file
 	refs  int
 	used  uint64
+	// gone: forgotten while queries read it or while it loaded; dropped as
+	// soon as neither.
+	gone bool
 }
 
 // residentExpansion estimates a table's memory from its Parquet file's size.
 const residentExpansion = 4
 
 func newResidentTables(db *sql.DB, budget int64, log *slog.Logger) *residentTables {
-	r := &residentTables{db: db, budget: budget, log: log, tables: map[string]*residentTable{}, queue: make(chan *residentTable, 64)}
+	r := &residentTables{db: db, budget: budget, log: log, tables: map[string]*residentTable{}, banned: map[string]bool{},
+		queue: make(chan *residentTable, 64)}
 	r.wg.Add(1)
 	go r.loader()
 	return r
@@ -92,11 +98,17 @@ func (r *residentTables) substitute(d *rewrite.Decision) (string, func()) {
 	var once sync.Once
 	return sql, func() {
 		once.Do(func() {
+			var drop []string
 			r.mu.Lock()
 			for _, t := range held {
 				t.refs--
+				if t.refs == 0 && t.gone {
+					drop = append(drop, t.name)
+					r.used -= t.bytes
+				}
 			}
 			r.mu.Unlock()
+			r.drop(drop)
 			r.evict()
 		})
 	}
@@ -105,7 +117,7 @@ func (r *residentTables) substitute(d *rewrite.Decision) (string, func()) {
 // startLoading queues the files that have no table yet. r.mu is held.
 func (r *residentTables) startLoading(files []string) {
 	for _, f := range files {
-		if r.closed || r.tables[f] != nil {
+		if r.closed || r.tables[f] != nil || r.banned[f] {
 			continue
 		}
 		info, err := os.Stat(f)
@@ -146,6 +158,12 @@ func (r *residentTables) loader() {
 			r.log.Debug("rollup file stays on disk: loading it into memory failed", "file", t.path, "err", err)
 			continue
 		}
+		if t.gone {
+			// Its version was taken out of service while it loaded.
+			r.mu.Unlock()
+			r.drop([]string{name})
+			continue
+		}
 		t.name, t.ready = name, true
 		r.used += t.bytes
 		r.mu.Unlock()
@@ -173,11 +191,43 @@ func (r *residentTables) evict() {
 		drop = append(drop, oldest.name)
 	}
 	r.mu.Unlock()
-	for _, name := range drop {
+	r.drop(drop)
+}
+
+// drop drops tables by name.
+func (r *residentTables) drop(names []string) {
+	for _, name := range names {
 		if _, err := r.db.Exec("DROP TABLE IF EXISTS " + name); err != nil {
 			r.log.Warn("cannot drop a rollup table from memory", "table", name, "err", err)
 		}
 	}
+}
+
+// forget drops the tables of files whose version was taken out of service, at
+// once or when the last query reading one ends, and never loads them again:
+// queries then read the files, and fail on a broken one.
+func (r *residentTables) forget(files []string) {
+	var drop []string
+	r.mu.Lock()
+	for _, f := range files {
+		r.banned[f] = true
+		t := r.tables[f]
+		if t == nil {
+			continue
+		}
+		delete(r.tables, f)
+		switch {
+		case t.ready && t.refs == 0:
+			drop = append(drop, t.name)
+			r.used -= t.bytes
+		case t.ready:
+			t.gone = true // the last release drops it
+		case !t.skip:
+			t.gone = true // queued or loading: the loader drops it
+		}
+	}
+	r.mu.Unlock()
+	r.drop(drop)
 }
 
 // close stops the loader; the tables go with the database.

@@ -33,11 +33,15 @@ type ResultCache struct {
 	mu    sync.Mutex
 	lru   *lru.LRU[string, *cachedResult]
 	bytes int64
+	// gone are the files Forget was given: an answer read from one of them
+	// that completes later is not kept either.
+	gone map[string]bool
 }
 
 type cachedResult struct {
 	rows  [][]any
 	bytes int64
+	files []string // the decision's files: Forget drops the answers read from them
 }
 
 // resultCacheMaxRows is the most rows an answer may have to be kept: a
@@ -57,7 +61,7 @@ func NewResultCache(next Executor, budget int64, reg prometheus.Registerer) (Exe
 		return nil, err
 	}
 	c := &ResultCache{
-		next: next, budget: budget, lru: l,
+		next: next, budget: budget, lru: l, gone: map[string]bool{},
 		lookups: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgrollup_result_cache_lookups_total", Help: "Rollup queries looked up in the proxy's result cache."}),
 		hits:    prometheus.NewCounter(prometheus.CounterOpts{Name: "pgrollup_result_cache_hits_total", Help: "Rollup queries answered from the proxy's result cache."}),
 	}
@@ -86,7 +90,33 @@ func (c *ResultCache) Query(ctx context.Context, d *rewrite.Decision) (proxy.Row
 	if err != nil {
 		return nil, err
 	}
-	return &recordingRows{Rows: rows, cache: c, key: key}, nil
+	return &recordingRows{Rows: rows, cache: c, key: key, files: d.Files}, nil
+}
+
+// Forget drops the kept answers that were read from any of files (as the
+// decisions name them), whose version was taken out of service.
+func (c *ResultCache) Forget(files []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range files {
+		c.gone[f] = true
+	}
+	for _, key := range c.lru.Keys() {
+		if r, ok := c.lru.Peek(key); ok && c.readsGoneLocked(r.files) {
+			c.lru.Remove(key)
+			c.bytes -= r.bytes
+		}
+	}
+}
+
+// readsGoneLocked reports whether any of files was forgotten.
+func (c *ResultCache) readsGoneLocked(files []string) bool {
+	for _, f := range files {
+		if c.gone[f] {
+			return true
+		}
+	}
+	return false
 }
 
 // add keeps a complete answer, evicting the least recently used ones.
@@ -96,6 +126,9 @@ func (c *ResultCache) add(key string, r *cachedResult) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.readsGoneLocked(r.files) {
+		return
+	}
 	if old, ok := c.lru.Peek(key); ok {
 		c.bytes -= old.bytes
 	}
@@ -116,6 +149,7 @@ type recordingRows struct {
 	proxy.Rows
 	cache *ResultCache
 	key   string
+	files []string
 	rows  [][]any
 	bytes int64
 	full  bool // too large to keep: stop copying
@@ -143,7 +177,7 @@ func (r *recordingRows) Next() bool {
 func (r *recordingRows) Close() error {
 	err := r.Rows.Close()
 	if r.done && !r.full && err == nil && r.Rows.Err() == nil {
-		r.cache.add(r.key, &cachedResult{rows: r.rows, bytes: r.bytes + int64(len(r.key))})
+		r.cache.add(r.key, &cachedResult{rows: r.rows, bytes: r.bytes + int64(len(r.key)), files: r.files})
 	}
 	r.rows = nil
 	return err

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that pgrollup's tests, demo and benchmark need,
-# but only those whose binary or file is missing. Quiet when everything is present.
+# but only those whose binary or file is missing, and builds the test programs
+# that come from Go modules rather than Debian (MinIO). Quiet when everything
+# is present.
 #
 #   usage: scripts/deps.sh [GROUP...]      (no GROUP: all of them)
 #
@@ -16,18 +18,26 @@
 #   nats       nats-server                                      nats-server
 #   prometheus prometheus, promtool (e2e/ops_*: the scrape      prometheus
 #              test and the alert-rule check)
+#   minio      the MinIO server of the S3 tests (internal/minio) built from its Go module
+#              into its cache folder by `go run ./internal/minio/build`
 #
 # Runs apt-get (one update, then install) as root, through sudo when not root,
-# and otherwise fails naming what is missing. Safe to run any number of times.
+# and otherwise fails naming what is missing. MinIO is built after the packages,
+# once per machine (minutes, with a progress line every 15 s), here rather than in
+# the tests so that no test deadline includes it; a file lock in its cache folder
+# keeps two builds from running at once. Safe to run any number of times.
 set -euo pipefail
 
-all_groups=(toolchain postgres pgbouncer java python nats prometheus)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GO=${GO:-go}
+
+all_groups=(toolchain postgres pgbouncer java python nats prometheus minio)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | nats | prometheus) ;;
+	toolchain | postgres | pgbouncer | java | python | nats | prometheus | minio) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -104,44 +114,64 @@ check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	return 0
 }
 
-check need
+# build_minio builds MinIO unless it is built already: quiet then.
+build_minio() {
+	local state
+	state=$(cd "$root" && "$GO" run ./internal/minio/build -check)
+	if [[ $state == built* ]]; then
+		return 0
+	fi
+	echo "scripts/deps.sh: building MinIO for the S3 tests (once per machine)" >&2
+	local started=$SECONDS
+	(cd "$root" && "$GO" run ./internal/minio/build)
+	echo "scripts/deps.sh: MinIO built in $((SECONDS - started))s" >&2
+}
 
-if ((${#missing[@]} == 0)); then
-	exit 0
+# install_packages installs the missing Debian packages, if any.
+install_packages() {
+	check need
+	if ((${#missing[@]} == 0)); then
+		return 0
+	fi
+
+	if ((EUID == 0)); then
+		as_root=()
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		as_root=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+	else
+		{
+			echo "scripts/deps.sh: missing:"
+			printf '  - %s\n' "${reasons[@]}"
+			echo "Install them as root with:"
+			echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+			echo "(not root, and sudo is not available without a password)"
+		} >&2
+		exit 1
+	fi
+
+	echo "scripts/deps.sh: installing ${missing[*]}" >&2
+	printf '  for: %s\n' "${reasons[@]}" >&2
+
+	export DEBIAN_FRONTEND=noninteractive
+	apt_quiet=(-q -o Dpkg::Use-Pty=0)
+	# Exactly one apt-get update per run that installs anything: the package lists
+	# may be absent (fresh images) or stale.
+	"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" update
+	"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" install -y --no-install-recommends "${missing[@]}"
+
+	# Check again: a package that installed but did not provide what we need is an error.
+	still=()
+	still_missing() { still+=("$2"); }
+	check still_missing
+	if ((${#still[@]} > 0)); then
+		echo "scripts/deps.sh: still missing after apt-get install:" >&2
+		printf '  - %s\n' "${still[@]}" >&2
+		exit 1
+	fi
+	echo "scripts/deps.sh: done" >&2
+}
+
+install_packages
+if want minio; then
+	build_minio
 fi
-
-if ((EUID == 0)); then
-	as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-	as_root=(sudo -n env DEBIAN_FRONTEND=noninteractive)
-else
-	{
-		echo "scripts/deps.sh: missing:"
-		printf '  - %s\n' "${reasons[@]}"
-		echo "Install them as root with:"
-		echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
-		echo "(not root, and sudo is not available without a password)"
-	} >&2
-	exit 1
-fi
-
-echo "scripts/deps.sh: installing ${missing[*]}" >&2
-printf '  for: %s\n' "${reasons[@]}" >&2
-
-export DEBIAN_FRONTEND=noninteractive
-apt_quiet=(-q -o Dpkg::Use-Pty=0)
-# Exactly one apt-get update per run that installs anything: the package lists
-# may be absent (fresh images) or stale.
-"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" update
-"${as_root[@]+"${as_root[@]}"}" apt-get "${apt_quiet[@]}" install -y --no-install-recommends "${missing[@]}"
-
-# Check again: a package that installed but did not provide what we need is an error.
-still=()
-still_missing() { still+=("$2"); }
-check still_missing
-if ((${#still[@]} > 0)); then
-	echo "scripts/deps.sh: still missing after apt-get install:" >&2
-	printf '  - %s\n' "${still[@]}" >&2
-	exit 1
-fi
-echo "scripts/deps.sh: done" >&2

@@ -29,6 +29,7 @@ type builds struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	storage rollup.Storage
+	files   *jobs.Integrity
 
 	schedMu     sync.Mutex
 	sched       *jobs.Scheduler
@@ -79,6 +80,10 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if err != nil {
 		return fail(fmt.Errorf("metrics: %w", err))
 	}
+	host, _ := os.Hostname()
+	b.files = jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: b.view, Metrics: metrics,
+		Name: fmt.Sprintf("pgrollup %s-%d", host, os.Getpid()), Log: log.With("component", "integrity")})
+	b.sched.SetFiles(b.files)
 	if buildWorker {
 		if err := ensureDir(cfg.Worker.CacheDir); err != nil {
 			return fail(err)
@@ -103,10 +108,17 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	return b, nil
 }
 
+// followFiles starts dropping the files of broken versions from what this
+// process holds, once everything that holds them has registered with Files.
+func (b *builds) followFiles() {
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.files.Follow(b.runCtx) }()
+}
+
 func (b *builds) newScheduler(cfg *config.Config, targets []jobs.Target) (*jobs.Scheduler, error) {
 	return jobs.NewScheduler(jobs.SchedulerOptions{
 		JetStream: b.node.JetStream, Catalog: b.node.Catalog, Targets: targets,
-		WarehouseDSN: cfg.Warehouse.DSN, Storage: b.storage, Log: b.log.With("component", "scheduler"),
+		WarehouseDSN: cfg.Warehouse.DSN, Storage: b.storage, Files: b.files, Log: b.log.With("component", "scheduler"),
 	})
 }
 
@@ -171,6 +183,9 @@ func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
 
 // Node is the NATS connection and JetStream of this process.
 func (b *builds) Node() *jobs.Node { return b.node }
+
+// Files checks the rollup files this process reads and acts on broken ones.
+func (b *builds) Files() *jobs.Integrity { return b.files }
 
 // View is the live catalog, for the rewriter's snapshot.
 func (b *builds) View() *jobs.View { return b.view }

@@ -41,7 +41,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	// Workers over NATS when nats.url names a shared server; else this
 	// process's DuckDB, over the files in place (file://) or a local cache
 	// of them (s3://).
-	exec, err := jobs.NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), log)
+	exec, err := jobs.NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -53,6 +53,20 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 		return nil, err
 	}
 	go warnTrustedAddress(ctx, pool, log)
+	if rc, ok := cached.(*routing.ResultCache); ok {
+		// Answers kept from a version taken out of service must not be served
+		// again; decisions name the files as exec.LocalPath maps them.
+		b.Files().OnBroken(func(keys []string) {
+			files := make([]string, 0, len(keys))
+			for _, k := range keys {
+				if f, ok := exec.LocalPath(k); ok {
+					files = append(files, f)
+				}
+			}
+			rc.Forget(files)
+		})
+	}
+	b.followFiles()
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
 	go watch.Run(ctx)
 	r := &router{

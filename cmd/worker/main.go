@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -157,7 +158,7 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 		return err
 	}
 	defer node.Close()
-	q, err := serveQueries(ctx, cfg, node, storage, o.name, log)
+	q, err := serveQueries(ctx, cfg, node, storage, o.name, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -188,33 +189,52 @@ type queries struct {
 
 // serveQueries answers rollup queries until ctx ends or stop is called; stop
 // waits for the running queries (up to the drain timeout) and frees the
-// DuckDB and the cache.
-func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, log *slog.Logger) (*queries, error) {
-	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
-	if err != nil {
-		return nil, err
-	}
-	cache, err := jobs.NewCache(jobs.CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Log: log})
-	if err != nil {
-		duck.Close()
-		return nil, err
-	}
+// DuckDB and the cache. The files it reads are checked against what their
+// builds recorded; a broken one takes its version out of service, and the
+// files of such versions are dropped from the cache and the DuckDB.
+func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, metrics *jobs.Metrics, log *slog.Logger) (*queries, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	view, err := node.Catalog.Watch(ctx)
 	if err != nil {
 		cancel()
-		cache.Close()
+		return nil, err
+	}
+	who := name
+	if who == "" {
+		host, _ := os.Hostname()
+		who = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: view, Metrics: metrics,
+		Name: "pgrollup-worker " + who, Log: log.With("component", "integrity")})
+	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	cache, err := jobs.NewCache(jobs.CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage,
+		Integrity: files, Log: log})
+	if err != nil {
+		cancel()
 		duck.Close()
 		return nil, err
 	}
-	followed := make(chan struct{})
-	go func() { defer close(followed); cache.Follow(ctx, view) }()
+	files.OnBroken(func(keys []string) {
+		paths := make([]string, len(keys))
+		for i, k := range keys {
+			paths[i] = cache.Path(k)
+		}
+		duck.Forget(paths)
+		cache.Forget(keys)
+	})
+	var followed sync.WaitGroup
+	followed.Go(func() { files.Follow(ctx) })
+	followed.Go(func() { cache.Follow(ctx, view) })
 	qs, err := jobs.ServeQueries(ctx, node.Conn, jobs.QueryServerOptions{
 		Cache: cache, DuckDB: duck, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
 	})
 	if err != nil {
 		cancel()
-		<-followed
+		followed.Wait()
 		cache.Close()
 		duck.Close()
 		return nil, err
@@ -222,7 +242,7 @@ func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, stor
 	return &queries{server: qs, cache: cache, view: view, stop: func() {
 		cancel()
 		qs.Wait()
-		<-followed
+		followed.Wait()
 		cache.Close()
 		duck.Close()
 	}}, nil

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -46,44 +45,8 @@ type Server struct {
 	logMu    *sync.Mutex
 }
 
-// Binary returns the path of the MinIO binary, building it on first use.
-func Binary(ctx context.Context) (string, error) {
-	dir := os.Getenv("PGROLLUP_MINIO_CACHE")
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("minio: no cache directory: %w", err)
-		}
-		dir = filepath.Join(base, "pgrollup", "minio", Version)
-	}
-	bin := filepath.Join(dir, "minio")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("minio: %w", err)
-	}
-	// Build outside any module so that MinIO never enters this module's go.mod or go.sum.
-	work, err := os.MkdirTemp("", "pgrollup-minio-build-*")
-	if err != nil {
-		return "", fmt.Errorf("minio: %w", err)
-	}
-	defer os.RemoveAll(work)
-	cmd := exec.CommandContext(ctx, "go", "install", module+"@"+Version)
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "GO111MODULE=on", "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("minio: go install %s@%s: %w\n%s", module, Version, err, out)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("minio: go install did not produce %s: %w", bin, err)
-	}
-	return bin, nil
-}
-
-// Start builds MinIO if needed, starts it on a free loopback port with data in dir and
-// generated root credentials, and creates a bucket.
+// Start starts MinIO on a free loopback port with data in dir and generated
+// root credentials, and creates a bucket. It does not build MinIO (see Binary).
 func Start(ctx context.Context, dir string) (*Server, error) {
 	bin, err := Binary(ctx)
 	if err != nil {
