@@ -324,6 +324,7 @@ func TestRedact(t *testing.T) {
 		{`open /data/rollups/a/part.parquet: no such file`, `open <path>: no such file`},
 		{`read "s3://bucket/prefix/a.parquet": 403`, `read "<path>": 403`},
 		{`file=/var/lib/x.parquet rows/s 12 a / b`, `file=<path> rows/s 12 a / b`},
+		{`broken file items_daily/6fa2/v1/part-all.parquet (checksum): want 12 bytes`, `broken file <path> (checksum): want 12 bytes`},
 	} {
 		if got := redactPaths(tt.in); got != tt.want {
 			t.Errorf("redactPaths(%q) = %q, want %q", tt.in, got, tt.want)

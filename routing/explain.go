@@ -115,7 +115,7 @@ type showRollupsAnswer struct {
 // server.
 var (
 	parquetFiles = regexp.MustCompile(`read_parquet\(\[[^\]]*\]`)
-	filePaths    = regexp.MustCompile(`(?:file|s3|gs)://[^\s'"]+|(^|[\s'"(=:])/[^\s'")]*[^\s'"):,;.]`)
+	filePaths    = regexp.MustCompile(`(?:file|s3|gs)://[^\s'"]+|(^|[\s'"(=:])/[^\s'")]*[^\s'"):,;.]|[^\s'"(=:]+\.parquet`)
 )
 
 // redactSQL hides the files of generated SQL from roles that are not
