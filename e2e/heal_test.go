@@ -69,8 +69,11 @@ func healStatement(rollup string, n int) string {
 // healSide is one deployment under test: its proxy, connections through it
 // and straight to Postgres, and how to break a stored file.
 type healSide struct {
-	p      *opsProc
-	conn   *pgx.Conn
+	p    *opsProc
+	conn *pgx.Conn
+	// super is the cluster's superuser through pgrollup: EXPLAIN (ROLLUP)
+	// and SHOW ROLLUPS show file names to superusers only.
+	super  *pgx.Conn
 	direct *pgx.Conn
 	// breakFile deletes the object under key, or replaces it with the same
 	// number of bytes, some of them flipped.
@@ -122,7 +125,7 @@ func (s *healSide) same(t *testing.T, sql string) {
 // rollup answers it.
 func (s *healSide) chosen(t *testing.T, sql string) string {
 	t.Helper()
-	rows, err := s.conn.Query(testCtx(t, 30*time.Second), "EXPLAIN (ROLLUP) "+sql, pgx.QueryExecModeSimpleProtocol)
+	rows, err := s.super.Query(testCtx(t, 30*time.Second), "EXPLAIN (ROLLUP) "+sql, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatalf("EXPLAIN (ROLLUP): %v", err)
 	}
@@ -263,7 +266,7 @@ func (s *healSide) checkShown(t *testing.T, rollup, key, v1 string) {
 		return d.Status == "active" && d.Version != v1
 	}
 	var status, lastErr *string
-	rows, err := s.conn.Query(testCtx(t, 30*time.Second), "SHOW ROLLUPS", pgx.QueryExecModeSimpleProtocol)
+	rows, err := s.super.Query(testCtx(t, 30*time.Second), "SHOW ROLLUPS", pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatalf("SHOW ROLLUPS: %v", err)
 	}
@@ -358,6 +361,7 @@ func TestHealLocal(t *testing.T) {
 	s := &healSide{
 		p:      &opsProc{proxyProc: p, cfgFile: cfgFile, dir: dir},
 		conn:   connect(t, ctx, p.DSN(userScram, dbMain)),
+		super:  connect(t, ctx, dsn(p.host, p.port, env.pg.SuperUser, env.pg.SuperPassword, dbMain, "disable")),
 		direct: connect(t, ctx, directDSN(userScram, dbMain)),
 		breakFile: func(t *testing.T, key string, corrupt bool) {
 			path := filepath.Join(storeDir, filepath.FromSlash(key))
@@ -475,6 +479,7 @@ func TestHealScaledOut(t *testing.T) {
 	s := &healSide{
 		p:      &opsProc{proxyProc: p, cfgFile: proxyCfg, dir: dir},
 		conn:   connect(t, ctx, p.DSN(userScram, dbMain)),
+		super:  connect(t, ctx, dsn(p.host, p.port, env.pg.SuperUser, env.pg.SuperPassword, dbMain, "disable")),
 		direct: connect(t, ctx, directDSN(userScram, dbMain)),
 		breakFile: func(t *testing.T, key string, corrupt bool) {
 			obj := aws.String(prefix + "/" + key)
