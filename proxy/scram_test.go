@@ -7,8 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // testVerifier makes the verifier Postgres would store for password.
@@ -156,5 +160,167 @@ func TestParseScramVerifier(t *testing.T) {
 		if bad != "" && strings.Contains(err.Error(), bad) {
 			t.Errorf("the error quotes the secret: %v", err)
 		}
+	}
+}
+
+// A relayed SCRAM login teaches the proxy the warehouse's own verifier.
+func TestRelayedLoginLearnsVerifier(t *testing.T) {
+	p := startProxy(t, nil)
+	connect(t, p.dsn(scramUser, scramPassword))
+	var secret string
+	super := connect(t, cluster.DSN("postgres"))
+	if err := super.QueryRow(context.Background(), "SELECT rolpassword FROM pg_authid WHERE rolname = $1", scramUser).Scan(&secret); err != nil {
+		t.Fatal(err)
+	}
+	want, err := parseScramVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.srv.verifiers.get(scramUser)
+	if got == nil || !got.equal(want) {
+		t.Fatal("the proxy holds no verifier, or another than pg_authid's")
+	}
+	if p.srv.verifiers.get(md5User) != nil {
+		t.Error("a verifier for a role that never logged in")
+	}
+}
+
+// fakeLookup answers auth queries from a map.
+type fakeLookup struct {
+	mu      sync.Mutex
+	secrets map[string]string
+	err     error
+	calls   int
+}
+
+func (f *fakeLookup) LookupVerifier(_ context.Context, user string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return "", false, f.err
+	}
+	s, ok := f.secrets[user]
+	return s, ok, nil
+}
+
+func verifierText(v *scramVerifier) string {
+	enc := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", v.iterations, enc(v.salt), enc(v.storedKey), enc(v.serverKey))
+}
+
+func TestVerifierCache(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v1 := testVerifier(t, "one", []byte("salt1"), 16)
+	v2 := testVerifier(t, "two", []byte("salt2"), 16)
+	lookup := &fakeLookup{secrets: map[string]string{"alice": verifierText(v1), "bob": "md5abcdef"}}
+	c := newVerifierCache(lookup, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+
+	// A login fetches through the lookup.
+	c.loggedIn("alice")
+	waitFor(t, "alice's verifier", func() bool { return c.get("alice") != nil })
+	if !c.get("alice").equal(v1) {
+		t.Fatal("alice: another verifier")
+	}
+	// A role with an MD5 password has none the proxy can use, even
+	// learned (it cannot be: MD5 logins teach nothing).
+	c.learn("bob", v2)
+	if err := c.fetch(ctx, "bob"); err != nil || c.get("bob") != nil {
+		t.Errorf("bob: %v %v", err, c.get("bob"))
+	}
+
+	// Refreshes follow a changed password and a dropped role, only while
+	// the warehouse is up.
+	var up sync.Mutex
+	isUp := true
+	go c.run(ctx, func() bool { up.Lock(); defer up.Unlock(); return isUp })
+	lookup.mu.Lock()
+	lookup.secrets["alice"] = verifierText(v2)
+	lookup.mu.Unlock()
+	waitFor(t, "the new password", func() bool { v := c.get("alice"); return v != nil && v.equal(v2) })
+	up.Lock()
+	isUp = false
+	up.Unlock()
+	lookup.mu.Lock()
+	delete(lookup.secrets, "alice")
+	lookup.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	if c.get("alice") == nil {
+		t.Fatal("a refresh during the outage dropped the verifier")
+	}
+	// A failing lookup keeps what is held.
+	up.Lock()
+	isUp = true
+	up.Unlock()
+	lookup.mu.Lock()
+	lookup.err = errors.New("auth query: permission denied")
+	lookup.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	if c.get("alice") == nil {
+		t.Fatal("a failed lookup dropped the verifier")
+	}
+	lookup.mu.Lock()
+	lookup.err = nil
+	lookup.mu.Unlock()
+	waitFor(t, "the dropped role", func() bool { return c.get("alice") == nil })
+
+	// Without a lookup, a login's verifier is kept as learned.
+	plain := newVerifierCache(nil, time.Minute, slog.New(slog.DiscardHandler))
+	plain.learn("carol", v1)
+	plain.loggedIn("carol")
+	if !plain.get("carol").equal(v1) {
+		t.Error("carol")
+	}
+	plain.forget("carol")
+	if plain.get("carol") != nil {
+		t.Error("forget")
+	}
+}
+
+func TestLoginMemos(t *testing.T) {
+	a := loginKey(map[string]string{"user": "u", "database": "d", "application_name": "psql"})
+	b := loginKey(map[string]string{"user": "u", "database": "d", "application_name": "metabase"})
+	c := loginKey(map[string]string{"user": "u", "database": "d", "options": "-c search_path=x"})
+	if a != b || a == c {
+		t.Errorf("keys: %q %q %q", a, b, c)
+	}
+	old := &Probe{Select: "x", Columns: 1, Fingerprint: "db/1"}
+	memos := newLoginMemos()
+	memos.started(a, authSCRAM, nil, sessionSettings{floatDigits: "1", probe: old, probed: []string{"v"}}, true)
+	memo := memos.get(b)
+	if memo == nil {
+		t.Fatal("no memo")
+	}
+	for _, tc := range []struct {
+		current *Probe
+		ok      bool
+	}{
+		{old, true},
+		{&Probe{Select: "x", Columns: 1, Fingerprint: "db/1"}, true},  // made again, nothing changed
+		{&Probe{Select: "x", Columns: 1, Fingerprint: "db/2"}, false}, // a GRANT, say
+		{&Probe{Select: "y", Columns: 1, Fingerprint: "db/1"}, false},
+		{&Probe{Select: "x", Columns: 1}, false},
+		{nil, false},
+	} {
+		set, ok := memo.settingsFor(tc.current)
+		if ok != tc.ok || ok && set.probe != tc.current {
+			t.Errorf("%+v: %v %v", tc.current, ok, set.probe)
+		}
+	}
+	memos.started(c, authTrust, nil, sessionSettings{}, false)
+	if _, ok := memos.get(c).settingsFor(nil); ok {
+		t.Error("unknown settings are usable")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
