@@ -112,16 +112,17 @@ func (m *loginMemos) read(key string, set sessionSettings) {
 // Prober makes a new one now and then even when nothing changed).
 func (memo *loginMemo) settingsFor(current *Probe) (sessionSettings, bool) {
 	set := memo.set
-	if !memo.known {
+	if !memo.known || !probeEquivalent(set.probe, current) {
 		return sessionSettings{}, false
 	}
-	switch {
-	case set.probe == current:
-	case set.probe != nil && current != nil && current.Fingerprint != "" &&
-		set.probe.Fingerprint == current.Fingerprint && set.probe.Select == current.Select && set.probe.Columns == current.Columns:
-		set.probe = current
-	default:
-		return sessionSettings{}, false
-	}
+	set.probe = current
 	return set, true
+}
+
+// probeEquivalent reports whether values read for probe are the answer to
+// current: it is current, or asked the same of the catalog current was
+// made for.
+func probeEquivalent(probe, current *Probe) bool {
+	return probe == current || probe != nil && current != nil && current.Fingerprint != "" &&
+		probe.Fingerprint == current.Fingerprint && probe.Select == current.Select && probe.Columns == current.Columns
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,5 +374,69 @@ func TestTerminatedBackendEndsSession(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(p.srv.metrics.WarehouseUp); v != 1 {
 		t.Errorf("pgrollup_warehouse_up = %v", v)
+	}
+}
+
+// switchProber hands out whichever Probe the test sets.
+type switchProber struct{ p atomic.Pointer[Probe] }
+
+func (s *switchProber) Probe() *Probe { return s.p.Load() }
+
+// probedAnswer answers localSQL only for a session whose context was read
+// for the current Probe, as the Router's answers do.
+type probedAnswer struct{ prober *switchProber }
+
+func (a probedAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
+func (a probedAnswer) ParamTypes() []uint32 { return nil }
+func (a probedAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+	if sess.Probe != a.prober.Probe() || len(sess.Probed) != 1 || sess.Probed[0] != "ctx" {
+		return nil, errors.New("context unknown")
+	}
+	return seriesAnswer{}.Run(ctx, sess, params)
+}
+
+// During an outage a session's context stays good for a new Probe of the
+// same catalog, and so does the one a new login borrows; a Probe of another
+// catalog needs a read the warehouse cannot give.
+func TestOutageKeepsContextForAnEquivalentProbe(t *testing.T) {
+	ctx := context.Background()
+	prober := &switchProber{}
+	prober.p.Store(&Probe{Select: "'ctx'", Columns: 1, Fingerprint: "db/1"})
+	fw := newCuttable(t, net.JoinHostPort(cluster.Host, strconv.Itoa(cluster.Port)))
+	p := startProxy(t, func(o *Options) {
+		o.WarehouseDSN = fw.dsn(t)
+		o.Router = testRouter{answer: probedAnswer{prober}, fallback: true}
+		o.Prober = prober
+		o.OutageLogins = true
+	})
+	a := connect(t, p.dsn(scramUser, scramPassword))
+	want := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL)
+	fw.cut()
+	_, _ = a.Exec(ctx, "select 1")
+	waitWarehouseUp(t, p, 0)
+
+	prober.p.Store(&Probe{Select: "'ctx'", Columns: 1, Fingerprint: "db/1"})
+	if got := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
+		t.Errorf("after a new Probe of the same catalog: %s", got)
+	}
+	b := connect(t, p.dsn(scramUser, scramPassword))
+	if got := rows(t, b, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
+		t.Errorf("new login: %s", got)
+	}
+
+	prober.p.Store(&Probe{Select: "'ctx'", Columns: 1, Fingerprint: "db/2"})
+	_, err := a.Exec(ctx, localSQL)
+	wantCode(t, "after a Probe of another catalog", err, codeCannotConnectNow)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if c, err := pgx.Connect(cctx, p.dsn(scramUser, scramPassword)); err == nil {
+		c.Close(ctx)
+		t.Error("a login whose context is stale started without the warehouse")
+	}
+
+	fw.restore(t)
+	waitWarehouseUp(t, p, 1)
+	if got := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
+		t.Errorf("after the outage, read again: %s", got)
 	}
 }

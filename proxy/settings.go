@@ -311,8 +311,25 @@ func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 
 // settingsKnownLocked reports whether the settings and the context the
 // Prober currently asks for are known. The caller holds stateMu.
+//
+// A session without a warehouse connection cannot read them again, and
+// nothing can change them while the warehouse is unreachable: when the
+// Prober made a new Probe of the same catalog (as it does now and then to
+// bound how long a read is trusted), what the session read for the old one
+// still holds (logins.go).
 func (s *session) settingsKnownLocked() bool {
-	return s.set.known && s.set.probe == s.srv.probe()
+	if !s.set.known {
+		return false
+	}
+	current := s.srv.probe()
+	if s.set.probe == current {
+		return true
+	}
+	if s.isDetached() && probeEquivalent(s.set.probe, current) {
+		s.set.probe = current
+		return true
+	}
+	return false
 }
 
 // readSettingsEarly reads the settings now, if they may have changed and
