@@ -28,13 +28,15 @@ import (
 // the service account: a warehouse that answers, even with an error about
 // the account (wrong password, no such database, too many connections), is
 // up; one that cannot be reached or says it is starting up or shutting down
-// is not. While it is down the monitor checks every second, while up every
-// few seconds, so that pgrollup_warehouse_up follows it without traffic.
+// is not. While it is down the monitor checks four times a second, so that
+// sessions relay again soon after it is back (a refused connection costs
+// the warehouse's host next to nothing); while up every few seconds, so that
+// pgrollup_warehouse_up follows it without traffic.
 
 const (
 	// checkEveryUp and checkEveryDown are how often the monitor connects.
 	checkEveryUp   = 5 * time.Second
-	checkEveryDown = time.Second
+	checkEveryDown = 250 * time.Millisecond
 	// checkTimeout bounds one check: a warehouse that takes longer to
 	// accept a connection is as good as down for clients.
 	checkTimeout = 5 * time.Second
