@@ -65,7 +65,10 @@ func main() {
 	before := flag.Duration("before", 10*time.Second, "load before the outage")
 	outage := flag.Duration("outage", 30*time.Second, "how long Postgres is down")
 	after := flag.Duration("after", 10*time.Second, "load after Postgres is back")
+	keep := flag.Bool("keep", false, "keep the working directory (pgrollup's config and log)")
+	timeline := flag.Bool("timeline", false, "also print the answers and errors of every second")
 	flag.Parse()
+	keepDir, printTimeline = *keep, *timeline
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *bin, *clients, *rows, *before, *outage, *after); err != nil {
@@ -73,6 +76,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// keepDir keeps the working directory (-keep); printTimeline prints the
+// outcomes of every second (-timeline).
+var keepDir, printTimeline bool
 
 func run(ctx context.Context, bin string, clients, rows int, before, outage, after time.Duration) error {
 	if _, err := os.Stat(bin); err != nil {
@@ -82,7 +89,9 @@ func run(ctx context.Context, bin string, clients, rows int, before, outage, aft
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if !keepDir {
+		defer os.RemoveAll(dir)
+	}
 
 	fmt.Printf("Starting Postgres, %d orders\n", rows)
 	pg, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{"max_connections": "200"}})
@@ -370,6 +379,18 @@ type load struct {
 	// firstRelay is when a client's passthrough statement first succeeded
 	// after the outage, per client.
 	firstRelay []time.Time
+	// seconds counts rollup answers, passthrough answers and errors by the
+	// second they ended in, from the first phase's start.
+	seconds []([3]int)
+}
+
+// tick counts one outcome (0 rollup, 1 passthrough, 2 error) now.
+func (l *load) tick(kind int) {
+	sec := int(time.Since(l.phaseStart[l.phaseOrder[0]]).Seconds())
+	for len(l.seconds) <= sec {
+		l.seconds = append(l.seconds, [3]int{})
+	}
+	l.seconds[sec][kind]++
 }
 
 type phaseStats struct {
@@ -428,11 +449,13 @@ func (l *load) client(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn,
 				switch {
 				case err != nil:
 					s.errs[errCode(err)]++
+					l.tick(2)
 				case text != expected[sql]:
 					s.wrong++
 				default:
 					s.rollupOK++
 					s.rollupLatency = append(s.rollupLatency, took)
+					l.tick(0)
 				}
 			})
 			continue
@@ -446,9 +469,11 @@ func (l *load) client(ctx context.Context, stop <-chan struct{}, conn *pgx.Conn,
 		l.record(phase, func(s *phaseStats) {
 			if err != nil {
 				s.errs[errCode(err)]++
+				l.tick(2)
 				return
 			}
 			s.passOK++
+			l.tick(1)
 			if phase == "after" && !relayedAfter {
 				relayedAfter = true
 				l.firstRelay = append(l.firstRelay, time.Now())
@@ -531,6 +556,14 @@ func (l *load) report(clients int, back time.Time, closed int, up float64) error
 			float64(s.passOK)/secs, errs, s.loginsOK, s.loginsFailed, ms(percentile(s.loginLatency, 0.5)))
 	}
 	fmt.Println()
+	if printTimeline {
+		fmt.Println("| second | rollup answers | passthrough answers | errors |")
+		fmt.Println("| ---: | ---: | ---: | ---: |")
+		for i, c := range l.seconds {
+			fmt.Printf("| %d | %d | %d | %d |\n", i, c[0], c[1], c[2])
+		}
+		fmt.Println()
+	}
 	if len(l.firstRelay) > 0 {
 		sort.Slice(l.firstRelay, func(i, j int) bool { return l.firstRelay[i].Before(l.firstRelay[j]) })
 		fmt.Printf("Postgres accepted connections again at t0; the clients' sessions relayed to it again %s (first) to %s (last) after t0 (%d of %d).\n",
