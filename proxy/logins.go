@@ -88,8 +88,13 @@ func (m *loginMemos) get(key string) *loginMemo {
 	return memo
 }
 
-// started remembers a login the warehouse let in.
+// started remembers a login the warehouse let in. When its settings could
+// not be read (the warehouse went away right after the login, say), what an
+// earlier session of the login read stays.
 func (m *loginMemos) started(key string, method authMethod, statuses [][2]string, set sessionSettings, known bool) {
+	if old, ok := m.c.Peek(key); ok && !known && old.known {
+		set, known = old.set, true
+	}
 	m.c.Add(key, &loginMemo{method: method, statuses: statuses, set: set, known: known, at: time.Now()})
 }
 

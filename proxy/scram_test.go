@@ -312,6 +312,11 @@ func TestLoginMemos(t *testing.T) {
 	if _, ok := memos.get(c).settingsFor(nil); ok {
 		t.Error("unknown settings are usable")
 	}
+	// A login whose read failed keeps what the last one read.
+	memos.started(a, authSCRAM, nil, sessionSettings{}, false)
+	if _, ok := memos.get(a).settingsFor(old); !ok {
+		t.Error("a failed read made the login's settings unknown")
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
