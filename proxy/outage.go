@@ -172,6 +172,8 @@ func (m *warehouseMonitor) set(up bool, err error) {
 	}
 	m.gauge.Set(0)
 	m.downSince = time.Now()
+	// The loop may be waiting out the interval of an up warehouse.
+	m.suspect()
 	m.log.Warn("the warehouse is unreachable; statements a rollup answers are still answered, others get an error until it is back", "err", err)
 }
 

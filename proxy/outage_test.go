@@ -1,12 +1,17 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -26,6 +32,9 @@ type cuttable struct {
 	mu     sync.Mutex
 	l      net.Listener
 	conns  map[net.Conn]bool
+	// shutdownAfterAuth: new connections end with the FATAL error of a
+	// shutdown right after AuthenticationOk.
+	shutdownAfterAuth atomic.Bool
 }
 
 func newCuttable(t *testing.T, target string) *cuttable {
@@ -55,7 +64,35 @@ func (c *cuttable) serve(l net.Listener) {
 		c.conns[in], c.conns[out] = true, true
 		c.mu.Unlock()
 		go func() { _, _ = io.Copy(out, in); out.Close(); in.Close() }()
+		if c.shutdownAfterAuth.Load() {
+			go func() { shutDownAfterAuth(in, out); out.Close(); in.Close() }()
+			continue
+		}
 		go func() { _, _ = io.Copy(in, out); out.Close(); in.Close() }()
+	}
+}
+
+// shutDownAfterAuth relays the server's messages until AuthenticationOk,
+// then says the server is shutting down, as Postgres does to a backend.
+func shutDownAfterAuth(client, server net.Conn) {
+	r := bufio.NewReader(server)
+	for {
+		var head [5]byte
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		if _, err := client.Write(append(head[:], body...)); err != nil {
+			return
+		}
+		if head[0] == 'R' && binary.BigEndian.Uint32(body) == 0 {
+			e := newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command")
+			_, _ = client.Write(e.encode(nil))
+			return
+		}
 	}
 }
 
@@ -439,4 +476,83 @@ func TestOutageKeepsContextForAnEquivalentProbe(t *testing.T) {
 	if got := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
 		t.Errorf("after the outage, read again: %s", got)
 	}
+}
+
+// A warehouse that shuts down right after it authenticated a client, before
+// the session started: the session starts without it.
+func TestOutageAfterAuthentication(t *testing.T) {
+	ctx := context.Background()
+	p, fw := startOutageProxy(t)
+	before := connect(t, p.dsn(scramUser, scramPassword))
+	want := rows(t, before, pgx.QueryExecModeSimpleProtocol, localSQL)
+	before.Close(ctx)
+	fw.shutdownAfterAuth.Store(true)
+	a := connect(t, p.dsn(scramUser, scramPassword))
+	if a.PgConn().PID() != 0 {
+		t.Errorf("pid %d: the session has no backend", a.PgConn().PID())
+	}
+	if got := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
+		t.Errorf("local answer: %s", got)
+	}
+	_, err := a.Exec(ctx, "select 1")
+	wantCode(t, "passthrough", err, codeCannotConnectNow)
+	fw.shutdownAfterAuth.Store(false)
+	waitWarehouseUp(t, p, 1)
+	if n := scalar(t, a, "select $1::int", 3); n != 3 {
+		t.Errorf("after: %d", n)
+	}
+}
+
+// The monitor tells a warehouse that answers, even with an error about the
+// account, from one that cannot be reached or accepts no connections, and
+// logs each outage once at its start and once at its end.
+func TestWarehouseMonitor(t *testing.T) {
+	var mu sync.Mutex
+	var next error
+	var logs syncBuf
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"})
+	m := newWarehouseMonitor(func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return next
+	}, gauge, slog.New(slog.NewTextHandler(&logs, nil)))
+	check := func(err error, wantUp bool) {
+		t.Helper()
+		mu.Lock()
+		next = err
+		mu.Unlock()
+		if up := m.confirm(context.Background()); up != wantUp || testutil.ToFloat64(gauge) != map[bool]float64{true: 1, false: 0}[wantUp] {
+			t.Errorf("%v: up %v, gauge %v; want %v", err, up, testutil.ToFloat64(gauge), wantUp)
+		}
+	}
+	refused := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
+	check(nil, true)
+	check(&pgconn.PgError{Code: "28P01"}, true) // the service account's password: not an outage
+	check(&pgconn.PgError{Code: "53300"}, true)
+	check(refused, false)
+	check(&pgconn.PgError{Code: "57P03"}, false)
+	check(fmt.Errorf("connect: %w", &pgconn.PgError{Code: "57P01"}), false)
+	check(context.DeadlineExceeded, false)
+	check(nil, true)
+	out := logs.String()
+	if strings.Count(out, "level=WARN") != 1 || strings.Count(out, "level=INFO") != 1 || !strings.Contains(out, "outage=") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -68,8 +68,13 @@ func (u *upstreamWriter) died() {
 }
 
 // errWarehouseUnreachable: the warehouse could not be reached, or said it
-// accepts no connections now, before it authenticated the client.
-var errWarehouseUnreachable = errors.New("the warehouse is unreachable")
+// accepts no connections now, before it authenticated the client;
+// errWarehouseGoneAuthed: it went away after it authenticated the client,
+// before the session started.
+var (
+	errWarehouseUnreachable = errors.New("the warehouse is unreachable")
+	errWarehouseGoneAuthed  = errors.New("the warehouse went away as the session started")
+)
 
 // The errors a statement gets when it needs the warehouse and the session
 // has none. Neither names the warehouse's address: an unauthenticated
@@ -763,11 +768,12 @@ func (s *session) refusedInFailedBlock(a Answer) bool {
 }
 
 // loginLocally starts a session without the warehouse: the proxy
-// authenticates the client itself, and the session starts as the last
-// session of the same login did. Only a login the warehouse let in through
-// the proxy before, without a password or with SCRAM-SHA-256 whose verifier
-// the proxy holds, can start so; any other gets "cannot connect now".
-func (s *session) loginLocally(params map[string]string) error {
+// authenticates the client itself, unless the warehouse just did
+// (authenticated), and the session starts as the last session of the same
+// login did. Only a login the warehouse let in through the proxy before,
+// without a password or with SCRAM-SHA-256 whose verifier the proxy holds,
+// can start so; any other gets "cannot connect now".
+func (s *session) loginLocally(params map[string]string, authenticated bool) error {
 	refuse := newError(severityFatal, codeCannotConnectNow, "pgrollup: the warehouse is unreachable, and this login cannot be checked without it")
 	refuse.Hint = "pgrollup authenticates a login itself only when it has started a session of it before, with the same database and parameters, while the warehouse was up."
 	if !s.srv.opts.OutageLogins {
@@ -781,9 +787,10 @@ func (s *session) loginLocally(params map[string]string) error {
 	if !ok {
 		return refuse
 	}
-	switch memo.method {
-	case authTrust:
-	case authSCRAM:
+	switch {
+	case authenticated:
+	case memo.method == authTrust:
+	case memo.method == authSCRAM:
 		v := s.srv.verifiers.get(s.user)
 		if v == nil {
 			return refuse

@@ -235,17 +235,24 @@ func (s *session) login(ctx context.Context, params map[string]string) error {
 			s.startUpstreamLoop()
 			return nil
 		}
-		if !errors.Is(err, errWarehouseUnreachable) {
+		authed := errors.Is(err, errWarehouseGoneAuthed)
+		if !authed && !errors.Is(err, errWarehouseUnreachable) {
 			return err
 		}
 		s.closeUpstream()
-		if s.srv.monitor.confirm(ctx) {
+		s.upKey.Store(nil)
+		if s.srv.monitor.confirm(ctx) && !authed {
 			// Up for the monitor, not for this client: nothing to fall
 			// back on, and no address to tell it.
 			return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse")
 		}
+		if authed {
+			// The warehouse authenticated the client: the session can
+			// start without it.
+			return s.loginLocally(params, true)
+		}
 	}
-	return s.loginLocally(params)
+	return s.loginLocally(params, false)
 }
 
 // startUpstreamLoop starts relaying the warehouse's messages to the client.

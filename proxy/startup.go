@@ -108,7 +108,9 @@ func (s *session) negotiateMinor(minor uint32, params map[string]string) {
 // It returns errWarehouseUnreachable, with nothing sent to the client yet
 // but what the client must answer (a password request), when the warehouse
 // cannot be reached or accepts no connections before it authenticated the
-// client: the proxy may then authenticate it itself.
+// client: the proxy may then authenticate it itself. When the warehouse goes
+// away after it authenticated the client, before the session started, it
+// returns errWarehouseGoneAuthed, with nothing of the session sent yet.
 //
 // A login the warehouse lets in is remembered (logins.go), and so is the
 // SCRAM verifier a relayed SCRAM exchange proved (verifiers.go).
@@ -131,6 +133,7 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 	var scram *scramClient
 	method := authTrust
 	authed := false
+	authedAt := 0 // where AuthenticationOk starts in s.out
 	var statuses [][2]string
 	for {
 		msg, err := s.upMsgs.next()
@@ -138,7 +141,8 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			if !authed {
 				return errWarehouseUnreachable
 			}
-			return fmt.Errorf("warehouse startup: %w", err)
+			s.out = s.out[:authedAt]
+			return errWarehouseGoneAuthed
 		}
 		switch msg.typ {
 		case 'R':
@@ -155,7 +159,7 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 				return err
 			}
 			if done {
-				authed = true
+				authed, authedAt = true, len(s.out)
 				if scram != nil {
 					// The warehouse signed the exchange: the client's
 					// password is right, and this is its verifier.
@@ -199,10 +203,14 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			s.out = append(s.out, ready...)
 			return s.flushOut()
 		case 'E':
-			if !authed && survivableCode(errorCode(msg.body)) {
+			if survivableCode(errorCode(msg.body)) {
 				// Starting up, shutting down, or recovering: the proxy
 				// may stand in for it.
-				return errWarehouseUnreachable
+				if !authed {
+					return errWarehouseUnreachable
+				}
+				s.out = s.out[:authedAt]
+				return errWarehouseGoneAuthed
 			}
 			// The warehouse's own refusal (wrong password, no such database)
 			// reaches the client unchanged.
