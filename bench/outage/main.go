@@ -399,6 +399,7 @@ type phaseStats struct {
 	rollupLatency           []time.Duration
 	loginsOK, loginsFailed  int
 	loginLatency            []time.Duration
+	loginErrs               map[string]int // by SQLSTATE
 }
 
 func (l *load) setPhase(name string) {
@@ -407,7 +408,7 @@ func (l *load) setPhase(name string) {
 	if l.stats == nil {
 		l.stats = map[string]*phaseStats{}
 	}
-	l.stats[name] = &phaseStats{errs: map[string]int{}}
+	l.stats[name] = &phaseStats{errs: map[string]int{}, loginErrs: map[string]int{}}
 	l.phaseStart[name] = time.Now()
 	l.phaseOrder = append(l.phaseOrder, name)
 	l.phase.Store(&name)
@@ -511,6 +512,7 @@ func (l *load) logins(ctx context.Context, stop <-chan struct{}, dsn string) {
 		l.record(phase, func(s *phaseStats) {
 			if err != nil {
 				s.loginsFailed++
+				s.loginErrs[errCode(err)]++
 				return
 			}
 			s.loginsOK++
@@ -556,6 +558,11 @@ func (l *load) report(clients int, back time.Time, closed int, up float64) error
 			float64(s.passOK)/secs, errs, s.loginsOK, s.loginsFailed, ms(percentile(s.loginLatency, 0.5)))
 	}
 	fmt.Println()
+	for _, name := range l.phaseOrder {
+		if errs := l.stats[name].loginErrs; len(errs) > 0 {
+			fmt.Printf("Failed logins %s: %v\n", name, errs)
+		}
+	}
 	if printTimeline {
 		fmt.Println("| second | rollup answers | passthrough answers | errors |")
 		fmt.Println("| ---: | ---: | ---: | ---: |")
