@@ -32,9 +32,11 @@ type cuttable struct {
 	mu     sync.Mutex
 	l      net.Listener
 	conns  map[net.Conn]bool
-	// shutdownAfterAuth: new connections end with the FATAL error of a
-	// shutdown right after AuthenticationOk.
-	shutdownAfterAuth atomic.Bool
+	// shutdownAfter: new connections end with the FATAL error of a
+	// shutdown right after the first message of this type with an
+	// int32 body of 0 ('R': AuthenticationOk), or of this type ('Z'); 0:
+	// never.
+	shutdownAfter atomic.Int32
 }
 
 func newCuttable(t *testing.T, target string) *cuttable {
@@ -64,17 +66,18 @@ func (c *cuttable) serve(l net.Listener) {
 		c.conns[in], c.conns[out] = true, true
 		c.mu.Unlock()
 		go func() { _, _ = io.Copy(out, in); out.Close(); in.Close() }()
-		if c.shutdownAfterAuth.Load() {
-			go func() { shutDownAfterAuth(in, out); out.Close(); in.Close() }()
+		if typ := byte(c.shutdownAfter.Load()); typ != 0 {
+			go func() { shutDownAfter(typ, in, out); out.Close(); in.Close() }()
 			continue
 		}
 		go func() { _, _ = io.Copy(in, out); out.Close(); in.Close() }()
 	}
 }
 
-// shutDownAfterAuth relays the server's messages until AuthenticationOk,
-// then says the server is shutting down, as Postgres does to a backend.
-func shutDownAfterAuth(client, server net.Conn) {
+// shutDownAfter relays the server's messages until one of type typ (and,
+// for 'R', AuthenticationOk), then says the server is shutting down, as
+// Postgres does to a backend.
+func shutDownAfter(typ byte, client, server net.Conn) {
 	r := bufio.NewReader(server)
 	for {
 		var head [5]byte
@@ -88,7 +91,7 @@ func shutDownAfterAuth(client, server net.Conn) {
 		if _, err := client.Write(append(head[:], body...)); err != nil {
 			return
 		}
-		if head[0] == 'R' && binary.BigEndian.Uint32(body) == 0 {
+		if head[0] == typ && (typ != 'R' || binary.BigEndian.Uint32(body) == 0) {
 			e := newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command")
 			_, _ = client.Write(e.encode(nil))
 			return
@@ -486,7 +489,7 @@ func TestOutageAfterAuthentication(t *testing.T) {
 	before := connect(t, p.dsn(scramUser, scramPassword))
 	want := rows(t, before, pgx.QueryExecModeSimpleProtocol, localSQL)
 	before.Close(ctx)
-	fw.shutdownAfterAuth.Store(true)
+	fw.shutdownAfter.Store('R')
 	a := connect(t, p.dsn(scramUser, scramPassword))
 	if a.PgConn().PID() != 0 {
 		t.Errorf("pid %d: the session has no backend", a.PgConn().PID())
@@ -496,9 +499,20 @@ func TestOutageAfterAuthentication(t *testing.T) {
 	}
 	_, err := a.Exec(ctx, "select 1")
 	wantCode(t, "passthrough", err, codeCannotConnectNow)
-	fw.shutdownAfterAuth.Store(false)
+	// Shut down as the session starts: its settings are the login's.
+	fw.shutdownAfter.Store(0)
+	waitWarehouseUp(t, p, 1)
+	fw.shutdownAfter.Store('Z')
+	b := connect(t, p.dsn(scramUser, scramPassword))
+	if got := rows(t, b, pgx.QueryExecModeSimpleProtocol, localSQL); got != want {
+		t.Errorf("local answer in a session whose start lost the warehouse: %s", got)
+	}
+	fw.shutdownAfter.Store(0)
 	waitWarehouseUp(t, p, 1)
 	if n := scalar(t, a, "select $1::int", 3); n != 3 {
+		t.Errorf("after: %d", n)
+	}
+	if n := scalar(t, b, "select $1::int", 4); n != 4 {
 		t.Errorf("after: %d", n)
 	}
 }

@@ -501,7 +501,7 @@ func (s *session) attach() error {
 			ready = true
 		}
 	}
-	if set, ok := s.readStartupSettings(); ok {
+	if set, ok, _ := s.readStartupSettings(); ok {
 		s.srv.logins.read(s.loginKey, set)
 	}
 	if err := s.replayPrepared(); err != nil {
@@ -827,10 +827,7 @@ func (s *session) loginLocally(params map[string]string, authenticated bool) err
 	binary.BigEndian.PutUint32(key[:4], k.pid)
 	binary.BigEndian.PutUint32(key[4:], k.secret)
 	s.out = appendMessage(s.out, 'K', key[:])
-	s.stateMu.Lock()
-	s.set.sessionSettings, s.set.known = set, true
-	s.set.defaults, s.set.defaultsKnown = set, true
-	s.stateMu.Unlock()
+	s.startedWith(set)
 	s.txStatus.Store('I')
 	s.detached.Store(true)
 	s.out = appendMessage(s.out, 'Z', []byte{'I'})

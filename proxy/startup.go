@@ -195,7 +195,13 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			// first statement must not overtake this read. The read
 			// reuses the reader's buffer, which msg lives in.
 			ready := append([]byte(nil), msg.raw...)
-			set, known := s.readStartupSettings()
+			set, known, lost := s.readStartupSettings()
+			if lost {
+				// The warehouse went away as the session started: it
+				// starts as a session of its login would during the
+				// outage, rather than without a context for its length.
+				set, known = s.borrowSettings()
+			}
 			s.srv.logins.started(s.loginKey, method, statuses, set, known)
 			if method == authSCRAM {
 				s.srv.verifiers.loggedIn(s.user)
@@ -230,18 +236,19 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 // session's loops run on it. They may come from the startup packet,
 // postgresql.conf, ALTER ROLE or ALTER DATABASE, which only the warehouse
 // can tell. If the read fails they stay unknown, and the first local answer
-// that needs them reads them again. It returns what it read.
-func (s *session) readStartupSettings() (sessionSettings, bool) {
+// that needs them reads them again. It returns what it read, and lost when
+// the read failed because the connection ended.
+func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) {
 	probe := s.srv.probe()
 	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(probe)))); err != nil {
-		return sessionSettings{}, false
+		return sessionSettings{}, false, true
 	}
 	var values []string
 	failed := false
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
-			return sessionSettings{}, false
+			return sessionSettings{}, false, true
 		}
 		switch msg.typ {
 		case 'D':
@@ -252,21 +259,40 @@ func (s *session) readStartupSettings() (sessionSettings, bool) {
 			failed = true
 		case 'Z':
 			if failed {
-				return sessionSettings{}, false
+				return sessionSettings{}, false, false
 			}
 			v, err := parseSettings(values, probe)
 			if err != nil {
 				s.log.Warn("cannot read the session's settings and context", "err", err)
-				return sessionSettings{}, false
+				return sessionSettings{}, false, false
 			}
-			s.stateMu.Lock()
-			s.set.sessionSettings, s.set.known = v, true
-			s.set.defaults, s.set.defaultsKnown = v, true
-			s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
-			s.stateMu.Unlock()
-			return v, true
+			s.startedWith(v)
+			return v, true, false
 		}
 	}
+}
+
+// startedWith makes set the settings of a session that has just started.
+func (s *session) startedWith(set sessionSettings) {
+	s.stateMu.Lock()
+	s.set.sessionSettings, s.set.known = set, true
+	s.set.defaults, s.set.defaultsKnown = set, true
+	s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
+	s.stateMu.Unlock()
+}
+
+// borrowSettings starts the session with the settings the last session of
+// its login read (logins.go), when they hold for the current Probe.
+func (s *session) borrowSettings() (sessionSettings, bool) {
+	memo := s.srv.logins.get(s.loginKey)
+	if memo == nil {
+		return sessionSettings{}, false
+	}
+	set, ok := memo.settingsFor(s.srv.probe())
+	if ok {
+		s.startedWith(set)
+	}
+	return set, ok
 }
 
 // authStep answers one Authentication message from the warehouse with the
