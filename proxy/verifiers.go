@@ -48,6 +48,9 @@ type verifierCache struct {
 
 	mu       sync.Mutex
 	fetching map[string]bool
+	// base is the context lookups after a login run in: the server's,
+	// which ends with its Shutdown.
+	base context.Context
 }
 
 // heldVerifier is one role's verifier and where it came from.
@@ -65,7 +68,7 @@ func newVerifierCache(lookup VerifierLookup, refresh time.Duration, log *slog.Lo
 	if err != nil {
 		panic(err) // only for a non-positive size
 	}
-	return &verifierCache{lookup: lookup, refresh: refresh, log: log, held: held, fetching: map[string]bool{}}
+	return &verifierCache{lookup: lookup, refresh: refresh, log: log, held: held, fetching: map[string]bool{}, base: context.Background()}
 }
 
 // get returns the verifier held for user, nil when none.
@@ -104,6 +107,7 @@ func (c *verifierCache) loggedIn(user string) {
 		return
 	}
 	c.fetching[user] = true
+	ctx := c.base
 	c.mu.Unlock()
 	go func() {
 		defer func() {
@@ -111,7 +115,7 @@ func (c *verifierCache) loggedIn(user string) {
 			delete(c.fetching, user)
 			c.mu.Unlock()
 		}()
-		if err := c.fetch(context.Background(), user); err != nil {
+		if err := c.fetch(ctx, user); err != nil && ctx.Err() == nil {
 			c.log.Warn("auth query failed; the role's verifier stays as it was", "role", user, "err", err)
 		}
 	}()
@@ -145,6 +149,9 @@ func (c *verifierCache) fetch(ctx context.Context, user string) error {
 // run reads every held role's verifier again each refresh interval while
 // up reports the warehouse reachable, until ctx ends.
 func (c *verifierCache) run(ctx context.Context, up func() bool) {
+	c.mu.Lock()
+	c.base = ctx
+	c.mu.Unlock()
 	if c.lookup == nil || c.refresh <= 0 {
 		return
 	}
