@@ -729,6 +729,10 @@ func (a *offlineTxAnswer) Run(context.Context, *Session, []Param) (*Result, erro
 		if status == 'I' {
 			s.txStatus.Store('T')
 			s.beginSQL = a.sql
+			// now() in the block is its start, as on the warehouse.
+			s.stateMu.Lock()
+			s.tx.start = s.clock.received
+			s.stateMu.Unlock()
 		}
 	case txCommit:
 		tag = "COMMIT"
@@ -747,11 +751,12 @@ func (a *offlineTxAnswer) Run(context.Context, *Session, []Param) (*Result, erro
 func (s *session) endVirtualBlock(status byte) {
 	s.beginSQL = ""
 	s.txStatus.Store('I')
+	s.stateMu.Lock()
+	s.tx.start = time.Time{}
 	if status != 'I' {
-		s.stateMu.Lock()
 		s.blockEndedLocked()
-		s.stateMu.Unlock()
 	}
+	s.stateMu.Unlock()
 }
 
 // isTxExit reports whether a is a statement that ends a transaction block,
