@@ -353,6 +353,20 @@ func (s *session) answerOffline(kind byte, e *pgError) error {
 	return s.writeClient(e.encode(nil))
 }
 
+// takeLossReport returns the loss to report to a message that was about to
+// be relayed when the connection went: the report still due, or one saying
+// that the message did not go.
+func (s *session) takeLossReport() *pgError {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	e := s.lossReport
+	s.lossReport = nil
+	if e == nil {
+		e = errLostBefore()
+	}
+	return e
+}
+
 // failVirtualBlock fails a transaction block the session holds without the
 // warehouse, as an error in it would on the warehouse.
 func (s *session) failVirtualBlock() {

@@ -223,7 +223,8 @@ func (s *session) relayAs(msg message, e expectation) error {
 	case tripClosing:
 		return errSessionDone
 	case tripLost:
-		return s.answerOffline(msg.typ, errLostRunning())
+		// Lost between the check and now: the message did not go.
+		return s.answerOffline(msg.typ, s.takeLossReport())
 	}
 	switch msg.typ {
 	case 'Q', 'F', 'S':
