@@ -86,3 +86,14 @@ bench-serving: build
 	bash scripts/deps.sh postgres
 	$(GO) build -o bin/pgrollup-bench-serving ./bench/serving
 	bin/pgrollup-bench-serving -pgrollup bin/pgrollup -duration $(BENCH_DURATION) $(SERVING_FLAGS)
+
+# Outage benchmark (bench/outage): what pgrollup serves to 8 clients while
+# Postgres is stopped for 30 s, and how soon their sessions relay again.
+# make bench-outage OUTAGE_FLAGS='-clients 8 -outage 30s -rows 200000'
+OUTAGE_FLAGS ?=
+
+.PHONY: bench-outage
+bench-outage: build
+	bash scripts/deps.sh postgres
+	$(GO) build -o bin/pgrollup-bench-outage ./bench/outage
+	bin/pgrollup-bench-outage -pgrollup bin/pgrollup $(OUTAGE_FLAGS)

@@ -98,6 +98,21 @@ type Auth struct {
 	// CleartextWithoutTLS says when the proxy may ask a client for its password
 	// over a connection without TLS: never, loopback (default) or always.
 	CleartextWithoutTLS string `yaml:"cleartext_without_tls"`
+	// OutageLogins lets clients log in while the warehouse is unreachable
+	// (default true): pgrollup authenticates them itself with SCRAM-SHA-256,
+	// from the verifiers it holds, when a session of the same login started
+	// through it before.
+	OutageLogins bool `yaml:"outage_logins"`
+	// Query reads the warehouse's verifier for a role, $1, as PgBouncer's
+	// auth_query: it returns the role's name and its pg_authid.rolpassword,
+	// or no row. Empty: pgrollup holds only the verifiers that relayed
+	// SCRAM logins prove.
+	Query string `yaml:"query"`
+	// DSN is the connection Query runs on; empty: warehouse.dsn.
+	DSN string `yaml:"dsn"`
+	// Refresh is how often the verifiers held are read again through Query
+	// while the warehouse is up (default 1m).
+	Refresh Duration `yaml:"refresh"`
 }
 
 // Admin configures the admin and metrics HTTP listener.

@@ -204,7 +204,7 @@ func expectedDefaults(base string) *Config {
 		Storage:         Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
 		Worker:          Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
 		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB},
-		Auth:            Auth{CleartextWithoutTLS: "loopback"},
+		Auth:            Auth{CleartextWithoutTLS: "loopback", OutageLogins: true, Refresh: Duration(time.Minute)},
 		MaxMessageBytes: 64 << 20,
 		BuildTimezone:   "UTC",
 		Admin:           Admin{Listen: "127.0.0.1:7480"},
@@ -221,8 +221,9 @@ func TestEnvOverrides(t *testing.T) {
 		"PGROLLUP_ADMIN_TOKEN":   "tok",
 		"PGROLLUP_LISTEN":        "0.0.0.0:5432",
 		"PGROLLUP_ADMIN_LISTEN":  "0.0.0.0:9090",
+		"PGROLLUP_AUTH_DSN":      "postgres://lookup:pw@warehouse/dw",
 	}
-	c := mustParse(t, withTop("listen: 127.0.0.1:1", "admin: {listen: 127.0.0.1:2, token: file-token}"), testFile, envOf(env))
+	c := mustParse(t, withTop("listen: 127.0.0.1:1", "admin: {listen: 127.0.0.1:2, token: file-token}", "auth: {query: 'SELECT * FROM pgrollup.user_lookup($1)'}"), testFile, envOf(env))
 	got := map[string]string{
 		"PGROLLUP_WAREHOUSE_DSN": c.Warehouse.DSN,
 		"PGROLLUP_NATS_URL":      c.NATS.URL,
@@ -232,6 +233,7 @@ func TestEnvOverrides(t *testing.T) {
 		"PGROLLUP_ADMIN_TOKEN":   c.Admin.Token,
 		"PGROLLUP_LISTEN":        c.Listen,
 		"PGROLLUP_ADMIN_LISTEN":  c.Admin.Listen,
+		"PGROLLUP_AUTH_DSN":      c.Auth.DSN,
 	}
 	if !reflect.DeepEqual(got, env) {
 		t.Errorf("overrides not applied:\n got %v\nwant %v", got, env)
@@ -363,6 +365,15 @@ func TestValidationErrors(t *testing.T) {
 		{"cert without key", withTop("tls:", "  cert_file: server.crt"), 9, "tls.cert_file", "set without tls.key_file"},
 		{"key without cert", withTop("tls: {key_file: server.key}"), 8, "tls.key_file", "set without tls.cert_file"},
 		{"cleartext policy", withTop("auth:", "  cleartext_without_tls: sometimes"), 9, "auth.cleartext_without_tls", `unknown value "sometimes" (want never, loopback or always)`},
+		{"auth query syntax", withTop("auth:", "  query: SELECT usename passwd FROM", "  dsn: postgres://lookup@db/shop"), 9, "auth.query", "cannot parse"},
+		{"auth query not a select", withTop("auth:", "  query: DELETE FROM pg_authid WHERE rolname = $1"), 9, "auth.query", "is not a single SELECT statement"},
+		{"auth query columns", withTop("auth:", "  query: SELECT rolpassword FROM pg_authid WHERE rolname = $1"), 9, "auth.query", "must return two columns"},
+		{"auth query without $1", withTop("auth:", "  query: SELECT rolname, rolpassword FROM pg_authid"), 9, "auth.query", "must take the role name as $1"},
+		{"auth query with $2", withTop("auth:", "  query: SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1 AND $2"), 9, "auth.query", "and no other parameter"},
+		{"auth query two statements", withTop("auth:", "  query: SELECT 1, 2 WHERE $1 = ''; SELECT 3"), 9, "auth.query", "is not a single SELECT statement"},
+		{"auth dsn without query", withTop("auth:", "  dsn: postgres://lookup@db/shop"), 9, "auth.dsn", "set without auth.query"},
+		{"auth dsn", withTop("auth:", "  query: SELECT * FROM pgrollup.user_lookup($1)", "  dsn: postgres://lookup@db:notaport/shop"), 10, "auth.dsn", "invalid connection string: invalid port"},
+		{"auth refresh", withTop("auth:", "  refresh: 0s"), 9, "auth.refresh", "must be greater than zero"},
 		{"build timezone", withTop("build_timezone: Mars/Olympus_Mons"), 8, "build_timezone", `unknown time zone "Mars/Olympus_Mons"`},
 		{"build timezone Local", withTop("build_timezone: Local"), 8, "build_timezone", "Local is not a zone name Postgres knows"},
 

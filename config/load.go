@@ -29,6 +29,7 @@ const (
 	defaultResultCacheBytes  = 64 * MB
 	defaultMaxMessageBytes   = 64 * MB
 	defaultBuildTimezone     = "UTC"
+	defaultAuthRefresh       = Duration(time.Minute)
 )
 
 // Load reads, completes and validates the configuration file at path. On failure the error
@@ -62,12 +63,13 @@ var envOverrides = []struct {
 	{"PGROLLUP_ADMIN_TOKEN", "admin.token", func(c *Config) *string { return &c.Admin.Token }},
 	{"PGROLLUP_LISTEN", "listen", func(c *Config) *string { return &c.Listen }},
 	{"PGROLLUP_ADMIN_LISTEN", "admin.listen", func(c *Config) *string { return &c.Admin.Listen }},
+	{"PGROLLUP_AUTH_DSN", "auth.dsn", func(c *Config) *string { return &c.Auth.DSN }},
 }
 
 // ParseWithEnv is Parse with the environment lookup injected (os.Getenv in production).
 // These variables, when non-empty, replace the file's value: PGROLLUP_WAREHOUSE_DSN,
 // PGROLLUP_NATS_URL, PGROLLUP_S3_ACCESS_KEY, PGROLLUP_S3_SECRET_KEY, PGROLLUP_S3_ENDPOINT,
-// PGROLLUP_ADMIN_TOKEN, PGROLLUP_LISTEN and PGROLLUP_ADMIN_LISTEN.
+// PGROLLUP_ADMIN_TOKEN, PGROLLUP_LISTEN, PGROLLUP_ADMIN_LISTEN and PGROLLUP_AUTH_DSN.
 // Then defaults fill what is unset, relative paths are resolved against the directory of
 // path, and the result is validated; all problems come back together as Errors.
 func ParseWithEnv(data []byte, path string, getenv func(string) string) (*Config, error) {
@@ -118,6 +120,8 @@ func applyDefaults(c *Config, src *source) {
 	defaultString(&c.DataDir, defaultDataDir)
 	defaultString(&c.Storage.S3.Region, defaultS3Region)
 	defaultString(&c.Auth.CleartextWithoutTLS, CleartextLoopback)
+	defaultValue(src, "auth.outage_logins", &c.Auth.OutageLogins, true)
+	defaultValue(src, "auth.refresh", &c.Auth.Refresh, defaultAuthRefresh)
 	defaultString(&c.BuildTimezone, defaultBuildTimezone)
 	defaultValue(src, "worker.cache_max_bytes", &c.Worker.CacheMaxBytes, defaultCacheMaxBytes)
 	defaultValue(src, "worker.duckdb_memory_limit", &c.Worker.DuckDBMemoryLimit, defaultDuckDBMemory)
@@ -265,6 +269,7 @@ func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 func (c *Config) Redacted() *Config {
 	cp := *c
 	cp.Warehouse.DSN = RedactDSN(c.Warehouse.DSN)
+	cp.Auth.DSN = RedactDSN(c.Auth.DSN)
 	if cp.Storage.S3.SecretKey != "" {
 		cp.Storage.S3.SecretKey = redactedMark
 	}
@@ -288,6 +293,6 @@ func (c *Config) String() string {
 
 // secrets are the values no error message may contain.
 func (c *Config) secrets() []string {
-	s := dsnSecrets(c.Warehouse.DSN)
+	s := append(dsnSecrets(c.Warehouse.DSN), dsnSecrets(c.Auth.DSN)...)
 	return append(s, c.Storage.S3.SecretKey, c.Admin.Token)
 }

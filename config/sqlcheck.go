@@ -188,6 +188,58 @@ func checkQuery(text string, oneColumn bool) error {
 	return nil
 }
 
+// checkAuthQuery checks auth.query: a read-only SELECT of the role's name
+// and its password verifier, for the role name $1 and no other parameter.
+func checkAuthQuery(text string) error {
+	if err := checkQuery(text, false); err != nil {
+		return err
+	}
+	tree, _ := pg_query.Parse(text) // parsed by checkQuery
+	sel := singleSelect(tree)
+	if sel.Op == pg_query.SetOperation_SETOP_NONE && len(sel.ValuesLists) == 0 && len(sel.TargetList) != 2 && !selectsStar(sel) {
+		return fmt.Errorf("%q must return two columns: the role's name and its password (pg_authid's rolname and rolpassword)", text)
+	}
+	params := map[int32]bool{}
+	collectParams(tree.ProtoReflect(), params)
+	if !params[1] || len(params) != 1 {
+		return fmt.Errorf("%q must take the role name as $1, and no other parameter", text)
+	}
+	return nil
+}
+
+// selectsStar reports whether a target list holds a *, whose columns only
+// the warehouse knows.
+func selectsStar(sel *pg_query.SelectStmt) bool {
+	for _, t := range sel.TargetList {
+		for _, f := range t.GetResTarget().GetVal().GetColumnRef().GetFields() {
+			if f.GetAStar() != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// collectParams notes the numbers of the $n parameters anywhere in m.
+func collectParams(m protoreflect.Message, into map[int32]bool) {
+	if p, ok := m.Interface().(*pg_query.ParamRef); ok {
+		into[p.GetNumber()] = true
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil || fd.IsMap():
+		case fd.IsList():
+			list := v.List()
+			for i := 0; i < list.Len(); i++ {
+				collectParams(list.Get(i).Message(), into)
+			}
+		default:
+			collectParams(v.Message(), into)
+		}
+		return true
+	})
+}
+
 // checkBoolean rejects expressions that are certainly not conditions. Anything it cannot
 // judge without the warehouse's catalog (a column, a function call) is accepted.
 func checkBoolean(n *pg_query.Node) error {

@@ -157,10 +157,26 @@ func (v *validator) tls() {
 }
 
 func (v *validator) auth() {
-	switch p := v.c.Auth.CleartextWithoutTLS; p {
+	a := v.c.Auth
+	switch p := a.CleartextWithoutTLS; p {
 	case CleartextNever, CleartextLoopback, CleartextAlways:
 	default:
 		v.addf("auth.cleartext_without_tls", "unknown value %q (want never, loopback or always)", p)
+	}
+	if a.Query != "" {
+		if err := checkAuthQuery(a.Query); err != nil {
+			v.addf("auth.query", "%v", err)
+		}
+	}
+	if a.DSN != "" {
+		if a.Query == "" {
+			v.addf("auth.dsn", "set without auth.query, which is all it is used for")
+		} else if _, err := pgconn.ParseConfig(a.DSN); err != nil {
+			v.addf("auth.dsn", "invalid connection string: %s", dsnProblem(err))
+		}
+	}
+	if a.Refresh <= 0 {
+		v.addf("auth.refresh", "must be greater than zero, got %s", a.Refresh)
 	}
 }
 

@@ -83,6 +83,16 @@ func (q *expectQueue) pop() {
 	}
 }
 
+// drain empties the queue without telling onPop, and returns what was in
+// it, oldest first: the warehouse will answer none of it.
+func (q *expectQueue) drain() []expectation {
+	items := append([]expectation(nil), q.items[q.head:]...)
+	clear(q.items)
+	q.items, q.head = q.items[:0], 0
+	q.ignoreTillSync = false
+	return items
+}
+
 // isSyncPoint reports whether the warehouse answers kind with ReadyForQuery.
 func isSyncPoint(kind byte) bool { return kind == 'S' || kind == 'Q' || kind == 'F' }
 

@@ -60,6 +60,8 @@ func (s *session) barrier() (bool, error) {
 	if err := s.waitAnswered(); err != nil {
 		return false, err
 	}
+	// The connection may have been lost meanwhile, failing the batch.
+	s.noticeLoss()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	return !s.batchFailed && !s.expect.ignoreTillSync, nil
@@ -119,7 +121,7 @@ func (s *session) onQuery(msg message) error {
 	if _, err := s.barrier(); err != nil {
 		return err
 	}
-	if s.txFailed() {
+	if s.refusedInFailedBlock(d.Answer) {
 		// Postgres refuses anything but the end of the block; the
 		// warehouse says so in its own words.
 		s.clock.querying(d)
@@ -265,7 +267,7 @@ func (s *session) onParse(msg message) error {
 	if err != nil || !proceed {
 		return err
 	}
-	if s.txFailed() {
+	if s.refusedInFailedBlock(d.Answer) {
 		return s.relayParse(msg, name, st)
 	}
 	nparams, err := countParams(query)
@@ -296,7 +298,7 @@ func (s *session) onBind(msg message) error {
 	if err != nil || !proceed {
 		return err
 	}
-	if s.txFailed() {
+	if s.refusedInFailedBlock(ls.decision.Answer) {
 		return s.failLocal(errTxAborted)
 	}
 	params, formats, err := decodeBind(msg.body, ls.oids)
@@ -343,6 +345,9 @@ func (s *session) onDescribe(msg message) error {
 		if _, ok := ls.decision.Answer.(Binder); ok {
 			// Its result is known only once values are bound: the
 			// warehouse describes it.
+			if done, err := s.offline(msg.typ); done {
+				return err
+			}
 			if err := s.prepareUpstream(ls); err != nil {
 				return err
 			}
@@ -389,7 +394,7 @@ func (s *session) onExecute(msg message) error {
 	if err != nil || !proceed {
 		return err
 	}
-	if s.txFailed() {
+	if s.refusedInFailedBlock(lp.answer) {
 		return s.failLocal(errTxAborted)
 	}
 	d := lp.stmt.decision
@@ -477,6 +482,9 @@ func (s *session) prepareUpstream(ls *localStatement) error {
 // relayUpstreamBind sends a Bind of a local statement to the warehouse,
 // which answers it (and everything about its portal) itself.
 func (s *session) relayUpstreamBind(ls *localStatement, bind message, portal string) error {
+	if done, err := s.offline(bind.typ); done {
+		return err
+	}
 	if err := s.prepareUpstream(ls); err != nil {
 		return err
 	}
@@ -488,6 +496,9 @@ func (s *session) relayUpstreamBind(ls *localStatement, bind message, portal str
 // statement and binds the portal there, hiding those answers because the
 // client already had them from the proxy, then relays the Execute.
 func (s *session) executeUpstream(lp *localPortal, execute message) error {
+	if done, err := s.offline(execute.typ); done {
+		return err
+	}
 	if err := s.prepareUpstream(lp.stmt); err != nil {
 		return err
 	}
@@ -504,6 +515,11 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 // hidden from the client.
 func (s *session) inject(kind byte, raw []byte) error {
 	s.stateMu.Lock()
+	if s.isDetached() {
+		// Lost just now: the message it serves gets the loss.
+		s.stateMu.Unlock()
+		return nil
+	}
 	s.inExtended = true
 	s.pushExpect(expectation{kind: kind, swallow: true})
 	s.stateMu.Unlock()

@@ -9,6 +9,11 @@ type Metrics struct {
 	Queries           *prometheus.CounterVec
 	Fallbacks         *prometheus.CounterVec
 	QueryDuration     *prometheus.HistogramVec // duration.go
+	// WarehouseUp is 1 while the warehouse accepts connections, 0 during
+	// an outage (outage.go); LocalLogins counts the sessions the proxy
+	// authenticated itself meanwhile.
+	WarehouseUp prometheus.Gauge
+	LocalLogins prometheus.Counter
 }
 
 // NewMetrics creates the proxy's collectors and registers them on reg.
@@ -27,8 +32,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Statements the proxy meant to answer itself that were relayed to the warehouse after all, by reason.",
 		}, []string{"reason"}),
 		QueryDuration: newQueryDuration(),
+		WarehouseUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pgrollup_warehouse_up",
+			Help: "1 when the warehouse accepts connections, 0 while it is unreachable (then only statements answered from rollups run).",
+		}),
+		LocalLogins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pgrollup_outage_logins_total",
+			Help: "Sessions pgrollup authenticated itself because the warehouse was unreachable.",
+		}),
 	}
-	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks, m.QueryDuration)
+	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks, m.QueryDuration, m.WarehouseUp, m.LocalLogins)
 	// Every route is present from the start so that rate() and the hit-rate
 	// expression see a zero rather than a missing series.
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {

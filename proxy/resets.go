@@ -91,6 +91,10 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 	}
 	for _, ls := range local {
 		s.stateMu.Lock()
+		if s.isDetached() {
+			s.stateMu.Unlock()
+			return nil // the Query that needs them gets the loss
+		}
 		s.pushExpect(expectation{kind: 'P', swallow: true, quiet: true})
 		s.stateMu.Unlock()
 		if _, err := s.upW.Write(ls.parse); err != nil {
@@ -99,6 +103,10 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 		ls.upstream = true
 	}
 	s.stateMu.Lock()
+	if s.isDetached() {
+		s.stateMu.Unlock()
+		return nil
+	}
 	s.pushExpect(expectation{kind: 'S', swallow: true})
 	s.stateMu.Unlock()
 	_, err := s.upW.Write([]byte{'S', 0, 0, 0, 4})

@@ -95,6 +95,14 @@ type Session struct {
 type Probe struct {
 	Select  string // comma-separated expressions, each returning text
 	Columns int    // how many
+	// Fingerprint identifies the state of what the values depend on as the
+	// Prober saw it when it made the Probe (the catalog rows it follows);
+	// empty when it cannot tell. A new Probe with the same Select and
+	// Fingerprint asks the same question of an unchanged catalog, so values
+	// read for the old one are still the answer. The proxy relies on that
+	// only for sessions that start while the warehouse is unreachable, with
+	// values an earlier session of the same login read.
+	Fingerprint string
 }
 
 // Prober gives the Probe sessions must read before a local answer. A new

@@ -48,7 +48,17 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// StatementCacheSize is the number of parsed statement texts kept; 0 means 10000.
 	StatementCacheSize int
-	Logger             *slog.Logger
+	// OutageLogins lets clients log in while the warehouse is unreachable:
+	// the proxy authenticates them itself, with SCRAM verifiers it holds,
+	// when it started a session of the same login before (outage.go).
+	OutageLogins bool
+	// Verifiers, when set, reads the warehouse's SCRAM verifiers for roles
+	// that log in, and again every VerifierRefresh (0: a minute) while the
+	// warehouse is up (auth.query); nil: the proxy holds only the verifiers
+	// relayed SCRAM logins prove (verifiers.go).
+	Verifiers       VerifierLookup
+	VerifierRefresh time.Duration
+	Logger          *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -62,6 +72,15 @@ type Server struct {
 	log       *slog.Logger
 	// fallbackLog limits the warnings about answers that fell back.
 	fallbackLog *fallbackLimiter
+	// monitor follows whether the warehouse is up; verifiers and logins
+	// are what the proxy needs to start sessions while it is not
+	// (outage.go). The background work they do runs from the first Serve
+	// until Shutdown (bgStop).
+	monitor   *warehouseMonitor
+	verifiers *verifierCache
+	logins    *loginMemos
+	bgOnce    sync.Once
+	bgStop    context.CancelFunc
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -116,6 +135,13 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.VerifierRefresh <= 0 {
+		opts.VerifierRefresh = time.Minute
+	}
+	check, err := connectCheck(opts.WarehouseDSN)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse dsn: %w", err)
+	}
 	s := &Server{
 		opts:        opts,
 		warehouse:   w,
@@ -128,7 +154,11 @@ func NewServer(opts Options) (*Server, error) {
 		sessions:    map[*session]struct{}{},
 		keys:        map[cancelKey]*session{},
 		random:      rand.Reader,
+		logins:      newLoginMemos(),
+		bgStop:      func() {},
 	}
+	s.monitor = newWarehouseMonitor(check, s.metrics.WarehouseUp, opts.Logger)
+	s.verifiers = newVerifierCache(opts.Verifiers, opts.VerifierRefresh, opts.Logger)
 	s.queries = map[Route]prometheus.Counter{}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
@@ -159,6 +189,12 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
+	s.bgOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.bgStop = cancel
+		go s.monitor.run(ctx)
+		go s.verifiers.run(ctx, s.monitor.isUp)
+	})
 	s.mu.Unlock()
 	s.ready.Store(true)
 	var backoff time.Duration
@@ -197,6 +233,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
 	s.ready.Store(false)
+	s.bgStop()
 	for l := range s.listeners {
 		l.Close()
 	}

@@ -44,10 +44,13 @@ type session struct {
 	clientMu sync.Mutex
 	clientW  *bufio.Writer
 
+	// upstream is the warehouse connection, replaced when a lost one is
+	// opened again (reattach.go); upMu guards it against a concurrent close.
+	upMu     sync.Mutex
 	upstream net.Conn
 	upR      *bufio.Reader
 	upMsgs   *messageReader
-	upW      *bufio.Writer // client loop only
+	upW      *upstreamWriter // client loop only
 
 	// out collects messages to the client during startup, before clientW.
 	out []byte
@@ -57,6 +60,13 @@ type session struct {
 	upKey          atomic.Pointer[upstreamKey]
 	params         atomic.Pointer[map[string]string]
 	txStatus       atomic.Uint32
+
+	// startup holds the client's startup parameters, loginKey the login
+	// they make (logins.go); keys, for a client the proxy authenticated
+	// itself with SCRAM, prove it to the warehouse (reattach.go).
+	startup  map[string]string
+	loginKey string
+	keys     *scramKeys
 
 	// key is the BackendKeyData the client was given, when keyed; the
 	// Server sets both under its mu.
@@ -86,6 +96,19 @@ type session struct {
 	// resetsDone are DEALLOCATEs and the like the warehouse completed, for
 	// the client loop to apply (resets.go).
 	resetsDone []resetOp
+	// The warehouse connection's life (reattach.go): upDone is closed when
+	// the current connection's upstream loop ends; upGen counts lost
+	// connections; lossReport is the loss still to be reported to the next
+	// statement, lossOpenBatch that the loss failed a batch not yet synced.
+	upDone        chan struct{}
+	upGen         uint64
+	lossReport    *pgError
+	lossOpenBatch bool
+	// detached: the session has no warehouse connection now.
+	detached atomic.Bool
+	// dirty: the session relayed a statement that may have left state on
+	// the warehouse that a new connection would not have (settings.go).
+	dirty atomic.Bool
 
 	// Client loop only: statements and portals the proxy answers itself,
 	// and the state of the extended-protocol batch up to the next Sync.
@@ -106,6 +129,11 @@ type session struct {
 	batchMayCopy  bool       // a statement relayed since the last sync point may be COPY
 	copyPending   *copyStart // a COPY relayed that may be in copy-in (copy.go)
 	resetsPending bool       // a statement relayed may drop statements or portals the proxy holds
+	// Client loop only: the lost connections accounted for (upGen), and
+	// the BEGIN of a block opened while detached, replayed on the next
+	// connection.
+	seenGen  uint64
+	beginSQL string
 
 	closeOnce sync.Once
 }
@@ -138,11 +166,19 @@ func (s *session) setClientConn(c net.Conn) {
 	s.clientW = bufio.NewWriterSize(c, bufferSize)
 }
 
-func (s *session) setUpstreamConn(c net.Conn) {
+// setUpstreamConn makes c the session's warehouse connection. It reports
+// false, and keeps nothing, when the session is closing.
+func (s *session) setUpstreamConn(c net.Conn) bool {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
 	s.upstream = c
 	s.upR = bufio.NewReaderSize(c, bufferSize)
 	s.upMsgs = newMessageReader(s.upR, 0)
-	s.upW = bufio.NewWriterSize(c, bufferSize)
+	s.upW = &upstreamWriter{w: bufio.NewWriterSize(c, bufferSize), conn: c}
+	return true
 }
 
 func (s *session) run() {
@@ -163,25 +199,74 @@ func (s *session) run() {
 		s.database = s.user
 	}
 	s.log = s.log.With("user", s.user, "database", s.database)
+	s.startup = params
+	s.loginKey = loginKey(params)
 	if err := s.srv.register(s); err != nil {
 		s.fail(err)
 		return
 	}
 	defer s.srv.unregister(s)
-	if err := s.startUpstream(s.ctx, params); err != nil {
+	if err := s.login(s.ctx, params); err != nil {
 		s.fail(err)
 		return
 	}
 	_ = s.client.SetDeadline(time.Time{})
-	s.log.Debug("session started")
+	s.log.Debug("session started", "detached", s.isDetached())
 
-	upDone := make(chan error, 1)
-	go func() { upDone <- s.upstreamLoop() }()
 	clientErr := s.clientLoop()
 	s.dropAllPortals()
 	s.closeConns()
-	upErr := <-upDone
-	s.log.Debug("session ended", "client_end", errText(clientErr), "warehouse_end", errText(upErr))
+	s.stateMu.Lock()
+	done := s.upDone
+	s.stateMu.Unlock()
+	if done != nil {
+		<-done
+	}
+	s.log.Debug("session ended", "client_end", errText(clientErr))
+}
+
+// login opens the client's warehouse session, relaying its authentication.
+// When the warehouse is unreachable the proxy authenticates the client
+// itself, if it can, and the session starts without a connection.
+func (s *session) login(ctx context.Context, params map[string]string) error {
+	if s.srv.monitor.isUp() {
+		err := s.startUpstream(ctx, params)
+		if err == nil {
+			s.startUpstreamLoop()
+			return nil
+		}
+		authed := errors.Is(err, errWarehouseGoneAuthed)
+		if !authed && !errors.Is(err, errWarehouseUnreachable) {
+			return err
+		}
+		s.closeUpstream()
+		s.upKey.Store(nil)
+		if s.srv.monitor.confirm(ctx) && !authed {
+			// Up for the monitor, not for this client: nothing to fall
+			// back on, and no address to tell it.
+			return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse")
+		}
+		if authed {
+			// The warehouse authenticated the client: the session can
+			// start without it.
+			return s.loginLocally(params, true)
+		}
+	}
+	return s.loginLocally(params, false)
+}
+
+// startUpstreamLoop starts relaying the warehouse's messages to the client.
+func (s *session) startUpstreamLoop() {
+	done := make(chan struct{})
+	s.stateMu.Lock()
+	s.upDone = done
+	s.detached.Store(false)
+	s.stateMu.Unlock()
+	go func() {
+		defer close(done)
+		err := s.upstreamLoop()
+		s.log.Debug("warehouse connection ended", "end", errText(err))
+	}()
 }
 
 // fail ends a session that never got going, telling the client why when it
@@ -224,9 +309,7 @@ func (s *session) closeConns() {
 		s.drained.Broadcast()
 		s.stateMu.Unlock()
 		s.client.Close()
-		if s.upstream != nil {
-			s.upstream.Close()
-		}
+		s.closeUpstream()
 	})
 }
 
@@ -280,6 +363,7 @@ func (s *session) clientLoop() error {
 }
 
 func (s *session) handleClientMessage(msg message) error {
+	s.noticeLoss()
 	switch msg.typ {
 	case 'd', 'c', 'f', 'X':
 	case 'S', 'H':
@@ -327,9 +411,14 @@ func (s *session) handleClientMessage(msg message) error {
 	case 'F':
 		return s.relayFunctionCall(msg)
 	case 'd', 'c', 'f':
-		// COPY data flows within a statement already relayed.
+		// COPY data flows within a statement already relayed; with the
+		// connection lost, the COPY has failed, and what follows of it is
+		// ignored as Postgres ignores it after an error.
 		if msg.typ != 'd' {
 			s.copyEnded()
+		}
+		if s.isDetached() {
+			return nil
 		}
 		_, err := s.upW.Write(msg.raw)
 		return err
@@ -344,32 +433,47 @@ func (s *session) handleClientMessage(msg message) error {
 	}
 }
 
+// Outcomes of beginRoundTrip.
+type roundTrip uint8
+
+const (
+	tripOn      roundTrip = iota
+	tripClosing           // the session is being closed for shutdown
+	tripLost              // the warehouse connection was lost just now
+)
+
 // beginRoundTrip notes a client message about to be relayed that the
-// warehouse will answer as e describes. It returns false when the session
-// is being closed for shutdown.
-func (s *session) beginRoundTrip(e expectation) bool {
+// warehouse will answer as e describes, unless the session is closing or
+// has lost its connection since the caller looked (reattach.go).
+func (s *session) beginRoundTrip(e expectation) roundTrip {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.closing {
-		return false
+		return tripClosing
+	}
+	if s.isDetached() {
+		return tripLost
 	}
 	switch e.kind {
 	case 'S', 'Q', 'F':
 		s.inExtended = false
 	case 'H':
 		s.inExtended = true
-		return true
+		return tripOn
 	default:
 		s.inExtended = true
 	}
 	s.pushExpect(e)
-	return true
+	return tripOn
 }
 
 // route asks the router where a statement goes; statements that manage
 // the proxy's own prepared statements it decides itself.
 func (s *session) route(st *Statement) Decision {
 	if d, ok := s.sessionCommand(st); ok {
+		return d
+	}
+	if d, ok := s.offlineCommand(st); ok {
 		return d
 	}
 	d := s.srv.router.Route(s.ctx, st, s.session())
@@ -404,18 +508,37 @@ func (s *session) count(r Route) {
 
 // upstreamLoop relays the warehouse's messages to the client until either
 // side closes.
+//
+// When the connection ends on the warehouse's side the session goes on
+// without it (reattach.go), unless the warehouse ended this session alone
+// with a FATAL error, which the client sees and which ends it too.
 func (s *session) upstreamLoop() error {
+	fatal := false
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
+			if !fatal && s.loseUpstream(err) {
+				return err
+			}
 			s.clientMu.Lock()
 			_ = s.clientW.Flush()
 			s.clientMu.Unlock()
 			s.closeConns()
 			return err
 		}
-		if msg.typ == 'S' {
+		switch {
+		case msg.typ == 'S':
 			s.noteParameter(msg.body)
+		case msg.typ == 'E' && !isStatementError(msg.body):
+			if s.survives(msg.body) {
+				err := fmt.Errorf("warehouse error %s", errorCode(msg.body))
+				if s.loseUpstream(err) {
+					return err
+				}
+			}
+			fatal = true
+		case msg.typ == 'N' && shutdownNotice(msg.body):
+			continue // the session outlives the backend
 		}
 		relay, terminate := s.observeUpstream(msg)
 		s.clientMu.Lock()
@@ -512,10 +635,12 @@ func (s *session) terminate(e *pgError) {
 	_, _ = s.clientW.Write(e.encode(nil))
 	_ = s.clientW.Flush()
 	s.clientMu.Unlock()
-	if s.upstream != nil {
+	s.upMu.Lock()
+	if s.upstream != nil && !s.isDetached() {
 		_ = s.upstream.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = s.upstream.Write([]byte{'X', 0, 0, 0, 4})
 	}
+	s.upMu.Unlock()
 	s.closeConns()
 }
 

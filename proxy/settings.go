@@ -189,6 +189,12 @@ func (s *session) settingsMayChange(st *Statement) {
 	// context (role, search_path, the settings row-level security reads)
 	// is read with them.
 	named := st == nil || changesSession(st) || mentionsAny(st.SQL, "extra_float_digits", "statement_timeout", "reset", "discard", "set_config")
+	// A statement that may leave state on the warehouse makes the loss of
+	// the connection worth reporting (reattach.go): settings, temp tables,
+	// LISTEN, cursors WITH HOLD, SQL-level prepared statements, locks.
+	if !s.dirty.Load() && (named || !settingsNeutral(st) || mentionsAny(st.SQL, "listen", "declare", "prepare")) {
+		s.dirty.Store(true)
+	}
 	s.stateMu.Lock()
 	tracking := s.set.known || s.set.reading > 0
 	atBlockEnd, readAtBlockEnd := s.set.staleAtBlockEnd, s.set.readAtBlockEnd
@@ -309,8 +315,25 @@ func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 
 // settingsKnownLocked reports whether the settings and the context the
 // Prober currently asks for are known. The caller holds stateMu.
+//
+// A session without a warehouse connection cannot read them again, and
+// nothing can change them while the warehouse is unreachable: when the
+// Prober made a new Probe of the same catalog (as it does now and then to
+// bound how long a read is trusted), what the session read for the old one
+// still holds (logins.go).
 func (s *session) settingsKnownLocked() bool {
-	return s.set.known && s.set.probe == s.srv.probe()
+	if !s.set.known {
+		return false
+	}
+	current := s.srv.probe()
+	if s.set.probe == current {
+		return true
+	}
+	if s.isDetached() && probeEquivalent(s.set.probe, current) {
+		s.set.probe = current
+		return true
+	}
+	return false
 }
 
 // readSettingsEarly reads the settings now, if they may have changed and
@@ -332,7 +355,17 @@ func (s *session) readSettingsEarly() error {
 // transaction has not failed. Otherwise it asks for a read at the next sync
 // point, and the settings stay unknown for now.
 func (s *session) readSettingsNow() error {
+	if attached, err := s.attachQuietly(); err != nil || !attached {
+		// Without the warehouse they stay unknown, and the answer that
+		// needs them falls back to it, which reports why it cannot.
+		return err
+	}
 	s.stateMu.Lock()
+	if s.settingsKnownLocked() {
+		// A new connection read them as it started.
+		s.stateMu.Unlock()
+		return nil
+	}
 	safe := s.expect.len() == 0 && !s.expect.ignoreTillSync && !s.batchUpstream && byte(s.txStatus.Load()) != 'E'
 	if !safe {
 		s.set.readWanted = true
@@ -374,7 +407,7 @@ func (s *session) readSettingsAtSync() error {
 // one too.
 func (s *session) sendSettingsRead() error {
 	s.stateMu.Lock()
-	if s.expect.ignoreTillSync || s.closing {
+	if s.expect.ignoreTillSync || s.closing || s.isDetached() {
 		s.stateMu.Unlock()
 		return nil
 	}
@@ -399,4 +432,9 @@ func (s *session) settingsReadDoneLocked(r *settingsRead) {
 		return
 	}
 	s.set.sessionSettings, s.set.known = v, true
+	if !s.dirty.Load() {
+		// Nothing the session did changed them: they are what its login
+		// starts with now, fresher than what its start read (logins.go).
+		s.srv.logins.read(s.loginKey, v)
+	}
 }

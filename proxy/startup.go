@@ -104,39 +104,67 @@ func (s *session) negotiateMinor(minor uint32, params map[string]string) {
 // ReadyForQuery. The client's BackendKeyData carries the backend's pid and a
 // secret of the proxy's (Server.assignKey), so that its CancelRequests come
 // to the proxy, which also stops its own answers.
+//
+// It returns errWarehouseUnreachable, with nothing sent to the client yet
+// but what the client must answer (a password request), when the warehouse
+// cannot be reached or accepts no connections before it authenticated the
+// client: the proxy may then authenticate it itself. When the warehouse goes
+// away after it authenticated the client, before the session started, it
+// returns errWarehouseGoneAuthed, with nothing of the session sent yet.
+//
+// A login the warehouse lets in is remembered (logins.go), and so is the
+// SCRAM verifier a relayed SCRAM exchange proved (verifiers.go).
 func (s *session) startUpstream(ctx context.Context, params map[string]string) error {
 	conn, err := s.srv.warehouse.connect(ctx)
 	if err != nil {
-		s.srv.log.Warn("cannot reach the warehouse", "err", err)
-		return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse: "+err.Error())
+		// The address is for the log only: the client is not
+		// authenticated, and learns nothing of the warehouse.
+		s.srv.log.Debug("cannot reach the warehouse", "err", err)
+		return errWarehouseUnreachable
 	}
-	s.setUpstreamConn(conn)
-
-	var body []byte
-	body = binary.BigEndian.AppendUint32(body, protocolVersion30)
-	for name, value := range params {
-		body = appendCString(body, name)
-		body = appendCString(body, value)
+	if !s.setUpstreamConn(conn) {
+		conn.Close()
+		return errSessionDone
 	}
-	body = append(body, 0)
-	start := binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))
-	if err := s.writeUpstream(append(start, body...)); err != nil {
-		return err
+	if err := s.writeUpstream(startupMessage(params)); err != nil {
+		return errWarehouseUnreachable
 	}
 
 	var scram *scramClient
+	method := authTrust
+	authed := false
+	authedAt := 0 // where AuthenticationOk starts in s.out
+	var statuses [][2]string
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
-			return fmt.Errorf("warehouse startup: %w", err)
+			if !authed {
+				return errWarehouseUnreachable
+			}
+			s.out = s.out[:authedAt]
+			return errWarehouseGoneAuthed
 		}
 		switch msg.typ {
 		case 'R':
-			done, err := s.authStep(msg.body, &scram)
+			if len(msg.body) >= 4 {
+				switch binary.BigEndian.Uint32(msg.body[:4]) {
+				case 3, 5:
+					method = authOther
+				case 10:
+					method = authSCRAM
+				}
+			}
+			done, err := s.authStep(msg.body, &scram, s.clientPassword, nil)
 			if err != nil {
 				return err
 			}
 			if done {
+				authed, authedAt = true, len(s.out)
+				if scram != nil {
+					// The warehouse signed the exchange: the client's
+					// password is right, and this is its verifier.
+					s.srv.verifiers.learn(s.user, scram.learned())
+				}
 				s.out = append(s.out, msg.raw...)
 			}
 		case 'K':
@@ -155,6 +183,9 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			s.out = appendMessage(s.out, 'K', key[:])
 		case 'S':
 			s.noteParameter(msg.body)
+			if name, value, ok := parameterStatus(msg.body); ok {
+				statuses = append(statuses, [2]string{name, value})
+			}
 			s.out = append(s.out, msg.raw...)
 		case 'Z':
 			if len(msg.body) == 1 {
@@ -164,10 +195,29 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			// first statement must not overtake this read. The read
 			// reuses the reader's buffer, which msg lives in.
 			ready := append([]byte(nil), msg.raw...)
-			s.readStartupSettings()
+			set, known, lost := s.readStartupSettings()
+			if lost {
+				// The warehouse went away as the session started: it
+				// starts as a session of its login would during the
+				// outage, rather than without a context for its length.
+				set, known = s.borrowSettings()
+			}
+			s.srv.logins.started(s.loginKey, method, statuses, set, known)
+			if method == authSCRAM {
+				s.srv.verifiers.loggedIn(s.user)
+			}
 			s.out = append(s.out, ready...)
 			return s.flushOut()
 		case 'E':
+			if survivableCode(errorCode(msg.body)) {
+				// Starting up, shutting down, or recovering: the proxy
+				// may stand in for it.
+				if !authed {
+					return errWarehouseUnreachable
+				}
+				s.out = s.out[:authedAt]
+				return errWarehouseGoneAuthed
+			}
 			// The warehouse's own refusal (wrong password, no such database)
 			// reaches the client unchanged.
 			s.out = append(s.out, msg.raw...)
@@ -182,21 +232,23 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 }
 
 // readStartupSettings reads the settings local answers depend on
-// (settings.go) before the session's loops start. They may come from the
-// startup packet, postgresql.conf, ALTER ROLE or ALTER DATABASE, which only
-// the warehouse can tell. If the read fails they stay unknown, and the first
-// local answer that needs them reads them again.
-func (s *session) readStartupSettings() {
+// (settings.go) on a connection that has just started, before the
+// session's loops run on it. They may come from the startup packet,
+// postgresql.conf, ALTER ROLE or ALTER DATABASE, which only the warehouse
+// can tell. If the read fails they stay unknown, and the first local answer
+// that needs them reads them again. It returns what it read, and lost when
+// the read failed because the connection ended.
+func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) {
 	probe := s.srv.probe()
 	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(probe)))); err != nil {
-		return
+		return sessionSettings{}, false, true
 	}
 	var values []string
 	failed := false
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
-			return
+			return sessionSettings{}, false, true
 		}
 		switch msg.typ {
 		case 'D':
@@ -207,25 +259,47 @@ func (s *session) readStartupSettings() {
 			failed = true
 		case 'Z':
 			if failed {
-				return
+				return sessionSettings{}, false, false
 			}
 			v, err := parseSettings(values, probe)
 			if err != nil {
 				s.log.Warn("cannot read the session's settings and context", "err", err)
-				return
+				return sessionSettings{}, false, false
 			}
-			s.stateMu.Lock()
-			s.set.sessionSettings, s.set.known = v, true
-			s.set.defaults, s.set.defaultsKnown = v, true
-			s.stateMu.Unlock()
-			return
+			s.startedWith(v)
+			return v, true, false
 		}
 	}
 }
 
-// authStep answers one Authentication message from the warehouse. It returns
-// done when the message is AuthenticationOk.
-func (s *session) authStep(body []byte, scram **scramClient) (done bool, err error) {
+// startedWith makes set the settings of a session that has just started.
+func (s *session) startedWith(set sessionSettings) {
+	s.stateMu.Lock()
+	s.set.sessionSettings, s.set.known = set, true
+	s.set.defaults, s.set.defaultsKnown = set, true
+	s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
+	s.stateMu.Unlock()
+}
+
+// borrowSettings starts the session with the settings the last session of
+// its login read (logins.go), when they hold for the current Probe.
+func (s *session) borrowSettings() (sessionSettings, bool) {
+	memo := s.srv.logins.get(s.loginKey)
+	if memo == nil {
+		return sessionSettings{}, false
+	}
+	set, ok := memo.settingsFor(s.srv.probe())
+	if ok {
+		s.startedWith(set)
+	}
+	return set, ok
+}
+
+// authStep answers one Authentication message from the warehouse with the
+// client's password, which password returns (asking the client for it when
+// relaying a login), or for SCRAM with keys when the session has them. It
+// returns done when the message is AuthenticationOk.
+func (s *session) authStep(body []byte, scram **scramClient, password func() (string, error), keys *scramKeys) (done bool, err error) {
 	if len(body) < 4 {
 		return false, newError(severityFatal, codeProtocolViolation, "invalid authentication message from the warehouse")
 	}
@@ -234,7 +308,7 @@ func (s *session) authStep(body []byte, scram **scramClient) (done bool, err err
 	case 0: // AuthenticationOk
 		return true, nil
 	case 3: // cleartext
-		pw, err := s.clientPassword()
+		pw, err := password()
 		if err != nil {
 			return false, err
 		}
@@ -243,7 +317,7 @@ func (s *session) authStep(body []byte, scram **scramClient) (done bool, err err
 		if len(data) != 4 {
 			return false, newError(severityFatal, codeProtocolViolation, "invalid MD5 salt from the warehouse")
 		}
-		pw, err := s.clientPassword()
+		pw, err := password()
 		if err != nil {
 			return false, err
 		}
@@ -254,11 +328,16 @@ func (s *session) authStep(body []byte, scram **scramClient) (done bool, err err
 		if !offers(data, scramMechanism) {
 			return false, newError(severityFatal, codeInvalidAuthorization, "pgrollup: the warehouse offers no SASL mechanism the proxy supports (it supports SCRAM-SHA-256)")
 		}
-		pw, err := s.clientPassword()
-		if err != nil {
-			return false, err
+		var c *scramClient
+		if keys != nil {
+			c, err = newScramClientKeys(keys)
+		} else {
+			var pw string
+			if pw, err = password(); err != nil {
+				return false, err
+			}
+			c, err = newScramClient(pw)
 		}
-		c, err := newScramClient(pw)
 		if err != nil {
 			return false, err
 		}
@@ -273,6 +352,9 @@ func (s *session) authStep(body []byte, scram **scramClient) (done bool, err err
 			return false, newError(severityFatal, codeProtocolViolation, "unexpected SASL continue from the warehouse")
 		}
 		final, err := (*scram).finalMessage(data)
+		if errors.Is(err, errVerifierChanged) {
+			return false, err
+		}
 		if err != nil {
 			return false, newError(severityFatal, codeProtocolViolation, "pgrollup: "+err.Error())
 		}

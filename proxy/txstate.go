@@ -94,12 +94,16 @@ const failTransactionSQL = "pgrollup: a statement in this transaction failed in 
 // the warehouse skip the rest of the batch, as the proxy does, and the
 // client's Sync then gets the warehouse's ReadyForQuery.
 func (s *session) failTransaction(simple bool) error {
+	if s.isDetached() {
+		s.failVirtualBlock()
+		return nil
+	}
 	status := byte(s.txStatus.Load())
 	if status == 'E' || status == 'I' && (simple || !s.batchUpstream) {
 		return nil
 	}
 	s.stateMu.Lock()
-	if s.expect.ignoreTillSync || s.closing {
+	if s.expect.ignoreTillSync || s.closing || s.isDetached() {
 		s.stateMu.Unlock()
 		return nil
 	}

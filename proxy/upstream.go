@@ -19,20 +19,35 @@ type upstreamNames struct {
 	// partial: names were forgotten to bound the map, so a name not in it
 	// may still exist on the warehouse.
 	partial bool
+	// raw holds the client's Parse of each named statement, which a new
+	// warehouse connection prepares again (reattach.go).
+	raw map[string][]byte
 }
 
 // define notes a Parse (or Bind) of name with st. The warehouse refuses to
 // redefine a named statement or portal that exists, so a name seen before
 // may still run what it ran, unless it is the same statement again.
 func (n *upstreamNames) define(name string, st *Statement) {
+	n.defineRaw(name, st, nil)
+}
+
+// defineRaw is define for a Parse whose message is parse.
+func (n *upstreamNames) defineRaw(name string, st *Statement, parse []byte) {
 	if n.m == nil {
 		n.m = map[string]*Statement{}
 	}
 	if len(n.m) >= maxUpstreamNames {
 		clear(n.m)
+		clear(n.raw)
 		n.partial = true
 	}
 	old, seen := n.m[name]
+	if parse != nil && name != "" && !seen {
+		if n.raw == nil {
+			n.raw = map[string][]byte{}
+		}
+		n.raw[name] = clone(parse)
+	}
 	switch {
 	case name == "":
 		n.m[name] = st // the unnamed ones are replaced, never refused
@@ -48,22 +63,41 @@ func (n *upstreamNames) define(name string, st *Statement) {
 func (n *upstreamNames) lookup(name string) *Statement { return n.m[name] }
 
 // forget notes that name no longer exists on the warehouse.
-func (n *upstreamNames) forget(name string) { delete(n.m, name) }
+func (n *upstreamNames) forget(name string) {
+	delete(n.m, name)
+	delete(n.raw, name)
+}
 
 // reset notes that no name exists on the warehouse any more.
 func (n *upstreamNames) reset() {
 	clear(n.m)
+	clear(n.raw)
 	n.partial = false
+}
+
+// parses returns the Parse messages of the named statements known to exist.
+func (n *upstreamNames) parses() [][]byte {
+	out := make([][]byte, 0, len(n.raw))
+	for _, raw := range n.raw {
+		out = append(out, raw)
+	}
+	return out
 }
 
 // relayParse relays a Parse and remembers the statement by name.
 func (s *session) relayParse(msg message, name string, st *Statement) error {
-	s.upStmts.define(name, st)
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
+	s.upStmts.defineRaw(name, st, msg.raw)
 	return s.relay(msg)
 }
 
 // relayBind relays a Bind and remembers which statement the portal runs.
 func (s *session) relayBind(msg message, portal, stmt string) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	s.upPortals.define(portal, s.upStmts.lookup(stmt))
 	return s.relay(msg)
 }
@@ -82,6 +116,9 @@ func (s *session) relayClose(msg message, kind byte, name string) error {
 // relayQuery relays a simple Query, which replaces the unnamed statement
 // and portal on the warehouse.
 func (s *session) relayQuery(msg message, st *Statement) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	s.upStmts.forget("")
 	s.upPortals.forget("")
 	e := s.statementExpectation('Q', st)
@@ -99,6 +136,9 @@ func (s *session) relayQuery(msg message, st *Statement) error {
 
 // relayExecute relays an Execute of a portal that runs st on the warehouse.
 func (s *session) relayExecute(msg message, st *Statement) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	e := s.statementExpectation('E', st)
 	e.newTx = endsTransaction(st)
 	s.batchNewTx = s.batchNewTx || e.newTx
@@ -107,6 +147,9 @@ func (s *session) relayExecute(msg message, st *Statement) error {
 
 // relaySync relays a Sync, which ends the batch on the warehouse.
 func (s *session) relaySync(msg message) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	e := expectation{kind: 'S', at: s.batchAt, newTx: s.batchNewTx}
 	if err := s.relayAs(msg, e); err != nil {
 		return err
@@ -117,6 +160,9 @@ func (s *session) relaySync(msg message) error {
 // relayFunctionCall relays a FunctionCall: a function the proxy knows
 // nothing of, which may write and may change settings.
 func (s *session) relayFunctionCall(msg message) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	s.settingsMayChange(nil)
 	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.received})
 }
@@ -165,13 +211,20 @@ func endsTransaction(st *Statement) bool {
 
 // relay sends a client message to the warehouse, noting the answer to come.
 func (s *session) relay(msg message) error {
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
 	return s.relayAs(msg, expectation{kind: msg.typ})
 }
 
 // relayAs relays a client message whose answer e describes.
 func (s *session) relayAs(msg message, e expectation) error {
-	if !s.beginRoundTrip(e) {
+	switch s.beginRoundTrip(e) {
+	case tripClosing:
 		return errSessionDone
+	case tripLost:
+		// Lost between the check and now: the message did not go.
+		return s.answerOffline(msg.typ, s.takeLossReport())
 	}
 	switch msg.typ {
 	case 'Q', 'F', 'S':

@@ -213,6 +213,9 @@ func (w *ContextWatch) poll(ctx context.Context) error {
 	}
 	sort.Strings(st.settings)
 	st.probe = st.buildProbe()
+	// The fingerprint covers what the values depend on beyond the session,
+	// with the database the OIDs belong to.
+	st.probe.Fingerprint = database + "/" + print
 	w.state.Store(st)
 	w.mu.Lock()
 	w.views = map[string]*sessionView{}

@@ -151,16 +151,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 		return err
 	}
 	defer rt.Close()
-	srv, err := proxy.NewServer(proxy.Options{
+	lookup, err := newAuthQuery(rctx, cfg.Auth, rt.pool)
+	if err != nil {
+		return err
+	}
+	defer lookup.Close()
+	opts := proxy.Options{
 		WarehouseDSN:    cfg.Warehouse.DSN,
 		Router:          rt,
 		Prober:          rt,
 		TLS:             tlsConfig,
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
+		OutageLogins:    cfg.Auth.OutageLogins,
+		VerifierRefresh: cfg.Auth.Refresh.Std(),
 		Registerer:      reg,
 		Logger:          log,
-	})
+	}
+	if lookup != nil {
+		// Not a typed nil in the interface: no lookup is nil.
+		opts.Verifiers = lookup
+	}
+	srv, err := proxy.NewServer(opts)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,10 @@
 // Stop, as a test binary does on a panic or a -timeout; so a crashed run leaves
 // no Postgres behind.
 //
+// Halt stops a running cluster as an administrator would and keeps its
+// directory; Resume starts it again on the same port with the same data. The
+// outage tests and benchmarks use them to take the warehouse away.
+//
 // When the process runs as root, initdb and pg_ctl run as the `postgres` OS user
 // (Postgres refuses to run as root), and the directory is owned by that user.
 //

@@ -57,6 +57,9 @@ type Cluster struct {
 	tailStop    chan struct{}
 	tailDone    chan struct{}
 	dog         *watchdog // stops the server if this process dies without Stop
+
+	mu     sync.Mutex
+	halted bool // stopped by Halt, to be started again by Resume
 }
 
 type osUser struct {
@@ -235,7 +238,14 @@ func (c *Cluster) Stop() error {
 		// Generous timeout: a hung stop must not hang the test binary forever.
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop")
+		c.mu.Lock()
+		halted := c.halted
+		c.mu.Unlock()
+		var out []byte
+		var err error
+		if !halted {
+			out, err = c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop")
+		}
 		c.stopTail()
 		if err != nil {
 			// Keep Dir: its log explains the failure, and the server may still run from it.
@@ -250,6 +260,44 @@ func (c *Cluster) Stop() error {
 		}
 	})
 	return c.stopErr
+}
+
+// Halt shuts the server down as an administrator would (pg_ctl stop -m
+// fast: every session is terminated with "terminating connection due to
+// administrator command", new ones are refused), keeping its directory, so
+// that Resume starts it again on the same port: an outage of the warehouse,
+// for tests and benchmarks. An external server cannot be halted.
+func (c *Cluster) Halt(ctx context.Context) error {
+	if c.External {
+		return errors.New("pgcluster: an external server (" + EnvTestDSN + ") cannot be halted")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.halted {
+		return nil
+	}
+	out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl stop: %w\n%s", err, out)
+	}
+	c.halted = true
+	return nil
+}
+
+// Resume starts a server Halt stopped, and waits until it accepts
+// connections.
+func (c *Cluster) Resume(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.halted {
+		return nil
+	}
+	out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", filepath.Join(c.Dir, "data"), "-l", c.logPath(), "-w", "-t", "60", "start")
+	if err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl start: %w\n%s", err, out)
+	}
+	c.halted = false
+	return nil
 }
 
 func (c *Cluster) logPath() string { return filepath.Join(c.Dir, "server.log") }

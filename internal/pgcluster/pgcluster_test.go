@@ -246,3 +246,57 @@ func TestCrashLeavesNothing(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Halt stops the server as a shutdown would; Resume starts it again on the
+// same port with the same data; Stop cleans up a halted one too.
+func TestHaltResume(t *testing.T) {
+	t.Setenv(EnvTestDSN, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (a int); INSERT INTO kept VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Halt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "SELECT 1")
+	var pe *pgconn.PgError
+	if err == nil || errors.As(err, &pe) && pe.Code != "57P01" {
+		t.Errorf("a session across Halt: %v, want 57P01 or a closed connection", err)
+	}
+	if c2, err := pgx.Connect(ctx, c.DSN("postgres")); err == nil {
+		c2.Close(ctx)
+		t.Fatal("connected to a halted server")
+	}
+	if err := c.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		t.Fatalf("after Resume: %v", err)
+	}
+	defer conn.Close(ctx)
+	var a int
+	if err := conn.QueryRow(ctx, "SELECT a FROM kept").Scan(&a); err != nil || a != 7 {
+		t.Errorf("data after Resume: %d %v", a, err)
+	}
+	if err := c.Halt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := c.Dir
+	if err := c.Stop(); err != nil {
+		t.Fatalf("Stop of a halted cluster: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there: %v", dir, err)
+	}
+}

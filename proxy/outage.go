@@ -1,0 +1,199 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// When the warehouse is unreachable a session keeps what does not need it:
+// statements a rollup answers are answered, and everything else gets an
+// error saying the warehouse is unreachable, after which the session goes
+// on. A session's warehouse connection that dies (a shutdown, a restart, a
+// network fault) leaves the session detached rather than ended; the next
+// statement that needs the warehouse opens a new connection for it once the
+// warehouse is back (reattach.go). Clients can even log in meanwhile: the
+// proxy authenticates them itself with the SCRAM verifiers it holds
+// (verifiers.go), and starts their sessions from what the last session of
+// the same login read at its start (logins.go).
+//
+// warehouseMonitor decides whether the warehouse is up. Sessions report
+// what looks like an outage, and the monitor confirms it by connecting with
+// the service account: a warehouse that answers, even with an error about
+// the account (wrong password, no such database, too many connections), is
+// up; one that cannot be reached or says it is starting up or shutting down
+// is not. While it is down the monitor checks four times a second, so that
+// sessions relay again soon after it is back (a refused connection costs
+// the warehouse's host next to nothing); while up every few seconds, so that
+// pgrollup_warehouse_up follows it without traffic.
+
+const (
+	// checkEveryUp and checkEveryDown are how often the monitor connects.
+	checkEveryUp   = 5 * time.Second
+	checkEveryDown = 250 * time.Millisecond
+	// checkTimeout bounds one check: a warehouse that takes longer to
+	// accept a connection is as good as down for clients.
+	checkTimeout = 5 * time.Second
+)
+
+// warehouseMonitor follows whether the warehouse accepts connections.
+type warehouseMonitor struct {
+	check func(ctx context.Context) error
+	gauge prometheus.Gauge
+	log   *slog.Logger
+
+	up   atomic.Bool
+	wake chan struct{}
+
+	mu        sync.Mutex
+	downSince time.Time
+	// running is the check under way, which confirm waits for rather than
+	// start another; nil when none.
+	running *monitorCheck
+}
+
+type monitorCheck struct {
+	done chan struct{}
+	up   bool
+}
+
+// newWarehouseMonitor starts out believing the warehouse up: a session that
+// finds it down says so at once.
+func newWarehouseMonitor(check func(ctx context.Context) error, gauge prometheus.Gauge, log *slog.Logger) *warehouseMonitor {
+	m := &warehouseMonitor{check: check, gauge: gauge, log: log, wake: make(chan struct{}, 1)}
+	m.up.Store(true)
+	gauge.Set(1)
+	return m
+}
+
+// connectCheck returns a check that opens (and closes) a connection with
+// dsn, the service account's.
+func connectCheck(dsn string) (func(ctx context.Context) error, error) {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		conn, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	}, nil
+}
+
+// isUp reports whether the warehouse was up at the last check.
+func (m *warehouseMonitor) isUp() bool { return m.up.Load() }
+
+// suspect asks for a check soon: a session found the warehouse unreachable.
+func (m *warehouseMonitor) suspect() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// confirm checks now, or waits for the check under way, and reports
+// whether the warehouse is up.
+func (m *warehouseMonitor) confirm(ctx context.Context) bool {
+	m.mu.Lock()
+	c := m.running
+	if c == nil {
+		c = &monitorCheck{done: make(chan struct{})}
+		m.running = c
+		m.mu.Unlock()
+		c.up = m.checkNow(ctx)
+		m.mu.Lock()
+		m.running = nil
+		m.mu.Unlock()
+		close(c.done)
+		return c.up
+	}
+	m.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.up
+	case <-ctx.Done():
+		return m.isUp()
+	}
+}
+
+// checkNow connects once and records the outcome.
+func (m *warehouseMonitor) checkNow(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	err := m.check(ctx)
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Our own shutdown, not the warehouse's: nothing learned.
+		return m.isUp()
+	}
+	up := answers(err)
+	m.set(up, err)
+	return up
+}
+
+// answers reports whether a connection attempt that ended with err reached
+// a warehouse that accepts sessions.
+func answers(err error) bool {
+	if err == nil {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case codeCannotConnectNow, codeAdminShutdown, "57P02", codeConnectionFailure, "08001", "08004":
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// set records the warehouse as up or down, logging the change: a warning
+// when an outage starts, and when it ends how long it lasted.
+func (m *warehouseMonitor) set(up bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.up.Load() == up {
+		return
+	}
+	m.up.Store(up)
+	if up {
+		m.gauge.Set(1)
+		m.log.Info("the warehouse is reachable again; sessions relay to it as they need it",
+			"outage", time.Since(m.downSince).Round(time.Millisecond))
+		return
+	}
+	m.gauge.Set(0)
+	m.downSince = time.Now()
+	// The loop may be waiting out the interval of an up warehouse.
+	m.suspect()
+	m.log.Warn("the warehouse is unreachable; statements a rollup answers are still answered, others get an error until it is back", "err", err)
+}
+
+// run checks periodically, and at once when a session suspects an outage,
+// until ctx ends.
+func (m *warehouseMonitor) run(ctx context.Context) {
+	for {
+		every := checkEveryUp
+		if !m.isUp() {
+			every = checkEveryDown
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-m.wake:
+			t.Stop()
+		}
+		m.confirm(ctx)
+	}
+}
