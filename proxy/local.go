@@ -10,6 +10,8 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
@@ -268,7 +270,7 @@ func (s *session) onParse(msg message) error {
 	if s.txFailed() {
 		return s.relayParse(msg, name, st)
 	}
-	nparams, err := countParams(query)
+	nparams, err := countParams(query, s.srv.limits)
 	if err != nil || nparams < len(oids) {
 		nparams = len(oids)
 	}
@@ -625,7 +627,7 @@ func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
 		s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
 		return
 	}
-	shape, fingerprint := statementShape(st.SQL)
+	shape, fingerprint := statementShape(st.SQL, s.srv.limits)
 	s.log.Warn("answer failed after the decision; the warehouse answers instead",
 		"rollup", rollup, "reason", reason, "err", err,
 		"statement", shape, "fingerprint", fingerprint,
@@ -667,7 +669,12 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // countParams returns the highest $n of a statement, which is how many
 // parameters Postgres requires of a Bind when Parse declared fewer types.
-func countParams(sql string) (int, error) {
+// Only a statement the parser took is scanned: its tokens are within the
+// limits.
+func countParams(sql string, limits parselimit.Limits) (int, error) {
+	if err := limits.Check(sql); err != nil {
+		return 0, err
+	}
 	scan, err := pg_query.Scan(sql)
 	if err != nil {
 		return 0, err

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // CleartextPolicy says when the proxy may ask a client for its password in
@@ -48,7 +50,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// StatementCacheSize is the number of parsed statement texts kept; 0 means 10000.
 	StatementCacheSize int
-	Logger             *slog.Logger
+	// ParseLimits bound the statements given to the parser library; the
+	// rest pass through unparsed. Zero fields take parselimit's defaults.
+	ParseLimits parselimit.Limits
+	Logger      *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -57,6 +62,7 @@ type Server struct {
 	warehouse *warehouse
 	router    Router
 	stmts     *statementCache
+	limits    parselimit.Limits // opts.ParseLimits with the defaults filled in
 	metrics   *Metrics
 	queries   map[Route]prometheus.Counter
 	log       *slog.Logger
@@ -107,6 +113,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.StatementCacheSize <= 0 {
 		opts.StatementCacheSize = 10000
 	}
+	limits := opts.ParseLimits.WithDefaults()
 	if opts.Router == nil {
 		opts.Router = PassthroughRouter{}
 	}
@@ -120,7 +127,8 @@ func NewServer(opts Options) (*Server, error) {
 		opts:        opts,
 		warehouse:   w,
 		router:      opts.Router,
-		stmts:       newStatementCache(opts.StatementCacheSize),
+		stmts:       newStatementCache(opts.StatementCacheSize, statementCacheBytes, limits),
+		limits:      limits,
 		metrics:     NewMetrics(opts.Registerer),
 		log:         opts.Logger,
 		fallbackLog: newFallbackLimiter(fallbackLogEvery),

@@ -56,8 +56,13 @@ func (n *upstreamNames) reset() {
 	n.partial = false
 }
 
-// relayParse relays a Parse and remembers the statement by name.
+// relayParse relays a Parse and remembers the statement by name. One
+// beyond the parse limits is remembered as unknown, which spares the
+// session its text.
 func (s *session) relayParse(msg message, name string, st *Statement) error {
+	if st != nil && s.srv.limits.Check(st.SQL) != nil {
+		st = nil
+	}
 	s.upStmts.define(name, st)
 	return s.relay(msg)
 }

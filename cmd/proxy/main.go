@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/proxy"
 )
 
@@ -156,6 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 		TLS:             tlsConfig,
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
+		ParseLimits:     parseLimits(cfg),
 		Registerer:      reg,
 		Logger:          log,
 	})
@@ -222,4 +224,13 @@ func loadTLS(c config.TLS) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// parseLimits are the config's limits.parse_max_* as the proxy takes them.
+func parseLimits(cfg *config.Config) parselimit.Limits {
+	return parselimit.Limits{
+		MaxBytes:  int(cfg.Limits.ParseMaxBytes),
+		MaxDepth:  cfg.Limits.ParseMaxDepth,
+		MaxTokens: cfg.Limits.ParseMaxTokens,
+	}
 }
