@@ -107,10 +107,20 @@ func (s *session) flushClient() error {
 // still fall back to the warehouse.
 const chunkBytes = 64 << 10
 
+// unparsed is the decision on a statement whose text is not even held: too
+// big for the parser library, it can only pass through.
+func unparsed() Decision { return Decision{Route: RoutePassthrough, Reason: "parse_limit"} }
+
 func (s *session) onQuery(msg message) error {
 	// A simple Query drops the unnamed statement and portal, as in Postgres.
 	delete(s.localStmts, "")
 	s.dropPortal("")
+	if msg.rest > 0 {
+		// Beyond the parse limits: relayed as it is read, as an unknown
+		// statement, which may do anything.
+		s.clock.querying(unparsed())
+		return s.relayQuery(msg, nil)
+	}
 	sql, _, _ := cutCString(msg.body)
 	st := s.srv.stmts.get(sql)
 	d := s.route(st)
@@ -237,10 +247,20 @@ func (s *session) stream(ctx context.Context, out []byte, res *Result, enc *enco
 
 func (s *session) onParse(msg message) error {
 	name, query, ok := parseParse(msg.body)
-	if !ok {
+	var st *Statement
+	switch {
+	case msg.rest > 0:
+		// Beyond the parse limits, and read only in part: the statement
+		// is unknown, and so is its name if that is not in the part.
+		name, _, ok = cutCString(msg.body)
+		if !ok {
+			return s.relay(msg)
+		}
+	case !ok:
 		return s.relay(msg) // malformed: let the warehouse say so
+	default:
+		st = s.srv.stmts.get(query)
 	}
-	st := s.srv.stmts.get(query)
 	if old := s.localStmts[name]; old != nil && name != "" {
 		// Postgres refuses to redefine a named statement; so does the
 		// warehouse when the statement exists there too.
@@ -257,6 +277,10 @@ func (s *session) onParse(msg message) error {
 		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
+	if st == nil {
+		s.clock.prepared(name, unparsed())
+		return s.relayParse(msg, name, nil)
+	}
 	d := s.route(st)
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
@@ -293,6 +317,10 @@ func (s *session) onBind(msg message) error {
 	ls := s.localStmts[stmtName]
 	if ls == nil {
 		return s.relayBind(msg, portal, stmtName)
+	}
+	if msg.rest > 0 {
+		// Values too big to decode: the warehouse answers this portal.
+		return s.relayUpstreamBind(ls, msg, portal)
 	}
 	proceed, err := s.barrier()
 	if err != nil || !proceed {

@@ -64,8 +64,14 @@ type Server struct {
 	stmts     *statementCache
 	limits    parselimit.Limits // opts.ParseLimits with the defaults filled in
 	metrics   *Metrics
-	queries   map[Route]prometheus.Counter
-	log       *slog.Logger
+	// bufs are the buffers sessions read and write through, and the
+	// stream policies say which messages are relayed as they are read
+	// rather than held whole (wire.go).
+	bufs           *bufferPool
+	clientStream   *streamPolicy
+	upstreamStream *streamPolicy
+	queries        map[Route]prometheus.Counter
+	log            *slog.Logger
 	// fallbackLog limits the warnings about answers that fell back.
 	fallbackLog *fallbackLimiter
 
@@ -124,18 +130,21 @@ func NewServer(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		opts:        opts,
-		warehouse:   w,
-		router:      opts.Router,
-		stmts:       newStatementCache(opts.StatementCacheSize, statementCacheBytes, limits),
-		limits:      limits,
-		metrics:     NewMetrics(opts.Registerer),
-		log:         opts.Logger,
-		fallbackLog: newFallbackLimiter(fallbackLogEvery),
-		listeners:   map[net.Listener]struct{}{},
-		sessions:    map[*session]struct{}{},
-		keys:        map[cancelKey]*session{},
-		random:      rand.Reader,
+		opts:           opts,
+		warehouse:      w,
+		router:         opts.Router,
+		stmts:          newStatementCache(opts.StatementCacheSize, statementCacheBytes, limits),
+		limits:         limits,
+		metrics:        NewMetrics(opts.Registerer),
+		bufs:           newBufferPool(),
+		clientStream:   clientStreamPolicy(limits),
+		upstreamStream: upstreamStreamPolicy(),
+		log:            opts.Logger,
+		fallbackLog:    newFallbackLimiter(fallbackLogEvery),
+		listeners:      map[net.Listener]struct{}{},
+		sessions:       map[*session]struct{}{},
+		keys:           map[cancelKey]*session{},
+		random:         rand.Reader,
 	}
 	s.queries = map[Route]prometheus.Counter{}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 )
 
 const (
-	bufferSize = 32 << 10
 	// startupTimeout bounds the time from connect to ReadyForQuery, as
 	// Postgres's authentication_timeout does.
 	startupTimeout = 60 * time.Second
@@ -37,17 +35,17 @@ type session struct {
 	log    *slog.Logger
 
 	client     net.Conn
-	clientR    *bufio.Reader
+	clientR    *connReader
 	clientMsgs *messageReader
 	tls        bool
 
 	clientMu sync.Mutex
-	clientW  *bufio.Writer
+	clientW  *connWriter
 
 	upstream net.Conn
-	upR      *bufio.Reader
+	upR      *connReader
 	upMsgs   *messageReader
-	upW      *bufio.Writer // client loop only
+	upW      *connWriter // client loop only
 
 	// out collects messages to the client during startup, before clientW.
 	out []byte
@@ -133,16 +131,17 @@ func (s *Server) serveConn(conn net.Conn) {
 
 func (s *session) setClientConn(c net.Conn) {
 	s.client = c
-	s.clientR = bufio.NewReaderSize(c, bufferSize)
+	s.clientR = newConnReader(c, s.srv.bufs)
 	s.clientMsgs = newMessageReader(s.clientR, s.srv.opts.MaxMessageBytes)
-	s.clientW = bufio.NewWriterSize(c, bufferSize)
+	s.clientMsgs.stream = s.srv.clientStream
+	s.clientW = newConnWriter(c, s.srv.bufs)
 }
 
 func (s *session) setUpstreamConn(c net.Conn) {
 	s.upstream = c
-	s.upR = bufio.NewReaderSize(c, bufferSize)
+	s.upR = newConnReader(c, s.srv.bufs)
 	s.upMsgs = newMessageReader(s.upR, 0)
-	s.upW = bufio.NewWriterSize(c, bufferSize)
+	s.upW = newConnWriter(c, s.srv.bufs)
 }
 
 func (s *session) run() {
@@ -181,7 +180,21 @@ func (s *session) run() {
 	s.dropAllPortals()
 	s.closeConns()
 	upErr := <-upDone
+	s.releaseBuffers()
 	s.log.Debug("session ended", "client_end", errText(clientErr), "warehouse_end", errText(upErr))
+}
+
+// releaseBuffers gives the session's buffers back to the pool once both
+// loops are done with them.
+func (s *session) releaseBuffers() {
+	s.clientR.close()
+	s.clientMu.Lock()
+	s.clientW.close()
+	s.clientMu.Unlock()
+	if s.upR != nil {
+		s.upR.close()
+		s.upW.close()
+	}
 }
 
 // fail ends a session that never got going, telling the client why when it
@@ -332,6 +345,9 @@ func (s *session) handleClientMessage(msg message) error {
 			s.copyEnded()
 		}
 		_, err := s.upW.Write(msg.raw)
+		if err == nil && msg.rest > 0 {
+			err = s.clientMsgs.relayRest(s.upW)
+		}
 		return err
 	case 'X':
 		_, _ = s.upW.Write(msg.raw)
@@ -405,6 +421,9 @@ func (s *session) count(r Route) {
 // upstreamLoop relays the warehouse's messages to the client until either
 // side closes.
 func (s *session) upstreamLoop() error {
+	// From here on every message goes to the client as it is, so one too
+	// big to hold is relayed as it is read (during startup some are kept).
+	s.upMsgs.stream = s.srv.upstreamStream
 	for {
 		msg, err := s.upMsgs.next()
 		if err != nil {
@@ -421,6 +440,9 @@ func (s *session) upstreamLoop() error {
 		s.clientMu.Lock()
 		if relay {
 			_, err = s.clientW.Write(msg.raw)
+			if err == nil && msg.rest > 0 {
+				err = s.upMsgs.relayRest(s.clientW)
+			}
 		}
 		if err == nil && s.upR.Buffered() == 0 {
 			err = s.clientW.Flush()

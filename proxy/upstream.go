@@ -185,5 +185,8 @@ func (s *session) relayAs(msg message, e expectation) error {
 		s.batchUpstream = true
 	}
 	_, err := s.upW.Write(msg.raw)
+	if err == nil && msg.rest > 0 {
+		err = s.clientMsgs.relayRest(s.upW)
+	}
 	return err
 }
