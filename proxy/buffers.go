@@ -162,6 +162,26 @@ func (c *connReader) fill(n int) error {
 	return nil
 }
 
+// wait blocks until something is buffered or the connection fails, and
+// keeps the error for the next read. It is what an idle session does, so it
+// does it with as little stack as it can: the Go runtime halves a
+// goroutine's stack only while it uses under a quarter of it, and every
+// frame between the loop and the socket counts.
+func (c *connReader) wait() {
+	if c.r < c.w || c.err != nil {
+		return
+	}
+	c.r, c.w = 0, 0
+	if c.big != nil && !c.full {
+		c.pool.put(c.big)
+		c.big, c.buf = nil, c.small[:]
+	}
+	n, err := c.rd.Read(c.buf)
+	c.full = n == len(c.buf)
+	c.w = n
+	c.err = err
+}
+
 // grow moves the unread bytes into a pooled buffer.
 func (c *connReader) grow() {
 	if c.big != nil {

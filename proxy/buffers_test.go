@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"testing/iotest"
 )
@@ -216,5 +217,35 @@ func TestMessagePoolClasses(t *testing.T) {
 			t.Fatalf("message(%d) has capacity %d, not its class's", n, cap(*b))
 		}
 		p.putMessage(b)
+	}
+}
+
+// TestParamMapsShared checks that sessions hearing the same reports share
+// their maps, that a report changing nothing changes no map, and that the
+// maps are right whatever is shared.
+func TestParamMapsShared(t *testing.T) {
+	var p paramMaps
+	reports := [][2]string{{"TimeZone", "UTC"}, {"DateStyle", "ISO, MDY"}, {"server_version", "16.4"}}
+	var sessions [3]*map[string]string
+	for i := range sessions {
+		for _, r := range reports {
+			sessions[i] = p.with(sessions[i], []byte(r[0]), []byte(r[1]))
+		}
+	}
+	if sessions[0] != sessions[1] || sessions[1] != sessions[2] {
+		t.Fatal("sessions with the same reports have maps of their own")
+	}
+	if again := p.with(sessions[0], []byte("TimeZone"), []byte("UTC")); again != sessions[0] {
+		t.Fatal("a report changing nothing made a new map")
+	}
+	berlin := p.with(sessions[0], []byte("TimeZone"), []byte("Europe/Berlin"))
+	if (*berlin)["TimeZone"] != "Europe/Berlin" || (*sessions[0])["TimeZone"] != "UTC" || len(*berlin) != 3 {
+		t.Fatalf("maps %v and %v", *berlin, *sessions[0])
+	}
+	for i := range maxParamSteps + 10 {
+		p.with(nil, []byte("application_name"), []byte(strconv.Itoa(i)))
+	}
+	if len(p.next) > maxParamSteps {
+		t.Fatalf("%d reports remembered", len(p.next))
 	}
 }

@@ -72,6 +72,8 @@ type Server struct {
 	upstreamStream *streamPolicy
 	queries        map[Route]prometheus.Counter
 	log            *slog.Logger
+	// params are the sessions' reported parameters, shared (session.go).
+	params paramMaps
 	// fallbackLog limits the warnings about answers that fell back.
 	fallbackLog *fallbackLimiter
 

@@ -246,50 +246,101 @@ func (s *session) closeConns() {
 // noteParameter records a ParameterStatus body (name, value) so that routing
 // sees the session's TimeZone, DateStyle and the rest as the client does.
 func (s *session) noteParameter(body []byte) {
-	name, rest, ok := cutCString(body)
+	name, rest, ok := cutCStringBytes(body)
 	if !ok {
 		return
 	}
-	value, _, ok := cutCString(rest)
+	value, _, ok := cutCStringBytes(rest)
 	if !ok {
 		return
 	}
-	old := s.params.Load()
+	s.params.Store(s.srv.params.with(s.params.Load(), name, value))
+}
+
+// paramMaps shares the maps of reported parameters between sessions. Maps
+// are never changed once published, so each report used to copy the
+// session's map: at startup, a dozen copies and a map for every session.
+// Sessions that heard the same reports in the same order share each map
+// instead, found by the map before and the report.
+type paramMaps struct {
+	mu   sync.Mutex
+	next map[paramStep]*map[string]string
+}
+
+type paramStep struct {
+	from        *map[string]string
+	name, value string
+}
+
+// maxParamSteps bounds the reports remembered: past it, sessions get maps
+// of their own again.
+const maxParamSteps = 4096
+
+// with returns a map holding from's parameters and name set to value.
+func (p *paramMaps) with(from *map[string]string, name, value []byte) *map[string]string {
+	if from != nil {
+		if v, ok := (*from)[string(name)]; ok && v == string(value) {
+			return from
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.next[paramStep{from, string(name), string(value)}]; ok {
+		return m
+	}
 	next := make(map[string]string, 16)
-	if old != nil {
-		for k, v := range *old {
+	if from != nil {
+		for k, v := range *from {
 			next[k] = v
 		}
 	}
-	next[name] = value
-	s.params.Store(&next)
+	next[string(name)] = string(value)
+	if p.next == nil {
+		p.next = map[paramStep]*map[string]string{}
+	}
+	if len(p.next) < maxParamSteps {
+		p.next[paramStep{from, string(name), string(value)}] = &next
+	}
+	return &next
 }
 
 // clientLoop relays client messages to the warehouse until the client leaves
-// or breaks the protocol.
+// or breaks the protocol. It waits for each message with nothing of its
+// own on the stack (clientMessage does the work): an idle session's stacks
+// are most of what it costs.
 func (s *session) clientLoop() error {
 	for {
-		msg, err := s.clientMsgs.next()
-		if err != nil {
-			var le *lengthError
-			if errors.As(err, &le) {
-				s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
-			}
+		s.clientR.wait()
+		if err := s.clientMessage(); err != nil {
 			return err
-		}
-		s.clock.arrived()
-		if err := s.handleClientMessage(msg); err != nil {
-			return err
-		}
-		if s.clientR.Buffered() == 0 {
-			if err := s.upW.Flush(); err != nil {
-				return err
-			}
-			if err := s.flushClient(); err != nil {
-				return err
-			}
 		}
 	}
+}
+
+// clientMessage reads and handles one client message, and flushes both
+// connections when no other message is waiting.
+func (s *session) clientMessage() error {
+	msg, err := s.clientMsgs.next()
+	if err != nil {
+		var le *lengthError
+		if errors.As(err, &le) {
+			s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
+		}
+		return err
+	}
+	s.clock.arrived()
+	if err := s.handleClientMessage(msg); err != nil {
+		return err
+	}
+	if s.clientR.Buffered() == 0 {
+		if err := s.upW.Flush(); err != nil {
+			return err
+		}
+		if err := s.flushClient(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *session) handleClientMessage(msg message) error {
@@ -425,6 +476,7 @@ func (s *session) upstreamLoop() error {
 	// big to hold is relayed as it is read (during startup some are kept).
 	s.upMsgs.stream = s.srv.upstreamStream
 	for {
+		s.upR.wait()
 		msg, err := s.upMsgs.next()
 		if err != nil {
 			s.clientMu.Lock()

@@ -201,6 +201,16 @@ func cutCString(b []byte) (s string, rest []byte, ok bool) {
 	return "", nil, false
 }
 
+// cutCStringBytes is cutCString without the copy.
+func cutCStringBytes(b []byte) (s, rest []byte, ok bool) {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i], b[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
 // appendMessage appends a typed message with its length to dst.
 func appendMessage(dst []byte, typ byte, body []byte) []byte {
 	dst = append(dst, typ)
