@@ -18,8 +18,8 @@ const (
 	// write through; a message that fits in one is handled in place.
 	bufferSize = 32 << 10
 	// smallReadSize is what an idle session reads into: a whole message of
-	// most clients' statements and of the warehouse's short answers.
-	smallReadSize = 512
+	// short statements and answers (pgbench's are under 100 bytes).
+	smallReadSize = 256
 	// minPooledMessage and maxPooledMessage bound the message buffers kept
 	// in pools by size (powers of two): larger ones are allocated for one
 	// message and dropped, so that no session pins the memory of a rare

@@ -298,6 +298,9 @@ func (s *session) onParse(msg message) error {
 	if err != nil || nparams < len(oids) {
 		nparams = len(oids)
 	}
+	if s.localStmts == nil {
+		s.localStmts = map[string]*localStatement{}
+	}
 	s.localStmts[name] = &localStatement{name: name, st: st, decision: d, parse: clone(msg.raw), oids: oids, nparams: nparams}
 	if d.Answer.Columns() != nil {
 		if err := s.readSettingsEarly(); err != nil {
@@ -348,6 +351,9 @@ func (s *session) onBind(msg message) error {
 		for name := range s.localPortals {
 			s.dropPortal(name)
 		}
+	}
+	if s.localPortals == nil {
+		s.localPortals = map[string]*localPortal{}
 	}
 	s.localPortals[portal] = &localPortal{stmt: ls, answer: answer, bind: clone(msg.raw), params: params, formats: formats}
 	if answer.Columns() != nil {
@@ -618,7 +624,11 @@ func (s *session) dropPortal(name string) {
 	}
 }
 
-// dropAllPortals stops every local answer when the session ends.
+// dropAllPortals stops every local answer when the session ends. Not
+// inlined: its map iteration would sit in the frame of session.run, under
+// every idle session's stack, which the Go runtime then cannot halve.
+//
+//go:noinline
 func (s *session) dropAllPortals() {
 	for name := range s.localPortals {
 		s.dropPortal(name)

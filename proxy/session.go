@@ -114,19 +114,25 @@ type upstreamKey struct {
 }
 
 func (s *Server) serveConn(conn net.Conn) {
+	s.newSession(conn).run()
+}
+
+// newSession prepares a session for conn. It is a function of its own so
+// that what it builds is not in the frame under every idle session's
+// stack (clientLoop). The maps of local statements and portals are made
+// when the first is, as most sessions never have one.
+func (s *Server) newSession(conn net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{
-		srv:          s,
-		ctx:          ctx,
-		cancel:       cancel,
-		log:          s.log.With("client", conn.RemoteAddr().String()),
-		localStmts:   map[string]*localStatement{},
-		localPortals: map[string]*localPortal{},
+		srv:    s,
+		ctx:    ctx,
+		cancel: cancel,
+		log:    s.log.With("client", conn.RemoteAddr().String()),
 	}
 	sess.drained = sync.NewCond(&sess.stateMu)
 	sess.expect.onPop = sess.poppedLocked
 	sess.setClientConn(conn)
-	sess.run()
+	return sess
 }
 
 func (s *session) setClientConn(c net.Conn) {
