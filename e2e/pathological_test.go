@@ -64,6 +64,7 @@ var pathoCases = []pathoCase{
 	{name: "30,000 casts", sql: pathoRepeat("SELECT count(*)", "::int8", 30000, " FROM orders")},
 	{name: "20,000 NOTs", sql: pathoRepeat("SELECT count(*) FROM orders WHERE ", "NOT ", 20000, "true")},
 	{name: "30,000 UNION ALL", sql: pathoRepeat("SELECT count(*) FROM orders", " UNION ALL SELECT count(*) FROM orders", 30000, "")},
+	{name: "30,000 terms after a comment ended by a carriage return", sql: pathoRepeat("SELECT count(*) FROM orders WHERE 1 -- a comment\r", "+1", 30000, " > 0")},
 	{name: "a SET before 30,000 terms", sql: pathoRepeat("SET extra_float_digits = 1; SELECT count(*) FROM orders WHERE 1", "+1", 30000, " > 0")},
 	// Nesting.
 	{name: "20,000 parentheses", sql: pathoNest("SELECT count(*) FROM orders WHERE ", "(", 20000, "status = 'completed'", ")", "")},

@@ -195,7 +195,9 @@ func measure(sql string, maxDepth, maxTokens int) Stats {
 			i++
 			continue
 		case c == '-' && i+1 < n && sql[i+1] == '-':
-			if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
+			// Up to a newline or a carriage return, as Postgres ends
+			// it: ending it later would hide what the parser reads.
+			if j := strings.IndexAny(sql[i:], "\n\r"); j >= 0 {
 				i += j + 1
 			} else {
 				i = n

@@ -172,6 +172,7 @@ func TestLexicalRules(t *testing.T) {
 		{"parameter then depth", "SELECT $1 + " + deep, 50},
 		{"dollar in a name is no quote", "SELECT a$b$, " + deep + ", c$b$", 50},
 		{"line comment", "SELECT 1 -- " + hidden + "\n", -1},
+		{"line comment ends at a carriage return", "SELECT 1 -- x\r+" + deep, 50},
 		{"block comment", "SELECT 1 /* " + hidden + " */", -1},
 		{"nested block comment", "SELECT 1 /* /* */ " + hidden + " */", -1},
 		{"comment closes, depth counts", "SELECT 1 /* /* */ */ + " + deep, 50},
