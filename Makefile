@@ -5,6 +5,7 @@
 #   make test-long   the same tests with PGROLLUP_LONG=1 (longer, heavier cases)
 #   make demo        a throw-away Postgres with a shop dataset and pgrollup in front of it
 #   make bench       pgbench -S directly, through PgBouncer and through pgrollup
+#   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
 #   make clean       remove bin/ and the demo's data
@@ -97,3 +98,15 @@ bench-outage: build
 	bash scripts/deps.sh postgres
 	$(GO) build -o bin/pgrollup-bench-outage ./bench/outage
 	bin/pgrollup-bench-outage -pgrollup bin/pgrollup $(OUTAGE_FLAGS)
+
+# Memory benchmark (bench/memory): resident memory per idle client connection
+# through pgrollup and through PgBouncer, and what each pathological statement
+# adds to pgrollup's at its peak and after.
+# make bench-memory MEMORY_FLAGS='-clients 500 -settle 10s'
+MEMORY_FLAGS ?=
+
+.PHONY: bench-memory
+bench-memory: build
+	bash scripts/deps.sh postgres pgbouncer
+	$(GO) build -o bin/pgrollup-bench-memory ./bench/memory
+	bin/pgrollup-bench-memory -pgrollup bin/pgrollup $(MEMORY_FLAGS)

@@ -17,6 +17,7 @@ type Config struct {
 	TLS             TLS       `yaml:"tls"`
 	Auth            Auth      `yaml:"auth"`
 	MaxMessageBytes ByteSize  `yaml:"max_message_bytes"`
+	Limits          Limits    `yaml:"limits"`
 	BuildTimezone   string    `yaml:"build_timezone"`
 	Admin           Admin     `yaml:"admin"`
 	Tables          []Table   `yaml:"tables"`
@@ -72,6 +73,21 @@ type Routing struct {
 	// ResultCacheBytes bounds the answers kept for repeated rollup queries; 0
 	// keeps none. A rollup version never changes, so a kept answer is exact.
 	ResultCacheBytes ByteSize `yaml:"result_cache_bytes"`
+}
+
+// Limits bound what the proxy takes on for one statement (DESIGN.md §7):
+// the SQL parser library is given only statements within them, and the
+// rest pass through to the warehouse unparsed.
+type Limits struct {
+	// ParseMaxBytes bounds a statement's text.
+	ParseMaxBytes ByteSize `yaml:"parse_max_bytes"`
+	// ParseMaxDepth bounds how deep a statement nests and chains: each
+	// open parenthesis, bracket or CASE, and each operator, JOIN or set
+	// operation chained within one expression, counts one.
+	ParseMaxDepth int `yaml:"parse_max_depth"`
+	// ParseMaxTokens bounds a statement's tokens: words, literals,
+	// parameters, and each punctuation or operator character.
+	ParseMaxTokens int `yaml:"parse_max_tokens"`
 }
 
 // TLS is the client-side TLS certificate; both empty answers SSLRequest with

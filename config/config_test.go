@@ -206,6 +206,7 @@ func expectedDefaults(base string) *Config {
 		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB},
 		Auth:            Auth{CleartextWithoutTLS: "loopback", OutageLogins: true, Refresh: Duration(time.Minute)},
 		MaxMessageBytes: 64 << 20,
+		Limits:          Limits{ParseMaxBytes: 1 << 20, ParseMaxDepth: 500, ParseMaxTokens: 100000},
 		BuildTimezone:   "UTC",
 		Admin:           Admin{Listen: "127.0.0.1:7480"},
 	}
@@ -376,6 +377,12 @@ func TestValidationErrors(t *testing.T) {
 		{"auth refresh", withTop("auth:", "  refresh: 0s"), 9, "auth.refresh", "must be greater than zero"},
 		{"build timezone", withTop("build_timezone: Mars/Olympus_Mons"), 8, "build_timezone", `unknown time zone "Mars/Olympus_Mons"`},
 		{"build timezone Local", withTop("build_timezone: Local"), 8, "build_timezone", "Local is not a zone name Postgres knows"},
+		{"parse bytes zero", withTop("limits:", "  parse_max_bytes: 0"), 9, "limits.parse_max_bytes", "must be greater than zero and at most 1GB, got 0B"},
+		{"parse bytes unit", withTop("limits:", "  parse_max_bytes: 2 pages"), 9, "limits.parse_max_bytes", `unknown unit "pages"`},
+		{"parse depth zero", withTop("limits:", "  parse_max_depth: 0"), 9, "limits.parse_max_depth", "must be from 1 to 5000 (deeper statements crash the SQL parser), got 0"},
+		{"parse depth too deep", withTop("limits: {parse_max_depth: 30000}"), 8, "limits.parse_max_depth", "must be from 1 to 5000"},
+		{"parse tokens negative", withTop("limits:", "  parse_max_tokens: -1"), 9, "limits.parse_max_tokens", "must be from 1 to 10000000, got -1"},
+		{"parse limits key", withTop("limits:", "  parse_max_dept: 10"), 9, "limits.parse_max_dept", "unknown key (did you mean parse_max_depth?)"},
 
 		// Tables and joins.
 		{"table name three parts", withTable("db.public.orders", "public.customers", "customers.id > 0"), 4, "tables[0].name", `invalid table name "db.public.orders": want table or schema.table`},
@@ -865,5 +872,13 @@ func TestAliasBombIsBounded(t *testing.T) {
 	es := parseErrors(t, b.String(), noEnv)
 	if len(es) != 1 || !strings.Contains(es[0].Msg, "too many nodes") {
 		t.Errorf("alias expansion not bounded: %d errors, first %v", len(es), es[0])
+	}
+}
+
+func TestParseLimits(t *testing.T) {
+	c := mustParse(t, withTop("limits:", "  parse_max_bytes: 64kB", "  parse_max_depth: 100", "  parse_max_tokens: 5000"), testFile, noEnv)
+	want := Limits{ParseMaxBytes: 64 * KB, ParseMaxDepth: 100, ParseMaxTokens: 5000}
+	if c.Limits != want {
+		t.Errorf("limits %+v, want %+v", c.Limits, want)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	_ "time/tzdata" // build_timezone and refresh zones must resolve in minimal containers without /usr/share/zoneinfo
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // Default listen addresses (DESIGN.md §2). Loopback, so a fresh install exposes nothing.
@@ -28,6 +30,9 @@ const (
 	defaultPrivilegeCacheTTL = Duration(30 * time.Second)
 	defaultResultCacheBytes  = 64 * MB
 	defaultMaxMessageBytes   = 64 * MB
+	defaultParseMaxBytes     = ByteSize(parselimit.DefaultMaxBytes)
+	defaultParseMaxDepth     = parselimit.DefaultMaxDepth
+	defaultParseMaxTokens    = parselimit.DefaultMaxTokens
 	defaultBuildTimezone     = "UTC"
 	defaultAuthRefresh       = Duration(time.Minute)
 )
@@ -130,6 +135,9 @@ func applyDefaults(c *Config, src *source) {
 	defaultValue(src, "routing.privilege_cache_ttl", &c.Routing.PrivilegeCacheTTL, defaultPrivilegeCacheTTL)
 	defaultValue(src, "routing.result_cache_bytes", &c.Routing.ResultCacheBytes, defaultResultCacheBytes)
 	defaultValue(src, "max_message_bytes", &c.MaxMessageBytes, defaultMaxMessageBytes)
+	defaultValue(src, "limits.parse_max_bytes", &c.Limits.ParseMaxBytes, defaultParseMaxBytes)
+	defaultValue(src, "limits.parse_max_depth", &c.Limits.ParseMaxDepth, defaultParseMaxDepth)
+	defaultValue(src, "limits.parse_max_tokens", &c.Limits.ParseMaxTokens, defaultParseMaxTokens)
 	for i := range c.Tables {
 		for j := range c.Tables[i].Joins {
 			join := &c.Tables[i].Joins[j]

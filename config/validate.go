@@ -42,6 +42,7 @@ func (c *Config) validate() Errors {
 	v.tls()
 	v.auth()
 	v.positiveSize("max_message_bytes", c.MaxMessageBytes)
+	v.limits()
 	v.zone("build_timezone", c.BuildTimezone)
 	v.address("admin.listen", c.Admin.Listen)
 	scopes := v.tables()
@@ -144,6 +145,28 @@ func (v *validator) routing() {
 	}
 	v.notNegative("routing.max_staleness", r.MaxStaleness)
 	v.notNegative("routing.privilege_cache_ttl", r.PrivilegeCacheTTL)
+}
+
+// Bounds of the parse limits. Deeper statements than maxParseDepth crash
+// libpg_query on the usual 8 MB thread stack (near 11,000) or fail in its
+// decoding anyway; a parse costs up to about 500 bytes a token.
+const (
+	maxParseDepth  = 5000
+	maxParseTokens = 10_000_000
+	maxParseBytes  = 1 * GB
+)
+
+func (v *validator) limits() {
+	l := v.c.Limits
+	if l.ParseMaxBytes <= 0 || l.ParseMaxBytes > maxParseBytes {
+		v.addf("limits.parse_max_bytes", "must be greater than zero and at most %s, got %s", maxParseBytes, l.ParseMaxBytes)
+	}
+	if l.ParseMaxDepth < 1 || l.ParseMaxDepth > maxParseDepth {
+		v.addf("limits.parse_max_depth", "must be from 1 to %d (deeper statements crash the SQL parser), got %d", maxParseDepth, l.ParseMaxDepth)
+	}
+	if l.ParseMaxTokens < 1 || l.ParseMaxTokens > maxParseTokens {
+		v.addf("limits.parse_max_tokens", "must be from 1 to %d, got %d", maxParseTokens, l.ParseMaxTokens)
+	}
 }
 
 func (v *validator) tls() {

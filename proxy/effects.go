@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // effects is what a statement relayed to the warehouse may do to its session
@@ -104,7 +106,15 @@ func classify(st *Statement) effects {
 		}
 	}
 	tree, err := st.Parse()
-	if err != nil {
+	var unparsed *parselimit.Error
+	switch {
+	case errors.As(err, &unparsed):
+		// Beyond the parse limits: it may write, end a transaction
+		// and change the session's settings. Whether it holds a
+		// DEALLOCATE, DISCARD ALL or CLOSE ALL cannot be told: it is
+		// taken to hold none.
+		return effects{endsTx: true, setsSession: true}
+	case err != nil:
 		// The warehouse rejects it too, unless its parser knows syntax
 		// this one does not: then nothing can be vouched for.
 		return effects{endsTx: true}

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // A statement the router decided to answer from a rollup and that failed
@@ -78,8 +80,12 @@ func (l *fallbackLimiter) allow(rollup, err string) (bool, int) {
 
 // statementShape is the statement with its constants replaced by $n
 // placeholders, as pg_stat_statements shows it, and its fingerprint: enough
-// to find the dashboard query without logging the values in it.
-func statementShape(sql string) (shape, fingerprint string) {
+// to find the dashboard query without logging the values in it. A text
+// beyond the parse limits is neither normalized nor fingerprinted.
+func statementShape(sql string, limits parselimit.Limits) (shape, fingerprint string) {
+	if err := limits.Check(sql); err != nil {
+		return "(not parsed: " + err.(*parselimit.Error).Bound + ")", ""
+	}
 	shape, err := pg_query.Normalize(sql)
 	if err != nil {
 		return "(does not parse)", ""

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // fakeClock is a clock a test moves by hand.
@@ -78,19 +80,25 @@ func TestFallbackLimiterIsBounded(t *testing.T) {
 }
 
 func TestStatementShape(t *testing.T) {
-	shape, fp := statementShape("SELECT sum(amount) FROM orders WHERE status = 'paid' AND id > 42")
+	shape, fp := statementShape("SELECT sum(amount) FROM orders WHERE status = 'paid' AND id > 42", parselimit.Limits{})
 	if want := "SELECT sum(amount) FROM orders WHERE status = $1 AND id > $2"; shape != want {
 		t.Errorf("shape %q, want %q", shape, want)
 	}
-	if _, fp2 := statementShape("select sum(amount) from orders where status = 'new' and id > 7"); fp == "" || fp2 != fp {
+	if _, fp2 := statementShape("select sum(amount) from orders where status = 'new' and id > 7", parselimit.Limits{}); fp == "" || fp2 != fp {
 		t.Errorf("fingerprints %q and %q: the same statement with other values must have one", fp, fp2)
 	}
-	long, _ := statementShape("SELECT '" + strings.Repeat("é", 10) + "' AS " + strings.Repeat("é", maxShapeBytes))
+	long, _ := statementShape("SELECT '"+strings.Repeat("é", 10)+"' AS "+strings.Repeat("é", maxShapeBytes), parselimit.Limits{})
 	if len(long) > maxShapeBytes+3 || !strings.HasSuffix(long, "...") || !strings.HasPrefix(long, "SELECT $1 AS ") {
 		t.Errorf("long statement shaped as %.40q... (%d bytes)", long, len(long))
 	}
 	if strings.ContainsRune(long, '\uFFFD') {
 		t.Error("a character was cut in two")
+	}
+	// Normalize and Fingerprint walk the tree as the parser does: a
+	// statement beyond the limits never reaches them.
+	deep, fp := statementShape("SELECT 1"+strings.Repeat("+1", 30000), parselimit.Limits{})
+	if deep != "(not parsed: parse_max_depth)" || fp != "" {
+		t.Errorf("a statement beyond the parse limits shaped as %q, %q", deep, fp)
 	}
 }
 

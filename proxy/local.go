@@ -10,6 +10,8 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
@@ -107,10 +109,20 @@ func (s *session) flushClient() error {
 // still fall back to the warehouse.
 const chunkBytes = 64 << 10
 
+// unparsed is the decision on a statement whose text is not even held: too
+// big for the parser library, it can only pass through.
+func unparsed() Decision { return Decision{Route: RoutePassthrough, Reason: "parse_limit"} }
+
 func (s *session) onQuery(msg message) error {
 	// A simple Query drops the unnamed statement and portal, as in Postgres.
 	delete(s.localStmts, "")
 	s.dropPortal("")
+	if msg.rest > 0 {
+		// Beyond the parse limits: relayed as it is read, as an unknown
+		// statement, which may do anything.
+		s.clock.querying(unparsed())
+		return s.relayQuery(msg, nil)
+	}
 	sql, _, _ := cutCString(msg.body)
 	st := s.srv.stmts.get(sql)
 	d := s.route(st)
@@ -237,10 +249,20 @@ func (s *session) stream(ctx context.Context, out []byte, res *Result, enc *enco
 
 func (s *session) onParse(msg message) error {
 	name, query, ok := parseParse(msg.body)
-	if !ok {
+	var st *Statement
+	switch {
+	case msg.rest > 0:
+		// Beyond the parse limits, and read only in part: the statement
+		// is unknown, and so is its name if that is not in the part.
+		name, _, ok = cutCString(msg.body)
+		if !ok {
+			return s.relay(msg)
+		}
+	case !ok:
 		return s.relay(msg) // malformed: let the warehouse say so
+	default:
+		st = s.srv.stmts.get(query)
 	}
-	st := s.srv.stmts.get(query)
 	if old := s.localStmts[name]; old != nil && name != "" {
 		// Postgres refuses to redefine a named statement; so does the
 		// warehouse when the statement exists there too.
@@ -257,6 +279,10 @@ func (s *session) onParse(msg message) error {
 		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
+	if st == nil {
+		s.clock.prepared(name, unparsed())
+		return s.relayParse(msg, name, nil)
+	}
 	d := s.route(st)
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
@@ -270,9 +296,12 @@ func (s *session) onParse(msg message) error {
 	if s.refusedInFailedBlock(d.Answer) {
 		return s.relayParse(msg, name, st)
 	}
-	nparams, err := countParams(query)
+	nparams, err := countParams(query, s.srv.limits)
 	if err != nil || nparams < len(oids) {
 		nparams = len(oids)
+	}
+	if s.localStmts == nil {
+		s.localStmts = map[string]*localStatement{}
 	}
 	s.localStmts[name] = &localStatement{name: name, st: st, decision: d, parse: clone(msg.raw), oids: oids, nparams: nparams}
 	if d.Answer.Columns() != nil {
@@ -293,6 +322,10 @@ func (s *session) onBind(msg message) error {
 	ls := s.localStmts[stmtName]
 	if ls == nil {
 		return s.relayBind(msg, portal, stmtName)
+	}
+	if msg.rest > 0 {
+		// Values too big to decode: the warehouse answers this portal.
+		return s.relayUpstreamBind(ls, msg, portal)
 	}
 	proceed, err := s.barrier()
 	if err != nil || !proceed {
@@ -320,6 +353,9 @@ func (s *session) onBind(msg message) error {
 		for name := range s.localPortals {
 			s.dropPortal(name)
 		}
+	}
+	if s.localPortals == nil {
+		s.localPortals = map[string]*localPortal{}
 	}
 	s.localPortals[portal] = &localPortal{stmt: ls, answer: answer, bind: clone(msg.raw), params: params, formats: formats}
 	if answer.Columns() != nil {
@@ -604,7 +640,11 @@ func (s *session) dropPortal(name string) {
 	}
 }
 
-// dropAllPortals stops every local answer when the session ends.
+// dropAllPortals stops every local answer when the session ends. Not
+// inlined: its map iteration would sit in the frame of session.run, under
+// every idle session's stack, which the Go runtime then cannot halve.
+//
+//go:noinline
 func (s *session) dropAllPortals() {
 	for name := range s.localPortals {
 		s.dropPortal(name)
@@ -645,7 +685,7 @@ func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
 		s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
 		return
 	}
-	shape, fingerprint := statementShape(st.SQL)
+	shape, fingerprint := statementShape(st.SQL, s.srv.limits)
 	s.log.Warn("answer failed after the decision; the warehouse answers instead",
 		"rollup", rollup, "reason", reason, "err", err,
 		"statement", shape, "fingerprint", fingerprint,
@@ -687,7 +727,12 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // countParams returns the highest $n of a statement, which is how many
 // parameters Postgres requires of a Bind when Parse declared fewer types.
-func countParams(sql string) (int, error) {
+// Only a statement the parser took is scanned: its tokens are within the
+// limits.
+func countParams(sql string, limits parselimit.Limits) (int, error) {
+	if err := limits.Check(sql); err != nil {
+		return 0, err
+	}
 	scan, err := pg_query.Scan(sql)
 	if err != nil {
 		return 0, err

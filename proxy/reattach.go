@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -39,7 +38,7 @@ import (
 // loss is handled in one place, the reading side. A session that started
 // without a connection has none (nil), which discards everything too.
 type upstreamWriter struct {
-	w    *bufio.Writer
+	w    *connWriter
 	conn net.Conn
 	dead bool
 }

@@ -3,10 +3,13 @@ package proxy
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // Route says where a statement is answered.
@@ -37,16 +40,25 @@ type Statement struct {
 }
 
 // Parse returns the statement's parse tree, parsing it on first use. An
-// error means Postgres would reject the text too; such a statement passes
-// through so that the warehouse reports its own error.
+// error means Postgres would reject the text too, or, as a
+// *parselimit.Error, that the text is beyond the limits the parser library
+// is given (the server's Options.ParseLimits): either way the statement
+// passes through, and the warehouse answers it as Postgres does.
 func (st *Statement) Parse() (*pg_query.ParseResult, error) {
 	st.once.Do(func() {
+		var limits parselimit.Limits
+		if st.cache != nil {
+			limits = st.cache.limits
+		}
+		if st.err = limits.Check(st.SQL); st.err != nil {
+			return // never cached: it would hold a big text for nothing
+		}
 		st.tree, st.err = pg_query.Parse(st.SQL)
 		if st.err != nil {
 			st.tree = nil
 		}
 		if st.cache != nil {
-			st.cache.cache.Add(st.SQL, st)
+			st.cache.add(st)
 		}
 	})
 	return st.tree, st.err
@@ -227,17 +239,58 @@ func (PassthroughRouter) Route(context.Context, *Statement, *Session) Decision {
 // statementCache keeps parsed statements by text. BI tools repeat the same
 // texts constantly, and a lookup costs a thousandth of a parse. Only parsed
 // statements are kept, so texts no router looks into cost nothing here.
+//
+// A parse tree takes about a hundred times its text's size in memory, so
+// the cache is bounded in bytes as well as in entries, and a statement
+// too big for a sixteenth of the budget is not kept at all: one huge
+// statement must neither evict a dashboard's worth of small ones nor stay
+// in memory after it ran.
 type statementCache struct {
-	cache *lru.Cache[string, *Statement]
+	cache  *lru.Cache[string, *Statement]
+	budget int64
+	bytes  atomic.Int64 // the cost of what the cache holds
+	limits parselimit.Limits
 }
 
-func newStatementCache(size int) *statementCache {
-	c, err := lru.New[string, *Statement](size)
+const (
+	// statementCacheBytes is the statement cache's budget.
+	statementCacheBytes = 64 << 20
+	// treeBytesPerByte estimates a parse tree's memory from its text's
+	// size: measured at 100 to 110 for aggregate queries and IN lists of
+	// numbers, 20 for lists of string literals.
+	treeBytesPerByte = 128
+)
+
+func newStatementCache(size int, budget int64, limits parselimit.Limits) *statementCache {
+	c := &statementCache{budget: budget, limits: limits}
+	cache, err := lru.NewWithEvict(size, func(_ string, st *Statement) { c.bytes.Add(-st.cost()) })
 	if err != nil {
 		// lru.New fails only for a non-positive size, which callers never pass.
 		panic(err)
 	}
-	return &statementCache{cache: c}
+	c.cache = cache
+	return c
+}
+
+// cost estimates what a parsed statement holds in memory.
+func (st *Statement) cost() int64 { return int64(len(st.SQL))*treeBytesPerByte + 512 }
+
+// add keeps a parsed statement, within the budget.
+func (c *statementCache) add(st *Statement) {
+	cost := st.cost()
+	if cost > c.budget/16 {
+		return
+	}
+	if found, _ := c.cache.ContainsOrAdd(st.SQL, st); found {
+		return
+	}
+	if c.bytes.Add(cost) > c.budget {
+		for c.bytes.Load() > c.budget {
+			if _, _, ok := c.cache.RemoveOldest(); !ok {
+				break
+			}
+		}
+	}
 }
 
 // get returns the statement for sql: the parsed one when the text was seen

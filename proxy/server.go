@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // CleartextPolicy says when the proxy may ask a client for its password in
@@ -58,7 +60,10 @@ type Options struct {
 	// relayed SCRAM logins prove (verifiers.go).
 	Verifiers       VerifierLookup
 	VerifierRefresh time.Duration
-	Logger          *slog.Logger
+	// ParseLimits bound the statements given to the parser library; the
+	// rest pass through unparsed. Zero fields take parselimit's defaults.
+	ParseLimits parselimit.Limits
+	Logger      *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -67,9 +72,18 @@ type Server struct {
 	warehouse *warehouse
 	router    Router
 	stmts     *statementCache
+	limits    parselimit.Limits // opts.ParseLimits with the defaults filled in
 	metrics   *Metrics
-	queries   map[Route]prometheus.Counter
-	log       *slog.Logger
+	// bufs are the buffers sessions read and write through, and the
+	// stream policies say which messages are relayed as they are read
+	// rather than held whole (wire.go).
+	bufs           *bufferPool
+	clientStream   *streamPolicy
+	upstreamStream *streamPolicy
+	queries        map[Route]prometheus.Counter
+	log            *slog.Logger
+	// params are the sessions' reported parameters, shared (session.go).
+	params paramMaps
 	// fallbackLog limits the warnings about answers that fell back.
 	fallbackLog *fallbackLimiter
 	// monitor follows whether the warehouse is up; verifiers and logins
@@ -126,6 +140,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.StatementCacheSize <= 0 {
 		opts.StatementCacheSize = 10000
 	}
+	limits := opts.ParseLimits.WithDefaults()
 	if opts.Router == nil {
 		opts.Router = PassthroughRouter{}
 	}
@@ -143,19 +158,23 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("warehouse dsn: %w", err)
 	}
 	s := &Server{
-		opts:        opts,
-		warehouse:   w,
-		router:      opts.Router,
-		stmts:       newStatementCache(opts.StatementCacheSize),
-		metrics:     NewMetrics(opts.Registerer),
-		log:         opts.Logger,
-		fallbackLog: newFallbackLimiter(fallbackLogEvery),
-		listeners:   map[net.Listener]struct{}{},
-		sessions:    map[*session]struct{}{},
-		keys:        map[cancelKey]*session{},
-		random:      rand.Reader,
-		logins:      newLoginMemos(),
-		bgStop:      func() {},
+		opts:           opts,
+		warehouse:      w,
+		router:         opts.Router,
+		stmts:          newStatementCache(opts.StatementCacheSize, statementCacheBytes, limits),
+		limits:         limits,
+		metrics:        NewMetrics(opts.Registerer),
+		bufs:           newBufferPool(),
+		clientStream:   clientStreamPolicy(limits),
+		upstreamStream: upstreamStreamPolicy(),
+		log:            opts.Logger,
+		fallbackLog:    newFallbackLimiter(fallbackLogEvery),
+		listeners:      map[net.Listener]struct{}{},
+		sessions:       map[*session]struct{}{},
+		keys:           map[cancelKey]*session{},
+		random:         rand.Reader,
+		logins:         newLoginMemos(),
+		bgStop:         func() {},
 	}
 	s.monitor = newWarehouseMonitor(check, s.metrics.WarehouseUp, opts.Logger)
 	s.verifiers = newVerifierCache(opts.Verifiers, opts.VerifierRefresh, opts.Logger)

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 )
 
 const (
-	bufferSize = 32 << 10
 	// startupTimeout bounds the time from connect to ReadyForQuery, as
 	// Postgres's authentication_timeout does.
 	startupTimeout = 60 * time.Second
@@ -37,18 +35,18 @@ type session struct {
 	log    *slog.Logger
 
 	client     net.Conn
-	clientR    *bufio.Reader
+	clientR    *connReader
 	clientMsgs *messageReader
 	tls        bool
 
 	clientMu sync.Mutex
-	clientW  *bufio.Writer
+	clientW  *connWriter
 
 	// upstream is the warehouse connection, replaced when a lost one is
 	// opened again (reattach.go); upMu guards it against a concurrent close.
 	upMu     sync.Mutex
 	upstream net.Conn
-	upR      *bufio.Reader
+	upR      *connReader
 	upMsgs   *messageReader
 	upW      *upstreamWriter // client loop only
 
@@ -144,26 +142,33 @@ type upstreamKey struct {
 }
 
 func (s *Server) serveConn(conn net.Conn) {
+	s.newSession(conn).run()
+}
+
+// newSession prepares a session for conn. It is a function of its own so
+// that what it builds is not in the frame under every idle session's
+// stack (clientLoop). The maps of local statements and portals are made
+// when the first is, as most sessions never have one.
+func (s *Server) newSession(conn net.Conn) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{
-		srv:          s,
-		ctx:          ctx,
-		cancel:       cancel,
-		log:          s.log.With("client", conn.RemoteAddr().String()),
-		localStmts:   map[string]*localStatement{},
-		localPortals: map[string]*localPortal{},
+		srv:    s,
+		ctx:    ctx,
+		cancel: cancel,
+		log:    s.log.With("client", conn.RemoteAddr().String()),
 	}
 	sess.drained = sync.NewCond(&sess.stateMu)
 	sess.expect.onPop = sess.poppedLocked
 	sess.setClientConn(conn)
-	sess.run()
+	return sess
 }
 
 func (s *session) setClientConn(c net.Conn) {
 	s.client = c
-	s.clientR = bufio.NewReaderSize(c, bufferSize)
+	s.clientR = newConnReader(c, s.srv.bufs)
 	s.clientMsgs = newMessageReader(s.clientR, s.srv.opts.MaxMessageBytes)
-	s.clientW = bufio.NewWriterSize(c, bufferSize)
+	s.clientMsgs.stream = s.srv.clientStream
+	s.clientW = newConnWriter(c, s.srv.bufs)
 }
 
 // setUpstreamConn makes c the session's warehouse connection. It reports
@@ -175,9 +180,9 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 		return false
 	}
 	s.upstream = c
-	s.upR = bufio.NewReaderSize(c, bufferSize)
+	s.upR = newConnReader(c, s.srv.bufs)
 	s.upMsgs = newMessageReader(s.upR, 0)
-	s.upW = &upstreamWriter{w: bufio.NewWriterSize(c, bufferSize), conn: c}
+	s.upW = &upstreamWriter{w: newConnWriter(c, s.srv.bufs), conn: c}
 	return true
 }
 
@@ -222,6 +227,7 @@ func (s *session) run() {
 	if done != nil {
 		<-done
 	}
+	s.releaseBuffers()
 	s.log.Debug("session ended", "client_end", errText(clientErr))
 }
 
@@ -267,6 +273,19 @@ func (s *session) startUpstreamLoop() {
 		err := s.upstreamLoop()
 		s.log.Debug("warehouse connection ended", "end", errText(err))
 	}()
+}
+
+// releaseBuffers gives the session's buffers back to the pool once both
+// loops are done with them.
+func (s *session) releaseBuffers() {
+	s.clientR.close()
+	s.clientMu.Lock()
+	s.clientW.close()
+	s.clientMu.Unlock()
+	if s.upR != nil {
+		s.upR.close()
+		s.upW.w.close()
+	}
 }
 
 // fail ends a session that never got going, telling the client why when it
@@ -316,50 +335,101 @@ func (s *session) closeConns() {
 // noteParameter records a ParameterStatus body (name, value) so that routing
 // sees the session's TimeZone, DateStyle and the rest as the client does.
 func (s *session) noteParameter(body []byte) {
-	name, rest, ok := cutCString(body)
+	name, rest, ok := cutCStringBytes(body)
 	if !ok {
 		return
 	}
-	value, _, ok := cutCString(rest)
+	value, _, ok := cutCStringBytes(rest)
 	if !ok {
 		return
 	}
-	old := s.params.Load()
+	s.params.Store(s.srv.params.with(s.params.Load(), name, value))
+}
+
+// paramMaps shares the maps of reported parameters between sessions. Maps
+// are never changed once published, so each report used to copy the
+// session's map: at startup, a dozen copies and a map for every session.
+// Sessions that heard the same reports in the same order share each map
+// instead, found by the map before and the report.
+type paramMaps struct {
+	mu   sync.Mutex
+	next map[paramStep]*map[string]string
+}
+
+type paramStep struct {
+	from        *map[string]string
+	name, value string
+}
+
+// maxParamSteps bounds the reports remembered: past it, sessions get maps
+// of their own again.
+const maxParamSteps = 4096
+
+// with returns a map holding from's parameters and name set to value.
+func (p *paramMaps) with(from *map[string]string, name, value []byte) *map[string]string {
+	if from != nil {
+		if v, ok := (*from)[string(name)]; ok && v == string(value) {
+			return from
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.next[paramStep{from, string(name), string(value)}]; ok {
+		return m
+	}
 	next := make(map[string]string, 16)
-	if old != nil {
-		for k, v := range *old {
+	if from != nil {
+		for k, v := range *from {
 			next[k] = v
 		}
 	}
-	next[name] = value
-	s.params.Store(&next)
+	next[string(name)] = string(value)
+	if p.next == nil {
+		p.next = map[paramStep]*map[string]string{}
+	}
+	if len(p.next) < maxParamSteps {
+		p.next[paramStep{from, string(name), string(value)}] = &next
+	}
+	return &next
 }
 
 // clientLoop relays client messages to the warehouse until the client leaves
-// or breaks the protocol.
+// or breaks the protocol. It waits for each message with nothing of its
+// own on the stack (clientMessage does the work): an idle session's stacks
+// are most of what it costs.
 func (s *session) clientLoop() error {
 	for {
-		msg, err := s.clientMsgs.next()
-		if err != nil {
-			var le *lengthError
-			if errors.As(err, &le) {
-				s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
-			}
+		s.clientR.wait()
+		if err := s.clientMessage(); err != nil {
 			return err
-		}
-		s.clock.arrived()
-		if err := s.handleClientMessage(msg); err != nil {
-			return err
-		}
-		if s.clientR.Buffered() == 0 {
-			if err := s.upW.Flush(); err != nil {
-				return err
-			}
-			if err := s.flushClient(); err != nil {
-				return err
-			}
 		}
 	}
+}
+
+// clientMessage reads and handles one client message, and flushes both
+// connections when no other message is waiting.
+func (s *session) clientMessage() error {
+	msg, err := s.clientMsgs.next()
+	if err != nil {
+		var le *lengthError
+		if errors.As(err, &le) {
+			s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
+		}
+		return err
+	}
+	s.clock.arrived()
+	if err := s.handleClientMessage(msg); err != nil {
+		return err
+	}
+	if s.clientR.Buffered() == 0 {
+		if err := s.upW.Flush(); err != nil {
+			return err
+		}
+		if err := s.flushClient(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *session) handleClientMessage(msg message) error {
@@ -421,6 +491,9 @@ func (s *session) handleClientMessage(msg message) error {
 			return nil
 		}
 		_, err := s.upW.Write(msg.raw)
+		if err == nil && msg.rest > 0 {
+			err = s.clientMsgs.relayRest(s.upW)
+		}
 		return err
 	case 'X':
 		_, _ = s.upW.Write(msg.raw)
@@ -514,7 +587,11 @@ func (s *session) count(r Route) {
 // with a FATAL error, which the client sees and which ends it too.
 func (s *session) upstreamLoop() error {
 	fatal := false
+	// From here on every message goes to the client as it is, so one too
+	// big to hold is relayed as it is read (during startup some are kept).
+	s.upMsgs.stream = s.srv.upstreamStream
 	for {
+		s.upR.wait()
 		msg, err := s.upMsgs.next()
 		if err != nil {
 			if !fatal && s.loseUpstream(err) {
@@ -544,6 +621,9 @@ func (s *session) upstreamLoop() error {
 		s.clientMu.Lock()
 		if relay {
 			_, err = s.clientW.Write(msg.raw)
+			if err == nil && msg.rest > 0 {
+				err = s.upMsgs.relayRest(s.clientW)
+			}
 		}
 		if err == nil && s.upR.Buffered() == 0 {
 			err = s.clientW.Flush()

@@ -84,12 +84,18 @@ func (n *upstreamNames) parses() [][]byte {
 	return out
 }
 
-// relayParse relays a Parse and remembers the statement by name.
+// relayParse relays a Parse and remembers the statement by name. One
+// beyond the parse limits is remembered as unknown and not kept to prepare
+// again after an outage, which spares the session its text.
 func (s *session) relayParse(msg message, name string, st *Statement) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	s.upStmts.defineRaw(name, st, msg.raw)
+	raw := msg.raw
+	if msg.rest > 0 || st != nil && s.srv.limits.Check(st.SQL) != nil {
+		st, raw = nil, nil
+	}
+	s.upStmts.defineRaw(name, st, raw)
 	return s.relay(msg)
 }
 
@@ -233,5 +239,8 @@ func (s *session) relayAs(msg message, e expectation) error {
 		s.batchUpstream = true
 	}
 	_, err := s.upW.Write(msg.raw)
+	if err == nil && msg.rest > 0 {
+		err = s.clientMsgs.relayRest(s.upW)
+	}
 	return err
 }

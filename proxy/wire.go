@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // Startup packet codes (the int32 after the length) as Postgres defines them.
@@ -21,22 +22,39 @@ const (
 // message is one framed protocol message. raw holds the whole message
 // including the type byte and length, so it can be relayed unchanged;
 // body is the part after the length.
+//
+// A message too big to hold (messageReader.stream) comes with only the part
+// of its body read so far, and rest says how much more there is: whoever
+// relays it sends raw and then the rest with messageReader.relayRest, and
+// whatever is neither relayed nor read is skipped by the next read.
 type message struct {
 	typ  byte
 	raw  []byte
 	body []byte
+	rest int
 }
 
-// messageReader frames protocol messages from a buffered stream. The returned
+// streamPolicy says, per message type, the body length above which a
+// message is not held whole but relayed as it is read (0: always held
+// whole, up to the reader's limit). Sessions share one per direction.
+type streamPolicy [256]int
+
+// messageReader frames protocol messages from a connection. The returned
 // message aliases buffers that the next call reuses.
 type messageReader struct {
-	r      *bufio.Reader
+	r      *connReader
 	maxLen int // 0: no limit
-	buf    []byte
+	pool   *bufferPool
+	// stream, when set, is the policy for messages too big to hold.
+	stream *streamPolicy
+	// pending is the unread rest of the last message; held the buffer
+	// holding it, returned to the pool by the next call.
+	pending int
+	held    *[]byte
 }
 
-func newMessageReader(r *bufio.Reader, maxLen int) *messageReader {
-	return &messageReader{r: r, maxLen: maxLen}
+func newMessageReader(r *connReader, maxLen int) *messageReader {
+	return &messageReader{r: r, maxLen: maxLen, pool: r.pool}
 }
 
 // lengthError is a protocol violation: a stream cannot be resynchronised
@@ -57,7 +75,14 @@ func (e *lengthError) Error() string {
 // next reads one message. io.EOF means the peer closed between messages;
 // io.ErrUnexpectedEOF means it closed inside one.
 func (m *messageReader) next() (message, error) {
-	hdr, err := m.r.Peek(5)
+	if err := m.skipRest(); err != nil {
+		return message{}, err
+	}
+	if m.held != nil {
+		m.pool.putMessage(m.held)
+		m.held = nil
+	}
+	hdr, err := m.r.peek(5)
 	if err != nil {
 		if err == io.EOF && len(hdr) > 0 {
 			return message{}, io.ErrUnexpectedEOF
@@ -70,32 +95,48 @@ func (m *messageReader) next() (message, error) {
 		return message{}, &lengthError{typ: typ, length: length, max: m.maxLen}
 	}
 	total := 1 + length
-	// A message that fits in bufio's buffer is returned in place, sparing a
-	// copy on the hot path; it stays valid until the next call.
+	// A message that fits in the reader's buffer is returned in place,
+	// sparing a copy on the hot path; it stays valid until the next call.
 	if total <= m.r.Size() {
-		raw, err := m.r.Peek(total)
+		raw, err := m.r.peek(total)
 		if err != nil {
 			return message{}, unexpected(err)
 		}
-		if _, err := m.r.Discard(total); err != nil {
-			return message{}, unexpected(err)
-		}
+		m.r.discard(total)
 		return message{typ: typ, raw: raw, body: raw[5:]}, nil
 	}
-	buf := m.buf
-	if cap(buf) < total {
-		buf = make([]byte, total)
-		// Keep moderate buffers for reuse, but let one huge COPY row or
-		// result row go rather than pin its memory for the whole session.
-		if total <= 1<<20 {
-			m.buf = buf
+	if m.stream != nil && m.stream[typ] > 0 && length-4 > m.stream[typ] {
+		// Too big to hold: what fits in the buffer now, the rest as
+		// it is relayed.
+		raw, err := m.r.peek(m.r.Size())
+		if err != nil {
+			return message{}, unexpected(err)
 		}
+		m.r.discard(len(raw))
+		m.pending = total - len(raw)
+		return message{typ: typ, raw: raw, body: raw[5:], rest: m.pending}, nil
 	}
-	buf = buf[:total]
-	if _, err := io.ReadFull(m.r, buf); err != nil {
+	buf := m.pool.message(total)
+	m.held = buf
+	if _, err := io.ReadFull(m.r, *buf); err != nil {
 		return message{}, unexpected(err)
 	}
-	return message{typ: typ, raw: buf, body: buf[5:]}, nil
+	return message{typ: typ, raw: *buf, body: (*buf)[5:]}, nil
+}
+
+// relayRest copies the unread rest of the last message to w. The message's
+// raw part must have been written before: the reader's buffer is reused.
+func (m *messageReader) relayRest(w io.Writer) error {
+	n := m.pending
+	m.pending = 0
+	return m.r.copyTo(w, n)
+}
+
+// skipRest reads past the unread rest of the last message.
+func (m *messageReader) skipRest() error {
+	n := m.pending
+	m.pending = 0
+	return m.r.copyTo(nil, n)
 }
 
 func unexpected(err error) error {
@@ -160,6 +201,16 @@ func cutCString(b []byte) (s string, rest []byte, ok bool) {
 	return "", nil, false
 }
 
+// cutCStringBytes is cutCString without the copy.
+func cutCStringBytes(b []byte) (s, rest []byte, ok bool) {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i], b[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
 // appendMessage appends a typed message with its length to dst.
 func appendMessage(dst []byte, typ byte, body []byte) []byte {
 	dst = append(dst, typ)
@@ -171,4 +222,34 @@ func appendMessage(dst []byte, typ byte, body []byte) []byte {
 func appendCString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, 0)
+}
+
+// maxLocalBind is the largest Bind the proxy decodes to answer a statement
+// itself; a portal with more in its values is the warehouse's.
+const maxLocalBind = 1 << 20
+
+// clientStreamPolicy says which client messages are relayed as they are
+// read: those the proxy cannot need whole. A Query whose text is beyond
+// the parse limits is never parsed, and a Parse with more than that plus
+// room for its name and parameter types neither; a Bind too big to decode
+// goes to the warehouse; COPY data and function calls are only relayed.
+func clientStreamPolicy(limits parselimit.Limits) *streamPolicy {
+	var p streamPolicy
+	p['Q'] = limits.MaxBytes + 1
+	p['P'] = limits.MaxBytes + 512<<10
+	p['B'] = maxLocalBind
+	p['d'] = bufferSize
+	p['F'] = bufferSize
+	return &p
+}
+
+// upstreamStreamPolicy says which warehouse messages are relayed as they
+// are read: rows, COPY data, function results and notices, none of which
+// the proxy reads beyond its own small queries' rows.
+func upstreamStreamPolicy() *streamPolicy {
+	var p streamPolicy
+	for _, typ := range []byte{'D', 'd', 'V', 'N'} {
+		p[typ] = bufferSize
+	}
+	return &p
 }

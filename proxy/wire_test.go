@@ -1,13 +1,13 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func startupPacket(code uint32, body []byte) []byte {
@@ -36,7 +36,7 @@ func TestMessageReader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newMessageReader(bufio.NewReaderSize(bytes.NewReader(tt.in), bufferSize), tt.max)
+			r := newMessageReader(newConnReader(bytes.NewReader(tt.in), newBufferPool()), tt.max)
 			var got []byte
 			var err error
 			for {
@@ -156,7 +156,7 @@ func FuzzMessageReader(f *testing.F) {
 	f.Add(appendMessage(nil, 'C', []byte("Sname\x00")))
 	f.Add([]byte{'Q', 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := newMessageReader(bufio.NewReaderSize(bytes.NewReader(in), 64), 1<<16)
+		r := newMessageReader(newConnReader(iotest.OneByteReader(bytes.NewReader(in)), newBufferPool()), 1<<16)
 		for {
 			m, err := r.next()
 			if err != nil {

@@ -54,6 +54,11 @@ func (e *Engine) Decide(text string, tree *pg_query.ParseResult, sess Session, c
 			e.prepared.Purge()
 		}
 	}
+	if len(text) > maxCachedText {
+		// A statement this big is rare, and its analysis would pin its
+		// parse tree: decided afresh each time, and forgotten.
+		return prepare(Analyze(tree), &sess, cat, e.zones).execute(&sess, cat)
+	}
 	k := prepKey{text: text, cat: cat, env: envKey(&sess)}
 	p, ok := e.prepared.Get(k)
 	if !ok {
@@ -67,6 +72,11 @@ func (e *Engine) Decide(text string, tree *pg_query.ParseResult, sess Session, c
 	}
 	return p.execute(&sess, cat)
 }
+
+// maxCachedText is the largest statement text whose analysis and
+// preparations the Engine keeps. A parse tree takes about a hundred times
+// its text in memory, and what is cached refers to it.
+const maxCachedText = 32 << 10
 
 // DecideAnalysis decides one execution of an analysed statement, without
 // caching anything.

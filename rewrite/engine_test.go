@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +172,23 @@ func TestEngineNewCatalog(t *testing.T) {
 	}
 	if n := e.prepared.Len(); n != 1 {
 		t.Errorf("%d preparations cached after a catalog switch, want 1", n)
+	}
+}
+
+// TestEngineForgetsBigStatements checks that a statement too big to keep
+// is decided as any other, and leaves nothing in the caches.
+func TestEngineForgetsBigStatements(t *testing.T) {
+	sql := "SELECT status, count(*) FROM orders WHERE status IN ('a'" + strings.Repeat(", 'a'", maxCachedText/5) + ") GROUP BY 1"
+	tree := mustParse(t, sql)
+	e := NewEngine(0)
+	cat := testCatalog(t)
+	for range 2 {
+		if d := e.Decide(sql, tree, Session{Now: testNow}, cat); d.Rollup != "orders_daily" {
+			t.Fatalf("want orders_daily, got %v %v", d.Rollup, d.Reason)
+		}
+	}
+	if e.analyses.Len() != 0 || e.prepared.Len() != 0 {
+		t.Errorf("%d analyses and %d preparations cached for a %d-byte statement", e.analyses.Len(), e.prepared.Len(), len(sql))
 	}
 }
 

@@ -2,6 +2,8 @@ package rewrite
 
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // rowFilter converts a row-level security predicate of table (SQL over the
@@ -16,7 +18,11 @@ func rowFilter(sql, table, alias string) (*expr, *Reason) {
 	if sql == "" {
 		return nil, reason(ReasonContext, "a row-level security policy on %s reads more than rollup columns and session settings", table)
 	}
-	tree, err := pg_query.Parse("SELECT 1 WHERE " + sql)
+	text := "SELECT 1 WHERE " + sql
+	if err := (parselimit.Limits{}).Check(text); err != nil {
+		return nil, reason(ReasonContext, "the row-level security policy on %s is beyond the parse limits", table)
+	}
+	tree, err := pg_query.Parse(text)
 	if err != nil || len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt().GetWhereClause() == nil {
 		return nil, reason(ReasonContext, "the row-level security policy on %s cannot be read", table)
 	}

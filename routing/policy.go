@@ -7,6 +7,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
 // policy is one row-level security policy that applies to SELECT, with the
@@ -45,7 +47,14 @@ func parsePolicy(qual string) (string, []policyPart, error) {
 	if strings.Contains(qual, placeholderPrefix) {
 		return "", nil, errors.New("reserved text in the policy")
 	}
-	tree, err := pg_query.Parse("SELECT 1 WHERE " + qual)
+	text := "SELECT 1 WHERE " + qual
+	// Policies are any table owner's text: held to the default limits
+	// like statements, a policy beyond them makes the table the
+	// warehouse's.
+	if err := (parselimit.Limits{}).Check(text); err != nil {
+		return "", nil, err
+	}
+	tree, err := pg_query.Parse(text)
 	if err != nil {
 		return "", nil, err
 	}

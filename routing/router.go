@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -129,6 +131,11 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 	}
 }
 
+// reasonParseLimit is the reason of a statement over a table with rollups
+// that is beyond the parse limits (limits.parse_max_*), and so passes
+// through unparsed.
+const reasonParseLimit = "parse_limit"
+
 // Route implements proxy.Router.
 func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Session) proxy.Decision {
 	snap := r.catalog.Load()
@@ -136,7 +143,14 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
 	}
 	tree, err := st.Parse()
-	if err != nil {
+	var unparsed *parselimit.Error
+	switch {
+	case errors.As(err, &unparsed):
+		// The warehouse answers it as Postgres does (54001 for a
+		// statement too deep for its stack); no rollup could.
+		r.misses.WithLabelValues(reasonParseLimit).Inc()
+		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: reasonParseLimit, ReasonMessage: unparsed.Error()}
+	case err != nil:
 		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: "parse_error"}
 	}
 	if inner, ok := explainRollup(tree); ok {

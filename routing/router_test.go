@@ -470,3 +470,27 @@ func TestBoundParameters(t *testing.T) {
 		}
 	}
 }
+
+// TestBeyondParseLimitsPassesThrough sends a statement over a table with
+// rollups too deep to parse: it passes through unparsed, the warehouse
+// answers as Postgres does, the miss is counted, and rollups still answer.
+func TestBeyondParseLimitsPassesThrough(t *testing.T) {
+	f := newFixture(t, false)
+	proxied := f.connect(t)
+	ctx := context.Background()
+	chain := "SELECT count(*) FROM orders WHERE status = 'paid' AND 1" + strings.Repeat("+1", 30000) + " > 0"
+	var pe *pgconn.PgError
+	if _, err := proxied.Exec(ctx, chain); !errors.As(err, &pe) || pe.Code != "54001" {
+		t.Fatalf("30,000 chained terms: %v, want Postgres's 54001", err)
+	}
+	if got := testutil.ToFloat64(f.router.misses.WithLabelValues(reasonParseLimit)); got != 1 {
+		t.Fatalf("misses{parse_limit} = %v, want 1", got)
+	}
+	var n int64
+	if err := proxied.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("a hit afterwards: %d, %v", n, err)
+	}
+	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")); got != 1 {
+		t.Fatalf("hits{by_status} = %v, want 1", got)
+	}
+}

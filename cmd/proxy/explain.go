@@ -56,6 +56,10 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
 	}
+	if err := parseLimits(cfg).Check(sql); err != nil {
+		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
+		return 2
+	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)

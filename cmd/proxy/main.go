@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/internal/selfsigned"
 	"github.com/pgrollup/pgrollup/proxy"
 )
@@ -165,6 +166,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
 		OutageLogins:    cfg.Auth.OutageLogins,
 		VerifierRefresh: cfg.Auth.Refresh.Std(),
+		ParseLimits:     parseLimits(cfg),
 		Registerer:      reg,
 		Logger:          log,
 	}
@@ -252,4 +254,13 @@ func loadTLS(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// parseLimits are the config's limits.parse_max_* as the proxy takes them.
+func parseLimits(cfg *config.Config) parselimit.Limits {
+	return parselimit.Limits{
+		MaxBytes:  int(cfg.Limits.ParseMaxBytes),
+		MaxDepth:  cfg.Limits.ParseMaxDepth,
+		MaxTokens: cfg.Limits.ParseMaxTokens,
+	}
 }

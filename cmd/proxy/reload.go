@@ -24,6 +24,7 @@ var restartOnlySettings = []struct{ name, field string }{
 	{"tls", "TLS"},
 	{"auth", "Auth"},
 	{"max_message_bytes", "MaxMessageBytes"},
+	{"limits", "Limits"},
 	{"admin", "Admin"},
 }
 
