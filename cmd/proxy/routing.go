@@ -21,9 +21,11 @@ import (
 // follows.
 type router struct {
 	*routing.Router
-	pool   *pgxpool.Pool
-	exec   *jobs.ProxyExecutor
-	loaded atomic.Bool
+	pool *pgxpool.Pool
+	exec *jobs.ProxyExecutor
+	// stopWatch ends the context watch's polling before the pool closes.
+	stopWatch context.CancelFunc
+	loaded    atomic.Bool
 	// reloads holds the latest reloaded configuration not yet applied.
 	reloads chan *config.Config
 }
@@ -68,7 +70,8 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	}
 	b.followFiles()
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
-	go watch.Run(ctx)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go watch.Run(watchCtx)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
 			Executor:   cached,
@@ -77,9 +80,10 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Registerer: reg,
 		}),
-		pool:    pool,
-		exec:    exec,
-		reloads: make(chan *config.Config, 1),
+		pool:      pool,
+		exec:      exec,
+		stopWatch: stopWatch,
+		reloads:   make(chan *config.Config, 1),
 	}
 	go r.follow(ctx, cfg, log, b)
 	return r, nil
@@ -206,6 +210,7 @@ func rollupStatuses(in []jobs.Status) []routing.RollupStatus {
 func (r *router) Ready() bool { return r.loaded.Load() }
 
 func (r *router) Close() {
+	r.stopWatch()
 	r.exec.Close()
 	r.pool.Close()
 }
