@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 )
@@ -80,6 +81,8 @@ admin:
   listen: ` + q(o.admin) + `
 auth:
   cleartext_without_tls: ` + q(o.cleartext) + `
+tls:
+  self_signed: ` + fmt.Sprint(o.selfSigned) + `
 build_timezone: UTC
 ` + rollupsYAML
 }

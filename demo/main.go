@@ -41,6 +41,7 @@ type options struct {
 	listen       string
 	admin        string
 	cleartext    string
+	selfSigned   bool
 	customers    int
 	products     int
 	orders       int
@@ -54,7 +55,8 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "data/demo", "where the demo writes its pgrollup config, data and log")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:7432", "pgrollup's client listener")
 	flag.StringVar(&o.admin, "admin", "127.0.0.1:7480", "pgrollup's admin/metrics HTTP listener")
-	flag.StringVar(&o.cleartext, "cleartext", "loopback", "auth.cleartext_without_tls: never, loopback or always (always lets a BI tool in a container log in without TLS)")
+	flag.StringVar(&o.cleartext, "cleartext", "loopback", "auth.cleartext_without_tls: never, loopback or always")
+	flag.BoolVar(&o.selfSigned, "self-signed", false, "tls.self_signed: pgrollup makes itself a certificate, so that a BI tool in a container logs in over TLS (SSL on, sslmode=require)")
 	flag.IntVar(&o.customers, "customers", 100_000, "customers to generate")
 	flag.IntVar(&o.products, "products", 2_000, "products to generate")
 	flag.IntVar(&o.orders, "orders", 5_000_000, "orders to generate")
@@ -248,7 +250,8 @@ Metabase: Add a database > PostgreSQL; Host %s, Port %s, Database name shop,
 Tableau:  Connect > PostgreSQL; Server %s, Port %s, Database shop,
   Authentication Username and Password, demo / demo, Require SSL unchecked.
   (A BI tool in a container cannot reach 127.0.0.1 here: restart the demo with
-  DEMO_FLAGS='-listen 0.0.0.0:%s -cleartext always' and use this machine's address.)
+  DEMO_FLAGS='-listen 0.0.0.0:%s -self-signed', turn SSL on in the tool and use this
+  machine's address: passwords then travel over TLS.)
 
 The same database directly, for comparison:
 
