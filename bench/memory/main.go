@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/pgbouncer"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 )
@@ -92,7 +92,7 @@ func run(ctx context.Context, o options) (err error) {
 	if _, err := os.Stat(rollupBin); err != nil {
 		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-memory`)", err)
 	}
-	bouncerBin := findPgbouncer(o.pgbouncer)
+	bouncerBin, _ := pgbouncer.Find(o.pgbouncer) // "" when there is none: PgBouncer is then left out
 	tmp, err := os.MkdirTemp("", "pgrollup-bench-memory-")
 	if err != nil {
 		return err
@@ -601,76 +601,16 @@ func active(adminPort int) bool {
 	return json.Unmarshal(body, &list) == nil && len(list) == 1 && list[0].Status == "active"
 }
 
-func findPgbouncer(flagValue string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if p, err := exec.LookPath("pgbouncer"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
-		return "/usr/sbin/pgbouncer"
-	}
-	return ""
-}
-
 // startPgbouncer runs PgBouncer in session mode; as root, as the postgres
 // OS user, since it refuses to run as root.
 func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, clients int) (*process, error) {
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("pgbouncer refuses to run as root and there is no postgres OS user to run it as: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	cmd, err := pgbouncer.Command(pgbouncer.Options{
+		Bin: bin, Dir: dir, Writer: "pgrollup-bench-memory",
+		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
+		User: benchUser, Password: benchPassword, Port: port, MaxClients: clients,
+	})
+	if err != nil {
 		return nil, err
-	}
-	ini := fmt.Sprintf(`; written by pgrollup-bench-memory
-[databases]
-%s = host=%s port=%d dbname=%s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = %s
-pool_mode = session
-max_client_conn = %d
-default_pool_size = %d
-ignore_startup_parameters = extra_float_digits
-logfile =
-pidfile =
-`, benchDB, cluster.Host, cluster.Port, benchDB, port, filepath.Join(dir, "userlist.txt"), clients+50, clients+10)
-	files := map[string]string{
-		"pgbouncer.ini": ini,
-		"userlist.txt":  fmt.Sprintf("%q %q\n", benchUser, benchPassword),
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	if cred != nil {
-		for _, name := range []string{"", "pgbouncer.ini", "userlist.txt"} {
-			if err := os.Chown(filepath.Join(dir, name), int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, err
-			}
-		}
-		// The postgres user must be able to reach dir through its parent.
-		if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	cmd.Dir = dir
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	p, err := startProcess("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
 	if err != nil {

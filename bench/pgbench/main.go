@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrollup/pgrollup/internal/pgbouncer"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 )
@@ -147,8 +147,8 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	var bouncerBin, rollupBin string
 	if needs["pgbouncer"] {
-		if bouncerBin, err = findPgbouncer(o.pgbouncer); err != nil {
-			return err
+		if bouncerBin, err = pgbouncer.Find(o.pgbouncer); err != nil {
+			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
 	}
 	if needs["pgrollup"] {
@@ -512,76 +512,16 @@ func ping(ctx context.Context, url string) error {
 	return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
 }
 
-func findPgbouncer(flagValue string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if p, err := exec.LookPath("pgbouncer"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
-		return "/usr/sbin/pgbouncer", nil
-	}
-	return "", errors.New("pgbouncer not found (Debian: apt-get install pgbouncer, or run scripts/deps.sh; -targets direct,pgrollup skips it)")
-}
-
 // startPgbouncer runs PgBouncer in session mode with its own ini in dir. PgBouncer
 // refuses to run as root, so as root it runs as the postgres OS user.
 func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients int) (*process, error) {
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("pgbouncer refuses to run as root and there is no postgres OS user to run it as: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	cmd, err := pgbouncer.Command(pgbouncer.Options{
+		Bin: bin, Dir: dir, Writer: "pgrollup-bench",
+		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
+		User: benchUser, Password: benchPassword, Port: port, MaxClients: maxClients,
+	})
+	if err != nil {
 		return nil, err
-	}
-	ini := fmt.Sprintf(`; written by pgrollup-bench
-[databases]
-%s = host=%s port=%d dbname=%s
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = %s
-pool_mode = session
-max_client_conn = %d
-default_pool_size = %d
-ignore_startup_parameters = extra_float_digits
-logfile =
-pidfile =
-`, benchDB, cluster.Host, cluster.Port, benchDB, port, filepath.Join(dir, "userlist.txt"), maxClients+50, maxClients+10)
-	files := map[string]string{
-		"pgbouncer.ini": ini,
-		"userlist.txt":  fmt.Sprintf("%q %q\n", benchUser, benchPassword),
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	if cred != nil {
-		for _, name := range []string{"", "pgbouncer.ini", "userlist.txt"} {
-			if err := os.Chown(filepath.Join(dir, name), int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, err
-			}
-		}
-		// The postgres user must be able to reach dir through its parent.
-		if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
-			return nil, err
-		}
-	}
-	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	cmd.Dir = dir
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	p, err := startProcess("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
 	if err != nil {
