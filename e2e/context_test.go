@@ -19,10 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +27,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
 )
 
 const (
@@ -306,27 +302,8 @@ func startCtxFixture(t *testing.T) *ctxFixture {
 // ctxWriteConfig writes the configuration of a new pgrollup: new ports, the
 // fixture's data directory (the rollup built by the first stays).
 func ctxWriteConfig(test string) (string, []byte, *proxyProc, error) {
-	dir := filepath.Join(env.tmp, "proxy-context")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	cfg := map[string]any{
-		"listen":         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"warehouse":      map[string]any{"dsn": env.pg.DSN(ctxDB)},
-		"data_dir":       filepath.Join(dir, "data"),
-		"storage":        map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
-		"worker":         map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
-		"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
-		"build_timezone": "UTC",
-		"tables":         []any{map[string]any{"name": "public.orders"}},
+	return writeProxyConfig("context "+test, filepath.Join(env.tmp, "proxy-context"), env.pg.DSN(ctxDB), map[string]any{
+		"tables": []any{map[string]any{"name": "public.orders"}},
 		"rollups": []any{map[string]any{
 			"name":           ctxRollup,
 			"table":          "public.orders",
@@ -335,24 +312,7 @@ func ctxWriteConfig(test string) (string, []byte, *proxyProc, error) {
 			"granularity":    "day",
 			"measures":       []string{"sum(amount)", "count(*)"},
 		}},
-	}
-	text, err := yaml.Marshal(cfg)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	cfgFile := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
-		return "", nil, nil, err
-	}
-	p := &proxyProc{
-		name:   "context " + test,
-		host:   "127.0.0.1",
-		port:   port,
-		admin:  net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-		log:    &syncBuffer{},
-		exited: make(chan struct{}),
-	}
-	return cfgFile, text, p, nil
+	})
 }
 
 // hits is how many executions the rollups have answered so far.

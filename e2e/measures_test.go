@@ -3,17 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
 )
 
 // measuresDB is the measure suite's own database in the shared cluster.
@@ -291,18 +287,6 @@ func TestMeasures(t *testing.T) {
 // rollup per case.
 func startMeasuresProxy(t *testing.T, ctx context.Context) *proxyProc {
 	t.Helper()
-	dir := filepath.Join(env.tmp, "proxy-measures")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rollups []map[string]any
 	for i, c := range measureCases {
 		rollups = append(rollups, map[string]any{
@@ -310,31 +294,12 @@ func startMeasuresProxy(t *testing.T, ctx context.Context) *proxyProc {
 			"dimensions": c.dimensions(), "measures": []string{c.measure},
 		})
 	}
-	cfg := map[string]any{
-		"listen":         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"warehouse":      map[string]any{"dsn": env.pg.DSN(measuresDB)},
-		"data_dir":       filepath.Join(dir, "data"),
-		"storage":        map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
-		"worker":         map[string]any{"concurrency": 2, "duckdb_memory_limit": "1GB"},
-		"build_timezone": "UTC",
-		"admin": map[string]any{
-			"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-			"token":  adminTok,
-		},
+	cfgFile, text, p, err := writeProxyConfig("measures", filepath.Join(env.tmp, "proxy-measures"), env.pg.DSN(measuresDB), map[string]any{
+		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "1GB"},
 		"rollups": rollups,
-	}
-	text, err := yaml.Marshal(cfg)
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyProc{
-		name: "measures", host: "127.0.0.1", port: port,
-		admin: net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-		log:   &syncBuffer{}, exited: make(chan struct{}),
 	}
 	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
 		t.Fatal(err)

@@ -58,51 +58,9 @@ func startOpsProxy(t *testing.T, name string) *opsProc {
 	t.Helper()
 	ctx := testCtx(t, 90*time.Second)
 	dir := filepath.Join(env.tmp, "ops-"+name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
+	cfgFile, text, p, err := writeProxyConfig("ops-"+name, dir, env.pg.DSN(dbMain), opsRollupConfig())
 	if err != nil {
 		t.Fatal(err)
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{
-		"listen":         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"warehouse":      map[string]any{"dsn": env.pg.DSN(dbMain)},
-		"data_dir":       filepath.Join(dir, "data"),
-		"storage":        map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
-		"worker":         map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
-		"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
-		"build_timezone": "UTC",
-		"tables":         []any{map[string]any{"name": "public.items"}},
-		"rollups": []any{map[string]any{
-			"name":           opsRollup,
-			"table":          "public.items",
-			"dimensions":     []string{"category"},
-			"time_dimension": "created_at",
-			"granularity":    "day",
-			"measures":       []string{"sum(amount)", "count(*)", "sum(qty)"},
-			"refresh":        map[string]any{"every": "1h"},
-		}},
-	}
-	text, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyProc{
-		name:   "ops-" + name,
-		host:   "127.0.0.1",
-		port:   port,
-		admin:  net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-		log:    &syncBuffer{},
-		exited: make(chan struct{}),
 	}
 	if _, err := p.start(ctx, cfgFile, text, "debug"); err != nil {
 		t.Fatal(err)
@@ -118,6 +76,72 @@ func startOpsProxy(t *testing.T, name string) *opsProc {
 	o := &opsProc{proxyProc: p, cfgFile: cfgFile, dir: dir}
 	o.waitActive(t, ctx, opsRollup, "")
 	return o
+}
+
+// opsRollupConfig is the config's tables and rollups of the ops tests: one
+// daily rollup over items.
+func opsRollupConfig() map[string]any {
+	return map[string]any{
+		"tables": []any{map[string]any{"name": "public.items"}},
+		"rollups": []any{map[string]any{
+			"name":           opsRollup,
+			"table":          "public.items",
+			"dimensions":     []string{"category"},
+			"time_dimension": "created_at",
+			"granularity":    "day",
+			"measures":       []string{"sum(amount)", "count(*)", "sum(qty)"},
+			"refresh":        map[string]any{"every": "1h"},
+		}},
+	}
+}
+
+// writeProxyConfig writes the configuration of a new pgrollup into dir:
+// fresh listen and admin ports (the admin API with the tests' token), the
+// warehouse at dsn, data, rollups and cache under dir, build_timezone UTC,
+// one build worker with 256MB for DuckDB, and what rest adds or replaces
+// (tables, rollups, worker, auth, ...). It returns the file, its text and
+// the process to start with them.
+func writeProxyConfig(name, dir, dsn string, rest map[string]any) (string, []byte, *proxyProc, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	adminPort, err := freePort()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfg := map[string]any{
+		"listen":         net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"warehouse":      map[string]any{"dsn": dsn},
+		"data_dir":       filepath.Join(dir, "data"),
+		"storage":        map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
+		"worker":         map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
+		"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
+		"build_timezone": "UTC",
+	}
+	for k, v := range rest {
+		cfg[k] = v
+	}
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfgFile := filepath.Join(dir, "pgrollup.yaml")
+	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
+		return "", nil, nil, err
+	}
+	p := &proxyProc{
+		name:   name,
+		host:   "127.0.0.1",
+		port:   port,
+		admin:  net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
+		log:    &syncBuffer{},
+		exited: make(chan struct{}),
+	}
+	return cfgFile, text, p, nil
 }
 
 // rollupStatus is the part of GET /api/rollups the tests read.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/promtext"
@@ -97,56 +94,15 @@ func startOutageCluster(t *testing.T, ctx context.Context) *pgcluster.Cluster {
 func startOutagePgrollup(t *testing.T, ctx context.Context, pg *pgcluster.Cluster) *opsProc {
 	t.Helper()
 	dir := filepath.Join(env.tmp, "outage")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	rest := opsRollupConfig()
+	rest["auth"] = map[string]any{
+		"query":   authQuery,
+		"dsn":     pg.DSNFor(authRole, authPassword, dbMain),
+		"refresh": "2s",
 	}
-	port, err := freePort()
+	cfgFile, text, p, err := writeProxyConfig("outage", dir, pg.DSN(dbMain), rest)
 	if err != nil {
 		t.Fatal(err)
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{
-		"listen":    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"warehouse": map[string]any{"dsn": pg.DSN(dbMain)},
-		"data_dir":  filepath.Join(dir, "data"),
-		"storage":   map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
-		"worker":    map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
-		"admin":     map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
-		"auth": map[string]any{
-			"query":   authQuery,
-			"dsn":     pg.DSNFor(authRole, authPassword, dbMain),
-			"refresh": "2s",
-		},
-		"build_timezone": "UTC",
-		"tables":         []any{map[string]any{"name": "public.items"}},
-		"rollups": []any{map[string]any{
-			"name":           opsRollup,
-			"table":          "public.items",
-			"dimensions":     []string{"category"},
-			"time_dimension": "created_at",
-			"granularity":    "day",
-			"measures":       []string{"sum(amount)", "count(*)", "sum(qty)"},
-			"refresh":        map[string]any{"every": "1h"},
-		}},
-	}
-	text, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyProc{
-		name:   "outage",
-		host:   "127.0.0.1",
-		port:   port,
-		admin:  net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-		log:    &syncBuffer{},
-		exited: make(chan struct{}),
 	}
 	if _, err := p.start(ctx, cfgFile, text, "debug"); err != nil {
 		t.Fatal(err)

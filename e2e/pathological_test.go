@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"gopkg.in/yaml.v3"
 )
 
 // pathoDB is the pathological suite's own database in the shared cluster.
@@ -255,45 +253,14 @@ func (w *rssWatch) field(name string) int64 {
 // rollup over orders and the default limits.
 func startPathoProxy(t *testing.T, ctx context.Context) *proxyProc {
 	t.Helper()
-	dir := filepath.Join(env.tmp, "proxy-patho")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]any{
-		"listen":    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		"warehouse": map[string]any{"dsn": env.pg.DSN(pathoDB)},
-		"data_dir":  filepath.Join(dir, "data"),
-		"storage":   map[string]any{"url": "file://" + filepath.Join(dir, "data", "rollups")},
-		"worker":    map[string]any{"concurrency": 1, "duckdb_memory_limit": "256MB"},
-		"admin": map[string]any{
-			"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-			"token":  adminTok,
-		},
+	cfgFile, text, p, err := writeProxyConfig("patho", filepath.Join(env.tmp, "proxy-patho"), env.pg.DSN(pathoDB), map[string]any{
 		"rollups": []map[string]any{{
 			"name": pathoRollup, "table": "public.orders",
 			"dimensions": []string{"status"}, "measures": []string{"count(*)", "sum(amount)"},
 		}},
-	}
-	text, err := yaml.Marshal(cfg)
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgFile, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyProc{
-		name: "patho", host: "127.0.0.1", port: port,
-		admin: net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)),
-		log:   &syncBuffer{}, exited: make(chan struct{}),
 	}
 	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
 		t.Fatal(err)
