@@ -135,13 +135,13 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer rollup.stop(15 * time.Second)
+	defer rollup.Stop(15 * time.Second)
 	pgrollupURL := url(port)
 
 	var results []idleResult
 	if !o.skipIdle {
 		step(fmt.Sprintf("%d idle clients through pgrollup", o.clients))
-		r, err := idleClients(ctx, "pgrollup", rollup.cmd.Process.Pid, pgrollupURL, fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort), o)
+		r, err := idleClients(ctx, "pgrollup", rollup.Cmd.Process.Pid, pgrollupURL, fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort), o)
 		if err != nil {
 			return err
 		}
@@ -159,8 +159,8 @@ func run(ctx context.Context, o options) (err error) {
 				return err
 			}
 			step(fmt.Sprintf("%d idle clients through PgBouncer", o.clients))
-			r, err := idleClients(ctx, "pgbouncer", bouncer.cmd.Process.Pid, url(bport), "", o)
-			bouncer.stop(10 * time.Second)
+			r, err := idleClients(ctx, "pgbouncer", bouncer.Cmd.Process.Pid, url(bport), "", o)
+			bouncer.Stop(10 * time.Second)
 			if err != nil {
 				return err
 			}
@@ -334,8 +334,8 @@ var statements = []struct {
 
 // pathological runs each statement on a fresh session through pgrollup and
 // reads its resident memory: before, at the peak, and o.settle after.
-func pathological(ctx context.Context, p *process, url string, o options) ([]stmtResult, error) {
-	pid := p.cmd.Process.Pid
+func pathological(ctx context.Context, p *proc.Process, url string, o options) ([]stmtResult, error) {
+	pid := p.Cmd.Process.Pid
 	clearRefs := filepath.Join("/proc", strconv.Itoa(pid), "clear_refs")
 	var out []stmtResult
 	for _, s := range statements {
@@ -367,8 +367,8 @@ func pathological(ctx context.Context, p *process, url string, o options) ([]stm
 		time.Sleep(o.settle)
 		r.after = rss(pid, "VmRSS:")
 		select {
-		case <-p.exited:
-			return nil, p.failed(fmt.Errorf("pgrollup died on %s", s.name))
+		case <-p.Exited:
+			return nil, p.Failed(fmt.Errorf("pgrollup died on %s", s.name))
 		default:
 		}
 		done("%s: %.1f MB idle, peak %+.1f MB, %s later %+.1f MB: %s", s.name, mb(r.idle), mb(r.peak-r.idle), o.settle, mb(r.after-r.idle), r.answer)
@@ -470,65 +470,9 @@ func setUp(ctx context.Context, cluster *pgcluster.Cluster) error {
 	return err
 }
 
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(name, logPath string, cmd *exec.Cmd) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *process) stop(grace time.Duration) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-func (p *process) failed(err error) error {
-	select {
-	case <-p.exited:
-		err = fmt.Errorf("%w: %s exited (%v)", err, p.name, p.waitErr)
-	default:
-	}
-	return fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 20))
-}
-
 // startPgrollup runs `pgrollup serve` with a rollup over orders and waits
 // until it is active.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*process, error) {
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*proc.Process, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
@@ -558,7 +502,7 @@ rollups:
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = proc.CleanEnv()
-	p, err := startProcess("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
+	p, err := proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -570,15 +514,15 @@ rollups:
 		}
 		select {
 		case <-ctx.Done():
-			p.stop(5 * time.Second)
+			p.Stop(5 * time.Second)
 			return nil, ctx.Err()
-		case <-p.exited:
-			return nil, p.failed(errors.New("pgrollup did not start"))
+		case <-p.Exited:
+			return nil, p.Failed(errors.New("pgrollup did not start"))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.stop(5 * time.Second)
-			return nil, p.failed(errors.New("the rollup is not active after 90s"))
+			p.Stop(5 * time.Second)
+			return nil, p.Failed(errors.New("the rollup is not active after 90s"))
 		}
 	}
 }
@@ -603,7 +547,7 @@ func active(adminPort int) bool {
 
 // startPgbouncer runs PgBouncer in session mode; as root, as the postgres
 // OS user, since it refuses to run as root.
-func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, clients int) (*process, error) {
+func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, clients int) (*proc.Process, error) {
 	cmd, err := pgbouncer.Command(pgbouncer.Options{
 		Bin: bin, Dir: dir, Writer: "pgrollup-bench-memory",
 		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
@@ -612,7 +556,7 @@ func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Clu
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
+	p, err := proc.Start("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -628,15 +572,15 @@ func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Clu
 		}
 		select {
 		case <-ctx.Done():
-			p.stop(5 * time.Second)
+			p.Stop(5 * time.Second)
 			return nil, ctx.Err()
-		case <-p.exited:
-			return nil, p.failed(err)
+		case <-p.Exited:
+			return nil, p.Failed(err)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.stop(5 * time.Second)
-			return nil, p.failed(err)
+			p.Stop(5 * time.Second)
+			return nil, p.Failed(err)
 		}
 	}
 }

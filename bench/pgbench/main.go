@@ -222,7 +222,7 @@ func run(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return err
 		}
-		defer p.stop(10 * time.Second)
+		defer p.Stop(10 * time.Second)
 		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port}
 		done("%s on 127.0.0.1:%d", firstLine(versionOf(bouncerBin, "-V")), port)
 	}
@@ -240,7 +240,7 @@ func run(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return err
 		}
-		defer p.stop(15 * time.Second)
+		defer p.Stop(15 * time.Second)
 		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port}
 		done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
 	}
@@ -418,68 +418,8 @@ func loadAverage() string {
 	return "unknown"
 }
 
-// process is a server started by the benchmark, in its own process group so
-// that Ctrl-C reaches the benchmark, which then stops it in order.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(name, logPath string, cmd *exec.Cmd) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *process) stop(grace time.Duration) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(grace):
-		fmt.Fprintf(os.Stderr, "bench: %s did not stop within %s of SIGTERM; killing it\n", p.name, grace)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// failed describes an early exit or a start-up failure with the process's log.
-func (p *process) failed(err error) error {
-	select {
-	case <-p.exited:
-		err = fmt.Errorf("%s exited (%v)", p.name, p.waitErr)
-	default:
-	}
-	return fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 20))
-}
-
-// waitConnect polls until a bench session through host:port answers SELECT 1.
-func (p *process) waitConnect(ctx context.Context, port int, limit time.Duration) error {
+// waitConnect polls until a bench session through p on port answers SELECT 1.
+func waitConnect(ctx context.Context, p *proc.Process, port int, limit time.Duration) error {
 	url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchPassword, port, benchDB)
 	deadline := time.Now().Add(limit)
 	for {
@@ -490,12 +430,12 @@ func (p *process) waitConnect(ctx context.Context, port int, limit time.Duration
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-p.exited:
-			return p.failed(err)
+		case <-p.Exited:
+			return p.Failed(err)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return p.failed(fmt.Errorf("%s: no working connection after %s: %w", p.name, limit, err))
+			return p.Failed(fmt.Errorf("%s: no working connection after %s: %w", p.Name, limit, err))
 		}
 	}
 }
@@ -514,7 +454,7 @@ func ping(ctx context.Context, url string) error {
 
 // startPgbouncer runs PgBouncer in session mode with its own ini in dir. PgBouncer
 // refuses to run as root, so as root it runs as the postgres OS user.
-func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients int) (*process, error) {
+func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients int) (*proc.Process, error) {
 	cmd, err := pgbouncer.Command(pgbouncer.Options{
 		Bin: bin, Dir: dir, Writer: "pgrollup-bench",
 		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
@@ -523,19 +463,19 @@ func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Clu
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcess("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
+	p, err := proc.Start("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.waitConnect(ctx, port, 15*time.Second); err != nil {
-		p.stop(5 * time.Second)
+	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
+		p.Stop(5 * time.Second)
 		return nil, err
 	}
 	return p, nil
 }
 
 // startPgrollup runs `pgrollup serve` with a generated config in dir.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*process, error) {
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*proc.Process, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
@@ -561,22 +501,22 @@ admin:
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = proc.CleanEnv()
-	p, err := startProcess("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
+	p, err := proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
 	if err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), 60*time.Second); err != nil {
-		p.stop(5 * time.Second)
+		p.Stop(5 * time.Second)
 		return nil, err
 	}
-	if err := p.waitConnect(ctx, port, 15*time.Second); err != nil {
-		p.stop(5 * time.Second)
+	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
+		p.Stop(5 * time.Second)
 		return nil, err
 	}
 	return p, nil
 }
 
-func waitHTTP(ctx context.Context, p *process, url string, limit time.Duration) error {
+func waitHTTP(ctx context.Context, p *proc.Process, url string, limit time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(limit)
 	for {
@@ -596,12 +536,12 @@ func waitHTTP(ctx context.Context, p *process, url string, limit time.Duration) 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-p.exited:
-			return p.failed(err)
+		case <-p.Exited:
+			return p.Failed(err)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return p.failed(fmt.Errorf("%s not ready after %s (GET %s: %v)", p.name, limit, url, err))
+			return p.Failed(fmt.Errorf("%s not ready after %s (GET %s: %v)", p.Name, limit, url, err))
 		}
 	}
 }
