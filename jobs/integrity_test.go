@@ -293,7 +293,11 @@ func TestCacheVerifiesDownloads(t *testing.T) {
 	// The intact file of the broken version stays while its query reads it,
 	// is refused to new queries, and goes when the query is done.
 	waitFor(t, 10*time.Second, "the version's files doomed", func() bool {
-		_, _, err := c.Acquire(ctx, []string{"r/id/v1/part-1.parquet"})
+		_, rel, err := c.Acquire(ctx, []string{"r/id/v1/part-1.parquet"})
+		if err == nil {
+			// Not doomed yet: let go of the file again, or it stays in use.
+			rel()
+		}
 		return reasonOf(err) == routing.FallbackBrokenFile
 	})
 	if _, err := os.Stat(paths[0]); err != nil {
