@@ -531,6 +531,11 @@ func TestQueryServerShutdown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The server must have registered the new worker's subscription
+			// before the query is published, or nobody hears it.
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			rows, err := e.client.Query(context.Background(), d)
 			if err != nil {
 				t.Fatal(err)
