@@ -102,6 +102,9 @@ type connReader struct {
 	big  *[]byte // the pooled buffer, nil while buf is small
 	r, w int     // unread bytes are buf[r:w]
 	err  error
+	// idle is how the connection parks while silent (idle.go); nil for
+	// one that never does.
+	idle *idleWait
 	// full: the last read filled the space it was given, so more is
 	// probably waiting and the pooled buffer is worth keeping.
 	full  bool
@@ -151,6 +154,9 @@ func (c *connReader) fill(n int) error {
 			}
 		}
 		got, err := c.rd.Read(c.buf[c.w:])
+		if got == 0 && c.idle.wasKicked(err) {
+			continue
+		}
 		c.full = got == len(c.buf)-c.w
 		c.w += got
 		if err != nil {
@@ -163,23 +169,32 @@ func (c *connReader) fill(n int) error {
 }
 
 // wait blocks until something is buffered or the connection fails, and
-// keeps the error for the next read. It is what an idle session does, so it
-// does it with as little stack as it can: the Go runtime halves a
-// goroutine's stack only while it uses under a quarter of it, and every
-// frame between the loop and the socket counts.
-func (c *connReader) wait() {
+// keeps the error for the next read. It reports false when the idle
+// sweeper ended the wait with nothing read: the loop may then park
+// (idle.go).
+func (c *connReader) wait() bool {
 	if c.r < c.w || c.err != nil {
-		return
+		return true
 	}
 	c.r, c.w = 0, 0
 	if c.big != nil && !c.full {
 		c.pool.put(c.big)
 		c.big, c.buf = nil, c.small[:]
 	}
+	if c.idle != nil {
+		c.idle.waitingSince.Store(c.idle.clock.Load())
+	}
 	n, err := c.rd.Read(c.buf)
+	if c.idle != nil {
+		c.idle.waitingSince.Store(0)
+		if n == 0 && c.idle.wasKicked(err) {
+			return false
+		}
+	}
 	c.full = n == len(c.buf)
 	c.w = n
 	c.err = err
+	return true
 }
 
 // grow moves the unread bytes into a pooled buffer.
@@ -216,8 +231,12 @@ func (c *connReader) Read(p []byte) (int, error) {
 	}
 	if c.r == c.w {
 		if len(p) >= bufferSize && c.err == nil {
-			n, err := c.rd.Read(p)
-			return n, err
+			for {
+				n, err := c.rd.Read(p)
+				if n > 0 || !c.idle.wasKicked(err) {
+					return n, err
+				}
+			}
 		}
 		if err := c.fill(1); err != nil {
 			return 0, err

@@ -71,6 +71,9 @@ func setupRoles(ctx context.Context) error {
 	return nil
 }
 
+// testIdleTick is the idle sweeper's tick in tests.
+const testIdleTick = 10 * time.Millisecond
+
 // testProxy runs a Server on a loopback port for the length of a test.
 type testProxy struct {
 	srv  *Server
@@ -89,6 +92,9 @@ func startProxy(t *testing.T, mutate func(*Options)) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Silent connections park within tens of milliseconds, so that every
+	// test also runs its sessions through parking and resuming (idle.go).
+	srv.idleTick = testIdleTick
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -110,13 +110,22 @@ func errCannotReattach() *pgError {
 // isDetached reports whether the session has no warehouse connection.
 func (s *session) isDetached() bool { return s.detached.Load() }
 
-// closeUpstream closes the warehouse connection, if any.
+// closeUpstream closes the warehouse connection, if any, resuming its loop
+// if it was parked so that it sees the end.
 func (s *session) closeUpstream() {
 	s.upMu.Lock()
+	parked := false
 	if s.upstream != nil {
+		parked = s.srv.idle.unpark(s.upR.idle)
 		s.upstream.Close()
 	}
 	s.upMu.Unlock()
+	if parked {
+		s.stateMu.Lock()
+		done := s.upDone
+		s.stateMu.Unlock()
+		go s.runUpstream(done)
+	}
 }
 
 // survives reports whether the session outlives its warehouse connection

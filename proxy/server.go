@@ -106,7 +106,14 @@ type Server struct {
 	// reader that makes them collide.
 	random   io.Reader
 	draining bool
-	wg       sync.WaitGroup
+	// wg counts sessions until they end (session.end), whether a
+	// goroutine serves them or they are parked.
+	wg sync.WaitGroup
+	// idle parks silent connections' loops; idleClock is its sweeper's
+	// tick count, from 1; idleTick how often it ticks (idle.go).
+	idle      *idlePoller
+	idleClock atomic.Int64
+	idleTick  time.Duration
 
 	ready atomic.Bool
 }
@@ -175,7 +182,9 @@ func NewServer(opts Options) (*Server, error) {
 		random:         rand.Reader,
 		logins:         newLoginMemos(),
 		bgStop:         func() {},
+		idleTick:       idleTick,
 	}
+	s.idleClock.Store(1)
 	s.monitor = newWarehouseMonitor(check, s.metrics.WarehouseUp, opts.Logger)
 	s.verifiers = newVerifierCache(opts.Verifiers, opts.VerifierRefresh, opts.Logger)
 	s.queries = map[Route]prometheus.Counter{}
@@ -213,6 +222,14 @@ func (s *Server) Serve(l net.Listener) error {
 		s.bgStop = cancel
 		go s.monitor.run(ctx)
 		go s.verifiers.run(ctx, s.monitor.isUp)
+		if s.idleTick > 0 {
+			idle, err := newIdlePoller()
+			if err != nil {
+				s.log.Warn("idle sessions keep their goroutines", "err", err)
+			}
+			s.idle = idle
+			go s.sweepIdle(ctx, s.idleTick)
+		}
 	})
 	s.mu.Unlock()
 	s.ready.Store(true)
@@ -237,10 +254,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		backoff = 0
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveConn(conn)
-		}()
+		go s.serveConn(conn)
 	}
 }
 
@@ -271,6 +285,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.idle.close()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -279,7 +294,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
+		s.idle.close()
 		return ctx.Err()
+	}
+}
+
+// sweepIdle asks the loops of connections silent for idleTicks ticks to
+// park (idle.go), until ctx ends.
+func (s *Server) sweepIdle(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tick := s.idleClock.Add(1)
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.kickIfIdle(tick)
+		}
+		s.mu.Unlock()
 	}
 }
 

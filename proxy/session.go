@@ -26,6 +26,8 @@ const (
 // Two goroutines run a session once it is established: the client loop reads
 // client messages, routes statements and writes to the warehouse; the
 // upstream loop reads the warehouse's messages and writes them to the client.
+// Either loop gives up its goroutine while its connection is silent, and
+// the idle poller starts it again when the connection speaks (idle.go).
 // Writes to the client are serialised by clientMu because the proxy's own
 // messages (errors, shutdown notices) come from either side.
 type session struct {
@@ -166,6 +168,7 @@ func (s *Server) newSession(conn net.Conn) *session {
 func (s *session) setClientConn(c net.Conn) {
 	s.client = c
 	s.clientR = newConnReader(c, s.srv.bufs)
+	s.clientR.idle = newIdleWait(c, &s.srv.idleClock)
 	s.clientMsgs = newMessageReader(s.clientR, s.srv.opts.MaxMessageBytes)
 	s.clientMsgs.stream = s.srv.clientStream
 	s.clientW = newConnWriter(c, s.srv.bufs)
@@ -181,23 +184,42 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 	}
 	s.upstream = c
 	s.upR = newConnReader(c, s.srv.bufs)
+	s.upR.idle = newIdleWait(c, &s.srv.idleClock)
 	s.upMsgs = newMessageReader(s.upR, 0)
 	s.upW = &upstreamWriter{w: newConnWriter(c, s.srv.bufs), conn: c}
 	return true
 }
 
+// run serves the session from its startup packet on. Its goroutine ends
+// when the session does, or earlier when the client loop parks (idle.go):
+// the session then ends in whichever goroutine resumes it (end).
 func (s *session) run() {
-	defer s.closeConns()
+	registered, ok := s.establish()
+	if !ok {
+		s.closeConns()
+		if registered {
+			s.srv.unregister(s)
+		}
+		s.srv.wg.Done()
+		return
+	}
+	s.serveClient()
+}
+
+// establish reads the client's startup packet and logs it in. It reports
+// whether the session was registered with the server, and whether it
+// started.
+func (s *session) establish() (registered, ok bool) {
 	_ = s.client.SetDeadline(time.Now().Add(startupTimeout))
 	params, err := s.acceptStartup()
 	if err != nil {
 		s.fail(err)
-		return
+		return false, false
 	}
 	s.user = params["user"]
 	if s.user == "" {
 		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
-		return
+		return false, false
 	}
 	s.database = params["database"]
 	if s.database == "" {
@@ -208,17 +230,30 @@ func (s *session) run() {
 	s.loginKey = loginKey(params)
 	if err := s.srv.register(s); err != nil {
 		s.fail(err)
-		return
+		return false, false
 	}
-	defer s.srv.unregister(s)
 	if err := s.login(s.ctx, params); err != nil {
 		s.fail(err)
-		return
+		return true, false
 	}
 	_ = s.client.SetDeadline(time.Time{})
 	s.log.Debug("session started", "detached", s.isDetached())
+	return true, true
+}
 
-	clientErr := s.clientLoop()
+// serveClient runs the client loop, and ends the session when the loop
+// ends other than by parking.
+func (s *session) serveClient() {
+	err := s.clientLoop()
+	if err == errParked {
+		return
+	}
+	s.end(err)
+}
+
+// end closes a session whose client loop has ended (clientErr), once the
+// upstream loop has too, and tells the server.
+func (s *session) end(clientErr error) {
 	s.dropAllPortals()
 	s.closeConns()
 	s.stateMu.Lock()
@@ -229,6 +264,8 @@ func (s *session) run() {
 	}
 	s.releaseBuffers()
 	s.log.Debug("session ended", "client_end", errText(clientErr))
+	s.srv.unregister(s)
+	s.srv.wg.Done()
 }
 
 // login opens the client's warehouse session, relaying its authentication.
@@ -268,11 +305,18 @@ func (s *session) startUpstreamLoop() {
 	s.upDone = done
 	s.detached.Store(false)
 	s.stateMu.Unlock()
-	go func() {
-		defer close(done)
-		err := s.upstreamLoop()
-		s.log.Debug("warehouse connection ended", "end", errText(err))
-	}()
+	go s.runUpstream(done)
+}
+
+// runUpstream runs the upstream loop of the connection whose end closes
+// done, unless the loop parks.
+func (s *session) runUpstream(done chan struct{}) {
+	err := s.upstreamLoop(done)
+	if err == errParked {
+		return
+	}
+	close(done)
+	s.log.Debug("warehouse connection ended", "end", errText(err))
 }
 
 // releaseBuffers gives the session's buffers back to the pool once both
@@ -319,7 +363,8 @@ func (s *session) writeUpstream(b []byte) error {
 	return err
 }
 
-// closeConns closes both connections, which ends both loops.
+// closeConns closes both connections, which ends both loops: a parked
+// loop is resumed to see its connection closed.
 func (s *session) closeConns() {
 	s.closeOnce.Do(func() {
 		s.cancel()
@@ -327,10 +372,17 @@ func (s *session) closeConns() {
 		s.closing = true
 		s.drained.Broadcast()
 		s.stateMu.Unlock()
+		parked := s.srv.idle.unpark(s.clientR.idle)
 		s.client.Close()
+		if parked {
+			s.resumeClient()
+		}
 		s.closeUpstream()
 	})
 }
+
+// resumeClient runs the parked client loop again.
+func (s *session) resumeClient() { go s.serveClient() }
 
 // noteParameter records a ParameterStatus body (name, value) so that routing
 // sees the session's TimeZone, DateStyle and the rest as the client does.
@@ -394,12 +446,17 @@ func (p *paramMaps) with(from *map[string]string, name, value []byte) *map[strin
 }
 
 // clientLoop relays client messages to the warehouse until the client leaves
-// or breaks the protocol. It waits for each message with nothing of its
-// own on the stack (clientMessage does the work): an idle session's stacks
-// are most of what it costs.
+// or breaks the protocol, or returns errParked once the client has been
+// silent long enough for the session to give up the goroutine (idle.go).
+// Nothing of a statement's is on its stack between messages.
 func (s *session) clientLoop() error {
 	for {
-		s.clientR.wait()
+		if !s.clientR.wait() {
+			if s.srv.idle.park(s.clientR.idle, s.resumeClient) {
+				return errParked
+			}
+			continue
+		}
 		if err := s.clientMessage(); err != nil {
 			return err
 		}
@@ -585,13 +642,22 @@ func (s *session) count(r Route) {
 // When the connection ends on the warehouse's side the session goes on
 // without it (reattach.go), unless the warehouse ended this session alone
 // with a FATAL error, which the client sees and which ends it too.
-func (s *session) upstreamLoop() error {
+//
+// It returns errParked once the warehouse has been silent long enough for
+// the loop to give up its goroutine (idle.go); done is the connection's,
+// for the loop that resumes.
+func (s *session) upstreamLoop(done chan struct{}) error {
 	fatal := false
 	// From here on every message goes to the client as it is, so one too
 	// big to hold is relayed as it is read (during startup some are kept).
 	s.upMsgs.stream = s.srv.upstreamStream
 	for {
-		s.upR.wait()
+		if !s.upR.wait() {
+			if !fatal && s.srv.idle.park(s.upR.idle, func() { go s.runUpstream(done) }) {
+				return errParked
+			}
+			continue
+		}
 		msg, err := s.upMsgs.next()
 		if err != nil {
 			if !fatal && s.loseUpstream(err) {
