@@ -1,10 +1,12 @@
 # pgrollup — see README.md.
 #
-#   make build       bin/pgrollup (and bin/pgrollup-worker once cmd/worker exists)
+#   make build       bin/pgrollup (cmd/proxy) and bin/pgrollup-worker (cmd/worker)
 #   make test        install missing Debian packages and build MinIO once, go vet, staticcheck, go test
 #   make test-long   the same tests with PGROLLUP_LONG=1 (longer, heavier cases)
 #   make demo        a throw-away Postgres with a shop dataset and pgrollup in front of it
 #   make bench       pgbench -S directly, through PgBouncer and through pgrollup
+#   make bench-serving  answers from rollups: directly on Postgres, through pgrollup and on DuckDB alone
+#   make bench-outage   what pgrollup serves while Postgres is stopped
 #   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
@@ -26,7 +28,6 @@ BENCH_FLAGS ?=
 DEMO_FLAGS ?=
 
 SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh)
-WORKER_SOURCES := $(wildcard cmd/worker/*.go)
 
 .PHONY: all build test test-long vet staticcheck lint fmt demo bench clean
 
@@ -34,9 +35,7 @@ all: build
 
 build:
 	$(GO) build -o bin/pgrollup ./cmd/proxy
-ifneq ($(WORKER_SOURCES),)
 	$(GO) build -o bin/pgrollup-worker ./cmd/worker
-endif
 
 test:
 	GO=$(GO) bash scripts/deps.sh

@@ -2,7 +2,7 @@ package config
 
 import "time"
 
-// Config is the whole pgrollup configuration file (DESIGN.md §2).
+// Config is the whole pgrollup configuration file (docs/configuration.md).
 type Config struct {
 	// Path is the file the configuration was loaded from; empty when parsed from memory.
 	Path string `yaml:"-"`
@@ -75,7 +75,7 @@ type Routing struct {
 	ResultCacheBytes ByteSize `yaml:"result_cache_bytes"`
 }
 
-// Limits bound what the proxy takes on for one statement (DESIGN.md §7):
+// Limits bound what the proxy takes on for one statement (README, "Statement limits"):
 // the SQL parser library is given only statements within them, and the
 // rest pass through to the warehouse unparsed.
 type Limits struct {

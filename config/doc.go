@@ -1,4 +1,4 @@
-// Package config owns the pgrollup configuration file (DESIGN.md §2): reading it, filling
+// Package config owns the pgrollup configuration file (docs/configuration.md): reading it, filling
 // defaults, applying environment overrides for secrets and endpoints, resolving relative
 // paths against the file's directory, and validating everything up front, SQL snippets
 // included, so that a config that loads does not fail later at build or query time.

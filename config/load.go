@@ -13,13 +13,13 @@ import (
 	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
-// Default listen addresses (DESIGN.md §2). Loopback, so a fresh install exposes nothing.
+// Default listen addresses (docs/configuration.md). Loopback, so a fresh install exposes nothing.
 const (
 	DefaultListen      = "127.0.0.1:7432"
 	DefaultAdminListen = "127.0.0.1:7480"
 )
 
-// Defaults for the remaining settings (DESIGN.md §2).
+// Defaults for the remaining settings (docs/configuration.md, which config/docs_test.go checks against them).
 const (
 	defaultDataDir           = "./data"
 	defaultS3Region          = "us-east-1"

@@ -15,7 +15,7 @@ import (
 // validates cannot fail later at build time on a syntax error, and so that a snippet can
 // never smuggle a second statement or clause into generated SQL.
 
-// measureFuncs are the aggregates a rollup can store and re-aggregate (DESIGN.md §3 rule 5).
+// measureFuncs are the aggregates a rollup can store and re-aggregate (docs/matching.md, rule 5).
 var measureFuncs = map[string]bool{"sum": true, "count": true, "avg": true, "min": true, "max": true}
 
 // knownAggregates are other built-in aggregates, recognised so that nesting one inside a

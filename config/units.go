@@ -267,7 +267,7 @@ func (g Granularity) String() string { return string(g) }
 // CanRollUpTo reports whether every bucket of g lies inside exactly one bucket of coarse,
 // so coarse buckets (or partitions) are unions of whole g buckets. The order is
 // hour -> day -> month -> quarter -> year, and hour/day -> week; ISO weeks cross month and
-// year boundaries, so week rolls up to nothing but week (DESIGN.md §3 rule 3).
+// year boundaries, so week rolls up to nothing but week (docs/matching.md, rule 3).
 func (g Granularity) CanRollUpTo(coarse Granularity) bool {
 	if !g.Valid() || !coarse.Valid() {
 		return false
