@@ -190,7 +190,7 @@ func (s *session) answered(d Decision, a Answer, err error) error {
 func (s *session) statementDone(route Route, rollup, reason string, elapsed time.Duration) {
 	s.count(route)
 	s.srv.metrics.QueryDuration.WithLabelValues(string(route)).Observe(elapsed.Seconds())
-	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 3)
@@ -202,5 +202,5 @@ func (s *session) statementDone(route Route, rollup, reason string, elapsed time
 		attrs = append(attrs, slog.String("reason", reason))
 	}
 	attrs = append(attrs, slog.Duration("latency", elapsed))
-	s.log.LogAttrs(context.Background(), slog.LevelDebug, "statement", attrs...)
+	s.logger().LogAttrs(context.Background(), slog.LevelDebug, "statement", attrs...)
 }

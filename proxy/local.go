@@ -682,11 +682,11 @@ func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
 		log, suppressed = s.srv.fallbackLog.allow(rollup, err.Error())
 	}
 	if !log {
-		s.log.Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
+		s.logger().Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
 		return
 	}
 	shape, fingerprint := statementShape(st.SQL, s.srv.limits)
-	s.log.Warn("answer failed after the decision; the warehouse answers instead",
+	s.logger().Warn("answer failed after the decision; the warehouse answers instead",
 		"rollup", rollup, "reason", reason, "err", err,
 		"statement", shape, "fingerprint", fingerprint,
 		"suppressed", suppressed)

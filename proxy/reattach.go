@@ -230,7 +230,7 @@ func (s *session) loseUpstream(cause error) bool {
 	s.passed()
 	s.srv.monitor.suspect()
 	// The monitor warns of an outage once; sessions only say so at debug level.
-	s.log.Debug("lost the session's warehouse connection; the session goes on without it", "cause", errText(cause), "unanswered", unanswered)
+	s.logger().Debug("lost the session's warehouse connection; the session goes on without it", "cause", errText(cause), "unanswered", unanswered)
 	if err != nil {
 		s.closeConns()
 		return true
@@ -462,14 +462,14 @@ func (s *session) attach() error {
 			return errSessionDone
 		}
 		s.srv.monitor.suspect()
-		s.log.Debug("cannot reach the warehouse for the session", "err", err)
+		s.logger().Debug("cannot reach the warehouse for the session", "err", err)
 		return errWarehouseUnreachable
 	}
 	if !s.setUpstreamConn(conn) {
 		conn.Close()
 		return errSessionDone
 	}
-	if err := s.writeUpstream(startupMessage(s.startup)); err != nil {
+	if err := s.writeUpstream(s.startup); err != nil {
 		return s.attachFailed(err)
 	}
 	var scram *scramClient
@@ -554,7 +554,7 @@ func (s *session) attach() error {
 	if k := s.upKey.Load(); k != nil {
 		pid = k.pid
 	}
-	s.log.Debug("the session relays to the warehouse again, on a new connection", "backend_pid", pid)
+	s.logger().Debug("the session relays to the warehouse again, on a new connection", "backend_pid", pid)
 	return nil
 }
 
@@ -566,7 +566,7 @@ func (s *session) attachFailed(err error) error {
 		return errSessionDone
 	}
 	s.srv.monitor.suspect()
-	s.log.Debug("cannot open a warehouse connection for the session", "err", err)
+	s.logger().Debug("cannot open a warehouse connection for the session", "err", err)
 	return errWarehouseUnreachable
 }
 
@@ -859,7 +859,7 @@ func (s *session) loginLocally(params map[string]string, authenticated bool) err
 	s.detached.Store(true)
 	s.out = appendMessage(s.out, 'Z', []byte{'I'})
 	s.srv.metrics.LocalLogins.Inc()
-	s.log.Debug("session started without the warehouse; pgrollup authenticated the client itself")
+	s.logger().Debug("session started without the warehouse; pgrollup authenticated the client itself")
 	return s.flushOut()
 }
 

@@ -34,7 +34,6 @@ type session struct {
 	srv    *Server
 	ctx    context.Context
 	cancel context.CancelFunc
-	log    *slog.Logger
 
 	client     net.Conn
 	clientR    *connReader
@@ -61,10 +60,11 @@ type session struct {
 	params         atomic.Pointer[map[string]string]
 	txStatus       atomic.Uint32
 
-	// startup holds the client's startup parameters, loginKey the login
-	// they make (logins.go); keys, for a client the proxy authenticated
-	// itself with SCRAM, prove it to the warehouse (reattach.go).
-	startup  map[string]string
+	// startup is the client's startup message as the proxy sends it to
+	// the warehouse, loginKey the login it makes (logins.go); keys, for a
+	// client the proxy authenticated itself with SCRAM, prove it to the
+	// warehouse (reattach.go).
+	startup  []byte
 	loginKey string
 	keys     *scramKeys
 
@@ -157,12 +157,21 @@ func (s *Server) newSession(conn net.Conn) *session {
 		srv:    s,
 		ctx:    ctx,
 		cancel: cancel,
-		log:    s.log.With("client", conn.RemoteAddr().String()),
 	}
 	sess.drained = sync.NewCond(&sess.stateMu)
 	sess.expect.onPop = sess.poppedLocked
 	sess.setClientConn(conn)
 	return sess
+}
+
+// logger returns the session's logger. It is made for each message rather
+// than kept, as messages are rare and a kept logger is a tenth of what an
+// idle session costs.
+func (s *session) logger() *slog.Logger {
+	if s.user == "" {
+		return s.srv.log.With("client", s.client.RemoteAddr().String())
+	}
+	return s.srv.log.With("client", s.client.RemoteAddr().String(), "user", s.user, "database", s.database)
 }
 
 func (s *session) setClientConn(c net.Conn) {
@@ -225,8 +234,7 @@ func (s *session) establish() (registered, ok bool) {
 	if s.database == "" {
 		s.database = s.user
 	}
-	s.log = s.log.With("user", s.user, "database", s.database)
-	s.startup = params
+	s.startup = startupMessage(params)
 	s.loginKey = loginKey(params)
 	if err := s.srv.register(s); err != nil {
 		s.fail(err)
@@ -237,7 +245,7 @@ func (s *session) establish() (registered, ok bool) {
 		return true, false
 	}
 	_ = s.client.SetDeadline(time.Time{})
-	s.log.Debug("session started", "detached", s.isDetached())
+	s.logger().Debug("session started", "detached", s.isDetached())
 	return true, true
 }
 
@@ -263,7 +271,7 @@ func (s *session) end(clientErr error) {
 		<-done
 	}
 	s.releaseBuffers()
-	s.log.Debug("session ended", "client_end", errText(clientErr))
+	s.logger().Debug("session ended", "client_end", errText(clientErr))
 	s.srv.unregister(s)
 	s.srv.wg.Done()
 }
@@ -316,7 +324,7 @@ func (s *session) runUpstream(done chan struct{}) {
 		return
 	}
 	close(done)
-	s.log.Debug("warehouse connection ended", "end", errText(err))
+	s.logger().Debug("warehouse connection ended", "end", errText(err))
 }
 
 // releaseBuffers gives the session's buffers back to the pool once both
@@ -343,7 +351,7 @@ func (s *session) fail(err error) {
 		err = newError(severityFatal, codeProtocolViolation, "invalid message length")
 	}
 	pe := asPgError(err)
-	s.log.Debug("session refused", "err", err)
+	s.logger().Debug("session refused", "err", err)
 	s.out = pe.encode(s.out)
 	_ = s.flushOut()
 }
@@ -354,7 +362,7 @@ func (s *session) flushOut() error {
 		return nil
 	}
 	_, err := s.client.Write(s.out)
-	s.out = s.out[:0]
+	s.out = nil // an idle session keeps no startup messages
 	return err
 }
 
@@ -800,7 +808,7 @@ func (s *session) cancelUpstream() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.srv.warehouse.cancel(ctx, k.pid, k.secret); err != nil {
-		s.log.Warn("cancel request not delivered", "err", err)
+		s.logger().Warn("cancel request not delivered", "err", err)
 	}
 }
 

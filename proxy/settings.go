@@ -428,7 +428,7 @@ func (s *session) settingsReadDoneLocked(r *settingsRead) {
 	}
 	v, err := parseSettings(r.values, r.probe)
 	if err != nil {
-		s.log.Warn("cannot read the session's settings and context; its statements go to the warehouse", "err", err)
+		s.logger().Warn("cannot read the session's settings and context; its statements go to the warehouse", "err", err)
 		return
 	}
 	s.set.sessionSettings, s.set.known = v, true

@@ -263,7 +263,7 @@ func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) 
 			}
 			v, err := parseSettings(values, probe)
 			if err != nil {
-				s.log.Warn("cannot read the session's settings and context", "err", err)
+				s.logger().Warn("cannot read the session's settings and context", "err", err)
 				return sessionSettings{}, false, false
 			}
 			s.startedWith(v)
