@@ -20,6 +20,9 @@
 // Every client it uses must be installed; a missing one fails the test that
 // needs it with the Debian package to install (postgresql-client,
 // default-jdk-headless, libpostgresql-jdbc-java, python3-psycopg2).
+// Without a PostgreSQL server installed, a plain go test skips the whole suite;
+// make test and CI (PGROLLUP_REQUIRE_POSTGRES=1, CI=true) fail it instead. After
+// the tests, goroutines left running in the test binary fail the run (goleak).
 // PGROLLUP_TEST_DSN points the suite at an existing server instead of a
 // throw-away cluster (the trust and MD5 users then need matching pg_hba.conf
 // lines on that server).

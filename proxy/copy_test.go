@@ -35,7 +35,7 @@ func TestSyncDuringCopy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			steps := append([]step{{sql: "CREATE TEMP TABLE ci (a int, b text)"}}, tt.steps...)
 			steps = append(steps, after...)
-			want := runScript(t, connect(t, cluster.DSN("postgres")).PgConn(), steps)
+			want := runScript(t, connect(t, cluster(t).DSN("postgres")).PgConn(), steps)
 			before := runs.Load()
 			got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), steps)
 			if got != want {

@@ -100,7 +100,7 @@ var execModes = map[string]pgx.QueryExecMode{
 func TestLocalAnswerEqualsWarehouse(t *testing.T) {
 	runs := &atomic.Int32{}
 	p := startProxy(t, func(o *Options) { o.Router = testRouter{answer: seriesAnswer{runs: runs}} })
-	direct := connect(t, cluster.DSN("postgres"))
+	direct := connect(t, cluster(t).DSN("postgres"))
 	proxied := connect(t, p.dsn(trustUser, ""))
 	for name, mode := range execModes {
 		t.Run(name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestLocalAnswerFallsBack(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
 		o.Router = testRouter{answer: seriesAnswer{fail: errors.New("worker gone")}, fallback: true}
 	})
-	direct := connect(t, cluster.DSN("postgres"))
+	direct := connect(t, cluster(t).DSN("postgres"))
 	proxied := connect(t, p.dsn(trustUser, ""))
 	for name, mode := range execModes {
 		t.Run(name, func(t *testing.T) {
@@ -245,7 +245,7 @@ func TestLocalExtendedConversations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := conversation(t, cluster.DSN("postgres"), tt.msgs...)
+			want := conversation(t, cluster(t).DSN("postgres"), tt.msgs...)
 			got := conversation(t, p.dsn(trustUser, ""), tt.msgs...)
 			if got != want {
 				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
@@ -322,7 +322,7 @@ func TestFloatTextNeedsKnownDigits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if strings.HasPrefix(tt.set, "ALTER ROLE") {
-				admin := connect(t, cluster.DSN("postgres"))
+				admin := connect(t, cluster(t).DSN("postgres"))
 				if _, err := admin.Exec(ctx, tt.set); err != nil {
 					t.Fatal(err)
 				}
@@ -499,7 +499,7 @@ func TestCancelReachesLocalAnswer(t *testing.T) {
 // extra_float_digits in the startup packet unless digits is "".
 func connectBothWithDigits(t *testing.T, p *testProxy, digits string) (proxied, direct *pgx.Conn) {
 	dsn := p.dsn(trustUser, "")
-	directDSN := cluster.DSNFor(trustUser, "", "postgres")
+	directDSN := cluster(t).DSNFor(trustUser, "", "postgres")
 	if digits != "" {
 		dsn += "&extra_float_digits=" + digits
 		directDSN += "&extra_float_digits=" + digits

@@ -126,7 +126,7 @@ func (c *cuttable) restore(t *testing.T) {
 
 // dsn is the superuser's DSN through the cuttable.
 func (c *cuttable) dsn(t *testing.T) string {
-	u, err := url.Parse(cluster.DSN("postgres"))
+	u, err := url.Parse(cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func (c *cuttable) dsn(t *testing.T) string {
 // startOutageProxy starts a proxy whose warehouse can be cut, answering
 // localSQL itself.
 func startOutageProxy(t *testing.T) (*testProxy, *cuttable) {
-	fw := newCuttable(t, net.JoinHostPort(cluster.Host, strconv.Itoa(cluster.Port)))
+	fw := newCuttable(t, net.JoinHostPort(cluster(t).Host, strconv.Itoa(cluster(t).Port)))
 	p := startProxy(t, func(o *Options) {
 		o.WarehouseDSN = fw.dsn(t)
 		o.Router = testRouter{answer: seriesAnswer{}}
@@ -394,7 +394,7 @@ func TestTerminatedBackendEndsSession(t *testing.T) {
 	p, _ := startOutageProxy(t)
 	a := connect(t, p.dsn(scramUser, scramPassword))
 	pid := a.PgConn().PID()
-	super := connect(t, cluster.DSN("postgres"))
+	super := connect(t, cluster(t).DSN("postgres"))
 	if _, err := super.Exec(ctx, "select pg_terminate_backend($1)", int(pid)); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestOutageKeepsContextForAnEquivalentProbe(t *testing.T) {
 	ctx := context.Background()
 	prober := &switchProber{}
 	prober.p.Store(&Probe{Select: "'ctx'", Columns: 1, Fingerprint: "db/1"})
-	fw := newCuttable(t, net.JoinHostPort(cluster.Host, strconv.Itoa(cluster.Port)))
+	fw := newCuttable(t, net.JoinHostPort(cluster(t).Host, strconv.Itoa(cluster(t).Port)))
 	p := startProxy(t, func(o *Options) {
 		o.WarehouseDSN = fw.dsn(t)
 		o.Router = testRouter{answer: probedAnswer{prober}, fallback: true}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -14,12 +13,26 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
-// cluster is the warehouse every test in this package talks to.
-var cluster *pgcluster.Cluster
+// testPG is the warehouse of the tests that need one, started by the first of
+// them with the roles of each authentication method.
+var testPG = pgcluster.Shared{
+	Options: pgcluster.Options{
+		HBA: []string{"host all " + trustUser + " 127.0.0.1/32 trust", "host all " + md5User + " 127.0.0.1/32 md5"},
+	},
+	Setup: setupRoles,
+}
+
+// cluster returns the warehouse, starting it on first use; without one the test
+// is skipped, or failed under make test and CI.
+func cluster(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	return testPG.Get(t)
+}
 
 const (
 	scramUser, scramPassword = "scram_user", "scram secret"
@@ -28,30 +41,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{
-		HBA: []string{"host all " + trustUser + " 127.0.0.1/32 trust", "host all " + md5User + " 127.0.0.1/32 md5"},
-	})
-	if err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "start postgres:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	err = setupRoles(ctx)
-	cancel()
-	if err != nil {
-		c.Stop()
-		fmt.Fprintln(os.Stderr, "set up roles:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(testPG.Exit))
 }
 
-func setupRoles(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+func setupRoles(ctx context.Context, c *pgcluster.Cluster) error {
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
 		return err
 	}
@@ -84,7 +78,7 @@ type testProxy struct {
 func startProxy(t *testing.T, mutate func(*Options)) *testProxy {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	opts := Options{WarehouseDSN: cluster.DSN("postgres"), Registerer: reg}
+	opts := Options{WarehouseDSN: cluster(t).DSN("postgres"), Registerer: reg}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -171,7 +165,7 @@ func TestAuthentication(t *testing.T) {
 				t.Fatalf("err = %v, want SQLSTATE %s", err, tt.wantCode)
 			}
 			// The same attempt directly must fail the same way.
-			direct, derr := pgx.Connect(ctx, cluster.DSNFor(tt.user, tt.password, "postgres"))
+			direct, derr := pgx.Connect(ctx, cluster(t).DSNFor(tt.user, tt.password, "postgres"))
 			var directErr *pgconn.PgError
 			if !errors.As(derr, &directErr) {
 				direct.Close(ctx)

@@ -74,7 +74,7 @@ func TestResetsDropWhatTheProxyHolds(t *testing.T) {
 	p := startProxy(t, func(o *Options) { o.Router = testRouter{answer: seriesAnswer{runs: runs}} })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := runScript(t, connect(t, cluster.DSN("postgres")).PgConn(), tt.steps)
+			want := runScript(t, connect(t, cluster(t).DSN("postgres")).PgConn(), tt.steps)
 			before := runs.Load()
 			got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), tt.steps)
 			if got != want {
@@ -98,7 +98,7 @@ func TestDeallocateOfAStatementBothHold(t *testing.T) {
 		{prepare: localSQL, name: "s1"}, {execute: "s1"}, {sql: "DEALLOCATE s1"}, {execute: "s1"},
 		{prepare: localSQL, name: "s1"}, {execute: "s1"}, {sql: "SELECT 1; DEALLOCATE s1"}, {prepare: localSQL, name: "s1"},
 	}
-	want := runScript(t, connect(t, cluster.DSN("postgres")).PgConn(), steps)
+	want := runScript(t, connect(t, cluster(t).DSN("postgres")).PgConn(), steps)
 	got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), steps)
 	if got != want {
 		t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)

@@ -135,7 +135,7 @@ func TestScramServerMessages(t *testing.T) {
 
 func TestParseScramVerifier(t *testing.T) {
 	ctx := context.Background()
-	super := connect(t, cluster.DSN("postgres"))
+	super := connect(t, cluster(t).DSN("postgres"))
 	var secret string
 	if err := super.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = $1", scramUser).Scan(&secret); err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestRelayedLoginLearnsVerifier(t *testing.T) {
 	p := startProxy(t, nil)
 	connect(t, p.dsn(scramUser, scramPassword))
 	var secret string
-	super := connect(t, cluster.DSN("postgres"))
+	super := connect(t, cluster(t).DSN("postgres"))
 	if err := super.QueryRow(context.Background(), "SELECT rolpassword FROM pg_authid WHERE rolname = $1", scramUser).Scan(&secret); err != nil {
 		t.Fatal(err)
 	}

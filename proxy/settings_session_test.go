@@ -195,7 +195,7 @@ func TestStatementTimeoutReachesLocalAnswers(t *testing.T) {
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					dsn, directDSN := p.dsn(trustUser, ""), cluster.DSNFor(trustUser, "", "postgres")
+					dsn, directDSN := p.dsn(trustUser, ""), cluster(t).DSNFor(trustUser, "", "postgres")
 					if tt.runtime != "" {
 						dsn += "&statement_timeout=" + tt.runtime
 						directDSN += "&statement_timeout=" + tt.runtime
@@ -297,7 +297,7 @@ func TestSettingsReadsOnlyWhenNeeded(t *testing.T) {
 			}
 			before := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("settings_unknown"))
 			got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), tt.steps)
-			want := runScript(t, connect(t, cluster.DSNFor(trustUser, "", "postgres")).PgConn(), tt.steps)
+			want := runScript(t, connect(t, cluster(t).DSNFor(trustUser, "", "postgres")).PgConn(), tt.steps)
 			if got != want {
 				t.Fatalf("through the proxy:\n%s\nwarehouse:\n%s", got, want)
 			}

@@ -108,7 +108,7 @@ func TestTransactionBlocks(t *testing.T) {
 	p := startProxy(t, func(o *Options) { o.Router = r })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want := runScript(t, connect(t, cluster.DSN("postgres")).PgConn(), tt.steps)
+			want := runScript(t, connect(t, cluster(t).DSN("postgres")).PgConn(), tt.steps)
 			before := r.runs.Load()
 			got := runScript(t, connect(t, p.dsn(trustUser, "")).PgConn(), tt.steps)
 			if got != want {

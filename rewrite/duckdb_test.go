@@ -27,7 +27,7 @@ func TestDuckDBMatchesPostgres(t *testing.T) {
 	defer cancel()
 	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
-		t.Fatalf("start postgres: %v", err)
+		pgcluster.Unavailable(t, err)
 	}
 	defer cl.Stop()
 	pg, err := pgx.Connect(ctx, cl.DSN("postgres"))

@@ -2,42 +2,37 @@ package rollup
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
-// warehouse is the Postgres every test in the package builds from.
-var warehouse *pgcluster.Cluster
+// testPG is the Postgres the tests build from, started by the first test that needs it.
+var testPG = pgcluster.Shared{Options: pgcluster.Options{
+	// Parallel aggregation sums floats in a different order on every run; the
+	// comparisons below need the same order twice.
+	Config: map[string]string{"max_parallel_workers_per_gather": "0"},
+}}
+
+// warehouse returns the Postgres, starting it on first use; without one the
+// test is skipped, or failed under make test and CI.
+func warehouse(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	return testPG.Get(t)
+}
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{
-		// Parallel aggregation sums floats in a different order on every run; the
-		// comparisons below need the same order twice.
-		Config: map[string]string{"max_parallel_workers_per_gather": "0"},
-	})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rollup tests need a Postgres server:", err)
-		os.Exit(1)
-	}
-	warehouse = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(testPG.Exit))
 }
 
 // newDatabase creates a fresh database filled by the given statements and returns its DSN.
 func newDatabase(t testing.TB, name string, stmts ...string) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, warehouse.DSN("postgres"))
+	admin, err := pgx.Connect(ctx, warehouse(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +43,7 @@ func newDatabase(t testing.TB, name string, stmts ...string) string {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
 		t.Fatal(err)
 	}
-	dsn := warehouse.DSN(name)
+	dsn := warehouse(t).DSN(name)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

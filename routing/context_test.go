@@ -190,7 +190,7 @@ func TestContextAtStartup(t *testing.T) {
 		pool.Exec(ctx, "DROP SCHEMA IF EXISTS other CASCADE")
 		pool.Exec(ctx, "DROP DATABASE IF EXISTS ctx_shop2")
 	})
-	shop2, err := pgx.Connect(ctx, cluster.DSN("ctx_shop2"))
+	shop2, err := pgx.Connect(ctx, cluster(t).DSN("ctx_shop2"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestContextAtStartup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
 			got, gerr := answer(f.connectTo(t, "postgres", tt.database, tt.options), pgx.QueryExecModeSimpleProtocol, q)
-			cfg, err := pgx.ParseConfig(cluster.DSN(tt.database))
+			cfg, err := pgx.ParseConfig(cluster(t).DSN(tt.database))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,7 +240,7 @@ func TestContextAtStartup(t *testing.T) {
 // superuser pool on the warehouse for changing grants and policies.
 func newContextFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), cluster.DSN("postgres"))
+	pool, err := pgxpool.New(context.Background(), cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func newContextFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 
 func connectDirect(t *testing.T, user string) *pgx.Conn {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(cluster.DSN("postgres"))
+	cfg, err := pgx.ParseConfig(cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 // by having Postgres print the value pgx sent it in binary.
 func TestBinaryParamsAsText(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	conn, err := pgx.Connect(ctx, cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}

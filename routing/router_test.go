@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
@@ -24,20 +24,18 @@ import (
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
-var cluster *pgcluster.Cluster
+// testPG is the warehouse of the tests that need one, started by the first of them.
+var testPG = pgcluster.Shared{Options: pgcluster.Options{HBA: []string{"host all all 127.0.0.1/32 trust"}}}
+
+// cluster returns the warehouse, starting it on first use; without one the test
+// is skipped, or failed under make test and CI.
+func cluster(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	return testPG.Get(t)
+}
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{HBA: []string{"host all all 127.0.0.1/32 trust"}})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start postgres:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(testPG.Exit))
 }
 
 // fixture is a warehouse table, a rollup of it built into Parquet by DuckDB
@@ -55,7 +53,7 @@ func newFixture(t *testing.T, rollupOnly bool) *fixture {
 func newFixtureWith(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	pg, err := pgx.Connect(ctx, cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +138,7 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		t.Cleanup(cancel)
 		go opts.Context.Run(ctx)
 	}
-	srv, err := proxy.NewServer(proxy.Options{WarehouseDSN: cluster.DSN("postgres"), Router: router, Prober: router, Registerer: reg})
+	srv, err := proxy.NewServer(proxy.Options{WarehouseDSN: cluster(t).DSN("postgres"), Router: router, Prober: router, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +222,7 @@ func sortStrings(s []string) {
 func TestRollupHitsEqualWarehouse(t *testing.T) {
 	f := newFixture(t, false)
 	proxied := f.connect(t)
-	direct, err := pgx.Connect(context.Background(), cluster.DSN("postgres"))
+	direct, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +435,7 @@ func TestPreparedStatementIsDecidedAgain(t *testing.T) {
 func TestBoundParameters(t *testing.T) {
 	f := newFixture(t, false)
 	proxied := f.connect(t)
-	direct, err := pgx.Connect(context.Background(), cluster.DSN("postgres"))
+	direct, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestBuildsAPIAndCLI(t *testing.T) {
 	ctx := context.Background()
 	pg, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
-		t.Fatalf("needs Postgres: %v", err)
+		pgcluster.Unavailable(t, err)
 	}
 	defer pg.Stop()
 	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))

@@ -26,4 +26,13 @@
 // starts nothing and returns a Cluster that points at that server; Stop then
 // leaves it alone. Options.HBA and Options.Config cannot be applied to such a
 // server and are ignored.
+//
+// Tests share one cluster per package through Shared, which starts it when the
+// first test asks for it (Get), so that a package's tests that need no server
+// run without one, and stops it when TestMain calls Close or Exit after m.Run.
+// When no server is installed (Start's error wraps ErrNotInstalled), Get skips
+// the test, except under `make test` and in CI, where PGROLLUP_REQUIRE_POSTGRES=1
+// or CI=true make it fail (see Required). Any other failure to start fails the
+// test everywhere. Unavailable applies the same rule to a test that calls Start
+// itself.
 package pgcluster

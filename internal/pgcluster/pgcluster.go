@@ -533,7 +533,7 @@ func pickBinDir(candidates []string, fromConfig string, ok func(string) bool) (s
 	if len(sorted) > 0 {
 		tried = "looked in " + strings.Join(sorted, ", ")
 	}
-	return "", fmt.Errorf("pgcluster: no PostgreSQL server binaries (initdb, pg_ctl, postgres) found (%s): %s", tried, serverPackageHint)
+	return "", fmt.Errorf("%w: no server binaries (initdb, pg_ctl, postgres) found (%s): %s", ErrNotInstalled, tried, serverPackageHint)
 }
 
 func hasServerBinaries(dir string) bool {
@@ -572,8 +572,8 @@ func versionLess(a, b []int) bool {
 func lookupPostgresUser() (*osUser, error) {
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("pgcluster: running as root, so the server must run as the postgres OS user, which does not exist (%v): "+
-			"it comes with the server package (Debian/Ubuntu: apt-get install postgresql), or run the tests as a normal user", err)
+		return nil, fmt.Errorf("%w: running as root, so the server must run as the postgres OS user, which does not exist (%v): "+
+			"it comes with the server package (Debian/Ubuntu: apt-get install postgresql), or run the tests as a normal user", ErrNotInstalled, err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)

@@ -4,34 +4,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/goleak"
+
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
-// testDSN is the throw-away cluster every differential test compares against;
-// set once by TestMain.
-var testDSN string
+// testPG is the throw-away cluster every differential test compares against,
+// started by the first of them.
+var testPG pgcluster.Shared
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pgfmt tests need a Postgres server:", err)
-		os.Exit(1)
-	}
-	testDSN = c.DSN("postgres")
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(testPG.Exit))
 }
 
 // pgCase is one value: an SQL expression the server evaluates, and the same
@@ -56,7 +44,7 @@ type session struct {
 func newSession(t *testing.T) *session {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgconn.Connect(ctx, testDSN)
+	conn, err := pgconn.Connect(ctx, testPG.Get(t).DSN("postgres"))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
