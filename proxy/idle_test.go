@@ -135,3 +135,31 @@ func sessions(p *testProxy) int {
 	defer p.srv.mu.Unlock()
 	return len(p.srv.sessions)
 }
+
+// TestDetachedTimeout: the dial's context ends with its parent or its
+// timeout, and leaves the parent without children.
+func TestDetachedTimeout(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel := detachedTimeout(parent, time.Hour)
+	defer cancel()
+	if ctx.Err() != nil {
+		t.Fatal("ended at once")
+	}
+	cancelParent()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent's end did not reach the child")
+	}
+
+	ctx, cancel = detachedTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	select {
+	case <-ctx.Done():
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("ended with %v", ctx.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the timeout did not end the child")
+	}
+}

@@ -76,7 +76,7 @@ func newWarehouse(dsn string) (*warehouse, error) {
 // connect opens a connection to the first reachable warehouse address,
 // negotiating TLS as the DSN's sslmode asks.
 func (w *warehouse) connect(ctx context.Context) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, w.connectTimeout)
+	ctx, cancel := detachedTimeout(ctx, w.connectTimeout)
 	defer cancel()
 	var errs []error
 	for _, t := range w.targets {
@@ -159,4 +159,23 @@ func (w *warehouse) cancel(ctx context.Context, pid uint32, secret []byte) error
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.Copy(io.Discard, conn)
 	return nil
+}
+
+// detachedTimeout is context.WithTimeout(parent, d) without registering the
+// child with parent: a context keeps the map of children its first child
+// made for as long as it lives, which for a session's context is a
+// twentieth of what an idle session costs. A goroutine carries the
+// parent's end to the child instead, for as long as the child lives.
+func detachedTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), d)
+	if done := parent.Done(); done != nil {
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
