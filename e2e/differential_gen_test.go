@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The generator of random aggregate statements. It combines the parts BI
@@ -822,17 +824,10 @@ func (g *diffGenerator) dimFilter(q *genStatement, nm diffNaming) string {
 	q.notCanc = q.notCanc || x.notCanc
 	if q.join != "stores" && strings.HasSuffix(x.sql, " = 'paid'") && g.pct(30) {
 		// A bound filter value, untyped or text.
-		return strings.TrimSuffix(x.sql, "'paid'") + g.param(q, []uint32{0, genOIDText}[g.r.IntN(2)], "paid")
+		return strings.TrimSuffix(x.sql, "'paid'") + g.param(q, []uint32{0, pgtype.TextOID}[g.r.IntN(2)], "paid")
 	}
 	return x.sql
 }
-
-// Parameter types the generator binds.
-const (
-	genOIDText        = 25
-	genOIDDate        = 1082
-	genOIDTimestamptz = 1184
-)
 
 // param adds a parameter in text format and returns its placeholder.
 func (g *diffGenerator) param(q *genStatement, oid uint32, value string) string {
@@ -920,7 +915,7 @@ func (g *diffGenerator) timeFilter(q *genStatement, nm diffNaming, col string) s
 			f.bounds = []genBound{bound(">=", day), bound("<", d2)}
 			if g.pct(15) {
 				// Metabase binds the range: date parameters in text format.
-				return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, genOIDDate, day.Format("2006-01-02")), ref, g.param(q, genOIDDate, d2.Format("2006-01-02")))
+				return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, pgtype.DateOID, day.Format("2006-01-02")), ref, g.param(q, pgtype.DateOID, d2.Format("2006-01-02")))
 			}
 			return fmt.Sprintf("%s >= %s AND %s < %s", ref, lit(day, false), ref, lit(d2, false))
 		}
@@ -951,7 +946,7 @@ func (g *diffGenerator) timeFilter(q *genStatement, nm diffNaming, col string) s
 		if g.pct(20) {
 			// Metabase binds the range: timestamptz parameters with an
 			// offset (OID 1184), or untyped ones.
-			oid := []uint32{genOIDTimestamptz, 0}[g.r.IntN(2)]
+			oid := []uint32{pgtype.TimestamptzOID, 0}[g.r.IntN(2)]
 			f.bounds = []genBound{{op: ">=", inst: day}, {op: "<", inst: d2}}
 			return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, oid, day.Format("2006-01-02 15:04:05+00")), ref, g.param(q, oid, d2.Format("2006-01-02 15:04:05+00")))
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -328,9 +329,9 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		Tables: map[string]*rewrite.Table{"public.orders": {
 			Name: "public.orders", OID: tableOID,
 			Columns: []rewrite.Column{
-				{Name: "id", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 1},
-				{Name: "status", Type: rewrite.Type{OID: rewrite.OIDText, Typmod: -1}, AttNum: 2},
-				{Name: "quantity", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 3},
+				{Name: "id", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 1},
+				{Name: "status", Type: rewrite.Type{OID: pgtype.TextOID, Typmod: -1}, AttNum: 2},
+				{Name: "quantity", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 3},
 			},
 		}},
 		Rollups: []*rewrite.RollupState{{

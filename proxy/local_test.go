@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -28,8 +29,8 @@ type seriesAnswer struct {
 
 func (a seriesAnswer) Columns() []Column {
 	return []Column{
-		{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1},
-		{Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1},
+		{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1},
+		{Name: "label", TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1},
 	}
 }
 
@@ -265,15 +266,15 @@ func TestDecodeBind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, formats, err := decodeBind(raw[5:], []uint32{23, 25})
+	params, formats, err := decodeBind(raw[5:], []uint32{pgtype.Int4OID, pgtype.TextOID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Param{{TypeOID: 23, Format: 1, Value: []byte{0, 0, 0, 7}}, {TypeOID: 25}}
+	want := []Param{{TypeOID: pgtype.Int4OID, Format: 1, Value: []byte{0, 0, 0, 7}}, {TypeOID: pgtype.TextOID}}
 	if !reflect.DeepEqual(params, want) || !reflect.DeepEqual(formats, []int16{1}) {
 		t.Fatalf("got %+v %v", params, formats)
 	}
-	if _, _, err := decodeBind(raw[5:len(raw)-1], []uint32{23, 25}); err == nil {
+	if _, _, err := decodeBind(raw[5:len(raw)-1], []uint32{pgtype.Int4OID, pgtype.TextOID}); err == nil {
 		t.Fatal("truncated Bind accepted")
 	}
 }
@@ -285,7 +286,7 @@ type floatAnswer struct{}
 const floatSQL = "select 0.1::float8 + 0.2 as x"
 
 func (floatAnswer) Columns() []Column {
-	return []Column{{Name: "x", TypeOID: oidFloat8, TypeSize: 8, Typmod: -1}}
+	return []Column{{Name: "x", TypeOID: pgtype.Float8OID, TypeSize: 8, Typmod: -1}}
 }
 func (floatAnswer) ParamTypes() []uint32 { return nil }
 func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
@@ -371,7 +372,7 @@ func (r *countingRows) Close() error  { return nil }
 type bigAnswer struct{ n, failAt int }
 
 func (bigAnswer) Columns() []Column {
-	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1}}
+	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1}}
 }
 func (bigAnswer) ParamTypes() []uint32 { return nil }
 func (a bigAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
@@ -441,7 +442,7 @@ func answering(sql string, a Answer) Router {
 type slowAnswer struct{}
 
 func (slowAnswer) Columns() []Column {
-	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}}
+	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}}
 }
 func (slowAnswer) ParamTypes() []uint32 { return nil }
 func (slowAnswer) Run(ctx context.Context, _ *Session, _ []Param) (*Result, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
 )
@@ -212,7 +213,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
 			for _, c := range d.Columns {
-				if c.Name == "avg" && (c.Type != plain(OIDNumeric) || c.DuckType != "VARCHAR") {
+				if c.Name == "avg" && (c.Type != plain(pgtype.NumericOID) || c.DuckType != "VARCHAR") {
 					t.Errorf("avg column described as %+v", c)
 				}
 			}

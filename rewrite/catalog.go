@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
 )
 
@@ -130,7 +132,7 @@ func NewCatalog(cfg *config.Config, types map[string]string) (*Catalog, error) {
 		}
 		typ := unknownType
 		if timeDim {
-			typ = plain(OIDTimestamptz)
+			typ = plain(pgtype.TimestamptzOID)
 		}
 		if s, ok := types[table+"."+col]; ok {
 			tt, ok := ParseType(s)

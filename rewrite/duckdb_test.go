@@ -15,6 +15,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
@@ -311,12 +312,12 @@ func pgText(t *testing.T, v any, typ Type, loc *time.Location) string {
 		return x
 	case time.Time:
 		switch typ.OID {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			s := x.In(loc).Format("2006-01-02 15:04:05-07")
 			return strings.TrimSuffix(s, ":00")
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			return x.UTC().Format("2006-01-02 15:04:05")
-		case OIDDate:
+		case pgtype.DateOID:
 			return x.UTC().Format("2006-01-02")
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -339,7 +340,7 @@ func (m *matcher) prepare(c *candidate) {
 	preds := m.where(where)
 	having := ""
 	if core.having != nil {
-		s, _, r := m.typed(core.having, plain(OIDBool), m.grp)
+		s, _, r := m.typed(core.having, plain(pgtype.BoolOID), m.grp)
 		m.fail(r)
 		having = s
 	}
@@ -383,7 +384,7 @@ func (m *matcher) prepare(c *candidate) {
 			b.WriteString(", ")
 		}
 		d, ok := duckType(types[i])
-		if ok && types[i].OID != OIDNumeric {
+		if ok && types[i].OID != pgtype.NumericOID {
 			s = "CAST(" + s + " AS " + d + ")"
 		}
 		b.WriteString(s + " AS " + quoteIdent("c"+itoa(i)))
@@ -469,7 +470,7 @@ func (m *matcher) limits(limit, offset *expr) (string, string, *Reason) {
 			if !ok {
 				return "", reason(ReasonParameter, "parameter $%d is not bound", e.param)
 			}
-			if pt != 0 && pt != OIDUnknown && !isIntegerOID(pt) {
+			if pt != 0 && pt != pgtype.UnknownOID && !isIntegerOID(pt) {
 				return "", reason(ReasonShape, "argument of %s must be type bigint (Postgres reports this)", kw)
 			}
 			n := e.param
@@ -499,10 +500,10 @@ func (m *matcher) describe(t target, ty Type) ResultColumn {
 	c := ResultColumn{Name: t.name, Type: ty}
 	c.DuckType, _ = duckType(ty)
 	switch ty.OID {
-	case OIDNumeric:
+	case pgtype.NumericOID:
 		c.DuckType = "DECIMAL"
 	case oidNumericText:
-		c.Type, c.DuckType = plain(OIDNumeric), "VARCHAR"
+		c.Type, c.DuckType = plain(pgtype.NumericOID), "VARCHAR"
 	}
 	// Plain column references carry their origin, and keep their typmod.
 	if col := identityColumn(t.expr); col != nil {
@@ -607,7 +608,7 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 				return sql, cols
 			}
 			t := cols[idx].Type
-			if t.OID == OIDNumeric && cols[idx].DuckType == "VARCHAR" {
+			if t.OID == pgtype.NumericOID && cols[idx].DuckType == "VARCHAR" {
 				t = plain(oidNumericText)
 			}
 			if r := m.orderable(t); r != nil {

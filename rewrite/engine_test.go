@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -46,7 +47,7 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 			{params: tstz("2024-01-01 00:30", "2024-02-01"), want: string(ReasonUnalignedRange)},
 			{params: tstz("2024-01-01", "2024-03-01"), want: "orders_daily", files: 2},
 			{params: tstz("2023-12-01", "2024-03-01"), want: string(ReasonNotCovered)},
-			{params: []Param{{Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+00"}}, want: string(ReasonParameter)},
+			{params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+00"}}, want: string(ReasonParameter)},
 			{params: tstz("2024-02-01", "2024-03-01"), want: "orders_daily", files: 1},
 		},
 	}, {
@@ -59,10 +60,10 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 	}, {
 		sql: "SELECT status, count(*) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01' AND status = $1 GROUP BY 1 LIMIT $2",
 		execs: []exec{
-			{params: []Param{{Value: "paid"}, {Type: OIDInt8, Value: "10"}}, want: "orders_daily", files: 1},
-			{params: []Param{{Null: true}, {Type: OIDInt8, Value: "10"}}, want: "orders_daily", files: 1},
-			{params: []Param{{Value: "new"}, {Type: OIDInt8, Value: "-1"}}, want: string(ReasonShape)},
-			{params: []Param{{Value: "new"}, {Type: OIDInt8, Null: true}}, want: "orders_daily", files: 1},
+			{params: []Param{{Value: "paid"}, {Type: pgtype.Int8OID, Value: "10"}}, want: "orders_daily", files: 1},
+			{params: []Param{{Null: true}, {Type: pgtype.Int8OID, Value: "10"}}, want: "orders_daily", files: 1},
+			{params: []Param{{Value: "new"}, {Type: pgtype.Int8OID, Value: "-1"}}, want: string(ReasonShape)},
+			{params: []Param{{Value: "new"}, {Type: pgtype.Int8OID, Null: true}}, want: "orders_daily", files: 1},
 		},
 	}}
 	for _, st := range stmts {
@@ -101,7 +102,7 @@ func tstz(lo, hi string) []Param {
 		}
 		return s + ":00+00"
 	}
-	return []Param{{Type: OIDTimestamptz, Value: f(lo)}, {Type: OIDTimestamptz, Value: f(hi)}}
+	return []Param{{Type: pgtype.TimestamptzOID, Value: f(lo)}, {Type: pgtype.TimestamptzOID, Value: f(hi)}}
 }
 
 // TestEngineConcurrent decides a mix of statements from many goroutines on

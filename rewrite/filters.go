@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
 )
 
@@ -41,12 +43,12 @@ func (m *matcher) where(conj []*expr) []string {
 			out = append(out, s...)
 			continue
 		}
-		s, t, r := m.typed(w, plain(OIDBool), m.row)
+		s, t, r := m.typed(w, plain(pgtype.BoolOID), m.row)
 		if r != nil {
 			m.fail(r)
 			continue
 		}
-		if t.Known() && t.OID != OIDBool {
+		if t.Known() && t.OID != pgtype.BoolOID {
 			m.fail(reason(ReasonShape, "argument of WHERE must be type boolean"))
 			continue
 		}

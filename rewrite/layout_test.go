@@ -12,6 +12,7 @@ import (
 
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // layoutColumn is one Parquet column of a rollup as the builder writes it.
@@ -21,7 +22,7 @@ type layoutColumn struct{ name, duck string }
 // type the builder stores a value of Postgres type t as; arg is the
 // aggregated expression's type for a measure part.
 func storedDuckType(t Type, part string, arg Type) string {
-	if t.OID == OIDNumeric {
+	if t.OID == pgtype.NumericOID {
 		if s := numericScale(t); s >= 0 {
 			if d, ok := duckType(t); ok {
 				return d
@@ -31,7 +32,7 @@ func storedDuckType(t Type, part string, arg Type) string {
 		switch {
 		case isIntegerOID(arg.OID):
 			return "DECIMAL(38,0)"
-		case arg.OID == OIDNumeric:
+		case arg.OID == pgtype.NumericOID:
 			d, ok := duckType(arg)
 			if !ok {
 				return "VARCHAR"
@@ -54,13 +55,13 @@ func storedDuckType(t Type, part string, arg Type) string {
 func partResultType(fn string, arg Type) Type {
 	switch fn {
 	case "count", "count_distinct":
-		return plain(OIDInt8)
+		return plain(pgtype.Int8OID)
 	case "sum":
 		switch arg.OID {
-		case OIDInt2, OIDInt4:
-			return plain(OIDInt8)
-		case OIDInt8, OIDNumeric:
-			return plain(OIDNumeric)
+		case pgtype.Int2OID, pgtype.Int4OID:
+			return plain(pgtype.Int8OID)
+		case pgtype.Int8OID, pgtype.NumericOID:
+			return plain(pgtype.NumericOID)
 		}
 		return plain(arg.OID)
 	}

@@ -1,6 +1,10 @@
 package rewrite
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
 
 // aggregateFuncs are the aggregate functions the rewriter knows; any other
 // aggregate is a plain unknown function to it and is refused.
@@ -58,7 +62,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if _, ok := m.cr.parts[partKey(anyPart(name), argKey)+fk]; ok {
 			return nil
 		}
-		s, _, r := m.typed(e.filter, plain(OIDBool), m.row)
+		s, _, r := m.typed(e.filter, plain(pgtype.BoolOID), m.row)
 		if r != nil {
 			return r
 		}
@@ -80,14 +84,14 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 				return "", errType, r
 			}
 			if name == "count" {
-				return "count(DISTINCT " + s + ")" + filterSQL, plain(OIDInt8), nil
+				return "count(DISTINCT " + s + ")" + filterSQL, plain(pgtype.Int8OID), nil
 			}
 			if r := m.orderable(t); r != nil {
 				return "", errType, r
 			}
 			d, ok := duckType(Type{t.OID, -1})
 			out := name + "(" + s + ")" + filterSQL
-			if ok && t.OID != OIDNumeric {
+			if ok && t.OID != pgtype.NumericOID {
 				out = "CAST(" + out + " AS " + d + ")"
 			}
 			return out, Type{t.OID, -1}, nil
@@ -103,7 +107,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if r := m.exactGrain(); r != nil {
 			return "", errType, r
 		}
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + "), 0) AS BIGINT)", plain(OIDInt8), nil
+		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + "), 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "count":
 		p, ok := part("count")
 		if !ok {
@@ -113,7 +117,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		// A re-aggregated count is the sum of counts: 0, never NULL, and bigint.
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(OIDInt8), nil
+		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "sum":
 		p, ok := part("sum")
 		if !ok {
@@ -138,7 +142,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		t := Type{p.argType.OID, -1}
-		if t.OID == OIDNumeric {
+		if t.OID == pgtype.NumericOID {
 			col, r := m.numericPart(p, name)
 			if r != nil {
 				return "", errType, r
@@ -171,7 +175,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		t := ps.argType
 		switch {
-		case t.OID == OIDFloat4:
+		case t.OID == pgtype.Float4OID:
 			// Postgres's avg(real) adds the values in double precision
 			// (float4_accum); the rollup's sum was added in real
 			// (float4pl), which loses digits a double shows.
@@ -180,7 +184,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
 			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
 			// NULL when there are no rows, never a division error.
-			return "CAST(" + s + " AS DOUBLE) / CAST(NULLIF(" + c + ", 0) AS DOUBLE)", plain(OIDFloat8), nil
+			return "CAST(" + s + " AS DOUBLE) / CAST(NULLIF(" + c + ", 0) AS DOUBLE)", plain(pgtype.Float8OID), nil
 		case !t.Known():
 			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
 			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
@@ -192,7 +196,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		case isIntegerOID(t.OID):
 			// Stored sums are BIGINT (of int2/int4) or DECIMAL(38,0) (of int8).
 			sc, sum = 0, "CAST(sum(\"r\"."+quoteIdent(ps.phys)+")"+filterSQL+" AS HUGEINT)"
-		case t.OID == OIDNumeric:
+		case t.OID == pgtype.NumericOID:
 			col, r := m.numericPart(ps, "avg")
 			if r != nil {
 				return "", errType, r
@@ -215,7 +219,7 @@ func needFilterDirect(m *matcher, e *expr, out *string) *Reason {
 	if e.filter == nil {
 		return nil
 	}
-	s, _, r := m.typed(e.filter, plain(OIDBool), m.row)
+	s, _, r := m.typed(e.filter, plain(pgtype.BoolOID), m.row)
 	if r != nil {
 		return r
 	}
@@ -281,20 +285,20 @@ func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
 func (m *matcher) sumSQL(p storedPart, filterSQL string) (string, Type, *Reason) {
 	s := "sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
 	switch p.argType.OID {
-	case OIDInt2, OIDInt4:
-		return "CAST(" + s + " AS BIGINT)", plain(OIDInt8), nil
-	case OIDInt8:
-		return "CAST(" + s + " AS DECIMAL(38,0))", plain(OIDNumeric), nil
-	case OIDNumeric:
+	case pgtype.Int2OID, pgtype.Int4OID:
+		return "CAST(" + s + " AS BIGINT)", plain(pgtype.Int8OID), nil
+	case pgtype.Int8OID:
+		return "CAST(" + s + " AS DECIMAL(38,0))", plain(pgtype.NumericOID), nil
+	case pgtype.NumericOID:
 		col, r := m.numericPart(p, "sum")
 		if r != nil {
 			return "", errType, r
 		}
-		return "CAST(sum(" + col + ")" + filterSQL + " AS DECIMAL(38," + itoa(p.scale) + "))", plain(OIDNumeric), nil
-	case OIDFloat4:
-		return "CAST(" + s + " AS FLOAT)", plain(OIDFloat4), nil
-	case OIDFloat8:
-		return "CAST(" + s + " AS DOUBLE)", plain(OIDFloat8), nil
+		return "CAST(sum(" + col + ")" + filterSQL + " AS DECIMAL(38," + itoa(p.scale) + "))", plain(pgtype.NumericOID), nil
+	case pgtype.Float4OID:
+		return "CAST(" + s + " AS FLOAT)", plain(pgtype.Float4OID), nil
+	case pgtype.Float8OID:
+		return "CAST(" + s + " AS DOUBLE)", plain(pgtype.Float8OID), nil
 	case 0:
 		return s, unknownType, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
 )
@@ -261,7 +262,7 @@ func (b *Builder) ranges(ctx context.Context, conn *pgx.Conn, p *Plan, increment
 		unit = def.Granularity
 	}
 	tt := "timestamptz"
-	if p.TimeType.OID != oidTimestamptz {
+	if p.TimeType.OID != pgtype.TimestamptzOID {
 		tt = "timestamp" // dates are cut as midnight timestamps
 	}
 	u := quoteLiteral(string(unit))

@@ -312,7 +312,7 @@ func compareWithPostgres(t *testing.T, dsn, zone, want, dir string, v *Version, 
 		}
 		if p.Bounded() {
 			q := "SELECT count(*) FROM read_parquet(" + quoteLiteral(f) + ") WHERE CAST(t AS TIMESTAMPTZ) < $1 OR CAST(t AS TIMESTAMPTZ) >= $2"
-			if v.TimeType.OID != oidTimestamptz {
+			if v.TimeType.OID != pgtype.TimestamptzOID {
 				q = "SELECT count(*) FROM read_parquet(" + quoteLiteral(f) + ") WHERE CAST(t AS TIMESTAMP) < CAST($1 AS TIMESTAMP) OR CAST(t AS TIMESTAMP) >= CAST($2 AS TIMESTAMP)"
 			}
 			if err := db.QueryRow(q, p.Start, p.End).Scan(&outside); err != nil {

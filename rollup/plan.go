@@ -9,29 +9,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pgrollup/pgrollup/config"
-)
-
-// Postgres type OIDs the builder stores natively.
-const (
-	oidBool        = 16
-	oidName        = 19
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidText        = 25
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidBpchar      = 1042
-	oidVarchar     = 1043
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestamptz = 1184
-	oidNumeric     = 1700
-	oidUUID        = 2950
 )
 
 // Plan is a Definition resolved against the warehouse: the types of its columns and
@@ -280,9 +262,9 @@ func bucketExpr(col string, g config.Granularity, t Type) (string, error) {
 	}
 	unit := quoteLiteral(string(g))
 	switch t.OID {
-	case oidTimestamptz, oidTimestamp:
+	case pgtype.TimestamptzOID, pgtype.TimestampOID:
 		return "date_trunc(" + unit + ", " + col + ")", nil
-	case oidDate:
+	case pgtype.DateOID:
 		return "CAST(date_trunc(" + unit + ", CAST(" + col + " AS timestamp)) AS date)", nil
 	}
 	return "", fmt.Errorf("time dimension %s has type %s; want timestamptz, timestamp or date", col, t.Name)
@@ -352,9 +334,9 @@ func (p *Plan) whereClause() string {
 // timestamp and date columns are wall-clock values held in UTC.
 func (p *Plan) timeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
-	case oidDate:
+	case pgtype.DateOID:
 		return quoteLiteral(t.UTC().Format("2006-01-02")) + "::date"
 	default:
 		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
@@ -364,9 +346,9 @@ func (p *Plan) timeLiteral(t time.Time) string {
 // duckTimeLiteral writes a bound as a DuckDB literal of the stored time bucket's type.
 func (p *Plan) duckTimeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
-	case oidDate:
+	case pgtype.DateOID:
 		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02")) + " AS DATE)"
 	default:
 		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
@@ -422,29 +404,29 @@ func numericPrecisionScale(typmod int32) (precision, scale int, ok bool) {
 // Postgres type, or VARCHAR holding Postgres's text output when there is none.
 func storageType(c Column) string {
 	switch c.Type.OID {
-	case oidBool:
+	case pgtype.BoolOID:
 		return "BOOLEAN"
-	case oidInt2:
+	case pgtype.Int2OID:
 		return "SMALLINT"
-	case oidInt4:
+	case pgtype.Int4OID:
 		return "INTEGER"
-	case oidInt8:
+	case pgtype.Int8OID:
 		return "BIGINT"
-	case oidFloat4:
+	case pgtype.Float4OID:
 		return "FLOAT"
-	case oidFloat8:
+	case pgtype.Float8OID:
 		return "DOUBLE"
-	case oidText, oidVarchar, oidBpchar, oidName:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
 		return "VARCHAR"
-	case oidDate:
+	case pgtype.DateOID:
 		return "DATE"
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return "TIMESTAMP"
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return "TIMESTAMPTZ"
-	case oidUUID:
+	case pgtype.UUIDOID:
 		return "UUID"
-	case oidNumeric:
+	case pgtype.NumericOID:
 		if p, s, ok := numericPrecisionScale(c.Type.Typmod); ok && p <= 38 {
 			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
 		}
@@ -454,9 +436,9 @@ func storageType(c Column) string {
 		// Aggregates drop the typmod; the scale comes from the argument. SUM of int8 is
 		// an integer; SUM of numeric(p,s) keeps scale s but may need more digits.
 		switch c.ArgType.OID {
-		case oidInt8, oidInt4, oidInt2:
+		case pgtype.Int8OID, pgtype.Int4OID, pgtype.Int2OID:
 			return "DECIMAL(38,0)"
-		case oidNumeric:
+		case pgtype.NumericOID:
 			p, s, ok := numericPrecisionScale(c.ArgType.Typmod)
 			if !ok || p > 38 {
 				return "VARCHAR"

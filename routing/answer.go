@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -189,17 +190,17 @@ func columns(cols []rewrite.ResultColumn) []proxy.Column {
 // typeSize is pg_type.typlen, which RowDescription carries.
 func typeSize(oid uint32) int16 {
 	switch oid {
-	case rewrite.OIDBool:
+	case pgtype.BoolOID:
 		return 1
-	case rewrite.OIDInt2:
+	case pgtype.Int2OID:
 		return 2
-	case rewrite.OIDInt4, rewrite.OIDFloat4, rewrite.OIDDate:
+	case pgtype.Int4OID, pgtype.Float4OID, pgtype.DateOID:
 		return 4
-	case rewrite.OIDInt8, rewrite.OIDFloat8, rewrite.OIDTimestamp, rewrite.OIDTimestamptz, rewrite.OIDTime:
+	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID:
 		return 8
-	case rewrite.OIDInterval, rewrite.OIDUUID:
+	case pgtype.IntervalOID, pgtype.UUIDOID:
 		return 16
-	case rewrite.OIDName:
+	case pgtype.NameOID:
 		return 64
 	default:
 		return -1

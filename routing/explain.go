@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/proxy"
@@ -53,7 +54,7 @@ type explainAnswer struct {
 }
 
 func textColumn(name string) proxy.Column {
-	return proxy.Column{Name: name, TypeOID: rewrite.OIDText, TypeSize: -1, Typmod: -1}
+	return proxy.Column{Name: name, TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1}
 }
 
 func (explainAnswer) Columns() []proxy.Column {
@@ -128,12 +129,12 @@ func redactPaths(s string) string { return filePaths.ReplaceAllString(s, "${1}<p
 
 func (showRollupsAnswer) Columns() []proxy.Column {
 	int8Column := func(name string) proxy.Column {
-		return proxy.Column{Name: name, TypeOID: rewrite.OIDInt8, TypeSize: 8, Typmod: -1}
+		return proxy.Column{Name: name, TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}
 	}
 	return []proxy.Column{
 		textColumn("name"), textColumn("status"), textColumn("version"),
 		int8Column("rows"), int8Column("bytes"),
-		{Name: "built_at", TypeOID: rewrite.OIDTimestamptz, TypeSize: 8, Typmod: -1},
+		{Name: "built_at", TypeOID: pgtype.TimestamptzOID, TypeSize: 8, Typmod: -1},
 		textColumn("last_error"),
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -112,9 +113,9 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		Tables: map[string]*rewrite.Table{"public.orders": {
 			Name: "public.orders", OID: tableOID,
 			Columns: []rewrite.Column{
-				{Name: "id", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 1},
-				{Name: "status", Type: rewrite.Type{OID: rewrite.OIDText, Typmod: -1}, AttNum: 2},
-				{Name: "quantity", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 3},
+				{Name: "id", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 1},
+				{Name: "status", Type: rewrite.Type{OID: pgtype.TextOID, Typmod: -1}, AttNum: 2},
+				{Name: "quantity", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 3},
 			},
 		}},
 		Rollups: []*rewrite.RollupState{{
