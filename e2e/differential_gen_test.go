@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // The generator of random aggregate statements. It combines the parts BI
@@ -319,9 +321,9 @@ func (g *diffGenerator) naming(join string) diffNaming {
 				from: `"public"."orders" LEFT JOIN "public"."customers" AS "Customers" ON "public"."orders"."customer_id" = "Customers"."id"`,
 				col: func(t, n string) string {
 					if t == "c" {
-						return `"Customers".` + diffQuoteIdent(n)
+						return `"Customers".` + sqlquote.Ident(n)
 					}
-					return `"public"."orders".` + diffQuoteIdent(n)
+					return `"public"."orders".` + sqlquote.Ident(n)
 				},
 			}
 		case 1:
@@ -339,17 +341,15 @@ func (g *diffGenerator) naming(join string) diffNaming {
 	}
 	switch g.r.IntN(4) {
 	case 0:
-		return diffNaming{from: `"public"."orders"`, col: func(_, n string) string { return `"public"."orders".` + diffQuoteIdent(n) }}
+		return diffNaming{from: `"public"."orders"`, col: func(_, n string) string { return `"public"."orders".` + sqlquote.Ident(n) }}
 	case 1:
 		return diffNaming{from: "orders o", col: func(_, n string) string { return "o." + n }}
 	case 2:
-		return diffNaming{from: `"public"."orders" "orders"`, col: func(_, n string) string { return `"orders".` + diffQuoteIdent(n) }}
+		return diffNaming{from: `"public"."orders" "orders"`, col: func(_, n string) string { return `"orders".` + sqlquote.Ident(n) }}
 	default:
 		return diffNaming{from: "orders", col: func(_, n string) string { return n }}
 	}
 }
-
-func diffQuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // diffSelItem is one select-list entry.
 type diffSelItem struct {
@@ -1032,7 +1032,7 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 	for i, it := range items {
 		s := it.sql
 		if useAlias {
-			s += " AS " + diffQuoteIdent(aliases[i])
+			s += " AS " + sqlquote.Ident(aliases[i])
 		}
 		sel = append(sel, s)
 	}
@@ -1058,7 +1058,7 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 			case style == 0:
 				gb = append(gb, fmt.Sprint(i+1))
 			case style == 2 && useAlias:
-				gb = append(gb, diffQuoteIdent(aliases[i]))
+				gb = append(gb, sqlquote.Ident(aliases[i]))
 			default:
 				gb = append(gb, items[i].sql)
 			}
@@ -1131,11 +1131,11 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 	}
 	var outer []string
 	for i := range items {
-		outer = append(outer, fmt.Sprintf(`"source".%s AS %s`, diffQuoteIdent(aliases[i]), diffQuoteIdent(aliases[i])))
+		outer = append(outer, fmt.Sprintf(`"source".%s AS %s`, sqlquote.Ident(aliases[i]), sqlquote.Ident(aliases[i])))
 	}
 	s := "SELECT " + strings.Join(outer, ", ") + " FROM (" + inner + `) AS "source"`
 	if ordered {
-		s += orderBy(func(i int) string { return `"source".` + diffQuoteIdent(aliases[i]) })
+		s += orderBy(func(i int) string { return `"source".` + sqlquote.Ident(aliases[i]) })
 	}
 	return s + tail
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -318,7 +319,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		if err := rs.Scan(&status, &count, &sum); err != nil {
 			t.Fatal(err)
 		}
-		values = append(values, fmt.Sprintf("(%s, %d, %d)", routing.QuoteLiteral(status), count, sum))
+		values = append(values, fmt.Sprintf("(%s, %d, %d)", sqlquote.Literal(status), count, sum))
 	}
 	if rs.Err() != nil {
 		t.Fatal(rs.Err())

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // avgRow is one row of the avg test table: group g, sub-group h (the rollup
@@ -187,7 +188,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		CAST(sum(n4) AS DECIMAL(38,4)) AS m3_sum, count(n4) AS m3_count,
 		CAST(sum(s) AS BIGINT) AS m4_sum, count(s) AS m4_count
 		FROM avgt GROUP BY g, h`
-	if _, err := db.Exec("COPY (" + build + ") TO " + quoteLiteral(f) + " (FORMAT parquet)"); err != nil {
+	if _, err := db.Exec("COPY (" + build + ") TO " + sqlquote.Literal(f) + " (FORMAT parquet)"); err != nil {
 		t.Fatal(err)
 	}
 	got := rollupLayout(t, cat.rollups()[0])

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // TestDuckDBMatchesPostgres writes the same rows to Postgres tables and, as
@@ -100,7 +101,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		mustPG(`INSERT INTO orders VALUES ($1, $2, $3, $4, $5, $6, 1, $7, ($7 AT TIME ZONE 'UTC')::date, $7 AT TIME ZONE 'UTC', NULL)`, r.id, r.status, r.amount, r.price, r.qty, r.cust, r.at)
 		st := "NULL"
 		if r.status != nil {
-			st = quoteLiteral(*r.status)
+			st = sqlquote.Literal(*r.status)
 		}
 		mustDuck(fmt.Sprintf(`INSERT INTO orders VALUES (%d, %s, %s, %s, %d, %d, TIMESTAMPTZ '%s', DATE '%s', TIMESTAMP '%s')`, r.id, st, r.amount,
 			strconv.FormatFloat(r.price, 'g', -1, 64), r.qty, r.cust, r.at.Format("2006-01-02 15:04:05+00"), r.at.Format("2006-01-02"), r.at.Format("2006-01-02 15:04:05")))
@@ -120,7 +121,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	}
 	for _, r := range cat.Rollups {
 		f := filepath.Join(dir, r.Def.Name+".parquet")
-		mustDuck("COPY (" + build[r.Def.Name] + ") TO " + quoteLiteral(f) + " (FORMAT parquet)")
+		mustDuck("COPY (" + build[r.Def.Name] + ") TO " + sqlquote.Literal(f) + " (FORMAT parquet)")
 		r.Partitions = []Partition{{Files: []string{f}}}
 	}
 
@@ -177,7 +178,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 			if d.Route != RouteRollup {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
-			mustPG("SET TimeZone = " + quoteLiteral(q.zone))
+			mustPG("SET TimeZone = " + sqlquote.Literal(q.zone))
 			want := pgRows(t, ctx, pg, q.sql)
 			got := duckRows(t, db, d, q.zone)
 			if !q.ordered {

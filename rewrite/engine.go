@@ -10,6 +10,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // Engine makes decisions. It caches, bounded, the analysis of statement texts
@@ -387,7 +389,7 @@ func (m *matcher) prepare(c *candidate) {
 		if ok && types[i].OID != pgtype.NumericOID {
 			s = "CAST(" + s + " AS " + d + ")"
 		}
-		b.WriteString(s + " AS " + quoteIdent("c"+itoa(i)))
+		b.WriteString(s + " AS " + sqlquote.Ident("c"+itoa(i)))
 		cols[i] = m.describe(core.targets[i], types[i])
 		if typed[i] && !cols[i].Type.Known() && !m.cat.PartialColumns {
 			// The answer path converts DuckDB's values to the described
@@ -586,9 +588,9 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(quoteIdent(alias) + "." + quoteIdent("c"+itoa(p)) + " AS " + quoteIdent("c"+itoa(i)))
+			b.WriteString(sqlquote.Ident(alias) + "." + sqlquote.Ident("c"+itoa(p)) + " AS " + sqlquote.Ident("c"+itoa(i)))
 		}
-		b.WriteString(" FROM (" + sql + ") AS " + quoteIdent(alias))
+		b.WriteString(" FROM (" + sql + ") AS " + sqlquote.Ident(alias))
 		var order []string
 		for _, o := range w.orderBy {
 			idx := -1
@@ -615,7 +617,7 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 				m.fail(r)
 				return sql, cols
 			}
-			order = append(order, quoteIdent(alias)+"."+quoteIdent("c"+itoa(idx))+sortSuffix(o.desc, o.nulls))
+			order = append(order, sqlquote.Ident(alias)+"."+sqlquote.Ident("c"+itoa(idx))+sortSuffix(o.desc, o.nulls))
 		}
 		if len(order) > 0 {
 			b.WriteString(" ORDER BY " + strings.Join(order, ", "))

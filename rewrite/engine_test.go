@@ -13,6 +13,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func mustParse(t testing.TB, sql string) *pg_query.ParseResult {
@@ -343,11 +344,11 @@ func TestTimeLiteral(t *testing.T) {
 			var want string
 			switch k {
 			case vInstant:
-				want = "TIMESTAMPTZ " + quoteLiteral(ts.Format("2006-01-02 15:04:05.999999")+"+00")
+				want = "TIMESTAMPTZ " + sqlquote.Literal(ts.Format("2006-01-02 15:04:05.999999")+"+00")
 			case vLocal:
-				want = "TIMESTAMP " + quoteLiteral(ts.Format("2006-01-02 15:04:05.999999"))
+				want = "TIMESTAMP " + sqlquote.Literal(ts.Format("2006-01-02 15:04:05.999999"))
 			case vDate:
-				want = "DATE " + quoteLiteral(ts.Format("2006-01-02"))
+				want = "DATE " + sqlquote.Literal(ts.Format("2006-01-02"))
 			}
 			if got := timeLiteral(v); got != want {
 				t.Fatalf("%v kind %d: got %s, want %s", ts, k, got, want)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // where classifies the WHERE conjuncts for the candidate (rule 6): the
@@ -170,7 +171,7 @@ func (m *matcher) timeRange(w *expr) ([]string, bool, *Reason) {
 	var out []string
 	for _, b := range bs {
 		tb := &timeBound{op: b.op, v: b.v, kind: k, exact: m.exactRaw(), grain: m.cr.grain, cutLoc: cutLoc,
-			col: `"r".` + quoteIdent(timePhys), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
+			col: `"r".` + sqlquote.Ident(timePhys), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
 		if b.v.kind == kParam {
 			if _, bound := m.paramType(b.v.param); !bound {
 				return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)

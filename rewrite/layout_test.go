@@ -13,6 +13,8 @@ import (
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // layoutColumn is one Parquet column of a rollup as the builder writes it.
@@ -163,9 +165,9 @@ func (db duckDB) copyLayout(t testing.TB, cr *compiledRollup, path string) {
 	t.Helper()
 	var sel []string
 	for _, c := range rollupLayout(t, cr) {
-		sel = append(sel, "CAST(NULL AS "+c.duck+") AS "+quoteIdent(c.name))
+		sel = append(sel, "CAST(NULL AS "+c.duck+") AS "+sqlquote.Ident(c.name))
 	}
-	q := "COPY (SELECT " + strings.Join(sel, ", ") + " LIMIT 0) TO " + quoteLiteral(path) + " (FORMAT parquet)"
+	q := "COPY (SELECT " + strings.Join(sel, ", ") + " LIMIT 0) TO " + sqlquote.Literal(path) + " (FORMAT parquet)"
 	if _, err := db.Exec(q); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}

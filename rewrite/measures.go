@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // aggregateFuncs are the aggregate functions the rewriter knows; any other
@@ -107,7 +109,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if r := m.exactGrain(); r != nil {
 			return "", errType, r
 		}
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + "), 0) AS BIGINT)", plain(pgtype.Int8OID), nil
+		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + "), 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "count":
 		p, ok := part("count")
 		if !ok {
@@ -117,7 +119,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		// A re-aggregated count is the sum of counts: 0, never NULL, and bigint.
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(pgtype.Int8OID), nil
+		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "sum":
 		p, ok := part("sum")
 		if !ok {
@@ -156,7 +158,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if r := m.orderable(t); r != nil {
 			return "", errType, r
 		}
-		out := name + "(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
+		out := name + "(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL
 		if d, ok := duckType(t); ok {
 			out = "CAST(" + out + " AS " + d + ")"
 		}
@@ -181,13 +183,13 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			// (float4pl), which loses digits a double shows.
 			return "", errType, reason(ReasonMeasure, "rollup %s, measure %s: Postgres adds avg of real in double precision, but the rollup's sum was added in real; cast the expression to double precision in the measure", m.cr.st.Def.Name, ps.text)
 		case isFloatOID(t.OID):
-			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
-			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
+			s := "sum(\"r\"." + sqlquote.Ident(ps.phys) + ")" + filterSQL
+			c := "sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL
 			// NULL when there are no rows, never a division error.
 			return "CAST(" + s + " AS DOUBLE) / CAST(NULLIF(" + c + ", 0) AS DOUBLE)", plain(pgtype.Float8OID), nil
 		case !t.Known():
-			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
-			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
+			s := "sum(\"r\"." + sqlquote.Ident(ps.phys) + ")" + filterSQL
+			c := "sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL
 			return s + " / NULLIF(" + c + ", 0)", unknownType, nil
 		}
 		sc := -1
@@ -195,7 +197,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		switch {
 		case isIntegerOID(t.OID):
 			// Stored sums are BIGINT (of int2/int4) or DECIMAL(38,0) (of int8).
-			sc, sum = 0, "CAST(sum(\"r\"."+quoteIdent(ps.phys)+")"+filterSQL+" AS HUGEINT)"
+			sc, sum = 0, "CAST(sum(\"r\"."+sqlquote.Ident(ps.phys)+")"+filterSQL+" AS HUGEINT)"
 		case t.OID == pgtype.NumericOID:
 			col, r := m.numericPart(ps, "avg")
 			if r != nil {
@@ -209,7 +211,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if sc < 0 {
 			return "", errType, reason(ReasonMeasure, "avg of %s is not reproduced on rollups", typeName(t))
 		}
-		count := "CAST(sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL + " AS HUGEINT)"
+		count := "CAST(sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL + " AS HUGEINT)"
 		return avgNumericText(sum, count, sc), plain(oidNumericText), nil
 	}
 	return "", errType, reason(ReasonMeasure, "%s cannot be computed from a rollup", name)
@@ -263,7 +265,7 @@ func (m *matcher) typedPart(p storedPart) *Reason {
 // expression such as price * quantity) as Postgres's text of each value,
 // which the cast reads exactly.
 func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
-	col := "\"r\"." + quoteIdent(p.phys)
+	col := "\"r\"." + sqlquote.Ident(p.phys)
 	switch {
 	case p.scale < 0:
 		return "", reason(ReasonMeasure, "rollup %s, measure %s: Postgres gives each value of its expression its own numeric scale (a numeric without a declared scale, a division, a cast from a float), which a rollup does not reproduce; cast the expression to numeric(p,s)", m.cr.st.Def.Name, p.text)
@@ -283,7 +285,7 @@ func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
 // gives SUM of the argument: DuckDB sums BIGINT into HUGEINT and DECIMAL
 // into DECIMAL(38, s).
 func (m *matcher) sumSQL(p storedPart, filterSQL string) (string, Type, *Reason) {
-	s := "sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
+	s := "sum(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL
 	switch p.argType.OID {
 	case pgtype.Int2OID, pgtype.Int4OID:
 		return "CAST(" + s + " AS BIGINT)", plain(pgtype.Int8OID), nil

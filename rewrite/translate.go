@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // sqlFn translates a sub-expression in some context.
@@ -40,7 +41,7 @@ func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 			if d.asText {
 				return "", errType, reason(ReasonNotDimension, "dimension %s of rollup %s has type %s, which the rollup stores as text; it is not used on rollups", dotted(e), m.cr.st.Def.Name, typeName(e.col.column.Type))
 			}
-			return `"r".` + quoteIdent(d.phys), e.col.column.Type, nil
+			return `"r".` + sqlquote.Ident(d.phys), e.col.column.Type, nil
 		}
 		if m.cr.isTime(e.col) {
 			t := m.cr.timeType
@@ -48,7 +49,7 @@ func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 				t = plain(pgtype.TimestamptzOID)
 			}
 			if inCut || m.exactRaw() {
-				return `"r".` + quoteIdent(timePhys), t, nil
+				return `"r".` + sqlquote.Ident(timePhys), t, nil
 			}
 			return "", errType, reason(ReasonGrain, "the raw time column %s is finer than rollup %s's %s grain; bucket it with date_trunc", e.name, m.cr.st.Def.Name, m.cr.grain)
 		}
@@ -105,22 +106,22 @@ func literal(f *foldCtx, s string, t Type, e *expr) (string, bool) {
 		if t.OID == pgtype.BPCharOID || t.Typmod >= 0 {
 			return "", false // padding and length semantics
 		}
-		return quoteLiteral(s), true
+		return sqlquote.Literal(s), true
 	case isIntegerOID(t.OID):
 		if !intRE.MatchString(s) {
 			return "", false
 		}
 		d, _ := duckType(t)
-		return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS " + d + ")", true
+		return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS " + d + ")", true
 	case t.OID == pgtype.NumericOID || isFloatOID(t.OID):
 		if !numRE.MatchString(s) {
 			return "", false
 		}
 		if t.OID == pgtype.NumericOID {
-			return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS DECIMAL(38," + itoa(literalScale(s)) + "))", true
+			return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS DECIMAL(38," + itoa(literalScale(s)) + "))", true
 		}
 		d, _ := duckType(t)
-		return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS " + d + ")", true
+		return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS " + d + ")", true
 	case t.OID == pgtype.BoolOID:
 		switch strings.ToLower(strings.TrimSpace(s)) {
 		case "t", "true", "yes", "on", "1", "y":
@@ -140,7 +141,7 @@ func literal(f *foldCtx, s string, t Type, e *expr) (string, bool) {
 		}
 		return timeLiteral(v), true
 	case !t.Known():
-		return quoteLiteral(s), true
+		return sqlquote.Literal(s), true
 	}
 	return "", false
 }
@@ -173,14 +174,14 @@ func (m *matcher) typed(e *expr, t Type, sub sqlFn) (string, Type, *Reason) {
 			}
 			lit, ok := literal(&x.foldCtx, p.Value, t, e)
 			if !ok {
-				return "", reason(ReasonExpression, "value %s of $%d cannot be read as %s here", quoteLiteral(p.Value), n, typeName(t))
+				return "", reason(ReasonExpression, "value %s of $%d cannot be read as %s here", sqlquote.Literal(p.Value), n, typeName(t))
 			}
 			return lit, nil
 		}), t, nil
 	}
 	lit, ok := literal(m.fc, e.str, t, e)
 	if !ok {
-		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", quoteLiteral(e.str), typeName(t))
+		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", sqlquote.Literal(e.str), typeName(t))
 	}
 	return lit, t, nil
 }
@@ -262,13 +263,13 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 				}
 				return "", errType, reason(ReasonExpression, "integer literal %s is too large", e.str)
 			}
-			return "CAST(" + quoteLiteral(e.str) + " AS DECIMAL(38," + itoa(literalScale(e.str)) + "))", plain(pgtype.NumericOID), nil
+			return "CAST(" + sqlquote.Literal(e.str) + " AS DECIMAL(38," + itoa(literalScale(e.str)) + "))", plain(pgtype.NumericOID), nil
 		case litBool:
 			return strings.ToUpper(e.str), plain(pgtype.BoolOID), nil
 		case litNull:
 			return "CAST(NULL AS VARCHAR)", plain(pgtype.TextOID), nil
 		}
-		return quoteLiteral(e.str), plain(pgtype.TextOID), nil
+		return sqlquote.Literal(e.str), plain(pgtype.TextOID), nil
 	case kParam:
 		pt, ok := m.paramType(e.param)
 		if !ok {
@@ -749,7 +750,7 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		return s, plain(to.OID), nil
 	}
-	z := quoteLiteral(m.zone)
+	z := sqlquote.Literal(m.zone)
 	switch {
 	case isTimeOID(from.OID) && isTimeOID(to.OID):
 		if to.Typmod != -1 {
@@ -811,7 +812,7 @@ var extractFields = map[string]bool{
 }
 
 func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
-	z := quoteLiteral(m.zone)
+	z := sqlquote.Literal(m.zone)
 	switch e.name {
 	case "date_trunc":
 		if len(e.args) != 2 && len(e.args) != 3 {
@@ -838,13 +839,13 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			if zi.err != nil {
 				return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 			}
-			zone = quoteLiteral(zi.name)
+			zone = sqlquote.Literal(zi.name)
 		}
 		s, t, r := sub(e.args[1])
 		if r != nil {
 			return "", errType, r
 		}
-		ul := quoteLiteral(u)
+		ul := sqlquote.Literal(u)
 		switch kindOfType(t) {
 		case vInstant:
 			if g, _ := unitGrain(u); g == config.Hour {
@@ -926,7 +927,7 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r != nil {
 			return "", errType, r
 		}
-		zl := quoteLiteral(zn)
+		zl := sqlquote.Literal(zn)
 		switch kindOfType(t) {
 		case vInstant:
 			return "timezone(" + zl + ", " + s + ")", plain(pgtype.TimestampOID), nil
@@ -994,11 +995,11 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if !ok || tpl == "" {
 		return "", errType, reason(ReasonExpression, "to_char is reproduced on rollups only with a constant template")
 	}
-	bad := reason(ReasonExpression, "to_char template %s is not reproduced on rollups", quoteLiteral(tpl))
+	bad := reason(ReasonExpression, "to_char template %s is not reproduced on rollups", sqlquote.Literal(tpl))
 	var parts []string
 	for rest := tpl; rest != ""; {
 		if strings.IndexByte(toCharSeparators, rest[0]) >= 0 {
-			parts = append(parts, quoteLiteral(rest[:1]))
+			parts = append(parts, sqlquote.Literal(rest[:1]))
 			rest = rest[1:]
 			continue
 		}
@@ -1024,7 +1025,7 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	var local string
 	switch kindOfType(t) {
 	case vInstant:
-		local = "timezone(" + quoteLiteral(m.zone) + ", " + s + ")"
+		local = "timezone(" + sqlquote.Literal(m.zone) + ", " + s + ")"
 	case vLocal:
 		local = s
 	case vDate:
@@ -1062,7 +1063,7 @@ func (m *matcher) likeSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if e.name == "!~~" {
 		op = " NOT LIKE "
 	}
-	return "(" + s + ")" + op + quoteLiteral(pat) + " ESCAPE '\\'", plain(pgtype.BoolOID), nil
+	return "(" + s + ")" + op + sqlquote.Literal(pat) + " ESCAPE '\\'", plain(pgtype.BoolOID), nil
 }
 
 // epochBucket recognises Grafana's $__timeGroup bucket,
@@ -1120,7 +1121,7 @@ func (m *matcher) epochBucket(e *expr) (string, Type, bool, *Reason) {
 	if !ok {
 		return "", errType, true, reason(ReasonGrain, "epoch buckets of %d seconds of %s cannot be computed from rollup %s at %s grain (cut in %s)", n, m.timeName(), m.cr.st.Def.Name, m.cr.grain, m.zoneOf())
 	}
-	t := `"r".` + quoteIdent(timePhys)
+	t := `"r".` + sqlquote.Ident(timePhys)
 	if k == vDate {
 		t = "CAST(" + t + " AS TIMESTAMP)"
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // warehouse is the Postgres every test in the package builds from.
@@ -42,10 +43,10 @@ func newDatabase(t testing.TB, name string, stmts ...string) string {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+sqlquote.Ident(name)+" WITH (FORCE)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+sqlquote.Ident(name)); err != nil {
 		t.Fatal(err)
 	}
 	dsn := warehouse.DSN(name)

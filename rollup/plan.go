@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // Plan is a Definition resolved against the warehouse: the types of its columns and
@@ -118,7 +119,7 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 	for i, d := range def.Dimensions {
 		p.Columns = append(p.Columns, Column{Name: "d" + strconv.Itoa(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
 		p.selects = append(p.selects, dims[i])
-		p.order = append(p.order, quoteIdent("d"+strconv.Itoa(i)))
+		p.order = append(p.order, sqlquote.Ident("d"+strconv.Itoa(i)))
 		k++
 	}
 	if def.TimeDimension != "" {
@@ -132,7 +133,7 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 		}
 		p.Columns = append(p.Columns, Column{Name: "t", Role: RoleTime, Expr: def.TimeDimension, Type: tt})
 		p.selects = append(p.selects, bucket)
-		p.order = append(p.order, quoteIdent("t"))
+		p.order = append(p.order, sqlquote.Ident("t"))
 	}
 	for _, mp := range parts {
 		c := mp.col
@@ -260,7 +261,7 @@ func bucketExpr(col string, g config.Granularity, t Type) (string, error) {
 	if !g.Valid() {
 		return "", fmt.Errorf("time dimension %s: unknown granularity %q", col, g)
 	}
-	unit := quoteLiteral(string(g))
+	unit := sqlquote.Literal(string(g))
 	switch t.OID {
 	case pgtype.TimestamptzOID, pgtype.TimestampOID:
 		return "date_trunc(" + unit + ", " + col + ")", nil
@@ -286,7 +287,7 @@ func (p *Plan) SQL(r *Range, limit int64) string {
 		}
 		b.WriteString(s)
 		b.WriteString(" AS ")
-		b.WriteString(quoteIdent(p.Columns[i].Name))
+		b.WriteString(sqlquote.Ident(p.Columns[i].Name))
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(p.from)
@@ -335,11 +336,11 @@ func (p *Plan) whereClause() string {
 func (p *Plan) timeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
 	case pgtype.TimestamptzOID:
-		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
+		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
 	case pgtype.DateOID:
-		return quoteLiteral(t.UTC().Format("2006-01-02")) + "::date"
+		return sqlquote.Literal(t.UTC().Format("2006-01-02")) + "::date"
 	default:
-		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
+		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
 	}
 }
 
@@ -347,11 +348,11 @@ func (p *Plan) timeLiteral(t time.Time) string {
 func (p *Plan) duckTimeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
 	case pgtype.TimestamptzOID:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
 	case pgtype.DateOID:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02")) + " AS DATE)"
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02")) + " AS DATE)"
 	default:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
 	}
 }
 

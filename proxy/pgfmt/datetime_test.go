@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // ymd is a calendar date; y is astronomical (0 is 1 BC).
@@ -24,7 +26,7 @@ func isoLit(y, m, d, hh, mi, ss, us int, withTime bool, tz string) string {
 	if withTime {
 		s += fmt.Sprintf(" %02d:%02d:%02d.%06d%s", hh, mi, ss, us, tz)
 	}
-	return quoteLit(s + bc)
+	return sqlquote.Literal(s + bc)
 }
 
 func mustLoc(t testing.TB, name string) *time.Location {

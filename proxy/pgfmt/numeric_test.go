@@ -8,6 +8,8 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func mustDec(t testing.TB, s string) *apd.Decimal {
@@ -41,7 +43,7 @@ func numericLiterals() []string {
 func numericCases(t testing.TB, lits []string) []pgCase {
 	var cases []pgCase
 	for _, l := range lits {
-		cases = append(cases, pgCase{name: short(l), expr: quoteLit(l) + "::numeric", v: mustDec(t, l)})
+		cases = append(cases, pgCase{name: short(l), expr: sqlquote.Literal(l) + "::numeric", v: mustDec(t, l)})
 	}
 	return cases
 }
@@ -213,7 +215,7 @@ func TestNumericDivAgainstServer(t *testing.T) {
 		}
 		cases = append(cases, pgCase{
 			name: short(p[0]) + " / " + short(p[1]),
-			expr: quoteLit(p[0]) + "::numeric / " + quoteLit(p[1]) + "::numeric",
+			expr: sqlquote.Literal(p[0]) + "::numeric / " + sqlquote.Literal(p[1]) + "::numeric",
 			v:    q,
 		})
 	}
@@ -243,7 +245,7 @@ func TestNumericDivAgainstServer(t *testing.T) {
 			if _, err := apd.BaseContext.WithPrecision(5000).Add(sum, sum, mustDec(t, v)); err != nil {
 				t.Fatal(err)
 			}
-			rows = append(rows, "("+quoteLit(v)+"::numeric)")
+			rows = append(rows, "("+sqlquote.Literal(v)+"::numeric)")
 		}
 		avg, ok, err := NumericAvg(sum, int64(len(vals)))
 		if err != nil || !ok {

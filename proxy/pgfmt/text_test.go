@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func TestScalarsAgainstServer(t *testing.T) {
@@ -69,7 +71,7 @@ func stringCases(typ string) []pgCase {
 		if i%2 == 1 {
 			gv = []byte(v)
 		}
-		cases = append(cases, pgCase{name: short(v), expr: quoteLit(v) + "::" + typ, v: gv})
+		cases = append(cases, pgCase{name: short(v), expr: sqlquote.Literal(v) + "::" + typ, v: gv})
 	}
 	return cases
 }
