@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // where classifies the WHERE conjuncts for the candidate (rule 6): the
@@ -171,7 +172,7 @@ func (m *matcher) timeRange(w *expr) ([]string, bool, *Reason) {
 	var out []string
 	for _, b := range bs {
 		tb := &timeBound{op: b.op, v: b.v, kind: k, exact: m.exactRaw(), grain: m.cr.grain, cutLoc: cutLoc,
-			col: `"r".` + sqlquote.Ident(timePhys), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
+			col: `"r".` + sqlquote.Ident(layout.Time), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
 		if b.v.kind == kParam {
 			if _, bound := m.paramType(b.v.param); !bound {
 				return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)

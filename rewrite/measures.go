@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // aggregateFuncs are the aggregate functions the rewriter knows; any other
@@ -102,7 +103,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 
 	switch {
 	case name == "count" && e.distinct:
-		p, ok := m.cr.parts[partKey("count_distinct", argKey)+fk]
+		p, ok := m.cr.parts[partKey(layout.PartCountDistinct, argKey)+fk]
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "count(DISTINCT %s) needs %s as a dimension of rollup %s, or a stored count(distinct) read at its exact grain", argText(arg), argText(arg), m.cr.st.Def.Name)
 		}
@@ -111,7 +112,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + "), 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "count":
-		p, ok := part("count")
+		p, ok := part(layout.PartCount)
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -121,7 +122,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		// A re-aggregated count is the sum of counts: 0, never NULL, and bigint.
 		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "sum":
-		p, ok := part("sum")
+		p, ok := part(layout.PartSum)
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -133,7 +134,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		return m.sumSQL(p, filterSQL)
 	case name == "min" || name == "max":
-		p, ok := part(name)
+		p, ok := part(name) // layout.PartMin or layout.PartMax
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -164,8 +165,8 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		return out, t, nil
 	case name == "avg":
-		ps, ok1 := part("sum")
-		pc, ok2 := part("count")
+		ps, ok1 := part(layout.PartSum)
+		pc, ok2 := part(layout.PartCount)
 		if !ok1 || !ok2 {
 			return "", errType, reason(ReasonMeasure, "avg(%s) needs sum(%s) and count(%s) in rollup %s", argText(arg), argText(arg), argText(arg), m.cr.st.Def.Name)
 		}
@@ -229,9 +230,11 @@ func needFilterDirect(m *matcher, e *expr, out *string) *Reason {
 	return nil
 }
 
+// anyPart is a part that a measure of aggregate name stores: the part of the
+// same name, or for avg its sum (layout.Parts).
 func anyPart(name string) string {
 	if name == "avg" {
-		return "sum"
+		return layout.PartSum
 	}
 	return name
 }

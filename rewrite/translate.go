@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // sqlFn translates a sub-expression in some context.
@@ -49,7 +50,7 @@ func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 				t = plain(pgtype.TimestamptzOID)
 			}
 			if inCut || m.exactRaw() {
-				return `"r".` + sqlquote.Ident(timePhys), t, nil
+				return `"r".` + sqlquote.Ident(layout.Time), t, nil
 			}
 			return "", errType, reason(ReasonGrain, "the raw time column %s is finer than rollup %s's %s grain; bucket it with date_trunc", e.name, m.cr.st.Def.Name, m.cr.grain)
 		}
@@ -1121,7 +1122,7 @@ func (m *matcher) epochBucket(e *expr) (string, Type, bool, *Reason) {
 	if !ok {
 		return "", errType, true, reason(ReasonGrain, "epoch buckets of %d seconds of %s cannot be computed from rollup %s at %s grain (cut in %s)", n, m.timeName(), m.cr.st.Def.Name, m.cr.grain, m.zoneOf())
 	}
-	t := `"r".` + sqlquote.Ident(timePhys)
+	t := `"r".` + sqlquote.Ident(layout.Time)
 	if k == vDate {
 		t = "CAST(" + t + " AS TIMESTAMP)"
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // oidNumericText is the rewriter's own type of a numeric computed as its
@@ -139,42 +141,8 @@ func isTimeOID(oid uint32) bool {
 }
 
 // duckType is the DuckDB type a value of Postgres type t is computed as, so
-// that DuckDB's result converts losslessly to t.
-func duckType(t Type) (string, bool) {
-	switch t.OID {
-	case pgtype.BoolOID:
-		return "BOOLEAN", true
-	case pgtype.Int2OID:
-		return "SMALLINT", true
-	case pgtype.Int4OID:
-		return "INTEGER", true
-	case pgtype.Int8OID:
-		return "BIGINT", true
-	case pgtype.Float4OID:
-		return "FLOAT", true
-	case pgtype.Float8OID:
-		return "DOUBLE", true
-	case pgtype.NumericOID:
-		if s := numericScale(t); s >= 0 {
-			p := int((t.Typmod - 4) >> 16)
-			if p > 38 {
-				return "", false
-			}
-			return "DECIMAL(" + strconv.Itoa(p) + "," + strconv.Itoa(s) + ")", true
-		}
-		return "", false
-	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
-		return "VARCHAR", true
-	case pgtype.DateOID:
-		return "DATE", true
-	case pgtype.TimestampOID:
-		return "TIMESTAMP", true
-	case pgtype.TimestamptzOID:
-		return "TIMESTAMPTZ", true
-	case pgtype.UUIDOID:
-		return "UUID", true
-	}
-	return "", false
-}
+// that DuckDB's result converts losslessly to t: the type a rollup stores
+// such a value as (layout.DuckDBType).
+func duckType(t Type) (string, bool) { return layout.DuckDBType(layout.Type(t)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // Builder builds rollup versions: warehouse → DuckDB → Parquet → Storage.
@@ -466,7 +467,8 @@ func (b *Builder) writePartition(ctx context.Context, conn *sql.Conn, dir string
 	var part Partition
 	where := ""
 	if r != nil && p.TimeType != nil {
-		where = " WHERE t >= " + p.duckTimeLiteral(r.Start) + " AND t < " + p.duckTimeLiteral(r.End)
+		t := sqlquote.Ident(layout.Time)
+		where = " WHERE " + t + " >= " + p.duckTimeLiteral(r.Start) + " AND " + t + " < " + p.duckTimeLiteral(r.End)
 	}
 	var rows int64
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM part"+where).Scan(&rows); err != nil {

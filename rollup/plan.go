@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // Plan is a Definition resolved against the warehouse: the types of its columns and
@@ -117,9 +118,9 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 
 	k := 0
 	for i, d := range def.Dimensions {
-		p.Columns = append(p.Columns, Column{Name: "d" + strconv.Itoa(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
+		p.Columns = append(p.Columns, Column{Name: layout.Dimension(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
 		p.selects = append(p.selects, dims[i])
-		p.order = append(p.order, sqlquote.Ident("d"+strconv.Itoa(i)))
+		p.order = append(p.order, sqlquote.Ident(layout.Dimension(i)))
 		k++
 	}
 	if def.TimeDimension != "" {
@@ -131,9 +132,9 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 		if err != nil {
 			return nil, permanent(err)
 		}
-		p.Columns = append(p.Columns, Column{Name: "t", Role: RoleTime, Expr: def.TimeDimension, Type: tt})
+		p.Columns = append(p.Columns, Column{Name: layout.Time, Role: RoleTime, Expr: def.TimeDimension, Type: tt})
 		p.selects = append(p.selects, bucket)
-		p.order = append(p.order, sqlquote.Ident("t"))
+		p.order = append(p.order, sqlquote.Ident(layout.Time))
 	}
 	for _, mp := range parts {
 		c := mp.col
@@ -192,7 +193,6 @@ func splitMeasure(i int, text, qualified string) ([]measurePart, error) {
 			return nil, err
 		}
 	}
-	prefix := "m" + strconv.Itoa(i) + "_"
 	part := func(fn, partName string, distinct bool) (measurePart, error) {
 		c := proto.Clone(call).(*pg_query.FuncCall)
 		c.Funcname = []*pg_query.Node{pg_query.MakeStrNode(fn)}
@@ -202,33 +202,33 @@ func splitMeasure(i int, text, qualified string) ([]measurePart, error) {
 			return measurePart{}, err
 		}
 		return measurePart{
-			col:  Column{Name: prefix + partName, Role: RoleMeasure, Index: i, Expr: text, Part: partName},
+			col:  Column{Name: layout.Measure(i, partName), Role: RoleMeasure, Index: i, Expr: text, Part: partName},
 			sql:  s,
 			arg:  arg,
 			star: call.AggStar,
 		}, nil
 	}
-	var out []measurePart
-	add := func(fn, partName string, distinct bool) error {
-		mp, err := part(fn, partName, distinct)
-		out = append(out, mp)
-		return err
-	}
+	parts := layout.Parts(name, call.AggDistinct)
 	switch {
-	case name == "count" && call.AggDistinct:
-		err = add("count", PartCountDistinct, true)
-	case call.AggDistinct:
+	case parts == nil && call.AggDistinct:
 		return nil, fmt.Errorf("%s(DISTINCT ...) cannot be stored; only count(DISTINCT ...)", name)
-	case name == "sum", name == "count", name == "min", name == "max":
-		err = add(name, name, false)
-	case name == "avg":
-		if err = add("sum", PartSum, false); err == nil {
-			err = add("count", PartCount, false)
-		}
-	default:
+	case parts == nil:
 		return nil, fmt.Errorf("unsupported aggregate %s", name)
 	}
-	return out, err
+	var out []measurePart
+	for _, pn := range parts {
+		// Each part is the aggregate of its name; count_distinct is count(DISTINCT ...).
+		fn, distinct := pn, false
+		if pn == layout.PartCountDistinct {
+			fn, distinct = "count", true
+		}
+		mp, err := part(fn, pn, distinct)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mp)
+	}
+	return out, nil
 }
 
 // parseTreeVersion is the parse tree version of the linked libpg_query, which
@@ -392,63 +392,11 @@ func describe(ctx context.Context, conn *pgconn.PgConn, sql string) ([]Type, err
 	return out, nil
 }
 
-// numericPrecisionScale decodes a numeric typmod; ok is false without one.
-func numericPrecisionScale(typmod int32) (precision, scale int, ok bool) {
-	if typmod < 4 {
-		return 0, 0, false
-	}
-	m := typmod - 4
-	return int(m>>16) & 0xffff, int(m & 0xffff), true
-}
-
-// storageType is the DuckDB type a column is stored as: the exact equivalent of its
-// Postgres type, or VARCHAR holding Postgres's text output when there is none.
+// storageType is the DuckDB type a column is stored as (see package layout).
 func storageType(c Column) string {
-	switch c.Type.OID {
-	case pgtype.BoolOID:
-		return "BOOLEAN"
-	case pgtype.Int2OID:
-		return "SMALLINT"
-	case pgtype.Int4OID:
-		return "INTEGER"
-	case pgtype.Int8OID:
-		return "BIGINT"
-	case pgtype.Float4OID:
-		return "FLOAT"
-	case pgtype.Float8OID:
-		return "DOUBLE"
-	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
-		return "VARCHAR"
-	case pgtype.DateOID:
-		return "DATE"
-	case pgtype.TimestampOID:
-		return "TIMESTAMP"
-	case pgtype.TimestamptzOID:
-		return "TIMESTAMPTZ"
-	case pgtype.UUIDOID:
-		return "UUID"
-	case pgtype.NumericOID:
-		if p, s, ok := numericPrecisionScale(c.Type.Typmod); ok && p <= 38 {
-			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
-		}
-		if c.ArgType == nil {
-			return "VARCHAR"
-		}
-		// Aggregates drop the typmod; the scale comes from the argument. SUM of int8 is
-		// an integer; SUM of numeric(p,s) keeps scale s but may need more digits.
-		switch c.ArgType.OID {
-		case pgtype.Int8OID, pgtype.Int4OID, pgtype.Int2OID:
-			return "DECIMAL(38,0)"
-		case pgtype.NumericOID:
-			p, s, ok := numericPrecisionScale(c.ArgType.Typmod)
-			if !ok || p > 38 {
-				return "VARCHAR"
-			}
-			if c.Part == PartSum {
-				return fmt.Sprintf("DECIMAL(38,%d)", s)
-			}
-			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
-		}
+	var arg layout.Type
+	if c.ArgType != nil {
+		arg = layout.Type{OID: c.ArgType.OID, Typmod: c.ArgType.Typmod}
 	}
-	return "VARCHAR"
+	return layout.StorageType(layout.Type{OID: c.Type.OID, Typmod: c.Type.Typmod}, c.Part, arg)
 }
