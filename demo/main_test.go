@@ -39,7 +39,7 @@ func TestDashboardStatementsMatch(t *testing.T) {
 	if len(cfg.Rollups) != 4 {
 		t.Errorf("the demo declares %d rollups, want 4", len(cfg.Rollups))
 	}
-	cat, err := rewrite.NewCatalog(cfg, nil)
+	cat, err := rewrite.NewOfflineCatalog(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

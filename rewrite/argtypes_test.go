@@ -31,7 +31,7 @@ func measureCatalog(t *testing.T, measures ...string) *Catalog {
 			Name: "m" + itoa(i), Table: "public.m", Dimensions: []string{"g", "h"}, Measures: []string{m},
 		})
 	}
-	cat, err := NewCatalog(cfg, measureTypes)
+	cat, err := NewOfflineCatalog(cfg, measureTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestUnknownResultTypeIsRefused(t *testing.T) {
 		Name: "by_mo", Table: "public.m", Dimensions: []string{"mo"}, Measures: []string{"count(*)"},
 	}}}
 	for _, partial := range []bool{false, true} {
-		cat, err := NewCatalog(cfg, measureTypes)
+		cat, err := NewOfflineCatalog(cfg, measureTypes)
 		if err != nil {
 			t.Fatal(err)
 		}

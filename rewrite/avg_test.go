@@ -174,7 +174,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		"public.avgt.g": "integer", "public.avgt.h": "integer", "public.avgt.i": "integer", "public.avgt.b": "bigint",
 		"public.avgt.n": "numeric(12,2)", "public.avgt.n4": "numeric(20,4)", "public.avgt.s": "smallint",
 	}
-	cat, err := NewCatalog(cfg, types)
+	cat, err := NewOfflineCatalog(cfg, types)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -235,7 +235,7 @@ func catalogOf(t testing.TB, cfg *config.Config, override map[string]string) *Ca
 	for k, v := range override {
 		types[k] = v
 	}
-	cat, err := NewCatalog(cfg, types)
+	cat, err := NewOfflineCatalog(cfg, types)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,7 @@ func diffCatalog(t *testing.T) *Catalog {
 	l := base[5]
 	l.Name = "local_month"
 	cfg.Rollups = append(cfg.Rollups, d, h, b, l)
-	cat, err := NewCatalog(cfg, testTypes)
+	cat, err := NewOfflineCatalog(cfg, testTypes)
 	if err != nil {
 		t.Fatal(err)
 	}

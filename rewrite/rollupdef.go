@@ -108,7 +108,7 @@ func parseDimension(d string) *expr {
 }
 
 // definitionColumns lists the columns a rollup definition reads, attributing
-// unqualified names to the fact table. NewCatalog uses it to build the offline
+// unqualified names to the fact table. NewOfflineCatalog uses it to build the offline
 // column lists.
 func definitionColumns(r config.Rollup, joins []config.Join) ([]definitionRef, error) {
 	fs, fn := splitTable(r.Table)

@@ -51,7 +51,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
 	}
-	cat, err := rewrite.NewCatalog(cfg, nil)
+	cat, err := rewrite.NewOfflineCatalog(cfg, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
