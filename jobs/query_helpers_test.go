@@ -42,7 +42,7 @@ func decisionFor(sql string, files []string, cols ...string) *rewrite.Decision {
 		lits = append(lits, sqlquote.Literal(f))
 	}
 	d := &rewrite.Decision{
-		Route: rewrite.RouteRollup, Rollup: "r", Version: "v1", Files: files,
+		Outcome: rewrite.OutcomeRollup, Rollup: "r", Version: "v1", Files: files,
 		SQL: strings.Replace(sql, "%s", `read_parquet([`+strings.Join(lits, ", ")+`]) AS "r"`, 1),
 	}
 	for _, c := range cols {

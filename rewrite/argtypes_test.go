@@ -253,7 +253,7 @@ func TestMeasureDecisions(t *testing.T) {
 			for _, sql := range sqls {
 				d := decide(t, cat, Session{TimeZone: "UTC"}, sql)
 				if tt.reason != "" {
-					if d.Route != RoutePassthrough {
+					if d.Outcome != OutcomePassthrough {
 						t.Fatalf("%s: want a passthrough, got rollup %s", sql, d.Rollup)
 					}
 					var got *Reason
@@ -268,8 +268,8 @@ func TestMeasureDecisions(t *testing.T) {
 					t.Logf("%s: %s", sql, got)
 					continue
 				}
-				if d.Route != RouteRollup || d.Rollup != name {
-					t.Fatalf("%s: want rollup %s, got %s %v (candidates %+v)", sql, name, d.Route, d.Reason, d.Candidates)
+				if d.Outcome != OutcomeRollup || d.Rollup != name {
+					t.Fatalf("%s: want rollup %s, got %s %v (candidates %+v)", sql, name, d.Outcome, d.Reason, d.Candidates)
 				}
 				c := d.Columns[len(d.Columns)-1]
 				if c.Type != tt.want {
@@ -299,11 +299,11 @@ func TestUnknownResultTypeIsRefused(t *testing.T) {
 		}
 		cat.PartialColumns = partial
 		d := decide(t, cat, Session{TimeZone: "UTC"}, "SELECT mo, count(*) FROM m GROUP BY mo")
-		if partial && d.Route != RouteRollup {
+		if partial && d.Outcome != OutcomeRollup {
 			t.Fatalf("offline: want the rollup route, got %v", d.Reason)
 		}
-		if !partial && (d.Route != RoutePassthrough || d.Reason.Code != ReasonExpression || !strings.Contains(d.Reason.Message, "result column 1 (mo)")) {
-			t.Fatalf("serving: want a passthrough naming the column, got %s %v", d.Route, d.Reason)
+		if !partial && (d.Outcome != OutcomePassthrough || d.Reason.Code != ReasonExpression || !strings.Contains(d.Reason.Message, "result column 1 (mo)")) {
+			t.Fatalf("serving: want a passthrough naming the column, got %s %v", d.Outcome, d.Reason)
 		}
 	}
 }

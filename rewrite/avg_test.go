@@ -210,7 +210,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	} {
 		t.Run(q, func(t *testing.T) {
 			d := decide(t, cat, Session{TimeZone: "UTC"}, q)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
 			for _, c := range d.Columns {

@@ -53,7 +53,7 @@ func BenchmarkDecideCached(b *testing.B) {
 			}
 			e := NewEngine(0)
 			sess := benchSession(s.params)
-			if d := e.Decide(s.sql, tree, sess, cat); d.Route != RouteRollup {
+			if d := e.Decide(s.sql, tree, sess, cat); d.Outcome != OutcomeRollup {
 				b.Fatalf("benchmark statement must match: %v", d.Reason)
 			}
 			loop(b, func() { e.Decide(s.sql, tree, sess, cat) })
@@ -72,7 +72,7 @@ func BenchmarkDecideUncached(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Route != RouteRollup {
+				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Outcome != OutcomeRollup {
 					b.Fatal(d.Reason)
 				}
 			})
@@ -92,7 +92,7 @@ func BenchmarkDecideUncachedParsed(b *testing.B) {
 			}
 			sess := benchSession(s.params)
 			loop(b, func() {
-				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Route != RouteRollup {
+				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Outcome != OutcomeRollup {
 					b.Fatal(d.Reason)
 				}
 			})
@@ -120,7 +120,7 @@ func BenchmarkDecideCachedInContext(b *testing.B) {
 			}
 			sess.ContextKey = "public.orders=true\x00public.customers=true\x00customers->public.customers\x00orders->public.orders"
 			sess.CanRead = func(string) bool { return true }
-			if d := e.Decide(s.sql, tree, sess, cat); d.Route != RouteRollup {
+			if d := e.Decide(s.sql, tree, sess, cat); d.Outcome != OutcomeRollup {
 				b.Fatalf("benchmark statement must match: %v", d.Reason)
 			}
 			loop(b, func() { e.Decide(s.sql, tree, sess, cat) })

@@ -138,7 +138,7 @@ func (env *caseEnv) run(t *testing.T, c decideCase) {
 		}
 	}
 	if c.rollup == "" {
-		if d.Route != RoutePassthrough {
+		if d.Outcome != OutcomePassthrough {
 			t.Fatalf("want passthrough (%s), got rollup %s: %s", c.reason, d.Rollup, d.SQL)
 		}
 		if c.reason == "" {
@@ -152,8 +152,8 @@ func (env *caseEnv) run(t *testing.T, c decideCase) {
 		}
 		return
 	}
-	if d.Route != RouteRollup || d.Rollup != c.rollup {
-		t.Fatalf("want rollup %s, got %s %s %v (candidates %+v)", c.rollup, d.Route, d.Rollup, d.Reason, d.Candidates)
+	if d.Outcome != OutcomeRollup || d.Rollup != c.rollup {
+		t.Fatalf("want rollup %s, got %s %s %v (candidates %+v)", c.rollup, d.Outcome, d.Rollup, d.Reason, d.Candidates)
 	}
 	for _, w := range c.want {
 		if !strings.Contains(d.SQL, w) {
@@ -977,7 +977,7 @@ func TestResultColumns(t *testing.T) {
 		cat.Tables["public.orders"].Columns[i].AttNum = int16(i + 1)
 	}
 	d := decide(t, cat, Session{}, "SELECT status, sum(amount), count(*), min(amount), date_trunc('month', created_at), created_at::date AS day, extract(year from created_at), date_part('year', created_at), sum(quantity), 1 + 1 FROM orders GROUP BY 1, 5, 6, 7, 8")
-	if d.Route != RouteRollup {
+	if d.Outcome != OutcomeRollup {
 		t.Fatalf("%v", d.Reason)
 	}
 	want := []struct {
@@ -1042,7 +1042,7 @@ func TestResultColumnOrigin(t *testing.T) {
 				tb.Columns[i].AttNum = int16(i + 1)
 			}
 			d := decide(t, cat, Session{TimeZone: "UTC"}, c.sql)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("want a rollup route: %v", d.Reason)
 			}
 			got := d.Columns[c.col]

@@ -175,7 +175,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {
 			d := decide(t, cat, Session{TimeZone: q.zone}, q.sql)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
 			mustPG("SET TimeZone = " + sqlquote.Literal(q.zone))

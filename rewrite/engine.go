@@ -235,7 +235,7 @@ func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].Match && !cands[j].Match })
 	return Decision{
-		Route:      RouteRollup,
+		Outcome:    OutcomeRollup,
 		Reason:     Reason{Code: ReasonMatched, Message: "answered from rollup " + best.cr.st.Def.Name},
 		Rollup:     best.cr.st.Def.Name,
 		Version:    best.cr.st.Version,

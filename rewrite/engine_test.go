@@ -80,13 +80,13 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 				t.Fatalf("%s, execution %d: engine %+v\nuncached %+v", st.sql, i, got, want)
 			}
 			switch {
-			case got.Route == RouteRollup && got.Rollup == x.want:
+			case got.Outcome == OutcomeRollup && got.Rollup == x.want:
 				if len(got.Files) != x.files {
 					t.Errorf("%s, execution %d: %d files, want %d", st.sql, i, len(got.Files), x.files)
 				}
-			case got.Route == RoutePassthrough && string(got.Reason.Code) == x.want:
+			case got.Outcome == OutcomePassthrough && string(got.Reason.Code) == x.want:
 			default:
-				t.Errorf("%s, execution %d: want %s, got %s %s %v", st.sql, i, x.want, got.Route, got.Rollup, got.Reason)
+				t.Errorf("%s, execution %d: want %s, got %s %s %v", st.sql, i, x.want, got.Outcome, got.Rollup, got.Reason)
 			}
 		}
 	}
@@ -284,7 +284,7 @@ func TestTemplate(t *testing.T) {
 	}
 	// The parser refuses NUL in statement text; parameters are checked here.
 	d := decide(t, testCatalog(t), Session{Params: []Param{{Value: "a\x00b"}}}, "SELECT count(*) FROM orders WHERE status = $1")
-	if d.Route != RoutePassthrough {
+	if d.Outcome != OutcomePassthrough {
 		t.Errorf("a NUL in a parameter must pass through: %+v", d)
 	}
 }

@@ -45,7 +45,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if err != nil {
 		return nil, err
 	}
-	if d.Route != rewrite.RouteRollup {
+	if d.Outcome != rewrite.OutcomeRollup {
 		return nil, redecided{d.Reason}
 	}
 	if !sameColumns(d.Columns, a.decision.Columns) {
@@ -151,7 +151,7 @@ func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
 // warehouse does.
 func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params []proxy.Param) proxy.Answer {
 	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, false)
-	if err != nil || d.Route != rewrite.RouteRollup {
+	if err != nil || d.Outcome != rewrite.OutcomeRollup {
 		reason := string(rewrite.ReasonParameter)
 		if err == nil {
 			reason = string(d.Reason.Code)

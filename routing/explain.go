@@ -76,7 +76,7 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.P
 		decision, sql := "reject", any(nil)
 		if c.Match {
 			decision = "match"
-			if d.Route == rewrite.RouteRollup && c.Rollup == d.Rollup {
+			if d.Outcome == rewrite.OutcomeRollup && c.Rollup == d.Rollup {
 				decision, sql = "chosen", d.SQL
 				if !paths {
 					sql = redactSQL(d.SQL)

@@ -164,7 +164,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{router: r, statuses: statuses}}
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
-	if d.Route == rewrite.RouteRollup {
+	if d.Outcome == rewrite.OutcomeRollup {
 		return proxy.Decision{
 			Route:    proxy.RouteRollup,
 			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
