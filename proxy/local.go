@@ -18,7 +18,7 @@ import (
 type localStatement struct {
 	name     string
 	st       *Statement
-	decision Decision
+	decision RouteDecision
 	parse    []byte   // the client's Parse, replayed when the warehouse must take over
 	oids     []uint32 // parameter types declared by Parse
 	nparams  int      // parameters Postgres would require: declared, or the highest $n
@@ -111,7 +111,7 @@ const chunkBytes = 64 << 10
 
 // unparsed is the decision on a statement whose text is not even held: too
 // big for the parser library, it can only pass through.
-func unparsed() Decision { return Decision{Route: RoutePassthrough, Reason: "parse_limit"} }
+func unparsed() RouteDecision { return RouteDecision{Route: RoutePassthrough, Reason: "parse_limit"} }
 
 func (s *session) onQuery(msg message) error {
 	// A simple Query drops the unnamed statement and portal, as in Postgres.
@@ -193,7 +193,7 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 // start starts an answer and takes the session's output settings with it.
-func (s *session) start(ctx context.Context, a Answer, sess *Session, params []Param, set sessionSettings) (*Result, *encoder, error) {
+func (s *session) start(ctx context.Context, a Answer, sess *SessionInfo, params []Param, set sessionSettings) (*Result, *encoder, error) {
 	enc, err := s.encoder(set)
 	if err != nil {
 		return nil, nil, err
@@ -668,7 +668,7 @@ func fallbackReason(err error) string {
 // warns, a limited number of times, with the rollup, the error and the
 // statement's shape: the client sees nothing wrong, and only the log can
 // say why the statement was not faster.
-func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
+func (s *session) fellBack(d RouteDecision, a Answer, st *Statement, err error) {
 	reason := fallbackReason(err)
 	s.srv.fallback(reason)
 	s.clock.fellBack() // the warehouse's answer counts as passthrough

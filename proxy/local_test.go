@@ -36,7 +36,7 @@ func (a seriesAnswer) Columns() []Column {
 
 func (a seriesAnswer) ParamTypes() []uint32 { return nil }
 
-func (a seriesAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a seriesAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	if a.runs != nil {
 		a.runs.Add(1)
 	}
@@ -56,11 +56,11 @@ type testRouter struct {
 	fallback bool
 }
 
-func (r testRouter) Route(_ context.Context, st *Statement, _ *Session) Decision {
+func (r testRouter) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
 	if st.SQL != localSQL {
-		return Decision{Route: RoutePassthrough}
+		return RouteDecision{Route: RoutePassthrough}
 	}
-	return Decision{Route: RouteRollup, Answer: r.answer, Fallback: r.fallback}
+	return RouteDecision{Route: RouteRollup, Answer: r.answer, Fallback: r.fallback}
 }
 
 // rows runs sql with pgx in mode and returns its field names, type OIDs and
@@ -289,7 +289,7 @@ func (floatAnswer) Columns() []Column {
 	return []Column{{Name: "x", TypeOID: pgtype.Float8OID, TypeSize: 8, Typmod: -1}}
 }
 func (floatAnswer) ParamTypes() []uint32 { return nil }
-func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (floatAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	a, b := 0.1, 0.2 // variables: constant arithmetic in Go is exact
 	return &Result{Rows: SliceRows([][]any{{a + b}}), Tag: "SELECT"}, nil
 }
@@ -375,7 +375,7 @@ func (bigAnswer) Columns() []Column {
 	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1}}
 }
 func (bigAnswer) ParamTypes() []uint32 { return nil }
-func (a bigAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a bigAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	return &Result{Rows: &countingRows{n: a.n, failAt: a.failAt}, Tag: "SELECT"}, nil
 }
 
@@ -423,18 +423,20 @@ func TestLocalAnswerStreams(t *testing.T) {
 	}
 }
 
-type routerFunc func(*Statement) Decision
+type routerFunc func(*Statement) RouteDecision
 
-func (f routerFunc) Route(_ context.Context, st *Statement, _ *Session) Decision { return f(st) }
+func (f routerFunc) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
+	return f(st)
+}
 
 // answering is a router that answers sql with a, falling back to the
 // warehouse if a fails, and passes everything else through.
 func answering(sql string, a Answer) Router {
-	return routerFunc(func(st *Statement) Decision {
+	return routerFunc(func(st *Statement) RouteDecision {
 		if st.SQL != sql {
-			return Decision{Route: RoutePassthrough}
+			return RouteDecision{Route: RoutePassthrough}
 		}
-		return Decision{Route: RouteRollup, Answer: a, Fallback: true}
+		return RouteDecision{Route: RouteRollup, Answer: a, Fallback: true}
 	})
 }
 
@@ -445,7 +447,7 @@ func (slowAnswer) Columns() []Column {
 	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}}
 }
 func (slowAnswer) ParamTypes() []uint32 { return nil }
-func (slowAnswer) Run(ctx context.Context, _ *Session, _ []Param) (*Result, error) {
+func (slowAnswer) Run(ctx context.Context, _ *SessionInfo, _ []Param) (*Result, error) {
 	return &Result{Rows: &ctxRows{ctx: ctx}, Tag: "SELECT"}, nil
 }
 

@@ -428,7 +428,7 @@ type probedAnswer struct{ prober *switchProber }
 
 func (a probedAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
 func (a probedAnswer) ParamTypes() []uint32 { return nil }
-func (a probedAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a probedAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	if sess.Probe != a.prober.Probe() || len(sess.Probed) != 1 || sess.Probed[0] != "ctx" {
 		return nil, errors.New("context unknown")
 	}

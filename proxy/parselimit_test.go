@@ -20,12 +20,12 @@ type parseRecorder struct {
 	errs []error
 }
 
-func (r *parseRecorder) Route(_ context.Context, st *Statement, _ *Session) Decision {
+func (r *parseRecorder) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
 	_, err := st.Parse()
 	r.mu.Lock()
 	r.errs = append(r.errs, err)
 	r.mu.Unlock()
-	return Decision{Route: RoutePassthrough}
+	return RouteDecision{Route: RoutePassthrough}
 }
 
 // TestStatementsBeyondParseLimits checks that a statement beyond the parse

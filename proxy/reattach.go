@@ -675,25 +675,25 @@ const (
 // statements in transactions (pgjdbc without autocommit) still gets rollup
 // answers, and can end a block the loss failed. The second result is false
 // for every other statement, and while the session has a connection.
-func (s *session) offlineCommand(st *Statement) (Decision, bool) {
+func (s *session) offlineCommand(st *Statement) (RouteDecision, bool) {
 	if !s.isDetached() {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	switch firstKeyword(st.SQL) {
 	case "begin", "start", "commit", "end", "rollback", "abort":
 	default:
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	if multipleStatements(st.SQL) {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	tree, err := st.Parse()
 	if err != nil || len(tree.Stmts) != 1 {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	ts := tree.Stmts[0].GetStmt().GetTransactionStmt()
 	if ts == nil || ts.GetChain() {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	var kind txKind
 	switch ts.GetKind() {
@@ -704,9 +704,9 @@ func (s *session) offlineCommand(st *Statement) (Decision, bool) {
 	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK:
 		kind = txRollback
 	default:
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
-	return Decision{Route: RouteAdmin, Reason: "warehouse_unreachable", Answer: &offlineTxAnswer{sess: s, kind: kind, sql: st.SQL}, Fallback: true}, true
+	return RouteDecision{Route: RouteAdmin, Reason: "warehouse_unreachable", Answer: &offlineTxAnswer{sess: s, kind: kind, sql: st.SQL}, Fallback: true}, true
 }
 
 // offlineTxAnswer is BEGIN, COMMIT or ROLLBACK answered without the warehouse.
@@ -729,7 +729,7 @@ func (errAttached) FallbackReason() string { return "warehouse_back" }
 // Run moves the block the session holds without the warehouse: BEGIN opens
 // it (replayed on the next connection), COMMIT and ROLLBACK end it; COMMIT
 // of a failed block is a ROLLBACK, as in Postgres.
-func (a *offlineTxAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a *offlineTxAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	s := a.sess
 	if !s.isDetached() {
 		return nil, errAttached{}

@@ -114,7 +114,7 @@ type session struct {
 	localPortals  map[string]*localPortal
 	batchUpstream bool // a message of this batch went to the warehouse
 	batchFailed   bool // a local message of this batch failed: skip to Sync
-	sessInfo      Session
+	sessInfo      SessionInfo
 	clock         statementClock // duration.go
 
 	// Client loop only: what was relayed (upstream.go). upStmts and
@@ -542,7 +542,7 @@ func (s *session) beginRoundTrip(e expectation) roundTrip {
 
 // route asks the router where a statement goes; statements that manage
 // the proxy's own prepared statements it decides itself.
-func (s *session) route(st *Statement) Decision {
+func (s *session) route(st *Statement) RouteDecision {
 	if d, ok := s.sessionCommand(st); ok {
 		return d
 	}
@@ -558,7 +558,7 @@ func (s *session) route(st *Statement) Decision {
 
 // session refreshes and returns what a Router or an Answer may know of the
 // session: it changes between a Parse and its Executes.
-func (s *session) session() *Session {
+func (s *session) session() *SessionInfo {
 	info := &s.sessInfo
 	info.User, info.Database = s.user, s.database
 	if p := s.params.Load(); p != nil {

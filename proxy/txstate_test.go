@@ -17,24 +17,24 @@ import (
 type txRouter struct {
 	runs *atomic.Int32
 	mu   sync.Mutex
-	nows []time.Time // Session.Now of each answer
+	nows []time.Time // SessionInfo.Now of each answer
 }
 
-func (r *txRouter) Route(_ context.Context, st *Statement, sess *Session) Decision {
+func (r *txRouter) Route(_ context.Context, st *Statement, sess *SessionInfo) RouteDecision {
 	if st.SQL != localSQL {
-		return Decision{Route: RoutePassthrough}
+		return RouteDecision{Route: RoutePassthrough}
 	}
 	if sess.TxStatus == 'E' || sess.TxWrote {
-		return Decision{Route: RoutePassthrough, Reason: "transaction_wrote"}
+		return RouteDecision{Route: RoutePassthrough, Reason: "transaction_wrote"}
 	}
-	return Decision{Route: RouteRollup, Answer: txAnswer{r}, Fallback: true}
+	return RouteDecision{Route: RouteRollup, Answer: txAnswer{r}, Fallback: true}
 }
 
 type txAnswer struct{ r *txRouter }
 
 func (a txAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
 func (a txAnswer) ParamTypes() []uint32 { return nil }
-func (a txAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a txAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	if sess.TxStatus == 'E' || sess.TxWrote {
 		return nil, errors.New("the transaction wrote")
 	}

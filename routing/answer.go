@@ -36,7 +36,7 @@ func (a *rollupAnswer) RollupName() string { return a.decision.Rollup }
 // time zone, and a new version may have replaced the one decided on. The
 // answer must still be the rollup route with the same result columns;
 // anything else fails, and the warehouse answers instead.
-func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []proxy.Param) (*proxy.Result, error) {
+func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) (*proxy.Result, error) {
 	exec := a.router.opts.Executor
 	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
@@ -149,7 +149,7 @@ func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
 
 // Bind decides with the bound values: a rollup answers the portal, or the
 // warehouse does.
-func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params []proxy.Param) proxy.Answer {
+func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) proxy.Answer {
 	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, false)
 	if err != nil || d.Outcome != rewrite.OutcomeRollup {
 		reason := string(rewrite.ReasonParameter)
@@ -167,7 +167,7 @@ func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params [
 
 // Run serves a simple Query, which has no values to bind: the statement
 // cannot be answered here.
-func (a *deferredAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+func (a *deferredAnswer) Run(context.Context, *proxy.SessionInfo, []proxy.Param) (*proxy.Result, error) {
 	return nil, errors.New("a statement with parameters needs bound values")
 }
 

@@ -306,7 +306,7 @@ var unknownView = &sessionView{tables: map[string]string{}, key: "unknown"}
 
 // view returns what a session's probe values mean, or nil when they were
 // read for another Probe than the current one (or not at all).
-func (w *ContextWatch) view(sess *proxy.Session) *sessionView {
+func (w *ContextWatch) view(sess *proxy.SessionInfo) *sessionView {
 	st := w.state.Load()
 	if st.probe == nil || sess.Probe != st.probe || len(sess.Probed) != st.probe.Columns {
 		return nil

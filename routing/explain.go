@@ -39,8 +39,8 @@ func isShowRollups(tree *pg_query.ParseResult) bool {
 	return show != nil && show.Name == "rollups"
 }
 
-func (r *Router) explain(inner *pg_query.ParseResult) proxy.Decision {
-	return proxy.Decision{Route: proxy.RouteAdmin, Answer: explainAnswer{router: r, inner: inner}}
+func (r *Router) explain(inner *pg_query.ParseResult) proxy.RouteDecision {
+	return proxy.RouteDecision{Route: proxy.RouteAdmin, Answer: explainAnswer{router: r, inner: inner}}
 }
 
 // explainAnswer is EXPLAIN (ROLLUP)'s result: a row per candidate rollup
@@ -63,7 +63,7 @@ func (explainAnswer) Columns() []proxy.Column {
 
 func (explainAnswer) ParamTypes() []uint32 { return nil }
 
-func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []proxy.Param) (*proxy.Result, error) {
 	snap := a.router.catalog.Load()
 	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess, true), snap.cat)
 	visible, paths := a.router.visibility(snap, sess)
@@ -141,7 +141,7 @@ func (showRollupsAnswer) Columns() []proxy.Column {
 
 func (showRollupsAnswer) ParamTypes() []uint32 { return nil }
 
-func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.SessionInfo, _ []proxy.Param) (*proxy.Result, error) {
 	visible, paths := a.router.visibility(a.router.catalog.Load(), sess)
 	var rows [][]any
 	for _, r := range a.statuses() {
