@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // routeCounts is what the metrics say about each route at one moment.
@@ -129,7 +131,7 @@ func TestStatementsTimedAndLogged(t *testing.T) {
 			case strings.HasPrefix(st.SQL, "show rollups"):
 				return RouteDecision{Route: RouteAdmin, Answer: seriesAnswer{}}
 			case strings.HasPrefix(st.SQL, "refuse"):
-				return RouteDecision{Route: RouteError, Reason: "rollup_only", Answer: seriesAnswer{fail: Error("0A000", "refused")}}
+				return RouteDecision{Route: RouteError, Reason: "rollup_only", Answer: seriesAnswer{fail: Error(sqlstate.FeatureNotSupported, "refused")}}
 			}
 			return RouteDecision{Route: RoutePassthrough, Reason: "no_rollup"}
 		})

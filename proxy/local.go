@@ -12,6 +12,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
@@ -88,7 +89,7 @@ func (s *session) waitAnswered() error {
 func (s *session) txFailed() bool { return byte(s.txStatus.Load()) == 'E' }
 
 // errTxAborted is Postgres's answer to a statement in a failed transaction.
-var errTxAborted = newError(severityError, "25P02", "current transaction is aborted, commands ignored until end of transaction block")
+var errTxAborted = newError(severityError, sqlstate.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 
 // writeClient appends messages to the client under clientMu.
 func (s *session) writeClient(b []byte) error {
@@ -276,7 +277,7 @@ func (s *session) onParse(msg message) error {
 		if s.txFailed() {
 			return s.relay(msg) // Postgres reports the failed transaction first
 		}
-		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
+		return s.failLocal(Error(sqlstate.DuplicatePreparedStatement, fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
 	if st == nil {
@@ -336,7 +337,7 @@ func (s *session) onBind(msg message) error {
 	}
 	params, formats, err := decodeBind(msg.body, ls.oids)
 	if err == nil && len(params) != ls.nparams {
-		err = newError(severityError, codeProtocolViolation, fmt.Sprintf(
+		err = newError(severityError, sqlstate.ProtocolViolation, fmt.Sprintf(
 			"bind message supplies %d parameters, but prepared statement %q requires %d", len(params), ls.name, ls.nparams))
 	}
 	if err != nil {
@@ -711,7 +712,7 @@ func asStatementError(err error) *pgError {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return newError(severityError, codeInternalError, err.Error())
+	return newError(severityError, sqlstate.InternalError, err.Error())
 }
 
 // commandTag gives the CommandComplete tag of an Execute that sent n rows:

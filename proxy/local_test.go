@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // localSQL is answered by the test router in the proxy; the warehouse
@@ -148,7 +150,7 @@ func TestLocalAnswerFallsBack(t *testing.T) {
 
 func TestLocalAnswerErrorWithoutFallback(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = testRouter{answer: seriesAnswer{fail: Error("XX000", "no rollup can answer this")}}
+		o.Router = testRouter{answer: seriesAnswer{fail: Error(sqlstate.InternalError, "no rollup can answer this")}}
 	})
 	proxied := connect(t, p.dsn(trustUser, ""))
 	for name, mode := range execModes {
@@ -485,7 +487,7 @@ func TestCancelReachesLocalAnswer(t *testing.T) {
 		start := time.Now()
 		_, err := conn.Exec(ctx, q, mode)
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+		if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.QueryCanceled {
 			t.Fatalf("%v: err = %v, want 57014", mode, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {

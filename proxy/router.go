@@ -218,7 +218,8 @@ func (r *sliceRows) Values() []any { return r.rows[r.i] }
 func (r *sliceRows) Err() error    { return nil }
 func (r *sliceRows) Close() error  { return nil }
 
-// Error is an error an Answer reports to the client as an ErrorResponse.
+// Error is an error an Answer reports to the client as an ErrorResponse, with
+// SQLSTATE code (one of package sqlstate's).
 func Error(code, message string) error {
 	return newError(severityError, code, message)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 const (
@@ -196,7 +198,7 @@ func (s *session) run() {
 	}
 	s.user = params["user"]
 	if s.user == "" {
-		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
+		s.fail(newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
 		return
 	}
 	s.database = params["database"]
@@ -250,7 +252,7 @@ func (s *session) login(ctx context.Context, params map[string]string) error {
 		if s.srv.monitor.confirm(ctx) && !authed {
 			// Up for the monitor, not for this client: nothing to fall
 			// back on, and no address to tell it.
-			return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse")
+			return newError(severityFatal, sqlstate.ConnectionFailure, "pgrollup: could not connect to the warehouse")
 		}
 		if authed {
 			// The warehouse authenticated the client: the session can
@@ -296,7 +298,7 @@ func (s *session) fail(err error) {
 	}
 	var le *lengthError
 	if errors.As(err, &le) {
-		err = newError(severityFatal, codeProtocolViolation, "invalid message length")
+		err = newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length")
 	}
 	pe := asPgError(err)
 	s.log.Debug("session refused", "err", err)
@@ -413,7 +415,7 @@ func (s *session) clientMessage() error {
 	if err != nil {
 		var le *lengthError
 		if errors.As(err, &le) {
-			s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
+			s.terminate(newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length"))
 		}
 		return err
 	}
@@ -500,7 +502,7 @@ func (s *session) handleClientMessage(msg message) error {
 		_ = s.upW.Flush()
 		return io.EOF
 	default:
-		e := newError(severityFatal, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
+		e := newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
 		s.terminate(e)
 		return e
 	}
@@ -635,7 +637,7 @@ func (s *session) upstreamLoop() error {
 			return err
 		}
 		if terminate {
-			s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+			s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 			return nil
 		}
 	}
@@ -704,7 +706,7 @@ func (s *session) drain() {
 	}
 	s.stateMu.Unlock()
 	if now {
-		s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+		s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 	}
 }
 

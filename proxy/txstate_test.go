@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // txRouter answers localSQL as the real router does: not in a failed
@@ -148,7 +150,7 @@ func TestTransactionStartIsNow(t *testing.T) {
 // After a raw batch, pgconn's own TxStatus lags behind.)
 func TestLocalErrorFailsTheTransaction(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = testRouter{answer: seriesAnswer{fail: Error("XX000", "no rollup can answer this")}}
+		o.Router = testRouter{answer: seriesAnswer{fail: Error(sqlstate.InternalError, "no rollup can answer this")}}
 	})
 	conn := connect(t, p.dsn(trustUser, "")).PgConn()
 	got := runScript(t, conn, []step{

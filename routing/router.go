@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -305,5 +306,5 @@ func (refusal) Columns() []proxy.Column { return nil }
 
 func (refusal) ParamTypes() []uint32 { return nil }
 func (f refusal) Run(context.Context, *proxy.SessionInfo, []proxy.Param) (*proxy.Result, error) {
-	return nil, proxy.Error("0A000", "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
+	return nil, proxy.Error(sqlstate.FeatureNotSupported, "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -378,7 +379,7 @@ func TestPrivileges(t *testing.T) {
 	before = hits()
 	_, err := f.connectAs(t, "outsider").Exec(ctx, q)
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+	if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.InsufficientPrivilege {
 		t.Fatalf("outsider: err = %v, want the warehouse's permission error 42501", err)
 	}
 	if hits() != before {
@@ -481,7 +482,7 @@ func TestBeyondParseLimitsPassesThrough(t *testing.T) {
 	ctx := context.Background()
 	chain := "SELECT count(*) FROM orders WHERE status = 'paid' AND 1" + strings.Repeat("+1", 30000) + " > 0"
 	var pe *pgconn.PgError
-	if _, err := proxied.Exec(ctx, chain); !errors.As(err, &pe) || pe.Code != "54001" {
+	if _, err := proxied.Exec(ctx, chain); !errors.As(err, &pe) || pe.Code != sqlstate.StatementTooComplex {
 		t.Fatalf("30,000 chained terms: %v, want Postgres's 54001", err)
 	}
 	if got := testutil.ToFloat64(f.router.misses.WithLabelValues(reasonParseLimit)); got != 1 {
