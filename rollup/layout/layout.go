@@ -72,39 +72,40 @@ func decimal(precision, scale int) string {
 	return "DECIMAL(" + strconv.Itoa(precision) + "," + strconv.Itoa(scale) + ")"
 }
 
+// exactTypes maps each Postgres type other than numeric that has an exact
+// DuckDB equivalent to it, whatever its type modifier. (A char(n) value
+// loses its padding, which the proxy restores from the type modifier.)
+var exactTypes = map[uint32]string{
+	pgtype.BoolOID:        "BOOLEAN",
+	pgtype.Int2OID:        "SMALLINT",
+	pgtype.Int4OID:        "INTEGER",
+	pgtype.Int8OID:        "BIGINT",
+	pgtype.Float4OID:      "FLOAT",
+	pgtype.Float8OID:      "DOUBLE",
+	pgtype.TextOID:        "VARCHAR",
+	pgtype.VarcharOID:     "VARCHAR",
+	pgtype.BPCharOID:      "VARCHAR",
+	pgtype.NameOID:        "VARCHAR",
+	pgtype.DateOID:        "DATE",
+	pgtype.TimestampOID:   "TIMESTAMP",
+	pgtype.TimestamptzOID: "TIMESTAMPTZ",
+	pgtype.UUIDOID:        "UUID",
+}
+
 // DuckDBType is the DuckDB type that holds every value of Postgres type t
 // exactly, so that a value converts to DuckDB and back unchanged; ok is
-// false when there is none.
+// false when there is none. A numeric needs a declared scale and at most 38
+// digits.
 func DuckDBType(t Type) (duckType string, ok bool) {
-	switch t.OID {
-	case pgtype.BoolOID:
-		return "BOOLEAN", true
-	case pgtype.Int2OID:
-		return "SMALLINT", true
-	case pgtype.Int4OID:
-		return "INTEGER", true
-	case pgtype.Int8OID:
-		return "BIGINT", true
-	case pgtype.Float4OID:
-		return "FLOAT", true
-	case pgtype.Float8OID:
-		return "DOUBLE", true
-	case pgtype.NumericOID:
-		if p, s, ok := numericPrecisionScale(t.Typmod); ok && p <= maxDecimalDigits {
-			return decimal(p, s), true
+	if t.OID == pgtype.NumericOID {
+		p, s, ok := numericPrecisionScale(t.Typmod)
+		if !ok || p > maxDecimalDigits {
+			return "", false
 		}
-	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
-		return "VARCHAR", true
-	case pgtype.DateOID:
-		return "DATE", true
-	case pgtype.TimestampOID:
-		return "TIMESTAMP", true
-	case pgtype.TimestamptzOID:
-		return "TIMESTAMPTZ", true
-	case pgtype.UUIDOID:
-		return "UUID", true
+		return decimal(p, s), true
 	}
-	return "", false
+	duckType, ok = exactTypes[t.OID]
+	return duckType, ok
 }
 
 // StorageType is the DuckDB type a column whose values have Postgres type t
