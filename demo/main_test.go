@@ -39,7 +39,7 @@ func TestDashboardStatementsMatch(t *testing.T) {
 	if len(cfg.Rollups) != 4 {
 		t.Errorf("the demo declares %d rollups, want 4", len(cfg.Rollups))
 	}
-	cat, err := rewrite.NewCatalog(cfg, nil)
+	cat, err := rewrite.NewOfflineCatalog(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +52,9 @@ func TestDashboardStatementsMatch(t *testing.T) {
 		d := rewrite.DecideAnalysis(rewrite.Analyze(tree), rewrite.Session{TimeZone: "UTC", Now: time.Now()}, cat)
 		last := i == len(dashboard)-1
 		switch {
-		case !last && d.Route != rewrite.RouteRollup:
+		case !last && d.Outcome != rewrite.OutcomeRollup:
 			t.Errorf("%s passes through: %s\n%s", st.title, d.Reason, st.sql)
-		case last && d.Route == rewrite.RouteRollup:
+		case last && d.Outcome == rewrite.OutcomeRollup:
 			t.Errorf("%s, meant to show a passthrough, matches %s", st.title, d.Rollup)
 		}
 		for _, c := range d.Candidates {

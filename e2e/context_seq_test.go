@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 const (
@@ -231,11 +233,11 @@ func (g *ctxSeqGen) next(tx byte) ctxSeqStmt {
 		local := tx == 'T' && g.rng.IntN(2) == 0
 		switch g.rng.IntN(4) {
 		case 0:
-			simple.sql = fmt.Sprintf("SELECT set_config('role', %s, %v)", ctxLiteral(role), local)
+			simple.sql = fmt.Sprintf("SELECT set_config('role', %s, %v)", sqlquote.Literal(role), local)
 		default:
-			simple.sql = "SET ROLE " + ctxIdent(role)
+			simple.sql = "SET ROLE " + sqlquote.Ident(role)
 			if local {
-				simple.sql = "SET LOCAL ROLE " + ctxIdent(role)
+				simple.sql = "SET LOCAL ROLE " + sqlquote.Ident(role)
 			}
 		}
 	case "reset_role":
@@ -245,7 +247,7 @@ func (g *ctxSeqGen) next(tx byte) ctxSeqStmt {
 		local := tx == 'T' && g.rng.IntN(2) == 0
 		switch g.rng.IntN(4) {
 		case 0:
-			simple.sql = fmt.Sprintf("SELECT set_config('search_path', %s, %v)", ctxLiteral(path), local)
+			simple.sql = fmt.Sprintf("SELECT set_config('search_path', %s, %v)", sqlquote.Literal(path), local)
 		default:
 			value := path
 			if value == "" {

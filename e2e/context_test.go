@@ -27,6 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 const (
@@ -166,10 +168,6 @@ var ctxTables = []struct {
 	{ctxInjSchema, 110, 9},
 }
 
-func ctxIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-func ctxLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 var ctxOnce struct {
 	sync.Once
 	err error
@@ -187,18 +185,18 @@ func ctxSetup(ctx context.Context) error {
 		"DROP DATABASE IF EXISTS " + ctxDB2 + " WITH (FORCE)",
 	}
 	for i := len(ctxRoleDefs) - 1; i >= 0; i-- {
-		stmts = append(stmts, "DROP ROLE IF EXISTS "+ctxIdent(ctxRoleDefs[i].name))
+		stmts = append(stmts, "DROP ROLE IF EXISTS "+sqlquote.Ident(ctxRoleDefs[i].name))
 	}
 	stmts = append(stmts, "SET password_encryption = 'scram-sha-256'")
 	for _, r := range ctxRoleDefs {
-		s := "CREATE ROLE " + ctxIdent(r.name)
+		s := "CREATE ROLE " + sqlquote.Ident(r.name)
 		if r.login {
-			s += " LOGIN PASSWORD " + ctxLiteral(ctxPassword)
+			s += " LOGIN PASSWORD " + sqlquote.Literal(ctxPassword)
 		}
 		stmts = append(stmts, s+" "+r.attrs)
 	}
 	for _, m := range ctxMemberships {
-		stmts = append(stmts, "GRANT "+ctxIdent(m[0])+" TO "+ctxIdent(m[1]))
+		stmts = append(stmts, "GRANT "+sqlquote.Ident(m[0])+" TO "+sqlquote.Ident(m[1]))
 	}
 	stmts = append(stmts,
 		"ALTER ROLE "+ctxPathDefault+" SET search_path = other, public",
@@ -217,7 +215,7 @@ func ctxSetup(ctx context.Context) error {
 	defer db.Close(ctx)
 	stmts = nil
 	for _, tb := range ctxTables {
-		stmts = append(stmts, "CREATE SCHEMA "+ctxIdent(tb.schema)+" AUTHORIZATION "+ctxOwner)
+		stmts = append(stmts, "CREATE SCHEMA "+sqlquote.Ident(tb.schema)+" AUTHORIZATION "+ctxOwner)
 	}
 	stmts = append(stmts, "SET ROLE "+ctxOwner,
 		ctxOrdersDDL("public.orders"), ctxOrdersFill("public.orders", 3000, 1),
@@ -225,15 +223,15 @@ func ctxSetup(ctx context.Context) error {
 	var readers []string
 	for _, r := range ctxRoleDefs {
 		if r.read {
-			readers = append(readers, ctxIdent(r.name))
+			readers = append(readers, sqlquote.Ident(r.name))
 		}
 	}
 	stmts = append(stmts, "GRANT SELECT ON public.orders TO "+strings.Join(readers, ", "),
 		"GRANT SELECT ON public.orders TO ctx_chg_grp")
 	for _, tb := range ctxTables {
-		table := ctxIdent(tb.schema) + ".orders"
+		table := sqlquote.Ident(tb.schema) + ".orders"
 		stmts = append(stmts, ctxOrdersDDL(table), ctxOrdersFill(table, tb.rows, tb.salt),
-			"GRANT USAGE ON SCHEMA "+ctxIdent(tb.schema)+" TO PUBLIC",
+			"GRANT USAGE ON SCHEMA "+sqlquote.Ident(tb.schema)+" TO PUBLIC",
 			"GRANT SELECT ON "+table+" TO PUBLIC")
 	}
 	stmts = append(stmts, "RESET ROLE", "ANALYZE")
@@ -1068,7 +1066,7 @@ func TestContextBadInput(t *testing.T) {
 	})
 	t.Run("schema_that_reads_as_sql", func(t *testing.T) {
 		p := fx.pair(t, ctxAnalyst, ctxDB, nil)
-		p.do(t, "SET search_path = "+ctxIdent(ctxInjSchema)+", public")
+		p.do(t, "SET search_path = "+sqlquote.Ident(ctxInjSchema)+", public")
 		p.q(t, ctxQ, ctxMiss("the session reads the orders table of a schema named "+ctxInjSchema))
 		var n int
 		if err := fx.admin.QueryRow(testCtx(t, 10*time.Second), "SELECT count(*) FROM pg_class WHERE oid = to_regclass('public.ctx_canary')").Scan(&n); err != nil || n != 1 {

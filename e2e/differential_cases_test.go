@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,12 +13,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-
-	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // The statements of rewrite's own tests are read from their source at run
@@ -28,12 +28,13 @@ import (
 
 const diffRewriteDir = "../rewrite"
 
-// diffParamOIDs maps the OID constants the cases use for parameters.
+// diffParamOIDs maps the pgtype OID constants the cases use for parameters,
+// as written there.
 var diffParamOIDs = map[string]uint32{
-	"OIDBool": rewrite.OIDBool, "OIDInt2": rewrite.OIDInt2, "OIDInt4": rewrite.OIDInt4, "OIDInt8": rewrite.OIDInt8,
-	"OIDText": rewrite.OIDText, "OIDVarchar": rewrite.OIDVarchar, "OIDFloat8": rewrite.OIDFloat8,
-	"OIDNumeric": rewrite.OIDNumeric, "OIDDate": rewrite.OIDDate, "OIDTimestamp": rewrite.OIDTimestamp,
-	"OIDTimestamptz": rewrite.OIDTimestamptz, "OIDInterval": rewrite.OIDInterval, "OIDUnknown": rewrite.OIDUnknown,
+	"pgtype.BoolOID": pgtype.BoolOID, "pgtype.Int2OID": pgtype.Int2OID, "pgtype.Int4OID": pgtype.Int4OID, "pgtype.Int8OID": pgtype.Int8OID,
+	"pgtype.TextOID": pgtype.TextOID, "pgtype.VarcharOID": pgtype.VarcharOID, "pgtype.Float8OID": pgtype.Float8OID,
+	"pgtype.NumericOID": pgtype.NumericOID, "pgtype.DateOID": pgtype.DateOID, "pgtype.TimestampOID": pgtype.TimestampOID,
+	"pgtype.TimestamptzOID": pgtype.TimestamptzOID, "pgtype.IntervalOID": pgtype.IntervalOID, "pgtype.UnknownOID": pgtype.UnknownOID,
 }
 
 // diffRewriteStmts reads every decideCase of rewrite/decide_test.go, the
@@ -259,11 +260,11 @@ func diffCaseParams(e ast.Expr) ([]diffParam, error) {
 			kv := f.(*ast.KeyValueExpr)
 			switch kv.Key.(*ast.Ident).Name {
 			case "Type":
-				id, ok := kv.Value.(*ast.Ident)
-				if !ok || diffParamOIDs[id.Name] == 0 {
-					return nil, fmt.Errorf("unknown parameter type %v", kv.Value)
+				name := types.ExprString(kv.Value)
+				if diffParamOIDs[name] == 0 {
+					return nil, fmt.Errorf("unknown parameter type %s", name)
 				}
-				p.OID = diffParamOIDs[id.Name]
+				p.OID = diffParamOIDs[name]
 			case "Value":
 				s, ok := goStringLit(kv.Value)
 				if !ok {

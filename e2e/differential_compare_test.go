@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/internal/promtext"
 )
@@ -156,7 +157,7 @@ func diffReadResult(rr *pgconn.ResultReader) diffResult {
 }
 
 // isFloatOID says whether values of a type compare with a tolerance.
-func isFloatOID(oid uint32) bool { return oid == 700 || oid == 701 }
+func isFloatOID(oid uint32) bool { return oid == pgtype.Float4OID || oid == pgtype.Float8OID }
 
 // Floating-point aggregates may differ in their last bits (DESIGN §4: the
 // order of additions differs, as in Postgres's own parallel aggregation).
@@ -172,9 +173,9 @@ const (
 func diffFloatOf(v []byte, oid uint32, format int16) (float64, bool) {
 	if format == 1 {
 		switch {
-		case oid == 701 && len(v) == 8:
+		case oid == pgtype.Float8OID && len(v) == 8:
 			return math.Float64frombits(binary.BigEndian.Uint64(v)), true
-		case oid == 700 && len(v) == 4:
+		case oid == pgtype.Float4OID && len(v) == 4:
 			return float64(math.Float32frombits(binary.BigEndian.Uint32(v))), true
 		}
 		return 0, false

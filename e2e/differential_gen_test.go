@@ -6,6 +6,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // The generator of random aggregate statements. It combines the parts BI
@@ -317,9 +321,9 @@ func (g *diffGenerator) naming(join string) diffNaming {
 				from: `"public"."orders" LEFT JOIN "public"."customers" AS "Customers" ON "public"."orders"."customer_id" = "Customers"."id"`,
 				col: func(t, n string) string {
 					if t == "c" {
-						return `"Customers".` + diffQuoteIdent(n)
+						return `"Customers".` + sqlquote.Ident(n)
 					}
-					return `"public"."orders".` + diffQuoteIdent(n)
+					return `"public"."orders".` + sqlquote.Ident(n)
 				},
 			}
 		case 1:
@@ -337,17 +341,15 @@ func (g *diffGenerator) naming(join string) diffNaming {
 	}
 	switch g.r.IntN(4) {
 	case 0:
-		return diffNaming{from: `"public"."orders"`, col: func(_, n string) string { return `"public"."orders".` + diffQuoteIdent(n) }}
+		return diffNaming{from: `"public"."orders"`, col: func(_, n string) string { return `"public"."orders".` + sqlquote.Ident(n) }}
 	case 1:
 		return diffNaming{from: "orders o", col: func(_, n string) string { return "o." + n }}
 	case 2:
-		return diffNaming{from: `"public"."orders" "orders"`, col: func(_, n string) string { return `"orders".` + diffQuoteIdent(n) }}
+		return diffNaming{from: `"public"."orders" "orders"`, col: func(_, n string) string { return `"orders".` + sqlquote.Ident(n) }}
 	default:
 		return diffNaming{from: "orders", col: func(_, n string) string { return n }}
 	}
 }
-
-func diffQuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // diffSelItem is one select-list entry.
 type diffSelItem struct {
@@ -822,17 +824,10 @@ func (g *diffGenerator) dimFilter(q *genStatement, nm diffNaming) string {
 	q.notCanc = q.notCanc || x.notCanc
 	if q.join != "stores" && strings.HasSuffix(x.sql, " = 'paid'") && g.pct(30) {
 		// A bound filter value, untyped or text.
-		return strings.TrimSuffix(x.sql, "'paid'") + g.param(q, []uint32{0, genOIDText}[g.r.IntN(2)], "paid")
+		return strings.TrimSuffix(x.sql, "'paid'") + g.param(q, []uint32{0, pgtype.TextOID}[g.r.IntN(2)], "paid")
 	}
 	return x.sql
 }
-
-// Parameter types the generator binds.
-const (
-	genOIDText        = 25
-	genOIDDate        = 1082
-	genOIDTimestamptz = 1184
-)
 
 // param adds a parameter in text format and returns its placeholder.
 func (g *diffGenerator) param(q *genStatement, oid uint32, value string) string {
@@ -920,7 +915,7 @@ func (g *diffGenerator) timeFilter(q *genStatement, nm diffNaming, col string) s
 			f.bounds = []genBound{bound(">=", day), bound("<", d2)}
 			if g.pct(15) {
 				// Metabase binds the range: date parameters in text format.
-				return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, genOIDDate, day.Format("2006-01-02")), ref, g.param(q, genOIDDate, d2.Format("2006-01-02")))
+				return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, pgtype.DateOID, day.Format("2006-01-02")), ref, g.param(q, pgtype.DateOID, d2.Format("2006-01-02")))
 			}
 			return fmt.Sprintf("%s >= %s AND %s < %s", ref, lit(day, false), ref, lit(d2, false))
 		}
@@ -951,7 +946,7 @@ func (g *diffGenerator) timeFilter(q *genStatement, nm diffNaming, col string) s
 		if g.pct(20) {
 			// Metabase binds the range: timestamptz parameters with an
 			// offset (OID 1184), or untyped ones.
-			oid := []uint32{genOIDTimestamptz, 0}[g.r.IntN(2)]
+			oid := []uint32{pgtype.TimestamptzOID, 0}[g.r.IntN(2)]
 			f.bounds = []genBound{{op: ">=", inst: day}, {op: "<", inst: d2}}
 			return fmt.Sprintf("(%s >= %s) AND (%s < %s)", ref, g.param(q, oid, day.Format("2006-01-02 15:04:05+00")), ref, g.param(q, oid, d2.Format("2006-01-02 15:04:05+00")))
 		}
@@ -1037,7 +1032,7 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 	for i, it := range items {
 		s := it.sql
 		if useAlias {
-			s += " AS " + diffQuoteIdent(aliases[i])
+			s += " AS " + sqlquote.Ident(aliases[i])
 		}
 		sel = append(sel, s)
 	}
@@ -1063,7 +1058,7 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 			case style == 0:
 				gb = append(gb, fmt.Sprint(i+1))
 			case style == 2 && useAlias:
-				gb = append(gb, diffQuoteIdent(aliases[i]))
+				gb = append(gb, sqlquote.Ident(aliases[i]))
 			default:
 				gb = append(gb, items[i].sql)
 			}
@@ -1136,11 +1131,11 @@ func (g *diffGenerator) assemble(st *diffStmt, nm diffNaming, items []diffSelIte
 	}
 	var outer []string
 	for i := range items {
-		outer = append(outer, fmt.Sprintf(`"source".%s AS %s`, diffQuoteIdent(aliases[i]), diffQuoteIdent(aliases[i])))
+		outer = append(outer, fmt.Sprintf(`"source".%s AS %s`, sqlquote.Ident(aliases[i]), sqlquote.Ident(aliases[i])))
 	}
 	s := "SELECT " + strings.Join(outer, ", ") + " FROM (" + inner + `) AS "source"`
 	if ordered {
-		s += orderBy(func(i int) string { return `"source".` + diffQuoteIdent(aliases[i]) })
+		s += orderBy(func(i int) string { return `"source".` + sqlquote.Ident(aliases[i]) })
 	}
 	return s + tail
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/promtext"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // The outage test stops its own Postgres cluster, so that no other test
@@ -62,7 +63,6 @@ func startOutageCluster(t *testing.T, ctx context.Context) *pgcluster.Cluster {
 	if pg.External {
 		t.Skip("PGROLLUP_TEST_DSN names an external server, which this test cannot stop")
 	}
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +70,8 @@ func startOutageCluster(t *testing.T, ctx context.Context) *pgcluster.Cluster {
 	defer conn.Close(ctx)
 	for _, sql := range []string{
 		"SET password_encryption = 'scram-sha-256'",
-		"CREATE ROLE " + userScram + " LOGIN PASSWORD " + quote(passwords[userScram]),
-		"CREATE ROLE " + authRole + " LOGIN PASSWORD " + quote(authPassword),
+		"CREATE ROLE " + userScram + " LOGIN PASSWORD " + sqlquote.Literal(passwords[userScram]),
+		"CREATE ROLE " + authRole + " LOGIN PASSWORD " + sqlquote.Literal(authPassword),
 		"CREATE DATABASE " + dbMain + " OWNER " + userScram,
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {

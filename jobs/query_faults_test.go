@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -317,7 +319,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		if err := rs.Scan(&status, &count, &sum); err != nil {
 			t.Fatal(err)
 		}
-		values = append(values, fmt.Sprintf("(%s, %d, %d)", routing.QuoteLiteral(status), count, sum))
+		values = append(values, fmt.Sprintf("(%s, %d, %d)", sqlquote.Literal(status), count, sum))
 	}
 	if rs.Err() != nil {
 		t.Fatal(rs.Err())
@@ -328,9 +330,9 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		Tables: map[string]*rewrite.Table{"public.orders": {
 			Name: "public.orders", OID: tableOID,
 			Columns: []rewrite.Column{
-				{Name: "id", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 1},
-				{Name: "status", Type: rewrite.Type{OID: rewrite.OIDText, Typmod: -1}, AttNum: 2},
-				{Name: "quantity", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 3},
+				{Name: "id", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 1},
+				{Name: "status", Type: rewrite.Type{OID: pgtype.TextOID, Typmod: -1}, AttNum: 2},
+				{Name: "quantity", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 3},
 			},
 		}},
 		Rollups: []*rewrite.RollupState{{

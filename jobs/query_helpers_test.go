@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -28,7 +29,7 @@ func writeParquet(t testing.TB, path, query string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec("COPY (" + query + ") TO " + routing.QuoteLiteral(path) + " (FORMAT parquet)"); err != nil {
+	if _, err := db.Exec("COPY (" + query + ") TO " + sqlquote.Literal(path) + " (FORMAT parquet)"); err != nil {
 		t.Fatalf("write %s: %v", path, err)
 	}
 }
@@ -38,10 +39,10 @@ func writeParquet(t testing.TB, path, query string) {
 func decisionFor(sql string, files []string, cols ...string) *rewrite.Decision {
 	var lits []string
 	for _, f := range files {
-		lits = append(lits, routing.QuoteLiteral(f))
+		lits = append(lits, sqlquote.Literal(f))
 	}
 	d := &rewrite.Decision{
-		Route: rewrite.RouteRollup, Rollup: "r", Version: "v1", Files: files,
+		Outcome: rewrite.OutcomeRollup, Rollup: "r", Version: "v1", Files: files,
 		SQL: strings.Replace(sql, "%s", `read_parquet([`+strings.Join(lits, ", ")+`]) AS "r"`, 1),
 	}
 	for _, c := range cols {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // TestBigMessagesPassThrough sends statements, parameters, rows and COPY
@@ -148,7 +150,7 @@ func TestStreamedParseAndBindOfLocalNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pe *pgconn.PgError
-	if _, err := conn.Prepare(ctx, "s1", big, nil); !errors.As(err, &pe) || pe.Code != "42P05" {
+	if _, err := conn.Prepare(ctx, "s1", big, nil); !errors.As(err, &pe) || pe.Code != sqlstate.DuplicatePreparedStatement {
 		t.Fatalf("preparing s1 again: %v, want 42P05", err)
 	}
 	r := conn.ExecPrepared(ctx, "s1", nil, nil, nil).Read()

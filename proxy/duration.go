@@ -77,11 +77,11 @@ func (c *statementClock) arrived() {
 }
 
 // querying notes the decision on a simple Query about to be relayed.
-func (c *statementClock) querying(d Decision) { c.reason = d.Reason }
+func (c *statementClock) querying(d RouteDecision) { c.reason = d.Reason }
 
 // prepared notes the decision on a Parse; on one the proxy answers itself
 // the reason is empty, which also forgets an earlier statement of that name.
-func (c *statementClock) prepared(name string, d Decision) {
+func (c *statementClock) prepared(name string, d RouteDecision) {
 	if c.stmtReasons == nil || len(c.stmtReasons) >= maxReasons {
 		c.stmtReasons = map[string]string{}
 	}
@@ -169,7 +169,7 @@ func completes(kind, typ byte) bool {
 // answered counts and times a statement the proxy answered itself (from a
 // rollup, an admin command or an error) and passes err through, so that a
 // call site can wrap its final write: the duration then includes it.
-func (s *session) answered(d Decision, a Answer, err error) error {
+func (s *session) answered(d RouteDecision, a Answer, err error) error {
 	rollup := ""
 	if n, ok := a.(RollupNamer); ok {
 		rollup = n.RollupName()

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // routeCounts is what the metrics say about each route at one moment.
@@ -61,14 +63,14 @@ func (c routeCounts) delta(before routeCounts) string {
 // it fails while streaming, before anything reached the client.
 func TestFallbackCountsAsPassthrough(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = routerFunc(func(st *Statement) Decision {
+		o.Router = routerFunc(func(st *Statement) RouteDecision {
 			switch st.SQL {
 			case localSQL:
-				return Decision{Route: RouteRollup, Answer: seriesAnswer{fail: errors.New("worker gone")}, Fallback: true}
+				return RouteDecision{Route: RouteRollup, Answer: seriesAnswer{fail: errors.New("worker gone")}, Fallback: true}
 			case bigSQL:
-				return Decision{Route: RouteRollup, Answer: bigAnswer{n: 200000, failAt: 10}, Fallback: true}
+				return RouteDecision{Route: RouteRollup, Answer: bigAnswer{n: 200000, failAt: 10}, Fallback: true}
 			}
-			return Decision{Route: RoutePassthrough}
+			return RouteDecision{Route: RoutePassthrough}
 		})
 	})
 	conn := connect(t, p.dsn(trustUser, ""))
@@ -122,16 +124,16 @@ func TestStatementsTimedAndLogged(t *testing.T) {
 	logs := &lockedBuffer{}
 	p := startProxy(t, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		o.Router = routerFunc(func(st *Statement) Decision {
+		o.Router = routerFunc(func(st *Statement) RouteDecision {
 			switch {
 			case st.SQL == localSQL:
-				return Decision{Route: RouteRollup, Answer: namedAnswer{}, Fallback: true}
+				return RouteDecision{Route: RouteRollup, Answer: namedAnswer{}, Fallback: true}
 			case strings.HasPrefix(st.SQL, "show rollups"):
-				return Decision{Route: RouteAdmin, Answer: seriesAnswer{}}
+				return RouteDecision{Route: RouteAdmin, Answer: seriesAnswer{}}
 			case strings.HasPrefix(st.SQL, "refuse"):
-				return Decision{Route: RouteError, Reason: "rollup_only", Answer: seriesAnswer{fail: Error("0A000", "refused")}}
+				return RouteDecision{Route: RouteError, Reason: "rollup_only", Answer: seriesAnswer{fail: Error(sqlstate.FeatureNotSupported, "refused")}}
 			}
-			return Decision{Route: RoutePassthrough, Reason: "no_rollup"}
+			return RouteDecision{Route: RoutePassthrough, Reason: "no_rollup"}
 		})
 	})
 	conn := connect(t, p.dsn(scramUser, scramPassword))

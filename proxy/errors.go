@@ -4,25 +4,16 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
-// Severities and SQLSTATE codes the proxy raises itself. Errors from the
-// warehouse are relayed as they come and never pass through here.
+// Severities of the errors the proxy raises itself (their SQLSTATE codes are
+// in package sqlstate). Errors from the warehouse are relayed as they come
+// and never pass through here.
 const (
 	severityFatal = "FATAL"
 	severityError = "ERROR"
-
-	codeProtocolViolation       = "08P01"
-	codeConnectionFailure       = "08006"
-	codeFeatureNotSupported     = "0A000"
-	codeInvalidAuthorization    = "28000"
-	codeInvalidPassword         = "28P01"
-	codeAdminShutdown           = "57P01"
-	codeCannotConnectNow        = "57P03"
-	codeInternalError           = "XX000"
-	codeTooManyConnections      = "53300"
-	codeInvalidParameterValue   = "22023"
-	codeUndefinedPreparedStatmt = "26000"
 )
 
 // pgError is an error the proxy reports to a client as an ErrorResponse.
@@ -65,7 +56,7 @@ func asPgError(err error) *pgError {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return newError(severityFatal, codeInternalError, err.Error())
+	return newError(severityFatal, sqlstate.InternalError, err.Error())
 }
 
 // isStatementError reports whether an ErrorResponse body reports an error

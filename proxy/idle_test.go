@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // waitParked waits until at least n loops are parked.
@@ -93,7 +95,7 @@ func TestIdleSessionsPark(t *testing.T) {
 			if err == nil {
 				t.Fatal("a terminated session still answers")
 			}
-			if errors.As(err, &pgErr) && pgErr.Code != codeAdminShutdown {
+			if errors.As(err, &pgErr) && pgErr.Code != sqlstate.AdminShutdown {
 				t.Fatalf("terminated session: %v", err)
 			}
 			if err := other.Ping(ctx); err != nil {

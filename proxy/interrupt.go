@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // A local answer stops as a statement in Postgres does: at a CancelRequest,
@@ -12,11 +14,11 @@ import (
 // that late.
 
 // errCanceled is Postgres's answer to a cancelled statement.
-var errCanceled = newError(severityError, "57014", "canceling statement due to user request")
+var errCanceled = newError(severityError, sqlstate.QueryCanceled, "canceling statement due to user request")
 
 // errStatementTimeout is Postgres's answer to a statement that ran longer
 // than statement_timeout.
-var errStatementTimeout = newError(severityError, "57014", "canceling statement due to statement timeout")
+var errStatementTimeout = newError(severityError, sqlstate.QueryCanceled, "canceling statement due to statement timeout")
 
 // running records how to stop the answer being computed now, for a
 // CancelRequest; nil when none is.

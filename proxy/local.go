@@ -12,13 +12,14 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // localStatement is a prepared statement the proxy answers itself.
 type localStatement struct {
 	name     string
 	st       *Statement
-	decision Decision
+	decision RouteDecision
 	parse    []byte   // the client's Parse, replayed when the warehouse must take over
 	oids     []uint32 // parameter types declared by Parse
 	nparams  int      // parameters Postgres would require: declared, or the highest $n
@@ -88,7 +89,7 @@ func (s *session) waitAnswered() error {
 func (s *session) txFailed() bool { return byte(s.txStatus.Load()) == 'E' }
 
 // errTxAborted is Postgres's answer to a statement in a failed transaction.
-var errTxAborted = newError(severityError, "25P02", "current transaction is aborted, commands ignored until end of transaction block")
+var errTxAborted = newError(severityError, sqlstate.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 
 // writeClient appends messages to the client under clientMu.
 func (s *session) writeClient(b []byte) error {
@@ -111,7 +112,7 @@ const chunkBytes = 64 << 10
 
 // unparsed is the decision on a statement whose text is not even held: too
 // big for the parser library, it can only pass through.
-func unparsed() Decision { return Decision{Route: RoutePassthrough, Reason: "parse_limit"} }
+func unparsed() RouteDecision { return RouteDecision{Route: RoutePassthrough, Reason: "parse_limit"} }
 
 func (s *session) onQuery(msg message) error {
 	// A simple Query drops the unnamed statement and portal, as in Postgres.
@@ -193,7 +194,7 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 // start starts an answer and takes the session's output settings with it.
-func (s *session) start(ctx context.Context, a Answer, sess *Session, params []Param, set sessionSettings) (*Result, *encoder, error) {
+func (s *session) start(ctx context.Context, a Answer, sess *SessionInfo, params []Param, set sessionSettings) (*Result, *encoder, error) {
 	enc, err := s.encoder(set)
 	if err != nil {
 		return nil, nil, err
@@ -276,7 +277,7 @@ func (s *session) onParse(msg message) error {
 		if s.txFailed() {
 			return s.relay(msg) // Postgres reports the failed transaction first
 		}
-		return s.failLocal(Error("42P05", fmt.Sprintf("prepared statement %q already exists", name)))
+		return s.failLocal(Error(sqlstate.DuplicatePreparedStatement, fmt.Sprintf("prepared statement %q already exists", name)))
 	}
 	delete(s.localStmts, name)
 	if st == nil {
@@ -336,7 +337,7 @@ func (s *session) onBind(msg message) error {
 	}
 	params, formats, err := decodeBind(msg.body, ls.oids)
 	if err == nil && len(params) != ls.nparams {
-		err = newError(severityError, codeProtocolViolation, fmt.Sprintf(
+		err = newError(severityError, sqlstate.ProtocolViolation, fmt.Sprintf(
 			"bind message supplies %d parameters, but prepared statement %q requires %d", len(params), ls.name, ls.nparams))
 	}
 	if err != nil {
@@ -668,7 +669,7 @@ func fallbackReason(err error) string {
 // warns, a limited number of times, with the rollup, the error and the
 // statement's shape: the client sees nothing wrong, and only the log can
 // say why the statement was not faster.
-func (s *session) fellBack(d Decision, a Answer, st *Statement, err error) {
+func (s *session) fellBack(d RouteDecision, a Answer, st *Statement, err error) {
 	reason := fallbackReason(err)
 	s.srv.fallback(reason)
 	s.clock.fellBack() // the warehouse's answer counts as passthrough
@@ -711,7 +712,7 @@ func asStatementError(err error) *pgError {
 	if errors.As(err, &pe) {
 		return pe
 	}
-	return newError(severityError, codeInternalError, err.Error())
+	return newError(severityError, sqlstate.InternalError, err.Error())
 }
 
 // commandTag gives the CommandComplete tag of an Execute that sent n rows:

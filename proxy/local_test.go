@@ -13,7 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // localSQL is answered by the test router in the proxy; the warehouse
@@ -28,14 +31,14 @@ type seriesAnswer struct {
 
 func (a seriesAnswer) Columns() []Column {
 	return []Column{
-		{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1},
-		{Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1},
+		{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1},
+		{Name: "label", TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1},
 	}
 }
 
 func (a seriesAnswer) ParamTypes() []uint32 { return nil }
 
-func (a seriesAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a seriesAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	if a.runs != nil {
 		a.runs.Add(1)
 	}
@@ -55,11 +58,11 @@ type testRouter struct {
 	fallback bool
 }
 
-func (r testRouter) Route(_ context.Context, st *Statement, _ *Session) Decision {
+func (r testRouter) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
 	if st.SQL != localSQL {
-		return Decision{Route: RoutePassthrough}
+		return RouteDecision{Route: RoutePassthrough}
 	}
-	return Decision{Route: RouteRollup, Answer: r.answer, Fallback: r.fallback}
+	return RouteDecision{Route: RouteRollup, Answer: r.answer, Fallback: r.fallback}
 }
 
 // rows runs sql with pgx in mode and returns its field names, type OIDs and
@@ -147,7 +150,7 @@ func TestLocalAnswerFallsBack(t *testing.T) {
 
 func TestLocalAnswerErrorWithoutFallback(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = testRouter{answer: seriesAnswer{fail: Error("XX000", "no rollup can answer this")}}
+		o.Router = testRouter{answer: seriesAnswer{fail: Error(sqlstate.InternalError, "no rollup can answer this")}}
 	})
 	proxied := connect(t, p.dsn(trustUser, ""))
 	for name, mode := range execModes {
@@ -265,15 +268,15 @@ func TestDecodeBind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, formats, err := decodeBind(raw[5:], []uint32{23, 25})
+	params, formats, err := decodeBind(raw[5:], []uint32{pgtype.Int4OID, pgtype.TextOID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Param{{TypeOID: 23, Format: 1, Value: []byte{0, 0, 0, 7}}, {TypeOID: 25}}
+	want := []Param{{TypeOID: pgtype.Int4OID, Format: 1, Value: []byte{0, 0, 0, 7}}, {TypeOID: pgtype.TextOID}}
 	if !reflect.DeepEqual(params, want) || !reflect.DeepEqual(formats, []int16{1}) {
 		t.Fatalf("got %+v %v", params, formats)
 	}
-	if _, _, err := decodeBind(raw[5:len(raw)-1], []uint32{23, 25}); err == nil {
+	if _, _, err := decodeBind(raw[5:len(raw)-1], []uint32{pgtype.Int4OID, pgtype.TextOID}); err == nil {
 		t.Fatal("truncated Bind accepted")
 	}
 }
@@ -285,10 +288,10 @@ type floatAnswer struct{}
 const floatSQL = "select 0.1::float8 + 0.2 as x"
 
 func (floatAnswer) Columns() []Column {
-	return []Column{{Name: "x", TypeOID: oidFloat8, TypeSize: 8, Typmod: -1}}
+	return []Column{{Name: "x", TypeOID: pgtype.Float8OID, TypeSize: 8, Typmod: -1}}
 }
 func (floatAnswer) ParamTypes() []uint32 { return nil }
-func (floatAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (floatAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	a, b := 0.1, 0.2 // variables: constant arithmetic in Go is exact
 	return &Result{Rows: SliceRows([][]any{{a + b}}), Tag: "SELECT"}, nil
 }
@@ -371,10 +374,10 @@ func (r *countingRows) Close() error  { return nil }
 type bigAnswer struct{ n, failAt int }
 
 func (bigAnswer) Columns() []Column {
-	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: oidText, TypeSize: -1, Typmod: -1}}
+	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}, {Name: "label", TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1}}
 }
 func (bigAnswer) ParamTypes() []uint32 { return nil }
-func (a bigAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a bigAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	return &Result{Rows: &countingRows{n: a.n, failAt: a.failAt}, Tag: "SELECT"}, nil
 }
 
@@ -422,18 +425,20 @@ func TestLocalAnswerStreams(t *testing.T) {
 	}
 }
 
-type routerFunc func(*Statement) Decision
+type routerFunc func(*Statement) RouteDecision
 
-func (f routerFunc) Route(_ context.Context, st *Statement, _ *Session) Decision { return f(st) }
+func (f routerFunc) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
+	return f(st)
+}
 
 // answering is a router that answers sql with a, falling back to the
 // warehouse if a fails, and passes everything else through.
 func answering(sql string, a Answer) Router {
-	return routerFunc(func(st *Statement) Decision {
+	return routerFunc(func(st *Statement) RouteDecision {
 		if st.SQL != sql {
-			return Decision{Route: RoutePassthrough}
+			return RouteDecision{Route: RoutePassthrough}
 		}
-		return Decision{Route: RouteRollup, Answer: a, Fallback: true}
+		return RouteDecision{Route: RouteRollup, Answer: a, Fallback: true}
 	})
 }
 
@@ -441,10 +446,10 @@ func answering(sql string, a Answer) Router {
 type slowAnswer struct{}
 
 func (slowAnswer) Columns() []Column {
-	return []Column{{Name: "n", TypeOID: oidInt8, TypeSize: 8, Typmod: -1}}
+	return []Column{{Name: "n", TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}}
 }
 func (slowAnswer) ParamTypes() []uint32 { return nil }
-func (slowAnswer) Run(ctx context.Context, _ *Session, _ []Param) (*Result, error) {
+func (slowAnswer) Run(ctx context.Context, _ *SessionInfo, _ []Param) (*Result, error) {
 	return &Result{Rows: &ctxRows{ctx: ctx}, Tag: "SELECT"}, nil
 }
 
@@ -482,7 +487,7 @@ func TestCancelReachesLocalAnswer(t *testing.T) {
 		start := time.Now()
 		_, err := conn.Exec(ctx, q, mode)
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+		if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.QueryCanceled {
 			t.Fatalf("%v: err = %v, want 57014", mode, err)
 		}
 		if d := time.Since(start); d > 5*time.Second {

@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // parseParamOIDs returns the parameter types a Parse body declares.
@@ -26,7 +28,7 @@ func parseParamOIDs(body []byte, name, query string) ([]uint32, bool) {
 // decodeBind returns the parameters and result format codes of a Bind body
 // whose statement declared the parameter types oids.
 func decodeBind(body []byte, oids []uint32) ([]Param, []int16, error) {
-	bad := newError(severityFatal, codeProtocolViolation, "invalid Bind message")
+	bad := newError(severityFatal, sqlstate.ProtocolViolation, "invalid Bind message")
 	_, rest, _ := cutCString(body)  // portal
 	_, rest, ok := cutCString(rest) // statement
 	if !ok {
@@ -42,7 +44,7 @@ func decodeBind(body []byte, oids []uint32) ([]Param, []int16, error) {
 	n := int(binary.BigEndian.Uint16(rest))
 	rest = rest[2:]
 	if n != len(oids) && len(oids) > 0 || (len(formats) > 1 && len(formats) != n) {
-		return nil, nil, newError(severityError, codeProtocolViolation,
+		return nil, nil, newError(severityError, sqlstate.ProtocolViolation,
 			fmt.Sprintf("bind message supplies %d parameters, but prepared statement requires %d", n, len(oids)))
 	}
 	params := make([]Param, n)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 )
 
@@ -20,13 +22,13 @@ func TestAppendRowEncodingError(t *testing.T) {
 		row     []any
 		wantErr string
 	}{
-		{"wrong Go type, text", []Column{{Name: "n", TypeOID: oidInt8}}, nil, []any{"x"}, "column n"},
-		{"wrong Go type, binary", []Column{{Name: "n", TypeOID: oidInt8}}, []int16{1}, []any{"x"}, "column n"},
-		{"second column fails", []Column{{Name: "a", TypeOID: oidText}, {Name: "f", TypeOID: oidFloat8}}, nil, []any{"ok", "not a float"}, "column f"},
-		{"invalid UTF-8", []Column{{Name: "s", TypeOID: oidText}}, nil, []any{"\xff"}, "column s"},
-		{"unsupported type", []Column{{Name: "j", TypeOID: 3802}}, []int16{0}, []any{"{}"}, "column j"},
-		{"unsupported type, binary", []Column{{Name: "j", TypeOID: 3802}}, []int16{1}, []any{"{}"}, "column j"},
-		{"too few values", []Column{{Name: "a", TypeOID: oidText}}, nil, []any{}, "0 values for 1 columns"},
+		{"wrong Go type, text", []Column{{Name: "n", TypeOID: pgtype.Int8OID}}, nil, []any{"x"}, "column n"},
+		{"wrong Go type, binary", []Column{{Name: "n", TypeOID: pgtype.Int8OID}}, []int16{1}, []any{"x"}, "column n"},
+		{"second column fails", []Column{{Name: "a", TypeOID: pgtype.TextOID}, {Name: "f", TypeOID: pgtype.Float8OID}}, nil, []any{"ok", "not a float"}, "column f"},
+		{"invalid UTF-8", []Column{{Name: "s", TypeOID: pgtype.TextOID}}, nil, []any{"\xff"}, "column s"},
+		{"unsupported type", []Column{{Name: "j", TypeOID: pgtype.JSONBOID}}, []int16{0}, []any{"{}"}, "column j"},
+		{"unsupported type, binary", []Column{{Name: "j", TypeOID: pgtype.JSONBOID}}, []int16{1}, []any{"{}"}, "column j"},
+		{"too few values", []Column{{Name: "a", TypeOID: pgtype.TextOID}}, nil, []any{}, "0 values for 1 columns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +49,7 @@ func TestAppendRowEncodingError(t *testing.T) {
 
 func TestAppendRow(t *testing.T) {
 	enc := &encoder{settings: pgfmt.DefaultSettings()}
-	cols := []Column{{Name: "n", TypeOID: oidInt8}, {Name: "f", TypeOID: oidFloat8}, {Name: "s", TypeOID: oidText}}
+	cols := []Column{{Name: "n", TypeOID: pgtype.Int8OID}, {Name: "f", TypeOID: pgtype.Float8OID}, {Name: "s", TypeOID: pgtype.TextOID}}
 	out, err := appendRow([]byte("x"), enc, cols, []int16{0, 1, 0}, []any{int64(7), 0.5, nil})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // When the warehouse is unreachable a session keeps what does not need it:
@@ -147,7 +149,8 @@ func answers(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
-		case codeCannotConnectNow, codeAdminShutdown, "57P02", codeConnectionFailure, "08001", "08004":
+		case sqlstate.CannotConnectNow, sqlstate.AdminShutdown, sqlstate.CrashShutdown, sqlstate.ConnectionFailure,
+			sqlstate.SQLClientUnableToEstablishSQLConnection, sqlstate.SQLServerRejectedEstablishmentOfSQLConnection:
 			return false
 		}
 		return true

@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // cuttable stands between the proxy and the warehouse: cut drops every
@@ -92,7 +94,7 @@ func shutDownAfter(typ byte, client, server net.Conn) {
 			return
 		}
 		if head[0] == typ && (typ != 'R' || binary.BigEndian.Uint32(body) == 0) {
-			e := newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command")
+			e := newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command")
 			_, _ = client.Write(e.encode(nil))
 			return
 		}
@@ -203,10 +205,10 @@ func TestOutageSessionsSurvive(t *testing.T) {
 	fw.cut()
 	// A statement finds the connection gone; the session does not end.
 	_, err := a.Exec(ctx, "select 2")
-	wantCode(t, "passthrough during the outage", err, codeCannotConnectNow, codeConnectionFailure)
+	wantCode(t, "passthrough during the outage", err, sqlstate.CannotConnectNow, sqlstate.ConnectionFailure)
 	waitWarehouseUp(t, p, 0)
 	_, err = a.Exec(ctx, "select 2")
-	pe := wantCode(t, "passthrough during the outage", err, codeCannotConnectNow)
+	pe := wantCode(t, "passthrough during the outage", err, sqlstate.CannotConnectNow)
 	if pe.Severity != "ERROR" {
 		t.Errorf("severity %s, want ERROR", pe.Severity)
 	}
@@ -216,7 +218,7 @@ func TestOutageSessionsSurvive(t *testing.T) {
 		}
 	}
 	_, err = a.Exec(ctx, "select $1::int", 7)
-	wantCode(t, "extended passthrough during the outage", err, codeCannotConnectNow)
+	wantCode(t, "extended passthrough during the outage", err, sqlstate.CannotConnectNow)
 	if got := rows(t, trust, pgx.QueryExecModeCacheStatement, localSQL); got != want {
 		t.Errorf("trust session: %s", got)
 	}
@@ -227,7 +229,7 @@ func TestOutageSessionsSurvive(t *testing.T) {
 		t.Errorf("new session: %s", got)
 	}
 	_, err = b.Exec(ctx, "select 3")
-	wantCode(t, "new session's passthrough", err, codeCannotConnectNow)
+	wantCode(t, "new session's passthrough", err, sqlstate.CannotConnectNow)
 	connectFails := func(dsn, code string) {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -242,10 +244,10 @@ func TestOutageSessionsSurvive(t *testing.T) {
 			t.Errorf("login refused with severity %s", pe.Severity)
 		}
 	}
-	connectFails(p.dsn(scramUser, "wrong"), codeInvalidPassword)
+	connectFails(p.dsn(scramUser, "wrong"), sqlstate.InvalidPassword)
 	// md5 logins are not authenticated by the proxy, nor unknown ones.
-	connectFails(p.dsn(md5User, md5Password), codeCannotConnectNow)
-	connectFails(p.dsn("nobody", "x"), codeCannotConnectNow)
+	connectFails(p.dsn(md5User, md5Password), sqlstate.CannotConnectNow)
+	connectFails(p.dsn("nobody", "x"), sqlstate.CannotConnectNow)
 	// A trust login that worked before works without a password.
 	connect(t, p.dsn(trustUser, ""))
 	if v := testutil.ToFloat64(p.srv.metrics.LocalLogins); v != 2 {
@@ -294,14 +296,14 @@ func TestOutageInTransaction(t *testing.T) {
 	fw.cut()
 	waitWarehouseUp(t, p, 0)
 	_, err := a.Exec(ctx, "select 2")
-	pe := wantCode(t, "first statement after the loss", err, codeConnectionFailure)
+	pe := wantCode(t, "first statement after the loss", err, sqlstate.ConnectionFailure)
 	if pe.Detail == "" {
 		t.Error("the loss has no detail")
 	}
 	_, err = a.Exec(ctx, "select 3")
-	wantCode(t, "in the failed block", err, "25P02")
+	wantCode(t, "in the failed block", err, sqlstate.InFailedSQLTransaction)
 	_, err = a.Exec(ctx, localSQL)
-	wantCode(t, "a rollup answer in the failed block", err, "25P02")
+	wantCode(t, "a rollup answer in the failed block", err, sqlstate.InFailedSQLTransaction)
 	if s := a.PgConn().TxStatus(); s != 'E' {
 		t.Fatalf("status %c, want E", s)
 	}
@@ -314,7 +316,7 @@ func TestOutageInTransaction(t *testing.T) {
 		t.Errorf("in a block begun without the warehouse: %s", got)
 	}
 	_, err = a.Exec(ctx, "select 4")
-	wantCode(t, "passthrough in the block", err, codeCannotConnectNow)
+	wantCode(t, "passthrough in the block", err, sqlstate.CannotConnectNow)
 	if tag := mustExec("commit"); tag.String() != "ROLLBACK" {
 		t.Errorf("commit of a failed block: %s, want ROLLBACK", tag)
 	}
@@ -328,7 +330,7 @@ func TestOutageInTransaction(t *testing.T) {
 	mustExec("rollback")
 	// The temp table was created in the block, which the rollback undid.
 	_, err = a.Exec(ctx, "select * from t")
-	wantCode(t, "table from the rolled-back block", err, "42P01")
+	wantCode(t, "table from the rolled-back block", err, sqlstate.UndefinedTable)
 }
 
 // A session that changed its state on the warehouse learns of the loss
@@ -350,7 +352,7 @@ func TestOutageReportsLostState(t *testing.T) {
 		t.Errorf("clean: %d", n)
 	}
 	_, err := dirty.Exec(ctx, "select 3")
-	wantCode(t, "dirty session's first statement", err, codeConnectionFailure)
+	wantCode(t, "dirty session's first statement", err, sqlstate.ConnectionFailure)
 	var wm string
 	if err := dirty.QueryRow(ctx, "show work_mem").Scan(&wm); err != nil || wm == "17MB" {
 		t.Errorf("work_mem %q %v: want the default again", wm, err)
@@ -372,7 +374,7 @@ func TestOutageDuringStatement(t *testing.T) {
 	fw.cut()
 	select {
 	case err := <-done:
-		wantCode(t, "running statement", err, codeConnectionFailure)
+		wantCode(t, "running statement", err, sqlstate.ConnectionFailure)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the running statement got no answer")
 	}
@@ -403,7 +405,7 @@ func TestTerminatedBackendEndsSession(t *testing.T) {
 		_, err := a.Exec(ctx, "select 1")
 		if err != nil {
 			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == codeCannotConnectNow {
+			if errors.As(err, &pe) && pe.Code == sqlstate.CannotConnectNow {
 				t.Fatalf("the session survived pg_terminate_backend: %v", err)
 			}
 		}
@@ -428,7 +430,7 @@ type probedAnswer struct{ prober *switchProber }
 
 func (a probedAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
 func (a probedAnswer) ParamTypes() []uint32 { return nil }
-func (a probedAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a probedAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	if sess.Probe != a.prober.Probe() || len(sess.Probed) != 1 || sess.Probed[0] != "ctx" {
 		return nil, errors.New("context unknown")
 	}
@@ -466,7 +468,7 @@ func TestOutageKeepsContextForAnEquivalentProbe(t *testing.T) {
 
 	prober.p.Store(&Probe{Select: "'ctx'", Columns: 1, Fingerprint: "db/2"})
 	_, err := a.Exec(ctx, localSQL)
-	wantCode(t, "after a Probe of another catalog", err, codeCannotConnectNow)
+	wantCode(t, "after a Probe of another catalog", err, sqlstate.CannotConnectNow)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if c, err := pgx.Connect(cctx, p.dsn(scramUser, scramPassword)); err == nil {
@@ -498,7 +500,7 @@ func TestOutageAfterAuthentication(t *testing.T) {
 		t.Errorf("local answer: %s", got)
 	}
 	_, err := a.Exec(ctx, "select 1")
-	wantCode(t, "passthrough", err, codeCannotConnectNow)
+	wantCode(t, "passthrough", err, sqlstate.CannotConnectNow)
 	// Shut down as the session starts: its settings are the login's.
 	fw.shutdownAfter.Store(0)
 	waitWarehouseUp(t, p, 1)
@@ -541,11 +543,11 @@ func TestWarehouseMonitor(t *testing.T) {
 	}
 	refused := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
 	check(nil, true)
-	check(&pgconn.PgError{Code: "28P01"}, true) // the service account's password: not an outage
-	check(&pgconn.PgError{Code: "53300"}, true)
+	check(&pgconn.PgError{Code: sqlstate.InvalidPassword}, true) // the service account's password: not an outage
+	check(&pgconn.PgError{Code: sqlstate.TooManyConnections}, true)
 	check(refused, false)
-	check(&pgconn.PgError{Code: "57P03"}, false)
-	check(fmt.Errorf("connect: %w", &pgconn.PgError{Code: "57P01"}), false)
+	check(&pgconn.PgError{Code: sqlstate.CannotConnectNow}, false)
+	check(fmt.Errorf("connect: %w", &pgconn.PgError{Code: sqlstate.AdminShutdown}), false)
 	check(context.DeadlineExceeded, false)
 	check(nil, true)
 	out := logs.String()

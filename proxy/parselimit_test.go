@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // parseRecorder is a Router that parses every statement and remembers the
@@ -20,12 +21,12 @@ type parseRecorder struct {
 	errs []error
 }
 
-func (r *parseRecorder) Route(_ context.Context, st *Statement, _ *Session) Decision {
+func (r *parseRecorder) Route(_ context.Context, st *Statement, _ *SessionInfo) RouteDecision {
 	_, err := st.Parse()
 	r.mu.Lock()
 	r.errs = append(r.errs, err)
 	r.mu.Unlock()
-	return Decision{Route: RoutePassthrough}
+	return RouteDecision{Route: RoutePassthrough}
 }
 
 // TestStatementsBeyondParseLimits checks that a statement beyond the parse
@@ -44,11 +45,11 @@ func TestStatementsBeyondParseLimits(t *testing.T) {
 	chain := "SELECT 1" + strings.Repeat("+1", 30000)
 	_, err := conn.Exec(ctx, chain).ReadAll()
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "54001" {
+	if !errors.As(err, &pe) || pe.Code != sqlstate.StatementTooComplex {
 		t.Fatalf("30,000 chained terms: %v, want Postgres's 54001", err)
 	}
 	wide := "SELECT " + strings.Repeat("1+", 40000) + "1"
-	if _, err := conn.Prepare(ctx, "wide", wide, nil); !errors.As(err, &pe) || pe.Code != "54001" {
+	if _, err := conn.Prepare(ctx, "wide", wide, nil); !errors.As(err, &pe) || pe.Code != sqlstate.StatementTooComplex {
 		t.Fatalf("prepared, 40,000 terms: %v, want 54001", err)
 	}
 	results, err := conn.Exec(ctx, "SELECT 1 WHERE '"+strings.Repeat("a", 100<<10)+"' <> ''").ReadAll()

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // testPG is the warehouse of the tests that need one, started by the first of
@@ -136,10 +137,10 @@ func TestAuthentication(t *testing.T) {
 	}{
 		{"trust", trustUser, "", ""},
 		{"scram", scramUser, scramPassword, ""},
-		{"scram wrong password", scramUser, "nope", "28P01"},
+		{"scram wrong password", scramUser, "nope", sqlstate.InvalidPassword},
 		{"md5", md5User, md5Password, ""},
-		{"md5 wrong password", md5User, "nope", "28P01"},
-		{"unknown role", "nobody_here", "x", "28P01"},
+		{"md5 wrong password", md5User, "nope", sqlstate.InvalidPassword},
+		{"unknown role", "nobody_here", "x", sqlstate.InvalidPassword},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,8 +185,8 @@ func TestCleartextPolicyNever(t *testing.T) {
 	defer cancel()
 	_, err := pgx.Connect(ctx, p.dsn(scramUser, scramPassword))
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != codeInvalidAuthorization {
-		t.Fatalf("err = %v, want SQLSTATE %s", err, codeInvalidAuthorization)
+	if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.InvalidAuthorizationSpecification {
+		t.Fatalf("err = %v, want SQLSTATE %s", err, sqlstate.InvalidAuthorizationSpecification)
 	}
 	// Trust needs no password, so the policy does not get in its way.
 	conn := connect(t, p.dsn(trustUser, ""))
@@ -229,7 +230,7 @@ func TestCancel(t *testing.T) {
 	start := time.Now()
 	_, err := conn.Exec(ctx, "select pg_sleep(20)")
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+	if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.QueryCanceled {
 		t.Fatalf("err = %v, want SQLSTATE 57014", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {

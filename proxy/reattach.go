@@ -9,6 +9,8 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // A session outlives its warehouse connection (outage.go). When the
@@ -79,7 +81,7 @@ var (
 // has none. Neither names the warehouse's address: an unauthenticated
 // client learns nothing of it from the proxy.
 func errUnreachable() *pgError {
-	e := newError(severityError, codeCannotConnectNow, "pgrollup: the warehouse is unreachable; until it is back, only statements answered from rollups run")
+	e := newError(severityError, sqlstate.CannotConnectNow, "pgrollup: the warehouse is unreachable; until it is back, only statements answered from rollups run")
 	e.Hint = "The session stays open: this statement can be run again once the warehouse is back."
 	return e
 }
@@ -88,14 +90,14 @@ const lossDetail = "What the session had set up on the warehouse (settings chang
 
 // errLostRunning is what statements running when the connection was lost get.
 func errLostRunning() *pgError {
-	e := newError(severityError, codeConnectionFailure, "pgrollup: lost the connection to the warehouse; the statement may or may not have completed")
+	e := newError(severityError, sqlstate.ConnectionFailure, "pgrollup: lost the connection to the warehouse; the statement may or may not have completed")
 	e.Detail = lossDetail
 	return e
 }
 
 // errLostBefore is the loss reported to the next statement, which did not run.
 func errLostBefore() *pgError {
-	e := newError(severityError, codeConnectionFailure, "pgrollup: lost the connection to the warehouse; this statement did not run")
+	e := newError(severityError, sqlstate.ConnectionFailure, "pgrollup: lost the connection to the warehouse; this statement did not run")
 	e.Detail = lossDetail
 	return e
 }
@@ -103,7 +105,7 @@ func errLostBefore() *pgError {
 // errCannotReattach ends a session the warehouse no longer lets in with the
 // credentials it started with, or whose credentials the proxy cannot replay.
 func errCannotReattach() *pgError {
-	return newError(severityFatal, codeInvalidAuthorization,
+	return newError(severityFatal, sqlstate.InvalidAuthorizationSpecification,
 		"pgrollup: cannot authenticate this session to the warehouse again; connect again")
 }
 
@@ -136,9 +138,9 @@ func (s *session) closeUpstream() {
 // the first from the second.
 func (s *session) survives(body []byte) bool {
 	switch errorCode(body) {
-	case "57P02", codeCannotConnectNow:
+	case sqlstate.CrashShutdown, sqlstate.CannotConnectNow:
 		return true
-	case codeAdminShutdown:
+	case sqlstate.AdminShutdown:
 		ctx, cancel := context.WithTimeout(s.ctx, checkTimeout)
 		defer cancel()
 		return !s.srv.monitor.confirm(ctx)
@@ -168,7 +170,7 @@ func errorCode(body []byte) string {
 // not hear of it.
 func shutdownNotice(body []byte) bool {
 	switch errorCode(body) {
-	case codeAdminShutdown, "57P02":
+	case sqlstate.AdminShutdown, sqlstate.CrashShutdown:
 		return true
 	}
 	return false
@@ -243,7 +245,7 @@ func (s *session) loseUpstream(cause error) bool {
 		}
 		s.stateMu.Unlock()
 		if idle {
-			s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+			s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 		}
 	}
 	return true
@@ -509,7 +511,7 @@ func (s *session) attach() error {
 			// The warehouse's own refusal (a password changed, the
 			// database dropped) ends the session, in its words.
 			s.closeUpstream()
-			if errorCode(msg.body) == codeInvalidPassword {
+			if errorCode(msg.body) == sqlstate.InvalidPassword {
 				s.srv.verifiers.forget(s.user)
 			}
 			raw := clone(msg.raw)
@@ -580,7 +582,7 @@ func (s *session) endSession(e *pgError) error {
 // this SQLSTATE is down rather than refusing the client.
 func survivableCode(code string) bool {
 	switch code {
-	case codeCannotConnectNow, codeAdminShutdown, "57P02":
+	case sqlstate.CannotConnectNow, sqlstate.AdminShutdown, sqlstate.CrashShutdown:
 		return true
 	}
 	return false
@@ -684,25 +686,25 @@ const (
 // statements in transactions (pgjdbc without autocommit) still gets rollup
 // answers, and can end a block the loss failed. The second result is false
 // for every other statement, and while the session has a connection.
-func (s *session) offlineCommand(st *Statement) (Decision, bool) {
+func (s *session) offlineCommand(st *Statement) (RouteDecision, bool) {
 	if !s.isDetached() {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	switch firstKeyword(st.SQL) {
 	case "begin", "start", "commit", "end", "rollback", "abort":
 	default:
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	if multipleStatements(st.SQL) {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	tree, err := st.Parse()
 	if err != nil || len(tree.Stmts) != 1 {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	ts := tree.Stmts[0].GetStmt().GetTransactionStmt()
 	if ts == nil || ts.GetChain() {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	var kind txKind
 	switch ts.GetKind() {
@@ -713,9 +715,9 @@ func (s *session) offlineCommand(st *Statement) (Decision, bool) {
 	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK:
 		kind = txRollback
 	default:
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
-	return Decision{Route: RouteAdmin, Reason: "warehouse_unreachable", Answer: &offlineTxAnswer{sess: s, kind: kind, sql: st.SQL}, Fallback: true}, true
+	return RouteDecision{Route: RouteAdmin, Reason: "warehouse_unreachable", Answer: &offlineTxAnswer{sess: s, kind: kind, sql: st.SQL}, Fallback: true}, true
 }
 
 // offlineTxAnswer is BEGIN, COMMIT or ROLLBACK answered without the warehouse.
@@ -738,7 +740,7 @@ func (errAttached) FallbackReason() string { return "warehouse_back" }
 // Run moves the block the session holds without the warehouse: BEGIN opens
 // it (replayed on the next connection), COMMIT and ROLLBACK end it; COMMIT
 // of a failed block is a ROLLBACK, as in Postgres.
-func (a *offlineTxAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a *offlineTxAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	s := a.sess
 	if !s.isDetached() {
 		return nil, errAttached{}
@@ -801,7 +803,7 @@ func (s *session) refusedInFailedBlock(a Answer) bool {
 // without a password or with SCRAM-SHA-256 whose verifier the proxy holds,
 // can start so; any other gets "cannot connect now".
 func (s *session) loginLocally(params map[string]string, authenticated bool) error {
-	refuse := newError(severityFatal, codeCannotConnectNow, "pgrollup: the warehouse is unreachable, and this login cannot be checked without it")
+	refuse := newError(severityFatal, sqlstate.CannotConnectNow, "pgrollup: the warehouse is unreachable, and this login cannot be checked without it")
 	refuse.Hint = "pgrollup authenticates a login itself only when it has started a session of it before, with the same database and parameters, while the warehouse was up."
 	if !s.srv.opts.OutageLogins {
 		return refuse
@@ -864,7 +866,7 @@ func (s *session) loginLocally(params map[string]string, authenticated bool) err
 }
 
 func passwordFailed(user string) *pgError {
-	return newError(severityFatal, codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
+	return newError(severityFatal, sqlstate.InvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
 }
 
 // scramExchange authenticates the client with SCRAM-SHA-256 against v, as
@@ -886,15 +888,15 @@ func (s *session) scramExchange(v *scramVerifier) error {
 	}
 	mech, rest, ok := cutCString(msg.body)
 	if !ok || len(rest) < 4 {
-		return newError(severityFatal, codeProtocolViolation, "malformed SASLInitialResponse message")
+		return newError(severityFatal, sqlstate.ProtocolViolation, "malformed SASLInitialResponse message")
 	}
 	if mech != scramMechanism {
-		return newError(severityFatal, codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
+		return newError(severityFatal, sqlstate.ProtocolViolation, "client selected an invalid SASL authentication mechanism")
 	}
 	n := int(int32(binary.BigEndian.Uint32(rest)))
 	rest = rest[4:]
 	if n < 0 || n != len(rest) {
-		return newError(severityFatal, codeProtocolViolation, "malformed SASLInitialResponse message")
+		return newError(severityFatal, sqlstate.ProtocolViolation, "malformed SASLInitialResponse message")
 	}
 	first, err := srv.first(rest)
 	if err != nil {
@@ -923,7 +925,7 @@ func (s *session) clientSASL() (message, error) {
 		return message{}, errSessionDone
 	}
 	if msg.typ != 'p' {
-		return message{}, newError(severityFatal, codeProtocolViolation, fmt.Sprintf("expected SASL response, got message type %d", msg.typ))
+		return message{}, newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("expected SASL response, got message type %d", msg.typ))
 	}
 	return msg, nil
 }
@@ -931,7 +933,7 @@ func (s *session) clientSASL() (message, error) {
 func scramFailed(err error, user string) *pgError {
 	var pe errScramProtocol
 	if errors.As(err, &pe) {
-		return newError(severityFatal, codeProtocolViolation, pe.Error())
+		return newError(severityFatal, sqlstate.ProtocolViolation, pe.Error())
 	}
 	return passwordFailed(user)
 }

@@ -25,19 +25,19 @@ import (
 // sessionCommand decides a statement that manages the proxy's own
 // prepared statements: a lone DEALLOCATE of a statement only the proxy
 // holds. The second result is false for every other statement.
-func (s *session) sessionCommand(st *Statement) (Decision, bool) {
+func (s *session) sessionCommand(st *Statement) (RouteDecision, bool) {
 	if !ascii.ContainsFold(st.SQL, "deallocate") {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	resets := st.effects().resets
 	if len(resets) != 1 || resets[0].kind != resetDeallocate || multipleStatements(st.SQL) {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
 	name := resets[0].name
 	if ls := s.localStmts[name]; ls == nil || ls.upstream {
-		return Decision{}, false
+		return RouteDecision{}, false
 	}
-	return Decision{
+	return RouteDecision{
 		Route:    RoutePassthrough,
 		Reason:   "session_command",
 		Answer:   &deallocateAnswer{sess: s, name: name},
@@ -60,7 +60,7 @@ var errNotLocal = errors.New("the statement to deallocate is no longer held by t
 
 // Run drops the statement, which a prepared DEALLOCATE finds only when it
 // runs; portals bound to it live on, as in Postgres.
-func (a *deallocateAnswer) Run(context.Context, *Session, []Param) (*Result, error) {
+func (a *deallocateAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	ls := a.sess.localStmts[a.name]
 	if ls == nil || ls.upstream {
 		return nil, errNotLocal

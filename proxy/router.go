@@ -64,9 +64,9 @@ func (st *Statement) Parse() (*pg_query.ParseResult, error) {
 	return st.tree, st.err
 }
 
-// Session is what a Router may know of the session a statement arrives on.
+// SessionInfo is what a Router may know of the session a statement arrives on.
 // It is a snapshot: the Router must not keep it beyond the call.
-type Session struct {
+type SessionInfo struct {
 	User     string
 	Database string
 	// Parameters are the values the warehouse last reported with
@@ -103,7 +103,7 @@ type Session struct {
 // select-list of a one-row query that must never fail. The Router writes
 // it (which tables a name resolves to, whether the current role may read
 // them, the settings its row-level security policies read) and reads the
-// values from Session.Probed.
+// values from SessionInfo.Probed.
 type Probe struct {
 	Select  string // comma-separated expressions, each returning text
 	Columns int    // how many
@@ -125,8 +125,9 @@ type Prober interface {
 	Probe() *Probe
 }
 
-// Decision is a Router's answer for one statement.
-type Decision struct {
+// RouteDecision is a Router's answer for one statement: where it is
+// answered and, for an answer from the proxy, how.
+type RouteDecision struct {
 	Route Route
 	// Reason says why a statement was not answered from a rollup, as a stable
 	// code (for metrics) and a message a user can act on.
@@ -168,9 +169,9 @@ type Answer interface {
 	// prepared statement may differ from when it was prepared (time zone,
 	// the current time, the catalog): an Answer whose decision no longer
 	// holds must fail rather than answer. Run must have no effect that
-	// relaying the statement afterwards would duplicate: a Decision with
+	// relaying the statement afterwards would duplicate: a RouteDecision with
 	// Fallback relays the statement when Run fails.
-	Run(ctx context.Context, sess *Session, params []Param) (*Result, error)
+	Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error)
 }
 
 // Binder is an Answer that can decide only once values are bound to its
@@ -181,7 +182,7 @@ type Binder interface {
 	Answer
 	// Bind returns the Answer for a portal with these parameters, or nil
 	// when the warehouse must answer it.
-	Bind(ctx context.Context, sess *Session, params []Param) Answer
+	Bind(ctx context.Context, sess *SessionInfo, params []Param) Answer
 }
 
 // Result is an answer being computed.
@@ -217,7 +218,8 @@ func (r *sliceRows) Values() []any { return r.rows[r.i] }
 func (r *sliceRows) Err() error    { return nil }
 func (r *sliceRows) Close() error  { return nil }
 
-// Error is an error an Answer reports to the client as an ErrorResponse.
+// Error is an error an Answer reports to the client as an ErrorResponse, with
+// SQLSTATE code (one of package sqlstate's).
 func Error(code, message string) error {
 	return newError(severityError, code, message)
 }
@@ -225,15 +227,15 @@ func Error(code, message string) error {
 // Router decides where statements go. It is called on every Query and Parse,
 // so it must be fast and must not block on I/O.
 type Router interface {
-	Route(ctx context.Context, stmt *Statement, sess *Session) Decision
+	Route(ctx context.Context, stmt *Statement, sess *SessionInfo) RouteDecision
 }
 
 // PassthroughRouter sends every statement to the warehouse.
 type PassthroughRouter struct{}
 
 // Route implements Router.
-func (PassthroughRouter) Route(context.Context, *Statement, *Session) Decision {
-	return Decision{Route: RoutePassthrough, Reason: "no_rollups", ReasonMessage: "no rollups are configured"}
+func (PassthroughRouter) Route(context.Context, *Statement, *SessionInfo) RouteDecision {
+	return RouteDecision{Route: RoutePassthrough, Reason: "no_rollups", ReasonMessage: "no rollups are configured"}
 }
 
 // statementCache keeps parsed statements by text. BI tools repeat the same

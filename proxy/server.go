@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // CleartextPolicy says when the proxy may ask a client for its password in
@@ -290,7 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for sess := range s.sessions {
-			sess.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+			sess.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 		}
 		s.mu.Unlock()
 		<-done
@@ -325,7 +326,7 @@ func (s *Server) register(sess *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
-		return newError(severityFatal, codeCannotConnectNow, "the database system is shutting down")
+		return newError(severityFatal, sqlstate.CannotConnectNow, "the database system is shutting down")
 	}
 	s.sessions[sess] = struct{}{}
 	s.metrics.ClientConnections.Inc()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 const (
@@ -116,7 +118,7 @@ type session struct {
 	localPortals  map[string]*localPortal
 	batchUpstream bool // a message of this batch went to the warehouse
 	batchFailed   bool // a local message of this batch failed: skip to Sync
-	sessInfo      Session
+	sessInfo      SessionInfo
 	clock         statementClock // duration.go
 
 	// Client loop only: what was relayed (upstream.go). upStmts and
@@ -227,7 +229,7 @@ func (s *session) establish() (registered, ok bool) {
 	}
 	s.user = params["user"]
 	if s.user == "" {
-		s.fail(newError(severityFatal, codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
+		s.fail(newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
 		return false, false
 	}
 	s.database = params["database"]
@@ -295,7 +297,7 @@ func (s *session) login(ctx context.Context, params map[string]string) error {
 		if s.srv.monitor.confirm(ctx) && !authed {
 			// Up for the monitor, not for this client: nothing to fall
 			// back on, and no address to tell it.
-			return newError(severityFatal, codeConnectionFailure, "pgrollup: could not connect to the warehouse")
+			return newError(severityFatal, sqlstate.ConnectionFailure, "pgrollup: could not connect to the warehouse")
 		}
 		if authed {
 			// The warehouse authenticated the client: the session can
@@ -348,7 +350,7 @@ func (s *session) fail(err error) {
 	}
 	var le *lengthError
 	if errors.As(err, &le) {
-		err = newError(severityFatal, codeProtocolViolation, "invalid message length")
+		err = newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length")
 	}
 	pe := asPgError(err)
 	s.logger().Debug("session refused", "err", err)
@@ -478,7 +480,7 @@ func (s *session) clientMessage() error {
 	if err != nil {
 		var le *lengthError
 		if errors.As(err, &le) {
-			s.terminate(newError(severityFatal, codeProtocolViolation, "invalid message length"))
+			s.terminate(newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length"))
 		}
 		return err
 	}
@@ -565,7 +567,7 @@ func (s *session) handleClientMessage(msg message) error {
 		_ = s.upW.Flush()
 		return io.EOF
 	default:
-		e := newError(severityFatal, codeProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
+		e := newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
 		s.terminate(e)
 		return e
 	}
@@ -607,7 +609,7 @@ func (s *session) beginRoundTrip(e expectation) roundTrip {
 
 // route asks the router where a statement goes; statements that manage
 // the proxy's own prepared statements it decides itself.
-func (s *session) route(st *Statement) Decision {
+func (s *session) route(st *Statement) RouteDecision {
 	if d, ok := s.sessionCommand(st); ok {
 		return d
 	}
@@ -623,7 +625,7 @@ func (s *session) route(st *Statement) Decision {
 
 // session refreshes and returns what a Router or an Answer may know of the
 // session: it changes between a Parse and its Executes.
-func (s *session) session() *Session {
+func (s *session) session() *SessionInfo {
 	info := &s.sessInfo
 	info.User, info.Database = s.user, s.database
 	if p := s.params.Load(); p != nil {
@@ -709,7 +711,7 @@ func (s *session) upstreamLoop(done chan struct{}) error {
 			return err
 		}
 		if terminate {
-			s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+			s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 			return nil
 		}
 	}
@@ -778,7 +780,7 @@ func (s *session) drain() {
 	}
 	s.stateMu.Unlock()
 	if now {
-		s.terminate(newError(severityFatal, codeAdminShutdown, "terminating connection due to administrator command"))
+		s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 func selfSignedTLS(t *testing.T) *tls.Config {
@@ -107,23 +109,23 @@ func TestBadInput(t *testing.T) {
 		send     func(c net.Conn)
 		wantCode string
 	}{
-		{"garbage instead of a startup packet", func(c net.Conn) { c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) }, codeProtocolViolation},
-		{"protocol 2.0", func(c net.Conn) { c.Write(startupPacket(2<<16, []byte("user\x00x\x00\x00"))) }, codeFeatureNotSupported},
-		{"protocol 4.0", func(c net.Conn) { c.Write(startupPacket(4<<16, []byte("user\x00x\x00\x00"))) }, codeFeatureNotSupported},
-		{"no user", func(c net.Conn) { c.Write(startupPacket(protocolVersion30, []byte("database\x00x\x00\x00"))) }, codeInvalidAuthorization},
+		{"garbage instead of a startup packet", func(c net.Conn) { c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) }, sqlstate.ProtocolViolation},
+		{"protocol 2.0", func(c net.Conn) { c.Write(startupPacket(2<<16, []byte("user\x00x\x00\x00"))) }, sqlstate.FeatureNotSupported},
+		{"protocol 4.0", func(c net.Conn) { c.Write(startupPacket(4<<16, []byte("user\x00x\x00\x00"))) }, sqlstate.FeatureNotSupported},
+		{"no user", func(c net.Conn) { c.Write(startupPacket(protocolVersion30, []byte("database\x00x\x00\x00"))) }, sqlstate.InvalidAuthorizationSpecification},
 		{"unknown message type", func(c net.Conn) {
 			c.Write(startupBytes(trustUser))
 			c.Write(appendMessage(nil, '!', []byte("x")))
-		}, codeProtocolViolation},
+		}, sqlstate.ProtocolViolation},
 		{"oversized message", func(c net.Conn) {
 			c.Write(startupBytes(trustUser))
 			hdr := binary.BigEndian.AppendUint32([]byte{'Q'}, 2<<20)
 			c.Write(hdr)
-		}, codeProtocolViolation},
+		}, sqlstate.ProtocolViolation},
 		{"bad length", func(c net.Conn) {
 			c.Write(startupBytes(trustUser))
 			c.Write([]byte{'Q', 0, 0, 0, 1})
-		}, codeProtocolViolation},
+		}, sqlstate.ProtocolViolation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +165,7 @@ func TestShutdownDrainsSessions(t *testing.T) {
 	}
 	_, err := idle.Exec(ctx, "select 1")
 	var pgErr *pgconn.PgError
-	if err == nil || (errors.As(err, &pgErr) && pgErr.Code != codeAdminShutdown) {
+	if err == nil || (errors.As(err, &pgErr) && pgErr.Code != sqlstate.AdminShutdown) {
 		t.Fatalf("idle session after shutdown: %v", err)
 	}
 	if _, err := pgx.Connect(ctx, p.dsn(trustUser, "")); err == nil {

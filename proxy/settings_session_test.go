@@ -103,7 +103,7 @@ type sleepyAnswer struct {
 	after time.Duration
 }
 
-func (a sleepyAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a sleepyAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	wait := func() error {
 		select {
 		case <-ctx.Done():
@@ -317,7 +317,7 @@ type deadlineAnswer struct {
 	deadlines chan time.Duration // 0: none
 }
 
-func (a deadlineAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a deadlineAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	var left time.Duration
 	if d, ok := ctx.Deadline(); ok {
 		left = time.Until(d)

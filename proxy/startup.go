@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // errSessionDone ends a connection quietly: a cancel request was handled,
@@ -36,7 +38,7 @@ func (s *session) acceptStartup() (map[string]string, error) {
 			}
 		case code == cancelRequestCode:
 			if len(body) < 8 {
-				return nil, newError(severityFatal, codeProtocolViolation, "invalid length of cancel request packet")
+				return nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid length of cancel request packet")
 			}
 			s.srv.cancel(cancelKey{pid: binary.BigEndian.Uint32(body[:4]), secret: binary.BigEndian.Uint32(body[4:8])})
 			return nil, errSessionDone
@@ -48,7 +50,7 @@ func (s *session) acceptStartup() (map[string]string, error) {
 			s.negotiateMinor(code&0xffff, params)
 			return params, nil
 		default:
-			return nil, newError(severityFatal, codeFeatureNotSupported,
+			return nil, newError(severityFatal, sqlstate.FeatureNotSupported,
 				fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0 to 3.0", code>>16, code&0xffff))
 		}
 	}
@@ -62,7 +64,7 @@ func (s *session) answerSSLRequest() error {
 	// Bytes the client pipelined after SSLRequest would be read as plaintext
 	// by us and as ciphertext by nobody: Postgres refuses that (CVE-2021-23214).
 	if s.clientR.Buffered() > 0 {
-		return newError(severityFatal, codeProtocolViolation, "received unencrypted data after SSL request")
+		return newError(severityFatal, sqlstate.ProtocolViolation, "received unencrypted data after SSL request")
 	}
 	if _, err := s.client.Write([]byte{'S'}); err != nil {
 		return err
@@ -169,7 +171,7 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			}
 		case 'K':
 			if len(msg.body) < 8 {
-				return newError(severityFatal, codeProtocolViolation, "invalid BackendKeyData from the warehouse")
+				return newError(severityFatal, sqlstate.ProtocolViolation, "invalid BackendKeyData from the warehouse")
 			}
 			pid := binary.BigEndian.Uint32(msg.body[:4])
 			s.upKey.Store(&upstreamKey{pid: pid, secret: append([]byte(nil), msg.body[4:]...)})
@@ -301,7 +303,7 @@ func (s *session) borrowSettings() (sessionSettings, bool) {
 // returns done when the message is AuthenticationOk.
 func (s *session) authStep(body []byte, scram **scramClient, password func() (string, error), keys *scramKeys) (done bool, err error) {
 	if len(body) < 4 {
-		return false, newError(severityFatal, codeProtocolViolation, "invalid authentication message from the warehouse")
+		return false, newError(severityFatal, sqlstate.ProtocolViolation, "invalid authentication message from the warehouse")
 	}
 	data := body[4:]
 	switch kind := binary.BigEndian.Uint32(body[:4]); kind {
@@ -315,7 +317,7 @@ func (s *session) authStep(body []byte, scram **scramClient, password func() (st
 		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, pw)))
 	case 5: // MD5 with a 4-byte salt
 		if len(data) != 4 {
-			return false, newError(severityFatal, codeProtocolViolation, "invalid MD5 salt from the warehouse")
+			return false, newError(severityFatal, sqlstate.ProtocolViolation, "invalid MD5 salt from the warehouse")
 		}
 		pw, err := password()
 		if err != nil {
@@ -326,7 +328,7 @@ func (s *session) authStep(body []byte, scram **scramClient, password func() (st
 		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, "md5"+hex.EncodeToString(outer[:]))))
 	case 10: // SASL: the mechanisms the warehouse offers
 		if !offers(data, scramMechanism) {
-			return false, newError(severityFatal, codeInvalidAuthorization, "pgrollup: the warehouse offers no SASL mechanism the proxy supports (it supports SCRAM-SHA-256)")
+			return false, newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: the warehouse offers no SASL mechanism the proxy supports (it supports SCRAM-SHA-256)")
 		}
 		var c *scramClient
 		if keys != nil {
@@ -349,26 +351,26 @@ func (s *session) authStep(body []byte, scram **scramClient, password func() (st
 		return false, s.writeUpstream(appendMessage(nil, 'p', msg))
 	case 11: // SASL continue
 		if *scram == nil {
-			return false, newError(severityFatal, codeProtocolViolation, "unexpected SASL continue from the warehouse")
+			return false, newError(severityFatal, sqlstate.ProtocolViolation, "unexpected SASL continue from the warehouse")
 		}
 		final, err := (*scram).finalMessage(data)
 		if errors.Is(err, errVerifierChanged) {
 			return false, err
 		}
 		if err != nil {
-			return false, newError(severityFatal, codeProtocolViolation, "pgrollup: "+err.Error())
+			return false, newError(severityFatal, sqlstate.ProtocolViolation, "pgrollup: "+err.Error())
 		}
 		return false, s.writeUpstream(appendMessage(nil, 'p', final))
 	case 12: // SASL final
 		if *scram == nil {
-			return false, newError(severityFatal, codeProtocolViolation, "unexpected SASL final from the warehouse")
+			return false, newError(severityFatal, sqlstate.ProtocolViolation, "unexpected SASL final from the warehouse")
 		}
 		if err := (*scram).verifyFinal(data); err != nil {
-			return false, newError(severityFatal, codeInvalidAuthorization, "pgrollup: "+err.Error())
+			return false, newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: "+err.Error())
 		}
 		return false, nil
 	default:
-		return false, newError(severityFatal, codeFeatureNotSupported,
+		return false, newError(severityFatal, sqlstate.FeatureNotSupported,
 			fmt.Sprintf("pgrollup: the warehouse asks for authentication method %d, which the proxy cannot relay", kind))
 	}
 }
@@ -394,7 +396,7 @@ func (s *session) clientPassword() (string, error) {
 		return *s.password, nil
 	}
 	if !s.cleartextAllowed() {
-		e := newError(severityFatal, codeInvalidAuthorization, "pgrollup: the warehouse asks for a password, and the proxy accepts passwords only over TLS on this connection")
+		e := newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: the warehouse asks for a password, and the proxy accepts passwords only over TLS on this connection")
 		e.Hint = "Connect with sslmode=require, or set auth.cleartext_without_tls in the pgrollup config."
 		return "", e
 	}
@@ -408,11 +410,11 @@ func (s *session) clientPassword() (string, error) {
 		return "", errSessionDone
 	}
 	if msg.typ != 'p' {
-		return "", newError(severityFatal, codeProtocolViolation, fmt.Sprintf("expected password response, got message type %d", msg.typ))
+		return "", newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("expected password response, got message type %d", msg.typ))
 	}
 	pw, _, ok := cutCString(msg.body)
 	if !ok {
-		return "", newError(severityFatal, codeProtocolViolation, "invalid password packet")
+		return "", newError(severityFatal, sqlstate.ProtocolViolation, "invalid password packet")
 	}
 	s.password = &pw
 	return pw, nil

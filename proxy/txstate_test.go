@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // txRouter answers localSQL as the real router does: not in a failed
@@ -17,24 +19,24 @@ import (
 type txRouter struct {
 	runs *atomic.Int32
 	mu   sync.Mutex
-	nows []time.Time // Session.Now of each answer
+	nows []time.Time // SessionInfo.Now of each answer
 }
 
-func (r *txRouter) Route(_ context.Context, st *Statement, sess *Session) Decision {
+func (r *txRouter) Route(_ context.Context, st *Statement, sess *SessionInfo) RouteDecision {
 	if st.SQL != localSQL {
-		return Decision{Route: RoutePassthrough}
+		return RouteDecision{Route: RoutePassthrough}
 	}
 	if sess.TxStatus == 'E' || sess.TxWrote {
-		return Decision{Route: RoutePassthrough, Reason: "transaction_wrote"}
+		return RouteDecision{Route: RoutePassthrough, Reason: "transaction_wrote"}
 	}
-	return Decision{Route: RouteRollup, Answer: txAnswer{r}, Fallback: true}
+	return RouteDecision{Route: RouteRollup, Answer: txAnswer{r}, Fallback: true}
 }
 
 type txAnswer struct{ r *txRouter }
 
 func (a txAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
 func (a txAnswer) ParamTypes() []uint32 { return nil }
-func (a txAnswer) Run(ctx context.Context, sess *Session, params []Param) (*Result, error) {
+func (a txAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
 	if sess.TxStatus == 'E' || sess.TxWrote {
 		return nil, errors.New("the transaction wrote")
 	}
@@ -148,7 +150,7 @@ func TestTransactionStartIsNow(t *testing.T) {
 // After a raw batch, pgconn's own TxStatus lags behind.)
 func TestLocalErrorFailsTheTransaction(t *testing.T) {
 	p := startProxy(t, func(o *Options) {
-		o.Router = testRouter{answer: seriesAnswer{fail: Error("XX000", "no rollup can answer this")}}
+		o.Router = testRouter{answer: seriesAnswer{fail: Error(sqlstate.InternalError, "no rollup can answer this")}}
 	})
 	conn := connect(t, p.dsn(trustUser, "")).PgConn()
 	got := runScript(t, conn, []step{

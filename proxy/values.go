@@ -4,15 +4,6 @@ import (
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 )
 
-// Type OIDs the proxy's encoding treats specially.
-const (
-	oidBool   = 16
-	oidInt8   = 20
-	oidText   = 25
-	oidFloat4 = 700
-	oidFloat8 = 701
-)
-
 // encoder holds what a session's text output depends on.
 type encoder struct {
 	settings pgfmt.Settings

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // Startup packet codes (the int32 after the length) as Postgres defines them.
@@ -155,7 +156,7 @@ func readStartupPacket(r io.Reader) (code uint32, body []byte, err error) {
 	}
 	length := int(int32(binary.BigEndian.Uint32(hdr[:4])))
 	if length < 8 || length > maxStartupPacketLen {
-		return 0, nil, newError(severityFatal, codeProtocolViolation, "invalid length of startup packet")
+		return 0, nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid length of startup packet")
 	}
 	if _, err := io.ReadFull(r, hdr[4:8]); err != nil {
 		return 0, nil, unexpected(err)
@@ -174,17 +175,17 @@ func parseStartupParameters(body []byte) (map[string]string, error) {
 	for {
 		name, rest, ok := cutCString(body)
 		if !ok {
-			return nil, newError(severityFatal, codeProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
+			return nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
 		}
 		if name == "" {
 			if len(rest) != 0 {
-				return nil, newError(severityFatal, codeProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
+				return nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
 			}
 			return params, nil
 		}
 		value, rest2, ok := cutCString(rest)
 		if !ok {
-			return nil, newError(severityFatal, codeProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
+			return nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid startup packet layout: expected terminator as last byte")
 		}
 		params[name] = value
 		body = rest2

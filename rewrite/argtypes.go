@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // argInfo is what the rewriter knows of the values of a measure's
@@ -33,17 +34,17 @@ type argInfo struct {
 // COALESCE of several resolves to the latest (select_common_type).
 func numberRank(oid uint32) int {
 	switch oid {
-	case OIDInt2:
+	case pgtype.Int2OID:
 		return 1
-	case OIDInt4:
+	case pgtype.Int4OID:
 		return 2
-	case OIDInt8:
+	case pgtype.Int8OID:
 		return 3
-	case OIDNumeric:
+	case pgtype.NumericOID:
 		return 4
-	case OIDFloat4:
+	case pgtype.Float4OID:
 		return 5
-	case OIDFloat8:
+	case pgtype.Float8OID:
 		return 6
 	}
 	return 0
@@ -52,9 +53,9 @@ func numberRank(oid uint32) int {
 // intDigits is how many decimal digits an integer type holds.
 func intDigits(oid uint32) int {
 	switch oid {
-	case OIDInt2:
+	case pgtype.Int2OID:
 		return 5
-	case OIDInt4:
+	case pgtype.Int4OID:
 		return 10
 	}
 	return 19
@@ -65,12 +66,12 @@ func intDigits(oid uint32) int {
 // value.
 func asNumeric(a argInfo) argInfo {
 	switch {
-	case a.typ.OID == OIDNumeric:
-		return argInfo{typ: plain(OIDNumeric), scale: a.scale, digits: a.digits}
+	case a.typ.OID == pgtype.NumericOID:
+		return argInfo{typ: plain(pgtype.NumericOID), scale: a.scale, digits: a.digits}
 	case isIntegerOID(a.typ.OID):
-		return argInfo{typ: plain(OIDNumeric), scale: 0, digits: intDigits(a.typ.OID)}
+		return argInfo{typ: plain(pgtype.NumericOID), scale: 0, digits: intDigits(a.typ.OID)}
 	}
-	return argInfo{typ: plain(OIDNumeric), scale: -1, digits: -1}
+	return argInfo{typ: plain(pgtype.NumericOID), scale: -1, digits: -1}
 }
 
 // typeError is why a measure's expression cannot be typed. offline marks
@@ -144,7 +145,7 @@ func columnInfo(t Type) argInfo {
 	switch {
 	case isIntegerOID(t.OID):
 		a.scale, a.digits = 0, intDigits(t.OID)
-	case t.OID == OIDNumeric && numericScale(t) >= 0:
+	case t.OID == pgtype.NumericOID && numericScale(t) >= 0:
 		a.scale, a.digits = numericScale(t), int((t.Typmod-4)>>16)
 	}
 	return a
@@ -156,17 +157,17 @@ func columnInfo(t Type) argInfo {
 func literalInfo(e *expr) (argInfo, *typeError) {
 	switch e.lit {
 	case litInt:
-		return argInfo{typ: plain(OIDInt4), scale: 0, digits: 10}, nil
+		return argInfo{typ: plain(pgtype.Int4OID), scale: 0, digits: 10}, nil
 	case litNumeric:
 		s := strings.TrimSpace(e.str)
 		if !strings.ContainsAny(s, ".eE") {
 			if _, ok := parseInt64(s); ok {
-				return argInfo{typ: plain(OIDInt8), scale: 0, digits: 19}, nil
+				return argInfo{typ: plain(pgtype.Int8OID), scale: 0, digits: 19}, nil
 			}
 		}
 		return numericLiteral(s)
 	case litBool:
-		return argInfo{typ: plain(OIDBool), scale: -1, digits: -1}, nil
+		return argInfo{typ: plain(pgtype.BoolOID), scale: -1, digits: -1}, nil
 	case litNull:
 		return argInfo{}, typeErrorf("a NULL whose type comes from its context is not typed")
 	}
@@ -192,7 +193,7 @@ func numericLiteral(s string) (argInfo, *typeError) {
 	}
 	scale := max(0, -int(d.Exponent))
 	whole := max(0, int(d.NumDigits())+int(d.Exponent))
-	return argInfo{typ: plain(OIDNumeric), scale: scale, digits: whole + scale}, nil
+	return argInfo{typ: plain(pgtype.NumericOID), scale: scale, digits: whole + scale}, nil
 }
 
 // castInfo types e::T. A cast with a type modifier keeps it, as Postgres's
@@ -200,11 +201,11 @@ func numericLiteral(s string) (argInfo, *typeError) {
 func castInfo(e *expr) (argInfo, *typeError) {
 	to := e.typ
 	arg := e.args[0]
-	if to.OID == OIDNumeric && to.Typmod >= 4 {
+	if to.OID == pgtype.NumericOID && to.Typmod >= 4 {
 		return columnInfo(to), nil
 	}
 	if arg.kind == kConst && arg.lit == litString {
-		if to.OID == OIDNumeric {
+		if to.OID == pgtype.NumericOID {
 			return numericLiteral(arg.str)
 		}
 		return columnInfo(to), nil
@@ -214,13 +215,13 @@ func castInfo(e *expr) (argInfo, *typeError) {
 	}
 	from, err := typeOfArg(arg)
 	if err != nil {
-		if err.offline && to.OID != OIDNumeric {
+		if err.offline && to.OID != pgtype.NumericOID {
 			// The cast alone decides the type.
 			return columnInfo(to), nil
 		}
 		return from, err
 	}
-	if to.OID == OIDNumeric {
+	if to.OID == pgtype.NumericOID {
 		return asNumeric(from), nil
 	}
 	if from.typ.OID == to.OID && to.Typmod == -1 {
@@ -250,12 +251,12 @@ func operatorInfo(e *expr) (argInfo, *typeError) {
 	default:
 		return argInfo{}, typeErrorf("operator %s is not typed", op)
 	}
-	if l.typ.OID == OIDDate || r.typ.OID == OIDDate {
+	if l.typ.OID == pgtype.DateOID || r.typ.OID == pgtype.DateOID {
 		switch {
-		case op == "-" && l.typ.OID == OIDDate && r.typ.OID == OIDDate:
-			return argInfo{typ: plain(OIDInt4), scale: 0, digits: 10}, nil
-		case (op == "+" || op == "-") && l.typ.OID == OIDDate && (r.typ.OID == OIDInt4 || r.typ.OID == OIDInt2):
-			return argInfo{typ: plain(OIDDate), scale: -1, digits: -1}, nil
+		case op == "-" && l.typ.OID == pgtype.DateOID && r.typ.OID == pgtype.DateOID:
+			return argInfo{typ: plain(pgtype.Int4OID), scale: 0, digits: 10}, nil
+		case (op == "+" || op == "-") && l.typ.OID == pgtype.DateOID && (r.typ.OID == pgtype.Int4OID || r.typ.OID == pgtype.Int2OID):
+			return argInfo{typ: plain(pgtype.DateOID), scale: -1, digits: -1}, nil
 		}
 		return argInfo{}, typeErrorf("%s %s %s is not typed", typeName(l.typ), op, typeName(r.typ))
 	}
@@ -268,13 +269,13 @@ func operatorInfo(e *expr) (argInfo, *typeError) {
 		if op == "%" {
 			return argInfo{}, typeErrorf("%s %% %s is not an operator in Postgres", typeName(l.typ), typeName(r.typ))
 		}
-		if l.typ.OID == OIDFloat4 && r.typ.OID == OIDFloat4 {
-			return columnInfo(plain(OIDFloat4)), nil
+		if l.typ.OID == pgtype.Float4OID && r.typ.OID == pgtype.Float4OID {
+			return columnInfo(plain(pgtype.Float4OID)), nil
 		}
-		return columnInfo(plain(OIDFloat8)), nil
-	case l.typ.OID == OIDNumeric || r.typ.OID == OIDNumeric:
+		return columnInfo(plain(pgtype.Float8OID)), nil
+	case l.typ.OID == pgtype.NumericOID || r.typ.OID == pgtype.NumericOID:
 		a, b := asNumeric(l), asNumeric(r)
-		out := argInfo{typ: plain(OIDNumeric), scale: -1, digits: -1}
+		out := argInfo{typ: plain(pgtype.NumericOID), scale: -1, digits: -1}
 		if a.scale < 0 || b.scale < 0 || op == "/" || op == "%" {
 			return out, nil
 		}
@@ -340,7 +341,7 @@ func commonInfo(args []*expr, what string) (argInfo, *typeError) {
 	if nulls || !sameMod {
 		t = plain(t.OID)
 	}
-	if t.OID != OIDNumeric {
+	if t.OID != pgtype.NumericOID {
 		out := columnInfo(t)
 		return out, nil
 	}

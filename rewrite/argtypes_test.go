@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
 )
 
@@ -29,7 +31,7 @@ func measureCatalog(t *testing.T, measures ...string) *Catalog {
 			Name: "m" + itoa(i), Table: "public.m", Dimensions: []string{"g", "h"}, Measures: []string{m},
 		})
 	}
-	cat, err := NewCatalog(cfg, measureTypes)
+	cat, err := NewOfflineCatalog(cfg, measureTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,25 +44,27 @@ func measureCatalog(t *testing.T, measures ...string) *Catalog {
 // bounds of measure arguments against what Postgres 15 gives the same
 // expressions (pg_typeof, RowDescription's typmod and the text of a value).
 func TestTypeOfMeasureArgs(t *testing.T) {
-	numeric := func(scale, digits int) argInfo { return argInfo{typ: plain(OIDNumeric), scale: scale, digits: digits} }
+	numeric := func(scale, digits int) argInfo {
+		return argInfo{typ: plain(pgtype.NumericOID), scale: scale, digits: digits}
+	}
 	typed := func(oid uint32) argInfo { return columnInfo(plain(oid)) }
 	tests := []struct {
 		arg  string
 		want argInfo
 		err  string // substring of the error; "" for none
 	}{
-		{arg: "i4", want: typed(OIDInt4)},
-		{arg: "n", want: argInfo{typ: Type{OIDNumeric, (12<<16 | 2) + 4}, scale: 2, digits: 12}},
-		{arg: "i4 * j4", want: typed(OIDInt4)},
-		{arg: "i4 - j4", want: typed(OIDInt4)},
-		{arg: "i4 + j4", want: typed(OIDInt4)},
-		{arg: "i2 * i2", want: typed(OIDInt2)},
-		{arg: "i2 + i4", want: typed(OIDInt4)},
-		{arg: "i4 * i8", want: typed(OIDInt8)},
-		{arg: "i4 / j4", want: typed(OIDInt4)},
-		{arg: "i4 % j4", want: typed(OIDInt4)},
-		{arg: "i2 / i2", want: typed(OIDInt2)},
-		{arg: "i4 * 3000000000", want: typed(OIDInt8)},
+		{arg: "i4", want: typed(pgtype.Int4OID)},
+		{arg: "n", want: argInfo{typ: Type{pgtype.NumericOID, (12<<16 | 2) + 4}, scale: 2, digits: 12}},
+		{arg: "i4 * j4", want: typed(pgtype.Int4OID)},
+		{arg: "i4 - j4", want: typed(pgtype.Int4OID)},
+		{arg: "i4 + j4", want: typed(pgtype.Int4OID)},
+		{arg: "i2 * i2", want: typed(pgtype.Int2OID)},
+		{arg: "i2 + i4", want: typed(pgtype.Int4OID)},
+		{arg: "i4 * i8", want: typed(pgtype.Int8OID)},
+		{arg: "i4 / j4", want: typed(pgtype.Int4OID)},
+		{arg: "i4 % j4", want: typed(pgtype.Int4OID)},
+		{arg: "i2 / i2", want: typed(pgtype.Int2OID)},
+		{arg: "i4 * 3000000000", want: typed(pgtype.Int8OID)},
 		{arg: "i4::numeric", want: numeric(0, 10)},
 		{arg: "CAST(i4 AS numeric)", want: numeric(0, 10)},
 		{arg: "i4 * 1.5", want: numeric(1, 12)},
@@ -79,31 +83,31 @@ func TestTypeOfMeasureArgs(t *testing.T) {
 		{arg: "nn", want: numeric(-1, -1)},
 		{arg: "nn::numeric", want: numeric(-1, -1)},
 		{arg: "f8::numeric", want: numeric(-1, -1)},
-		{arg: "n::numeric(14,1)", want: argInfo{typ: Type{OIDNumeric, (14<<16 | 1) + 4}, scale: 1, digits: 14}},
-		{arg: "(n * i4)::numeric(20,4)", want: argInfo{typ: Type{OIDNumeric, (20<<16 | 4) + 4}, scale: 4, digits: 20}},
-		{arg: "i4 * f8", want: typed(OIDFloat8)},
-		{arg: "i4 * f4", want: typed(OIDFloat8)},
-		{arg: "f4 * f4", want: typed(OIDFloat4)},
-		{arg: "n * f8", want: typed(OIDFloat8)},
-		{arg: "n * f4", want: typed(OIDFloat8)},
-		{arg: "i4::float8", want: typed(OIDFloat8)},
-		{arg: "i4::real", want: typed(OIDFloat4)},
-		{arg: "i4::bigint * i4", want: typed(OIDInt8)},
-		{arg: "d - d2", want: typed(OIDInt4)},
-		{arg: "d + i4", want: typed(OIDDate)},
-		{arg: "CASE WHEN h > 0 THEN i4 ELSE 0 END", want: typed(OIDInt4)},
-		{arg: "CASE WHEN h > 0 THEN i2 ELSE 0 END", want: typed(OIDInt4)},
+		{arg: "n::numeric(14,1)", want: argInfo{typ: Type{pgtype.NumericOID, (14<<16 | 1) + 4}, scale: 1, digits: 14}},
+		{arg: "(n * i4)::numeric(20,4)", want: argInfo{typ: Type{pgtype.NumericOID, (20<<16 | 4) + 4}, scale: 4, digits: 20}},
+		{arg: "i4 * f8", want: typed(pgtype.Float8OID)},
+		{arg: "i4 * f4", want: typed(pgtype.Float8OID)},
+		{arg: "f4 * f4", want: typed(pgtype.Float4OID)},
+		{arg: "n * f8", want: typed(pgtype.Float8OID)},
+		{arg: "n * f4", want: typed(pgtype.Float8OID)},
+		{arg: "i4::float8", want: typed(pgtype.Float8OID)},
+		{arg: "i4::real", want: typed(pgtype.Float4OID)},
+		{arg: "i4::bigint * i4", want: typed(pgtype.Int8OID)},
+		{arg: "d - d2", want: typed(pgtype.Int4OID)},
+		{arg: "d + i4", want: typed(pgtype.DateOID)},
+		{arg: "CASE WHEN h > 0 THEN i4 ELSE 0 END", want: typed(pgtype.Int4OID)},
+		{arg: "CASE WHEN h > 0 THEN i2 ELSE 0 END", want: typed(pgtype.Int4OID)},
 		{arg: "CASE WHEN h > 0 THEN n ELSE 0.00 END", want: numeric(2, 12)},
-		{arg: "CASE WHEN h > 0 THEN n ELSE n END", want: argInfo{typ: Type{OIDNumeric, (12<<16 | 2) + 4}, scale: 2, digits: 12}},
+		{arg: "CASE WHEN h > 0 THEN n ELSE n END", want: argInfo{typ: Type{pgtype.NumericOID, (12<<16 | 2) + 4}, scale: 2, digits: 12}},
 		{arg: "CASE WHEN h > 0 THEN n END", want: numeric(2, 12)},
 		{arg: "CASE WHEN h > 0 THEN n ELSE 0 END", want: numeric(-1, -1)},
-		{arg: "CASE WHEN h > 0 THEN i4 ELSE f4 END", want: typed(OIDFloat4)},
+		{arg: "CASE WHEN h > 0 THEN i4 ELSE f4 END", want: typed(pgtype.Float4OID)},
 		{arg: "COALESCE(n, 0.00)", want: numeric(2, 12)},
-		{arg: "COALESCE(i8, 0)", want: typed(OIDInt8)},
-		{arg: "COALESCE(f4, 0)", want: typed(OIDFloat4)},
-		{arg: "COALESCE(i4, f8)", want: typed(OIDFloat8)},
-		{arg: "t", want: typed(OIDText)},
-		{arg: "mo::float8", want: typed(OIDFloat8)},
+		{arg: "COALESCE(i8, 0)", want: typed(pgtype.Int8OID)},
+		{arg: "COALESCE(f4, 0)", want: typed(pgtype.Float4OID)},
+		{arg: "COALESCE(i4, f8)", want: typed(pgtype.Float8OID)},
+		{arg: "t", want: typed(pgtype.TextOID)},
+		{arg: "mo::float8", want: typed(pgtype.Float8OID)},
 		{arg: "abs(i4)", err: "function abs() is not typed"},
 		{arg: "i4 * '2'", err: "string literal"},
 		{arg: "i4 ^ j4", err: "operator ^ is not typed"},
@@ -161,48 +165,48 @@ func TestMeasureDecisions(t *testing.T) {
 		reason  string // substring of the reason when the statement passes through
 		exact   bool   // grouped by every dimension, as a stored count(distinct) needs
 	}{
-		{measure: "sum(i4 * j4)", want: plain(OIDInt8)},
-		{measure: "sum(i4 - j4)", want: plain(OIDInt8)},
-		{measure: "sum(i4 + j4)", want: plain(OIDInt8)},
-		{measure: "sum(i2 * i2)", want: plain(OIDInt8)},
-		{measure: "sum(i4 / j4)", want: plain(OIDInt8)},
-		{measure: "sum(i4 * i8)", want: plain(OIDNumeric)},
-		{measure: "sum(i8)", want: plain(OIDNumeric)},
-		{measure: "sum(i4::numeric)", want: plain(OIDNumeric)},
-		{measure: "sum(i4 * 1.5)", want: plain(OIDNumeric)},
-		{measure: "sum(n * i4)", want: plain(OIDNumeric)},
-		{measure: "sum(n * n3)", want: plain(OIDNumeric)},
-		{measure: "sum(n - n3)", want: plain(OIDNumeric)},
-		{measure: "sum((n * i4)::numeric(20,4))", want: plain(OIDNumeric)},
-		{measure: "sum(COALESCE(n, 0.00))", want: plain(OIDNumeric)},
-		{measure: "sum(CASE WHEN h > 0 THEN i4 ELSE 0 END)", want: plain(OIDInt8)},
-		{measure: "sum(wide)", want: plain(OIDNumeric)},
-		{measure: "sum(i4 * f8)", want: plain(OIDFloat8)},
-		{measure: "sum(i4 * f4)", want: plain(OIDFloat8)},
-		{measure: "sum(f4 * f4)", want: plain(OIDFloat4)},
-		{measure: "sum(f4)", want: plain(OIDFloat4)},
-		{measure: "sum(n * f8)", want: plain(OIDFloat8)},
-		{measure: "sum(i4::float8)", want: plain(OIDFloat8)},
-		{measure: "sum(d - d2)", want: plain(OIDInt8)},
-		{measure: "min(i4 * j4)", want: plain(OIDInt4)},
-		{measure: "max(i4 * i8)", want: plain(OIDInt8)},
-		{measure: "min(n * i4)", want: plain(OIDNumeric), duck: "DECIMAL"},
-		{measure: "max(i4 * 1.5)", want: plain(OIDNumeric), duck: "DECIMAL"},
-		{measure: "max(n)", want: plain(OIDNumeric), duck: "DECIMAL"},
-		{measure: "min(i4 * f4)", want: plain(OIDFloat8)},
-		{measure: "max(f4)", want: plain(OIDFloat4)},
-		{measure: "max(d + i4)", want: plain(OIDDate)},
-		{measure: "avg(i4 * j4)", want: plain(OIDNumeric), duck: "VARCHAR"},
-		{measure: "avg(i4 * i8)", want: plain(OIDNumeric), duck: "VARCHAR"},
-		{measure: "avg(n * i4)", want: plain(OIDNumeric), duck: "VARCHAR"},
-		{measure: "avg(i4::numeric)", want: plain(OIDNumeric), duck: "VARCHAR"},
-		{measure: "avg(i4 * f8)", want: plain(OIDFloat8)},
-		{measure: "avg(f8)", want: plain(OIDFloat8)},
-		{measure: "count(i4 * j4)", want: plain(OIDInt8)},
-		{measure: "count(n / i4)", want: plain(OIDInt8)},
-		{measure: "count(mo)", want: plain(OIDInt8)},
-		{measure: "count(*)", want: plain(OIDInt8)},
-		{measure: "count(distinct i4)", want: plain(OIDInt8), exact: true},
+		{measure: "sum(i4 * j4)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(i4 - j4)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(i4 + j4)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(i2 * i2)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(i4 / j4)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(i4 * i8)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(i8)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(i4::numeric)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(i4 * 1.5)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(n * i4)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(n * n3)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(n - n3)", want: plain(pgtype.NumericOID)},
+		{measure: "sum((n * i4)::numeric(20,4))", want: plain(pgtype.NumericOID)},
+		{measure: "sum(COALESCE(n, 0.00))", want: plain(pgtype.NumericOID)},
+		{measure: "sum(CASE WHEN h > 0 THEN i4 ELSE 0 END)", want: plain(pgtype.Int8OID)},
+		{measure: "sum(wide)", want: plain(pgtype.NumericOID)},
+		{measure: "sum(i4 * f8)", want: plain(pgtype.Float8OID)},
+		{measure: "sum(i4 * f4)", want: plain(pgtype.Float8OID)},
+		{measure: "sum(f4 * f4)", want: plain(pgtype.Float4OID)},
+		{measure: "sum(f4)", want: plain(pgtype.Float4OID)},
+		{measure: "sum(n * f8)", want: plain(pgtype.Float8OID)},
+		{measure: "sum(i4::float8)", want: plain(pgtype.Float8OID)},
+		{measure: "sum(d - d2)", want: plain(pgtype.Int8OID)},
+		{measure: "min(i4 * j4)", want: plain(pgtype.Int4OID)},
+		{measure: "max(i4 * i8)", want: plain(pgtype.Int8OID)},
+		{measure: "min(n * i4)", want: plain(pgtype.NumericOID), duck: "DECIMAL"},
+		{measure: "max(i4 * 1.5)", want: plain(pgtype.NumericOID), duck: "DECIMAL"},
+		{measure: "max(n)", want: plain(pgtype.NumericOID), duck: "DECIMAL"},
+		{measure: "min(i4 * f4)", want: plain(pgtype.Float8OID)},
+		{measure: "max(f4)", want: plain(pgtype.Float4OID)},
+		{measure: "max(d + i4)", want: plain(pgtype.DateOID)},
+		{measure: "avg(i4 * j4)", want: plain(pgtype.NumericOID), duck: "VARCHAR"},
+		{measure: "avg(i4 * i8)", want: plain(pgtype.NumericOID), duck: "VARCHAR"},
+		{measure: "avg(n * i4)", want: plain(pgtype.NumericOID), duck: "VARCHAR"},
+		{measure: "avg(i4::numeric)", want: plain(pgtype.NumericOID), duck: "VARCHAR"},
+		{measure: "avg(i4 * f8)", want: plain(pgtype.Float8OID)},
+		{measure: "avg(f8)", want: plain(pgtype.Float8OID)},
+		{measure: "count(i4 * j4)", want: plain(pgtype.Int8OID)},
+		{measure: "count(n / i4)", want: plain(pgtype.Int8OID)},
+		{measure: "count(mo)", want: plain(pgtype.Int8OID)},
+		{measure: "count(*)", want: plain(pgtype.Int8OID)},
+		{measure: "count(distinct i4)", want: plain(pgtype.Int8OID), exact: true},
 		{measure: "sum(i4 * j4)", query: "avg(i4 * j4)", reason: "avg(the expression) needs sum(the expression) and count(the expression)"},
 
 		{measure: "sum(n / i4)", reason: "its own numeric scale"},
@@ -249,7 +253,7 @@ func TestMeasureDecisions(t *testing.T) {
 			for _, sql := range sqls {
 				d := decide(t, cat, Session{TimeZone: "UTC"}, sql)
 				if tt.reason != "" {
-					if d.Route != RoutePassthrough {
+					if d.Outcome != OutcomePassthrough {
 						t.Fatalf("%s: want a passthrough, got rollup %s", sql, d.Rollup)
 					}
 					var got *Reason
@@ -264,8 +268,8 @@ func TestMeasureDecisions(t *testing.T) {
 					t.Logf("%s: %s", sql, got)
 					continue
 				}
-				if d.Route != RouteRollup || d.Rollup != name {
-					t.Fatalf("%s: want rollup %s, got %s %v (candidates %+v)", sql, name, d.Route, d.Reason, d.Candidates)
+				if d.Outcome != OutcomeRollup || d.Rollup != name {
+					t.Fatalf("%s: want rollup %s, got %s %v (candidates %+v)", sql, name, d.Outcome, d.Reason, d.Candidates)
 				}
 				c := d.Columns[len(d.Columns)-1]
 				if c.Type != tt.want {
@@ -289,17 +293,17 @@ func TestUnknownResultTypeIsRefused(t *testing.T) {
 		Name: "by_mo", Table: "public.m", Dimensions: []string{"mo"}, Measures: []string{"count(*)"},
 	}}}
 	for _, partial := range []bool{false, true} {
-		cat, err := NewCatalog(cfg, measureTypes)
+		cat, err := NewOfflineCatalog(cfg, measureTypes)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cat.PartialColumns = partial
 		d := decide(t, cat, Session{TimeZone: "UTC"}, "SELECT mo, count(*) FROM m GROUP BY mo")
-		if partial && d.Route != RouteRollup {
+		if partial && d.Outcome != OutcomeRollup {
 			t.Fatalf("offline: want the rollup route, got %v", d.Reason)
 		}
-		if !partial && (d.Route != RoutePassthrough || d.Reason.Code != ReasonExpression || !strings.Contains(d.Reason.Message, "result column 1 (mo)")) {
-			t.Fatalf("serving: want a passthrough naming the column, got %s %v", d.Route, d.Reason)
+		if !partial && (d.Outcome != OutcomePassthrough || d.Reason.Code != ReasonExpression || !strings.Contains(d.Reason.Message, "result column 1 (mo)")) {
+			t.Fatalf("serving: want a passthrough naming the column, got %s %v", d.Outcome, d.Reason)
 		}
 	}
 }

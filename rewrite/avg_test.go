@@ -10,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // avgRow is one row of the avg test table: group g, sub-group h (the rollup
@@ -172,7 +174,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		"public.avgt.g": "integer", "public.avgt.h": "integer", "public.avgt.i": "integer", "public.avgt.b": "bigint",
 		"public.avgt.n": "numeric(12,2)", "public.avgt.n4": "numeric(20,4)", "public.avgt.s": "smallint",
 	}
-	cat, err := NewCatalog(cfg, types)
+	cat, err := NewOfflineCatalog(cfg, types)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		CAST(sum(n4) AS DECIMAL(38,4)) AS m3_sum, count(n4) AS m3_count,
 		CAST(sum(s) AS BIGINT) AS m4_sum, count(s) AS m4_count
 		FROM avgt GROUP BY g, h`
-	if _, err := db.Exec("COPY (" + build + ") TO " + quoteLiteral(f) + " (FORMAT parquet)"); err != nil {
+	if _, err := db.Exec("COPY (" + build + ") TO " + sqlquote.Literal(f) + " (FORMAT parquet)"); err != nil {
 		t.Fatal(err)
 	}
 	got := rollupLayout(t, cat.rollups()[0])
@@ -208,11 +210,11 @@ func avgMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	} {
 		t.Run(q, func(t *testing.T) {
 			d := decide(t, cat, Session{TimeZone: "UTC"}, q)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
 			for _, c := range d.Columns {
-				if c.Name == "avg" && (c.Type != plain(OIDNumeric) || c.DuckType != "VARCHAR") {
+				if c.Name == "avg" && (c.Type != plain(pgtype.NumericOID) || c.DuckType != "VARCHAR") {
 					t.Errorf("avg column described as %+v", c)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -14,7 +15,7 @@ var benchStatements = []struct {
 	params    []Param
 }{
 	{"metabase", `SELECT "source"."created_at" AS "created_at", "source"."count" AS "count" FROM (SELECT DATE_TRUNC('month', "public"."orders"."created_at") AS "created_at", COUNT(*) AS "count", SUM("public"."orders"."amount") AS "sum" FROM "public"."orders" WHERE ("public"."orders"."created_at" >= $1) AND ("public"."orders"."created_at" < $2) AND "public"."orders"."status" = 'paid' GROUP BY DATE_TRUNC('month', "public"."orders"."created_at") ORDER BY DATE_TRUNC('month', "public"."orders"."created_at") ASC) AS "source" LIMIT 1048575`,
-		[]Param{{Type: OIDTimestamptz, Value: "2024-01-01 00:00:00+00"}, {Type: OIDTimestamptz, Value: "2024-04-01 00:00:00+00"}}},
+		[]Param{{Type: pgtype.TimestamptzOID, Value: "2024-01-01 00:00:00+00"}, {Type: pgtype.TimestamptzOID, Value: "2024-04-01 00:00:00+00"}}},
 	{"tableau", `SELECT CAST("orders"."status" AS TEXT) AS "status", DATE_TRUNC( 'MONTH', CAST("orders"."created_at" AS TIMESTAMP) ) AS "tmn:created_at:ok", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" WHERE (("orders"."created_at" >= (TIMESTAMP '2024-01-01 00:00:00.000')) AND ("orders"."created_at" < (TIMESTAMP '2024-04-01 00:00:00.000'))) GROUP BY 1, 2`, nil},
 	{"superset", `SELECT DATE_TRUNC('day', created_at) AS __timestamp, status AS status, SUM(amount) AS "SUM(amount)" FROM public.orders WHERE created_at >= TO_TIMESTAMP('2024-01-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US') AND created_at < TO_TIMESTAMP('2024-02-01 00:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US') GROUP BY status, DATE_TRUNC('day', created_at) ORDER BY "SUM(amount)" DESC LIMIT 10000`, nil},
 	{"looker", `SELECT orders.status AS "orders.status", COALESCE(SUM(orders.quantity), 0) AS "orders.total_quantity" FROM public.orders AS orders WHERE orders.created_at >= ((DATE_TRUNC('day', CURRENT_TIMESTAMP AT TIME ZONE 'UTC') + INTERVAL '-30 day') AT TIME ZONE 'UTC') GROUP BY 1 ORDER BY 2 DESC FETCH NEXT 500 ROWS ONLY`, nil},
@@ -52,7 +53,7 @@ func BenchmarkDecideCached(b *testing.B) {
 			}
 			e := NewEngine(0)
 			sess := benchSession(s.params)
-			if d := e.Decide(s.sql, tree, sess, cat); d.Route != RouteRollup {
+			if d := e.Decide(s.sql, tree, sess, cat); d.Outcome != OutcomeRollup {
 				b.Fatalf("benchmark statement must match: %v", d.Reason)
 			}
 			loop(b, func() { e.Decide(s.sql, tree, sess, cat) })
@@ -71,7 +72,7 @@ func BenchmarkDecideUncached(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Route != RouteRollup {
+				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Outcome != OutcomeRollup {
 					b.Fatal(d.Reason)
 				}
 			})
@@ -91,7 +92,7 @@ func BenchmarkDecideUncachedParsed(b *testing.B) {
 			}
 			sess := benchSession(s.params)
 			loop(b, func() {
-				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Route != RouteRollup {
+				if d := DecideAnalysis(Analyze(tree), sess, cat); d.Outcome != OutcomeRollup {
 					b.Fatal(d.Reason)
 				}
 			})
@@ -119,7 +120,7 @@ func BenchmarkDecideCachedInContext(b *testing.B) {
 			}
 			sess.ContextKey = "public.orders=true\x00public.customers=true\x00customers->public.customers\x00orders->public.orders"
 			sess.CanRead = func(string) bool { return true }
-			if d := e.Decide(s.sql, tree, sess, cat); d.Route != RouteRollup {
+			if d := e.Decide(s.sql, tree, sess, cat); d.Outcome != OutcomeRollup {
 				b.Fatalf("benchmark statement must match: %v", d.Reason)
 			}
 			loop(b, func() { e.Decide(s.sql, tree, sess, cat) })

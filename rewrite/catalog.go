@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
 )
 
@@ -100,12 +102,12 @@ type Catalog struct {
 	compiled []*compiledRollup
 }
 
-// NewCatalog builds the offline catalog of a configuration: every rollup is
-// built, active and covers all time; table columns are the names the config
-// declares. Types, when known, come from types (keyed "schema.table.column",
+// NewOfflineCatalog builds the offline catalog of a configuration, for
+// explaining statements without a warehouse: every rollup is built, active
+// and covers all time; table columns are the names the config declares. Types, when known, come from types (keyed "schema.table.column",
 // values such as "numeric(12,2)"); the time dimension is assumed timestamptz
 // unless types says otherwise.
-func NewCatalog(cfg *config.Config, types map[string]string) (*Catalog, error) {
+func NewOfflineCatalog(cfg *config.Config, types map[string]string) (*Catalog, error) {
 	cat := &Catalog{
 		BuildTimezone:  cfg.BuildTimezone,
 		MaxStaleness:   time.Duration(cfg.Routing.MaxStaleness),
@@ -130,7 +132,7 @@ func NewCatalog(cfg *config.Config, types map[string]string) (*Catalog, error) {
 		}
 		typ := unknownType
 		if timeDim {
-			typ = plain(OIDTimestamptz)
+			typ = plain(pgtype.TimestamptzOID)
 		}
 		if s, ok := types[table+"."+col]; ok {
 			tt, ok := ParseType(s)

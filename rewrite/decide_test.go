@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -137,7 +138,7 @@ func (env *caseEnv) run(t *testing.T, c decideCase) {
 		}
 	}
 	if c.rollup == "" {
-		if d.Route != RoutePassthrough {
+		if d.Outcome != OutcomePassthrough {
 			t.Fatalf("want passthrough (%s), got rollup %s: %s", c.reason, d.Rollup, d.SQL)
 		}
 		if c.reason == "" {
@@ -151,8 +152,8 @@ func (env *caseEnv) run(t *testing.T, c decideCase) {
 		}
 		return
 	}
-	if d.Route != RouteRollup || d.Rollup != c.rollup {
-		t.Fatalf("want rollup %s, got %s %s %v (candidates %+v)", c.rollup, d.Route, d.Rollup, d.Reason, d.Candidates)
+	if d.Outcome != OutcomeRollup || d.Rollup != c.rollup {
+		t.Fatalf("want rollup %s, got %s %s %v (candidates %+v)", c.rollup, d.Outcome, d.Rollup, d.Reason, d.Candidates)
 	}
 	for _, w := range c.want {
 		if !strings.Contains(d.SQL, w) {
@@ -234,7 +235,7 @@ func catalogOf(t testing.TB, cfg *config.Config, override map[string]string) *Ca
 	for k, v := range override {
 		types[k] = v
 	}
-	cat, err := NewCatalog(cfg, types)
+	cat, err := NewOfflineCatalog(cfg, types)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,9 +254,9 @@ func catalogOf(t testing.TB, cfg *config.Config, override map[string]string) *Ca
 		}
 	}
 	// Columns that exist in the warehouse but no rollup reads.
-	add("public.orders", Column{Name: "note", Type: plain(OIDText)}, Column{Name: "id", Type: plain(OIDInt4)})
-	add("public.customers", Column{Name: "name", Type: plain(OIDText)}, Column{Name: "status", Type: plain(OIDText)})
-	add("public.products", Column{Name: "id", Type: plain(OIDInt4)})
+	add("public.orders", Column{Name: "note", Type: plain(pgtype.TextOID)}, Column{Name: "id", Type: plain(pgtype.Int4OID)})
+	add("public.customers", Column{Name: "name", Type: plain(pgtype.TextOID)}, Column{Name: "status", Type: plain(pgtype.TextOID)})
+	add("public.products", Column{Name: "id", Type: plain(pgtype.Int4OID)})
 	for i, r := range cat.Rollups {
 		r.Rows = int64(1000 * (i + 1))
 	}
@@ -725,9 +726,9 @@ func rule6Cases() []decideCase {
 		{name: "tableau inclusive date", bi: "tableau-inclusive-date", sql: "SELECT count(*) FROM orders WHERE order_date >= (DATE '2024-01-01') AND order_date <= (DATE '2024-01-31')", rollup: "orders_by_day"},
 		{name: "power bi date", bi: "powerbi-alias", sql: `SELECT count(*) FROM orders "_" WHERE "_"."order_date" < date '2024-02-01' and "_"."order_date" >= date '2024-01-01'`, rollup: "orders_by_day"},
 		{name: "params metabase", bi: "metabase-params", sql: "SELECT count(*) FROM orders WHERE (created_at >= $1) AND (created_at < $2)", rollup: "orders_daily",
-			params: []Param{{Type: OIDTimestamptz, Value: "2024-01-01 00:00:00+00"}, {Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+00"}}},
+			params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-01-01 00:00:00+00"}, {Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+00"}}},
 		{name: "params unaligned", sql: "SELECT count(*) FROM orders WHERE (created_at >= $1) AND (created_at < $2)", reason: ReasonUnalignedRange,
-			params: []Param{{Type: OIDTimestamptz, Value: "2024-01-01 00:30:00+00"}, {Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+00"}}},
+			params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-01-01 00:30:00+00"}, {Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+00"}}},
 		{name: "param missing", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", reason: ReasonParameter},
 		{name: "zone shifts alignment", zone: "Europe/Berlin", sql: "SELECT count(*) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01'", rollup: "orders_hourly"},
 		{name: "relative month", bi: "metabase-relative", sql: "SELECT count(*) FROM orders WHERE created_at >= date_trunc('month', (now() + (INTERVAL '-12 month')))", rollup: "orders_daily", want: []string{"2023-03-01 00:00:00+00"}},
@@ -748,11 +749,11 @@ func rule6Cases() []decideCase {
 		{name: "similar to", sql: "SELECT count(*) FROM orders WHERE status SIMILAR TO 'p%'", reason: ReasonFilterNotEvaluable},
 		{name: "text range needs collation", sql: "SELECT count(*) FROM orders WHERE status > 'm'", rollup: "orders_daily"},
 		{name: "metabase date params", bi: "metabase-params", sql: `SELECT COUNT(*) AS "count" FROM "public"."orders" WHERE ("public"."orders"."order_date" >= $1) AND ("public"."orders"."order_date" < $2)`, rollup: "orders_by_day",
-			params: []Param{{Type: OIDDate, Value: "2024-01-01"}, {Type: OIDDate, Value: "2024-01-08"}}},
+			params: []Param{{Type: pgtype.DateOID, Value: "2024-01-01"}, {Type: pgtype.DateOID, Value: "2024-01-08"}}},
 		{name: "metabase params untyped", bi: "metabase-params", sql: "SELECT count(*) FROM orders WHERE (created_at >= $1) AND (created_at < $2)", rollup: "orders_daily",
 			params: []Param{{Value: "2024-01-01"}, {Value: "2024-02-01"}}, want: []string{"TIMESTAMPTZ '2024-01-01 00:00:00+00'"}},
 		{name: "metabase params in berlin", bi: "metabase-params", zone: "Europe/Berlin", sql: "SELECT count(*) FROM orders WHERE (created_at >= $1) AND (created_at < $2)", rollup: "orders_hourly",
-			params: []Param{{Type: OIDTimestamptz, Value: "2024-01-01 00:00:00+01"}, {Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+01"}}, want: []string{"2023-12-31 23:00:00+00"}},
+			params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-01-01 00:00:00+01"}, {Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+01"}}, want: []string{"2023-12-31 23:00:00+00"}},
 		{name: "metabase params bad text", bi: "metabase-params", sql: "SELECT count(*) FROM orders WHERE (created_at >= $1) AND (created_at < $2)", reason: ReasonFilterNotEvaluable,
 			params: []Param{{Value: "yesterday"}, {Value: "2024-02-01"}}},
 		{name: "metabase relative both ends", bi: "metabase-relative", sql: `SELECT COUNT(*) AS "count" FROM "public"."orders" WHERE ("public"."orders"."created_at" >= date_trunc('month', (now() + (INTERVAL '-12 month')))) AND ("public"."orders"."created_at" < date_trunc('month', now()))`, rollup: "orders_daily",
@@ -783,7 +784,7 @@ func rule6Cases() []decideCase {
 		{name: "is not null", sql: "SELECT count(*) FROM orders WHERE status IS NOT NULL AND quantity <> 3", rollup: "orders_daily"},
 		{name: "param on dimension", sql: "SELECT count(*) FROM orders WHERE status = $1", rollup: "orders_daily", params: []Param{{Value: "paid"}}, want: []string{"= ('paid')"}},
 		{name: "null param on dimension", sql: "SELECT count(*) FROM orders WHERE status = $1", rollup: "orders_daily", params: []Param{{Null: true}}, want: []string{"CAST(NULL AS VARCHAR)"}},
-		{name: "text param against integer", sql: "SELECT count(*) FROM orders WHERE quantity = $1", reason: ReasonExpression, params: []Param{{Type: OIDText, Value: "3"}}},
+		{name: "text param against integer", sql: "SELECT count(*) FROM orders WHERE quantity = $1", reason: ReasonExpression, params: []Param{{Type: pgtype.TextOID, Value: "3"}}},
 		{name: "untyped param integer", sql: "SELECT count(*) FROM orders WHERE quantity = $1", rollup: "orders_daily", params: []Param{{Value: "3"}}, want: []string{"CAST('3' AS INTEGER)"}},
 		{name: "untyped param not an integer", sql: "SELECT count(*) FROM orders WHERE quantity = $1", reason: ReasonExpression, params: []Param{{Value: "three"}}},
 		{name: "or across dimensions", sql: "SELECT count(*) FROM orders WHERE status = 'a' OR quantity = 1", rollup: "orders_daily"},
@@ -791,9 +792,9 @@ func rule6Cases() []decideCase {
 		{name: "equality on timestamptz", sql: "SELECT count(*) FROM orders WHERE created_at = '2024-01-01'", reason: ReasonUnalignedRange},
 		{name: "equality on date at day grain", sql: "SELECT count(*) FROM orders WHERE order_date = DATE '2024-01-05'", rollup: "orders_by_day"},
 		{name: "greater on date at day grain", sql: "SELECT count(*) FROM orders WHERE order_date > '2024-01-01'", rollup: "orders_by_day"},
-		{name: "text param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", reason: ReasonFilterNotEvaluable, params: []Param{{Type: OIDText, Value: "2024-01-01"}}}, // Postgres: operator does not exist: timestamptz >= text
-		{name: "varchar param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", reason: ReasonFilterNotEvaluable, params: []Param{{Type: OIDVarchar, Value: "2024-01-01"}}},
-		{name: "unknown param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", rollup: "orders_daily", params: []Param{{Type: OIDUnknown, Value: "2024-01-01"}}},
+		{name: "text param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", reason: ReasonFilterNotEvaluable, params: []Param{{Type: pgtype.TextOID, Value: "2024-01-01"}}}, // Postgres: operator does not exist: timestamptz >= text
+		{name: "varchar param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", reason: ReasonFilterNotEvaluable, params: []Param{{Type: pgtype.VarcharOID, Value: "2024-01-01"}}},
+		{name: "unknown param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1", rollup: "orders_daily", params: []Param{{Type: pgtype.UnknownOID, Value: "2024-01-01"}}},
 		{name: "cast param time", sql: "SELECT count(*) FROM orders WHERE created_at >= $1::timestamptz", rollup: "orders_daily", params: []Param{{Value: "2024-01-01 00:00:00+00"}}},
 		{name: "month boundary in berlin from daily", zone: "Europe/Berlin", sql: "SELECT min(amount) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01'", reason: ReasonUnalignedRange},
 		{name: "rollup filter implied by in", sql: "SELECT date_trunc('week', created_at), count(*) FROM orders WHERE status IN ('paid', 'new') GROUP BY 1", rollup: "orders_daily",
@@ -830,7 +831,7 @@ func rule7Cases() []decideCase {
 		{name: "coalesce dimension", sql: "SELECT COALESCE(status, 'none'), count(*) FROM orders GROUP BY 1", rollup: "orders_daily"},
 		{name: "upper not supported", sql: "SELECT upper(status), count(*) FROM orders GROUP BY 1", reason: ReasonExpression},
 		{name: "text to date cast", sql: "SELECT created_at::date::text, count(*) FROM orders GROUP BY 1", reason: ReasonExpression},
-		{name: "limit param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", rollup: "orders_daily", params: []Param{{Type: OIDInt8, Value: "5"}}, want: []string{"LIMIT 5"}},
+		{name: "limit param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", rollup: "orders_daily", params: []Param{{Type: pgtype.Int8OID, Value: "5"}}, want: []string{"LIMIT 5"}},
 		{name: "metabase limit", sql: "SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY 1 LIMIT 1048575", rollup: "orders_daily", want: []string{"LIMIT 1048575"}},
 		{name: "case over aggregate", sql: "SELECT status, CASE WHEN sum(amount) > 100 THEN 'big' ELSE 'small' END FROM orders GROUP BY 1", rollup: "orders_daily"},
 		{name: "float ratio of counts", sql: "SELECT count(*)::float8 / sum(quantity)::float8 FROM orders", rollup: "orders_daily"},
@@ -846,10 +847,10 @@ func rule7Cases() []decideCase {
 		{name: "order by aggregate not selected", sql: "SELECT status FROM orders GROUP BY 1 ORDER BY sum(amount) DESC", rollup: "orders_daily", want: []string{`ORDER BY CAST(sum("r"."m0_sum") AS DECIMAL(38,2)) DESC`}},
 		{name: "having without group by", sql: "SELECT count(*) FROM orders HAVING count(*) > 0", rollup: "orders_daily"},
 		{name: "order by random", sql: "SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY random()", reason: ReasonVolatile},
-		{name: "limit param declared text", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", reason: ReasonShape, params: []Param{{Type: OIDText, Value: "10"}}},
+		{name: "limit param declared text", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", reason: ReasonShape, params: []Param{{Type: pgtype.TextOID, Value: "10"}}},
 		{name: "limit untyped param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1 OFFSET $2", rollup: "orders_daily", params: []Param{{Value: "10"}, {Value: "+2"}}, want: []string{"LIMIT 10 OFFSET 2"}},
-		{name: "limit text param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", reason: ReasonShape, params: []Param{{Type: OIDInt8, Value: "ten"}}},
-		{name: "having with param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 HAVING count(*) > $1", rollup: "orders_daily", params: []Param{{Type: OIDInt8, Value: "5"}}, want: []string{"CAST('5' AS BIGINT)"}},
+		{name: "limit text param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 LIMIT $1", reason: ReasonShape, params: []Param{{Type: pgtype.Int8OID, Value: "ten"}}},
+		{name: "having with param", sql: "SELECT status, count(*) FROM orders GROUP BY 1 HAVING count(*) > $1", rollup: "orders_daily", params: []Param{{Type: pgtype.Int8OID, Value: "5"}}, want: []string{"CAST('5' AS BIGINT)"}},
 		{name: "now in select list", sql: "SELECT now(), count(*) FROM orders", rollup: "orders_daily", want: []string{"TIMESTAMPTZ '2024-03-15 10:30:00+00'"}},
 		{name: "current_date in select list", zone: "America/New_York", sql: "SELECT current_date, count(*) FROM orders", rollup: "orders_daily", want: []string{"DATE '2024-03-15'"}},
 		{name: "float division by count", sql: "SELECT sum(price) / count(*) FROM orders", rollup: "orders_daily", want: []string{"error('division by zero')"}},
@@ -864,9 +865,9 @@ func rule8Cases() []decideCase {
 		{name: "starts before", sql: "SELECT count(*) FROM orders WHERE created_at >= '2023-12-01' AND created_at < '2024-03-01'", reason: ReasonNotCovered, cat: janFeb},
 		{name: "open end", sql: "SELECT count(*) FROM orders WHERE created_at >= '2024-02-01'", reason: ReasonNotCovered, cat: janFeb},
 		{name: "params pick the partition", sql: "SELECT count(*) FROM orders WHERE created_at >= $1 AND created_at < $2", rollup: "orders_daily", cat: janFeb, files: []string{"a.parquet"},
-			params: []Param{{Type: OIDTimestamptz, Value: "2024-01-01 00:00:00+00"}, {Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+00"}}},
+			params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-01-01 00:00:00+00"}, {Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+00"}}},
 		{name: "params outside coverage", sql: "SELECT count(*) FROM orders WHERE created_at >= $1 AND created_at < $2", reason: ReasonNotCovered, cat: janFeb,
-			params: []Param{{Type: OIDTimestamptz, Value: "2024-03-01 00:00:00+00"}, {Type: OIDTimestamptz, Value: "2024-04-01 00:00:00+00"}}},
+			params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-03-01 00:00:00+00"}, {Type: pgtype.TimestamptzOID, Value: "2024-04-01 00:00:00+00"}}},
 		{name: "this month so far", sql: "SELECT count(*) FROM orders WHERE created_at >= date_trunc('month', now()) AND created_at < date_trunc('month', now()) + interval '1 month'", rollup: "orders_daily", cat: janFeb,
 			now: time.Date(2024, 2, 15, 12, 0, 0, 0, time.UTC), files: []string{"b.parquet"}},
 		{name: "this month not built yet", sql: "SELECT count(*) FROM orders WHERE created_at >= date_trunc('month', now()) AND created_at < date_trunc('month', now()) + interval '1 month'", reason: ReasonNotCovered, cat: janFeb},
@@ -976,14 +977,14 @@ func TestResultColumns(t *testing.T) {
 		cat.Tables["public.orders"].Columns[i].AttNum = int16(i + 1)
 	}
 	d := decide(t, cat, Session{}, "SELECT status, sum(amount), count(*), min(amount), date_trunc('month', created_at), created_at::date AS day, extract(year from created_at), date_part('year', created_at), sum(quantity), 1 + 1 FROM orders GROUP BY 1, 5, 6, 7, 8")
-	if d.Route != RouteRollup {
+	if d.Outcome != OutcomeRollup {
 		t.Fatalf("%v", d.Reason)
 	}
 	want := []struct {
 		name string
 		oid  uint32
-	}{{"status", OIDText}, {"sum", OIDNumeric}, {"count", OIDInt8}, {"min", OIDNumeric}, {"date_trunc", OIDTimestamptz},
-		{"day", OIDDate}, {"extract", OIDNumeric}, {"date_part", OIDFloat8}, {"sum", OIDInt8}, {"?column?", OIDInt4}}
+	}{{"status", pgtype.TextOID}, {"sum", pgtype.NumericOID}, {"count", pgtype.Int8OID}, {"min", pgtype.NumericOID}, {"date_trunc", pgtype.TimestamptzOID},
+		{"day", pgtype.DateOID}, {"extract", pgtype.NumericOID}, {"date_part", pgtype.Float8OID}, {"sum", pgtype.Int8OID}, {"?column?", pgtype.Int4OID}}
 	if len(d.Columns) != len(want) {
 		t.Fatalf("columns %+v", d.Columns)
 	}
@@ -1014,23 +1015,23 @@ func TestResultColumnOrigin(t *testing.T) {
 		origin string            // the column whose table OID and attribute number describe it; "" for none
 		typ    Type
 	}{
-		{name: "plain column", sql: "SELECT status, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(OIDText)},
-		{name: "tableau cast to text", sql: `SELECT CAST("orders"."status" AS TEXT) AS "status", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" GROUP BY 1`, origin: "status", typ: plain(OIDText)},
-		{name: "cast to text grouped by the column", sql: "SELECT status::text, count(*) FROM orders GROUP BY status", origin: "status", typ: plain(OIDText)},
-		{name: "nested identity casts", sql: "SELECT status::text::text, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(OIDText)},
-		{name: "date cast to date", sql: "SELECT order_date::date, count(*) FROM orders GROUP BY 1", origin: "order_date", typ: plain(OIDDate)},
-		{name: "int cast to int", sql: "SELECT count(*), quantity::int4::integer FROM orders GROUP BY 2", col: 1, origin: "quantity", typ: plain(OIDInt4)},
-		{name: "int cast to bigint", sql: "SELECT quantity::int8, count(*) FROM orders GROUP BY 1", typ: plain(OIDInt8)},
-		{name: "text cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", typ: plain(OIDVarchar)},
-		{name: "varchar cast to text", sql: "SELECT status::text, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(OIDText)},
-		{name: "varchar(n) cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(OIDVarchar)},
-		{name: "varchar(n) cast to varchar(n)", sql: "SELECT CAST(status AS varchar(20))::varchar(20), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, origin: "status", typ: Type{OIDVarchar, 24}},
-		{name: "numeric(p,s) cast to numeric", sql: "SELECT quantity::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(OIDNumeric)},
-		{name: "numeric(p,s) cast to numeric twice", sql: "SELECT quantity::numeric::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(OIDNumeric)},
-		{name: "numeric(p,s) cast to numeric(p,s)", sql: "SELECT quantity::numeric(12,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, origin: "quantity", typ: Type{OIDNumeric, (12<<16 | 2) + 4}},
-		{name: "numeric(p,s) cast to another precision", sql: "SELECT quantity::numeric(14,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: Type{OIDNumeric, (14<<16 | 2) + 4}},
-		{name: "char(n) cast to char(n)", sql: "SELECT status::char(8), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "char(8)"}, origin: "status", typ: Type{OIDBpchar, 12}},
-		{name: "through a wrapping select", sql: `SELECT "s" FROM (SELECT CAST(status AS TEXT) AS "s" FROM orders GROUP BY 1) "x"`, origin: "status", typ: plain(OIDText)},
+		{name: "plain column", sql: "SELECT status, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(pgtype.TextOID)},
+		{name: "tableau cast to text", sql: `SELECT CAST("orders"."status" AS TEXT) AS "status", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" GROUP BY 1`, origin: "status", typ: plain(pgtype.TextOID)},
+		{name: "cast to text grouped by the column", sql: "SELECT status::text, count(*) FROM orders GROUP BY status", origin: "status", typ: plain(pgtype.TextOID)},
+		{name: "nested identity casts", sql: "SELECT status::text::text, count(*) FROM orders GROUP BY 1", origin: "status", typ: plain(pgtype.TextOID)},
+		{name: "date cast to date", sql: "SELECT order_date::date, count(*) FROM orders GROUP BY 1", origin: "order_date", typ: plain(pgtype.DateOID)},
+		{name: "int cast to int", sql: "SELECT count(*), quantity::int4::integer FROM orders GROUP BY 2", col: 1, origin: "quantity", typ: plain(pgtype.Int4OID)},
+		{name: "int cast to bigint", sql: "SELECT quantity::int8, count(*) FROM orders GROUP BY 1", typ: plain(pgtype.Int8OID)},
+		{name: "text cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", typ: plain(pgtype.VarcharOID)},
+		{name: "varchar cast to text", sql: "SELECT status::text, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(pgtype.TextOID)},
+		{name: "varchar(n) cast to varchar", sql: "SELECT status::varchar, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, typ: plain(pgtype.VarcharOID)},
+		{name: "varchar(n) cast to varchar(n)", sql: "SELECT CAST(status AS varchar(20))::varchar(20), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "varchar(20)"}, origin: "status", typ: Type{pgtype.VarcharOID, 24}},
+		{name: "numeric(p,s) cast to numeric", sql: "SELECT quantity::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(pgtype.NumericOID)},
+		{name: "numeric(p,s) cast to numeric twice", sql: "SELECT quantity::numeric::numeric, count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: plain(pgtype.NumericOID)},
+		{name: "numeric(p,s) cast to numeric(p,s)", sql: "SELECT quantity::numeric(12,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, origin: "quantity", typ: Type{pgtype.NumericOID, (12<<16 | 2) + 4}},
+		{name: "numeric(p,s) cast to another precision", sql: "SELECT quantity::numeric(14,2), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.quantity": "numeric(12,2)"}, typ: Type{pgtype.NumericOID, (14<<16 | 2) + 4}},
+		{name: "char(n) cast to char(n)", sql: "SELECT status::char(8), count(*) FROM orders GROUP BY 1", types: map[string]string{"public.orders.status": "char(8)"}, origin: "status", typ: Type{pgtype.BPCharOID, 12}},
+		{name: "through a wrapping select", sql: `SELECT "s" FROM (SELECT CAST(status AS TEXT) AS "s" FROM orders GROUP BY 1) "x"`, origin: "status", typ: plain(pgtype.TextOID)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1041,7 +1042,7 @@ func TestResultColumnOrigin(t *testing.T) {
 				tb.Columns[i].AttNum = int16(i + 1)
 			}
 			d := decide(t, cat, Session{TimeZone: "UTC"}, c.sql)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("want a rollup route: %v", d.Reason)
 			}
 			got := d.Columns[c.col]

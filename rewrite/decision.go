@@ -1,12 +1,13 @@
 package rewrite
 
-// Route says where a statement goes.
-type Route string
+// Outcome says whether a rollup answers a statement (OutcomeRollup) or it
+// passes through to the warehouse (OutcomePassthrough).
+type Outcome string
 
-// Routes.
+// Outcomes.
 const (
-	RoutePassthrough Route = "passthrough"
-	RouteRollup      Route = "rollup"
+	OutcomePassthrough Outcome = "passthrough"
+	OutcomeRollup      Outcome = "rollup"
 )
 
 // ResultColumn describes one result column as Postgres's RowDescription
@@ -29,9 +30,9 @@ type Candidate struct {
 
 // Decision is the answer for one statement execution.
 type Decision struct {
-	Route  Route
-	Reason Reason // ReasonMatched for a rollup route
-	// Rollup route only.
+	Outcome Outcome
+	Reason  Reason // ReasonMatched for OutcomeRollup
+	// OutcomeRollup only.
 	Rollup  string
 	Version string
 	Files   []string
@@ -43,5 +44,5 @@ type Decision struct {
 }
 
 func passthrough(r *Reason, cands []Candidate) Decision {
-	return Decision{Route: RoutePassthrough, Reason: *r, Candidates: cands}
+	return Decision{Outcome: OutcomePassthrough, Reason: *r, Candidates: cands}
 }

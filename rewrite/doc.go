@@ -18,9 +18,10 @@
 // with the time range, the data, staleness and session checks. Engine
 // caches the first two stages; DecideAnalysis runs all three uncached.
 //
-// The SQL reads the rollup layout the builder (package rollup) writes:
-// dimension i in Parquet column d<i>, the time bucket in t, and part p (sum,
-// count, min, max, count_distinct) of measure i in m<i>_<p>; AVG is stored as
-// its sum and count parts. Types without an exact DuckDB equivalent are
-// stored as their text and are never computed with.
+// The SQL reads the rollup layout the builder (package rollup) writes, as
+// package rollup/layout defines it: dimension i in Parquet column d<i>, the
+// time bucket in t, and part p (sum, count, min, max, count_distinct) of
+// measure i in m<i>_<p>; AVG is stored as its sum and count parts. Types
+// without an exact DuckDB equivalent are stored as their text and are never
+// computed with.
 package rewrite

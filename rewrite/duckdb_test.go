@@ -15,8 +15,10 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // TestDuckDBMatchesPostgres writes the same rows to Postgres tables and, as
@@ -99,7 +101,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		mustPG(`INSERT INTO orders VALUES ($1, $2, $3, $4, $5, $6, 1, $7, ($7 AT TIME ZONE 'UTC')::date, $7 AT TIME ZONE 'UTC', NULL)`, r.id, r.status, r.amount, r.price, r.qty, r.cust, r.at)
 		st := "NULL"
 		if r.status != nil {
-			st = quoteLiteral(*r.status)
+			st = sqlquote.Literal(*r.status)
 		}
 		mustDuck(fmt.Sprintf(`INSERT INTO orders VALUES (%d, %s, %s, %s, %d, %d, TIMESTAMPTZ '%s', DATE '%s', TIMESTAMP '%s')`, r.id, st, r.amount,
 			strconv.FormatFloat(r.price, 'g', -1, 64), r.qty, r.cust, r.at.Format("2006-01-02 15:04:05+00"), r.at.Format("2006-01-02"), r.at.Format("2006-01-02 15:04:05")))
@@ -119,7 +121,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	}
 	for _, r := range cat.Rollups {
 		f := filepath.Join(dir, r.Def.Name+".parquet")
-		mustDuck("COPY (" + build[r.Def.Name] + ") TO " + quoteLiteral(f) + " (FORMAT parquet)")
+		mustDuck("COPY (" + build[r.Def.Name] + ") TO " + sqlquote.Literal(f) + " (FORMAT parquet)")
 		r.Partitions = []Partition{{Files: []string{f}}}
 	}
 
@@ -173,10 +175,10 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {
 			d := decide(t, cat, Session{TimeZone: q.zone}, q.sql)
-			if d.Route != RouteRollup {
+			if d.Outcome != OutcomeRollup {
 				t.Fatalf("expected a rollup route: %v", d.Reason)
 			}
-			mustPG("SET TimeZone = " + quoteLiteral(q.zone))
+			mustPG("SET TimeZone = " + sqlquote.Literal(q.zone))
 			want := pgRows(t, ctx, pg, q.sql)
 			got := duckRows(t, db, d, q.zone)
 			if !q.ordered {
@@ -211,7 +213,7 @@ func diffCatalog(t *testing.T) *Catalog {
 	l := base[5]
 	l.Name = "local_month"
 	cfg.Rollups = append(cfg.Rollups, d, h, b, l)
-	cat, err := NewCatalog(cfg, testTypes)
+	cat, err := NewOfflineCatalog(cfg, testTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,12 +313,12 @@ func pgText(t *testing.T, v any, typ Type, loc *time.Location) string {
 		return x
 	case time.Time:
 		switch typ.OID {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			s := x.In(loc).Format("2006-01-02 15:04:05-07")
 			return strings.TrimSuffix(s, ":00")
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			return x.UTC().Format("2006-01-02 15:04:05")
-		case OIDDate:
+		case pgtype.DateOID:
 			return x.UTC().Format("2006-01-02")
 		}
 	}

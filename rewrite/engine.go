@@ -8,7 +8,10 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // Engine makes decisions. It caches, bounded, the analysis of statement texts
@@ -232,7 +235,7 @@ func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].Match && !cands[j].Match })
 	return Decision{
-		Route:      RouteRollup,
+		Outcome:    OutcomeRollup,
 		Reason:     Reason{Code: ReasonMatched, Message: "answered from rollup " + best.cr.st.Def.Name},
 		Rollup:     best.cr.st.Def.Name,
 		Version:    best.cr.st.Version,
@@ -339,7 +342,7 @@ func (m *matcher) prepare(c *candidate) {
 	preds := m.where(where)
 	having := ""
 	if core.having != nil {
-		s, _, r := m.typed(core.having, plain(OIDBool), m.grp)
+		s, _, r := m.typed(core.having, plain(pgtype.BoolOID), m.grp)
 		m.fail(r)
 		having = s
 	}
@@ -383,10 +386,10 @@ func (m *matcher) prepare(c *candidate) {
 			b.WriteString(", ")
 		}
 		d, ok := duckType(types[i])
-		if ok && types[i].OID != OIDNumeric {
+		if ok && types[i].OID != pgtype.NumericOID {
 			s = "CAST(" + s + " AS " + d + ")"
 		}
-		b.WriteString(s + " AS " + quoteIdent("c"+itoa(i)))
+		b.WriteString(s + " AS " + sqlquote.Ident("c"+itoa(i)))
 		cols[i] = m.describe(core.targets[i], types[i])
 		if typed[i] && !cols[i].Type.Known() && !m.cat.PartialColumns {
 			// The answer path converts DuckDB's values to the described
@@ -469,7 +472,7 @@ func (m *matcher) limits(limit, offset *expr) (string, string, *Reason) {
 			if !ok {
 				return "", reason(ReasonParameter, "parameter $%d is not bound", e.param)
 			}
-			if pt != 0 && pt != OIDUnknown && !isIntegerOID(pt) {
+			if pt != 0 && pt != pgtype.UnknownOID && !isIntegerOID(pt) {
 				return "", reason(ReasonShape, "argument of %s must be type bigint (Postgres reports this)", kw)
 			}
 			n := e.param
@@ -499,10 +502,10 @@ func (m *matcher) describe(t target, ty Type) ResultColumn {
 	c := ResultColumn{Name: t.name, Type: ty}
 	c.DuckType, _ = duckType(ty)
 	switch ty.OID {
-	case OIDNumeric:
+	case pgtype.NumericOID:
 		c.DuckType = "DECIMAL"
 	case oidNumericText:
-		c.Type, c.DuckType = plain(OIDNumeric), "VARCHAR"
+		c.Type, c.DuckType = plain(pgtype.NumericOID), "VARCHAR"
 	}
 	// Plain column references carry their origin, and keep their typmod.
 	if col := identityColumn(t.expr); col != nil {
@@ -585,9 +588,9 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(quoteIdent(alias) + "." + quoteIdent("c"+itoa(p)) + " AS " + quoteIdent("c"+itoa(i)))
+			b.WriteString(sqlquote.Ident(alias) + "." + sqlquote.Ident("c"+itoa(p)) + " AS " + sqlquote.Ident("c"+itoa(i)))
 		}
-		b.WriteString(" FROM (" + sql + ") AS " + quoteIdent(alias))
+		b.WriteString(" FROM (" + sql + ") AS " + sqlquote.Ident(alias))
 		var order []string
 		for _, o := range w.orderBy {
 			idx := -1
@@ -607,14 +610,14 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 				return sql, cols
 			}
 			t := cols[idx].Type
-			if t.OID == OIDNumeric && cols[idx].DuckType == "VARCHAR" {
+			if t.OID == pgtype.NumericOID && cols[idx].DuckType == "VARCHAR" {
 				t = plain(oidNumericText)
 			}
 			if r := m.orderable(t); r != nil {
 				m.fail(r)
 				return sql, cols
 			}
-			order = append(order, quoteIdent(alias)+"."+quoteIdent("c"+itoa(idx))+sortSuffix(o.desc, o.nulls))
+			order = append(order, sqlquote.Ident(alias)+"."+sqlquote.Ident("c"+itoa(idx))+sortSuffix(o.desc, o.nulls))
 		}
 		if len(order) > 0 {
 			b.WriteString(" ORDER BY " + strings.Join(order, ", "))

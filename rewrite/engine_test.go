@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func mustParse(t testing.TB, sql string) *pg_query.ParseResult {
@@ -46,7 +48,7 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 			{params: tstz("2024-01-01 00:30", "2024-02-01"), want: string(ReasonUnalignedRange)},
 			{params: tstz("2024-01-01", "2024-03-01"), want: "orders_daily", files: 2},
 			{params: tstz("2023-12-01", "2024-03-01"), want: string(ReasonNotCovered)},
-			{params: []Param{{Type: OIDTimestamptz, Value: "2024-02-01 00:00:00+00"}}, want: string(ReasonParameter)},
+			{params: []Param{{Type: pgtype.TimestamptzOID, Value: "2024-02-01 00:00:00+00"}}, want: string(ReasonParameter)},
 			{params: tstz("2024-02-01", "2024-03-01"), want: "orders_daily", files: 1},
 		},
 	}, {
@@ -59,10 +61,10 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 	}, {
 		sql: "SELECT status, count(*) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01' AND status = $1 GROUP BY 1 LIMIT $2",
 		execs: []exec{
-			{params: []Param{{Value: "paid"}, {Type: OIDInt8, Value: "10"}}, want: "orders_daily", files: 1},
-			{params: []Param{{Null: true}, {Type: OIDInt8, Value: "10"}}, want: "orders_daily", files: 1},
-			{params: []Param{{Value: "new"}, {Type: OIDInt8, Value: "-1"}}, want: string(ReasonShape)},
-			{params: []Param{{Value: "new"}, {Type: OIDInt8, Null: true}}, want: "orders_daily", files: 1},
+			{params: []Param{{Value: "paid"}, {Type: pgtype.Int8OID, Value: "10"}}, want: "orders_daily", files: 1},
+			{params: []Param{{Null: true}, {Type: pgtype.Int8OID, Value: "10"}}, want: "orders_daily", files: 1},
+			{params: []Param{{Value: "new"}, {Type: pgtype.Int8OID, Value: "-1"}}, want: string(ReasonShape)},
+			{params: []Param{{Value: "new"}, {Type: pgtype.Int8OID, Null: true}}, want: "orders_daily", files: 1},
 		},
 	}}
 	for _, st := range stmts {
@@ -78,13 +80,13 @@ func TestEngineFoldsPerExecution(t *testing.T) {
 				t.Fatalf("%s, execution %d: engine %+v\nuncached %+v", st.sql, i, got, want)
 			}
 			switch {
-			case got.Route == RouteRollup && got.Rollup == x.want:
+			case got.Outcome == OutcomeRollup && got.Rollup == x.want:
 				if len(got.Files) != x.files {
 					t.Errorf("%s, execution %d: %d files, want %d", st.sql, i, len(got.Files), x.files)
 				}
-			case got.Route == RoutePassthrough && string(got.Reason.Code) == x.want:
+			case got.Outcome == OutcomePassthrough && string(got.Reason.Code) == x.want:
 			default:
-				t.Errorf("%s, execution %d: want %s, got %s %s %v", st.sql, i, x.want, got.Route, got.Rollup, got.Reason)
+				t.Errorf("%s, execution %d: want %s, got %s %s %v", st.sql, i, x.want, got.Outcome, got.Rollup, got.Reason)
 			}
 		}
 	}
@@ -101,7 +103,7 @@ func tstz(lo, hi string) []Param {
 		}
 		return s + ":00+00"
 	}
-	return []Param{{Type: OIDTimestamptz, Value: f(lo)}, {Type: OIDTimestamptz, Value: f(hi)}}
+	return []Param{{Type: pgtype.TimestamptzOID, Value: f(lo)}, {Type: pgtype.TimestamptzOID, Value: f(hi)}}
 }
 
 // TestEngineConcurrent decides a mix of statements from many goroutines on
@@ -282,7 +284,7 @@ func TestTemplate(t *testing.T) {
 	}
 	// The parser refuses NUL in statement text; parameters are checked here.
 	d := decide(t, testCatalog(t), Session{Params: []Param{{Value: "a\x00b"}}}, "SELECT count(*) FROM orders WHERE status = $1")
-	if d.Route != RoutePassthrough {
+	if d.Outcome != OutcomePassthrough {
 		t.Errorf("a NUL in a parameter must pass through: %+v", d)
 	}
 }
@@ -342,11 +344,11 @@ func TestTimeLiteral(t *testing.T) {
 			var want string
 			switch k {
 			case vInstant:
-				want = "TIMESTAMPTZ " + quoteLiteral(ts.Format("2006-01-02 15:04:05.999999")+"+00")
+				want = "TIMESTAMPTZ " + sqlquote.Literal(ts.Format("2006-01-02 15:04:05.999999")+"+00")
 			case vLocal:
-				want = "TIMESTAMP " + quoteLiteral(ts.Format("2006-01-02 15:04:05.999999"))
+				want = "TIMESTAMP " + sqlquote.Literal(ts.Format("2006-01-02 15:04:05.999999"))
 			case vDate:
-				want = "DATE " + quoteLiteral(ts.Format("2006-01-02"))
+				want = "DATE " + sqlquote.Literal(ts.Format("2006-01-02"))
 			}
 			if got := timeLiteral(v); got != want {
 				t.Fatalf("%v kind %d: got %s, want %s", ts, k, got, want)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -162,7 +163,7 @@ func typeFromName(tn *pg_query.TypeName) (Type, string, error) {
 			return unknownType, last, unsupported(ReasonExpression, "unsupported type modifier on %s", last)
 		}
 		t.Typmod = mod
-	} else if oid == OIDBpchar && len(parts) == 2 {
+	} else if oid == pgtype.BPCharOID && len(parts) == 2 {
 		// "char" spelled as a keyword is char(1).
 		t.Typmod = 1 + 4
 	}

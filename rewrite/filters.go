@@ -5,7 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // where classifies the WHERE conjuncts for the candidate (rule 6): the
@@ -41,12 +45,12 @@ func (m *matcher) where(conj []*expr) []string {
 			out = append(out, s...)
 			continue
 		}
-		s, t, r := m.typed(w, plain(OIDBool), m.row)
+		s, t, r := m.typed(w, plain(pgtype.BoolOID), m.row)
 		if r != nil {
 			m.fail(r)
 			continue
 		}
-		if t.Known() && t.OID != OIDBool {
+		if t.Known() && t.OID != pgtype.BoolOID {
 			m.fail(reason(ReasonShape, "argument of WHERE must be type boolean"))
 			continue
 		}
@@ -168,7 +172,7 @@ func (m *matcher) timeRange(w *expr) ([]string, bool, *Reason) {
 	var out []string
 	for _, b := range bs {
 		tb := &timeBound{op: b.op, v: b.v, kind: k, exact: m.exactRaw(), grain: m.cr.grain, cutLoc: cutLoc,
-			col: `"r".` + quoteIdent(timePhys), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
+			col: `"r".` + sqlquote.Ident(layout.Time), name: m.timeName(), rollup: m.cr.st.Def.Name, clock: m.zoneOf()}
 		if b.v.kind == kParam {
 			if _, bound := m.paramType(b.v.param); !bound {
 				return nil, true, reason(ReasonParameter, "parameter $%d is not bound", b.v.param)

@@ -45,12 +45,12 @@ func FuzzDecide(f *testing.F) {
 		}
 		sess := Session{TimeZone: fuzzZones[int(zone)%len(fuzzZones)], Now: testNow}
 		d := DecideAnalysis(Analyze(tree), sess, cat)
-		switch d.Route {
-		case RoutePassthrough:
+		switch d.Outcome {
+		case OutcomePassthrough:
 			if d.Reason.Code == "" || d.Reason.Code == ReasonMatched || d.Reason.Message == "" {
 				t.Fatalf("passthrough without a reason: %+v", d)
 			}
-		case RouteRollup:
+		case OutcomeRollup:
 			if d.SQL == "" || len(d.Files) == 0 || d.Rollup == "" || d.Version == "" {
 				t.Fatalf("incomplete route: %+v", d)
 			}

@@ -3,7 +3,6 @@ package rewrite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,55 +11,28 @@ import (
 
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
-// layoutColumn is one Parquet column of a rollup as the builder writes it.
+// layoutColumn is one Parquet column of a rollup as the builder writes it
+// (package layout).
 type layoutColumn struct{ name, duck string }
-
-// storedDuckType mirrors rollup.storageType (rollup/plan.go): the DuckDB
-// type the builder stores a value of Postgres type t as; arg is the
-// aggregated expression's type for a measure part.
-func storedDuckType(t Type, part string, arg Type) string {
-	if t.OID == OIDNumeric {
-		if s := numericScale(t); s >= 0 {
-			if d, ok := duckType(t); ok {
-				return d
-			}
-			return "VARCHAR"
-		}
-		switch {
-		case isIntegerOID(arg.OID):
-			return "DECIMAL(38,0)"
-		case arg.OID == OIDNumeric:
-			d, ok := duckType(arg)
-			if !ok {
-				return "VARCHAR"
-			}
-			if part == "sum" {
-				return fmt.Sprintf("DECIMAL(38,%d)", numericScale(arg))
-			}
-			return d
-		}
-		return "VARCHAR"
-	}
-	if d, ok := duckType(t); ok {
-		return d
-	}
-	return "VARCHAR"
-}
 
 // partResultType is the Postgres type of the build query's column for a
 // stored part: the aggregate's result type (no typmod).
 func partResultType(fn string, arg Type) Type {
 	switch fn {
 	case "count", "count_distinct":
-		return plain(OIDInt8)
+		return plain(pgtype.Int8OID)
 	case "sum":
 		switch arg.OID {
-		case OIDInt2, OIDInt4:
-			return plain(OIDInt8)
-		case OIDInt8, OIDNumeric:
-			return plain(OIDNumeric)
+		case pgtype.Int2OID, pgtype.Int4OID:
+			return plain(pgtype.Int8OID)
+		case pgtype.Int8OID, pgtype.NumericOID:
+			return plain(pgtype.NumericOID)
 		}
 		return plain(arg.OID)
 	}
@@ -75,14 +47,14 @@ func rollupLayout(t testing.TB, cr *compiledRollup) []layoutColumn {
 	}
 	var cols []layoutColumn
 	for _, d := range cr.dims {
-		cols = append(cols, layoutColumn{d.phys, storedDuckType(d.col.column.Type, "", unknownType)})
+		cols = append(cols, layoutColumn{d.phys, layout.StorageType(layout.Type(d.col.column.Type), "", layout.Type{})})
 	}
 	if cr.timeCol != nil {
-		cols = append(cols, layoutColumn{timePhys, storedDuckType(cr.timeType, "", unknownType)})
+		cols = append(cols, layoutColumn{layout.Time, layout.StorageType(layout.Type(cr.timeType), "", layout.Type{})})
 	}
 	var parts []layoutColumn
 	for _, p := range cr.parts {
-		parts = append(parts, layoutColumn{p.phys, storedDuckType(partResultType(p.fn, p.argType), p.fn, p.argType)})
+		parts = append(parts, layoutColumn{p.phys, layout.StorageType(layout.Type(partResultType(p.fn, p.argType)), p.fn, layout.Type(p.argType))})
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].name < parts[j].name })
 	return append(cols, parts...)
@@ -162,9 +134,9 @@ func (db duckDB) copyLayout(t testing.TB, cr *compiledRollup, path string) {
 	t.Helper()
 	var sel []string
 	for _, c := range rollupLayout(t, cr) {
-		sel = append(sel, "CAST(NULL AS "+c.duck+") AS "+quoteIdent(c.name))
+		sel = append(sel, "CAST(NULL AS "+c.duck+") AS "+sqlquote.Ident(c.name))
 	}
-	q := "COPY (SELECT " + strings.Join(sel, ", ") + " LIMIT 0) TO " + quoteLiteral(path) + " (FORMAT parquet)"
+	q := "COPY (SELECT " + strings.Join(sel, ", ") + " LIMIT 0) TO " + sqlquote.Literal(path) + " (FORMAT parquet)"
 	if _, err := db.Exec(q); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}

@@ -1,6 +1,13 @@
 package rewrite
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
+)
 
 // aggregateFuncs are the aggregate functions the rewriter knows; any other
 // aggregate is a plain unknown function to it and is refused.
@@ -58,7 +65,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if _, ok := m.cr.parts[partKey(anyPart(name), argKey)+fk]; ok {
 			return nil
 		}
-		s, _, r := m.typed(e.filter, plain(OIDBool), m.row)
+		s, _, r := m.typed(e.filter, plain(pgtype.BoolOID), m.row)
 		if r != nil {
 			return r
 		}
@@ -80,14 +87,14 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 				return "", errType, r
 			}
 			if name == "count" {
-				return "count(DISTINCT " + s + ")" + filterSQL, plain(OIDInt8), nil
+				return "count(DISTINCT " + s + ")" + filterSQL, plain(pgtype.Int8OID), nil
 			}
 			if r := m.orderable(t); r != nil {
 				return "", errType, r
 			}
 			d, ok := duckType(Type{t.OID, -1})
 			out := name + "(" + s + ")" + filterSQL
-			if ok && t.OID != OIDNumeric {
+			if ok && t.OID != pgtype.NumericOID {
 				out = "CAST(" + out + " AS " + d + ")"
 			}
 			return out, Type{t.OID, -1}, nil
@@ -96,16 +103,16 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 
 	switch {
 	case name == "count" && e.distinct:
-		p, ok := m.cr.parts[partKey("count_distinct", argKey)+fk]
+		p, ok := m.cr.parts[partKey(layout.PartCountDistinct, argKey)+fk]
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "count(DISTINCT %s) needs %s as a dimension of rollup %s, or a stored count(distinct) read at its exact grain", argText(arg), argText(arg), m.cr.st.Def.Name)
 		}
 		if r := m.exactGrain(); r != nil {
 			return "", errType, r
 		}
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + "), 0) AS BIGINT)", plain(OIDInt8), nil
+		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + "), 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "count":
-		p, ok := part("count")
+		p, ok := part(layout.PartCount)
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -113,9 +120,9 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		// A re-aggregated count is the sum of counts: 0, never NULL, and bigint.
-		return "CAST(COALESCE(sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(OIDInt8), nil
+		return "CAST(COALESCE(sum(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL + ", 0) AS BIGINT)", plain(pgtype.Int8OID), nil
 	case name == "sum":
-		p, ok := part("sum")
+		p, ok := part(layout.PartSum)
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -127,7 +134,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		return m.sumSQL(p, filterSQL)
 	case name == "min" || name == "max":
-		p, ok := part(name)
+		p, ok := part(name) // layout.PartMin or layout.PartMax
 		if !ok {
 			return "", errType, reason(ReasonMeasure, "rollup %s does not store %s", m.cr.st.Def.Name, aggText(e))
 		}
@@ -138,7 +145,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		t := Type{p.argType.OID, -1}
-		if t.OID == OIDNumeric {
+		if t.OID == pgtype.NumericOID {
 			col, r := m.numericPart(p, name)
 			if r != nil {
 				return "", errType, r
@@ -152,14 +159,14 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if r := m.orderable(t); r != nil {
 			return "", errType, r
 		}
-		out := name + "(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
+		out := name + "(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL
 		if d, ok := duckType(t); ok {
 			out = "CAST(" + out + " AS " + d + ")"
 		}
 		return out, t, nil
 	case name == "avg":
-		ps, ok1 := part("sum")
-		pc, ok2 := part("count")
+		ps, ok1 := part(layout.PartSum)
+		pc, ok2 := part(layout.PartCount)
 		if !ok1 || !ok2 {
 			return "", errType, reason(ReasonMeasure, "avg(%s) needs sum(%s) and count(%s) in rollup %s", argText(arg), argText(arg), argText(arg), m.cr.st.Def.Name)
 		}
@@ -171,19 +178,19 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		}
 		t := ps.argType
 		switch {
-		case t.OID == OIDFloat4:
+		case t.OID == pgtype.Float4OID:
 			// Postgres's avg(real) adds the values in double precision
 			// (float4_accum); the rollup's sum was added in real
 			// (float4pl), which loses digits a double shows.
 			return "", errType, reason(ReasonMeasure, "rollup %s, measure %s: Postgres adds avg of real in double precision, but the rollup's sum was added in real; cast the expression to double precision in the measure", m.cr.st.Def.Name, ps.text)
 		case isFloatOID(t.OID):
-			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
-			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
+			s := "sum(\"r\"." + sqlquote.Ident(ps.phys) + ")" + filterSQL
+			c := "sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL
 			// NULL when there are no rows, never a division error.
-			return "CAST(" + s + " AS DOUBLE) / CAST(NULLIF(" + c + ", 0) AS DOUBLE)", plain(OIDFloat8), nil
+			return "CAST(" + s + " AS DOUBLE) / CAST(NULLIF(" + c + ", 0) AS DOUBLE)", plain(pgtype.Float8OID), nil
 		case !t.Known():
-			s := "sum(\"r\"." + quoteIdent(ps.phys) + ")" + filterSQL
-			c := "sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL
+			s := "sum(\"r\"." + sqlquote.Ident(ps.phys) + ")" + filterSQL
+			c := "sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL
 			return s + " / NULLIF(" + c + ", 0)", unknownType, nil
 		}
 		sc := -1
@@ -191,8 +198,8 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		switch {
 		case isIntegerOID(t.OID):
 			// Stored sums are BIGINT (of int2/int4) or DECIMAL(38,0) (of int8).
-			sc, sum = 0, "CAST(sum(\"r\"."+quoteIdent(ps.phys)+")"+filterSQL+" AS HUGEINT)"
-		case t.OID == OIDNumeric:
+			sc, sum = 0, "CAST(sum(\"r\"."+sqlquote.Ident(ps.phys)+")"+filterSQL+" AS HUGEINT)"
+		case t.OID == pgtype.NumericOID:
 			col, r := m.numericPart(ps, "avg")
 			if r != nil {
 				return "", errType, r
@@ -205,7 +212,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 		if sc < 0 {
 			return "", errType, reason(ReasonMeasure, "avg of %s is not reproduced on rollups", typeName(t))
 		}
-		count := "CAST(sum(\"r\"." + quoteIdent(pc.phys) + ")" + filterSQL + " AS HUGEINT)"
+		count := "CAST(sum(\"r\"." + sqlquote.Ident(pc.phys) + ")" + filterSQL + " AS HUGEINT)"
 		return avgNumericText(sum, count, sc), plain(oidNumericText), nil
 	}
 	return "", errType, reason(ReasonMeasure, "%s cannot be computed from a rollup", name)
@@ -215,7 +222,7 @@ func needFilterDirect(m *matcher, e *expr, out *string) *Reason {
 	if e.filter == nil {
 		return nil
 	}
-	s, _, r := m.typed(e.filter, plain(OIDBool), m.row)
+	s, _, r := m.typed(e.filter, plain(pgtype.BoolOID), m.row)
 	if r != nil {
 		return r
 	}
@@ -223,9 +230,11 @@ func needFilterDirect(m *matcher, e *expr, out *string) *Reason {
 	return nil
 }
 
+// anyPart is a part that a measure of aggregate name stores: the part of the
+// same name, or for avg its sum (layout.Parts).
 func anyPart(name string) string {
 	if name == "avg" {
-		return "sum"
+		return layout.PartSum
 	}
 	return name
 }
@@ -259,7 +268,7 @@ func (m *matcher) typedPart(p storedPart) *Reason {
 // expression such as price * quantity) as Postgres's text of each value,
 // which the cast reads exactly.
 func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
-	col := "\"r\"." + quoteIdent(p.phys)
+	col := "\"r\"." + sqlquote.Ident(p.phys)
 	switch {
 	case p.scale < 0:
 		return "", reason(ReasonMeasure, "rollup %s, measure %s: Postgres gives each value of its expression its own numeric scale (a numeric without a declared scale, a division, a cast from a float), which a rollup does not reproduce; cast the expression to numeric(p,s)", m.cr.st.Def.Name, p.text)
@@ -279,22 +288,22 @@ func (m *matcher) numericPart(p storedPart, fn string) (string, *Reason) {
 // gives SUM of the argument: DuckDB sums BIGINT into HUGEINT and DECIMAL
 // into DECIMAL(38, s).
 func (m *matcher) sumSQL(p storedPart, filterSQL string) (string, Type, *Reason) {
-	s := "sum(\"r\"." + quoteIdent(p.phys) + ")" + filterSQL
+	s := "sum(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL
 	switch p.argType.OID {
-	case OIDInt2, OIDInt4:
-		return "CAST(" + s + " AS BIGINT)", plain(OIDInt8), nil
-	case OIDInt8:
-		return "CAST(" + s + " AS DECIMAL(38,0))", plain(OIDNumeric), nil
-	case OIDNumeric:
+	case pgtype.Int2OID, pgtype.Int4OID:
+		return "CAST(" + s + " AS BIGINT)", plain(pgtype.Int8OID), nil
+	case pgtype.Int8OID:
+		return "CAST(" + s + " AS DECIMAL(38,0))", plain(pgtype.NumericOID), nil
+	case pgtype.NumericOID:
 		col, r := m.numericPart(p, "sum")
 		if r != nil {
 			return "", errType, r
 		}
-		return "CAST(sum(" + col + ")" + filterSQL + " AS DECIMAL(38," + itoa(p.scale) + "))", plain(OIDNumeric), nil
-	case OIDFloat4:
-		return "CAST(" + s + " AS FLOAT)", plain(OIDFloat4), nil
-	case OIDFloat8:
-		return "CAST(" + s + " AS DOUBLE)", plain(OIDFloat8), nil
+		return "CAST(sum(" + col + ")" + filterSQL + " AS DECIMAL(38," + itoa(p.scale) + "))", plain(pgtype.NumericOID), nil
+	case pgtype.Float4OID:
+		return "CAST(" + s + " AS FLOAT)", plain(pgtype.Float4OID), nil
+	case pgtype.Float8OID:
+		return "CAST(" + s + " AS DOUBLE)", plain(pgtype.Float8OID), nil
 	case 0:
 		return s, unknownType, nil
 	}

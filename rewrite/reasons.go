@@ -9,7 +9,8 @@ type ReasonCode string
 
 // Reason codes, grouped by the DESIGN.md §3 rule that produces them.
 const (
-	// ReasonMatched is the reason of a matching candidate and of a rollup route.
+	// ReasonMatched is the reason of a matching candidate and of a decision
+	// with OutcomeRollup.
 	ReasonMatched ReasonCode = "matched"
 
 	// Rule 1: shape.

@@ -3,6 +3,8 @@ package rewrite
 import (
 	"sort"
 	"strings"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // rangeEntry is a table visible to column references, like a Postgres RTE.
@@ -165,7 +167,7 @@ func writeKey(b *strings.Builder, e *expr) {
 		case litNull:
 			b.WriteString("NULL")
 		case litString:
-			b.WriteString(quoteLiteral(e.str))
+			b.WriteString(sqlquote.Literal(e.str))
 		default:
 			b.WriteString(e.str)
 		}

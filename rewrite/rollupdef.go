@@ -8,6 +8,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // compiledRollup is a rollup definition resolved against the catalog's tables:
@@ -41,9 +42,10 @@ type declaredJoin struct {
 type dimDef struct {
 	col  *colBinding
 	key  string
-	phys string
+	phys string // Parquet column: layout.Dimension
 	// asText: the column's type has no DuckDB equivalent, so the builder
-	// stores its text (numeric without a scale, time, interval, ...). Text
+	// stores its text (numeric without a scale, time, interval, ...; see
+	// layout.StorageType). Text
 	// neither orders nor groups like the value (1.0 and 1.00), so such a
 	// dimension is never used.
 	asText bool
@@ -59,8 +61,8 @@ type measureDef struct {
 
 // storedPart is one additive (or min/max) part stored in the rollup.
 type storedPart struct {
-	phys    string
-	fn      string // sum, count, min, max, count_distinct
+	phys    string // Parquet column: layout.Measure
+	fn      string // the part: layout.PartSum, PartCount, PartMin, PartMax or PartCountDistinct
 	argType Type   // type of the aggregated expression, as Postgres describes it
 	// scale and digits: for a numeric argument, the display scale of
 	// every value (-1: it varies) and a bound on its digits (-1: none).
@@ -71,9 +73,6 @@ type storedPart struct {
 	measure int
 	text    string // the measure as configured, for reasons
 }
-
-// timePhys is the Parquet column holding the time bucket.
-const timePhys = "t"
 
 // definitionRef is a column a definition reads.
 type definitionRef struct{ table, column string }
@@ -109,7 +108,7 @@ func parseDimension(d string) *expr {
 }
 
 // definitionColumns lists the columns a rollup definition reads, attributing
-// unqualified names to the fact table. NewCatalog uses it to build the offline
+// unqualified names to the fact table. NewOfflineCatalog uses it to build the offline
 // column lists.
 func definitionColumns(r config.Rollup, joins []config.Join) ([]definitionRef, error) {
 	fs, fn := splitTable(r.Table)
@@ -250,7 +249,7 @@ func (cr *compiledRollup) compile(cat *Catalog) error {
 		}
 		dt := e.col.column.Type
 		_, exact := duckType(dt)
-		cr.dims = append(cr.dims, dimDef{col: e.col, key: key(e), phys: "d" + itoa(i), asText: dt.Known() && !exact})
+		cr.dims = append(cr.dims, dimDef{col: e.col, key: key(e), phys: layout.Dimension(i), asText: dt.Known() && !exact})
 	}
 	if def.TimeDimension != "" {
 		e := parseDimension(def.TimeDimension)
@@ -350,21 +349,15 @@ func (cr *compiledRollup) addMeasure(i int, text string, e *expr) error {
 	if e.filter != nil {
 		fk = " filter(" + key(e.filter) + ")"
 	}
-	prefix := "m" + itoa(i) + "_"
-	add := func(fn string) {
-		pk := partKey(fn, md.argKey) + fk
-		if _, ok := cr.parts[pk]; !ok {
-			cr.parts[pk] = storedPart{phys: prefix + fn, fn: fn, argType: info.typ, scale: info.scale, digits: info.digits, argErr: infoErr, measure: i, text: text}
-		}
-	}
-	switch md.fn {
-	case "sum", "count", "min", "max", "count_distinct":
-		add(md.fn)
-	case "avg":
-		add("sum")
-		add("count")
-	default:
+	parts := layout.Parts(e.name, e.distinct)
+	if parts == nil {
 		return fmt.Errorf("aggregate %s cannot be stored in a rollup", e.name)
+	}
+	for _, part := range parts {
+		pk := partKey(part, md.argKey) + fk
+		if _, ok := cr.parts[pk]; !ok {
+			cr.parts[pk] = storedPart{phys: layout.Measure(i, part), fn: part, argType: info.typ, scale: info.scale, digits: info.digits, argErr: infoErr, measure: i, text: text}
+		}
 	}
 	cr.measures = append(cr.measures, md)
 	return nil

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // A prepared candidate is translated once per statement text, catalog
@@ -128,7 +130,7 @@ func assemble(segs []segment, vals []string, files []string) string {
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString(quoteLiteral(f))
+				b.WriteString(sqlquote.Literal(f))
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
 )
 
@@ -59,11 +61,11 @@ const (
 
 func kindOfType(t Type) valueKind {
 	switch t.OID {
-	case OIDTimestamptz:
+	case pgtype.TimestamptzOID:
 		return vInstant
-	case OIDTimestamp:
+	case pgtype.TimestampOID:
 		return vLocal
-	case OIDDate:
+	case pgtype.DateOID:
 		return vDate
 	}
 	return 0
@@ -113,12 +115,12 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			return in, true, reason(ReasonExpression, "casts of %s to a time type with a precision are not answered from rollups", m.timeName())
 		}
 		switch e.typ.OID {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			if in.kind != vInstant {
 				return in, true, reason(ReasonTimeZone, "casting the timestamp column %s to timestamptz is not answered from rollups", m.timeName())
 			}
 			return in, true, nil
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			switch in.kind {
 			case vInstant:
 				return chain{kind: vLocal, clock: m.zone}, true, nil
@@ -126,7 +128,7 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 				return chain{kind: vLocal, clock: in.clock, grain: in.grain}, true, nil
 			}
 			return in, true, nil
-		case OIDDate:
+		case pgtype.DateOID:
 			// A cast to date is a day bucket; a coarser bucket of it (Tableau's
 			// DATE_TRUNC('QUARTER', CAST(x AS DATE))) is the same bucket of x.
 			switch in.kind {
@@ -193,7 +195,7 @@ func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
 			return cut{}, false, nil
 		}
 		unit, arg = u, e.args[1]
-	case e.kind == kCast && e.typ.OID == OIDDate:
+	case e.kind == kCast && e.typ.OID == pgtype.DateOID:
 		unit, arg = "day", e.args[0]
 	default:
 		return cut{}, false, nil
@@ -307,5 +309,5 @@ func truncTime(t time.Time, g config.Granularity) time.Time {
 
 // exactRaw reports whether the raw time column is itself a bucket: a date at day grain.
 func (m *matcher) exactRaw() bool {
-	return m.cr.timeType.OID == OIDDate && m.cr.grain == config.Day
+	return m.cr.timeType.OID == pgtype.DateOID && m.cr.grain == config.Day
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // tval is a folded time value: an instant, a wall-clock reading (held in UTC)
@@ -313,13 +315,13 @@ func (f *foldCtx) foldTime(e *expr, want valueKind) (tval, bool) {
 		}
 		k := want
 		switch p.Type {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			k = vInstant
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			k = vLocal
-		case OIDDate:
+		case pgtype.DateOID:
 			k = vDate
-		case 0, OIDUnknown:
+		case 0, pgtype.UnknownOID:
 			// Postgres infers the type from the column. A text or varchar
 			// parameter has no operator with a time column: an error there.
 		default:
@@ -342,11 +344,11 @@ func (f *foldCtx) foldTime(e *expr, want valueKind) (tval, bool) {
 	case kCast:
 		var k valueKind
 		switch e.typ.OID {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			k = vInstant
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			k = vLocal
-		case OIDDate:
+		case pgtype.DateOID:
 			k = vDate
 		default:
 			return tval{}, false
@@ -508,13 +510,13 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 			return 0, false
 		}
 		switch t {
-		case OIDTimestamptz:
+		case pgtype.TimestamptzOID:
 			return vInstant, true
-		case OIDTimestamp:
+		case pgtype.TimestampOID:
 			return vLocal, true
-		case OIDDate:
+		case pgtype.DateOID:
 			return vDate, true
-		case 0, OIDUnknown:
+		case 0, pgtype.UnknownOID:
 			// Postgres infers the type from the column. A text or varchar
 			// parameter has no operator with a time column: an error there.
 			return want, true
@@ -599,7 +601,7 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 }
 
 func foldInterval(e *expr) (interval, bool) {
-	if e.kind == kCast && e.typ.OID == OIDInterval && e.typ.Typmod == -1 {
+	if e.kind == kCast && e.typ.OID == pgtype.IntervalOID && e.typ.Typmod == -1 {
 		if s, ok := constText(e.args[0]); ok {
 			return parseInterval(s)
 		}

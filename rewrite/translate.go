@@ -5,7 +5,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // sqlFn translates a sub-expression in some context.
@@ -38,15 +42,15 @@ func (m *matcher) rowIn(e *expr, inCut bool) (string, Type, *Reason) {
 			if d.asText {
 				return "", errType, reason(ReasonNotDimension, "dimension %s of rollup %s has type %s, which the rollup stores as text; it is not used on rollups", dotted(e), m.cr.st.Def.Name, typeName(e.col.column.Type))
 			}
-			return `"r".` + quoteIdent(d.phys), e.col.column.Type, nil
+			return `"r".` + sqlquote.Ident(d.phys), e.col.column.Type, nil
 		}
 		if m.cr.isTime(e.col) {
 			t := m.cr.timeType
 			if !t.Known() {
-				t = plain(OIDTimestamptz)
+				t = plain(pgtype.TimestamptzOID)
 			}
 			if inCut || m.exactRaw() {
-				return `"r".` + quoteIdent(timePhys), t, nil
+				return `"r".` + sqlquote.Ident(layout.Time), t, nil
 			}
 			return "", errType, reason(ReasonGrain, "the raw time column %s is finer than rollup %s's %s grain; bucket it with date_trunc", e.name, m.cr.st.Def.Name, m.cr.grain)
 		}
@@ -80,7 +84,7 @@ func (m *matcher) isUntyped(e *expr) bool {
 		return e.lit == litString || e.lit == litNull
 	case kParam:
 		t, ok := m.paramType(e.param)
-		return ok && (t == 0 || t == OIDUnknown)
+		return ok && (t == 0 || t == pgtype.UnknownOID)
 	}
 	return false
 }
@@ -100,26 +104,26 @@ func literal(f *foldCtx, s string, t Type, e *expr) (string, bool) {
 	}
 	switch {
 	case isTextOID(t.OID):
-		if t.OID == OIDBpchar || t.Typmod >= 0 {
+		if t.OID == pgtype.BPCharOID || t.Typmod >= 0 {
 			return "", false // padding and length semantics
 		}
-		return quoteLiteral(s), true
+		return sqlquote.Literal(s), true
 	case isIntegerOID(t.OID):
 		if !intRE.MatchString(s) {
 			return "", false
 		}
 		d, _ := duckType(t)
-		return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS " + d + ")", true
-	case t.OID == OIDNumeric || isFloatOID(t.OID):
+		return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS " + d + ")", true
+	case t.OID == pgtype.NumericOID || isFloatOID(t.OID):
 		if !numRE.MatchString(s) {
 			return "", false
 		}
-		if t.OID == OIDNumeric {
-			return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS DECIMAL(38," + itoa(literalScale(s)) + "))", true
+		if t.OID == pgtype.NumericOID {
+			return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS DECIMAL(38," + itoa(literalScale(s)) + "))", true
 		}
 		d, _ := duckType(t)
-		return "CAST(" + quoteLiteral(strings.TrimSpace(s)) + " AS " + d + ")", true
-	case t.OID == OIDBool:
+		return "CAST(" + sqlquote.Literal(strings.TrimSpace(s)) + " AS " + d + ")", true
+	case t.OID == pgtype.BoolOID:
 		switch strings.ToLower(strings.TrimSpace(s)) {
 		case "t", "true", "yes", "on", "1", "y":
 			return "TRUE", true
@@ -138,7 +142,7 @@ func literal(f *foldCtx, s string, t Type, e *expr) (string, bool) {
 		}
 		return timeLiteral(v), true
 	case !t.Known():
-		return quoteLiteral(s), true
+		return sqlquote.Literal(s), true
 	}
 	return "", false
 }
@@ -171,14 +175,14 @@ func (m *matcher) typed(e *expr, t Type, sub sqlFn) (string, Type, *Reason) {
 			}
 			lit, ok := literal(&x.foldCtx, p.Value, t, e)
 			if !ok {
-				return "", reason(ReasonExpression, "value %s of $%d cannot be read as %s here", quoteLiteral(p.Value), n, typeName(t))
+				return "", reason(ReasonExpression, "value %s of $%d cannot be read as %s here", sqlquote.Literal(p.Value), n, typeName(t))
 			}
 			return lit, nil
 		}), t, nil
 	}
 	lit, ok := literal(m.fc, e.str, t, e)
 	if !ok {
-		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", quoteLiteral(e.str), typeName(t))
+		return "", errType, reason(ReasonExpression, "value %s cannot be read as %s here", sqlquote.Literal(e.str), typeName(t))
 	}
 	return lit, t, nil
 }
@@ -252,29 +256,29 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 	case kConst:
 		switch e.lit {
 		case litInt:
-			return "CAST(" + e.str + " AS INTEGER)", plain(OIDInt4), nil
+			return "CAST(" + e.str + " AS INTEGER)", plain(pgtype.Int4OID), nil
 		case litNumeric:
 			if intRE.MatchString(e.str) {
 				if len(strings.TrimLeft(e.str, "-+")) <= 18 {
-					return "CAST(" + e.str + " AS BIGINT)", plain(OIDInt8), nil
+					return "CAST(" + e.str + " AS BIGINT)", plain(pgtype.Int8OID), nil
 				}
 				return "", errType, reason(ReasonExpression, "integer literal %s is too large", e.str)
 			}
-			return "CAST(" + quoteLiteral(e.str) + " AS DECIMAL(38," + itoa(literalScale(e.str)) + "))", plain(OIDNumeric), nil
+			return "CAST(" + sqlquote.Literal(e.str) + " AS DECIMAL(38," + itoa(literalScale(e.str)) + "))", plain(pgtype.NumericOID), nil
 		case litBool:
-			return strings.ToUpper(e.str), plain(OIDBool), nil
+			return strings.ToUpper(e.str), plain(pgtype.BoolOID), nil
 		case litNull:
-			return "CAST(NULL AS VARCHAR)", plain(OIDText), nil
+			return "CAST(NULL AS VARCHAR)", plain(pgtype.TextOID), nil
 		}
-		return quoteLiteral(e.str), plain(OIDText), nil
+		return sqlquote.Literal(e.str), plain(pgtype.TextOID), nil
 	case kParam:
 		pt, ok := m.paramType(e.param)
 		if !ok {
 			return "", errType, reason(ReasonParameter, "parameter $%d is not bound", e.param)
 		}
 		t := plain(pt)
-		if pt == 0 || pt == OIDUnknown {
-			t = plain(OIDText)
+		if pt == 0 || pt == pgtype.UnknownOID {
+			t = plain(pgtype.TextOID)
 		}
 		if _, ok := duckType(t); !ok {
 			return "", errType, reason(ReasonParameter, "parameter $%d has an unsupported type", e.param)
@@ -300,11 +304,11 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 	case kAnd, kOr:
 		parts := make([]string, len(e.args))
 		for i, a := range e.args {
-			s, t, r := m.typed(a, plain(OIDBool), sub)
+			s, t, r := m.typed(a, plain(pgtype.BoolOID), sub)
 			if r != nil {
 				return "", errType, r
 			}
-			if t.OID != OIDBool && t.Known() {
+			if t.OID != pgtype.BoolOID && t.Known() {
 				return "", errType, reason(ReasonExpression, "AND/OR of a non-boolean")
 			}
 			parts[i] = "(" + s + ")"
@@ -313,22 +317,22 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if e.kind == kOr {
 			op = " OR "
 		}
-		return strings.Join(parts, op), plain(OIDBool), nil
+		return strings.Join(parts, op), plain(pgtype.BoolOID), nil
 	case kNot:
-		s, _, r := m.typed(e.args[0], plain(OIDBool), sub)
+		s, _, r := m.typed(e.args[0], plain(pgtype.BoolOID), sub)
 		if r != nil {
 			return "", errType, r
 		}
-		return "NOT (" + s + ")", plain(OIDBool), nil
+		return "NOT (" + s + ")", plain(pgtype.BoolOID), nil
 	case kNullTest:
 		s, _, r := sub(e.args[0])
 		if r != nil {
 			return "", errType, r
 		}
 		if e.not {
-			return "(" + s + ") IS NOT NULL", plain(OIDBool), nil
+			return "(" + s + ") IS NOT NULL", plain(pgtype.BoolOID), nil
 		}
-		return "(" + s + ") IS NULL", plain(OIDBool), nil
+		return "(" + s + ") IS NULL", plain(pgtype.BoolOID), nil
 	case kIn:
 		l, lt, r := sub(e.args[0])
 		if r != nil {
@@ -349,7 +353,7 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if e.not {
 			op = " NOT IN ("
 		}
-		return "(" + l + ")" + op + strings.Join(items, ", ") + ")", plain(OIDBool), nil
+		return "(" + l + ")" + op + strings.Join(items, ", ") + ")", plain(pgtype.BoolOID), nil
 	case kBetween:
 		x, xt, r := sub(e.args[0])
 		if r != nil {
@@ -376,7 +380,7 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if e.not {
 			op = " NOT BETWEEN "
 		}
-		return "(" + x + ")" + op + "(" + lo + ") AND (" + hi + ")", plain(OIDBool), nil
+		return "(" + x + ")" + op + "(" + lo + ") AND (" + hi + ")", plain(pgtype.BoolOID), nil
 	case kCase:
 		return m.caseSQL(e, sub)
 	case kCoalesce, kMinMax:
@@ -410,18 +414,18 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 func timeType(k valueKind) Type {
 	switch k {
 	case vInstant:
-		return plain(OIDTimestamptz)
+		return plain(pgtype.TimestamptzOID)
 	case vLocal:
-		return plain(OIDTimestamp)
+		return plain(pgtype.TimestampOID)
 	}
-	return plain(OIDDate)
+	return plain(pgtype.DateOID)
 }
 
 func typeName(t Type) string {
-	for n, oid := range map[string]uint32{"boolean": OIDBool, "smallint": OIDInt2, "integer": OIDInt4, "bigint": OIDInt8,
-		"real": OIDFloat4, "double precision": OIDFloat8, "numeric": OIDNumeric, "text": OIDText, "character varying": OIDVarchar,
-		"character": OIDBpchar, "date": OIDDate, "timestamp without time zone": OIDTimestamp,
-		"timestamp with time zone": OIDTimestamptz, "interval": OIDInterval} {
+	for n, oid := range map[string]uint32{"boolean": pgtype.BoolOID, "smallint": pgtype.Int2OID, "integer": pgtype.Int4OID, "bigint": pgtype.Int8OID,
+		"real": pgtype.Float4OID, "double precision": pgtype.Float8OID, "numeric": pgtype.NumericOID, "text": pgtype.TextOID, "character varying": pgtype.VarcharOID,
+		"character": pgtype.BPCharOID, "date": pgtype.DateOID, "timestamp without time zone": pgtype.TimestampOID,
+		"timestamp with time zone": pgtype.TimestamptzOID, "interval": pgtype.IntervalOID} {
 		if oid == t.OID {
 			return n
 		}
@@ -446,7 +450,7 @@ func category(t Type) int {
 		return 2
 	case isTimeOID(t.OID):
 		return 3
-	case t.OID == OIDBool:
+	case t.OID == pgtype.BoolOID:
 		return 4
 	}
 	return 5 + int(t.OID)
@@ -471,7 +475,7 @@ func (m *matcher) orderable(t Type) *Reason {
 	if isTextOID(t.OID) && !m.cat.TextSortsBytewise {
 		return reason(ReasonCollation, "ordering text needs the warehouse's collation, which DuckDB does not have")
 	}
-	if t.OID == OIDBpchar || t.OID == OIDUUID {
+	if t.OID == pgtype.BPCharOID || t.OID == pgtype.UUIDOID {
 		return reason(ReasonCollation, "ordering %s is not supported on rollups", typeName(t))
 	}
 	if t.OID == oidNumericText {
@@ -509,8 +513,8 @@ func (m *matcher) common(args []*expr, sub sqlFn) ([]string, Type, *Reason) {
 				t = plain(at.OID)
 			}
 		case isTextOID(at.OID) && isTextOID(t.OID):
-			t = plain(OIDText)
-		case at.OID == t.OID && at.OID != OIDNumeric:
+			t = plain(pgtype.TextOID)
+		case at.OID == t.OID && at.OID != pgtype.NumericOID:
 			t.Typmod = -1
 		case !at.Known() || !t.Known():
 			t = unknownType
@@ -519,14 +523,14 @@ func (m *matcher) common(args []*expr, sub sqlFn) ([]string, Type, *Reason) {
 		}
 	}
 	if !have {
-		t = plain(OIDText)
+		t = plain(pgtype.TextOID)
 	}
-	if t.OID == OIDNumeric {
+	if t.OID == pgtype.NumericOID {
 		for i, a := range args {
 			if a == nil {
 				continue
 			}
-			if m.isUntyped(a) || (types[i].OID != OIDNumeric) || numericScale(types[i]) != numericScale(t) || numericScale(t) < 0 {
+			if m.isUntyped(a) || (types[i].OID != pgtype.NumericOID) || numericScale(types[i]) != numericScale(t) || numericScale(t) < 0 {
 				if a.kind == kConst && a.lit == litNull {
 					continue
 				}
@@ -546,11 +550,11 @@ func (m *matcher) common(args []*expr, sub sqlFn) ([]string, Type, *Reason) {
 			}
 			sqls[i] = s
 		}
-		if dok && t.OID != OIDNumeric {
+		if dok && t.OID != pgtype.NumericOID {
 			sqls[i] = "CAST(" + sqls[i] + " AS " + d + ")"
 		}
 	}
-	if t.OID == OIDNumeric {
+	if t.OID == pgtype.NumericOID {
 		t.Typmod = -1
 	}
 	return sqls, t, nil
@@ -558,9 +562,9 @@ func (m *matcher) common(args []*expr, sub sqlFn) ([]string, Type, *Reason) {
 
 func intRank(oid uint32) int {
 	switch oid {
-	case OIDInt2:
+	case pgtype.Int2OID:
 		return 1
-	case OIDInt4:
+	case pgtype.Int4OID:
 		return 2
 	}
 	return 3
@@ -598,7 +602,7 @@ func (m *matcher) caseSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 				r = comparable(argType, ct)
 			}
 		} else {
-			c, _, r = m.typed(e.args[2*i], plain(OIDBool), sub)
+			c, _, r = m.typed(e.args[2*i], plain(pgtype.BoolOID), sub)
 		}
 		if r != nil {
 			return "", errType, r
@@ -657,7 +661,7 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			return "", errType, r
 		}
 		op := e.name
-		return "(" + ls + ") " + strings.ToUpper(op) + " (" + rs + ")", plain(OIDBool), nil
+		return "(" + ls + ") " + strings.ToUpper(op) + " (" + rs + ")", plain(pgtype.BoolOID), nil
 	case "<", "<=", ">", ">=":
 		if r := comparable(lt, rt); r != nil {
 			return "", errType, r
@@ -665,7 +669,7 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r := m.orderable(lt); r != nil {
 			return "", errType, r
 		}
-		return "(" + ls + ") " + e.name + " (" + rs + ")", plain(OIDBool), nil
+		return "(" + ls + ") " + e.name + " (" + rs + ")", plain(pgtype.BoolOID), nil
 	case "+", "-", "*", "/":
 		return arith(e.name, ls, lt, rs, rt)
 	}
@@ -684,25 +688,25 @@ func arith(op, ls string, lt Type, rs string, rt Type) (string, Type, *Reason) {
 	var t Type
 	switch {
 	case isFloatOID(lt.OID) || isFloatOID(rt.OID):
-		t = plain(OIDFloat8)
-		if lt.OID == OIDFloat4 && rt.OID == OIDFloat4 {
-			t = plain(OIDFloat4)
+		t = plain(pgtype.Float8OID)
+		if lt.OID == pgtype.Float4OID && rt.OID == pgtype.Float4OID {
+			t = plain(pgtype.Float4OID)
 		}
-	case lt.OID == OIDNumeric || rt.OID == OIDNumeric:
+	case lt.OID == pgtype.NumericOID || rt.OID == pgtype.NumericOID:
 		if op == "/" {
 			return "", errType, reason(ReasonExpression, "numeric division follows Postgres's select_div_scale, which is not reproduced on rollups; cast to double precision")
 		}
 		// DuckDB's DECIMAL + and * keep the scales Postgres keeps.
-		return "(" + ls + " " + op + " " + rs + ")", plain(OIDNumeric), nil
+		return "(" + ls + " " + op + " " + rs + ")", plain(pgtype.NumericOID), nil
 	default:
 		if op == "/" {
 			return "", errType, reason(ReasonExpression, "integer division is not reproduced on rollups; cast to double precision")
 		}
-		t = plain(OIDInt4)
-		if lt.OID == OIDInt8 || rt.OID == OIDInt8 {
-			t = plain(OIDInt8)
-		} else if lt.OID == OIDInt2 && rt.OID == OIDInt2 {
-			t = plain(OIDInt2)
+		t = plain(pgtype.Int4OID)
+		if lt.OID == pgtype.Int8OID || rt.OID == pgtype.Int8OID {
+			t = plain(pgtype.Int8OID)
+		} else if lt.OID == pgtype.Int2OID && rt.OID == pgtype.Int2OID {
+			t = plain(pgtype.Int2OID)
 		}
 	}
 	d, _ := duckType(t)
@@ -740,14 +744,14 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		// Postgres keeps the value and drops the modifier
 		// (amount::numeric of a numeric(12,2), v::varchar of a
 		// varchar(50)): RowDescription shows typmod -1.
-		if from.OID == OIDBpchar {
+		if from.OID == pgtype.BPCharOID {
 			// char(n) values are stored unpadded and padded to the
 			// described length; without one the padding would be lost.
 			return "", errType, reason(ReasonExpression, "cast from %s(%d) to bpchar is not reproduced on rollups", typeName(from), from.Typmod-4)
 		}
 		return s, plain(to.OID), nil
 	}
-	z := quoteLiteral(m.zone)
+	z := sqlquote.Literal(m.zone)
 	switch {
 	case isTimeOID(from.OID) && isTimeOID(to.OID):
 		if to.Typmod != -1 {
@@ -768,31 +772,31 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		case fk == vDate && tk == vInstant:
 			return "timezone(" + z + ", CAST(" + s + " AS TIMESTAMP))", to, nil
 		}
-	case isTextOID(to.OID) && to.Typmod == -1 && to.OID != OIDBpchar:
-		if isTextOID(from.OID) && from.OID != OIDBpchar {
+	case isTextOID(to.OID) && to.Typmod == -1 && to.OID != pgtype.BPCharOID:
+		if isTextOID(from.OID) && from.OID != pgtype.BPCharOID {
 			return s, to, nil
 		}
-		if isIntegerOID(from.OID) || from.OID == OIDBool {
+		if isIntegerOID(from.OID) || from.OID == pgtype.BoolOID {
 			return "CAST(" + s + " AS VARCHAR)", to, nil
 		}
-		if from.OID == OIDNumeric && numericScale(from) >= 0 {
+		if from.OID == pgtype.NumericOID && numericScale(from) >= 0 {
 			return "CAST(" + s + " AS VARCHAR)", to, nil
 		}
 	case isIntegerOID(to.OID) && isIntegerOID(from.OID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
-	case isFloatOID(to.OID) && (isIntegerOID(from.OID) || isFloatOID(from.OID) || from.OID == OIDNumeric):
+	case isFloatOID(to.OID) && (isIntegerOID(from.OID) || isFloatOID(from.OID) || from.OID == pgtype.NumericOID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
-	case to.OID == OIDNumeric && isIntegerOID(from.OID):
+	case to.OID == pgtype.NumericOID && isIntegerOID(from.OID):
 		if to.Typmod == -1 {
-			return "CAST(" + s + " AS DECIMAL(38,0))", plain(OIDNumeric), nil
+			return "CAST(" + s + " AS DECIMAL(38,0))", plain(pgtype.NumericOID), nil
 		}
 		d, ok := duckType(to)
 		if ok {
 			return "CAST(" + s + " AS " + d + ")", to, nil
 		}
-	case to.OID == OIDNumeric && from.OID == OIDNumeric && to.Typmod != -1:
+	case to.OID == pgtype.NumericOID && from.OID == pgtype.NumericOID && to.Typmod != -1:
 		fs, ts := numericScale(from), numericScale(to)
 		d, ok := duckType(to)
 		if ok && fs >= 0 && fs <= ts {
@@ -809,7 +813,7 @@ var extractFields = map[string]bool{
 }
 
 func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
-	z := quoteLiteral(m.zone)
+	z := sqlquote.Literal(m.zone)
 	switch e.name {
 	case "date_trunc":
 		if len(e.args) != 2 && len(e.args) != 3 {
@@ -836,13 +840,13 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			if zi.err != nil {
 				return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 			}
-			zone = quoteLiteral(zi.name)
+			zone = sqlquote.Literal(zi.name)
 		}
 		s, t, r := sub(e.args[1])
 		if r != nil {
 			return "", errType, r
 		}
-		ul := quoteLiteral(u)
+		ul := sqlquote.Literal(u)
 		switch kindOfType(t) {
 		case vInstant:
 			if g, _ := unitGrain(u); g == config.Hour {
@@ -854,19 +858,19 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 				// clock shows. Reading the truncated wall clock back in the
 				// zone would merge them into the later one.
 				local := "timezone(" + zone + ", " + s + ")"
-				return "(" + s + " - (" + local + " - date_trunc('hour', " + local + ")))", plain(OIDTimestamptz), nil
+				return "(" + s + " - (" + local + " - date_trunc('hour', " + local + ")))", plain(pgtype.TimestamptzOID), nil
 			}
-			return "timezone(" + zone + ", date_trunc(" + ul + ", timezone(" + zone + ", " + s + ")))", plain(OIDTimestamptz), nil
+			return "timezone(" + zone + ", date_trunc(" + ul + ", timezone(" + zone + ", " + s + ")))", plain(pgtype.TimestamptzOID), nil
 		case vLocal:
 			if len(e.args) == 3 {
 				break
 			}
-			return "date_trunc(" + ul + ", " + s + ")", plain(OIDTimestamp), nil
+			return "date_trunc(" + ul + ", " + s + ")", plain(pgtype.TimestampOID), nil
 		case vDate:
 			if len(e.args) == 3 {
 				break
 			}
-			return "timezone(" + zone + ", CAST(date_trunc(" + ul + ", " + s + ") AS TIMESTAMP))", plain(OIDTimestamptz), nil
+			return "timezone(" + zone + ", CAST(date_trunc(" + ul + ", " + s + ") AS TIMESTAMP))", plain(pgtype.TimestamptzOID), nil
 		}
 		return "", errType, reason(ReasonExpression, "date_trunc of %s is not supported on rollups", typeName(t))
 	case "extract", "date_part":
@@ -904,9 +908,9 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		x := "extract(" + f + " FROM " + local + ")"
 		if e.name == "date_part" {
-			return "CAST(" + x + " AS DOUBLE)", plain(OIDFloat8), nil
+			return "CAST(" + x + " AS DOUBLE)", plain(pgtype.Float8OID), nil
 		}
-		return "CAST(" + x + " AS DECIMAL(18,0))", plain(OIDNumeric), nil
+		return "CAST(" + x + " AS DECIMAL(18,0))", plain(pgtype.NumericOID), nil
 	case "timezone":
 		if len(e.args) != 2 {
 			break
@@ -924,14 +928,14 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r != nil {
 			return "", errType, r
 		}
-		zl := quoteLiteral(zn)
+		zl := sqlquote.Literal(zn)
 		switch kindOfType(t) {
 		case vInstant:
-			return "timezone(" + zl + ", " + s + ")", plain(OIDTimestamp), nil
+			return "timezone(" + zl + ", " + s + ")", plain(pgtype.TimestampOID), nil
 		case vLocal:
-			return "timezone(" + zl + ", " + s + ")", plain(OIDTimestamptz), nil
+			return "timezone(" + zl + ", " + s + ")", plain(pgtype.TimestamptzOID), nil
 		case vDate:
-			return "timezone(" + zl + ", timezone(" + z + ", CAST(" + s + " AS TIMESTAMP)))", plain(OIDTimestamp), nil
+			return "timezone(" + zl + ", timezone(" + z + ", CAST(" + s + " AS TIMESTAMP)))", plain(pgtype.TimestampOID), nil
 		}
 		return "", errType, reason(ReasonExpression, "AT TIME ZONE of %s is not supported on rollups", typeName(t))
 	case "to_char":
@@ -992,11 +996,11 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if !ok || tpl == "" {
 		return "", errType, reason(ReasonExpression, "to_char is reproduced on rollups only with a constant template")
 	}
-	bad := reason(ReasonExpression, "to_char template %s is not reproduced on rollups", quoteLiteral(tpl))
+	bad := reason(ReasonExpression, "to_char template %s is not reproduced on rollups", sqlquote.Literal(tpl))
 	var parts []string
 	for rest := tpl; rest != ""; {
 		if strings.IndexByte(toCharSeparators, rest[0]) >= 0 {
-			parts = append(parts, quoteLiteral(rest[:1]))
+			parts = append(parts, sqlquote.Literal(rest[:1]))
 			rest = rest[1:]
 			continue
 		}
@@ -1022,7 +1026,7 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	var local string
 	switch kindOfType(t) {
 	case vInstant:
-		local = "timezone(" + quoteLiteral(m.zone) + ", " + s + ")"
+		local = "timezone(" + sqlquote.Literal(m.zone) + ", " + s + ")"
 	case vLocal:
 		local = s
 	case vDate:
@@ -1034,7 +1038,7 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	// Postgres prints BC years differently and infinity as NULL; years
 	// before 1 are left to it (the error makes the statement fall back).
 	body := "CASE WHEN NOT isfinite(v) THEN NULL WHEN year(v) < 1 THEN error('to_char of a year before 1') ELSE " + strings.Join(parts, " || ") + " END"
-	return "list_transform([" + local + "], lambda v: " + body + ")[1]", plain(OIDText), nil
+	return "list_transform([" + local + "], lambda v: " + body + ")[1]", plain(pgtype.TextOID), nil
 }
 
 // likeSQL translates x LIKE 'pattern' on text. Postgres matches characters
@@ -1053,14 +1057,14 @@ func (m *matcher) likeSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if r != nil {
 		return "", errType, r
 	}
-	if t.Known() && (!isTextOID(t.OID) || t.OID == OIDBpchar) {
+	if t.Known() && (!isTextOID(t.OID) || t.OID == pgtype.BPCharOID) {
 		return "", errType, reason(ReasonFilterNotEvaluable, "LIKE on %s is not evaluated on rollups", typeName(t))
 	}
 	op := " LIKE "
 	if e.name == "!~~" {
 		op = " NOT LIKE "
 	}
-	return "(" + s + ")" + op + quoteLiteral(pat) + " ESCAPE '\\'", plain(OIDBool), nil
+	return "(" + s + ")" + op + sqlquote.Literal(pat) + " ESCAPE '\\'", plain(pgtype.BoolOID), nil
 }
 
 // epochBucket recognises Grafana's $__timeGroup bucket,
@@ -1118,7 +1122,7 @@ func (m *matcher) epochBucket(e *expr) (string, Type, bool, *Reason) {
 	if !ok {
 		return "", errType, true, reason(ReasonGrain, "epoch buckets of %d seconds of %s cannot be computed from rollup %s at %s grain (cut in %s)", n, m.timeName(), m.cr.st.Def.Name, m.cr.grain, m.zoneOf())
 	}
-	t := `"r".` + quoteIdent(timePhys)
+	t := `"r".` + sqlquote.Ident(layout.Time)
 	if k == vDate {
 		t = "CAST(" + t + " AS TIMESTAMP)"
 	}
@@ -1128,7 +1132,7 @@ func (m *matcher) epochBucket(e *expr) (string, Type, bool, *Reason) {
 	ns := strconv.FormatInt(n, 10)
 	v := "(" + secs + " - ((" + secs + " % " + ns + ") + " + ns + ") % " + ns + ")"
 	if ex.name == "date_part" {
-		return "CAST(" + v + " AS DOUBLE)", plain(OIDFloat8), true, nil
+		return "CAST(" + v + " AS DOUBLE)", plain(pgtype.Float8OID), true, nil
 	}
-	return "CAST(" + v + " AS DECIMAL(38,0))", plain(OIDNumeric), true, nil
+	return "CAST(" + v + " AS DECIMAL(38,0))", plain(pgtype.NumericOID), true, nil
 }

@@ -3,28 +3,10 @@ package rewrite
 import (
 	"strconv"
 	"strings"
-)
 
-// Postgres type OIDs the rewriter reasons about (pg_type.dat).
-const (
-	OIDBool        uint32 = 16
-	OIDName        uint32 = 19
-	OIDInt8        uint32 = 20
-	OIDInt2        uint32 = 21
-	OIDInt4        uint32 = 23
-	OIDText        uint32 = 25
-	OIDFloat4      uint32 = 700
-	OIDFloat8      uint32 = 701
-	OIDUnknown     uint32 = 705
-	OIDBpchar      uint32 = 1042
-	OIDVarchar     uint32 = 1043
-	OIDDate        uint32 = 1082
-	OIDTime        uint32 = 1083
-	OIDTimestamp   uint32 = 1114
-	OIDTimestamptz uint32 = 1184
-	OIDInterval    uint32 = 1186
-	OIDNumeric     uint32 = 1700
-	OIDUUID        uint32 = 2950
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // oidNumericText is the rewriter's own type of a numeric computed as its
@@ -49,20 +31,20 @@ var unknownType = Type{Typmod: -1}
 
 // typeByName maps the names Postgres accepts in casts and in catalogs to OIDs.
 var typeNames = map[string]uint32{
-	"bool": OIDBool, "boolean": OIDBool,
-	"int2": OIDInt2, "smallint": OIDInt2,
-	"int4": OIDInt4, "int": OIDInt4, "integer": OIDInt4,
-	"int8": OIDInt8, "bigint": OIDInt8,
-	"float4": OIDFloat4, "real": OIDFloat4,
-	"float8": OIDFloat8, "double precision": OIDFloat8, "float": OIDFloat8,
-	"numeric": OIDNumeric, "decimal": OIDNumeric,
-	"text": OIDText, "varchar": OIDVarchar, "character varying": OIDVarchar,
-	"bpchar": OIDBpchar, "char": OIDBpchar, "character": OIDBpchar,
-	"name": OIDName,
-	"date": OIDDate, "time": OIDTime, "time without time zone": OIDTime,
-	"timestamp": OIDTimestamp, "timestamp without time zone": OIDTimestamp,
-	"timestamptz": OIDTimestamptz, "timestamp with time zone": OIDTimestamptz,
-	"interval": OIDInterval, "uuid": OIDUUID,
+	"bool": pgtype.BoolOID, "boolean": pgtype.BoolOID,
+	"int2": pgtype.Int2OID, "smallint": pgtype.Int2OID,
+	"int4": pgtype.Int4OID, "int": pgtype.Int4OID, "integer": pgtype.Int4OID,
+	"int8": pgtype.Int8OID, "bigint": pgtype.Int8OID,
+	"float4": pgtype.Float4OID, "real": pgtype.Float4OID,
+	"float8": pgtype.Float8OID, "double precision": pgtype.Float8OID, "float": pgtype.Float8OID,
+	"numeric": pgtype.NumericOID, "decimal": pgtype.NumericOID,
+	"text": pgtype.TextOID, "varchar": pgtype.VarcharOID, "character varying": pgtype.VarcharOID,
+	"bpchar": pgtype.BPCharOID, "char": pgtype.BPCharOID, "character": pgtype.BPCharOID,
+	"name": pgtype.NameOID,
+	"date": pgtype.DateOID, "time": pgtype.TimeOID, "time without time zone": pgtype.TimeOID,
+	"timestamp": pgtype.TimestampOID, "timestamp without time zone": pgtype.TimestampOID,
+	"timestamptz": pgtype.TimestamptzOID, "timestamp with time zone": pgtype.TimestamptzOID,
+	"interval": pgtype.IntervalOID, "uuid": pgtype.UUIDOID,
 }
 
 // ParseType reads a Postgres type name such as "numeric(12,2)",
@@ -102,7 +84,7 @@ func ParseType(s string) (Type, bool) {
 // typmodFor encodes type modifiers the way Postgres's typmodin functions do.
 func typmodFor(oid uint32, nums []int) (int32, bool) {
 	switch oid {
-	case OIDNumeric:
+	case pgtype.NumericOID:
 		p, s := 0, 0
 		switch len(nums) {
 		case 1:
@@ -116,12 +98,12 @@ func typmodFor(oid uint32, nums []int) (int32, bool) {
 			return 0, false
 		}
 		return int32((p<<16)|s) + 4, true
-	case OIDVarchar, OIDBpchar:
+	case pgtype.VarcharOID, pgtype.BPCharOID:
 		if len(nums) != 1 || nums[0] < 1 {
 			return 0, false
 		}
 		return int32(nums[0]) + 4, true
-	case OIDTimestamp, OIDTimestamptz, OIDTime:
+	case pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID:
 		if len(nums) != 1 || nums[0] < 0 || nums[0] > 6 {
 			return 0, false
 		}
@@ -138,59 +120,29 @@ func atoi(s string) (int, bool) {
 // numericScale returns the declared scale of a numeric type, or -1 when the
 // type has no declared scale.
 func numericScale(t Type) int {
-	if t.OID != OIDNumeric || t.Typmod < 4 {
+	if t.OID != pgtype.NumericOID || t.Typmod < 4 {
 		return -1
 	}
 	return int((t.Typmod - 4) & 0xffff)
 }
 
-func isIntegerOID(oid uint32) bool { return oid == OIDInt2 || oid == OIDInt4 || oid == OIDInt8 }
-func isFloatOID(oid uint32) bool   { return oid == OIDFloat4 || oid == OIDFloat8 }
-func isNumberOID(oid uint32) bool  { return isIntegerOID(oid) || isFloatOID(oid) || oid == OIDNumeric }
+func isIntegerOID(oid uint32) bool {
+	return oid == pgtype.Int2OID || oid == pgtype.Int4OID || oid == pgtype.Int8OID
+}
+func isFloatOID(oid uint32) bool { return oid == pgtype.Float4OID || oid == pgtype.Float8OID }
+func isNumberOID(oid uint32) bool {
+	return isIntegerOID(oid) || isFloatOID(oid) || oid == pgtype.NumericOID
+}
 func isTextOID(oid uint32) bool {
-	return oid == OIDText || oid == OIDVarchar || oid == OIDBpchar || oid == OIDName
+	return oid == pgtype.TextOID || oid == pgtype.VarcharOID || oid == pgtype.BPCharOID || oid == pgtype.NameOID
 }
 func isTimeOID(oid uint32) bool {
-	return oid == OIDDate || oid == OIDTimestamp || oid == OIDTimestamptz
+	return oid == pgtype.DateOID || oid == pgtype.TimestampOID || oid == pgtype.TimestamptzOID
 }
 
 // duckType is the DuckDB type a value of Postgres type t is computed as, so
-// that DuckDB's result converts losslessly to t.
-func duckType(t Type) (string, bool) {
-	switch t.OID {
-	case OIDBool:
-		return "BOOLEAN", true
-	case OIDInt2:
-		return "SMALLINT", true
-	case OIDInt4:
-		return "INTEGER", true
-	case OIDInt8:
-		return "BIGINT", true
-	case OIDFloat4:
-		return "FLOAT", true
-	case OIDFloat8:
-		return "DOUBLE", true
-	case OIDNumeric:
-		if s := numericScale(t); s >= 0 {
-			p := int((t.Typmod - 4) >> 16)
-			if p > 38 {
-				return "", false
-			}
-			return "DECIMAL(" + strconv.Itoa(p) + "," + strconv.Itoa(s) + ")", true
-		}
-		return "", false
-	case OIDText, OIDVarchar, OIDBpchar, OIDName:
-		return "VARCHAR", true
-	case OIDDate:
-		return "DATE", true
-	case OIDTimestamp:
-		return "TIMESTAMP", true
-	case OIDTimestamptz:
-		return "TIMESTAMPTZ", true
-	case OIDUUID:
-		return "UUID", true
-	}
-	return "", false
-}
+// that DuckDB's result converts losslessly to t: the type a rollup stores
+// such a value as (layout.DuckDBType).
+func duckType(t Type) (string, bool) { return layout.DuckDBType(layout.Type(t)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

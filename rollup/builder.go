@@ -16,8 +16,11 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // Builder builds rollup versions: warehouse → DuckDB → Parquet → Storage.
@@ -261,11 +264,11 @@ func (b *Builder) ranges(ctx context.Context, conn *pgx.Conn, p *Plan, increment
 		unit = def.Granularity
 	}
 	tt := "timestamptz"
-	if p.TimeType.OID != oidTimestamptz {
+	if p.TimeType.OID != pgtype.TimestamptzOID {
 		tt = "timestamp" // dates are cut as midnight timestamps
 	}
-	u := quoteLiteral(string(unit))
-	step := quoteLiteral(stepOf(unit))
+	u := sqlquote.Literal(string(unit))
+	step := sqlquote.Literal(stepOf(unit))
 	var lo, hi *time.Time
 	var q string
 	if hasRange {
@@ -278,7 +281,7 @@ FROM (SELECT CAST((%[3]s) AS %[5]s) AS s, CAST((%[4]s) AS %[5]s) AS e) r`, u, st
 		}
 		q = fmt.Sprintf(`SELECT date_trunc(%[1]s, s), date_trunc(%[1]s, date_trunc(%[1]s, e) + %[2]s::interval), %[4]t
 FROM (SELECT CAST(%[3]s AS %[5]s) AS s, CAST(%[6]s AS %[5]s) AS e) r`,
-			u, step, quoteLiteral(timeText(*data.lo, tt)), data.nulls == 0, tt, quoteLiteral(timeText(*data.hi, tt)))
+			u, step, sqlquote.Literal(timeText(*data.lo, tt)), data.nulls == 0, tt, sqlquote.Literal(timeText(*data.hi, tt)))
 	} else {
 		// Rows whose time is NULL fall in no partition, so such a version covers only its
 		// partitions' ranges, not all time.
@@ -365,9 +368,9 @@ func (b *Builder) openDuckDB(ctx context.Context) (*duckDB, error) {
 		return nil, fmt.Errorf("build directory: %w", err)
 	}
 	init := func(execer driver.ExecerContext) error {
-		stmts := []string{"SET temp_directory = " + quoteLiteral(filepath.Join(dir, "spill"))}
+		stmts := []string{"SET temp_directory = " + sqlquote.Literal(filepath.Join(dir, "spill"))}
 		if b.MemoryLimit > 0 {
-			stmts = append(stmts, "SET memory_limit = "+quoteLiteral(strconv.FormatInt(b.MemoryLimit, 10)+"B"))
+			stmts = append(stmts, "SET memory_limit = "+sqlquote.Literal(strconv.FormatInt(b.MemoryLimit, 10)+"B"))
 		}
 		if b.Threads > 0 {
 			stmts = append(stmts, "SET threads = "+strconv.Itoa(b.Threads))
@@ -410,7 +413,7 @@ func loadRows(ctx context.Context, pc *pgconn.PgConn, conn *sql.Conn, p *Plan, r
 			return 0, permanent(err)
 		}
 		decs[i], formats[i] = d, d.format
-		cols = append(cols, quoteIdent(c.Name)+" "+c.DuckDBType)
+		cols = append(cols, sqlquote.Ident(c.Name)+" "+c.DuckDBType)
 	}
 	if _, err := conn.ExecContext(ctx, "CREATE OR REPLACE TABLE part ("+strings.Join(cols, ", ")+")"); err != nil {
 		return 0, fmt.Errorf("duckdb: %w", err)
@@ -464,7 +467,8 @@ func (b *Builder) writePartition(ctx context.Context, conn *sql.Conn, dir string
 	var part Partition
 	where := ""
 	if r != nil && p.TimeType != nil {
-		where = " WHERE t >= " + p.duckTimeLiteral(r.Start) + " AND t < " + p.duckTimeLiteral(r.End)
+		t := sqlquote.Ident(layout.Time)
+		where = " WHERE " + t + " >= " + p.duckTimeLiteral(r.Start) + " AND " + t + " < " + p.duckTimeLiteral(r.End)
 	}
 	var rows int64
 	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM part"+where).Scan(&rows); err != nil {
@@ -475,7 +479,7 @@ func (b *Builder) writePartition(ctx context.Context, conn *sql.Conn, dir string
 	if len(p.order) > 0 {
 		order = " ORDER BY " + strings.Join(p.order, ", ")
 	}
-	if _, err := conn.ExecContext(ctx, "COPY (SELECT * FROM part"+where+order+") TO "+quoteLiteral(file)+" (FORMAT parquet, COMPRESSION zstd)"); err != nil {
+	if _, err := conn.ExecContext(ctx, "COPY (SELECT * FROM part"+where+order+") TO "+sqlquote.Literal(file)+" (FORMAT parquet, COMPRESSION zstd)"); err != nil {
 		return part, fmt.Errorf("write parquet: %w", err)
 	}
 	defer os.Remove(file)

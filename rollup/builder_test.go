@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // loadConfig parses a config whose warehouse is dsn and storage is dir.
@@ -277,13 +278,13 @@ func compareWithPostgres(t *testing.T, dsn, zone, want, dir string, v *Version, 
 	var order []string
 	for _, c := range v.Columns {
 		if c.Role != RoleMeasure {
-			order = append(order, quoteIdent(c.Name))
+			order = append(order, sqlquote.Ident(c.Name))
 		}
 	}
 	var total int64
 	for _, p := range v.Partitions {
 		f := filepath.Join(dir, filepath.FromSlash(p.File))
-		files = append(files, quoteLiteral(f))
+		files = append(files, sqlquote.Literal(f))
 		st, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +293,7 @@ func compareWithPostgres(t *testing.T, dsn, zone, want, dir string, v *Version, 
 			t.Errorf("%s: %d bytes, catalog says %d", p.File, st.Size(), p.Bytes)
 		}
 		var n, unsorted, outside int64
-		check := "SELECT count(*) FROM read_parquet(" + quoteLiteral(f) + ")"
+		check := "SELECT count(*) FROM read_parquet(" + sqlquote.Literal(f) + ")"
 		if err := db.QueryRow(check).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +303,7 @@ func compareWithPostgres(t *testing.T, dsn, zone, want, dir string, v *Version, 
 		total += n
 		if len(order) > 0 {
 			q := "SELECT count(*) FROM (SELECT row_number() OVER () AS rn, row_number() OVER (ORDER BY " + strings.Join(order, ", ") +
-				") AS rs FROM read_parquet(" + quoteLiteral(f) + ")) WHERE rn <> rs"
+				") AS rs FROM read_parquet(" + sqlquote.Literal(f) + ")) WHERE rn <> rs"
 			if err := db.QueryRow(q).Scan(&unsorted); err != nil {
 				t.Fatal(err)
 			}
@@ -311,9 +312,9 @@ func compareWithPostgres(t *testing.T, dsn, zone, want, dir string, v *Version, 
 			}
 		}
 		if p.Bounded() {
-			q := "SELECT count(*) FROM read_parquet(" + quoteLiteral(f) + ") WHERE CAST(t AS TIMESTAMPTZ) < $1 OR CAST(t AS TIMESTAMPTZ) >= $2"
-			if v.TimeType.OID != oidTimestamptz {
-				q = "SELECT count(*) FROM read_parquet(" + quoteLiteral(f) + ") WHERE CAST(t AS TIMESTAMP) < CAST($1 AS TIMESTAMP) OR CAST(t AS TIMESTAMP) >= CAST($2 AS TIMESTAMP)"
+			q := "SELECT count(*) FROM read_parquet(" + sqlquote.Literal(f) + ") WHERE CAST(t AS TIMESTAMPTZ) < $1 OR CAST(t AS TIMESTAMPTZ) >= $2"
+			if v.TimeType.OID != pgtype.TimestamptzOID {
+				q = "SELECT count(*) FROM read_parquet(" + sqlquote.Literal(f) + ") WHERE CAST(t AS TIMESTAMP) < CAST($1 AS TIMESTAMP) OR CAST(t AS TIMESTAMP) >= CAST($2 AS TIMESTAMP)"
 			}
 			if err := db.QueryRow(q, p.Start, p.End).Scan(&outside); err != nil {
 				t.Fatal(err)

@@ -33,15 +33,6 @@ const (
 	RoleMeasure   = "measure"
 )
 
-// Measure parts: what one stored measure column holds.
-const (
-	PartSum           = "sum"
-	PartCount         = "count"
-	PartMin           = "min"
-	PartMax           = "max"
-	PartCountDistinct = "count_distinct"
-)
-
 // Type is a Postgres type as RowDescription carries it.
 type Type struct {
 	OID    uint32 `json:"oid"`
@@ -51,23 +42,25 @@ type Type struct {
 
 // Column is one column of a rollup's Parquet files.
 type Column struct {
-	// Name is the Parquet column: "d<i>" for dimension i, "t" for the time bucket,
-	// "m<i>_<part>" for a part of measure i.
+	// Name is the Parquet column, as package layout names it: "d<i>" for dimension i,
+	// "t" for the time bucket, "m<i>_<part>" for a part of measure i.
 	Name string `json:"name"`
 	Role string `json:"role"` // dimension, time or measure
 	// Index is the position of the dimension or measure in the definition; 0 for time.
 	Index int `json:"index"`
 	// Expr is the definition's expression: the column reference, or the whole measure.
 	Expr string `json:"expr"`
-	// Part is what a measure column holds: sum, count, min, max or count_distinct.
+	// Part is what a measure column holds: sum, count, min, max or count_distinct
+	// (layout.PartSum, ...).
 	Part string `json:"part,omitempty"`
 	// Type is the Postgres type of the stored value, as Postgres describes the build
 	// query's column (aggregates carry no typmod; a time bucket has the time column's type).
 	Type Type `json:"type"`
 	// ArgType is the type of the aggregated expression of a measure part; nil for count(*).
 	ArgType *Type `json:"arg_type,omitempty"`
-	// DuckDBType is the type the Parquet file stores the value as, e.g. DECIMAL(38,2).
-	// VARCHAR for Postgres types without an exact DuckDB equivalent (the text output).
+	// DuckDBType is the type the Parquet file stores the value as, e.g. DECIMAL(38,2)
+	// (layout.StorageType). VARCHAR for Postgres types without an exact DuckDB
+	// equivalent (the text output).
 	DuckDBType string `json:"duckdb_type"`
 }
 

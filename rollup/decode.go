@@ -84,7 +84,7 @@ func newDecoder(c Column) (decoder, error) {
 		}
 		limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(width)), nil)
 		codec := pgtype.NumericCodec{}
-		plan := codec.PlanScan(pgtype.NewMap(), oidNumeric, 1, &pgtype.Numeric{})
+		plan := codec.PlanScan(pgtype.NewMap(), pgtype.NumericOID, 1, &pgtype.Numeric{})
 		return decoder{format: 1, decode: func(b []byte) (driver.Value, error) {
 			var n pgtype.Numeric
 			if err := plan.Scan(b, &n); err != nil {

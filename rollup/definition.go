@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // Join is a declared join a rollup is built with.
@@ -308,12 +309,6 @@ func splitRelation(name string) (schema, table string, err error) {
 	return rv.Schemaname, rv.Relname, nil
 }
 
-// quoteIdent quotes an identifier for Postgres and DuckDB alike.
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-// quoteLiteral quotes a string literal for Postgres (standard_conforming_strings on) and DuckDB.
-func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
-
 // quoteRelation quotes a schema-qualified table name.
 func quoteRelation(name string) (string, error) {
 	schema, table, err := splitRelation(name)
@@ -321,7 +316,7 @@ func quoteRelation(name string) (string, error) {
 		return "", err
 	}
 	if schema == "" {
-		return quoteIdent(table), nil
+		return sqlquote.Ident(table), nil
 	}
-	return quoteIdent(schema) + "." + quoteIdent(table), nil
+	return sqlquote.Ident(schema) + "." + sqlquote.Ident(table), nil
 }

@@ -7,7 +7,8 @@
 // of a Definition in Postgres's dialect together with the physical layout of its
 // Parquet files: dimension i is stored as column "d<i>", the time bucket as "t", and
 // measure i as "m<i>_<part>" where part is sum, count, min, max or count_distinct (AVG is
-// stored as its sum and count parts). That layout is the one package rewrite reads.
+// stored as its sum and count parts). Package layout defines those names and the DuckDB
+// type each value is stored as; package rewrite reads the files through it.
 //
 // The Builder runs a Plan on the warehouse in one read-only snapshot, streams the rows
 // through the wire protocol into a private DuckDB database with a memory limit, writes

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // permanentError marks an error that retrying the same build cannot fix.
@@ -33,13 +35,15 @@ func IsPermanent(err error) bool {
 		return true
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
-		switch pgErr.Code[:2] {
-		case "42", // syntax error or access rule violation: bad SQL, unknown column, no privilege
-			"22",             // data exception: division by zero, out of range, invalid input
-			"0A",             // feature not supported
-			"21",             // cardinality violation: a build_range query returning several rows
-			"2F", "38", "39": // routine exceptions
+	if errors.As(err, &pgErr) {
+		switch sqlstate.Class(pgErr.Code) {
+		case sqlstate.ClassSyntaxErrorOrAccessRuleViolation, // bad SQL, unknown column, no privilege
+			sqlstate.ClassDataException, // division by zero, out of range, invalid input
+			sqlstate.ClassFeatureNotSupported,
+			sqlstate.ClassCardinalityViolation, // a build_range query returning several rows
+			sqlstate.ClassSQLRoutineException,
+			sqlstate.ClassExternalRoutineException,
+			sqlstate.ClassExternalRoutineInvocationException:
 			return true
 		}
 	}

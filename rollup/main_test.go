@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // testPG is the Postgres the tests build from, started by the first test that needs it.
@@ -37,10 +38,10 @@ func newDatabase(t testing.TB, name string, stmts ...string) string {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)"); err != nil {
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+sqlquote.Ident(name)+" WITH (FORCE)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+quoteIdent(name)); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+sqlquote.Ident(name)); err != nil {
 		t.Fatal(err)
 	}
 	dsn := warehouse(t).DSN(name)

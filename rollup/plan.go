@@ -9,29 +9,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pgrollup/pgrollup/config"
-)
-
-// Postgres type OIDs the builder stores natively.
-const (
-	oidBool        = 16
-	oidName        = 19
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidText        = 25
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidBpchar      = 1042
-	oidVarchar     = 1043
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestamptz = 1184
-	oidNumeric     = 1700
-	oidUUID        = 2950
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
+	"github.com/pgrollup/pgrollup/rollup/layout"
 )
 
 // Plan is a Definition resolved against the warehouse: the types of its columns and
@@ -134,9 +118,9 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 
 	k := 0
 	for i, d := range def.Dimensions {
-		p.Columns = append(p.Columns, Column{Name: "d" + strconv.Itoa(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
+		p.Columns = append(p.Columns, Column{Name: layout.Dimension(i), Role: RoleDimension, Index: i, Expr: d, Type: probeTypes[k]})
 		p.selects = append(p.selects, dims[i])
-		p.order = append(p.order, quoteIdent("d"+strconv.Itoa(i)))
+		p.order = append(p.order, sqlquote.Ident(layout.Dimension(i)))
 		k++
 	}
 	if def.TimeDimension != "" {
@@ -148,9 +132,9 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 		if err != nil {
 			return nil, permanent(err)
 		}
-		p.Columns = append(p.Columns, Column{Name: "t", Role: RoleTime, Expr: def.TimeDimension, Type: tt})
+		p.Columns = append(p.Columns, Column{Name: layout.Time, Role: RoleTime, Expr: def.TimeDimension, Type: tt})
 		p.selects = append(p.selects, bucket)
-		p.order = append(p.order, quoteIdent("t"))
+		p.order = append(p.order, sqlquote.Ident(layout.Time))
 	}
 	for _, mp := range parts {
 		c := mp.col
@@ -209,7 +193,6 @@ func splitMeasure(i int, text, qualified string) ([]measurePart, error) {
 			return nil, err
 		}
 	}
-	prefix := "m" + strconv.Itoa(i) + "_"
 	part := func(fn, partName string, distinct bool) (measurePart, error) {
 		c := proto.Clone(call).(*pg_query.FuncCall)
 		c.Funcname = []*pg_query.Node{pg_query.MakeStrNode(fn)}
@@ -219,33 +202,33 @@ func splitMeasure(i int, text, qualified string) ([]measurePart, error) {
 			return measurePart{}, err
 		}
 		return measurePart{
-			col:  Column{Name: prefix + partName, Role: RoleMeasure, Index: i, Expr: text, Part: partName},
+			col:  Column{Name: layout.Measure(i, partName), Role: RoleMeasure, Index: i, Expr: text, Part: partName},
 			sql:  s,
 			arg:  arg,
 			star: call.AggStar,
 		}, nil
 	}
-	var out []measurePart
-	add := func(fn, partName string, distinct bool) error {
-		mp, err := part(fn, partName, distinct)
-		out = append(out, mp)
-		return err
-	}
+	parts := layout.Parts(name, call.AggDistinct)
 	switch {
-	case name == "count" && call.AggDistinct:
-		err = add("count", PartCountDistinct, true)
-	case call.AggDistinct:
+	case parts == nil && call.AggDistinct:
 		return nil, fmt.Errorf("%s(DISTINCT ...) cannot be stored; only count(DISTINCT ...)", name)
-	case name == "sum", name == "count", name == "min", name == "max":
-		err = add(name, name, false)
-	case name == "avg":
-		if err = add("sum", PartSum, false); err == nil {
-			err = add("count", PartCount, false)
-		}
-	default:
+	case parts == nil:
 		return nil, fmt.Errorf("unsupported aggregate %s", name)
 	}
-	return out, err
+	var out []measurePart
+	for _, pn := range parts {
+		// Each part is the aggregate of its name; count_distinct is count(DISTINCT ...).
+		fn, distinct := pn, false
+		if pn == layout.PartCountDistinct {
+			fn, distinct = "count", true
+		}
+		mp, err := part(fn, pn, distinct)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mp)
+	}
+	return out, nil
 }
 
 // parseTreeVersion is the parse tree version of the linked libpg_query, which
@@ -278,11 +261,11 @@ func bucketExpr(col string, g config.Granularity, t Type) (string, error) {
 	if !g.Valid() {
 		return "", fmt.Errorf("time dimension %s: unknown granularity %q", col, g)
 	}
-	unit := quoteLiteral(string(g))
+	unit := sqlquote.Literal(string(g))
 	switch t.OID {
-	case oidTimestamptz, oidTimestamp:
+	case pgtype.TimestamptzOID, pgtype.TimestampOID:
 		return "date_trunc(" + unit + ", " + col + ")", nil
-	case oidDate:
+	case pgtype.DateOID:
 		return "CAST(date_trunc(" + unit + ", CAST(" + col + " AS timestamp)) AS date)", nil
 	}
 	return "", fmt.Errorf("time dimension %s has type %s; want timestamptz, timestamp or date", col, t.Name)
@@ -304,7 +287,7 @@ func (p *Plan) SQL(r *Range, limit int64) string {
 		}
 		b.WriteString(s)
 		b.WriteString(" AS ")
-		b.WriteString(quoteIdent(p.Columns[i].Name))
+		b.WriteString(sqlquote.Ident(p.Columns[i].Name))
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(p.from)
@@ -352,24 +335,24 @@ func (p *Plan) whereClause() string {
 // timestamp and date columns are wall-clock values held in UTC.
 func (p *Plan) timeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
-	case oidTimestamptz:
-		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
-	case oidDate:
-		return quoteLiteral(t.UTC().Format("2006-01-02")) + "::date"
+	case pgtype.TimestamptzOID:
+		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
+	case pgtype.DateOID:
+		return sqlquote.Literal(t.UTC().Format("2006-01-02")) + "::date"
 	default:
-		return quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
+		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
 	}
 }
 
 // duckTimeLiteral writes a bound as a DuckDB literal of the stored time bucket's type.
 func (p *Plan) duckTimeLiteral(t time.Time) string {
 	switch p.TimeType.OID {
-	case oidTimestamptz:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
-	case oidDate:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02")) + " AS DATE)"
+	case pgtype.TimestamptzOID:
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + " AS TIMESTAMPTZ)"
+	case pgtype.DateOID:
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02")) + " AS DATE)"
 	default:
-		return "CAST(" + quoteLiteral(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
+		return "CAST(" + sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS TIMESTAMP)"
 	}
 }
 
@@ -409,63 +392,11 @@ func describe(ctx context.Context, conn *pgconn.PgConn, sql string) ([]Type, err
 	return out, nil
 }
 
-// numericPrecisionScale decodes a numeric typmod; ok is false without one.
-func numericPrecisionScale(typmod int32) (precision, scale int, ok bool) {
-	if typmod < 4 {
-		return 0, 0, false
-	}
-	m := typmod - 4
-	return int(m>>16) & 0xffff, int(m & 0xffff), true
-}
-
-// storageType is the DuckDB type a column is stored as: the exact equivalent of its
-// Postgres type, or VARCHAR holding Postgres's text output when there is none.
+// storageType is the DuckDB type a column is stored as (see package layout).
 func storageType(c Column) string {
-	switch c.Type.OID {
-	case oidBool:
-		return "BOOLEAN"
-	case oidInt2:
-		return "SMALLINT"
-	case oidInt4:
-		return "INTEGER"
-	case oidInt8:
-		return "BIGINT"
-	case oidFloat4:
-		return "FLOAT"
-	case oidFloat8:
-		return "DOUBLE"
-	case oidText, oidVarchar, oidBpchar, oidName:
-		return "VARCHAR"
-	case oidDate:
-		return "DATE"
-	case oidTimestamp:
-		return "TIMESTAMP"
-	case oidTimestamptz:
-		return "TIMESTAMPTZ"
-	case oidUUID:
-		return "UUID"
-	case oidNumeric:
-		if p, s, ok := numericPrecisionScale(c.Type.Typmod); ok && p <= 38 {
-			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
-		}
-		if c.ArgType == nil {
-			return "VARCHAR"
-		}
-		// Aggregates drop the typmod; the scale comes from the argument. SUM of int8 is
-		// an integer; SUM of numeric(p,s) keeps scale s but may need more digits.
-		switch c.ArgType.OID {
-		case oidInt8, oidInt4, oidInt2:
-			return "DECIMAL(38,0)"
-		case oidNumeric:
-			p, s, ok := numericPrecisionScale(c.ArgType.Typmod)
-			if !ok || p > 38 {
-				return "VARCHAR"
-			}
-			if c.Part == PartSum {
-				return fmt.Sprintf("DECIMAL(38,%d)", s)
-			}
-			return fmt.Sprintf("DECIMAL(%d,%d)", p, s)
-		}
+	var arg layout.Type
+	if c.ArgType != nil {
+		arg = layout.Type{OID: c.ArgType.OID, Typmod: c.ArgType.Typmod}
 	}
-	return "VARCHAR"
+	return layout.StorageType(layout.Type{OID: c.Type.OID, Typmod: c.Type.Typmod}, c.Part, arg)
 }

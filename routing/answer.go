@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,7 +36,7 @@ func (a *rollupAnswer) RollupName() string { return a.decision.Rollup }
 // time zone, and a new version may have replaced the one decided on. The
 // answer must still be the rollup route with the same result columns;
 // anything else fails, and the warehouse answers instead.
-func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []proxy.Param) (*proxy.Result, error) {
+func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) (*proxy.Result, error) {
 	exec := a.router.opts.Executor
 	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
@@ -44,7 +45,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.Session, params []pr
 	if err != nil {
 		return nil, err
 	}
-	if d.Route != rewrite.RouteRollup {
+	if d.Outcome != rewrite.OutcomeRollup {
 		return nil, redecided{d.Reason}
 	}
 	if !sameColumns(d.Columns, a.decision.Columns) {
@@ -148,9 +149,9 @@ func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
 
 // Bind decides with the bound values: a rollup answers the portal, or the
 // warehouse does.
-func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params []proxy.Param) proxy.Answer {
+func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) proxy.Answer {
 	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, false)
-	if err != nil || d.Route != rewrite.RouteRollup {
+	if err != nil || d.Outcome != rewrite.OutcomeRollup {
 		reason := string(rewrite.ReasonParameter)
 		if err == nil {
 			reason = string(d.Reason.Code)
@@ -166,7 +167,7 @@ func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.Session, params [
 
 // Run serves a simple Query, which has no values to bind: the statement
 // cannot be answered here.
-func (a *deferredAnswer) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
+func (a *deferredAnswer) Run(context.Context, *proxy.SessionInfo, []proxy.Param) (*proxy.Result, error) {
 	return nil, errors.New("a statement with parameters needs bound values")
 }
 
@@ -189,17 +190,17 @@ func columns(cols []rewrite.ResultColumn) []proxy.Column {
 // typeSize is pg_type.typlen, which RowDescription carries.
 func typeSize(oid uint32) int16 {
 	switch oid {
-	case rewrite.OIDBool:
+	case pgtype.BoolOID:
 		return 1
-	case rewrite.OIDInt2:
+	case pgtype.Int2OID:
 		return 2
-	case rewrite.OIDInt4, rewrite.OIDFloat4, rewrite.OIDDate:
+	case pgtype.Int4OID, pgtype.Float4OID, pgtype.DateOID:
 		return 4
-	case rewrite.OIDInt8, rewrite.OIDFloat8, rewrite.OIDTimestamp, rewrite.OIDTimestamptz, rewrite.OIDTime:
+	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID:
 		return 8
-	case rewrite.OIDInterval, rewrite.OIDUUID:
+	case pgtype.IntervalOID, pgtype.UUIDOID:
 		return 16
-	case rewrite.OIDName:
+	case pgtype.NameOID:
 		return 64
 	default:
 		return -1

@@ -102,11 +102,13 @@ func TextSortsBytewise(ctx context.Context, db Querier) (bool, error) {
 	return collate == "C" || collate == "POSIX", nil
 }
 
-// NewCatalog is the serving catalog of a configuration before any build has
-// been seen: the real table columns, every rollup pending. Builds replace it
-// with snapshots that have active versions.
-func NewCatalog(cfg *config.Config, tables map[string]*rewrite.Table, bytewise bool) (*rewrite.Catalog, error) {
-	cat, err := rewrite.NewCatalog(cfg, nil)
+// NewServingCatalog is the serving catalog of a configuration before any
+// build has been seen: the real table columns, every rollup pending. Builds
+// replace it with snapshots that have active versions. (The offline catalog
+// of the explain command, rewrite.NewOfflineCatalog, instead takes every
+// rollup as built; the build catalog in NATS is jobs.Catalog.)
+func NewServingCatalog(cfg *config.Config, tables map[string]*rewrite.Table, bytewise bool) (*rewrite.Catalog, error) {
+	cat, err := rewrite.NewOfflineCatalog(cfg, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -273,7 +274,7 @@ func (st *contextState) buildProbe() *proxy.Probe {
 		"coalesce((SELECT r.rolsuper::text FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), 'false')",
 	}
 	for _, n := range st.names {
-		cols = append(cols, fmt.Sprintf("coalesce(pg_catalog.to_regclass(%s)::oid::text, '-')", sqlLiteral(sqlIdent(n))))
+		cols = append(cols, fmt.Sprintf("coalesce(pg_catalog.to_regclass(%s)::oid::text, '-')", sqlquote.EscapeLiteral(sqlquote.Ident(n))))
 	}
 	for _, t := range st.tables {
 		s, n := splitQualified(t.Name)
@@ -281,22 +282,12 @@ func (st *contextState) buildProbe() *proxy.Probe {
  pg_catalog.has_schema_privilege(c.relnamespace, 'USAGE'), pg_catalog.row_security_active(c.oid),
  (SELECT pg_catalog.string_agg(p.oid::text, ' ' ORDER BY p.oid) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*')
    AND (0 = ANY(p.polroles) OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) r WHERE r <> 0 AND pg_catalog.pg_has_role(current_user, r, 'USAGE')))))
- FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(%s)), '-')`, sqlLiteral(sqlIdent(s)+"."+sqlIdent(n))))
+ FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(%s)), '-')`, sqlquote.EscapeLiteral(sqlquote.Ident(s)+"."+sqlquote.Ident(n))))
 	}
 	for _, s := range st.settings {
-		cols = append(cols, fmt.Sprintf("coalesce('v' || pg_catalog.current_setting(%s, true), 'n')", sqlLiteral(s)))
+		cols = append(cols, fmt.Sprintf("coalesce('v' || pg_catalog.current_setting(%s, true), 'n')", sqlquote.EscapeLiteral(s)))
 	}
 	return &proxy.Probe{Select: strings.Join(cols, ", "), Columns: len(cols)}
-}
-
-// sqlIdent quotes an identifier.
-func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-// sqlLiteral quotes a string as an escape-string literal, which reads the
-// same whatever the session's standard_conforming_strings.
-func sqlLiteral(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "E'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // sessionView is what a session's probe values say, in the rewrite
@@ -315,7 +306,7 @@ var unknownView = &sessionView{tables: map[string]string{}, key: "unknown"}
 
 // view returns what a session's probe values mean, or nil when they were
 // read for another Probe than the current one (or not at all).
-func (w *ContextWatch) view(sess *proxy.Session) *sessionView {
+func (w *ContextWatch) view(sess *proxy.SessionInfo) *sessionView {
 	st := w.state.Load()
 	if st.probe == nil || sess.Probe != st.probe || len(sess.Probed) != st.probe.Columns {
 		return nil

@@ -15,7 +15,7 @@ func BenchmarkContextView(b *testing.B) {
 	st := &contextState{database: "shop", names: unqualifiedNames(tables), tables: tables}
 	st.probe = st.buildProbe()
 	w.state.Store(st)
-	sess := &proxy.Session{Probe: st.probe, Probed: []string{"shop", "ualice", "ualice", "on", "false",
+	sess := &proxy.SessionInfo{Probe: st.probe, Probed: []string{"shop", "ualice", "ualice", "on", "false",
 		"16401", "16409", "16416", "16401,t,t,f", "16409,t,t,f", "16416,t,t,f"}}
 	if v := w.view(sess); v == nil || v.tables["orders"] != "public.orders" || !v.readable["public.orders"] {
 		b.Fatalf("view = %+v", v)

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // TestSessionContext runs statements through the proxy and directly on one
@@ -158,7 +160,7 @@ func TestContextChangeElsewhereWithinASecond(t *testing.T) {
 	revoked := time.Now()
 	for {
 		_, err := answer(conn, pgx.QueryExecModeSimpleProtocol, q)
-		if sqlState(err) == "42501" {
+		if sqlState(err) == sqlstate.InsufficientPrivilege {
 			break
 		}
 		if time.Since(revoked) > 5*time.Second {

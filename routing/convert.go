@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -23,25 +24,25 @@ func convert(v any, typ rewrite.Type) (any, error) {
 	}
 	oid := typ.OID
 	switch oid {
-	case rewrite.OIDInt2, rewrite.OIDInt4, rewrite.OIDInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		n, err := toInt64(v)
 		if err != nil {
 			return nil, err
 		}
-		if (oid == rewrite.OIDInt2 && (n < math.MinInt16 || n > math.MaxInt16)) || (oid == rewrite.OIDInt4 && (n < math.MinInt32 || n > math.MaxInt32)) {
+		if (oid == pgtype.Int2OID && (n < math.MinInt16 || n > math.MaxInt16)) || (oid == pgtype.Int4OID && (n < math.MinInt32 || n > math.MaxInt32)) {
 			return nil, fmt.Errorf("%d out of range for type %d", n, oid)
 		}
 		return n, nil
-	case rewrite.OIDNumeric:
+	case pgtype.NumericOID:
 		return toDecimal(v)
-	case rewrite.OIDFloat8:
+	case pgtype.Float8OID:
 		switch x := v.(type) {
 		case float64:
 			return x, nil
 		case float32:
 			return float64(x), nil
 		}
-	case rewrite.OIDFloat4:
+	case pgtype.Float4OID:
 		switch x := v.(type) {
 		case float32:
 			return x, nil
@@ -50,7 +51,7 @@ func convert(v any, typ rewrite.Type) (any, error) {
 				return float32(x), nil
 			}
 		}
-	case rewrite.OIDText, rewrite.OIDVarchar, rewrite.OIDBpchar, rewrite.OIDName:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
 		var str string
 		switch x := v.(type) {
 		case string:
@@ -60,16 +61,16 @@ func convert(v any, typ rewrite.Type) (any, error) {
 		default:
 			return nil, fmt.Errorf("cannot convert %T to type %d", v, oid)
 		}
-		if oid == rewrite.OIDBpchar {
+		if oid == pgtype.BPCharOID {
 			// Parquet keeps char(n) values without their padding.
 			str = pgfmt.PadBpchar(str, typ.Typmod)
 		}
 		return str, nil
-	case rewrite.OIDBool:
+	case pgtype.BoolOID:
 		if b, ok := v.(bool); ok {
 			return b, nil
 		}
-	case rewrite.OIDDate, rewrite.OIDTimestamp, rewrite.OIDTimestamptz:
+	case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
 		if t, ok := v.(time.Time); ok {
 			return t, nil
 		}

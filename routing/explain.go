@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/proxy"
@@ -38,8 +39,8 @@ func isShowRollups(tree *pg_query.ParseResult) bool {
 	return show != nil && show.Name == "rollups"
 }
 
-func (r *Router) explain(inner *pg_query.ParseResult) proxy.Decision {
-	return proxy.Decision{Route: proxy.RouteAdmin, Answer: explainAnswer{router: r, inner: inner}}
+func (r *Router) explain(inner *pg_query.ParseResult) proxy.RouteDecision {
+	return proxy.RouteDecision{Route: proxy.RouteAdmin, Answer: explainAnswer{router: r, inner: inner}}
 }
 
 // explainAnswer is EXPLAIN (ROLLUP)'s result: a row per candidate rollup
@@ -53,7 +54,7 @@ type explainAnswer struct {
 }
 
 func textColumn(name string) proxy.Column {
-	return proxy.Column{Name: name, TypeOID: rewrite.OIDText, TypeSize: -1, Typmod: -1}
+	return proxy.Column{Name: name, TypeOID: pgtype.TextOID, TypeSize: -1, Typmod: -1}
 }
 
 func (explainAnswer) Columns() []proxy.Column {
@@ -62,7 +63,7 @@ func (explainAnswer) Columns() []proxy.Column {
 
 func (explainAnswer) ParamTypes() []uint32 { return nil }
 
-func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []proxy.Param) (*proxy.Result, error) {
 	snap := a.router.catalog.Load()
 	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess, true), snap.cat)
 	visible, paths := a.router.visibility(snap, sess)
@@ -75,7 +76,7 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.Session, _ []proxy.P
 		decision, sql := "reject", any(nil)
 		if c.Match {
 			decision = "match"
-			if d.Route == rewrite.RouteRollup && c.Rollup == d.Rollup {
+			if d.Outcome == rewrite.OutcomeRollup && c.Rollup == d.Rollup {
 				decision, sql = "chosen", d.SQL
 				if !paths {
 					sql = redactSQL(d.SQL)
@@ -128,19 +129,19 @@ func redactPaths(s string) string { return filePaths.ReplaceAllString(s, "${1}<p
 
 func (showRollupsAnswer) Columns() []proxy.Column {
 	int8Column := func(name string) proxy.Column {
-		return proxy.Column{Name: name, TypeOID: rewrite.OIDInt8, TypeSize: 8, Typmod: -1}
+		return proxy.Column{Name: name, TypeOID: pgtype.Int8OID, TypeSize: 8, Typmod: -1}
 	}
 	return []proxy.Column{
 		textColumn("name"), textColumn("status"), textColumn("version"),
 		int8Column("rows"), int8Column("bytes"),
-		{Name: "built_at", TypeOID: rewrite.OIDTimestamptz, TypeSize: 8, Typmod: -1},
+		{Name: "built_at", TypeOID: pgtype.TimestamptzOID, TypeSize: 8, Typmod: -1},
 		textColumn("last_error"),
 	}
 }
 
 func (showRollupsAnswer) ParamTypes() []uint32 { return nil }
 
-func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.Session, _ []proxy.Param) (*proxy.Result, error) {
+func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.SessionInfo, _ []proxy.Param) (*proxy.Result, error) {
 	visible, paths := a.router.visibility(a.router.catalog.Load(), sess)
 	var rows [][]any
 	for _, r := range a.statuses() {

@@ -42,29 +42,29 @@ var typeMap = pgtype.NewMap()
 func binaryToText(oid uint32, b []byte) (string, error) {
 	var v any
 	switch oid {
-	case rewrite.OIDInt2, rewrite.OIDInt4, rewrite.OIDInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		var n int64
 		if err := typeMap.Scan(oid, pgtype.BinaryFormatCode, b, &n); err != nil {
 			return "", err
 		}
 		v = n
-	case rewrite.OIDText, rewrite.OIDVarchar, rewrite.OIDBpchar, rewrite.OIDName:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
 		v = string(b)
-	case rewrite.OIDBool:
+	case pgtype.BoolOID:
 		var x bool
 		if err := typeMap.Scan(oid, pgtype.BinaryFormatCode, b, &x); err != nil {
 			return "", err
 		}
 		v = x
-	case rewrite.OIDDate, rewrite.OIDTimestamp, rewrite.OIDTimestamptz:
+	case pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID:
 		var t pgtype.Timestamptz
 		var err error
 		switch oid {
-		case rewrite.OIDDate:
+		case pgtype.DateOID:
 			var d pgtype.Date
 			err = typeMap.Scan(oid, pgtype.BinaryFormatCode, b, &d)
 			t = pgtype.Timestamptz(d)
-		case rewrite.OIDTimestamp:
+		case pgtype.TimestampOID:
 			var ts pgtype.Timestamp
 			err = typeMap.Scan(oid, pgtype.BinaryFormatCode, b, &ts)
 			t = pgtype.Timestamptz(ts)
@@ -78,7 +78,7 @@ func binaryToText(oid uint32, b []byte) (string, error) {
 			return "", fmt.Errorf("infinite time values are not decided on")
 		}
 		v = t.Time
-		if oid == rewrite.OIDDate || oid == rewrite.OIDTimestamp {
+		if oid == pgtype.DateOID || oid == pgtype.TimestampOID {
 			v = wallClock(t.Time)
 		}
 	default:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -28,14 +29,14 @@ func TestBinaryParamsAsText(t *testing.T) {
 		name  string
 		value any
 	}{
-		{rewrite.OIDInt4, "int4", int32(-7)},
-		{rewrite.OIDInt8, "int8", int64(1) << 40},
-		{rewrite.OIDInt2, "int2", int16(12)},
-		{rewrite.OIDBool, "bool", true},
-		{rewrite.OIDText, "text", "paid"},
-		{rewrite.OIDDate, "date", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
-		{rewrite.OIDTimestamp, "timestamp", time.Date(2024, 3, 31, 2, 30, 0, 123456000, time.UTC)},
-		{rewrite.OIDTimestamptz, "timestamptz", time.Date(2024, 3, 31, 2, 30, 0, 0, berlin)},
+		{pgtype.Int4OID, "int4", int32(-7)},
+		{pgtype.Int8OID, "int8", int64(1) << 40},
+		{pgtype.Int2OID, "int2", int16(12)},
+		{pgtype.BoolOID, "bool", true},
+		{pgtype.TextOID, "text", "paid"},
+		{pgtype.DateOID, "date", time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)},
+		{pgtype.TimestampOID, "timestamp", time.Date(2024, 3, 31, 2, 30, 0, 123456000, time.UTC)},
+		{pgtype.TimestamptzOID, "timestamptz", time.Date(2024, 3, 31, 2, 30, 0, 0, berlin)},
 	}
 	for _, tt := range tests {
 		raw, err := conn.TypeMap().Encode(tt.oid, pgx.BinaryFormatCode, tt.value, nil)
@@ -56,17 +57,17 @@ func TestBinaryParamsAsText(t *testing.T) {
 			t.Errorf("type %d %v: got %q, Postgres %q", tt.oid, tt.value, got, want)
 		}
 	}
-	if _, err := binaryToText(rewrite.OIDNumeric, []byte{0, 0}); err == nil {
+	if _, err := binaryToText(pgtype.NumericOID, []byte{0, 0}); err == nil {
 		t.Error("an unsupported binary type was accepted")
 	}
 }
 
 func TestConvertPadsBpchar(t *testing.T) {
-	got, err := convert("ab", rewrite.Type{OID: rewrite.OIDBpchar, Typmod: 4 + 4})
+	got, err := convert("ab", rewrite.Type{OID: pgtype.BPCharOID, Typmod: 4 + 4})
 	if err != nil || got != "ab  " {
 		t.Fatalf("char(4) 'ab' = %q, %v", got, err)
 	}
-	if _, err := convert(int64(1), rewrite.Type{OID: rewrite.OIDText, Typmod: -1}); err == nil {
+	if _, err := convert(int64(1), rewrite.Type{OID: pgtype.TextOID, Typmod: -1}); err == nil {
 		t.Fatal("an integer was accepted as text")
 	}
 }

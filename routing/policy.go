@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // policy is one row-level security policy that applies to SELECT, with the
@@ -194,13 +195,13 @@ func (p *policy) evaluate(s sessionValues) (string, bool) {
 		var lit string
 		switch {
 		case part.user == "current_user" && part.bare:
-			lit = sqlLiteral(s.currentUser)
+			lit = sqlquote.EscapeLiteral(s.currentUser)
 		case part.user == "session_user" && part.bare:
-			lit = sqlLiteral(s.sessionUser)
+			lit = sqlquote.EscapeLiteral(s.sessionUser)
 		case part.user == "current_user":
-			lit = "(" + sqlLiteral(s.currentUser) + "::name)"
+			lit = "(" + sqlquote.EscapeLiteral(s.currentUser) + "::name)"
 		case part.user == "session_user":
-			lit = "(" + sqlLiteral(s.sessionUser) + "::name)"
+			lit = "(" + sqlquote.EscapeLiteral(s.sessionUser) + "::name)"
 		default:
 			v, known := s.settings[part.setting]
 			switch {
@@ -213,9 +214,9 @@ func (p *policy) evaluate(s sessionValues) (string, bool) {
 			case v == nil:
 				lit = "(NULL::text)"
 			case part.bare:
-				lit = sqlLiteral(*v)
+				lit = sqlquote.EscapeLiteral(*v)
 			default:
-				lit = "(" + sqlLiteral(*v) + "::text)"
+				lit = "(" + sqlquote.EscapeLiteral(*v) + "::text)"
 			}
 		}
 		out = strings.ReplaceAll(out, "'"+part.placeholder+"'", lit)

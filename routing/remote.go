@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
@@ -22,7 +23,7 @@ type FileQuery struct {
 
 // SplitFiles separates a decision's file list from its SQL. The rewriter
 // writes the list once, as read_parquet([...]) of the decision's files
-// quoted with QuoteLiteral; SplitFiles renders that text itself and requires
+// quoted with sqlquote.Literal; SplitFiles renders that text itself and requires
 // it to occur exactly once, so it never takes a string literal or an
 // identifier in the SQL for the file list.
 func SplitFiles(d *rewrite.Decision) (FileQuery, error) {
@@ -58,14 +59,9 @@ func fileList(files []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(QuoteLiteral(f))
+		b.WriteString(sqlquote.Literal(f))
 	}
 	return b.String()
-}
-
-// QuoteLiteral quotes s as a SQL string literal, as the rewriter does.
-func QuoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // StorageKeys is the localPath of ApplyBuilds for an executor that resolves

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
@@ -149,7 +150,7 @@ func (r *residentTables) loader() {
 		name := fmt.Sprintf(`"pgrollup_resident_%d"`, r.seq)
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" AS SELECT * FROM read_parquet("+QuoteLiteral(t.path)+")")
+		_, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" AS SELECT * FROM read_parquet("+sqlquote.Literal(t.path)+")")
 		cancel()
 		r.mu.Lock()
 		if err != nil {

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // writeParquet writes rows rows of a small rollup to a Parquet file with DuckDB itself.
 func writeParquet(t *testing.T, d *DuckDB, path string, rows int) {
 	t.Helper()
-	q := fmt.Sprintf(`COPY (SELECT 'k' || (i %% 7) AS d0, (i * 1.25)::DECIMAL(38,2) AS m0_sum, TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i::int) AS t FROM range(%d) r(i)) TO %s (FORMAT parquet)`, rows, QuoteLiteral(path))
+	q := fmt.Sprintf(`COPY (SELECT 'k' || (i %% 7) AS d0, (i * 1.25)::DECIMAL(38,2) AS m0_sum, TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i::int) AS t FROM range(%d) r(i)) TO %s (FORMAT parquet)`, rows, sqlquote.Literal(path))
 	if _, err := d.db.Exec(q); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -137,10 +138,10 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 const reasonParseLimit = "parse_limit"
 
 // Route implements proxy.Router.
-func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Session) proxy.Decision {
+func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.SessionInfo) proxy.RouteDecision {
 	snap := r.catalog.Load()
 	if !snap.mayConcern(st.SQL) {
-		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
+		return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
 	}
 	tree, err := st.Parse()
 	var unparsed *parselimit.Error
@@ -149,9 +150,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		// The warehouse answers it as Postgres does (54001 for a
 		// statement too deep for its stack); no rollup could.
 		r.misses.WithLabelValues(reasonParseLimit).Inc()
-		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: reasonParseLimit, ReasonMessage: unparsed.Error()}
+		return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: reasonParseLimit, ReasonMessage: unparsed.Error()}
 	case err != nil:
-		return proxy.Decision{Route: proxy.RoutePassthrough, Reason: "parse_error"}
+		return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: "parse_error"}
 	}
 	if inner, ok := explainRollup(tree); ok {
 		return r.explain(inner)
@@ -161,11 +162,11 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		if statuses == nil {
 			statuses = snap.statuses
 		}
-		return proxy.Decision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{router: r, statuses: statuses}}
+		return proxy.RouteDecision{Route: proxy.RouteAdmin, Answer: showRollupsAnswer{router: r, statuses: statuses}}
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
-	if d.Route == rewrite.RouteRollup {
-		return proxy.Decision{
+	if d.Outcome == rewrite.OutcomeRollup {
+		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
 			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
 			Fallback: !r.rollupOnly.Load(),
@@ -173,7 +174,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	}
 	if d.Reason.Code == rewrite.ReasonParameter && len(d.Candidates) > 0 {
 		// Only the bound values can decide; Bind will.
-		return proxy.Decision{
+		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
 			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
 			Fallback: !r.rollupOnly.Load(),
@@ -183,13 +184,13 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()
 	}
 	if r.rollupOnly.Load() && len(d.Candidates) > 0 {
-		return proxy.Decision{Route: proxy.RouteError, Reason: string(d.Reason.Code), Answer: refusal{d.Reason}}
+		return proxy.RouteDecision{Route: proxy.RouteError, Reason: string(d.Reason.Code), Answer: refusal{d.Reason}}
 	}
-	return proxy.Decision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String()}
+	return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String()}
 }
 
 // decide runs the rewrite engine with what it needs to know of the session.
-func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.Session) rewrite.Decision {
+func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) rewrite.Decision {
 	return r.engine.Decide(sql, tree, r.session(ctx, snap, sess, false), snap.cat)
 }
 
@@ -198,7 +199,7 @@ func (r *Router) decide(ctx context.Context, snap *snapshot, sql string, tree *p
 // known (an answer about to run); otherwise a statement decided before the
 // context was read is decided as if it resolved as the catalog does, and
 // decided again when it runs.
-func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.Session, params []proxy.Param, strict bool) (rewrite.Decision, error) {
+func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param, strict bool) (rewrite.Decision, error) {
 	snap := r.catalog.Load()
 	rs := r.session(ctx, snap, sess, strict)
 	var err error
@@ -209,7 +210,7 @@ func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.Par
 }
 
 // session is what the rewrite engine needs to know of the client's session.
-func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.Session, strict bool) rewrite.Session {
+func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.SessionInfo, strict bool) rewrite.Session {
 	rs := rewrite.Session{
 		TimeZone: sess.Parameters["TimeZone"],
 		Now:      sess.Now,
@@ -244,7 +245,7 @@ func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.Session,
 // source table its current role may read, and whether it may see file
 // paths (superusers only). Without a context watch (tests, offline use)
 // everything is visible.
-func (r *Router) visibility(snap *snapshot, sess *proxy.Session) (visible func(rollup string) bool, paths bool) {
+func (r *Router) visibility(snap *snapshot, sess *proxy.SessionInfo) (visible func(rollup string) bool, paths bool) {
 	if r.opts.Context == nil {
 		return func(string) bool { return true }, true
 	}
@@ -304,6 +305,6 @@ type refusal struct{ reason rewrite.Reason }
 func (refusal) Columns() []proxy.Column { return nil }
 
 func (refusal) ParamTypes() []uint32 { return nil }
-func (f refusal) Run(context.Context, *proxy.Session, []proxy.Param) (*proxy.Result, error) {
-	return nil, proxy.Error("0A000", "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
+func (f refusal) Run(context.Context, *proxy.SessionInfo, []proxy.Param) (*proxy.Result, error) {
+	return nil, proxy.Error(sqlstate.FeatureNotSupported, "pgrollup: rollup-only mode: no rollup can answer this statement: "+f.reason.String())
 }

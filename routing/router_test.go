@@ -14,12 +14,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -110,9 +112,9 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		Tables: map[string]*rewrite.Table{"public.orders": {
 			Name: "public.orders", OID: tableOID,
 			Columns: []rewrite.Column{
-				{Name: "id", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 1},
-				{Name: "status", Type: rewrite.Type{OID: rewrite.OIDText, Typmod: -1}, AttNum: 2},
-				{Name: "quantity", Type: rewrite.Type{OID: rewrite.OIDInt4, Typmod: -1}, AttNum: 3},
+				{Name: "id", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 1},
+				{Name: "status", Type: rewrite.Type{OID: pgtype.TextOID, Typmod: -1}, AttNum: 2},
+				{Name: "quantity", Type: rewrite.Type{OID: pgtype.Int4OID, Typmod: -1}, AttNum: 3},
 			},
 		}},
 		Rollups: []*rewrite.RollupState{{
@@ -375,7 +377,7 @@ func TestPrivileges(t *testing.T) {
 	before = hits()
 	_, err := f.connectAs(t, "outsider").Exec(ctx, q)
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+	if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.InsufficientPrivilege {
 		t.Fatalf("outsider: err = %v, want the warehouse's permission error 42501", err)
 	}
 	if hits() != before {
@@ -478,7 +480,7 @@ func TestBeyondParseLimitsPassesThrough(t *testing.T) {
 	ctx := context.Background()
 	chain := "SELECT count(*) FROM orders WHERE status = 'paid' AND 1" + strings.Repeat("+1", 30000) + " > 0"
 	var pe *pgconn.PgError
-	if _, err := proxied.Exec(ctx, chain); !errors.As(err, &pe) || pe.Code != "54001" {
+	if _, err := proxied.Exec(ctx, chain); !errors.As(err, &pe) || pe.Code != sqlstate.StatementTooComplex {
 		t.Fatalf("30,000 chained terms: %v, want Postgres's 54001", err)
 	}
 	if got := testutil.ToFloat64(f.router.misses.WithLabelValues(reasonParseLimit)); got != 1 {

@@ -51,7 +51,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
 	}
-	cat, err := rewrite.NewCatalog(cfg, nil)
+	cat, err := rewrite.NewOfflineCatalog(cfg, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
@@ -71,8 +71,8 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	d := rewrite.DecideAnalysis(rewrite.Analyze(tree), rewrite.Session{TimeZone: tz, Now: time.Now()}, cat)
 	if *asJSON {
-		out := explainJSON{Route: string(d.Route), Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}}
-		if d.Route == rewrite.RouteRollup {
+		out := explainJSON{Route: string(d.Outcome), Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}}
+		if d.Outcome == rewrite.OutcomeRollup {
 			name := d.Rollup
 			out.Rollup = &name
 		}
@@ -91,7 +91,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if d.Route == rewrite.RouteRollup {
+	if d.Outcome == rewrite.OutcomeRollup {
 		fmt.Fprintf(stdout, "route: rollup %s\n", d.Rollup)
 	} else {
 		fmt.Fprintf(stdout, "route: passthrough\n")

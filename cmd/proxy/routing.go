@@ -120,7 +120,7 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 	}
 	for {
 		changed := view.Changed()
-		cat, err := routing.NewCatalog(cfg, tables, bytewise)
+		cat, err := routing.NewServingCatalog(cfg, tables, bytewise)
 		if err != nil {
 			log.Error("catalog", "err", err)
 			return
@@ -151,7 +151,7 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 				log.Error("config reload: rollup definitions; the running rollups stay", "err", err)
 				continue
 			}
-			if _, err := routing.NewCatalog(next, t, bw); err != nil {
+			if _, err := routing.NewServingCatalog(next, t, bw); err != nil {
 				log.Error("config reload: catalog; the running rollups stay", "err", err)
 				continue
 			}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
 // syncBuffer is written by the log tailer and read by the test.
@@ -84,7 +86,7 @@ func TestStartStop(t *testing.T) {
 	// Host connections default to SCRAM: a wrong password is refused with 28P01.
 	_, err = pgx.Connect(ctx, c.DSNFor("scram", "nope", "postgres"))
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
+	if !errors.As(err, &pgErr) || pgErr.Code != sqlstate.InvalidPassword {
 		t.Errorf("wrong SCRAM password: got %v, want SQLSTATE 28P01", err)
 	}
 	sc, err := pgx.Connect(ctx, c.DSNFor("scram", "pw", "postgres"))
@@ -273,7 +275,7 @@ func TestHaltResume(t *testing.T) {
 	}
 	_, err = conn.Exec(ctx, "SELECT 1")
 	var pe *pgconn.PgError
-	if err == nil || errors.As(err, &pe) && pe.Code != "57P01" {
+	if err == nil || errors.As(err, &pe) && pe.Code != sqlstate.AdminShutdown {
 		t.Errorf("a session across Halt: %v, want 57P01 or a closed connection", err)
 	}
 	if c2, err := pgx.Connect(ctx, c.DSN("postgres")); err == nil {

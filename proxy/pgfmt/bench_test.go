@@ -4,12 +4,14 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // benchRow is a typical rollup answer row: a day bucket, a dimension, a
 // numeric sum and a count.
 func benchRow(b *testing.B) ([]uint32, []any) {
-	return []uint32{oidDate, oidText, oidNumeric, oidInt8},
+	return []uint32{pgtype.DateOID, pgtype.TextOID, pgtype.NumericOID, pgtype.Int8OID},
 		[]any{time.Date(2024, 3, 31, 0, 0, 0, 0, time.UTC), "shipped", mustDec(b, "1234567.89"), int64(4242)}
 }
 
@@ -52,7 +54,7 @@ func BenchmarkAppendTextTimestamptzBerlin(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf, _ = AppendText(buf[:0], oidTimestamptz, v, &st)
+		buf, _ = AppendText(buf[:0], pgtype.TimestamptzOID, v, &st)
 	}
 }
 
@@ -62,7 +64,7 @@ func BenchmarkAppendTextFloat8(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf, _ = AppendText(buf[:0], oidFloat8, v, &st)
+		buf, _ = AppendText(buf[:0], pgtype.Float8OID, v, &st)
 	}
 }
 

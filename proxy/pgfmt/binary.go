@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // AppendBinary appends v, a value of type oid, in the server's binary format
@@ -21,7 +23,7 @@ func AppendBinary(dst []byte, oid uint32, v any) ([]byte, error) {
 
 func appendBinary(dst []byte, oid uint32, v any) ([]byte, error) {
 	switch oid {
-	case oidBool:
+	case pgtype.BoolOID:
 		b, ok := v.(bool)
 		if !ok {
 			return dst, typeError("bool", v)
@@ -30,19 +32,19 @@ func appendBinary(dst []byte, oid uint32, v any) ([]byte, error) {
 			return append(dst, 1), nil
 		}
 		return append(dst, 0), nil
-	case oidInt2, oidInt4, oidInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		n, err := intValue(oid, v)
 		if err != nil {
 			return dst, err
 		}
 		switch oid {
-		case oidInt2:
+		case pgtype.Int2OID:
 			return binary.BigEndian.AppendUint16(dst, uint16(n)), nil
-		case oidInt4:
+		case pgtype.Int4OID:
 			return binary.BigEndian.AppendUint32(dst, uint32(n)), nil
 		}
 		return binary.BigEndian.AppendUint64(dst, uint64(n)), nil
-	case oidFloat4:
+	case pgtype.Float4OID:
 		f, ok := v.(float32)
 		if !ok {
 			return dst, typeError("float4", v)
@@ -52,7 +54,7 @@ func appendBinary(dst []byte, oid uint32, v any) ([]byte, error) {
 			return binary.BigEndian.AppendUint32(dst, 0x7FC00000), nil
 		}
 		return binary.BigEndian.AppendUint32(dst, math.Float32bits(f)), nil
-	case oidFloat8:
+	case pgtype.Float8OID:
 		f, ok := v.(float64)
 		if !ok {
 			return dst, typeError("float8", v)
@@ -63,18 +65,18 @@ func appendBinary(dst []byte, oid uint32, v any) ([]byte, error) {
 			return binary.BigEndian.AppendUint64(dst, 0x7FF8000000000000), nil
 		}
 		return binary.BigEndian.AppendUint64(dst, math.Float64bits(f)), nil
-	case oidNumeric:
+	case pgtype.NumericOID:
 		return appendNumericBinary(dst, v)
-	case oidText, oidVarchar, oidBpchar, oidName:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
 		// textsend and friends send the bytes as they are.
 		return appendString(dst, oid, v)
-	case oidDate:
+	case pgtype.DateOID:
 		return appendDateBinary(dst, v)
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return appendTimestampBinary(dst, v, true)
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return appendTimestampBinary(dst, v, false)
-	case oidInterval:
+	case pgtype.IntervalOID:
 		return appendIntervalBinary(dst, v)
 	}
 	return dst, fmt.Errorf("pgfmt: unsupported type OID %d", oid)

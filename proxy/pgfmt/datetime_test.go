@@ -6,6 +6,10 @@ import (
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // ymd is a calendar date; y is astronomical (0 is 1 BC).
@@ -22,7 +26,7 @@ func isoLit(y, m, d, hh, mi, ss, us int, withTime bool, tz string) string {
 	if withTime {
 		s += fmt.Sprintf(" %02d:%02d:%02d.%06d%s", hh, mi, ss, us, tz)
 	}
-	return quoteLit(s + bc)
+	return sqlquote.Literal(s + bc)
 }
 
 func mustLoc(t testing.TB, name string) *time.Location {
@@ -68,7 +72,7 @@ func randomDateCases(r *rand.Rand, n int) []pgCase {
 		cases = append(cases, pgCase{
 			name: fmt.Sprintf("day %d", days), expr: "$?::date",
 			v:     time.Date(2000, 1, 1+int(days), 0, 0, 0, 0, time.UTC),
-			param: binary.BigEndian.AppendUint32(nil, uint32(int32(days))), paramOID: oidDate, paramFmt: 1,
+			param: binary.BigEndian.AppendUint32(nil, uint32(int32(days))), paramOID: pgtype.DateOID, paramFmt: 1,
 		})
 	}
 	return cases
@@ -174,11 +178,11 @@ func TestDateAgainstServer(t *testing.T) {
 	random := randomDateCases(r, 1000)
 	for _, ds := range allDateStyles {
 		st := s.set(ds, "postgres", "UTC", 1)
-		ty.add("date text, edge cases, DateStyle "+ds, s.diff(ds, oidDate, cases, 0, st))
-		ty.add("date text, random, DateStyle "+ds, s.diff(ds, oidDate, random, 0, st))
+		ty.add("date text, edge cases, DateStyle "+ds, s.diff(ds, pgtype.DateOID, cases, 0, st))
+		ty.add("date text, random, DateStyle "+ds, s.diff(ds, pgtype.DateOID, random, 0, st))
 	}
 	st := s.set("ISO, MDY", "postgres", "Asia/Kathmandu", 1)
-	ty.add("date binary, edge cases", s.diff("binary", oidDate, cases, 1, st))
+	ty.add("date binary, edge cases", s.diff("binary", pgtype.DateOID, cases, 1, st))
 	ty.log()
 }
 
@@ -187,15 +191,15 @@ func TestTimestampAgainstServer(t *testing.T) {
 	ty := newTally(t)
 	r := rand.New(rand.NewSource(5))
 	cases := timestampCases(t)
-	random := randomTimestampCases(r, 1000, "timestamp", oidTimestamp)
+	random := randomTimestampCases(r, 1000, "timestamp", pgtype.TimestampOID)
 	for _, ds := range allDateStyles {
 		// TimeZone must not matter for timestamp without time zone.
 		st := s.set(ds, "postgres", "America/New_York", 1)
-		ty.add("timestamp text, edge cases, DateStyle "+ds, s.diff(ds, oidTimestamp, cases, 0, st))
-		ty.add("timestamp text, random, DateStyle "+ds, s.diff(ds, oidTimestamp, random, 0, st))
+		ty.add("timestamp text, edge cases, DateStyle "+ds, s.diff(ds, pgtype.TimestampOID, cases, 0, st))
+		ty.add("timestamp text, random, DateStyle "+ds, s.diff(ds, pgtype.TimestampOID, random, 0, st))
 	}
 	st := s.set("ISO, MDY", "postgres", "Europe/Berlin", 1)
-	ty.add("timestamp binary, edge cases", s.diff("binary", oidTimestamp, cases, 1, st))
+	ty.add("timestamp binary, edge cases", s.diff("binary", pgtype.TimestampOID, cases, 1, st))
 	ty.log()
 }
 
@@ -204,18 +208,18 @@ func TestTimestamptzAgainstServer(t *testing.T) {
 	ty := newTally(t)
 	r := rand.New(rand.NewSource(6))
 	cases := timestamptzCases(t)
-	random := randomTimestampCases(r, 600, "timestamptz", oidTimestamptz)
+	random := randomTimestampCases(r, 600, "timestamptz", pgtype.TimestamptzOID)
 	for _, zone := range testZones {
 		for _, ds := range allDateStyles {
 			st := s.set(ds, "postgres", zone, 1)
 			label := "DateStyle " + ds + ", TimeZone " + zone
-			ty.add("timestamptz text, edge cases, "+label, s.diff(label, oidTimestamptz, cases, 0, st))
-			ty.add("timestamptz text, random, "+label, s.diff(label, oidTimestamptz, random, 0, st))
+			ty.add("timestamptz text, edge cases, "+label, s.diff(label, pgtype.TimestamptzOID, cases, 0, st))
+			ty.add("timestamptz text, random, "+label, s.diff(label, pgtype.TimestamptzOID, random, 0, st))
 		}
 	}
 	for _, zone := range []string{"UTC", "Asia/Kathmandu"} {
 		st := s.set("ISO, MDY", "postgres", zone, 1)
-		ty.add("timestamptz binary, edge cases, TimeZone "+zone, s.diff("binary "+zone, oidTimestamptz, cases, 1, st))
+		ty.add("timestamptz binary, edge cases, TimeZone "+zone, s.diff("binary "+zone, pgtype.TimestamptzOID, cases, 1, st))
 	}
 	ty.log()
 }
@@ -235,7 +239,7 @@ func TestTimestamptzAroundTransitions(t *testing.T) {
 			for u := from; u.Before(to); u = u.Add(47 * time.Minute) {
 				us := (u.Unix() - unixEpochToPostgres) * 1000000
 				cases = append(cases, pgCase{name: u.String(), expr: "$?::timestamptz", v: u,
-					param: binary.BigEndian.AppendUint64(nil, uint64(us)), paramOID: oidTimestamptz, paramFmt: 1})
+					param: binary.BigEndian.AppendUint64(nil, uint64(us)), paramOID: pgtype.TimestamptzOID, paramFmt: 1})
 			}
 		}
 	}
@@ -243,7 +247,7 @@ func TestTimestamptzAroundTransitions(t *testing.T) {
 		"CET-1CEST,J60/2,J300/3", "<+0330>-3:30<+0430>,79/24,263/24", "Europe/Berlin", "Australia/Lord_Howe",
 		"Europe/Dublin", "America/Sao_Paulo"} {
 		st := s.set("Postgres, MDY", "postgres", zone, 1)
-		ty.add("timestamptz text around transitions, TimeZone "+zone, s.diff(zone, oidTimestamptz, cases, 0, st))
+		ty.add("timestamptz text around transitions, TimeZone "+zone, s.diff(zone, pgtype.TimestamptzOID, cases, 0, st))
 	}
 	ty.log()
 }
@@ -254,24 +258,24 @@ func TestDateTimeErrors(t *testing.T) {
 		oid uint32
 		v   any
 	}{
-		{oidDate, time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},               // time of day on a date
-		{oidDate, time.Date(-4713, 11, 23, 0, 0, 0, 0, time.UTC)},             // before the first date
-		{oidDate, time.Date(5874898, 1, 1, 0, 0, 0, 0, time.UTC)},             // after the last date
-		{oidTimestamp, time.Date(2024, 1, 1, 0, 0, 0, 1, time.UTC)},           // nanoseconds
-		{oidTimestamp, time.Date(294277, 1, 1, 0, 0, 0, 0, time.UTC)},         // after the last timestamp
-		{oidTimestamptz, time.Date(-4713, 11, 23, 23, 59, 59, 0, time.UTC)},   // before the first timestamp
-		{oidTimestamptz, time.Date(294276, 12, 31, 20, 0, 0, 0, ny)},          // after the last instant
-		{oidTimestamptz, "2024-01-01"},                                        // not a time.Time
-		{oidDate, Infinity(0)},                                                // not an infinity
-		{oidInterval, 5 * time.Second},                                        // a Duration is not an Interval
-		{oidTimestamp, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()},    // nor is an int64
-		{oidTimestamptz, &time.Time{}},                                        // nor a pointer
-		{oidDate, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Format("x")},    // nor a string
-		{oidTimestamptz, time.Date(2024, 1, 1, 0, 0, 0, 500, time.UTC)},       // nanoseconds
-		{oidTimestamptz, Infinity(2)},                                         // not an infinity
-		{oidTimestamp, Infinity(-2)},                                          // not an infinity
-		{oidInterval, Interval{}.Months},                                      // not an Interval
-		{oidDate, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Hour)}, // time of day
+		{pgtype.DateOID, time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},               // time of day on a date
+		{pgtype.DateOID, time.Date(-4713, 11, 23, 0, 0, 0, 0, time.UTC)},             // before the first date
+		{pgtype.DateOID, time.Date(5874898, 1, 1, 0, 0, 0, 0, time.UTC)},             // after the last date
+		{pgtype.TimestampOID, time.Date(2024, 1, 1, 0, 0, 0, 1, time.UTC)},           // nanoseconds
+		{pgtype.TimestampOID, time.Date(294277, 1, 1, 0, 0, 0, 0, time.UTC)},         // after the last timestamp
+		{pgtype.TimestamptzOID, time.Date(-4713, 11, 23, 23, 59, 59, 0, time.UTC)},   // before the first timestamp
+		{pgtype.TimestamptzOID, time.Date(294276, 12, 31, 20, 0, 0, 0, ny)},          // after the last instant
+		{pgtype.TimestamptzOID, "2024-01-01"},                                        // not a time.Time
+		{pgtype.DateOID, Infinity(0)},                                                // not an infinity
+		{pgtype.IntervalOID, 5 * time.Second},                                        // a Duration is not an Interval
+		{pgtype.TimestampOID, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()},    // nor is an int64
+		{pgtype.TimestamptzOID, &time.Time{}},                                        // nor a pointer
+		{pgtype.DateOID, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Format("x")},    // nor a string
+		{pgtype.TimestamptzOID, time.Date(2024, 1, 1, 0, 0, 0, 500, time.UTC)},       // nanoseconds
+		{pgtype.TimestamptzOID, Infinity(2)},                                         // not an infinity
+		{pgtype.TimestampOID, Infinity(-2)},                                          // not an infinity
+		{pgtype.IntervalOID, Interval{}.Months},                                      // not an Interval
+		{pgtype.DateOID, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Hour)}, // time of day
 	}
 	st := DefaultSettings()
 	for i, tc := range tests {

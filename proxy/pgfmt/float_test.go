@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"strconv"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 func float8Values() []float64 {
@@ -37,7 +39,7 @@ func float8Case(f float64) pgCase {
 	return pgCase{
 		name: strconv.FormatFloat(f, 'g', -1, 64) + fmt.Sprintf(" (%016x)", math.Float64bits(f)),
 		expr: "$?::float8", v: f,
-		param: binary.BigEndian.AppendUint64(nil, math.Float64bits(f)), paramOID: oidFloat8, paramFmt: 1,
+		param: binary.BigEndian.AppendUint64(nil, math.Float64bits(f)), paramOID: pgtype.Float8OID, paramFmt: 1,
 	}
 }
 
@@ -45,7 +47,7 @@ func float4Case(f float32) pgCase {
 	return pgCase{
 		name: strconv.FormatFloat(float64(f), 'g', -1, 32) + fmt.Sprintf(" (%08x)", math.Float32bits(f)),
 		expr: "$?::float4", v: f,
-		param: binary.BigEndian.AppendUint32(nil, math.Float32bits(f)), paramOID: oidFloat4, paramFmt: 1,
+		param: binary.BigEndian.AppendUint32(nil, math.Float32bits(f)), paramOID: pgtype.Float4OID, paramFmt: 1,
 	}
 }
 
@@ -104,14 +106,14 @@ func TestFloatAgainstServer(t *testing.T) {
 	for _, efd := range allExtraFloat {
 		st := s.set("ISO, MDY", "postgres", "UTC", efd)
 		label := fmt.Sprintf("extra_float_digits=%d", efd)
-		ty.add("float8 text, edge cases, "+label, s.diff(label, oidFloat8, f8, 0, st))
-		ty.add("float4 text, edge cases, "+label, s.diff(label, oidFloat4, f4, 0, st))
-		ty.add("float8 text, random, "+label, s.diff(label, oidFloat8, r8, 0, st))
-		ty.add("float4 text, random, "+label, s.diff(label, oidFloat4, r4, 0, st))
+		ty.add("float8 text, edge cases, "+label, s.diff(label, pgtype.Float8OID, f8, 0, st))
+		ty.add("float4 text, edge cases, "+label, s.diff(label, pgtype.Float4OID, f4, 0, st))
+		ty.add("float8 text, random, "+label, s.diff(label, pgtype.Float8OID, r8, 0, st))
+		ty.add("float4 text, random, "+label, s.diff(label, pgtype.Float4OID, r4, 0, st))
 	}
 	st := s.set("ISO, MDY", "postgres", "UTC", 1)
-	ty.add("float8 binary, edge cases", s.diff("binary", oidFloat8, f8, 1, st))
-	ty.add("float4 binary, edge cases", s.diff("binary", oidFloat4, f4, 1, st))
+	ty.add("float8 binary, edge cases", s.diff("binary", pgtype.Float8OID, f8, 1, st))
+	ty.add("float4 binary, edge cases", s.diff("binary", pgtype.Float4OID, f4, 1, st))
 	ty.log()
 }
 
@@ -142,9 +144,9 @@ func TestFloatTextExamples(t *testing.T) {
 		{float32(62426032), 3, "6.2426032e+07"},
 	}
 	for _, tc := range tests {
-		oid := uint32(oidFloat8)
+		oid := uint32(pgtype.Float8OID)
 		if _, ok := tc.v.(float32); ok {
-			oid = oidFloat4
+			oid = pgtype.Float4OID
 		}
 		st := DefaultSettings()
 		st.ExtraFloatDigits = tc.efd
@@ -154,17 +156,17 @@ func TestFloatTextExamples(t *testing.T) {
 		}
 	}
 	// Every NaN goes out as the one the server's input function stores.
-	if b, _ := AppendBinary(nil, oidFloat8, math.NaN()); fmt.Sprintf("%x", b) != "7ff8000000000000" {
+	if b, _ := AppendBinary(nil, pgtype.Float8OID, math.NaN()); fmt.Sprintf("%x", b) != "7ff8000000000000" {
 		t.Errorf("float8 NaN: %x", b)
 	}
-	if b, _ := AppendBinary(nil, oidFloat4, float32(math.Copysign(math.NaN(), -1))); fmt.Sprintf("%x", b) != "7fc00000" {
+	if b, _ := AppendBinary(nil, pgtype.Float4OID, float32(math.Copysign(math.NaN(), -1))); fmt.Sprintf("%x", b) != "7fc00000" {
 		t.Errorf("float4 NaN: %x", b)
 	}
 	// A float64 is not silently narrowed to float4, nor a float32 widened.
-	if _, err := AppendText(nil, oidFloat4, 0.5, nil); err == nil {
+	if _, err := AppendText(nil, pgtype.Float4OID, 0.5, nil); err == nil {
 		t.Error("float64 as float4: want an error")
 	}
-	if _, err := AppendBinary(nil, oidFloat8, float32(0.5)); err == nil {
+	if _, err := AppendBinary(nil, pgtype.Float8OID, float32(0.5)); err == nil {
 		t.Error("float32 as float8: want an error")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const (
@@ -45,7 +47,7 @@ func intervalParam(iv Interval) []byte {
 
 func intervalCase(iv Interval) pgCase {
 	return pgCase{name: fmt.Sprintf("%+v", iv), expr: "$?::interval", v: iv,
-		param: intervalParam(iv), paramOID: oidInterval, paramFmt: 1}
+		param: intervalParam(iv), paramOID: pgtype.IntervalOID, paramFmt: 1}
 }
 
 func randomIntervals(r *rand.Rand, n int) []pgCase {
@@ -75,8 +77,8 @@ func TestIntervalAgainstServer(t *testing.T) {
 		for _, ds := range []string{"ISO, MDY", "SQL, DMY"} {
 			st := s.set(ds, is, "UTC", 1)
 			label := "IntervalStyle " + is + ", DateStyle " + ds
-			ty.add("interval text, edge cases, "+label, s.diff(label, oidInterval, cases, 0, st))
-			ty.add("interval text, random, "+label, s.diff(label, oidInterval, random, 0, st))
+			ty.add("interval text, edge cases, "+label, s.diff(label, pgtype.IntervalOID, cases, 0, st))
+			ty.add("interval text, random, "+label, s.diff(label, pgtype.IntervalOID, random, 0, st))
 		}
 	}
 	// Binary output from literals the server parses itself.
@@ -90,8 +92,8 @@ func TestIntervalAgainstServer(t *testing.T) {
 		{name: "P1Y2M3DT4H5M6S", expr: "'P1Y2M3DT4H5M6S'::interval", v: Interval{Months: 14, Days: 3, Microseconds: 4*hour + 5*60*sec + 6*sec}},
 	}
 	st := s.set("ISO, MDY", "postgres", "UTC", 1)
-	ty.add("interval binary, literals", s.diff("binary", oidInterval, lits, 1, st))
-	ty.add("interval text, literals", s.diff("text", oidInterval, lits, 0, st))
+	ty.add("interval binary, literals", s.diff("binary", pgtype.IntervalOID, lits, 1, st))
+	ty.add("interval text, literals", s.diff("text", pgtype.IntervalOID, lits, 0, st))
 	ty.log()
 }
 
@@ -106,7 +108,7 @@ func TestIntervalTextExamples(t *testing.T) {
 	for style, w := range want {
 		st := DefaultSettings()
 		st.IntervalStyle = style
-		got, err := AppendText(nil, oidInterval, iv, &st)
+		got, err := AppendText(nil, pgtype.IntervalOID, iv, &st)
 		if err != nil || string(got) != w {
 			t.Errorf("style %d: %q, %v; want %q", style, got, err, w)
 		}

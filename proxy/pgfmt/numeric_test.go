@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func mustDec(t testing.TB, s string) *apd.Decimal {
@@ -40,7 +43,7 @@ func numericLiterals() []string {
 func numericCases(t testing.TB, lits []string) []pgCase {
 	var cases []pgCase
 	for _, l := range lits {
-		cases = append(cases, pgCase{name: short(l), expr: quoteLit(l) + "::numeric", v: mustDec(t, l)})
+		cases = append(cases, pgCase{name: short(l), expr: sqlquote.Literal(l) + "::numeric", v: mustDec(t, l)})
 	}
 	return cases
 }
@@ -92,8 +95,8 @@ func TestNumericAgainstServer(t *testing.T) {
 	largest := &apd.Decimal{Exponent: 131071}
 	largest.Coeff.SetInt64(9)
 	cases = append(cases, pgCase{name: "9e131071", expr: "'9e131071'::numeric", v: largest})
-	ty.add("numeric text, literals", s.diff("literals", oidNumeric, cases, 0, st))
-	ty.add("numeric binary, literals", s.diff("literals", oidNumeric, cases, 1, st))
+	ty.add("numeric text, literals", s.diff("literals", pgtype.NumericOID, cases, 0, st))
+	ty.add("numeric binary, literals", s.diff("literals", pgtype.NumericOID, cases, 1, st))
 
 	r := rand.New(rand.NewSource(1))
 	var lits []string
@@ -101,8 +104,8 @@ func TestNumericAgainstServer(t *testing.T) {
 		lits = append(lits, randomNumeric(r))
 	}
 	cases = numericCases(t, lits)
-	ty.add("numeric text, random", s.diff("random", oidNumeric, cases, 0, st))
-	ty.add("numeric binary, random", s.diff("random", oidNumeric, cases, 1, st))
+	ty.add("numeric text, random", s.diff("random", pgtype.NumericOID, cases, 0, st))
+	ty.add("numeric binary, random", s.diff("random", pgtype.NumericOID, cases, 1, st))
 
 	// int64 is accepted as a numeric of scale 0.
 	ints := []pgCase{
@@ -110,8 +113,8 @@ func TestNumericAgainstServer(t *testing.T) {
 		{name: "int64 -42", expr: "(-42)::numeric", v: int64(-42)},
 		{name: "int64 max", expr: "9223372036854775807::numeric", v: int64(9223372036854775807)},
 	}
-	ty.add("numeric text, int64", s.diff("int64", oidNumeric, ints, 0, st))
-	ty.add("numeric binary, int64", s.diff("int64", oidNumeric, ints, 1, st))
+	ty.add("numeric text, int64", s.diff("int64", pgtype.NumericOID, ints, 0, st))
+	ty.add("numeric binary, int64", s.diff("int64", pgtype.NumericOID, ints, 1, st))
 	ty.log()
 }
 
@@ -131,11 +134,11 @@ func TestNumericScaleExamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		d := mustDec(t, tc.in)
-		text, err := AppendText(nil, oidNumeric, d, nil)
+		text, err := AppendText(nil, pgtype.NumericOID, d, nil)
 		if err != nil || string(text) != tc.text {
 			t.Errorf("%s: text %q, %v; want %q", tc.in, text, err, tc.text)
 		}
-		bin, err := AppendBinary(nil, oidNumeric, *d)
+		bin, err := AppendBinary(nil, pgtype.NumericOID, *d)
 		if err != nil || fmt.Sprintf("% x", bin) != spacedHex(tc.bin) {
 			t.Errorf("%s: binary % x, %v; want %s", tc.in, bin, err, tc.bin)
 		}
@@ -161,10 +164,10 @@ func TestNumericErrors(t *testing.T) {
 	snan := &apd.Decimal{Form: apd.NaNSignaling}
 	var nilDec *apd.Decimal
 	for _, v := range []any{tooSmall, tooBig, snan, nilDec, 1.5, "1.5"} {
-		if b, err := AppendText([]byte("x"), oidNumeric, v, nil); err == nil || string(b) != "x" {
+		if b, err := AppendText([]byte("x"), pgtype.NumericOID, v, nil); err == nil || string(b) != "x" {
 			t.Errorf("text of %v: got %q, %v; want an error and dst unchanged", v, b, err)
 		}
-		if b, err := AppendBinary([]byte("x"), oidNumeric, v); err == nil || string(b) != "x" {
+		if b, err := AppendBinary([]byte("x"), pgtype.NumericOID, v); err == nil || string(b) != "x" {
 			t.Errorf("binary of %v: got %q, %v; want an error and dst unchanged", v, b, err)
 		}
 	}
@@ -172,7 +175,7 @@ func TestNumericErrors(t *testing.T) {
 	for _, e := range []int32{131071, -16383} {
 		d := &apd.Decimal{Exponent: e}
 		d.Coeff.SetInt64(9)
-		if _, err := AppendBinary(nil, oidNumeric, d); err != nil {
+		if _, err := AppendBinary(nil, pgtype.NumericOID, d); err != nil {
 			t.Errorf("9E%d: %v", e, err)
 		}
 	}
@@ -212,12 +215,12 @@ func TestNumericDivAgainstServer(t *testing.T) {
 		}
 		cases = append(cases, pgCase{
 			name: short(p[0]) + " / " + short(p[1]),
-			expr: quoteLit(p[0]) + "::numeric / " + quoteLit(p[1]) + "::numeric",
+			expr: sqlquote.Literal(p[0]) + "::numeric / " + sqlquote.Literal(p[1]) + "::numeric",
 			v:    q,
 		})
 	}
-	ty.add("numeric division text", s.diff("div", oidNumeric, cases, 0, st))
-	ty.add("numeric division binary", s.diff("div", oidNumeric, cases, 1, st))
+	ty.add("numeric division text", s.diff("div", pgtype.NumericOID, cases, 0, st))
+	ty.add("numeric division binary", s.diff("div", pgtype.NumericOID, cases, 1, st))
 
 	// AVG of integer and numeric columns is SUM / COUNT with the division scale.
 	avgs := [][]string{
@@ -242,7 +245,7 @@ func TestNumericDivAgainstServer(t *testing.T) {
 			if _, err := apd.BaseContext.WithPrecision(5000).Add(sum, sum, mustDec(t, v)); err != nil {
 				t.Fatal(err)
 			}
-			rows = append(rows, "("+quoteLit(v)+"::numeric)")
+			rows = append(rows, "("+sqlquote.Literal(v)+"::numeric)")
 		}
 		avg, ok, err := NumericAvg(sum, int64(len(vals)))
 		if err != nil || !ok {
@@ -273,8 +276,8 @@ func TestNumericDivAgainstServer(t *testing.T) {
 			v:    avg,
 		})
 	}
-	ty.add("numeric avg text", s.diff("avg", oidNumeric, avgCases, 0, st))
-	ty.add("numeric avg binary", s.diff("avg", oidNumeric, avgCases, 1, st))
+	ty.add("numeric avg text", s.diff("avg", pgtype.NumericOID, avgCases, 0, st))
+	ty.add("numeric avg binary", s.diff("avg", pgtype.NumericOID, avgCases, 1, st))
 	ty.log()
 }
 
@@ -284,7 +287,7 @@ func TestNumericDivEdges(t *testing.T) {
 		t.Errorf("1/2 = %v, %v; want 0.50000000000000000000", got, err)
 	}
 	avg, ok, err := NumericAvg(mustDec(t, "3"), 2)
-	if b, _ := AppendText(nil, oidNumeric, avg, nil); !ok || err != nil || string(b) != "1.5000000000000000" {
+	if b, _ := AppendText(nil, pgtype.NumericOID, avg, nil); !ok || err != nil || string(b) != "1.5000000000000000" {
 		t.Errorf("avg(1,2) = %q, %v, %v; want 1.5000000000000000", b, ok, err)
 	}
 	if _, ok, err := NumericAvg(mustDec(t, "0"), 0); ok || err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // testPG is the throw-away cluster every differential test compares against,
@@ -65,7 +66,7 @@ func (s *session) exec(sql string) {
 func (s *session) set(dateStyle, intervalStyle, timeZone string, efd int) *Settings {
 	s.t.Helper()
 	s.exec(fmt.Sprintf("SET DateStyle = %s; SET IntervalStyle = %s; SET TimeZone = %s; SET extra_float_digits = %d",
-		quoteLit(dateStyle), quoteLit(intervalStyle), quoteLit(timeZone), efd))
+		sqlquote.Literal(dateStyle), sqlquote.Literal(intervalStyle), sqlquote.Literal(timeZone), efd))
 	params := map[string]string{
 		"DateStyle":          s.conn.ParameterStatus("DateStyle"),
 		"IntervalStyle":      s.conn.ParameterStatus("IntervalStyle"),
@@ -78,8 +79,6 @@ func (s *session) set(dateStyle, intervalStyle, timeZone string, efd int) *Setti
 	}
 	return &st
 }
-
-func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // query evaluates the cases' expressions in batches and returns the raw
 // column bytes in the given result format.

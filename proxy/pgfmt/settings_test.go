@@ -3,6 +3,8 @@ package pgfmt
 import (
 	"testing"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func TestParseDateStyle(t *testing.T) {
@@ -43,7 +45,7 @@ func TestDateStyleAsServerReports(t *testing.T) {
 	for _, in := range []string{"ISO", "SQL", "Postgres", "German", "European", "US", "sql, european",
 		"postgres, ymd", "German, MDY", "iso, dmy", "NonEuro", "SQL, YMD"} {
 		s.exec("RESET DateStyle")
-		s.exec("SET DateStyle = " + quoteLit(in))
+		s.exec("SET DateStyle = " + sqlquote.Literal(in))
 		reported := s.conn.ParameterStatus("DateStyle")
 		st1, o1, err1 := ParseDateStyle(in)
 		st2, o2, err2 := ParseDateStyle(reported)

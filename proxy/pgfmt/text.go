@@ -7,34 +7,17 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Type OIDs from pg_type.
-const (
-	oidBool        = 16
-	oidName        = 19
-	oidInt8        = 20
-	oidInt2        = 21
-	oidInt4        = 23
-	oidText        = 25
-	oidFloat4      = 700
-	oidFloat8      = 701
-	oidBpchar      = 1042
-	oidVarchar     = 1043
-	oidDate        = 1082
-	oidTimestamp   = 1114
-	oidTimestamptz = 1184
-	oidInterval    = 1186
-	oidNumeric     = 1700
-
-	maxNameLen = 63 // NAMEDATALEN - 1
-)
+const maxNameLen = 63 // NAMEDATALEN - 1
 
 // Supports reports whether AppendText and AppendBinary encode the type oid.
 func Supports(oid uint32) bool {
 	switch oid {
-	case oidBool, oidName, oidInt8, oidInt2, oidInt4, oidText, oidFloat4, oidFloat8,
-		oidBpchar, oidVarchar, oidDate, oidTimestamp, oidTimestamptz, oidInterval, oidNumeric:
+	case pgtype.BoolOID, pgtype.NameOID, pgtype.Int8OID, pgtype.Int2OID, pgtype.Int4OID, pgtype.TextOID, pgtype.Float4OID, pgtype.Float8OID,
+		pgtype.BPCharOID, pgtype.VarcharOID, pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.IntervalOID, pgtype.NumericOID:
 		return true
 	}
 	return false
@@ -59,7 +42,7 @@ func AppendText(dst []byte, oid uint32, v any, s *Settings) ([]byte, error) {
 
 func appendText(dst []byte, oid uint32, v any, s *Settings) ([]byte, error) {
 	switch oid {
-	case oidBool:
+	case pgtype.BoolOID:
 		b, ok := v.(bool)
 		if !ok {
 			return dst, typeError("bool", v)
@@ -68,35 +51,35 @@ func appendText(dst []byte, oid uint32, v any, s *Settings) ([]byte, error) {
 			return append(dst, 't'), nil
 		}
 		return append(dst, 'f'), nil
-	case oidInt2, oidInt4, oidInt8:
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
 		n, err := intValue(oid, v)
 		if err != nil {
 			return dst, err
 		}
 		return strconv.AppendInt(dst, n, 10), nil
-	case oidFloat4:
+	case pgtype.Float4OID:
 		f, ok := v.(float32)
 		if !ok {
 			return dst, typeError("float4", v)
 		}
 		return appendFloatText(dst, float64(f), 32, s.ExtraFloatDigits), nil
-	case oidFloat8:
+	case pgtype.Float8OID:
 		f, ok := v.(float64)
 		if !ok {
 			return dst, typeError("float8", v)
 		}
 		return appendFloatText(dst, f, 64, s.ExtraFloatDigits), nil
-	case oidNumeric:
+	case pgtype.NumericOID:
 		return appendNumericText(dst, v)
-	case oidText, oidVarchar, oidBpchar, oidName:
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID:
 		return appendString(dst, oid, v)
-	case oidDate:
+	case pgtype.DateOID:
 		return appendDateText(dst, v, s)
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return appendTimestampText(dst, v, s)
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return appendTimestamptzText(dst, v, s)
-	case oidInterval:
+	case pgtype.IntervalOID:
 		return appendIntervalText(dst, v, s)
 	}
 	return dst, fmt.Errorf("pgfmt: unsupported type OID %d", oid)
@@ -119,11 +102,11 @@ func intValue(oid uint32, v any) (int64, error) {
 		return 0, typeError(typeName(oid), v)
 	}
 	switch oid {
-	case oidInt2:
+	case pgtype.Int2OID:
 		if n < math.MinInt16 || n > math.MaxInt16 {
 			return 0, fmt.Errorf("pgfmt: smallint out of range: %d", n)
 		}
-	case oidInt4:
+	case pgtype.Int4OID:
 		if n < math.MinInt32 || n > math.MaxInt32 {
 			return 0, fmt.Errorf("pgfmt: integer out of range: %d", n)
 		}
@@ -140,7 +123,7 @@ func appendString(dst []byte, oid uint32, v any) ([]byte, error) {
 		if !utf8.ValidString(x) || strings.IndexByte(x, 0) >= 0 {
 			return dst, fmt.Errorf("pgfmt: %s value is not valid UTF-8 without NUL bytes", typeName(oid))
 		}
-		if oid == oidName && len(x) > maxNameLen {
+		if oid == pgtype.NameOID && len(x) > maxNameLen {
 			return dst, fmt.Errorf("pgfmt: name value longer than %d bytes", maxNameLen)
 		}
 		return append(dst, x...), nil
@@ -152,7 +135,7 @@ func appendString(dst []byte, oid uint32, v any) ([]byte, error) {
 	if !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		return dst, fmt.Errorf("pgfmt: %s value is not valid UTF-8 without NUL bytes", typeName(oid))
 	}
-	if oid == oidName && len(b) > maxNameLen {
+	if oid == pgtype.NameOID && len(b) > maxNameLen {
 		return dst, fmt.Errorf("pgfmt: name value longer than %d bytes", maxNameLen)
 	}
 	return append(dst, b...), nil
@@ -177,35 +160,35 @@ func PadBpchar(s string, typmod int32) string {
 
 func typeName(oid uint32) string {
 	switch oid {
-	case oidBool:
+	case pgtype.BoolOID:
 		return "bool"
-	case oidName:
+	case pgtype.NameOID:
 		return "name"
-	case oidInt8:
+	case pgtype.Int8OID:
 		return "int8"
-	case oidInt2:
+	case pgtype.Int2OID:
 		return "int2"
-	case oidInt4:
+	case pgtype.Int4OID:
 		return "int4"
-	case oidText:
+	case pgtype.TextOID:
 		return "text"
-	case oidFloat4:
+	case pgtype.Float4OID:
 		return "float4"
-	case oidFloat8:
+	case pgtype.Float8OID:
 		return "float8"
-	case oidBpchar:
+	case pgtype.BPCharOID:
 		return "bpchar"
-	case oidVarchar:
+	case pgtype.VarcharOID:
 		return "varchar"
-	case oidDate:
+	case pgtype.DateOID:
 		return "date"
-	case oidTimestamp:
+	case pgtype.TimestampOID:
 		return "timestamp"
-	case oidTimestamptz:
+	case pgtype.TimestamptzOID:
 		return "timestamptz"
-	case oidInterval:
+	case pgtype.IntervalOID:
 		return "interval"
-	case oidNumeric:
+	case pgtype.NumericOID:
 		return "numeric"
 	}
 	return "OID " + strconv.FormatUint(uint64(oid), 10)

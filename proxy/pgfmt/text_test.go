@@ -4,6 +4,10 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 func TestScalarsAgainstServer(t *testing.T) {
@@ -14,36 +18,36 @@ func TestScalarsAgainstServer(t *testing.T) {
 		oid   uint32
 		cases []pgCase
 	}{
-		{oidBool, []pgCase{
+		{pgtype.BoolOID, []pgCase{
 			{name: "true", expr: "true", v: true},
 			{name: "false", expr: "false", v: false},
 		}},
-		{oidInt2, []pgCase{
+		{pgtype.Int2OID, []pgCase{
 			{name: "0", expr: "0::int2", v: int64(0)},
 			{name: "-1", expr: "(-1)::int2", v: int64(-1)},
 			{name: "min", expr: "(-32768)::int2", v: int64(math.MinInt16)},
 			{name: "max", expr: "32767::int2", v: int16(math.MaxInt16)},
 		}},
-		{oidInt4, []pgCase{
+		{pgtype.Int4OID, []pgCase{
 			{name: "0", expr: "0::int4", v: int32(0)},
 			{name: "42", expr: "42::int4", v: 42},
 			{name: "min", expr: "(-2147483648)::int4", v: int64(math.MinInt32)},
 			{name: "max", expr: "2147483647::int4", v: int64(math.MaxInt32)},
 		}},
-		{oidInt8, []pgCase{
+		{pgtype.Int8OID, []pgCase{
 			{name: "0", expr: "0::int8", v: int64(0)},
 			{name: "-123456789012", expr: "(-123456789012)::int8", v: int64(-123456789012)},
 			{name: "min", expr: "(-9223372036854775808)::int8", v: int64(math.MinInt64)},
 			{name: "max", expr: "9223372036854775807::int8", v: int64(math.MaxInt64)},
 		}},
-		{oidText, stringCases("text")},
-		{oidVarchar, stringCases("varchar")},
-		{oidName, []pgCase{
+		{pgtype.TextOID, stringCases("text")},
+		{pgtype.VarcharOID, stringCases("varchar")},
+		{pgtype.NameOID, []pgCase{
 			{name: "abc", expr: "'abc'::name", v: "abc"},
 			{name: "63 bytes", expr: "'" + strings.Repeat("n", 63) + "'::name", v: strings.Repeat("n", 63)},
 			{name: "unicode", expr: "'öl'::name", v: []byte("öl")},
 		}},
-		{oidBpchar, []pgCase{
+		{pgtype.BPCharOID, []pgCase{
 			{name: "char(5) 'ab'", expr: "'ab'::char(5)", v: PadBpchar("ab", 5+4)},
 			{name: "char(3) 'äöü'", expr: "'äöü'::char(3)", v: PadBpchar("äöü", 3+4)},
 			{name: "char(4) 'é'", expr: "'é'::char(4)", v: PadBpchar("é", 4+4)},
@@ -67,7 +71,7 @@ func stringCases(typ string) []pgCase {
 		if i%2 == 1 {
 			gv = []byte(v)
 		}
-		cases = append(cases, pgCase{name: short(v), expr: quoteLit(v) + "::" + typ, v: gv})
+		cases = append(cases, pgCase{name: short(v), expr: sqlquote.Literal(v) + "::" + typ, v: gv})
 	}
 	return cases
 }
@@ -77,25 +81,25 @@ func TestScalarErrors(t *testing.T) {
 		oid uint32
 		v   any
 	}{
-		{oidInt2, int64(32768)},
-		{oidInt2, -32769},
-		{oidInt4, int64(math.MaxInt32) + 1},
-		{oidInt4, int64(math.MinInt32) - 1},
-		{oidInt8, uint64(1)},
-		{oidInt8, 1.0},
-		{oidBool, 1},
-		{oidBool, "t"},
-		{oidText, "nul\x00byte"},
-		{oidText, []byte("nul\x00byte")},
-		{oidVarchar, "\xff\xfe invalid utf-8"},
-		{oidBpchar, []byte("\xc3")},
-		{oidName, strings.Repeat("n", 64)},
-		{oidName, []byte(strings.Repeat("n", 64))},
-		{oidText, 42},
-		{oidFloat8, 1},
-		{oidFloat4, float64(1)},
-		{26, uint32(1)}, // oid: not supported
-		{oidInterval, "1 day"},
+		{pgtype.Int2OID, int64(32768)},
+		{pgtype.Int2OID, -32769},
+		{pgtype.Int4OID, int64(math.MaxInt32) + 1},
+		{pgtype.Int4OID, int64(math.MinInt32) - 1},
+		{pgtype.Int8OID, uint64(1)},
+		{pgtype.Int8OID, 1.0},
+		{pgtype.BoolOID, 1},
+		{pgtype.BoolOID, "t"},
+		{pgtype.TextOID, "nul\x00byte"},
+		{pgtype.TextOID, []byte("nul\x00byte")},
+		{pgtype.VarcharOID, "\xff\xfe invalid utf-8"},
+		{pgtype.BPCharOID, []byte("\xc3")},
+		{pgtype.NameOID, strings.Repeat("n", 64)},
+		{pgtype.NameOID, []byte(strings.Repeat("n", 64))},
+		{pgtype.TextOID, 42},
+		{pgtype.Float8OID, 1},
+		{pgtype.Float4OID, float64(1)},
+		{pgtype.OIDOID, uint32(1)}, // oid: not supported
+		{pgtype.IntervalOID, "1 day"},
 	}
 	for _, tc := range tests {
 		if b, err := AppendText([]byte("x"), tc.oid, tc.v, nil); err == nil || string(b) != "x" {
@@ -109,11 +113,11 @@ func TestScalarErrors(t *testing.T) {
 
 func TestAppendKeepsPrefix(t *testing.T) {
 	dst := []byte("prefix:")
-	got, err := AppendText(dst, oidInt8, int64(-7), nil)
+	got, err := AppendText(dst, pgtype.Int8OID, int64(-7), nil)
 	if err != nil || string(got) != "prefix:-7" {
 		t.Errorf("AppendText: %q, %v", got, err)
 	}
-	got, err = AppendBinary([]byte{9}, oidInt4, 1)
+	got, err = AppendBinary([]byte{9}, pgtype.Int4OID, 1)
 	if err != nil || string(got) != "\x09\x00\x00\x00\x01" {
 		t.Errorf("AppendBinary: %q, %v", got, err)
 	}
@@ -141,12 +145,14 @@ func TestPadBpchar(t *testing.T) {
 }
 
 func TestSupports(t *testing.T) {
-	for _, oid := range []uint32{16, 19, 20, 21, 23, 25, 700, 701, 1042, 1043, 1082, 1114, 1184, 1186, 1700} {
+	for _, oid := range []uint32{pgtype.BoolOID, pgtype.NameOID, pgtype.Int8OID, pgtype.Int2OID, pgtype.Int4OID, pgtype.TextOID,
+		pgtype.Float4OID, pgtype.Float8OID, pgtype.BPCharOID, pgtype.VarcharOID, pgtype.DateOID, pgtype.TimestampOID,
+		pgtype.TimestamptzOID, pgtype.IntervalOID, pgtype.NumericOID} {
 		if !Supports(oid) {
 			t.Errorf("Supports(%d) = false", oid)
 		}
 	}
-	for _, oid := range []uint32{0, 17, 26, 114, 1083, 1266, 2950, 3802} {
+	for _, oid := range []uint32{0, pgtype.ByteaOID, pgtype.OIDOID, pgtype.JSONOID, pgtype.TimeOID, pgtype.TimetzOID, pgtype.UUIDOID, pgtype.JSONBOID} {
 		if Supports(oid) {
 			t.Errorf("Supports(%d) = true", oid)
 		}
