@@ -80,3 +80,19 @@ func isStatementError(body []byte) bool {
 	}
 	return severity == severityError
 }
+
+// errorCode returns the SQLSTATE of an ErrorResponse or NoticeResponse body.
+func errorCode(body []byte) string {
+	for len(body) > 0 && body[0] != 0 {
+		field := body[0]
+		value, rest, ok := cutCString(body[1:])
+		if !ok {
+			return ""
+		}
+		if field == 'C' {
+			return value
+		}
+		body = rest
+	}
+	return ""
+}

@@ -32,11 +32,11 @@ type expectation struct {
 	resets *[]resetOp
 	// discardGen, when not 0, marks a lone DISCARD ALL: once done, the
 	// settings are the session's defaults again, unless a change counted
-	// after discardGen came since (settings.go).
+	// after discardGen came since (session_settings.go).
 	discardGen uint64
 	// copy follows a statement (Q, E) that may start COPY FROM STDIN;
 	// ignoredBy marks a Sync sent while that COPY may be in copy-in mode,
-	// which the warehouse then ignores (copy.go).
+	// which the warehouse then ignores (session_copy.go).
 	copy      *copyStart
 	ignoredBy *copyStart
 }

@@ -209,14 +209,3 @@ func (p *idlePoller) close() {
 
 // errParked ends a loop that handed its connection to the idle poller.
 var errParked = errors.New("parked")
-
-// kickIfIdle asks the session's loops that have waited since before
-// tick-idleTicks to park.
-func (s *session) kickIfIdle(tick int64) {
-	s.clientR.idle.kickIfIdle(tick)
-	s.upMu.Lock()
-	if s.upR != nil {
-		s.upR.idle.kickIfIdle(tick)
-	}
-	s.upMu.Unlock()
-}

@@ -10,14 +10,14 @@ import (
 
 // A session that starts while the warehouse is unreachable cannot ask it
 // what a session starts with: the ParameterStatus values, the settings local
-// answers follow and the session's context (settings.go), which decides
-// whether a rollup may answer it at all. It takes them from the last session
-// of the same login instead: the same role, database and startup parameters
-// start a session in the same state, unless the role's or database's
-// defaults (ALTER ROLE ... SET) changed in between, which nothing can do
-// during the outage. Privileges and policies changed before it are covered
-// by the Probe: a value read for a Probe older than the catalog the Router
-// last saw is never used.
+// answers follow and the session's context (session_settings.go), which
+// decides whether a rollup may answer it at all. It takes them from the last
+// session of the same login instead: the same role, database and startup
+// parameters start a session in the same state, unless the role's or
+// database's defaults (ALTER ROLE ... SET) changed in between, which nothing
+// can do during the outage. Privileges and policies changed before it are
+// covered by the Probe: a value read for a Probe older than the catalog the
+// Router last saw is never used.
 //
 // A login remembered here is also what lets the proxy authenticate the
 // client at all (outage.go): it proves that the warehouse let the role into

@@ -7,6 +7,26 @@ import (
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
+// parseParse returns the statement name and query text of a Parse body.
+func parseParse(body []byte) (name, query string, ok bool) {
+	name, rest, ok := cutCString(body)
+	if !ok {
+		return "", "", false
+	}
+	query, _, ok = cutCString(rest)
+	return name, query, ok
+}
+
+// parseBind returns the portal and statement names of a Bind body.
+func parseBind(body []byte) (portal, stmt string, ok bool) {
+	portal, rest, ok := cutCString(body)
+	if !ok {
+		return "", "", false
+	}
+	stmt, _, ok = cutCString(rest)
+	return portal, stmt, ok
+}
+
 // parseParamOIDs returns the parameter types a Parse body declares.
 func parseParamOIDs(body []byte, name, query string) ([]uint32, bool) {
 	rest := body[len(name)+1+len(query)+1:]

@@ -8,7 +8,7 @@ type Metrics struct {
 	ClientConnections prometheus.Gauge
 	Queries           *prometheus.CounterVec
 	Fallbacks         *prometheus.CounterVec
-	QueryDuration     *prometheus.HistogramVec // duration.go
+	QueryDuration     *prometheus.HistogramVec // session_duration.go
 	// WarehouseUp is 1 while the warehouse accepts connections, 0 during
 	// an outage (outage.go); LocalLogins counts the sessions the proxy
 	// authenticated itself meanwhile.

@@ -20,10 +20,10 @@ import (
 // on. A session's warehouse connection that dies (a shutdown, a restart, a
 // network fault) leaves the session detached rather than ended; the next
 // statement that needs the warehouse opens a new connection for it once the
-// warehouse is back (reattach.go). Clients can even log in meanwhile: the
-// proxy authenticates them itself with the SCRAM verifiers it holds
-// (verifiers.go), and starts their sessions from what the last session of
-// the same login read at its start (logins.go).
+// warehouse is back (session_reattach.go). Clients can even log in meanwhile:
+// the proxy authenticates them itself with the SCRAM verifiers it holds
+// (verifiers.go), and starts their sessions from what the last session of the
+// same login read at its start (logins.go).
 //
 // warehouseMonitor decides whether the warehouse is up. Sessions report
 // what looks like an outage, and the monitor confirms it by connecting with

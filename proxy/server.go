@@ -83,7 +83,7 @@ type Server struct {
 	upstreamStream *streamPolicy
 	queries        map[Route]prometheus.Counter
 	log            *slog.Logger
-	// params are the sessions' reported parameters, shared (session.go).
+	// params are the sessions' reported parameters, shared (session_params.go).
 	params paramMaps
 	// fallbackLog limits the warnings about answers that fell back.
 	fallbackLog *fallbackLimiter

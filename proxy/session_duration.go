@@ -8,6 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// Counting and timing statements: pgrollup_queries_total and
+// pgrollup_query_duration_seconds by route, and a debug log line for each.
+
 // queryDurationBuckets run from a rollup answer served from memory (100µs)
 // to a warehouse scan that a BI tool is about to give up on (60s), roughly
 // 1-2.5-5 per decade so that the percentiles of both ends stay readable.
@@ -203,4 +206,8 @@ func (s *session) statementDone(route Route, rollup, reason string, elapsed time
 	}
 	attrs = append(attrs, slog.Duration("latency", elapsed))
 	s.logger().LogAttrs(context.Background(), slog.LevelDebug, "statement", attrs...)
+}
+
+func (s *session) count(r Route) {
+	s.srv.queries[r].Inc()
 }

@@ -37,6 +37,20 @@ func (s *session) cancelAnswer() {
 	}
 }
 
+// cancelUpstream forwards a client's CancelRequest to its warehouse backend.
+func (s *session) cancelUpstream() {
+	s.cancelAnswer()
+	k := s.upKey.Load()
+	if k == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.srv.warehouse.cancel(ctx, k.pid, k.secret); err != nil {
+		s.logger().Warn("cancel request not delivered", "err", err)
+	}
+}
+
 // answerContext returns the context an answer runs in: a CancelRequest
 // cancels it (cancel with errCanceled) and, when timeout is set, it ends at
 // the deadline statement_timeout gives it, which the answer (and whatever

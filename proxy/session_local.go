@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -14,6 +13,11 @@ import (
 	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
+
+// Statements and portals the proxy answers itself: the client's Query,
+// Parse, Bind, Describe, Execute, Close and Sync as they concern them, and
+// the hand-over to the warehouse of a local statement it must answer after
+// all.
 
 // localStatement is a prepared statement the proxy answers itself.
 type localStatement struct {
@@ -40,75 +44,18 @@ type localPortal struct {
 	cancel  context.CancelCauseFunc
 }
 
-var flushMessage = []byte{'H', 0, 0, 0, 4}
-
-// barrier waits until the warehouse has answered everything relayed so far,
-// so that an answer from the proxy lands in its place in the conversation.
-// It reports false when the answer must not be given at all: the batch
-// already failed and, as Postgres does, everything up to Sync is skipped.
-func (s *session) barrier() (bool, error) {
-	s.stateMu.Lock()
-	pending := s.expect.len() > 0
-	s.stateMu.Unlock()
-	if pending {
-		// Without a Flush the warehouse may hold back answers to an
-		// unsynced batch, and we would wait forever.
-		if _, err := s.upW.Write(flushMessage); err != nil {
-			return false, err
-		}
-		if err := s.upW.Flush(); err != nil {
-			return false, err
+func (ls *localStatement) paramTypes() []uint32 {
+	inferred := ls.decision.Answer.ParamTypes()
+	types := make([]uint32, max(len(ls.oids), len(inferred)))
+	for i := range types {
+		if i < len(ls.oids) && ls.oids[i] != 0 {
+			types[i] = ls.oids[i]
+		} else if i < len(inferred) {
+			types[i] = inferred[i]
 		}
 	}
-	if err := s.waitAnswered(); err != nil {
-		return false, err
-	}
-	// The connection may have been lost meanwhile, failing the batch.
-	s.noticeLoss()
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
-	return !s.batchFailed && !s.expect.ignoreTillSync, nil
+	return types
 }
-
-// waitAnswered waits until the warehouse has answered everything sent to
-// it (which the caller has flushed).
-func (s *session) waitAnswered() error {
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
-	for (s.expect.len() > 0 || s.passing) && !s.closing {
-		s.drained.Wait()
-	}
-	if s.closing {
-		return errSessionDone
-	}
-	return nil
-}
-
-// txFailed reports whether the session is in a failed transaction block,
-// as of the last ReadyForQuery.
-func (s *session) txFailed() bool { return byte(s.txStatus.Load()) == 'E' }
-
-// errTxAborted is Postgres's answer to a statement in a failed transaction.
-var errTxAborted = newError(severityError, sqlstate.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
-
-// writeClient appends messages to the client under clientMu.
-func (s *session) writeClient(b []byte) error {
-	s.clientMu.Lock()
-	defer s.clientMu.Unlock()
-	_, err := s.clientW.Write(b)
-	return err
-}
-
-func (s *session) flushClient() error {
-	s.clientMu.Lock()
-	defer s.clientMu.Unlock()
-	return s.clientW.Flush()
-}
-
-// chunkBytes is how much of an answer the proxy encodes before writing it
-// to the client. An answer that fails before its first chunk is written can
-// still fall back to the warehouse.
-const chunkBytes = 64 << 10
 
 // unparsed is the decision on a statement whose text is not even held: too
 // big for the parser library, it can only pass through.
@@ -191,61 +138,6 @@ func (s *session) queryFailed(out []byte, err error) error {
 
 func appendReady(dst []byte, s *session) []byte {
 	return appendMessage(dst, 'Z', []byte{byte(s.txStatus.Load())})
-}
-
-// start starts an answer and takes the session's output settings with it.
-func (s *session) start(ctx context.Context, a Answer, sess *SessionInfo, params []Param, set sessionSettings) (*Result, *encoder, error) {
-	enc, err := s.encoder(set)
-	if err != nil {
-		return nil, nil, err
-	}
-	res, err := a.Run(ctx, sess, params)
-	if err != nil {
-		return nil, nil, err
-	}
-	return res, enc, nil
-}
-
-// streamed is what stream did.
-type streamed struct {
-	n         int  // rows encoded
-	done      bool // the rows ran out and CommandComplete was added
-	committed bool // part of the answer reached the client
-}
-
-// stream encodes up to maxRows rows (0: all) after out, writing to the
-// client a chunk at a time, and adds CommandComplete when the rows run out;
-// PortalSuspended is the caller's to add. It returns what is left to write.
-// After an error nothing more is encoded; whether the statement may still
-// fall back depends on st.committed. It stops when ctx ends (a cancel, the
-// statement timeout) even if the rows do not watch ctx.
-func (s *session) stream(ctx context.Context, out []byte, res *Result, enc *encoder, cols []Column, formats []int16, maxRows int) ([]byte, streamed, error) {
-	var st streamed
-	for maxRows == 0 || st.n < maxRows {
-		if !res.Rows.Next() {
-			if err := res.Rows.Err(); err != nil {
-				return out, st, err
-			}
-			st.done = true
-			return appendCommandComplete(out, commandTag(res.Tag, st.n)), st, nil
-		}
-		var err error
-		if out, err = appendRow(out, enc, cols, formats, res.Rows.Values()); err != nil {
-			return out, st, err
-		}
-		st.n++
-		if len(out) >= chunkBytes {
-			if err := ctx.Err(); err != nil {
-				return out, st, err
-			}
-			if err := s.writeClient(out); err != nil {
-				return nil, st, err
-			}
-			st.committed = true
-			out = out[:0]
-		}
-	}
-	return out, st, nil
 }
 
 func (s *session) onParse(msg message) error {
@@ -597,7 +489,7 @@ func (s *session) onClose(msg message) error {
 
 func (s *session) onSync(msg message) error {
 	if c := s.syncIgnoredBy(); c != nil {
-		// The warehouse may ignore it, and the batch go on (copy.go).
+		// The warehouse may ignore it, and the batch go on (session_copy.go).
 		return s.relayAs(msg, expectation{kind: 'S', ignoredBy: c})
 	}
 	// The unnamed portal ends with the implicit transaction at Sync.
@@ -652,60 +544,6 @@ func (s *session) dropAllPortals() {
 	}
 }
 
-// fallbackReason is the error's own reason when it has one (a worker
-// timeout, a missing file), for the metric's label; else answer_failed.
-func fallbackReason(err error) string {
-	var r interface{ FallbackReason() string }
-	if errors.As(err, &r) {
-		if reason := r.FallbackReason(); reason != "" {
-			return reason
-		}
-	}
-	return "answer_failed"
-}
-
-// fellBack accounts for an answer that failed after the decision, whose
-// statement st the warehouse answers instead. It counts the fallback and
-// warns, a limited number of times, with the rollup, the error and the
-// statement's shape: the client sees nothing wrong, and only the log can
-// say why the statement was not faster.
-func (s *session) fellBack(d RouteDecision, a Answer, st *Statement, err error) {
-	reason := fallbackReason(err)
-	s.srv.fallback(reason)
-	s.clock.fellBack() // the warehouse's answer counts as passthrough
-	rollup := ""
-	if n, ok := a.(RollupNamer); ok {
-		rollup = n.RollupName()
-	}
-	var expected interface{ ExpectedFallback() bool }
-	log, suppressed := false, 0
-	if !errors.As(err, &expected) || !expected.ExpectedFallback() {
-		log, suppressed = s.srv.fallbackLog.allow(rollup, err.Error())
-	}
-	if !log {
-		s.logger().Debug("answer failed; relaying to the warehouse", "route", d.Route, "rollup", rollup, "reason", reason, "err", err)
-		return
-	}
-	shape, fingerprint := statementShape(st.SQL, s.srv.limits)
-	s.logger().Warn("answer failed after the decision; the warehouse answers instead",
-		"rollup", rollup, "reason", reason, "err", err,
-		"statement", shape, "fingerprint", fingerprint,
-		"suppressed", suppressed)
-}
-
-func (ls *localStatement) paramTypes() []uint32 {
-	inferred := ls.decision.Answer.ParamTypes()
-	types := make([]uint32, max(len(ls.oids), len(inferred)))
-	for i := range types {
-		if i < len(ls.oids) && ls.oids[i] != 0 {
-			types[i] = ls.oids[i]
-		} else if i < len(inferred) {
-			types[i] = inferred[i]
-		}
-	}
-	return types
-}
-
 // asStatementError turns an Answer's error into an ERROR-level response.
 func asStatementError(err error) *pgError {
 	var pe *pgError
@@ -714,17 +552,6 @@ func asStatementError(err error) *pgError {
 	}
 	return newError(severityError, sqlstate.InternalError, err.Error())
 }
-
-// commandTag gives the CommandComplete tag of an Execute that sent n rows:
-// Postgres counts the rows of that Execute, not of the whole portal.
-func commandTag(tag string, n int) string {
-	if strings.HasPrefix(tag, "SELECT") {
-		return "SELECT " + strconv.Itoa(n)
-	}
-	return tag
-}
-
-func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // countParams returns the highest $n of a statement, which is how many
 // parameters Postgres requires of a Bind when Parse declared fewer types.

@@ -175,6 +175,70 @@ func decodeDataRow(body []byte) ([]string, bool) {
 	return values, len(body) == 0
 }
 
+// readStartupSettings reads the settings local answers depend on
+// (session_settings.go) on a connection that has just started, before the
+// session's loops run on it. They may come from the startup packet,
+// postgresql.conf, ALTER ROLE or ALTER DATABASE, which only the warehouse
+// can tell. If the read fails they stay unknown, and the first local answer
+// that needs them reads them again. It returns what it read, and lost when
+// the read failed because the connection ended.
+func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) {
+	probe := s.srv.probe()
+	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(probe)))); err != nil {
+		return sessionSettings{}, false, true
+	}
+	var values []string
+	failed := false
+	for {
+		msg, err := s.upMsgs.next()
+		if err != nil {
+			return sessionSettings{}, false, true
+		}
+		switch msg.typ {
+		case 'D':
+			var ok bool
+			values, ok = decodeDataRow(msg.body)
+			failed = failed || !ok
+		case 'E':
+			failed = true
+		case 'Z':
+			if failed {
+				return sessionSettings{}, false, false
+			}
+			v, err := parseSettings(values, probe)
+			if err != nil {
+				s.logger().Warn("cannot read the session's settings and context", "err", err)
+				return sessionSettings{}, false, false
+			}
+			s.startedWith(v)
+			return v, true, false
+		}
+	}
+}
+
+// startedWith makes set the settings of a session that has just started.
+func (s *session) startedWith(set sessionSettings) {
+	s.stateMu.Lock()
+	s.set.sessionSettings, s.set.known = set, true
+	s.set.defaults, s.set.defaultsKnown = set, true
+	s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
+	s.stateMu.Unlock()
+}
+
+// borrowSettings starts the session with the settings the last session of
+// its login read (logins.go), when they hold for the current Probe.
+func (s *session) borrowSettings() (sessionSettings, bool) {
+	memo := s.srv.logins.get(s.loginKey)
+	if memo == nil {
+		return sessionSettings{}, false
+	}
+	set, ok := memo.settingsFor(s.srv.probe())
+	if ok {
+		s.startedWith(set)
+	}
+	return set, ok
+}
+
 // settingsMayChange notes a statement about to be relayed that may change
 // the settings, so that they are read again before a local answer uses
 // them. st is nil when the proxy does not know the statement (an Execute of
@@ -190,8 +254,8 @@ func (s *session) settingsMayChange(st *Statement) {
 	// is read with them.
 	named := st == nil || changesSession(st) || mentionsAny(st.SQL, "extra_float_digits", "statement_timeout", "reset", "discard", "set_config")
 	// A statement that may leave state on the warehouse makes the loss of
-	// the connection worth reporting (reattach.go): settings, temp tables,
-	// LISTEN, cursors WITH HOLD, SQL-level prepared statements, locks.
+	// the connection worth reporting (session_reattach.go): settings, temp
+	// tables, LISTEN, cursors WITH HOLD, SQL-level prepared statements, locks.
 	if !s.dirty.Load() && (named || !settingsNeutral(st) || mentionsAny(st.SQL, "listen", "declare", "prepare")) {
 		s.dirty.Store(true)
 	}

@@ -2,21 +2,124 @@ package proxy
 
 import (
 	"context"
-	"crypto/md5"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
 
+// A session's start: the startup packet (with SSL, GSSENC and cancel
+// requests, and protocol negotiation) and the login, which the warehouse
+// does through the proxy or, when it is unreachable, the proxy itself
+// (session_auth.go).
+
 // errSessionDone ends a connection quietly: a cancel request was handled,
 // or the client left during authentication.
 var errSessionDone = errors.New("session done")
+
+// errWarehouseUnreachable: the warehouse could not be reached, or said it
+// accepts no connections now, before it authenticated the client;
+// errWarehouseGoneAuthed: it went away after it authenticated the client,
+// before the session started.
+var (
+	errWarehouseUnreachable = errors.New("the warehouse is unreachable")
+	errWarehouseGoneAuthed  = errors.New("the warehouse went away as the session started")
+)
+
+// establish reads the client's startup packet and logs it in. It reports
+// whether the session was registered with the server, and whether it
+// started.
+func (s *session) establish() (registered, ok bool) {
+	_ = s.client.SetDeadline(time.Now().Add(startupTimeout))
+	params, err := s.acceptStartup()
+	if err != nil {
+		s.fail(err)
+		return false, false
+	}
+	s.user = params["user"]
+	if s.user == "" {
+		s.fail(newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "no PostgreSQL user name specified in startup packet"))
+		return false, false
+	}
+	s.database = params["database"]
+	if s.database == "" {
+		s.database = s.user
+	}
+	s.startup = startupMessage(params)
+	s.loginKey = loginKey(params)
+	if err := s.srv.register(s); err != nil {
+		s.fail(err)
+		return false, false
+	}
+	if err := s.login(s.ctx, params); err != nil {
+		s.fail(err)
+		return true, false
+	}
+	_ = s.client.SetDeadline(time.Time{})
+	s.logger().Debug("session started", "detached", s.isDetached())
+	return true, true
+}
+
+// login opens the client's warehouse session, relaying its authentication.
+// When the warehouse is unreachable the proxy authenticates the client
+// itself, if it can, and the session starts without a connection.
+func (s *session) login(ctx context.Context, params map[string]string) error {
+	if s.srv.monitor.isUp() {
+		err := s.startUpstream(ctx, params)
+		if err == nil {
+			s.startUpstreamLoop()
+			return nil
+		}
+		authed := errors.Is(err, errWarehouseGoneAuthed)
+		if !authed && !errors.Is(err, errWarehouseUnreachable) {
+			return err
+		}
+		s.closeUpstream()
+		s.upKey.Store(nil)
+		if s.srv.monitor.confirm(ctx) && !authed {
+			// Up for the monitor, not for this client: nothing to fall
+			// back on, and no address to tell it.
+			return newError(severityFatal, sqlstate.ConnectionFailure, "pgrollup: could not connect to the warehouse")
+		}
+		if authed {
+			// The warehouse authenticated the client: the session can
+			// start without it.
+			return s.loginLocally(params, true)
+		}
+	}
+	return s.loginLocally(params, false)
+}
+
+// fail ends a session that never got going, telling the client why when it
+// is still listening.
+func (s *session) fail(err error) {
+	if errors.Is(err, errSessionDone) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
+	var le *lengthError
+	if errors.As(err, &le) {
+		err = newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length")
+	}
+	pe := asPgError(err)
+	s.logger().Debug("session refused", "err", err)
+	s.out = pe.encode(s.out)
+	_ = s.flushOut()
+}
+
+// flushOut writes the startup-phase messages collected in out.
+func (s *session) flushOut() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	_, err := s.client.Write(s.out)
+	s.out = nil // an idle session keeps no startup messages
+	return err
+}
 
 // acceptStartup reads packets until a StartupMessage, answering SSLRequest
 // and GSSENCRequest on the way. A CancelRequest is handled and ends the
@@ -231,212 +334,4 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			s.out = append(s.out, msg.raw...)
 		}
 	}
-}
-
-// readStartupSettings reads the settings local answers depend on
-// (settings.go) on a connection that has just started, before the
-// session's loops run on it. They may come from the startup packet,
-// postgresql.conf, ALTER ROLE or ALTER DATABASE, which only the warehouse
-// can tell. If the read fails they stay unknown, and the first local answer
-// that needs them reads them again. It returns what it read, and lost when
-// the read failed because the connection ended.
-func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) {
-	probe := s.srv.probe()
-	if err := s.writeUpstream(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(probe)))); err != nil {
-		return sessionSettings{}, false, true
-	}
-	var values []string
-	failed := false
-	for {
-		msg, err := s.upMsgs.next()
-		if err != nil {
-			return sessionSettings{}, false, true
-		}
-		switch msg.typ {
-		case 'D':
-			var ok bool
-			values, ok = decodeDataRow(msg.body)
-			failed = failed || !ok
-		case 'E':
-			failed = true
-		case 'Z':
-			if failed {
-				return sessionSettings{}, false, false
-			}
-			v, err := parseSettings(values, probe)
-			if err != nil {
-				s.logger().Warn("cannot read the session's settings and context", "err", err)
-				return sessionSettings{}, false, false
-			}
-			s.startedWith(v)
-			return v, true, false
-		}
-	}
-}
-
-// startedWith makes set the settings of a session that has just started.
-func (s *session) startedWith(set sessionSettings) {
-	s.stateMu.Lock()
-	s.set.sessionSettings, s.set.known = set, true
-	s.set.defaults, s.set.defaultsKnown = set, true
-	s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
-	s.stateMu.Unlock()
-}
-
-// borrowSettings starts the session with the settings the last session of
-// its login read (logins.go), when they hold for the current Probe.
-func (s *session) borrowSettings() (sessionSettings, bool) {
-	memo := s.srv.logins.get(s.loginKey)
-	if memo == nil {
-		return sessionSettings{}, false
-	}
-	set, ok := memo.settingsFor(s.srv.probe())
-	if ok {
-		s.startedWith(set)
-	}
-	return set, ok
-}
-
-// authStep answers one Authentication message from the warehouse with the
-// client's password, which password returns (asking the client for it when
-// relaying a login), or for SCRAM with keys when the session has them. It
-// returns done when the message is AuthenticationOk.
-func (s *session) authStep(body []byte, scram **scramClient, password func() (string, error), keys *scramKeys) (done bool, err error) {
-	if len(body) < 4 {
-		return false, newError(severityFatal, sqlstate.ProtocolViolation, "invalid authentication message from the warehouse")
-	}
-	data := body[4:]
-	switch kind := binary.BigEndian.Uint32(body[:4]); kind {
-	case 0: // AuthenticationOk
-		return true, nil
-	case 3: // cleartext
-		pw, err := password()
-		if err != nil {
-			return false, err
-		}
-		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, pw)))
-	case 5: // MD5 with a 4-byte salt
-		if len(data) != 4 {
-			return false, newError(severityFatal, sqlstate.ProtocolViolation, "invalid MD5 salt from the warehouse")
-		}
-		pw, err := password()
-		if err != nil {
-			return false, err
-		}
-		inner := md5.Sum([]byte(pw + s.user))
-		outer := md5.Sum(append([]byte(hex.EncodeToString(inner[:])), data...))
-		return false, s.writeUpstream(appendMessage(nil, 'p', appendCString(nil, "md5"+hex.EncodeToString(outer[:]))))
-	case 10: // SASL: the mechanisms the warehouse offers
-		if !offers(data, scramMechanism) {
-			return false, newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: the warehouse offers no SASL mechanism the proxy supports (it supports SCRAM-SHA-256)")
-		}
-		var c *scramClient
-		if keys != nil {
-			c, err = newScramClientKeys(keys)
-		} else {
-			var pw string
-			if pw, err = password(); err != nil {
-				return false, err
-			}
-			c, err = newScramClient(pw)
-		}
-		if err != nil {
-			return false, err
-		}
-		*scram = c
-		first := c.firstMessage()
-		msg := appendCString(nil, scramMechanism)
-		msg = binary.BigEndian.AppendUint32(msg, uint32(len(first)))
-		msg = append(msg, first...)
-		return false, s.writeUpstream(appendMessage(nil, 'p', msg))
-	case 11: // SASL continue
-		if *scram == nil {
-			return false, newError(severityFatal, sqlstate.ProtocolViolation, "unexpected SASL continue from the warehouse")
-		}
-		final, err := (*scram).finalMessage(data)
-		if errors.Is(err, errVerifierChanged) {
-			return false, err
-		}
-		if err != nil {
-			return false, newError(severityFatal, sqlstate.ProtocolViolation, "pgrollup: "+err.Error())
-		}
-		return false, s.writeUpstream(appendMessage(nil, 'p', final))
-	case 12: // SASL final
-		if *scram == nil {
-			return false, newError(severityFatal, sqlstate.ProtocolViolation, "unexpected SASL final from the warehouse")
-		}
-		if err := (*scram).verifyFinal(data); err != nil {
-			return false, newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: "+err.Error())
-		}
-		return false, nil
-	default:
-		return false, newError(severityFatal, sqlstate.FeatureNotSupported,
-			fmt.Sprintf("pgrollup: the warehouse asks for authentication method %d, which the proxy cannot relay", kind))
-	}
-}
-
-// offers reports whether a NUL-separated SASL mechanism list holds name.
-func offers(list []byte, name string) bool {
-	for {
-		mech, rest, ok := cutCString(list)
-		if !ok || mech == "" {
-			return false
-		}
-		if mech == name {
-			return true
-		}
-		list = rest
-	}
-}
-
-// clientPassword asks the client for its password in clear text, once, if
-// the policy allows it on this connection.
-func (s *session) clientPassword() (string, error) {
-	if s.password != nil {
-		return *s.password, nil
-	}
-	if !s.cleartextAllowed() {
-		e := newError(severityFatal, sqlstate.InvalidAuthorizationSpecification, "pgrollup: the warehouse asks for a password, and the proxy accepts passwords only over TLS on this connection")
-		e.Hint = "Connect with sslmode=require, or set auth.cleartext_without_tls in the pgrollup config."
-		return "", e
-	}
-	s.out = appendMessage(s.out, 'R', binary.BigEndian.AppendUint32(nil, 3))
-	if err := s.flushOut(); err != nil {
-		return "", err
-	}
-	msg, err := s.clientMsgs.next()
-	if err != nil {
-		// libpq clients hang up here to prompt for a password and come back.
-		return "", errSessionDone
-	}
-	if msg.typ != 'p' {
-		return "", newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("expected password response, got message type %d", msg.typ))
-	}
-	pw, _, ok := cutCString(msg.body)
-	if !ok {
-		return "", newError(severityFatal, sqlstate.ProtocolViolation, "invalid password packet")
-	}
-	s.password = &pw
-	return pw, nil
-}
-
-func (s *session) cleartextAllowed() bool {
-	switch s.srv.opts.Cleartext {
-	case CleartextAlways:
-		return true
-	case CleartextNever:
-		return s.tls
-	default:
-		return s.tls || isLoopback(s.client.RemoteAddr())
-	}
-}
-
-func isLoopback(addr net.Addr) bool {
-	switch a := addr.(type) {
-	case *net.TCPAddr:
-		return a.IP.IsLoopback()
-	case *net.UnixAddr:
-		return true
-	}
-	return false
 }

@@ -2,7 +2,13 @@ package proxy
 
 import (
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
+
+// The warehouse's transaction as the proxy follows it: its status, whether
+// it may have written and when it began, and failing it as Postgres would
+// when a statement the proxy answered in it fails.
 
 // txState is what the proxy knows of the warehouse's current transaction,
 // beyond the status ReadyForQuery reports. It is guarded by
@@ -75,6 +81,19 @@ func (s *session) txSnapshot() (wrote bool, now time.Time) {
 		now = start
 	}
 	return wrote, now
+}
+
+// txFailed reports whether the session is in a failed transaction block,
+// as of the last ReadyForQuery.
+func (s *session) txFailed() bool { return byte(s.txStatus.Load()) == 'E' }
+
+// errTxAborted is Postgres's answer to a statement in a failed transaction.
+var errTxAborted = newError(severityError, sqlstate.InFailedSQLTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+
+// refusedInFailedBlock reports whether an answer must not run because the
+// session's transaction block failed.
+func (s *session) refusedInFailedBlock(a Answer) bool {
+	return s.txFailed() && !isTxExit(a)
 }
 
 // failTransactionSQL fails on the warehouse at once: it is no statement at

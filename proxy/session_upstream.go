@@ -20,7 +20,7 @@ type upstreamNames struct {
 	// may still exist on the warehouse.
 	partial bool
 	// raw holds the client's Parse of each named statement, which a new
-	// warehouse connection prepares again (reattach.go).
+	// warehouse connection prepares again (session_reattach.go).
 	raw map[string][]byte
 }
 
@@ -243,4 +243,38 @@ func (s *session) relayAs(msg message, e expectation) error {
 		err = s.clientMsgs.relayRest(s.upW)
 	}
 	return err
+}
+
+// Outcomes of beginRoundTrip.
+type roundTrip uint8
+
+const (
+	tripOn      roundTrip = iota
+	tripClosing           // the session is being closed for shutdown
+	tripLost              // the warehouse connection was lost just now
+)
+
+// beginRoundTrip notes a client message about to be relayed that the
+// warehouse will answer as e describes, unless the session is closing or
+// has lost its connection since the caller looked (session_loss.go).
+func (s *session) beginRoundTrip(e expectation) roundTrip {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if s.closing {
+		return tripClosing
+	}
+	if s.isDetached() {
+		return tripLost
+	}
+	switch e.kind {
+	case 'S', 'Q', 'F':
+		s.inExtended = false
+	case 'H':
+		s.inExtended = true
+		return tripOn
+	default:
+		s.inExtended = true
+	}
+	s.pushExpect(e)
+	return tripOn
 }

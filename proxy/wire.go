@@ -192,6 +192,28 @@ func parseStartupParameters(body []byte) (map[string]string, error) {
 	}
 }
 
+// startupMessage encodes a StartupMessage with params.
+func startupMessage(params map[string]string) []byte {
+	var body []byte
+	body = binary.BigEndian.AppendUint32(body, protocolVersion30)
+	for name, value := range params {
+		body = appendCString(body, name)
+		body = appendCString(body, value)
+	}
+	body = append(body, 0)
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body)+4)), body...)
+}
+
+// parameterStatus decodes a ParameterStatus body.
+func parameterStatus(body []byte) (name, value string, ok bool) {
+	name, rest, ok := cutCString(body)
+	if !ok {
+		return "", "", false
+	}
+	value, _, ok = cutCString(rest)
+	return name, value, ok
+}
+
 // cutCString splits a NUL-terminated string off the front of b.
 func cutCString(b []byte) (s string, rest []byte, ok bool) {
 	for i, c := range b {
@@ -224,6 +246,8 @@ func appendCString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, 0)
 }
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // maxLocalBind is the largest Bind the proxy decodes to answer a statement
 // itself; a portal with more in its values is the warehouse's.

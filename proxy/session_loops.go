@@ -1,0 +1,252 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/pgrollup/pgrollup/internal/sqlstate"
+)
+
+// The session's two loops: the client loop reads the client's messages and
+// dispatches them; the upstream loop relays the warehouse's messages to the
+// client and accounts for them. Either parks while its connection is silent
+// (idle.go).
+
+// clientLoop relays client messages to the warehouse until the client leaves
+// or breaks the protocol, or returns errParked once the client has been
+// silent long enough for the session to give up the goroutine (idle.go).
+// Nothing of a statement's is on its stack between messages.
+func (s *session) clientLoop() error {
+	for {
+		if !s.clientR.wait() {
+			if s.srv.idle.park(s.clientR.idle, s.resumeClient) {
+				return errParked
+			}
+			continue
+		}
+		if err := s.clientMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+// clientMessage reads and handles one client message, and flushes both
+// connections when no other message is waiting.
+func (s *session) clientMessage() error {
+	msg, err := s.clientMsgs.next()
+	if err != nil {
+		var le *lengthError
+		if errors.As(err, &le) {
+			s.terminate(newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length"))
+		}
+		return err
+	}
+	s.clock.arrived()
+	if err := s.handleClientMessage(msg); err != nil {
+		return err
+	}
+	if s.clientR.Buffered() == 0 {
+		if err := s.upW.Flush(); err != nil {
+			return err
+		}
+		if err := s.flushClient(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) handleClientMessage(msg message) error {
+	s.noticeLoss()
+	switch msg.typ {
+	case 'd', 'c', 'f', 'X':
+	case 'S', 'H':
+		if s.copyPending != nil {
+			break // the warehouse answers nothing during copy-in
+		}
+		fallthrough
+	default:
+		// Before the proxy looks up a statement or portal it holds.
+		if err := s.settleResets(); err != nil {
+			return err
+		}
+	}
+	if s.batchFailed {
+		// A local message of this batch failed: as Postgres does, skip
+		// everything up to Sync.
+		switch msg.typ {
+		case 'P', 'B', 'D', 'E', 'C', 'H':
+			return nil
+		}
+	}
+	switch msg.typ {
+	case 'P', 'B', 'D', 'E', 'C', 'H':
+		if s.batchAt.IsZero() {
+			s.batchAt = s.clock.received
+		}
+	}
+	switch msg.typ {
+	case 'Q':
+		return s.onQuery(msg)
+	case 'P':
+		return s.onParse(msg)
+	case 'B':
+		return s.onBind(msg)
+	case 'D':
+		return s.onDescribe(msg)
+	case 'E':
+		return s.onExecute(msg)
+	case 'C':
+		return s.onClose(msg)
+	case 'S':
+		return s.onSync(msg)
+	case 'H':
+		return s.relay(msg)
+	case 'F':
+		return s.relayFunctionCall(msg)
+	case 'd', 'c', 'f':
+		// COPY data flows within a statement already relayed; with the
+		// connection lost, the COPY has failed, and what follows of it is
+		// ignored as Postgres ignores it after an error.
+		if msg.typ != 'd' {
+			s.copyEnded()
+		}
+		if s.isDetached() {
+			return nil
+		}
+		_, err := s.upW.Write(msg.raw)
+		if err == nil && msg.rest > 0 {
+			err = s.clientMsgs.relayRest(s.upW)
+		}
+		return err
+	case 'X':
+		_, _ = s.upW.Write(msg.raw)
+		_ = s.upW.Flush()
+		return io.EOF
+	default:
+		e := newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("invalid frontend message type %d", msg.typ))
+		s.terminate(e)
+		return e
+	}
+}
+
+// upstreamLoop relays the warehouse's messages to the client until either
+// side closes.
+//
+// When the connection ends on the warehouse's side the session goes on
+// without it (session_loss.go), unless the warehouse ended this session alone
+// with a FATAL error, which the client sees and which ends it too.
+//
+// It returns errParked once the warehouse has been silent long enough for
+// the loop to give up its goroutine (idle.go); done is the connection's,
+// for the loop that resumes.
+func (s *session) upstreamLoop(done chan struct{}) error {
+	fatal := false
+	// From here on every message goes to the client as it is, so one too
+	// big to hold is relayed as it is read (during startup some are kept).
+	s.upMsgs.stream = s.srv.upstreamStream
+	for {
+		if !s.upR.wait() {
+			if !fatal && s.srv.idle.park(s.upR.idle, func() { go s.runUpstream(done) }) {
+				return errParked
+			}
+			continue
+		}
+		msg, err := s.upMsgs.next()
+		if err != nil {
+			if !fatal && s.loseUpstream(err) {
+				return err
+			}
+			s.clientMu.Lock()
+			_ = s.clientW.Flush()
+			s.clientMu.Unlock()
+			s.closeConns()
+			return err
+		}
+		switch {
+		case msg.typ == 'S':
+			s.noteParameter(msg.body)
+		case msg.typ == 'E' && !isStatementError(msg.body):
+			if s.survives(msg.body) {
+				err := fmt.Errorf("warehouse error %s", errorCode(msg.body))
+				if s.loseUpstream(err) {
+					return err
+				}
+			}
+			fatal = true
+		case msg.typ == 'N' && shutdownNotice(msg.body):
+			continue // the session outlives the backend
+		}
+		relay, terminate := s.observeUpstream(msg)
+		s.clientMu.Lock()
+		if relay {
+			_, err = s.clientW.Write(msg.raw)
+			if err == nil && msg.rest > 0 {
+				err = s.upMsgs.relayRest(s.clientW)
+			}
+		}
+		if err == nil && s.upR.Buffered() == 0 {
+			err = s.clientW.Flush()
+		}
+		s.clientMu.Unlock()
+		s.passed()
+		if err != nil {
+			s.closeConns()
+			return err
+		}
+		if terminate {
+			s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
+			return nil
+		}
+	}
+}
+
+// observeUpstream accounts for one warehouse message. It reports whether
+// the client should see it, and whether a draining session has just become
+// idle and should end now.
+func (s *session) observeUpstream(msg message) (relay, terminate bool) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if head, ok := s.expect.peek(); ok {
+		switch {
+		case head.settings != nil && msg.typ == 'D':
+			values, ok := decodeDataRow(msg.body)
+			head.settings.values, head.settings.failed = values, head.settings.failed || !ok
+		case head.settings != nil && msg.typ == 'E':
+			head.settings.failed = true
+		case head.resets != nil && msg.typ == 'C':
+			s.resetDoneLocked(head, msg.body)
+		}
+		if head.copy != nil {
+			copyObservedLocked(head, msg.typ)
+		}
+	}
+	prev := byte(s.txStatus.Load())
+	relay = s.observeExpect(msg.typ)
+	if msg.typ == 'E' && !relay && !isStatementError(msg.body) {
+		relay = true // a FATAL error ends the session: the client must see why
+	}
+	if msg.typ == 'Z' && len(msg.body) == 1 {
+		s.txStatusLocked(prev, msg.body[0])
+	}
+	if s.expect.len() == 0 {
+		s.passing = true // drained once the message is written (passed)
+	}
+	if msg.typ == 'Z' && s.draining && s.idleLocked() && !s.closing {
+		s.closing = true
+		terminate = true
+	}
+	return relay, terminate
+}
+
+// kickIfIdle asks the session's loops that have waited since before
+// tick-idleTicks to park.
+func (s *session) kickIfIdle(tick int64) {
+	s.clientR.idle.kickIfIdle(tick)
+	s.upMu.Lock()
+	if s.upR != nil {
+		s.upR.idle.kickIfIdle(tick)
+	}
+	s.upMu.Unlock()
+}
