@@ -19,8 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // CacheOptions configures a Cache.
@@ -243,7 +243,7 @@ func (c *Cache) pin(ctx context.Context, key string) (*cacheEntry, error) {
 	switch {
 	case e != nil && e.doomed:
 		c.mu.Unlock()
-		return nil, routing.Fallback(routing.FallbackBrokenFile, fmt.Errorf("%s: its version was taken out of service", key))
+		return nil, executor.Fallback(executor.FallbackBrokenFile, fmt.Errorf("%s: its version was taken out of service", key))
 	case e == nil:
 		e = &cacheEntry{key: key, name: name, path: filepath.Join(c.dir, name), ready: make(chan struct{})}
 		c.entries[name] = e

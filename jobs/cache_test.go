@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgrollup/pgrollup/internal/minio"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
@@ -294,7 +295,7 @@ func TestLocalExecutorS3(t *testing.T) {
 	if c.Cached("le/v1/p.parquet") {
 		t.Error("released file beyond cache_max_bytes was kept")
 	}
-	if _, err := ex.Query(ctx, decisionFor(`SELECT 1 FROM %s`, []string{"le/v1/none.parquet"}, "x")); routing.FallbackReason(err, "") != routing.FallbackMissingFile {
+	if _, err := ex.Query(ctx, decisionFor(`SELECT 1 FROM %s`, []string{"le/v1/none.parquet"}, "x")); executor.FallbackReason(err, "") != executor.FallbackMissingFile {
 		t.Errorf("missing file: %v", err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // healSystem is a worker, a scheduler whose steps the test takes itself, and
@@ -181,7 +181,7 @@ func TestHealBrokenFiles(t *testing.T) {
 	}
 	_, _, err = cache.Acquire(ctx, []string{key})
 	var fe *rollup.FileError
-	if !errors.As(err, &fe) || fe.Kind != rollup.FileChecksum || reasonOf(fileError(ctx, err)) != routing.FallbackBrokenFile {
+	if !errors.As(err, &fe) || fe.Kind != rollup.FileChecksum || reasonOf(fileError(ctx, err)) != executor.FallbackBrokenFile {
 		t.Fatalf("the corrupted file: err = %v, fallback %q", err, reasonOf(fileError(ctx, err)))
 	}
 	h.checkBroken(t, v1.ID, key, rollup.FileChecksum)
@@ -201,7 +201,7 @@ func TestHealBrokenFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.checkBroken(t, v2.ID, key2, rollup.FileMissing)
-	if _, _, err := cache.Acquire(ctx, []string{key2}); reasonOf(fileError(ctx, err)) != routing.FallbackMissingFile {
+	if _, _, err := cache.Acquire(ctx, []string{key2}); reasonOf(fileError(ctx, err)) != executor.FallbackMissingFile {
 		t.Errorf("the deleted file: %v", err)
 	}
 	h.rebuild(t, v2.ID)
@@ -298,7 +298,7 @@ func TestCacheVerifiesDownloads(t *testing.T) {
 			// Not doomed yet: let go of the file again, or it stays in use.
 			rel()
 		}
-		return reasonOf(err) == routing.FallbackBrokenFile
+		return reasonOf(err) == executor.FallbackBrokenFile
 	})
 	if _, err := os.Stat(paths[0]); err != nil {
 		t.Errorf("a file in use was deleted: %v", err)
@@ -312,7 +312,7 @@ func TestCacheVerifiesDownloads(t *testing.T) {
 	activate("v2", "r/id/v2/part-1.parquet")
 	waitFor(t, 5*time.Second, "the view to see v2", func() bool { return view.Get("r", "id").Active != nil })
 	_, _, err = c.Acquire(ctx, []string{"r/id/v2/part-1.parquet"})
-	if !errors.As(err, &fe) || fe.Kind != rollup.FileMissing || reasonOf(fileError(ctx, err)) != routing.FallbackMissingFile {
+	if !errors.As(err, &fe) || fe.Kind != rollup.FileMissing || reasonOf(fileError(ctx, err)) != executor.FallbackMissingFile {
 		t.Fatalf("a missing download: %v", err)
 	}
 	if s, _ := cat.Get(ctx, "r", "id"); s.Active != nil || s.LastBroken().Kind != rollup.FileMissing {

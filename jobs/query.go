@@ -84,7 +84,7 @@ type queryRequest struct {
 	Rollup  string `json:"rollup"`
 	Version string `json:"version"`
 	// Before and After surround the file list in read_parquet([...]); the
-	// worker puts the local paths of Files between them (routing.FileQuery).
+	// worker puts the local paths of Files between them (executor.FileQuery).
 	Before string   `json:"before"`
 	After  string   `json:"after"`
 	Files  []string `json:"files"` // storage keys
@@ -128,7 +128,7 @@ func (r *queryRequest) check() error {
 
 // queryError is the body of an 'E' message.
 type queryError struct {
-	Reason  string `json:"reason"` // a routing.Fallback* reason
+	Reason  string `json:"reason"` // an executor.Fallback* reason
 	Message string `json:"message"`
 }
 

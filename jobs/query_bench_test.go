@@ -6,9 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
-	"github.com/pgrollup/pgrollup/routing"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // BenchmarkSmallAnswer measures one small rollup answer (five rows of a
@@ -20,7 +18,7 @@ func BenchmarkSmallAnswer(b *testing.B) {
 	e := newQueryEnv(b, envOptions{})
 	key, path := e.file(b, "bench/part.parquet", `SELECT i % 5 AS d0, i AS m0_count, i * 0.01 AS m1_sum FROM range(10000) r(i)`)
 	const sql = `SELECT "r".d0, sum("r".m0_count), sum("r".m1_sum) FROM %s GROUP BY "r".d0 ORDER BY 1`
-	run := func(b *testing.B, ex routing.Executor, d *rewrite.Decision) {
+	run := func(b *testing.B, ex executor.Executor, d *executor.Query) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -63,7 +61,7 @@ func BenchmarkSmallAnswer(b *testing.B) {
 	})
 }
 
-func drain(rows proxy.Rows) (int, error) {
+func drain(rows executor.Rows) (int, error) {
 	defer rows.Close()
 	n := 0
 	for rows.Next() {

@@ -12,9 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
-	"github.com/pgrollup/pgrollup/routing"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // QueryClientOptions configures a QueryClient.
@@ -36,11 +34,11 @@ type QueryClientOptions struct {
 }
 
 // QueryClient sends rollup routes to workers over NATS and streams their
-// rows back: the proxy's routing.Executor when workers are scaled out.
+// rows back: the proxy's executor.Executor when workers are scaled out.
 // Decisions must name their files by storage key (routing.StorageKeys).
 //
 // Every failure before the first rows arrive is returned by Query, with a
-// routing.FallbackError saying why, so that the statement falls back to the
+// executor.FallbackError saying why, so that the statement falls back to the
 // warehouse; a failure after rows were delivered is the rows' Err.
 type QueryClient struct {
 	nc *nats.Conn
@@ -72,18 +70,18 @@ func NewQueryClient(nc *nats.Conn, o QueryClientOptions) *QueryClient {
 	return &QueryClient{nc: nc, o: o}
 }
 
-// Query implements routing.Executor. It returns once the first chunk of rows
+// Query implements executor.Executor. It returns once the first chunk of rows
 // (or the end of an empty answer) has arrived.
-func (c *QueryClient) Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error) {
-	fq, err := routing.SplitFiles(d)
+func (c *QueryClient) Query(ctx context.Context, d *executor.Query) (executor.Rows, error) {
+	fq, err := d.Split()
 	if err != nil {
-		return nil, routing.Fallback(routing.FallbackProtocol, err)
+		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if !c.nc.IsConnected() {
-		return nil, routing.Fallback(routing.FallbackNATSDown, fmt.Errorf("not connected to NATS (%s)", c.nc.Status()))
+		return nil, executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("not connected to NATS (%s)", c.nc.Status()))
 	}
 	req := queryRequest{
 		V: protocolVersion, ID: randomID(8), Rollup: d.Rollup, Version: d.Version,
@@ -98,7 +96,7 @@ func (c *QueryClient) Query(ctx context.Context, d *rewrite.Decision) (proxy.Row
 	}
 	body, err := json.Marshal(&req)
 	if err != nil {
-		return nil, routing.Fallback(routing.FallbackProtocol, err)
+		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	inbox := c.nc.NewInbox()
 	mb := &mailbox{signal: make(chan struct{}, 1)}
@@ -107,13 +105,13 @@ func (c *QueryClient) Query(ctx context.Context, d *rewrite.Decision) (proxy.Row
 	// statement, while flow control bounds what can queue here anyway.
 	sub, err := c.nc.Subscribe(inbox, mb.push)
 	if err != nil {
-		return nil, routing.Fallback(routing.FallbackNATSDown, err)
+		return nil, executor.Fallback(executor.FallbackNATSDown, err)
 	}
 	mb.sub = sub
 	r := &remoteRows{c: c, ctx: ctx, mb: mb, id: req.ID, ncols: len(d.Columns), vals: make([]any, len(d.Columns))}
 	r.granted.Store(uint64(c.o.Window))
 	if err := r.start(body, inbox); err != nil {
-		c.o.Log.Debug("rollup query failed", "query", req.ID, "rollup", d.Rollup, "reason", routing.FallbackReason(err, "other"), "err", err)
+		c.o.Log.Debug("rollup query failed", "query", req.ID, "rollup", d.Rollup, "reason", executor.FallbackReason(err, "other"), "err", err)
 		return nil, err
 	}
 	return r, nil
@@ -153,7 +151,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 	deadline := time.Now().Add(c.o.Timeout)
 	publish := func() error {
 		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.o.Subject, Reply: inbox, Data: body}); err != nil {
-			return routing.Fallback(routing.FallbackNATSDown, fmt.Errorf("send query: %w", err))
+			return executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("send query: %w", err))
 		}
 		return nil
 	}
@@ -186,8 +184,8 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 	busy := false
 	for {
 		msg, err := r.receive(deadline)
-		if busy && routing.FallbackReason(err, "") == routing.FallbackWorkerTimeout {
-			err = routing.Fallback(routing.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout))
+		if busy && executor.FallbackReason(err, "") == executor.FallbackWorkerTimeout {
+			err = executor.Fallback(executor.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout))
 		}
 		if err != nil {
 			return fail(err)
@@ -196,7 +194,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 			return over(errNoWorker)
 		}
 		if len(msg.Data) == 0 {
-			return fail(routing.Fallback(routing.FallbackProtocol, errors.New("empty message from worker")))
+			return fail(executor.Fallback(executor.FallbackProtocol, errors.New("empty message from worker")))
 		}
 		switch msg.Data[0] {
 		case msgBusy:
@@ -204,7 +202,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 			busy = true
 			wait := min(backoff, time.Until(deadline))
 			if wait <= 0 {
-				return over(routing.Fallback(routing.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout)))
+				return over(executor.Fallback(executor.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout)))
 			}
 			select {
 			case <-time.After(wait):
@@ -218,7 +216,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 		case msgAccepted:
 			busy = false
 			if msg.Reply == "" {
-				return fail(routing.Fallback(routing.FallbackProtocol, errors.New("worker accepted without a control subject")))
+				return fail(executor.Fallback(executor.FallbackProtocol, errors.New("worker accepted without a control subject")))
 			}
 			r.accepted(msg.Reply)
 		case msgHeartbeat:
@@ -226,7 +224,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 			return over(r.handle(msg.Data))
 		default:
 			if r.ctrl == "" {
-				return fail(routing.Fallback(routing.FallbackProtocol, fmt.Errorf("worker answered %q before accepting", msg.Data[0])))
+				return fail(executor.Fallback(executor.FallbackProtocol, fmt.Errorf("worker answered %q before accepting", msg.Data[0])))
 			}
 			if err := r.handle(msg.Data); err != nil {
 				return fail(err)
@@ -297,11 +295,11 @@ func (r *remoteRows) receive(deadline time.Time) (*nats.Msg, error) {
 	case r.ctx.Err() != nil:
 		return nil, r.ctx.Err()
 	case r.c.nc.IsConnected() && silent:
-		return nil, routing.Fallback(routing.FallbackWorkerLost, fmt.Errorf("worker silent for %s", missedHeartbeats*r.c.o.Heartbeat))
+		return nil, executor.Fallback(executor.FallbackWorkerLost, fmt.Errorf("worker silent for %s", missedHeartbeats*r.c.o.Heartbeat))
 	case r.c.nc.IsConnected():
-		return nil, routing.Fallback(routing.FallbackWorkerTimeout, fmt.Errorf("no answer from a worker within %s", r.c.o.Timeout))
+		return nil, executor.Fallback(executor.FallbackWorkerTimeout, fmt.Errorf("no answer from a worker within %s", r.c.o.Timeout))
 	}
-	return nil, routing.Fallback(routing.FallbackNATSDown, fmt.Errorf("waiting for the worker: NATS %s", r.c.nc.Status()))
+	return nil, executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("waiting for the worker: NATS %s", r.c.nc.Status()))
 }
 
 // mailbox queues the worker's messages for one statement. Flow control
@@ -374,7 +372,7 @@ func (r *remoteRows) handle(data []byte) error {
 		n, err2 := d.uvarint()
 		cols, err3 := d.uvarint()
 		if err := errors.Join(err1, err2, err3); err != nil || seq != r.seq+1 || int(cols) != r.ncols || n == 0 {
-			return routing.Fallback(routing.FallbackProtocol, fmt.Errorf("malformed chunk %d after %d (%d columns, want %d)", seq, r.seq, cols, r.ncols))
+			return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("malformed chunk %d after %d (%d columns, want %d)", seq, r.seq, cols, r.ncols))
 		}
 		r.seq, r.left, r.chunk = seq, int(n), d
 		return nil
@@ -383,7 +381,7 @@ func (r *remoteRows) handle(data []byte) error {
 		rows, err1 := d.uvarint()
 		chunks, err2 := d.uvarint()
 		if errors.Join(err1, err2) != nil || int64(rows) != r.rows || chunks != r.seq {
-			return routing.Fallback(routing.FallbackProtocol, fmt.Errorf("answer ended at %d rows in %d chunks; received %d in %d", rows, chunks, r.rows, r.seq))
+			return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("answer ended at %d rows in %d chunks; received %d in %d", rows, chunks, r.rows, r.seq))
 		}
 		r.finished = true
 		r.stop(false)
@@ -391,22 +389,22 @@ func (r *remoteRows) handle(data []byte) error {
 	case msgError:
 		var qe queryError
 		if err := json.Unmarshal(data[1:], &qe); err != nil {
-			return routing.Fallback(routing.FallbackProtocol, fmt.Errorf("malformed error from worker: %w", err))
+			return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("malformed error from worker: %w", err))
 		}
 		r.stop(false)
-		return routing.Fallback(qe.Reason, fmt.Errorf("worker: %s", qe.Message))
+		return executor.Fallback(qe.Reason, fmt.Errorf("worker: %s", qe.Message))
 	}
-	return routing.Fallback(routing.FallbackProtocol, fmt.Errorf("unexpected message %q from worker", data[0]))
+	return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("unexpected message %q from worker", data[0]))
 }
 
-// Next implements proxy.Rows.
+// Next implements executor.Rows.
 func (r *remoteRows) Next() bool {
 	if r.err != nil || r.closed {
 		return false
 	}
 	for r.left == 0 {
 		if len(r.chunk.b) != 0 {
-			r.err = routing.Fallback(routing.FallbackProtocol, fmt.Errorf("%d stray bytes after chunk %d", len(r.chunk.b), r.seq))
+			r.err = executor.Fallback(executor.FallbackProtocol, fmt.Errorf("%d stray bytes after chunk %d", len(r.chunk.b), r.seq))
 			r.stop(true)
 			return false
 		}
@@ -417,13 +415,13 @@ func (r *remoteRows) Next() bool {
 		if want := r.seq + uint64(r.c.o.Window); want > r.granted.Load() {
 			r.granted.Store(want)
 			if err := r.c.nc.Publish(r.ctrl, creditMessage(want)); err != nil {
-				r.fail(routing.Fallback(routing.FallbackNATSDown, err))
+				r.fail(executor.Fallback(executor.FallbackNATSDown, err))
 				return false
 			}
 		}
 		msg, err := r.receive(time.Time{})
 		if err == nil && len(msg.Data) == 0 {
-			err = routing.Fallback(routing.FallbackProtocol, errors.New("empty message from worker"))
+			err = executor.Fallback(executor.FallbackProtocol, errors.New("empty message from worker"))
 		}
 		if err == nil {
 			err = r.handle(msg.Data)
@@ -436,7 +434,7 @@ func (r *remoteRows) Next() bool {
 	for i := range r.vals {
 		v, err := r.chunk.value()
 		if err != nil {
-			r.fail(routing.Fallback(routing.FallbackProtocol, fmt.Errorf("chunk %d: %w", r.seq, err)))
+			r.fail(executor.Fallback(executor.FallbackProtocol, fmt.Errorf("chunk %d: %w", r.seq, err)))
 			return false
 		}
 		r.vals[i] = v
@@ -451,13 +449,13 @@ func (r *remoteRows) fail(err error) {
 	r.stop(true)
 }
 
-// Values implements proxy.Rows; the slice is reused by the next row.
+// Values implements executor.Rows; the slice is reused by the next row.
 func (r *remoteRows) Values() []any { return r.vals }
 
-// Err implements proxy.Rows.
+// Err implements executor.Rows.
 func (r *remoteRows) Err() error { return r.err }
 
-// Close implements proxy.Rows: an answer not read to its end is cancelled
+// Close implements executor.Rows: an answer not read to its end is cancelled
 // on the worker.
 func (r *remoteRows) Close() error {
 	if r.closed {
@@ -497,7 +495,7 @@ func (c *QueryClient) abandon(mb *mailbox) {
 }
 
 // errNoWorker is the NATS server's word that no worker is subscribed.
-var errNoWorker = routing.Fallback(routing.FallbackNoWorker, errors.New("no worker is answering rollup queries"))
+var errNoWorker = executor.Fallback(executor.FallbackNoWorker, errors.New("no worker is answering rollup queries"))
 
 // isNoResponders reports the NATS server's answer to a request nobody is
 // subscribed for.

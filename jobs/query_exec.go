@@ -9,8 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
@@ -54,17 +53,17 @@ func NewInPlaceExecutor(cache *Cache, duck *routing.DuckDB, dir string) *LocalEx
 	return e
 }
 
-// Query implements routing.Executor. It waits for a free slot as long as ctx
+// Query implements executor.Executor. It waits for a free slot as long as ctx
 // lets it; the rows hold the slot and the files until closed.
-func (e *LocalExecutor) Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error) {
-	fq, err := routing.SplitFiles(d)
+func (e *LocalExecutor) Query(ctx context.Context, d *executor.Query) (executor.Rows, error) {
+	fq, err := d.Split()
 	if err != nil {
-		return nil, routing.Fallback(routing.FallbackProtocol, err)
+		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	if e.keyOf != nil {
 		for i, f := range fq.Files {
 			if fq.Files[i], err = e.keyOf(f); err != nil {
-				return nil, routing.Fallback(routing.FallbackProtocol, err)
+				return nil, executor.Fallback(executor.FallbackProtocol, err)
 			}
 		}
 	}
@@ -88,7 +87,7 @@ func (e *LocalExecutor) Query(ctx context.Context, d *rewrite.Decision) (proxy.R
 
 // runQuery resolves the files (storage keys) through the cache and starts the
 // query. Errors carry their fallback reason.
-func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq routing.FileQuery, ncols int) (*heldRows, error) {
+func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq executor.FileQuery, ncols int) (*heldRows, error) {
 	paths, release, err := cache.Acquire(ctx, fq.Files)
 	if err != nil {
 		return nil, fileError(ctx, err)
@@ -96,19 +95,19 @@ func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq routin
 	sql, err := fq.SQL(paths)
 	if err != nil {
 		release()
-		return nil, routing.Fallback(routing.FallbackProtocol, err)
+		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	fault := fileFault(ctx, cache, fq.Files, paths)
-	rows, err := duck.Query(ctx, &rewrite.Decision{SQL: sql, Files: paths, Columns: make([]rewrite.ResultColumn, ncols)})
+	rows, err := duck.Query(ctx, &executor.Query{SQL: sql, Files: paths, Columns: make([]executor.Column, ncols)})
 	if err != nil {
 		release()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if fe := fault(err); fe != nil {
-			return nil, routing.Fallback(routing.FallbackBrokenFile, fe)
+			return nil, executor.Fallback(executor.FallbackBrokenFile, fe)
 		}
-		return nil, routing.Fallback(routing.FallbackQuery, err)
+		return nil, executor.Fallback(executor.FallbackQuery, err)
 	}
 	return &heldRows{Rows: rows, release: []func(){release}, fault: fault}, nil
 }
@@ -136,20 +135,20 @@ func fileError(ctx context.Context, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case routing.FallbackReason(err, "") != "":
+	case executor.FallbackReason(err, "") != "":
 		return err
 	case errors.Is(err, fs.ErrNotExist):
-		return routing.Fallback(routing.FallbackMissingFile, fmt.Errorf("rollup file missing: %w", err))
+		return executor.Fallback(executor.FallbackMissingFile, fmt.Errorf("rollup file missing: %w", err))
 	case errors.As(err, &fe):
-		return routing.Fallback(routing.FallbackBrokenFile, err)
+		return executor.Fallback(executor.FallbackBrokenFile, err)
 	}
-	return routing.Fallback(routing.FallbackStorage, err)
+	return executor.Fallback(executor.FallbackStorage, err)
 }
 
 // heldRows are DuckDB rows that hold resources (cached files, a concurrency
 // slot) until closed.
 type heldRows struct {
-	proxy.Rows
+	executor.Rows
 	release []func()
 	once    sync.Once
 	// fault looks into a failure while the rows are read (fileFault).
@@ -158,7 +157,7 @@ type heldRows struct {
 	err     error
 }
 
-// Err implements proxy.Rows: a failure that a broken file explains carries the
+// Err implements executor.Rows: a failure that a broken file explains carries the
 // broken_file fallback reason.
 func (r *heldRows) Err() error {
 	err := r.Rows.Err()
@@ -169,7 +168,7 @@ func (r *heldRows) Err() error {
 		r.checked = true
 		r.err = err
 		if fe := r.fault(err); fe != nil {
-			r.err = routing.Fallback(routing.FallbackBrokenFile, fe)
+			r.err = executor.Fallback(executor.FallbackBrokenFile, fe)
 		}
 	}
 	return r.err

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -83,7 +84,7 @@ func natsProcess(t testing.TB) (string, *exec.Cmd) {
 }
 
 // waitAnswering polls until a worker answers d.
-func waitAnswering(t *testing.T, c *QueryClient, d *rewrite.Decision) {
+func waitAnswering(t *testing.T, c *QueryClient, d *executor.Query) {
 	t.Helper()
 	var last error
 	waitFor(t, 60*time.Second, "a worker answering", func() bool {
@@ -140,8 +141,8 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		kill(t, w)
 		killed := time.Now()
 		err := <-res
-		if reasonOf(err) != routing.FallbackWorkerLost {
-			t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackWorkerLost)
+		if reasonOf(err) != executor.FallbackWorkerLost {
+			t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkerLost)
 		}
 		if el := time.Since(killed); el > 3*time.Second {
 			t.Errorf("noticed the dead worker after %s (heartbeat 250ms)", el)
@@ -167,16 +168,16 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		if err == nil || n >= 1000000 {
 			t.Fatalf("%d rows and err %v after the worker died", n, err)
 		}
-		if reasonOf(err) != routing.FallbackWorkerLost {
-			t.Errorf("err = %v, want %s", err, routing.FallbackWorkerLost)
+		if reasonOf(err) != executor.FallbackWorkerLost {
+			t.Errorf("err = %v, want %s", err, executor.FallbackWorkerLost)
 		}
 		t.Logf("%d rows before %v", n, err)
 	})
 	t.Run("no worker left", func(t *testing.T) {
 		started := time.Now()
 		_, err := c.Query(context.Background(), ping)
-		if reasonOf(err) != routing.FallbackNoWorker || time.Since(started) > time.Second {
-			t.Fatalf("err = %v after %s, want a prompt %s fallback", err, time.Since(started), routing.FallbackNoWorker)
+		if reasonOf(err) != executor.FallbackNoWorker || time.Since(started) > time.Second {
+			t.Fatalf("err = %v after %s, want a prompt %s fallback", err, time.Since(started), executor.FallbackNoWorker)
 		}
 	})
 }
@@ -234,16 +235,16 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	if err == nil || n >= 1000000 {
 		t.Fatalf("%d rows and err %v with NATS gone", n, err)
 	}
-	if r := reasonOf(err); r != routing.FallbackNATSDown {
-		t.Errorf("err = %v (%s), want %s", err, r, routing.FallbackNATSDown)
+	if r := reasonOf(err); r != executor.FallbackNATSDown {
+		t.Errorf("err = %v (%s), want %s", err, r, executor.FallbackNATSDown)
 	}
 	if el := time.Since(stopped); el > 3*time.Second {
 		t.Errorf("noticed after %s", el)
 	}
 	started := time.Now()
 	_, err = c.Query(context.Background(), big)
-	if reasonOf(err) != routing.FallbackNATSDown || time.Since(started) > 100*time.Millisecond {
-		t.Fatalf("err = %v after %s, want an immediate %s fallback", err, time.Since(started), routing.FallbackNATSDown)
+	if reasonOf(err) != executor.FallbackNATSDown || time.Since(started) > 100*time.Millisecond {
+		t.Fatalf("err = %v after %s, want an immediate %s fallback", err, time.Since(started), executor.FallbackNATSDown)
 	}
 }
 
@@ -259,8 +260,8 @@ func TestQueryFaultMissingFile(t *testing.T) {
 	}
 	d := decisionFor(`SELECT count(*) FROM %s`, []string{"v1/a.parquet", "v1/b.parquet"}, "count")
 	_, err := e.client.Query(context.Background(), d)
-	if reasonOf(err) != routing.FallbackMissingFile {
-		t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackMissingFile)
+	if reasonOf(err) != executor.FallbackMissingFile {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackMissingFile)
 	}
 	if s := qs.Stats(); s.Failed != 1 {
 		t.Errorf("worker stats %+v", s)
@@ -317,7 +318,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		if err := rs.Scan(&status, &count, &sum); err != nil {
 			t.Fatal(err)
 		}
-		values = append(values, fmt.Sprintf("(%s, %d, %d)", routing.QuoteLiteral(status), count, sum))
+		values = append(values, fmt.Sprintf("(%s, %d, %d)", executor.QuoteLiteral(status), count, sum))
 	}
 	if rs.Err() != nil {
 		t.Fatal(rs.Err())
@@ -448,7 +449,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 	w := workerProcess(t, bin, cfgPath, "A")
 	waitFor(t, 60*time.Second, "the worker", func() bool {
 		_, err := client.Query(ctx, decisionFor(`SELECT 1 FROM %s`, []string{key}, "x"))
-		return reasonOf(err) == routing.FallbackMissingFile
+		return reasonOf(err) == executor.FallbackMissingFile
 	})
 	check("a file missing from storage", false)
 

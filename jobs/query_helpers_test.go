@@ -14,8 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
@@ -28,26 +27,26 @@ func writeParquet(t testing.TB, path, query string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Exec("COPY (" + query + ") TO " + routing.QuoteLiteral(path) + " (FORMAT parquet)"); err != nil {
+	if _, err := db.Exec("COPY (" + query + ") TO " + executor.QuoteLiteral(path) + " (FORMAT parquet)"); err != nil {
 		t.Fatalf("write %s: %v", path, err)
 	}
 }
 
 // decisionFor is a rollup route over files as the rewriter lays it out: the
 // SQL reads read_parquet([files]) AS "r"; sql holds %s where that goes.
-func decisionFor(sql string, files []string, cols ...string) *rewrite.Decision {
+func decisionFor(sql string, files []string, cols ...string) *executor.Query {
 	var lits []string
 	for _, f := range files {
-		lits = append(lits, routing.QuoteLiteral(f))
+		lits = append(lits, executor.QuoteLiteral(f))
 	}
-	d := &rewrite.Decision{
-		Route: rewrite.RouteRollup, Rollup: "r", Version: "v1", Files: files,
+	q := &executor.Query{
+		Rollup: "r", Version: "v1", Files: files,
 		SQL: strings.Replace(sql, "%s", `read_parquet([`+strings.Join(lits, ", ")+`]) AS "r"`, 1),
 	}
 	for _, c := range cols {
-		d.Columns = append(d.Columns, rewrite.ResultColumn{Name: c})
+		q.Columns = append(q.Columns, executor.Column{Name: c})
 	}
-	return d
+	return q
 }
 
 // queryEnv is a worker answering over NATS and a client asking it, both in
@@ -136,7 +135,7 @@ func (e *queryEnv) file(t testing.TB, key, query string) (string, string) {
 }
 
 // collect reads every row, copying the values.
-func collect(rows proxy.Rows) ([][]any, error) {
+func collect(rows executor.Rows) ([][]any, error) {
 	defer rows.Close()
 	var out [][]any
 	for rows.Next() {
@@ -168,7 +167,7 @@ func sameValue(a, b any) bool {
 }
 
 // reasonOf is the fallback reason an error carries, "" for none.
-func reasonOf(err error) string { return routing.FallbackReason(err, "") }
+func reasonOf(err error) string { return executor.FallbackReason(err, "") }
 
 // waitIdle waits until the server runs no query.
 func waitIdle(t testing.TB, qs *QueryServer, within time.Duration) {

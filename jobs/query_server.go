@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/routing"
 )
 
@@ -179,7 +180,7 @@ func (s *QueryServer) onRequest(msg *nats.Msg) {
 	}
 	if err != nil {
 		s.o.Log.Warn("malformed query request", "err", err)
-		_ = s.nc.Publish(msg.Reply, encodeError(routing.FallbackProtocol, err))
+		_ = s.nc.Publish(msg.Reply, encodeError(executor.FallbackProtocol, err))
 		return
 	}
 	s.mu.Lock()
@@ -292,7 +293,7 @@ func (s *QueryServer) serve(reply string, req *queryRequest) {
 	sub, err := s.nc.Subscribe(ctrl, st.onControl)
 	if err != nil {
 		s.stats.failed.Add(1)
-		_ = s.nc.Publish(reply, encodeError(routing.FallbackProtocol, err))
+		_ = s.nc.Publish(reply, encodeError(executor.FallbackProtocol, err))
 		return
 	}
 	defer func() { _ = sub.Unsubscribe() }()
@@ -335,10 +336,10 @@ func (s *QueryServer) serve(reply string, req *queryRequest) {
 		log.Info("query stopped", "why", cause, "rows", rows, "elapsed", elapsed)
 		// A proxy that cancelled or vanished does not read this; one that a
 		// shutdown left waiting does, and falls back.
-		_ = s.nc.Publish(reply, encodeError(routing.FallbackWorkerLost, cause))
+		_ = s.nc.Publish(reply, encodeError(executor.FallbackWorkerLost, cause))
 	default:
 		s.stats.failed.Add(1)
-		reason := routing.FallbackReason(err, routing.FallbackQuery)
+		reason := executor.FallbackReason(err, executor.FallbackQuery)
 		log.Warn("query failed", "reason", reason, "err", err, "rows", rows, "elapsed", elapsed)
 		_ = s.nc.Publish(reply, encodeError(reason, err))
 	}
@@ -351,7 +352,7 @@ const flushAfter = 100 * time.Millisecond
 // stream runs the query and sends its rows in chunks as credit allows, then
 // the end message.
 func (s *QueryServer) stream(ctx context.Context, st *stream, reply string, req *queryRequest) (rows int64, chunks uint64, err error) {
-	fq := routing.FileQuery{Before: req.Before, After: req.After, Files: req.Files}
+	fq := executor.FileQuery{Before: req.Before, After: req.After, Files: req.Files}
 	res, err := runQuery(ctx, s.o.Cache, s.o.DuckDB, fq, len(req.Columns))
 	if err != nil {
 		return 0, 0, err
@@ -387,11 +388,11 @@ func (s *QueryServer) stream(ctx context.Context, st *stream, reply string, req 
 	for res.Next() {
 		vals := res.Values()
 		if len(vals) != ncols {
-			return rows, chunks, routing.Fallback(routing.FallbackQuery, fmt.Errorf("query returned %d columns, want %d", len(vals), ncols))
+			return rows, chunks, executor.Fallback(executor.FallbackQuery, fmt.Errorf("query returned %d columns, want %d", len(vals), ncols))
 		}
 		for _, v := range vals {
 			if buf, err = appendValue(buf, v); err != nil {
-				return rows, chunks, routing.Fallback(routing.FallbackQuery, err)
+				return rows, chunks, executor.Fallback(executor.FallbackQuery, err)
 			}
 		}
 		rows++
@@ -406,7 +407,7 @@ func (s *QueryServer) stream(ctx context.Context, st *stream, reply string, req 
 		if ctx.Err() != nil {
 			return rows, chunks, context.Cause(ctx)
 		}
-		return rows, chunks, routing.Fallback(routing.FallbackReason(err, routing.FallbackQuery), err)
+		return rows, chunks, executor.Fallback(executor.FallbackReason(err, executor.FallbackQuery), err)
 	}
 	if inChunk > 0 {
 		if err := send(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
@@ -23,7 +24,7 @@ import (
 //   - embedded NATS and s3:// storage: DuckDB in this process over a Parquet
 //     cache in worker.cache_dir, prefetching newly activated versions.
 type ProxyExecutor struct {
-	routing.Executor
+	executor.Executor
 	// LocalPath is the localPath argument of routing.ApplyBuilds.
 	LocalPath func(key string) (string, bool)
 	// Remote reports whether queries go to workers over NATS.

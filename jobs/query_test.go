@@ -14,7 +14,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/pgrollup/pgrollup/routing"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // allTypes creates a table with a column of every type DuckDB hands the
@@ -138,7 +138,7 @@ func assertTypes(t *testing.T, rows [][]any) {
 func TestSplitFilesNeverTakesLiterals(t *testing.T) {
 	files := []string{"a/b'c/part-1.parquet", "a/d/part-2.parquet"}
 	d := decisionFor(`SELECT 'read_parquet([''a/b''''c/part-1.parquet'', ''a/d/part-2.parquet''])' AS "read_parquet(['x'])", d0 FROM %s WHERE d0 <> 'x'`, files, "a", "b")
-	fq, err := routing.SplitFiles(d)
+	fq, err := d.Split()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +151,12 @@ func TestSplitFilesNeverTakesLiterals(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", sql, want)
 	}
 	twice := decisionFor(`SELECT * FROM %s UNION ALL SELECT * FROM read_parquet(['a/b''c/part-1.parquet', 'a/d/part-2.parquet'])`, files, "a")
-	if _, err := routing.SplitFiles(twice); err == nil {
+	if _, err := twice.Split(); err == nil {
 		t.Error("a file list read twice was split")
 	}
 	other := decisionFor(`SELECT * FROM %s`, files, "a")
 	other.Files = []string{"elsewhere.parquet"}
-	if _, err := routing.SplitFiles(other); err == nil {
+	if _, err := other.Split(); err == nil {
 		t.Error("SQL not reading the decision's files was split")
 	}
 }
@@ -339,8 +339,8 @@ func TestQueryWorkerTimeout(t *testing.T) {
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
 	started := time.Now()
 	_, err := e.client.Query(context.Background(), decisionFor(slowSQL, []string{key}, "sum"))
-	if reasonOf(err) != routing.FallbackWorkerTimeout {
-		t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackWorkerTimeout)
+	if reasonOf(err) != executor.FallbackWorkerTimeout {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkerTimeout)
 	}
 	if el := time.Since(started); el < 400*time.Millisecond || el > 1200*time.Millisecond {
 		t.Errorf("gave up after %s, worker_timeout 400ms", el)
@@ -363,8 +363,8 @@ func TestQueryNoWorker(t *testing.T) {
 	c := NewQueryClient(nc, QueryClientOptions{Timeout: 5 * time.Second})
 	started := time.Now()
 	_, err = c.Query(context.Background(), decisionFor(`SELECT 1 FROM %s`, []string{"k"}, "x"))
-	if reasonOf(err) != routing.FallbackNoWorker {
-		t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackNoWorker)
+	if reasonOf(err) != executor.FallbackNoWorker {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackNoWorker)
 	}
 	if el := time.Since(started); el > time.Second {
 		t.Errorf("took %s to notice there is no worker", el)
@@ -386,8 +386,8 @@ func TestQueryBusyWorkers(t *testing.T) {
 	}()
 	waitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
 	_, err := e.client.Query(context.Background(), decisionFor(`SELECT count(*) FROM %s`, []string{key}, "count"))
-	if reasonOf(err) != routing.FallbackWorkersBusy {
-		t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackWorkersBusy)
+	if reasonOf(err) != executor.FallbackWorkersBusy {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkersBusy)
 	}
 	if e.server.Stats().Busy < 2 {
 		t.Errorf("busy answers %d: the request was not retried", e.server.Stats().Busy)
@@ -415,12 +415,12 @@ func TestQueryErrorsComeBeforeRows(t *testing.T) {
 	e := newQueryEnv(t, envOptions{})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
 	_, err := e.client.Query(context.Background(), decisionFor(`SELECT no_such_column FROM %s`, []string{key}, "x"))
-	if reasonOf(err) != routing.FallbackQuery || !strings.Contains(err.Error(), "no_such_column") {
-		t.Fatalf("err = %v, want a %s fallback naming the column", err, routing.FallbackQuery)
+	if reasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "no_such_column") {
+		t.Fatalf("err = %v, want a %s fallback naming the column", err, executor.FallbackQuery)
 	}
 	_, err = e.client.Query(context.Background(), decisionFor(`SELECT id FROM %s`, []string{"tiny/none.parquet"}, "id"))
-	if reasonOf(err) != routing.FallbackMissingFile {
-		t.Fatalf("err = %v, want a %s fallback", err, routing.FallbackMissingFile)
+	if reasonOf(err) != executor.FallbackMissingFile {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackMissingFile)
 	}
 	// An error after rows were delivered is the rows' error, never a short answer.
 	// DuckDB computes the whole result before the first row, so the late
@@ -431,7 +431,7 @@ func TestQueryErrorsComeBeforeRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := collect(rows)
-	if reasonOf(err) != routing.FallbackQuery || !strings.Contains(err.Error(), "cannot send") || len(got) < 100000 {
+	if reasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "cannot send") || len(got) < 100000 {
 		t.Fatalf("%d rows, err %v: want the error after the rows", len(got), err)
 	}
 }
@@ -544,7 +544,7 @@ func TestQueryServerShutdown(t *testing.T) {
 			rows.Next()
 			cancel()
 			waitFor(t, 5*time.Second, "the subscription to drain", func() bool { return !qs.sub.IsValid() })
-			if _, err := e.client.Query(context.Background(), d); reasonOf(err) != routing.FallbackNoWorker {
+			if _, err := e.client.Query(context.Background(), d); reasonOf(err) != executor.FallbackNoWorker {
 				t.Errorf("query to a worker shutting down: %v", err)
 			}
 			if !c.whole {
@@ -557,7 +557,7 @@ func TestQueryServerShutdown(t *testing.T) {
 			switch err := rows.Err(); {
 			case c.whole && (err != nil || n != 20000):
 				t.Errorf("drained: %d rows, %v", n, err)
-			case !c.whole && (reasonOf(err) != routing.FallbackWorkerLost || n == 20000):
+			case !c.whole && (reasonOf(err) != executor.FallbackWorkerLost || n == 20000):
 				t.Errorf("cut: %d rows, %v", n, err)
 			}
 			waited := make(chan struct{})

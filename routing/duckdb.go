@@ -9,8 +9,7 @@ import (
 	// The DuckDB driver registers itself with database/sql as "duckdb".
 	_ "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // DuckDB runs rollup queries in this process, over Parquet files on local
@@ -63,15 +62,15 @@ func (d *DuckDB) Close() error {
 // version was taken out of service, and never loads them again.
 func (d *DuckDB) Forget(paths []string) { d.resident.forget(paths) }
 
-// Query implements Executor. dec.Files are the local paths its SQL reads.
-func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, error) {
-	query, release := d.resident.substitute(dec)
+// Query implements executor.Executor. q.Files are the local paths its SQL reads.
+func (d *DuckDB) Query(ctx context.Context, q *executor.Query) (executor.Rows, error) {
+	query, release := d.resident.substitute(q)
 	rows, err := d.db.QueryContext(ctx, query)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	n := len(dec.Columns)
+	n := len(q.Columns)
 	r := &sqlRows{rows: rows, vals: make([]any, n), ptrs: make([]any, n), release: release}
 	for i := range r.vals {
 		r.ptrs[i] = &r.vals[i]
@@ -79,7 +78,7 @@ func (d *DuckDB) Query(ctx context.Context, dec *rewrite.Decision) (proxy.Rows, 
 	return r, nil
 }
 
-// sqlRows adapts database/sql rows to proxy.Rows.
+// sqlRows adapts database/sql rows to executor.Rows.
 type sqlRows struct {
 	rows    *sql.Rows
 	vals    []any

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // TestResidentForget: the tables of a version taken out of service are
@@ -83,8 +83,8 @@ func TestResultCacheForget(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := c.(*ResultCache)
-	q := func(sql string, files ...string) *rewrite.Decision { return &rewrite.Decision{SQL: sql, Files: files} }
-	run := func(d *rewrite.Decision) {
+	q := func(sql string, files ...string) *executor.Query { return &executor.Query{SQL: sql, Files: files} }
+	run := func(d *executor.Query) {
 		t.Helper()
 		rows, err := c.Query(ctx, d)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // residentTables keeps small rollup files in DuckDB tables in memory.
@@ -70,10 +70,10 @@ func newResidentTables(db *sql.DB, budget int64, log *slog.Logger) *residentTabl
 // its files when every file has one, and the function that releases them
 // once the query ends. Otherwise it returns the SQL unchanged and starts
 // loading the files.
-func (r *residentTables) substitute(d *rewrite.Decision) (string, func()) {
-	fq, err := SplitFiles(d)
+func (r *residentTables) substitute(q *executor.Query) (string, func()) {
+	fq, err := q.Split()
 	if err != nil || len(fq.Files) == 0 {
-		return d.SQL, func() {}
+		return q.SQL, func() {}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -82,7 +82,7 @@ func (r *residentTables) substitute(d *rewrite.Decision) (string, func()) {
 		t := r.tables[f]
 		if t == nil || !t.ready {
 			r.startLoading(fq.Files)
-			return d.SQL, func() {}
+			return q.SQL, func() {}
 		}
 		held = append(held, t)
 	}
@@ -149,7 +149,7 @@ func (r *residentTables) loader() {
 		name := fmt.Sprintf(`"pgrollup_resident_%d"`, r.seq)
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" AS SELECT * FROM read_parquet("+QuoteLiteral(t.path)+")")
+		_, err := r.db.ExecContext(ctx, "CREATE TABLE "+name+" AS SELECT * FROM read_parquet("+executor.QuoteLiteral(t.path)+")")
 		cancel()
 		r.mu.Lock()
 		if err != nil {

@@ -6,31 +6,36 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
 // writeParquet writes rows rows of a small rollup to a Parquet file with DuckDB itself.
 func writeParquet(t *testing.T, d *DuckDB, path string, rows int) {
 	t.Helper()
-	q := fmt.Sprintf(`COPY (SELECT 'k' || (i %% 7) AS d0, (i * 1.25)::DECIMAL(38,2) AS m0_sum, TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i::int) AS t FROM range(%d) r(i)) TO %s (FORMAT parquet)`, rows, QuoteLiteral(path))
+	q := fmt.Sprintf(`COPY (SELECT 'k' || (i %% 7) AS d0, (i * 1.25)::DECIMAL(38,2) AS m0_sum, TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i::int) AS t FROM range(%d) r(i)) TO %s (FORMAT parquet)`, rows, executor.QuoteLiteral(path))
 	if _, err := d.db.Exec(q); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// rollupQuery is a decision over files as the rewriter writes it.
-func rollupQuery(files ...string) *rewrite.Decision {
-	return &rewrite.Decision{
-		SQL:     `SELECT "r"."d0", sum("r"."m0_sum"), max("r"."t") FROM read_parquet([` + fileList(files) + `]) AS "r" GROUP BY 1 ORDER BY 1`,
+// rollupQuery is a query over files as the rewriter writes it.
+func rollupQuery(files ...string) *executor.Query {
+	lits := make([]string, len(files))
+	for i, f := range files {
+		lits[i] = executor.QuoteLiteral(f)
+	}
+	return &executor.Query{
+		SQL:     `SELECT "r"."d0", sum("r"."m0_sum"), max("r"."t") FROM read_parquet([` + strings.Join(lits, ", ") + `]) AS "r" GROUP BY 1 ORDER BY 1`,
 		Files:   files,
-		Columns: make([]rewrite.ResultColumn, 3),
+		Columns: make([]executor.Column, 3),
 	}
 }
 
-func queryAll(t *testing.T, d *DuckDB, dec *rewrite.Decision) [][]any {
+func queryAll(t *testing.T, d *DuckDB, dec *executor.Query) [][]any {
 	t.Helper()
 	rows, err := d.Query(context.Background(), dec)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // countingExecutor answers every SQL with rows made from it and counts its calls.
@@ -18,9 +18,9 @@ type countingExecutor struct {
 	fail  error // Err of the rows it returns
 }
 
-func (e *countingExecutor) Query(_ context.Context, d *rewrite.Decision) (proxy.Rows, error) {
-	e.calls[d.SQL]++
-	return &failingRows{Rows: proxy.SliceRows(e.rows(d.SQL)), err: e.fail}, nil
+func (e *countingExecutor) Query(_ context.Context, q *executor.Query) (executor.Rows, error) {
+	e.calls[q.SQL]++
+	return &failingRows{Rows: proxy.SliceRows(e.rows(q.SQL)), err: e.fail}, nil
 }
 
 type failingRows struct {
@@ -54,7 +54,7 @@ func TestResultCache(t *testing.T) {
 		}
 		return rows
 	}
-	q := func(sql string) *rewrite.Decision { return &rewrite.Decision{SQL: sql} }
+	q := func(sql string) *executor.Query { return &executor.Query{SQL: sql} }
 
 	t.Run("a repeated query is answered from the cache, equal", func(t *testing.T) {
 		exec := &countingExecutor{calls: map[string]int{}, rows: small}
@@ -110,7 +110,7 @@ func TestResultCache(t *testing.T) {
 	t.Run("a budget of 0 keeps nothing", func(t *testing.T) {
 		exec := &countingExecutor{calls: map[string]int{}, rows: small}
 		c, _ := NewResultCache(exec, 0, nil)
-		if c != Executor(exec) {
+		if c != executor.Executor(exec) {
 			t.Fatalf("NewResultCache with budget 0 = %T, want the executor itself", c)
 		}
 	})
