@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/pgrollup/pgrollup/internal/minio"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // startMinIO starts a MinIO server for the test and returns S3 storage in
@@ -267,7 +267,7 @@ func TestLocalExecutorS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	duck, err := routing.OpenDuckDB(1 << 30)
+	duck, err := duck.Open(1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // LocalExecutor answers rollup routes in this process with files from a
@@ -20,7 +20,7 @@ import (
 // (routing.LocalFiles).
 type LocalExecutor struct {
 	cache *Cache
-	duck  *routing.DuckDB
+	duck  *duck.DB
 	slots chan struct{}
 	// keyOf maps a file as decisions name it to its storage key; nil: they
 	// are storage keys.
@@ -29,7 +29,7 @@ type LocalExecutor struct {
 
 // NewLocalExecutor returns an executor running at most concurrency queries
 // at once (0: no limit) on the shared DuckDB.
-func NewLocalExecutor(cache *Cache, duck *routing.DuckDB, concurrency int) *LocalExecutor {
+func NewLocalExecutor(cache *Cache, duck *duck.DB, concurrency int) *LocalExecutor {
 	e := &LocalExecutor{cache: cache, duck: duck}
 	if concurrency > 0 {
 		e.slots = make(chan struct{}, concurrency)
@@ -41,7 +41,7 @@ func NewLocalExecutor(cache *Cache, duck *routing.DuckDB, concurrency int) *Loca
 // whose files are read in place: decisions name them by local path
 // (routing.LocalFiles(dir)), and cache, over that storage, checks each one
 // before a query reads it. Queries are not limited in number.
-func NewInPlaceExecutor(cache *Cache, duck *routing.DuckDB, dir string) *LocalExecutor {
+func NewInPlaceExecutor(cache *Cache, duck *duck.DB, dir string) *LocalExecutor {
 	e := NewLocalExecutor(cache, duck, 0)
 	e.keyOf = func(file string) (string, error) {
 		rel, err := filepath.Rel(dir, file)
@@ -87,7 +87,7 @@ func (e *LocalExecutor) Query(ctx context.Context, d *executor.Query) (executor.
 
 // runQuery resolves the files (storage keys) through the cache and starts the
 // query. Errors carry their fallback reason.
-func runQuery(ctx context.Context, cache *Cache, duck *routing.DuckDB, fq executor.FileQuery, ncols int) (*heldRows, error) {
+func runQuery(ctx context.Context, cache *Cache, duck *duck.DB, fq executor.FileQuery, ncols int) (*heldRows, error) {
 	paths, release, err := cache.Acquire(ctx, fq.Files)
 	if err != nil {
 		return nil, fileError(ctx, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -191,7 +192,7 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeParquet(t, filepath.Join(storage.Dir(), "big.parquet"), `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
-	duck, err := routing.OpenDuckDB(1 << 30)
+	duck, err := duck.Open(1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // writeParquet writes the rows of a DuckDB query to a Parquet file.
@@ -54,7 +54,7 @@ func decisionFor(sql string, files []string, cols ...string) *executor.Query {
 type queryEnv struct {
 	srv     *Server
 	storage *rollup.FileStorage
-	duck    *routing.DuckDB
+	duck    *duck.DB
 	cache   *Cache
 	server  *QueryServer
 	client  *QueryClient
@@ -80,7 +80,7 @@ func newQueryEnv(t testing.TB, o envOptions) *queryEnv {
 	if e.storage, err = rollup.NewFileStorage(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	if e.duck, err = routing.OpenDuckDB(1 << 30); err != nil {
+	if e.duck, err = duck.Open(1<<30, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.duck.Close() })

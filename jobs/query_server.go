@@ -14,8 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 // QueryServerOptions configures ServeQueries.
@@ -23,7 +23,7 @@ type QueryServerOptions struct {
 	// Cache makes the requested storage keys local files.
 	Cache *Cache
 	// DuckDB is the worker's one shared database (worker.duckdb_memory_limit).
-	DuckDB *routing.DuckDB
+	DuckDB *duck.DB
 	// Concurrency is how many queries run at once (worker.concurrency); a
 	// request beyond it is answered busy so that the proxy asks another
 	// worker. 0 means 4.

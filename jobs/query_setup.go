@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
@@ -48,7 +49,7 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 		c := NewQueryClient(nc, QueryClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
 		return &ProxyExecutor{Executor: c, LocalPath: routing.StorageKeys, Remote: true}, nil
 	}
-	duck, err := routing.OpenDuckDBWithLog(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
+	duck, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
 	if err != nil {
 		return nil, err
 	}

@@ -122,3 +122,43 @@ func must(rows proxy.Rows, err error) proxy.Rows {
 	}
 	return rows
 }
+
+// TestResultCacheForget: answers read from a version taken out of service
+// are not served again, and one that completes afterwards is not kept.
+func TestResultCacheForget(t *testing.T) {
+	ctx := context.Background()
+	exec := &countingExecutor{calls: map[string]int{}, rows: func(sql string) [][]any { return [][]any{{sql}} }}
+	c, err := NewResultCache(exec, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := c.(*ResultCache)
+	q := func(sql string, files ...string) *executor.Query { return &executor.Query{SQL: sql, Files: files} }
+	run := func(d *executor.Query) {
+		t.Helper()
+		rows, err := c.Query(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, rows, -1)
+	}
+	old, other := q("SELECT 1 FROM old", "v1/a", "v1/b"), q("SELECT 1 FROM other", "w1/a")
+	run(old)
+	run(other)
+	// An answer of the old version still being read when it goes.
+	late, err := c.Query(ctx, q("SELECT 2 FROM old", "v1/b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Forget([]string{"v1/a", "v1/b"})
+	readAll(t, late, -1)
+	run(old)
+	run(other)
+	run(q("SELECT 2 FROM old", "v1/b"))
+	if exec.calls["SELECT 1 FROM old"] != 2 || exec.calls["SELECT 2 FROM old"] != 2 {
+		t.Errorf("answers of the forgotten version served from the cache: calls %v", exec.calls)
+	}
+	if exec.calls["SELECT 1 FROM other"] != 1 {
+		t.Errorf("an answer of another version was dropped: calls %v", exec.calls)
+	}
+}

@@ -32,8 +32,8 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
 )
 
 const usage = `pgrollup-worker: builds rollups and answers rollup queries for pgrollup proxies
@@ -206,7 +206,7 @@ func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, stor
 	}
 	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: view, Metrics: metrics,
 		Name: "pgrollup-worker " + who, Log: log.With("component", "integrity")})
-	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
+	duck, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), nil)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -1,4 +1,4 @@
-package routing
+package duck
 
 import (
 	"context"
@@ -12,10 +12,11 @@ import (
 	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
-// DuckDB runs rollup queries in this process, over Parquet files on local
-// disk: the single-binary default. Small files are kept in memory as tables
-// (residentTables), with a quarter of the memory limit.
-type DuckDB struct {
+// DB runs rollup queries in this process, over Parquet files on local disk:
+// the single binary's DuckDB, and each worker's one shared DuckDB. Small files
+// are kept in memory as tables (residentTables), with a quarter of the memory
+// limit.
+type DB struct {
 	db       *sql.DB
 	resident *residentTables
 }
@@ -24,14 +25,9 @@ type DuckDB struct {
 // memory limit of ours.
 const defaultResidentBudget = 256 << 20
 
-// OpenDuckDB opens an in-memory DuckDB limited to memoryLimit bytes (0: DuckDB's default).
-func OpenDuckDB(memoryLimit int64) (*DuckDB, error) {
-	return OpenDuckDBWithLog(memoryLimit, nil)
-}
-
-// OpenDuckDBWithLog is OpenDuckDB with a logger for the tables it keeps in
-// memory (nil: none).
-func OpenDuckDBWithLog(memoryLimit int64, log *slog.Logger) (*DuckDB, error) {
+// Open opens an in-memory DuckDB limited to memoryLimit bytes (0: DuckDB's
+// default); log, when not nil, hears about the tables it keeps in memory.
+func Open(memoryLimit int64, log *slog.Logger) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -49,21 +45,21 @@ func OpenDuckDBWithLog(memoryLimit int64, log *slog.Logger) (*DuckDB, error) {
 	if memoryLimit > 0 {
 		budget = memoryLimit / 4
 	}
-	return &DuckDB{db: db, resident: newResidentTables(db, budget, log)}, nil
+	return &DB{db: db, resident: newResidentTables(db, budget, log)}, nil
 }
 
 // Close releases the database.
-func (d *DuckDB) Close() error {
+func (d *DB) Close() error {
 	d.resident.close()
 	return d.db.Close()
 }
 
 // Forget drops what the database keeps in memory of the files at paths, whose
 // version was taken out of service, and never loads them again.
-func (d *DuckDB) Forget(paths []string) { d.resident.forget(paths) }
+func (d *DB) Forget(paths []string) { d.resident.forget(paths) }
 
 // Query implements executor.Executor. q.Files are the local paths its SQL reads.
-func (d *DuckDB) Query(ctx context.Context, q *executor.Query) (executor.Rows, error) {
+func (d *DB) Query(ctx context.Context, q *executor.Query) (executor.Rows, error) {
 	query, release := d.resident.substitute(q)
 	rows, err := d.db.QueryContext(ctx, query)
 	if err != nil {

@@ -1,4 +1,4 @@
-package routing
+package duck
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // writeParquet writes rows rows of a small rollup to a Parquet file with DuckDB itself.
-func writeParquet(t *testing.T, d *DuckDB, path string, rows int) {
+func writeParquet(t *testing.T, d *DB, path string, rows int) {
 	t.Helper()
 	q := fmt.Sprintf(`COPY (SELECT 'k' || (i %% 7) AS d0, (i * 1.25)::DECIMAL(38,2) AS m0_sum, TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i::int) AS t FROM range(%d) r(i)) TO %s (FORMAT parquet)`, rows, executor.QuoteLiteral(path))
 	if _, err := d.db.Exec(q); err != nil {
@@ -35,7 +35,7 @@ func rollupQuery(files ...string) *executor.Query {
 	}
 }
 
-func queryAll(t *testing.T, d *DuckDB, dec *executor.Query) [][]any {
+func queryAll(t *testing.T, d *DB, dec *executor.Query) [][]any {
 	t.Helper()
 	rows, err := d.Query(context.Background(), dec)
 	if err != nil {
@@ -53,7 +53,7 @@ func queryAll(t *testing.T, d *DuckDB, dec *executor.Query) [][]any {
 }
 
 // waitResident waits until every file has a table in memory.
-func waitResident(t *testing.T, d *DuckDB, files ...string) {
+func waitResident(t *testing.T, d *DB, files ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -76,7 +76,7 @@ func waitResident(t *testing.T, d *DuckDB, files ...string) {
 }
 
 func TestResidentTables(t *testing.T) {
-	d, err := OpenDuckDB(64 << 20)
+	d, err := Open(64<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestResidentTables(t *testing.T) {
 }
 
 func TestResidentTablesSkipLargeFiles(t *testing.T) {
-	d, err := OpenDuckDB(32 << 20) // a 2 MiB share for each file at most
+	d, err := Open(32<<20, nil) // a 2 MiB share for each file at most
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestResidentTablesSkipLargeFiles(t *testing.T) {
 	}
 }
 
-func residentCount(d *DuckDB) int {
+func residentCount(d *DB) int {
 	d.resident.mu.Lock()
 	defer d.resident.mu.Unlock()
 	return len(d.resident.tables)

@@ -1,4 +1,4 @@
-package routing
+package duck
 
 import (
 	"context"
