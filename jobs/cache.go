@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 )
@@ -522,7 +523,7 @@ func (c *Cache) Prefetch(ctx context.Context, keys []string) {
 // built first; a version is skipped when it alone would not fit the cache,
 // and a round stops once it has prefetched MaxBytes, so that prefetching
 // never evicts what it just fetched.
-func (c *Cache) Follow(ctx context.Context, view *View) {
+func (c *Cache) Follow(ctx context.Context, view *catalog.View) {
 	if c.local != nil {
 		return
 	}
@@ -540,7 +541,7 @@ func (c *Cache) Follow(ctx context.Context, view *View) {
 			if st.Active == nil || !st.Retired.IsZero() {
 				continue
 			}
-			id := Key(st.Name, st.Identity) + "/" + st.Active.ID
+			id := catalog.Key(st.Name, st.Identity) + "/" + st.Active.ID
 			current[id] = true
 			if !seen[id] {
 				seen[id] = true

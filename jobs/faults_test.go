@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/internal/minio"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -43,7 +44,7 @@ rollups:
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var cat *Catalog
+	var cat *catalog.Catalog
 	done := make(chan struct{}, 4)
 	for i := range 2 {
 		nc, err := nats.Connect(url)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -16,10 +17,10 @@ import (
 type IntegrityOptions struct {
 	// Catalog is where a broken file takes its version out of service; nil only
 	// counts and logs.
-	Catalog *Catalog
+	Catalog *catalog.Catalog
 	// View is the live catalog the files' recorded sizes and checksums come from;
 	// nil: nothing is known about any file, and nothing is forgotten.
-	View *View
+	View *catalog.View
 	// Metrics counts pgrollup_rollup_file_errors_total.
 	Metrics *Metrics
 	// Name identifies this process in the catalog's record of a broken version.
@@ -130,7 +131,7 @@ func (g *Integrity) Report(ctx context.Context, fe *rollup.FileError) {
 	_, err := g.o.Catalog.Update(uctx, name, identity, func(st *rollup.State) error {
 		took = nil
 		if !st.MarkBroken(fe, g.o.Name, time.Now()) {
-			return NoChange
+			return catalog.NoChange
 		}
 		took = st.LastBroken()
 		return nil
@@ -264,7 +265,7 @@ func (g *Integrity) Follow(ctx context.Context) {
 		for _, st := range view.All() {
 			g.o.Metrics.fileErrorSeries(st.Name)
 			for _, b := range st.Broken {
-				id := Key(st.Name, st.Identity) + "/" + b.Version
+				id := catalog.Key(st.Name, st.Identity) + "/" + b.Version
 				if !seen[id] {
 					seen[id] = true
 					keys = append(keys, b.Files...)

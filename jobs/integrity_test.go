@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
 )
@@ -24,7 +25,7 @@ import (
 // an Integrity over the catalog, on an embedded server and file:// storage.
 type healSystem struct {
 	sched     *Scheduler
-	cat       *Catalog
+	cat       *catalog.Catalog
 	storage   *rollup.FileStorage
 	files     *Integrity
 	metrics   *Metrics

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -85,9 +87,9 @@ func loadConfig(t testing.TB, dsn, dir, body string) *config.Config {
 }
 
 // embedded starts an embedded NATS server in dir and returns a JetStream context.
-func embedded(t testing.TB, dir string) (*Server, jetstream.JetStream, *Catalog) {
+func embedded(t testing.TB, dir string) (*node.Server, jetstream.JetStream, *catalog.Catalog) {
 	t.Helper()
-	srv, err := StartServer(context.Background(), ServerOptions{Dir: dir})
+	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,17 +102,17 @@ func embedded(t testing.TB, dir string) (*Server, jetstream.JetStream, *Catalog)
 	return srv, js, cat
 }
 
-func setup(t testing.TB, nc *nats.Conn) (jetstream.JetStream, *Catalog) {
+func setup(t testing.TB, nc *nats.Conn) (jetstream.JetStream, *catalog.Catalog) {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, kv, err := Setup(context.Background(), js)
+	_, kv, err := node.Setup(context.Background(), js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return js, NewCatalog(kv)
+	return js, catalog.New(kv)
 }
 
 // natsServer starts Debian's nats-server binary with JetStream in its own process.
@@ -162,7 +164,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func state(t testing.TB, cat *Catalog, def *rollup.Definition) *rollup.State {
+func state(t testing.TB, cat *catalog.Catalog, def *rollup.Definition) *rollup.State {
 	t.Helper()
 	st, err := cat.Get(context.Background(), def.Name, def.Identity())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -52,7 +53,7 @@ func decisionFor(sql string, files []string, cols ...string) *executor.Query {
 // queryEnv is a worker answering over NATS and a client asking it, both in
 // this process on an embedded server, over files in a file:// storage.
 type queryEnv struct {
-	srv     *Server
+	srv     *node.Server
 	storage *rollup.FileStorage
 	duck    *duck.DB
 	cache   *Cache
@@ -71,7 +72,7 @@ type envOptions struct {
 
 func newQueryEnv(t testing.TB, o envOptions) *queryEnv {
 	t.Helper()
-	srv, err := StartServer(context.Background(), ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -38,7 +39,7 @@ type ProxyExecutor struct {
 // prefetches (nil: no prefetch); files checks the files this process reads
 // and drops those of broken versions from its cache and DuckDB (nil: no
 // checks). The executor lives until Close.
-func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *View, files *Integrity, log *slog.Logger) (*ProxyExecutor, error) {
+func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *catalog.View, files *Integrity, log *slog.Logger) (*ProxyExecutor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -15,6 +15,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
 // allTypes creates a table with a column of every type DuckDB hands the
@@ -350,7 +351,7 @@ func TestQueryWorkerTimeout(t *testing.T) {
 
 // TestQueryNoWorker: without any worker the statement falls back at once.
 func TestQueryNoWorker(t *testing.T) {
-	srv, err := StartServer(context.Background(), ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +469,7 @@ func TestQueryConcurrentClients(t *testing.T) {
 // TestNewProxyExecutor: the configuration picks the executor and the file
 // mapping that goes with it.
 func TestNewProxyExecutor(t *testing.T) {
-	srv, err := StartServer(context.Background(), ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

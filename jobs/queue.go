@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -29,7 +30,7 @@ const (
 // while workers run an older or newer config.
 type Job struct {
 	// ID is the JetStream message id: JetStream drops a second job with the same id
-	// published within DedupWindow.
+	// published within node.DedupWindow.
 	ID           string             `json:"id"`
 	Def          *rollup.Definition `json:"definition"`
 	Identity     string             `json:"identity"`
@@ -52,7 +53,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate b
 	if err != nil {
 		return false, fmt.Errorf("publish build %s: %w", job.Def.Name, err)
 	}
-	msg := &nats.Msg{Subject: SubjectPrefix + job.Def.Name, Data: b, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: node.SubjectPrefix + job.Def.Name, Data: b, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, job.ID)
 	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -50,7 +51,7 @@ const (
 // SchedulerOptions configures a Scheduler.
 type SchedulerOptions struct {
 	JetStream jetstream.JetStream
-	Catalog   *Catalog
+	Catalog   *catalog.Catalog
 	Targets   []Target
 	// WarehouseDSN is used for refresh keys (refresh.sql).
 	WarehouseDSN string
@@ -175,19 +176,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) Startup(ctx context.Context) error {
 	current := map[string]bool{}
 	for _, t := range s.o.Targets {
-		current[Key(t.Def.Name, t.Def.Identity())] = true
+		current[catalog.Key(t.Def.Name, t.Def.Identity())] = true
 	}
 	states, err := s.o.Catalog.List(ctx)
 	if err != nil {
 		return err
 	}
 	for _, st := range states {
-		if current[Key(st.Name, st.Identity)] || !st.Retired.IsZero() {
+		if current[catalog.Key(st.Name, st.Identity)] || !st.Retired.IsZero() {
 			continue
 		}
 		if _, err := s.o.Catalog.Update(ctx, st.Name, st.Identity, func(st *rollup.State) error {
 			if !st.Retired.IsZero() {
-				return NoChange
+				return catalog.NoChange
 			}
 			st.Retired = time.Now().UTC()
 			return nil
@@ -200,7 +201,7 @@ func (s *Scheduler) Startup(ctx context.Context) error {
 	for _, t := range s.o.Targets {
 		st, err := s.o.Catalog.Update(ctx, t.Def.Name, t.Def.Identity(), func(st *rollup.State) error {
 			if st.Def != nil && st.Retired.IsZero() {
-				return NoChange
+				return catalog.NoChange
 			}
 			st.Def, st.Retired = t.Def, time.Time{}
 			return nil

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
 // startSystem runs a scheduler and an in-process worker on an embedded server in dir.
-func startSystem(t *testing.T, dsn, dir, rollups string) (*Scheduler, *Catalog, *rollup.FileStorage, []Target, func()) {
+func startSystem(t *testing.T, dsn, dir, rollups string) (*Scheduler, *catalog.Catalog, *rollup.FileStorage, []Target, func()) {
 	t.Helper()
 	cfg := loadConfig(t, dsn, dir, rollups)
 	targets, err := Targets(cfg)

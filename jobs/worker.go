@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -26,7 +28,7 @@ const (
 // WorkerOptions configures a Worker.
 type WorkerOptions struct {
 	JetStream jetstream.JetStream
-	Catalog   *Catalog
+	Catalog   *catalog.Catalog
 	// Builder builds the versions; its Storage must be the storage the catalog's files
 	// live in.
 	Builder *rollup.Builder
@@ -73,14 +75,14 @@ func NewWorker(o WorkerOptions) *Worker {
 
 // Consumer creates or updates the durable consumer every worker pulls from.
 func Consumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxDeliver int) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
+	c, err := js.CreateOrUpdateConsumer(ctx, node.StreamName, jetstream.ConsumerConfig{
+		Durable:       node.ConsumerName,
 		Description:   "pgrollup workers",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxDeliver:    maxDeliver,
 		MaxAckPending: 1000,
-		FilterSubject: SubjectPrefix + ">",
+		FilterSubject: node.SubjectPrefix + ">",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build consumer: %w", err)
@@ -177,11 +179,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		if st.Active != nil && !st.Active.Started.Before(job.Due) {
 			satisfied = true
-			return NoChange
+			return catalog.NoChange
 		}
 		if b := st.Building; b != nil && b.Job != job.ID && time.Since(b.Heartbeat) < 3*w.o.AckWait {
 			busy = true
-			return NoChange
+			return catalog.NoChange
 		}
 		now := time.Now().UTC()
 		st.Building = &rollup.Build{Job: job.ID, Worker: w.o.Name, Version: versionID, Started: now, Heartbeat: now}
@@ -231,7 +233,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			progressMu.Unlock()
 			_, _ = w.o.Catalog.Update(buildCtx, def.Name, job.Identity, func(st *rollup.State) error {
 				if st.Building == nil || st.Building.Job != job.ID {
-					return NoChange
+					return catalog.NoChange
 				}
 				st.Building.Heartbeat, st.Building.Progress = time.Now().UTC(), p
 				return nil
@@ -261,7 +263,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			log.Info("build interrupted by shutdown; job handed back")
 			_, _ = w.o.Catalog.Update(recCtx, def.Name, job.Identity, func(st *rollup.State) error {
 				if st.Building == nil || st.Building.Job != job.ID {
-					return NoChange
+					return catalog.NoChange
 				}
 				st.Building = nil
 				st.Status = idleStatus(st)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -21,8 +23,8 @@ import (
 // (embedded NATS unless nats.url is set), the catalog view, the scheduler and,
 // unless --build-worker=false, an in-process worker.
 type builds struct {
-	node    *jobs.Node
-	view    *jobs.View
+	node    *node.Node
+	view    *catalog.View
 	api     *jobs.API
 	runCtx  context.Context
 	cancel  context.CancelFunc
@@ -58,18 +60,18 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	node, err := jobs.Open(ctx, cfg, "pgrollup", log)
+	n, err := node.Open(ctx, cfg, "pgrollup", log)
 	if err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b := &builds{node: node, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
+	b := &builds{node: n, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
 	fail := func(err error) (*builds, error) {
 		cancel()
-		node.Close()
+		n.Close()
 		return nil, err
 	}
-	if b.view, err = node.Catalog.Watch(runCtx); err != nil {
+	if b.view, err = n.Catalog.Watch(runCtx); err != nil {
 		return fail(err)
 	}
 	if b.sched, err = b.newScheduler(cfg, targets); err != nil {
@@ -81,7 +83,7 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		return fail(fmt.Errorf("metrics: %w", err))
 	}
 	host, _ := os.Hostname()
-	b.files = jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: b.view, Metrics: metrics,
+	b.files = jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: n.Catalog, View: b.view, Metrics: metrics,
 		Name: fmt.Sprintf("pgrollup %s-%d", host, os.Getpid()), Log: log.With("component", "integrity")})
 	b.sched.SetFiles(b.files)
 	if buildWorker {
@@ -89,7 +91,7 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 			return fail(err)
 		}
 		worker := jobs.NewWorker(jobs.WorkerOptions{
-			JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
+			JetStream: n.JetStream, Catalog: n.Catalog, Concurrency: cfg.Worker.Concurrency,
 			Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
 				MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
 			Log: log.With("component", "worker"), Metrics: metrics,
@@ -182,13 +184,13 @@ func (b *builds) Ready() bool {
 func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
 
 // Node is the NATS connection and JetStream of this process.
-func (b *builds) Node() *jobs.Node { return b.node }
+func (b *builds) Node() *node.Node { return b.node }
 
 // Files checks the rollup files this process reads and acts on broken ones.
 func (b *builds) Files() *jobs.Integrity { return b.files }
 
 // View is the live catalog, for the rewriter's snapshot.
-func (b *builds) View() *jobs.View { return b.view }
+func (b *builds) View() *catalog.View { return b.view }
 
 // Close stops the scheduler and the in-process worker, if any (a build in progress is
 // handed back to the queue), then the job system.

@@ -1,6 +1,8 @@
 package main
 
-import "testing"
+import (
+	"testing"
+)
 
 func TestHBARuleMayMatch(t *testing.T) {
 	for _, tt := range []struct {

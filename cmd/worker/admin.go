@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/proxy"
 )
 
@@ -28,11 +28,11 @@ type readiness struct {
 
 type liveState struct {
 	conn *nats.Conn
-	view *jobs.View
+	view *catalog.View
 }
 
 // set records the running connection and catalog view.
-func (r *readiness) set(conn *nats.Conn, view *jobs.View) {
+func (r *readiness) set(conn *nats.Conn, view *catalog.View) {
 	r.p.Store(&liveState{conn: conn, view: view})
 }
 

@@ -32,7 +32,9 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/duck"
+	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -153,12 +155,12 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 	if err := os.MkdirAll(cfg.Worker.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("worker.cache_dir: %w", err)
 	}
-	node, err := jobs.Open(ctx, cfg, "pgrollup-worker", log)
+	n, err := node.Open(ctx, cfg, "pgrollup-worker", log)
 	if err != nil {
 		return err
 	}
-	defer node.Close()
-	q, err := serveQueries(ctx, cfg, node, storage, o.name, metrics, log)
+	defer n.Close()
+	q, err := serveQueries(ctx, cfg, n, storage, o.name, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -166,9 +168,9 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 	if err := reg.Register(newQueryCollector(q.server.Stats, q.cache.Stats)); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	ready.set(node.Conn, q.view)
+	ready.set(n.Conn, q.view)
 	w := jobs.NewWorker(jobs.WorkerOptions{
-		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
+		JetStream: n.JetStream, Catalog: n.Catalog, Concurrency: cfg.Worker.Concurrency,
 		AckWait: o.ackWait, Name: o.name, Log: log, Metrics: metrics,
 		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
 			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
@@ -183,7 +185,7 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 type queries struct {
 	server *jobs.QueryServer
 	cache  *jobs.Cache
-	view   *jobs.View
+	view   *catalog.View
 	stop   func()
 }
 
@@ -192,9 +194,9 @@ type queries struct {
 // DuckDB and the cache. The files it reads are checked against what their
 // builds recorded; a broken one takes its version out of service, and the
 // files of such versions are dropped from the cache and the DuckDB.
-func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, metrics *jobs.Metrics, log *slog.Logger) (*queries, error) {
+func serveQueries(ctx context.Context, cfg *config.Config, n *node.Node, storage rollup.Storage, name string, metrics *jobs.Metrics, log *slog.Logger) (*queries, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	view, err := node.Catalog.Watch(ctx)
+	view, err := n.Catalog.Watch(ctx)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -204,7 +206,7 @@ func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, stor
 		host, _ := os.Hostname()
 		who = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: view, Metrics: metrics,
+	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: n.Catalog, View: view, Metrics: metrics,
 		Name: "pgrollup-worker " + who, Log: log.With("component", "integrity")})
 	duck, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), nil)
 	if err != nil {
@@ -229,7 +231,7 @@ func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, stor
 	var followed sync.WaitGroup
 	followed.Go(func() { files.Follow(ctx) })
 	followed.Go(func() { cache.Follow(ctx, view) })
-	qs, err := jobs.ServeQueries(ctx, node.Conn, jobs.QueryServerOptions{
+	qs, err := jobs.ServeQueries(ctx, n.Conn, jobs.QueryServerOptions{
 		Cache: cache, DuckDB: duck, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
 const testToken = "worker-test-token"
@@ -52,7 +53,7 @@ func TestAdmin(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := jobs.StartServer(ctx, jobs.ServerOptions{Dir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:" + freePort(t)})
+	srv, err := node.StartServer(ctx, node.ServerOptions{Dir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:" + freePort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package jobs
+package node
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/catalog"
 )
 
 // Node is a process's connection to the job system: the embedded server when
@@ -19,7 +21,7 @@ type Node struct {
 	Server    *Server // nil with an external server
 	Conn      *nats.Conn
 	JetStream jetstream.JetStream
-	Catalog   *Catalog
+	Catalog   *catalog.Catalog
 }
 
 // Open connects as cfg says: to nats.url, or to an embedded server (started here) with
@@ -33,7 +35,7 @@ func Open(ctx context.Context, cfg *config.Config, name string, log *slog.Logger
 		}
 		n.Conn, err = n.Server.Connect()
 	} else {
-		n.Conn, err = Dial(cfg.NATS.URL, name)
+		n.Conn, err = dial(cfg.NATS.URL, name)
 	}
 	if err != nil {
 		n.Close()
@@ -48,7 +50,7 @@ func Open(ctx context.Context, cfg *config.Config, name string, log *slog.Logger
 		n.Close()
 		return nil, err
 	}
-	n.Catalog = NewCatalog(kv)
+	n.Catalog = catalog.New(kv)
 	return n, nil
 }
 
@@ -65,4 +67,14 @@ func (n *Node) Close() error {
 		n.Server.Shutdown()
 	}
 	return err
+}
+
+// dial connects to an external NATS server, retrying while it is unreachable.
+func dial(url, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	return nc, nil
 }

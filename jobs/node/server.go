@@ -1,4 +1,4 @@
-package jobs
+package node
 
 import (
 	"context"
@@ -11,20 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// Names of the JetStream objects pgrollup uses.
-const (
-	StreamName    = "PGROLLUP_BUILDS"
-	SubjectPrefix = "pgrollup.builds."
-	ConsumerName  = "pgrollup-builders"
-	CatalogBucket = "pgrollup_catalog"
-)
-
-// DedupWindow is how long JetStream remembers a job's message id: the same due build
-// published by several proxies within it is queued once.
-const DedupWindow = 15 * time.Minute
 
 // Server is the embedded NATS server of the single binary.
 type Server struct {
@@ -93,41 +80,6 @@ func (s *Server) ClientURL() string {
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
-}
-
-// Dial connects to an external NATS server, retrying while it is unreachable.
-func Dial(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats: %w", err)
-	}
-	return nc, nil
-}
-
-// Setup creates (or updates) the build stream and the catalog bucket.
-func Setup(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, jetstream.KeyValue, error) {
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "pgrollup build jobs",
-		Subjects:    []string{SubjectPrefix + ">"},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-		Duplicates:  DedupWindow,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("build stream: %w", err)
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      CatalogBucket,
-		Description: "pgrollup catalog: one rollup.State per rollup definition",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("catalog bucket: %w", err)
-	}
-	return stream, kv, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
