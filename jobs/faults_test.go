@@ -14,16 +14,17 @@ import (
 
 	"github.com/pgrollup/pgrollup/internal/minio"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
 // TestTwoProxiesTwoWorkers: two schedulers and two workers on one external NATS server
 // run each due build once.
 func TestTwoProxiesTwoWorkers(t *testing.T) {
-	dsn := newDatabase(t, "multi", shop...)
-	url := natsServer(t)
+	dsn := jobstest.NewDatabase(t, "multi", jobstest.Shop...)
+	url, _ := jobstest.NATSServer(t)
 	dir := t.TempDir()
-	cfg := loadConfig(t, dsn, dir, `
+	cfg := jobstest.LoadConfig(t, dsn, dir, `
 rollups:
   - name: every2s
     table: public.orders
@@ -52,7 +53,7 @@ rollups:
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		js, c := setup(t, nc)
+		js, c := jobstest.Setup(t, nc)
 		cat = c
 		sched, err := NewScheduler(SchedulerOptions{JetStream: js, Catalog: c, Targets: targets, WarehouseDSN: dsn, Tick: 50 * time.Millisecond})
 		if err != nil {
@@ -68,11 +69,11 @@ rollups:
 	for range 4 {
 		<-done
 	}
-	once := state(t, cat, targets[1].Def)
-	if n := len(records(once, "")); n != 1 {
+	once := jobstest.State(t, cat, targets[1].Def)
+	if n := len(jobstest.Records(once, "")); n != 1 {
 		t.Errorf("rollup without a schedule built %d times, want once: %+v", n, once.Builds)
 	}
-	ev := state(t, cat, targets[0].Def)
+	ev := jobstest.State(t, cat, targets[0].Def)
 	jobs := map[string]int{}
 	workers := map[string]bool{}
 	for _, b := range ev.Builds {
@@ -97,9 +98,9 @@ rollups:
 // TestWarehouseDown: a build against a stopped warehouse fails with a recorded error
 // and is retried; the previous version keeps serving.
 func TestWarehouseDown(t *testing.T) {
-	dsn := newDatabase(t, "down", shop...)
+	dsn := jobstest.NewDatabase(t, "down", jobstest.Shop...)
 	dir := t.TempDir()
-	cfg := loadConfig(t, dsn, dir, `
+	cfg := jobstest.LoadConfig(t, dsn, dir, `
 rollups:
   - name: r
     table: public.orders
@@ -108,7 +109,7 @@ rollups:
 `)
 	targets, _ := Targets(cfg)
 	def := targets[0].Def
-	_, js, cat := embedded(t, t.TempDir())
+	_, js, cat := jobstest.Embedded(t, t.TempDir())
 	st, _ := rollup.NewFileStorage(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -120,10 +121,10 @@ rollups:
 	if err := sched.Startup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "first version", func() bool { s := state(t, cat, def); return s != nil && s.Active != nil })
+	jobstest.WaitFor(t, 30*time.Second, "first version", func() bool { s := jobstest.State(t, cat, def); return s != nil && s.Active != nil })
 	gcancel()
 	<-gdone
-	v1 := state(t, cat, def).Active.ID
+	v1 := jobstest.State(t, cat, def).Active.ID
 
 	down := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, AckWait: 3 * time.Second,
 		Builder: &rollup.Builder{DSN: "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=1", Storage: st, TempDir: t.TempDir()}})
@@ -131,15 +132,15 @@ rollups:
 	if _, err := sched.Refresh(ctx, "r"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "two failed attempts", func() bool { return len(records(state(t, cat, def), "error")) >= 2 })
-	s := state(t, cat, def)
+	jobstest.WaitFor(t, 30*time.Second, "two failed attempts", func() bool { return len(jobstest.Records(jobstest.State(t, cat, def), "error")) >= 2 })
+	s := jobstest.State(t, cat, def)
 	if s.Active == nil || s.Active.ID != v1 {
 		t.Fatalf("active version changed or vanished: %+v", s.Active)
 	}
 	if s.Status != rollup.StatusFailed && s.Status != rollup.StatusBuilding || !strings.Contains(s.LastError, "connect") {
 		t.Fatalf("status %s, last error %q", s.Status, s.LastError)
 	}
-	errs := records(s, "error")
+	errs := jobstest.Records(s, "error")
 	if errs[0].Job != errs[1].Job || errs[0].Final {
 		t.Errorf("retries are not of the same job: %+v", errs)
 	}
@@ -148,7 +149,7 @@ rollups:
 // TestStorageErrorNeverActivates: a build whose upload fails leaves the previous
 // version active.
 func TestStorageErrorNeverActivates(t *testing.T) {
-	dsn := newDatabase(t, "storage_err", shop...)
+	dsn := jobstest.NewDatabase(t, "storage_err", jobstest.Shop...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	mctx, mcancel := context.WithTimeout(ctx, 15*time.Minute)
@@ -165,10 +166,10 @@ func TestStorageErrorNeverActivates(t *testing.T) {
 		}
 		return s
 	}
-	cfg := loadConfig(t, dsn, t.TempDir(), "rollups:\n  - {name: r, table: public.orders, dimensions: [status], measures: [count(*)]}\n")
+	cfg := jobstest.LoadConfig(t, dsn, t.TempDir(), "rollups:\n  - {name: r, table: public.orders, dimensions: [status], measures: [count(*)]}\n")
 	targets, _ := Targets(cfg)
 	def := targets[0].Def
-	_, js, cat := embedded(t, t.TempDir())
+	_, js, cat := jobstest.Embedded(t, t.TempDir())
 	sched, _ := NewScheduler(SchedulerOptions{JetStream: js, Catalog: cat, Targets: targets, WarehouseDSN: dsn})
 	gctx, gcancel := context.WithCancel(ctx)
 	gdone := make(chan struct{})
@@ -177,18 +178,18 @@ func TestStorageErrorNeverActivates(t *testing.T) {
 	if err := sched.Startup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "first version", func() bool { s := state(t, cat, def); return s != nil && s.Active != nil })
+	jobstest.WaitFor(t, 30*time.Second, "first version", func() bool { s := jobstest.State(t, cat, def); return s != nil && s.Active != nil })
 	gcancel()
 	<-gdone
-	v1 := state(t, cat, def).Active
+	v1 := jobstest.State(t, cat, def).Active
 
 	bad := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, AckWait: 3 * time.Second, Builder: &rollup.Builder{DSN: dsn, Storage: s3("missing-bucket"), TempDir: t.TempDir()}})
 	go func() { _ = bad.Run(ctx) }()
 	if _, err := sched.Refresh(ctx, "r"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "failed build", func() bool { return len(records(state(t, cat, def), "error")) >= 1 })
-	s := state(t, cat, def)
+	jobstest.WaitFor(t, 30*time.Second, "failed build", func() bool { return len(jobstest.Records(jobstest.State(t, cat, def), "error")) >= 1 })
+	s := jobstest.State(t, cat, def)
 	if s.Active == nil || s.Active.ID != v1.ID || !strings.Contains(s.LastError, "does not exist") {
 		t.Fatalf("after a storage error: active %+v, last error %q", s.Active, s.LastError)
 	}
@@ -204,14 +205,14 @@ func TestWorkerKilled(t *testing.T) {
 		t.Fatalf("build the worker: %v\n%s", err, out)
 	}
 	// slow_ok makes every partition of the build take about a second.
-	dsn := newDatabase(t, "killed", append(shop,
+	dsn := jobstest.NewDatabase(t, "killed", append(jobstest.Shop,
 		`CREATE FUNCTION slow_ok(id int) RETURNS boolean LANGUAGE sql AS $$ SELECT id % 50 <> 0 OR pg_sleep(0.05) IS NOT NULL $$`)...)
-	url := natsServer(t)
+	url, _ := jobstest.NATSServer(t)
 	dir := t.TempDir()
 	yaml := "nats: {url: " + url + "}\nworker: {concurrency: 1}\nrollups:\n" +
 		"  - {name: slow, table: public.orders, dimensions: [status], time_dimension: created_at, granularity: hour, measures: [count(*)], " +
 		"filters: [\"slow_ok(id)\"], partition_granularity: day}\n"
-	cfg := loadConfig(t, dsn, dir, yaml)
+	cfg := jobstest.LoadConfig(t, dsn, dir, yaml)
 	if err := os.WriteFile(filepath.Join(dir, "pgrollup.yaml"), []byte("warehouse: {dsn: \""+dsn+"\"}\ndata_dir: "+dir+"\n"+yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -222,13 +223,13 @@ func TestWorkerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, cat := setup(t, nc)
+	js, cat := jobstest.Setup(t, nc)
 	if _, err := Consumer(context.Background(), js, 2*time.Second, DefaultMaxDeliver); err != nil {
 		t.Fatal(err)
 	}
 	startWorker := func(name string) *exec.Cmd {
 		cmd := exec.Command(bin, "--config", filepath.Join(dir, "pgrollup.yaml"), "--name", name, "--ack-wait", "2s")
-		cmd.Stderr = testWriter{t, name}
+		cmd.Stderr = jobstest.Writer{T: t, Name: name}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -241,15 +242,15 @@ func TestWorkerKilled(t *testing.T) {
 	if err := sched.Startup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 90*time.Second, "first version", func() bool { s := state(t, cat, def); return s != nil && s.Active != nil })
-	v1 := state(t, cat, def).Active.ID
+	jobstest.WaitFor(t, 90*time.Second, "first version", func() bool { s := jobstest.State(t, cat, def); return s != nil && s.Active != nil })
+	v1 := jobstest.State(t, cat, def).Active.ID
 
 	job, err := sched.Refresh(ctx, "slow")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "worker A building", func() bool {
-		s := state(t, cat, def)
+	jobstest.WaitFor(t, 30*time.Second, "worker A building", func() bool {
+		s := jobstest.State(t, cat, def)
 		return s.Building != nil && s.Building.Worker == "A" && strings.Contains(s.Building.Progress, "reading")
 	})
 	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
@@ -258,7 +259,7 @@ func TestWorkerKilled(t *testing.T) {
 	startWorker("B")
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		s := state(t, cat, def)
+		s := jobstest.State(t, cat, def)
 		if s.Active == nil {
 			t.Fatal("no active version during the rebuild")
 		}
@@ -277,14 +278,4 @@ func TestWorkerKilled(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-type testWriter struct {
-	t    *testing.T
-	name string
-}
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Logf("%s: %s", w.name, strings.TrimSpace(string(p)))
-	return len(p), nil
 }

@@ -1,9 +1,7 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,21 +12,26 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/integrity"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/jobs/local"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
 // healSystem is a worker, a scheduler whose steps the test takes itself, and
-// an Integrity over the catalog, on an embedded server and file:// storage.
+// an integrity checker over the catalog, on an embedded server and file://
+// storage.
 type healSystem struct {
 	sched     *Scheduler
 	cat       *catalog.Catalog
 	storage   *rollup.FileStorage
-	files     *Integrity
-	metrics   *Metrics
+	files     *integrity.Checker
+	reg       *prometheus.Registry
 	def       *rollup.Definition
 	mu        sync.Mutex
 	forgotten []string
@@ -37,7 +40,7 @@ type healSystem struct {
 func startHealSystem(t *testing.T, dsn string) *healSystem {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := loadConfig(t, dsn, dir, `
+	cfg := jobstest.LoadConfig(t, dsn, dir, `
 rollups:
   - name: heal
     table: public.orders
@@ -48,7 +51,7 @@ rollups:
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, js, cat := embedded(t, filepath.Join(dir, "nats"))
+	_, js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
 	fsDir, _ := cfg.Storage.LocalDir()
 	st, err := rollup.NewFileStorage(fsDir)
 	if err != nil {
@@ -60,10 +63,12 @@ rollups:
 		t.Fatal(err)
 	}
 	h := &healSystem{cat: cat, storage: st, def: targets[0].Def}
-	if h.metrics, err = NewMetrics(prometheus.NewRegistry(), nil); err != nil {
+	h.reg = prometheus.NewRegistry()
+	metrics, err := integrity.NewMetrics(h.reg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.files = NewIntegrity(IntegrityOptions{Catalog: cat, View: view, Metrics: h.metrics, Name: "test", Log: testLog(t)})
+	h.files = integrity.New(integrity.Options{Catalog: cat, View: view, Metrics: metrics, Name: "test", Log: jobstest.Log(t)})
 	h.files.OnBroken(func(keys []string) {
 		h.mu.Lock()
 		h.forgotten = append(h.forgotten, keys...)
@@ -72,11 +77,11 @@ rollups:
 	// The scheduler does not run: the test ticks and scrubs it, so that it sees
 	// each state before the rebuild changes it.
 	h.sched, err = NewScheduler(SchedulerOptions{JetStream: js, Catalog: cat, Targets: targets, WarehouseDSN: dsn, Storage: st,
-		Files: h.files, Log: testLog(t)})
+		Files: h.files, Log: jobstest.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, Concurrency: 1, AckWait: 3 * time.Second, Log: testLog(t),
+	w := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, Concurrency: 1, AckWait: 3 * time.Second, Log: jobstest.Log(t),
 		Builder: &rollup.Builder{DSN: dsn, Storage: st, TempDir: t.TempDir()}})
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = w.Run(ctx) })
@@ -89,13 +94,13 @@ rollups:
 	return h
 }
 
-func (h *healSystem) state(t *testing.T) *rollup.State { return state(t, h.cat, h.def) }
+func (h *healSystem) state(t *testing.T) *rollup.State { return jobstest.State(t, h.cat, h.def) }
 
 // waitActive waits for an active version other than not, and returns it.
 func (h *healSystem) waitActive(t *testing.T, not string) *rollup.Version {
 	t.Helper()
 	var v *rollup.Version
-	waitFor(t, 60*time.Second, "an active version other than "+not, func() bool {
+	jobstest.WaitFor(t, 60*time.Second, "an active version other than "+not, func() bool {
 		s := h.state(t)
 		if s != nil && s.Active != nil && s.Active.ID != not && s.Status == rollup.StatusActive {
 			v = s.Active
@@ -115,10 +120,10 @@ func (h *healSystem) checkBroken(t *testing.T, version, file, kind string) {
 		b.Version != version || b.File != file || b.Kind != kind {
 		t.Fatalf("after the broken file: active %v, status %s, last error %q, broken %+v", s.Active, s.Status, s.LastError, b)
 	}
-	if n := testutil.ToFloat64(h.metrics.fileErrors.WithLabelValues(h.def.Name, kind)); n < 1 {
+	if n := jobstest.Counter(t, h.reg, "pgrollup_rollup_file_errors_total", "rollup", h.def.Name, "kind", kind); n < 1 {
 		t.Errorf("pgrollup_rollup_file_errors_total{kind=%q} = %v", kind, n)
 	}
-	waitFor(t, 10*time.Second, "the version's files dropped", func() bool {
+	jobstest.WaitFor(t, 10*time.Second, "the version's files dropped", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return slices.Contains(h.forgotten, file)
@@ -146,14 +151,34 @@ func (h *healSystem) rebuild(t *testing.T, broken string) *rollup.Version {
 // scrub; each takes the version out of service with the file named, and the
 // rollup is rebuilt in full and active again.
 func TestHealBrokenFiles(t *testing.T) {
-	dsn := newDatabase(t, "heal", shop...)
+	dsn := jobstest.NewDatabase(t, "heal", jobstest.Shop...)
 	h := startHealSystem(t, dsn)
 	ctx := context.Background()
-	cache, err := NewCache(CacheOptions{Storage: h.storage, Integrity: h.files})
+	c, err := cache.New(cache.Options{Storage: h.storage, Integrity: h.files})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cache.Close()
+	defer c.Close()
+	db, err := duck.Open(64<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// use reads the files of keys as the single binary does: in place, each
+	// checked first.
+	exec := local.NewInPlace(c, db, h.storage.Dir())
+	use := func(keys ...string) error {
+		paths := make([]string, len(keys))
+		for i, k := range keys {
+			paths[i] = filepath.Join(h.storage.Dir(), k)
+		}
+		rows, err := exec.Query(ctx, jobstest.Query(`SELECT count(*) FROM %s`, paths, "count"))
+		if err != nil {
+			return err
+		}
+		_, err = jobstest.Collect(rows)
+		return err
+	}
 
 	v1 := h.state(t).Active
 	for _, p := range v1.Partitions {
@@ -162,11 +187,9 @@ func TestHealBrokenFiles(t *testing.T) {
 		}
 	}
 	key := v1.Partitions[0].File
-	_, release, err := cache.Acquire(ctx, []string{key})
-	if err != nil {
+	if err := use(key); err != nil {
 		t.Fatalf("the intact file: %v", err)
 	}
-	release()
 
 	// Same size, flipped bytes.
 	path := filepath.Join(h.storage.Dir(), key)
@@ -180,17 +203,15 @@ func TestHealBrokenFiles(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = cache.Acquire(ctx, []string{key})
+	err = use(key)
 	var fe *rollup.FileError
-	if !errors.As(err, &fe) || fe.Kind != rollup.FileChecksum || reasonOf(fileError(ctx, err)) != executor.FallbackBrokenFile {
-		t.Fatalf("the corrupted file: err = %v, fallback %q", err, reasonOf(fileError(ctx, err)))
+	if !errors.As(err, &fe) || fe.Kind != rollup.FileChecksum || jobstest.ReasonOf(err) != executor.FallbackBrokenFile {
+		t.Fatalf("the corrupted file: err = %v, fallback %q", err, jobstest.ReasonOf(err))
 	}
 	h.checkBroken(t, v1.ID, key, rollup.FileChecksum)
 	v2 := h.rebuild(t, v1.ID)
-	if _, release, err := cache.Acquire(ctx, v2.Files()); err != nil {
+	if err := use(v2.Files()...); err != nil {
 		t.Fatalf("the rebuilt version's files: %v", err)
-	} else {
-		release()
 	}
 
 	// Deleted: the scrub finds it without any query.
@@ -202,122 +223,12 @@ func TestHealBrokenFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.checkBroken(t, v2.ID, key2, rollup.FileMissing)
-	if _, _, err := cache.Acquire(ctx, []string{key2}); reasonOf(fileError(ctx, err)) != executor.FallbackMissingFile {
+	if err := use(key2); jobstest.ReasonOf(err) != executor.FallbackMissingFile {
 		t.Errorf("the deleted file: %v", err)
 	}
 	h.rebuild(t, v2.ID)
 	if s := h.state(t); len(s.Broken) != 2 {
 		t.Errorf("%d broken versions recorded, want 2", len(s.Broken))
-	}
-}
-
-// TestCacheVerifiesDownloads: a download that storage does not have, or
-// whose bytes are not those its build recorded, takes the version out of
-// service and is never cached; the files of such a version are dropped, a
-// file in use once its query is done.
-func TestCacheVerifiesDownloads(t *testing.T) {
-	ctx := context.Background()
-	_, _, cat := embedded(t, t.TempDir())
-	fsys, err := rollup.NewFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := otherStorage{fsys} // downloaded, not read in place
-	content := putParquet(t, st, `SELECT i FROM range(500) r(i)`, "r/id/v1/part-1.parquet", "r/id/v1/part-2.parquet")
-	sum := func(b []byte) string {
-		h := rollup.Hasher()
-		h.Write(b)
-		return hex.EncodeToString(h.Sum(nil))
-	}
-	good := rollup.Partition{Bytes: int64(len(content)), SHA256: sum(content)}
-	activate := func(id string, files ...string) {
-		t.Helper()
-		v := &rollup.Version{ID: id}
-		for _, f := range files {
-			p := good
-			p.File = f
-			v.Partitions = append(v.Partitions, p)
-		}
-		if _, err := cat.Update(ctx, "r", "id", func(s *rollup.State) error { s.Active, s.Status = v, rollup.StatusActive; return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	activate("v1", "r/id/v1/part-1.parquet", "r/id/v1/part-2.parquet")
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	view, err := cat.Watch(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, err := NewMetrics(prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := NewIntegrity(IntegrityOptions{Catalog: cat, View: view, Metrics: metrics, Name: "test"})
-	c, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: st, Integrity: files})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	files.OnBroken(c.Forget)
-	var followed sync.WaitGroup
-	followed.Go(func() { files.Follow(wctx) })
-	defer func() { cancel(); followed.Wait() }()
-	<-view.Ready()
-
-	// part-1 is intact and held by a query; part-2 is replaced by other bytes
-	// of the same size in storage.
-	paths, release, err := c.Acquire(ctx, []string{"r/id/v1/part-1.parquet"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := bytes.Clone(content)
-	bad[len(bad)/2] ^= 1
-	if err := fsys.Put(ctx, "r/id/v1/part-2.parquet", bytes.NewReader(bad), int64(len(bad))); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = c.Acquire(ctx, []string{"r/id/v1/part-2.parquet"})
-	var fe *rollup.FileError
-	if !errors.As(err, &fe) || fe.Kind != rollup.FileChecksum {
-		t.Fatalf("a corrupted download: %v", err)
-	}
-	s, _ := cat.Get(ctx, "r", "id")
-	if s.Active != nil || s.Status != rollup.StatusFailed || !strings.Contains(s.LastError, "r/id/v1/part-2.parquet") {
-		t.Fatalf("after the corrupted download: active %v, status %s, last error %q", s.Active, s.Status, s.LastError)
-	}
-	if c.Cached("r/id/v1/part-2.parquet") {
-		t.Error("the corrupted download was cached")
-	}
-	if n := testutil.ToFloat64(metrics.fileErrors.WithLabelValues("r", rollup.FileChecksum)); n != 1 {
-		t.Errorf("file errors %v, want 1", n)
-	}
-	// The intact file of the broken version stays while its query reads it,
-	// is refused to new queries, and goes when the query is done.
-	waitFor(t, 10*time.Second, "the version's files doomed", func() bool {
-		_, rel, err := c.Acquire(ctx, []string{"r/id/v1/part-1.parquet"})
-		if err == nil {
-			// Not doomed yet: let go of the file again, or it stays in use.
-			rel()
-		}
-		return reasonOf(err) == executor.FallbackBrokenFile
-	})
-	if _, err := os.Stat(paths[0]); err != nil {
-		t.Errorf("a file in use was deleted: %v", err)
-	}
-	release()
-	if _, err := os.Stat(paths[0]); err == nil || c.Cached("r/id/v1/part-1.parquet") {
-		t.Errorf("the broken version's file stayed after its query: %v", err)
-	}
-
-	// A version whose file storage does not have.
-	activate("v2", "r/id/v2/part-1.parquet")
-	waitFor(t, 5*time.Second, "the view to see v2", func() bool { return view.Get("r", "id").Active != nil })
-	_, _, err = c.Acquire(ctx, []string{"r/id/v2/part-1.parquet"})
-	if !errors.As(err, &fe) || fe.Kind != rollup.FileMissing || reasonOf(fileError(ctx, err)) != executor.FallbackMissingFile {
-		t.Fatalf("a missing download: %v", err)
-	}
-	if s, _ := cat.Get(ctx, "r", "id"); s.Active != nil || s.LastBroken().Kind != rollup.FileMissing {
-		t.Errorf("after the missing download: %+v", s)
 	}
 }
 

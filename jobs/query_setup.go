@@ -9,9 +9,13 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/integrity"
+	"github.com/pgrollup/pgrollup/jobs/local"
+	"github.com/pgrollup/pgrollup/jobs/remote"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
@@ -19,7 +23,7 @@ import (
 // ProxyExecutor is how a proxy answers rollup routes under its configuration,
 // with the file mapping routing.ApplyBuilds must use for it:
 //
-//   - nats.url set (workers scaled out): a QueryClient; decisions carry
+//   - nats.url set (workers scaled out): a remote.Client; decisions carry
 //     storage keys, workers resolve them.
 //   - embedded NATS and file:// storage (the single-binary default): DuckDB
 //     in this process over the files in place, each checked before use.
@@ -39,7 +43,7 @@ type ProxyExecutor struct {
 // prefetches (nil: no prefetch); files checks the files this process reads
 // and drops those of broken versions from its cache and DuckDB (nil: no
 // checks). The executor lives until Close.
-func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *catalog.View, files *Integrity, log *slog.Logger) (*ProxyExecutor, error) {
+func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *catalog.View, files *integrity.Checker, log *slog.Logger) (*ProxyExecutor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -47,59 +51,59 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 		if nc == nil {
 			return nil, errors.New("rollup executor: nats.url is set but there is no NATS connection")
 		}
-		c := NewQueryClient(nc, QueryClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
+		c := remote.NewClient(nc, remote.ClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
 		return &ProxyExecutor{Executor: c, LocalPath: routing.StorageKeys, Remote: true}, nil
 	}
-	duck, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
+	db, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
 	if err != nil {
 		return nil, err
 	}
 	if dir, ok := cfg.Storage.LocalDir(); ok {
-		local, err := rollup.NewFileStorage(dir)
-		var cache *Cache
+		fsys, err := rollup.NewFileStorage(dir)
+		var c *cache.Cache
 		if err == nil {
-			cache, err = NewCache(CacheOptions{Storage: local, Integrity: files, Log: log})
+			c, err = cache.New(cache.Options{Storage: fsys, Integrity: files, Log: log})
 		}
 		if err != nil {
-			duck.Close()
+			db.Close()
 			return nil, err
 		}
-		files.OnBroken(func(keys []string) { duck.Forget(cachePaths(cache, keys)) })
-		return &ProxyExecutor{Executor: NewInPlaceExecutor(cache, duck, local.Dir()), LocalPath: routing.LocalFiles(dir),
-			close: []func(){func() { duck.Close() }}}, nil
+		files.OnBroken(func(keys []string) { db.Forget(cachePaths(c, keys)) })
+		return &ProxyExecutor{Executor: local.NewInPlace(c, db, fsys.Dir()), LocalPath: routing.LocalFiles(dir),
+			close: []func(){func() { db.Close() }}}, nil
 	}
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
 	if err == nil {
 		err = os.MkdirAll(cfg.Worker.CacheDir, 0o755)
 	}
-	var cache *Cache
+	var c *cache.Cache
 	if err == nil {
-		cache, err = NewCache(CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Integrity: files, Log: log})
+		c, err = cache.New(cache.Options{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Integrity: files, Log: log})
 	}
 	if err != nil {
-		duck.Close()
+		db.Close()
 		return nil, err
 	}
 	files.OnBroken(func(keys []string) {
-		duck.Forget(cachePaths(cache, keys))
-		cache.Forget(keys)
+		db.Forget(cachePaths(c, keys))
+		c.Forget(keys)
 	})
 	p := &ProxyExecutor{
-		Executor:  NewLocalExecutor(cache, duck, cfg.Worker.Concurrency),
+		Executor:  local.New(c, db, cfg.Worker.Concurrency),
 		LocalPath: routing.StorageKeys,
 	}
 	if view != nil {
 		fctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); cache.Follow(fctx, view) }()
+		go func() { defer close(done); c.Follow(fctx, view) }()
 		p.close = append(p.close, func() { cancel(); <-done })
 	}
-	p.close = append(p.close, cache.Close, func() { duck.Close() })
+	p.close = append(p.close, c.Close, func() { db.Close() })
 	return p, nil
 }
 
 // cachePaths are the local files of keys, as DuckDB reads them.
-func cachePaths(c *Cache, keys []string) []string {
+func cachePaths(c *cache.Cache, keys []string) []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = c.Path(k)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -69,7 +70,7 @@ type SchedulerOptions struct {
 	// with storage's listing (Scrub); 0 means DefaultScrubInterval.
 	ScrubInterval time.Duration
 	// Files acts on the broken files Scrub finds; nil: Scrub only logs them.
-	Files *Integrity
+	Files *integrity.Checker
 	Log   *slog.Logger
 }
 
@@ -134,7 +135,7 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 
 // SetFiles sets SchedulerOptions.Files, for a scheduler made before them; call
 // it before Run.
-func (s *Scheduler) SetFiles(files *Integrity) { s.o.Files = files }
+func (s *Scheduler) SetFiles(files *integrity.Checker) { s.o.Files = files }
 
 // Run queues the start-up builds, then checks the schedules every Tick, scrubs the
 // active versions' files every ScrubInterval and collects garbage every GCInterval

@@ -2,37 +2,36 @@ package jobs
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
 // startSystem runs a scheduler and an in-process worker on an embedded server in dir.
 func startSystem(t *testing.T, dsn, dir, rollups string) (*Scheduler, *catalog.Catalog, *rollup.FileStorage, []Target, func()) {
 	t.Helper()
-	cfg := loadConfig(t, dsn, dir, rollups)
+	cfg := jobstest.LoadConfig(t, dsn, dir, rollups)
 	targets, err := Targets(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, js, cat := embedded(t, filepath.Join(dir, "nats"))
+	_, js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
 	fsDir, _ := cfg.Storage.LocalDir()
 	st, err := rollup.NewFileStorage(fsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sched, err := NewScheduler(SchedulerOptions{JetStream: js, Catalog: cat, Targets: targets, WarehouseDSN: dsn, Storage: st,
-		Tick: 100 * time.Millisecond, RefreshKeyInterval: 200 * time.Millisecond, GCInterval: time.Hour, GCGrace: time.Millisecond, Log: testLog(t)})
+		Tick: 100 * time.Millisecond, RefreshKeyInterval: 200 * time.Millisecond, GCInterval: time.Hour, GCGrace: time.Millisecond, Log: jobstest.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, Concurrency: 2, AckWait: 3 * time.Second, Log: testLog(t),
+	w := NewWorker(WorkerOptions{JetStream: js, Catalog: cat, Concurrency: 2, AckWait: 3 * time.Second, Log: jobstest.Log(t),
 		Builder: &rollup.Builder{DSN: dsn, Storage: st, TempDir: t.TempDir()}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
@@ -53,7 +52,7 @@ func startSystem(t *testing.T, dsn, dir, rollups string) (*Scheduler, *catalog.C
 // changes, incremental refresh of the window's partitions, manual refresh, garbage
 // collection, and a restart that keeps the catalog without rebuilding.
 func TestScheduling(t *testing.T) {
-	dsn := newDatabase(t, "sched", shop...)
+	dsn := jobstest.NewDatabase(t, "sched", jobstest.Shop...)
 	dir := t.TempDir()
 	rollups := `
 rollups:
@@ -75,32 +74,32 @@ rollups:
 	byKey, inc := targets[0].Def, targets[1].Def
 	ctx := context.Background()
 
-	waitFor(t, 60*time.Second, "start-up builds", func() bool {
-		a, b := state(t, cat, byKey), state(t, cat, inc)
+	jobstest.WaitFor(t, 60*time.Second, "start-up builds", func() bool {
+		a, b := jobstest.State(t, cat, byKey), jobstest.State(t, cat, inc)
 		return a != nil && a.Active != nil && b != nil && b.Active != nil
 	})
-	if s := state(t, cat, byKey); len(records(s, "")) != 1 || s.Builds[0].Reason != ReasonStartup || s.Status != rollup.StatusActive {
+	if s := jobstest.State(t, cat, byKey); len(jobstest.Records(s, "")) != 1 || s.Builds[0].Reason != ReasonStartup || s.Status != rollup.StatusActive {
 		t.Fatalf("by_key after start-up: status %s, builds %+v", s.Status, s.Builds)
 	}
 
 	// A change that leaves the key alone triggers nothing.
-	sqlExec(t, dsn, `UPDATE orders SET amount = amount + 1 WHERE id = 1`)
+	jobstest.SQLExec(t, dsn, `UPDATE orders SET amount = amount + 1 WHERE id = 1`)
 	time.Sleep(1500 * time.Millisecond)
-	if n := len(records(state(t, cat, byKey), "")); n != 1 {
+	if n := len(jobstest.Records(jobstest.State(t, cat, byKey), "")); n != 1 {
 		t.Fatalf("%d builds after a change the refresh key does not see, want 1", n)
 	}
 	// A new key value triggers exactly one build.
-	sqlExec(t, dsn, `INSERT INTO orders VALUES (3001, 'new', 5, now())`)
-	waitFor(t, 30*time.Second, "refresh key build", func() bool { return len(records(state(t, cat, byKey), "success")) == 2 })
+	jobstest.SQLExec(t, dsn, `INSERT INTO orders VALUES (3001, 'new', 5, now())`)
+	jobstest.WaitFor(t, 30*time.Second, "refresh key build", func() bool { return len(jobstest.Records(jobstest.State(t, cat, byKey), "success")) == 2 })
 	time.Sleep(1500 * time.Millisecond)
-	s := state(t, cat, byKey)
-	if n := len(records(s, "")); n != 2 || s.Builds[1].Reason != ReasonRefreshKey || s.Active.Watermark != "3001" {
+	s := jobstest.State(t, cat, byKey)
+	if n := len(jobstest.Records(s, "")); n != 2 || s.Builds[1].Reason != ReasonRefreshKey || s.Active.Watermark != "3001" {
 		t.Fatalf("after the key changed: %d builds %+v, watermark %q", n, s.Builds, s.Active.Watermark)
 	}
 
 	// Incremental: the scheduled build rebuilds only the partitions in the last hour.
-	waitFor(t, 30*time.Second, "incremental build", func() bool { return len(records(state(t, cat, inc), "success")) >= 2 })
-	is := state(t, cat, inc)
+	jobstest.WaitFor(t, 30*time.Second, "incremental build", func() bool { return len(jobstest.Records(jobstest.State(t, cat, inc), "success")) >= 2 })
+	is := jobstest.State(t, cat, inc)
 	full, next := is.Builds[0], is.Builds[1]
 	if full.Incremental || len(full.Partitions) < 3 {
 		t.Errorf("start-up build: incremental %v, %d partitions", full.Incremental, len(full.Partitions))
@@ -117,11 +116,11 @@ rollups:
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "manual build", func() bool {
-		s := state(t, cat, byKey)
+	jobstest.WaitFor(t, 30*time.Second, "manual build", func() bool {
+		s := jobstest.State(t, cat, byKey)
 		return !s.Active.Started.Before(job.Due)
 	})
-	if s := state(t, cat, byKey); s.Builds[len(s.Builds)-1].Reason != ReasonManual {
+	if s := jobstest.State(t, cat, byKey); s.Builds[len(s.Builds)-1].Reason != ReasonManual {
 		t.Errorf("last build: %+v", s.Builds[len(s.Builds)-1])
 	}
 
@@ -137,7 +136,7 @@ rollups:
 		t.Error("no replaced file was collected")
 	}
 	for _, d := range []*rollup.Definition{byKey, inc} {
-		for _, f := range state(t, cat, d).Active.Files() {
+		for _, f := range jobstest.State(t, cat, d).Active.Files() {
 			if _, err := os.Stat(filepath.Join(st.Dir(), f)); err != nil {
 				t.Errorf("active file collected: %v", err)
 			}
@@ -146,23 +145,12 @@ rollups:
 
 	// Restart on the same data directory: the catalog is kept and nothing is rebuilt
 	// (the incremental rollup's 3s schedule is not due within the first second).
-	before := len(records(state(t, cat, byKey), ""))
+	before := len(jobstest.Records(jobstest.State(t, cat, byKey), ""))
 	_, cat2, _, _, stop2 := startSystem(t, dsn, dir, rollups)
 	time.Sleep(time.Second)
-	s2 := state(t, cat2, byKey)
-	if s2 == nil || s2.Active == nil || len(records(s2, "")) != before {
+	s2 := jobstest.State(t, cat2, byKey)
+	if s2 == nil || s2.Active == nil || len(jobstest.Records(s2, "")) != before {
 		t.Fatalf("after restart: %+v", s2)
 	}
 	stop2()
-}
-
-func testLog(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

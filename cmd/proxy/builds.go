@@ -15,6 +15,7 @@ import (
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
+	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
@@ -31,7 +32,7 @@ type builds struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	storage rollup.Storage
-	files   *jobs.Integrity
+	files   *integrity.Checker
 
 	schedMu     sync.Mutex
 	sched       *jobs.Scheduler
@@ -82,8 +83,12 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if err != nil {
 		return fail(fmt.Errorf("metrics: %w", err))
 	}
+	fileMetrics, err := integrity.NewMetrics(reg)
+	if err != nil {
+		return fail(fmt.Errorf("metrics: %w", err))
+	}
 	host, _ := os.Hostname()
-	b.files = jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: n.Catalog, View: b.view, Metrics: metrics,
+	b.files = integrity.New(integrity.Options{Catalog: n.Catalog, View: b.view, Metrics: fileMetrics,
 		Name: fmt.Sprintf("pgrollup %s-%d", host, os.Getpid()), Log: log.With("component", "integrity")})
 	b.sched.SetFiles(b.files)
 	if buildWorker {
@@ -187,7 +192,7 @@ func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
 func (b *builds) Node() *node.Node { return b.node }
 
 // Files checks the rollup files this process reads and acts on broken ones.
-func (b *builds) Files() *jobs.Integrity { return b.files }
+func (b *builds) Files() *integrity.Checker { return b.files }
 
 // View is the live catalog, for the rewriter's snapshot.
 func (b *builds) View() *catalog.View { return b.view }

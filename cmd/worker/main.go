@@ -32,9 +32,12 @@ import (
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/duck"
+	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/jobs/node"
+	"github.com/pgrollup/pgrollup/jobs/remote"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -128,6 +131,10 @@ func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	fileMetrics, err := integrity.NewMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	var ready readiness
 	admin, err := startAdmin(o, cfg.Admin.Token, reg, ready.ready, log)
 	if err != nil {
@@ -136,7 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	defer admin.stop()
 	context.AfterFunc(ctx, ready.stop)
 
-	err = work(ctx, cfg, o, metrics, reg, &ready, log)
+	err = work(ctx, cfg, o, metrics, fileMetrics, reg, &ready, log)
 	if err != nil && ctx.Err() != nil {
 		// A signal while it was still connecting (to NATS, or the storage)
 		// cut that short: a requested stop, not a failure.
@@ -147,7 +154,7 @@ func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 }
 
 // work connects to NATS, answers queries and takes build jobs until ctx ends.
-func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
+func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metrics, fileMetrics *integrity.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
 	if err != nil {
 		return err
@@ -160,7 +167,7 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 		return err
 	}
 	defer n.Close()
-	q, err := serveQueries(ctx, cfg, n, storage, o.name, metrics, log)
+	q, err := serveQueries(ctx, cfg, n, storage, o.name, fileMetrics, log)
 	if err != nil {
 		return err
 	}
@@ -183,8 +190,8 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 
 // queries is the running query server and what it reads.
 type queries struct {
-	server *jobs.QueryServer
-	cache  *jobs.Cache
+	server *remote.Server
+	cache  *cache.Cache
 	view   *catalog.View
 	stop   func()
 }
@@ -194,7 +201,7 @@ type queries struct {
 // DuckDB and the cache. The files it reads are checked against what their
 // builds recorded; a broken one takes its version out of service, and the
 // files of such versions are dropped from the cache and the DuckDB.
-func serveQueries(ctx context.Context, cfg *config.Config, n *node.Node, storage rollup.Storage, name string, metrics *jobs.Metrics, log *slog.Logger) (*queries, error) {
+func serveQueries(ctx context.Context, cfg *config.Config, n *node.Node, storage rollup.Storage, name string, metrics *integrity.Metrics, log *slog.Logger) (*queries, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	view, err := n.Catalog.Watch(ctx)
 	if err != nil {
@@ -206,46 +213,46 @@ func serveQueries(ctx context.Context, cfg *config.Config, n *node.Node, storage
 		host, _ := os.Hostname()
 		who = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: n.Catalog, View: view, Metrics: metrics,
+	files := integrity.New(integrity.Options{Catalog: n.Catalog, View: view, Metrics: metrics,
 		Name: "pgrollup-worker " + who, Log: log.With("component", "integrity")})
-	duck, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), nil)
+	db, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), nil)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	cache, err := jobs.NewCache(jobs.CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage,
+	c, err := cache.New(cache.Options{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage,
 		Integrity: files, Log: log})
 	if err != nil {
 		cancel()
-		duck.Close()
+		db.Close()
 		return nil, err
 	}
 	files.OnBroken(func(keys []string) {
 		paths := make([]string, len(keys))
 		for i, k := range keys {
-			paths[i] = cache.Path(k)
+			paths[i] = c.Path(k)
 		}
-		duck.Forget(paths)
-		cache.Forget(keys)
+		db.Forget(paths)
+		c.Forget(keys)
 	})
 	var followed sync.WaitGroup
 	followed.Go(func() { files.Follow(ctx) })
-	followed.Go(func() { cache.Follow(ctx, view) })
-	qs, err := jobs.ServeQueries(ctx, n.Conn, jobs.QueryServerOptions{
-		Cache: cache, DuckDB: duck, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
+	followed.Go(func() { c.Follow(ctx, view) })
+	qs, err := remote.Serve(ctx, n.Conn, remote.ServerOptions{
+		Cache: c, DuckDB: db, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
 	})
 	if err != nil {
 		cancel()
 		followed.Wait()
-		cache.Close()
-		duck.Close()
+		c.Close()
+		db.Close()
 		return nil, err
 	}
-	return &queries{server: qs, cache: cache, view: view, stop: func() {
+	return &queries{server: qs, cache: c, view: view, stop: func() {
 		cancel()
 		qs.Wait()
 		followed.Wait()
-		cache.Close()
-		duck.Close()
+		c.Close()
+		db.Close()
 	}}, nil
 }

@@ -17,8 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/node"
+	"github.com/pgrollup/pgrollup/jobs/remote"
 )
 
 const testToken = "worker-test-token"
@@ -161,11 +162,11 @@ func TestListenAdmin(t *testing.T) {
 
 func TestQueryCollector(t *testing.T) {
 	c := newQueryCollector(
-		func() jobs.QueryServerStats {
-			return jobs.QueryServerStats{Completed: 5, Failed: 1, Cancelled: 2, Busy: 3, Active: 1, Rows: 70}
+		func() remote.ServerStats {
+			return remote.ServerStats{Completed: 5, Failed: 1, Cancelled: 2, Busy: 3, Active: 1, Rows: 70}
 		},
-		func() jobs.CacheStats {
-			return jobs.CacheStats{Hits: 9, Misses: 2, Waits: 1, Downloads: 2, Failures: 1, Evictions: 1, Files: 1, Bytes: 4096}
+		func() cache.Stats {
+			return cache.Stats{Hits: 9, Misses: 2, Waits: 1, Downloads: 2, Failures: 1, Evictions: 1, Files: 1, Bytes: 4096}
 		})
 	want := `
 # HELP pgrollup_worker_cache_bytes Bytes of the Parquet files in this worker's cache.

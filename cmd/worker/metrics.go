@@ -3,7 +3,8 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/cache"
+	"github.com/pgrollup/pgrollup/jobs/remote"
 )
 
 // The query-serving metrics of a worker. They are the worker's side of the
@@ -34,11 +35,11 @@ var (
 // queryCollector reads the query server's and the cache's counters at scrape
 // time, so that the hot path keeps its plain atomic counters.
 type queryCollector struct {
-	queries func() jobs.QueryServerStats
-	cache   func() jobs.CacheStats
+	queries func() remote.ServerStats
+	cache   func() cache.Stats
 }
 
-func newQueryCollector(queries func() jobs.QueryServerStats, cache func() jobs.CacheStats) *queryCollector {
+func newQueryCollector(queries func() remote.ServerStats, cache func() cache.Stats) *queryCollector {
 	return &queryCollector{queries: queries, cache: cache}
 }
 

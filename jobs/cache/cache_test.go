@@ -1,4 +1,4 @@
-package jobs
+package cache
 
 import (
 	"bytes"
@@ -12,57 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgrollup/pgrollup/internal/minio"
-	"github.com/pgrollup/pgrollup/jobs/duck"
-	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// startMinIO starts a MinIO server for the test and returns S3 storage in
-// its bucket.
-func startMinIO(t testing.TB) (*minio.Server, *rollup.S3Storage) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	srv, err := minio.Start(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("needs MinIO: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	st, err := rollup.NewS3Storage(context.Background(), rollup.S3Options{Bucket: srv.Bucket, Prefix: "rollups", Endpoint: srv.Endpoint,
-		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, ForcePathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, st
-}
-
-// putParquet writes a Parquet file of the query's rows and stores it under
-// each key; it returns the file's bytes.
-func putParquet(t testing.TB, st rollup.Storage, query string, keys ...string) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "f.parquet")
-	writeParquet(t, p, query)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if err := st.Put(context.Background(), k, bytes.NewReader(b), int64(len(b))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b
-}
-
 // TestCacheS3: the worker's cache over real S3 (MinIO).
 func TestCacheS3(t *testing.T) {
-	_, s3 := startMinIO(t)
+	_, s3 := jobstest.StartMinIO(t)
 	ctx := context.Background()
 
 	t.Run("download on miss", func(t *testing.T) {
-		content := putParquet(t, s3, `SELECT i FROM range(1000) r(i)`, "miss/a.parquet")
-		c, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
+		content := jobstest.PutParquet(t, s3, `SELECT i FROM range(1000) r(i)`, "miss/a.parquet")
+		c, err := New(Options{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,8 +53,8 @@ func TestCacheS3(t *testing.T) {
 	t.Run("single flight", func(t *testing.T) {
 		// Large enough (several MB of incompressible text) that the
 		// acquirers overlap the download.
-		content := putParquet(t, s3, `SELECT md5(i::VARCHAR) || md5((i * 7)::VARCHAR) AS s FROM range(200000) r(i)`, "flight/a.parquet")
-		c, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
+		content := jobstest.PutParquet(t, s3, `SELECT md5(i::VARCHAR) || md5((i * 7)::VARCHAR) AS s FROM range(200000) r(i)`, "flight/a.parquet")
+		c, err := New(Options{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,10 +92,10 @@ func TestCacheS3(t *testing.T) {
 
 	t.Run("evicts least recently used", func(t *testing.T) {
 		keys := []string{"lru/a.parquet", "lru/b.parquet", "lru/c.parquet", "lru/d.parquet", "lru/e.parquet"}
-		content := putParquet(t, s3, `SELECT i FROM range(5000) r(i)`, keys...)
+		content := jobstest.PutParquet(t, s3, `SELECT i FROM range(5000) r(i)`, keys...)
 		size := int64(len(content))
 		dir := t.TempDir()
-		c, err := NewCache(CacheOptions{Dir: dir, MaxBytes: 3*size + size/2, Storage: s3})
+		c, err := New(Options{Dir: dir, MaxBytes: 3*size + size/2, Storage: s3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +154,7 @@ func TestCacheS3(t *testing.T) {
 			t.Errorf("after release: stats %+v", s)
 		}
 		// A restart adopts the files left on disk.
-		c2, err := NewCache(CacheOptions{Dir: dir, MaxBytes: 3*size + size/2, Storage: s3})
+		c2, err := New(Options{Dir: dir, MaxBytes: 3*size + size/2, Storage: s3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,9 +175,9 @@ func TestCacheS3(t *testing.T) {
 	})
 
 	t.Run("prefetches new versions", func(t *testing.T) {
-		putParquet(t, s3, `SELECT i FROM range(100) r(i)`, "pre/v1/p1.parquet", "pre/v1/p2.parquet", "pre/v2/p1.parquet", "pre/v2/p2.parquet")
-		_, _, cat := embedded(t, t.TempDir())
-		c, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
+		jobstest.PutParquet(t, s3, `SELECT i FROM range(100) r(i)`, "pre/v1/p1.parquet", "pre/v1/p2.parquet", "pre/v2/p1.parquet", "pre/v2/p2.parquet")
+		_, _, cat := jobstest.Embedded(t, t.TempDir())
+		c, err := New(Options{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,11 +201,11 @@ func TestCacheS3(t *testing.T) {
 		}
 		done := make(chan struct{})
 		go func() { defer close(done); c.Follow(fctx, view) }()
-		waitFor(t, 10*time.Second, "the active version prefetched", func() bool {
+		jobstest.WaitFor(t, 10*time.Second, "the active version prefetched", func() bool {
 			return c.Cached("pre/v1/p1.parquet") && c.Cached("pre/v1/p2.parquet")
 		})
 		activate("v2", "pre/v2/p1.parquet", "pre/v2/p2.parquet")
-		waitFor(t, 10*time.Second, "the new version prefetched", func() bool {
+		jobstest.WaitFor(t, 10*time.Second, "the new version prefetched", func() bool {
 			return c.Cached("pre/v2/p1.parquet") && c.Cached("pre/v2/p2.parquet")
 		})
 		cancel()
@@ -253,51 +214,6 @@ func TestCacheS3(t *testing.T) {
 			t.Errorf("stats %+v", s)
 		}
 	})
-}
-
-// TestLocalExecutorS3: the single binary's executor over S3 answers from the
-// cache, holds the files and a concurrency slot while rows are open, and
-// reports a missing file as a fallback.
-func TestLocalExecutorS3(t *testing.T) {
-	_, s3 := startMinIO(t)
-	ctx := context.Background()
-	putParquet(t, s3, `SELECT i % 5 AS d0, i AS m FROM range(1000) r(i)`, "le/v1/p.parquet")
-	c, err := NewCache(CacheOptions{Dir: t.TempDir(), MaxBytes: 1, Storage: s3}) // evicts whatever is not in use
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	duck, err := duck.Open(1<<30, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer duck.Close()
-	ex := NewLocalExecutor(c, duck, 1)
-	d := decisionFor(`SELECT d0, sum(m) FROM %s GROUP BY d0 ORDER BY d0`, []string{"le/v1/p.parquet"}, "d0", "sum")
-	rows, err := ex.Query(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !c.Cached("le/v1/p.parquet") {
-		t.Error("the file of open rows was evicted")
-	}
-	// The only slot is taken until the rows are closed.
-	tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	_, err = ex.Query(tctx, d)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("second query with the slot taken: %v", err)
-	}
-	got, err := collect(rows)
-	if err != nil || len(got) != 5 || fmt.Sprint(got[0]) != "[0 99500]" {
-		t.Fatalf("%v, %v", got, err)
-	}
-	if c.Cached("le/v1/p.parquet") {
-		t.Error("released file beyond cache_max_bytes was kept")
-	}
-	if _, err := ex.Query(ctx, decisionFor(`SELECT 1 FROM %s`, []string{"le/v1/none.parquet"}, "x")); executor.FallbackReason(err, "") != executor.FallbackMissingFile {
-		t.Errorf("missing file: %v", err)
-	}
 }
 
 func acquireOne(ctx context.Context, c *Cache, key string) (string, func(), error) {
@@ -317,11 +233,11 @@ func TestCacheRejectsTruncatedFiles(t *testing.T) {
 	}
 	// A file:// storage is read in place, so go through a storage that is
 	// not one: the same directory behind another type.
-	s := otherStorage{st}
+	s := jobstest.OtherStorage{Storage: st}
 	if err := st.Put(context.Background(), "bad.parquet", bytes.NewReader([]byte("PAR1 cut short")), -1); err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCache(CacheOptions{Dir: t.TempDir(), Storage: s})
+	c, err := New(Options{Dir: t.TempDir(), Storage: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +249,3 @@ func TestCacheRejectsTruncatedFiles(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
-
-// otherStorage hides the file storage's type.
-type otherStorage struct{ rollup.Storage }

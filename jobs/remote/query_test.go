@@ -1,4 +1,4 @@
-package jobs
+package remote
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
@@ -73,19 +74,19 @@ func TestQueryExactOverNATS(t *testing.T) {
 				cols[i] = fmt.Sprintf("c%d", i)
 			}
 			ctx := context.Background()
-			local, err := e.duck.Query(ctx, decisionFor(c.sql, []string{path}, cols...))
+			local, err := e.duck.Query(ctx, jobstest.Query(c.sql, []string{path}, cols...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := collect(local)
+			want, err := jobstest.Collect(local)
 			if err != nil {
 				t.Fatal(err)
 			}
-			remote, err := e.client.Query(ctx, decisionFor(c.sql, []string{key}, cols...))
+			remote, err := e.client.Query(ctx, jobstest.Query(c.sql, []string{key}, cols...))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := collect(remote)
+			got, err := jobstest.Collect(remote)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,43 +135,15 @@ func assertTypes(t *testing.T, rows [][]any) {
 	}
 }
 
-// TestSplitFilesNeverTakesLiterals: the file list is found only where the
-// rewriter put it, however the rest of the SQL quotes things.
-func TestSplitFilesNeverTakesLiterals(t *testing.T) {
-	files := []string{"a/b'c/part-1.parquet", "a/d/part-2.parquet"}
-	d := decisionFor(`SELECT 'read_parquet([''a/b''''c/part-1.parquet'', ''a/d/part-2.parquet''])' AS "read_parquet(['x'])", d0 FROM %s WHERE d0 <> 'x'`, files, "a", "b")
-	fq, err := d.Split()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sql, err := fq.SQL([]string{"/c/1.parquet", "/c/2.parquet"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `SELECT 'read_parquet([''a/b''''c/part-1.parquet'', ''a/d/part-2.parquet''])' AS "read_parquet(['x'])", d0 FROM read_parquet(['/c/1.parquet', '/c/2.parquet']) AS "r" WHERE d0 <> 'x'`
-	if sql != want {
-		t.Fatalf("got  %s\nwant %s", sql, want)
-	}
-	twice := decisionFor(`SELECT * FROM %s UNION ALL SELECT * FROM read_parquet(['a/b''c/part-1.parquet', 'a/d/part-2.parquet'])`, files, "a")
-	if _, err := twice.Split(); err == nil {
-		t.Error("a file list read twice was split")
-	}
-	other := decisionFor(`SELECT * FROM %s`, files, "a")
-	other.Files = []string{"elsewhere.parquet"}
-	if _, err := other.Split(); err == nil {
-		t.Error("SQL not reading the decision's files was split")
-	}
-}
-
 // TestQueryMillionRows: a million-row answer arrives whole, in chunks that
 // never run more than the window ahead of the consumer, while the heap of
 // this process (worker and proxy side both) stays far below the answer's size.
 func TestQueryMillionRows(t *testing.T) {
 	const n = 1_000_000
-	e := newQueryEnv(t, envOptions{client: QueryClientOptions{Window: 4, ChunkBytes: 256 << 10}})
+	e := newQueryEnv(t, envOptions{client: ClientOptions{Window: 4, ChunkBytes: 256 << 10}})
 	key, _ := e.file(t, "big/part.parquet", fmt.Sprintf(`SELECT i AS id, 'row ' || i || ' ' || repeat('x', 100) AS s,
 		CAST(i AS DECIMAL(18,2)) / 8 AS d, TIMESTAMP '2024-01-01' + i * INTERVAL 1 SECOND AS ts FROM range(%d) r(i)`, n))
-	d := decisionFor(`SELECT id, s, d, ts FROM %s`, []string{key}, "id", "s", "d", "ts")
+	d := jobstest.Query(`SELECT id, s, d, ts FROM %s`, []string{key}, "id", "s", "d", "ts")
 
 	runtime.GC()
 	var base runtime.MemStats
@@ -256,9 +229,9 @@ func TestQueryMillionRows(t *testing.T) {
 // stops the worker after the window, keeps it alive with keepalives, and
 // gets the rest when it fetches again.
 func TestQuerySlowConsumer(t *testing.T) {
-	e := newQueryEnv(t, envOptions{client: QueryClientOptions{Window: 2, ChunkBytes: 4 << 10, Heartbeat: 50 * time.Millisecond}})
+	e := newQueryEnv(t, envOptions{client: ClientOptions{Window: 2, ChunkBytes: 4 << 10, Heartbeat: 50 * time.Millisecond}})
 	key, _ := e.file(t, "slow/part.parquet", `SELECT i AS id, repeat('y', 200) AS s FROM range(20000) r(i)`)
-	rows, err := e.client.Query(context.Background(), decisionFor(`SELECT id, s FROM %s`, []string{key}, "id", "s"))
+	rows, err := e.client.Query(context.Background(), jobstest.Query(`SELECT id, s FROM %s`, []string{key}, "id", "s"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,9 +263,9 @@ const slowSQL = `SELECT sum(x.range * "r".id) FROM %s, range(20000000000) x`
 // TestQueryCancelReachesDuckDB: a statement cancelled by its client or by
 // statement_timeout stops the worker's DuckDB query promptly.
 func TestQueryCancelReachesDuckDB(t *testing.T) {
-	e := newQueryEnv(t, envOptions{server: QueryServerOptions{Concurrency: 1}, client: QueryClientOptions{Timeout: time.Minute}})
+	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1}, client: ClientOptions{Timeout: time.Minute}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
-	d := decisionFor(slowSQL, []string{key}, "sum")
+	d := jobstest.Query(slowSQL, []string{key}, "sum")
 
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -324,11 +297,11 @@ func TestQueryCancelReachesDuckDB(t *testing.T) {
 		t.Errorf("worker counted %d cancelled queries, want 2", st.Cancelled)
 	}
 	// Concurrency 1: the slot is free again, so DuckDB really stopped.
-	rows, err := e.client.Query(context.Background(), decisionFor(`SELECT count(*) FROM %s`, []string{key}, "count"))
+	rows, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := collect(rows); err != nil || len(got) != 1 || got[0][0] != int64(10) {
+	if got, err := jobstest.Collect(rows); err != nil || len(got) != 1 || got[0][0] != int64(10) {
 		t.Fatalf("after the cancels: %v, %v", got, err)
 	}
 }
@@ -336,11 +309,11 @@ func TestQueryCancelReachesDuckDB(t *testing.T) {
 // TestQueryWorkerTimeout: no first rows within routing.worker_timeout is a
 // fallback, and the worker's query is cancelled.
 func TestQueryWorkerTimeout(t *testing.T) {
-	e := newQueryEnv(t, envOptions{client: QueryClientOptions{Timeout: 400 * time.Millisecond}})
+	e := newQueryEnv(t, envOptions{client: ClientOptions{Timeout: 400 * time.Millisecond}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
 	started := time.Now()
-	_, err := e.client.Query(context.Background(), decisionFor(slowSQL, []string{key}, "sum"))
-	if reasonOf(err) != executor.FallbackWorkerTimeout {
+	_, err := e.client.Query(context.Background(), jobstest.Query(slowSQL, []string{key}, "sum"))
+	if jobstest.ReasonOf(err) != executor.FallbackWorkerTimeout {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkerTimeout)
 	}
 	if el := time.Since(started); el < 400*time.Millisecond || el > 1200*time.Millisecond {
@@ -361,10 +334,10 @@ func TestQueryNoWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := NewQueryClient(nc, QueryClientOptions{Timeout: 5 * time.Second})
+	c := NewClient(nc, ClientOptions{Timeout: 5 * time.Second})
 	started := time.Now()
-	_, err = c.Query(context.Background(), decisionFor(`SELECT 1 FROM %s`, []string{"k"}, "x"))
-	if reasonOf(err) != executor.FallbackNoWorker {
+	_, err = c.Query(context.Background(), jobstest.Query(`SELECT 1 FROM %s`, []string{"k"}, "x"))
+	if jobstest.ReasonOf(err) != executor.FallbackNoWorker {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackNoWorker)
 	}
 	if el := time.Since(started); el > time.Second {
@@ -376,35 +349,35 @@ func TestQueryNoWorker(t *testing.T) {
 // limit is retried on the queue group and falls back when none frees up in
 // time; with two workers, concurrent queries spread over both.
 func TestQueryBusyWorkers(t *testing.T) {
-	e := newQueryEnv(t, envOptions{server: QueryServerOptions{Concurrency: 1, Name: "one"}, client: QueryClientOptions{Timeout: 300 * time.Millisecond}})
+	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1, Name: "one"}, client: ClientOptions{Timeout: 300 * time.Millisecond}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
 	ctx, cancel := context.WithCancel(context.Background())
 	slow := make(chan error, 1)
 	go func() {
-		long := NewQueryClient(e.cnc, QueryClientOptions{Timeout: time.Minute})
-		_, err := long.Query(ctx, decisionFor(slowSQL, []string{key}, "sum"))
+		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
+		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
 		slow <- err
 	}()
-	waitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
-	_, err := e.client.Query(context.Background(), decisionFor(`SELECT count(*) FROM %s`, []string{key}, "count"))
-	if reasonOf(err) != executor.FallbackWorkersBusy {
+	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
+	if jobstest.ReasonOf(err) != executor.FallbackWorkersBusy {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkersBusy)
 	}
 	if e.server.Stats().Busy < 2 {
 		t.Errorf("busy answers %d: the request was not retried", e.server.Stats().Busy)
 	}
 	// A second worker takes what the first cannot.
-	two := e.startServer(t, QueryServerOptions{Concurrency: 1, Name: "two"})
-	rows, err := e.client.Query(context.Background(), decisionFor(`SELECT count(*) FROM %s`, []string{key}, "count"))
+	two := e.startServer(t, ServerOptions{Concurrency: 1, Name: "two"})
+	rows, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := collect(rows); err != nil || got[0][0] != int64(10) {
+	if got, err := jobstest.Collect(rows); err != nil || got[0][0] != int64(10) {
 		t.Fatalf("%v %v", got, err)
 	}
 	// The worker counts an answer just after sending its end, which the
 	// client may have read already.
-	waitFor(t, 5*time.Second, "the second worker to count its answer", func() bool { return two.Stats().Completed == 1 })
+	jobstest.WaitFor(t, 5*time.Second, "the second worker to count its answer", func() bool { return two.Stats().Completed == 1 })
 	cancel()
 	if err := <-slow; !errors.Is(err, context.Canceled) {
 		t.Errorf("slow query: %v", err)
@@ -415,24 +388,24 @@ func TestQueryBusyWorkers(t *testing.T) {
 func TestQueryErrorsComeBeforeRows(t *testing.T) {
 	e := newQueryEnv(t, envOptions{})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
-	_, err := e.client.Query(context.Background(), decisionFor(`SELECT no_such_column FROM %s`, []string{key}, "x"))
-	if reasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "no_such_column") {
+	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT no_such_column FROM %s`, []string{key}, "x"))
+	if jobstest.ReasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "no_such_column") {
 		t.Fatalf("err = %v, want a %s fallback naming the column", err, executor.FallbackQuery)
 	}
-	_, err = e.client.Query(context.Background(), decisionFor(`SELECT id FROM %s`, []string{"tiny/none.parquet"}, "id"))
-	if reasonOf(err) != executor.FallbackMissingFile {
+	_, err = e.client.Query(context.Background(), jobstest.Query(`SELECT id FROM %s`, []string{"tiny/none.parquet"}, "id"))
+	if jobstest.ReasonOf(err) != executor.FallbackMissingFile {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackMissingFile)
 	}
 	// An error after rows were delivered is the rows' error, never a short answer.
 	// DuckDB computes the whole result before the first row, so the late
 	// failure here is a value the protocol cannot carry (a MAP) at the end.
-	rows, err := e.client.Query(context.Background(), decisionFor(`SELECT x.range, CASE WHEN x.range < 90000 THEN NULL ELSE MAP {'a': 1} END
+	rows, err := e.client.Query(context.Background(), jobstest.Query(`SELECT x.range, CASE WHEN x.range < 90000 THEN NULL ELSE MAP {'a': 1} END
 		FROM %s, range(100000) x ORDER BY x.range`, []string{key}, "n", "m"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := collect(rows)
-	if reasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "cannot send") || len(got) < 100000 {
+	got, err := jobstest.Collect(rows)
+	if jobstest.ReasonOf(err) != executor.FallbackQuery || !strings.Contains(err.Error(), "cannot send") || len(got) < 100000 {
 		t.Fatalf("%d rows, err %v: want the error after the rows", len(got), err)
 	}
 }
@@ -440,7 +413,7 @@ func TestQueryErrorsComeBeforeRows(t *testing.T) {
 // TestQueryConcurrentClients: many statements at once over one connection
 // each get their own answer.
 func TestQueryConcurrentClients(t *testing.T) {
-	e := newQueryEnv(t, envOptions{server: QueryServerOptions{Concurrency: 4}, client: QueryClientOptions{Timeout: 10 * time.Second}})
+	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 4}, client: ClientOptions{Timeout: 10 * time.Second}})
 	key, _ := e.file(t, "c/part.parquet", `SELECT i AS id, i % 7 AS g FROM range(50000) r(i)`)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -448,12 +421,12 @@ func TestQueryConcurrentClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rows, err := e.client.Query(context.Background(), decisionFor(fmt.Sprintf(`SELECT g, count(*) FROM %%s WHERE id %% 16 = %d GROUP BY g ORDER BY g`, i), []string{key}, "g", "count"))
+			rows, err := e.client.Query(context.Background(), jobstest.Query(fmt.Sprintf(`SELECT g, count(*) FROM %%s WHERE id %% 16 = %d GROUP BY g ORDER BY g`, i), []string{key}, "g", "count"))
 			if err != nil {
 				errs <- err
 				return
 			}
-			got, err := collect(rows)
+			got, err := jobstest.Collect(rows)
 			if err != nil || len(got) != 7 {
 				errs <- fmt.Errorf("query %d: %d rows, %v", i, len(got), err)
 			}
@@ -466,54 +439,13 @@ func TestQueryConcurrentClients(t *testing.T) {
 	}
 }
 
-// TestNewProxyExecutor: the configuration picks the executor and the file
-// mapping that goes with it.
-func TestNewProxyExecutor(t *testing.T) {
-	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	dsn := warehouse.DSN("postgres")
-	for _, c := range []struct {
-		name, yaml string
-		want       string
-		keys       bool
-	}{
-		{"file", "", "*jobs.LocalExecutor", false},
-		{"s3", `storage: {url: "s3://bucket/prefix", s3: {endpoint: "http://127.0.0.1:1", access_key: a, secret_key: b}}`, "*jobs.LocalExecutor", true},
-		{"nats", `nats: {url: "nats://127.0.0.1:1"}`, "*jobs.QueryClient", true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			cfg := loadConfig(t, dsn, t.TempDir(), c.yaml+"\n")
-			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			if got := fmt.Sprintf("%T", p.Executor); got != c.want {
-				t.Errorf("executor %s, want %s", got, c.want)
-			}
-			path, ok := p.LocalPath("r/id/v1/part.parquet")
-			if !ok || (path == "r/id/v1/part.parquet") != c.keys {
-				t.Errorf("LocalPath = %q, %v", path, ok)
-			}
-		})
-	}
-}
-
 // TestQueryServerShutdown: a worker shutting down takes no new queries, lets
 // running ones finish within the drain timeout, and stops the rest with an
 // error their proxies see.
 func TestQueryServerShutdown(t *testing.T) {
-	e := newQueryEnv(t, envOptions{client: QueryClientOptions{Window: 2, ChunkBytes: 4 << 10, Heartbeat: 50 * time.Millisecond}})
+	e := newQueryEnv(t, envOptions{client: ClientOptions{Window: 2, ChunkBytes: 4 << 10, Heartbeat: 50 * time.Millisecond}})
 	key, _ := e.file(t, "sd/part.parquet", `SELECT i AS id, repeat('y', 200) AS s FROM range(20000) r(i)`)
-	d := decisionFor(`SELECT id, s FROM %s`, []string{key}, "id", "s")
+	d := jobstest.Query(`SELECT id, s FROM %s`, []string{key}, "id", "s")
 	for _, c := range []struct {
 		name  string
 		drain time.Duration
@@ -528,7 +460,7 @@ func TestQueryServerShutdown(t *testing.T) {
 			defer nc.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			qs, err := ServeQueries(ctx, nc, QueryServerOptions{Cache: e.cache, DuckDB: e.duck, DrainTimeout: c.drain})
+			qs, err := Serve(ctx, nc, ServerOptions{Cache: e.cache, DuckDB: e.duck, DrainTimeout: c.drain})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -544,8 +476,8 @@ func TestQueryServerShutdown(t *testing.T) {
 			defer rows.Close()
 			rows.Next()
 			cancel()
-			waitFor(t, 5*time.Second, "the subscription to drain", func() bool { return !qs.sub.IsValid() })
-			if _, err := e.client.Query(context.Background(), d); reasonOf(err) != executor.FallbackNoWorker {
+			jobstest.WaitFor(t, 5*time.Second, "the subscription to drain", func() bool { return !qs.sub.IsValid() })
+			if _, err := e.client.Query(context.Background(), d); jobstest.ReasonOf(err) != executor.FallbackNoWorker {
 				t.Errorf("query to a worker shutting down: %v", err)
 			}
 			if !c.whole {
@@ -558,7 +490,7 @@ func TestQueryServerShutdown(t *testing.T) {
 			switch err := rows.Err(); {
 			case c.whole && (err != nil || n != 20000):
 				t.Errorf("drained: %d rows, %v", n, err)
-			case !c.whole && (reasonOf(err) != executor.FallbackWorkerLost || n == 20000):
+			case !c.whole && (jobstest.ReasonOf(err) != executor.FallbackWorkerLost || n == 20000):
 				t.Errorf("cut: %d rows, %v", n, err)
 			}
 			waited := make(chan struct{})

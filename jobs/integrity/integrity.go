@@ -1,4 +1,4 @@
-package jobs
+package integrity
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// IntegrityOptions configures an Integrity.
-type IntegrityOptions struct {
+// Options configures a Checker.
+type Options struct {
 	// Catalog is where a broken file takes its version out of service; nil only
 	// counts and logs.
 	Catalog *catalog.Catalog
@@ -30,7 +30,7 @@ type IntegrityOptions struct {
 	ReportTimeout time.Duration
 }
 
-// Integrity checks rollup files against what their build recorded, and acts on a
+// Checker checks rollup files against what their build recorded, and acts on a
 // broken one as DESIGN.md §7 says: a file missing from storage, differing from its
 // recorded size, SHA-256 or ETag, or unreadable, takes the active version that names
 // it out of service in the catalog (status failed, last_error naming the file), which
@@ -41,9 +41,9 @@ type IntegrityOptions struct {
 // Storage being unreachable is not a broken file: only what storage says about the
 // object (not there, other bytes) counts, so an outage never throws versions away.
 //
-// A nil *Integrity checks nothing and reports nothing.
-type Integrity struct {
-	o IntegrityOptions
+// A nil *Checker checks nothing and reports nothing.
+type Checker struct {
+	o Options
 
 	mu     sync.Mutex
 	marked map[string]bool      // keys whose version this process has marked
@@ -60,21 +60,21 @@ type fileStamp struct {
 	sum  string
 }
 
-// NewIntegrity returns an Integrity; Follow makes it drop broken versions.
-func NewIntegrity(o IntegrityOptions) *Integrity {
+// New returns a Checker; Follow makes it drop broken versions.
+func New(o Options) *Checker {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.ReportTimeout <= 0 {
 		o.ReportTimeout = 5 * time.Second
 	}
-	return &Integrity{o: o, marked: map[string]bool{}, stamps: map[string]fileStamp{}}
+	return &Checker{o: o, marked: map[string]bool{}, stamps: map[string]fileStamp{}}
 }
 
 // Expect returns what the build recorded of the file stored under key: the
 // partition of the active version that names it. Without one (a key outside the
 // builder's layout, a version no longer active) there is nothing to check against.
-func (g *Integrity) Expect(ctx context.Context, key string) (rollup.Partition, bool) {
+func (g *Checker) Expect(ctx context.Context, key string) (rollup.Partition, bool) {
 	if g == nil || g.o.View == nil {
 		return rollup.Partition{}, false
 	}
@@ -104,7 +104,7 @@ func (g *Integrity) Expect(ctx context.Context, key string) (rollup.Partition, b
 // that names it out of service in the catalog (once per file and process). It
 // returns when the catalog has been updated, or ReportTimeout has passed, so that a
 // statement that falls back because of the file finds the rollup failed already.
-func (g *Integrity) Report(ctx context.Context, fe *rollup.FileError) {
+func (g *Checker) Report(ctx context.Context, fe *rollup.FileError) {
 	if g == nil || fe == nil {
 		return
 	}
@@ -157,7 +157,7 @@ func (g *Integrity) Report(ctx context.Context, fe *rollup.FileError) {
 // file is hashed the first time and whenever its size or modification time has
 // changed since it last matched. A broken file is reported; the error is then a
 // *rollup.FileError.
-func (g *Integrity) CheckLocal(ctx context.Context, key, path string) error {
+func (g *Checker) CheckLocal(ctx context.Context, key, path string) error {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fe := &rollup.FileError{Key: key, Kind: rollup.FileMissing, Err: err}
@@ -209,7 +209,7 @@ func (g *Integrity) CheckLocal(ctx context.Context, key, path string) error {
 // since it matched its checksum when it was downloaded. A file whose build recorded
 // no checksum cannot be told apart from a DuckDB failure otherwise, so DuckDB's
 // complaint is reported as the file being unreadable.
-func (g *Integrity) Suspect(ctx context.Context, key, path string, local bool, cause error) error {
+func (g *Checker) Suspect(ctx context.Context, key, path string, local bool, cause error) error {
 	if g == nil {
 		return nil
 	}
@@ -236,7 +236,7 @@ func (g *Integrity) Suspect(ctx context.Context, key, path string, local bool, c
 // OnBroken registers fn to be called with every file of each version taken out of
 // service (by any process), so that the caller drops what it holds of them. Register
 // before Follow starts.
-func (g *Integrity) OnBroken(fn func(keys []string)) {
+func (g *Checker) OnBroken(fn func(keys []string)) {
 	if g == nil {
 		return
 	}
@@ -248,7 +248,7 @@ func (g *Integrity) OnBroken(fn func(keys []string)) {
 // Follow watches the view until ctx ends: the files of every version taken out of
 // service, including those recorded before it started, go to the OnBroken hooks.
 // It also makes each rollup's pgrollup_rollup_file_errors_total series exist.
-func (g *Integrity) Follow(ctx context.Context) {
+func (g *Checker) Follow(ctx context.Context) {
 	if g == nil || g.o.View == nil {
 		return
 	}
@@ -292,7 +292,7 @@ func asFileError(err error) *rollup.FileError {
 	return nil
 }
 
-func (g *Integrity) forget(keys []string) {
+func (g *Checker) forget(keys []string) {
 	g.mu.Lock()
 	for _, k := range keys {
 		delete(g.stamps, k)

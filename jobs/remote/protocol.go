@@ -1,7 +1,9 @@
-package jobs
+package remote
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +15,8 @@ import (
 // its statement is gone).
 //
 // Request: the proxy subscribes to a fresh inbox and publishes a queryRequest
-// (JSON) to QuerySubject with the inbox as reply subject. Workers subscribe
-// to QuerySubject in the queue group QueryQueue, so exactly one of them gets
+// (JSON) to Subject with the inbox as reply subject. Workers subscribe
+// to Subject in the queue group Queue, so exactly one of them gets
 // each request. Without any worker the NATS server answers at once with a
 // no-responders status.
 //
@@ -45,8 +47,8 @@ import (
 // the worker lost, the worker cancels the query. A proxy that goes away thus
 // stops its DuckDB query even if its cancel never arrives.
 const (
-	QuerySubject = "pgrollup.query"
-	QueryQueue   = "pgrollup-query-workers"
+	Subject = "pgrollup.query"
+	Queue   = "pgrollup-query-workers"
 )
 
 // protocolVersion is the request's "v"; a worker refuses other versions.
@@ -179,4 +181,11 @@ func endMessage(rows int64, chunks uint64) []byte {
 // creditMessage is the 'C' message granting chunks up to seq.
 func creditMessage(seq uint64) []byte {
 	return binary.AppendUvarint([]byte{ctlCredit}, seq)
+}
+
+// requestID names a request in the logs of both sides.
+func requestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

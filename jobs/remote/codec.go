@@ -1,4 +1,4 @@
-package jobs
+package remote
 
 import (
 	"encoding/binary"

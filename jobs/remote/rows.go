@@ -1,11 +1,10 @@
-package jobs
+package remote
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,113 +14,11 @@ import (
 	"github.com/pgrollup/pgrollup/jobs/executor"
 )
 
-// QueryClientOptions configures a QueryClient.
-type QueryClientOptions struct {
-	// Subject defaults to QuerySubject.
-	Subject string
-	// Timeout is routing.worker_timeout: how long a statement waits for its
-	// first rows (or its end) before it falls back. 0 means 5s.
-	Timeout time.Duration
-	// Window is how many chunks may be in flight or queued here; 0 means 4.
-	Window int
-	// ChunkBytes is the size at which a worker closes a chunk; 0 means 256 KiB
-	// (a worker caps it at half the NATS server's max_payload).
-	ChunkBytes int
-	// Heartbeat is the liveness interval of both sides; a side silent for
-	// four intervals is taken for gone. 0 means 1s.
-	Heartbeat time.Duration
-	Log       *slog.Logger
-}
-
-// QueryClient sends rollup routes to workers over NATS and streams their
-// rows back: the proxy's executor.Executor when workers are scaled out.
-// Decisions must name their files by storage key (routing.StorageKeys).
-//
-// Every failure before the first rows arrive is returned by Query, with a
-// executor.FallbackError saying why, so that the statement falls back to the
-// warehouse; a failure after rows were delivered is the rows' Err.
-type QueryClient struct {
-	nc *nats.Conn
-	o  QueryClientOptions
-}
-
-// NewQueryClient returns a client over nc.
-func NewQueryClient(nc *nats.Conn, o QueryClientOptions) *QueryClient {
-	if o.Subject == "" {
-		o.Subject = QuerySubject
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
-	}
-	if o.Window <= 0 {
-		o.Window = 4
-	}
-	o.Window = min(o.Window, maxWindow)
-	if o.ChunkBytes <= 0 {
-		o.ChunkBytes = 256 << 10
-	}
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = time.Second
-	}
-	o.Heartbeat = min(max(o.Heartbeat, minHeartbeat), maxHeartbeat)
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	return &QueryClient{nc: nc, o: o}
-}
-
-// Query implements executor.Executor. It returns once the first chunk of rows
-// (or the end of an empty answer) has arrived.
-func (c *QueryClient) Query(ctx context.Context, d *executor.Query) (executor.Rows, error) {
-	fq, err := d.Split()
-	if err != nil {
-		return nil, executor.Fallback(executor.FallbackProtocol, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !c.nc.IsConnected() {
-		return nil, executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("not connected to NATS (%s)", c.nc.Status()))
-	}
-	req := queryRequest{
-		V: protocolVersion, ID: randomID(8), Rollup: d.Rollup, Version: d.Version,
-		Before: fq.Before, After: fq.After, Files: fq.Files,
-		Window: c.o.Window, ChunkBytes: c.o.ChunkBytes, HeartbeatMS: c.o.Heartbeat.Milliseconds(),
-	}
-	for _, col := range d.Columns {
-		req.Columns = append(req.Columns, queryColumn{Name: col.Name, DuckType: col.DuckType})
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		req.TimeoutMS = max(time.Until(dl).Milliseconds(), 1)
-	}
-	body, err := json.Marshal(&req)
-	if err != nil {
-		return nil, executor.Fallback(executor.FallbackProtocol, err)
-	}
-	inbox := c.nc.NewInbox()
-	mb := &mailbox{signal: make(chan struct{}, 1)}
-	// A callback subscription rather than a synchronous one: the latter
-	// allocates a channel of nats.Options.SubChanLen (64k) messages per
-	// statement, while flow control bounds what can queue here anyway.
-	sub, err := c.nc.Subscribe(inbox, mb.push)
-	if err != nil {
-		return nil, executor.Fallback(executor.FallbackNATSDown, err)
-	}
-	mb.sub = sub
-	r := &remoteRows{c: c, ctx: ctx, mb: mb, id: req.ID, ncols: len(d.Columns), vals: make([]any, len(d.Columns))}
-	r.granted.Store(uint64(c.o.Window))
-	if err := r.start(body, inbox); err != nil {
-		c.o.Log.Debug("rollup query failed", "query", req.ID, "rollup", d.Rollup, "reason", executor.FallbackReason(err, "other"), "err", err)
-		return nil, err
-	}
-	return r, nil
-}
-
 // remoteRows is the proxy's side of one query. Next and Close run on the
 // statement's goroutine; the keepalive timer and the cancel hook only read
 // the control subject, fixed before they start, and the stopped flag.
 type remoteRows struct {
-	c     *QueryClient
+	c     *Client
 	ctx   context.Context
 	mb    *mailbox
 	id    string
@@ -302,65 +199,6 @@ func (r *remoteRows) receive(deadline time.Time) (*nats.Msg, error) {
 	return nil, executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("waiting for the worker: NATS %s", r.c.nc.Status()))
 }
 
-// mailbox queues the worker's messages for one statement. Flow control
-// bounds the queue: the worker sends at most Window chunks beyond what was
-// consumed, and consecutive heartbeats collapse into one.
-type mailbox struct {
-	sub    *nats.Subscription
-	mu     sync.Mutex
-	msgs   []*nats.Msg
-	signal chan struct{} // capacity 1: something was queued
-	// most is the longest the queue has been, for tests of flow control.
-	most int
-}
-
-func (b *mailbox) push(m *nats.Msg) {
-	b.mu.Lock()
-	heartbeat := len(m.Data) == 1 && m.Data[0] == msgHeartbeat
-	if n := len(b.msgs); !heartbeat || n == 0 || len(b.msgs[n-1].Data) != 1 || b.msgs[n-1].Data[0] != msgHeartbeat {
-		b.msgs = append(b.msgs, m)
-		b.most = max(b.most, len(b.msgs))
-	}
-	b.mu.Unlock()
-	select {
-	case b.signal <- struct{}{}:
-	default:
-	}
-}
-
-// next returns the next message, waiting until ctx ends or deadline passes
-// (zero: no deadline); errDeadline reports the latter.
-func (b *mailbox) next(ctx context.Context, deadline time.Time) (*nats.Msg, error) {
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		b.mu.Lock()
-		if len(b.msgs) > 0 {
-			m := b.msgs[0]
-			b.msgs[0] = nil
-			b.msgs = b.msgs[1:]
-			b.mu.Unlock()
-			return m, nil
-		}
-		b.mu.Unlock()
-		select {
-		case <-b.signal:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timeout:
-			return nil, errDeadline
-		}
-	}
-}
-
-func (b *mailbox) close() { _ = b.sub.Unsubscribe() }
-
-var errDeadline = errors.New("deadline passed")
-
 // handle takes a message after the worker accepted: rows, the end or an error.
 func (r *remoteRows) handle(data []byte) error {
 	switch data[0] {
@@ -468,37 +306,4 @@ func (r *remoteRows) Close() error {
 	}
 	r.mb.close()
 	return nil
-}
-
-// abandon waits a little for a worker to accept a request its statement no
-// longer waits for, and cancels it there. Without it the worker would stop
-// anyway once the missing keepalives tell it the proxy is gone.
-func (c *QueryClient) abandon(mb *mailbox) {
-	defer mb.close()
-	ctx, cancel := context.WithTimeout(context.Background(), missedHeartbeats*c.o.Heartbeat)
-	defer cancel()
-	for {
-		msg, err := mb.next(ctx, time.Time{})
-		if err != nil || len(msg.Data) == 0 {
-			return
-		}
-		switch msg.Data[0] {
-		case msgAccepted:
-			if msg.Reply != "" {
-				_ = c.nc.Publish(msg.Reply, []byte{ctlCancel})
-			}
-			return
-		case msgBusy, msgError, msgEnd:
-			return
-		}
-	}
-}
-
-// errNoWorker is the NATS server's word that no worker is subscribed.
-var errNoWorker = executor.Fallback(executor.FallbackNoWorker, errors.New("no worker is answering rollup queries"))
-
-// isNoResponders reports the NATS server's answer to a request nobody is
-// subscribed for.
-func isNoResponders(msg *nats.Msg) bool {
-	return len(msg.Data) == 0 && msg.Header.Get("Status") == "503"
 }

@@ -1,4 +1,4 @@
-package jobs
+package remote
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 )
 
 // BenchmarkSmallAnswer measures one small rollup answer (five rows of a
 // GROUP BY over a small Parquet file), asked and read whole, in-process and
 // over NATS; the difference is the query path's overhead.
 //
-//	go test ./jobs -run '^$' -bench SmallAnswer -benchtime 3s
+//	go test ./jobs/remote -run '^$' -bench SmallAnswer -benchtime 3s
 func BenchmarkSmallAnswer(b *testing.B) {
 	e := newQueryEnv(b, envOptions{})
 	key, path := e.file(b, "bench/part.parquet", `SELECT i % 5 AS d0, i AS m0_count, i * 0.01 AS m1_sum FROM range(10000) r(i)`)
@@ -34,20 +35,20 @@ func BenchmarkSmallAnswer(b *testing.B) {
 		}
 	}
 	b.Run("in-process", func(b *testing.B) {
-		run(b, e.duck, decisionFor(sql, []string{path}, "d0", "count", "sum"))
+		run(b, e.duck, jobstest.Query(sql, []string{path}, "d0", "count", "sum"))
 	})
 	b.Run("nats-embedded", func(b *testing.B) {
-		run(b, e.client, decisionFor(sql, []string{key}, "d0", "count", "sum"))
+		run(b, e.client, jobstest.Query(sql, []string{key}, "d0", "count", "sum"))
 	})
 	b.Run("nats-tcp", func(b *testing.B) {
-		url, _ := natsProcess(b)
+		url, _ := jobstest.NATSServer(b)
 		wnc, err := nats.Connect(url)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer wnc.Close()
 		ctx, cancel := context.WithCancel(context.Background())
-		qs, err := ServeQueries(ctx, wnc, QueryServerOptions{Cache: e.cache, DuckDB: e.duck})
+		qs, err := Serve(ctx, wnc, ServerOptions{Cache: e.cache, DuckDB: e.duck})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,7 +58,7 @@ func BenchmarkSmallAnswer(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer nc.Close()
-		run(b, NewQueryClient(nc, QueryClientOptions{}), decisionFor(sql, []string{key}, "d0", "count", "sum"))
+		run(b, NewClient(nc, ClientOptions{}), jobstest.Query(sql, []string{key}, "d0", "count", "sum"))
 	})
 }
 

@@ -1,4 +1,4 @@
-package jobs
+package remote
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,31 +18,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
 )
 
-// buildWorker builds pgrollup-worker for tests that kill it.
-func buildWorker(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pgrollup-worker")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/pgrollup/pgrollup/cmd/worker").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build the worker: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // workerProcess runs pgrollup-worker with a config file until the test ends
 // or it is killed.
 func workerProcess(t *testing.T, bin, cfgPath, name string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "--config", cfgPath, "--name", name, "--log-level", "debug")
-	cmd.Stderr = testWriter{t, name}
+	cmd.Stderr = jobstest.Writer{T: t, Name: name}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,39 +49,14 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
-// natsProcess starts Debian's nats-server and returns its URL and the
-// process, which the test may kill.
-func natsProcess(t testing.TB) (string, *exec.Cmd) {
-	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Fatalf("needs nats-server (apt-get install nats-server): %v", err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	u := "nats://127.0.0.1:" + strconv.Itoa(port)
-	waitFor(t, 20*time.Second, "nats-server", func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return u, cmd
-}
-
 // waitAnswering polls until a worker answers d.
-func waitAnswering(t *testing.T, c *QueryClient, d *executor.Query) {
+func waitAnswering(t *testing.T, c *Client, d *executor.Query) {
 	t.Helper()
 	var last error
-	waitFor(t, 60*time.Second, "a worker answering", func() bool {
+	jobstest.WaitFor(t, 60*time.Second, "a worker answering", func() bool {
 		rows, err := c.Query(context.Background(), d)
 		if err == nil {
-			_, last = collect(rows)
+			_, last = jobstest.Collect(rows)
 			return last == nil
 		}
 		last = err
@@ -103,12 +68,12 @@ func waitAnswering(t *testing.T, c *QueryClient, d *executor.Query) {
 // an answer makes the statement fail before its first row (so it falls
 // back); killed while rows stream, the rows end in an error, never short.
 func TestQueryFaultWorkerKilled(t *testing.T) {
-	bin := buildWorker(t)
-	natsURL, _ := natsProcess(t)
+	bin := jobstest.BuildWorker(t)
+	natsURL, _ := jobstest.NATSServer(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("warehouse: {dsn: %q}\ndata_dir: %q\nnats: {url: %q}\nworker: {concurrency: 2}\n",
-		warehouse.DSN("postgres"), dir, natsURL)), 0o600); err != nil {
+		jobstest.Warehouse.DSN("postgres"), dir, natsURL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	store := filepath.Join(dir, "rollups") // the default storage, file://data_dir/rollups
@@ -117,32 +82,32 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		"big/part.parquet":  `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`,
 	} {
 		p := filepath.Join(store, key)
-		if err := mkdirFor(p); err != nil {
+		if err := jobstest.MkdirFor(p); err != nil {
 			t.Fatal(err)
 		}
-		writeParquet(t, p, q)
+		jobstest.WriteParquet(t, p, q)
 	}
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := NewQueryClient(nc, QueryClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond})
-	ping := decisionFor(`SELECT count(*) FROM %s`, []string{"tiny/part.parquet"}, "count")
+	c := NewClient(nc, ClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond})
+	ping := jobstest.Query(`SELECT count(*) FROM %s`, []string{"tiny/part.parquet"}, "count")
 
 	t.Run("before the first row", func(t *testing.T) {
 		w := workerProcess(t, bin, cfgPath, "A")
 		waitAnswering(t, c, ping)
 		res := make(chan error, 1)
 		go func() {
-			_, err := c.Query(context.Background(), decisionFor(slowSQL, []string{"tiny/part.parquet"}, "sum"))
+			_, err := c.Query(context.Background(), jobstest.Query(slowSQL, []string{"tiny/part.parquet"}, "sum"))
 			res <- err
 		}()
 		time.Sleep(time.Second) // the worker has taken the query and computes
 		kill(t, w)
 		killed := time.Now()
 		err := <-res
-		if reasonOf(err) != executor.FallbackWorkerLost {
+		if jobstest.ReasonOf(err) != executor.FallbackWorkerLost {
 			t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkerLost)
 		}
 		if el := time.Since(killed); el > 3*time.Second {
@@ -152,7 +117,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 	t.Run("while rows stream", func(t *testing.T) {
 		w := workerProcess(t, bin, cfgPath, "B")
 		waitAnswering(t, c, ping)
-		rows, err := c.Query(context.Background(), decisionFor(`SELECT id, s FROM %s`, []string{"big/part.parquet"}, "id", "s"))
+		rows, err := c.Query(context.Background(), jobstest.Query(`SELECT id, s FROM %s`, []string{"big/part.parquet"}, "id", "s"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +134,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		if err == nil || n >= 1000000 {
 			t.Fatalf("%d rows and err %v after the worker died", n, err)
 		}
-		if reasonOf(err) != executor.FallbackWorkerLost {
+		if jobstest.ReasonOf(err) != executor.FallbackWorkerLost {
 			t.Errorf("err = %v, want %s", err, executor.FallbackWorkerLost)
 		}
 		t.Logf("%d rows before %v", n, err)
@@ -177,7 +142,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 	t.Run("no worker left", func(t *testing.T) {
 		started := time.Now()
 		_, err := c.Query(context.Background(), ping)
-		if reasonOf(err) != executor.FallbackNoWorker || time.Since(started) > time.Second {
+		if jobstest.ReasonOf(err) != executor.FallbackNoWorker || time.Since(started) > time.Second {
 			t.Fatalf("err = %v after %s, want a prompt %s fallback", err, time.Since(started), executor.FallbackNoWorker)
 		}
 	})
@@ -186,18 +151,18 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 // TestQueryFaultNATSStopped: with the NATS server gone, statements fail at
 // once (and fall back), and an answer in flight ends in an error.
 func TestQueryFaultNATSStopped(t *testing.T) {
-	natsURL, ns := natsProcess(t)
+	natsURL, ns := jobstest.NATSServer(t)
 	storage, err := rollup.NewFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeParquet(t, filepath.Join(storage.Dir(), "big.parquet"), `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
+	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), "big.parquet"), `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
 	duck, err := duck.Open(1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer duck.Close()
-	cache, err := NewCache(CacheOptions{Storage: storage})
+	cache, err := cache.New(cache.Options{Storage: storage})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +173,7 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	defer wnc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := ServeQueries(ctx, wnc, QueryServerOptions{Cache: cache, DuckDB: duck}); err != nil {
+	if _, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck}); err != nil {
 		t.Fatal(err)
 	}
 	nc, err := nats.Connect(natsURL)
@@ -216,8 +181,8 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := NewQueryClient(nc, QueryClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
-	big := decisionFor(`SELECT id, s FROM %s`, []string{"big.parquet"}, "id", "s")
+	c := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
+	big := jobstest.Query(`SELECT id, s FROM %s`, []string{"big.parquet"}, "id", "s")
 	rows, err := c.Query(context.Background(), big)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +201,7 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	if err == nil || n >= 1000000 {
 		t.Fatalf("%d rows and err %v with NATS gone", n, err)
 	}
-	if r := reasonOf(err); r != executor.FallbackNATSDown {
+	if r := jobstest.ReasonOf(err); r != executor.FallbackNATSDown {
 		t.Errorf("err = %v (%s), want %s", err, r, executor.FallbackNATSDown)
 	}
 	if el := time.Since(stopped); el > 3*time.Second {
@@ -244,7 +209,7 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	}
 	started := time.Now()
 	_, err = c.Query(context.Background(), big)
-	if reasonOf(err) != executor.FallbackNATSDown || time.Since(started) > 100*time.Millisecond {
+	if jobstest.ReasonOf(err) != executor.FallbackNATSDown || time.Since(started) > 100*time.Millisecond {
 		t.Fatalf("err = %v after %s, want an immediate %s fallback", err, time.Since(started), executor.FallbackNATSDown)
 	}
 }
@@ -252,16 +217,16 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 // TestQueryFaultMissingFile: a Parquet file deleted from S3 before any worker
 // cached it is a missing_file fallback.
 func TestQueryFaultMissingFile(t *testing.T) {
-	_, s3 := startMinIO(t)
+	_, s3 := jobstest.StartMinIO(t)
 	e := newQueryEnv(t, envOptions{storage: s3})
 	cache, qs := e.cache, e.server
-	putParquet(t, s3, `SELECT i AS id FROM range(10) r(i)`, "v1/a.parquet", "v1/b.parquet")
+	jobstest.PutParquet(t, s3, `SELECT i AS id FROM range(10) r(i)`, "v1/a.parquet", "v1/b.parquet")
 	if err := s3.Delete(context.Background(), "v1/b.parquet"); err != nil {
 		t.Fatal(err)
 	}
-	d := decisionFor(`SELECT count(*) FROM %s`, []string{"v1/a.parquet", "v1/b.parquet"}, "count")
+	d := jobstest.Query(`SELECT count(*) FROM %s`, []string{"v1/a.parquet", "v1/b.parquet"}, "count")
 	_, err := e.client.Query(context.Background(), d)
-	if reasonOf(err) != executor.FallbackMissingFile {
+	if jobstest.ReasonOf(err) != executor.FallbackMissingFile {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackMissingFile)
 	}
 	if s := qs.Stats(); s.Failed != 1 {
@@ -279,11 +244,11 @@ func TestQueryFaultMissingFile(t *testing.T) {
 // worker killed, NATS stopped. Each statement gets the warehouse's answer,
 // and in rollup-only mode an error.
 func TestFaultsFallBackToWarehouse(t *testing.T) {
-	bin := buildWorker(t)
-	dsn := newDatabase(t, "faults",
+	bin := jobstest.BuildWorker(t)
+	dsn := jobstest.NewDatabase(t, "faults",
 		`CREATE TABLE orders AS SELECT i AS id, (ARRAY['paid','new','cancelled'])[i % 3 + 1] AS status, i % 11 AS quantity FROM generate_series(1, 500) i`)
-	minioSrv, s3 := startMinIO(t)
-	natsURL, ns := natsProcess(t)
+	minioSrv, s3 := jobstest.StartMinIO(t)
+	natsURL, ns := jobstest.NATSServer(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	yaml := fmt.Sprintf("warehouse: {dsn: %q}\ndata_dir: %q\nnats: {url: %q}\n"+
@@ -351,7 +316,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	client := NewQueryClient(nc, QueryClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
+	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
 	type proxied struct {
 		conn *pgx.Conn
 		reg  *prometheus.Registry
@@ -448,20 +413,20 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 
 	// The file is not in storage yet: the worker cannot download it.
 	w := workerProcess(t, bin, cfgPath, "A")
-	waitFor(t, 60*time.Second, "the worker", func() bool {
-		_, err := client.Query(ctx, decisionFor(`SELECT 1 FROM %s`, []string{key}, "x"))
-		return reasonOf(err) == executor.FallbackMissingFile
+	jobstest.WaitFor(t, 60*time.Second, "the worker", func() bool {
+		_, err := client.Query(ctx, jobstest.Query(`SELECT 1 FROM %s`, []string{key}, "x"))
+		return jobstest.ReasonOf(err) == executor.FallbackMissingFile
 	})
 	check("a file missing from storage", false)
 
-	putParquet(t, s3, rollupRows, key)
+	jobstest.PutParquet(t, s3, rollupRows, key)
 	check("healthy", true)
 
 	kill(t, w)
 	check("the worker killed", false)
 
 	workerProcess(t, bin, cfgPath, "B")
-	waitAnswering(t, client, decisionFor(`SELECT 1 FROM %s`, []string{key}, "x"))
+	waitAnswering(t, client, jobstest.Query(`SELECT 1 FROM %s`, []string{key}, "x"))
 	check("a new worker", true)
 
 	kill(t, ns)

@@ -1,0 +1,51 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/jobs/node"
+)
+
+// TestNewProxyExecutor: the configuration picks the executor and the file
+// mapping that goes with it.
+func TestNewProxyExecutor(t *testing.T) {
+	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	dsn := jobstest.Warehouse.DSN("postgres")
+	for _, c := range []struct {
+		name, yaml string
+		want       string
+		keys       bool
+	}{
+		{"file", "", "*local.Executor", false},
+		{"s3", `storage: {url: "s3://bucket/prefix", s3: {endpoint: "http://127.0.0.1:1", access_key: a, secret_key: b}}`, "*local.Executor", true},
+		{"nats", `nats: {url: "nats://127.0.0.1:1"}`, "*remote.Client", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := jobstest.LoadConfig(t, dsn, t.TempDir(), c.yaml+"\n")
+			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if got := fmt.Sprintf("%T", p.Executor); got != c.want {
+				t.Errorf("executor %s, want %s", got, c.want)
+			}
+			path, ok := p.LocalPath("r/id/v1/part.parquet")
+			if !ok || (path == "r/id/v1/part.parquet") != c.keys {
+				t.Errorf("LocalPath = %q, %v", path, ok)
+			}
+		})
+	}
+}
