@@ -13,20 +13,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/api"
+	"github.com/pgrollup/pgrollup/jobs/builds"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// builds is the rollup build machinery of one pgrollup process: the job system
+// buildSystem is the rollup build machinery of one pgrollup process: the job system
 // (embedded NATS unless nats.url is set), the catalog view, the scheduler and,
 // unless --build-worker=false, an in-process worker.
-type builds struct {
+type buildSystem struct {
 	node    *node.Node
 	view    *catalog.View
-	api     *jobs.API
+	api     *api.Rollups
 	runCtx  context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -35,25 +36,25 @@ type builds struct {
 	files   *integrity.Checker
 
 	schedMu     sync.Mutex
-	sched       *jobs.Scheduler
+	sched       *builds.Scheduler
 	schedCancel context.CancelFunc // stops sched's Run
 }
 
 // startBuilds starts the build machinery with an in-process worker; Close stops it.
-func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*builds, error) {
+func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*buildSystem, error) {
 	return startBuildsWith(ctx, cfg, log, reg, true)
 }
 
 // startBuildsWith is startBuilds with the in-process worker optional. Without
 // buildWorker the process schedules builds and follows the catalog but takes no
 // build job: the pgrollup-worker processes on the shared NATS run them.
-func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, buildWorker bool) (*builds, error) {
+func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, buildWorker bool) (*buildSystem, error) {
 	if !buildWorker && cfg.NATS.URL == "" {
 		// The embedded server accepts in-process connections only: no
 		// pgrollup-worker could ever reach its queue, so nothing would build.
 		return nil, errors.New("--build-worker=false needs nats.url: with the embedded NATS server no pgrollup-worker can take the build jobs")
 	}
-	targets, err := jobs.Targets(cfg)
+	targets, err := builds.Targets(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -66,8 +67,8 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b := &builds{node: n, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
-	fail := func(err error) (*builds, error) {
+	b := &buildSystem{node: n, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
+	fail := func(err error) (*buildSystem, error) {
 		cancel()
 		n.Close()
 		return nil, err
@@ -78,8 +79,11 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	if b.sched, err = b.newScheduler(cfg, targets); err != nil {
 		return fail(err)
 	}
-	b.api = &jobs.API{Scheduler: b.sched, Lookup: b.view.Get}
-	metrics, err := jobs.NewMetrics(reg, b.api.Statuses)
+	b.api = &api.Rollups{Scheduler: b.sched, Lookup: b.view.Get}
+	metrics, err := builds.NewMetrics(reg)
+	if err == nil {
+		err = api.RegisterGauges(reg, b.api.Statuses)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("metrics: %w", err))
 	}
@@ -95,7 +99,7 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		if err := ensureDir(cfg.Worker.CacheDir); err != nil {
 			return fail(err)
 		}
-		worker := jobs.NewWorker(jobs.WorkerOptions{
+		worker := builds.NewWorker(builds.WorkerOptions{
 			JetStream: n.JetStream, Catalog: n.Catalog, Concurrency: cfg.Worker.Concurrency,
 			Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
 				MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
@@ -117,20 +121,20 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 
 // followFiles starts dropping the files of broken versions from what this
 // process holds, once everything that holds them has registered with Files.
-func (b *builds) followFiles() {
+func (b *buildSystem) followFiles() {
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.files.Follow(b.runCtx) }()
 }
 
-func (b *builds) newScheduler(cfg *config.Config, targets []jobs.Target) (*jobs.Scheduler, error) {
-	return jobs.NewScheduler(jobs.SchedulerOptions{
+func (b *buildSystem) newScheduler(cfg *config.Config, targets []builds.Target) (*builds.Scheduler, error) {
+	return builds.NewScheduler(builds.SchedulerOptions{
 		JetStream: b.node.JetStream, Catalog: b.node.Catalog, Targets: targets,
 		WarehouseDSN: cfg.Warehouse.DSN, Storage: b.storage, Files: b.files, Log: b.log.With("component", "scheduler"),
 	})
 }
 
 // runScheduler runs sched until Close or until a reload replaces it.
-func (b *builds) runScheduler(sched *jobs.Scheduler) {
+func (b *buildSystem) runScheduler(sched *builds.Scheduler) {
 	ctx, cancel := context.WithCancel(b.runCtx)
 	b.schedMu.Lock()
 	b.sched, b.schedCancel = sched, cancel
@@ -153,8 +157,8 @@ func (b *builds) runScheduler(sched *jobs.Scheduler) {
 // scheduler records new and changed definitions and queues their first
 // builds, and retires those no longer configured; the old one stops. A
 // build in progress carries on.
-func (b *builds) reconfigure(cfg *config.Config) error {
-	targets, err := jobs.Targets(cfg)
+func (b *buildSystem) reconfigure(cfg *config.Config) error {
+	targets, err := builds.Targets(cfg)
 	if err != nil {
 		return err
 	}
@@ -173,10 +177,10 @@ func (b *builds) reconfigure(cfg *config.Config) error {
 
 // APIHandler serves GET /api/rollups, GET /api/rollups/{name} and
 // POST /api/rollups/{name}/refresh.
-func (b *builds) APIHandler() http.Handler { return b.api.Handler() }
+func (b *buildSystem) APIHandler() http.Handler { return b.api.Handler() }
 
 // Ready reports whether the catalog is loaded.
-func (b *builds) Ready() bool {
+func (b *buildSystem) Ready() bool {
 	select {
 	case <-b.view.Ready():
 		return true
@@ -186,20 +190,20 @@ func (b *builds) Ready() bool {
 }
 
 // Rollups returns the status of every configured rollup (SHOW ROLLUPS).
-func (b *builds) Rollups() []jobs.Status { return b.api.Statuses() }
+func (b *buildSystem) Rollups() []api.Status { return b.api.Statuses() }
 
 // Node is the NATS connection and JetStream of this process.
-func (b *builds) Node() *node.Node { return b.node }
+func (b *buildSystem) Node() *node.Node { return b.node }
 
 // Files checks the rollup files this process reads and acts on broken ones.
-func (b *builds) Files() *integrity.Checker { return b.files }
+func (b *buildSystem) Files() *integrity.Checker { return b.files }
 
 // View is the live catalog, for the rewriter's snapshot.
-func (b *builds) View() *catalog.View { return b.view }
+func (b *buildSystem) View() *catalog.View { return b.view }
 
 // Close stops the scheduler and the in-process worker, if any (a build in progress is
 // handed back to the queue), then the job system.
-func (b *builds) Close(ctx context.Context) error {
+func (b *buildSystem) Close(ctx context.Context) error {
 	b.cancel()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()

@@ -55,7 +55,7 @@ func restartOnly(running, next *config.Config) []string {
 type reloader struct {
 	path    string
 	running *config.Config
-	builds  *builds
+	builds  *buildSystem
 	router  *router
 	log     *slog.Logger
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/api"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
 	"github.com/pgrollup/pgrollup/routing"
@@ -22,7 +22,7 @@ import (
 type router struct {
 	*routing.Router
 	pool *pgxpool.Pool
-	exec *jobs.ProxyExecutor
+	exec *ProxyExecutor
 	// stopWatch ends the context watch's polling before the pool closes.
 	stopWatch context.CancelFunc
 	loaded    atomic.Bool
@@ -35,7 +35,7 @@ type router struct {
 // it is unreachable), then follows the build catalog: every change of a
 // rollup's state becomes a new catalog snapshot. Until the first snapshot
 // every statement passes through and /readyz says not ready.
-func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *builds) (*router, error) {
+func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *buildSystem) (*router, error) {
 	pool, err := pgxpool.New(ctx, cfg.Warehouse.DSN)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	// Workers over NATS when nats.url names a shared server; else this
 	// process's DuckDB, over the files in place (file://) or a local cache
 	// of them (s3://).
-	exec, err := jobs.NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
+	exec, err := NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -91,7 +91,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 
 // follow loads the warehouse's tables, then publishes a catalog snapshot at
 // every change of the build catalog and at every reloaded configuration.
-func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, b *builds) {
+func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, b *buildSystem) {
 	var tables map[string]*rewrite.Table
 	var bytewise bool
 	for {
@@ -191,7 +191,7 @@ func loadTables(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config) (ma
 	return tables, bytewise, err
 }
 
-func rollupStatuses(in []jobs.Status) []routing.RollupStatus {
+func rollupStatuses(in []api.Status) []routing.RollupStatus {
 	out := make([]routing.RollupStatus, 0, len(in))
 	for _, s := range in {
 		rs := routing.RollupStatus{Name: s.Name, Status: string(s.Status), Version: s.Version, Rows: s.Rows, Bytes: s.Bytes}

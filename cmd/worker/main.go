@@ -1,7 +1,7 @@
 // Command pgrollup-worker builds rollups for a scaled-out pgrollup: it takes build jobs
 // from NATS (nats.url must name the server the proxies use) with worker.concurrency
 // builds at a time, each in its own DuckDB limited to worker.duckdb_memory_limit.
-// It also answers the proxies' rollup queries (jobs.ServeQueries): worker.concurrency
+// It also answers the proxies' rollup queries (remote.Serve): worker.concurrency
 // at a time on one shared DuckDB limited to worker.duckdb_memory_limit, over Parquet
 // files cached under worker.cache_dir up to worker.cache_max_bytes.
 //
@@ -31,7 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/builds"
 	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/duck"
@@ -67,7 +67,7 @@ func run(args []string, stderr io.Writer) int {
 	path := fs.String("config", "pgrollup.yaml", "config file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	name := fs.String("name", "", "worker name in the catalog and logs (default host-pid-random)")
-	ackWait := fs.Duration("ack-wait", jobs.DefaultAckWait, "how long a silent worker keeps a job before it is redelivered; the same on every worker")
+	ackWait := fs.Duration("ack-wait", builds.DefaultAckWait, "how long a silent worker keeps a job before it is redelivered; the same on every worker")
 	adminListen := fs.String("admin-listen", "", "host:port of the admin HTTP listener (/healthz, /readyz, /metrics); default the config's admin.listen, empty for none")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -127,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	// No catalog gauges (nil view): pgrollup_rollup_rows, _bytes and
 	// _age_seconds describe the shared catalog, which every proxy exports
 	// already; a copy per worker would only duplicate each rollup's series.
-	metrics, err := jobs.NewMetrics(reg, nil)
+	metrics, err := builds.NewMetrics(reg)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -154,7 +154,7 @@ func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 }
 
 // work connects to NATS, answers queries and takes build jobs until ctx ends.
-func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metrics, fileMetrics *integrity.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
+func work(ctx context.Context, cfg *config.Config, o options, metrics *builds.Metrics, fileMetrics *integrity.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metr
 		return fmt.Errorf("metrics: %w", err)
 	}
 	ready.set(n.Conn, q.view)
-	w := jobs.NewWorker(jobs.WorkerOptions{
+	w := builds.NewWorker(builds.WorkerOptions{
 		JetStream: n.JetStream, Catalog: n.Catalog, Concurrency: cfg.Worker.Concurrency,
 		AckWait: o.ackWait, Name: o.name, Log: log, Metrics: metrics,
 		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,

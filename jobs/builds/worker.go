@@ -1,11 +1,10 @@
-package jobs
+package builds
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pgrollup/pgrollup/jobs/catalog"
-	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -71,23 +69,6 @@ func NewWorker(o WorkerOptions) *Worker {
 	}
 	o.Log = o.Log.With("worker", o.Name)
 	return &Worker{o: o}
-}
-
-// Consumer creates or updates the durable consumer every worker pulls from.
-func Consumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxDeliver int) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, node.StreamName, jetstream.ConsumerConfig{
-		Durable:       node.ConsumerName,
-		Description:   "pgrollup workers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
-		MaxDeliver:    maxDeliver,
-		MaxAckPending: 1000,
-		FilterSubject: node.SubjectPrefix + ">",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("build consumer: %w", err)
-	}
-	return c, nil
 }
 
 // Run takes jobs until ctx ends, then waits for the builds in progress to stop: a build
@@ -354,27 +335,6 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		"elapsed", elapsed.Round(time.Millisecond), "rows_per_sec", rowsPerSecond(v.Rows, elapsed))
 }
 
-// idleStatus is the status of a state with no build running.
-func idleStatus(st *rollup.State) rollup.Status {
-	switch {
-	case st.Building != nil:
-		return rollup.StatusBuilding
-	case !st.QueuedAt.IsZero() && st.Active == nil && st.LastError != "" && st.LastBroken() != nil:
-		// A broken file took the version out of service: failed, not pending,
-		// until the rebuild starts.
-		return rollup.StatusFailed
-	case !st.QueuedAt.IsZero() && st.Active == nil:
-		return rollup.StatusPending
-	case !st.QueuedAt.IsZero():
-		return rollup.StatusStale
-	case st.LastError != "":
-		return rollup.StatusFailed
-	case st.Active != nil:
-		return rollup.StatusActive
-	}
-	return rollup.StatusPending
-}
-
 // backoff is the delay before attempt n+1: 1s, 2s, 4s, ... capped at 5 minutes.
 func backoff(attempt uint64) time.Duration {
 	if attempt < 1 {
@@ -387,21 +347,21 @@ func backoff(attempt uint64) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
+// randomID is n random bytes in hex: what tells apart the names of versions
+// built in the same second, and of workers on the same host.
 func randomID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
+// sleep waits for d, or less when ctx ends first.
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
 }
-
-// ErrUnknownRollup is returned for a rollup name the configuration does not declare.
-var ErrUnknownRollup = errors.New("unknown rollup")
 
 // rowsPerSecond is a build's throughput for its log line, rounded to a whole
 // number of rows.

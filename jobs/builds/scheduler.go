@@ -1,13 +1,13 @@
-package jobs
+package builds
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,30 +15,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/robfig/cron/v3"
 
-	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/rollup"
 )
-
-// Target is one configured rollup: its definition and when to refresh it.
-type Target struct {
-	Def     *rollup.Definition
-	Refresh config.Refresh
-}
-
-// Targets returns the targets of every rollup in cfg.
-func Targets(cfg *config.Config) ([]Target, error) {
-	defs, err := rollup.Definitions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Target, len(defs))
-	for i, d := range defs {
-		out[i] = Target{Def: d, Refresh: cfg.Rollups[i].Refresh}
-	}
-	return out, nil
-}
 
 // Defaults of SchedulerOptions.
 const (
@@ -314,6 +294,9 @@ func (s *Scheduler) Target(name string) (Target, bool) {
 	return t, ok
 }
 
+// Targets returns the configured targets, in configuration order.
+func (s *Scheduler) Targets() []Target { return s.o.Targets }
+
 // enqueue publishes a job and, unless JetStream already had it, marks the rollup queued.
 func (s *Scheduler) enqueue(ctx context.Context, t Target, reason string, due time.Time, slot string, incremental bool) (*Job, error) {
 	id := t.Def.Identity()
@@ -337,148 +320,5 @@ func (s *Scheduler) enqueue(ctx context.Context, t Target, reason string, due ti
 	return job, err
 }
 
-// CollectGarbage deletes the stored files that no current version references and that
-// have been unreferenced, and unwritten, for the grace period; it also drops the catalog
-// records of definitions retired longer than that. It returns the deleted keys.
-func (s *Scheduler) CollectGarbage(ctx context.Context) ([]string, error) {
-	states, err := s.o.Catalog.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	keep := map[string]bool{}
-	var building []string
-	var expired []*rollup.State
-	for _, st := range states {
-		if !st.Retired.IsZero() && now.Sub(st.Retired) >= s.o.GCGrace {
-			expired = append(expired, st)
-			continue
-		}
-		if st.Active != nil {
-			for _, f := range st.Active.Files() {
-				keep[f] = true
-			}
-		}
-		if st.Building != nil {
-			building = append(building, st.Name+"/"+st.Identity+"/"+st.Building.Version+"/")
-		}
-	}
-	objs, err := s.o.Storage.List(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	var deleted []string
-	for _, o := range objs {
-		if keep[o.Key] || hasAnyPrefix(o.Key, building) {
-			continue
-		}
-		seen[o.Key] = true
-		since, ok := s.unrefSince[o.Key]
-		if !ok {
-			s.unrefSince[o.Key] = now
-			since = now
-		}
-		if now.Sub(since) < s.o.GCGrace || now.Sub(o.ModTime) < s.o.GCGrace {
-			continue
-		}
-		if err := s.o.Storage.Delete(ctx, o.Key); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, o.Key)
-		delete(seen, o.Key)
-	}
-	for k := range s.unrefSince {
-		if !seen[k] {
-			delete(s.unrefSince, k)
-		}
-	}
-	for _, st := range expired {
-		if err := s.o.Catalog.Delete(ctx, st.Name, st.Identity); err != nil {
-			return deleted, err
-		}
-	}
-	if len(deleted) > 0 {
-		s.o.Log.Info("deleted unreferenced rollup files", "files", len(deleted))
-	}
-	return deleted, nil
-}
-
-// brokenBackoff delays the rebuild of a version found broken at at when versions
-// keep breaking (storage losing files, a worker with the wrong storage settings),
-// so that such a loop does not scan the warehouse back to back: none for the first
-// two in an hour, then 1, 2, 4 ... minutes, at most 30.
-func brokenBackoff(broken []rollup.BrokenVersion, at time.Time) time.Duration {
-	n := 0
-	for _, b := range broken {
-		if !b.At.Before(at.Add(-time.Hour)) && !b.At.After(at) {
-			n++
-		}
-	}
-	if n <= 2 {
-		return 0
-	}
-	return min(time.Minute<<min(n-3, 5), 30*time.Minute)
-}
-
-// Scrub compares the files of every configured rollup's active version with what
-// storage lists: a file it does not list, or lists with another size or ETag than
-// the build recorded, is broken (Integrity.Report). Files still cached by the
-// workers would otherwise go on answering until those caches lose them, and only
-// then show the damage.
-func (s *Scheduler) Scrub(ctx context.Context) error {
-	var firstErr error
-	for _, t := range s.o.Targets {
-		st, err := s.o.Catalog.Get(ctx, t.Def.Name, t.Def.Identity())
-		if err != nil || st == nil || st.Active == nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		objs, err := s.o.Storage.List(ctx, t.Def.Name+"/"+t.Def.Identity()+"/")
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		listed := make(map[string]rollup.Object, len(objs))
-		for _, o := range objs {
-			listed[o.Key] = o
-		}
-		for _, p := range st.Active.Partitions {
-			var fe *rollup.FileError
-			o, ok := listed[p.File]
-			switch {
-			case !ok:
-				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileMissing, Err: fmt.Errorf("not listed in %s", s.o.Storage)}
-			case o.Size != p.Bytes:
-				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileChecksum, Err: fmt.Errorf("%d bytes in storage, the build stored %d", o.Size, p.Bytes)}
-			case p.ETag != "" && o.ETag != "" && o.ETag != p.ETag:
-				fe = &rollup.FileError{Key: p.File, Kind: rollup.FileChecksum, Err: fmt.Errorf("ETag %s in storage, the build stored %s: the object was replaced", o.ETag, p.ETag)}
-			}
-			if fe == nil {
-				continue
-			}
-			if s.o.Files == nil {
-				s.o.Log.Warn("broken rollup file", "rollup", t.Def.Name, "file", p.File, "kind", fe.Kind, "err", fe.Err)
-				continue
-			}
-			s.o.Files.Report(ctx, fe)
-			break // the version is out of service now
-		}
-	}
-	return firstErr
-}
-
-func hasAnyPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
+// ErrUnknownRollup is returned for a rollup name the configuration does not declare.
+var ErrUnknownRollup = errors.New("unknown rollup")

@@ -1,11 +1,12 @@
-package jobs
+package main
 
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
@@ -22,7 +23,8 @@ func TestNewProxyExecutor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	dsn := jobstest.Warehouse.DSN("postgres")
+	// Nothing connects to the warehouse: the executors only read files.
+	const dsn = "postgres://nobody@127.0.0.1:1/none"
 	for _, c := range []struct {
 		name, yaml string
 		want       string
@@ -33,7 +35,12 @@ func TestNewProxyExecutor(t *testing.T) {
 		{"nats", `nats: {url: "nats://127.0.0.1:1"}`, "*remote.Client", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := jobstest.LoadConfig(t, dsn, t.TempDir(), c.yaml+"\n")
+			dir := t.TempDir()
+			y := fmt.Sprintf("warehouse: {dsn: %q}\ndata_dir: %q\n%s\n", dsn, dir, c.yaml)
+			cfg, err := config.ParseWithEnv([]byte(y), filepath.Join(dir, "pgrollup.yaml"), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
 			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)

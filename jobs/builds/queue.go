@@ -1,4 +1,4 @@
-package jobs
+package builds
 
 import (
 	"context"
@@ -60,4 +60,21 @@ func Publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate b
 		return false, fmt.Errorf("publish build %s: %w", job.Def.Name, err)
 	}
 	return ack.Duplicate, nil
+}
+
+// Consumer creates or updates the durable consumer every worker pulls from.
+func Consumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxDeliver int) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, node.StreamName, jetstream.ConsumerConfig{
+		Durable:       node.ConsumerName,
+		Description:   "pgrollup workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    maxDeliver,
+		MaxAckPending: 1000,
+		FilterSubject: node.SubjectPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build consumer: %w", err)
+	}
+	return c, nil
 }
