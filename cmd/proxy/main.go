@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/admin"
 	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/internal/selfsigned"
 	"github.com/pgrollup/pgrollup/proxy"
@@ -187,8 +188,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 		pgListener.Close()
 		return fmt.Errorf("admin listen %s: %w", cfg.Admin.Listen, err)
 	}
-	admin := &http.Server{
-		Handler: proxy.NewAdminHandler(proxy.AdminOptions{
+	adminSrv := &http.Server{
+		Handler: admin.NewHandler(admin.Options{
 			Ready:    func() bool { return srv.Ready() && rt.Ready() && b.Ready() },
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
@@ -198,7 +199,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, shutdownTi
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(pgListener) }()
-	go func() { errc <- admin.Serve(adminListener) }()
+	go func() { errc <- adminSrv.Serve(adminListener) }()
 	log.Info("pgrollup listening", "postgres", pgListener.Addr().String(), "admin", adminListener.Addr().String())
 
 	rl := &reloader{path: cfg.Path, running: cfg, builds: b, router: rt, log: log}
@@ -221,7 +222,7 @@ wait:
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("sessions still open at the shutdown deadline were closed", "err", err)
 	}
-	_ = admin.Shutdown(shutdownCtx)
+	_ = adminSrv.Shutdown(shutdownCtx)
 	if runErr != nil && !errors.Is(runErr, proxy.ErrServerClosed) && !errors.Is(runErr, http.ErrServerClosed) {
 		return runErr
 	}

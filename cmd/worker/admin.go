@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/admin"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
-	"github.com/pgrollup/pgrollup/proxy"
 )
 
 // readiness is what GET /readyz reports: connected to NATS, with the catalog
@@ -81,7 +81,7 @@ func startAdmin(o options, token string, gatherer prometheus.Gatherer, ready fun
 		return a, nil
 	}
 	a.srv = &http.Server{
-		Handler: proxy.NewAdminHandler(proxy.AdminOptions{
+		Handler: admin.NewHandler(admin.Options{
 			Ready:    ready,
 			Gatherer: gatherer,
 			Token:    token,

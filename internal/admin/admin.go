@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"crypto/subtle"
@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// AdminOptions configure the admin HTTP handler.
-type AdminOptions struct {
+// Options configure the admin HTTP handler.
+type Options struct {
 	// Ready reports readiness for /readyz.
 	Ready func() bool
 	// Gatherer serves /metrics.
@@ -21,8 +21,9 @@ type AdminOptions struct {
 	API http.Handler
 }
 
-// NewAdminHandler returns the admin HTTP handler: /healthz, /readyz and /metrics.
-func NewAdminHandler(opts AdminOptions) http.Handler {
+// NewHandler returns the admin HTTP handler: /healthz, /readyz, /metrics and,
+// when opts.API is set, /api/.
+func NewHandler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
