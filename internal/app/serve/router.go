@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/app"
 	"github.com/pgrollup/pgrollup/jobs/api"
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -22,7 +23,7 @@ import (
 type router struct {
 	*routing.Router
 	pool *pgxpool.Pool
-	exec *ProxyExecutor
+	exec *proxyExecutor
 	// stopWatch ends the context watch's polling before the pool closes.
 	stopWatch context.CancelFunc
 	loaded    atomic.Bool
@@ -35,7 +36,7 @@ type router struct {
 // it is unreachable), then follows the build catalog: every change of a
 // rollup's state becomes a new catalog snapshot. Until the first snapshot
 // every statement passes through and /readyz says not ready.
-func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *buildSystem) (*router, error) {
+func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *app.Builds) (*router, error) {
 	pool, err := pgxpool.New(ctx, cfg.Warehouse.DSN)
 	if err != nil {
 		return nil, err
@@ -43,7 +44,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	// Workers over NATS when nats.url names a shared server; else this
 	// process's DuckDB, over the files in place (file://) or a local cache
 	// of them (s3://).
-	exec, err := NewProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
+	exec, err := newProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -68,7 +69,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			rc.Forget(files)
 		})
 	}
-	b.followFiles()
+	b.FollowFiles()
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go watch.Run(watchCtx)
@@ -91,7 +92,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 
 // follow loads the warehouse's tables, then publishes a catalog snapshot at
 // every change of the build catalog and at every reloaded configuration.
-func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, b *buildSystem) {
+func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logger, b *app.Builds) {
 	var tables map[string]*rewrite.Table
 	var bytewise bool
 	for {

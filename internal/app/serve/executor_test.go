@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
-// TestNewProxyExecutor: the configuration picks the executor and the file
+// TestProxyExecutor: the configuration picks the executor and the file
 // mapping that goes with it.
-func TestNewProxyExecutor(t *testing.T) {
+func TestProxyExecutor(t *testing.T) {
 	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestNewProxyExecutor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := NewProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
+			p, err := newProxyExecutor(context.Background(), cfg, nc, nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,12 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -21,10 +19,10 @@ import (
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// buildSystem is the rollup build machinery of one pgrollup process: the job system
+// Builds is the rollup build machinery of one pgrollup proxy: the job system
 // (embedded NATS unless nats.url is set), the catalog view, the scheduler and,
 // unless --build-worker=false, an in-process worker.
-type buildSystem struct {
+type Builds struct {
 	node    *node.Node
 	view    *catalog.View
 	api     *api.Rollups
@@ -40,15 +38,11 @@ type buildSystem struct {
 	schedCancel context.CancelFunc // stops sched's Run
 }
 
-// startBuilds starts the build machinery with an in-process worker; Close stops it.
-func startBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*buildSystem, error) {
-	return startBuildsWith(ctx, cfg, log, reg, true)
-}
-
-// startBuildsWith is startBuilds with the in-process worker optional. Without
-// buildWorker the process schedules builds and follows the catalog but takes no
-// build job: the pgrollup-worker processes on the shared NATS run them.
-func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, buildWorker bool) (*buildSystem, error) {
+// StartBuilds starts the build machinery, registering its metrics on reg;
+// Close stops it. Without buildWorker the process schedules builds and
+// follows the catalog but takes no build job: the pgrollup-worker processes
+// on the shared NATS run them.
+func StartBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, buildWorker bool) (*Builds, error) {
 	if !buildWorker && cfg.NATS.URL == "" {
 		// The embedded server accepts in-process connections only: no
 		// pgrollup-worker could ever reach its queue, so nothing would build.
@@ -67,8 +61,8 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b := &buildSystem{node: n, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
-	fail := func(err error) (*buildSystem, error) {
+	b := &Builds{node: n, runCtx: runCtx, cancel: cancel, log: log, storage: storage}
+	fail := func(err error) (*Builds, error) {
 		cancel()
 		n.Close()
 		return nil, err
@@ -80,31 +74,20 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 		return fail(err)
 	}
 	b.api = &api.Rollups{Scheduler: b.sched, Lookup: b.view.Get}
-	metrics, err := builds.NewMetrics(reg)
+	m, err := newMetrics(reg)
 	if err == nil {
 		err = api.RegisterGauges(reg, b.api.Statuses)
 	}
 	if err != nil {
-		return fail(fmt.Errorf("metrics: %w", err))
+		return fail(err)
 	}
-	fileMetrics, err := integrity.NewMetrics(reg)
-	if err != nil {
-		return fail(fmt.Errorf("metrics: %w", err))
-	}
-	host, _ := os.Hostname()
-	b.files = integrity.New(integrity.Options{Catalog: n.Catalog, View: b.view, Metrics: fileMetrics,
-		Name: fmt.Sprintf("pgrollup %s-%d", host, os.Getpid()), Log: log.With("component", "integrity")})
+	b.files = newChecker(n, b.view, m, "pgrollup", "", log)
 	b.sched.SetFiles(b.files)
 	if buildWorker {
-		if err := ensureDir(cfg.Worker.CacheDir); err != nil {
+		if err := ensureCacheDir(cfg); err != nil {
 			return fail(err)
 		}
-		worker := builds.NewWorker(builds.WorkerOptions{
-			JetStream: n.JetStream, Catalog: n.Catalog, Concurrency: cfg.Worker.Concurrency,
-			Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
-				MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
-			Log: log.With("component", "worker"), Metrics: metrics,
-		})
+		worker := newBuildWorker(cfg, n, storage, m, workerSettings{log: log.With("component", "worker"), builderLog: log})
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
@@ -119,14 +102,16 @@ func startBuildsWith(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	return b, nil
 }
 
-// followFiles starts dropping the files of broken versions from what this
+// FollowFiles starts dropping the files of broken versions from what this
 // process holds, once everything that holds them has registered with Files.
-func (b *buildSystem) followFiles() {
+func (b *Builds) FollowFiles() {
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.files.Follow(b.runCtx) }()
 }
 
-func (b *buildSystem) newScheduler(cfg *config.Config, targets []builds.Target) (*builds.Scheduler, error) {
+// newScheduler is a scheduler of targets, which scrubs the files with b's
+// checker.
+func (b *Builds) newScheduler(cfg *config.Config, targets []builds.Target) (*builds.Scheduler, error) {
 	return builds.NewScheduler(builds.SchedulerOptions{
 		JetStream: b.node.JetStream, Catalog: b.node.Catalog, Targets: targets,
 		WarehouseDSN: cfg.Warehouse.DSN, Storage: b.storage, Files: b.files, Log: b.log.With("component", "scheduler"),
@@ -134,7 +119,7 @@ func (b *buildSystem) newScheduler(cfg *config.Config, targets []builds.Target) 
 }
 
 // runScheduler runs sched until Close or until a reload replaces it.
-func (b *buildSystem) runScheduler(sched *builds.Scheduler) {
+func (b *Builds) runScheduler(sched *builds.Scheduler) {
 	ctx, cancel := context.WithCancel(b.runCtx)
 	b.schedMu.Lock()
 	b.sched, b.schedCancel = sched, cancel
@@ -153,11 +138,11 @@ func (b *buildSystem) runScheduler(sched *builds.Scheduler) {
 	}()
 }
 
-// reconfigure schedules the rollups of a reloaded configuration: a new
+// Reconfigure schedules the rollups of a reloaded configuration: a new
 // scheduler records new and changed definitions and queues their first
 // builds, and retires those no longer configured; the old one stops. A
 // build in progress carries on.
-func (b *buildSystem) reconfigure(cfg *config.Config) error {
+func (b *Builds) Reconfigure(cfg *config.Config) error {
 	targets, err := builds.Targets(cfg)
 	if err != nil {
 		return err
@@ -177,10 +162,10 @@ func (b *buildSystem) reconfigure(cfg *config.Config) error {
 
 // APIHandler serves GET /api/rollups, GET /api/rollups/{name} and
 // POST /api/rollups/{name}/refresh.
-func (b *buildSystem) APIHandler() http.Handler { return b.api.Handler() }
+func (b *Builds) APIHandler() http.Handler { return b.api.Handler() }
 
 // Ready reports whether the catalog is loaded.
-func (b *buildSystem) Ready() bool {
+func (b *Builds) Ready() bool {
 	select {
 	case <-b.view.Ready():
 		return true
@@ -190,20 +175,20 @@ func (b *buildSystem) Ready() bool {
 }
 
 // Rollups returns the status of every configured rollup (SHOW ROLLUPS).
-func (b *buildSystem) Rollups() []api.Status { return b.api.Statuses() }
+func (b *Builds) Rollups() []api.Status { return b.api.Statuses() }
 
 // Node is the NATS connection and JetStream of this process.
-func (b *buildSystem) Node() *node.Node { return b.node }
+func (b *Builds) Node() *node.Node { return b.node }
 
 // Files checks the rollup files this process reads and acts on broken ones.
-func (b *buildSystem) Files() *integrity.Checker { return b.files }
+func (b *Builds) Files() *integrity.Checker { return b.files }
 
 // View is the live catalog, for the rewriter's snapshot.
-func (b *buildSystem) View() *catalog.View { return b.view }
+func (b *Builds) View() *catalog.View { return b.view }
 
 // Close stops the scheduler and the in-process worker, if any (a build in progress is
 // handed back to the queue), then the job system.
-func (b *buildSystem) Close(ctx context.Context) error {
+func (b *Builds) Close(ctx context.Context) error {
 	b.cancel()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
@@ -214,11 +199,4 @@ func (b *buildSystem) Close(ctx context.Context) error {
 	case <-time.After(time.Minute):
 	}
 	return b.node.Close()
-}
-
-func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("worker.cache_dir: %w", err)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"log/slog"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/app"
 )
 
 // restartOnlySettings are the settings a reload cannot change in a running
@@ -55,7 +56,7 @@ func restartOnly(running, next *config.Config) []string {
 type reloader struct {
 	path    string
 	running *config.Config
-	builds  *buildSystem
+	builds  *app.Builds
 	router  *router
 	log     *slog.Logger
 }
@@ -69,7 +70,7 @@ func (r *reloader) reload() {
 	}
 	// What needs a restart stays as it runs, for the builds and the router too.
 	applied := withRestartOnly(next, r.running)
-	if err := r.builds.reconfigure(applied); err != nil {
+	if err := r.builds.Reconfigure(applied); err != nil {
 		r.log.Error("config reload failed; the running configuration stays", "err", err)
 		return
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -62,22 +62,22 @@ type adminServer struct {
 	log  *slog.Logger
 }
 
-// startAdmin serves /healthz, /readyz and /metrics on o.admin with the same
+// startAdmin serves /healthz, /readyz and /metrics on o.Admin with the same
 // handler, and the same token rule, as the proxy's admin listener: the probes
 // are open, /metrics needs the bearer token when one is set.
-func startAdmin(o options, token string, gatherer prometheus.Gatherer, ready func() bool, log *slog.Logger) (*adminServer, error) {
+func startAdmin(o WorkerOptions, token string, gatherer prometheus.Gatherer, ready func() bool, log *slog.Logger) (*adminServer, error) {
 	a := &adminServer{log: log}
-	if o.admin == "" {
+	if o.Admin == "" {
 		log.Info("no admin listener (--admin-listen is empty)")
 		return a, nil
 	}
-	l, err := listenAdmin(o.admin, !o.adminFromFlag && o.admin == config.DefaultAdminListen)
+	l, err := listenAdmin(o.Admin, !o.AdminFromFlag && o.Admin == config.DefaultAdminListen)
 	if err != nil {
 		return nil, err
 	}
 	if l == nil {
 		log.Warn("admin listener not started: the built-in default address is taken, most likely by a pgrollup proxy on this host; give this worker its own with --admin-listen",
-			"addr", o.admin)
+			"addr", o.Admin)
 		return a, nil
 	}
 	a.srv = &http.Server{

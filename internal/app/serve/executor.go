@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -9,9 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs/cache"
+	"github.com/pgrollup/pgrollup/internal/app"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
-	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/jobs/integrity"
 	"github.com/pgrollup/pgrollup/jobs/local"
@@ -20,7 +19,7 @@ import (
 	"github.com/pgrollup/pgrollup/routing"
 )
 
-// ProxyExecutor is how a proxy answers rollup routes under its configuration,
+// proxyExecutor is how a proxy answers rollup routes under its configuration,
 // with the file mapping routing.ApplyBuilds must use for it:
 //
 //   - nats.url set (workers scaled out): a remote.Client; decisions carry
@@ -29,21 +28,19 @@ import (
 //     in this process over the files in place, each checked before use.
 //   - embedded NATS and s3:// storage: DuckDB in this process over a Parquet
 //     cache in worker.cache_dir, prefetching newly activated versions.
-type ProxyExecutor struct {
+type proxyExecutor struct {
 	executor.Executor
 	// LocalPath is the localPath argument of routing.ApplyBuilds.
 	LocalPath func(key string) (string, bool)
-	// Remote reports whether queries go to workers over NATS.
-	Remote bool
-	close  []func()
+	close     []func()
 }
 
-// NewProxyExecutor chooses and opens the executor. nc is the proxy's NATS
+// newProxyExecutor chooses and opens the executor. nc is the proxy's NATS
 // connection; view is the catalog view whose new versions the s3 cache
 // prefetches (nil: no prefetch); files checks the files this process reads
 // and drops those of broken versions from its cache and DuckDB (nil: no
 // checks). The executor lives until Close.
-func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *catalog.View, files *integrity.Checker, log *slog.Logger) (*ProxyExecutor, error) {
+func newProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, view *catalog.View, files *integrity.Checker, log *slog.Logger) (*proxyExecutor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -52,67 +49,42 @@ func NewProxyExecutor(ctx context.Context, cfg *config.Config, nc *nats.Conn, vi
 			return nil, errors.New("rollup executor: nats.url is set but there is no NATS connection")
 		}
 		c := remote.NewClient(nc, remote.ClientOptions{Timeout: cfg.Routing.WorkerTimeout.Std(), Log: log})
-		return &ProxyExecutor{Executor: c, LocalPath: routing.StorageKeys, Remote: true}, nil
+		return &proxyExecutor{Executor: c, LocalPath: routing.StorageKeys}, nil
 	}
-	db, err := duck.Open(cfg.Worker.DuckDBMemoryLimit.Int64(), log)
-	if err != nil {
-		return nil, err
-	}
-	if dir, ok := cfg.Storage.LocalDir(); ok {
-		fsys, err := rollup.NewFileStorage(dir)
-		var c *cache.Cache
-		if err == nil {
-			c, err = cache.New(cache.Options{Storage: fsys, Integrity: files, Log: log})
-		}
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		files.OnBroken(func(keys []string) { db.Forget(cachePaths(c, keys)) })
-		return &ProxyExecutor{Executor: local.NewInPlace(c, db, fsys.Dir()), LocalPath: routing.LocalFiles(dir),
-			close: []func(){func() { db.Close() }}}, nil
-	}
+	// A file:// storage is read in place; another is cached in
+	// worker.cache_dir.
+	dir, inPlace := cfg.Storage.LocalDir()
 	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
-	if err == nil {
+	if err == nil && !inPlace {
 		err = os.MkdirAll(cfg.Worker.CacheDir, 0o755)
 	}
-	var c *cache.Cache
-	if err == nil {
-		c, err = cache.New(cache.Options{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage, Integrity: files, Log: log})
-	}
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	files.OnBroken(func(keys []string) {
-		db.Forget(cachePaths(c, keys))
-		c.Forget(keys)
-	})
-	p := &ProxyExecutor{
-		Executor:  local.New(c, db, cfg.Worker.Concurrency),
+	f, err := app.OpenCachedFiles(cfg, storage, files, log, log)
+	if err != nil {
+		return nil, err
+	}
+	if inPlace {
+		return &proxyExecutor{Executor: local.NewInPlace(f.Cache, f.DB, dir), LocalPath: routing.LocalFiles(dir),
+			close: []func(){f.Close}}, nil
+	}
+	p := &proxyExecutor{
+		Executor:  local.New(f.Cache, f.DB, cfg.Worker.Concurrency),
 		LocalPath: routing.StorageKeys,
 	}
 	if view != nil {
 		fctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); c.Follow(fctx, view) }()
+		go func() { defer close(done); f.Cache.Follow(fctx, view) }()
 		p.close = append(p.close, func() { cancel(); <-done })
 	}
-	p.close = append(p.close, c.Close, func() { db.Close() })
+	p.close = append(p.close, f.Close)
 	return p, nil
 }
 
-// cachePaths are the local files of keys, as DuckDB reads them.
-func cachePaths(c *cache.Cache, keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = c.Path(k)
-	}
-	return out
-}
-
 // Close releases what the executor opened; rows still open must be closed first.
-func (p *ProxyExecutor) Close() {
+func (p *proxyExecutor) Close() {
 	for _, f := range p.close {
 		f()
 	}
