@@ -56,7 +56,7 @@ func StartBuilds(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	if err != nil {
 		return nil, err
 	}
-	n, err := node.Open(ctx, cfg, "pgrollup", log)
+	n, err := node.Open(ctx, cfg, "pgrollup")
 	if err != nil {
 		return nil, err
 	}

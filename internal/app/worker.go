@@ -71,7 +71,7 @@ func work(ctx context.Context, cfg *config.Config, o WorkerOptions, m *metrics, 
 	if err := ensureCacheDir(cfg); err != nil {
 		return err
 	}
-	n, err := node.Open(ctx, cfg, "pgrollup-worker", log)
+	n, err := node.Open(ctx, cfg, "pgrollup-worker")
 	if err != nil {
 		return err
 	}

@@ -16,25 +16,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/cache"
-	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/jobs/remote"
 )
 
 const testToken = "worker-test-token"
 
-// TestAdmin runs the worker against an embedded NATS server that listens on
-// TCP, as an external one would, and probes its admin listener.
+// TestAdmin runs the worker against a NATS server of its own, as the
+// proxies' would be, and probes its admin listener.
 func TestAdmin(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := node.StartServer(ctx, node.ServerOptions{Dir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:" + freePort(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	cfg := loadConfig(t, writeConfig(t, dir, srv.ClientURL()))
+	url, _ := jobstest.NATSServer(t)
+	cfg := loadConfig(t, writeConfig(t, dir, url))
 	addr := "127.0.0.1:" + freePort(t)
 
 	wctx, stop := context.WithCancel(ctx)

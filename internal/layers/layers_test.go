@@ -28,8 +28,8 @@ var layers = [][]string{
 	// the Parquet cache, the DuckDB.
 	{"jobs/node", "jobs/catalog", "jobs/integrity", "jobs/cache", "jobs/duck"},
 	// What runs on them: builds, the admin API, the executors in this
-	// process and over NATS, and the jobs tests' helpers.
-	{"jobs", "jobs/builds", "jobs/api", "jobs/local", "jobs/remote", "jobs/internal/jobstest"},
+	// process and over NATS, and the helpers of the tests that run them.
+	{"jobs", "jobs/builds", "jobs/api", "jobs/local", "jobs/remote", "internal/jobstest"},
 	// The SQL rewriter and the wire protocol, which the job system never
 	// needs.
 	{"rewrite", "proxy"},

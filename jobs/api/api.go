@@ -42,7 +42,7 @@ func (a *Rollups) Statuses() []Status {
 	targets := a.scheduler().Targets()
 	out := make([]Status, 0, len(targets))
 	for _, t := range targets {
-		out = append(out, StatusOf(t.Def, a.Lookup(t.Def.Name, t.Def.Identity())))
+		out = append(out, statusOf(t.Def, a.Lookup(t.Def.Name, t.Def.Identity())))
 	}
 	return out
 }
@@ -61,7 +61,7 @@ func (a *Rollups) Handler() http.Handler {
 			return
 		}
 		st := a.Lookup(t.Def.Name, t.Def.Identity())
-		writeJSON(w, http.StatusOK, Detail{Status: StatusOf(t.Def, st), State: st})
+		writeJSON(w, http.StatusOK, Detail{Status: statusOf(t.Def, st), State: st})
 	})
 	mux.HandleFunc("POST /api/rollups/{name}/refresh", func(w http.ResponseWriter, r *http.Request) {
 		job, err := a.scheduler().Refresh(r.Context(), r.PathValue("name"))

@@ -25,8 +25,8 @@ type Status struct {
 	Retired    bool          `json:"retired,omitempty"`
 }
 
-// StatusOf summarises a state; st may be nil (nothing recorded yet).
-func StatusOf(def *rollup.Definition, st *rollup.State) Status {
+// statusOf summarises a state; st may be nil (nothing recorded yet).
+func statusOf(def *rollup.Definition, st *rollup.State) Status {
 	s := Status{Name: def.Name, Identity: def.Identity(), Table: def.Table, Status: rollup.StatusPending}
 	if st == nil {
 		return s

@@ -12,9 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/internal/minio"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
@@ -224,7 +224,7 @@ func TestWorkerKilled(t *testing.T) {
 	}
 	defer nc.Close()
 	js, cat := jobstest.Setup(t, nc)
-	if _, err := Consumer(context.Background(), js, 2*time.Second, DefaultMaxDeliver); err != nil {
+	if _, err := consumer(context.Background(), js, 2*time.Second, defaultMaxDeliver); err != nil {
 		t.Fatal(err)
 	}
 	startWorker := func(name string) *exec.Cmd {

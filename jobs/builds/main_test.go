@@ -3,7 +3,7 @@ package builds
 import (
 	"testing"
 
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 )
 
 func TestMain(m *testing.M) { jobstest.Main(m) }

@@ -44,8 +44,8 @@ type Job struct {
 	Queued time.Time `json:"queued"`
 }
 
-// Publish queues a job. duplicate is true when JetStream already had a job with its id.
-func Publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate bool, err error) {
+// publish queues a job. duplicate is true when JetStream already had a job with its id.
+func publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate bool, err error) {
 	if job.Queued.IsZero() {
 		job.Queued = time.Now().UTC()
 	}
@@ -62,8 +62,8 @@ func Publish(ctx context.Context, js jetstream.JetStream, job *Job) (duplicate b
 	return ack.Duplicate, nil
 }
 
-// Consumer creates or updates the durable consumer every worker pulls from.
-func Consumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxDeliver int) (jetstream.Consumer, error) {
+// consumer creates or updates the durable consumer every worker pulls from.
+func consumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxDeliver int) (jetstream.Consumer, error) {
 	c, err := js.CreateOrUpdateConsumer(ctx, node.StreamName, jetstream.ConsumerConfig{
 		Durable:       node.ConsumerName,
 		Description:   "pgrollup workers",

@@ -22,11 +22,11 @@ import (
 
 // Defaults of SchedulerOptions.
 const (
-	DefaultTick               = 5 * time.Second
-	DefaultRefreshKeyInterval = time.Minute
-	DefaultGCInterval         = 10 * time.Minute
-	DefaultGCGrace            = time.Hour
-	DefaultScrubInterval      = time.Minute
+	defaultTick               = 5 * time.Second
+	defaultRefreshKeyInterval = time.Minute
+	defaultGCInterval         = 10 * time.Minute
+	defaultGCGrace            = time.Hour
+	defaultScrubInterval      = time.Minute
 )
 
 // SchedulerOptions configures a Scheduler.
@@ -47,7 +47,7 @@ type SchedulerOptions struct {
 	// queries still reading a replaced version finish first.
 	GCInterval, GCGrace time.Duration
 	// ScrubInterval is how often the files of the active versions are compared
-	// with storage's listing (Scrub); 0 means DefaultScrubInterval.
+	// with storage's listing (Scrub); 0 means defaultScrubInterval.
 	ScrubInterval time.Duration
 	// Files acts on the broken files Scrub finds; nil: Scrub only logs them.
 	Files *integrity.Checker
@@ -71,19 +71,19 @@ type Scheduler struct {
 // NewScheduler checks the targets' schedules and returns a scheduler; Run starts it.
 func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Tick <= 0 {
-		o.Tick = DefaultTick
+		o.Tick = defaultTick
 	}
 	if o.RefreshKeyInterval <= 0 {
-		o.RefreshKeyInterval = DefaultRefreshKeyInterval
+		o.RefreshKeyInterval = defaultRefreshKeyInterval
 	}
 	if o.GCInterval <= 0 {
-		o.GCInterval = DefaultGCInterval
+		o.GCInterval = defaultGCInterval
 	}
 	if o.GCGrace <= 0 {
-		o.GCGrace = DefaultGCGrace
+		o.GCGrace = defaultGCGrace
 	}
 	if o.ScrubInterval <= 0 {
-		o.ScrubInterval = DefaultScrubInterval
+		o.ScrubInterval = defaultScrubInterval
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -304,7 +304,7 @@ func (s *Scheduler) enqueue(ctx context.Context, t Target, reason string, due ti
 		ID: t.Def.Name + "." + id + "." + slot, Def: t.Def, Identity: id, RefreshSQL: t.Refresh.SQL,
 		Incremental: incremental, UpdateWindow: t.Refresh.UpdateWindow.Std(), Reason: reason, Due: due.UTC(),
 	}
-	dup, err := Publish(ctx, s.o.JetStream, job)
+	dup, err := publish(ctx, s.o.JetStream, job)
 	if err != nil || dup {
 		return job, err
 	}

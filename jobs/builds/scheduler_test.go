@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/rollup"
 )
 

@@ -19,7 +19,7 @@ import (
 // Defaults of WorkerOptions.
 const (
 	DefaultAckWait    = 30 * time.Second
-	DefaultMaxDeliver = 20
+	defaultMaxDeliver = 20
 )
 
 // WorkerOptions configures a Worker.
@@ -57,7 +57,7 @@ func NewWorker(o WorkerOptions) *Worker {
 		o.AckWait = DefaultAckWait
 	}
 	if o.MaxDeliver <= 0 {
-		o.MaxDeliver = DefaultMaxDeliver
+		o.MaxDeliver = defaultMaxDeliver
 	}
 	if o.Name == "" {
 		host, _ := os.Hostname()
@@ -73,7 +73,7 @@ func NewWorker(o WorkerOptions) *Worker {
 // Run takes jobs until ctx ends, then waits for the builds in progress to stop: a build
 // cut short by shutdown is handed back to the queue at once.
 func (w *Worker) Run(ctx context.Context) error {
-	cons, err := Consumer(ctx, w.o.JetStream, w.o.AckWait, w.o.MaxDeliver)
+	cons, err := consumer(ctx, w.o.JetStream, w.o.AckWait, w.o.MaxDeliver)
 	if err != nil {
 		return err
 	}

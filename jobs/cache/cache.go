@@ -31,10 +31,6 @@ type Options struct {
 	// place (it is local or shared disk already); anything else is
 	// downloaded into the cache.
 	Storage rollup.Storage
-	// DownloadTimeout bounds one download; 0 means 10 minutes.
-	DownloadTimeout time.Duration
-	// Prefetchers is how many files Follow downloads at once; 0 means 2.
-	Prefetchers int
 	// Integrity checks each download, and each use of a file read in place,
 	// against what its build recorded, and reports broken files; nil only
 	// checks that a download is a whole Parquet file.
@@ -104,12 +100,6 @@ type cacheEntry struct {
 func New(o Options) (*Cache, error) {
 	if o.Storage == nil {
 		return nil, errors.New("cache: no storage")
-	}
-	if o.DownloadTimeout <= 0 {
-		o.DownloadTimeout = 10 * time.Minute
-	}
-	if o.Prefetchers <= 0 {
-		o.Prefetchers = 2
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

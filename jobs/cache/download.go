@@ -14,10 +14,14 @@ import (
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
+// downloadTimeout bounds one download, so that a stalled connection does not
+// keep the queries waiting for the file forever.
+const downloadTimeout = 10 * time.Minute
+
 // download fetches e's object into the cache.
 func (c *Cache) download(e *cacheEntry) {
 	defer c.tasks.Done()
-	ctx, cancel := context.WithTimeout(c.life, c.o.DownloadTimeout)
+	ctx, cancel := context.WithTimeout(c.life, downloadTimeout)
 	defer cancel()
 	started := time.Now()
 	size, err := c.fetch(ctx, e.key, e.path)

@@ -9,13 +9,16 @@ import (
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// Prefetch downloads the files not cached yet, Prefetchers at a time, and
+// prefetchers is how many files Prefetch downloads at once.
+const prefetchers = 2
+
+// Prefetch downloads the files not cached yet, prefetchers at a time, and
 // returns when they are in (or failed: a prefetch is only a hint).
 func (c *Cache) Prefetch(ctx context.Context, keys []string) {
 	if c.local != nil {
 		return
 	}
-	sem := make(chan struct{}, c.o.Prefetchers)
+	sem := make(chan struct{}, prefetchers)
 	var wg sync.WaitGroup
 	for _, k := range keys {
 		if c.Cached(k) {

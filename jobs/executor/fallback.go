@@ -17,30 +17,30 @@ const (
 	FallbackProtocol      = "protocol_error" // a malformed request or answer
 )
 
-// FallbackError is a failure on the rollup path with the reason it counts
+// fallbackError is a failure on the rollup path with the reason it counts
 // under in pgrollup_rollup_fallbacks_total{reason}. The proxy package does
 // not import this one, so it reads the reason through the method:
 //
 //	var r interface{ FallbackReason() string }
 //	if errors.As(err, &r) { reason = r.FallbackReason() }
-type FallbackError struct {
-	Reason string
-	Err    error
+type fallbackError struct {
+	reason string
+	err    error
 }
 
-func (e *FallbackError) Error() string { return e.Err.Error() }
+func (e *fallbackError) Error() string { return e.err.Error() }
 
-func (e *FallbackError) Unwrap() error { return e.Err }
+func (e *fallbackError) Unwrap() error { return e.err }
 
 // FallbackReason is the metric label of the failure.
-func (e *FallbackError) FallbackReason() string { return e.Reason }
+func (e *fallbackError) FallbackReason() string { return e.reason }
 
 // Fallback wraps err with a reason; nil stays nil.
 func Fallback(reason string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &FallbackError{Reason: reason, Err: err}
+	return &fallbackError{reason: reason, err: err}
 }
 
 // FallbackReason returns the reason err carries, or def when it carries none.

@@ -3,7 +3,7 @@ package executor_test
 import (
 	"testing"
 
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 )
 
 // TestSplitFilesNeverTakesLiterals: the file list is found only where the

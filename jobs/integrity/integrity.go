@@ -26,8 +26,6 @@ type Options struct {
 	// Name identifies this process in the catalog's record of a broken version.
 	Name string
 	Log  *slog.Logger
-	// ReportTimeout bounds the catalog update of one report; 0 means 5s.
-	ReportTimeout time.Duration
 }
 
 // Checker checks rollup files against what their build recorded, and acts on a
@@ -60,13 +58,14 @@ type fileStamp struct {
 	sum  string
 }
 
+// reportTimeout bounds the catalog update of one report, which the statement
+// that found the file waits for.
+const reportTimeout = 5 * time.Second
+
 // New returns a Checker; Follow makes it drop broken versions.
 func New(o Options) *Checker {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.ReportTimeout <= 0 {
-		o.ReportTimeout = 5 * time.Second
 	}
 	return &Checker{o: o, marked: map[string]bool{}, stamps: map[string]fileStamp{}}
 }
@@ -102,7 +101,7 @@ func (g *Checker) Expect(ctx context.Context, key string) (rollup.Partition, boo
 
 // Report acts on a broken file: it counts it, logs it, and takes the active version
 // that names it out of service in the catalog (once per file and process). It
-// returns when the catalog has been updated, or ReportTimeout has passed, so that a
+// returns when the catalog has been updated, or reportTimeout has passed, so that a
 // statement that falls back because of the file finds the rollup failed already.
 func (g *Checker) Report(ctx context.Context, fe *rollup.FileError) {
 	if g == nil || fe == nil {
@@ -125,7 +124,7 @@ func (g *Checker) Report(ctx context.Context, fe *rollup.FileError) {
 		g.o.Log.Warn("broken rollup file", "file", fe.Key, "kind", fe.Kind, "err", fe.Err)
 		return
 	}
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.ReportTimeout)
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 	defer cancel()
 	var took *rollup.BrokenVersion
 	_, err := g.o.Catalog.Update(uctx, name, identity, func(st *rollup.State) error {

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/jobs/executor"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 )
 
 // TestLocalExecutorS3: the single binary's executor over S3 answers from the

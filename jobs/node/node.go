@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -26,11 +25,11 @@ type Node struct {
 
 // Open connects as cfg says: to nats.url, or to an embedded server (started here) with
 // JetStream files under data_dir/nats. It creates the stream and bucket if needed.
-func Open(ctx context.Context, cfg *config.Config, name string, log *slog.Logger) (*Node, error) {
+func Open(ctx context.Context, cfg *config.Config, name string) (*Node, error) {
 	n := &Node{}
 	var err error
 	if cfg.NATS.URL == "" {
-		if n.Server, err = StartServer(ctx, ServerOptions{Dir: filepath.Join(cfg.DataDir, "nats"), Log: log}); err != nil {
+		if n.Server, err = StartServer(ctx, filepath.Join(cfg.DataDir, "nats")); err != nil {
 			return nil, err
 		}
 		n.Conn, err = n.Server.Connect()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"path/filepath"
 	"time"
 
@@ -18,31 +16,16 @@ type Server struct {
 	ns *server.Server
 }
 
-// ServerOptions configures StartServer.
-type ServerOptions struct {
-	// Dir holds JetStream's files (data_dir/nats).
-	Dir string
-	// Listen is a host:port to accept TCP clients on; empty accepts in-process
-	// connections only, so a default install opens no extra port.
-	Listen string
-	Log    *slog.Logger
-}
-
-// StartServer starts an embedded NATS server with JetStream on local disk.
-func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
+// StartServer starts an embedded NATS server with JetStream's files in dir
+// (data_dir/nats). It accepts in-process connections only, so that a
+// default install opens no extra port.
+func StartServer(ctx context.Context, dir string) (*Server, error) {
 	opts := &server.Options{
 		ServerName: "pgrollup",
 		JetStream:  true,
-		StoreDir:   filepath.Clean(o.Dir),
-		DontListen: o.Listen == "",
+		StoreDir:   filepath.Clean(dir),
+		DontListen: true,
 		NoSigs:     true,
-	}
-	if o.Listen != "" {
-		host, port, err := splitHostPort(o.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("nats listen %q: %w", o.Listen, err)
-		}
-		opts.Host, opts.Port = host, port
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -68,28 +51,8 @@ func (s *Server) Connect() (*nats.Conn, error) {
 	return nc, nil
 }
 
-// ClientURL is the URL TCP clients connect to; empty when the server does not listen.
-func (s *Server) ClientURL() string {
-	if s.ns.Addr() == nil {
-		return ""
-	}
-	return s.ns.ClientURL()
-}
-
 // Shutdown stops the server and waits for it.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
-}
-
-func splitHostPort(addr string) (string, int, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
-	}
-	var port int
-	if _, err := fmt.Sscanf(portStr, "%d", &port); err != nil {
-		return "", 0, err
-	}
-	return host, port, nil
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/executor"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 )
 
 // BenchmarkSmallAnswer measures one small rollup answer (five rows of a

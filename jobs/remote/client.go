@@ -15,8 +15,6 @@ import (
 
 // ClientOptions configures a Client.
 type ClientOptions struct {
-	// Subject defaults to Subject.
-	Subject string
 	// Timeout is routing.worker_timeout: how long a statement waits for its
 	// first rows (or its end) before it falls back. 0 means 5s.
 	Timeout time.Duration
@@ -33,11 +31,12 @@ type ClientOptions struct {
 
 // Client sends rollup routes to workers over NATS and streams their
 // rows back: the proxy's executor.Executor when workers are scaled out.
-// Decisions must name their files by storage key (routing.StorageKeys).
+// Queries must name their files by storage key (routing.StorageKeys).
 //
 // Every failure before the first rows arrive is returned by Query, with a
-// executor.FallbackError saying why, so that the statement falls back to the
-// warehouse; a failure after rows were delivered is the rows' Err.
+// fallback reason saying why (executor.Fallback), so that the statement
+// falls back to the warehouse; a failure after rows were delivered is the
+// rows' Err.
 type Client struct {
 	nc *nats.Conn
 	o  ClientOptions
@@ -45,9 +44,6 @@ type Client struct {
 
 // NewClient returns a client over nc.
 func NewClient(nc *nats.Conn, o ClientOptions) *Client {
-	if o.Subject == "" {
-		o.Subject = Subject
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/cache"
 	"github.com/pgrollup/pgrollup/jobs/duck"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/node"
 	"github.com/pgrollup/pgrollup/rollup"
 )
@@ -40,7 +40,7 @@ type envOptions struct {
 
 func newQueryEnv(t testing.TB, o envOptions) *queryEnv {
 	t.Helper()
-	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

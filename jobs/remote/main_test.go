@@ -3,7 +3,7 @@ package remote
 import (
 	"testing"
 
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 )
 
 // The fault tests run pgrollup-worker against a warehouse, and one of them

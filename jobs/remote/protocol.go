@@ -15,8 +15,8 @@ import (
 // its statement is gone).
 //
 // Request: the proxy subscribes to a fresh inbox and publishes a queryRequest
-// (JSON) to Subject with the inbox as reply subject. Workers subscribe
-// to Subject in the queue group Queue, so exactly one of them gets
+// (JSON) to querySubject with the inbox as reply subject. Workers subscribe
+// to querySubject in the queue group queryQueue, so exactly one of them gets
 // each request. Without any worker the NATS server answers at once with a
 // no-responders status.
 //
@@ -47,8 +47,8 @@ import (
 // the worker lost, the worker cancels the query. A proxy that goes away thus
 // stops its DuckDB query even if its cancel never arrives.
 const (
-	Subject = "pgrollup.query"
-	Queue   = "pgrollup-query-workers"
+	querySubject = "pgrollup.query"
+	queryQueue   = "pgrollup-query-workers"
 )
 
 // protocolVersion is the request's "v"; a worker refuses other versions.

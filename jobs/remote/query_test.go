@@ -14,8 +14,8 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/executor"
-	"github.com/pgrollup/pgrollup/jobs/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
@@ -324,7 +324,7 @@ func TestQueryWorkerTimeout(t *testing.T) {
 
 // TestQueryNoWorker: without any worker the statement falls back at once.
 func TestQueryNoWorker(t *testing.T) {
-	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 	c := r.c
 	deadline := time.Now().Add(c.o.Timeout)
 	publish := func() error {
-		if err := c.nc.PublishMsg(&nats.Msg{Subject: c.o.Subject, Reply: inbox, Data: body}); err != nil {
+		if err := c.nc.PublishMsg(&nats.Msg{Subject: querySubject, Reply: inbox, Data: body}); err != nil {
 			return executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("send query: %w", err))
 		}
 		return nil

@@ -28,8 +28,6 @@ type ServerOptions struct {
 	// request beyond it is answered busy so that the proxy asks another
 	// worker. 0 means 4.
 	Concurrency int
-	// Subject and Queue default to Subject and Queue.
-	Subject, Queue string
 	// Name identifies the worker in answers and logs.
 	Name string
 	// DrainTimeout is how long shutdown lets running queries finish before
@@ -94,12 +92,6 @@ func Serve(ctx context.Context, nc *nats.Conn, o ServerOptions) (*Server, error)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.Subject == "" {
-		o.Subject = Subject
-	}
-	if o.Queue == "" {
-		o.Queue = Queue
-	}
 	if o.Name == "" {
 		host, _ := os.Hostname()
 		o.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -113,7 +105,7 @@ func Serve(ctx context.Context, nc *nats.Conn, o ServerOptions) (*Server, error)
 	o.Log = o.Log.With("worker", o.Name)
 	s := &Server{o: o, nc: nc, slots: make(chan struct{}, o.Concurrency), done: make(chan struct{})}
 	s.base, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
-	sub, err := nc.QueueSubscribe(o.Subject, o.Queue, s.onRequest)
+	sub, err := nc.QueueSubscribe(querySubject, queryQueue, s.onRequest)
 	if err != nil {
 		s.cancelAll()
 		return nil, fmt.Errorf("query server: subscribe: %w", err)
@@ -128,7 +120,7 @@ func Serve(ctx context.Context, nc *nats.Conn, o ServerOptions) (*Server, error)
 		return nil, fmt.Errorf("query server: %w", err)
 	}
 	s.sub = sub
-	o.Log.Info("answering rollup queries", "subject", o.Subject, "concurrency", o.Concurrency)
+	o.Log.Info("answering rollup queries", "subject", querySubject, "concurrency", o.Concurrency)
 	go s.shutdownOn(ctx)
 	return s, nil
 }

@@ -13,7 +13,7 @@ import (
 // TestProxyExecutor: the configuration picks the executor and the file
 // mapping that goes with it.
 func TestProxyExecutor(t *testing.T) {
-	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: t.TempDir()})
+	srv, err := node.StartServer(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // end of the test.
 func Embedded(t testing.TB, dir string) (*node.Server, jetstream.JetStream, *catalog.Catalog) {
 	t.Helper()
-	srv, err := node.StartServer(context.Background(), node.ServerOptions{Dir: dir})
+	srv, err := node.StartServer(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
