@@ -27,7 +27,7 @@ func brokenBackoff(broken []rollup.BrokenVersion, at time.Time) time.Duration {
 
 // Scrub compares the files of every configured rollup's active version with what
 // storage lists: a file it does not list, or lists with another size or ETag than
-// the build recorded, is broken (Integrity.Report). Files still cached by the
+// the build recorded, is broken (integrity.Checker.Report). Files still cached by the
 // workers would otherwise go on answering until those caches lose them, and only
 // then show the damage.
 func (s *Scheduler) Scrub(ctx context.Context) error {

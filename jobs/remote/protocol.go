@@ -27,7 +27,7 @@ import (
 //	'H' heartbeat: the worker is still working (sent while it computes or
 //	    fetches files, never while it waits for credit)
 //	'R' a chunk of rows: varint sequence number (1, 2, ...), varint row
-//	    count, varint column count, then row after row of values (query_codec.go)
+//	    count, varint column count, then row after row of values (codec.go)
 //	'Z' end: varint total rows, varint chunks; nothing follows
 //	'E' error: JSON {"reason": ..., "message": ...}; nothing follows
 //
