@@ -31,7 +31,7 @@ func TestAdmin(t *testing.T) {
 	defer cancel()
 	url, _ := jobstest.NATSServer(t)
 	cfg := loadConfig(t, writeConfig(t, dir, url))
-	addr := "127.0.0.1:" + freePort(t)
+	addr := jobstest.FreeAddr(t)
 
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -93,8 +93,8 @@ func TestAdmin(t *testing.T) {
 // with 503, and a stop before NATS was reached is a clean exit.
 func TestAdminBeforeNATS(t *testing.T) {
 	dir := t.TempDir()
-	cfg := loadConfig(t, writeConfig(t, dir, "nats://127.0.0.1:"+freePort(t)))
-	addr := "127.0.0.1:" + freePort(t)
+	cfg := loadConfig(t, writeConfig(t, dir, "nats://"+jobstest.FreeAddr(t)))
+	addr := jobstest.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	done := make(chan error, 1)
@@ -193,17 +193,6 @@ func testLog(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
 }
 
 // get fetches path from the admin listener at addr; code 0 means no answer.

@@ -15,22 +15,35 @@ import (
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
-// Embedded starts an embedded NATS server in dir and returns it with a
-// JetStream context and the catalog on a connection to it; both go at the
-// end of the test.
-func Embedded(t testing.TB, dir string) (*node.Server, jetstream.JetStream, *catalog.Catalog) {
+// EmbeddedServer starts an embedded NATS server with its files in dir; it
+// stops at the end of the test.
+func EmbeddedServer(t testing.TB, dir string) *node.Server {
 	t.Helper()
 	srv, err := node.StartServer(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// Conn is an in-process connection to srv, closed at the end of the test.
+func Conn(t testing.TB, srv *node.Server) *nats.Conn {
+	t.Helper()
 	nc, err := srv.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close(); srv.Shutdown() })
-	js, cat := Setup(t, nc)
-	return srv, js, cat
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Embedded starts an embedded NATS server in dir and returns a JetStream
+// context and the catalog on a connection to it; both go at the end of the
+// test.
+func Embedded(t testing.TB, dir string) (jetstream.JetStream, *catalog.Catalog) {
+	t.Helper()
+	return Setup(t, Conn(t, EmbeddedServer(t, dir)))
 }
 
 // Setup makes the JetStream objects on nc's server and returns a JetStream
@@ -85,4 +98,9 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is a loopback host:port that nobody listens on now.
+func FreeAddr(t testing.TB) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }

@@ -1,11 +1,13 @@
 package jobstest
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,4 +81,23 @@ func BuildWorker(t testing.TB) string {
 		t.Fatalf("build the worker: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// Buffer is a log that a test reads while the code under test writes it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String is what has been written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

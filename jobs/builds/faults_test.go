@@ -109,7 +109,7 @@ rollups:
 `)
 	targets, _ := Targets(cfg)
 	def := targets[0].Def
-	_, js, cat := jobstest.Embedded(t, t.TempDir())
+	js, cat := jobstest.Embedded(t, t.TempDir())
 	st, _ := rollup.NewFileStorage(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -169,7 +169,7 @@ func TestStorageErrorNeverActivates(t *testing.T) {
 	cfg := jobstest.LoadConfig(t, dsn, t.TempDir(), "rollups:\n  - {name: r, table: public.orders, dimensions: [status], measures: [count(*)]}\n")
 	targets, _ := Targets(cfg)
 	def := targets[0].Def
-	_, js, cat := jobstest.Embedded(t, t.TempDir())
+	js, cat := jobstest.Embedded(t, t.TempDir())
 	sched, _ := NewScheduler(SchedulerOptions{JetStream: js, Catalog: cat, Targets: targets, WarehouseDSN: dsn})
 	gctx, gcancel := context.WithCancel(ctx)
 	gdone := make(chan struct{})

@@ -51,7 +51,7 @@ rollups:
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
+	js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
 	fsDir, _ := cfg.Storage.LocalDir()
 	st, err := rollup.NewFileStorage(fsDir)
 	if err != nil {

@@ -20,7 +20,7 @@ func startSystem(t *testing.T, dsn, dir, rollups string) (*Scheduler, *catalog.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
+	js, cat := jobstest.Embedded(t, filepath.Join(dir, "nats"))
 	fsDir, _ := cfg.Storage.LocalDir()
 	st, err := rollup.NewFileStorage(fsDir)
 	if err != nil {

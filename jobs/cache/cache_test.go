@@ -176,7 +176,7 @@ func TestCacheS3(t *testing.T) {
 
 	t.Run("prefetches new versions", func(t *testing.T) {
 		jobstest.PutParquet(t, s3, `SELECT i FROM range(100) r(i)`, "pre/v1/p1.parquet", "pre/v1/p2.parquet", "pre/v2/p1.parquet", "pre/v2/p2.parquet")
-		_, _, cat := jobstest.Embedded(t, t.TempDir())
+		_, cat := jobstest.Embedded(t, t.TempDir())
 		c, err := New(Options{Dir: t.TempDir(), MaxBytes: 1 << 30, Storage: s3})
 		if err != nil {
 			t.Fatal(err)

@@ -26,7 +26,7 @@ import (
 // file in use once its query is done.
 func TestCacheVerifiesDownloads(t *testing.T) {
 	ctx := context.Background()
-	_, _, cat := jobstest.Embedded(t, t.TempDir())
+	_, cat := jobstest.Embedded(t, t.TempDir())
 	fsys, err := rollup.NewFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

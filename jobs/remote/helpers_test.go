@@ -40,12 +40,8 @@ type envOptions struct {
 
 func newQueryEnv(t testing.TB, o envOptions) *queryEnv {
 	t.Helper()
-	srv, err := node.StartServer(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	e := &queryEnv{srv: srv}
+	e := &queryEnv{srv: jobstest.EmbeddedServer(t, t.TempDir())}
+	var err error
 	if e.storage, err = rollup.NewFileStorage(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +58,7 @@ func newQueryEnv(t testing.TB, o envOptions) *queryEnv {
 	}
 	t.Cleanup(e.cache.Close)
 	e.startServer(t, o.server)
-	if e.cnc, err = srv.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.cnc.Close)
+	e.cnc = jobstest.Conn(t, e.srv)
 	e.client = NewClient(e.cnc, o.client)
 	return e
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/executor"
-	"github.com/pgrollup/pgrollup/jobs/node"
 )
 
 // allTypes creates a table with a column of every type DuckDB hands the
@@ -324,19 +323,10 @@ func TestQueryWorkerTimeout(t *testing.T) {
 
 // TestQueryNoWorker: without any worker the statement falls back at once.
 func TestQueryNoWorker(t *testing.T) {
-	srv, err := node.StartServer(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := jobstest.Conn(t, jobstest.EmbeddedServer(t, t.TempDir()))
 	c := NewClient(nc, ClientOptions{Timeout: 5 * time.Second})
 	started := time.Now()
-	_, err = c.Query(context.Background(), jobstest.Query(`SELECT 1 FROM %s`, []string{"k"}, "x"))
+	_, err := c.Query(context.Background(), jobstest.Query(`SELECT 1 FROM %s`, []string{"k"}, "x"))
 	if jobstest.ReasonOf(err) != executor.FallbackNoWorker {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackNoWorker)
 	}

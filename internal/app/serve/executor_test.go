@@ -7,22 +7,13 @@ import (
 	"testing"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs/node"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 )
 
 // TestProxyExecutor: the configuration picks the executor and the file
 // mapping that goes with it.
 func TestProxyExecutor(t *testing.T) {
-	srv, err := node.StartServer(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := jobstest.Conn(t, jobstest.EmbeddedServer(t, t.TempDir()))
 	// Nothing connects to the warehouse: the executors only read files.
 	const dsn = "postgres://nobody@127.0.0.1:1/none"
 	for _, c := range []struct {

@@ -1,17 +1,14 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
@@ -51,7 +49,7 @@ func TestRunReload(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	listen, adminListen := freeAddr(t), freeAddr(t)
+	listen, adminListen := jobstest.FreeAddr(t), jobstest.FreeAddr(t)
 	base := fmt.Sprintf("listen: %s\nadmin: {listen: %s}\nwarehouse: {dsn: %q}\ndata_dir: %q\nworker: {concurrency: 1, duckdb_memory_limit: 256MB}\n",
 		listen, adminListen, pg.DSN("postgres"), dir)
 	const byStatus = "  - {name: by_status, table: public.reload_items, dimensions: [status], measures: [count(*)]}\n"
@@ -69,7 +67,7 @@ func TestRunReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs jobstest.Buffer
 	reloads := make(chan os.Signal, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -217,32 +215,4 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// syncBuffer is a log that the test reads while the proxy writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
