@@ -100,11 +100,11 @@ func (d *delivery) claim(ctx context.Context) (prev *rollup.Version, ok bool) {
 		}
 		if st.Active != nil && !st.Active.Started.Before(job.Due) {
 			satisfied = true
-			return catalog.NoChange
+			return catalog.ErrNoChange
 		}
 		if b := st.Building; b != nil && b.Job != job.ID && time.Since(b.Heartbeat) < 3*w.o.AckWait {
 			busy = true
-			return catalog.NoChange
+			return catalog.ErrNoChange
 		}
 		now := time.Now().UTC()
 		st.Building = &rollup.Build{Job: job.ID, Worker: w.o.Name, Version: d.version, Started: now, Heartbeat: now}
@@ -189,7 +189,7 @@ func (d *delivery) heartbeat(ctx context.Context, p *progress) {
 		now := p.get()
 		_, _ = d.update(ctx, func(st *rollup.State) error {
 			if st.Building == nil || st.Building.Job != d.job.ID {
-				return catalog.NoChange
+				return catalog.ErrNoChange
 			}
 			st.Building.Heartbeat, st.Building.Progress = time.Now().UTC(), now
 			return nil
@@ -203,7 +203,7 @@ func (d *delivery) handBack(ctx context.Context) {
 	d.log.Info("build interrupted by shutdown; job handed back")
 	_, _ = d.update(ctx, func(st *rollup.State) error {
 		if st.Building == nil || st.Building.Job != d.job.ID {
-			return catalog.NoChange
+			return catalog.ErrNoChange
 		}
 		st.Building = nil
 		st.Status = idleStatus(st)

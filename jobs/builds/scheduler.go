@@ -169,7 +169,7 @@ func (s *Scheduler) Startup(ctx context.Context) error {
 		}
 		if _, err := s.o.Catalog.Update(ctx, st.Name, st.Identity, func(st *rollup.State) error {
 			if !st.Retired.IsZero() {
-				return catalog.NoChange
+				return catalog.ErrNoChange
 			}
 			st.Retired = time.Now().UTC()
 			return nil
@@ -182,7 +182,7 @@ func (s *Scheduler) Startup(ctx context.Context) error {
 	for _, t := range s.o.Targets {
 		st, err := s.o.Catalog.Update(ctx, t.Def.Name, t.Def.Identity(), func(st *rollup.State) error {
 			if st.Def != nil && st.Retired.IsZero() {
-				return catalog.NoChange
+				return catalog.ErrNoChange
 			}
 			st.Def, st.Retired = t.Def, time.Time{}
 			return nil

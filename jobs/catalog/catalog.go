@@ -26,8 +26,9 @@ func New(kv jetstream.KeyValue) *Catalog { return &Catalog{kv: kv} }
 // Key is the catalog key of a rollup definition.
 func Key(name, identity string) string { return "rollup." + name + "." + identity }
 
-// NoChange, returned by an Update function, leaves the record untouched without error.
-var NoChange = errors.New("no change")
+// ErrNoChange, returned by an Update function, leaves the record untouched
+// without error.
+var ErrNoChange = errors.New("no change")
 
 // Get returns the state of a definition; nil without error when there is none.
 func (c *Catalog) Get(ctx context.Context, name, identity string) (*rollup.State, error) {
@@ -53,7 +54,7 @@ func (c *Catalog) get(ctx context.Context, key string) (*rollup.State, uint64, e
 // Update applies fn to the definition's state with compare-and-set, retrying when
 // someone else changed the record in between, so that concurrent writers never lose
 // each other's changes. fn gets a fresh copy each attempt; for a missing record it gets
-// a new State with Name and Identity set and Status pending. If fn returns NoChange the
+// a new State with Name and Identity set and Status pending. If fn returns ErrNoChange the
 // record is left alone and the current state returned.
 func (c *Catalog) Update(ctx context.Context, name, identity string, fn func(*rollup.State) error) (*rollup.State, error) {
 	key := Key(name, identity)
@@ -66,7 +67,7 @@ func (c *Catalog) Update(ctx context.Context, name, identity string, fn func(*ro
 			st = &rollup.State{Name: name, Identity: identity, Status: rollup.StatusPending}
 		}
 		if err := fn(st); err != nil {
-			if errors.Is(err, NoChange) {
+			if errors.Is(err, ErrNoChange) {
 				return st, nil
 			}
 			return nil, err

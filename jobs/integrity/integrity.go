@@ -130,7 +130,7 @@ func (g *Checker) Report(ctx context.Context, fe *rollup.FileError) {
 	_, err := g.o.Catalog.Update(uctx, name, identity, func(st *rollup.State) error {
 		took = nil
 		if !st.MarkBroken(fe, g.o.Name, time.Now()) {
-			return catalog.NoChange
+			return catalog.ErrNoChange
 		}
 		took = st.LastBroken()
 		return nil
