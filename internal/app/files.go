@@ -15,6 +15,7 @@ import (
 // file:// storage the cache reads the files in place; otherwise it keeps
 // copies in worker.cache_dir, up to worker.cache_max_bytes.
 type CachedFiles struct {
+	// DB runs the queries, over files the Cache made local.
 	DB    *duck.DB
 	Cache *cache.Cache
 }

@@ -59,9 +59,10 @@ func Log(t *testing.T) *slog.Logger {
 // Writer writes to the test's log, each line after Name when it is set.
 type Writer struct {
 	T    *testing.T
-	Name string
+	Name string // of the process whose output this is; may be empty
 }
 
+// Write logs p, one call a line.
 func (w Writer) Write(p []byte) (int, error) {
 	if w.Name != "" {
 		w.T.Logf("%s: %s", w.Name, strings.TrimSpace(string(p)))
@@ -89,6 +90,7 @@ type Buffer struct {
 	b  bytes.Buffer
 }
 
+// Write appends p.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

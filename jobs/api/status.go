@@ -10,19 +10,19 @@ import (
 type Status struct {
 	Name       string        `json:"name"`
 	Status     rollup.Status `json:"status"`
-	Version    string        `json:"version"` // "" when no version is active
-	Rows       int64         `json:"rows"`
-	Bytes      int64         `json:"bytes"`
-	BuiltAt    *time.Time    `json:"built_at"`
-	LastError  *string       `json:"last_error"`
-	Identity   string        `json:"identity"`
+	Version    string        `json:"version"`    // "" when no version is active
+	Rows       int64         `json:"rows"`       // of the active version
+	Bytes      int64         `json:"bytes"`      // of the active version's files
+	BuiltAt    *time.Time    `json:"built_at"`   // of the active version
+	LastError  *string       `json:"last_error"` // a failed build's or a broken file's; nil once a build succeeds
+	Identity   string        `json:"identity"`   // the hash of the definition
 	Table      string        `json:"table"`
-	Partitions int           `json:"partitions"`
-	Truncated  bool          `json:"truncated"`
-	Warning    string        `json:"warning,omitempty"`
+	Partitions int           `json:"partitions"`         // of the active version
+	Truncated  bool          `json:"truncated"`          // the version stopped at max_rows
+	Warning    string        `json:"warning,omitempty"`  // the version's, such as its truncation
 	Progress   string        `json:"progress,omitempty"` // of the build in progress
 	QueuedAt   *time.Time    `json:"queued_at,omitempty"`
-	Retired    bool          `json:"retired,omitempty"`
+	Retired    bool          `json:"retired,omitempty"` // no longer configured
 }
 
 // statusOf summarises a state; st may be nil (nothing recorded yet).
@@ -55,5 +55,5 @@ func statusOf(def *rollup.Definition, st *rollup.State) Status {
 // Detail is GET /api/rollups/{name}: the summary plus the whole catalog record.
 type Detail struct {
 	Status
-	State *rollup.State `json:"state"`
+	State *rollup.State `json:"state"` // nil before anything was recorded
 }

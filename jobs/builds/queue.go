@@ -31,16 +31,22 @@ const (
 type Job struct {
 	// ID is the JetStream message id: JetStream drops a second job with the same id
 	// published within node.DedupWindow.
-	ID           string             `json:"id"`
-	Def          *rollup.Definition `json:"definition"`
-	Identity     string             `json:"identity"`
-	RefreshSQL   string             `json:"refresh_sql,omitempty"`
-	Incremental  bool               `json:"incremental,omitempty"`
-	UpdateWindow time.Duration      `json:"update_window,omitempty"`
-	Reason       string             `json:"reason"`
+	ID string `json:"id"`
+	// Def is the definition to build, and Identity its hash as the
+	// publisher computed it: a worker drops a job whose two disagree.
+	Def      *rollup.Definition `json:"definition"`
+	Identity string             `json:"identity"`
+	// RefreshSQL is the refresh key's query, whose value the version records.
+	RefreshSQL string `json:"refresh_sql,omitempty"`
+	// Incremental builds only the partitions within UpdateWindow.
+	Incremental  bool          `json:"incremental,omitempty"`
+	UpdateWindow time.Duration `json:"update_window,omitempty"`
+	// Reason is why the build is due (Reason*).
+	Reason string `json:"reason"`
 	// Due: any version whose build snapshot was taken at or after Due satisfies the job,
 	// so a job that a newer build overtook is acked without building again.
-	Due    time.Time `json:"due"`
+	Due time.Time `json:"due"`
+	// Queued is when the job was published.
 	Queued time.Time `json:"queued"`
 }
 

@@ -31,9 +31,12 @@ const (
 
 // SchedulerOptions configures a Scheduler.
 type SchedulerOptions struct {
+	// JetStream is where due builds are published.
 	JetStream jetstream.JetStream
-	Catalog   *catalog.Catalog
-	Targets   []Target
+	// Catalog records the targets and what is queued for them.
+	Catalog *catalog.Catalog
+	// Targets are the configured rollups.
+	Targets []Target
 	// WarehouseDSN is used for refresh keys (refresh.sql).
 	WarehouseDSN string
 	// Storage is where the rollup files live; nil disables garbage collection.

@@ -7,7 +7,8 @@ import (
 
 // Target is one configured rollup: its definition and when to refresh it.
 type Target struct {
-	Def     *rollup.Definition
+	Def *rollup.Definition
+	// Refresh is the rollup's refresh settings: when a new version is due.
 	Refresh config.Refresh
 }
 

@@ -24,8 +24,10 @@ const (
 
 // WorkerOptions configures a Worker.
 type WorkerOptions struct {
+	// JetStream is where the jobs are taken from.
 	JetStream jetstream.JetStream
-	Catalog   *catalog.Catalog
+	// Catalog is where builds are claimed and their outcomes recorded.
+	Catalog *catalog.Catalog
 	// Builder builds the versions; its Storage must be the storage the catalog's files
 	// live in.
 	Builder *rollup.Builder
@@ -38,8 +40,9 @@ type WorkerOptions struct {
 	// MaxDeliver bounds the attempts of one job.
 	MaxDeliver int
 	// Name identifies the worker in the catalog and in logs.
-	Name    string
-	Log     *slog.Logger
+	Name string
+	Log  *slog.Logger
+	// Metrics counts the builds; nil counts nothing.
 	Metrics *Metrics
 }
 

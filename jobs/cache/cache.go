@@ -77,7 +77,7 @@ type Stats struct {
 	Waits     int64 // uses that joined a download in progress
 	Downloads int64 // completed downloads
 	Failures  int64 // failed downloads
-	Evictions int64
+	Evictions int64 // files deleted to stay within MaxBytes
 	Files     int64 // files cached now
 	Bytes     int64 // their size
 }

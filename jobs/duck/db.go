@@ -83,6 +83,7 @@ type sqlRows struct {
 	release func() // the resident tables the query reads
 }
 
+// Next reads the next row into the values.
 func (r *sqlRows) Next() bool {
 	if r.err != nil || !r.rows.Next() {
 		return false
@@ -94,8 +95,10 @@ func (r *sqlRows) Next() bool {
 	return true
 }
 
+// Values are the current row's, reused by Next.
 func (r *sqlRows) Values() []any { return r.vals }
 
+// Err is the first failure, of a scan or of the query.
 func (r *sqlRows) Err() error {
 	if r.err != nil {
 		return r.err
@@ -103,6 +106,7 @@ func (r *sqlRows) Err() error {
 	return r.rows.Err()
 }
 
+// Close ends the query and lets go of the resident tables it read.
 func (r *sqlRows) Close() error {
 	err := r.rows.Close()
 	r.release()

@@ -29,7 +29,9 @@ type Query struct {
 	Rollup, Version string
 	// SQL reads Files once, as read_parquet([...]) of the files quoted with
 	// QuoteLiteral (see Split).
-	SQL   string
+	SQL string
+	// Files are the Parquet files SQL reads, as the catalog names them:
+	// storage keys, or local paths (routing.ApplyBuilds).
 	Files []string
 	// Columns are the result columns, in order.
 	Columns []Column
@@ -37,6 +39,7 @@ type Query struct {
 
 // Column is one result column of a Query.
 type Column struct {
+	// Name is the column's name in the result.
 	Name string
 	// DuckType is the column's DuckDB type in the SQL's result, as the
 	// rewriter wrote it; the query protocol carries it to the worker.

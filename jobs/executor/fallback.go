@@ -28,8 +28,10 @@ type fallbackError struct {
 	err    error
 }
 
+// Error is the failure's own message: the reason is for the metric.
 func (e *fallbackError) Error() string { return e.err.Error() }
 
+// Unwrap is the failure, which callers may inspect (a *rollup.FileError).
 func (e *fallbackError) Unwrap() error { return e.err }
 
 // FallbackReason is the metric label of the failure.

@@ -35,6 +35,7 @@ func (r *heldRows) Err() error {
 	return r.err
 }
 
+// Close ends the query and, once, lets go of what the rows held.
 func (r *heldRows) Close() error {
 	err := r.Rows.Close()
 	r.once.Do(func() {

@@ -17,10 +17,13 @@ import (
 // Node is a process's connection to the job system: the embedded server when
 // nats.url is empty, the JetStream context, the build stream and the catalog.
 type Node struct {
-	Server    *Server // nil with an external server
-	Conn      *nats.Conn
+	Server *Server // nil with an external server
+	// Conn is the connection every part of the process shares.
+	Conn *nats.Conn
+	// JetStream is the build queue's context.
 	JetStream jetstream.JetStream
-	Catalog   *catalog.Catalog
+	// Catalog is the shared catalog on it.
+	Catalog *catalog.Catalog
 }
 
 // Open connects as cfg says: to nats.url, or to an embedded server (started here) with

@@ -81,8 +81,9 @@ const (
 
 // queryRequest is what a proxy asks a worker.
 type queryRequest struct {
-	V       int    `json:"v"`
-	ID      string `json:"id"` // for logs on both sides
+	V  int    `json:"v"`  // protocolVersion
+	ID string `json:"id"` // for logs on both sides
+	// Rollup and Version name what the files belong to, for logs.
 	Rollup  string `json:"rollup"`
 	Version string `json:"version"`
 	// Before and After surround the file list in read_parquet([...]); the
@@ -105,6 +106,7 @@ type queryRequest struct {
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
+// queryColumn is one result column of a request (executor.Column).
 type queryColumn struct {
 	Name     string `json:"name"`
 	DuckType string `json:"duck_type,omitempty"`
@@ -130,8 +132,8 @@ func (r *queryRequest) check() error {
 
 // queryError is the body of an 'E' message.
 type queryError struct {
-	Reason  string `json:"reason"` // an executor.Fallback* reason
-	Message string `json:"message"`
+	Reason  string `json:"reason"`  // an executor.Fallback* reason
+	Message string `json:"message"` // the worker's error
 }
 
 func encodeError(reason string, err error) []byte {

@@ -210,6 +210,7 @@ func rollupStatuses(in []api.Status) []routing.RollupStatus {
 // Ready reports whether the first catalog snapshot is in place.
 func (r *router) Ready() bool { return r.loaded.Load() }
 
+// Close stops the context watch, then the executor and the service pool.
 func (r *router) Close() {
 	r.stopWatch()
 	r.exec.Close()
