@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
+)
 
 // Config is the whole pgrollup configuration file (docs/configuration.md).
 type Config struct {
@@ -88,6 +92,12 @@ type Limits struct {
 	// ParseMaxTokens bounds a statement's tokens: words, literals,
 	// parameters, and each punctuation or operator character.
 	ParseMaxTokens int `yaml:"parse_max_tokens"`
+}
+
+// ParseLimits are the limits as the parser's guard takes them: the proxy's
+// for every statement, and pgrollup explain's for its one.
+func (l Limits) ParseLimits() parselimit.Limits {
+	return parselimit.Limits{MaxBytes: int(l.ParseMaxBytes), MaxDepth: l.ParseMaxDepth, MaxTokens: l.ParseMaxTokens}
 }
 
 // TLS is the client-side TLS certificate; both empty answers SSLRequest with

@@ -7,8 +7,8 @@
 // asynchronous messages. Every Query and Parse is parsed once (cached by text)
 // and handed to a Router together with the session state; statements the
 // Router does not claim are relayed to the client's own warehouse connection
-// byte for byte. The admin HTTP handler (health, readiness, metrics) lives here
-// too because it reports on the same server.
+// byte for byte. The admin HTTP handler (health, readiness, metrics) is
+// internal/admin's, which the worker serves too.
 //
 // What Postgres does not report of a session the proxy works out from what
 // it relays, in the order the warehouse runs it: whether the current

@@ -14,5 +14,5 @@
 // through the wire protocol into a private DuckDB database with a memory limit, writes
 // one Parquet file per partition sorted by the dimensions and puts it into Storage
 // (file:// or s3://). The result is a Version: plain, JSON-encoded data that the catalog
-// (package jobs) stores and that proxies read to decide what a rollup can answer.
+// (package jobs/catalog) stores and that proxies read to decide what a rollup can answer.
 package rollup

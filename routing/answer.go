@@ -9,6 +9,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -51,7 +52,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params 
 	if !sameColumns(d.Columns, a.decision.Columns) {
 		return nil, fmt.Errorf("rollup %s now describes the result differently", d.Rollup)
 	}
-	rows, err := exec.Query(ctx, &d)
+	rows, err := exec.Query(ctx, executorQuery(&d))
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
@@ -120,6 +121,15 @@ func (r *convertedRows) Err() error {
 		return r.err
 	}
 	return r.Rows.Err()
+}
+
+// executorQuery is what an executor needs of a rollup decision.
+func executorQuery(d *rewrite.Decision) *executor.Query {
+	q := &executor.Query{Rollup: d.Rollup, Version: d.Version, SQL: d.SQL, Files: d.Files, Columns: make([]executor.Column, len(d.Columns))}
+	for i, c := range d.Columns {
+		q.Columns[i] = executor.Column{Name: c.Name, DuckType: c.DuckType}
+	}
+	return q
 }
 
 func sameColumns(a, b []rewrite.ResultColumn) bool {

@@ -52,6 +52,11 @@ func ApplyBuilds(cat *rewrite.Catalog, states map[string]*rollup.State, localPat
 	}
 }
 
+// StorageKeys is the localPath of ApplyBuilds for an executor that resolves
+// storage keys itself (workers over NATS, or a local Parquet cache): every
+// version is servable and decisions name their files by storage key.
+func StorageKeys(key string) (string, bool) { return key, true }
+
 // LocalFiles maps storage keys of a file:// storage rooted at dir to paths.
 func LocalFiles(dir string) func(key string) (string, bool) {
 	return func(key string) (string, bool) {

@@ -9,8 +9,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // ResultCache keeps the answers of rollup queries and serves them again when
@@ -25,7 +25,7 @@ import (
 // and only complete ones: an answer that failed or that the client did not
 // read to the end is never kept.
 type ResultCache struct {
-	next    Executor
+	next    executor.Executor
 	budget  int64
 	hits    prometheus.Counter
 	lookups prometheus.Counter
@@ -52,7 +52,7 @@ const resultCacheMaxRows = 10000
 // (as estimated from their values); a budget of 0 or less returns next
 // itself. reg, when not nil, gets pgrollup_result_cache_lookups_total and
 // pgrollup_result_cache_hits_total.
-func NewResultCache(next Executor, budget int64, reg prometheus.Registerer) (Executor, error) {
+func NewResultCache(next executor.Executor, budget int64, reg prometheus.Registerer) (executor.Executor, error) {
 	if budget <= 0 {
 		return next, nil
 	}
@@ -75,9 +75,9 @@ func NewResultCache(next Executor, budget int64, reg prometheus.Registerer) (Exe
 	return c, nil
 }
 
-// Query implements Executor.
-func (c *ResultCache) Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error) {
-	key := d.SQL
+// Query implements executor.Executor.
+func (c *ResultCache) Query(ctx context.Context, q *executor.Query) (executor.Rows, error) {
+	key := q.SQL
 	c.lookups.Inc()
 	c.mu.Lock()
 	hit, ok := c.lru.Get(key)
@@ -86,11 +86,11 @@ func (c *ResultCache) Query(ctx context.Context, d *rewrite.Decision) (proxy.Row
 		c.hits.Inc()
 		return proxy.SliceRows(hit.rows), nil
 	}
-	rows, err := c.next.Query(ctx, d)
+	rows, err := c.next.Query(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return &recordingRows{Rows: rows, cache: c, key: key, files: d.Files}, nil
+	return &recordingRows{Rows: rows, cache: c, key: key, files: q.Files}, nil
 }
 
 // Forget drops the kept answers that were read from any of files (as the
@@ -146,7 +146,7 @@ func (c *ResultCache) add(key string, r *cachedResult) {
 // recordingRows passes an answer's rows on and copies them, for the cache,
 // while it stays small.
 type recordingRows struct {
-	proxy.Rows
+	executor.Rows
 	cache *ResultCache
 	key   string
 	files []string

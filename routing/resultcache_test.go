@@ -7,8 +7,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
-	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // countingExecutor answers every SQL with rows made from it and counts its calls.
@@ -18,9 +18,9 @@ type countingExecutor struct {
 	fail  error // Err of the rows it returns
 }
 
-func (e *countingExecutor) Query(_ context.Context, d *rewrite.Decision) (proxy.Rows, error) {
-	e.calls[d.SQL]++
-	return &failingRows{Rows: proxy.SliceRows(e.rows(d.SQL)), err: e.fail}, nil
+func (e *countingExecutor) Query(_ context.Context, q *executor.Query) (executor.Rows, error) {
+	e.calls[q.SQL]++
+	return &failingRows{Rows: proxy.SliceRows(e.rows(q.SQL)), err: e.fail}, nil
 }
 
 type failingRows struct {
@@ -54,7 +54,7 @@ func TestResultCache(t *testing.T) {
 		}
 		return rows
 	}
-	q := func(sql string) *rewrite.Decision { return &rewrite.Decision{SQL: sql} }
+	q := func(sql string) *executor.Query { return &executor.Query{SQL: sql} }
 
 	t.Run("a repeated query is answered from the cache, equal", func(t *testing.T) {
 		exec := &countingExecutor{calls: map[string]int{}, rows: small}
@@ -110,7 +110,7 @@ func TestResultCache(t *testing.T) {
 	t.Run("a budget of 0 keeps nothing", func(t *testing.T) {
 		exec := &countingExecutor{calls: map[string]int{}, rows: small}
 		c, _ := NewResultCache(exec, 0, nil)
-		if c != Executor(exec) {
+		if c != executor.Executor(exec) {
 			t.Fatalf("NewResultCache with budget 0 = %T, want the executor itself", c)
 		}
 	})
@@ -121,4 +121,44 @@ func must(rows proxy.Rows, err error) proxy.Rows {
 		panic(err)
 	}
 	return rows
+}
+
+// TestResultCacheForget: answers read from a version taken out of service
+// are not served again, and one that completes afterwards is not kept.
+func TestResultCacheForget(t *testing.T) {
+	ctx := context.Background()
+	exec := &countingExecutor{calls: map[string]int{}, rows: func(sql string) [][]any { return [][]any{{sql}} }}
+	c, err := NewResultCache(exec, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := c.(*ResultCache)
+	q := func(sql string, files ...string) *executor.Query { return &executor.Query{SQL: sql, Files: files} }
+	run := func(d *executor.Query) {
+		t.Helper()
+		rows, err := c.Query(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, rows, -1)
+	}
+	old, other := q("SELECT 1 FROM old", "v1/a", "v1/b"), q("SELECT 1 FROM other", "w1/a")
+	run(old)
+	run(other)
+	// An answer of the old version still being read when it goes.
+	late, err := c.Query(ctx, q("SELECT 2 FROM old", "v1/b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Forget([]string{"v1/a", "v1/b"})
+	readAll(t, late, -1)
+	run(old)
+	run(other)
+	run(q("SELECT 2 FROM old", "v1/b"))
+	if exec.calls["SELECT 1 FROM old"] != 2 || exec.calls["SELECT 2 FROM old"] != 2 {
+		t.Errorf("answers of the forgotten version served from the cache: calls %v", exec.calls)
+	}
+	if exec.calls["SELECT 1 FROM other"] != 1 {
+		t.Errorf("an answer of another version was dropped: calls %v", exec.calls)
+	}
 }

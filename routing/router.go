@@ -13,21 +13,16 @@ import (
 	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/internal/parselimit"
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
 
-// Executor runs a rollup route's DuckDB SQL and streams its rows, one Go
-// value per result column as DuckDB's driver returns them (convert.go turns
-// them into the proxy's values). The rows live as long as ctx or until
-// closed: a client may fetch them over several Executes.
-type Executor interface {
-	Query(ctx context.Context, d *rewrite.Decision) (proxy.Rows, error)
-}
-
 // Options configure a Router.
 type Options struct {
-	Executor Executor
+	// Executor runs the DuckDB SQL of rollup hits; convert.go turns the
+	// values of its rows into the proxy's.
+	Executor executor.Executor
 	// RollupOnly answers every SELECT over a table that has rollups from a
 	// rollup, or with an error saying why none could; never by the warehouse.
 	RollupOnly bool

@@ -22,6 +22,7 @@ import (
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
+	"github.com/pgrollup/pgrollup/jobs/duck"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
 )
@@ -91,18 +92,18 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	duck, err := sql.Open("duckdb", "")
+	scratch, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer duck.Close()
+	defer scratch.Close()
 	file := filepath.Join(t.TempDir(), "by_status.parquet")
 	for _, q := range []string{
 		"CREATE TABLE orders (id INTEGER, status VARCHAR, quantity INTEGER)",
 		"INSERT INTO orders VALUES " + strings.Join(values, ","),
 		"COPY (SELECT status AS d0, count(*) AS m0_count, sum(quantity) AS m1_sum FROM orders GROUP BY ALL) TO '" + file + "' (FORMAT parquet)",
 	} {
-		if _, err := duck.Exec(q); err != nil {
+		if _, err := scratch.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
@@ -127,7 +128,7 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 			BuiltAt:    time.Now(),
 		}},
 	}
-	exec, err := OpenDuckDB(256 << 20)
+	exec, err := duck.Open(256<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

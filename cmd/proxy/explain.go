@@ -56,7 +56,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
 	}
-	if err := parseLimits(cfg).Check(sql); err != nil {
+	if err := cfg.Limits.ParseLimits().Check(sql); err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 2
 	}

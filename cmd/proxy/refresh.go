@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pgrollup/pgrollup/jobs"
+	"github.com/pgrollup/pgrollup/jobs/api"
 )
 
 const defaultAdminURL = "http://127.0.0.1:7480"
@@ -94,7 +94,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgrollup status:", err)
 		return 2
 	}
-	var list []jobs.Status
+	var list []api.Status
 	if err := c.do(context.Background(), http.MethodGet, "/api/rollups", &list); err != nil {
 		fmt.Fprintln(stderr, "pgrollup status:", err)
 		return 1
@@ -175,7 +175,7 @@ func runRefresh(args []string, stdout, stderr io.Writer) int {
 			if !ok {
 				continue
 			}
-			var d jobs.Detail
+			var d api.Detail
 			if err := c.do(ctx, http.MethodGet, "/api/rollups/"+url.PathEscape(name), &d); err != nil {
 				fmt.Fprintln(stderr, "pgrollup refresh:", err)
 				return 1
@@ -209,7 +209,7 @@ func runRefresh(args []string, stdout, stderr io.Writer) int {
 // refreshOutcome reads a rollup's detail for the job queued at queuedAt: done when a
 // version built from a snapshot after the request is active, or when the job's last
 // attempt failed for good.
-func refreshOutcome(d jobs.Detail, job string, queuedAt time.Time) (done, ok bool, line string) {
+func refreshOutcome(d api.Detail, job string, queuedAt time.Time) (done, ok bool, line string) {
 	st := d.State
 	if st != nil && st.Active != nil && !st.Active.Started.Before(queuedAt) {
 		return true, true, fmt.Sprintf("done: version %s, %d rows, %d bytes", st.Active.ID, st.Active.Rows, st.Active.Bytes)

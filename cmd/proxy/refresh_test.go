@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/config"
+	"github.com/pgrollup/pgrollup/internal/app"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
@@ -50,7 +51,7 @@ func TestBuildsAPIAndCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	b, err := startBuilds(ctx, cfg, slog.New(slog.DiscardHandler), reg)
+	b, err := app.StartBuilds(ctx, cfg, slog.New(slog.DiscardHandler), reg, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Command pgrollup-worker builds rollups for a scaled-out pgrollup: it takes build jobs
 // from NATS (nats.url must name the server the proxies use) with worker.concurrency
 // builds at a time, each in its own DuckDB limited to worker.duckdb_memory_limit.
-// It also answers the proxies' rollup queries (jobs.ServeQueries): worker.concurrency
+// It also answers the proxies' rollup queries (jobs/remote): worker.concurrency
 // at a time on one shared DuckDB limited to worker.duckdb_memory_limit, over Parquet
 // files cached under worker.cache_dir up to worker.cache_max_bytes.
 //
@@ -9,6 +9,9 @@
 // serves GET /healthz, GET /readyz (200 once connected to NATS with the catalog
 // loaded) and GET /metrics (Prometheus: builds and query serving), the last with
 // the admin.token bearer token when one is set.
+//
+// This package reads the command line; internal/app assembles and runs the
+// worker.
 //
 // Usage:
 //
@@ -23,17 +26,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgrollup/pgrollup/config"
-	"github.com/pgrollup/pgrollup/jobs"
-	"github.com/pgrollup/pgrollup/rollup"
-	"github.com/pgrollup/pgrollup/routing"
+	"github.com/pgrollup/pgrollup/internal/app"
+	"github.com/pgrollup/pgrollup/jobs/builds"
 )
 
 const usage = `pgrollup-worker: builds rollups and answers rollup queries for pgrollup proxies
@@ -62,7 +59,7 @@ func run(args []string, stderr io.Writer) int {
 	path := fs.String("config", "pgrollup.yaml", "config file")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	name := fs.String("name", "", "worker name in the catalog and logs (default host-pid-random)")
-	ackWait := fs.Duration("ack-wait", jobs.DefaultAckWait, "how long a silent worker keeps a job before it is redelivered; the same on every worker")
+	ackWait := fs.Duration("ack-wait", builds.DefaultAckWait, "how long a silent worker keeps a job before it is redelivered; the same on every worker")
 	adminListen := fs.String("admin-listen", "", "host:port of the admin HTTP listener (/healthz, /readyz, /metrics); default the config's admin.listen, empty for none")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -87,163 +84,17 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgrollup-worker: nats.url is empty: a separate worker needs the NATS server the proxies use (or set PGROLLUP_NATS_URL)")
 		return 1
 	}
-	o := options{name: *name, ackWait: *ackWait, admin: cfg.Admin.Listen}
+	o := app.WorkerOptions{Name: *name, AckWait: *ackWait, Admin: cfg.Admin.Listen}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "admin-listen" {
-			o.admin, o.adminFromFlag = *adminListen, true
+			o.Admin, o.AdminFromFlag = *adminListen, true
 		}
 	})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, o, log); err != nil {
+	if err := app.RunWorker(ctx, cfg, o, log); err != nil {
 		log.Error("pgrollup-worker stopped", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// options are the worker's command-line settings.
-type options struct {
-	name    string
-	ackWait time.Duration
-	// admin is the admin listener's address; "" runs without one.
-	admin string
-	// adminFromFlag: admin was given with --admin-listen rather than taken
-	// from the config.
-	adminFromFlag bool
-}
-
-// serve runs the worker until ctx ends: the admin listener first, so that
-// health probes answer while NATS is still being reached, then the query
-// server and the build worker.
-func serve(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// No catalog gauges (nil view): pgrollup_rollup_rows, _bytes and
-	// _age_seconds describe the shared catalog, which every proxy exports
-	// already; a copy per worker would only duplicate each rollup's series.
-	metrics, err := jobs.NewMetrics(reg, nil)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	var ready readiness
-	admin, err := startAdmin(o, cfg.Admin.Token, reg, ready.ready, log)
-	if err != nil {
-		return err
-	}
-	defer admin.stop()
-	context.AfterFunc(ctx, ready.stop)
-
-	err = work(ctx, cfg, o, metrics, reg, &ready, log)
-	if err != nil && ctx.Err() != nil {
-		// A signal while it was still connecting (to NATS, or the storage)
-		// cut that short: a requested stop, not a failure.
-		log.Info("pgrollup-worker stopped while starting", "err", err)
-		return nil
-	}
-	return err
-}
-
-// work connects to NATS, answers queries and takes build jobs until ctx ends.
-func work(ctx context.Context, cfg *config.Config, o options, metrics *jobs.Metrics, reg prometheus.Registerer, ready *readiness, log *slog.Logger) error {
-	storage, err := rollup.OpenStorage(ctx, cfg.Storage)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cfg.Worker.CacheDir, 0o755); err != nil {
-		return fmt.Errorf("worker.cache_dir: %w", err)
-	}
-	node, err := jobs.Open(ctx, cfg, "pgrollup-worker", log)
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-	q, err := serveQueries(ctx, cfg, node, storage, o.name, metrics, log)
-	if err != nil {
-		return err
-	}
-	defer q.stop()
-	if err := reg.Register(newQueryCollector(q.server.Stats, q.cache.Stats)); err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	ready.set(node.Conn, q.view)
-	w := jobs.NewWorker(jobs.WorkerOptions{
-		JetStream: node.JetStream, Catalog: node.Catalog, Concurrency: cfg.Worker.Concurrency,
-		AckWait: o.ackWait, Name: o.name, Log: log, Metrics: metrics,
-		Builder: &rollup.Builder{DSN: cfg.Warehouse.DSN, Storage: storage, TempDir: cfg.Worker.CacheDir,
-			MemoryLimit: cfg.Worker.DuckDBMemoryLimit.Int64(), Log: log},
-	})
-	if err := w.Run(ctx); err != nil {
-		return fmt.Errorf("build worker: %w", err)
-	}
-	return nil
-}
-
-// queries is the running query server and what it reads.
-type queries struct {
-	server *jobs.QueryServer
-	cache  *jobs.Cache
-	view   *jobs.View
-	stop   func()
-}
-
-// serveQueries answers rollup queries until ctx ends or stop is called; stop
-// waits for the running queries (up to the drain timeout) and frees the
-// DuckDB and the cache. The files it reads are checked against what their
-// builds recorded; a broken one takes its version out of service, and the
-// files of such versions are dropped from the cache and the DuckDB.
-func serveQueries(ctx context.Context, cfg *config.Config, node *jobs.Node, storage rollup.Storage, name string, metrics *jobs.Metrics, log *slog.Logger) (*queries, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	view, err := node.Catalog.Watch(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	who := name
-	if who == "" {
-		host, _ := os.Hostname()
-		who = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	files := jobs.NewIntegrity(jobs.IntegrityOptions{Catalog: node.Catalog, View: view, Metrics: metrics,
-		Name: "pgrollup-worker " + who, Log: log.With("component", "integrity")})
-	duck, err := routing.OpenDuckDB(cfg.Worker.DuckDBMemoryLimit.Int64())
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	cache, err := jobs.NewCache(jobs.CacheOptions{Dir: cfg.Worker.CacheDir, MaxBytes: cfg.Worker.CacheMaxBytes.Int64(), Storage: storage,
-		Integrity: files, Log: log})
-	if err != nil {
-		cancel()
-		duck.Close()
-		return nil, err
-	}
-	files.OnBroken(func(keys []string) {
-		paths := make([]string, len(keys))
-		for i, k := range keys {
-			paths[i] = cache.Path(k)
-		}
-		duck.Forget(paths)
-		cache.Forget(keys)
-	})
-	var followed sync.WaitGroup
-	followed.Go(func() { files.Follow(ctx) })
-	followed.Go(func() { cache.Follow(ctx, view) })
-	qs, err := jobs.ServeQueries(ctx, node.Conn, jobs.QueryServerOptions{
-		Cache: cache, DuckDB: duck, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
-	})
-	if err != nil {
-		cancel()
-		followed.Wait()
-		cache.Close()
-		duck.Close()
-		return nil, err
-	}
-	return &queries{server: qs, cache: cache, view: view, stop: func() {
-		cancel()
-		qs.Wait()
-		followed.Wait()
-		cache.Close()
-		duck.Close()
-	}}, nil
 }

@@ -1,0 +1,61 @@
+package admin
+
+import (
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure the admin HTTP handler.
+type Options struct {
+	// Ready reports readiness for /readyz.
+	Ready func() bool
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	// Token, when set, is required as a Bearer token on every path except
+	// /healthz and /readyz, which orchestrators probe without credentials.
+	Token string
+	// API, when set, serves everything under /api/.
+	API http.Handler
+}
+
+// NewHandler returns the admin HTTP handler: /healthz, /readyz, /metrics and,
+// when opts.API is set, /api/.
+func NewHandler(opts Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Ready != nil && !opts.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	metrics := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", requireToken(opts.Token, metrics))
+	if opts.API != nil {
+		mux.Handle("/api/", requireToken(opts.Token, opts.API))
+	}
+	return mux
+}
+
+// requireToken guards h with a Bearer token when token is set.
+func requireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pgrollup"`)
+			http.Error(w, "missing or wrong admin token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
