@@ -3,33 +3,32 @@ package jobstest
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
-// Warehouse is the Postgres cluster Main starts for a package's tests.
-var Warehouse *pgcluster.Cluster
+// testPG is the Postgres cluster of a package's tests, started by the first
+// test that needs it.
+var testPG pgcluster.Shared
 
-// Main starts Warehouse, runs the package's tests and exits with their code.
+// Warehouse returns the package's Postgres cluster, starting it on first
+// use (pgcluster.Shared: a missing Postgres skips the test, or fails it
+// under make test and CI).
+func Warehouse(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	return testPG.Get(t)
+}
+
+// Main runs the package's tests, stops the cluster if a test started it,
+// and fails the run if the tests left goroutines behind.
 func Main(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "jobs tests need a Postgres server:", err)
-		os.Exit(1)
-	}
-	Warehouse = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(testPG.Exit))
 }
 
 // NewDatabase creates the database name afresh in Warehouse, runs stmts in it
@@ -37,7 +36,7 @@ func Main(m *testing.M) {
 func NewDatabase(t testing.TB, name string, stmts ...string) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, Warehouse.DSN("postgres"))
+	admin, err := pgx.Connect(ctx, Warehouse(t).DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func NewDatabase(t testing.TB, name string, stmts ...string) string {
 			t.Fatal(err)
 		}
 	}
-	dsn := Warehouse.DSN(name)
+	dsn := Warehouse(t).DSN(name)
 	SQLExec(t, dsn, stmts...)
 	return dsn
 }

@@ -75,7 +75,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("warehouse: {dsn: %q}\ndata_dir: %q\nnats: {url: %q}\nworker: {concurrency: 2}\n",
-		jobstest.Warehouse.DSN("postgres"), dir, natsURL)), 0o600); err != nil {
+		jobstest.Warehouse(t).DSN("postgres"), dir, natsURL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	store := filepath.Join(dir, "rollups") // the default storage, file://data_dir/rollups
