@@ -173,20 +173,20 @@ func TestDefaultWithoutFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := Default(), expectedDefaults(wd); !reflect.DeepEqual(got, want) {
-		t.Errorf("Default():\n got %+v\nwant %+v", got, want)
+	if got, want := defaults(), expectedDefaults(wd); !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults():\n got %+v\nwant %+v", got, want)
 	}
-	c := Default()
+	c := defaults()
 	var es Errors
 	if err := c.Validate(); !errors.As(err, &es) || len(es) != 1 || es[0].Field != "warehouse.dsn" {
-		t.Errorf("Default().Validate() = %v, want only the missing DSN", err)
+		t.Errorf("defaults().Validate() = %v, want only the missing DSN", err)
 	}
 	if es[0].Error() != "<config>: warehouse.dsn: "+es[0].Msg {
 		t.Errorf("error without a file reads %q", es[0].Error())
 	}
 	c.Warehouse.DSN = "postgres://svc@db/shop"
 	if err := c.Validate(); err != nil {
-		t.Errorf("Default() with a DSN does not validate: %v", err)
+		t.Errorf("defaults() with a DSN does not validate: %v", err)
 	}
 	r := Rollup{Name: "r", Table: "public.orders", Measures: []string{"count(*)"}}
 	c.Rollups = []Rollup{r, r}

@@ -95,10 +95,10 @@ func ParseWithEnv(data []byte, path string, getenv func(string) string) (*Config
 	return cfg, nil
 }
 
-// Default is the configuration of an empty file, for callers without one: every default
+// defaults is the configuration of an empty file: every default
 // set, paths resolved against the working directory, no warehouse DSN, no tables or rollups,
 // no environment overrides. It does not validate (the DSN is missing).
-func Default() *Config {
+func defaults() *Config {
 	c := &Config{}
 	applyDefaults(c, nil)
 	resolvePaths(c, baseDir(""))

@@ -22,10 +22,6 @@ func permanent(err error) error {
 	return &permanentError{err}
 }
 
-// Permanent marks err as one that retrying the same build cannot fix, so the job is
-// terminated instead of retried.
-func Permanent(err error) error { return permanent(err) }
-
 // IsPermanent reports whether retrying the build that failed with err cannot help: the
 // definition does not fit the warehouse (bad SQL, unknown column, a type that cannot be
 // stored) rather than something being unavailable for a while.

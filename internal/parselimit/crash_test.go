@@ -126,7 +126,7 @@ func TestParserCrashPoints(t *testing.T) {
 				}
 			}
 			t.Logf("%d KB stack: %s: survives %d, crashes at %d (measured depth %d)",
-				stackKB, c.name, lo, hi, Measure(c.gen(hi)).Depth)
+				stackKB, c.name, lo, hi, measureAll(c.gen(hi)).Depth)
 		}
 	}
 }

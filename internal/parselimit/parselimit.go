@@ -104,8 +104,8 @@ type Stats struct {
 	Nesting int
 }
 
-// Measure returns the measures of the whole text.
-func Measure(sql string) Stats {
+// measureAll returns the measures of the whole text.
+func measureAll(sql string) Stats {
 	m := measure(sql, -1, -1)
 	m.Bytes = len(sql)
 	return m

@@ -123,7 +123,7 @@ func TestMeasureBoundsTreeDepth(t *testing.T) {
 	for _, c := range deepening {
 		for _, n := range []int{10, 100} {
 			sql := c.gen(n)
-			m := Measure(sql)
+			m := measureAll(sql)
 			tree := treeDepth(t, sql)
 			if m.Depth < n {
 				t.Errorf("%s, %d deep: measured depth %d, want at least %d: %s", c.name, n, m.Depth, n, clip(sql))
@@ -135,7 +135,7 @@ func TestMeasureBoundsTreeDepth(t *testing.T) {
 	}
 	for _, c := range flat {
 		sql := c.gen(5000)
-		m := Measure(sql)
+		m := measureAll(sql)
 		if m.Depth > 10 {
 			t.Errorf("%s: measured depth %d for a flat statement: %s", c.name, m.Depth, clip(sql))
 		}
@@ -181,7 +181,7 @@ func TestLexicalRules(t *testing.T) {
 		{"unterminated comment", "SELECT /* " + hidden, -1},
 	}
 	for _, tt := range tests {
-		m := Measure(tt.sql)
+		m := measureAll(tt.sql)
 		switch {
 		case tt.depth < 0 && m.Depth > 5:
 			t.Errorf("%s: depth %d, want at most 5: %s", tt.name, m.Depth, clip(tt.sql))

@@ -72,7 +72,7 @@ func BenchmarkNumericAvg(b *testing.B) {
 	sum := mustDec(b, "1234567.89")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := NumericAvg(sum, 4242); err != nil {
+		if _, _, err := numericAvg(sum, 4242); err != nil {
 			b.Fatal(err)
 		}
 	}

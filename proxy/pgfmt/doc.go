@@ -11,7 +11,7 @@
 //   - the binary output of the same types (each type's send function), see
 //     AppendBinary;
 //   - the numeric arithmetic the proxy re-derives itself: Postgres's division
-//     result scale and rounding (NumericDiv, NumericAvg).
+//     result scale and rounding (NumericDiv, numericAvg).
 //
 // NULL is not a value here: the caller writes the -1 length itself.
 //
@@ -42,7 +42,7 @@
 // year, because Go's own evaluation of them is wrong before 1970.
 //
 // Not covered: interval infinities (Postgres 17), time, timetz, bytea, uuid,
-// json and every other type (Supports reports false), and client encodings
+// json and every other type (supports reports false), and client encodings
 // other than UTF8.
 //
 // Behaviour is verified differentially against a real server (see the tests);

@@ -286,11 +286,11 @@ func NumericDiv(a, b *apd.Decimal) (*apd.Decimal, error) {
 	return res, nil
 }
 
-// NumericAvg is the server's numeric average of count values summing to sum:
+// numericAvg is the server's numeric average of count values summing to sum:
 // sum / count with NumericDiv's scale, or ok=false (SQL NULL) when count is 0.
 // This is how AVG of integer and numeric columns is re-derived from a rollup's
 // SUM and COUNT: the server itself computes AVG as that very division.
-func NumericAvg(sum *apd.Decimal, count int64) (avg *apd.Decimal, ok bool, err error) {
+func numericAvg(sum *apd.Decimal, count int64) (avg *apd.Decimal, ok bool, err error) {
 	if count == 0 {
 		return nil, false, nil
 	}

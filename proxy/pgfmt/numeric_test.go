@@ -247,7 +247,7 @@ func TestNumericDivAgainstServer(t *testing.T) {
 			}
 			rows = append(rows, "("+sqlquote.Literal(v)+"::numeric)")
 		}
-		avg, ok, err := NumericAvg(sum, int64(len(vals)))
+		avg, ok, err := numericAvg(sum, int64(len(vals)))
 		if err != nil || !ok {
 			t.Fatalf("NumericAvg(%v): %v %v", vals, ok, err)
 		}
@@ -266,7 +266,7 @@ func TestNumericDivAgainstServer(t *testing.T) {
 			sum += v
 			rows = append(rows, fmt.Sprintf("(%d::int4)", v))
 		}
-		avg, _, err := NumericAvg(new(apd.Decimal).SetInt64(sum), int64(len(vals)))
+		avg, _, err := numericAvg(new(apd.Decimal).SetInt64(sum), int64(len(vals)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,11 +286,11 @@ func TestNumericDivEdges(t *testing.T) {
 	if err != nil || got.String() != "0.50000000000000000000" {
 		t.Errorf("1/2 = %v, %v; want 0.50000000000000000000", got, err)
 	}
-	avg, ok, err := NumericAvg(mustDec(t, "3"), 2)
+	avg, ok, err := numericAvg(mustDec(t, "3"), 2)
 	if b, _ := AppendText(nil, pgtype.NumericOID, avg, nil); !ok || err != nil || string(b) != "1.5000000000000000" {
 		t.Errorf("avg(1,2) = %q, %v, %v; want 1.5000000000000000", b, ok, err)
 	}
-	if _, ok, err := NumericAvg(mustDec(t, "0"), 0); ok || err != nil {
+	if _, ok, err := numericAvg(mustDec(t, "0"), 0); ok || err != nil {
 		t.Errorf("avg of no rows: ok=%v err=%v; want NULL", ok, err)
 	}
 	for _, p := range [][2]string{{"1", "0"}, {"0", "0.00"}, {"Infinity", "0"}, {"-Infinity", "0"}} {

@@ -13,8 +13,8 @@ import (
 
 const maxNameLen = 63 // NAMEDATALEN - 1
 
-// Supports reports whether AppendText and AppendBinary encode the type oid.
-func Supports(oid uint32) bool {
+// supports reports whether AppendText and AppendBinary encode the type oid.
+func supports(oid uint32) bool {
 	switch oid {
 	case pgtype.BoolOID, pgtype.NameOID, pgtype.Int8OID, pgtype.Int2OID, pgtype.Int4OID, pgtype.TextOID, pgtype.Float4OID, pgtype.Float8OID,
 		pgtype.BPCharOID, pgtype.VarcharOID, pgtype.DateOID, pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.IntervalOID, pgtype.NumericOID:

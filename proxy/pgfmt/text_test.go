@@ -148,12 +148,12 @@ func TestSupports(t *testing.T) {
 	for _, oid := range []uint32{pgtype.BoolOID, pgtype.NameOID, pgtype.Int8OID, pgtype.Int2OID, pgtype.Int4OID, pgtype.TextOID,
 		pgtype.Float4OID, pgtype.Float8OID, pgtype.BPCharOID, pgtype.VarcharOID, pgtype.DateOID, pgtype.TimestampOID,
 		pgtype.TimestamptzOID, pgtype.IntervalOID, pgtype.NumericOID} {
-		if !Supports(oid) {
+		if !supports(oid) {
 			t.Errorf("Supports(%d) = false", oid)
 		}
 	}
 	for _, oid := range []uint32{0, pgtype.ByteaOID, pgtype.OIDOID, pgtype.JSONOID, pgtype.TimeOID, pgtype.TimetzOID, pgtype.UUIDOID, pgtype.JSONBOID} {
-		if Supports(oid) {
+		if supports(oid) {
 			t.Errorf("Supports(%d) = true", oid)
 		}
 	}
