@@ -64,7 +64,7 @@ rollups:
       every: 15m
 `
 
-// demoConfig is the whole pgrollup config of the demo (DESIGN.md §2).
+// demoConfig is the whole pgrollup config of the demo (docs/configuration.md).
 func demoConfig(o options, warehouseDSN, dataDir string) string {
 	q := strconv.Quote
 	return `# Written by make demo (demo/main.go) on every run; edits are lost.

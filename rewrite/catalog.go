@@ -35,7 +35,7 @@ func (t *Table) column(name string) *Column {
 	return nil
 }
 
-// Status is a rollup's lifecycle state (DESIGN.md §2).
+// Status is a rollup's lifecycle state (the README's Admin API).
 type Status string
 
 // Rollup statuses.

@@ -1,7 +1,7 @@
 // Package rewrite decides, for one parsed SQL statement, whether a rollup can
-// answer it (DESIGN.md §3) and, if so, rewrites it into DuckDB SQL over the
+// answer it (docs/matching.md) and, if so, rewrites it into DuckDB SQL over the
 // rollup's Parquet files and describes the result columns exactly as Postgres
-// would (DESIGN.md §4). Otherwise it says why the statement passes through.
+// would (docs/matching.md, rule 7). Otherwise it says why the statement passes through.
 //
 // The package does no I/O: everything it needs (rollup definitions, column
 // types, built versions, the session's TimeZone, clock and parameters) comes in

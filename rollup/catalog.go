@@ -207,7 +207,7 @@ type State struct {
 }
 
 // BrokenVersion is an active version taken out of service because of one of its
-// files (DESIGN.md §7): no process answers from any of its files any more, and the
+// files (the README's "Broken rollup files"): no process answers from any of its files any more, and the
 // scheduler rebuilds the rollup in full.
 type BrokenVersion struct {
 	Version string    `json:"version"`

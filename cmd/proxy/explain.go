@@ -20,7 +20,7 @@ type explainCandidate struct {
 	Reason   string `json:"reason"`
 }
 
-// explainJSON is the object explain --json prints (DESIGN.md §2).
+// explainJSON is the object explain --json prints (docs/matching.md, "Seeing the decision").
 type explainJSON struct {
 	Route      string             `json:"route"`
 	Rollup     *string            `json:"rollup"`

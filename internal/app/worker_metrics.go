@@ -9,7 +9,7 @@ import (
 
 // The query-serving metrics of a worker. They are the worker's side of the
 // proxy's rollup route, so their names say worker: pgrollup_queries_total and
-// the other DESIGN.md §2 names count statements at the proxies.
+// the other metrics of the README's table count statements at the proxies.
 var (
 	workerQueriesDesc = prometheus.NewDesc("pgrollup_worker_queries_total",
 		"Rollup queries this worker was sent by proxies, by result: completed (answered whole), failed (ended with an error), cancelled (by the proxy, its silence or shutdown), busy (refused at worker.concurrency; the proxy asked another worker).",

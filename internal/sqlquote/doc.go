@@ -1,5 +1,5 @@
 // Package sqlquote quotes identifiers and string literals for the SQL that
-// pgrollup generates, for Postgres and DuckDB alike (DESIGN.md §6: generated
+// pgrollup generates, for Postgres and DuckDB alike (generated
 // SQL quotes every identifier and literal; no user text is pasted into SQL).
 //
 // Identifiers are always quoted, so no name from a config or a statement can

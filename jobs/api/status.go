@@ -6,7 +6,7 @@ import (
 	"github.com/pgrollup/pgrollup/rollup"
 )
 
-// Status is one rollup as GET /api/rollups reports it (DESIGN.md §2).
+// Status is one rollup as GET /api/rollups reports it (the README's Admin API).
 type Status struct {
 	Name       string        `json:"name"`
 	Status     rollup.Status `json:"status"`

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the build metrics of DESIGN.md §2. A nil *Metrics records
+// Metrics are the build metrics in the README's Metrics table. A nil *Metrics records
 // nothing.
 type Metrics struct {
 	builds   *prometheus.CounterVec

@@ -39,7 +39,7 @@ type Options struct {
 }
 
 // Cache keeps local copies of rollup files for DuckDB, which reads Parquet
-// only from local disk here (no httpfs extension, DESIGN.md §9).
+// only from local disk here (no httpfs extension; the README's Dependencies).
 //
 // A file is downloaded on its first use, once however many queries want it
 // at the same time; a file in use by a query is never deleted; beyond

@@ -29,7 +29,7 @@ type Options struct {
 }
 
 // Checker checks rollup files against what their build recorded, and acts on a
-// broken one as DESIGN.md §7 says: a file missing from storage, differing from its
+// broken one as the README's "Broken rollup files" says: a file missing from storage, differing from its
 // recorded size, SHA-256 or ETag, or unreadable, takes the active version that names
 // it out of service in the catalog (status failed, last_error naming the file), which
 // every proxy's router follows at once and which makes the scheduler rebuild the

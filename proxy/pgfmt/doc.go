@@ -1,6 +1,6 @@
 // Package pgfmt encodes result values exactly as a Postgres server would send
 // them, so that an answer computed from a rollup is indistinguishable, byte for
-// byte, from the warehouse's own answer (DESIGN.md §4).
+// byte, from the warehouse's own answer (docs/matching.md, rule 7).
 //
 // It owns:
 //
