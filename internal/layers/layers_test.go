@@ -48,8 +48,12 @@ var workerMustNotLink = []string{"proxy", "routing", "rewrite", "internal/app/se
 
 type pkg struct {
 	ImportPath string
+	Name       string
+	Dir        string
 	Imports    []string
 	Deps       []string
+	// The package's Go files, by name in Dir; docs_test.go reads them.
+	GoFiles, IgnoredGoFiles, TestGoFiles, XTestGoFiles []string
 }
 
 // list runs go list -json with args and decodes its packages.
