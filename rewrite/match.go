@@ -268,6 +268,7 @@ func outputIndex(ts []target, name string) int {
 func (m *matcher) matchJoins() *Reason {
 	cr := m.cr
 	used := map[*declaredJoin]bool{}
+	var order []*declaredJoin // used, in the query's order, for a stable reason
 	for _, qj := range m.q.joins {
 		var dj *declaredJoin
 		for _, d := range cr.declared {
@@ -284,6 +285,9 @@ func (m *matcher) matchJoins() *Reason {
 		if qj.typ != dj.typ {
 			return reason(ReasonJoin, "join to %s is %s but declared %s", qj.entry.full(), qj.typ, dj.typ)
 		}
+		if !used[dj] {
+			order = append(order, dj)
+		}
 		used[dj] = true
 	}
 	for _, b := range cr.built {
@@ -291,7 +295,7 @@ func (m *matcher) matchJoins() *Reason {
 			return reason(ReasonJoin, "rollup %s is built with an inner join to %s that the query does not make", cr.st.Def.Name, b.entry.full())
 		}
 	}
-	for dj := range used {
+	for _, dj := range order {
 		if dj.typ == config.JoinInner {
 			built := false
 			for _, b := range cr.built {
