@@ -25,6 +25,7 @@ type tableRef struct {
 	alias    string // the name columns are qualified with: alias, or the relation name
 	joinType string // "" for the first table, else config.JoinInner or config.JoinLeft
 	on       *expr  // explicit ON condition; nil for FROM a, b
+	item     int    // the FROM list item (comma-separated) the table is in
 	view     bool   // the table read through an inline view named alias
 	// viewCols are the columns the inline view selects, which must exist
 	// even when nothing reads them (Postgres reports them otherwise).
@@ -288,8 +289,12 @@ func analyzeWrapper(s *pg_query.SelectStmt, rs *pg_query.RangeSubselect) (*selec
 // flattenFrom reads FROM into a list of tables: the first one plus joins.
 func flattenFrom(items []*pg_query.Node, core *selectCore) error {
 	for i, it := range items {
+		n := len(core.from)
 		if err := flattenItem(it, core, i > 0); err != nil {
 			return err
+		}
+		for _, t := range core.from[n:] {
+			t.item = i
 		}
 	}
 	return nil

@@ -147,11 +147,16 @@ func prepare(a *Analysis, sess *Session, cat *Catalog, zones *zoneCache) *prepar
 	} else if r.Code == ReasonNoRollup {
 		return &prepared{reason: r}
 	} else {
-		// The failure applies to every rollup over the first table.
-		name := a.core.from[0].name
-		for _, cr := range cat.rollups() {
-			if _, n := splitTable(cr.st.Def.Table); n == name {
-				crs = append(crs, cr)
+		// The failure applies to every rollup over the first table in FROM
+		// that rollups are built over.
+		for _, t := range a.core.from {
+			for _, cr := range cat.rollups() {
+				if _, n := splitTable(cr.st.Def.Table); n == t.name {
+					crs = append(crs, cr)
+				}
+			}
+			if len(crs) > 0 {
+				break
 			}
 		}
 	}

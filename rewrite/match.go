@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -130,18 +131,22 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		}
 		q.scope.entries = append(q.scope.entries, ent)
 	}
-	q.fact = q.scope.entries[0]
 	for _, c := range core.from[0].viewCols {
 		if _, r := q.scope.resolveColumn(c); r != nil {
 			return nil, r
 		}
 	}
+	if r := bindOn(core.from, q.scope); r != nil {
+		return nil, r
+	}
+	pooled, r := factFirst(cat, core, q.scope)
+	if r != nil {
+		return nil, r
+	}
+	q.fact = q.scope.entries[0]
 	for i, t := range core.from[1:] {
 		qj := &queryJoin{entry: q.scope.entries[i+1], typ: t.joinType}
 		if t.on != nil {
-			if r := q.scope.bindAll(t.on); r != nil {
-				return nil, r
-			}
 			qj.onKey = joinKey(t.on)
 		}
 		q.joins = append(q.joins, qj)
@@ -157,6 +162,7 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		}
 		q.where = conjuncts(core.where)
 	}
+	q.where = append(q.where, pooled...)
 	for _, f := range rowFilters {
 		if r := q.scope.bindAll(f); r != nil {
 			return nil, reason(ReasonContext, "row-level security: %s", r.Message)
@@ -245,6 +251,80 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		}
 	}
 	return q, nil
+}
+
+// bindOn binds the ON conditions of explicit joins. As in Postgres, an ON
+// condition sees only the tables of its own FROM item up to its join: in
+// FROM a, b JOIN c ON ..., not a. A reference to another is Postgres's own
+// error, which the warehouse reports.
+func bindOn(from []*tableRef, sc *scope) *Reason {
+	for i, t := range from {
+		if t.on == nil {
+			continue
+		}
+		if r := sc.bindAll(t.on); r != nil {
+			return r
+		}
+		var bad *expr
+		walk(t.on, func(e *expr) bool {
+			if e.kind == kCol && e.col != nil && bad == nil {
+				j := slices.Index(sc.entries, e.col.entry)
+				if j < 0 || j > i || from[j].item != t.item {
+					bad = e
+				}
+			}
+			return bad == nil
+		})
+		if bad != nil {
+			return reason(ReasonUnknownColumn, "invalid reference to FROM-clause entry in %s: the JOIN's ON condition cannot see it", dotted(bad))
+		}
+	}
+	return nil
+}
+
+// factFirst makes the table the rollups are built over the first in FROM
+// when the statement names it later, as star-schema queries often do
+// (FROM customer, lineorder, ... or customers JOIN orders ON ...). Inner
+// joins commute, so the tables before it may be moved after it as long as
+// they are all joined by inner joins (a comma or INNER JOIN); their ON
+// conditions, which for inner joins mean the same in WHERE, join the WHERE
+// conjuncts returned, where the declared join conditions are looked for as
+// for FROM a, b. The joins after it keep their place: they join the inner
+// join of everything before them, whatever its order. A fact table behind
+// an outer join, or after one, stays where it is and the statement passes
+// through.
+func factFirst(cat *Catalog, core *selectCore, sc *scope) ([]*expr, *Reason) {
+	facts := map[string]bool{}
+	for _, cr := range cat.rollups() {
+		facts[tableOf(cr)] = true
+	}
+	fi := slices.IndexFunc(sc.entries, func(e *rangeEntry) bool { return facts[e.full()] })
+	if fi <= 0 {
+		return nil, nil
+	}
+	var pooled []*expr
+	for i := 1; i <= fi; i++ {
+		if t := core.from[i]; t.joinType != config.JoinInner {
+			return nil, reason(ReasonJoin, "%s is joined by a %s join before the rollups' table %s in FROM; only inner joins may precede it", sc.entries[i].full(), t.joinType, sc.entries[fi].full())
+		}
+	}
+	for i := 1; i <= fi; i++ {
+		t := core.from[i]
+		pooled = append(pooled, conjuncts(t.on)...)
+		t.on = nil
+	}
+	core.from[0].joinType = config.JoinInner
+	core.from[fi].joinType = ""
+	moveFirst(core.from, fi)
+	moveFirst(sc.entries, fi)
+	return pooled, nil
+}
+
+// moveFirst moves s[i] to the front, keeping the others' order.
+func moveFirst[T any](s []T, i int) {
+	x := s[i]
+	copy(s[1:i+1], s[:i])
+	s[0] = x
 }
 
 // outputIndex finds the select-list item named name: -1 none, -2 several.
