@@ -385,6 +385,8 @@ func rule1Cases() []decideCase {
 		{name: "inner join rollup", sql: "SELECT s.region, count(*) FROM orders o JOIN stores s ON o.store_id = s.id GROUP BY 1", rollup: "orders_by_store"},
 		{name: "implicit inner join", sql: "SELECT s.region, count(*) FROM orders o, stores s WHERE o.store_id = s.id GROUP BY 1", rollup: "orders_by_store"},
 		{name: "implicit join without condition", sql: "SELECT s.region, count(*) FROM orders o, stores s GROUP BY 1", reason: ReasonJoin},
+		{name: "tableau join fact second", bi: "tableau-alias", sql: `SELECT "s"."region" AS "region", COUNT(*) AS "cnt" FROM "public"."stores" "s" INNER JOIN "public"."orders" "o" ON ("s"."id" = "o"."store_id") GROUP BY 1`, rollup: "orders_by_store"},
+		{name: "tableau join fact second declared left", bi: "tableau-alias", sql: `SELECT "c"."country" AS "country", COUNT(*) AS "cnt" FROM "public"."customers" "c" INNER JOIN "public"."orders" "o" ON ("o"."customer_id" = "c"."id") GROUP BY 1`, reason: ReasonJoin},
 		{name: "inner join missing", sql: "SELECT count(*) FROM orders", rollup: "orders_daily"},
 		{name: "right join", sql: "SELECT count(*) FROM orders o RIGHT JOIN customers c ON o.customer_id = c.id", reason: ReasonJoin},
 		{name: "using join", sql: "SELECT count(*) FROM orders JOIN customers USING (id)", reason: ReasonJoin},
