@@ -43,6 +43,9 @@ func starJoinCases() []decideCase {
 		{name: "ON sees another FROM item", sql: "SELECT s.region, count(*) FROM stores s, customers c JOIN orders o ON o.store_id = s.id GROUP BY 1", reason: ReasonUnknownColumn},
 		{name: "only dimensions", sql: "SELECT s.region, count(*) FROM stores s, customers c WHERE s.id = c.id GROUP BY 1", reason: ReasonNoRollup},
 
+		{name: "fact second, row-level security on the dimension", sql: "SELECT s.region, count(*) FROM stores s JOIN orders o ON o.store_id = s.id GROUP BY 1", rollup: "orders_by_store", want: []string{"'north'"}, sess: withRowFilter("public.stores", "region = 'north'")},
+		{name: "fact second, row-level security through a left join", sql: "SELECT s.region, count(*) FROM stores s JOIN orders o ON o.store_id = s.id LEFT JOIN customers c ON c.id = o.customer_id GROUP BY 1", reason: ReasonContext, sess: withRowFilter("public.customers", "country = 'DE'")},
+
 		{name: "star, fact in the middle", cfg: starConfig, sql: "SELECT c.country, s.region, sum(o.amount) FROM customers c, orders o, stores s WHERE o.customer_id = c.id AND s.id = o.store_id GROUP BY 1, 2", rollup: "orders_star"},
 		{name: "star, fact last, unqualified", cfg: starConfig, sql: "SELECT country, region, sum(amount) FROM customers, stores, orders WHERE customer_id = customers.id AND store_id = stores.id AND orders.status = 'paid' GROUP BY country, region", rollup: "orders_star"},
 		{name: "star, explicit joins, fact first joined", cfg: starConfig, sql: "SELECT c.country, s.region, count(*) FROM customers c INNER JOIN orders o ON o.customer_id = c.id INNER JOIN stores s ON s.id = o.store_id GROUP BY 1, 2", rollup: "orders_star"},
@@ -52,6 +55,16 @@ func starJoinCases() []decideCase {
 		{name: "star, dimension joined to a dimension", cfg: starConfig, sql: "SELECT c.country, s.region, count(*) FROM customers c, orders o, stores s WHERE o.customer_id = c.id AND s.id = c.id GROUP BY 1, 2", reason: ReasonJoin},
 		{name: "star, ambiguous column", cfg: starConfig, sql: "SELECT country, region, count(*) FROM customers, stores, orders WHERE customer_id = customers.id AND store_id = stores.id AND status = 'paid' GROUP BY 1, 2", reason: ReasonAmbiguousColumn},
 		{name: "star, left join declared inner", cfg: starConfig, sql: "SELECT c.country, s.region, count(*) FROM stores s JOIN orders o ON o.store_id = s.id LEFT JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2", reason: ReasonJoin},
+	}
+}
+
+// withRowFilter resolves the test's tables by their bare names and applies a
+// row-level security predicate to one.
+func withRowFilter(table, filter string) func(*Session) {
+	return func(s *Session) {
+		s.Tables = map[string]string{"orders": "public.orders", "stores": "public.stores", "customers": "public.customers"}
+		s.RowFilters = map[string]string{table: filter}
+		s.ContextKey = table + ":" + filter
 	}
 }
 
