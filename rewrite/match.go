@@ -276,7 +276,7 @@ func bindOn(from []*tableRef, sc *scope) *Reason {
 			return bad == nil
 		})
 		if bad != nil {
-			return reason(ReasonUnknownColumn, "invalid reference to FROM-clause entry in %s: the JOIN's ON condition cannot see it", dotted(bad))
+			return reason(ReasonUnknownColumn, "invalid reference to FROM-clause entry in %s: a JOIN's ON condition sees only the tables of its own FROM item", dotted(bad))
 		}
 	}
 	return nil
@@ -304,7 +304,11 @@ func factFirst(cat *Catalog, core *selectCore, sc *scope) ([]*expr, *Reason) {
 	}
 	var pooled []*expr
 	for i := 1; i <= fi; i++ {
-		if t := core.from[i]; t.joinType != config.JoinInner {
+		switch t := core.from[i]; {
+		case t.joinType == config.JoinInner:
+		case i == fi:
+			return nil, reason(ReasonJoin, "the rollups' table %s is on the nullable side of a %s join", sc.entries[fi].full(), t.joinType)
+		default:
 			return nil, reason(ReasonJoin, "%s is joined by a %s join before the rollups' table %s in FROM; only inner joins may precede it", sc.entries[i].full(), t.joinType, sc.entries[fi].full())
 		}
 	}
