@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -69,3 +70,60 @@ func withRowFilter(table, filter string) func(*Session) {
 }
 
 func TestStarJoins(t *testing.T) { runCases(t, starJoinCases()) }
+
+// ssbConfig adds the Star Schema Benchmark's lineorder with three of its
+// dimensions, every join inner, and a rollup built with all three.
+func ssbConfig(c *config.Config) {
+	c.Tables = append(c.Tables, config.Table{
+		Name: "public.lineorder",
+		Joins: []config.Join{
+			{Table: "public.customer", On: "lineorder.lo_custkey = customer.c_custkey", Type: config.JoinInner, Relationship: config.RelationshipManyToOne},
+			{Table: "public.supplier", On: "lineorder.lo_suppkey = supplier.s_suppkey", Type: config.JoinInner, Relationship: config.RelationshipManyToOne},
+			{Table: "public.dwdate", On: "lineorder.lo_orderdate = dwdate.d_datekey", Type: config.JoinInner, Relationship: config.RelationshipManyToOne},
+		},
+	})
+	c.Rollups = append(c.Rollups, config.Rollup{
+		Name: "lineorder_regions_years", Table: "public.lineorder",
+		Dimensions: []string{"customer.c_region", "supplier.s_region", "dwdate.d_year"},
+		Measures:   []string{"sum(lo_revenue)", "count(*)"},
+	})
+}
+
+var ssbTypes = map[string]string{
+	"public.lineorder.lo_custkey":   "integer",
+	"public.lineorder.lo_suppkey":   "integer",
+	"public.lineorder.lo_orderdate": "integer",
+	"public.lineorder.lo_revenue":   "bigint",
+	"public.customer.c_custkey":     "integer",
+	"public.customer.c_region":      "text",
+	"public.supplier.s_suppkey":     "integer",
+	"public.supplier.s_region":      "text",
+	"public.dwdate.d_datekey":       "integer",
+	"public.dwdate.d_year":          "integer",
+}
+
+// ssbCases are Star Schema Benchmark queries as written, the fact table
+// among its dimensions.
+func ssbCases() []decideCase {
+	q31 := "SELECT c_region, s_region, d_year, sum(lo_revenue) AS revenue FROM %s WHERE %s GROUP BY c_region, s_region, d_year ORDER BY d_year ASC, revenue DESC"
+	all := "lo_custkey = c_custkey AND lo_suppkey = s_suppkey AND lo_orderdate = d_datekey AND c_region = 'ASIA' AND s_region = 'ASIA' AND d_year >= 1992"
+	return []decideCase{
+		{name: "ssb q3.1, fact second", sql: fmt.Sprintf(q31, "customer, lineorder, supplier, dwdate", all), rollup: "lineorder_regions_years"},
+		{name: "ssb q3.1, fact last", sql: fmt.Sprintf(q31, "customer, supplier, dwdate, lineorder", all), rollup: "lineorder_regions_years"},
+		{name: "ssb q3.1, fact first", sql: fmt.Sprintf(q31, "lineorder, customer, supplier, dwdate", all), rollup: "lineorder_regions_years"},
+		{name: "ssb q3.1, keys reversed", sql: fmt.Sprintf(q31, "customer, lineorder, supplier, dwdate", "c_custkey = lo_custkey AND s_suppkey = lo_suppkey AND d_datekey = lo_orderdate AND c_region = 'ASIA'"), rollup: "lineorder_regions_years"},
+		{name: "ssb q3.1, explicit joins", sql: fmt.Sprintf(q31, "customer JOIN lineorder ON lo_custkey = c_custkey JOIN supplier ON lo_suppkey = s_suppkey JOIN dwdate ON lo_orderdate = d_datekey", "c_region = 'ASIA'"), rollup: "lineorder_regions_years"},
+		{name: "ssb q3.1, dwdate not joined", sql: fmt.Sprintf(q31, "customer, lineorder, supplier, dwdate", "lo_custkey = c_custkey AND lo_suppkey = s_suppkey AND c_region = 'ASIA'"), reason: ReasonJoin},
+		{name: "ssb q3.1, dwdate missing", sql: "SELECT c_region, s_region, sum(lo_revenue) FROM customer, lineorder, supplier WHERE lo_custkey = c_custkey AND lo_suppkey = s_suppkey GROUP BY 1, 2", reason: ReasonJoin},
+		{name: "ssb q3.1, supplier on the wrong key", sql: fmt.Sprintf(q31, "customer, lineorder, supplier, dwdate", "lo_custkey = c_custkey AND lo_custkey = s_suppkey AND lo_orderdate = d_datekey"), reason: ReasonJoin},
+		{name: "ssb q3.1, customer left joined", sql: fmt.Sprintf(q31, "supplier, dwdate, lineorder LEFT JOIN customer ON lo_custkey = c_custkey", "lo_suppkey = s_suppkey AND lo_orderdate = d_datekey"), reason: ReasonJoin},
+	}
+}
+
+func TestStarJoinsSSB(t *testing.T) {
+	cases := ssbCases()
+	for i := range cases {
+		cases[i].cfg, cases[i].types = ssbConfig, ssbTypes
+	}
+	runCases(t, cases)
+}
