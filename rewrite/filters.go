@@ -364,9 +364,9 @@ func constraintOf(e *expr) (constraint, bool) {
 }
 
 // sameAsFilter reports whether w restricts a column to exactly the values
-// one of the rollup's filters does, with the values written as constants
-// cast to the column's own type: 'paid'::text, as a bound parameter's
-// value is folded in. Such a conjunct holds on every rollup row, and
+// one of the rollup's filters does, with the values written as string
+// constants of the column's own type: 'paid' in a list, or 'paid'::text as
+// a bound parameter's value is written in. Such a conjunct holds on every rollup row, and
 // implies the filter. It returns the filter's index.
 func (m *matcher) sameAsFilter(w *expr) (int, bool) {
 	var c *expr
@@ -385,15 +385,26 @@ func (m *matcher) sameAsFilter(w *expr) (int, bool) {
 		return 0, false
 	}
 	colType := c.col.column.Type.OID
+	switch colType {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.NumericOID:
+	default:
+		// Others read text by the session's settings (TimeZone,
+		// DateStyle), which may differ from the build's.
+		return 0, false
+	}
 	sameType := func(oid uint32) bool {
 		textual := func(o uint32) bool { return o == pgtype.TextOID || o == pgtype.VarcharOID }
 		return oid == colType || textual(oid) && textual(colType)
 	}
 	for _, v := range vals {
-		// One cast to the column's type (or between text and varchar) of
-		// a string constant: the value is read by the type's own input
-		// function and compared by its own equality, as the filter's is.
-		if v.kind != kCast || v.typ.Typmod != -1 || !sameType(v.typ.OID) || v.args[0].kind != kConst || v.args[0].lit != litString {
+		// A string constant, untyped (Postgres gives it the column's
+		// type) or cast once to the column's type (or between text and
+		// varchar): the value is read by the type's own input function and
+		// compared by its own equality, as the filter's is.
+		if v.kind == kCast && v.typ.Typmod == -1 && sameType(v.typ.OID) {
+			v = v.args[0]
+		}
+		if v.kind != kConst || v.lit != litString {
 			return 0, false
 		}
 	}
