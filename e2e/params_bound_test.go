@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// boundDB is the bound-parameter suite's own database in the shared cluster.
+const boundDB = "e2e_boundparams"
+
+// boundFixtureSQL is a fact table with a status the rollups filter on and
+// do not group by, a number dimension and a timestamptz time column.
+const boundFixtureSQL = `
+CREATE TABLE sales (
+	id int PRIMARY KEY,
+	status text,
+	qty int NOT NULL,
+	amount numeric(12,2) NOT NULL,
+	created_at timestamptz NOT NULL
+);
+INSERT INTO sales
+SELECT x,
+	CASE WHEN x % 17 = 0 THEN NULL ELSE (ARRAY['completed','pending','refunded'])[1 + x % 3] END,
+	x % 9,
+	round((x * 7.31) % 500, 2),
+	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes')
+FROM generate_series(1, 4000) x;
+ANALYZE sales;
+`
+
+// boundRollups: completed sales by qty, and completed sales by day.
+func boundRollups() []map[string]any {
+	return []map[string]any{
+		{
+			"name": "completed_by_qty", "table": "public.sales",
+			"dimensions": []string{"qty"},
+			"measures":   []string{"count(*)", "sum(amount)"},
+			"filters":    []string{"status = 'completed'"},
+		},
+		{
+			"name": "completed_daily", "table": "public.sales",
+			"dimensions":     []string{"qty"},
+			"time_dimension": "created_at", "granularity": "day",
+			"measures": []string{"count(*)", "sum(amount)"},
+			"filters":  []string{"status = 'completed'"},
+		},
+	}
+}
+
+type boundCase struct {
+	sql    string
+	args   []any
+	served bool // answered from a rollup
+}
+
+func boundCases() []boundCase {
+	day := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
+	return []boundCase{
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"completed"}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE $1 = status AND qty >= $2", []any{"completed", 3}, true},
+		{"SELECT qty, count(*) FROM sales WHERE status IN ($1) AND qty = $2 GROUP BY qty", []any{"completed", int32(4)}, true},
+		// Binary time values whose type only the warehouse's description
+		// of the statement gives (pgx prepares without types).
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true},
+		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true},
+		// Near misses: outside the filter, NULL, a bound off the grain.
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false},
+		{"SELECT count(*) FROM sales WHERE status IN ($1, $2)", []any{"completed", "refunded"}, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3).Add(time.Hour), day(10)}, false},
+	}
+}
+
+// TestBoundParamsPgx runs statements with bound filter values through pgx
+// in every query mode, twice each (cached modes take another path the
+// second time), and compares each answer with Postgres's. Those whose
+// values a rollup's filter admits must be answered from it, with no
+// fallback; the others must pass through.
+func TestBoundParamsPgx(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	p := startBoundProxy(t, ctx)
+	for _, mode := range pgxModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			direct := connect(t, ctx, directDSN(userScram, boundDB))
+			via := connect(t, ctx, p.DSN(userScram, boundDB))
+			for _, c := range boundCases() {
+				for round := 0; round < 2; round++ {
+					before, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, werr := boundRender(ctx, direct, mode, c)
+					got, gerr := boundRender(ctx, via, mode, c)
+					if werr != nil || gerr != nil {
+						t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
+					}
+					requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
+					after, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
+					if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+						t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
+					}
+					total := 0.0
+					for _, n := range hits {
+						total += n
+					}
+					if served := total == 1; served != c.served || total > 1 {
+						t.Errorf("%s %v (round %d): answered from rollups %v, want served %v", c.sql, c.args, round, hits, c.served)
+					}
+				}
+			}
+		})
+	}
+}
+
+func boundRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, c boundCase) (string, error) {
+	rows, err := conn.Query(ctx, c.sql, append([]any{mode}, c.args...)...)
+	if err != nil {
+		return "", err
+	}
+	return renderRows(rows), nil
+}
+
+// startBoundProxy creates the suite's database and starts a pgrollup over
+// it with its rollups built.
+func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
+	t.Helper()
+	super := superConn(t, ctx, "postgres")
+	for _, s := range []string{
+		"DROP DATABASE IF EXISTS " + boundDB + " WITH (FORCE)",
+		"CREATE DATABASE " + boundDB + " OWNER " + userScram,
+	} {
+		if _, err := super.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	owner := connect(t, ctx, directDSN(userScram, boundDB))
+	if _, err := owner.Exec(ctx, boundFixtureSQL); err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	cfgFile, text, p, err := writeProxyConfig("boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
+		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
+		"rollups": boundRollups(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		err := p.stop(10 * time.Second)
+		if err != nil {
+			t.Errorf("pgrollup (boundparams) did not shut down cleanly on SIGTERM: %v", err)
+		}
+		if t.Failed() || err != nil {
+			t.Logf("===== pgrollup log (boundparams) =====\n%s", tail(p.log.Bytes(), 100))
+		}
+	})
+	states, err := waitRollupsActive(ctx, p, len(boundRollups()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rollups: %s", states)
+	if strings.Contains(states, "(0 rows)") {
+		t.Fatalf("a rollup is empty: %s", states)
+	}
+	return p
+}
