@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,4 +178,135 @@ func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 		t.Fatalf("a rollup is empty: %s", states)
 	}
 	return p
+}
+
+// boundClientCheck runs a client program against Postgres and pgrollup
+// and requires equal output, and that pgrollup answered want statements
+// from rollups with no fallback.
+func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, want float64) {
+	t.Helper()
+	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := run(target{name: "proxy", host: p.host, port: p.port})
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "output", direct, via)
+	if !strings.Contains(direct, "done") {
+		t.Fatalf("the program did not finish:\n%s", direct)
+	}
+	hits := after.sum("pgrollup_rollup_hits_total") - before.sum("pgrollup_rollup_hits_total")
+	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+		t.Errorf("%v fallback(s) after the decision:\n%s", fb, tail(p.log.Bytes(), 20))
+	}
+	if hits != want {
+		t.Errorf("%v statements answered from rollups, want %v:\n%s", hits, want, via)
+	}
+}
+
+// boundPsycopg2 binds values as psycopg2 does: written into the text by the
+// client, so the proxy sees literals.
+const boundPsycopg2 = `
+import sys, datetime, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+cur = conn.cursor()
+utc = datetime.timezone.utc
+cases = [
+    ("SELECT qty, count(*), sum(amount) FROM sales WHERE status = %s GROUP BY qty ORDER BY qty", ("completed",)),
+    ("SELECT count(*), sum(amount) FROM sales WHERE status = %s AND created_at >= %s AND created_at < %s",
+     ("completed", datetime.datetime(2024, 1, 3, tzinfo=utc), datetime.datetime(2024, 1, 10, tzinfo=utc))),
+    ("SELECT qty, count(*) FROM sales WHERE status IN %s AND qty = %s GROUP BY qty", (("completed",), 4)),
+    ("SELECT qty, count(*), sum(amount) FROM sales WHERE status = %s GROUP BY qty ORDER BY qty", ("pending",)),
+]
+for sql, args in cases:
+    cur.execute(sql, args)
+    print(sql, args, cur.fetchall())
+conn.close()
+print("done")
+`
+
+// TestBoundParamsPsycopg2: 3 of the 4 statements are answered from rollups.
+func TestBoundParamsPsycopg2(t *testing.T) {
+	requireTool(t, debianPython)
+	ctx := testCtx(t, 2*time.Minute)
+	p := startBoundProxy(t, ctx)
+	boundClientCheck(t, p, func(tg target) string {
+		cmd := exec.CommandContext(ctx, debianPython, "-c", boundPsycopg2, tg.DSN(userScram, boundDB))
+		cmd.Env = cleanEnv("PYTHONDONTWRITEBYTECODE=1", "PGTZ=UTC")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}, 3)
+}
+
+// boundJDBC binds values as pgjdbc does: strings as varchar, timestamps
+// with their type unspecified, and from the fifth execution on a named
+// server-side statement, with binary values where pgjdbc uses them.
+const boundJDBC = `
+import java.sql.*;
+import java.time.*;
+
+public class Bound {
+	public static void main(String[] a) throws Exception {
+		try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
+			String byQty = "SELECT qty, count(*), sum(amount) FROM sales WHERE status = ? GROUP BY qty ORDER BY qty";
+			String byTime = "SELECT count(*), sum(amount) FROM sales WHERE status = ? AND created_at >= ? AND created_at < ? AND qty = ?";
+			try (PreparedStatement ps = c.prepareStatement(byQty); PreparedStatement pt = c.prepareStatement(byTime)) {
+				for (int i = 0; i < 7; i++) {
+					ps.setString(1, i == 6 ? "pending" : "completed");
+					print(ps);
+					pt.setString(1, "completed");
+					pt.setObject(2, OffsetDateTime.of(2024, 1, 2 + i, 0, 0, 0, 0, ZoneOffset.UTC));
+					pt.setTimestamp(3, Timestamp.from(Instant.parse("2024-01-20T00:00:00Z")));
+					pt.setInt(4, i);
+					print(pt);
+				}
+			}
+		}
+		System.out.println("done");
+	}
+
+	static void print(PreparedStatement ps) throws SQLException {
+		try (ResultSet rs = ps.executeQuery()) {
+			StringBuilder b = new StringBuilder();
+			int n = rs.getMetaData().getColumnCount();
+			while (rs.next()) {
+				for (int i = 1; i <= n; i++) b.append(rs.getString(i)).append(i < n ? "," : ";");
+			}
+			System.out.println(b);
+		}
+	}
+}
+`
+
+// TestBoundParamsJDBC: all 14 executions but the one with "pending" are
+// answered from rollups.
+func TestBoundParamsJDBC(t *testing.T) {
+	requireTool(t, "javac", "java", jdbcJar)
+	ctx := testCtx(t, 3*time.Minute)
+	p := startBoundProxy(t, ctx)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "Bound.java"), []byte(boundJDBC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Bound.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	boundClientCheck(t, p, func(tg target) string {
+		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), boundDB)
+		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Bound", url, userScram, passwords[userScram])
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}, 13)
 }
