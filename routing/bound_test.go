@@ -2,7 +2,6 @@ package routing
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -41,16 +40,8 @@ func addPaidRollup(t *testing.T, f *fixture) {
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	scratch, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scratch.Close()
 	file := filepath.Join(t.TempDir(), "paid_by_qty.parquet")
-	q := "COPY (SELECT d0::INTEGER AS d0, m0_count::BIGINT AS m0_count, m1_sum::HUGEINT AS m1_sum FROM (VALUES " + strings.Join(values, ",") + ") v(d0, m0_count, m1_sum)) TO '" + file + "' (FORMAT parquet)"
-	if _, err := scratch.Exec(q); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
+	duckExec(t, "COPY (SELECT d0::INTEGER AS d0, m0_count::BIGINT AS m0_count, m1_sum::HUGEINT AS m1_sum FROM (VALUES "+strings.Join(values, ",")+") v(d0, m0_count, m1_sum)) TO '"+file+"' (FORMAT parquet)")
 	cat := f.router.catalog.Load().cat
 	paid := *cat.Rollups[0]
 	paid.Def = config.Rollup{Name: "paid_by_qty", Table: "public.orders", Dimensions: []string{"quantity"}, Measures: []string{"count(*)", "sum(quantity)"}, Filters: []string{"status = 'paid'"}}
