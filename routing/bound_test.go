@@ -2,12 +2,14 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -103,6 +105,50 @@ func TestBoundFilterValuesThroughPgx(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// A value of a type Postgres does not compare the column with fails as it
+// does on Postgres, in every mode, and the session goes on.
+func TestBoundFilterValueOfWrongType(t *testing.T) {
+	f := newFixture(t, false)
+	addPaidRollup(t, f)
+	proxied := f.connect(t)
+	direct, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	tests := []struct {
+		sql  string
+		args []any
+	}{
+		{"SELECT quantity, count(*) FROM orders WHERE status = $1::int GROUP BY quantity", []any{5}},
+		{"SELECT quantity, count(*) FROM orders WHERE status = $1 AND quantity = $2 GROUP BY quantity", []any{"paid", "x"}},
+		{"SELECT quantity, count(*) FROM orders WHERE status = $1 AND quantity = $2 GROUP BY quantity", []any{"paid", "99999999999"}},
+	}
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	for _, mode := range modes {
+		for _, tt := range tests {
+			run := func(conn *pgx.Conn) string {
+				rows, err := conn.Query(context.Background(), tt.sql, append([]any{mode}, tt.args...)...)
+				if err == nil {
+					_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+				}
+				var pgErr *pgconn.PgError
+				if errors.As(err, &pgErr) {
+					return pgErr.Code + " " + pgErr.Message
+				}
+				return fmt.Sprint(err)
+			}
+			if got, want := run(proxied), run(direct); got != want {
+				t.Errorf("%v %s %v: through pgrollup %q, warehouse %q", mode, tt.sql, tt.args, got, want)
+			}
+			var n int
+			if err := proxied.QueryRow(context.Background(), "SELECT count(*) FROM orders WHERE status = $1", "paid").Scan(&n); err != nil {
+				t.Fatalf("after %v %s: %v", mode, tt.sql, err)
+			}
 		}
 	}
 }
