@@ -21,12 +21,7 @@ import (
 func addPaidRollup(t *testing.T, f *fixture) {
 	t.Helper()
 	ctx := context.Background()
-	pg, err := pgx.Connect(ctx, cluster(t).DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
-	rows, err := pg.Query(ctx, "SELECT quantity, count(*), sum(quantity) FROM orders WHERE status = 'paid' GROUP BY quantity")
+	rows, err := warehouseConn(t).Query(ctx, "SELECT quantity, count(*), sum(quantity) FROM orders WHERE status = 'paid' GROUP BY quantity")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,19 +47,46 @@ func addPaidRollup(t *testing.T, f *fixture) {
 	f.router.SetCatalog(&rewrite.Catalog{BuildTimezone: cat.BuildTimezone, TextSortsBytewise: true, Tables: cat.Tables, Rollups: []*rewrite.RollupState{cat.Rollups[0], &paid}})
 }
 
+// paidFixture is the fixture with the paid rollup, a connection through it
+// and one to the warehouse.
+func paidFixture(t *testing.T) (f *fixture, proxied, direct *pgx.Conn) {
+	f = newFixture(t, false)
+	addPaidRollup(t, f)
+	return f, f.connect(t), warehouseConn(t)
+}
+
+// warehouseConn connects to the warehouse directly, until the test ends.
+func warehouseConn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// renderValues runs a statement in a pgx mode and renders its rows and
+// field descriptions.
+func renderValues(t *testing.T, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args []any) string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), sql, append([]any{mode}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(vals, rows.FieldDescriptions())
+}
+
 // Bound filter values through pgx in every mode: the value the rollup is
 // filtered to is answered from it, and equals the warehouse's answer;
 // others pass through. Integers go in binary, typed by the warehouse's
 // description of the statement in the modes that prepare it.
 func TestBoundFilterValuesThroughPgx(t *testing.T) {
-	f := newFixture(t, false)
-	addPaidRollup(t, f)
-	proxied := f.connect(t)
-	direct, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close(context.Background())
+	f, proxied, direct := paidFixture(t)
 	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("paid_by_qty")) }
 	tests := []struct {
 		sql    string
@@ -82,17 +104,7 @@ func TestBoundFilterValuesThroughPgx(t *testing.T) {
 	for _, mode := range modes {
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%v/%s/%v", mode, tt.sql, tt.args), func(t *testing.T) {
-				render := func(conn *pgx.Conn) string {
-					rows, err := conn.Query(context.Background(), tt.sql, append([]any{mode}, tt.args...)...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-					if err != nil {
-						t.Fatal(err)
-					}
-					return fmt.Sprint(vals, rows.FieldDescriptions())
-				}
+				render := func(conn *pgx.Conn) string { return renderValues(t, conn, mode, tt.sql, tt.args) }
 				// Twice: cached modes take another path the second time.
 				for range 2 {
 					before := hits()
@@ -112,14 +124,7 @@ func TestBoundFilterValuesThroughPgx(t *testing.T) {
 // A value of a type Postgres does not compare the column with fails as it
 // does on Postgres, in every mode, and the session goes on.
 func TestBoundFilterValueOfWrongType(t *testing.T) {
-	f := newFixture(t, false)
-	addPaidRollup(t, f)
-	proxied := f.connect(t)
-	direct, err := pgx.Connect(context.Background(), cluster(t).DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer direct.Close(context.Background())
+	_, proxied, direct := paidFixture(t)
 	tests := []struct {
 		sql  string
 		args []any

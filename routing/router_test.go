@@ -454,17 +454,7 @@ func TestBoundParameters(t *testing.T) {
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec} {
 		for _, args := range [][]any{{"paid", "new"}, {"cancelled", nil}} {
 			t.Run(fmt.Sprintf("%v/%v", mode, args), func(t *testing.T) {
-				render := func(conn *pgx.Conn) string {
-					rows, err := conn.Query(context.Background(), q, append([]any{mode}, args...)...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-					if err != nil {
-						t.Fatal(err)
-					}
-					return fmt.Sprint(vals, rows.FieldDescriptions())
-				}
+				render := func(conn *pgx.Conn) string { return renderValues(t, conn, mode, q, args) }
 				before := hits()
 				got, want := render(proxied), render(direct)
 				if got != want {
