@@ -39,6 +39,9 @@ type expectation struct {
 	// which the warehouse then ignores (session_copy.go).
 	copy      *copyStart
 	ignoredBy *copyStart
+	// describes, on a Describe of a local statement relayed to the
+	// warehouse, takes the parameter types its ParameterDescription gives.
+	describes *localStatement
 }
 
 // expectQueue is a FIFO of expectations. It is guarded by session.stateMu.

@@ -172,6 +172,23 @@ func appendParameterDescription(dst []byte, oids []uint32) []byte {
 	return appendMessage(dst, 't', body)
 }
 
+// decodeParameterDescription returns the parameter types a
+// ParameterDescription body gives.
+func decodeParameterDescription(body []byte) ([]uint32, bool) {
+	if len(body) < 2 {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if len(body) != 2+4*n {
+		return nil, false
+	}
+	oids := make([]uint32, n)
+	for i := range oids {
+		oids[i] = binary.BigEndian.Uint32(body[2+4*i:])
+	}
+	return oids, true
+}
+
 func appendCommandComplete(dst []byte, tag string) []byte {
 	return appendMessage(dst, 'C', appendCString(nil, tag))
 }

@@ -28,6 +28,10 @@ type localStatement struct {
 	oids     []uint32 // parameter types declared by Parse
 	nparams  int      // parameters Postgres would require: declared, or the highest $n
 	upstream bool     // also prepared on the warehouse under the same name
+	// described are the parameter types the warehouse gave when it
+	// described the statement: what it inferred for those Parse left
+	// unspecified. Guarded by session.stateMu.
+	described []uint32
 }
 
 // localPortal is a bound local statement.
@@ -55,6 +59,24 @@ func (ls *localStatement) paramTypes() []uint32 {
 		}
 	}
 	return types
+}
+
+// inferredTypes gives the parameters whose type Parse left unspecified the
+// type the warehouse inferred for them, when it described the statement:
+// Postgres decodes their values as that type. Those it has not described
+// stay unspecified. The barrier before Bind has seen the description.
+func (s *session) inferredTypes(ls *localStatement, params []Param) {
+	s.stateMu.Lock()
+	described := ls.described
+	s.stateMu.Unlock()
+	if len(described) != len(params) {
+		return
+	}
+	for i := range params {
+		if params[i].TypeOID == 0 {
+			params[i].TypeOID = described[i]
+		}
+	}
 }
 
 // unparsed is the decision on a statement whose text is not even held: too
@@ -235,6 +257,7 @@ func (s *session) onBind(msg message) error {
 	if err != nil {
 		return s.failLocal(err)
 	}
+	s.inferredTypes(ls, params)
 	answer := ls.decision.Answer
 	if b, ok := answer.(Binder); ok {
 		if answer = b.Bind(s.ctx, s.session(), params); answer == nil {
@@ -280,7 +303,10 @@ func (s *session) onDescribe(msg message) error {
 			if err := s.prepareUpstream(ls); err != nil {
 				return err
 			}
-			return s.relay(msg)
+			// Its ParameterDescription tells the types of the
+			// parameters Parse left unspecified, for decoding their
+			// values at Bind.
+			return s.relayAs(msg, expectation{kind: msg.typ, describes: ls})
 		}
 		proceed, err := s.barrier()
 		if err != nil || !proceed {

@@ -217,6 +217,10 @@ func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 			head.settings.failed = true
 		case head.resets != nil && msg.typ == 'C':
 			s.resetDoneLocked(head, msg.body)
+		case head.describes != nil && msg.typ == 't' && head.kind == 'D':
+			if oids, ok := decodeParameterDescription(msg.body); ok {
+				head.describes.described = oids
+			}
 		}
 		if head.copy != nil {
 			copyObservedLocked(head, msg.typ)

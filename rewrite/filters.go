@@ -37,6 +37,10 @@ func (m *matcher) where(conj []*expr) []string {
 		if exact {
 			continue
 		}
+		if i, ok := m.sameAsFilter(w); ok {
+			implied[i] = true
+			continue
+		}
 		if s, ok, r := m.timeRange(w); ok {
 			if r != nil {
 				m.fail(r)
@@ -357,6 +361,64 @@ func constraintOf(e *expr) (constraint, bool) {
 		return constraint{col: c, kind: cRange, lo: lo, hi: hi, loInc: true, hiInc: true, numeric: true}, true
 	}
 	return constraint{}, false
+}
+
+// sameAsFilter reports whether w restricts a column to exactly the values
+// one of the rollup's filters does, with the values written as string
+// constants of the column's own type: 'paid' in a list, or 'paid'::text as
+// a bound parameter's value is written in. Such a conjunct holds on every rollup row, and
+// implies the filter. It returns the filter's index.
+func (m *matcher) sameAsFilter(w *expr) (int, bool) {
+	var c *expr
+	var vals []*expr
+	switch {
+	case w.kind == kOp && w.name == "=" && len(w.args) == 2 && w.args[0].kind == kCol:
+		c, vals = w.args[0], w.args[1:]
+	case w.kind == kOp && w.name == "=" && len(w.args) == 2 && w.args[1].kind == kCol:
+		c, vals = w.args[1], w.args[:1]
+	case w.kind == kIn && !w.not && w.args[0].kind == kCol:
+		c, vals = w.args[0], w.args[1:]
+	default:
+		return 0, false
+	}
+	if c.col == nil || c.col.column == nil {
+		return 0, false
+	}
+	colType := c.col.column.Type.OID
+	switch colType {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID, pgtype.NumericOID:
+	default:
+		// Others read text by the session's settings (TimeZone,
+		// DateStyle), which may differ from the build's.
+		return 0, false
+	}
+	sameType := func(oid uint32) bool {
+		textual := func(o uint32) bool { return o == pgtype.TextOID || o == pgtype.VarcharOID }
+		return oid == colType || textual(oid) && textual(colType)
+	}
+	for _, v := range vals {
+		// A string constant, untyped (Postgres gives it the column's
+		// type) or cast once to the column's type (or between text and
+		// varchar): the value is read by the type's own input function and
+		// compared by its own equality, as the filter's is.
+		if v.kind == kCast && v.typ.Typmod == -1 && sameType(v.typ.OID) {
+			v = v.args[0]
+		}
+		if v.kind != kConst || v.lit != litString {
+			return 0, false
+		}
+	}
+	qc, ok := constraintOf(w)
+	if !ok || qc.kind != cIn {
+		return 0, false
+	}
+	for i, f := range m.cr.filters {
+		fc, ok := constraintOf(f)
+		if ok && fc.kind == cIn && fc.col == qc.col && subset(qc, fc) && subset(fc, qc) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // implied reports whether the query's conjuncts restrict rows to f.

@@ -2,9 +2,16 @@ package routing
 
 import (
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/pgrollup/pgrollup/internal/parselimit"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
@@ -95,4 +102,129 @@ func binaryToText(oid uint32, b []byte) (string, error) {
 // expects for types without a zone.
 func wallClock(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+// literalTypes names the types a bound value can be written as a literal
+// of, by OID: 'value'::pg_catalog.name is read by the type's input function
+// just as a text-format parameter of that type is.
+var literalTypes = map[uint32]string{
+	pgtype.Int2OID:        "int2",
+	pgtype.Int4OID:        "int4",
+	pgtype.Int8OID:        "int8",
+	pgtype.NumericOID:     "numeric",
+	pgtype.BoolOID:        "bool",
+	pgtype.TextOID:        "text",
+	pgtype.VarcharOID:     "varchar",
+	pgtype.DateOID:        "date",
+	pgtype.TimestampOID:   "timestamp",
+	pgtype.TimestamptzOID: "timestamptz",
+}
+
+// paramRef is one $n in a statement's text.
+type paramRef struct {
+	number   int
+	location int // byte offset of the '$'
+}
+
+// whereParams returns the parameters in the WHERE clause of a plain SELECT,
+// and how often each parameter number occurs in the whole statement.
+func whereParams(tree *pg_query.ParseResult) ([]paramRef, map[int]int) {
+	if tree == nil || len(tree.Stmts) != 1 {
+		return nil, nil
+	}
+	sel := tree.Stmts[0].GetStmt().GetSelectStmt()
+	if sel == nil || sel.Op != pg_query.SetOperation_SETOP_NONE || sel.WhereClause == nil {
+		return nil, nil
+	}
+	uses := map[int]int{}
+	walkNodes(tree.Stmts[0].ProtoReflect(), func(p *pg_query.ParamRef) { uses[int(p.Number)]++ })
+	var refs []paramRef
+	walkNodes(sel.WhereClause.ProtoReflect(), func(p *pg_query.ParamRef) {
+		refs = append(refs, paramRef{number: int(p.Number), location: int(p.Location)})
+	})
+	return refs, uses
+}
+
+// walkNodes calls fn with every ParamRef under m.
+func walkNodes(m protoreflect.Message, fn func(*pg_query.ParamRef)) {
+	if p, ok := m.Interface().(*pg_query.ParamRef); ok {
+		fn(p)
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap() || fd.Message() == nil:
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkNodes(l.Get(i).Message(), fn)
+			}
+		default:
+			walkNodes(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+// literalLimits bound the text with values written in; the statement
+// itself was within the server's limits, and values add one cast each.
+var literalLimits = parselimit.Limits{}.WithDefaults()
+
+// withLiterals writes the bound values of the parameters in a SELECT's
+// WHERE clause into its text as the literals they stand for, so that a
+// filter is decided on the values as the statement executes with them:
+// 'paid'::pg_catalog.text for a text parameter. A parameter whose type the
+// client left unspecified becomes an untyped literal, which Postgres
+// resolves as it does the parameter, but only when it occurs once (a second
+// occurrence would take the type the first was resolved to). Values that
+// are NULL, of other types, or unspecified and used again stay parameters.
+// ok is false when nothing was written in.
+func withLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param) (string, *pg_query.ParseResult, bool) {
+	refs, uses := whereParams(tree)
+	type edit struct {
+		paramRef
+		text string
+	}
+	var edits []edit
+	for _, ref := range refs {
+		if ref.number < 1 || ref.number > len(params) {
+			continue
+		}
+		p := params[ref.number-1]
+		end := ref.location + 1 + len(strconv.Itoa(ref.number))
+		if p.Null || strings.IndexByte(p.Value, 0) >= 0 || ref.location < 0 || end > len(sql) || sql[ref.location:end] != "$"+strconv.Itoa(ref.number) {
+			continue
+		}
+		lit := "'" + strings.ReplaceAll(p.Value, "'", "''") + "'"
+		switch name, ok := literalTypes[p.Type]; {
+		case ok:
+			lit = "(" + lit + "::pg_catalog." + name + ")"
+		case p.Type != 0 || uses[ref.number] != 1:
+			continue
+		}
+		edits = append(edits, edit{ref, lit})
+	}
+	if len(edits) == 0 {
+		return "", nil, false
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].location > edits[j].location })
+	out := sql
+	for _, e := range edits {
+		out = out[:e.location] + e.text + out[e.location+1+len(strconv.Itoa(e.number)):]
+	}
+	if literalLimits.Check(out) != nil {
+		return "", nil, false
+	}
+	lt, err := pg_query.Parse(out)
+	if err != nil {
+		return "", nil, false
+	}
+	return out, lt, true
+}
+
+// filterParams reports whether a SELECT's WHERE clause has parameters,
+// whose values may decide what a rollup's filters imply.
+func filterParams(tree *pg_query.ParseResult) bool {
+	refs, _ := whereParams(tree)
+	return len(refs) > 0
 }

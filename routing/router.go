@@ -167,7 +167,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Fallback: !r.rollupOnly.Load(),
 		}
 	}
-	if d.Reason.Code == rewrite.ReasonParameter && len(d.Candidates) > 0 {
+	if len(d.Candidates) > 0 && (d.Reason.Code == rewrite.ReasonParameter || filterParams(tree)) {
 		// Only the bound values can decide; Bind will.
 		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
@@ -201,7 +201,19 @@ func (r *Router) decideBound(ctx context.Context, sql string, tree *pg_query.Par
 	if rs.Params, err = rewriteParams(params); err != nil {
 		return rewrite.Decision{}, err
 	}
-	return r.engine.Decide(sql, tree, rs, snap.cat), nil
+	d := r.engine.Decide(sql, tree, rs, snap.cat)
+	if d.Outcome == rewrite.OutcomeRollup {
+		return d, nil
+	}
+	// A filter the bound values satisfy only as the literals they stand
+	// for: decide the statement with them written in. Its text carries the
+	// values, so nothing decided for one set of values serves another.
+	if lsql, ltree, ok := withLiterals(sql, tree, rs.Params); ok {
+		if ld := r.engine.Decide(lsql, ltree, rs, snap.cat); ld.Outcome == rewrite.OutcomeRollup {
+			return ld, nil
+		}
+	}
+	return d, nil
 }
 
 // session is what the rewrite engine needs to know of the client's session.

@@ -92,21 +92,11 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	if rows.Err() != nil {
 		t.Fatal(rows.Err())
 	}
-	scratch, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scratch.Close()
 	file := filepath.Join(t.TempDir(), "by_status.parquet")
-	for _, q := range []string{
+	duckExec(t,
 		"CREATE TABLE orders (id INTEGER, status VARCHAR, quantity INTEGER)",
-		"INSERT INTO orders VALUES " + strings.Join(values, ","),
-		"COPY (SELECT status AS d0, count(*) AS m0_count, sum(quantity) AS m1_sum FROM orders GROUP BY ALL) TO '" + file + "' (FORMAT parquet)",
-	} {
-		if _, err := scratch.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+		"INSERT INTO orders VALUES "+strings.Join(values, ","),
+		"COPY (SELECT status AS d0, count(*) AS m0_count, sum(quantity) AS m1_sum FROM orders GROUP BY ALL) TO '"+file+"' (FORMAT parquet)")
 	cat := &rewrite.Catalog{
 		BuildTimezone:     "UTC",
 		TextSortsBytewise: true,
@@ -156,6 +146,22 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 		srv.Shutdown(ctx)
 	})
 	return &fixture{router: router, reg: reg, addr: l.Addr().String()}
+}
+
+// duckExec runs statements in a scratch DuckDB database: rollup files
+// written as the builder lays them out.
+func duckExec(t *testing.T, stmts ...string) {
+	t.Helper()
+	scratch, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Close()
+	for _, q := range stmts {
+		if _, err := scratch.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 func (f *fixture) connect(t *testing.T) *pgx.Conn {
@@ -448,17 +454,7 @@ func TestBoundParameters(t *testing.T) {
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec} {
 		for _, args := range [][]any{{"paid", "new"}, {"cancelled", nil}} {
 			t.Run(fmt.Sprintf("%v/%v", mode, args), func(t *testing.T) {
-				render := func(conn *pgx.Conn) string {
-					rows, err := conn.Query(context.Background(), q, append([]any{mode}, args...)...)
-					if err != nil {
-						t.Fatal(err)
-					}
-					vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-					if err != nil {
-						t.Fatal(err)
-					}
-					return fmt.Sprint(vals, rows.FieldDescriptions())
-				}
+				render := func(conn *pgx.Conn) string { return renderValues(t, conn, mode, q, args) }
 				before := hits()
 				got, want := render(proxied), render(direct)
 				if got != want {

@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// boundDB is the bound-parameter suite's own database in the shared cluster.
+const boundDB = "e2e_boundparams"
+
+// boundFixtureSQL is a fact table with a status the rollups filter on and
+// do not group by, a number dimension and a timestamptz time column.
+const boundFixtureSQL = `
+CREATE TABLE sales (
+	id int PRIMARY KEY,
+	status text,
+	qty int NOT NULL,
+	amount numeric(12,2) NOT NULL,
+	created_at timestamptz NOT NULL
+);
+INSERT INTO sales
+SELECT x,
+	CASE WHEN x % 17 = 0 THEN NULL ELSE (ARRAY['completed','pending','refunded'])[1 + x % 3] END,
+	x % 9,
+	round((x * 7.31) % 500, 2),
+	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes')
+FROM generate_series(1, 4000) x;
+ANALYZE sales;
+`
+
+// boundRollups: completed sales by qty, and completed sales by day.
+func boundRollups() []map[string]any {
+	return []map[string]any{
+		{
+			"name": "completed_by_qty", "table": "public.sales",
+			"dimensions": []string{"qty"},
+			"measures":   []string{"count(*)", "sum(amount)"},
+			"filters":    []string{"status = 'completed'"},
+		},
+		{
+			"name": "completed_daily", "table": "public.sales",
+			"dimensions":     []string{"qty"},
+			"time_dimension": "created_at", "granularity": "day",
+			"measures": []string{"count(*)", "sum(amount)"},
+			"filters":  []string{"status = 'completed'"},
+		},
+	}
+}
+
+type boundCase struct {
+	sql    string
+	args   []any
+	served bool // answered from a rollup
+}
+
+func boundCases() []boundCase {
+	day := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
+	return []boundCase{
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"completed"}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE $1 = status AND qty >= $2", []any{"completed", 3}, true},
+		{"SELECT qty, count(*) FROM sales WHERE status IN ($1) AND qty = $2 GROUP BY qty", []any{"completed", int32(4)}, true},
+		// Binary time values whose type only the warehouse's description
+		// of the statement gives (pgx prepares without types).
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true},
+		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true},
+		// Near misses: outside the filter, NULL, a bound off the grain.
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false},
+		{"SELECT count(*) FROM sales WHERE status IN ($1, $2)", []any{"completed", "refunded"}, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3).Add(time.Hour), day(10)}, false},
+	}
+}
+
+// TestBoundParamsPgx runs statements with bound filter values through pgx
+// in every query mode, twice each (cached modes take another path the
+// second time), and compares each answer with Postgres's. Those whose
+// values a rollup's filter admits must be answered from it, with no
+// fallback; the others must pass through.
+func TestBoundParamsPgx(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	p := startBoundProxy(t, ctx)
+	for _, mode := range pgxModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			direct := connect(t, ctx, directDSN(userScram, boundDB))
+			via := connect(t, ctx, p.DSN(userScram, boundDB))
+			for _, c := range boundCases() {
+				for round := 0; round < 2; round++ {
+					before, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, werr := boundRender(ctx, direct, mode, c)
+					got, gerr := boundRender(ctx, via, mode, c)
+					if werr != nil || gerr != nil {
+						t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
+					}
+					requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
+					after, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
+					if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+						t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
+					}
+					total := 0.0
+					for _, n := range hits {
+						total += n
+					}
+					if served := total == 1; served != c.served || total > 1 {
+						t.Errorf("%s %v (round %d): answered from rollups %v, want served %v", c.sql, c.args, round, hits, c.served)
+					}
+				}
+			}
+		})
+	}
+}
+
+func boundRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, c boundCase) (string, error) {
+	rows, err := conn.Query(ctx, c.sql, append([]any{mode}, c.args...)...)
+	if err != nil {
+		return "", err
+	}
+	return renderRows(rows), nil
+}
+
+// startBoundProxy creates the suite's database and starts a pgrollup over
+// it with its rollups built.
+func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
+	t.Helper()
+	super := superConn(t, ctx, "postgres")
+	for _, s := range []string{
+		"DROP DATABASE IF EXISTS " + boundDB + " WITH (FORCE)",
+		"CREATE DATABASE " + boundDB + " OWNER " + userScram,
+	} {
+		if _, err := super.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	owner := connect(t, ctx, directDSN(userScram, boundDB))
+	if _, err := owner.Exec(ctx, boundFixtureSQL); err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	cfgFile, text, p, err := writeProxyConfig("boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
+		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
+		"rollups": boundRollups(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		err := p.stop(10 * time.Second)
+		if err != nil {
+			t.Errorf("pgrollup (boundparams) did not shut down cleanly on SIGTERM: %v", err)
+		}
+		if t.Failed() || err != nil {
+			t.Logf("===== pgrollup log (boundparams) =====\n%s", tail(p.log.Bytes(), 100))
+		}
+	})
+	states, err := waitRollupsActive(ctx, p, len(boundRollups()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rollups: %s", states)
+	if strings.Contains(states, "(0 rows)") {
+		t.Fatalf("a rollup is empty: %s", states)
+	}
+	return p
+}
+
+// boundClientCheck runs a client program against Postgres and pgrollup
+// and requires equal output, and that pgrollup answered want statements
+// from rollups with no fallback.
+func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, want float64) {
+	t.Helper()
+	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := run(target{name: "proxy", host: p.host, port: p.port})
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "output", direct, via)
+	if !strings.Contains(direct, "done") {
+		t.Fatalf("the program did not finish:\n%s", direct)
+	}
+	hits := after.sum("pgrollup_rollup_hits_total") - before.sum("pgrollup_rollup_hits_total")
+	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+		t.Errorf("%v fallback(s) after the decision:\n%s", fb, tail(p.log.Bytes(), 20))
+	}
+	if hits != want {
+		t.Errorf("%v statements answered from rollups, want %v:\n%s", hits, want, via)
+	}
+}
+
+// boundPsycopg2 binds values as psycopg2 does: written into the text by the
+// client, so the proxy sees literals.
+const boundPsycopg2 = `
+import sys, datetime, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+cur = conn.cursor()
+utc = datetime.timezone.utc
+cases = [
+    ("SELECT qty, count(*), sum(amount) FROM sales WHERE status = %s GROUP BY qty ORDER BY qty", ("completed",)),
+    ("SELECT count(*), sum(amount) FROM sales WHERE status = %s AND created_at >= %s AND created_at < %s",
+     ("completed", datetime.datetime(2024, 1, 3, tzinfo=utc), datetime.datetime(2024, 1, 10, tzinfo=utc))),
+    ("SELECT qty, count(*) FROM sales WHERE status IN %s AND qty = %s GROUP BY qty", (("completed",), 4)),
+    ("SELECT qty, count(*), sum(amount) FROM sales WHERE status = %s GROUP BY qty ORDER BY qty", ("pending",)),
+]
+for sql, args in cases:
+    cur.execute(sql, args)
+    print(sql, args, cur.fetchall())
+conn.close()
+print("done")
+`
+
+// TestBoundParamsPsycopg2: 3 of the 4 statements are answered from rollups.
+func TestBoundParamsPsycopg2(t *testing.T) {
+	requireTool(t, debianPython)
+	ctx := testCtx(t, 2*time.Minute)
+	p := startBoundProxy(t, ctx)
+	boundClientCheck(t, p, func(tg target) string {
+		cmd := exec.CommandContext(ctx, debianPython, "-c", boundPsycopg2, tg.DSN(userScram, boundDB))
+		cmd.Env = cleanEnv("PYTHONDONTWRITEBYTECODE=1", "PGTZ=UTC")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}, 3)
+}
+
+// boundJDBC binds values as pgjdbc does: strings as varchar, timestamps
+// with their type unspecified, and from the fifth execution on a named
+// server-side statement, with binary values where pgjdbc uses them.
+const boundJDBC = `
+import java.sql.*;
+import java.time.*;
+
+public class Bound {
+	public static void main(String[] a) throws Exception {
+		try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
+			String byQty = "SELECT qty, count(*), sum(amount) FROM sales WHERE status = ? GROUP BY qty ORDER BY qty";
+			String byTime = "SELECT count(*), sum(amount) FROM sales WHERE status = ? AND created_at >= ? AND created_at < ? AND qty = ?";
+			try (PreparedStatement ps = c.prepareStatement(byQty); PreparedStatement pt = c.prepareStatement(byTime)) {
+				for (int i = 0; i < 7; i++) {
+					ps.setString(1, i == 6 ? "pending" : "completed");
+					print(ps);
+					pt.setString(1, "completed");
+					pt.setObject(2, OffsetDateTime.of(2024, 1, 2 + i, 0, 0, 0, 0, ZoneOffset.UTC));
+					pt.setTimestamp(3, Timestamp.from(Instant.parse("2024-01-20T00:00:00Z")));
+					pt.setInt(4, i);
+					print(pt);
+				}
+			}
+		}
+		System.out.println("done");
+	}
+
+	static void print(PreparedStatement ps) throws SQLException {
+		try (ResultSet rs = ps.executeQuery()) {
+			StringBuilder b = new StringBuilder();
+			int n = rs.getMetaData().getColumnCount();
+			while (rs.next()) {
+				for (int i = 1; i <= n; i++) b.append(rs.getString(i)).append(i < n ? "," : ";");
+			}
+			System.out.println(b);
+		}
+	}
+}
+`
+
+// TestBoundParamsJDBC: all 14 executions but the one with "pending" are
+// answered from rollups.
+func TestBoundParamsJDBC(t *testing.T) {
+	requireTool(t, "javac", "java", jdbcJar)
+	ctx := testCtx(t, 3*time.Minute)
+	p := startBoundProxy(t, ctx)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "Bound.java"), []byte(boundJDBC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Bound.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	boundClientCheck(t, p, func(tg target) string {
+		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), boundDB)
+		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Bound", url, userScram, passwords[userScram])
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}, 13)
+}
