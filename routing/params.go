@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
@@ -195,7 +196,7 @@ func withLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param
 		if p.Null || strings.IndexByte(p.Value, 0) >= 0 || ref.location < 0 || end > len(sql) || sql[ref.location:end] != "$"+strconv.Itoa(ref.number) {
 			continue
 		}
-		lit := "'" + strings.ReplaceAll(p.Value, "'", "''") + "'"
+		lit := sqlquote.Literal(p.Value)
 		switch name, ok := literalTypes[p.Type]; {
 		case ok:
 			lit = "(" + lit + "::pg_catalog." + name + ")"
