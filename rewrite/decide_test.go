@@ -572,6 +572,13 @@ func rule3Cases() []decideCase {
 		{name: "date_trunc day of date column", sql: "SELECT date_trunc('day', order_date), count(*) FROM orders GROUP BY 1", rollup: "orders_by_day"},
 		{name: "hour of date column", sql: "SELECT date_trunc('hour', order_date), count(*) FROM orders GROUP BY 1", reason: ReasonTimeBucket},
 		{name: "year from week rollup", sql: "SELECT date_trunc('year', created_at), sum(amount) FROM orders WHERE status <> 'cancelled' GROUP BY 1", rollup: "orders_daily", cands: map[string]ReasonCode{"orders_weekly_paid": ReasonGrain, "orders_hourly": ReasonNotChosen}},
+		{name: "tableau year as integer", bi: "extract-as-integer", sql: `SELECT CAST(EXTRACT(YEAR FROM "orders"."created_at") AS INTEGER) AS "yr:created_at:ok", SUM("orders"."amount") AS "sum:amount:ok" FROM "public"."orders" "orders" GROUP BY 1`, rollup: "orders_daily",
+			want: []string{"AS DECIMAL(18,0)) AS INTEGER)"}},
+		{name: "metabase month of year", bi: "extract-as-integer", sql: `SELECT CAST(extract(month from "public"."orders"."created_at") AS integer) AS "created_at", COUNT(*) AS "count" FROM "public"."orders" GROUP BY CAST(extract(month from "public"."orders"."created_at") AS integer) ORDER BY CAST(extract(month from "public"."orders"."created_at") AS integer) ASC`, rollup: "orders_daily"},
+		{name: "extract day as smallint", sql: "SELECT EXTRACT(DAY FROM order_date)::smallint, count(*) FROM orders GROUP BY 1", rollup: "orders_by_day"},
+		{name: "date_part year as integer", bi: "extract-as-integer", sql: "SELECT CAST(date_part('year', created_at) AS INTEGER), count(*) FROM orders GROUP BY 1", reason: ReasonExpression},
+		{name: "extract epoch as integer", bi: "extract-as-integer", sql: "SELECT CAST(EXTRACT(EPOCH FROM created_at) AS INTEGER), count(*) FROM orders GROUP BY 1", reason: ReasonTimeBucket},
+		{name: "rounded numeric as integer", sql: "SELECT CAST(EXTRACT(YEAR FROM created_at) + 0.5 AS INTEGER), count(*) FROM orders GROUP BY 1", reason: ReasonExpression},
 	}
 }
 

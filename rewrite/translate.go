@@ -785,6 +785,13 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	case isIntegerOID(to.OID) && isIntegerOID(from.OID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
+	case isIntegerOID(to.OID) && from.OID == pgtype.NumericOID && integralExtract(a):
+		// Postgres rounds a numeric cast to an integer; EXTRACT of these
+		// fields is a whole number, so the cast is exact in both systems
+		// (and out of range an error in both). Tableau and Metabase write
+		// CAST(EXTRACT(YEAR FROM x) AS INTEGER).
+		d, _ := duckType(to)
+		return "CAST(" + s + " AS " + d + ")", to, nil
 	case isFloatOID(to.OID) && (isIntegerOID(from.OID) || isFloatOID(from.OID) || from.OID == pgtype.NumericOID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
@@ -810,6 +817,17 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 var extractFields = map[string]bool{
 	"year": true, "quarter": true, "month": true, "week": true, "day": true, "hour": true,
 	"dow": true, "isodow": true, "doy": true, "isoyear": true,
+}
+
+// integralExtract reports whether e is EXTRACT of a field whose value is
+// always a whole number (every field of extractFields; not epoch, second or
+// julian, which have fractions).
+func integralExtract(e *expr) bool {
+	if e.kind != kFunc || e.name != "extract" || len(e.args) != 2 {
+		return false
+	}
+	f, ok := constString(e.args[0])
+	return ok && extractFields[strings.ToLower(f)]
 }
 
 func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
