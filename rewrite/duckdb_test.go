@@ -171,6 +171,11 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"America/New_York", "SELECT date_trunc('day', created_at), count(*) FROM orders WHERE created_at < '2023-11-10' GROUP BY 1", false},
 		{"UTC", "SELECT status, quantity, date_trunc('day', created_at), EXTRACT(DOW FROM created_at), count(distinct customer_id) FROM orders GROUP BY 1, 2, 3, 4", false},
 		{"UTC", "SELECT CAST(status AS TEXT), order_date::date, count(*) FROM orders GROUP BY 1, 2", false},
+		{"UTC", "SELECT CAST(EXTRACT(YEAR FROM created_at) AS INTEGER), CAST(extract(month from created_at) AS integer), count(*) FROM orders GROUP BY 1, 2", false},
+		{"UTC", "SELECT status, sum(amount) / count(*), sum(amount) FILTER (WHERE quantity > 4) / count(price) FILTER (WHERE quantity > 4) FROM orders GROUP BY 1", false},
+		{"UTC", "SELECT sum(amount) / count(*) FROM orders WHERE status = 'nope'", false},
+		{"UTC", "SELECT status, COALESCE(SUM(amount), 0) AS total, COALESCE(sum(amount) FILTER (WHERE status = 'paid'), 0) FROM orders GROUP BY 1 ORDER BY 2 DESC NULLS LAST", true},
+		{"UTC", "SELECT COALESCE(SUM(amount), 0), COALESCE(sum(amount), 1.5) FROM orders WHERE status = 'nope'", false},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {

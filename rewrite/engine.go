@@ -304,6 +304,22 @@ func bestReason(cands []Candidate) *Reason {
 	return &r
 }
 
+// computedAsText reports whether e is one of the expressions the rewriter
+// computes as Postgres's text of a numeric (oidNumericText): avg, and the
+// shapes of numericDivision and coalescedSum. Only these are returned as
+// they are; an expression over one is refused.
+func computedAsText(e *expr) bool {
+	switch e.kind {
+	case kFunc:
+		return e.name == "avg"
+	case kOp:
+		return e.name == "/" && len(e.args) == 2 && e.args[0].kind == kFunc && e.args[0].name == "sum"
+	case kCoalesce:
+		return len(e.args) == 2 && e.args[0].kind == kFunc && e.args[0].name == "sum"
+	}
+	return false
+}
+
 // plan is a matched candidate's rewrite.
 type plan struct {
 	cr    *compiledRollup
@@ -352,6 +368,15 @@ func (m *matcher) prepare(c *candidate) {
 		var t Type
 		if o.target >= 0 {
 			s, t = itoa(o.target+1), types[o.target]
+			if t.OID == oidNumericText {
+				// A coalesced sum computed as text is ordered by its value.
+				pos := m.mark()
+				if _, key, _, ok, r := m.coalescedSum(core.targets[o.target].expr); ok && r == nil && key != "" {
+					s, t = key, plain(pgtype.NumericOID)
+				} else {
+					m.rollback(pos)
+				}
+			}
 		} else {
 			var r *Reason
 			s, t, r = m.grp(o.expr)
@@ -374,10 +399,10 @@ func (m *matcher) prepare(c *candidate) {
 		}
 		// An average computed as text is only returned, never computed with,
 		// and DISTINCT would compare its text, not its value.
-		if t.expr.kind != kFunc || t.expr.name != "avg" {
+		if !computedAsText(t.expr) {
 			m.fail(reason(ReasonExpression, "expressions over avg of integers or numeric are not supported on rollups"))
 		} else if core.distinct {
-			m.fail(reason(ReasonExpression, "SELECT DISTINCT with avg of integers or numeric is not supported on rollups"))
+			m.fail(reason(ReasonExpression, "SELECT DISTINCT with avg of integers or numeric, a numeric division or a coalesced numeric sum is not supported on rollups"))
 		}
 	}
 	cols := make([]ResultColumn, len(core.targets))

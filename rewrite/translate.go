@@ -71,6 +71,12 @@ func (m *matcher) grp(e *expr) (string, Type, *Reason) {
 	if e.kind == kFunc && aggregateFuncs[e.name] {
 		return m.agg(e)
 	}
+	if s, t, ok, r := m.numericDivision(e); ok {
+		return s, t, r
+	}
+	if s, _, t, ok, r := m.coalescedSum(e); ok {
+		return s, t, r
+	}
 	if e.kind == kCol {
 		return "", errType, reason(ReasonShape, "column %s must appear in the GROUP BY clause or be used in an aggregate function (Postgres reports this)", dotted(e))
 	}
