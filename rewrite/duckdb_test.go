@@ -176,6 +176,10 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"UTC", "SELECT sum(amount) / count(*) FROM orders WHERE status = 'nope'", false},
 		{"UTC", "SELECT status, COALESCE(SUM(amount), 0) AS total, COALESCE(sum(amount) FILTER (WHERE status = 'paid'), 0) FROM orders GROUP BY 1 ORDER BY 2 DESC NULLS LAST", true},
 		{"UTC", "SELECT COALESCE(SUM(amount), 0), COALESCE(sum(amount), 1.5) FROM orders WHERE status = 'nope'", false},
+		{"UTC", `SELECT (CAST(DATE_TRUNC('week', ("public"."orders"."created_at" + INTERVAL '1 day')) AS timestamp) + INTERVAL '-1 day') AS "created_at", COUNT(*) AS "count" FROM "public"."orders" GROUP BY 1`, false},
+		{"Europe/Berlin", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', sum(amount) FROM orders GROUP BY 1", false},
+		{"America/New_York", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', extract(dow from created_at - interval '1 day'), count(*) FROM orders GROUP BY 1, 2", false},
+		{"America/New_York", "SELECT CAST(DATE_TRUNC('WEEK', CAST(order_date AS DATE) + 1) AS DATE) - 1, count(*) FROM orders GROUP BY 1", false},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {

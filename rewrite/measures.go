@@ -335,7 +335,7 @@ func (m *matcher) exactGrain() *Reason {
 		if !identifiesBucket(g) {
 			continue
 		}
-		if c, ok, r := m.cutOf(g); ok && r == nil && c.grain == cr.grain && m.checkCut(c) == nil {
+		if c, ok, r := m.cutOf(g); ok && r == nil && c.grain == cr.grain && !c.shifted && m.checkCut(c) == nil {
 			if kindOfType(cr.timeType) != vInstant || c.clock == m.buildZone {
 				timeOK = true
 			}

@@ -640,6 +640,11 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if e.name == "~~" || e.name == "!~~" {
 		return m.likeSQL(e, sub)
 	}
+	if e.name == "+" || e.name == "-" {
+		if s, t, ok, r := m.shiftSQL(e, sub); ok {
+			return s, t, r
+		}
+	}
 	var ls, rs string
 	var lt, rt Type
 	var r *Reason
@@ -680,6 +685,47 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		return arith(e.name, ls, lt, rs, rt)
 	}
 	return "", errType, reason(ReasonExpression, "operator %s is not supported on rollups", e.name)
+}
+
+// shiftSQL translates a time value plus or minus whole days (dayShift) as
+// Postgres computes it: an instant moves by calendar days on the session's
+// clock (keeping its wall-clock time across a DST change), a timestamp by
+// days, a date plus an interval becomes a timestamp and a date plus an
+// integer stays a date. ok is false when e is not such a shift; nothing is
+// translated then.
+func (m *matcher) shiftSQL(e *expr, sub sqlFn) (string, Type, bool, *Reason) {
+	base, shift := e.args[0], e.args[1]
+	if _, ok := dayShift(shift); !ok && e.name == "+" {
+		base, shift = shift, base
+	}
+	d, ok := dayShift(shift)
+	if !ok || m.isUntyped(base) || base.kind == kConst {
+		return "", errType, false, nil
+	}
+	n := d.days
+	if e.name == "-" {
+		n = -n
+	}
+	pos := m.mark()
+	s, t, r := sub(base)
+	if r != nil {
+		return "", errType, true, r
+	}
+	iv := "INTERVAL (" + itoa(n) + ") DAY"
+	switch k := kindOfType(t); {
+	case k == vDate && d.isInt:
+		return "(" + s + " + CAST(" + itoa(n) + " AS INTEGER))", plain(pgtype.DateOID), true, nil
+	case d.isInt:
+	case k == vInstant:
+		z := sqlquote.Literal(m.zone)
+		return "timezone(" + z + ", timezone(" + z + ", " + s + ") + " + iv + ")", plain(pgtype.TimestamptzOID), true, nil
+	case k == vLocal:
+		return "(" + s + " + " + iv + ")", plain(pgtype.TimestampOID), true, nil
+	case k == vDate:
+		return "(CAST(" + s + " AS TIMESTAMP) + " + iv + ")", plain(pgtype.TimestampOID), true, nil
+	}
+	m.rollback(pos)
+	return "", errType, false, nil
 }
 
 // arith types arithmetic as Postgres does, for the combinations DuckDB
