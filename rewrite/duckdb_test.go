@@ -180,6 +180,8 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"Europe/Berlin", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', sum(amount) FROM orders GROUP BY 1", false},
 		{"America/New_York", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', extract(dow from created_at - interval '1 day'), count(*) FROM orders GROUP BY 1, 2", false},
 		{"America/New_York", "SELECT CAST(DATE_TRUNC('WEEK', CAST(order_date AS DATE) + 1) AS DATE) - 1, count(*) FROM orders GROUP BY 1", false},
+		{"Europe/Berlin", "SELECT status, count(*) FROM orders WHERE local_ts >= '2024-01-01T00:00:00.000Z' AND local_ts < '2024-02-01T00:00:00+05:00' GROUP BY 1", false},
+		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= '2024-01-01T00:00:00Z' AND order_date < '2024-02-01T00:00:00-08:00'", false},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {

@@ -50,7 +50,7 @@ func parseISO(b string) (time.Time, bool) {
 	}
 	var h, mi, sec, ns int
 	if rest := b[10:]; rest != "" {
-		if len(rest) < 6 || (rest[0] != ' ' && rest[0] != 'T') || rest[3] != ':' {
+		if len(rest) < 6 || (rest[0] != ' ' && rest[0] != 'T' && rest[0] != 't') || rest[3] != ':' {
 			return time.Time{}, false
 		}
 		var okh, okm bool
@@ -93,11 +93,25 @@ func parseISO(b string) (time.Time, bool) {
 }
 
 // parseTimeText reads the timestamp spellings BI tools send: ISO dates and
-// times with an optional zone offset or Z. hasZone reports an explicit offset.
+// times with an optional zone offset or Z. hasZone reports an explicit offset,
+// which t has been moved by (t is then the instant in UTC).
 func parseTimeText(s string) (t time.Time, hasZone bool, ok bool) {
+	w, off, hasZone, ok := parseTimeWall(s)
+	if !ok || !hasZone {
+		return w, false, ok
+	}
+	return w.Add(-time.Duration(off) * time.Second), true, true
+}
+
+// parseTimeWall reads what parseTimeText reads and returns the wall-clock
+// reading as written (held in UTC) and, when hasZone, the offset written
+// with it in seconds east of Greenwich. Postgres's timestamp and date input
+// ignores the offset ('2025-01-01T00:00:00Z'::timestamp is midnight), so
+// those kinds read the wall clock.
+func parseTimeWall(s string) (t time.Time, off int, hasZone bool, ok bool) {
 	s = strings.TrimSpace(s)
 	if len(s) < 10 {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
 	body, zone := s, ""
 	if strings.HasSuffix(body, "Z") || strings.HasSuffix(body, "z") {
@@ -108,16 +122,16 @@ func parseTimeText(s string) (t time.Time, hasZone bool, ok bool) {
 		}
 	}
 	if t, ok = parseISO(strings.TrimSpace(body)); !ok {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
 	if zone == "" {
-		return t, false, true
+		return t, 0, false, true
 	}
 	off, good := parseOffset(zone)
 	if !good {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
-	return t.Add(-time.Duration(off) * time.Second), true, true
+	return t, off, true, true
 }
 
 // parseOffset reads +hh, +hh:mm, +hhmm (ISO sign: east of Greenwich positive).
@@ -173,24 +187,24 @@ func (f *foldCtx) param(n int) (Param, bool) {
 // textToTime converts text to a value of kind k the way Postgres's input
 // functions would, in the session zone.
 func (f *foldCtx) textToTime(s string, k valueKind) (tval, bool) {
-	t, hasZone, ok := parseTimeText(s)
+	t, off, hasZone, ok := parseTimeWall(s)
 	if !ok {
 		return tval{}, false
 	}
 	switch k {
 	case vInstant:
 		if hasZone {
-			return tval{vInstant, t.UTC()}, true
+			return tval{vInstant, t.Add(-time.Duration(off) * time.Second)}, true
 		}
 		return tval{vInstant, localToInstant(t, f.loc)}, true
 	case vLocal:
-		// Postgres ignores an offset in timestamp input.
-		if hasZone {
-			return tval{}, false
-		}
+		// Postgres ignores an offset in timestamp input: JavaScript Date
+		// parameters ('2025-01-01T00:00:00.000Z') on timestamp columns.
 		return tval{vLocal, t}, true
 	case vDate:
-		if hasZone || !t.Equal(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) {
+		// And in date input. A time of day other than midnight is left to
+		// Postgres.
+		if !t.Equal(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) {
 			return tval{}, false
 		}
 		return tval{vDate, t}, true
