@@ -404,6 +404,8 @@ func (f *foldCtx) foldTime(e *expr, want valueKind) (tval, bool) {
 			return tval{vLocal, truncTime(v.t, g)}, true
 		case e.name == "to_timestamp":
 			return f.toTimestamp(e)
+		case e.name == "to_date":
+			return toDate(e)
 		case e.name == "timezone" && len(e.args) == 2:
 			z, ok := constString(e.args[0])
 			if !ok {
@@ -510,6 +512,24 @@ func (f *foldCtx) toTimestamp(e *expr) (tval, bool) {
 	return tval{}, false
 }
 
+// toDate folds to_date(text, 'YYYY-MM-DD'), which Superset writes for date
+// bounds: the date as written, read only at the format's full width.
+func toDate(e *expr) (tval, bool) {
+	if len(e.args) != 2 {
+		return tval{}, false
+	}
+	s, ok1 := constString(e.args[0])
+	format, ok2 := constString(e.args[1])
+	if !ok1 || !ok2 || format != "YYYY-MM-DD" || len(s) != len("2006-01-02") {
+		return tval{}, false
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil || t.Year() < 1 {
+		return tval{}, false
+	}
+	return tval{vDate, t}, true
+}
+
 // foldKind is the kind of value foldTime returns for e, known from the
 // expression and the parameter types alone, so that a deferred fold has its
 // type when the statement is prepared. The deferred fold checks that the value
@@ -560,6 +580,8 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 			return vInstant, true
 		case e.name == "to_timestamp":
 			return vInstant, true
+		case e.name == "to_date":
+			return vDate, true
 		case e.name == "date_trunc" && len(e.args) == 2:
 			u, ok := constString(e.args[0])
 			if !ok {
@@ -614,7 +636,22 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 	return 0, false
 }
 
+// intervalFieldUnits are the single-field interval qualifiers (INTERVAL '1'
+// DAY) by their INTERVAL_MASK, with the unit a bare number is read in.
+var intervalFieldUnits = map[int32]string{1 << 1: "month", 1 << 2: "year", 1 << 3: "day", 1 << 10: "hour", 1 << 11: "minute", 1 << 12: "second"}
+
 func foldInterval(e *expr) (interval, bool) {
+	if e.kind == kCast && e.typ.OID == pgtype.IntervalOID && e.typ.Typmod != -1 {
+		// INTERVAL '1' DAY (Malloy): a whole number read in the one field
+		// the qualifier names, at full precision. Other qualified forms
+		// ('1 day 2 hours' DAY truncates) are left to Postgres.
+		unit, ok := intervalFieldUnits[e.typ.Typmod>>16]
+		s, isStr := constString(e.args[0])
+		if !ok || !isStr || e.typ.Typmod&0xFFFF != 0xFFFF || !intRE.MatchString(s) {
+			return interval{}, false
+		}
+		return parseInterval(strings.TrimSpace(s) + " " + unit)
+	}
 	if e.kind == kCast && e.typ.OID == pgtype.IntervalOID && e.typ.Typmod == -1 {
 		if s, ok := constText(e.args[0]); ok {
 			return parseInterval(s)

@@ -210,7 +210,7 @@ func foldable(e *expr) bool {
 		if e.name == "now" || e.name == "transaction_timestamp" {
 			return true
 		}
-		if e.name == "to_timestamp" {
+		if e.name == "to_timestamp" || e.name == "to_date" {
 			return !hasColumnOrAgg(e)
 		}
 		if e.name == "date_trunc" || e.name == "timezone" {
