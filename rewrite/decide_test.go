@@ -208,6 +208,15 @@ func monthlyDistinct(c *config.Config) {
 	})
 }
 
+// dateMonthly leaves one rollup: a month-grain rollup of the date column order_date.
+func dateMonthly(c *config.Config) {
+	c.Rollups = append(c.Rollups[:0], config.Rollup{
+		Name: "orders_date_monthly", Table: "public.orders",
+		Dimensions: []string{"status"}, TimeDimension: "order_date", Granularity: config.Month,
+		Measures: []string{"count(*)"},
+	})
+}
+
 // yearlyDistinct adds a year-grain rollup storing count(distinct customer_id).
 func yearlyDistinct(c *config.Config) {
 	c.Rollups = append(c.Rollups, config.Rollup{
@@ -778,6 +787,17 @@ func rule6Cases() []decideCase {
 		{name: "make_interval from now", bi: "malloy-interval", sql: "SELECT count(*) FROM orders WHERE created_at >= now() - make_interval(days => 7)", reason: ReasonUnalignedRange},
 		{name: "make_interval seconds", sql: "SELECT count(*) FROM orders WHERE created_at >= current_date - make_interval(secs => 1.5)", reason: ReasonExpression},
 		{name: "interval day to hour qualifier", bi: "malloy-interval", sql: "SELECT count(*) FROM orders WHERE created_at >= current_date - INTERVAL '1 2' DAY TO HOUR", reason: ReasonFilterNotEvaluable},
+		{name: "between dates on a date column", bi: "date-between", sql: "SELECT status, count(*) FROM orders WHERE order_date BETWEEN '2024-01-01' AND '2024-01-31' GROUP BY 1", rollup: "orders_by_day",
+			want: []string{`"r"."t" >= DATE '2024-01-01'`, `"r"."t" < DATE '2024-02-01'`}},
+		{name: "between dates on a monthly date rollup", bi: "date-between", sql: "SELECT status, count(*) FROM orders WHERE order_date BETWEEN '2024-01-01' AND '2024-03-31' GROUP BY 1", rollup: "orders_date_monthly",
+			cfg: dateMonthly, want: []string{`"r"."t" < DATE '2024-04-01'`}},
+		{name: "tableau inclusive dates on a monthly date rollup", sql: "SELECT count(*) FROM orders WHERE order_date >= (DATE '2024-01-01') AND order_date <= (DATE '2024-01-31') AND order_date > DATE '2023-11-30'", rollup: "orders_date_monthly",
+			cfg: dateMonthly},
+		{name: "between dates off the month", bi: "date-between", sql: "SELECT count(*) FROM orders WHERE order_date BETWEEN '2024-01-01' AND '2024-01-30'", reason: ReasonUnalignedRange,
+			cfg: dateMonthly},
+		{name: "date column after now", bi: "date-between", sql: "SELECT count(*) FROM orders WHERE order_date >= now()", reason: ReasonUnalignedRange},
+		{name: "date column before a timestamp", sql: "SELECT count(*) FROM orders WHERE order_date <= TIMESTAMP '2024-01-01 10:00'", reason: ReasonUnalignedRange},
+		{name: "date column from the start of the month", sql: "SELECT count(*) FROM orders WHERE order_date >= date_trunc('month', now()) AND order_date <= current_date", rollup: "orders_by_day"},
 		{name: "time of day on a date column", sql: "SELECT count(*) FROM orders WHERE order_date >= '2024-01-01T10:00:00Z'", reason: ReasonFilterNotEvaluable},
 		{name: "inclusive end", sql: "SELECT count(*) FROM orders WHERE created_at <= '2024-01-31'", reason: ReasonUnalignedRange},
 		{name: "between timestamp", bi: "grafana-between", sql: "SELECT count(*) FROM orders WHERE created_at BETWEEN '2024-01-01T00:00:00Z' AND '2024-01-31T23:59:59Z'", reason: ReasonUnalignedRange},

@@ -182,6 +182,7 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"America/New_York", "SELECT CAST(DATE_TRUNC('WEEK', CAST(order_date AS DATE) + 1) AS DATE) - 1, count(*) FROM orders GROUP BY 1", false},
 		{"Europe/Berlin", "SELECT status, count(*) FROM orders WHERE local_ts >= '2024-01-01T00:00:00.000Z' AND local_ts < '2024-02-01T00:00:00+05:00' GROUP BY 1", false},
 		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= '2024-01-01T00:00:00Z' AND order_date < '2024-02-01T00:00:00-08:00'", false},
+		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= date_trunc('month', TIMESTAMPTZ '2024-01-15 00:00:00+00') AND order_date <= '2024-02-10' AND order_date > DATE '2023-12-31'", false},
 		{"America/New_York", "SELECT status, count(*) FROM orders WHERE created_at >= TO_DATE('2023-12-01','YYYY-MM-DD') AND created_at < TO_DATE('2024-02-01','YYYY-MM-DD') GROUP BY status", false},
 		{"UTC", `SELECT DATE_TRUNC('week', base."created_at" + INTERVAL '1' DAY) - INTERVAL '1' DAY as "week", COALESCE(SUM(base."amount"),0) as "total" FROM "public"."orders" as base WHERE base."created_at" >= TIMESTAMPTZ '2024-01-01 00:00:00+00' + INTERVAL '3' DAY AND base."created_at" < DATE '2024-02-01' + make_interval(days => 2) GROUP BY 1 ORDER BY 1 asc NULLS LAST`, true},
 	}
