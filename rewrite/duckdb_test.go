@@ -182,6 +182,8 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"America/New_York", "SELECT CAST(DATE_TRUNC('WEEK', CAST(order_date AS DATE) + 1) AS DATE) - 1, count(*) FROM orders GROUP BY 1", false},
 		{"Europe/Berlin", "SELECT status, count(*) FROM orders WHERE local_ts >= '2024-01-01T00:00:00.000Z' AND local_ts < '2024-02-01T00:00:00+05:00' GROUP BY 1", false},
 		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= '2024-01-01T00:00:00Z' AND order_date < '2024-02-01T00:00:00-08:00'", false},
+		{"UTC", "SELECT status, sum(amount) / count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC NULLS LAST", true},
+		{"UTC", `SELECT "source"."q", "source"."status" FROM (SELECT status, sum(amount) / count(price) AS "q" FROM orders GROUP BY 1) AS "source" ORDER BY "source"."q", "source"."status"`, true},
 		{"<+02>-02", "SELECT date_trunc('day', created_at), extract(hour from created_at), sum(amount) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01' GROUP BY 1, 2", false},
 		{"UTC+5", "SELECT date_trunc('month', created_at), count(*) FROM orders WHERE created_at >= '2024-01-01' GROUP BY 1", false},
 		{"+00:00", "SELECT date_trunc('week', created_at), created_at::date, count(*) FROM orders GROUP BY 1, 2", false},

@@ -304,6 +304,23 @@ func bestReason(cands []Candidate) *Reason {
 	return &r
 }
 
+// numericTextOrder orders the text of numerics (oidNumericText, s its
+// DuckDB SQL) by their values, as Postgres orders the numerics: by the floor
+// of the value, then by the rest's digits, padded to the largest display
+// scale Postgres has (1000) so that they compare as text; a negative value's
+// rest is 1 - its fraction, the digits' nines' complement (its
+// fraction's last digit is not 0, so the complement of a nonzero fraction
+// is never all zeros, which a whole number gets). Both keys are NULL exactly
+// when the value is, so NULLS FIRST and LAST keep their meaning.
+func numericTextOrder(s, suffix string) []string {
+	frac := "split_part(v, '.', 2)"
+	whole := "rtrim(" + frac + ", '0') = ''"
+	floor := "list_transform([" + s + "], lambda v: CASE WHEN v IS NULL THEN NULL WHEN starts_with(v, '-') THEN -CAST(split_part(substr(v, 2), '.', 1) AS HUGEINT) - CASE WHEN " + whole + " THEN 0 ELSE 1 END ELSE CAST(split_part(v, '.', 1) AS HUGEINT) END)[1]"
+	padded := "rpad(" + frac + ", 1000, '0')"
+	rest := "list_transform([" + s + "], lambda v: CASE WHEN v IS NULL THEN NULL WHEN NOT starts_with(v, '-') THEN " + padded + " WHEN " + whole + " THEN repeat('0', 1000) ELSE translate(" + padded + ", '0123456789', '9876543210') END)[1]"
+	return []string{floor + suffix, rest + suffix}
+}
+
 // computedAsText reports whether e is one of the expressions the rewriter
 // computes as Postgres's text of a numeric (oidNumericText): avg, and the
 // shapes of numericDivision and coalescedSum. Only these are returned as
@@ -369,18 +386,16 @@ func (m *matcher) prepare(c *candidate) {
 		if o.target >= 0 {
 			s, t = itoa(o.target+1), types[o.target]
 			if t.OID == oidNumericText {
-				// A coalesced sum computed as text is ordered by its value.
-				pos := m.mark()
-				if _, key, _, ok, r := m.coalescedSum(core.targets[o.target].expr); ok && r == nil && key != "" {
-					s, t = key, plain(pgtype.NumericOID)
-				} else {
-					m.rollback(pos)
-				}
+				s = sel[o.target]
 			}
 		} else {
 			var r *Reason
 			s, t, r = m.grp(o.expr)
 			m.fail(r)
+		}
+		if t.OID == oidNumericText {
+			order = append(order, numericTextOrder(s, sortSuffix(o.desc, o.nulls))...)
+			continue
 		}
 		m.fail(m.orderable(t))
 		order = append(order, s+sortSuffix(o.desc, o.nulls))
@@ -636,7 +651,8 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 			}
 			t := cols[idx].Type
 			if t.OID == pgtype.NumericOID && cols[idx].DuckType == "VARCHAR" {
-				t = plain(oidNumericText)
+				order = append(order, numericTextOrder(sqlquote.Ident(alias)+"."+sqlquote.Ident("c"+itoa(idx)), sortSuffix(o.desc, o.nulls))...)
+				continue
 			}
 			if r := m.orderable(t); r != nil {
 				m.fail(r)

@@ -508,35 +508,34 @@ func (m *matcher) numericDivision(e *expr) (string, Type, bool, *Reason) {
 // literal, which Looker and Malloy write for every sum. Postgres keeps each
 // value's own scale: the sum's, or the literal's where the sum is NULL. When
 // the two scales are equal the result is a DECIMAL of that scale; otherwise
-// it is Postgres's text of each value (oidNumericText), and sortKey orders it
-// by value. ok is false when e is not that shape.
-func (m *matcher) coalescedSum(e *expr) (sql, sortKey string, t Type, ok bool, r *Reason) {
+// it is Postgres's text of each value (oidNumericText). ok is false when e
+// is not that shape.
+func (m *matcher) coalescedSum(e *expr) (sql string, t Type, ok bool, r *Reason) {
 	if e.kind != kCoalesce || len(e.args) != 2 {
-		return "", "", errType, false, nil
+		return "", errType, false, nil
 	}
 	sum, lit := e.args[0], e.args[1]
 	sc, ok := m.sumScale(sum)
 	if !ok || lit.kind != kConst || (lit.lit != litInt && lit.lit != litNumeric) || !numRE.MatchString(lit.str) || strings.ContainsAny(lit.str, "eE+- ") {
-		return "", "", errType, false, nil
+		return "", errType, false, nil
 	}
 	ls := literalScale(lit.str)
 	ns, nt, r := m.agg(sum)
 	if r != nil {
-		return "", "", errType, true, r
+		return "", errType, true, r
 	}
 	if nt.OID != pgtype.NumericOID {
-		return "", "", errType, true, reason(ReasonExpression, "COALESCE of sum of %s is not supported on rollups", typeName(nt))
+		return "", errType, true, reason(ReasonExpression, "COALESCE of sum of %s is not supported on rollups", typeName(nt))
 	}
 	value := "CAST(" + sqlquote.Literal(lit.str) + " AS DECIMAL(38," + itoa(ls) + "))"
 	if ls == sc {
-		return "COALESCE(" + ns + ", " + value + ")", "", plain(pgtype.NumericOID), true, nil
+		return "COALESCE(" + ns + ", " + value + ")", plain(pgtype.NumericOID), true, nil
 	}
 	text, ok := numericText(lit.str)
 	if !ok || len(text) > 38 {
-		return "", "", errType, true, reason(ReasonExpression, "COALESCE with %s is not supported on rollups", lit.str)
+		return "", errType, true, reason(ReasonExpression, "COALESCE with %s is not supported on rollups", lit.str)
 	}
-	key := "COALESCE(CAST(" + ns + " AS DECIMAL(38," + itoa(max(sc, ls)) + ")), " + value + ")"
-	return "CASE WHEN (" + ns + ") IS NULL THEN " + sqlquote.Literal(text) + " ELSE CAST(" + ns + " AS VARCHAR) END", key, plain(oidNumericText), true, nil
+	return "CASE WHEN (" + ns + ") IS NULL THEN " + sqlquote.Literal(text) + " ELSE CAST(" + ns + " AS VARCHAR) END", plain(oidNumericText), true, nil
 }
 
 // numericText is Postgres's text of a numeric literal (digits with an

@@ -74,7 +74,7 @@ func (m *matcher) grp(e *expr) (string, Type, *Reason) {
 	if s, t, ok, r := m.numericDivision(e); ok {
 		return s, t, r
 	}
-	if s, _, t, ok, r := m.coalescedSum(e); ok {
+	if s, t, ok, r := m.coalescedSum(e); ok {
 		return s, t, r
 	}
 	if e.kind == kCol {
@@ -485,7 +485,7 @@ func (m *matcher) orderable(t Type) *Reason {
 		return reason(ReasonCollation, "ordering %s is not supported on rollups", typeName(t))
 	}
 	if t.OID == oidNumericText {
-		return reason(ReasonExpression, "ordering by avg of integers or numeric is not supported on rollups")
+		return reason(ReasonExpression, "comparing avg of integers or numeric with other values is not supported on rollups")
 	}
 	return nil
 }
