@@ -130,9 +130,9 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 		case pgtype.TimestampOID:
 			switch in.kind {
 			case vInstant:
-				return chain{kind: vLocal, clock: m.zone}, true, nil
+				return chain{kind: vLocal, clock: m.zone, shifted: in.shifted}, true, nil
 			case vDate:
-				return chain{kind: vLocal, clock: in.clock, grain: in.grain}, true, nil
+				return chain{kind: vLocal, clock: in.clock, grain: in.grain, shifted: in.shifted}, true, nil
 			}
 			return in, true, nil
 		case pgtype.DateOID:
@@ -140,9 +140,9 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			// DATE_TRUNC('QUARTER', CAST(x AS DATE))) is the same bucket of x.
 			switch in.kind {
 			case vInstant:
-				return chain{kind: vDate, clock: m.zone, grain: config.Day}, true, nil
+				return chain{kind: vDate, clock: m.zone, grain: config.Day, shifted: in.shifted}, true, nil
 			case vLocal:
-				return chain{kind: vDate, clock: in.clock, grain: config.Day}, true, nil
+				return chain{kind: vDate, clock: in.clock, grain: config.Day, shifted: in.shifted}, true, nil
 			}
 			return in, true, nil
 		}
@@ -188,7 +188,12 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			if zi.err != nil {
 				return in, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, zi.err)
 			}
-			return chain{kind: vLocal, clock: zi.name}, true, nil
+			if in.shifted && zi.name != m.zone {
+				// Days were added on the session's clock, whose days are not
+				// the zone's.
+				return in, true, reason(ReasonTimeZone, "days added to %s in the session's zone and read AT TIME ZONE %s are not answered from rollups", m.timeName(), z)
+			}
+			return chain{kind: vLocal, clock: zi.name, shifted: in.shifted}, true, nil
 		}
 	}
 	return chain{}, false, nil
