@@ -407,3 +407,22 @@ func TestNumericTextOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestLongArithmeticChains: every operand of a chain of additions is
+// translated once (a day shift is looked for on each +), so a chain of
+// hundreds of terms is decided at once, not in time exponential in its
+// length.
+func TestLongArithmeticChains(t *testing.T) {
+	cat := testCatalog(t)
+	for _, sql := range []string{
+		"SELECT status, count(*) FROM orders WHERE 1" + strings.Repeat("+1", 400) + " > 0 GROUP BY status",
+		"SELECT status, count(*) FROM orders WHERE order_date" + strings.Repeat(" + 1", 400) + " > DATE '2024-01-01' GROUP BY status",
+		"SELECT date_trunc('week', created_at" + strings.Repeat(" + interval '1 day'", 200) + "), count(*) FROM orders GROUP BY 1",
+	} {
+		start := time.Now()
+		decide(t, cat, Session{TimeZone: "UTC"}, sql)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("deciding a %d-byte chain took %s", len(sql), d)
+		}
+	}
+}

@@ -640,15 +640,38 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	if e.name == "~~" || e.name == "!~~" {
 		return m.likeSQL(e, sub)
 	}
-	if e.name == "+" || e.name == "-" {
-		if s, t, ok, r := m.shiftSQL(e, sub); ok {
-			return s, t, r
-		}
-	}
 	var ls, rs string
 	var lt, rt Type
 	var r *Reason
+	// A time plus or minus whole days (dayShift). Each operand is
+	// translated once: a chain of additions must not be translated again at
+	// every level.
+	leftDone := false
+	if e.name == "+" || e.name == "-" {
+		if d, ok := dayShift(b); ok && !m.isUntyped(a) {
+			if ls, lt, r = sub(a); r != nil {
+				return "", errType, r
+			}
+			if s, t, ok := m.shifted(ls, lt, d, e.name == "-"); ok {
+				return s, t, nil
+			}
+			leftDone = true
+		} else if d, ok := dayShift(a); ok && !d.isInt && e.name == "+" && !m.isUntyped(b) {
+			s, t, r := sub(b)
+			if r != nil {
+				return "", errType, r
+			}
+			if s, t, ok := m.shifted(s, t, d, false); ok {
+				return s, t, nil
+			}
+			return "", errType, reason(ReasonExpression, "interval + %s is not supported on rollups", typeName(t))
+		}
+	}
 	switch {
+	case leftDone:
+		if rs, rt, r = m.typed(b, lt, sub); r != nil {
+			return "", errType, r
+		}
 	case m.isUntyped(a) && m.isUntyped(b):
 		return "", errType, reason(ReasonExpression, "an operator between two untyped literals is not supported")
 	case m.isUntyped(a):
@@ -687,45 +710,30 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	return "", errType, reason(ReasonExpression, "operator %s is not supported on rollups", e.name)
 }
 
-// shiftSQL translates a time value plus or minus whole days (dayShift) as
-// Postgres computes it: an instant moves by calendar days on the session's
-// clock (keeping its wall-clock time across a DST change), a timestamp by
-// days, a date plus an interval becomes a timestamp and a date plus an
-// integer stays a date. ok is false when e is not such a shift; nothing is
-// translated then.
-func (m *matcher) shiftSQL(e *expr, sub sqlFn) (string, Type, bool, *Reason) {
-	base, shift := e.args[0], e.args[1]
-	if _, ok := dayShift(shift); !ok && e.name == "+" {
-		base, shift = shift, base
-	}
-	d, ok := dayShift(shift)
-	if !ok || m.isUntyped(base) || base.kind == kConst {
-		return "", errType, false, nil
-	}
+// shifted computes a time value s of type t plus n whole days (d, negated
+// when neg) as Postgres does: an instant moves by calendar days on the
+// session's clock (keeping its wall-clock time across a DST change), a
+// timestamp by days, a date plus an interval becomes a timestamp and a date
+// plus an integer stays a date. ok is false when t is not such a time.
+func (m *matcher) shifted(s string, t Type, d shiftDays, neg bool) (string, Type, bool) {
 	n := d.days
-	if e.name == "-" {
+	if neg {
 		n = -n
-	}
-	pos := m.mark()
-	s, t, r := sub(base)
-	if r != nil {
-		return "", errType, true, r
 	}
 	iv := "INTERVAL (" + itoa(n) + ") DAY"
 	switch k := kindOfType(t); {
 	case k == vDate && d.isInt:
-		return "(" + s + " + CAST(" + itoa(n) + " AS INTEGER))", plain(pgtype.DateOID), true, nil
+		return "(" + s + " + CAST(" + itoa(n) + " AS INTEGER))", plain(pgtype.DateOID), true
 	case d.isInt:
 	case k == vInstant:
 		z := sqlquote.Literal(m.zone)
-		return "timezone(" + z + ", timezone(" + z + ", " + s + ") + " + iv + ")", plain(pgtype.TimestamptzOID), true, nil
+		return "timezone(" + z + ", timezone(" + z + ", " + s + ") + " + iv + ")", plain(pgtype.TimestamptzOID), true
 	case k == vLocal:
-		return "(" + s + " + " + iv + ")", plain(pgtype.TimestampOID), true, nil
+		return "(" + s + " + " + iv + ")", plain(pgtype.TimestampOID), true
 	case k == vDate:
-		return "(CAST(" + s + " AS TIMESTAMP) + " + iv + ")", plain(pgtype.TimestampOID), true, nil
+		return "(CAST(" + s + " AS TIMESTAMP) + " + iv + ")", plain(pgtype.TimestampOID), true
 	}
-	m.rollback(pos)
-	return "", errType, false, nil
+	return "", errType, false
 }
 
 // arith types arithmetic as Postgres does, for the combinations DuckDB
