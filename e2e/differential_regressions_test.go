@@ -182,6 +182,44 @@ var diffRegressions = []diffKnownBug{
 			SQL:  `SELECT CAST(status AS TEXT) FROM orders GROUP BY 1`,
 		},
 	},
+	{
+		// A startup option timezone=+00:00 (a POSIX string with no zone
+		// name, which Postgres reports as "+00:00"): every rollup was
+		// refused ("only IANA zone names are supported"), even for
+		// statements without time, and EXPLAIN (ROLLUP) and every local
+		// answer failed with XX000, because the proxy's output settings
+		// could not read the zone.
+		name: "a TimeZone given at startup as +00:00 refuses every rollup and breaks EXPLAIN (ROLLUP)",
+		stmt: diffStmt{
+			Zone:    "+00:00",
+			SQL:     `SELECT status, date_trunc('day', created_at), count(*) FROM orders GROUP BY 1, 2`,
+			MustHit: true,
+			Why:     "daily_status, cut in UTC",
+		},
+	},
+	{
+		// SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE, which Sequelize
+		// sends on every connect, leaves the TimeZone Postgres reports as
+		// <+00>-00: a fixed offset of zero, UTC.
+		name: "a TimeZone set as an interval (Sequelize) refuses every rollup",
+		stmt: diffStmt{
+			Zone:    "<+00>-00",
+			SQL:     `SELECT status, sum(amount) FROM orders GROUP BY 1`,
+			MustHit: true,
+			Why:     "daily_status groups by status",
+		},
+	},
+	{
+		// POSIX signs are the other way round: UTC+5 is five hours west of
+		// Greenwich, as Etc/GMT+5 is. An hour rollup serves its days.
+		name: "a POSIX TimeZone string is hours west of Greenwich",
+		stmt: diffStmt{
+			Zone:    "UTC+5",
+			SQL:     `SELECT date_trunc('day', created_at), sum(amount), count(*) FROM orders GROUP BY 1`,
+			MustHit: true,
+			Why:     "orders_hourly, at a whole-hour offset",
+		},
+	},
 }
 
 // diffKnownBugOf names the known bugs that together explain every kind of

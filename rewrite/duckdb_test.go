@@ -171,6 +171,26 @@ func shopMatchesPostgres(t *testing.T, ctx context.Context, pg *pgx.Conn) {
 		{"America/New_York", "SELECT date_trunc('day', created_at), count(*) FROM orders WHERE created_at < '2023-11-10' GROUP BY 1", false},
 		{"UTC", "SELECT status, quantity, date_trunc('day', created_at), EXTRACT(DOW FROM created_at), count(distinct customer_id) FROM orders GROUP BY 1, 2, 3, 4", false},
 		{"UTC", "SELECT CAST(status AS TEXT), order_date::date, count(*) FROM orders GROUP BY 1, 2", false},
+		{"UTC", "SELECT CAST(EXTRACT(YEAR FROM created_at) AS INTEGER), CAST(extract(month from created_at) AS integer), count(*) FROM orders GROUP BY 1, 2", false},
+		{"UTC", "SELECT status, sum(amount) / count(*), sum(amount) FILTER (WHERE quantity > 4) / count(price) FILTER (WHERE quantity > 4) FROM orders GROUP BY 1", false},
+		{"UTC", "SELECT sum(amount) / count(*) FROM orders WHERE status = 'nope'", false},
+		{"UTC", "SELECT status, COALESCE(SUM(amount), 0) AS total, COALESCE(sum(amount) FILTER (WHERE status = 'paid'), 0) FROM orders GROUP BY 1 ORDER BY 2 DESC NULLS LAST", true},
+		{"UTC", "SELECT COALESCE(SUM(amount), 0), COALESCE(sum(amount), 1.5) FROM orders WHERE status = 'nope'", false},
+		{"UTC", `SELECT (CAST(DATE_TRUNC('week', ("public"."orders"."created_at" + INTERVAL '1 day')) AS timestamp) + INTERVAL '-1 day') AS "created_at", COUNT(*) AS "count" FROM "public"."orders" GROUP BY 1`, false},
+		{"Europe/Berlin", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', sum(amount) FROM orders GROUP BY 1", false},
+		{"America/New_York", "SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day', extract(dow from created_at - interval '1 day'), count(*) FROM orders GROUP BY 1, 2", false},
+		{"America/New_York", "SELECT CAST(DATE_TRUNC('WEEK', CAST(order_date AS DATE) + 1) AS DATE) - 1, count(*) FROM orders GROUP BY 1", false},
+		{"Europe/Berlin", "SELECT status, count(*) FROM orders WHERE local_ts >= '2024-01-01T00:00:00.000Z' AND local_ts < '2024-02-01T00:00:00+05:00' GROUP BY 1", false},
+		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= '2024-01-01T00:00:00Z' AND order_date < '2024-02-01T00:00:00-08:00'", false},
+		{"UTC", "SELECT status, sum(amount) / count(*) FROM orders GROUP BY 1 ORDER BY 2 DESC NULLS LAST", true},
+		{"UTC", `SELECT "source"."q", "source"."status" FROM (SELECT status, sum(amount) / count(price) AS "q" FROM orders GROUP BY 1) AS "source" ORDER BY "source"."q", "source"."status"`, true},
+		{"<+02>-02", "SELECT date_trunc('day', created_at), extract(hour from created_at), sum(amount) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01' GROUP BY 1, 2", false},
+		{"UTC+5", "SELECT date_trunc('month', created_at), count(*) FROM orders WHERE created_at >= '2024-01-01' GROUP BY 1", false},
+		{"+00:00", "SELECT date_trunc('week', created_at), created_at::date, count(*) FROM orders GROUP BY 1, 2", false},
+		{"-3", "SELECT date_trunc('day', created_at), count(*) FROM orders GROUP BY 1", false},
+		{"America/New_York", "SELECT count(*) FROM orders WHERE order_date >= date_trunc('month', TIMESTAMPTZ '2024-01-15 00:00:00+00') AND order_date <= '2024-02-10' AND order_date > DATE '2023-12-31'", false},
+		{"America/New_York", "SELECT status, count(*) FROM orders WHERE created_at >= TO_DATE('2023-12-01','YYYY-MM-DD') AND created_at < TO_DATE('2024-02-01','YYYY-MM-DD') GROUP BY status", false},
+		{"UTC", `SELECT DATE_TRUNC('week', base."created_at" + INTERVAL '1' DAY) - INTERVAL '1' DAY as "week", COALESCE(SUM(base."amount"),0) as "total" FROM "public"."orders" as base WHERE base."created_at" >= TIMESTAMPTZ '2024-01-01 00:00:00+00' + INTERVAL '3' DAY AND base."created_at" < DATE '2024-02-01' + make_interval(days => 2) GROUP BY 1 ORDER BY 1 asc NULLS LAST`, true},
 	}
 	for _, q := range queries {
 		t.Run(q.sql, func(t *testing.T) {
@@ -254,7 +274,7 @@ func pgRows(t *testing.T, ctx context.Context, pg *pgx.Conn, q string) []string 
 // output form for the described type (ISO DateStyle, the session zone).
 func duckRows(t *testing.T, db *sql.DB, d Decision, zone string) []string {
 	t.Helper()
-	loc, err := time.LoadLocation(zone)
+	_, loc, err := canonicalZone(zone)
 	if err != nil {
 		t.Fatal(err)
 	}

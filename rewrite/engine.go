@@ -309,6 +309,39 @@ func bestReason(cands []Candidate) *Reason {
 	return &r
 }
 
+// numericTextOrder orders the text of numerics (oidNumericText, s its
+// DuckDB SQL) by their values, as Postgres orders the numerics: by the floor
+// of the value, then by the rest's digits, padded to the largest display
+// scale Postgres has (1000) so that they compare as text; a negative value's
+// rest is 1 - its fraction, the digits' nines' complement (its
+// fraction's last digit is not 0, so the complement of a nonzero fraction
+// is never all zeros, which a whole number gets). Both keys are NULL exactly
+// when the value is, so NULLS FIRST and LAST keep their meaning.
+func numericTextOrder(s, suffix string) []string {
+	frac := "split_part(v, '.', 2)"
+	whole := "rtrim(" + frac + ", '0') = ''"
+	floor := "list_transform([" + s + "], lambda v: CASE WHEN v IS NULL THEN NULL WHEN starts_with(v, '-') THEN -CAST(split_part(substr(v, 2), '.', 1) AS HUGEINT) - CASE WHEN " + whole + " THEN 0 ELSE 1 END ELSE CAST(split_part(v, '.', 1) AS HUGEINT) END)[1]"
+	padded := "rpad(" + frac + ", 1000, '0')"
+	rest := "list_transform([" + s + "], lambda v: CASE WHEN v IS NULL THEN NULL WHEN NOT starts_with(v, '-') THEN " + padded + " WHEN " + whole + " THEN repeat('0', 1000) ELSE translate(" + padded + ", '0123456789', '9876543210') END)[1]"
+	return []string{floor + suffix, rest + suffix}
+}
+
+// computedAsText reports whether e is one of the expressions the rewriter
+// computes as Postgres's text of a numeric (oidNumericText): avg, and the
+// shapes of numericDivision and coalescedSum. Only these are returned as
+// they are; an expression over one is refused.
+func computedAsText(e *expr) bool {
+	switch e.kind {
+	case kFunc:
+		return e.name == "avg"
+	case kOp:
+		return e.name == "/" && len(e.args) == 2 && e.args[0].kind == kFunc && e.args[0].name == "sum"
+	case kCoalesce:
+		return len(e.args) == 2 && e.args[0].kind == kFunc && e.args[0].name == "sum"
+	}
+	return false
+}
+
 // plan is a matched candidate's rewrite.
 type plan struct {
 	cr    *compiledRollup
@@ -357,10 +390,17 @@ func (m *matcher) prepare(c *candidate) {
 		var t Type
 		if o.target >= 0 {
 			s, t = itoa(o.target+1), types[o.target]
+			if t.OID == oidNumericText {
+				s = sel[o.target]
+			}
 		} else {
 			var r *Reason
 			s, t, r = m.grp(o.expr)
 			m.fail(r)
+		}
+		if t.OID == oidNumericText {
+			order = append(order, numericTextOrder(s, sortSuffix(o.desc, o.nulls))...)
+			continue
 		}
 		m.fail(m.orderable(t))
 		order = append(order, s+sortSuffix(o.desc, o.nulls))
@@ -379,10 +419,10 @@ func (m *matcher) prepare(c *candidate) {
 		}
 		// An average computed as text is only returned, never computed with,
 		// and DISTINCT would compare its text, not its value.
-		if t.expr.kind != kFunc || t.expr.name != "avg" {
+		if !computedAsText(t.expr) {
 			m.fail(reason(ReasonExpression, "expressions over avg of integers or numeric are not supported on rollups"))
 		} else if core.distinct {
-			m.fail(reason(ReasonExpression, "SELECT DISTINCT with avg of integers or numeric is not supported on rollups"))
+			m.fail(reason(ReasonExpression, "SELECT DISTINCT with avg of integers or numeric, a numeric division or a coalesced numeric sum is not supported on rollups"))
 		}
 	}
 	cols := make([]ResultColumn, len(core.targets))
@@ -616,7 +656,8 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 			}
 			t := cols[idx].Type
 			if t.OID == pgtype.NumericOID && cols[idx].DuckType == "VARCHAR" {
-				t = plain(oidNumericText)
+				order = append(order, numericTextOrder(sqlquote.Ident(alias)+"."+sqlquote.Ident("c"+itoa(idx)), sortSuffix(o.desc, o.nulls))...)
+				continue
 			}
 			if r := m.orderable(t); r != nil {
 				m.fail(r)

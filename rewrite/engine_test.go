@@ -304,6 +304,7 @@ func TestParseTimeText(t *testing.T) {
 		{"2024-01-01 00:00:00+01", "2023-12-31T23:00:00Z", true},
 		{"2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z", true},
 		{"2024-01-01 00:00:00-05:30", "2024-01-01T05:30:00Z", true},
+		{"2024-01-01t00:00:00.000z", "2024-01-01T00:00:00Z", true},
 		{" 2024-02-29 ", "2024-02-29T00:00:00Z", false},
 		{"2024-01-01 00:00:00.1234567", "", false}, // Postgres rounds to microseconds
 		{"2023-02-29", "", false},
@@ -353,6 +354,75 @@ func TestTimeLiteral(t *testing.T) {
 			if got := timeLiteral(v); got != want {
 				t.Fatalf("%v kind %d: got %s, want %s", ts, k, got, want)
 			}
+		}
+	}
+}
+
+// TestNumericTextOrder: numerics held as Postgres's text sort by value, NULLs
+// where the suffix puts them.
+func TestNumericTextOrder(t *testing.T) {
+	db := openDuck(t)
+	vals := []string{"-10.000000000000000001", "-10", "-9.99", "-1.5", "-1", "-0.25", "-0.0001", "0", "0.0000", "0.0001", "0.25",
+		"1", "1.50", "1.5000000000000000001", "9.9999999999999999999999", "10", "123456789012345678901234567890.5"}
+	if _, err := db.Exec("CREATE TABLE n (v VARCHAR)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(vals) - 1; i >= 0; i-- {
+		if _, err := db.Exec("INSERT INTO n VALUES ('" + vals[i] + "')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("INSERT INTO n VALUES (NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, desc := range []bool{false, true} {
+		rows, err := db.Query("SELECT v FROM n ORDER BY " + strings.Join(numericTextOrder(`"v"`, sortSuffix(desc, 0)), ", "))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var v *string
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if v == nil {
+				got = append(got, "NULL")
+			} else {
+				got = append(got, *v)
+			}
+		}
+		rows.Close()
+		want := append([]string{}, vals...)
+		want = append(want, "NULL") // NULLs sort last ascending, first descending
+		if desc {
+			for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
+				want[i], want[j] = want[j], want[i]
+			}
+		}
+		// "0" and "0.0000" are equal: either order.
+		norm := func(s []string) string { return strings.ReplaceAll(" "+strings.Join(s, " ")+" ", " 0.0000 ", " 0 ") }
+		if norm(got) != norm(want) {
+			t.Errorf("desc=%v:\n got %v\nwant %v", desc, got, want)
+		}
+	}
+}
+
+// TestLongArithmeticChains: every operand of a chain of additions is
+// translated once (a day shift is looked for on each +), so a chain of
+// hundreds of terms is decided at once, not in time exponential in its
+// length.
+func TestLongArithmeticChains(t *testing.T) {
+	cat := testCatalog(t)
+	for _, sql := range []string{
+		"SELECT status, count(*) FROM orders WHERE 1" + strings.Repeat("+1", 400) + " > 0 GROUP BY status",
+		"SELECT status, count(*) FROM orders WHERE order_date" + strings.Repeat(" + 1", 400) + " > DATE '2024-01-01' GROUP BY status",
+		"SELECT date_trunc('week', created_at" + strings.Repeat(" + interval '1 day'", 200) + "), count(*) FROM orders GROUP BY 1",
+	} {
+		start := time.Now()
+		decide(t, cat, Session{TimeZone: "UTC"}, sql)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("deciding a %d-byte chain took %s", len(sql), d)
 		}
 	}
 }

@@ -373,6 +373,13 @@ func convertFunc(fc *pg_query.FuncCall) (*expr, error) {
 	if len(fc.AggOrder) > 0 || fc.AggWithinGroup || fc.FuncVariadic {
 		return nil, unsupported(ReasonMeasure, "ordered-set and ORDER BY aggregates are not answered from rollups")
 	}
+	if name == "make_interval" {
+		iv, ok := makeInterval(fc)
+		if !ok {
+			return nil, unsupported(ReasonExpression, "make_interval is answered from rollups only with whole-number constants for years, months, weeks, days, hours and mins")
+		}
+		return iv, nil
+	}
 	args, err := convertList(fc.Args)
 	if err != nil {
 		return nil, err
@@ -492,4 +499,59 @@ func walk(e *expr, f func(*expr) bool) {
 		walk(a, f)
 	}
 	walk(e.filter, f)
+}
+
+// makeIntervalFields are make_interval's parameters in order, with the unit
+// parseInterval reads for each; secs (a double) is not folded.
+var makeIntervalFields = []struct{ param, unit string }{
+	{"years", "year"}, {"months", "month"}, {"weeks", "week"}, {"days", "day"}, {"hours", "hour"}, {"mins", "minute"},
+}
+
+// makeInterval reads make_interval of integer constants, by position or by
+// name (Malloy writes make_interval(days=>n)), as the interval literal it
+// equals, so that it folds like INTERVAL 'n days'. ok is false for anything
+// else.
+func makeInterval(fc *pg_query.FuncCall) (*expr, bool) {
+	if len(fc.Args) == 0 || len(fc.Args) > len(makeIntervalFields) || fc.AggStar || fc.AggDistinct || fc.AggFilter != nil {
+		return nil, false
+	}
+	vals := make([]int64, len(makeIntervalFields))
+	set := make([]bool, len(makeIntervalFields))
+	named := false
+	for i, a := range fc.Args {
+		pos := i
+		n := a
+		if na := a.GetNamedArgExpr(); na != nil {
+			named = true
+			pos = -1
+			for j, f := range makeIntervalFields {
+				if f.param == na.Name {
+					pos = j
+				}
+			}
+			n = na.Arg
+		} else if named {
+			return nil, false // Postgres: positional after named is a syntax error
+		}
+		if pos < 0 || set[pos] {
+			return nil, false
+		}
+		e, err := convert(n)
+		if err != nil {
+			return nil, false
+		}
+		v, ok := constInt(e)
+		if !ok || e.kind != kConst && e.kind != kOp || v < -1000000 || v > 1000000 {
+			return nil, false
+		}
+		vals[pos], set[pos] = v, true
+	}
+	var parts []string
+	for i, f := range makeIntervalFields {
+		if set[i] {
+			parts = append(parts, strconv.FormatInt(vals[i], 10)+" "+f.unit)
+		}
+	}
+	return &expr{kind: kCast, typ: plain(pgtype.IntervalOID), typName: "make_interval",
+		args: []*expr{{kind: kConst, lit: litString, str: strings.Join(parts, " ")}}}, true
 }

@@ -98,37 +98,54 @@ func (b *timeBound) check(f *foldCtx, raiseLo, lowerHi func(time.Time)) (string,
 	if !ok {
 		return "", reason(ReasonFilterNotEvaluable, "cannot read the bound of %s as a time", b.name)
 	}
+	orig := v
 	if v, ok = f.convertTime(v, b.kind); !ok {
 		return "", reason(ReasonFilterNotEvaluable, "cannot compare %s with that value", b.name)
 	}
+	op := b.op
+	if b.kind == vDate {
+		if orig.kind != vDate {
+			// Postgres compares a date with a time as the date's midnight
+			// (in the session's zone for timestamptz): the same as comparing
+			// dates only when the time is a midnight.
+			if back, ok := f.convertTime(v, orig.kind); !ok || !back.t.Equal(orig.t) {
+				return "", reason(ReasonUnalignedRange, "%s %s %s compares the date column with a time that is not a midnight; compare it with a date",
+					b.name, b.op, timeLiteral(orig))
+			}
+		}
+		// A date column's values are whole days: <= d is < d + 1 and > d
+		// is >= d + 1, so BETWEEN two dates bounds whole days.
+		switch op {
+		case "<=":
+			op, v.t = "<", v.t.AddDate(0, 0, 1)
+		case ">":
+			op, v.t = ">=", v.t.AddDate(0, 0, 1)
+		}
+	}
 	switch {
 	case b.exact:
-		// A date at day grain: every comparison is exact.
-		day := 24 * time.Hour
-		switch b.op {
+		// A date at day grain: every comparison is exact (<= and > are
+		// < and >= by now).
+		switch op {
 		case ">=":
 			raiseLo(v.t)
-		case ">":
-			raiseLo(v.t.Add(day))
 		case "<":
 			lowerHi(v.t)
-		case "<=":
-			lowerHi(v.t.Add(day))
 		case "=":
 			raiseLo(v.t)
-			lowerHi(v.t.Add(day))
+			lowerHi(v.t.Add(24 * time.Hour))
 		}
-	case (b.op == ">=" || b.op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
-		if b.op == ">=" {
+	case (op == ">=" || op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
+		if op == ">=" {
 			raiseLo(v.t)
 		} else {
 			lowerHi(v.t)
 		}
 	default:
 		return "", reason(ReasonUnalignedRange, "%s %s %s does not fall on a %s boundary of rollup %s (in %s); use >= and < on bucket boundaries",
-			b.name, b.op, timeLiteral(v), b.grain, b.rollup, b.clock)
+			b.name, op, timeLiteral(v), b.grain, b.rollup, b.clock)
 	}
-	return b.col + " " + b.op + " " + timeLiteral(v), nil
+	return b.col + " " + op + " " + timeLiteral(v), nil
 }
 
 // timeRange recognises a comparison of the raw time column with a constant

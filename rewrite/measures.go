@@ -335,7 +335,7 @@ func (m *matcher) exactGrain() *Reason {
 		if !identifiesBucket(g) {
 			continue
 		}
-		if c, ok, r := m.cutOf(g); ok && r == nil && c.grain == cr.grain && m.checkCut(c) == nil {
+		if c, ok, r := m.cutOf(g); ok && r == nil && c.grain == cr.grain && !c.shifted && m.checkCut(c) == nil {
 			if kindOfType(cr.timeType) != vInstant || c.clock == m.buildZone {
 				timeOK = true
 			}
@@ -439,4 +439,120 @@ func avgNumericText(sum, count string, sc int) string {
 	x = stage(x, "struct_pack(neg := v.s < 0 AND v.q <> 0, rs := v.rs, d := lpad(CAST(v.q AS VARCHAR), CAST(greatest(length(CAST(v.q AS VARCHAR)), v.rs + 1) AS INTEGER), '0'))")
 	x = stage(x, "CASE WHEN v.neg THEN '-' ELSE '' END || CASE WHEN v.rs = 0 THEN v.d ELSE substr(v.d, 1, length(v.d) - v.rs) || '.' || substr(v.d, length(v.d) - v.rs + 1) END")
 	return "CASE WHEN " + count + " IS NULL OR " + count + " = 0 THEN NULL ELSE " + x + " END"
+}
+
+// sumScale is the display scale Postgres gives every value of e, a sum whose
+// result is numeric: the stored argument's declared scale, 0 for a sum of
+// bigint. ok is false when e is not such a sum or its scale varies.
+func (m *matcher) sumScale(e *expr) (int, bool) {
+	if e.kind != kFunc || e.name != "sum" || e.distinct || e.star || len(e.args) != 1 {
+		return 0, false
+	}
+	pk := partKey(layout.PartSum, key(e.args[0]))
+	p, ok := storedPart{}, false
+	if e.filter != nil {
+		p, ok = m.cr.parts[pk+" filter("+key(e.filter)+")"]
+	}
+	if !ok {
+		p, ok = m.cr.parts[pk]
+	}
+	if !ok {
+		return 0, false
+	}
+	switch p.argType.OID {
+	case pgtype.Int8OID:
+		return 0, true
+	case pgtype.NumericOID:
+		return p.scale, p.scale >= 0
+	}
+	return 0, false
+}
+
+// numericDivision computes sum(x) / count(...) of a numeric sum as Postgres's
+// numeric_div does. That is the computation of avg, which divides the sum by
+// the count with numeric_div, so it has avg's select_div_scale and rounding
+// (avgNumericText); unlike avg, a count of 0 beside a sum that is not NULL is
+// Postgres's division_by_zero error. ok is false when e is not that shape,
+// and nothing is translated then.
+func (m *matcher) numericDivision(e *expr) (string, Type, bool, *Reason) {
+	if e.kind != kOp || e.name != "/" || len(e.args) != 2 {
+		return "", errType, false, nil
+	}
+	num, den := e.args[0], e.args[1]
+	if den.kind != kFunc || den.name != "count" {
+		return "", errType, false, nil
+	}
+	sc, ok := m.sumScale(num)
+	if !ok {
+		return "", errType, false, nil
+	}
+	ns, nt, r := m.agg(num)
+	if r != nil {
+		return "", errType, true, r
+	}
+	ds, dt, r := m.agg(den)
+	if r != nil {
+		return "", errType, true, r
+	}
+	if nt.OID != pgtype.NumericOID || dt.OID != pgtype.Int8OID {
+		return "", errType, true, reason(ReasonExpression, "numeric division follows Postgres's select_div_scale, which is reproduced on rollups only for sum(x) / count(...); cast to double precision")
+	}
+	// DECIMAL(38,s) prints exactly s decimals: without the point, its text
+	// is the unscaled integer.
+	unscaled := "CAST(replace(CAST(" + ns + " AS VARCHAR), '.', '') AS HUGEINT)"
+	q := avgNumericText(unscaled, "CAST("+ds+" AS HUGEINT)", sc)
+	return "CASE WHEN (" + ds + ") = 0 AND (" + ns + ") IS NOT NULL THEN error('division by zero') ELSE " + q + " END", plain(oidNumericText), true, nil
+}
+
+// coalescedSum translates COALESCE(sum(x), c) of a numeric sum and a number
+// literal, which Looker and Malloy write for every sum. Postgres keeps each
+// value's own scale: the sum's, or the literal's where the sum is NULL. When
+// the two scales are equal the result is a DECIMAL of that scale; otherwise
+// it is Postgres's text of each value (oidNumericText). ok is false when e
+// is not that shape.
+func (m *matcher) coalescedSum(e *expr) (sql string, t Type, ok bool, r *Reason) {
+	if e.kind != kCoalesce || len(e.args) != 2 {
+		return "", errType, false, nil
+	}
+	sum, lit := e.args[0], e.args[1]
+	sc, ok := m.sumScale(sum)
+	if !ok || lit.kind != kConst || (lit.lit != litInt && lit.lit != litNumeric) || !numRE.MatchString(lit.str) || strings.ContainsAny(lit.str, "eE+- ") {
+		return "", errType, false, nil
+	}
+	ls := literalScale(lit.str)
+	ns, nt, r := m.agg(sum)
+	if r != nil {
+		return "", errType, true, r
+	}
+	if nt.OID != pgtype.NumericOID {
+		return "", errType, true, reason(ReasonExpression, "COALESCE of sum of %s is not supported on rollups", typeName(nt))
+	}
+	value := "CAST(" + sqlquote.Literal(lit.str) + " AS DECIMAL(38," + itoa(ls) + "))"
+	if ls == sc {
+		return "COALESCE(" + ns + ", " + value + ")", plain(pgtype.NumericOID), true, nil
+	}
+	text, ok := numericText(lit.str)
+	if !ok || len(text) > 38 {
+		return "", errType, true, reason(ReasonExpression, "COALESCE with %s is not supported on rollups", lit.str)
+	}
+	return "CASE WHEN (" + ns + ") IS NULL THEN " + sqlquote.Literal(text) + " ELSE CAST(" + ns + " AS VARCHAR) END", plain(oidNumericText), true, nil
+}
+
+// numericText is Postgres's text of a numeric literal (digits with an
+// optional fraction, no sign or exponent): leading zeros dropped, the
+// fraction's digits kept.
+func numericText(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	ip, fp, frac := strings.Cut(s, ".")
+	ip = strings.TrimLeft(ip, "0")
+	if ip == "" {
+		ip = "0"
+	}
+	if !frac {
+		return ip, true
+	}
+	if fp == "" {
+		return ip, true
+	}
+	return ip + "." + fp, true
 }

@@ -2,6 +2,8 @@ package rewrite
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -144,9 +146,10 @@ func (c *zoneCache) get(spelling string) *zoneInfo {
 }
 
 // canonicalZone maps the spellings of a zone Postgres accepts to one IANA
-// name, so that zones compare equal when they are the same zone. Zones given
-// as POSIX strings or offsets are refused: their sign conventions differ
-// between Postgres and other systems, and a wrong sign is a wrong answer.
+// name, so that zones compare equal when they are the same zone. Fixed UTC
+// offsets, in every spelling Postgres accepts or reports (fixedOffset), are
+// read with Postgres's sign conventions and named by their Etc/GMT zone;
+// other POSIX strings (with daylight saving rules) are refused.
 //
 // It loads the zone from the zone database; callers go through a zoneCache.
 func canonicalZone(z string) (string, *time.Location, error) {
@@ -154,15 +157,155 @@ func canonicalZone(z string) (string, *time.Location, error) {
 	case "UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z", "ZULU", "UCT", "ETC/UCT", "UNIVERSAL", "ETC/UNIVERSAL", "GREENWICH", "ETC/GREENWICH", "GMT0", "ETC/GMT0":
 		return "UTC", time.UTC, nil
 	}
+	if east, ok := fixedOffset(z); ok {
+		if east == 0 {
+			return "UTC", time.UTC, nil
+		}
+		if east%3600 != 0 || east < -12*3600 || east > 14*3600 {
+			return "", nil, fmt.Errorf("the fixed UTC offset %s is not a whole number of hours between -12 and +14, which DuckDB cannot read", offsetText(east))
+		}
+		// The tz database's Etc/GMT zones have POSIX signs: Etc/GMT-2 is
+		// two hours east of Greenwich. DuckDB reads them too.
+		name := "Etc/GMT" + strconv.Itoa(-east/3600)
+		if east < 0 {
+			name = "Etc/GMT+" + strconv.Itoa(-east/3600)
+		}
+		return name, time.FixedZone(offsetText(east), east), nil
+	}
 	if z == "" || strings.ContainsAny(z, "0123456789") && !strings.Contains(z, "/") {
-		return "", nil, errors.New("only IANA zone names are supported")
+		return "", nil, errors.New("only IANA zone names and fixed UTC offsets are supported")
 	}
 	if strings.HasPrefix(z, "Etc/GMT") || strings.HasPrefix(z, "posix/") || strings.HasPrefix(z, "right/") {
-		return "", nil, errors.New("only IANA zone names are supported")
+		return "", nil, errors.New("only IANA zone names and fixed UTC offsets are supported")
 	}
 	loc, err := time.LoadLocation(z)
 	if err != nil {
 		return "", nil, err
 	}
 	return loc.String(), loc, nil
+}
+
+// fixedOffset reads z as a zone at a fixed offset from UTC, the way Postgres
+// reads a TimeZone setting, and returns the offset in seconds east of
+// Greenwich. ok is false when z is not one (a zone name, or a POSIX string
+// with daylight saving rules).
+//
+//   - A number is hours east (SQL's sign): SET TIME ZONE 5 or '-3.5'.
+//   - Etc/GMT+N is the tz database's zone N hours west (POSIX sign).
+//   - A POSIX string with no daylight saving part is [name]offset, the
+//     offset hours west (POSIX sign): 'UTC+5' is five hours west of
+//     Greenwich. The name is letters, or anything between < and >, and
+//     Postgres allows it to be empty. This is also how Postgres reports
+//     offsets set as numbers or intervals: SET TIME ZONE INTERVAL '+05:30'
+//     HOUR TO MINUTE reports <+05:30>-05:30, and a startup option
+//     timezone=+00:00 reports +00:00.
+func fixedOffset(z string) (int, bool) {
+	if z == "" {
+		return 0, false
+	}
+	if h, ok := sqlHours(z); ok {
+		return h, true
+	}
+	if rest, ok := strings.CutPrefix(z, "Etc/GMT"); ok {
+		if rest == "" || (rest[0] != '+' && rest[0] != '-') {
+			return 0, false
+		}
+		n, err := strconv.Atoi(rest[1:])
+		if err != nil || n > 14 || len(rest) > 3 {
+			return 0, false
+		}
+		if rest[0] == '+' {
+			n = -n
+		}
+		return n * 3600, true
+	}
+	rest := z
+	switch {
+	case rest[0] == '<':
+		end := strings.IndexByte(rest, '>')
+		if end < 0 {
+			return 0, false
+		}
+		rest = rest[end+1:]
+	default:
+		i := 0
+		for i < len(rest) && (rest[i] >= 'a' && rest[i] <= 'z' || rest[i] >= 'A' && rest[i] <= 'Z') {
+			i++
+		}
+		if i > 0 && i < 3 {
+			return 0, false
+		}
+		rest = rest[i:]
+	}
+	west, ok := posixOffset(rest)
+	if !ok {
+		return 0, false
+	}
+	return -west, true
+}
+
+// sqlHours reads a plain number of hours, as Postgres's check_timezone does
+// before anything else ('5', '-3', '+5.5'), and returns seconds east.
+func sqlHours(z string) (int, bool) {
+	s := z
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" || strings.Trim(s, "0123456789.") != "" || strings.Count(s, ".") > 1 || s == "." {
+		return 0, false
+	}
+	h, err := strconv.ParseFloat(z, 64)
+	if err != nil || h < -24 || h > 24 {
+		return 0, false
+	}
+	secs := h * 3600
+	if secs != float64(int(secs)) {
+		return 0, false
+	}
+	return int(secs), true
+}
+
+// posixOffset reads a whole POSIX offset, [+-]hh[:mm[:ss]], and returns it
+// in seconds west of Greenwich; ok is false when anything follows.
+func posixOffset(s string) (int, bool) {
+	sign := 1
+	switch {
+	case strings.HasPrefix(s, "-"):
+		sign, s = -1, s[1:]
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	}
+	parts := strings.Split(s, ":")
+	if len(parts) > 3 {
+		return 0, false
+	}
+	limits := []int{24, 59, 59}
+	secs := 0
+	for i, p := range parts {
+		if p == "" || len(p) > 2 || strings.Trim(p, "0123456789") != "" {
+			return 0, false
+		}
+		n, _ := strconv.Atoi(p)
+		if n > limits[i] {
+			return 0, false
+		}
+		secs += n * []int{3600, 60, 1}[i]
+	}
+	return sign * secs, true
+}
+
+// offsetText writes an offset east of Greenwich as ISO does: +05, -03:30.
+func offsetText(east int) string {
+	sign := "+"
+	if east < 0 {
+		sign, east = "-", -east
+	}
+	s := sign + fmt.Sprintf("%02d", east/3600)
+	if m := east % 3600 / 60; m != 0 || east%60 != 0 {
+		s += fmt.Sprintf(":%02d", m)
+	}
+	if sec := east % 60; sec != 0 {
+		s += fmt.Sprintf(":%02d", sec)
+	}
+	return s
 }

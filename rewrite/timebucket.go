@@ -82,6 +82,10 @@ type chain struct {
 	// grain is the bucket the chain already cut at (a cast to date: day);
 	// "" when it keeps the column's resolution.
 	grain config.Granularity
+	// shifted: whole days were added to or subtracted from the value (the
+	// weeks starting on Sunday of Metabase, Tableau and Malloy,
+	// date_trunc('week', x + interval '1 day') - interval '1 day').
+	shifted bool
 }
 
 // cut is where a query expression loses time resolution: the grain it needs
@@ -89,6 +93,9 @@ type chain struct {
 type cut struct {
 	grain config.Granularity
 	clock string // zone for instants cut on a zone's clock; naiveClock otherwise
+	// shifted: the bucket is cut after whole days were added, so it is a
+	// union of days but not one of the rollup's own buckets above a day.
+	shifted bool
 }
 
 // timeChain follows casts and AT TIME ZONE from the time column up; ok is
@@ -123,9 +130,9 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 		case pgtype.TimestampOID:
 			switch in.kind {
 			case vInstant:
-				return chain{kind: vLocal, clock: m.zone}, true, nil
+				return chain{kind: vLocal, clock: m.zone, shifted: in.shifted}, true, nil
 			case vDate:
-				return chain{kind: vLocal, clock: in.clock, grain: in.grain}, true, nil
+				return chain{kind: vLocal, clock: in.clock, grain: in.grain, shifted: in.shifted}, true, nil
 			}
 			return in, true, nil
 		case pgtype.DateOID:
@@ -133,13 +140,37 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			// DATE_TRUNC('QUARTER', CAST(x AS DATE))) is the same bucket of x.
 			switch in.kind {
 			case vInstant:
-				return chain{kind: vDate, clock: m.zone, grain: config.Day}, true, nil
+				return chain{kind: vDate, clock: m.zone, grain: config.Day, shifted: in.shifted}, true, nil
 			case vLocal:
-				return chain{kind: vDate, clock: in.clock, grain: config.Day}, true, nil
+				return chain{kind: vDate, clock: in.clock, grain: config.Day, shifted: in.shifted}, true, nil
 			}
 			return in, true, nil
 		}
 		return in, false, nil
+	case kOp:
+		if (e.name != "+" && e.name != "-") || len(e.args) != 2 {
+			return chain{}, false, nil
+		}
+		base, shift := e.args[0], e.args[1]
+		if _, ok := dayShift(shift); !ok && e.name == "+" {
+			base, shift = shift, base
+		}
+		days, ok := dayShift(shift)
+		if !ok {
+			return chain{}, false, nil
+		}
+		in, ok, r := m.timeChain(base)
+		if !ok || r != nil {
+			return in, ok, r
+		}
+		if days.isInt && in.kind != vDate {
+			return chain{}, false, nil
+		}
+		in.shifted = true
+		if in.kind == vDate && !days.isInt {
+			in.kind = vLocal // date + interval is a timestamp
+		}
+		return in, true, nil
 	case kFunc:
 		if e.name == "timezone" && len(e.args) == 2 {
 			z, ok := constString(e.args[0])
@@ -157,7 +188,12 @@ func (m *matcher) timeChain(e *expr) (chain, bool, *Reason) {
 			if zi.err != nil {
 				return in, true, reason(ReasonTimeZone, "time zone %q is not supported: %v", z, zi.err)
 			}
-			return chain{kind: vLocal, clock: zi.name}, true, nil
+			if in.shifted && zi.name != m.zone {
+				// Days were added on the session's clock, whose days are not
+				// the zone's.
+				return in, true, reason(ReasonTimeZone, "days added to %s in the session's zone and read AT TIME ZONE %s are not answered from rollups", m.timeName(), z)
+			}
+			return chain{kind: vLocal, clock: zi.name, shifted: in.shifted}, true, nil
 		}
 	}
 	return chain{}, false, nil
@@ -212,6 +248,17 @@ func (m *matcher) cutOf(e *expr) (cut, bool, *Reason) {
 		return cut{}, true, reason(ReasonTimeBucket, "date_trunc('isoyear') is not supported")
 	}
 	c := cut{grain: g}
+	if ch.shifted {
+		// Days added before the cut: the bucket is a union of whole days of
+		// the shifted value, so it needs day buckets on the same clock.
+		if g == config.Hour {
+			return cut{}, true, reason(ReasonTimeBucket, "an hour bucket of %s shifted by days is not answered from rollups", m.timeName())
+		}
+		if zone != "" && zone != m.zone {
+			return cut{}, true, reason(ReasonTimeZone, "days added to %s in the session's zone and cut in %s are not answered from rollups", m.timeName(), zone)
+		}
+		c.grain, c.shifted = config.Day, true
+	}
 	switch ch.kind {
 	case vInstant:
 		c.clock = m.zone
@@ -310,4 +357,27 @@ func truncTime(t time.Time, g config.Granularity) time.Time {
 // exactRaw reports whether the raw time column is itself a bucket: a date at day grain.
 func (m *matcher) exactRaw() bool {
 	return m.cr.timeType.OID == pgtype.DateOID && m.cr.grain == config.Day
+}
+
+// shiftDays is a constant number of whole days added to a time value.
+type shiftDays struct {
+	days  int
+	isInt bool // an integer added to a date (a date), not an interval
+}
+
+// dayShift reads e as a constant shift by whole days: an interval of days or
+// weeks only (INTERVAL '1 day', INTERVAL '-1 day', INTERVAL '1' DAY), or an
+// integer (date + integer).
+func dayShift(e *expr) (shiftDays, bool) {
+	if n, ok := constInt(e); ok {
+		if n < -100000 || n > 100000 {
+			return shiftDays{}, false
+		}
+		return shiftDays{days: int(n), isInt: true}, true
+	}
+	iv, ok := foldInterval(e)
+	if !ok || iv.months != 0 || iv.dur != 0 || iv.days < -100000 || iv.days > 100000 {
+		return shiftDays{}, false
+	}
+	return shiftDays{days: iv.days}, true
 }

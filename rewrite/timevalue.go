@@ -50,7 +50,7 @@ func parseISO(b string) (time.Time, bool) {
 	}
 	var h, mi, sec, ns int
 	if rest := b[10:]; rest != "" {
-		if len(rest) < 6 || (rest[0] != ' ' && rest[0] != 'T') || rest[3] != ':' {
+		if len(rest) < 6 || (rest[0] != ' ' && rest[0] != 'T' && rest[0] != 't') || rest[3] != ':' {
 			return time.Time{}, false
 		}
 		var okh, okm bool
@@ -93,11 +93,25 @@ func parseISO(b string) (time.Time, bool) {
 }
 
 // parseTimeText reads the timestamp spellings BI tools send: ISO dates and
-// times with an optional zone offset or Z. hasZone reports an explicit offset.
+// times with an optional zone offset or Z. hasZone reports an explicit offset,
+// which t has been moved by (t is then the instant in UTC).
 func parseTimeText(s string) (t time.Time, hasZone bool, ok bool) {
+	w, off, hasZone, ok := parseTimeWall(s)
+	if !ok || !hasZone {
+		return w, false, ok
+	}
+	return w.Add(-time.Duration(off) * time.Second), true, true
+}
+
+// parseTimeWall reads what parseTimeText reads and returns the wall-clock
+// reading as written (held in UTC) and, when hasZone, the offset written
+// with it in seconds east of Greenwich. Postgres's timestamp and date input
+// ignores the offset ('2025-01-01T00:00:00Z'::timestamp is midnight), so
+// those kinds read the wall clock.
+func parseTimeWall(s string) (t time.Time, off int, hasZone bool, ok bool) {
 	s = strings.TrimSpace(s)
 	if len(s) < 10 {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
 	body, zone := s, ""
 	if strings.HasSuffix(body, "Z") || strings.HasSuffix(body, "z") {
@@ -108,16 +122,16 @@ func parseTimeText(s string) (t time.Time, hasZone bool, ok bool) {
 		}
 	}
 	if t, ok = parseISO(strings.TrimSpace(body)); !ok {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
 	if zone == "" {
-		return t, false, true
+		return t, 0, false, true
 	}
 	off, good := parseOffset(zone)
 	if !good {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
-	return t.Add(-time.Duration(off) * time.Second), true, true
+	return t, off, true, true
 }
 
 // parseOffset reads +hh, +hh:mm, +hhmm (ISO sign: east of Greenwich positive).
@@ -173,24 +187,24 @@ func (f *foldCtx) param(n int) (Param, bool) {
 // textToTime converts text to a value of kind k the way Postgres's input
 // functions would, in the session zone.
 func (f *foldCtx) textToTime(s string, k valueKind) (tval, bool) {
-	t, hasZone, ok := parseTimeText(s)
+	t, off, hasZone, ok := parseTimeWall(s)
 	if !ok {
 		return tval{}, false
 	}
 	switch k {
 	case vInstant:
 		if hasZone {
-			return tval{vInstant, t.UTC()}, true
+			return tval{vInstant, t.Add(-time.Duration(off) * time.Second)}, true
 		}
 		return tval{vInstant, localToInstant(t, f.loc)}, true
 	case vLocal:
-		// Postgres ignores an offset in timestamp input.
-		if hasZone {
-			return tval{}, false
-		}
+		// Postgres ignores an offset in timestamp input: JavaScript Date
+		// parameters ('2025-01-01T00:00:00.000Z') on timestamp columns.
 		return tval{vLocal, t}, true
 	case vDate:
-		if hasZone || !t.Equal(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) {
+		// And in date input. A time of day other than midnight is left to
+		// Postgres.
+		if !t.Equal(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) {
 			return tval{}, false
 		}
 		return tval{vDate, t}, true
@@ -390,6 +404,8 @@ func (f *foldCtx) foldTime(e *expr, want valueKind) (tval, bool) {
 			return tval{vLocal, truncTime(v.t, g)}, true
 		case e.name == "to_timestamp":
 			return f.toTimestamp(e)
+		case e.name == "to_date":
+			return toDate(e)
 		case e.name == "timezone" && len(e.args) == 2:
 			z, ok := constString(e.args[0])
 			if !ok {
@@ -496,6 +512,24 @@ func (f *foldCtx) toTimestamp(e *expr) (tval, bool) {
 	return tval{}, false
 }
 
+// toDate folds to_date(text, 'YYYY-MM-DD'), which Superset writes for date
+// bounds: the date as written, read only at the format's full width.
+func toDate(e *expr) (tval, bool) {
+	if len(e.args) != 2 {
+		return tval{}, false
+	}
+	s, ok1 := constString(e.args[0])
+	format, ok2 := constString(e.args[1])
+	if !ok1 || !ok2 || format != "YYYY-MM-DD" || len(s) != len("2006-01-02") {
+		return tval{}, false
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil || t.Year() < 1 {
+		return tval{}, false
+	}
+	return tval{vDate, t}, true
+}
+
 // foldKind is the kind of value foldTime returns for e, known from the
 // expression and the parameter types alone, so that a deferred fold has its
 // type when the statement is prepared. The deferred fold checks that the value
@@ -546,6 +580,8 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 			return vInstant, true
 		case e.name == "to_timestamp":
 			return vInstant, true
+		case e.name == "to_date":
+			return vDate, true
 		case e.name == "date_trunc" && len(e.args) == 2:
 			u, ok := constString(e.args[0])
 			if !ok {
@@ -600,7 +636,22 @@ func foldKind(e *expr, want valueKind, ptype func(int) (uint32, bool), zones *zo
 	return 0, false
 }
 
+// intervalFieldUnits are the single-field interval qualifiers (INTERVAL '1'
+// DAY) by their INTERVAL_MASK, with the unit a bare number is read in.
+var intervalFieldUnits = map[int32]string{1 << 1: "month", 1 << 2: "year", 1 << 3: "day", 1 << 10: "hour", 1 << 11: "minute", 1 << 12: "second"}
+
 func foldInterval(e *expr) (interval, bool) {
+	if e.kind == kCast && e.typ.OID == pgtype.IntervalOID && e.typ.Typmod != -1 {
+		// INTERVAL '1' DAY (Malloy): a whole number read in the one field
+		// the qualifier names, at full precision. Other qualified forms
+		// ('1 day 2 hours' DAY truncates) are left to Postgres.
+		unit, ok := intervalFieldUnits[e.typ.Typmod>>16]
+		s, isStr := constString(e.args[0])
+		if !ok || !isStr || e.typ.Typmod&0xFFFF != 0xFFFF || !intRE.MatchString(s) {
+			return interval{}, false
+		}
+		return parseInterval(strings.TrimSpace(s) + " " + unit)
+	}
 	if e.kind == kCast && e.typ.OID == pgtype.IntervalOID && e.typ.Typmod == -1 {
 		if s, ok := constText(e.args[0]); ok {
 			return parseInterval(s)

@@ -71,6 +71,12 @@ func (m *matcher) grp(e *expr) (string, Type, *Reason) {
 	if e.kind == kFunc && aggregateFuncs[e.name] {
 		return m.agg(e)
 	}
+	if s, t, ok, r := m.numericDivision(e); ok {
+		return s, t, r
+	}
+	if s, t, ok, r := m.coalescedSum(e); ok {
+		return s, t, r
+	}
 	if e.kind == kCol {
 		return "", errType, reason(ReasonShape, "column %s must appear in the GROUP BY clause or be used in an aggregate function (Postgres reports this)", dotted(e))
 	}
@@ -204,7 +210,7 @@ func foldable(e *expr) bool {
 		if e.name == "now" || e.name == "transaction_timestamp" {
 			return true
 		}
-		if e.name == "to_timestamp" {
+		if e.name == "to_timestamp" || e.name == "to_date" {
 			return !hasColumnOrAgg(e)
 		}
 		if e.name == "date_trunc" || e.name == "timezone" {
@@ -479,7 +485,7 @@ func (m *matcher) orderable(t Type) *Reason {
 		return reason(ReasonCollation, "ordering %s is not supported on rollups", typeName(t))
 	}
 	if t.OID == oidNumericText {
-		return reason(ReasonExpression, "ordering by avg of integers or numeric is not supported on rollups")
+		return reason(ReasonExpression, "comparing avg of integers or numeric with other values is not supported on rollups")
 	}
 	return nil
 }
@@ -637,7 +643,35 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	var ls, rs string
 	var lt, rt Type
 	var r *Reason
+	// A time plus or minus whole days (dayShift). Each operand is
+	// translated once: a chain of additions must not be translated again at
+	// every level.
+	leftDone := false
+	if e.name == "+" || e.name == "-" {
+		if d, ok := dayShift(b); ok && !m.isUntyped(a) {
+			if ls, lt, r = sub(a); r != nil {
+				return "", errType, r
+			}
+			if s, t, ok := m.shifted(ls, lt, d, e.name == "-"); ok {
+				return s, t, nil
+			}
+			leftDone = true
+		} else if d, ok := dayShift(a); ok && !d.isInt && e.name == "+" && !m.isUntyped(b) {
+			s, t, r := sub(b)
+			if r != nil {
+				return "", errType, r
+			}
+			if s, t, ok := m.shifted(s, t, d, false); ok {
+				return s, t, nil
+			}
+			return "", errType, reason(ReasonExpression, "interval + %s is not supported on rollups", typeName(t))
+		}
+	}
 	switch {
+	case leftDone:
+		if rs, rt, r = m.typed(b, lt, sub); r != nil {
+			return "", errType, r
+		}
 	case m.isUntyped(a) && m.isUntyped(b):
 		return "", errType, reason(ReasonExpression, "an operator between two untyped literals is not supported")
 	case m.isUntyped(a):
@@ -674,6 +708,32 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		return arith(e.name, ls, lt, rs, rt)
 	}
 	return "", errType, reason(ReasonExpression, "operator %s is not supported on rollups", e.name)
+}
+
+// shifted computes a time value s of type t plus n whole days (d, negated
+// when neg) as Postgres does: an instant moves by calendar days on the
+// session's clock (keeping its wall-clock time across a DST change), a
+// timestamp by days, a date plus an interval becomes a timestamp and a date
+// plus an integer stays a date. ok is false when t is not such a time.
+func (m *matcher) shifted(s string, t Type, d shiftDays, neg bool) (string, Type, bool) {
+	n := d.days
+	if neg {
+		n = -n
+	}
+	iv := "INTERVAL (" + itoa(n) + ") DAY"
+	switch k := kindOfType(t); {
+	case k == vDate && d.isInt:
+		return "(" + s + " + CAST(" + itoa(n) + " AS INTEGER))", plain(pgtype.DateOID), true
+	case d.isInt:
+	case k == vInstant:
+		z := sqlquote.Literal(m.zone)
+		return "timezone(" + z + ", timezone(" + z + ", " + s + ") + " + iv + ")", plain(pgtype.TimestamptzOID), true
+	case k == vLocal:
+		return "(" + s + " + " + iv + ")", plain(pgtype.TimestampOID), true
+	case k == vDate:
+		return "(CAST(" + s + " AS TIMESTAMP) + " + iv + ")", plain(pgtype.TimestampOID), true
+	}
+	return "", errType, false
 }
 
 // arith types arithmetic as Postgres does, for the combinations DuckDB
@@ -785,6 +845,13 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	case isIntegerOID(to.OID) && isIntegerOID(from.OID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
+	case isIntegerOID(to.OID) && from.OID == pgtype.NumericOID && integralExtract(a):
+		// Postgres rounds a numeric cast to an integer; EXTRACT of these
+		// fields is a whole number, so the cast is exact in both systems
+		// (and out of range an error in both). Tableau and Metabase write
+		// CAST(EXTRACT(YEAR FROM x) AS INTEGER).
+		d, _ := duckType(to)
+		return "CAST(" + s + " AS " + d + ")", to, nil
 	case isFloatOID(to.OID) && (isIntegerOID(from.OID) || isFloatOID(from.OID) || from.OID == pgtype.NumericOID):
 		d, _ := duckType(to)
 		return "CAST(" + s + " AS " + d + ")", to, nil
@@ -810,6 +877,17 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 var extractFields = map[string]bool{
 	"year": true, "quarter": true, "month": true, "week": true, "day": true, "hour": true,
 	"dow": true, "isodow": true, "doy": true, "isoyear": true,
+}
+
+// integralExtract reports whether e is EXTRACT of a field whose value is
+// always a whole number (every field of extractFields; not epoch, second or
+// julian, which have fractions).
+func integralExtract(e *expr) bool {
+	if e.kind != kFunc || e.name != "extract" || len(e.args) != 2 {
+		return false
+	}
+	f, ok := constString(e.args[0])
+	return ok && extractFields[strings.ToLower(f)]
 }
 
 func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {

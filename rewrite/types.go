@@ -103,6 +103,20 @@ func typmodFor(oid uint32, nums []int) (int32, bool) {
 			return 0, false
 		}
 		return int32(nums[0]) + 4, true
+	case pgtype.IntervalOID:
+		// INTERVAL '1' DAY: a field mask (INTERVAL_MASK of datetime.h), and
+		// optionally a precision, as INTERVAL_TYPMOD encodes them.
+		if len(nums) < 1 || len(nums) > 2 || nums[0] < 1 || nums[0] > 0x7FFF {
+			return 0, false
+		}
+		prec := 0xFFFF
+		if len(nums) == 2 {
+			if nums[1] < 0 || nums[1] > 6 {
+				return 0, false
+			}
+			prec = nums[1]
+		}
+		return int32(nums[0]<<16 | prec), true
 	case pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.TimeOID:
 		if len(nums) != 1 || nums[0] < 0 || nums[0] > 6 {
 			return 0, false

@@ -116,6 +116,10 @@ func TestLoadTimeZonePOSIX(t *testing.T) {
 		{"<+05>-05", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), "+05", 5 * 3600},
 		{"<+05:30>-05:30", time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC), "+05:30", 5*3600 + 1800},
 		{"<-03>3", time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC), "-03", -3 * 3600},
+		// An empty standard time name, as the server reports a startup option
+		// timezone=+05:30 (five and a half hours west).
+		{"+05:30", time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC), "", -(5*3600 + 1800)},
+		{"+00:00", time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC), "", 0},
 		// No rule: the US rules since 2007, for every year, as the server does.
 		{"XYZ3ABC", time.Date(2004, 3, 20, 0, 0, 0, 0, time.UTC), "ABC", -2 * 3600},
 		{"XYZ3ABC", time.Date(2004, 12, 20, 0, 0, 0, 0, time.UTC), "XYZ", -3 * 3600},

@@ -163,7 +163,11 @@ func parsePOSIXTZ(spec string) (*posixRule, error) {
 	p := &tzParser{s: spec}
 	r := &posixRule{}
 	var ok bool
-	if r.stdName, ok = p.name(); !ok {
+	if !p.done() && (p.s[0] == '+' || p.s[0] == '-' || isDigit(p.s[0])) {
+		// The server allows an empty standard time name, unlike POSIX: a
+		// startup option timezone=+00:00 is reported as "+00:00".
+		ok = true
+	} else if r.stdName, ok = p.name(); !ok {
 		return nil, fmt.Errorf("bad standard time name")
 	}
 	off, ok := p.offset(24)
