@@ -294,25 +294,10 @@ func startMeasuresProxy(t *testing.T, ctx context.Context) *proxyProc {
 			"dimensions": c.dimensions(), "measures": []string{c.measure},
 		})
 	}
-	cfgFile, text, p, err := writeProxyConfig("measures", filepath.Join(env.tmp, "proxy-measures"), env.pg.DSN(measuresDB), map[string]any{
+	p, _ := startTestProxy(t, ctx, "measures", filepath.Join(env.tmp, "proxy-measures"), env.pg.DSN(measuresDB), map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "1GB"},
 		"rollups": rollups,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		err := p.stop(10 * time.Second)
-		if err != nil {
-			t.Errorf("pgrollup (measures) did not shut down cleanly on SIGTERM: %v", err)
-		}
-		if t.Failed() || err != nil {
-			t.Logf("===== pgrollup log (measures) =====\n%s", tail(p.log.Bytes(), 100))
-		}
-	})
+	}, "info")
 	return p
 }
 

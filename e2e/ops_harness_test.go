@@ -58,24 +58,35 @@ func startOpsProxy(t *testing.T, name string) *opsProc {
 	t.Helper()
 	ctx := testCtx(t, 90*time.Second)
 	dir := filepath.Join(env.tmp, "ops-"+name)
-	cfgFile, text, p, err := writeProxyConfig("ops-"+name, dir, env.pg.DSN(dbMain), opsRollupConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.start(ctx, cfgFile, text, "debug"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.stop(10 * time.Second); err != nil {
-			t.Errorf("pgrollup (%s) did not stop cleanly: %v", p.name, err)
-		}
-		if t.Failed() {
-			t.Logf("pgrollup (%s) log:\n%s", p.name, tail(p.log.Bytes(), 150))
-		}
-	})
+	p, cfgFile := startTestProxy(t, ctx, "ops-"+name, dir, env.pg.DSN(dbMain), opsRollupConfig(), "debug")
 	o := &opsProc{proxyProc: p, cfgFile: cfgFile, dir: dir}
 	o.waitActive(t, ctx, opsRollup, "")
 	return o
+}
+
+// startTestProxy writes a config (writeProxyConfig) and starts pgrollup
+// with it at logLevel; it is stopped, and its log shown if the test failed
+// or it did not stop cleanly, when the test ends. It returns the process
+// and its config file.
+func startTestProxy(t *testing.T, ctx context.Context, name, dir, dsn string, rest map[string]any, logLevel string) (*proxyProc, string) {
+	t.Helper()
+	cfgFile, text, p, err := writeProxyConfig(name, dir, dsn, rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.start(ctx, cfgFile, text, logLevel); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		err := p.stop(10 * time.Second)
+		if err != nil {
+			t.Errorf("pgrollup (%s) did not shut down cleanly on SIGTERM: %v", name, err)
+		}
+		if t.Failed() || err != nil {
+			t.Logf("===== pgrollup log (%s) =====\n%s", name, tail(p.log.Bytes(), 150))
+		}
+	})
+	return p, cfgFile
 }
 
 // opsRollupConfig is the config's tables and rollups of the ops tests: one

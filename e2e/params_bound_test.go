@@ -150,25 +150,10 @@ func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 	if _, err := owner.Exec(ctx, boundFixtureSQL); err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
-	cfgFile, text, p, err := writeProxyConfig("boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
+	p, _ := startTestProxy(t, ctx, "boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
 		"rollups": boundRollups(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		err := p.stop(10 * time.Second)
-		if err != nil {
-			t.Errorf("pgrollup (boundparams) did not shut down cleanly on SIGTERM: %v", err)
-		}
-		if t.Failed() || err != nil {
-			t.Logf("===== pgrollup log (boundparams) =====\n%s", tail(p.log.Bytes(), 100))
-		}
-	})
+	}, "info")
 	states, err := waitRollupsActive(ctx, p, len(boundRollups()))
 	if err != nil {
 		t.Fatal(err)

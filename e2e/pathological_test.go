@@ -253,26 +253,11 @@ func (w *rssWatch) field(name string) int64 {
 // rollup over orders and the default limits.
 func startPathoProxy(t *testing.T, ctx context.Context) *proxyProc {
 	t.Helper()
-	cfgFile, text, p, err := writeProxyConfig("patho", filepath.Join(env.tmp, "proxy-patho"), env.pg.DSN(pathoDB), map[string]any{
+	p, _ := startTestProxy(t, ctx, "patho", filepath.Join(env.tmp, "proxy-patho"), env.pg.DSN(pathoDB), map[string]any{
 		"rollups": []map[string]any{{
 			"name": pathoRollup, "table": "public.orders",
 			"dimensions": []string{"status"}, "measures": []string{"count(*)", "sum(amount)"},
 		}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.start(ctx, cfgFile, text, "info"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		err := p.stop(10 * time.Second)
-		if err != nil {
-			t.Errorf("pgrollup (patho) did not shut down cleanly on SIGTERM: %v", err)
-		}
-		if t.Failed() || err != nil {
-			t.Logf("===== pgrollup log (patho) =====\n%s", tail(p.log.Bytes(), 100))
-		}
-	})
+	}, "info")
 	return p
 }
