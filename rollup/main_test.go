@@ -4,11 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/goleak"
 
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
-	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // testPG is the Postgres the tests build from, started by the first test that needs it.
@@ -32,28 +30,9 @@ func TestMain(m *testing.M) {
 // newDatabase creates a fresh database filled by the given statements and returns its DSN.
 func newDatabase(t testing.TB, name string, stmts ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, warehouse(t).DSN("postgres"))
+	dsn, err := warehouse(t).NewDatabase(context.Background(), name, stmts...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+sqlquote.Ident(name)+" WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+sqlquote.Ident(name)); err != nil {
-		t.Fatal(err)
-	}
-	dsn := warehouse(t).DSN(name)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
 	}
 	return dsn
 }

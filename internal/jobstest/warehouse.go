@@ -35,19 +35,10 @@ func Main(m *testing.M) {
 // and returns its DSN.
 func NewDatabase(t testing.TB, name string, stmts ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, Warehouse(t).DSN("postgres"))
+	dsn, err := Warehouse(t).NewDatabase(context.Background(), name, stmts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	for _, s := range []string{`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`, `CREATE DATABASE "` + name + `"`} {
-		if _, err := admin.Exec(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dsn := Warehouse(t).DSN(name)
-	SQLExec(t, dsn, stmts...)
 	return dsn
 }
 

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // EnvTestDSN names the environment variable that points Start at an existing server.
@@ -187,6 +190,33 @@ func start(ctx context.Context, opts Options, binDir string, runAs *osUser) (_ *
 // DSN returns the superuser's URL for database over TCP.
 func (c *Cluster) DSN(database string) string {
 	return c.DSNFor(c.SuperUser, c.SuperPassword, database)
+}
+
+// NewDatabase creates the database name afresh (dropping one of that name
+// first), runs stmts in it, and returns the superuser's URL for it.
+func (c *Cluster) NewDatabase(ctx context.Context, name string, stmts ...string) (string, error) {
+	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close(ctx)
+	for _, s := range []string{"DROP DATABASE IF EXISTS " + sqlquote.Ident(name) + " WITH (FORCE)", "CREATE DATABASE " + sqlquote.Ident(name)} {
+		if _, err := admin.Exec(ctx, s); err != nil {
+			return "", fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	dsn := c.DSN(name)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return "", fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return dsn, nil
 }
 
 // DSNFor returns a URL for user (with password, unless empty) and database over TCP.
