@@ -88,20 +88,12 @@ func (w *idleWait) kickIfIdle(tick int64) {
 // wasKicked reports whether err is the sweeper's interruption, and if so
 // clears it so that the connection reads again.
 func (w *idleWait) wasKicked(err error) bool {
-	if w == nil || err == nil || !w.kicked.Load() || !isTimeout(err) {
+	if w == nil || !w.kicked.Load() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false
 	}
 	w.kicked.Store(false)
 	_ = w.conn.SetReadDeadline(time.Time{})
 	return true
-}
-
-func isTimeout(err error) bool {
-	if os.IsTimeout(err) {
-		return true
-	}
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
 }
 
 // idlePoller watches parked connections and resumes their loops. The
