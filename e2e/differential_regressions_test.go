@@ -210,6 +210,50 @@ var diffRegressions = []diffKnownBug{
 		},
 	},
 	{
+		// SET TIME ZONE INTERVAL '+05:30' HOUR TO MINUTE reports
+		// <+05:30>-05:30. A fixed offset that is not a whole number of hours
+		// has no zone DuckDB can name, so every rollup was refused, even for
+		// statements without time.
+		name: "a half-hour fixed offset refuses statements without time",
+		stmt: diffStmt{
+			Zone:    "<+05:30>-05:30",
+			SQL:     `SELECT status, sum(amount), count(*) FROM orders GROUP BY 1 ORDER BY 1`,
+			MustHit: true,
+			Why:     "daily_status groups by status",
+		},
+	},
+	{
+		// date_trunc of a date is a timestamptz at midnight on the
+		// session's clock: at a fixed offset DuckDB cannot name, the SQL
+		// shifts by the offset itself.
+		name: "months of a date at a half-hour fixed offset",
+		stmt: diffStmt{
+			Zone:    "<+05:30>-05:30",
+			SQL:     `SELECT date_trunc('month', order_date::date) AS m, count(*), sum(amount) FROM orders GROUP BY 1 ORDER BY 1`,
+			MustHit: true,
+			Why:     "orders_by_day, shifted by 5:30",
+		},
+	},
+	{
+		// POSIX sign: +05:45 is five hours and 45 minutes west.
+		name: "years of a date and their hour at a fixed offset of minutes",
+		stmt: diffStmt{
+			Zone:    "+05:45",
+			SQL:     `SELECT date_trunc('year', CAST(order_date AS DATE)) AS y, EXTRACT(HOUR FROM date_trunc('year', CAST(order_date AS DATE))) AS h, count(*) FROM orders GROUP BY 1, 2 ORDER BY 1`,
+			MustHit: true,
+			Why:     "orders_by_day, shifted by -5:45",
+		},
+	},
+	{
+		// An hour rollup cannot cut days at a half-hour offset: refused,
+		// and Postgres answers.
+		name: "days of an instant at a half-hour fixed offset pass through",
+		stmt: diffStmt{
+			Zone: "<+05:30>-05:30",
+			SQL:  `SELECT date_trunc('day', created_at) AS d, count(*) FROM orders GROUP BY 1 ORDER BY 1`,
+		},
+	},
+	{
 		// POSIX signs are the other way round: UTC+5 is five hours west of
 		// Greenwich, as Etc/GMT+5 is. An hour rollup serves its days.
 		name: "a POSIX TimeZone string is hours west of Greenwich",

@@ -192,7 +192,7 @@ func prepare(a *Analysis, sess *Session, cat *Catalog, zones *zoneCache) *prepar
 		default:
 			m := &matcher{
 				q: q, cat: cat, cr: cr, zones: zones,
-				zone: sz.name, loc: sz.loc, buildZone: bz.name, buildLoc: bz.loc,
+				zone: sz.name, sz: sz, loc: sz.loc, buildZone: bz.name, buildLoc: bz.loc,
 				ptypes: ptypes, fc: &foldCtx{loc: sz.loc, zones: zones},
 			}
 			m.prepare(c)

@@ -47,6 +47,7 @@ type matcher struct {
 	cr        *compiledRollup
 	zones     *zoneCache
 	zone      string // the session's zone, canonical
+	sz        *zoneInfo
 	loc       *time.Location
 	buildZone string
 	buildLoc  *time.Location

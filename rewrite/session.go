@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
 // Param is one bound parameter of an extended-protocol Bind, in text form.
@@ -60,6 +62,12 @@ type zoneInfo struct {
 	name string // canonical name; "UTC" for every spelling of UTC
 	loc  *time.Location
 	err  error // the spelling is not supported
+	// east is a fixed offset DuckDB has no zone name for (not a whole
+	// number of hours, or beyond the tz database's Etc/GMT zones), in
+	// seconds east of Greenwich; arithmetic is true when it is set. The
+	// DuckDB SQL then shifts by the offset instead of naming the zone.
+	east       int
+	arithmetic bool
 	// fracEnd is the end of the last period between 1970 and 2100 in which the
 	// zone's UTC offset is not a whole number of hours; zero when there is none.
 	fracEnd time.Time
@@ -87,6 +95,12 @@ var (
 func newZoneInfo(spelling string) *zoneInfo {
 	z := &zoneInfo{}
 	z.name, z.loc, z.err = canonicalZone(spelling)
+	// Only canonicalZone's names for offsets without an Etc/GMT zone start
+	// with a sign.
+	if z.err == nil && (strings.HasPrefix(z.name, "+") || strings.HasPrefix(z.name, "-")) {
+		_, z.east = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).In(z.loc).Zone()
+		z.arithmetic = true
+	}
 	if z.err != nil || z.name == "UTC" {
 		return z
 	}
@@ -148,8 +162,11 @@ func (c *zoneCache) get(spelling string) *zoneInfo {
 // canonicalZone maps the spellings of a zone Postgres accepts to one IANA
 // name, so that zones compare equal when they are the same zone. Fixed UTC
 // offsets, in every spelling Postgres accepts or reports (fixedOffset), are
-// read with Postgres's sign conventions and named by their Etc/GMT zone;
-// other POSIX strings (with daylight saving rules) are refused.
+// read with Postgres's sign conventions and named by their Etc/GMT zone
+// when the tz database has one (whole hours from -12 to +14); other fixed
+// offsets are named as ISO writes them (+05:30), a name no IANA zone has,
+// and newZoneInfo marks them for arithmetic. POSIX strings with daylight
+// saving rules are refused.
 //
 // It loads the zone from the zone database; callers go through a zoneCache.
 func canonicalZone(z string) (string, *time.Location, error) {
@@ -162,7 +179,8 @@ func canonicalZone(z string) (string, *time.Location, error) {
 			return "UTC", time.UTC, nil
 		}
 		if east%3600 != 0 || east < -12*3600 || east > 14*3600 {
-			return "", nil, fmt.Errorf("the fixed UTC offset %s is not a whole number of hours between -12 and +14, which DuckDB cannot read", offsetText(east))
+			name := offsetText(east)
+			return name, time.FixedZone(name, east), nil
 		}
 		// The tz database's Etc/GMT zones have POSIX signs: Etc/GMT-2 is
 		// two hours east of Greenwich. DuckDB reads them too.
@@ -308,4 +326,22 @@ func offsetText(east int) string {
 		s += fmt.Sprintf(":%02d", sec)
 	}
 	return s
+}
+
+// localSQL is DuckDB SQL for the wall clock of zone z at the instant s
+// (Postgres's timezone(z, timestamptz)).
+func localSQL(z *zoneInfo, s string) string {
+	if z.arithmetic {
+		return "(timezone('UTC', " + s + ") + INTERVAL (" + strconv.Itoa(z.east) + ") SECOND)"
+	}
+	return "timezone(" + sqlquote.Literal(z.name) + ", " + s + ")"
+}
+
+// instantSQL is DuckDB SQL for the instant at which zone z's wall clock
+// shows s (Postgres's timezone(z, timestamp)).
+func instantSQL(z *zoneInfo, s string) string {
+	if z.arithmetic {
+		return "timezone('UTC', " + s + " - INTERVAL (" + strconv.Itoa(z.east) + ") SECOND)"
+	}
+	return "timezone(" + sqlquote.Literal(z.name) + ", " + s + ")"
 }

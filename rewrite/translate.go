@@ -726,8 +726,7 @@ func (m *matcher) shifted(s string, t Type, d shiftDays, neg bool) (string, Type
 		return "(" + s + " + CAST(" + itoa(n) + " AS INTEGER))", plain(pgtype.DateOID), true
 	case d.isInt:
 	case k == vInstant:
-		z := sqlquote.Literal(m.zone)
-		return "timezone(" + z + ", timezone(" + z + ", " + s + ") + " + iv + ")", plain(pgtype.TimestamptzOID), true
+		return instantSQL(m.sz, localSQL(m.sz, s)+" + "+iv), plain(pgtype.TimestamptzOID), true
 	case k == vLocal:
 		return "(" + s + " + " + iv + ")", plain(pgtype.TimestampOID), true
 	case k == vDate:
@@ -811,7 +810,6 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		return s, plain(to.OID), nil
 	}
-	z := sqlquote.Literal(m.zone)
 	switch {
 	case isTimeOID(from.OID) && isTimeOID(to.OID):
 		if to.Typmod != -1 {
@@ -820,17 +818,17 @@ func (m *matcher) castSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		fk, tk := kindOfType(from), kindOfType(to)
 		switch {
 		case fk == vInstant && tk == vLocal:
-			return "timezone(" + z + ", " + s + ")", to, nil
+			return localSQL(m.sz, s), to, nil
 		case fk == vInstant && tk == vDate:
-			return "CAST(timezone(" + z + ", " + s + ") AS DATE)", to, nil
+			return "CAST(" + localSQL(m.sz, s) + " AS DATE)", to, nil
 		case fk == vLocal && tk == vDate:
 			return "CAST(" + s + " AS DATE)", to, nil
 		case fk == vDate && tk == vLocal:
 			return "CAST(" + s + " AS TIMESTAMP)", to, nil
 		case fk == vLocal && tk == vInstant:
-			return "timezone(" + z + ", " + s + ")", to, nil
+			return instantSQL(m.sz, s), to, nil
 		case fk == vDate && tk == vInstant:
-			return "timezone(" + z + ", CAST(" + s + " AS TIMESTAMP))", to, nil
+			return instantSQL(m.sz, "CAST("+s+" AS TIMESTAMP)"), to, nil
 		}
 	case isTextOID(to.OID) && to.Typmod == -1 && to.OID != pgtype.BPCharOID:
 		if isTextOID(from.OID) && from.OID != pgtype.BPCharOID {
@@ -891,7 +889,6 @@ func integralExtract(e *expr) bool {
 }
 
 func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
-	z := sqlquote.Literal(m.zone)
 	switch e.name {
 	case "date_trunc":
 		if len(e.args) != 2 && len(e.args) != 3 {
@@ -908,7 +905,7 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if _, ok := unitGrain(u); !ok || u == "dow" || u == "isodow" || u == "doy" || u == "isoyear" {
 			return "", errType, reason(ReasonTimeBucket, "date_trunc unit %q is not supported on rollups", u)
 		}
-		zone := z
+		zone := m.sz
 		if len(e.args) == 3 {
 			zs, ok := constString(e.args[2])
 			if !ok {
@@ -918,7 +915,7 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			if zi.err != nil {
 				return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 			}
-			zone = sqlquote.Literal(zi.name)
+			zone = zi
 		}
 		s, t, r := sub(e.args[1])
 		if r != nil {
@@ -935,10 +932,10 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 				// buckets: subtract the minutes and seconds the zone's
 				// clock shows. Reading the truncated wall clock back in the
 				// zone would merge them into the later one.
-				local := "timezone(" + zone + ", " + s + ")"
+				local := localSQL(zone, s)
 				return "(" + s + " - (" + local + " - date_trunc('hour', " + local + ")))", plain(pgtype.TimestamptzOID), nil
 			}
-			return "timezone(" + zone + ", date_trunc(" + ul + ", timezone(" + zone + ", " + s + ")))", plain(pgtype.TimestamptzOID), nil
+			return instantSQL(zone, "date_trunc("+ul+", "+localSQL(zone, s)+")"), plain(pgtype.TimestamptzOID), nil
 		case vLocal:
 			if len(e.args) == 3 {
 				break
@@ -948,7 +945,7 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 			if len(e.args) == 3 {
 				break
 			}
-			return "timezone(" + zone + ", CAST(date_trunc(" + ul + ", " + s + ") AS TIMESTAMP))", plain(pgtype.TimestamptzOID), nil
+			return instantSQL(zone, "CAST(date_trunc("+ul+", "+s+") AS TIMESTAMP)"), plain(pgtype.TimestamptzOID), nil
 		}
 		return "", errType, reason(ReasonExpression, "date_trunc of %s is not supported on rollups", typeName(t))
 	case "extract", "date_part":
@@ -973,7 +970,7 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		var local string
 		switch kindOfType(t) {
 		case vInstant:
-			local = "timezone(" + z + ", " + s + ")"
+			local = localSQL(m.sz, s)
 		case vLocal:
 			local = s
 		case vDate:
@@ -1001,19 +998,17 @@ func (m *matcher) funcSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if zi.err != nil {
 			return "", errType, reason(ReasonTimeZone, "time zone %q is not supported: %v", zs, zi.err)
 		}
-		zn := zi.name
 		s, t, r := sub(e.args[1])
 		if r != nil {
 			return "", errType, r
 		}
-		zl := sqlquote.Literal(zn)
 		switch kindOfType(t) {
 		case vInstant:
-			return "timezone(" + zl + ", " + s + ")", plain(pgtype.TimestampOID), nil
+			return localSQL(zi, s), plain(pgtype.TimestampOID), nil
 		case vLocal:
-			return "timezone(" + zl + ", " + s + ")", plain(pgtype.TimestamptzOID), nil
+			return instantSQL(zi, s), plain(pgtype.TimestamptzOID), nil
 		case vDate:
-			return "timezone(" + zl + ", timezone(" + z + ", CAST(" + s + " AS TIMESTAMP)))", plain(pgtype.TimestampOID), nil
+			return localSQL(zi, instantSQL(m.sz, "CAST("+s+" AS TIMESTAMP)")), plain(pgtype.TimestampOID), nil
 		}
 		return "", errType, reason(ReasonExpression, "AT TIME ZONE of %s is not supported on rollups", typeName(t))
 	case "to_char":
@@ -1104,7 +1099,7 @@ func (m *matcher) toCharSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	var local string
 	switch kindOfType(t) {
 	case vInstant:
-		local = "timezone(" + sqlquote.Literal(m.zone) + ", " + s + ")"
+		local = localSQL(m.sz, s)
 	case vLocal:
 		local = s
 	case vDate:
