@@ -70,6 +70,7 @@ var requiredTools = map[string]string{
 	"java":                           "default-jdk-headless",
 	"/usr/share/java/postgresql.jar": "libpostgresql-jdbc-java",
 	"/usr/bin/python3":               "python3-psycopg2 (with python3)",
+	"node":                           "nodejs",
 }
 
 // requireTool fails (never skips) a test whose client is not installed: a

@@ -79,9 +79,12 @@ type convertedRows struct {
 	rollup string
 	vals   []any
 	err    error
-	// hit counts the answer once, when its rows ran out without an error:
-	// an answer that failed and fell back to the warehouse is no hit.
+	// hit counts the answer once, when its rows ran out without an error,
+	// or when it is closed without an error after rows were sent (a portal
+	// a client executed with a row limit and closed, as asyncpg's fetchrow
+	// does): an answer that failed and fell back to the warehouse is no hit.
 	hit  prometheus.Counter
+	sent bool
 	done bool
 }
 
@@ -111,7 +114,17 @@ func (r *convertedRows) Next() bool {
 			return false
 		}
 	}
+	r.sent = true
 	return true
+}
+
+// Close counts a hit whose rows did not run out: see hit.
+func (r *convertedRows) Close() error {
+	if !r.done && r.sent && r.err == nil && r.Rows.Err() == nil {
+		r.done = true
+		r.hit.Inc()
+	}
+	return r.Rows.Close()
 }
 
 func (r *convertedRows) Values() []any { return r.vals }

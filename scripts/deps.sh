@@ -15,6 +15,10 @@
 #   java       javac (compiles the pgjdbc test program)         default-jdk-headless
 #              /usr/share/java/postgresql.jar (pgjdbc)          libpostgresql-jdbc-java
 #   python     /usr/bin/python3 -c 'import psycopg2'            python3-psycopg2
+#              /usr/bin/python3 -c 'import asyncpg'             python3-asyncpg
+#   node       node, npm (the node-postgres test program)        nodejs, npm
+#              node-postgres (pg) and pg-cursor, pinned, from the npm registry
+#              into $XDG_CACHE_HOME/pgrollup/node/VERSION (e2e/node_test.go)
 #   nats       nats-server                                      nats-server
 #   prometheus prometheus, promtool (e2e/ops_*: the scrape      prometheus
 #              test and the alert-rule check)
@@ -31,13 +35,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GO=${GO:-go}
 
-all_groups=(toolchain postgres pgbouncer java python nats prometheus minio)
+all_groups=(toolchain postgres pgbouncer java python node nats prometheus minio)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | nats | prometheus | minio) ;;
+	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | minio) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -81,6 +85,13 @@ have_nats() { command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-ser
 # not be found by the tests either, so PATH is the test here.
 have_prometheus() { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; }
 have_psycopg2() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1; }
+have_asyncpg() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import asyncpg' >/dev/null 2>&1; }
+
+# The node-postgres packages the e2e tests run, pinned; e2e/node_test.go
+# names the same folder.
+node_pg_version=8.13.1
+node_pg_cursor_version=2.12.1
+node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/pgrollup/node/pg-$node_pg_version-cursor-$node_pg_cursor_version
 
 check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	local record=$1
@@ -104,6 +115,11 @@ check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	fi
 	if want python; then
 		have_psycopg2 || $record python3-psycopg2 "psycopg2 for /usr/bin/python3"
+		have_asyncpg || $record python3-asyncpg "asyncpg for /usr/bin/python3"
+	fi
+	if want node; then
+		command -v node >/dev/null 2>&1 || $record nodejs "node"
+		command -v npm >/dev/null 2>&1 || $record npm "npm"
 	fi
 	if want nats; then
 		have_nats || $record nats-server "nats-server"
@@ -171,7 +187,29 @@ install_packages() {
 	echo "scripts/deps.sh: done" >&2
 }
 
+# install_node_pg installs node-postgres from the npm registry unless it is
+# there already: quiet then. The folder appears only once complete.
+install_node_pg() {
+	if [[ -f $node_dir/node_modules/pg/package.json && -f $node_dir/node_modules/pg-cursor/package.json ]]; then
+		return 0
+	fi
+	echo "scripts/deps.sh: installing node-postgres pg@$node_pg_version and pg-cursor@$node_pg_cursor_version" >&2
+	local tmp
+	mkdir -p "${node_dir%/*}"
+	tmp=$(mktemp -d "${node_dir%/*}/.partial.XXXXXX")
+	if ! (cd "$tmp" && npm install --silent --no-audit --no-fund --no-save "pg@$node_pg_version" "pg-cursor@$node_pg_cursor_version" >&2); then
+		rm -rf "$tmp"
+		echo "scripts/deps.sh: npm install of node-postgres failed (is the npm registry reachable?)" >&2
+		return 1
+	fi
+	rm -rf "$node_dir"
+	mv "$tmp" "$node_dir"
+}
+
 install_packages
+if want node; then
+	install_node_pg
+fi
 if want minio; then
 	build_minio
 fi
