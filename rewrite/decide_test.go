@@ -1024,6 +1024,30 @@ func rule8Cases() []decideCase {
 				r.BuiltAt = testNow.Add(-30 * time.Minute)
 			}
 		}},
+		{name: "session allows older answers", sql: "SELECT count(*) FROM orders", rollup: "orders_daily",
+			sess: func(s *Session) { s.Staleness = StalenessSetting{Set: true, Max: 3 * time.Hour} },
+			cat: func(c *Catalog) {
+				c.MaxStaleness = time.Hour
+				for _, r := range c.Rollups {
+					r.BuiltAt = testNow.Add(-2 * time.Hour)
+				}
+			}},
+		{name: "session wants fresher answers", sql: "SELECT count(*) FROM orders", reason: ReasonStale,
+			sess: func(s *Session) { s.Staleness = StalenessSetting{Set: true, Max: 10 * time.Minute} },
+			cat: func(c *Catalog) {
+				for _, r := range c.Rollups {
+					r.BuiltAt = testNow.Add(-30 * time.Minute)
+				}
+			}},
+		{name: "session staleness zero", sql: "SELECT count(*) FROM orders", reason: ReasonStale,
+			sess: func(s *Session) { s.Staleness = StalenessSetting{Set: true} },
+			cat: func(c *Catalog) {
+				for _, r := range c.Rollups {
+					r.BuiltAt = testNow.Add(-time.Second)
+				}
+			}},
+		{name: "session staleness not a duration", sql: "SELECT count(*) FROM orders", reason: ReasonStale,
+			sess: func(s *Session) { s.Staleness = StalenessSetting{Invalid: "soon"} }},
 		{name: "building", sql: "SELECT count(*) FROM orders", reason: ReasonNotBuilt, cat: func(c *Catalog) {
 			for _, r := range c.Rollups {
 				r.Status = StatusBuilding

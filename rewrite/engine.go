@@ -277,7 +277,16 @@ func (c *candidate) execute(x *execCtx, sess *Session, cat *Catalog) (*plan, *Re
 		// Unreachable: a candidate without SQL has a failing step.
 		return nil, reason(ReasonShape, "internal error: no SQL for rollup %s", c.cr.st.Def.Name)
 	}
-	files, r := checkData(c.cr.st, x.lo, x.hi, x.now, cat.MaxStaleness)
+	maxStale := cat.MaxStaleness
+	switch st := sess.Staleness; {
+	case st.Invalid != "":
+		return nil, reason(ReasonStale, "this session's pgrollup.max_staleness %q is not a duration such as '5min' or '0'", st.Invalid)
+	case st.Set && st.Max == 0:
+		return nil, reason(ReasonStale, "this session's pgrollup.max_staleness is 0: only the warehouse is as fresh as the warehouse")
+	case st.Set:
+		maxStale = st.Max
+	}
+	files, r := checkData(c.cr.st, x.lo, x.hi, x.now, maxStale)
 	if r != nil {
 		return nil, r
 	}

@@ -36,6 +36,10 @@ type Session struct {
 	TxWrote bool
 	// TxFailed: the transaction is in the failed state.
 	TxFailed bool
+	// Staleness is the session's own bound on how old a rollup answer may
+	// be (the setting pgrollup.max_staleness), which replaces the
+	// catalog's MaxStaleness.
+	Staleness StalenessSetting
 	// CanRead reports whether the session's user may read everything rollup
 	// reads (SELECT on its source tables and columns, no row-level security).
 	// nil means yes (offline explain).
@@ -55,6 +59,17 @@ type Session struct {
 	// ContextKey identifies Tables and RowFilters, for caching what was
 	// prepared with them; sessions with equal keys have equal maps.
 	ContextKey string
+}
+
+// StalenessSetting is a session's pgrollup.max_staleness.
+type StalenessSetting struct {
+	// Set: the session has the setting, so Max replaces the catalog's
+	// MaxStaleness; a Max of 0 then means as fresh as the warehouse.
+	Set bool
+	Max time.Duration
+	// Invalid is the setting's text when it is not a duration: no rollup
+	// answers until it is one again.
+	Invalid string
 }
 
 // zoneInfo is what decisions need to know about one TimeZone spelling.

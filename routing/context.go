@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -87,8 +88,15 @@ const (
 	probeSessionUser
 	probeRowSecurity
 	probeSuperuser
+	probeMaxStaleness
 	probeFixed
 )
+
+// stalenessSetting is the session setting that bounds how old a rollup
+// answer may be for that session. Postgres keeps any setting with a dot in
+// its name, so a SET of it or a startup option reaches the warehouse
+// unchanged and is read back with the session's context.
+const stalenessSetting = "pgrollup.max_staleness"
 
 // SetTables names the tables rollups read; the next poll builds a Probe for
 // them.
@@ -272,6 +280,7 @@ func (st *contextState) buildProbe() *proxy.Probe {
 		"'u' || session_user",
 		"pg_catalog.current_setting('row_security')",
 		"coalesce((SELECT r.rolsuper::text FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), 'false')",
+		fmt.Sprintf("coalesce('v' || pg_catalog.current_setting(%s, true), 'n')", sqlquote.EscapeLiteral(stalenessSetting)),
 	}
 	for _, n := range st.names {
 		cols = append(cols, fmt.Sprintf("coalesce(pg_catalog.to_regclass(%s)::oid::text, '-')", sqlquote.EscapeLiteral(sqlquote.Ident(n))))
@@ -297,6 +306,7 @@ type sessionView struct {
 	rowFilters map[string]string
 	readable   map[string]bool // catalog table -> SELECT on it and USAGE on its schema
 	superuser  bool            // the current role is a superuser
+	staleness  rewrite.StalenessSetting
 	key        string
 }
 
@@ -370,6 +380,7 @@ func (st *contextState) interpret(vals []string) *sessionView {
 		return v
 	}
 	v.superuser = vals[probeSuperuser] == "true"
+	v.staleness = parseStaleness(vals[probeMaxStaleness])
 	session := sessionValues{
 		currentUser: strings.TrimPrefix(vals[probeCurrentUser], "u"),
 		sessionUser: strings.TrimPrefix(vals[probeSessionUser], "u"),
@@ -420,4 +431,20 @@ func (st *contextState) interpret(vals []string) *sessionView {
 	}
 	v.key = strings.Join(keys, "\x00")
 	return v
+}
+
+// parseStaleness reads the probed pgrollup.max_staleness: "n" when the
+// session never set it, "v" when it was set and reset (Postgres then shows
+// an empty string), else "v" and the value, a duration as the config file
+// writes them ('5min', '30 seconds', '1h', '0').
+func parseStaleness(probed string) rewrite.StalenessSetting {
+	val, ok := strings.CutPrefix(probed, "v")
+	if !ok || strings.TrimSpace(val) == "" {
+		return rewrite.StalenessSetting{}
+	}
+	d, err := config.ParseDuration(val)
+	if err != nil || d < 0 {
+		return rewrite.StalenessSetting{Invalid: val}
+	}
+	return rewrite.StalenessSetting{Set: true, Max: d.Std()}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
+	"github.com/pgrollup/pgrollup/rewrite"
 )
 
 // TestSessionContext runs statements through the proxy and directly on one
@@ -387,5 +388,27 @@ func TestNeedToKnow(t *testing.T) {
 				t.Fatalf("EXPLAIN (ROLLUP) shows file paths: %v, want %v:\n%s", !tt.paths, tt.paths, ex)
 			}
 		})
+	}
+}
+
+func TestParseStaleness(t *testing.T) {
+	for _, c := range []struct {
+		probed string
+		want   rewrite.StalenessSetting
+	}{
+		{"n", rewrite.StalenessSetting{}},
+		{"v", rewrite.StalenessSetting{}},
+		{"v ", rewrite.StalenessSetting{}},
+		{"v0", rewrite.StalenessSetting{Set: true}},
+		{"v5min", rewrite.StalenessSetting{Set: true, Max: 5 * time.Minute}},
+		{"v30 seconds", rewrite.StalenessSetting{Set: true, Max: 30 * time.Second}},
+		{"v1h30m", rewrite.StalenessSetting{Set: true, Max: 90 * time.Minute}},
+		{"vsoon", rewrite.StalenessSetting{Invalid: "soon"}},
+		{"v-5min", rewrite.StalenessSetting{Invalid: "-5min"}},
+		{"v1 month", rewrite.StalenessSetting{Invalid: "1 month"}},
+	} {
+		if got := parseStaleness(c.probed); got != c.want {
+			t.Errorf("parseStaleness(%q) = %+v, want %+v", c.probed, got, c.want)
+		}
 	}
 }

@@ -237,6 +237,7 @@ func (r *Router) session(_ context.Context, snap *snapshot, sess *proxy.SessionI
 		v = unknownView
 	}
 	rs.Tables, rs.RowFilters, rs.ContextKey = v.tables, v.rowFilters, v.key
+	rs.Staleness = v.staleness
 	rs.CanRead = func(rollup string) bool {
 		for _, t := range snap.sources[rollup] {
 			if !v.readable[qualified(t)] {
