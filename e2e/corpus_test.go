@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +221,9 @@ func TestCorpus(t *testing.T) {
 			res.served = strings.Join(diffSortedKeys(out.hits), "+")
 		} else {
 			res.reason, res.detail = corpusReason(out)
+			if res.detail == "" && len(e.Params) > 0 {
+				res.detail = corpusExplainInlined(ctx, r, st, res.reason)
+			}
 			action, documented := actions[res.reason]
 			switch {
 			case res.reason == "":
@@ -241,32 +246,71 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// corpusReason is the code of a passthrough's reason, and its message: from
-// the misses counter (the engine's own decision with the bound values) or
-// else from EXPLAIN (ROLLUP) ("code: message" of the closest candidate).
+// corpusReason is the code of a passthrough's reason, and its message: the
+// code from the misses counter (the engine's own decision, with the bound
+// values) or else from EXPLAIN (ROLLUP), and the message of the candidate
+// EXPLAIN (ROLLUP) gave that code ("rollup: code: message; ..." for
+// candidates, "code: message" when there were none).
 func corpusReason(out diffOutcome) (code, detail string) {
 	if out.fallbacks > 0 {
 		return "fell_back", "the rollup's answer failed and the warehouse answered"
 	}
-	explained := out.reason
-	if i := strings.Index(explained, ": "); i >= 0 && out.explain == "" {
-		// "rollup: code: message; rollup: ..." for candidates, or "code: message".
-		first := strings.SplitN(explained, "; ", 2)[0]
-		parts := strings.SplitN(first, ": ", 3)
-		switch {
-		case len(parts) == 3:
-			code, detail = parts[1], parts[2]
-		case len(parts) == 2:
-			code, detail = parts[0], parts[1]
+	code = out.missReason
+	for _, cand := range strings.Split(out.reason, "; ") {
+		parts := strings.SplitN(cand, ": ", 3)
+		if len(parts) == 2 {
+			parts = append([]string{""}, parts...)
+		}
+		if len(parts) != 3 || (code != "" && parts[1] != code) {
+			continue
+		}
+		return parts[1], parts[2]
+	}
+	return code, ""
+}
+
+// corpusExplainInlined asks EXPLAIN (ROLLUP), in the statement's session,
+// about the statement with its bound values written in as typed literals
+// (EXPLAIN decides without values): the message of the reason code, for the
+// report. The answer itself was decided with the values bound.
+func corpusExplainInlined(ctx context.Context, r *diffRunner, st *diffStmt, code string) string {
+	s, err := r.session(ctx, st.Zone, st.Flavor)
+	if err != nil {
+		return ""
+	}
+	sql := st.SQL
+	for i := len(st.Params); i >= 1; i-- {
+		p := st.Params[i-1]
+		lit := "NULL"
+		if p.Value != nil {
+			lit = "'" + strings.ReplaceAll(*p.Value, "'", "''") + "'"
+		}
+		if name := corpusTypeName(p.OID); name != "unknown" {
+			lit += "::" + name
+		}
+		sql = strings.ReplaceAll(sql, "$"+strconv.Itoa(i), lit)
+	}
+	inlined := *st
+	inlined.SQL, inlined.Params = sql, nil
+	_, reason := diffExplain(ctx, s.proxy, &inlined)
+	if _, detail := corpusReason(diffOutcome{reason: reason, missReason: code}); detail != "" {
+		return detail
+	}
+	// Written in, the values may meet another rule first: say which.
+	if other, detail := corpusReason(diffOutcome{reason: reason}); detail != "" {
+		return fmt.Sprintf("(with the values written in: %s: %s)", other, detail)
+	}
+	return ""
+}
+
+// corpusTypeName is the corpus's name of a parameter type.
+func corpusTypeName(oid uint32) string {
+	for name, o := range corpusTypeOIDs {
+		if o == oid {
+			return name
 		}
 	}
-	if out.missReason != "" {
-		if code != out.missReason {
-			detail = ""
-		}
-		code = out.missReason
-	}
-	return code, detail
+	return "unknown"
 }
 
 // corpusReport is the measurement: statements, answerable, served, wrong
@@ -276,7 +320,7 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 	answerable, served, servedAnswerable, wrong := 0, 0, 0, 0
 	reasons := map[string]int{}
 	byTool := map[string][2]int{}
-	var missed, unexpected []corpusResult
+	var missed, unexpected, refused []corpusResult
 	for _, r := range results {
 		if r.wrong {
 			wrong++
@@ -299,6 +343,8 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 			byTool[r.e.Tool] = c
 		} else if r.served != "" {
 			unexpected = append(unexpected, r)
+		} else {
+			refused = append(refused, r)
 		}
 	}
 	pct := 100 * float64(servedAnswerable) / float64(max(answerable, 1))
@@ -319,6 +365,10 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 	fmt.Fprintf(&b, "answerable but not served (%d):\n", len(missed))
 	for _, r := range missed {
 		fmt.Fprintf(&b, "  %s [%s, aimed at %s] %s: %s\n    %s\n", r.e.ID, r.e.Tool, r.e.Rollup, r.reason, r.detail, corpusOneLine(r.e.SQL))
+	}
+	fmt.Fprintf(&b, "not answerable, and refused (%d):\n", len(refused))
+	for _, r := range refused {
+		fmt.Fprintf(&b, "  %s [%s] %s: %s\n    (annotated: %s)\n", r.e.ID, r.e.Tool, r.reason, r.detail, r.e.Why)
 	}
 	if len(unexpected) > 0 {
 		fmt.Fprintf(&b, "served although annotated not answerable (%d; the answers were compared):\n", len(unexpected))
