@@ -1,8 +1,7 @@
-"""Generates ../{metabase,tableau,grafana,looker,lightdash,malloy}.json.
+"""Generates ../{metabase,tableau,grafana,looker,lightdash}.json.
 
-These tools do not run here (Metabase, Tableau, Looker are servers or
-desktop applications; Malloy's compiler needs a live connection for the
-schema), so their statements are their SQL templates filled in for the
+These tools do not run here (Metabase, Tableau, Looker, Lightdash and
+Grafana are servers or desktop applications), so their statements are their SQL templates filled in for the
 corpus's dashboards. Each entry names the source it follows:
 
 - Metabase: src/metabase/driver/postgres.clj and
@@ -26,9 +25,6 @@ corpus's dashboards. Each entry names the source it follows:
   MD5-based symmetric aggregates over fanned-out joins).
 - Lightdash: lightdash/lightdash packages/backend/src/utils/QueryBuilder
   (DATE_TRUNC('WEEK', ...), COALESCE sums, inThePast filters).
-- Malloy: malloydata/malloy packages/malloy/src/dialect/postgres/postgres.ts
-  (WITH __stage0 AS (...) SELECT row_to_json(finalStage) as row FROM
-  __stage0 AS finalStage; COALESCE(SUM(x),0); GROUP BY ordinals).
 
 Run: python3 templates.py
 """
@@ -200,22 +196,8 @@ lightdash = [
           'SELECT\n  "customers".segment AS "customers_segment",\n  AVG("orders".amount) AS "orders_average_amount"\nFROM "public"."orders" AS "orders"\nLEFT OUTER JOIN "public"."customers" AS "customers"\n  ON ("orders".customer_id) = ("customers".id)\nGROUP BY 1\nORDER BY "orders_average_amount" DESC\nLIMIT 500', "orders_daily"),
 ]
 
-# ---- Malloy -----------------------------------------------------------------
-ML = ("malloy", "0.0.431 postgres dialect", "malloydata/malloy packages/malloy/src/dialect/postgres/postgres.ts, run through the Postgres connection's row_to_json wrapper: ")
-malloy = [
-    entry(*ML[:2], ML[2] + "run: orders -> { group_by: status; aggregate: total is amount.sum() }", "by-status",
-          'WITH __stage0 AS (\n  SELECT \n    base."status" as "status",\n    COALESCE(SUM(base."amount"),0) as "total"\n  FROM "public"."orders" as base\n  GROUP BY 1\n  ORDER BY 2 desc NULLS LAST\n)\nSELECT row_to_json(finalStage) as row FROM __stage0 AS finalStage', "orders_daily"),
-    entry(*ML[:2], ML[2] + "run: orders -> { group_by: m is created_at.month; aggregate: n is count() }", "month",
-          'WITH __stage0 AS (\n  SELECT \n    DATE_TRUNC(\'month\', base."created_at") as "m",\n    COUNT(1) as "n"\n  FROM "public"."orders" as base\n  GROUP BY 1\n  ORDER BY 1 desc NULLS LAST\n)\nSELECT row_to_json(finalStage) as row FROM __stage0 AS finalStage', "orders_daily"),
-    entry(*ML[:2], ML[2] + "the aggregate core alone (as `malloy compile` prints it, without the connection's wrapper)", "core",
-          'SELECT \n   base."status" as "status",\n   COALESCE(SUM(base."amount"),0) as "total",\n   COUNT(1) as "n"\nFROM "public"."orders" as base\nGROUP BY 1\nORDER BY 2 desc NULLS LAST', "orders_daily"),
-    entry(*ML[:2], ML[2] + "run: orders -> { where: created_at ? @2024-03 group_by: status; aggregate: n is count() }", "month-filter",
-          'WITH __stage0 AS (\n  SELECT \n    base."status" as "status",\n    COUNT(1) as "n"\n  FROM "public"."orders" as base\n  WHERE (base."created_at">=TIMESTAMPTZ \'2024-03-01 00:00:00\')and(base."created_at"<TIMESTAMPTZ \'2024-04-01 00:00:00\')\n  GROUP BY 1\n  ORDER BY 2 desc NULLS LAST\n)\nSELECT row_to_json(finalStage) as row FROM __stage0 AS finalStage', "orders_daily"),
-]
-
 write("metabase", metabase)
 write("tableau", tableau)
 write("grafana", grafana)
 write("looker", looker)
 write("lightdash", lightdash)
-write("malloy", malloy)
