@@ -116,9 +116,12 @@ bench-memory: build
 # directly on Postgres and through pgrollup; prints statements, answerable,
 # served, wrong answers, refusals by reason and the answerable statements
 # not served, and writes the report to bin/corpus-report.txt.
+# make bench-corpus CORPUS_LOCALE=en_US.UTF-8 measures on a database of that locale.
+CORPUS_LOCALE ?=
+
 .PHONY: bench-corpus
 bench-corpus:
 	bash scripts/deps.sh postgres
 	@mkdir -p bin
-	PGROLLUP_CORPUS_REPORT=$(CURDIR)/bin/corpus-report.txt PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 10m -run '^TestCorpus$$' ./e2e
+	PGROLLUP_CORPUS_LOCALE=$(CORPUS_LOCALE) PGROLLUP_CORPUS_REPORT=$(CURDIR)/bin/corpus-report.txt PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 10m -run '^TestCorpus$$' ./e2e
 	@cat bin/corpus-report.txt

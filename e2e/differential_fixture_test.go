@@ -112,18 +112,23 @@ const diffOrders = 12000
 
 func startDiffFixture(t *testing.T) *diffFixture {
 	t.Helper()
-	return startDiffFixtureWith(t, "differential", diffRollups())
+	return startDiffFixtureWith(t, "differential", diffRollups(), "")
 }
 
 // startDiffFixtureWith is startDiffFixture with other rollups over the same
 // dataset and tables; name tells its pgrollup's directory and log apart.
-func startDiffFixtureWith(t *testing.T, name string, rollups []map[string]any) *diffFixture {
+// A locale other than "" creates the database with it (the cluster's is C).
+func startDiffFixtureWith(t *testing.T, name string, rollups []map[string]any, locale string) *diffFixture {
 	t.Helper()
+	create := "CREATE DATABASE " + diffDB + " OWNER " + userScram
+	if locale != "" {
+		create += " TEMPLATE template0 LOCALE '" + strings.ReplaceAll(locale, "'", "''") + "'"
+	}
 	ctx := testCtx(t, 3*time.Minute)
 	super := superConn(t, ctx, "postgres")
 	for _, s := range []string{
 		"DROP DATABASE IF EXISTS " + diffDB + " WITH (FORCE)",
-		"CREATE DATABASE " + diffDB + " OWNER " + userScram,
+		create,
 		// Sorts for DISTINCT aggregates stay in memory: the suite's time is
 		// mostly Postgres's. Answers do not depend on it.
 		"ALTER DATABASE " + diffDB + " SET work_mem = '64MB'",
