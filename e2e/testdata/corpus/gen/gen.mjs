@@ -46,6 +46,9 @@ const knexCases = [
   ['region-max', `knex('orders').join('stores', 'orders.store_id', 'stores.id').select('stores.region').max({ biggest: 'amount' }).groupBy('stores.region')`, null, 'max(amount) is not a measure of the region rollup, and the other rollups are not built with the stores join'],
   ['note-like', `knex('orders').count({ n: '*' }).where('note', 'like', 'note 1%')`, null, 'note is not a dimension of any rollup'],
   ['sample', `knex('orders').select('status').count({ n: '*' }).whereRaw('random() < ?', [0.5]).groupBy('status')`, null, 'random() in the aggregate core is volatile'],
+  ['order-date-from-js-date', `knex('orders').select('status').count({ n: '*' }).where('order_date', '>=', d('2024-02-01T00:00:00Z')).andWhere('order_date', '<', d('2024-03-01T00:00:00Z')).groupBy('status')`, 'orders_by_order_date'],
+  ['stores-first', `knex.select('stores.region').count({ n: '*' }).from(knex.raw('??, ??', ['stores', 'orders'])).whereRaw('?? = ??', ['orders.store_id', 'stores.id']).groupBy('stores.region')`, 'orders_region_monthly'],
+  ['customers-first', `knex.select('customers.country').count({ n: '*' }).from(knex.raw('??, ??', ['customers', 'orders'])).whereRaw('?? = ??', ['orders.customer_id', 'customers.id']).groupBy('customers.country')`, null, 'an inner join of customers, which the rollups join with the declared left join: orders without a customer would be counted under a NULL country'],
   ['by-customer', `knex('orders').select('customer_id').sum({ revenue: 'amount' }).groupBy('customer_id').orderBy('revenue', 'desc').limit(10)`, null, 'customer_id is not a dimension'],
 ];
 
@@ -61,6 +64,9 @@ const kyselyCases = [
   ['avg-price', `db.selectFrom('orders').select(['status', (eb) => eb.fn.avg('price').as('avg_price')]).groupBy('status')`, 'orders_daily'],
   ['local-day', `db.selectFrom('orders').select([sql\`date_trunc('day', local_ts)\`.as('day'), (eb) => eb.fn.countAll().as('n')]).where('local_ts', '>=', d('2024-10-01T00:00:00Z')).where('local_ts', '<', d('2024-10-08T00:00:00Z')).groupBy(sql\`date_trunc('day', local_ts)\`).orderBy('day')`, 'orders_local_daily'],
   ['status-limit', `db.selectFrom('orders').select(['status', (eb) => eb.fn.sum('amount').as('revenue')]).groupBy('status').orderBy('revenue', 'desc').limit(5)`, 'orders_daily'],
+  ['last-7-days', `db.selectFrom('orders').select(['status', (eb) => eb.fn.countAll().as('n')]).where('created_at', '>=', sql\`current_date - 7\`).groupBy('status')`, 'orders_daily'],
+  ['rolling-7-days', `db.selectFrom('orders').select(['status', (eb) => eb.fn.countAll().as('n')]).where('created_at', '>=', sql\`now() - interval '7 days'\`).groupBy('status')`, null, 'now() - 7 days is not on a bucket edge of any rollup'],
+  ['stores-first', `db.selectFrom(['stores', 'orders']).select(['stores.region', (eb) => eb.fn.sum('orders.amount').as('revenue')]).whereRef('orders.store_id', '=', 'stores.id').groupBy('stores.region')`, 'orders_region_monthly'],
   ['amount-bucket', `db.selectFrom('orders').select([sql\`floor(amount / 100)\`.as('bucket'), (eb) => eb.fn.countAll().as('n')]).groupBy(sql\`floor(amount / 100)\`)`, null, 'amount is a measure, not a dimension: buckets of it are not in any rollup'],
   ['quantity-dim', `db.selectFrom('orders').select(['quantity', (eb) => eb.fn.countAll().as('n')]).groupBy('quantity')`, null, 'quantity is not a dimension of any corpus rollup'],
 ];
