@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
 // The corpus (e2e/testdata/corpus, see its README) is SQL that real
@@ -180,6 +183,13 @@ type corpusResult struct {
 	reason string // the refusal's code, "" if served
 	detail string // the refusal's message (EXPLAIN (ROLLUP)), when there is one
 	wrong  bool
+	// cores are the rollups that answer the aggregate cores of a statement
+	// that was not served, when it wraps them (a WITH query or a subquery
+	// in FROM): what answering the core and letting the warehouse finish
+	// the rest could serve, unless the statement also reads a table
+	// itself around them (outerTable: a top-N join).
+	cores      []string
+	outerTable bool
 }
 
 // TestCorpus runs every corpus statement directly on Postgres and through
@@ -226,6 +236,9 @@ func TestCorpus(t *testing.T) {
 			res.reason, res.detail = corpusReason(out)
 			if res.detail == "" && len(e.Params) > 0 {
 				res.detail = corpusExplainInlined(ctx, r, st, res.reason)
+			}
+			if len(e.Params) == 0 {
+				res.cores, res.outerTable = corpusCoreRollups(ctx, r, st)
 			}
 			action, documented := actions[res.reason]
 			switch {
@@ -313,6 +326,59 @@ func corpusExplainInlined(ctx context.Context, r *diffRunner, st *diffStmt, code
 	return ""
 }
 
+// corpusCoreRollups asks EXPLAIN (ROLLUP), in the statement's session,
+// about each query a statement wraps (its WITH queries and the subqueries
+// in its FROM, joined or not), and returns for each the rollup chosen ("-"
+// if none), nil if it wraps none, and whether the statement's own FROM also
+// reads a table.
+func corpusCoreRollups(ctx context.Context, r *diffRunner, st *diffStmt) (rollups []string, outerTable bool) {
+	tree, err := pg_query.Parse(st.SQL)
+	if err != nil || len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt() == nil {
+		return nil, false
+	}
+	sel := tree.Stmts[0].Stmt.GetSelectStmt()
+	var cores []*pg_query.Node
+	ctes := map[string]bool{}
+	if sel.WithClause != nil {
+		for _, cte := range sel.WithClause.Ctes {
+			cores = append(cores, cte.GetCommonTableExpr().GetCtequery())
+			ctes[cte.GetCommonTableExpr().GetCtename()] = true
+		}
+	}
+	var walk func(n *pg_query.Node)
+	walk = func(n *pg_query.Node) {
+		switch {
+		case n.GetRangeVar() != nil:
+			rv := n.GetRangeVar()
+			outerTable = outerTable || rv.Schemaname != "" || !ctes[rv.Relname]
+		case n.GetRangeSubselect() != nil:
+			cores = append(cores, n.GetRangeSubselect().GetSubquery())
+		case n.GetJoinExpr() != nil:
+			walk(n.GetJoinExpr().GetLarg())
+			walk(n.GetJoinExpr().GetRarg())
+		}
+	}
+	for _, n := range sel.FromClause {
+		walk(n)
+	}
+	s, err := r.session(ctx, st.Zone, st.Flavor)
+	if err != nil {
+		return nil, outerTable
+	}
+	for _, core := range cores {
+		sql, err := pg_query.Deparse(&pg_query.ParseResult{Version: tree.Version, Stmts: []*pg_query.RawStmt{{Stmt: core}}})
+		if err != nil {
+			continue
+		}
+		chosen, _ := diffExplain(ctx, s.proxy, &diffStmt{SQL: sql})
+		if chosen == "" {
+			chosen = "-"
+		}
+		rollups = append(rollups, chosen)
+	}
+	return rollups, outerTable
+}
+
 // corpusTypeName is the corpus's name of a parameter type.
 func corpusTypeName(oid uint32) string {
 	for name, o := range corpusTypeOIDs {
@@ -373,9 +439,21 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 		fmt.Fprintf(&b, "  %-22s %3d  (what to do: %s)\n", c, reasons[c], actions[c])
 	}
 	fmt.Fprintf(&b, "answerable but not served (%d):\n", len(missed))
+	coresServed := 0
 	for _, r := range missed {
 		fmt.Fprintf(&b, "  %s [%s, aimed at %s] %s: %s\n    %s\n", r.e.ID, r.e.Tool, r.e.Rollup, r.reason, r.detail, corpusOneLine(r.e.SQL))
+		if len(r.cores) > 0 {
+			around := ""
+			if r.outerTable {
+				around = " (and it reads a table itself around them)"
+			}
+			fmt.Fprintf(&b, "    the queries it wraps are answered by: %s%s\n", strings.Join(r.cores, ", "), around)
+			if !slices.Contains(r.cores, "-") && !r.outerTable {
+				coresServed++
+			}
+		}
 	}
+	fmt.Fprintf(&b, "answerable but not served that only wrap queries rollups answer (the warehouse could finish them): %d\n", coresServed)
 	fmt.Fprintf(&b, "not answerable, and refused (%d):\n", len(refused))
 	for _, r := range refused {
 		fmt.Fprintf(&b, "  %s [%s] %s: %s\n    (annotated: %s)\n", r.e.ID, r.e.Tool, r.reason, r.detail, r.e.Why)
