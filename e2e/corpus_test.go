@@ -435,9 +435,14 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 	b.WriteString("refusals by reason:\n")
 	codes := diffSortedKeys(reasons)
 	sort.SliceStable(codes, func(i, j int) bool { return reasons[codes[i]] > reasons[codes[j]] })
+	idle := 0
 	for _, c := range codes {
 		fmt.Fprintf(&b, "  %-22s %3d  (what to do: %s)\n", c, reasons[c], actions[c])
+		if strings.HasPrefix(actions[c], "Nothing") {
+			idle += reasons[c]
+		}
 	}
+	fmt.Fprintf(&b, "refusals whose reason leaves the user nothing to do (docs/matching.md: \"Nothing...\"): %d\n", idle)
 	fmt.Fprintf(&b, "answerable but not served (%d):\n", len(missed))
 	coresServed := 0
 	for _, r := range missed {
