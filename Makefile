@@ -9,6 +9,7 @@
 #   make bench-serving  answers from rollups: directly on Postgres, through pgrollup and on DuckDB alone
 #   make bench-outage   what pgrollup serves while Postgres is stopped
 #   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
+#   make bench-corpus  how much of a corpus of real BI tools' and generators' SQL rollups serve (e2e/testdata/corpus)
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
 #   make clean       remove bin/ and the demo's data
@@ -110,3 +111,17 @@ bench-memory: build
 	bash scripts/deps.sh postgres pgbouncer
 	$(GO) build -o bin/pgrollup-bench-memory ./bench/memory
 	bin/pgrollup-bench-memory -pgrollup bin/pgrollup $(MEMORY_FLAGS)
+
+# Corpus benchmark (e2e TestCorpus over e2e/testdata/corpus): every statement
+# directly on Postgres and through pgrollup; prints statements, answerable,
+# served, wrong answers, refusals by reason and the answerable statements
+# not served, and writes the report to bin/corpus-report.txt.
+# make bench-corpus CORPUS_LOCALE=en_US.UTF-8 measures on a database of that locale.
+CORPUS_LOCALE ?=
+
+.PHONY: bench-corpus
+bench-corpus:
+	bash scripts/deps.sh postgres
+	@mkdir -p bin
+	PGROLLUP_CORPUS_LOCALE=$(CORPUS_LOCALE) PGROLLUP_CORPUS_REPORT=$(CURDIR)/bin/corpus-report.txt PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 10m -run '^TestCorpus$$' ./e2e
+	@cat bin/corpus-report.txt

@@ -77,11 +77,16 @@ var diffFlavors = map[string]map[string]string{
 	// pgjdbc's default: extra_float_digits 2 in the startup packet, then
 	// SET extra_float_digits = 3 (see diffFlavorInit).
 	"pgjdbc-set": {"extra_float_digits": "2"},
+	// Sequelize's sessions: its default timezone option '+00:00' set as
+	// an interval on every connect (see diffFlavorInit).
+	"sequelize": {},
 }
 
 // diffFlavorInit are statements a flavor's sessions run once after connecting.
 var diffFlavorInit = map[string][]string{
 	"pgjdbc-set": {"SET extra_float_digits = 3"},
+	// sequelize 6, lib/dialects/postgres/connection-manager.js.
+	"sequelize": {"SET client_min_messages TO warning; SET TIME ZONE INTERVAL '+00:00' HOUR TO MINUTE"},
 }
 
 // diffResult is what one execution returned, as raw as pgconn gives it.

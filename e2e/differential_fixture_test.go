@@ -98,6 +98,7 @@ func diffRollups() []map[string]any {
 type diffFixture struct {
 	proxy   *proxyProc
 	cfgFile string
+	rollups int // how many rollups its configuration declares
 	direct  target
 	via     target
 	crashes []string // the panics of pgrollup processes that died
@@ -111,11 +112,23 @@ const diffOrders = 12000
 
 func startDiffFixture(t *testing.T) *diffFixture {
 	t.Helper()
+	return startDiffFixtureWith(t, "differential", diffRollups(), "")
+}
+
+// startDiffFixtureWith is startDiffFixture with other rollups over the same
+// dataset and tables; name tells its pgrollup's directory and log apart.
+// A locale other than "" creates the database with it (the cluster's is C).
+func startDiffFixtureWith(t *testing.T, name string, rollups []map[string]any, locale string) *diffFixture {
+	t.Helper()
+	create := "CREATE DATABASE " + diffDB + " OWNER " + userScram
+	if locale != "" {
+		create += " TEMPLATE template0 LOCALE '" + strings.ReplaceAll(locale, "'", "''") + "'"
+	}
 	ctx := testCtx(t, 3*time.Minute)
 	super := superConn(t, ctx, "postgres")
 	for _, s := range []string{
 		"DROP DATABASE IF EXISTS " + diffDB + " WITH (FORCE)",
-		"CREATE DATABASE " + diffDB + " OWNER " + userScram,
+		create,
 		// Sorts for DISTINCT aggregates stay in memory: the suite's time is
 		// mostly Postgres's. Answers do not depend on it.
 		"ALTER DATABASE " + diffDB + " SET work_mem = '64MB'",
@@ -132,9 +145,9 @@ func startDiffFixture(t *testing.T) *diffFixture {
 	t.Logf("dataset: %d orders loaded in %s", diffOrders, time.Since(start).Round(time.Millisecond))
 	owner.Close(ctx)
 
-	fx := &diffFixture{direct: target{name: "direct", host: env.pg.Host, port: env.pg.Port}}
+	fx := &diffFixture{direct: target{name: "direct", host: env.pg.Host, port: env.pg.Port}, rollups: len(rollups)}
 	var err error
-	if fx.cfgFile, err = writeDiffConfig(); err != nil {
+	if fx.cfgFile, err = writeDiffConfig(name, rollups); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -144,10 +157,10 @@ func startDiffFixture(t *testing.T) *diffFixture {
 		}
 		err := p.stop(10 * time.Second)
 		if err != nil {
-			t.Errorf("differential pgrollup did not shut down cleanly on SIGTERM: %v", err)
+			t.Errorf("%s pgrollup did not shut down cleanly on SIGTERM: %v", name, err)
 		}
 		if t.Failed() || err != nil {
-			t.Logf("===== pgrollup log (differential) =====\n%s", tail(p.log.Bytes(), 200))
+			t.Logf("===== pgrollup log (%s) =====\n%s", name, tail(p.log.Bytes(), 200))
 		}
 	})
 	if err := fx.start(ctx, t); err != nil {
@@ -165,7 +178,7 @@ func (fx *diffFixture) start(ctx context.Context, t *testing.T) error {
 	fx.proxy = p
 	fx.via = target{name: "proxy", host: p.host, port: p.port}
 	start := time.Now()
-	states, err := waitRollupsActive(ctx, p, len(diffRollups()))
+	states, err := waitRollupsActive(ctx, p, fx.rollups)
 	if err != nil {
 		return err
 	}
@@ -207,10 +220,11 @@ func diffPanicOf(log []byte) string {
 	return strings.Join(lines[:min(len(lines), 13)], "\n")
 }
 
-// writeDiffConfig writes the differential configuration and returns its path.
-// Its ports stay the same over restarts.
-func writeDiffConfig() (string, error) {
-	dir := filepath.Join(env.tmp, "proxy-differential")
+// writeDiffConfig writes the differential configuration with the given
+// rollups into a directory of its own for name, and returns its path. Its
+// ports stay the same over restarts.
+func writeDiffConfig(name string, rollups []map[string]any) (string, error) {
+	dir := filepath.Join(env.tmp, "proxy-"+name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -245,7 +259,7 @@ func writeDiffConfig() (string, error) {
 				{"table": "public.accounts", "on": "tickets.account_id = accounts.id", "type": "left", "relationship": "many_to_one"},
 			},
 		}},
-		"rollups": diffRollups(),
+		"rollups": rollups,
 	}
 	text, err := yaml.Marshal(cfg)
 	if err != nil {
