@@ -202,12 +202,10 @@ func (f *foldCtx) textToTime(s string, k valueKind) (tval, bool) {
 		// parameters ('2025-01-01T00:00:00.000Z') on timestamp columns.
 		return tval{vLocal, t}, true
 	case vDate:
-		// And in date input. A time of day other than midnight is left to
-		// Postgres.
-		if !t.Equal(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)) {
-			return tval{}, false
-		}
-		return tval{vDate, t}, true
+		// Date input reads the date and ignores the time of day and the
+		// offset: '2024-06-30T23:59:59Z'::date is 2024-06-30 (Grafana's
+		// $__timeFilter on a date column). parseISO takes no 24:00.
+		return tval{vDate, time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)}, true
 	}
 	return tval{}, false
 }
