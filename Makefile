@@ -9,6 +9,7 @@
 #   make bench-serving  answers from rollups: directly on Postgres, through pgrollup and on DuckDB alone
 #   make bench-outage   what pgrollup serves while Postgres is stopped
 #   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
+#   make bench-ssb   the Star Schema Benchmark's 13 queries directly on Postgres and through pgrollup
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
 #   make clean       remove bin/ and the demo's data
@@ -110,3 +111,15 @@ bench-memory: build
 	bash scripts/deps.sh postgres pgbouncer
 	$(GO) build -o bin/pgrollup-bench-memory ./bench/memory
 	bin/pgrollup-bench-memory -pgrollup bin/pgrollup $(MEMORY_FLAGS)
+
+# Star Schema Benchmark (bench/ssb): SSB data at a scale factor, the 13 queries
+# directly on Postgres and through pgrollup with one or two rollups per flight,
+# every answer compared; a per-query table of times, speed-ups and decisions.
+# make bench-ssb SSB_FLAGS='-scale 1 -runs 3 -locale C'
+SSB_FLAGS ?=
+
+.PHONY: bench-ssb
+bench-ssb: build
+	bash scripts/deps.sh postgres
+	$(GO) build -o bin/pgrollup-bench-ssb ./bench/ssb
+	bin/pgrollup-bench-ssb -pgrollup bin/pgrollup $(SSB_FLAGS)
