@@ -162,16 +162,17 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("\nSSB at scale %g, database locale %s, median of %d runs (load average %s):\n\n", o.scale, locale, o.runs, loadAverage())
 	printTable(os.Stdout, results)
 	var wrong []string
-	served := 0
+	var speedups []float64
 	for _, r := range results {
 		if r.diff != "" {
 			wrong = append(wrong, r.q.id+": "+r.diff)
 		}
 		if r.served() {
-			served++
+			speedups = append(speedups, r.speedup())
 		}
 	}
-	fmt.Printf("\n%d of 13 served from rollups; %d of 13 answers equal to Postgres's.\n", served, 13-len(wrong))
+	fmt.Printf("\n%d of 13 served from rollups (median speed-up %.1f×); %d of 13 answers equal to Postgres's.\n",
+		len(speedups), median(speedups), 13-len(wrong))
 
 	if o.keep && ctx.Err() == nil {
 		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n  Postgres directly:  psql %q\n  through pgrollup:   psql %q\n  admin and metrics:  %s/api/rollups  %s/metrics\n",

