@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/app/serve"
 	"github.com/pgrollup/pgrollup/internal/jobstest"
@@ -195,6 +197,54 @@ func TestGenerator(t *testing.T) {
 		ext, disc, rev := row[9].(int), row[11].(int), row[12].(int)
 		if rev != ext*(100-disc)/100 || disc < 0 || disc > 10 || row[8].(int) < 1 || row[8].(int) > 50 {
 			t.Fatalf("lineorder %v", row)
+		}
+	}
+}
+
+// TestCompare holds the answer check to what it must catch: another value,
+// row count, column name or type, and rows out of the ORDER BY's order,
+// while rows tied on the ORDER BY may come in either order.
+func TestCompare(t *testing.T) {
+	field := func(name string, oid uint32) pgconn.FieldDescription {
+		return pgconn.FieldDescription{Name: name, DataTypeOID: oid, TypeModifier: -1}
+	}
+	fields := []pgconn.FieldDescription{field("d_year", 23), field("revenue", 20)}
+	res := func(fs []pgconn.FieldDescription, rows ...string) *pgconn.Result {
+		r := &pgconn.Result{FieldDescriptions: fs}
+		for _, row := range rows {
+			var vals [][]byte
+			for _, v := range strings.Split(row, ",") {
+				if v == "NULL" {
+					vals = append(vals, nil)
+				} else {
+					vals = append(vals, []byte(v))
+				}
+			}
+			r.Rows = append(r.Rows, vals)
+		}
+		return r
+	}
+	want := res(fields, "1992,30", "1992,20", "1993,10")
+	for _, c := range []struct {
+		name string
+		got  *pgconn.Result
+		keys []int
+		ok   bool
+	}{
+		{"same", res(fields, "1992,30", "1992,20", "1993,10"), []int{0, 1}, true},
+		{"ties on the ORDER BY swapped", res(fields, "1992,20", "1992,30", "1993,10"), []int{0}, true},
+		{"no ORDER BY, any order", res(fields, "1993,10", "1992,20", "1992,30"), nil, true},
+		{"out of the ORDER BY's order", res(fields, "1992,20", "1992,30", "1993,10"), []int{0, 1}, false},
+		{"out of order", res(fields, "1993,10", "1992,30", "1992,20"), []int{0}, false},
+		{"another value", res(fields, "1992,30", "1992,21", "1993,10"), nil, false},
+		{"NULL for a value", res(fields, "1992,30", "1992,NULL", "1993,10"), nil, false},
+		{"a row less", res(fields, "1992,30", "1993,10"), nil, false},
+		{"a row twice", res(fields, "1992,30", "1992,30", "1992,20", "1993,10"), nil, false},
+		{"another name", res([]pgconn.FieldDescription{field("d_year", 23), field("sum", 20)}, "1992,30", "1992,20", "1993,10"), nil, false},
+		{"another type", res([]pgconn.FieldDescription{field("d_year", 23), field("revenue", 1700)}, "1992,30", "1992,20", "1993,10"), nil, false},
+	} {
+		if diff := compare(want, c.got, c.keys); (diff == "") != c.ok {
+			t.Errorf("%s: compare says %q", c.name, diff)
 		}
 	}
 }
