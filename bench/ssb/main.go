@@ -9,8 +9,8 @@
 //
 // It starts a throw-away PostgreSQL cluster (internal/pgcluster), creates the
 // benchmark's database with the collation of a default installation (-locale:
-// en_US.UTF-8 as the official Docker image has, else C.UTF-8 as Debian's
-// initdb gives without a LANG; pgcluster's own databases use C), generates
+// en_US.UTF-8 as the official Docker image has, else C.UTF-8, which every
+// glibc system has; pgcluster's own databases use C), generates
 // lineorder, customer, supplier, part and dwdate at -scale with dbgen's value
 // distributions in Go and loads them with COPY. It then starts `pgrollup
 // serve` with the rollups of rollupsYAML, waits for their builds, and runs
