@@ -10,6 +10,7 @@
 #   make bench-outage   what pgrollup serves while Postgres is stopped
 #   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
 #   make bench-corpus  how much of a corpus of real BI tools' and generators' SQL rollups serve (e2e/testdata/corpus)
+#   make bench-ssb   the Star Schema Benchmark's 13 queries directly on Postgres and through pgrollup
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
 #   make clean       remove bin/ and the demo's data
@@ -125,3 +126,15 @@ bench-corpus:
 	@mkdir -p bin
 	PGROLLUP_CORPUS_LOCALE=$(CORPUS_LOCALE) PGROLLUP_CORPUS_REPORT=$(CURDIR)/bin/corpus-report.txt PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 10m -run '^TestCorpus$$' ./e2e
 	@cat bin/corpus-report.txt
+
+# Star Schema Benchmark (bench/ssb): SSB data at a scale factor, the 13 queries
+# directly on Postgres and through pgrollup with one or two rollups per flight,
+# every answer compared; a per-query table of times, speed-ups and decisions.
+# make bench-ssb SSB_FLAGS='-scale 1 -runs 3 -locale C'
+SSB_FLAGS ?=
+
+.PHONY: bench-ssb
+bench-ssb: build
+	bash scripts/deps.sh postgres
+	$(GO) build -o bin/pgrollup-bench-ssb ./bench/ssb
+	bin/pgrollup-bench-ssb -pgrollup bin/pgrollup $(SSB_FLAGS)

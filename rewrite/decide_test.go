@@ -1211,3 +1211,28 @@ func mustDay(s string) time.Time {
 	}
 	return v
 }
+
+// TestVarcharOperands: a varchar(n) column compared with a literal is
+// compared as text with text in Postgres (varchar has no operators of its
+// own), so the literal keeps its length; only a cast to varchar(n) cuts it.
+// The Star Schema Benchmark's dimensions are varchar(n) (c_region = 'ASIA').
+func TestVarcharOperands(t *testing.T) {
+	varchar := map[string]string{"public.orders.status": "varchar(9)"}
+	cases := []decideCase{
+		{name: "equal", sql: "SELECT status, sum(amount) FROM orders WHERE status = 'completed' GROUP BY 1", rollup: "orders_daily", want: []string{"'completed'"}},
+		{name: "literal first", sql: "SELECT sum(amount) FROM orders WHERE 'completed' = status", rollup: "orders_daily"},
+		{name: "longer than the column", sql: "SELECT count(*) FROM orders WHERE status <> 'completed and more'", rollup: "orders_daily", want: []string{"'completed and more'"}},
+		{name: "in", sql: "SELECT status, count(*) FROM orders WHERE status IN ('completed', 'shipped') GROUP BY 1", rollup: "orders_daily"},
+		{name: "or of equalities", sql: "SELECT count(*) FROM orders WHERE (status = 'a' OR status = 'b')", rollup: "orders_daily"},
+		{name: "between", sql: "SELECT count(*) FROM orders WHERE status BETWEEN 'a' AND 'm'", rollup: "orders_daily"},
+		{name: "bound parameter", sql: "SELECT count(*) FROM orders WHERE status = $1", rollup: "orders_daily", params: []Param{{Type: pgtype.TextOID, Value: "completed"}}},
+		{name: "literal cast to varchar(n)", sql: "SELECT count(*) FROM orders WHERE status = 'completed'::varchar(3)", reason: ReasonExpression},
+		{name: "char(n) column", sql: "SELECT count(*) FROM orders WHERE status = 'completed'", reason: ReasonExpression, types: map[string]string{"public.orders.status": "char(9)"}},
+	}
+	for i := range cases {
+		if cases[i].types == nil {
+			cases[i].types = varchar
+		}
+	}
+	runCases(t, cases)
+}

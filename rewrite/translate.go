@@ -193,6 +193,18 @@ func (m *matcher) typed(e *expr, t Type, sub sqlFn) (string, Type, *Reason) {
 	return lit, t, nil
 }
 
+// operandType is the type an untyped literal or parameter takes opposite a
+// value of type t in an operator, IN or BETWEEN: t, without the length of a
+// varchar. varchar has no operators of its own, so Postgres compares a
+// varchar(n) column with a literal as text with text, and the literal is
+// never cut to n characters, as a cast to varchar(n) would cut it.
+func operandType(t Type) Type {
+	if t.OID == pgtype.VarcharOID {
+		t.Typmod = -1
+	}
+	return t
+}
+
 // nullOf is a NULL of Postgres type t in DuckDB.
 func nullOf(t Type) string {
 	if d, ok := duckType(t); ok {
@@ -346,7 +358,7 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		items := make([]string, 0, len(e.args)-1)
 		for _, a := range e.args[1:] {
-			s, t, r := m.typed(a, lt, sub)
+			s, t, r := m.typed(a, operandType(lt), sub)
 			if r != nil {
 				return "", errType, r
 			}
@@ -368,11 +380,11 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r := m.orderable(xt); r != nil {
 			return "", errType, r
 		}
-		lo, lt, r := m.typed(e.args[1], xt, sub)
+		lo, lt, r := m.typed(e.args[1], operandType(xt), sub)
 		if r != nil {
 			return "", errType, r
 		}
-		hi, ht, r := m.typed(e.args[2], xt, sub)
+		hi, ht, r := m.typed(e.args[2], operandType(xt), sub)
 		if r != nil {
 			return "", errType, r
 		}
@@ -669,7 +681,7 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 	}
 	switch {
 	case leftDone:
-		if rs, rt, r = m.typed(b, lt, sub); r != nil {
+		if rs, rt, r = m.typed(b, operandType(lt), sub); r != nil {
 			return "", errType, r
 		}
 	case m.isUntyped(a) && m.isUntyped(b):
@@ -678,14 +690,14 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if rs, rt, r = sub(b); r != nil {
 			return "", errType, r
 		}
-		if ls, lt, r = m.typed(a, rt, sub); r != nil {
+		if ls, lt, r = m.typed(a, operandType(rt), sub); r != nil {
 			return "", errType, r
 		}
 	default:
 		if ls, lt, r = sub(a); r != nil {
 			return "", errType, r
 		}
-		if rs, rt, r = m.typed(b, lt, sub); r != nil {
+		if rs, rt, r = m.typed(b, operandType(lt), sub); r != nil {
 			return "", errType, r
 		}
 	}
