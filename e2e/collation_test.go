@@ -81,6 +81,12 @@ func collationCases(db collationDB) []collationCase {
 			// words_text stores min and max per g: at its exact grain
 			// they are returned as the warehouse computed them.
 			collationCase{sql: "SELECT g, min(" + x + "), max(" + x + ") FROM words GROUP BY g ORDER BY g", want: "hit", ordered: true},
+			// ... but comparing them is the collation's business.
+			collationCase{sql: "SELECT g, count(*) FROM words GROUP BY g HAVING max(" + x + ") > 'M' ORDER BY g", want: served(x), ordered: true},
+			// An ORDER BY around the aggregate orders by the collation of
+			// the column it shows (equality only where it is not bytewise,
+			// as above).
+			collationCase{sql: "SELECT * FROM (SELECT " + x + ", count(*) AS k FROM words GROUP BY " + x + ") s ORDER BY " + x + " DESC", want: map[bool]string{true: "hit"}[bytewise[x]], ordered: true},
 		)
 	}
 	return append(cases,
