@@ -63,7 +63,12 @@ func TestCollation(t *testing.T) {
 		{name: "order by subquery column of en_US collation", sql: "SELECT * FROM (" + byQ + ") s ORDER BY status", reason: ReasonCollation, cat: collated(cdb, status(testCollEn))},
 		{name: "order by case of C column and literal", sql: "SELECT CASE WHEN quantity > 1 THEN status ELSE 'x' END AS s, count(*) FROM orders GROUP BY 1 ORDER BY 1", rollup: "orders_daily", cat: collated(en, status(testCollC))},
 		{name: "order by case result of default column", sql: "SELECT CASE WHEN orders.status = 'a' THEN country END AS s, count(*) FROM orders LEFT JOIN customers ON orders.customer_id = customers.id GROUP BY 1 ORDER BY 1", reason: ReasonCollation, cat: collated(en, status(testCollC))},
+		{name: "order by coalesce of C column", sql: "SELECT COALESCE(status, 'none') AS s, count(*) FROM orders GROUP BY 1 ORDER BY 1", rollup: "orders_daily", cat: collated(en, status(testCollC))},
+		{name: "order by coalesce of en_US column", sql: "SELECT COALESCE(status, 'none') AS s, count(*) FROM orders GROUP BY 1 ORDER BY 1", reason: ReasonCollation, cat: collated(cdb, status(testCollEn))},
+		{name: "order by to_char in C database", sql: "SELECT to_char(date_trunc('year', created_at), 'YYYY') AS y, count(*) FROM orders GROUP BY 1 ORDER BY 1", rollup: "orders_daily", cat: collated(cdb, status(testCollEn))},
+		{name: "order by to_char in en_US database", sql: "SELECT to_char(date_trunc('year', created_at), 'YYYY') AS y, count(*) FROM orders GROUP BY 1 ORDER BY 1", reason: ReasonCollation, cat: collated(en, status(testCollC))},
 		// ranges and comparisons
+		{name: "two explicit collations", sql: `SELECT count(*) FROM orders WHERE status COLLATE "C" > 'm' COLLATE "POSIX"`, reason: ReasonCollation, cat: collated(cdb, nil)},
 		{name: "range on C column", sql: "SELECT count(*) FROM orders WHERE status > 'm'", rollup: "orders_daily", cat: collated(en, status(testCollC))},
 		{name: "range on en_US column in C database", sql: "SELECT count(*) FROM orders WHERE status > 'm'", reason: ReasonCollation, cat: collated(cdb, status(testCollEn))},
 		{name: "between on C column", sql: "SELECT count(*) FROM orders WHERE status BETWEEN 'a' AND 'm'", rollup: "orders_daily", cat: collated(en, status(testCollC))},
