@@ -441,6 +441,8 @@ func figureColnameInternal(e *expr) (string, int) {
 		return e.name, 2
 	case kSVF:
 		return e.name, 2
+	case kCollate:
+		return figureColnameInternal(e.args[0])
 	}
 	return "", 0
 }

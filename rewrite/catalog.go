@@ -16,6 +16,10 @@ type Column struct {
 	Name   string
 	Type   Type  // OID 0 when unknown (offline explain)
 	AttNum int16 // attribute number; 0 when unknown
+	// Collation is the column's own collation (attcollation); nil when it
+	// has the database's default collation, is not text, or is unknown
+	// (offline explain without the warehouse).
+	Collation *Collation
 }
 
 // Table is the column list of one warehouse table, used to resolve names as
@@ -86,9 +90,10 @@ type Catalog struct {
 	BuildTimezone string
 	// MaxStaleness: an active version older than this no longer answers; 0: no limit.
 	MaxStaleness time.Duration
-	// TextSortsBytewise says the warehouse compares text like DuckDB does (C or
-	// POSIX collation), so ORDER BY, MIN/MAX and ranges on text may be computed
-	// by DuckDB.
+	// TextSortsBytewise says the database's default collation compares text
+	// like DuckDB does (libc C or POSIX), so ORDER BY, MIN/MAX and ranges on
+	// text of the default collation may be computed by DuckDB. A column's
+	// own collation (Column.Collation) decides for that column instead.
 	TextSortsBytewise bool
 	// Tables maps schema-qualified table names to their columns.
 	Tables map[string]*Table

@@ -411,7 +411,7 @@ func (m *matcher) prepare(c *candidate) {
 			order = append(order, numericTextOrder(s, sortSuffix(o.desc, o.nulls))...)
 			continue
 		}
-		m.fail(m.orderable(t))
+		m.fail(m.orderable(t, m.orderExpr(o)))
 		order = append(order, s+sortSuffix(o.desc, o.nulls))
 	}
 	limit, offset, r := m.limits(core.limit, core.offset)
@@ -606,6 +606,13 @@ func identityColumn(e *expr) *expr {
 // wrap applies the outer SELECT ... FROM (...) layers. Its failures are
 // recorded as steps.
 func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn) {
+	// srcs[i]: the aggregate's select-list entry column i shows, whose
+	// expression gives the collation an ORDER BY around it uses.
+	core := m.q.core
+	srcs := make([]int, len(cols))
+	for i := range srcs {
+		srcs[i] = i
+	}
 	for li, w := range m.q.wraps {
 		alias := "w" + itoa(li)
 		var picks []int
@@ -668,7 +675,7 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 				order = append(order, numericTextOrder(sqlquote.Ident(alias)+"."+sqlquote.Ident("c"+itoa(idx)), sortSuffix(o.desc, o.nulls))...)
 				continue
 			}
-			if r := m.orderable(t); r != nil {
+			if r := m.orderable(t, core.targets[srcs[idx]].expr); r != nil {
 				m.fail(r)
 				return sql, cols
 			}
@@ -683,7 +690,11 @@ func (m *matcher) wrap(sql string, cols []ResultColumn) (string, []ResultColumn)
 			return sql, cols
 		}
 		b.WriteString(l + off)
-		sql, cols = b.String(), out
+		next := make([]int, len(picks))
+		for i, p := range picks {
+			next[i] = srcs[p]
+		}
+		sql, cols, srcs = b.String(), out, next
 	}
 	return sql, cols
 }

@@ -30,6 +30,7 @@ const (
 	kNullIf                   // args[0], args[1]
 	kMinMax                   // greatest/least: name, args
 	kSVF                      // current_date, current_timestamp, localtimestamp: name
+	kCollate                  // args[0] COLLATE qual.name
 )
 
 // litKind is the lexical kind of a literal.
@@ -333,7 +334,23 @@ func convert(n *pg_query.Node) (*expr, error) {
 		return nil, unsupported(ReasonSubquery, "subqueries are not answered from rollups")
 
 	case n.GetCollateClause() != nil:
-		return nil, unsupported(ReasonExpression, "COLLATE is not supported on rollups")
+		cc := n.GetCollateClause()
+		var names []string
+		for _, p := range cc.Collname {
+			s, ok := strVal(p)
+			if !ok {
+				return nil, unsupported(ReasonExpression, "this COLLATE clause is not supported on rollups")
+			}
+			names = append(names, s)
+		}
+		if len(names) == 0 || cc.Arg == nil {
+			return nil, unsupported(ReasonExpression, "this COLLATE clause is not supported on rollups")
+		}
+		arg, err := convert(cc.Arg)
+		if err != nil {
+			return nil, err
+		}
+		return &expr{kind: kCollate, name: names[len(names)-1], qual: names[:len(names)-1], args: []*expr{arg}}, nil
 
 	case n.GetBooleanTest() != nil:
 		return nil, unsupported(ReasonExpression, "IS TRUE/FALSE/UNKNOWN is not supported on rollups")

@@ -242,6 +242,9 @@ func bind(a *Analysis, cat *Catalog, sess *Session) (*boundQuery, *Reason) {
 		}
 		q.order = append(q.order, o)
 	}
+	if r := q.nondeterministicIn(); r != nil {
+		return nil, r
+	}
 	// The first wrapper names the aggregate's output columns: a name that is
 	// not one is Postgres's own error, whatever the rollup.
 	if len(q.wraps) > 0 {

@@ -89,7 +89,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			if name == "count" {
 				return "count(DISTINCT " + s + ")" + filterSQL, plain(pgtype.Int8OID), nil
 			}
-			if r := m.orderable(t); r != nil {
+			if r := m.orderable(t, arg); r != nil {
 				return "", errType, r
 			}
 			d, ok := duckType(Type{t.OID, -1})
@@ -156,7 +156,7 @@ func (m *matcher) agg(e *expr) (string, Type, *Reason) {
 			// Stored as text (rollup/plan.go), whose min is not the value's.
 			return "", errType, reason(ReasonMeasure, "rollup %s stores %s of %s as text; it is not used on rollups", m.cr.st.Def.Name, name, typeName(p.argType))
 		}
-		if r := m.orderable(t); r != nil {
+		if r := m.storedOrderable(t, p); r != nil {
 			return "", errType, r
 		}
 		out := name + "(\"r\"." + sqlquote.Ident(p.phys) + ")" + filterSQL

@@ -267,6 +267,7 @@ var flipped = map[string]string{"<": ">", ">": "<", "<=": ">=", ">=": "<="}
 var kindNames = map[kind]string{
 	kAnd: "and", kOr: "or", kNot: "not", kIn: "in", kBetween: "between", kNullTest: "isnull",
 	kCase: "case", kCoalesce: "coalesce", kNullIf: "nullif", kMinMax: "minmax", kSVF: "svf", kStar: "*",
+	kCollate: "collate",
 }
 
 func isNonNullConst(e *expr) bool {

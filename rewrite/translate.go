@@ -377,7 +377,7 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r != nil {
 			return "", errType, r
 		}
-		if r := m.orderable(xt); r != nil {
+		if r := m.orderable(xt, e.args...); r != nil {
 			return "", errType, r
 		}
 		lo, lt, r := m.typed(e.args[1], operandType(xt), sub)
@@ -410,7 +410,7 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		}
 		name := "COALESCE"
 		if e.kind == kMinMax {
-			if r := m.orderable(t); r != nil {
+			if r := m.orderable(t, e.args...); r != nil {
 				return "", errType, r
 			}
 			// Postgres's GREATEST/LEAST ignore NULLs, like DuckDB's.
@@ -425,6 +425,8 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 		return "NULLIF(" + parts[0] + ", " + parts[1] + ")", t, nil
 	case kSVF:
 		return "", errType, reason(ReasonExpression, "%s is not supported here", e.name)
+	case kCollate:
+		return m.collateSQL(e, sub)
 	}
 	return "", errType, reason(ReasonExpression, "expression not supported on rollups")
 }
@@ -488,11 +490,9 @@ func comparable(a, b Type) *Reason {
 	return nil
 }
 
-// orderable checks that ordering values of t is the same in DuckDB.
-func (m *matcher) orderable(t Type) *Reason {
-	if isTextOID(t.OID) && !m.cat.TextSortsBytewise {
-		return reason(ReasonCollation, "ordering text needs the warehouse's collation, which DuckDB does not have")
-	}
+// orderableType checks that ordering values of type t is the same in DuckDB,
+// but for the collation of text (orderable).
+func orderableType(t Type) *Reason {
 	if t.OID == pgtype.BPCharOID || t.OID == pgtype.UUIDOID {
 		return reason(ReasonCollation, "ordering %s is not supported on rollups", typeName(t))
 	}
@@ -712,7 +712,7 @@ func (m *matcher) opSQL(e *expr, sub sqlFn) (string, Type, *Reason) {
 		if r := comparable(lt, rt); r != nil {
 			return "", errType, r
 		}
-		if r := m.orderable(lt); r != nil {
+		if r := m.orderable(lt, a, b); r != nil {
 			return "", errType, r
 		}
 		return "(" + ls + ") " + e.name + " (" + rs + ")", plain(pgtype.BoolOID), nil

@@ -25,9 +25,14 @@ type Warehouse interface {
 }
 
 // tableColumnsQuery lists a table's live columns with their types as
-// format_type spells them, which rewrite.ParseType reads.
-const tableColumnsQuery = `SELECT c.oid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod)
+// format_type spells them, which rewrite.ParseType reads, and the collation
+// of each text column that does not have the database's default (OID 100).
+// Columns that may not exist in older releases are read through to_jsonb.
+const tableColumnsQuery = `SELECT c.oid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
+  coalesce(co.collname, ''), coalesce(co.collprovider::text, ''), coalesce(to_jsonb(co)->>'collcollate', ''),
+  coalesce((to_jsonb(co)->>'collisdeterministic')::boolean, true)
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
 WHERE c.oid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
@@ -66,11 +71,19 @@ func loadTable(ctx context.Context, db Warehouse, name string) (*rewrite.Table, 
 	t := &rewrite.Table{Name: qualified(name)}
 	for rows.Next() {
 		var col rewrite.Column
-		var typ string
-		if err := rows.Scan(&t.OID, &col.Name, &col.AttNum, &typ); err != nil {
+		var typ, collName, provider, collate string
+		var deterministic bool
+		if err := rows.Scan(&t.OID, &col.Name, &col.AttNum, &typ, &collName, &provider, &collate, &deterministic); err != nil {
 			return nil, fmt.Errorf("columns of %s: %w", name, err)
 		}
 		col.Type, _ = rewrite.ParseType(typ)
+		if collName != "" {
+			col.Collation = &rewrite.Collation{
+				Name:             collName,
+				Bytewise:         provider == "c" && isCLocale(collate),
+				Nondeterministic: !deterministic,
+			}
+		}
 		t.Columns = append(t.Columns, col)
 	}
 	if err := rows.Err(); err != nil {
@@ -90,17 +103,25 @@ func qualified(name string) string {
 	return "public." + name
 }
 
-// TextSortsBytewise reports whether the warehouse database compares text as
-// DuckDB does (the C or POSIX collation), which decides whether ORDER BY and
-// ranges on text may be computed from a rollup.
+// TextSortsBytewise reports whether the warehouse database's default
+// collation compares text as DuckDB does: libc's C or POSIX. A database whose
+// locale provider is ICU sorts by its ICU locale whatever datcollate says
+// (CREATE DATABASE ... LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C').
+// This decides for text columns of the default collation whether ORDER BY
+// and ranges may be computed from a rollup.
 func TextSortsBytewise(ctx context.Context, db Querier) (bool, error) {
-	var collate string
-	err := db.QueryRow(ctx, "SELECT datcollate FROM pg_catalog.pg_database WHERE datname = current_database()").Scan(&collate)
+	var collate, provider string
+	err := db.QueryRow(ctx, `SELECT datcollate, coalesce(to_jsonb(d)->>'datlocprovider', 'c')
+FROM pg_catalog.pg_database d WHERE datname = current_database()`).Scan(&collate, &provider)
 	if err != nil {
 		return false, fmt.Errorf("database collation: %w", err)
 	}
-	return collate == "C" || collate == "POSIX", nil
+	return provider == "c" && isCLocale(collate), nil
 }
+
+// isCLocale reports whether a libc LC_COLLATE compares bytewise. C.UTF-8
+// and every other locale count as not: only these two are certain.
+func isCLocale(collate string) bool { return collate == "C" || collate == "POSIX" }
 
 // NewServingCatalog is the serving catalog of a configuration before any
 // build has been seen: the real table columns, every rollup pending. Builds

@@ -18,10 +18,12 @@
 #              /usr/bin/python3 -c 'import asyncpg'             python3-asyncpg
 #   node       node, npm (the node-postgres test program)        nodejs, npm
 #              node-postgres (pg) and pg-cursor, pinned, from the npm registry
-#              into $XDG_CACHE_HOME/pgrollup/node/VERSION (e2e/node_test.go)
+#              into $XDG_CACHE_HOME/pgrollup/node/VERSION (e2e/params_clients_test.go)
 #   nats       nats-server                                      nats-server
 #   prometheus prometheus, promtool (e2e/ops_*: the scrape      prometheus
 #              test and the alert-rule check)
+#   locales    the en_US.UTF-8 locale (the collation tests      locales, then
+#              create a database with it)                       localedef
 #   minio      the MinIO server of the S3 tests (internal/minio) built from its Go module
 #              into its cache folder by `go run ./internal/minio/build`
 #
@@ -35,13 +37,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GO=${GO:-go}
 
-all_groups=(toolchain postgres pgbouncer java python node nats prometheus minio)
+all_groups=(toolchain postgres pgbouncer java python node nats prometheus locales minio)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | minio) ;;
+	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | locales | minio) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -84,6 +86,9 @@ have_nats() { command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-ser
 # Debian installs both under /usr/bin; a prometheus that is not on PATH would
 # not be found by the tests either, so PATH is the test here.
 have_prometheus() { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; }
+# localedef needs the locale sources of the locales package.
+have_locale_sources() { [[ -f /usr/share/i18n/locales/en_US && -f /usr/share/i18n/charmaps/UTF-8.gz ]]; }
+have_en_us() { locale -a 2>/dev/null | grep -qix 'en_US\.utf-\?8'; }
 have_psycopg2() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1; }
 have_asyncpg() { [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import asyncpg' >/dev/null 2>&1; }
 
@@ -126,6 +131,9 @@ check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	fi
 	if want prometheus; then
 		have_prometheus || $record prometheus "prometheus and promtool"
+	fi
+	if want locales; then
+		have_locale_sources || $record locales "the locale sources under /usr/share/i18n (localedef)"
 	fi
 	return 0
 }
@@ -206,9 +214,37 @@ install_node_pg() {
 	mv "$tmp" "$node_dir"
 }
 
+# generate_locales compiles en_US.UTF-8 unless it is there: quiet then. Postgres
+# reads a libc locale when a database or collation is created with it, so a
+# running cluster sees it without a restart.
+generate_locales() {
+	if have_en_us; then
+		return 0
+	fi
+	echo "scripts/deps.sh: generating the en_US.UTF-8 locale" >&2
+	# -c writes the locale despite warnings, and localedef then exits 1:
+	# whether the locale exists afterwards is the test.
+	local def=(localedef -i en_US -c -f UTF-8 -A /usr/share/locale/locale.alias en_US.UTF-8)
+	if ((EUID == 0)); then
+		"${def[@]}" || true
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n "${def[@]}" || true
+	else
+		echo "scripts/deps.sh: en_US.UTF-8 is missing; as root run: ${def[*]}" >&2
+		exit 1
+	fi
+	if ! have_en_us; then
+		echo "scripts/deps.sh: en_US.UTF-8 is still missing after localedef" >&2
+		exit 1
+	fi
+}
+
 install_packages
 if want node; then
 	install_node_pg
+fi
+if want locales; then
+	generate_locales
 fi
 if want minio; then
 	build_minio

@@ -1,17 +1,30 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/rewrite"
+	"github.com/pgrollup/pgrollup/routing"
 )
+
+// Where explain's catalog came from (explain --json's "catalog").
+const (
+	catalogWarehouse = "warehouse" // column types and collations read from the warehouse
+	catalogOffline   = "offline"   // the config alone: types and collations unknown
+)
+
+// explainConnectTimeout bounds explain's wait for the warehouse; past it,
+// explain decides offline and says so.
+const explainConnectTimeout = 10 * time.Second
 
 // explainCandidate is one element of explain --json's "candidates".
 type explainCandidate struct {
@@ -27,22 +40,32 @@ type explainJSON struct {
 	Reason     string             `json:"reason"`
 	Candidates []explainCandidate `json:"candidates"`
 	SQL        string             `json:"sql"`
+	// Catalog says whether the decision used the warehouse's column types
+	// and collations ("warehouse") or the config alone ("offline"), and
+	// CatalogError why the warehouse was not read.
+	Catalog      string `json:"catalog"`
+	CatalogError string `json:"catalog_error,omitempty"`
 }
 
-// runExplain decides a statement offline, from the config alone, as if every
-// rollup were built and covered all time. Exit 0 whatever the decision, 1 on
-// bad arguments or config, 2 when the SQL does not parse.
+// runExplain decides a statement as if every rollup were built and covered
+// all time, with the column types and collations of the warehouse (--warehouse,
+// by default the config's warehouse.dsn) so that it decides as the running
+// proxy's EXPLAIN (ROLLUP) does; when the warehouse cannot be read (or
+// --offline), from the config alone, and it says so. Exit 0 whatever the
+// decision, 1 on bad arguments or config, 2 when the SQL does not parse.
 func runExplain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file")
 	zone := fs.String("timezone", "", "session TimeZone (default: the config's build_timezone)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	dsn := fs.String("warehouse", "", "the warehouse to read column types and collations from (default: the config's warehouse.dsn)")
+	offline := fs.Bool("offline", false, "decide from the config alone, without reading the warehouse")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
 	if *cfgPath == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, `usage: pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"`)
+		fmt.Fprintln(stderr, `usage: pgrollup explain --config FILE [--warehouse DSN | --offline] [--timezone ZONE] [--json] "SQL"`)
 		return 1
 	}
 	sql := fs.Arg(0)
@@ -55,6 +78,17 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
 		return 1
+	}
+	source, catErr := catalogOffline, "--offline"
+	if !*offline {
+		if *dsn == "" {
+			*dsn = cfg.Warehouse.DSN
+		}
+		if err := readWarehouse(cat, cfg, *dsn); err != nil {
+			catErr = err.Error()
+		} else {
+			source, catErr = catalogWarehouse, ""
+		}
 	}
 	if err := cfg.Limits.ParseLimits().Check(sql); err != nil {
 		fmt.Fprintf(stderr, "pgrollup explain: %v\n", err)
@@ -71,7 +105,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	d := rewrite.DecideAnalysis(rewrite.Analyze(tree), rewrite.Session{TimeZone: tz, Now: time.Now()}, cat)
 	if *asJSON {
-		out := explainJSON{Route: string(d.Outcome), Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}}
+		out := explainJSON{Route: string(d.Outcome), Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr}
 		if d.Outcome == rewrite.OutcomeRollup {
 			name := d.Rollup
 			out.Rollup = &name
@@ -90,6 +124,11 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if source == catalogWarehouse {
+		fmt.Fprintln(stdout, "catalog: warehouse (column types and collations read from it)")
+	} else {
+		fmt.Fprintf(stdout, "catalog: offline (the config alone; column types and collations unknown: %s)\n", catErr)
 	}
 	if d.Outcome == rewrite.OutcomeRollup {
 		fmt.Fprintf(stdout, "route: rollup %s\n", d.Rollup)
@@ -111,4 +150,36 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "sql: %s\n", d.SQL)
 	}
 	return 0
+}
+
+// readWarehouse replaces cat's declared columns with the warehouse's own
+// tables, types and collations, read by the code the serving catalog uses
+// (routing.LoadTables, routing.TextSortsBytewise); cat is left unchanged when
+// the warehouse cannot be read.
+func readWarehouse(cat *rewrite.Catalog, cfg *config.Config, dsn string) error {
+	if dsn == "" {
+		return fmt.Errorf("no warehouse DSN (--warehouse or warehouse.dsn)")
+	}
+	pc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("warehouse DSN: %w", err)
+	}
+	pc.ConnectTimeout = explainConnectTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), 2*explainConnectTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("cannot connect to the warehouse: %w", err)
+	}
+	defer conn.Close(ctx)
+	tables, err := routing.LoadTables(ctx, conn, cfg)
+	if err != nil {
+		return err
+	}
+	bytewise, err := routing.TextSortsBytewise(ctx, conn)
+	if err != nil {
+		return err
+	}
+	cat.Tables, cat.PartialColumns, cat.TextSortsBytewise = tables, false, bytewise
+	return nil
 }

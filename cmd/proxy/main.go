@@ -26,7 +26,7 @@ Usage:
   pgrollup [serve] --config FILE [--log-level debug|info|warn|error] [--shutdown-timeout 30s]
                    [--build-worker=false]
   pgrollup validate --config FILE
-  pgrollup explain --config FILE [--timezone ZONE] [--json] "SQL"
+  pgrollup explain --config FILE [--warehouse DSN | --offline] [--timezone ZONE] [--json] "SQL"
   pgrollup status [--admin URL] [--token TOKEN] [--json]
   pgrollup refresh [--wait] [--timeout D] [--poll D] [--admin URL] [--token TOKEN] NAME...
 

@@ -195,12 +195,45 @@ func (c *Cluster) DSN(database string) string {
 // NewDatabase creates the database name afresh (dropping one of that name
 // first), runs stmts in it, and returns the superuser's URL for it.
 func (c *Cluster) NewDatabase(ctx context.Context, name string, stmts ...string) (string, error) {
+	return c.NewLocaleDatabase(ctx, name, Locale{}, stmts...)
+}
+
+// Locale is the default collation CREATE DATABASE gives a database.
+type Locale struct {
+	// LibC is the libc locale (LOCALE), such as "en_US.UTF-8"; "" keeps the
+	// template's, or "C" under ICU. The operating system must have it
+	// (scripts/deps.sh generates en_US.UTF-8); Postgres loads it when the
+	// database is created, so a running cluster needs no restart.
+	LibC string
+	// ICU, when set, makes ICU the locale provider with this locale, such as
+	// "en-US".
+	ICU string
+}
+
+// clause is the CREATE DATABASE options for l ("" for the template's).
+func (l Locale) clause() string {
+	if l.LibC == "" && l.ICU == "" {
+		return ""
+	}
+	s := " TEMPLATE template0 ENCODING 'UTF8'"
+	libc := l.LibC
+	if l.ICU != "" {
+		s += " LOCALE_PROVIDER icu ICU_LOCALE " + sqlquote.Literal(l.ICU)
+		if libc == "" {
+			libc = "C"
+		}
+	}
+	return s + " LOCALE " + sqlquote.Literal(libc)
+}
+
+// NewLocaleDatabase is NewDatabase with the default collation loc.
+func (c *Cluster) NewLocaleDatabase(ctx context.Context, name string, loc Locale, stmts ...string) (string, error) {
 	admin, err := pgx.Connect(ctx, c.DSN("postgres"))
 	if err != nil {
 		return "", err
 	}
 	defer admin.Close(ctx)
-	for _, s := range []string{"DROP DATABASE IF EXISTS " + sqlquote.Ident(name) + " WITH (FORCE)", "CREATE DATABASE " + sqlquote.Ident(name)} {
+	for _, s := range []string{"DROP DATABASE IF EXISTS " + sqlquote.Ident(name) + " WITH (FORCE)", "CREATE DATABASE " + sqlquote.Ident(name) + loc.clause()} {
 		if _, err := admin.Exec(ctx, s); err != nil {
 			return "", fmt.Errorf("%s: %w", s, err)
 		}
