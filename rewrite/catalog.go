@@ -72,6 +72,9 @@ type RollupState struct {
 	// AllTime: the version covers every row of the source as of BuiltAt
 	// (no build_range), so queries without a time bound are covered.
 	AllTime bool
+	// Windows are the active version's clock-relative filters as its build
+	// folded them; a rollup with such a filter answers only inside them.
+	Windows []Window
 	Rows    int64
 	Bytes   int64
 	BuiltAt time.Time

@@ -128,6 +128,7 @@ type candidate struct {
 	segs   []segment // the DuckDB SQL, nil when a step always fails
 	cols   []ResultColumn
 	lo, hi time.Time // the time range the statement's constant bounds give
+	window *rollingWindow
 }
 
 // prepare binds the statement to the catalog and translates it for every
@@ -277,6 +278,11 @@ func (c *candidate) execute(x *execCtx, sess *Session, cat *Catalog) (*plan, *Re
 		// Unreachable: a candidate without SQL has a failing step.
 		return nil, reason(ReasonShape, "internal error: no SQL for rollup %s", c.cr.st.Def.Name)
 	}
+	if c.cr.st.Status == StatusActive && c.cr.st.Version != "" {
+		if r := c.window.check(c.cr, x.lo, x.hi); r != nil {
+			return nil, r
+		}
+	}
 	files, r := checkData(c.cr.st, x.lo, x.hi, x.now, cat.MaxStaleness)
 	if r != nil {
 		return nil, r
@@ -358,6 +364,10 @@ func (m *matcher) prepare(c *candidate) {
 	}
 	where, r := m.implicitJoins()
 	if r != nil {
+		c.reject = r
+		return
+	}
+	if c.window, r = m.window(); r != nil {
 		c.reject = r
 		return
 	}
