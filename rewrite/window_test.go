@@ -56,7 +56,9 @@ func rollingCases() []decideCase {
 	_, oldCat := rolling("UTC", config.Day, nil)
 	otherCfg, otherCat := rolling("UTC", config.Day, []string{"order_date >= current_date - 30"}, Window{Conjunct: 0, Op: ">=", Value: mustDay("2024-02-14"), TypeOID: pgtype.DateOID, SQL: "orders.order_date >= '2024-02-14'::date"})
 	day := 24 * time.Hour
-	q := func(where string) string { return "SELECT status, sum(amount) FROM orders WHERE " + where + " GROUP BY status" }
+	q := func(where string) string {
+		return "SELECT status, sum(amount) FROM orders WHERE " + where + " GROUP BY status"
+	}
 	return []decideCase{
 		{name: "last 12 weeks from 52", sql: q("created_at >= date_trunc('day', now()) - interval '12 weeks'"), rollup: "orders_rolling", cfg: utcCfg, cat: utcCat},
 		{name: "last 52 weeks, same day", sql: q(last52), rollup: "orders_rolling", cfg: utcCfg, cat: utcCat, now: testNow.Add(5 * time.Hour)},
