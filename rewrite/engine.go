@@ -225,7 +225,12 @@ func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
 			cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Reason: *r})
 			continue
 		}
-		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: Reason{Code: ReasonMatched}})
+		matched := Reason{Code: ReasonMatched}
+		if c.window != nil {
+			// EXPLAIN shows which window answered.
+			matched.Message = "inside the window rollup " + c.cr.st.Def.Name + " was built with: " + c.window.built
+		}
+		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: matched})
 		if best == nil || smaller(pl.cr.st, best.cr.st) {
 			best = pl
 		}

@@ -157,13 +157,3 @@ func (w *rollingWindow) check(cr *compiledRollup, lo, hi time.Time) *Reason {
 	return reason(ReasonNotCovered, "rollup %s holds only the rows with %s (its filter %q, folded when it was built%s); the query's time range%s reaches outside that window; bound the time column inside it",
 		cr.st.Def.Name, w.built, strings.Join(cr.st.Def.Filters, " AND "), built, rangeText(lo, hi))
 }
-
-// windowText is the built window of a version for EXPLAIN and SHOW ROLLUPS:
-// its folded conditions, "" without any.
-func windowText(ws []Window) string {
-	var parts []string
-	for _, w := range ws {
-		parts = append(parts, w.SQL)
-	}
-	return strings.Join(parts, " AND ")
-}

@@ -39,8 +39,15 @@ type Window struct {
 	SQL string `json:"sql"`
 }
 
-// String is the window as EXPLAIN and SHOW ROLLUPS show it.
-func (w Window) String() string { return w.SQL }
+// WindowText is a version's built window as SHOW ROLLUPS and the admin API show it:
+// the conditions its build read rows with, "" without clock-relative filters.
+func WindowText(ws []Window) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = w.SQL
+	}
+	return strings.Join(parts, " AND ")
+}
 
 // clockFuncs are the functions that read the transaction's clock, the same value for
 // every statement of the build's transaction. statement_timestamp() and
