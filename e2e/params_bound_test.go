@@ -24,19 +24,22 @@ CREATE TABLE sales (
 	status text,
 	qty int NOT NULL,
 	amount numeric(12,2) NOT NULL,
-	created_at timestamptz NOT NULL
+	created_at timestamptz NOT NULL,
+	active boolean NOT NULL
 );
 INSERT INTO sales
 SELECT x,
 	CASE WHEN x % 17 = 0 THEN NULL ELSE (ARRAY['completed','pending','refunded'])[1 + x % 3] END,
 	x % 9,
 	round((x * 7.31) % 500, 2),
-	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes')
+	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes'),
+	x % 4 <> 0
 FROM generate_series(1, 4000) x;
 ANALYZE sales;
 `
 
-// boundRollups: completed sales by qty, and completed sales by day.
+// boundRollups: completed sales by qty, completed sales by day, and all sales
+// by active and day.
 func boundRollups() []map[string]any {
 	return []map[string]any{
 		{
@@ -51,6 +54,12 @@ func boundRollups() []map[string]any {
 			"time_dimension": "created_at", "granularity": "day",
 			"measures": []string{"count(*)", "sum(amount)"},
 			"filters":  []string{"status = 'completed'"},
+		},
+		{
+			"name": "active_daily", "table": "public.sales",
+			"dimensions":     []string{"active"},
+			"time_dimension": "created_at", "granularity": "day",
+			"measures": []string{"count(*)", "sum(amount)"},
 		},
 	}
 }
@@ -71,7 +80,17 @@ func boundCases() []boundCase {
 		// of the statement gives (pgx prepares without types).
 		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true},
 		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true},
+		// Time and date bounds as text (a string) or binary (time.Time, and a
+		// date when the statement casts $n to date), and bool values.
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1 AND created_at < $2 GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10 00:00:00+00"}, true},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{day(3), day(10)}, true},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10"}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1", []any{true}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1 AND created_at >= $2", []any{false, day(20)}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1::boolean AND created_at < $2::timestamptz", []any{"true", "2024-01-20T00:00:00Z"}, true},
 		// Near misses: outside the filter, NULL, a bound off the grain.
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active ORDER BY active", []any{"2024-01-03 01:00:00+00"}, false},
+		{"SELECT count(*) FROM sales WHERE created_at >= $1::date AND qty = $2", []any{day(3), 4}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false},
