@@ -88,6 +88,9 @@ func boundCases() []boundCase {
 		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1", []any{true}, true},
 		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1 AND created_at >= $2", []any{false, day(20)}, true},
 		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1::boolean AND created_at < $2::timestamptz", []any{"true", "2024-01-20T00:00:00Z"}, true},
+		// A bound value in HAVING, decided per Bind as in WHERE.
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty HAVING count(*) > $2 ORDER BY qty", []any{"completed", 140}, true},
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active HAVING count(*) >= $2 ORDER BY active", []any{day(2), int64(2000)}, true},
 		// Near misses: outside the filter, NULL, a bound off the grain.
 		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active ORDER BY active", []any{"2024-01-03 01:00:00+00"}, false},
 		{"SELECT count(*) FROM sales WHERE created_at >= $1::date AND qty = $2", []any{day(3), 4}, false},
