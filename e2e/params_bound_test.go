@@ -116,34 +116,42 @@ func TestBoundParamsPgx(t *testing.T) {
 			via := connect(t, ctx, p.DSN(userScram, boundDB))
 			for _, c := range boundCases() {
 				for round := 0; round < 2; round++ {
-					before, err := diffScrape(p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, werr := boundRender(ctx, direct, mode, c)
-					got, gerr := boundRender(ctx, via, mode, c)
-					if werr != nil || gerr != nil {
-						t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
-					}
-					requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
-					after, err := diffScrape(p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
-					if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
-						t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
-					}
-					total := 0.0
-					for _, n := range hits {
-						total += n
-					}
-					if served := total == 1; served != c.served || total > 1 {
-						t.Errorf("%s %v (round %d): answered from rollups %v, want served %v", c.sql, c.args, round, hits, c.served)
-					}
+					checkServed(t, ctx, p, direct, via, mode, c, fmt.Sprintf("round %d", round))
 				}
 			}
 		})
+	}
+}
+
+// checkServed runs c on Postgres (direct) and through pgrollup (via) in mode,
+// requires equal answers, and that pgrollup answered it from exactly one
+// rollup, with no fallback, if and only if c.served.
+func checkServed(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, c boundCase, label string) {
+	t.Helper()
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, werr := boundRender(ctx, direct, mode, c)
+	got, gerr := boundRender(ctx, via, mode, c)
+	if werr != nil || gerr != nil {
+		t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
+	}
+	requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
+	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+		t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
+	}
+	total := 0.0
+	for _, n := range hits {
+		total += n
+	}
+	if served := total == 1; served != c.served || total > 1 {
+		t.Errorf("%s %v (%s): answered from rollups %v, want served %v", c.sql, c.args, label, hits, c.served)
 	}
 }
 
@@ -159,24 +167,32 @@ func boundRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, c 
 // it with its rollups built.
 func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 	t.Helper()
+	return startSuiteProxy(t, ctx, "boundparams", boundDB, boundFixtureSQL, boundRollups())
+}
+
+// startSuiteProxy creates database db owned by the SCRAM user, fills it with
+// fixture, and starts a pgrollup called name over it with rollups built
+// (none empty).
+func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string, rollups []map[string]any) *proxyProc {
+	t.Helper()
 	super := superConn(t, ctx, "postgres")
 	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + boundDB + " WITH (FORCE)",
-		"CREATE DATABASE " + boundDB + " OWNER " + userScram,
+		"DROP DATABASE IF EXISTS " + db + " WITH (FORCE)",
+		"CREATE DATABASE " + db + " OWNER " + userScram,
 	} {
 		if _, err := super.Exec(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	owner := connect(t, ctx, directDSN(userScram, boundDB))
-	if _, err := owner.Exec(ctx, boundFixtureSQL); err != nil {
+	owner := connect(t, ctx, directDSN(userScram, db))
+	if _, err := owner.Exec(ctx, fixture); err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
-	p, _ := startTestProxy(t, ctx, "boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
+	p, _ := startTestProxy(t, ctx, name, filepath.Join(env.tmp, "proxy-"+name), env.pg.DSN(db), map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
-		"rollups": boundRollups(),
+		"rollups": rollups,
 	}, "info")
-	states, err := waitRollupsActive(ctx, p, len(boundRollups()))
+	states, err := waitRollupsActive(ctx, p, len(rollups))
 	if err != nil {
 		t.Fatal(err)
 	}

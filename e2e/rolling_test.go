@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,28 +54,7 @@ func rollingRollups() []map[string]any {
 // rollup. EXPLAIN (ROLLUP) and SHOW ROLLUPS name the built window.
 func TestRollingWindow(t *testing.T) {
 	ctx := testCtx(t, 4*time.Minute)
-	super := superConn(t, ctx, "postgres")
-	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + rollingDB + " WITH (FORCE)",
-		"CREATE DATABASE " + rollingDB + " OWNER " + userScram,
-	} {
-		if _, err := super.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	owner := connect(t, ctx, directDSN(userScram, rollingDB))
-	if _, err := owner.Exec(ctx, rollingFixtureSQL); err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	p, _ := startTestProxy(t, ctx, "rolling", filepath.Join(env.tmp, "proxy-rolling"), env.pg.DSN(rollingDB), map[string]any{
-		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
-		"rollups": rollingRollups(),
-	}, "info")
-	states, err := waitRollupsActive(ctx, p, len(rollingRollups()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("rollups: %s", states)
+	p := startSuiteProxy(t, ctx, "rolling", rollingDB, rollingFixtureSQL, rollingRollups())
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	weeksAgo := func(n int) time.Time { return today.AddDate(0, 0, -7*n) }
@@ -106,31 +83,7 @@ func TestRollingWindow(t *testing.T) {
 			direct := connect(t, ctx, directDSN(userScram, rollingDB)+"&timezone=UTC")
 			via := connect(t, ctx, p.DSN(userScram, rollingDB)+"&timezone=UTC")
 			for _, c := range cases {
-				before, err := diffScrape(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, werr := boundRender(ctx, direct, mode, c)
-				got, gerr := boundRender(ctx, via, mode, c)
-				if werr != nil || gerr != nil {
-					t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
-				}
-				requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
-				after, err := diffScrape(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
-				if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
-					t.Errorf("%s %v: fell back to the warehouse after the decision", c.sql, c.args)
-				}
-				total := 0.0
-				for _, n := range hits {
-					total += n
-				}
-				if served := total == 1; served != c.served || total > 1 {
-					t.Errorf("%s %v: answered from rollups %v, want served %v", c.sql, c.args, hits, c.served)
-				}
+				checkServed(t, ctx, p, direct, via, mode, c, "rolling")
 			}
 		})
 	}

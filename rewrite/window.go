@@ -113,25 +113,21 @@ func (m *matcher) window() (*rollingWindow, *Reason) {
 		if w == nil {
 			w = &rollingWindow{}
 		}
-		switch op {
-		case ">=", ">":
-			lo := cv.t
-			if op == ">" {
-				lo = lo.Add(step)
-			}
-			if w.lo.IsZero() || lo.After(w.lo) {
-				w.lo = lo
-			}
-		case "<", "<=":
-			hi := cv.t
-			if op == "<=" {
-				hi = hi.Add(step)
-			}
-			if w.hi.IsZero() || hi.Before(w.hi) {
-				w.hi = hi
-			}
-		default:
+		// Half-open ends: > x is >= x plus one step of the column's
+		// resolution, <= x is < x plus one.
+		bound := cv.t
+		if op == ">" || op == "<=" {
+			bound = bound.Add(step)
+		}
+		switch {
+		case op != ">=" && op != ">" && op != "<" && op != "<=":
 			return nil, reason(ReasonFilterNotImplied, "rollup %s was built with %s; only >=, >, < and <= windows are matched", cr.st.Def.Name, rec.SQL)
+		case op == ">=" || op == ">":
+			if w.lo.IsZero() || bound.After(w.lo) {
+				w.lo = bound
+			}
+		case w.hi.IsZero() || bound.Before(w.hi):
+			w.hi = bound
 		}
 		if w.built != "" {
 			w.built += " AND "
