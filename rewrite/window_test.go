@@ -14,13 +14,18 @@ import (
 // clock) in build zone zone at grain g, the only one, with
 // the windows its build at testNow recorded.
 func rolling(zone string, g config.Granularity, filters []string, ws ...Window) (func(*config.Config), func(*Catalog)) {
+	return rollingOn("created_at", zone, g, filters, ws...)
+}
+
+// rollingOn is rolling with another time dimension.
+func rollingOn(col, zone string, g config.Granularity, filters []string, ws ...Window) (func(*config.Config), func(*Catalog)) {
 	cfg := func(c *config.Config) {
 		c.BuildTimezone = zone
 		// The only rollup: the others' reasons would tie with its own.
 		c.Rollups = []config.Rollup{{
 			Name: "orders_rolling", Table: "public.orders",
 			Dimensions:    []string{"status"},
-			TimeDimension: "created_at", Granularity: g,
+			TimeDimension: col, Granularity: g,
 			Measures: []string{"sum(amount)", "count(*)"},
 			Filters:  filters,
 		}}
@@ -55,6 +60,11 @@ func rollingCases() []decideCase {
 	edgeCfg, edgeCat := rolling("UTC", config.Day, []string{"created_at > current_date - 30"}, dateWindow(0, ">", "2024-02-14"))
 	_, oldCat := rolling("UTC", config.Day, nil)
 	otherCfg, otherCat := rolling("UTC", config.Day, []string{"order_date >= current_date - 30"}, Window{Conjunct: 0, Op: ">=", Value: mustDay("2024-02-14"), TypeOID: pgtype.DateOID, SQL: "orders.order_date >= '2024-02-14'::date"})
+	dateCfg, dateCat := rollingOn("order_date", "UTC", config.Day, []string{"order_date > current_date - 31"},
+		Window{Conjunct: 0, Op: ">", Value: mustDay("2024-02-13"), TypeOID: pgtype.DateOID, SQL: "orders.order_date > '2024-02-13'::date"})
+	// A timestamp column compared with a timestamptz bound folded in New York.
+	localCfg, localCat := rollingOn("local_ts", "America/New_York", config.Month, []string{"local_ts >= date_trunc('month', now()) - interval '12 months'"},
+		instantWindow(0, ">=", time.Date(2023, 3, 1, 5, 0, 0, 0, time.UTC)))
 	day := 24 * time.Hour
 	q := func(where string) string {
 		return "SELECT status, sum(amount) FROM orders WHERE " + where + " GROUP BY status"
@@ -85,6 +95,11 @@ func rollingCases() []decideCase {
 		{name: "New York build, New York session", zone: "America/New_York", sql: q(last52), rollup: "orders_rolling", cfg: nyCfg, cat: nyCat},
 		{name: "New York build, UTC session's midnight is earlier", sql: q(last52), reason: ReasonNotCovered, cfg: nyCfg, cat: nyCat},
 		{name: "New York build, UTC session, 51 weeks", sql: q("created_at >= date_trunc('day', now()) - interval '51 weeks'"), rollup: "orders_rolling", cfg: nyCfg, cat: nyCat},
+		{name: "date column, strict window, its next day", sql: "SELECT status, count(*) FROM orders WHERE order_date >= '2024-02-14' GROUP BY status", rollup: "orders_rolling", cfg: dateCfg, cat: dateCat},
+		{name: "date column, strict window, its own day", sql: "SELECT status, count(*) FROM orders WHERE order_date >= '2024-02-13' GROUP BY status", reason: ReasonNotCovered, cfg: dateCfg, cat: dateCat},
+		{name: "date column, > a day is >= the next", sql: "SELECT status, count(*) FROM orders WHERE order_date > current_date - 31 GROUP BY status", rollup: "orders_rolling", cfg: dateCfg, cat: dateCat},
+		{name: "timestamp column, New York window", sql: "SELECT status, count(*) FROM orders WHERE local_ts >= '2023-03-01' GROUP BY status", rollup: "orders_rolling", cfg: localCfg, cat: localCat},
+		{name: "timestamp column, a month before", sql: "SELECT status, count(*) FROM orders WHERE local_ts >= '2023-02-01' GROUP BY status", reason: ReasonNotCovered, cfg: localCfg, cat: localCat},
 		{name: "version without recorded windows", sql: q("created_at >= '2023-06-01'"), reason: ReasonFilterNotImplied, cfg: utcCfg, cat: oldCat},
 		{name: "window on another column", sql: q("order_date >= current_date - 30 AND created_at >= '2024-03-01'"), reason: ReasonFilterNotImplied, cfg: otherCfg, cat: otherCat},
 		{name: "not built yet", sql: q("created_at >= '2023-06-01'"), reason: ReasonNotBuilt, cfg: utcCfg, cat: func(c *Catalog) {
