@@ -149,7 +149,7 @@ func NewOfflineCatalog(cfg *config.Config, types map[string]string) (*Catalog, e
 	}
 	for _, r := range cfg.Rollups {
 		rs := &RollupState{
-			Def: r, Joins: joins[r.Table], Status: StatusActive, Version: "offline",
+			Def: r, Joins: joins[r.Table], Status: StatusActive, Version: offlineVersion,
 			AllTime: true, Partitions: []Partition{{Files: []string{r.Name + ".parquet"}}},
 		}
 		cat.Rollups = append(cat.Rollups, rs)

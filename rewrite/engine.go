@@ -226,9 +226,12 @@ func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
 			continue
 		}
 		matched := Reason{Code: ReasonMatched}
-		if c.window != nil {
+		switch {
+		case c.window != nil && c.window.built != "":
 			// EXPLAIN shows which window answered.
 			matched.Message = "inside the window rollup " + c.cr.st.Def.Name + " was built with: " + c.window.built
+		case c.window != nil:
+			matched.Message = "inside the window rollup " + c.cr.st.Def.Name + "'s filters fold to when built now"
 		}
 		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: matched})
 		if best == nil || smaller(pl.cr.st, best.cr.st) {
@@ -284,7 +287,7 @@ func (c *candidate) execute(x *execCtx, sess *Session, cat *Catalog) (*plan, *Re
 		return nil, reason(ReasonShape, "internal error: no SQL for rollup %s", c.cr.st.Def.Name)
 	}
 	if c.cr.st.Status == StatusActive && c.cr.st.Version != "" {
-		if r := c.window.check(c.cr, x.lo, x.hi); r != nil {
+		if r := c.window.check(c.cr, x); r != nil {
 			return nil, r
 		}
 	}

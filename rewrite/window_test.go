@@ -58,7 +58,8 @@ func rollingCases() []decideCase {
 	strictCfg, strictCat := rolling("UTC", config.Day, []string{"created_at > now() - interval '30 days'"},
 		instantWindow(0, ">", time.Date(2024, 2, 14, 10, 30, 0, 0, time.UTC)))
 	edgeCfg, edgeCat := rolling("UTC", config.Day, []string{"created_at > current_date - 30"}, dateWindow(0, ">", "2024-02-14"))
-	_, oldCat := rolling("UTC", config.Day, nil)
+	_, offlineCat := rolling("UTC", config.Day, nil)
+	oldCat := func(c *Catalog) { offlineCat(c); c.Rollups[0].Version = "v1" }
 	otherCfg, otherCat := rolling("UTC", config.Day, []string{"order_date >= current_date - 30"}, Window{Conjunct: 0, Op: ">=", Value: mustDay("2024-02-14"), TypeOID: pgtype.DateOID, SQL: "orders.order_date >= '2024-02-14'::date"})
 	dateCfg, dateCat := rollingOn("order_date", "UTC", config.Day, []string{"order_date > current_date - 31"},
 		Window{Conjunct: 0, Op: ">", Value: mustDay("2024-02-13"), TypeOID: pgtype.DateOID, SQL: "orders.order_date > '2024-02-13'::date"})
@@ -100,6 +101,10 @@ func rollingCases() []decideCase {
 		{name: "date column, > a day is >= the next", sql: "SELECT status, count(*) FROM orders WHERE order_date > current_date - 31 GROUP BY status", rollup: "orders_rolling", cfg: dateCfg, cat: dateCat},
 		{name: "timestamp column, New York window", sql: "SELECT status, count(*) FROM orders WHERE local_ts >= '2023-03-01' GROUP BY status", rollup: "orders_rolling", cfg: localCfg, cat: localCat},
 		{name: "timestamp column, a month before", sql: "SELECT status, count(*) FROM orders WHERE local_ts >= '2023-02-01' GROUP BY status", reason: ReasonNotCovered, cfg: localCfg, cat: localCat},
+		{name: "offline: folded as if built now", sql: q("created_at >= date_trunc('day', now()) - interval '12 weeks'"), rollup: "orders_rolling", cfg: utcCfg, cat: offlineCat},
+		{name: "offline: the window's own text", sql: q(last52), rollup: "orders_rolling", cfg: utcCfg, cat: offlineCat},
+		{name: "offline: 60 weeks", sql: q("created_at >= date_trunc('day', now()) - interval '60 weeks'"), reason: ReasonNotCovered, cfg: utcCfg, cat: offlineCat},
+		{name: "offline: unbounded", sql: "SELECT status, count(*) FROM orders GROUP BY status", reason: ReasonNotCovered, cfg: utcCfg, cat: offlineCat},
 		{name: "version without recorded windows", sql: q("created_at >= '2023-06-01'"), reason: ReasonFilterNotImplied, cfg: utcCfg, cat: oldCat},
 		{name: "window on another column", sql: q("order_date >= current_date - 30 AND created_at >= '2024-03-01'"), reason: ReasonFilterNotImplied, cfg: otherCfg, cat: otherCat},
 		{name: "not built yet", sql: q("created_at >= '2023-06-01'"), reason: ReasonNotBuilt, cfg: utcCfg, cat: func(c *Catalog) {
