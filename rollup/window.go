@@ -175,7 +175,7 @@ func foldConjunct(ctx context.Context, conn *pgconn.PgConn, c *pg_query.Node) (W
 	if err != nil {
 		return Window{}, false, err
 	}
-	v, t, ok, err := FoldBound(ctx, conn, boundSQL)
+	v, t, ok, err := foldBound(ctx, conn, boundSQL)
 	if err != nil || !ok {
 		return Window{}, false, err
 	}
@@ -184,11 +184,11 @@ func foldConjunct(ctx context.Context, conn *pgconn.PgConn, c *pg_query.Node) (W
 	return w, true, nil
 }
 
-// FoldBound evaluates a time expression on conn, in its session's transaction and
+// foldBound evaluates a time expression on conn, in its session's transaction and
 // TimeZone, and returns its value (an instant for timestamptz, the wall clock held in
 // UTC for timestamp and date) and type. ok is false when the value is not a finite
 // date, timestamp or timestamptz between the years 1 and 9999.
-func FoldBound(ctx context.Context, conn *pgconn.PgConn, bound string) (time.Time, Type, bool, error) {
+func foldBound(ctx context.Context, conn *pgconn.PgConn, bound string) (time.Time, Type, bool, error) {
 	// The type first, so that a bound of another type never raises an error, which
 	// would abort the build's transaction.
 	res := conn.ExecParams(ctx, "SELECT pg_typeof(("+bound+"))::oid::text, format_type(pg_typeof(("+bound+"))::oid, NULL)", nil, nil, nil, nil).Read()
@@ -249,7 +249,7 @@ func typedTimeLiteral(v time.Time, oid uint32) string {
 // would stop rolling.
 func WindowMoved(ctx context.Context, conn *pgconn.PgConn, windows []Window) (bool, error) {
 	for _, w := range windows {
-		v, _, ok, err := FoldBound(ctx, conn, w.Bound)
+		v, _, ok, err := foldBound(ctx, conn, w.Bound)
 		if err != nil {
 			return false, err
 		}
