@@ -107,7 +107,7 @@ func TestOpsAdminAPI(t *testing.T) {
 	conn := connect(t, ctx, o.DSN(userScram, dbMain))
 	var name, status, version string
 	var rows, size int64
-	if err := conn.QueryRow(ctx, "SHOW ROLLUPS").Scan(&name, &status, &version, &rows, &size, new(*time.Time), new(*string)); err != nil {
+	if err := conn.QueryRow(ctx, "SHOW ROLLUPS").Scan(&name, &status, &version, &rows, &size, new(*time.Time), new(*string), new(*string)); err != nil {
 		t.Fatal(err)
 	}
 	if name != st.Name || status != st.Status || version != st.Version || rows != st.Rows || size != st.Bytes {

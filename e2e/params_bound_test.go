@@ -24,19 +24,22 @@ CREATE TABLE sales (
 	status text,
 	qty int NOT NULL,
 	amount numeric(12,2) NOT NULL,
-	created_at timestamptz NOT NULL
+	created_at timestamptz NOT NULL,
+	active boolean NOT NULL
 );
 INSERT INTO sales
 SELECT x,
 	CASE WHEN x % 17 = 0 THEN NULL ELSE (ARRAY['completed','pending','refunded'])[1 + x % 3] END,
 	x % 9,
 	round((x * 7.31) % 500, 2),
-	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes')
+	timestamptz '2024-01-01 00:00:00+00' + (x * interval '37 minutes'),
+	x % 4 <> 0
 FROM generate_series(1, 4000) x;
 ANALYZE sales;
 `
 
-// boundRollups: completed sales by qty, and completed sales by day.
+// boundRollups: completed sales by qty, completed sales by day, and all sales
+// by active and day.
 func boundRollups() []map[string]any {
 	return []map[string]any{
 		{
@@ -51,6 +54,12 @@ func boundRollups() []map[string]any {
 			"time_dimension": "created_at", "granularity": "day",
 			"measures": []string{"count(*)", "sum(amount)"},
 			"filters":  []string{"status = 'completed'"},
+		},
+		{
+			"name": "active_daily", "table": "public.sales",
+			"dimensions":     []string{"active"},
+			"time_dimension": "created_at", "granularity": "day",
+			"measures": []string{"count(*)", "sum(amount)"},
 		},
 	}
 }
@@ -71,7 +80,20 @@ func boundCases() []boundCase {
 		// of the statement gives (pgx prepares without types).
 		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true},
 		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true},
+		// Time and date bounds as text (a string) or binary (time.Time, and a
+		// date when the statement casts $n to date), and bool values.
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1 AND created_at < $2 GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10 00:00:00+00"}, true},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{day(3), day(10)}, true},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10"}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1", []any{true}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1 AND created_at >= $2", []any{false, day(20)}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1::boolean AND created_at < $2::timestamptz", []any{"true", "2024-01-20T00:00:00Z"}, true},
+		// A bound value in HAVING, decided per Bind as in WHERE.
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty HAVING count(*) > $2 ORDER BY qty", []any{"completed", 140}, true},
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active HAVING count(*) >= $2 ORDER BY active", []any{day(2), int64(2000)}, true},
 		// Near misses: outside the filter, NULL, a bound off the grain.
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active ORDER BY active", []any{"2024-01-03 01:00:00+00"}, false},
+		{"SELECT count(*) FROM sales WHERE created_at >= $1::date AND qty = $2", []any{day(3), 4}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false},
 		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false},
@@ -94,34 +116,42 @@ func TestBoundParamsPgx(t *testing.T) {
 			via := connect(t, ctx, p.DSN(userScram, boundDB))
 			for _, c := range boundCases() {
 				for round := 0; round < 2; round++ {
-					before, err := diffScrape(p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					want, werr := boundRender(ctx, direct, mode, c)
-					got, gerr := boundRender(ctx, via, mode, c)
-					if werr != nil || gerr != nil {
-						t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
-					}
-					requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
-					after, err := diffScrape(p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
-					if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
-						t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
-					}
-					total := 0.0
-					for _, n := range hits {
-						total += n
-					}
-					if served := total == 1; served != c.served || total > 1 {
-						t.Errorf("%s %v (round %d): answered from rollups %v, want served %v", c.sql, c.args, round, hits, c.served)
-					}
+					checkServed(t, ctx, p, direct, via, mode, c, fmt.Sprintf("round %d", round))
 				}
 			}
 		})
+	}
+}
+
+// checkServed runs c on Postgres (direct) and through pgrollup (via) in mode,
+// requires equal answers, and that pgrollup answered it from exactly one
+// rollup, with no fallback, if and only if c.served.
+func checkServed(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, c boundCase, label string) {
+	t.Helper()
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, werr := boundRender(ctx, direct, mode, c)
+	got, gerr := boundRender(ctx, via, mode, c)
+	if werr != nil || gerr != nil {
+		t.Fatalf("%s %v: Postgres %v, pgrollup %v", c.sql, c.args, werr, gerr)
+	}
+	requireSame(t, fmt.Sprintf("%s %v", c.sql, c.args), want, got)
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
+	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+		t.Errorf("%s %v: fell back to the warehouse after the decision:\n%s", c.sql, c.args, tail(p.log.Bytes(), 20))
+	}
+	total := 0.0
+	for _, n := range hits {
+		total += n
+	}
+	if served := total == 1; served != c.served || total > 1 {
+		t.Errorf("%s %v (%s): answered from rollups %v, want served %v", c.sql, c.args, label, hits, c.served)
 	}
 }
 
@@ -137,24 +167,32 @@ func boundRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, c 
 // it with its rollups built.
 func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 	t.Helper()
+	return startSuiteProxy(t, ctx, "boundparams", boundDB, boundFixtureSQL, boundRollups())
+}
+
+// startSuiteProxy creates database db owned by the SCRAM user, fills it with
+// fixture, and starts a pgrollup called name over it with rollups built
+// (none empty).
+func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string, rollups []map[string]any) *proxyProc {
+	t.Helper()
 	super := superConn(t, ctx, "postgres")
 	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + boundDB + " WITH (FORCE)",
-		"CREATE DATABASE " + boundDB + " OWNER " + userScram,
+		"DROP DATABASE IF EXISTS " + db + " WITH (FORCE)",
+		"CREATE DATABASE " + db + " OWNER " + userScram,
 	} {
 		if _, err := super.Exec(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	owner := connect(t, ctx, directDSN(userScram, boundDB))
-	if _, err := owner.Exec(ctx, boundFixtureSQL); err != nil {
+	owner := connect(t, ctx, directDSN(userScram, db))
+	if _, err := owner.Exec(ctx, fixture); err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
-	p, _ := startTestProxy(t, ctx, "boundparams", filepath.Join(env.tmp, "proxy-boundparams"), env.pg.DSN(boundDB), map[string]any{
+	p, _ := startTestProxy(t, ctx, name, filepath.Join(env.tmp, "proxy-"+name), env.pg.DSN(db), map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
-		"rollups": boundRollups(),
+		"rollups": rollups,
 	}, "info")
-	states, err := waitRollupsActive(ctx, p, len(boundRollups()))
+	states, err := waitRollupsActive(ctx, p, len(rollups))
 	if err != nil {
 		t.Fatal(err)
 	}

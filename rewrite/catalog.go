@@ -76,6 +76,9 @@ type RollupState struct {
 	// AllTime: the version covers every row of the source as of BuiltAt
 	// (no build_range), so queries without a time bound are covered.
 	AllTime bool
+	// Windows are the active version's clock-relative filters as its build
+	// folded them; a rollup with such a filter answers only inside them.
+	Windows []Window
 	Rows    int64
 	Bytes   int64
 	BuiltAt time.Time
@@ -151,7 +154,7 @@ func NewOfflineCatalog(cfg *config.Config, types map[string]string) (*Catalog, e
 	}
 	for _, r := range cfg.Rollups {
 		rs := &RollupState{
-			Def: r, Joins: joins[r.Table], Status: StatusActive, Version: "offline",
+			Def: r, Joins: joins[r.Table], Status: StatusActive, Version: offlineVersion,
 			AllTime: true, Partitions: []Partition{{Files: []string{r.Name + ".parquet"}}},
 		}
 		cat.Rollups = append(cat.Rollups, rs)

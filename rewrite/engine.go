@@ -128,6 +128,7 @@ type candidate struct {
 	segs   []segment // the DuckDB SQL, nil when a step always fails
 	cols   []ResultColumn
 	lo, hi time.Time // the time range the statement's constant bounds give
+	window *rollingWindow
 }
 
 // prepare binds the statement to the catalog and translates it for every
@@ -224,7 +225,15 @@ func (p *prepared) execute(sess *Session, cat *Catalog) Decision {
 			cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Reason: *r})
 			continue
 		}
-		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: Reason{Code: ReasonMatched}})
+		matched := Reason{Code: ReasonMatched}
+		switch {
+		case c.window != nil && c.window.built != "":
+			// EXPLAIN shows which window answered.
+			matched.Message = "inside the window rollup " + c.cr.st.Def.Name + " was built with: " + c.window.built
+		case c.window != nil:
+			matched.Message = "inside the window rollup " + c.cr.st.Def.Name + "'s filters fold to when built now"
+		}
+		cands = append(cands, Candidate{Rollup: c.cr.st.Def.Name, Match: true, Reason: matched})
 		if best == nil || smaller(pl.cr.st, best.cr.st) {
 			best = pl
 		}
@@ -276,6 +285,11 @@ func (c *candidate) execute(x *execCtx, sess *Session, cat *Catalog) (*plan, *Re
 	if c.segs == nil {
 		// Unreachable: a candidate without SQL has a failing step.
 		return nil, reason(ReasonShape, "internal error: no SQL for rollup %s", c.cr.st.Def.Name)
+	}
+	if c.cr.st.Status == StatusActive && c.cr.st.Version != "" {
+		if r := c.window.check(c.cr, x); r != nil {
+			return nil, r
+		}
 	}
 	maxStale := cat.MaxStaleness
 	switch st := sess.Staleness; {
@@ -367,6 +381,10 @@ func (m *matcher) prepare(c *candidate) {
 	}
 	where, r := m.implicitJoins()
 	if r != nil {
+		c.reject = r
+		return
+	}
+	if c.window, r = m.window(); r != nil {
 		c.reject = r
 		return
 	}

@@ -24,20 +24,24 @@ func (m *matcher) where(conj []*expr) []string {
 	m.steps = &group
 	failedBefore := m.failed
 	m.failed = false
-	implied := make([]bool, len(cr.filters))
+	// Clock-relative filters are held to the version's window instead
+	// (rollingWindow.check).
+	implied := append([]bool(nil), cr.relative...)
 	var out []string
 	for _, w := range conj {
 		k := key(w)
 		exact := false
 		for i, fk := range cr.fkeys {
-			if fk == k {
+			// A clock-relative filter means its build's instants, not the
+			// query's: the window check compares those.
+			if fk == k && !cr.relative[i] {
 				implied[i], exact = true, true
 			}
 		}
 		if exact {
 			continue
 		}
-		if i, ok := m.sameAsFilter(w); ok {
+		if i, ok := m.sameAsFilter(w); ok && !cr.relative[i] {
 			implied[i] = true
 			continue
 		}

@@ -368,6 +368,12 @@ func (m *matcher) matchJoins() *Reason {
 			return reason(ReasonJoin, "join to %s is not declared for %s", qj.entry.full(), cr.fact.full())
 		}
 		if qj.onKey != "" && qj.onKey != dj.onKey {
+			if strings.Contains(qj.onKey, dj.onKey) {
+				// The declared condition and more: a filter written into ON
+				// (Tableau, BI joins with a bound value) changes which rows
+				// join, which the rollup's join did not do.
+				return reason(ReasonJoin, "join to %s adds conditions to the declared %q in ON, which rollups do not answer; for an inner join, write them in WHERE", qj.entry.full(), dj.join.On)
+			}
 			return reason(ReasonJoin, "join to %s uses a different condition than the declared %q", qj.entry.full(), dj.join.On)
 		}
 		if qj.typ != dj.typ {

@@ -29,6 +29,7 @@ type compiledRollup struct {
 	parts    map[string]storedPart // "sum(key)", "count(*)", ... -> stored column
 	filters  []*expr
 	fkeys    []string
+	relative []bool // per filter: it reads the clock (a rolling window)
 }
 
 type declaredJoin struct {
@@ -290,6 +291,7 @@ func (cr *compiledRollup) compile(cat *Catalog) error {
 		for _, c := range conjuncts(e) {
 			cr.filters = append(cr.filters, c)
 			cr.fkeys = append(cr.fkeys, key(c))
+			cr.relative = append(cr.relative, readsClock(c))
 		}
 	}
 	for _, dj := range cr.declared {

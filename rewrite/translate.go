@@ -299,7 +299,9 @@ func (m *matcher) generic(e *expr, sub sqlFn) (string, Type, *Reason) {
 			t = plain(pgtype.TextOID)
 		}
 		if _, ok := duckType(t); !ok {
-			return "", errType, reason(ReasonParameter, "parameter $%d has an unsupported type", e.param)
+			// numeric above all: its values have no DuckDB type of their own
+			// (HAVING sum(amount) > $1 gets one from Postgres).
+			return "", errType, reason(ReasonParameter, "parameter $%d has type %s, which pgrollup does not compute with on rollups; write the value into the statement, or bind it as an integer", e.param, typeName(t))
 		}
 		n := e.param
 		return m.deferSQL(func(x *execCtx) (string, *Reason) {

@@ -100,10 +100,12 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.Columns, v.TimeType = plan.Columns, plan.TimeType
+	v.Columns, v.TimeType, v.Windows = plan.Columns, plan.TimeType, plan.Windows
 
+	// A rolling window moves between builds: partitions of an earlier build hold
+	// another window's rows, so such a rollup is always built whole.
 	incremental := req.Incremental && def.Partitioned() && req.Previous != nil &&
-		req.Previous.Identity == v.Identity && !req.Previous.Truncated
+		req.Previous.Identity == v.Identity && !req.Previous.Truncated && len(plan.Windows) == 0
 	duck, err := b.openDuckDB(ctx)
 	if err != nil {
 		return nil, err

@@ -106,9 +106,13 @@ type Version struct {
 	// AllTime: the version holds every source row as of its build (no build_range), so
 	// it covers queries without a time bound. Otherwise it covers the union of its
 	// partitions' ranges.
-	AllTime bool  `json:"all_time"`
-	Rows    int64 `json:"rows"`
-	Bytes   int64 `json:"bytes"`
+	AllTime bool `json:"all_time"`
+	// Windows: the definition's filters relative to the clock, as this build folded
+	// them at Started in build_timezone. Versions recorded before windows were folded
+	// have none, and do not answer queries if their definition has such a filter.
+	Windows []Window `json:"windows,omitempty"`
+	Rows    int64    `json:"rows"`
+	Bytes   int64    `json:"bytes"`
 	// Truncated: max_rows cut the build short; some rows are missing, so the version
 	// must not answer queries.
 	Truncated bool   `json:"truncated,omitempty"`

@@ -25,6 +25,8 @@ type Plan struct {
 	Columns []Column
 	// TimeType is the time dimension's column type; nil without a time dimension.
 	TimeType *Type
+	// Windows are the filters relative to the clock, folded by this plan's transaction.
+	Windows []Window
 
 	from    string   // FROM clause with the joins
 	where   []string // deparsed filters
@@ -69,6 +71,11 @@ func NewPlan(ctx context.Context, conn *pgconn.PgConn, def *Definition) (*Plan, 
 	filters, err := q.exprs(def.Filters)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("filter: %w", err))
+	}
+	// Filters relative to the clock are folded now, in the build's transaction: the
+	// build query then reads the very instants its version records.
+	if filters, p.Windows, err = foldWindows(ctx, conn, filters); err != nil {
+		return nil, fmt.Errorf("fold filters: %w", err)
 	}
 	for _, f := range filters {
 		p.where = append(p.where, "("+f+")")
@@ -334,14 +341,7 @@ func (p *Plan) whereClause() string {
 // timeLiteral writes a bound as a typed literal of the time column's type. Bounds of
 // timestamp and date columns are wall-clock values held in UTC.
 func (p *Plan) timeLiteral(t time.Time) string {
-	switch p.TimeType.OID {
-	case pgtype.TimestamptzOID:
-		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamptz"
-	case pgtype.DateOID:
-		return sqlquote.Literal(t.UTC().Format("2006-01-02")) + "::date"
-	default:
-		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
-	}
+	return typedTimeLiteral(t, p.TimeType.OID)
 }
 
 // duckTimeLiteral writes a bound as a DuckDB literal of the stored time bucket's type.

@@ -47,6 +47,10 @@ func ApplyBuilds(cat *rewrite.Catalog, states map[string]*rollup.State, localPat
 		r.Version = v.ID
 		r.Partitions = parts
 		r.AllTime = v.AllTime
+		r.Windows = nil
+		for _, w := range v.Windows {
+			r.Windows = append(r.Windows, rewrite.Window{Conjunct: w.Conjunct, Op: w.Op, Value: w.Value, TypeOID: w.Type.OID, SQL: w.SQL})
+		}
 		r.Rows, r.Bytes = v.Rows, v.Bytes
 		r.BuiltAt = v.BuiltAt
 	}

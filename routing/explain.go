@@ -102,6 +102,9 @@ type RollupStatus struct {
 	Rows, Bytes           int64
 	BuiltAt               time.Time // zero: never built
 	LastError             string
+	// Window is the active version's built window (its clock-relative
+	// filters as folded); "" without one.
+	Window string
 }
 
 // showRollupsAnswer is SHOW ROLLUPS: one row per rollup the session's
@@ -135,7 +138,7 @@ func (showRollupsAnswer) Columns() []proxy.Column {
 		textColumn("name"), textColumn("status"), textColumn("version"),
 		int8Column("rows"), int8Column("bytes"),
 		{Name: "built_at", TypeOID: pgtype.TimestamptzOID, TypeSize: 8, Typmod: -1},
-		textColumn("last_error"),
+		textColumn("last_error"), textColumn("window"),
 	}
 }
 
@@ -151,7 +154,7 @@ func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.SessionInfo, _ []p
 		if !paths {
 			r.LastError = redactPaths(r.LastError)
 		}
-		row := []any{r.Name, r.Status, nil, r.Rows, r.Bytes, nil, nil}
+		row := []any{r.Name, r.Status, nil, r.Rows, r.Bytes, nil, nil, nil}
 		if r.Version != "" {
 			row[2] = r.Version
 		}
@@ -160,6 +163,9 @@ func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.SessionInfo, _ []p
 		}
 		if r.LastError != "" {
 			row[6] = r.LastError
+		}
+		if r.Window != "" {
+			row[7] = r.Window
 		}
 		rows = append(rows, row)
 	}

@@ -287,7 +287,12 @@ func (r *Router) Probe() *proxy.Probe {
 func (s *snapshot) statuses() []RollupStatus {
 	out := make([]RollupStatus, 0, len(s.cat.Rollups))
 	for _, r := range s.cat.Rollups {
-		out = append(out, RollupStatus{Name: r.Def.Name, Status: string(r.Status), Version: r.Version, Rows: r.Rows, Bytes: r.Bytes, BuiltAt: r.BuiltAt})
+		var window []string
+		for _, w := range r.Windows {
+			window = append(window, w.SQL)
+		}
+		out = append(out, RollupStatus{Name: r.Def.Name, Status: string(r.Status), Version: r.Version, Rows: r.Rows, Bytes: r.Bytes, BuiltAt: r.BuiltAt,
+			Window: strings.Join(window, " AND ")})
 	}
 	return out
 }

@@ -23,6 +23,9 @@ type Status struct {
 	Progress   string        `json:"progress,omitempty"` // of the build in progress
 	QueuedAt   *time.Time    `json:"queued_at,omitempty"`
 	Retired    bool          `json:"retired,omitempty"` // no longer configured
+	// Window is what the active version's clock-relative filters were folded to
+	// (rollup.WindowText); "" without such filters.
+	Window string `json:"window,omitempty"`
 }
 
 // statusOf summarises a state; st may be nil (nothing recorded yet).
@@ -39,6 +42,7 @@ func statusOf(def *rollup.Definition, st *rollup.State) Status {
 		built := v.BuiltAt
 		s.Version, s.Rows, s.Bytes, s.BuiltAt = v.ID, v.Rows, v.Bytes, &built
 		s.Partitions, s.Truncated, s.Warning = len(v.Partitions), v.Truncated, v.Warning
+		s.Window = rollup.WindowText(v.Windows)
 	}
 	if st.LastError != "" {
 		e := st.LastError

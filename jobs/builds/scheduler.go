@@ -253,7 +253,7 @@ func (s *Scheduler) check(ctx context.Context, t Target) error {
 		if !checkNow {
 			return nil
 		}
-		key, err := s.refreshKey(ctx, t)
+		key, moved, err := s.refreshKey(ctx, t, st.Active.Windows)
 		if err != nil {
 			return fmt.Errorf("refresh key: %w", err)
 		}
@@ -262,23 +262,36 @@ func (s *Scheduler) check(ctx context.Context, t Target) error {
 			_, err := s.enqueue(ctx, t, ReasonRefreshKey, now, "key."+hex.EncodeToString(sum[:8]), inc)
 			return err
 		}
+		if moved {
+			// A rolling window must roll even when no row changed: the rows
+			// leaving it are no longer the filter's.
+			_, err := s.enqueue(ctx, t, ReasonWindow, now, "window."+strconv.FormatInt(now.Unix(), 10), false)
+			return err
+		}
 	}
 	return nil
 }
 
-func (s *Scheduler) refreshKey(ctx context.Context, t Target) (string, error) {
+// refreshKey reads t's refresh key on the warehouse, in build_timezone, and
+// whether the windows would fold to other bounds now.
+func (s *Scheduler) refreshKey(ctx context.Context, t Target, windows []rollup.Window) (string, bool, error) {
 	cfg, err := pgconn.ParseConfig(s.o.WarehouseDSN)
 	if err != nil {
-		return "", fmt.Errorf("warehouse.dsn does not parse")
+		return "", false, fmt.Errorf("warehouse.dsn does not parse")
 	}
 	cfg.RuntimeParams["timezone"] = t.Def.BuildTimezone
 	cfg.RuntimeParams["application_name"] = "pgrollup refresh key"
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return rollup.RefreshKey(ctx, conn, t.Refresh.SQL)
+	key, err := rollup.RefreshKey(ctx, conn, t.Refresh.SQL)
+	if err != nil || len(windows) == 0 {
+		return key, false, err
+	}
+	moved, err := rollup.WindowMoved(ctx, conn, windows)
+	return key, moved, err
 }
 
 // Refresh queues a full build of the named rollup now (manual refresh).

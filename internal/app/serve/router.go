@@ -195,7 +195,7 @@ func loadTables(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config) (ma
 func rollupStatuses(in []api.Status) []routing.RollupStatus {
 	out := make([]routing.RollupStatus, 0, len(in))
 	for _, s := range in {
-		rs := routing.RollupStatus{Name: s.Name, Status: string(s.Status), Version: s.Version, Rows: s.Rows, Bytes: s.Bytes}
+		rs := routing.RollupStatus{Name: s.Name, Status: string(s.Status), Version: s.Version, Rows: s.Rows, Bytes: s.Bytes, Window: s.Window}
 		if s.BuiltAt != nil {
 			rs.BuiltAt = *s.BuiltAt
 		}
