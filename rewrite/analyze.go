@@ -420,6 +420,9 @@ func figureColnameInternal(e *expr) (string, int) {
 	case kFunc:
 		return e.name, 2
 	case kCast:
+		if e.name != "" {
+			return e.name, 2 // written as a call: date(x)
+		}
 		name, s := figureColnameInternal(e.args[0])
 		if s <= 1 {
 			return e.typName, 1

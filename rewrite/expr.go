@@ -331,6 +331,9 @@ func convert(n *pg_query.Node) (*expr, error) {
 		return nil, unsupported(ReasonExpression, "this SQL value function is not supported on rollups")
 
 	case n.GetSubLink() != nil:
+		if v := scalarSelect(n.GetSubLink()); v != nil {
+			return convert(v)
+		}
 		return nil, unsupported(ReasonSubquery, "subqueries are not answered from rollups")
 
 	case n.GetCollateClause() != nil:
@@ -359,6 +362,31 @@ func convert(n *pg_query.Node) (*expr, error) {
 }
 
 // nodeName names a node's type for messages.
+// scalarSelect returns the expression of a scalar subquery that only
+// computes one value, (SELECT expr) with no FROM or any other clause, which
+// Looker writes around its relative date bounds; nil for any other
+// subquery. Such a subquery is one row holding expr, of expr's type, so
+// the expression itself means the same (a volatile function, which would
+// run once rather than per row, is refused anyway).
+func scalarSelect(sl *pg_query.SubLink) *pg_query.Node {
+	if sl.SubLinkType != pg_query.SubLinkType_EXPR_SUBLINK || sl.Testexpr != nil || len(sl.OperName) != 0 {
+		return nil
+	}
+	sel := sl.Subselect.GetSelectStmt()
+	if sel == nil || len(sel.TargetList) != 1 || len(sel.FromClause) != 0 || sel.WhereClause != nil ||
+		len(sel.GroupClause) != 0 || sel.HavingClause != nil || len(sel.WindowClause) != 0 ||
+		len(sel.ValuesLists) != 0 || len(sel.SortClause) != 0 || sel.LimitCount != nil || sel.LimitOffset != nil ||
+		len(sel.LockingClause) != 0 || sel.WithClause != nil || len(sel.DistinctClause) != 0 ||
+		sel.IntoClause != nil || sel.Op != pg_query.SetOperation_SETOP_NONE {
+		return nil
+	}
+	rt := sel.TargetList[0].GetResTarget()
+	if rt == nil || rt.Val == nil {
+		return nil
+	}
+	return rt.Val
+}
+
 func nodeName(n *pg_query.Node) string {
 	s := strings.TrimPrefix(sprintf("%T", n.GetNode()), "*pg_query.Node_")
 	return s
@@ -400,6 +428,11 @@ func convertFunc(fc *pg_query.FuncCall) (*expr, error) {
 	args, err := convertList(fc.Args)
 	if err != nil {
 		return nil, err
+	}
+	if name == "date" && len(args) == 1 && !fc.AggStar && !fc.AggDistinct && fc.AggFilter == nil {
+		// date(x) is Postgres's cast to date written as a call (Looker's
+		// DATE(orders.created_at)): the same conversion, named "date".
+		return &expr{kind: kCast, name: "date", typ: plain(pgtype.DateOID), typName: "date", args: args}, nil
 	}
 	e := &expr{kind: kFunc, name: name, args: args, star: fc.AggStar, distinct: fc.AggDistinct}
 	if fc.AggFilter != nil {
