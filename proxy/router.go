@@ -139,6 +139,21 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
+	// Finish, set with no Answer, answers part of a simple Query from a
+	// rollup and relays the rest to the warehouse in place of the
+	// statement; a Parse of the statement passes through.
+	Finish Finisher
+}
+
+// Finisher answers a statement's aggregate core from a rollup and gives the
+// statement the warehouse runs instead of the client's: the same statement
+// with the core replaced by its rows. The warehouse's answer is then the
+// client's, with its own RowDescription, errors, notices and cancel.
+type Finisher interface {
+	// Finish computes the core for the session as it is now and returns
+	// the statement to relay. An error relays the client's statement
+	// unchanged, unless the context ended (a cancel, statement_timeout).
+	Finish(ctx context.Context, sess *SessionInfo) (string, error)
 }
 
 // Column describes one result column as RowDescription does.

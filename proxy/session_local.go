@@ -96,6 +96,9 @@ func (s *session) onQuery(msg message) error {
 	sql, _, _ := cutCString(msg.body)
 	st := s.srv.stmts.get(sql)
 	d := s.route(st)
+	if d.Answer == nil && d.Finish != nil {
+		return s.finishQuery(msg, st, d)
+	}
 	if d.Answer == nil {
 		s.clock.querying(d)
 		return s.relayQuery(msg, st)
@@ -199,6 +202,11 @@ func (s *session) onParse(msg message) error {
 		return s.relayParse(msg, name, nil)
 	}
 	d := s.route(st)
+	if d.Answer == nil {
+		// A statement the warehouse finishes is finished only as a
+		// simple Query.
+		d.Route, d.Finish = RoutePassthrough, nil
+	}
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
 	if d.Answer == nil || !ok {

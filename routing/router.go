@@ -34,6 +34,10 @@ type Options struct {
 	// Statuses lists the rollups for SHOW ROLLUPS; nil reports them from
 	// the catalog snapshot.
 	Statuses func() []RollupStatus
+	// FinishMaxRows bounds the rows of an aggregate core answered from a
+	// rollup for a statement the warehouse finishes (finish.go); 0
+	// finishes none.
+	FinishMaxRows int
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -71,8 +75,8 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		engine: rewrite.NewEngine(0),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_hits_total",
-			Help: "Statements answered from a rollup, by rollup.",
-		}, []string{"rollup"}),
+			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse).",
+		}, []string{"rollup", "mode"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_misses_total",
 			Help: "Statements over a table with rollups that no rollup could answer, by reason.",
@@ -103,7 +107,10 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		s.sources[rs.Def.Name] = src
 		// Every rollup's hit series exists from the start, at 0, so that a
 		// rate over it is defined before its first hit.
-		r.hits.WithLabelValues(rs.Def.Name)
+		r.hits.WithLabelValues(rs.Def.Name, modeDuckDB)
+		if r.opts.FinishMaxRows > 0 {
+			r.hits.WithLabelValues(rs.Def.Name, modeFinished)
+		}
 		for _, t := range src {
 			if tb := cat.Tables[qualified(t)]; tb != nil && !seenTable[tb.Name] {
 				seenTable[tb.Name] = true
@@ -174,6 +181,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
 			Fallback: !r.rollupOnly.Load(),
 		}
+	}
+	if f := r.finishable(ctx, snap, tree, sess); f != nil {
+		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
 		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()
