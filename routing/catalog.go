@@ -92,14 +92,17 @@ func qualified(name string) string {
 
 // TextSortsBytewise reports whether the warehouse database compares text as
 // DuckDB does (the C or POSIX collation), which decides whether ORDER BY and
-// ranges on text may be computed from a rollup.
+// ranges on text may be computed from a rollup. A database whose default
+// collation comes from ICU (Postgres 15's datlocprovider 'i') does not,
+// whatever its datcollate says.
 func TextSortsBytewise(ctx context.Context, db Querier) (bool, error) {
-	var collate string
-	err := db.QueryRow(ctx, "SELECT datcollate FROM pg_catalog.pg_database WHERE datname = current_database()").Scan(&collate)
+	var collate, provider string
+	err := db.QueryRow(ctx, `SELECT datcollate, coalesce(to_jsonb(d) ->> 'datlocprovider', 'c')
+		FROM pg_catalog.pg_database d WHERE datname = current_database()`).Scan(&collate, &provider)
 	if err != nil {
 		return false, fmt.Errorf("database collation: %w", err)
 	}
-	return collate == "C" || collate == "POSIX", nil
+	return provider == "c" && (collate == "C" || collate == "POSIX"), nil
 }
 
 // NewServingCatalog is the serving catalog of a configuration before any
