@@ -139,9 +139,10 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
-	// Finish, set with no Answer, answers part of a simple Query from a
-	// rollup and relays the rest to the warehouse in place of the
-	// statement; a Parse of the statement passes through.
+	// Finish, set with no Answer, answers part of a simple Query or of an
+	// unnamed Parse without parameters from a rollup and relays the rest
+	// to the warehouse in place of the statement; a named statement passes
+	// through.
 	Finish Finisher
 }
 

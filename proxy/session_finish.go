@@ -3,7 +3,8 @@ package proxy
 // A statement the warehouse finishes: its aggregate core is answered from a
 // rollup, and the warehouse runs the statement with the core replaced by
 // its rows, in the client's session and transaction, as the client's own
-// Query. Everything the client receives is the warehouse's.
+// Query or unnamed Parse. Everything the client receives is the
+// warehouse's.
 
 // finishQuery answers a simple Query through d.Finish, or relays it
 // unchanged when the core cannot be answered now.
@@ -13,11 +14,47 @@ func (s *session) finishQuery(msg message, st *Statement, d RouteDecision) error
 		// The rest needs the warehouse: as a passthrough statement would.
 		return err
 	}
-	if _, err := s.barrier(); err != nil {
+	text, ok, err := s.finished(d, st)
+	switch {
+	case isInterrupt(err):
+		return s.answered(d, nil, s.queryFailed(nil, err))
+	case err != nil:
+		return err
+	case !ok:
+		return s.relayQuery(msg, st)
+	}
+	s.clock.querying(d)
+	return s.relayQuery(queryMessage(text), st)
+}
+
+// finishParse prepares the unnamed statement with no parameters on the
+// warehouse as d.Finish gives it, or unchanged when the core cannot be
+// answered now. Its Binds, Describes and Executes are the warehouse's; its
+// rows are the core's as of the Parse, as they are within one batch.
+func (s *session) finishParse(msg message, st *Statement, d RouteDecision) error {
+	if done, err := s.offline(msg.typ); done {
 		return err
 	}
+	text, ok, err := s.finished(d, st)
+	if err != nil && !isInterrupt(err) {
+		return err
+	}
+	if !ok || err != nil {
+		return s.relayParse(msg, "", st)
+	}
+	return s.relayParse(parseMessage(text), "", st)
+}
+
+// finished computes the statement to relay in place of st: ok false relays
+// st unchanged (the core could not be answered now, which counts as a
+// fallback). An interrupt (a cancel, statement_timeout) is returned as the
+// error to report; any other error ends the session.
+func (s *session) finished(d RouteDecision, st *Statement) (string, bool, error) {
+	if _, err := s.barrier(); err != nil {
+		return "", false, err
+	}
 	if s.txFailed() {
-		return s.relayQuery(msg, st)
+		return "", false, nil
 	}
 	s.stateMu.Lock()
 	set, known := s.set.sessionSettings, s.settingsKnownLocked()
@@ -25,14 +62,14 @@ func (s *session) finishQuery(msg message, st *Statement, d RouteDecision) error
 	if !known {
 		// The core is answered only for a session whose context is known.
 		if err := s.readSettingsNow(); err != nil {
-			return err
+			return "", false, err
 		}
 		s.stateMu.Lock()
 		set, known = s.set.sessionSettings, s.settingsKnownLocked()
 		s.stateMu.Unlock()
 		if !known {
 			s.fellBack(d, nil, st, settingsUnknownError{})
-			return s.relayQuery(msg, st)
+			return "", false, nil
 		}
 	}
 	ctx, cancel := answerContext(s.ctx, set.timeout)
@@ -42,18 +79,28 @@ func (s *session) finishQuery(msg message, st *Statement, d RouteDecision) error
 	s.running(nil)
 	err = interrupted(ctx, err)
 	if isInterrupt(err) {
-		return s.answered(d, nil, s.queryFailed(nil, err))
+		return "", false, err
 	}
 	if err != nil {
 		s.fellBack(d, nil, st, err)
-		return s.relayQuery(msg, st)
+		return "", false, nil
 	}
-	s.clock.querying(d)
-	return s.relayQuery(queryMessage(text), st)
+	return text, true, nil
 }
 
 // queryMessage is a Query message with the text sql.
 func queryMessage(sql string) message {
 	raw := appendMessage(nil, 'Q', append([]byte(sql), 0))
 	return message{typ: 'Q', raw: raw, body: raw[5:]}
+}
+
+// parseMessage is a Parse of the unnamed statement with the text sql and
+// no parameter types.
+func parseMessage(sql string) message {
+	body := make([]byte, 0, len(sql)+4)
+	body = append(body, 0)
+	body = append(body, sql...)
+	body = append(body, 0, 0, 0)
+	raw := appendMessage(nil, 'P', body)
+	return message{typ: 'P', raw: raw, body: raw[5:]}
 }

@@ -202,13 +202,17 @@ func (s *session) onParse(msg message) error {
 		return s.relayParse(msg, name, nil)
 	}
 	d := s.route(st)
+	finish := d
 	if d.Answer == nil {
-		// A statement the warehouse finishes is finished only as a
-		// simple Query.
 		d.Route, d.Finish = RoutePassthrough, nil
 	}
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
+	if d.Answer == nil && finish.Finish != nil && ok && name == "" && len(oids) == 0 {
+		// Finished as it is prepared: a named statement would hold the
+		// core's rows for as long as it lives.
+		return s.finishParse(msg, st, finish)
+	}
 	if d.Answer == nil || !ok {
 		return s.relayParse(msg, name, st)
 	}
