@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -245,7 +247,7 @@ func TestFinishSizeBound(t *testing.T) {
 		sql      string
 		finished bool
 	}{
-		{`SELECT region, count(*) FROM sales GROUP BY 1 ORDER BY 1`, false},                     // 13 groups
+		{`SELECT region, count(*) FROM sales GROUP BY 1 ORDER BY 1`, false},                        // 13 groups
 		{`SELECT qty, to_char(sum(amount), 'FM999990D00') FROM sales GROUP BY 1 ORDER BY 2`, true}, // 5 groups
 	} {
 		before, err := diffScrape(p)
@@ -292,4 +294,90 @@ func finishRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, s
 		return out, fmt.Errorf("%s", errorText(err))
 	}
 	return out, nil
+}
+
+// finishJDBC sends a Metabase nested question as Metabase does through
+// pgjdbc: with a Statement (the unnamed statement every time), then with a
+// PreparedStatement, which pgjdbc prepares on the server by name from its
+// fifth execution on.
+const finishJDBC = `
+import java.sql.*;
+
+public class Finish {
+	public static void main(String[] a) throws Exception {
+		String q = "SELECT \"source\".\"region\" AS \"region\", \"source\".\"sum\" AS \"sum\" FROM (SELECT \"public\".\"sales\".\"region\" AS \"region\", SUM(\"public\".\"sales\".\"amount\") AS \"sum\" FROM \"public\".\"sales\" GROUP BY \"public\".\"sales\".\"region\" ORDER BY \"public\".\"sales\".\"region\" ASC) AS \"source\" LIMIT 1048575";
+		try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
+			try (Statement s = c.createStatement()) {
+				for (int i = 0; i < 3; i++) {
+					print(s.executeQuery(q));
+				}
+			}
+			try (PreparedStatement ps = c.prepareStatement(q)) {
+				for (int i = 0; i < 7; i++) {
+					print(ps.executeQuery());
+				}
+			}
+		}
+		System.out.println("done");
+	}
+
+	static void print(ResultSet rs) throws SQLException {
+		try (rs) {
+			StringBuilder b = new StringBuilder();
+			ResultSetMetaData md = rs.getMetaData();
+			int n = md.getColumnCount();
+			for (int i = 1; i <= n; i++) b.append(md.getColumnLabel(i)).append(':').append(md.getColumnTypeName(i)).append(i < n ? "," : "|");
+			while (rs.next()) {
+				for (int i = 1; i <= n; i++) b.append(rs.getString(i)).append(i < n ? "," : ";");
+			}
+			System.out.println(b);
+		}
+	}
+}
+`
+
+// TestFinishJDBC runs finishJDBC against Postgres and pgrollup: equal
+// output, the unnamed executions finished by the warehouse, the named ones
+// passed through, no fallback.
+func TestFinishJDBC(t *testing.T) {
+	requireTool(t, "javac", "java", jdbcJar)
+	ctx := testCtx(t, 3*time.Minute)
+	createFinishDB(t, ctx)
+	p := startFinishProxy(t, ctx, "finish-jdbc", nil)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "Finish.java"), []byte(finishJDBC), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Finish.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	run := func(tg target) string {
+		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), finishDB)
+		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Finish", url, userScram, passwords[userScram])
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}
+	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := run(target{name: "proxy", host: p.host, port: p.port})
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "output", direct, via)
+	if !strings.Contains(direct, "done") {
+		t.Fatalf("the program did not finish:\n%s", direct)
+	}
+	d := finishCounted(before, after)
+	if d.finished < 3+4 || d.finished > 3+5 || d.fallbacks != 0 {
+		t.Errorf("counted %+v; want the 3 Statement and the first 4 or 5 PreparedStatement executions finished, no fallback", d)
+	}
 }
