@@ -333,8 +333,7 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 	}
 	var aggs []*pg_query.Node
 	aggIndex := map[string]int{}
-	var replace func(n *pg_query.Node) *pg_query.Node
-	replace = func(n *pg_query.Node) *pg_query.Node {
+	replace := func(n *pg_query.Node) *pg_query.Node {
 		if f := n.GetFuncCall(); f != nil && isAggregateCall(f) {
 			k, err := exprKey(version, n)
 			if err != nil {
@@ -387,9 +386,17 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 	parts := []protoreflect.Message{}
 	for _, ns := range [][]*pg_query.Node{outer.TargetList, outer.DistinctClause, outer.WindowClause, outer.SortClause} {
 		for _, n := range ns {
-			if n != nil {
-				parts = append(parts, n.ProtoReflect())
+			if n == nil {
+				continue
 			}
+			if sb := n.GetSortBy(); sb != nil {
+				if name, ok := bareName(sb.Node); ok && aliases[name] {
+					// ORDER BY a bare name means the output column of
+					// that name first, as it still does around the core.
+					continue
+				}
+			}
+			parts = append(parts, n.ProtoReflect())
 		}
 	}
 	var where *pg_query.ResTarget

@@ -49,6 +49,10 @@ func TestFinishCores(t *testing.T) {
 		{name: "date_trunc bucket in a subquery, to_char outside", sql: `SELECT to_char(m, 'YYYY-MM') AS month, n FROM (SELECT date_trunc('month', created_at) AS m, count(*) AS n FROM orders GROUP BY 1) t ORDER BY 1`,
 			kind: "subquery", rollup: "orders_daily", core: "date_trunc('month', created_at) AS m"},
 
+		{name: "order by an output name that is also a column's", sql: `SELECT date_trunc('month', created_at) AS created_at, to_char(sum(amount), 'FM0') AS s FROM orders GROUP BY 1 ORDER BY created_at DESC`,
+			kind: "split", rollup: "orders_daily", core: "GROUP BY date_trunc('month', created_at)",
+			outer: []string{"SELECT pgrollup_k1 AS created_at", "ORDER BY created_at DESC"}},
+
 		// Near misses.
 		{name: "split reads a column the core does not have", sql: `SELECT status, sum(amount), quantity FROM orders GROUP BY status ORDER BY 1`},
 		{name: "window over a column that is not grouped", sql: `SELECT status, sum(amount), rank() OVER (ORDER BY quantity) FROM orders GROUP BY status`},
@@ -57,6 +61,7 @@ func TestFinishCores(t *testing.T) {
 		{name: "cte shadows the table the core reads", sql: `WITH orders AS (SELECT 'x'::text AS status, 1 AS amount) SELECT s.status FROM (SELECT status, sum(amount) FROM orders GROUP BY status) s`},
 		{name: "no aggregate", sql: `SELECT s.status FROM (SELECT status FROM orders) s`},
 		{name: "measure no rollup has", sql: `SELECT s.* FROM (SELECT status, sum(discount) FROM orders GROUP BY status) s`},
+		{name: "group by a name that is an input column and an output alias", sql: `SELECT lower(status) AS status, count(*) AS n FROM orders GROUP BY status ORDER BY status DESC`},
 		{name: "grouping sets", sql: `SELECT status, count(*) FROM orders GROUP BY ROLLUP (status) ORDER BY 1`},
 	}
 	for _, c := range cases {
