@@ -284,6 +284,17 @@ func withoutOrigins(rendered string) string {
 	return origins.ReplaceAllString(rendered, "table=? attnum=?")
 }
 
+// withLabel keeps the series with label=value.
+func (s diffMetrics) withLabel(label, value string) diffMetrics {
+	out := diffMetrics{}
+	for k, v := range s {
+		if lv, ok := diffMetricLabel(k, label); ok && lv == value {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func finishRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string) (string, error) {
 	rows, err := conn.Query(ctx, sql, mode)
 	if err != nil {
