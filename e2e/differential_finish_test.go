@@ -347,6 +347,31 @@ public class Finish {
 }
 `
 
+// jdbcProgram compiles the Java class of source against pgjdbc and
+// returns a function that runs it against a target's database, with the
+// URL, user and password as its arguments, and returns its output.
+func jdbcProgram(t *testing.T, ctx context.Context, class, source, database string) func(tg target) string {
+	t.Helper()
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, class+".java"), []byte(source), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, class+".java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac: %v\n%s", err, out)
+	}
+	return func(tg target) string {
+		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), database)
+		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+			"-cp", jdbcJar+string(os.PathListSeparator)+src, class, url, userScram, passwords[userScram])
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tg.name, err, out)
+		}
+		return string(out)
+	}
+}
+
 // TestFinishJDBC runs finishJDBC against Postgres and pgrollup: equal
 // output, the unnamed executions finished by the warehouse, the named ones
 // passed through, no fallback.
@@ -355,24 +380,7 @@ func TestFinishJDBC(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	createFinishDB(t, ctx)
 	p := startFinishProxy(t, ctx, "finish-jdbc", nil)
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "Finish.java"), []byte(finishJDBC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Finish.java")).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	run := func(tg target) string {
-		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), finishDB)
-		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
-			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Finish", url, userScram, passwords[userScram])
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", tg.name, err, out)
-		}
-		return string(out)
-	}
+	run := jdbcProgram(t, ctx, "Finish", finishJDBC, finishDB)
 	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
 	before, err := diffScrape(p)
 	if err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -276,22 +275,6 @@ func TestBoundParamsJDBC(t *testing.T) {
 	requireTool(t, "javac", "java", jdbcJar)
 	ctx := testCtx(t, 3*time.Minute)
 	p := startBoundProxy(t, ctx)
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "Bound.java"), []byte(boundJDBC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Bound.java")).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	boundClientCheck(t, p, func(tg target) string {
-		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), boundDB)
-		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
-			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Bound", url, userScram, passwords[userScram])
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", tg.name, err, out)
-		}
-		return string(out)
-	}, 13)
+	run := jdbcProgram(t, ctx, "Bound", boundJDBC, boundDB)
+	boundClientCheck(t, p, run, 13)
 }

@@ -61,11 +61,19 @@ func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 	tree = proto.Clone(tree).(*pg_query.ParseResult)
 	top := tree.Stmts[0].Stmt
 	ctes := map[string]bool{}
+	locks := false
 	walkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
-		if c, ok := m.Interface().(*pg_query.CommonTableExpr); ok {
-			ctes[c.Ctename] = true
+		switch x := m.Interface().(type) {
+		case *pg_query.CommonTableExpr:
+			ctes[x.Ctename] = true
+		case *pg_query.LockingClause, *pg_query.IntoClause:
+			locks = true
 		}
 	})
+	if locks {
+		// FOR UPDATE and SELECT INTO do what a VALUES list cannot.
+		return nil
+	}
 	var out []*FinishCore
 	for _, sl := range finishSlots(top, "") {
 		if sl.kind != "" {

@@ -7,7 +7,6 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
@@ -57,33 +56,11 @@ func finishSession(sess *proxy.SessionInfo) bool {
 	return sess.Parameters["client_encoding"] == "UTF8" && sess.Parameters["standard_conforming_strings"] == "on"
 }
 
-// finishShape refuses statements with parameters (whose core would need
-// their values; a Parse passes through anyway), locking clauses and SELECT
-// INTO.
+// finishShape refuses statements with parameters, whose core would need
+// their values (a Parse of them passes through anyway).
 func finishShape(tree *pg_query.ParseResult) bool {
 	ok := true
-	var walk func(m protoreflect.Message)
-	walk = func(m protoreflect.Message) {
-		switch m.Interface().(type) {
-		case *pg_query.ParamRef, *pg_query.LockingClause, *pg_query.IntoClause:
-			ok = false
-			return
-		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.IsMap() || fd.Message() == nil:
-			case fd.IsList():
-				l := v.List()
-				for i := 0; i < l.Len(); i++ {
-					walk(l.Get(i).Message())
-				}
-			default:
-				walk(v.Message())
-			}
-			return ok
-		})
-	}
-	walk(tree.ProtoReflect())
+	walkNodes(tree.ProtoReflect(), func(*pg_query.ParamRef) { ok = false })
 	return ok
 }
 
