@@ -65,6 +65,7 @@ func finishCases() []finishCase {
 		{"having and to_char", `SELECT qty, to_char(sum(amount), 'FM999G999G990D00') AS s FROM sales GROUP BY qty HAVING count(*) > 100 ORDER BY qty DESC`, true, false},
 		{"text functions", `SELECT upper(region) AS r, length(region) AS l, count(*) FROM sales GROUP BY region ORDER BY 1, 2, 3`, true, false},
 		{"superset virtual dataset", `SELECT region AS region, sum(total) AS "SUM(total)" FROM (SELECT region, sum(amount) AS total FROM sales GROUP BY region) AS virtual_table GROUP BY region ORDER BY "SUM(total)" DESC LIMIT 100`, true, false},
+		{"tableau top-n", `SELECT s.region, count(*) AS n FROM sales s INNER JOIN (SELECT region AS "$__alias__0", sum(amount) AS "$__alias__1" FROM sales GROUP BY 1 ORDER BY 2 DESC LIMIT 5) t0 ON s.region = t0."$__alias__0" GROUP BY 1 ORDER BY 1`, true, false},
 		{"to_char month", `SELECT to_char(date_trunc('month', created_at), 'YYYY-MM') AS m, count(*) FROM sales GROUP BY date_trunc('month', created_at) ORDER BY 1`, true, false},
 		{"empty core", `SELECT row_to_json(s) AS j, s.n + 1 AS m FROM (SELECT region, count(*) AS n, sum(amount) FROM sales WHERE region = 'nowhere' GROUP BY region) s`, true, false},
 		// What DuckDB answers whole stays with DuckDB.

@@ -53,6 +53,10 @@ func TestFinishCores(t *testing.T) {
 			kind: "split", rollup: "orders_daily", core: "GROUP BY date_trunc('month', created_at)",
 			outer: []string{"SELECT pgrollup_k1 AS created_at", "ORDER BY created_at DESC"}},
 
+		{name: "tableau top-n", sql: `SELECT o.status, sum(o.amount) FROM orders o INNER JOIN (SELECT status AS "$__alias__0", sum(amount) AS "$__alias__1" FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 5) t0 ON o.status = t0."$__alias__0" GROUP BY 1`,
+			kind: "subquery", rollup: "orders_daily", core: "LIMIT 5",
+			outer: []string{"FROM orders o JOIN (SELECT ", ") t0 ON o.status = t0.\"$__alias__0\" GROUP BY 1"}},
+
 		// Near misses.
 		{name: "split reads a column the core does not have", sql: `SELECT status, sum(amount), quantity FROM orders GROUP BY status ORDER BY 1`},
 		{name: "window over a column that is not grouped", sql: `SELECT status, sum(amount), rank() OVER (ORDER BY quantity) FROM orders GROUP BY status`},
