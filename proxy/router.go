@@ -152,9 +152,18 @@ type RouteDecision struct {
 // client's, with its own RowDescription, errors, notices and cancel.
 type Finisher interface {
 	// Finish computes the core for the session as it is now and returns
-	// the statement to relay. An error relays the client's statement
-	// unchanged, unless the context ended (a cancel, statement_timeout).
-	Finish(ctx context.Context, sess *SessionInfo) (string, error)
+	// the statement to relay, and the origin of each of its result columns
+	// as Postgres would describe the client's statement (nil when none
+	// has one). An error relays the client's statement unchanged, unless
+	// the context ended (a cancel, statement_timeout).
+	Finish(ctx context.Context, sess *SessionInfo) (string, []ColumnOrigin, error)
+}
+
+// ColumnOrigin is the table and column RowDescription names as a result
+// column's origin; zero for none.
+type ColumnOrigin struct {
+	TableOID uint32
+	Attnum   int16
 }
 
 // Column describes one result column as RowDescription does.

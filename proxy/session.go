@@ -144,6 +144,11 @@ type session struct {
 	// portals by the statement they run.
 	upStmts       upstreamNames
 	upPortals     upstreamNames
+	// finishedStmt is the statement last prepared unnamed as the warehouse
+	// finishes it, and finishedOrigins the origins its descriptions must
+	// name (session_finish.go). Client loop only.
+	finishedStmt    *Statement
+	finishedOrigins []ColumnOrigin
 	batchAt       time.Time  // arrival of the current batch's first message
 	batchNewTx    bool       // the batch may have ended a transaction
 	batchMayCopy  bool       // a statement relayed since the last sync point may be COPY

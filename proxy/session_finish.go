@@ -1,5 +1,10 @@
 package proxy
 
+import (
+	"bytes"
+	"encoding/binary"
+)
+
 // A statement the warehouse finishes: its aggregate core is answered from a
 // rollup, and the warehouse runs the statement with the core replaced by
 // its rows, in the client's session and transaction, as the client's own
@@ -14,7 +19,7 @@ func (s *session) finishQuery(msg message, st *Statement, d RouteDecision) error
 		// The rest needs the warehouse: as a passthrough statement would.
 		return err
 	}
-	text, ok, err := s.finished(d, st)
+	text, origins, ok, err := s.finished(d, st)
 	switch {
 	case isInterrupt(err):
 		return s.answered(d, nil, s.queryFailed(nil, err))
@@ -24,7 +29,7 @@ func (s *session) finishQuery(msg message, st *Statement, d RouteDecision) error
 		return s.relayQuery(msg, st)
 	}
 	s.clock.querying(d)
-	return s.relayQuery(queryMessage(text), st)
+	return s.relayQueryAs(queryMessage(text), st, origins)
 }
 
 // finishParse prepares the unnamed statement with no parameters on the
@@ -35,12 +40,17 @@ func (s *session) finishParse(msg message, st *Statement, d RouteDecision) error
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	text, ok, err := s.finished(d, st)
+	text, origins, ok, err := s.finished(d, st)
 	if err != nil && !isInterrupt(err) {
 		return err
 	}
 	if !ok || err != nil {
 		return s.relayParse(msg, "", st)
+	}
+	s.finishedStmt, s.finishedOrigins = nil, nil
+	if origins != nil {
+		// Its descriptions name the origins of the client's statement.
+		s.finishedStmt, s.finishedOrigins = st, origins
 	}
 	return s.relayParse(parseMessage(text), "", st)
 }
@@ -49,12 +59,12 @@ func (s *session) finishParse(msg message, st *Statement, d RouteDecision) error
 // st unchanged (the core could not be answered now, which counts as a
 // fallback). An interrupt (a cancel, statement_timeout) is returned as the
 // error to report; any other error ends the session.
-func (s *session) finished(d RouteDecision, st *Statement) (string, bool, error) {
+func (s *session) finished(d RouteDecision, st *Statement) (string, []ColumnOrigin, bool, error) {
 	if _, err := s.barrier(); err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
 	if s.txFailed() {
-		return "", false, nil
+		return "", nil, false, nil
 	}
 	s.stateMu.Lock()
 	set, known := s.set.sessionSettings, s.settingsKnownLocked()
@@ -62,30 +72,71 @@ func (s *session) finished(d RouteDecision, st *Statement) (string, bool, error)
 	if !known {
 		// The core is answered only for a session whose context is known.
 		if err := s.readSettingsNow(); err != nil {
-			return "", false, err
+			return "", nil, false, err
 		}
 		s.stateMu.Lock()
 		set, known = s.set.sessionSettings, s.settingsKnownLocked()
 		s.stateMu.Unlock()
 		if !known {
 			s.fellBack(d, nil, st, settingsUnknownError{})
-			return "", false, nil
+			return "", nil, false, nil
 		}
 	}
 	ctx, cancel := answerContext(s.ctx, set.timeout)
 	defer cancel(nil)
 	s.running(cancel)
-	text, err := d.Finish.Finish(ctx, s.session())
+	text, origins, err := d.Finish.Finish(ctx, s.session())
 	s.running(nil)
 	err = interrupted(ctx, err)
 	if isInterrupt(err) {
-		return "", false, err
+		return "", nil, false, err
 	}
 	if err != nil {
 		s.fellBack(d, nil, st, err)
-		return "", false, nil
+		return "", nil, false, nil
 	}
-	return text, true, nil
+	return text, origins, true, nil
+}
+
+// relayDescribe relays a Describe of a statement or portal that runs st on
+// the warehouse, setting the origins of a statement the warehouse finishes
+// in its RowDescription.
+func (s *session) relayDescribe(msg message, st *Statement) error {
+	if st == nil || st != s.finishedStmt {
+		return s.relay(msg)
+	}
+	if done, err := s.offline(msg.typ); done {
+		return err
+	}
+	return s.relayAs(msg, expectation{kind: msg.typ, origins: s.finishedOrigins})
+}
+
+// setOrigins writes the origins into a RowDescription's body in place,
+// when it describes as many columns; it reports whether it did.
+func setOrigins(body []byte, origins []ColumnOrigin) bool {
+	if len(body) < 2 || int(binary.BigEndian.Uint16(body)) != len(origins) {
+		return false
+	}
+	offs := make([]int, 0, len(origins))
+	rest := body[2:]
+	pos := 2
+	for range origins {
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 || len(rest) < i+1+18 {
+			return false
+		}
+		offs = append(offs, pos+i+1)
+		pos += i + 1 + 18
+		rest = rest[i+1+18:]
+	}
+	if len(rest) != 0 {
+		return false
+	}
+	for k, o := range origins {
+		binary.BigEndian.PutUint32(body[offs[k]:], o.TableOID)
+		binary.BigEndian.PutUint16(body[offs[k]+4:], uint16(o.Attnum))
+	}
+	return true
 }
 
 // queryMessage is a Query message with the text sql.

@@ -304,7 +304,7 @@ func (s *session) onDescribe(msg message) error {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {
-			return s.relay(msg)
+			return s.relayDescribe(msg, s.upStmts.lookup(name))
 		}
 		if _, ok := ls.decision.Answer.(Binder); ok {
 			// Its result is known only once values are bound: the
@@ -333,7 +333,7 @@ func (s *session) onDescribe(msg message) error {
 	case 'P':
 		lp := s.localPortals[name]
 		if lp == nil {
-			return s.relay(msg)
+			return s.relayDescribe(msg, s.upPortals.lookup(name))
 		}
 		proceed, err := s.barrier()
 		if err != nil || !proceed {

@@ -37,6 +37,12 @@ type FinishCore struct {
 	Tree *pg_query.ParseResult
 	// Kind says where the core sits: "cte", "subquery" or "split".
 	Kind string
+	// Origins maps each of the statement's output columns to the core
+	// column whose origin (table and column, as RowDescription names them)
+	// Postgres reports for it, or -1 when it reports none. The finished
+	// statement reads the core from a VALUES list, which has no origin, so
+	// the proxy sets them as Postgres would.
+	Origins []int
 	// outer is the statement with the core's place marked by
 	// finishPlaceholder.
 	outer string
@@ -74,18 +80,152 @@ func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 		// FOR UPDATE and SELECT INTO do what a VALUES list cannot.
 		return nil
 	}
+	// Outside a split of the statement itself, its output columns must be
+	// expressions that Postgres gives no origin, whatever they read.
+	topSel := top.GetSelectStmt()
+	nested, ok := outputOrigins(topSel.TargetList, nil)
 	var out []*FinishCore
 	for _, sl := range finishSlots(top, "") {
-		if sl.kind != "" {
-			if c := asIsCore(tree, sl, ctes); c != nil {
+		if c := asIsCore(tree, sl, ctes); c != nil && sl.kind != "" {
+			if origins, direct := subqueryOrigins(topSel, sl); direct {
+				c.Origins = origins
+				out = append(out, c)
+			} else if ok {
+				c.Origins = nested
 				out = append(out, c)
 			}
 		}
-		if c := splitCore(tree, sl, ctes); c != nil {
+		c := splitCore(tree, sl, ctes)
+		switch {
+		case c == nil:
+		case sl.kind == "":
 			out = append(out, c)
+		default:
+			// Through a subquery, the statement's column is the split
+			// SELECT's, whose origin is its core column's.
+			if through, direct := subqueryOrigins(topSel, sl); direct && c.Origins != nil {
+				for i, j := range through {
+					if j >= 0 {
+						through[i] = c.Origins[j]
+					}
+				}
+				c.Origins = through
+				out = append(out, c)
+			} else if ok {
+				c.Origins = nested
+				out = append(out, c)
+			}
 		}
 	}
 	return out
+}
+
+// subqueryOrigins maps the output columns of a statement that reads only
+// the subquery of sl (Metabase's "source", Superset's virtual table) to
+// the subquery's columns they name, which Postgres describes with the
+// subquery's origins. direct is false for any other statement, or an
+// output column it cannot map.
+func subqueryOrigins(top *pg_query.SelectStmt, sl slot) ([]int, bool) {
+	if sl.kind != "subquery" || len(top.FromClause) != 1 {
+		return nil, false
+	}
+	rs := top.FromClause[0].GetRangeSubselect()
+	if rs == nil || rs.Subquery != sl.node || rs.Alias == nil || len(rs.Alias.Colnames) > 0 {
+		return nil, false
+	}
+	var names []string
+	for _, t := range sl.node.GetSelectStmt().TargetList {
+		rt := t.GetResTarget()
+		name := rt.GetName()
+		if name == "" {
+			var ok bool
+			if name, ok = targetColname(rt.GetVal()); !ok {
+				return nil, false
+			}
+		}
+		names = append(names, name)
+	}
+	column := func(cr *pg_query.ColumnRef) (int, bool) {
+		var parts []string
+		for _, f := range cr.Fields {
+			if f.GetString_() == nil {
+				return 0, false // a star
+			}
+			parts = append(parts, f.GetString_().Sval)
+		}
+		if len(parts) == 2 && parts[0] == rs.Alias.Aliasname {
+			parts = parts[1:]
+		}
+		if len(parts) != 1 {
+			return 0, false
+		}
+		found := -1
+		for i, n := range names {
+			if n == parts[0] {
+				if found >= 0 {
+					return 0, false // ambiguous: Postgres says so
+				}
+				found = i
+			}
+		}
+		return found, found >= 0
+	}
+	return outputOrigins(top.TargetList, column)
+}
+
+// outputOrigins maps the output columns of a select-list to the split
+// core's columns they are (a grouping expression the core selects as
+// pgrollup_kN is its column N-1), or -1 for an expression Postgres gives no
+// origin. ok is false when an output column may be a column of a table
+// through anything else: a column reference, a star, or a cast or COLLATE
+// of one, which Postgres may see through.
+func outputOrigins(targets []*pg_query.Node, column func(*pg_query.ColumnRef) (int, bool)) ([]int, bool) {
+	out := make([]int, len(targets))
+	for i, t := range targets {
+		rt := t.GetResTarget()
+		if rt == nil {
+			return nil, false
+		}
+		o, ok := outputOrigin(rt.Val, column)
+		if !ok {
+			return nil, false
+		}
+		out[i] = o
+	}
+	return out, true
+}
+
+func outputOrigin(n *pg_query.Node, column func(*pg_query.ColumnRef) (int, bool)) (int, bool) {
+	switch x := n.Node.(type) {
+	case *pg_query.Node_ColumnRef:
+		if column != nil {
+			return column(x.ColumnRef)
+		}
+		name, ok := bareName(n)
+		var k int
+		switch {
+		case !ok:
+			return 0, false
+		case strings.HasPrefix(name, finishAgg):
+			return -1, true
+		case strings.HasPrefix(name, finishKey):
+			if _, err := fmt.Sscanf(name[len(finishKey):], "%d", &k); err != nil || k < 1 {
+				return 0, false
+			}
+			return k - 1, true
+		}
+		return 0, false
+	case *pg_query.Node_TypeCast:
+		if o, ok := outputOrigin(x.TypeCast.Arg, column); !ok || o >= 0 {
+			// A cast to the column's own type keeps its origin; another
+			// does not: only Postgres knows which this is.
+			return 0, false
+		}
+		return -1, true
+	case *pg_query.Node_CollateClause, *pg_query.Node_AIndirection:
+		return 0, false
+	}
+	return -1, true
 }
 
 // slot is a node holding a SELECT that may be, or hold, a core.
@@ -270,8 +410,19 @@ func splitCore(tree *pg_query.ParseResult, sl slot, ctes map[string]bool) *Finis
 		return nil
 	}
 	c := finishedCore(tree.Version, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: core}}, "split", text, ctes)
-	if c != nil && sl.kind != "" {
+	if c == nil {
+		return nil
+	}
+	c.Origins, ok = outputOrigins(outer.TargetList, nil)
+	if sl.kind != "" {
 		c.Kind = sl.kind + " split"
+		if !ok {
+			c.Origins = nil
+		}
+		return c
+	}
+	if !ok {
+		return nil
 	}
 	return c
 }

@@ -98,27 +98,27 @@ func finishSettings() pgfmt.Settings {
 // Finish implements proxy.Finisher: it decides the core again for the
 // session as it is now (as rollupAnswer.Run does), runs it, and writes its
 // rows into the statement.
-func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (string, error) {
+func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (string, []proxy.ColumnOrigin, error) {
 	exec := a.router.opts.Executor
 	if exec == nil {
-		return "", fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
+		return "", nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
 	}
 	if !finishSession(sess) {
-		return "", redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
+		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
 	}
 	d, err := a.router.decideBound(ctx, a.core.SQL, a.core.Tree, sess, nil, true)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if d.Outcome != rewrite.OutcomeRollup {
-		return "", redecided{d.Reason}
+		return "", nil, redecided{d.Reason}
 	}
 	if !sameColumns(d.Columns, a.decision.Columns) {
-		return "", fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
+		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
 	}
 	rows, err := exec.Query(ctx, executorQuery(&d))
 	if err != nil {
-		return "", fmt.Errorf("rollup %s: %w", d.Rollup, err)
+		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
 	defer conv.Close()
@@ -127,7 +127,7 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	var buf []byte
 	for conv.Next() {
 		if len(text) >= a.maxRows {
-			return "", finishTooLarge{a.maxRows}
+			return "", nil, finishTooLarge{a.maxRows}
 		}
 		vals := conv.Values()
 		row := make([]*string, len(vals))
@@ -136,7 +136,7 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 				continue
 			}
 			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, v, &set); err != nil {
-				return "", fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
+				return "", nil, fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
 			}
 			s := string(buf)
 			row[i] = &s
@@ -144,12 +144,29 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 		text = append(text, row)
 	}
 	if err := conv.Err(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	sql, err := a.core.FinishStatement(d.Columns, text)
 	if err != nil {
-		return "", fmt.Errorf("rollup %s: %w", d.Rollup, err)
+		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeFinished).Inc()
-	return sql, nil
+	return sql, finishOrigins(a.core.Origins, d.Columns), nil
+}
+
+// finishOrigins gives each result column of the client's statement the
+// origin of the core column it is, as the engine computed it for the
+// core; nil when none has one.
+func finishOrigins(origins []int, cols []rewrite.ResultColumn) []proxy.ColumnOrigin {
+	var out []proxy.ColumnOrigin
+	for i, o := range origins {
+		if o < 0 || o >= len(cols) || cols[o].TableOID == 0 {
+			continue
+		}
+		if out == nil {
+			out = make([]proxy.ColumnOrigin, len(origins))
+		}
+		out[i] = proxy.ColumnOrigin{TableOID: cols[o].TableOID, Attnum: cols[o].AttNum}
+	}
+	return out
 }
