@@ -80,6 +80,13 @@ func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 		// FOR UPDATE and SELECT INTO do what a VALUES list cannot.
 		return nil
 	}
+	for _, sl := range finishSlots(top, "") {
+		if badOrdinal(sl.node.GetSelectStmt()) {
+			// Postgres's error would point into the finished statement's
+			// text, not the client's.
+			return nil
+		}
+	}
 	// Outside a split of the statement itself, its output columns must be
 	// expressions that Postgres gives no origin, whatever they read.
 	topSel := top.GetSelectStmt()
@@ -171,6 +178,18 @@ func subqueryOrigins(top *pg_query.SelectStmt, sl slot) ([]int, bool) {
 		return found, found >= 0
 	}
 	return outputOrigins(top.TargetList, column)
+}
+
+// badOrdinal reports an ORDER BY position beyond a SELECT's select-list.
+func badOrdinal(sel *pg_query.SelectStmt) bool {
+	for _, s := range sel.SortClause {
+		if c := s.GetSortBy().GetNode().GetAConst(); c != nil {
+			if iv := c.GetIval(); iv != nil && (iv.Ival < 1 || int(iv.Ival) > len(sel.TargetList)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // outputOrigins maps the output columns of a select-list to the split

@@ -69,6 +69,7 @@ func TestFinishCores(t *testing.T) {
 		{name: "group by a name that is an input column and an output alias", sql: `SELECT lower(status) AS status, count(*) AS n FROM orders GROUP BY status ORDER BY status DESC`},
 		{name: "locking clause", sql: `SELECT s.* FROM (SELECT status, count(*) FROM orders GROUP BY status) s, customers c FOR UPDATE OF c`},
 		{name: "select into", sql: `SELECT s.* INTO kept FROM (SELECT status, count(*) FROM orders GROUP BY status) s`},
+		{name: "order by a position beyond the select-list", sql: `SELECT s.status FROM (SELECT status, count(*) AS n FROM orders GROUP BY status) s ORDER BY 2`},
 		{name: "grouping sets", sql: `SELECT status, count(*) FROM orders GROUP BY ROLLUP (status) ORDER BY 1`},
 	}
 	for _, c := range cases {
