@@ -169,3 +169,23 @@ func TestFinishStatement(t *testing.T) {
 		t.Error("a short row was accepted")
 	}
 }
+
+// BenchmarkFinishCores is what looking for a core costs a statement that
+// no rollup answers whole.
+func BenchmarkFinishCores(b *testing.B) {
+	for name, sql := range map[string]string{
+		"malloy":   `WITH __stage0 AS (SELECT base."status" as "status", COUNT(1) as "n" FROM orders as base GROUP BY 1 ORDER BY 1 asc NULLS LAST) SELECT row_to_json(finalStage) as row FROM __stage0 AS finalStage`,
+		"metabase": `SELECT "source"."status" AS "status", "source"."sum" AS "sum" FROM (SELECT "public"."orders"."status" AS "status", SUM("public"."orders"."amount") AS "sum" FROM "public"."orders" GROUP BY "public"."orders"."status" ORDER BY "public"."orders"."status" ASC) AS "source" LIMIT 1048575`,
+		"no core":  `SELECT id, status FROM orders WHERE id = 5`,
+	} {
+		tree, err := pg_query.Parse(sql)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				FinishCores(tree)
+			}
+		})
+	}
+}

@@ -70,7 +70,7 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 	visible, paths := a.router.visibility(snap, sess)
 	var rows [][]any
 	if d.Outcome != rewrite.OutcomeRollup {
-		if f := a.router.finishable(ctx, snap, a.inner, sess); f != nil && visible(f.decision.Rollup) {
+		if f := a.router.finishable(ctx, snap, "", a.inner, sess); f != nil && visible(f.decision.Rollup) {
 			// The split: the core from a rollup, the rest by the warehouse.
 			rows = append(rows, []any{nil, modeFinished, fmt.Sprintf(
 				"%s; the warehouse finishes the statement around its aggregate core (%s), which rollup %s answers; sql is the core",

@@ -35,17 +35,38 @@ type finishAnswer struct {
 // finishable finds the core of a statement no rollup answers whole that a
 // rollup answers, when the warehouse can finish the rest exactly in this
 // session; nil otherwise.
-func (r *Router) finishable(ctx context.Context, snap *snapshot, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *finishAnswer {
+func (r *Router) finishable(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *finishAnswer {
 	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) || !finishShape(tree) {
 		return nil
 	}
-	for _, c := range rewrite.FinishCores(tree) {
+	for _, c := range r.cores(sql, tree) {
 		d := r.engine.Decide(c.SQL, c.Tree, r.session(ctx, snap, sess, false), snap.cat)
 		if d.Outcome == rewrite.OutcomeRollup && finishTypes(c, d.Columns) {
 			return &finishAnswer{router: r, core: c, decision: d, maxRows: r.opts.FinishMaxRows}
 		}
 	}
 	return nil
+}
+
+// finishCacheEntries bounds the statements whose cores the router keeps.
+const finishCacheEntries = 1024
+
+// finishCacheText is the longest text whose cores are kept: they hold the
+// core's parse tree.
+const finishCacheText = 32 << 10
+
+// cores returns the aggregate cores of the statement of text sql ("" when
+// it has no text of its own, as in EXPLAIN), kept by text.
+func (r *Router) cores(sql string, tree *pg_query.ParseResult) []*rewrite.FinishCore {
+	if sql == "" || len(sql) > finishCacheText {
+		return rewrite.FinishCores(tree)
+	}
+	if cs, ok := r.finishCores.Get(sql); ok {
+		return cs
+	}
+	cs := rewrite.FinishCores(tree)
+	r.finishCores.Add(sql, cs)
+	return cs
 }
 
 // finishSession reports whether the warehouse reads a statement pgrollup

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
@@ -51,6 +52,10 @@ type Router struct {
 	catalog    atomic.Pointer[snapshot]
 	hits       *prometheus.CounterVec
 	misses     *prometheus.CounterVec
+	// finishCores keeps, by text, the aggregate cores of statements no
+	// rollup answers whole (finish.go): finding them parses and deparses
+	// the statement several times, about a millisecond.
+	finishCores *lru.Cache[string, []*rewrite.FinishCore]
 }
 
 // snapshot is a catalog with the words that let the router skip statements
@@ -83,6 +88,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		}, []string{"reason"}),
 	}
 	opts.Registerer.MustRegister(r.hits, r.misses)
+	r.finishCores, _ = lru.New[string, []*rewrite.FinishCore](finishCacheEntries) // fails only for a size below 1
 	r.rollupOnly.Store(opts.RollupOnly)
 	r.SetCatalog(cat)
 	return r
@@ -182,7 +188,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Fallback: !r.rollupOnly.Load(),
 		}
 	}
-	if f := r.finishable(ctx, snap, tree, sess); f != nil {
+	if f := r.finishable(ctx, snap, st.SQL, tree, sess); f != nil {
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
