@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	lru "github.com/hashicorp/golang-lru/v2"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgrollup/pgrollup/internal/ascii"
