@@ -367,21 +367,7 @@ func TestFinishJDBC(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	createFinishDB(t, ctx)
 	p := startFinishProxy(t, ctx, "finish-jdbc", nil)
-	run := jdbcProgram(t, ctx, "Finish", finishJDBC, finishDB)
-	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
-	before, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	via := run(target{name: "proxy", host: p.host, port: p.port})
-	after, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	requireSame(t, "output", direct, via)
-	if !strings.Contains(direct, "done") {
-		t.Fatalf("the program did not finish:\n%s", direct)
-	}
+	_, before, after := clientCompare(t, p, jdbcProgram(t, ctx, "Finish", finishJDBC, finishDB))
 	d := finishCounted(before, after)
 	if d.finished < 3+4 || d.finished > 3+5 || d.fallbacks != 0 {
 		t.Errorf("counted %+v; want the 3 Statement and the first 4 or 5 PreparedStatement executions finished, no fallback", d)

@@ -169,20 +169,7 @@ func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 // from rollups with no fallback.
 func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, want float64) {
 	t.Helper()
-	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
-	before, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	via := run(target{name: "proxy", host: p.host, port: p.port})
-	after, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	requireSame(t, "output", direct, via)
-	if !strings.Contains(direct, "done") {
-		t.Fatalf("the program did not finish:\n%s", direct)
-	}
+	via, before, after := clientCompare(t, p, run)
 	hits := after.sum("pgrollup_rollup_hits_total") - before.sum("pgrollup_rollup_hits_total")
 	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
 		t.Errorf("%v fallback(s) after the decision:\n%s", fb, tail(p.log.Bytes(), 20))
@@ -190,6 +177,27 @@ func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, wa
 	if hits != want {
 		t.Errorf("%v statements answered from rollups, want %v:\n%s", hits, want, via)
 	}
+}
+
+// clientCompare runs a client program against Postgres and pgrollup,
+// requires equal output that says "done", and returns pgrollup's output
+// and its metrics before and after.
+func clientCompare(t *testing.T, p *proxyProc, run func(tg target) string) (via string, before, after diffMetrics) {
+	t.Helper()
+	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via = run(target{name: "proxy", host: p.host, port: p.port})
+	if after, err = diffScrape(p); err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "output", direct, via)
+	if !strings.Contains(direct, "done") {
+		t.Fatalf("the program did not finish:\n%s", direct)
+	}
+	return via, before, after
 }
 
 // boundPsycopg2 binds values as psycopg2 does: written into the text by the
