@@ -77,6 +77,10 @@ type Routing struct {
 	// ResultCacheBytes bounds the answers kept for repeated rollup queries; 0
 	// keeps none. A rollup version never changes, so a kept answer is exact.
 	ResultCacheBytes ByteSize `yaml:"result_cache_bytes"`
+	// FinishMaxRows bounds the rows of an aggregate core answered from a
+	// rollup for a statement the warehouse finishes; a larger core passes
+	// the statement through unchanged. 0 finishes none.
+	FinishMaxRows int `yaml:"finish_max_rows"`
 }
 
 // Limits bound what the proxy takes on for one statement (README, "Statement limits"):

@@ -27,6 +27,7 @@ const (
 	defaultDuckDBMemory      = 2 * GB
 	defaultConcurrency       = 8
 	defaultWorkerTimeout     = Duration(5 * time.Second)
+	defaultFinishMaxRows     = 100_000
 	defaultPrivilegeCacheTTL = Duration(30 * time.Second)
 	defaultResultCacheBytes  = 64 * MB
 	defaultMaxMessageBytes   = 64 * MB
@@ -134,6 +135,7 @@ func applyDefaults(c *Config, src *source) {
 	defaultValue(src, "routing.worker_timeout", &c.Routing.WorkerTimeout, defaultWorkerTimeout)
 	defaultValue(src, "routing.privilege_cache_ttl", &c.Routing.PrivilegeCacheTTL, defaultPrivilegeCacheTTL)
 	defaultValue(src, "routing.result_cache_bytes", &c.Routing.ResultCacheBytes, defaultResultCacheBytes)
+	defaultValue(src, "routing.finish_max_rows", &c.Routing.FinishMaxRows, defaultFinishMaxRows)
 	defaultValue(src, "max_message_bytes", &c.MaxMessageBytes, defaultMaxMessageBytes)
 	defaultValue(src, "limits.parse_max_bytes", &c.Limits.ParseMaxBytes, defaultParseMaxBytes)
 	defaultValue(src, "limits.parse_max_depth", &c.Limits.ParseMaxDepth, defaultParseMaxDepth)

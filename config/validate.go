@@ -145,7 +145,14 @@ func (v *validator) routing() {
 	}
 	v.notNegative("routing.max_staleness", r.MaxStaleness)
 	v.notNegative("routing.privilege_cache_ttl", r.PrivilegeCacheTTL)
+	if r.FinishMaxRows < 0 || r.FinishMaxRows > maxFinishRows {
+		v.addf("routing.finish_max_rows", "must be 0 to %d, got %d", maxFinishRows, r.FinishMaxRows)
+	}
 }
+
+// maxFinishRows bounds routing.finish_max_rows: the core's rows are written
+// into one statement's text, which Postgres takes up to 1GB.
+const maxFinishRows = 10_000_000
 
 // Bounds of the parse limits. Deeper statements than maxParseDepth crash
 // libpg_query on the usual 8 MB thread stack (near 11,000) or fail in its

@@ -50,7 +50,7 @@ func timed(r string) sample {
 }
 
 var (
-	hitSample      = sample{"pgrollup_rollup_hits_total", map[string]string{"rollup": opsRollup}}
+	hitSample      = sample{"pgrollup_rollup_hits_total", map[string]string{"rollup": opsRollup, "mode": "duckdb"}}
 	fallbackSample = sample{"pgrollup_rollup_fallbacks_total", map[string]string{"reason": "missing_file"}}
 	cacheHitSample = sample{"pgrollup_result_cache_hits_total", nil}
 )

@@ -38,7 +38,7 @@ func TestOpsPsycopg2Transaction(t *testing.T) {
 		}
 		return string(out)
 	}
-	hits := map[string]string{"rollup": opsRollup}
+	hits := map[string]string{"rollup": opsRollup, "mode": "duckdb"}
 	before := mustMetric(t, scrape(t, o.proxyProc), "pgrollup_rollup_hits_total", hits)
 	through := run(o.DSN(userMD5, dbMain))
 	after := mustMetric(t, scrape(t, o.proxyProc), "pgrollup_rollup_hits_total", hits)

@@ -158,6 +158,20 @@ func (c *outageTally) fail(phase int32, kind string, err error) {
 	c.errs[fmt.Sprintf("%s %s %s", phaseNames[phase], kind, code)]++
 }
 
+// opsFinish is a statement the warehouse finishes around the ops rollup's
+// answer.
+const opsFinish = "SELECT row_to_json(s) AS j FROM (SELECT category, count(*) AS n FROM items GROUP BY 1) s"
+
+// queryErr runs sql in mode and returns its error.
+func queryErr(ctx context.Context, conn *pgx.Conn, sql string, mode pgx.QueryExecMode) error {
+	rows, err := conn.Query(ctx, sql, mode)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
 // rowsText runs sql and renders its rows.
 func rowsText(ctx context.Context, conn *pgx.Conn, sql string) (string, error) {
 	rows, err := conn.Query(ctx, sql)
@@ -225,6 +239,21 @@ func TestWarehouseOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 		want[sql] = text
+	}
+	// The statement the warehouse finishes, while it is up.
+	before, err := diffScrape(o.proxyProc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queryErr(ctx, first, opsFinish, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	after, err := diffScrape(o.proxyProc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := finishCounted(before, after); d.finished != 1 {
+		t.Fatalf("%s: counted %+v, want finished by the warehouse", opsFinish, d)
 	}
 	first.Close(ctx)
 
@@ -300,10 +329,18 @@ func TestWarehouseOutage(t *testing.T) {
 			t.Errorf("new session during the outage, %s: %q %v", sql, text, err)
 		}
 	}
-	_, err := late.Exec(ctx, opsOther)
+	_, err = late.Exec(ctx, opsOther)
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "57P03" || !strings.Contains(pe.Message, "unreachable") {
 		t.Errorf("passthrough on the new session: %v, want 57P03 saying the warehouse is unreachable", err)
+	}
+	// A statement the warehouse would finish around a core the rollup
+	// answers needs the warehouse: it fails as a passthrough one does.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		err := queryErr(ctx, late, opsFinish, mode)
+		if !errors.As(err, &pe) || pe.Code != "57P03" {
+			t.Errorf("statement finished by the warehouse, %s, during the outage: %v, want 57P03", mode, err)
+		}
 	}
 	if c, err := pgx.Connect(ctx, dsn(o.host, o.port, userScram, "wrong", dbMain, "disable")); err == nil {
 		c.Close(ctx)

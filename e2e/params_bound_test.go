@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -208,20 +207,7 @@ func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string
 // from rollups with no fallback.
 func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, want float64) {
 	t.Helper()
-	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
-	before, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	via := run(target{name: "proxy", host: p.host, port: p.port})
-	after, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	requireSame(t, "output", direct, via)
-	if !strings.Contains(direct, "done") {
-		t.Fatalf("the program did not finish:\n%s", direct)
-	}
+	via, before, after := clientCompare(t, p, run)
 	hits := after.sum("pgrollup_rollup_hits_total") - before.sum("pgrollup_rollup_hits_total")
 	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
 		t.Errorf("%v fallback(s) after the decision:\n%s", fb, tail(p.log.Bytes(), 20))
@@ -229,6 +215,27 @@ func boundClientCheck(t *testing.T, p *proxyProc, run func(tg target) string, wa
 	if hits != want {
 		t.Errorf("%v statements answered from rollups, want %v:\n%s", hits, want, via)
 	}
+}
+
+// clientCompare runs a client program against Postgres and pgrollup,
+// requires equal output that says "done", and returns pgrollup's output
+// and its metrics before and after.
+func clientCompare(t *testing.T, p *proxyProc, run func(tg target) string) (via string, before, after diffMetrics) {
+	t.Helper()
+	direct := run(target{name: "direct", host: env.pg.Host, port: env.pg.Port})
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via = run(target{name: "proxy", host: p.host, port: p.port})
+	if after, err = diffScrape(p); err != nil {
+		t.Fatal(err)
+	}
+	requireSame(t, "output", direct, via)
+	if !strings.Contains(direct, "done") {
+		t.Fatalf("the program did not finish:\n%s", direct)
+	}
+	return via, before, after
 }
 
 // boundPsycopg2 binds values as psycopg2 does: written into the text by the
@@ -314,22 +321,6 @@ func TestBoundParamsJDBC(t *testing.T) {
 	requireTool(t, "javac", "java", jdbcJar)
 	ctx := testCtx(t, 3*time.Minute)
 	p := startBoundProxy(t, ctx)
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "Bound.java"), []byte(boundJDBC), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.CommandContext(ctx, "javac", "-nowarn", "-cp", jdbcJar, "-d", src, filepath.Join(src, "Bound.java")).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	boundClientCheck(t, p, func(tg target) string {
-		url := fmt.Sprintf("jdbc:postgresql://%s/%s", tg.addr(), boundDB)
-		cmd := exec.CommandContext(ctx, "java", "-Duser.timezone=UTC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
-			"-cp", jdbcJar+string(os.PathListSeparator)+src, "Bound", url, userScram, passwords[userScram])
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", tg.name, err, out)
-		}
-		return string(out)
-	}, 13)
+	run := jdbcProgram(t, ctx, "Bound", boundJDBC, boundDB)
+	boundClientCheck(t, p, run, 13)
 }

@@ -42,6 +42,9 @@ type expectation struct {
 	// describes, on a Describe of a local statement relayed to the
 	// warehouse, takes the parameter types its ParameterDescription gives.
 	describes *localStatement
+	// origins, on a Query the warehouse finishes, are the origins its
+	// RowDescription must name, as it would for the client's statement.
+	origins []ColumnOrigin
 }
 
 // expectQueue is a FIFO of expectations. It is guarded by session.stateMu.

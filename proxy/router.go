@@ -139,6 +139,31 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
+	// Finish, set with no Answer, answers part of a simple Query or of an
+	// unnamed Parse without parameters from a rollup and relays the rest
+	// to the warehouse in place of the statement; a named statement passes
+	// through.
+	Finish Finisher
+}
+
+// Finisher answers a statement's aggregate core from a rollup and gives the
+// statement the warehouse runs instead of the client's: the same statement
+// with the core replaced by its rows. The warehouse's answer is then the
+// client's, with its own RowDescription, errors, notices and cancel.
+type Finisher interface {
+	// Finish computes the core for the session as it is now and returns
+	// the statement to relay, and the origin of each of its result columns
+	// as Postgres would describe the client's statement (nil when none
+	// has one). An error relays the client's statement unchanged, unless
+	// the context ended (a cancel, statement_timeout).
+	Finish(ctx context.Context, sess *SessionInfo) (string, []ColumnOrigin, error)
+}
+
+// ColumnOrigin is the table and column RowDescription names as a result
+// column's origin; zero for none.
+type ColumnOrigin struct {
+	TableOID uint32
+	Attnum   int16
 }
 
 // Column describes one result column as RowDescription does.

@@ -24,7 +24,7 @@ func (s *session) route(st *Statement) RouteDecision {
 		return d
 	}
 	d := s.srv.router.Route(s.ctx, st, s.session())
-	if d.Answer == nil {
+	if d.Answer == nil && d.Finish == nil {
 		d.Route = RoutePassthrough
 	}
 	return d

@@ -96,6 +96,9 @@ func (s *session) onQuery(msg message) error {
 	sql, _, _ := cutCString(msg.body)
 	st := s.srv.stmts.get(sql)
 	d := s.route(st)
+	if d.Answer == nil && d.Finish != nil {
+		return s.finishQuery(msg, st, d)
+	}
 	if d.Answer == nil {
 		s.clock.querying(d)
 		return s.relayQuery(msg, st)
@@ -199,8 +202,17 @@ func (s *session) onParse(msg message) error {
 		return s.relayParse(msg, name, nil)
 	}
 	d := s.route(st)
+	finish := d
+	if d.Answer == nil {
+		d.Route, d.Finish = RoutePassthrough, nil
+	}
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
+	if d.Answer == nil && finish.Finish != nil && ok && name == "" && len(oids) == 0 {
+		// Finished as it is prepared: a named statement would hold the
+		// core's rows for as long as it lives.
+		return s.finishParse(msg, st, finish)
+	}
 	if d.Answer == nil || !ok {
 		return s.relayParse(msg, name, st)
 	}
@@ -292,7 +304,7 @@ func (s *session) onDescribe(msg message) error {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {
-			return s.relay(msg)
+			return s.relayDescribe(msg, s.upStmts.lookup(name))
 		}
 		if _, ok := ls.decision.Answer.(Binder); ok {
 			// Its result is known only once values are bound: the
@@ -321,7 +333,7 @@ func (s *session) onDescribe(msg message) error {
 	case 'P':
 		lp := s.localPortals[name]
 		if lp == nil {
-			return s.relay(msg)
+			return s.relayDescribe(msg, s.upPortals.lookup(name))
 		}
 		proceed, err := s.barrier()
 		if err != nil || !proceed {

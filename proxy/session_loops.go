@@ -217,6 +217,10 @@ func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 			head.settings.failed = true
 		case head.resets != nil && msg.typ == 'C':
 			s.resetDoneLocked(head, msg.body)
+		case head.origins != nil && msg.typ == 'T':
+			if !setOrigins(msg.body, head.origins) {
+				s.logger().Warn("a finished statement's description does not match its origins", "columns", len(head.origins))
+			}
 		case head.describes != nil && msg.typ == 't' && head.kind == 'D':
 			if oids, ok := decodeParameterDescription(msg.body); ok {
 				head.describes.described = oids

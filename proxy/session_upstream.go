@@ -122,6 +122,12 @@ func (s *session) relayClose(msg message, kind byte, name string) error {
 // relayQuery relays a simple Query, which replaces the unnamed statement
 // and portal on the warehouse.
 func (s *session) relayQuery(msg message, st *Statement) error {
+	return s.relayQueryAs(msg, st, nil)
+}
+
+// relayQueryAs relays a Query whose RowDescription gets origins, when
+// set (session_finish.go).
+func (s *session) relayQueryAs(msg message, st *Statement, origins []ColumnOrigin) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
@@ -129,6 +135,7 @@ func (s *session) relayQuery(msg message, st *Statement) error {
 	s.upPortals.forget("")
 	e := s.statementExpectation('Q', st)
 	e.at, e.newTx = s.clock.received, endsTransaction(st)
+	e.origins = origins
 	if e.resets != nil {
 		if err := s.prepareForDeallocate(*e.resets); err != nil {
 			return err

@@ -11,6 +11,9 @@ import (
 type Collation struct {
 	// Name is pg_collation.collname: "C", "POSIX", "en_US", "en-US-x-icu".
 	Name string
+	// SQL names it in a statement whatever the session's search_path:
+	// schema-qualified and quoted, as pg_catalog."C".
+	SQL string
 	// Bytewise: a libc collation whose LC_COLLATE is C or POSIX. Postgres
 	// then compares text byte by byte, exactly as DuckDB compares VARCHAR.
 	Bytewise bool
@@ -23,8 +26,8 @@ type Collation struct {
 // Collations the warehouse has in every database, which a statement may
 // name with COLLATE: both compare bytewise.
 var (
-	collationC     = &Collation{Name: "C", Bytewise: true}
-	collationPOSIX = &Collation{Name: "POSIX", Bytewise: true}
+	collationC     = &Collation{Name: "C", SQL: `pg_catalog."C"`, Bytewise: true}
+	collationPOSIX = &Collation{Name: "POSIX", SQL: `pg_catalog."POSIX"`, Bytewise: true}
 )
 
 // collStrength is Postgres's collation derivation (parse_collate.c).

@@ -19,6 +19,14 @@ type ResultColumn struct {
 	AttNum   int16
 	// DuckType is the DuckDB type of the column in the rewritten SQL's result.
 	DuckType string
+	// Collation names, as SQL (pg_catalog."C"), the collation a text
+	// column's values carry when it is not the database's default (a
+	// column declared COLLATE "C", say, or an explicit COLLATE), as
+	// Postgres derives it; "" is the default.
+	Collation string
+	// collationUnsure: the column is text whose collation the rewriter
+	// cannot derive, so the warehouse cannot be handed its values to order.
+	collationUnsure bool
 }
 
 // Candidate is one rollup over the statement's table and what became of it.

@@ -585,6 +585,14 @@ func (m *matcher) describe(t target, ty Type) ResultColumn {
 		c.AttNum = col.col.column.AttNum
 		c.Type = col.col.column.Type
 	}
+	if isTextOID(c.Type.OID) {
+		switch ec := collationOf(t.expr); {
+		case ec.unsure || ec.conflict || ec.coll != nil && ec.coll.SQL == "":
+			c.collationUnsure = true
+		case ec.coll != nil:
+			c.Collation = ec.coll.SQL
+		}
+	}
 	return c
 }
 

@@ -56,7 +56,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params 
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
-	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: a.router.hits.WithLabelValues(d.Rollup)}, Tag: "SELECT"}, nil
+	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: a.router.hits.WithLabelValues(d.Rollup, modeDuckDB)}, Tag: "SELECT"}, nil
 }
 
 // redecided is a statement decided for a rollup that, decided again as it

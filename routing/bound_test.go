@@ -87,7 +87,7 @@ func renderValues(t *testing.T, conn *pgx.Conn, mode pgx.QueryExecMode, sql stri
 // description of the statement in the modes that prepare it.
 func TestBoundFilterValuesThroughPgx(t *testing.T) {
 	f, proxied, direct := paidFixture(t)
-	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("paid_by_qty")) }
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("paid_by_qty", modeDuckDB)) }
 	tests := []struct {
 		sql    string
 		args   []any

@@ -30,9 +30,11 @@ type Warehouse interface {
 // Columns that may not exist in older releases are read through to_jsonb.
 const tableColumnsQuery = `SELECT c.oid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod),
   coalesce(co.collname, ''), coalesce(co.collprovider::text, ''), coalesce(to_jsonb(co)->>'collcollate', ''),
-  coalesce((to_jsonb(co)->>'collisdeterministic')::boolean, true)
+  coalesce((to_jsonb(co)->>'collisdeterministic')::boolean, true),
+  coalesce(pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname), '')
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
+LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
 WHERE c.oid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
@@ -71,15 +73,16 @@ func loadTable(ctx context.Context, db Warehouse, name string) (*rewrite.Table, 
 	t := &rewrite.Table{Name: qualified(name)}
 	for rows.Next() {
 		var col rewrite.Column
-		var typ, collName, provider, collate string
+		var typ, collName, provider, collate, collSQL string
 		var deterministic bool
-		if err := rows.Scan(&t.OID, &col.Name, &col.AttNum, &typ, &collName, &provider, &collate, &deterministic); err != nil {
+		if err := rows.Scan(&t.OID, &col.Name, &col.AttNum, &typ, &collName, &provider, &collate, &deterministic, &collSQL); err != nil {
 			return nil, fmt.Errorf("columns of %s: %w", name, err)
 		}
 		col.Type, _ = rewrite.ParseType(typ)
 		if collName != "" {
 			col.Collation = &rewrite.Collation{
 				Name:             collName,
+				SQL:              collSQL,
 				Bytewise:         provider == "c" && isCLocale(collate),
 				Nondeterministic: !deterministic,
 			}

@@ -27,14 +27,14 @@ CREATE TABLE words (d text, c varchar(10) COLLATE "C", p text COLLATE "POSIX", c
 	e text COLLATE en_libc, u text COLLATE "en-US-x-icu", ci text COLLATE ci, n int, nm name)`
 	want := map[string]*rewrite.Collation{
 		"d":  nil,
-		"c":  {Name: "C", Bytewise: true},
-		"p":  {Name: "POSIX", Bytewise: true},
-		"c2": {Name: "c_too", Bytewise: true},
-		"e":  {Name: "en_libc"},
-		"u":  {Name: "en-US-x-icu"},
-		"ci": {Name: "ci", Nondeterministic: true},
+		"c":  {Name: "C", SQL: `pg_catalog."C"`, Bytewise: true},
+		"p":  {Name: "POSIX", SQL: `pg_catalog."POSIX"`, Bytewise: true},
+		"c2": {Name: "c_too", SQL: "public.c_too", Bytewise: true},
+		"e":  {Name: "en_libc", SQL: "public.en_libc"},
+		"u":  {Name: "en-US-x-icu", SQL: `pg_catalog."en-US-x-icu"`},
+		"ci": {Name: "ci", SQL: "public.ci", Nondeterministic: true},
 		"n":  nil,
-		"nm": {Name: "C", Bytewise: true},
+		"nm": {Name: "C", SQL: `pg_catalog."C"`, Bytewise: true},
 	}
 	for _, db := range []struct {
 		name     string

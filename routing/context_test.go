@@ -38,7 +38,7 @@ func TestSessionContext(t *testing.T) {
 			REVOKE ALL ON orders FROM ctx_reader, ctx_outsider; DROP ROLE IF EXISTS ctx_reader, ctx_outsider`)
 	})
 	const q = "SELECT status, count(*), sum(quantity) FROM orders GROUP BY status"
-	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)) }
 	// Changes made elsewhere must take effect within a second (the poll
 	// every ContextPollInterval, under whatever load the machine has).
 	waitPoll := func() { time.Sleep(time.Second) }
@@ -148,11 +148,11 @@ func TestContextChangeElsewhereWithinASecond(t *testing.T) {
 	time.Sleep(2 * ContextPollInterval)
 	conn := f.connectAs(t, "ctx_timed")
 	const q = "SELECT status, count(*) FROM orders GROUP BY status"
-	before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB))
 	if _, err := answer(conn, pgx.QueryExecModeSimpleProtocol, q); err != nil {
 		t.Fatal(err)
 	}
-	if testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) == before {
+	if testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)) == before {
 		t.Fatal("not answered from the rollup before the REVOKE")
 	}
 	if _, err := pool.Exec(ctx, "REVOKE SELECT ON orders FROM ctx_timed"); err != nil {
@@ -214,7 +214,7 @@ func TestContextAtStartup(t *testing.T) {
 		{name: "startup role", database: "postgres", options: "-c role=pg_monitor"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+			before := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB))
 			got, gerr := answer(f.connectTo(t, "postgres", tt.database, tt.options), pgx.QueryExecModeSimpleProtocol, q)
 			cfg, err := pgx.ParseConfig(cluster(t).DSN(tt.database))
 			if err != nil {
@@ -232,7 +232,7 @@ func TestContextAtStartup(t *testing.T) {
 			if got != want || sqlState(gerr) != sqlState(werr) {
 				t.Fatalf("through pgrollup %q (%v), directly %q (%v)", got, gerr, want, werr)
 			}
-			if hit := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) > before; hit != tt.hit {
+			if hit := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)) > before; hit != tt.hit {
 				t.Fatalf("answered from the rollup: %v, want %v", hit, tt.hit)
 			}
 		})

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -27,7 +28,7 @@ func explainRollup(tree *pg_query.ParseResult) (*pg_query.ParseResult, bool) {
 	if opt == nil || opt.Defname != "rollup" {
 		return nil, false
 	}
-	return &pg_query.ParseResult{Stmts: []*pg_query.RawStmt{{Stmt: ex.Query}}}, true
+	return &pg_query.ParseResult{Version: tree.Version, Stmts: []*pg_query.RawStmt{{Stmt: ex.Query}}}, true
 }
 
 // isShowRollups recognises SHOW ROLLUPS.
@@ -68,6 +69,15 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 	d := rewrite.DecideAnalysis(rewrite.Analyze(a.inner), a.router.session(ctx, snap, sess, true), snap.cat)
 	visible, paths := a.router.visibility(snap, sess)
 	var rows [][]any
+	if d.Outcome != rewrite.OutcomeRollup {
+		if f := a.router.finishable(ctx, snap, "", a.inner, sess); f != nil && visible(f.decision.Rollup) {
+			// The split: the core from a rollup, the rest by the warehouse.
+			rows = append(rows, []any{nil, modeFinished, fmt.Sprintf(
+				"%s; the warehouse finishes the statement around its aggregate core (%s), which rollup %s answers; sql is the core",
+				d.Reason.String(), f.core.Kind, f.decision.Rollup), f.core.SQL})
+			d = f.decision
+		}
+	}
 	for _, c := range d.Candidates {
 		if !visible(c.Rollup) {
 			// A role learns nothing of rollups over tables it may not read.

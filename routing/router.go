@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +35,10 @@ type Options struct {
 	// Statuses lists the rollups for SHOW ROLLUPS; nil reports them from
 	// the catalog snapshot.
 	Statuses func() []RollupStatus
+	// FinishMaxRows bounds the rows of an aggregate core answered from a
+	// rollup for a statement the warehouse finishes (finish.go); 0
+	// finishes none.
+	FinishMaxRows int
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -47,6 +52,10 @@ type Router struct {
 	catalog    atomic.Pointer[snapshot]
 	hits       *prometheus.CounterVec
 	misses     *prometheus.CounterVec
+	// finishCores keeps, by text, the aggregate cores of statements no
+	// rollup answers whole (finish.go): finding them parses and deparses
+	// the statement several times, about a millisecond.
+	finishCores *lru.Cache[string, []*rewrite.FinishCore]
 }
 
 // snapshot is a catalog with the words that let the router skip statements
@@ -71,14 +80,15 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		engine: rewrite.NewEngine(0),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_hits_total",
-			Help: "Statements answered from a rollup, by rollup.",
-		}, []string{"rollup"}),
+			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse).",
+		}, []string{"rollup", "mode"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_misses_total",
 			Help: "Statements over a table with rollups that no rollup could answer, by reason.",
 		}, []string{"reason"}),
 	}
 	opts.Registerer.MustRegister(r.hits, r.misses)
+	r.finishCores, _ = lru.New[string, []*rewrite.FinishCore](finishCacheEntries) // fails only for a size below 1
 	r.rollupOnly.Store(opts.RollupOnly)
 	r.SetCatalog(cat)
 	return r
@@ -103,7 +113,10 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		s.sources[rs.Def.Name] = src
 		// Every rollup's hit series exists from the start, at 0, so that a
 		// rate over it is defined before its first hit.
-		r.hits.WithLabelValues(rs.Def.Name)
+		r.hits.WithLabelValues(rs.Def.Name, modeDuckDB)
+		if r.opts.FinishMaxRows > 0 {
+			r.hits.WithLabelValues(rs.Def.Name, modeFinished)
+		}
 		for _, t := range src {
 			if tb := cat.Tables[qualified(t)]; tb != nil && !seenTable[tb.Name] {
 				seenTable[tb.Name] = true
@@ -174,6 +187,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
 			Fallback: !r.rollupOnly.Load(),
 		}
+	}
+	if f := r.finishable(ctx, snap, st.SQL, tree, sess); f != nil {
+		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
 		r.misses.WithLabelValues(string(d.Reason.Code)).Inc()

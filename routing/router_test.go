@@ -245,7 +245,7 @@ func TestRollupHitsEqualWarehouse(t *testing.T) {
 		"SELECT DISTINCT status FROM orders",
 	}
 	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeExec}
-	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB))
 	for _, q := range queries {
 		for _, mode := range modes {
 			t.Run(fmt.Sprintf("%s/%v", q, mode), func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestRollupHitsEqualWarehouse(t *testing.T) {
 				if got != want {
 					t.Fatalf("through pgrollup:\n%s\nwarehouse:\n%s", got, want)
 				}
-				now := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+				now := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB))
 				if now != hits+1 {
 					t.Fatalf("not answered from the rollup (hits %v -> %v)", hits, now)
 				}
@@ -371,7 +371,7 @@ func TestPrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	const q = "SELECT status, count(*) FROM orders GROUP BY status"
-	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)) }
 
 	before := hits()
 	if _, err := f.connectAs(t, "reader").Exec(ctx, q); err != nil {
@@ -417,7 +417,7 @@ func TestPreparedStatementIsDecidedAgain(t *testing.T) {
 	ctx := context.Background()
 	const q = "SELECT status, count(*) FROM orders GROUP BY status ORDER BY status NULLS FIRST"
 	before := result(t, proxied, pgx.QueryExecModeCacheStatement, q)
-	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status"))
+	hits := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB))
 	if hits == 0 {
 		t.Fatal("the prepared statement was not answered from the rollup to begin with")
 	}
@@ -431,7 +431,7 @@ func TestPreparedStatementIsDecidedAgain(t *testing.T) {
 	if after != before {
 		t.Fatalf("after the rollup went away:\n%s\nbefore:\n%s", after, before)
 	}
-	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")); got != hits {
+	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)); got != hits {
 		t.Fatalf("served from a rollup that is no longer active (hits %v -> %v)", hits, got)
 	}
 	var n int64
@@ -450,7 +450,7 @@ func TestBoundParameters(t *testing.T) {
 	}
 	defer direct.Close(context.Background())
 	const q = "SELECT status, count(*), sum(quantity) FROM orders WHERE status = $1 OR status = $2 GROUP BY status ORDER BY status"
-	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")) }
+	hits := func() float64 { return testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)) }
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec} {
 		for _, args := range [][]any{{"paid", "new"}, {"cancelled", nil}} {
 			t.Run(fmt.Sprintf("%v/%v", mode, args), func(t *testing.T) {
@@ -487,7 +487,7 @@ func TestBeyondParseLimitsPassesThrough(t *testing.T) {
 	if err := proxied.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 500 {
 		t.Fatalf("a hit afterwards: %d, %v", n, err)
 	}
-	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status")); got != 1 {
+	if got := testutil.ToFloat64(f.router.hits.WithLabelValues("by_status", modeDuckDB)); got != 1 {
 		t.Fatalf("hits{by_status} = %v, want 1", got)
 	}
 }

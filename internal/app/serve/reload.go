@@ -22,6 +22,7 @@ var restartOnlySettings = []struct{ name, field string }{
 	{"routing.worker_timeout", "Routing.WorkerTimeout"},
 	{"routing.privilege_cache_ttl", "Routing.PrivilegeCacheTTL"},
 	{"routing.result_cache_bytes", "Routing.ResultCacheBytes"},
+	{"routing.finish_max_rows", "Routing.FinishMaxRows"},
 	{"tls", "TLS"},
 	{"auth", "Auth"},
 	{"max_message_bytes", "MaxMessageBytes"},

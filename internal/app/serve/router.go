@@ -75,11 +75,12 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	go watch.Run(watchCtx)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
-			Executor:   cached,
-			RollupOnly: cfg.Routing.RollupOnly,
-			Context:    watch,
-			Statuses:   func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
-			Registerer: reg,
+			Executor:      cached,
+			RollupOnly:    cfg.Routing.RollupOnly,
+			FinishMaxRows: cfg.Routing.FinishMaxRows,
+			Context:       watch,
+			Statuses:      func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
+			Registerer:    reg,
 		}),
 		pool:      pool,
 		exec:      exec,
