@@ -230,9 +230,12 @@ func TestCorpus(t *testing.T) {
 		failures := r.failures
 		out := r.run(t, ctx, st, []diffMode{diffModeSimpleText, diffModeExtBinary})
 		res := corpusResult{e: e, wrong: r.failures > failures && len(out.diffs) > 0}
-		if out.hitAll() {
+		switch {
+		case out.hitAll():
 			res.served = strings.Join(diffSortedKeys(out.hits), "+")
-		} else {
+		case out.finishedAll():
+			res.served = strings.Join(diffSortedKeys(out.finished), "+") + finishedSuffix
+		default:
 			res.reason, res.detail = corpusReason(out)
 			if res.detail == "" && len(e.Params) > 0 {
 				res.detail = corpusExplainInlined(ctx, r, st, res.reason)
@@ -389,11 +392,15 @@ func corpusTypeName(oid uint32) string {
 	return "unknown"
 }
 
+// finishedSuffix marks a statement served with the warehouse finishing it
+// around a rollup's answer.
+const finishedSuffix = " (finished by the warehouse)"
+
 // corpusReport is the measurement: statements, answerable, served, wrong
 // answers, refusals by reason, and the answerable statements not served.
 func corpusReport(results []corpusResult, actions map[string]string) string {
 	var b strings.Builder
-	answerable, served, servedAnswerable, wrong := 0, 0, 0, 0
+	answerable, served, servedAnswerable, finished, wrong := 0, 0, 0, 0, 0
 	reasons := map[string]int{}
 	byTool := map[string][2]int{}
 	var missed, unexpected, refused []corpusResult
@@ -403,6 +410,9 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 		}
 		if r.served != "" {
 			served++
+			if strings.HasSuffix(r.served, finishedSuffix) {
+				finished++
+			}
 		} else {
 			reasons[r.reason]++
 		}
@@ -424,8 +434,8 @@ func corpusReport(results []corpusResult, actions map[string]string) string {
 		}
 	}
 	pct := 100 * float64(servedAnswerable) / float64(max(answerable, 1))
-	fmt.Fprintf(&b, "corpus: %d statements, %d answerable by a declared rollup, %d of them served (%.1f%%), %d served in all, %d wrong answers\n",
-		len(results), answerable, servedAnswerable, pct, served, wrong)
+	fmt.Fprintf(&b, "corpus: %d statements, %d answerable by a declared rollup, %d of them served (%.1f%%), %d served in all (%d of them finished by the warehouse), %d wrong answers\n",
+		len(results), answerable, servedAnswerable, pct, served, finished, wrong)
 	tools := diffSortedKeys(byTool)
 	b.WriteString("served of the answerable, by tool:\n")
 	for _, tool := range tools {

@@ -616,15 +616,18 @@ func (r *diffRunner) session(ctx context.Context, zone, flavor string) (*diffSes
 
 // diffOutcome is what happened to one statement.
 type diffOutcome struct {
-	fields    []pgconn.FieldDescription // Postgres's, of the first execution
-	rows      int
-	directPg  *pgconn.PgError // Postgres's error, if any
-	proxyErr  bool
-	diffs     []string
-	kinds     map[string]bool
-	explain   string // chosen rollup, or "" with reason
-	reason    string
-	hits      map[string]float64 // rollup -> executions it answered
+	fields   []pgconn.FieldDescription // Postgres's, of the first execution
+	rows     int
+	directPg *pgconn.PgError // Postgres's error, if any
+	proxyErr bool
+	diffs    []string
+	kinds    map[string]bool
+	explain  string // chosen rollup, or "" with reason
+	reason   string
+	hits     map[string]float64 // rollup -> executions it answered
+	// finished: rollup -> executions the warehouse finished around the
+	// aggregate core it answered.
+	finished  map[string]float64
 	executed  int
 	fallbacks float64
 	directErr bool
@@ -634,9 +637,15 @@ type diffOutcome struct {
 	missReason string
 }
 
-func (o diffOutcome) hitAll() bool {
+func (o diffOutcome) hitAll() bool { return allExecutions(o.hits, o) }
+
+// finishedAll: the warehouse finished every execution around a rollup's
+// answer.
+func (o diffOutcome) finishedAll() bool { return allExecutions(o.finished, o) }
+
+func allExecutions(by map[string]float64, o diffOutcome) bool {
 	n := 0.0
-	for _, v := range o.hits {
+	for _, v := range by {
 		n += v
 	}
 	return int(n) == o.executed && o.fallbacks == 0
@@ -740,6 +749,7 @@ func (r *diffRunner) run(t *testing.T, ctx context.Context, st *diffStmt, modes 
 	// Answers computed whole from a rollup; a statement the warehouse
 	// finishes is the warehouse's answer (differential_finish_test.go).
 	out.hits = after.withLabel("mode", "duckdb").deltaByLabel(r.metrics, "pgrollup_rollup_hits_total", "rollup")
+	out.finished = after.withLabel("mode", "finished_by_warehouse").deltaByLabel(r.metrics, "pgrollup_rollup_hits_total", "rollup")
 	out.fallbacks = after.sum("pgrollup_rollup_fallbacks_total") - r.metrics.sum("pgrollup_rollup_fallbacks_total")
 	if misses := after.deltaByLabel(r.metrics, "pgrollup_rollup_misses_total", "reason"); len(misses) > 0 {
 		// The engine's own reason for passing the statement through.

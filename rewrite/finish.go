@@ -463,6 +463,9 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 		}
 	}
 	sel = proto.Clone(sel).(*pg_query.SelectStmt)
+	exprKey := func(version int32, n *pg_query.Node) (string, error) {
+		return unqualifiedKey(version, n, sel.FromClause)
+	}
 	aliases := map[string]bool{}
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
@@ -723,6 +726,50 @@ func isExpression(n *pg_query.Node) bool {
 func exprKey(version int32, n *pg_query.Node) (string, error) {
 	sel := &pg_query.SelectStmt{TargetList: []*pg_query.Node{resTarget(n, "")}, Op: pg_query.SetOperation_SETOP_NONE, LimitOption: pg_query.LimitOption_LIMIT_OPTION_DEFAULT}
 	return deparseSelect(version, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}})
+}
+
+// unqualifiedKey is exprKey with column references qualified by the one
+// table of from (its alias, else its name, with or without its schema)
+// written bare: with a single table they name the same column, so GROUP BY
+// "status" and ORDER BY "orders"."status" (Sequelize) meet.
+func unqualifiedKey(version int32, n *pg_query.Node, from []*pg_query.Node) (string, error) {
+	var quals [][]string
+	if len(from) == 1 && from[0].GetRangeVar() != nil {
+		rv := from[0].GetRangeVar()
+		switch {
+		case rv.Alias != nil:
+			quals = [][]string{{rv.Alias.Aliasname}}
+		case rv.Schemaname != "":
+			quals = [][]string{{rv.Relname}, {rv.Schemaname, rv.Relname}}
+		default:
+			quals = [][]string{{rv.Relname}}
+		}
+	}
+	if len(quals) == 0 {
+		return exprKey(version, n)
+	}
+	wrap := resTarget(proto.Clone(n).(*pg_query.Node), "")
+	replaceNodes(wrap.ProtoReflect(), func(x *pg_query.Node) *pg_query.Node {
+		cr := x.GetColumnRef()
+		if cr == nil {
+			return nil
+		}
+		for _, q := range quals {
+			if len(cr.Fields) != len(q)+1 {
+				continue
+			}
+			same := true
+			for i, name := range q {
+				s := cr.Fields[i].GetString_()
+				same = same && s != nil && s.Sval == name
+			}
+			if last := cr.Fields[len(q)].GetString_(); same && last != nil {
+				return columnRef(last.Sval)
+			}
+		}
+		return nil
+	})
+	return exprKey(version, wrap.GetResTarget().Val)
 }
 
 // replaceNodes walks m and replaces each Node for which fn returns a
