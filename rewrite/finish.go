@@ -68,7 +68,7 @@ func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 	top := tree.Stmts[0].Stmt
 	ctes := map[string]bool{}
 	locks := false
-	walkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
+	WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
 		switch x := m.Interface().(type) {
 		case *pg_query.CommonTableExpr:
 			ctes[x.Ctename] = true
@@ -336,7 +336,7 @@ func finishedCore(version int32, core *pg_query.Node, kind, outer string, ctes m
 		return nil
 	}
 	shadowed := false
-	walkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
+	WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
 		if rv, ok := m.Interface().(*pg_query.RangeVar); ok && rv.Schemaname == "" && ctes[rv.Relname] {
 			shadowed = true
 		}
@@ -368,7 +368,7 @@ func groupsOrAggregates(sel *pg_query.SelectStmt) bool {
 	}
 	found := false
 	for _, t := range sel.TargetList {
-		walkMessages(t.ProtoReflect(), func(m protoreflect.Message) {
+		WalkMessages(t.ProtoReflect(), func(m protoreflect.Message) {
 			if f, ok := m.Interface().(*pg_query.FuncCall); ok && isAggregateCall(f) {
 				found = true
 			}
@@ -806,8 +806,9 @@ func replaceNodes(m protoreflect.Message, fn func(*pg_query.Node) *pg_query.Node
 	})
 }
 
-// walkMessages calls fn with m and every message under it.
-func walkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
+// WalkMessages calls fn with m and every message under it: a parse tree
+// (the parser's protobuf messages) walked in field order.
+func WalkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
 	fn(m)
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
@@ -815,10 +816,10 @@ func walkMessages(m protoreflect.Message, fn func(protoreflect.Message)) {
 		case fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
-				walkMessages(l.Get(i).Message(), fn)
+				WalkMessages(l.Get(i).Message(), fn)
 			}
 		default:
-			walkMessages(v.Message(), fn)
+			WalkMessages(v.Message(), fn)
 		}
 		return true
 	})
@@ -849,18 +850,18 @@ func checkOuter(outer *pg_query.SelectStmt, aliases map[string]bool) error {
 		}
 	}
 	for _, n := range outer.TargetList {
-		walkMessages(n.ProtoReflect(), check(false))
+		WalkMessages(n.ProtoReflect(), check(false))
 	}
 	for _, ns := range [][]*pg_query.Node{outer.DistinctClause, outer.WindowClause} {
 		for _, n := range ns {
-			walkMessages(n.ProtoReflect(), check(false))
+			WalkMessages(n.ProtoReflect(), check(false))
 		}
 	}
 	if outer.WhereClause != nil {
-		walkMessages(outer.WhereClause.ProtoReflect(), check(false))
+		WalkMessages(outer.WhereClause.ProtoReflect(), check(false))
 	}
 	for _, n := range outer.SortClause {
-		walkMessages(n.ProtoReflect(), check(true))
+		WalkMessages(n.ProtoReflect(), check(true))
 	}
 	return err
 }

@@ -148,22 +148,10 @@ func whereParams(tree *pg_query.ParseResult) ([]paramRef, map[int]int) {
 
 // walkNodes calls fn with every ParamRef under m.
 func walkNodes(m protoreflect.Message, fn func(*pg_query.ParamRef)) {
-	if p, ok := m.Interface().(*pg_query.ParamRef); ok {
-		fn(p)
-		return
-	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsMap() || fd.Message() == nil:
-		case fd.IsList():
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walkNodes(l.Get(i).Message(), fn)
-			}
-		default:
-			walkNodes(v.Message(), fn)
+	rewrite.WalkMessages(m, func(x protoreflect.Message) {
+		if p, ok := x.Interface().(*pg_query.ParamRef); ok {
+			fn(p)
 		}
-		return true
 	})
 }
 

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -296,33 +294,11 @@ func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
 }
 
 func (p *pgrollup) getJSON(ctx context.Context, path string, into any) error {
-	body, err := p.get(ctx, path)
+	body, err := proc.Get(ctx, p.adminURL+path)
 	if err != nil || into == nil {
 		return err
 	}
 	return json.Unmarshal(body, into)
-}
-
-func (p *pgrollup) get(ctx context.Context, path string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.adminURL+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return body, nil
 }
 
 // metrics is one scrape of /metrics: series (name with labels, as
@@ -330,7 +306,7 @@ func (p *pgrollup) get(ctx context.Context, path string) ([]byte, error) {
 type metrics map[string]float64
 
 func (p *pgrollup) metrics(ctx context.Context) (metrics, error) {
-	body, err := p.get(ctx, "/metrics")
+	body, err := proc.Get(ctx, p.adminURL+"/metrics")
 	if err != nil {
 		return nil, err
 	}

@@ -35,8 +35,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -374,7 +372,7 @@ func waitBuilds(ctx context.Context, adminURL string, exited <-chan struct{}, li
 }
 
 func getJSON(ctx context.Context, target string, into any) error {
-	body, err := httpGet(ctx, target)
+	body, err := proc.Get(ctx, target)
 	if err != nil {
 		return err
 	}
@@ -382,29 +380,6 @@ func getJSON(ctx context.Context, target string, into any) error {
 		return fmt.Errorf("GET %s: %w", target, err)
 	}
 	return nil
-}
-
-// httpGet returns the body of a 200 answer to GET url.
-func httpGet(ctx context.Context, target string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", target, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", target, resp.Status)
-	}
-	return body, nil
 }
 
 // loadAverage is the 1, 5 and 15 minute load average, or "unknown".

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
 )
 
@@ -138,7 +139,7 @@ func explain(ctx context.Context, conn *pgconn.PgConn, q query) (chosen, reason 
 
 // hits is pgrollup_rollup_hits_total summed over its labels.
 func hits(ctx context.Context, adminURL string) (float64, error) {
-	body, err := httpGet(ctx, adminURL+"/metrics")
+	body, err := proc.Get(ctx, adminURL+"/metrics")
 	if err != nil {
 		return 0, err
 	}
