@@ -41,6 +41,7 @@ var explainAgreeStatements = []string{
 
 // explainJSONOut is what TestExplainAgrees reads of explain --json.
 type explainJSONOut struct {
+	Route        string  `json:"route"`
 	Rollup       *string `json:"rollup"`
 	Reason       string  `json:"reason"`
 	Catalog      string  `json:"catalog"`
@@ -119,8 +120,15 @@ func TestExplainAgrees(t *testing.T) {
 	for _, sql := range explainAgreeStatements {
 		t.Run(sql, func(t *testing.T) {
 			var live []string
+			finished := false
 			for _, r := range measuresExplain(t, ctx, via, sql) {
 				d := r[1]
+				if d == "finished_by_warehouse" {
+					// The split's own row; the candidates that follow
+					// are the core's.
+					finished = true
+					continue
+				}
 				if d == "passthrough" {
 					continue
 				}
@@ -130,6 +138,9 @@ func TestExplainAgrees(t *testing.T) {
 			wh := explain(t, "--warehouse", dsn, sql)
 			if wh.Catalog != "warehouse" || wh.CatalogError != "" {
 				t.Fatalf("explain --warehouse did not read the warehouse: %+v", wh)
+			}
+			if (wh.Route == "finished_by_warehouse") != finished {
+				t.Errorf("explain --warehouse says route %s; EXPLAIN (ROLLUP) finished by the warehouse: %v", wh.Route, finished)
 			}
 			if got, want := wh.decisions(), strings.Join(live, "\n"); got != want {
 				t.Errorf("explain --warehouse disagrees with EXPLAIN (ROLLUP):\n--- explain\n%s\n--- EXPLAIN (ROLLUP)\n%s", got, want)

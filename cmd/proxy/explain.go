@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -45,6 +46,17 @@ type explainJSON struct {
 	// CatalogError why the warehouse was not read.
 	Catalog      string `json:"catalog"`
 	CatalogError string `json:"catalog_error,omitempty"`
+	// Finish, when the route is finished_by_warehouse: the statement's
+	// aggregate core, which a rollup answers (reason, candidates and sql
+	// are then the core's), and why the statement as a whole is not.
+	Finish *explainFinish `json:"finish,omitempty"`
+}
+
+// explainFinish is the split of a statement the warehouse would finish.
+type explainFinish struct {
+	Kind        string `json:"kind"` // where the core sits: cte, subquery or split
+	Core        string `json:"core"`
+	WholeReason string `json:"whole_reason"`
 }
 
 // runExplain decides a statement as if every rollup were built and covered
@@ -103,9 +115,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if tz == "" {
 		tz = cat.BuildTimezone
 	}
-	d := rewrite.DecideAnalysis(rewrite.Analyze(tree), rewrite.Session{TimeZone: tz, Now: time.Now()}, cat)
+	sess := rewrite.Session{TimeZone: tz, Now: time.Now()}
+	d := rewrite.DecideAnalysis(rewrite.Analyze(tree), sess, cat)
+	route := string(d.Outcome)
+	var finish *explainFinish
+	if d.Outcome != rewrite.OutcomeRollup && cfg.Routing.FinishMaxRows > 0 {
+		if c, cd := finishCore(tree, sess, cat); c != nil {
+			finish = &explainFinish{Kind: c.Kind, Core: c.SQL, WholeReason: d.Reason.String()}
+			d, route = cd, routeFinished
+		}
+	}
 	if *asJSON {
-		out := explainJSON{Route: string(d.Outcome), Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr}
+		out := explainJSON{Route: route, Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr, Finish: finish}
 		if d.Outcome == rewrite.OutcomeRollup {
 			name := d.Rollup
 			out.Rollup = &name
@@ -130,7 +151,11 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stdout, "catalog: offline (the config alone; column types and collations unknown: %s)\n", catErr)
 	}
-	if d.Outcome == rewrite.OutcomeRollup {
+	if finish != nil {
+		fmt.Fprintf(stdout, "route: finished by the warehouse around its aggregate core (%s), which rollup %s answers\n", finish.Kind, d.Rollup)
+		fmt.Fprintf(stdout, "whole statement: %s\n", finish.WholeReason)
+		fmt.Fprintf(stdout, "core: %s\n", finish.Core)
+	} else if d.Outcome == rewrite.OutcomeRollup {
 		fmt.Fprintf(stdout, "route: rollup %s\n", d.Rollup)
 	} else {
 		fmt.Fprintf(stdout, "route: passthrough\n")
@@ -150,6 +175,35 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "sql: %s\n", d.SQL)
 	}
 	return 0
+}
+
+// routeFinished is the route of a statement the warehouse finishes around
+// an aggregate core a rollup answers, as EXPLAIN (ROLLUP) names it.
+const routeFinished = "finished_by_warehouse"
+
+// finishCore finds, as the running proxy does for a statement no rollup
+// answers whole (routing's finish path), the first aggregate core a rollup
+// answers and whose values can be written back to the warehouse; nil when
+// there is none, or when the statement has parameters.
+func finishCore(tree *pg_query.ParseResult, sess rewrite.Session, cat *rewrite.Catalog) (*rewrite.FinishCore, rewrite.Decision) {
+	params := false
+	rewrite.WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
+		_, isParam := m.Interface().(*pg_query.ParamRef)
+		params = params || isParam
+	})
+	if params {
+		return nil, rewrite.Decision{}
+	}
+	for _, c := range rewrite.FinishCores(tree) {
+		d := rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, cat)
+		if d.Outcome != rewrite.OutcomeRollup {
+			continue
+		}
+		if _, err := c.FinishStatement(d.Columns, nil); err == nil {
+			return c, d
+		}
+	}
+	return nil, rewrite.Decision{}
 }
 
 // readWarehouse replaces cat's declared columns with the warehouse's own
