@@ -58,8 +58,25 @@ const (
 	finishAgg = "pgrollup_a"
 )
 
+// AnsweredCore is the first of cores that decide answers from a rollup and
+// whose columns can all be written back to the warehouse with their exact
+// types, with that decision; nil when there is none.
+func AnsweredCore(cores []*FinishCore, decide func(*FinishCore) Decision) (*FinishCore, Decision) {
+	for _, c := range cores {
+		d := decide(c)
+		if d.Outcome != OutcomeRollup {
+			continue
+		}
+		if _, err := c.FinishStatement(d.Columns, nil); err == nil {
+			return c, d
+		}
+	}
+	return nil, Decision{}
+}
+
 // FinishCores lists the aggregate cores of a SELECT that the warehouse could
-// finish, outermost first; nil when the statement has none.
+// finish, outermost first; nil when the statement has none, or has
+// parameters (its core would need their values, which come only at Bind).
 func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 	if tree == nil || len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt() == nil {
 		return nil
@@ -67,17 +84,20 @@ func FinishCores(tree *pg_query.ParseResult) []*FinishCore {
 	tree = proto.Clone(tree).(*pg_query.ParseResult)
 	top := tree.Stmts[0].Stmt
 	ctes := map[string]bool{}
-	locks := false
+	locks, params := false, false
 	WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
 		switch x := m.Interface().(type) {
 		case *pg_query.CommonTableExpr:
 			ctes[x.Ctename] = true
 		case *pg_query.LockingClause, *pg_query.IntoClause:
 			locks = true
+		case *pg_query.ParamRef:
+			params = true
 		}
 	})
-	if locks {
-		// FOR UPDATE and SELECT INTO do what a VALUES list cannot.
+	if locks || params {
+		// FOR UPDATE and SELECT INTO do what a VALUES list cannot; a
+		// core with parameters is decided only at Bind.
 		return nil
 	}
 	for _, sl := range finishSlots(top, "") {
@@ -463,9 +483,9 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 		}
 	}
 	sel = proto.Clone(sel).(*pg_query.SelectStmt)
-	exprKey := func(version int32, n *pg_query.Node) (string, error) {
-		return unqualifiedKey(version, n, sel.FromClause)
-	}
+	// Grouping keys and aggregates are compared with the one table's
+	// qualifier dropped.
+	keyOf := func(n *pg_query.Node) (string, error) { return unqualifiedKey(version, n, sel.FromClause) }
 	aliases := map[string]bool{}
 	for _, t := range sel.TargetList {
 		rt := t.GetResTarget()
@@ -502,7 +522,7 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 		if g.GetGroupingSet() != nil || e.GetAConst() != nil {
 			return nil, nil, errNoSplit
 		}
-		k, err := exprKey(version, e)
+		k, err := keyOf(e)
 		if err != nil {
 			return nil, nil, errNoSplit
 		}
@@ -516,7 +536,7 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 	aggIndex := map[string]int{}
 	replace := func(n *pg_query.Node) *pg_query.Node {
 		if f := n.GetFuncCall(); f != nil && isAggregateCall(f) {
-			k, err := exprKey(version, n)
+			k, err := keyOf(n)
 			if err != nil {
 				return nil
 			}
@@ -529,7 +549,7 @@ func splitSelect(version int32, sel *pg_query.SelectStmt) (*pg_query.SelectStmt,
 			return columnRef(fmt.Sprintf("%s%d", finishAgg, i+1))
 		}
 		if isExpression(n) {
-			if k, err := exprKey(version, n); err == nil {
+			if k, err := keyOf(n); err == nil {
 				if i, ok := keyIndex[k]; ok {
 					return columnRef(fmt.Sprintf("%s%d", finishKey, i+1))
 				}

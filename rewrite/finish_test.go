@@ -197,3 +197,21 @@ func BenchmarkFinishCores(b *testing.B) {
 		})
 	}
 }
+
+// TestFinishCoresWithParameters: statements with parameters are not
+// finished, wherever the parameter is.
+func TestFinishCoresWithParameters(t *testing.T) {
+	for sql, want := range map[string]bool{
+		`SELECT s.status FROM (SELECT status, count(*) FROM orders GROUP BY 1) s`:                   true,
+		`SELECT s.status FROM (SELECT status, count(*) FROM orders WHERE status = $1 GROUP BY 1) s`: false,
+		`SELECT s.status, $1::int FROM (SELECT status, count(*) FROM orders GROUP BY 1) s`:          false,
+	} {
+		tree, err := pg_query.Parse(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(FinishCores(tree)) > 0; got != want {
+			t.Errorf("%s: cores %v, want %v", sql, got, want)
+		}
+	}
+}

@@ -36,16 +36,16 @@ type finishAnswer struct {
 // rollup answers, when the warehouse can finish the rest exactly in this
 // session; nil otherwise.
 func (r *Router) finishable(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *finishAnswer {
-	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) || !finishShape(tree) {
+	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) {
 		return nil
 	}
-	for _, c := range r.cores(sql, tree) {
-		d := r.engine.Decide(c.SQL, c.Tree, r.session(ctx, snap, sess, false), snap.cat)
-		if d.Outcome == rewrite.OutcomeRollup && finishTypes(c, d.Columns) {
-			return &finishAnswer{router: r, core: c, decision: d, maxRows: r.opts.FinishMaxRows}
-		}
+	c, d := rewrite.AnsweredCore(r.cores(sql, tree), func(c *rewrite.FinishCore) rewrite.Decision {
+		return r.engine.Decide(c.SQL, c.Tree, r.session(ctx, snap, sess, false), snap.cat)
+	})
+	if c == nil {
+		return nil
 	}
-	return nil
+	return &finishAnswer{router: r, core: c, decision: d, maxRows: r.opts.FinishMaxRows}
 }
 
 // finishCacheEntries bounds the statements whose cores the router keeps.
@@ -75,21 +75,6 @@ func (r *Router) cores(sql string, tree *pg_query.ParseResult) []*rewrite.Finish
 // client's own text. Otherwise the statement passes through.
 func finishSession(sess *proxy.SessionInfo) bool {
 	return sess.Parameters["client_encoding"] == "UTF8" && sess.Parameters["standard_conforming_strings"] == "on"
-}
-
-// finishShape refuses statements with parameters, whose core would need
-// their values (a Parse of them passes through anyway).
-func finishShape(tree *pg_query.ParseResult) bool {
-	ok := true
-	walkNodes(tree.ProtoReflect(), func(*pg_query.ParamRef) { ok = false })
-	return ok
-}
-
-// finishTypes reports whether every column of the core can be written back
-// to the warehouse with its exact type.
-func finishTypes(c *rewrite.FinishCore, cols []rewrite.ResultColumn) bool {
-	_, err := c.FinishStatement(cols, nil)
-	return err == nil
 }
 
 // finishTooLarge is a core with more rows than routing.finish_max_rows:

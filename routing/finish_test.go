@@ -3,8 +3,6 @@ package routing
 import (
 	"testing"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-
 	"github.com/pgrollup/pgrollup/proxy"
 )
 
@@ -22,23 +20,6 @@ func TestFinishSession(t *testing.T) {
 	} {
 		if got := finishSession(&proxy.SessionInfo{Parameters: tc.params}); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.params, got, tc.want)
-		}
-	}
-}
-
-// TestFinishShape: statements with parameters are not finished.
-func TestFinishShape(t *testing.T) {
-	for sql, want := range map[string]bool{
-		`SELECT s.* FROM (SELECT status, count(*) FROM orders GROUP BY 1) s`:                   true,
-		`SELECT s.* FROM (SELECT status, count(*) FROM orders WHERE status = $1 GROUP BY 1) s`: false,
-		`SELECT s.*, $1::int FROM (SELECT status, count(*) FROM orders GROUP BY 1) s`:          false,
-	} {
-		tree, err := pg_query.Parse(sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := finishShape(tree); got != want {
-			t.Errorf("%s: %v, want %v", sql, got, want)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -120,7 +119,11 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	route := string(d.Outcome)
 	var finish *explainFinish
 	if d.Outcome != rewrite.OutcomeRollup && cfg.Routing.FinishMaxRows > 0 {
-		if c, cd := finishCore(tree, sess, cat); c != nil {
+		// As the running proxy does for a statement no rollup answers whole.
+		c, cd := rewrite.AnsweredCore(rewrite.FinishCores(tree), func(c *rewrite.FinishCore) rewrite.Decision {
+			return rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, cat)
+		})
+		if c != nil {
 			finish = &explainFinish{Kind: c.Kind, Core: c.SQL, WholeReason: d.Reason.String()}
 			d, route = cd, routeFinished
 		}
@@ -180,31 +183,6 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 // routeFinished is the route of a statement the warehouse finishes around
 // an aggregate core a rollup answers, as EXPLAIN (ROLLUP) names it.
 const routeFinished = "finished_by_warehouse"
-
-// finishCore finds, as the running proxy does for a statement no rollup
-// answers whole (routing's finish path), the first aggregate core a rollup
-// answers and whose values can be written back to the warehouse; nil when
-// there is none, or when the statement has parameters.
-func finishCore(tree *pg_query.ParseResult, sess rewrite.Session, cat *rewrite.Catalog) (*rewrite.FinishCore, rewrite.Decision) {
-	params := false
-	rewrite.WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
-		_, isParam := m.Interface().(*pg_query.ParamRef)
-		params = params || isParam
-	})
-	if params {
-		return nil, rewrite.Decision{}
-	}
-	for _, c := range rewrite.FinishCores(tree) {
-		d := rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, cat)
-		if d.Outcome != rewrite.OutcomeRollup {
-			continue
-		}
-		if _, err := c.FinishStatement(d.Columns, nil); err == nil {
-			return c, d
-		}
-	}
-	return nil, rewrite.Decision{}
-}
 
 // readWarehouse replaces cat's declared columns with the warehouse's own
 // tables, types and collations, read by the code the serving catalog uses
