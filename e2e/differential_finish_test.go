@@ -150,19 +150,15 @@ func finishCounted(before, after diffMetrics) finishDelta {
 
 // TestFinishedByWarehouse sends statements around an aggregate core a
 // rollup answers through pgx in every query mode, and compares each answer
-// with Postgres's. In the simple protocol and with the unnamed statement
-// the core must come from the rollup and the rest from the warehouse
-// (mode="finished_by_warehouse"); named statements pass through whole. What DuckDB answers
-// whole must stay with it, and near misses must pass through.
+// with Postgres's. The core must come from the rollup and the rest from
+// the warehouse (mode="finished_by_warehouse"): in the simple protocol, as
+// the unnamed statement is prepared, and at each Bind of a named one
+// (cache_statement). What DuckDB answers whole must stay with it, and near
+// misses must pass through.
 func TestFinishedByWarehouse(t *testing.T) {
 	ctx := testCtx(t, 4*time.Minute)
 	createFinishDB(t, ctx)
 	p := startFinishProxy(t, ctx, "finish", nil)
-	// The modes that send a simple Query or prepare the unnamed statement;
-	// named statements pass through whole.
-	// cache_describe prepares the unnamed statement twice the first time
-	// (once to describe it), and each Parse is finished.
-	unnamed := map[pgx.QueryExecMode]bool{pgx.QueryExecModeSimpleProtocol: true, pgx.QueryExecModeExec: true, pgx.QueryExecModeDescribeExec: true, pgx.QueryExecModeCacheDescribe: true}
 	for _, mode := range pgxModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			direct := connect(t, ctx, directDSN(userScram, finishDB))
@@ -182,10 +178,11 @@ func TestFinishedByWarehouse(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// cache_describe prepares the unnamed statement twice the
+				// first time (once to describe it), and each Parse is finished.
 				d := finishCounted(before, after)
-				wantFinished := c.finished && unnamed[mode]
-				if (d.finished >= 1) != wantFinished || d.finished > 2 || (d.duckdb == 1) != c.duckdb || d.fallbacks != 0 {
-					t.Errorf("%s: counted %+v; want finished %v, duckdb %v, no fallback\n%s", c.name, d, wantFinished, c.duckdb, tail(p.log.Bytes(), 10))
+				if (d.finished >= 1) != c.finished || d.finished > 2 || (d.duckdb == 1) != c.duckdb || d.fallbacks != 0 {
+					t.Errorf("%s: counted %+v; want finished %v, duckdb %v, no fallback\n%s", c.name, d, c.finished, c.duckdb, tail(p.log.Bytes(), 10))
 				}
 			}
 		})
@@ -232,6 +229,70 @@ func TestFinishedByWarehouse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// boundFinishCase is a statement with parameters whose core a rollup
+// answers once its values are written in, run with two sets of values.
+type boundFinishCase struct {
+	name string
+	sql  string
+	args [2][]any
+}
+
+func boundFinishCases() []boundFinishCase {
+	day := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
+	return []boundFinishCase{
+		// Metabase: bound filter values, ordered by its breakout.
+		{"metabase range, ordered by text", `SELECT "public"."sales"."region" AS "region", SUM("public"."sales"."amount") AS "sum", COUNT(*) AS "count" FROM "public"."sales" WHERE ("public"."sales"."created_at" >= $1) AND ("public"."sales"."created_at" < $2) GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" ASC`,
+			[2][]any{{day(3), day(20)}, {day(1), day(31)}}},
+		{"metabase text filter", `SELECT "public"."sales"."region" AS "region", COUNT(*) AS "count" FROM "public"."sales" WHERE "public"."sales"."region" <> $1 GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" DESC`,
+			[2][]any{{"apple"}, {"Zebra"}}},
+		// Knex's pages: the values are outside the core.
+		{"knex page", `select "region", count(*) as "n" from "sales" group by "region" order by "region" asc limit $1 offset $2`,
+			[2][]any{{int64(4), int64(0)}, {int64(4), int64(4)}}},
+		// Metabase's nested question, its filter inside the source.
+		{"nested source with a bound filter", `SELECT "source"."region" AS "region", "source"."sum" AS "sum" FROM (SELECT "public"."sales"."region" AS "region", SUM("public"."sales"."amount") AS "sum" FROM "public"."sales" WHERE "public"."sales"."qty" >= $1 GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" ASC) AS "source" LIMIT 1048575`,
+			[2][]any{{int32(2)}, {int32(0)}}},
+		{"bound value in the select list", `SELECT region, count(*) * $1::int AS n FROM sales WHERE qty = $2 GROUP BY region ORDER BY region`,
+			[2][]any{{int32(10), int32(1)}, {int32(-1), int32(3)}}},
+	}
+}
+
+// TestFinishBound runs statements with bound values through pgx in every
+// query mode, twice each with other values: each execution is finished by
+// the warehouse with its own values, and equals Postgres's answer.
+func TestFinishBound(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	createFinishDB(t, ctx)
+	p := startFinishProxy(t, ctx, "finish-bound-params", nil)
+	for _, mode := range pgxModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			direct := connect(t, ctx, directDSN(userScram, finishDB))
+			via := connect(t, ctx, p.DSN(userScram, finishDB))
+			for _, c := range boundFinishCases() {
+				for round, args := range c.args {
+					what := fmt.Sprintf("%s (values %d)", c.name, round)
+					before, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, werr := finishRenderArgs(ctx, direct, mode, c.sql, args...)
+					got, gerr := finishRenderArgs(ctx, via, mode, c.sql, args...)
+					if werr != nil || gerr != nil {
+						t.Fatalf("%s: Postgres %v, pgrollup %v", what, werr, gerr)
+					}
+					requireSame(t, what, want, got)
+					after, err := diffScrape(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := finishCounted(before, after); d.finished < 1 || d.finished > 2 || d.duckdb != 0 || d.fallbacks != 0 {
+						t.Errorf("%s: counted %+v; want finished, no fallback\n%s", what, d, tail(p.log.Bytes(), 10))
+					}
+				}
+			}
+		})
+	}
 }
 
 // TestFinishSizeBound checks that a core above routing.finish_max_rows
@@ -283,7 +344,11 @@ func (s diffMetrics) withLabel(label, value string) diffMetrics {
 }
 
 func finishRender(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string) (string, error) {
-	rows, err := conn.Query(ctx, sql, mode)
+	return finishRenderArgs(ctx, conn, mode, sql)
+}
+
+func finishRenderArgs(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) (string, error) {
+	rows, err := conn.Query(ctx, sql, append([]any{mode}, args...)...)
 	if err != nil {
 		return "", err
 	}
@@ -315,6 +380,19 @@ public class Finish {
 					print(ps.executeQuery());
 				}
 			}
+			// Bound values, read 4 rows at a time from a cursor in a
+			// transaction: portals suspended and resumed.
+			c.setAutoCommit(false);
+			String b = "SELECT \"public\".\"sales\".\"region\" AS \"region\", SUM(\"public\".\"sales\".\"amount\") AS \"sum\", COUNT(*) AS \"count\" FROM \"public\".\"sales\" WHERE (\"public\".\"sales\".\"created_at\" >= ?) AND (\"public\".\"sales\".\"created_at\" < ?) GROUP BY \"public\".\"sales\".\"region\" ORDER BY \"public\".\"sales\".\"region\" ASC";
+			try (PreparedStatement ps = c.prepareStatement(b)) {
+				ps.setFetchSize(4);
+				for (int i = 0; i < 7; i++) {
+					ps.setTimestamp(1, Timestamp.valueOf("2024-01-0" + (1 + i % 3) + " 00:00:00"));
+					ps.setTimestamp(2, Timestamp.valueOf("2024-01-2" + i + " 00:00:00"));
+					print(ps.executeQuery());
+				}
+			}
+			c.commit();
 		}
 		System.out.println("done");
 	}
@@ -360,8 +438,8 @@ func jdbcProgram(t *testing.T, ctx context.Context, class, source, database stri
 }
 
 // TestFinishJDBC runs finishJDBC against Postgres and pgrollup: equal
-// output, the unnamed executions finished by the warehouse, the named ones
-// passed through, no fallback.
+// output, and every execution finished by the warehouse, unnamed or named,
+// with literal or bound values, no fallback.
 func TestFinishJDBC(t *testing.T) {
 	requireTool(t, "javac", "java", jdbcJar)
 	ctx := testCtx(t, 3*time.Minute)
@@ -369,7 +447,7 @@ func TestFinishJDBC(t *testing.T) {
 	p := startFinishProxy(t, ctx, "finish-jdbc", nil)
 	_, before, after := clientCompare(t, p, jdbcProgram(t, ctx, "Finish", finishJDBC, finishDB))
 	d := finishCounted(before, after)
-	if d.finished < 3+4 || d.finished > 3+5 || d.fallbacks != 0 {
-		t.Errorf("counted %+v; want the 3 Statement and the first 4 or 5 PreparedStatement executions finished, no fallback", d)
+	if d.finished != 3+7+7 || d.fallbacks != 0 {
+		t.Errorf("counted %+v; want the 3 Statement and the 14 PreparedStatement executions finished, no fallback", d)
 	}
 }

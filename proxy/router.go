@@ -139,10 +139,10 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
-	// Finish, set with no Answer, answers part of a simple Query or of an
-	// unnamed Parse without parameters from a rollup and relays the rest
-	// to the warehouse in place of the statement; a named statement passes
-	// through.
+	// Finish, set with no Answer, answers part of the statement from a
+	// rollup and relays the rest to the warehouse in place of it: at once
+	// for a simple Query or an unnamed Parse, at each Bind for a named
+	// statement, so that no statement holds a core's rows for its life.
 	Finish Finisher
 }
 
@@ -205,9 +205,11 @@ type Answer interface {
 // portal to what Bind returns.
 type Binder interface {
 	Answer
-	// Bind returns the Answer for a portal with these parameters, or nil
-	// when the warehouse must answer it.
-	Bind(ctx context.Context, sess *SessionInfo, params []Param) Answer
+	// Bind returns the Answer for a portal with these parameters; or, with
+	// a nil Answer, the Finisher whose statement the warehouse runs for the
+	// portal in place of the client's, with the values written in; or
+	// neither when the warehouse must answer the portal as it is.
+	Bind(ctx context.Context, sess *SessionInfo, params []Param) (Answer, Finisher)
 }
 
 // Result is an answer being computed.

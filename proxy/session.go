@@ -144,16 +144,19 @@ type session struct {
 	// portals by the statement they run.
 	upStmts   upstreamNames
 	upPortals upstreamNames
-	// finishedStmt is the statement last prepared unnamed as the warehouse
-	// finishes it, and finishedOrigins the origins its descriptions must
-	// name (session_finish.go). Client loop only.
+	// finishedStmt is the client's statement the warehouse last finished
+	// as prepared or bound, and finishedOrigins the origins descriptions of
+	// it must name (session_finish.go). Client loop only.
 	finishedStmt    *Statement
 	finishedOrigins []ColumnOrigin
-	batchAt         time.Time  // arrival of the current batch's first message
-	batchNewTx      bool       // the batch may have ended a transaction
-	batchMayCopy    bool       // a statement relayed since the last sync point may be COPY
-	copyPending     *copyStart // a COPY relayed that may be in copy-in (session_copy.go)
-	resetsPending   bool       // a statement relayed may drop statements or portals the proxy holds
+	// finishedPrepared: the statement finishedName may exist on the
+	// warehouse (session_finish.go).
+	finishedPrepared bool
+	batchAt          time.Time  // arrival of the current batch's first message
+	batchNewTx       bool       // the batch may have ended a transaction
+	batchMayCopy     bool       // a statement relayed since the last sync point may be COPY
+	copyPending      *copyStart // a COPY relayed that may be in copy-in (session_copy.go)
+	resetsPending    bool       // a statement relayed may drop statements or portals the proxy holds
 	// Client loop only: the lost connections accounted for (upGen), and
 	// the BEGIN of a block opened while detached, replayed on the next
 	// connection.

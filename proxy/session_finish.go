@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 )
 
 // A statement the warehouse finishes: its aggregate core is answered from a
@@ -53,6 +55,76 @@ func (s *session) finishParse(msg message, st *Statement, d RouteDecision) error
 		s.finishedStmt, s.finishedOrigins = st, origins
 	}
 	return s.relayParse(parseMessage(text), "", st)
+}
+
+// finishedName is the statement the proxy prepares on the warehouse for
+// the portals it finishes at Bind. Clients see none of its messages.
+const finishedName = "pgrollup.finished"
+
+// finishAtBind is a named statement whose portals the warehouse finishes,
+// each with the core's rows as of its Bind: prepared finished, it would
+// hold them for as long as it lives. Its descriptions are the warehouse's
+// for the client's statement.
+type finishAtBind struct{ finish Finisher }
+
+func (finishAtBind) Columns() []Column    { return nil }
+func (finishAtBind) ParamTypes() []uint32 { return nil }
+
+// Run is never called: each portal is bound to the Finisher.
+func (finishAtBind) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
+	return nil, errors.New("a statement the warehouse finishes runs as its portals are bound")
+}
+
+// Bind implements Binder.
+func (b finishAtBind) Bind(context.Context, *SessionInfo, []Param) (Answer, Finisher) {
+	return nil, b.finish
+}
+
+// finishBind binds a portal of a local statement to the statement the
+// warehouse finishes for it: prepared under finishedName, which the client
+// never sees, and bound with the client's result formats. The portal's
+// Describe and Executes are then the warehouse's, row limits included. When
+// the core cannot be answered now the client's Bind goes as it is.
+func (s *session) finishBind(ls *localStatement, bind message, portal string, formats []int16, f Finisher) error {
+	if done, err := s.offline(bind.typ); done {
+		return err
+	}
+	if _, clash := s.upStmts.m[finishedName]; clash || s.upStmts.partial {
+		// The client's own statement of that name (or perhaps one).
+		return s.relayUpstreamBind(ls, bind, portal)
+	}
+	text, origins, ok, err := s.finished(RouteDecision{Route: RouteRollup, Finish: f}, ls.st)
+	switch {
+	case isInterrupt(err):
+		return s.failLocal(err)
+	case err != nil:
+		return err
+	case !ok:
+		return s.relayUpstreamBind(ls, bind, portal)
+	}
+	if err := s.inject('C', closeMessage('S', finishedName)); err != nil {
+		return err
+	}
+	if err := s.inject('P', namedParseMessage(finishedName, text)); err != nil {
+		return err
+	}
+	s.finishedPrepared = true
+	s.finishedStmt, s.finishedOrigins = nil, nil
+	if origins != nil {
+		s.finishedStmt, s.finishedOrigins = ls.st, origins
+	}
+	s.upPortals.define(portal, ls.st)
+	return s.relay(bindMessage(portal, finishedName, formats))
+}
+
+// yieldFinishedName closes the proxy's statement finishedName before the
+// client prepares one of that name on the warehouse, which would refuse it.
+func (s *session) yieldFinishedName(name string) error {
+	if name != finishedName || !s.finishedPrepared {
+		return nil
+	}
+	s.finishedPrepared = false
+	return s.inject('C', closeMessage('S', finishedName))
 }
 
 // finished computes the statement to relay in place of st: ok false relays
@@ -148,10 +220,35 @@ func queryMessage(sql string) message {
 // parseMessage is a Parse of the unnamed statement with the text sql and
 // no parameter types.
 func parseMessage(sql string) message {
-	body := make([]byte, 0, len(sql)+4)
-	body = append(body, 0)
-	body = append(body, sql...)
-	body = append(body, 0, 0, 0)
-	raw := appendMessage(nil, 'P', body)
+	raw := namedParseMessage("", sql)
 	return message{typ: 'P', raw: raw, body: raw[5:]}
+}
+
+// namedParseMessage is a Parse of statement name with the text sql and no
+// parameter types.
+func namedParseMessage(name, sql string) []byte {
+	body := make([]byte, 0, len(name)+len(sql)+4)
+	body = appendCString(body, name)
+	body = appendCString(body, sql)
+	body = append(body, 0, 0)
+	return appendMessage(nil, 'P', body)
+}
+
+// closeMessage is a Close of the statement ('S') or portal ('P') name.
+func closeMessage(kind byte, name string) []byte {
+	return appendMessage(nil, 'C', appendCString([]byte{kind}, name))
+}
+
+// bindMessage binds portal to statement stmt with no parameters and the
+// result formats given.
+func bindMessage(portal, stmt string, formats []int16) message {
+	body := appendCString(nil, portal)
+	body = appendCString(body, stmt)
+	body = append(body, 0, 0, 0, 0) // no parameter formats, no parameters
+	body = binary.BigEndian.AppendUint16(body, uint16(len(formats)))
+	for _, f := range formats {
+		body = binary.BigEndian.AppendUint16(body, uint16(f))
+	}
+	raw := appendMessage(nil, 'B', body)
+	return message{typ: 'B', raw: raw, body: raw[5:]}
 }

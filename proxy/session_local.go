@@ -208,10 +208,14 @@ func (s *session) onParse(msg message) error {
 	}
 	s.clock.prepared(name, d)
 	oids, ok := parseParamOIDs(msg.body, name, query)
-	if d.Answer == nil && finish.Finish != nil && ok && name == "" && len(oids) == 0 {
-		// Finished as it is prepared: a named statement would hold the
-		// core's rows for as long as it lives.
-		return s.finishParse(msg, st, finish)
+	if d.Answer == nil && finish.Finish != nil && ok {
+		if name == "" && len(oids) == 0 {
+			return s.finishParse(msg, st, finish)
+		}
+		// Finished at each Bind: a statement prepared finished would
+		// hold the core's rows for as long as it lives.
+		d = finish
+		d.Answer, d.Finish = finishAtBind{finish.Finish}, nil
 	}
 	if d.Answer == nil || !ok {
 		return s.relayParse(msg, name, st)
@@ -272,7 +276,12 @@ func (s *session) onBind(msg message) error {
 	s.inferredTypes(ls, params)
 	answer := ls.decision.Answer
 	if b, ok := answer.(Binder); ok {
-		if answer = b.Bind(s.ctx, s.session(), params); answer == nil {
+		var finish Finisher
+		answer, finish = b.Bind(s.ctx, s.session(), params)
+		switch {
+		case answer == nil && finish != nil:
+			return s.finishBind(ls, msg, portal, formats, finish)
+		case answer == nil:
 			// Only the values could tell, and they say the warehouse.
 			return s.relayUpstreamBind(ls, msg, portal)
 		}
@@ -437,6 +446,9 @@ func (s *session) onExecute(msg message) error {
 func (s *session) prepareUpstream(ls *localStatement) error {
 	if ls.upstream {
 		return nil
+	}
+	if err := s.yieldFinishedName(ls.name); err != nil {
+		return err
 	}
 	if err := s.inject('P', ls.parse); err != nil {
 		return err

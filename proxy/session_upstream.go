@@ -91,6 +91,9 @@ func (s *session) relayParse(msg message, name string, st *Statement) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
+	if err := s.yieldFinishedName(name); err != nil {
+		return err
+	}
 	raw := msg.raw
 	if msg.rest > 0 || st != nil && s.srv.limits.Check(st.SQL) != nil {
 		st, raw = nil, nil

@@ -170,22 +170,26 @@ type deferredAnswer struct {
 func (a *deferredAnswer) Columns() []proxy.Column { return nil }
 func (a *deferredAnswer) ParamTypes() []uint32    { return nil }
 
-// Bind decides with the bound values: a rollup answers the portal, or the
-// warehouse does.
-func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) proxy.Answer {
+// Bind decides with the bound values: a rollup answers the portal, or its
+// aggregate core with the warehouse finishing the rest, or the warehouse
+// answers it.
+func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.SessionInfo, params []proxy.Param) (proxy.Answer, proxy.Finisher) {
 	d, err := a.router.decideBound(ctx, a.sql, a.tree, sess, params, false)
-	if err != nil || d.Outcome != rewrite.OutcomeRollup {
-		reason := string(rewrite.ReasonParameter)
-		if err == nil {
-			reason = string(d.Reason.Code)
-		}
-		a.router.misses.WithLabelValues(reason).Inc()
-		if a.router.rollupOnly.Load() {
-			return refusal{rewrite.Reason{Code: rewrite.ReasonCode(reason), Message: fmt.Sprint(err, d.Reason)}}
-		}
-		return nil
+	if err == nil && d.Outcome == rewrite.OutcomeRollup {
+		return &rollupAnswer{router: a.router, sql: a.sql, tree: a.tree, decision: d}, nil
 	}
-	return &rollupAnswer{router: a.router, sql: a.sql, tree: a.tree, decision: d}
+	if f := a.router.finishableBound(ctx, a.sql, a.tree, sess, params); f != nil {
+		return nil, f
+	}
+	reason := string(rewrite.ReasonParameter)
+	if err == nil {
+		reason = string(d.Reason.Code)
+	}
+	a.router.misses.WithLabelValues(reason).Inc()
+	if a.router.rollupOnly.Load() {
+		return refusal{rewrite.Reason{Code: rewrite.ReasonCode(reason), Message: fmt.Sprint(err, d.Reason)}}, nil
+	}
+	return nil, nil
 }
 
 // Run serves a simple Query, which has no values to bind: the statement

@@ -48,6 +48,23 @@ func (r *Router) finishable(ctx context.Context, snap *snapshot, sql string, tre
 	return &finishAnswer{router: r, core: c, decision: d, maxRows: r.opts.FinishMaxRows}
 }
 
+// finishableBound is finishable for a statement with parameters, with
+// their values written in: the warehouse runs it without parameters. Its
+// text is that of these values only, so its cores are not kept.
+func (r *Router) finishableBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param) *finishAnswer {
+	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) {
+		return nil
+	}
+	values, err := rewriteParams(params)
+	if err != nil {
+		return nil
+	}
+	if _, ltree, ok := allLiterals(sql, tree, values); ok {
+		return r.finishable(ctx, r.catalog.Load(), "", ltree, sess)
+	}
+	return nil
+}
+
 // finishCacheEntries bounds the statements whose cores the router keeps.
 const finishCacheEntries = 1024
 

@@ -170,25 +170,41 @@ var literalLimits = parselimit.Limits{}.WithDefaults()
 // ok is false when nothing was written in.
 func withLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param) (string, *pg_query.ParseResult, bool) {
 	refs, uses := whereParams(tree)
+	return writeLiterals(sql, refs, uses, params, false)
+}
+
+// allLiterals writes every bound value into the statement's text, as
+// withLiterals does, for a statement the warehouse finishes: ok only when
+// no parameter is left, so that the statement it runs needs no values. A
+// NULL of a known type is written as a typed NULL.
+func allLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param) (string, *pg_query.ParseResult, bool) {
+	if tree == nil || len(tree.Stmts) != 1 {
+		return "", nil, false
+	}
+	uses := map[int]int{}
+	var refs []paramRef
+	walkNodes(tree.Stmts[0].ProtoReflect(), func(p *pg_query.ParamRef) {
+		uses[int(p.Number)]++
+		refs = append(refs, paramRef{number: int(p.Number), location: int(p.Location)})
+	})
+	return writeLiterals(sql, refs, uses, params, true)
+}
+
+// writeLiterals writes the values of the parameters at refs into sql;
+// uses counts each parameter's occurrences in the statement. all: every
+// one must be written, else nothing is.
+func writeLiterals(sql string, refs []paramRef, uses map[int]int, params []rewrite.Param, all bool) (string, *pg_query.ParseResult, bool) {
 	type edit struct {
 		paramRef
 		text string
 	}
 	var edits []edit
 	for _, ref := range refs {
-		if ref.number < 1 || ref.number > len(params) {
-			continue
-		}
-		p := params[ref.number-1]
-		end := ref.location + 1 + len(strconv.Itoa(ref.number))
-		if p.Null || strings.IndexByte(p.Value, 0) >= 0 || ref.location < 0 || end > len(sql) || sql[ref.location:end] != "$"+strconv.Itoa(ref.number) {
-			continue
-		}
-		lit := sqlquote.Literal(p.Value)
-		switch name, ok := literalTypes[p.Type]; {
-		case ok:
-			lit = "(" + lit + "::pg_catalog." + name + ")"
-		case p.Type != 0 || uses[ref.number] != 1:
+		lit, ok := literalOf(sql, ref, uses, params, all)
+		if !ok {
+			if all {
+				return "", nil, false
+			}
 			continue
 		}
 		edits = append(edits, edit{ref, lit})
@@ -211,9 +227,37 @@ func withLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param
 	return out, lt, true
 }
 
-// filterParams reports whether a SELECT's WHERE clause has parameters,
-// whose values may decide what a rollup's filters imply.
-func filterParams(tree *pg_query.ParseResult) bool {
-	refs, _ := whereParams(tree)
-	return len(refs) > 0
+// literalOf is the literal a parameter reference stands for, if it can be
+// written: nulls: a NULL of a known type may be.
+func literalOf(sql string, ref paramRef, uses map[int]int, params []rewrite.Param, nulls bool) (string, bool) {
+	if ref.number < 1 || ref.number > len(params) {
+		return "", false
+	}
+	p := params[ref.number-1]
+	end := ref.location + 1 + len(strconv.Itoa(ref.number))
+	if ref.location < 0 || end > len(sql) || sql[ref.location:end] != "$"+strconv.Itoa(ref.number) || strings.IndexByte(p.Value, 0) >= 0 {
+		return "", false
+	}
+	name, typed := literalTypes[p.Type]
+	switch {
+	case p.Null && typed && nulls:
+		return "(NULL::pg_catalog." + name + ")", true
+	case p.Null:
+		return "", false
+	case typed:
+		return "(" + sqlquote.Literal(p.Value) + "::pg_catalog." + name + ")", true
+	case p.Type != 0 || uses[ref.number] != 1:
+		return "", false
+	}
+	return sqlquote.Literal(p.Value), true
+}
+
+// hasParams reports whether a statement has parameters, whose values may
+// decide what a rollup's filters imply, or let the warehouse finish it.
+func hasParams(tree *pg_query.ParseResult) bool {
+	found := false
+	if tree != nil && len(tree.Stmts) == 1 {
+		walkNodes(tree.Stmts[0].ProtoReflect(), func(*pg_query.ParamRef) { found = true })
+	}
+	return found
 }

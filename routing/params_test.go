@@ -173,7 +173,7 @@ func TestBoundFilterValuesPerExecution(t *testing.T) {
 		t.Fatalf("not decided at Bind: %+v", d)
 	}
 	for i, v := range []string{"paid", "new", "paid", "cancelled", "paid"} {
-		a := b.Bind(context.Background(), sess, []proxy.Param{{TypeOID: pgtype.TextOID, Value: []byte(v)}})
+		a, _ := b.Bind(context.Background(), sess, []proxy.Param{{TypeOID: pgtype.TextOID, Value: []byte(v)}})
 		if served := a != nil; served != (v == "paid") {
 			t.Fatalf("execution %d with %q: served %v", i, v, served)
 		}
@@ -225,4 +225,38 @@ func make10() []rewrite.Param {
 		ps[i] = rewrite.Param{Type: pgtype.Int4OID, Value: fmt.Sprint(i + 1)}
 	}
 	return ps
+}
+
+func TestAllLiterals(t *testing.T) {
+	text := func(v string) rewrite.Param { return rewrite.Param{Type: pgtype.TextOID, Value: v} }
+	tests := []struct {
+		sql    string
+		params []rewrite.Param
+		want   string // "" when not every parameter can be written in
+	}{
+		{"SELECT a FROM t GROUP BY a ORDER BY a LIMIT $1 OFFSET $2", []rewrite.Param{{Value: "10"}, {Type: pgtype.Int8OID, Value: "20"}},
+			"SELECT a FROM t GROUP BY a ORDER BY a LIMIT '10' OFFSET ('20'::pg_catalog.int8)"},
+		{"SELECT s.a FROM (SELECT a FROM t WHERE b = $1) s", []rewrite.Param{text("o'k")}, "SELECT s.a FROM (SELECT a FROM t WHERE b = ('o''k'::pg_catalog.text)) s"},
+		{"SELECT count(*) * $1::int FROM t WHERE a = $2", []rewrite.Param{{Type: pgtype.Int4OID, Value: "3"}, {Type: pgtype.Int4OID, Null: true}},
+			"SELECT count(*) * ('3'::pg_catalog.int4)::int FROM t WHERE a = (NULL::pg_catalog.int4)"},
+		// An unspecified type used twice, an untyped NULL, a type with no
+		// literal form: the statement keeps a parameter, so none is written.
+		{"SELECT $1 FROM t WHERE a = $1", []rewrite.Param{{Value: "x"}}, ""},
+		{"SELECT 1 FROM t WHERE a = $1", []rewrite.Param{{Null: true}}, ""},
+		{"SELECT 1 FROM t WHERE a = $1 AND b = $2", []rewrite.Param{text("x"), {Type: pgtype.ByteaOID, Value: "y"}}, ""},
+		{"SELECT 1 FROM t", nil, ""},
+	}
+	for _, tt := range tests {
+		tree, err := pg_query.Parse(tt.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, ok := allLiterals(tt.sql, tree, tt.params)
+		if !ok {
+			got = ""
+		}
+		if got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.sql, got, tt.want)
+		}
+	}
 }

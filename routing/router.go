@@ -180,8 +180,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Fallback: !r.rollupOnly.Load(),
 		}
 	}
-	if len(d.Candidates) > 0 && (d.Reason.Code == rewrite.ReasonParameter || filterParams(tree)) {
-		// Only the bound values can decide; Bind will.
+	if len(d.Candidates) > 0 && (d.Reason.Code == rewrite.ReasonParameter || hasParams(tree)) {
+		// Only the bound values can decide, whether a rollup answers the
+		// statement or its core; Bind will.
 		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
 			Answer:   &deferredAnswer{router: r, sql: st.SQL, tree: tree},
