@@ -72,13 +72,13 @@ func (r finishRouter) Route(_ context.Context, st *Statement, _ *SessionInfo) Ro
 	if st.SQL != boundSQL {
 		return RouteDecision{Route: RoutePassthrough}
 	}
-	return RouteDecision{Route: RouteRollup, Answer: finishBinder{r.finishes}}
+	return RouteDecision{Route: RouteRollup, Answer: finishBinder(r)}
 }
 
 // finishBinder finishes every portal with its value written in.
 type finishBinder struct{ finishes *atomic.Int32 }
 
-func (finishBinder) Columns() []Column   { return nil }
+func (finishBinder) Columns() []Column    { return nil }
 func (finishBinder) ParamTypes() []uint32 { return nil }
 func (finishBinder) Run(context.Context, *SessionInfo, []Param) (*Result, error) {
 	return nil, errors.New("bound only")
