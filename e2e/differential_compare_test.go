@@ -875,6 +875,9 @@ func diffExplain(ctx context.Context, conn *pgconn.PgConn, st *diffStmt) (chosen
 		if string(row[1]) == "chosen" {
 			return string(row[0]), "chosen"
 		}
+		if string(row[1]) == "top_n" {
+			continue // the subquery's rollup; the chosen row follows
+		}
 		if row[0] == nil {
 			return "", string(row[2])
 		}

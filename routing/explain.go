@@ -76,6 +76,13 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 				"%s; the warehouse finishes the statement around its aggregate core (%s), which rollup %s answers; sql is the core",
 				d.Reason.String(), f.core.Kind, f.decision.Rollup), f.core.SQL})
 			d = f.decision
+		} else if t := a.router.topN(ctx, snap, a.inner, sess); t != nil && visible(t.inner.Rollup) && visible(t.outer.Rollup) {
+			// Two answers: the subquery's keys, then the statement
+			// filtered to them.
+			rows = append(rows, []any{nil, modeTopN, fmt.Sprintf(
+				"%s; the top-N subquery is answered by rollup %s, and the statement without the join, filtered to the subquery's keys, by rollup %s; sql is the subquery",
+				d.Reason.String(), t.inner.Rollup, t.outer.Rollup), t.join.InnerSQL})
+			d = t.outer
 		}
 	}
 	for _, c := range d.Candidates {

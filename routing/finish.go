@@ -8,6 +8,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pgrollup/pgrollup/jobs/executor"
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -139,34 +140,8 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	if !sameColumns(d.Columns, a.decision.Columns) {
 		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
 	}
-	rows, err := exec.Query(ctx, executorQuery(&d))
+	text, err := rowsAsText(ctx, exec, &d, a.maxRows)
 	if err != nil {
-		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
-	}
-	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
-	defer conv.Close()
-	set := finishSettings()
-	var text [][]*string
-	var buf []byte
-	for conv.Next() {
-		if len(text) >= a.maxRows {
-			return "", nil, finishTooLarge{a.maxRows}
-		}
-		vals := conv.Values()
-		row := make([]*string, len(vals))
-		for i, v := range vals {
-			if v == nil {
-				continue
-			}
-			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, v, &set); err != nil {
-				return "", nil, fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
-			}
-			s := string(buf)
-			row[i] = &s
-		}
-		text = append(text, row)
-	}
-	if err := conv.Err(); err != nil {
 		return "", nil, err
 	}
 	sql, err := a.core.FinishStatement(d.Columns, text)
@@ -175,6 +150,43 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeFinished).Inc()
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
+}
+
+// rowsAsText runs a rollup decision and returns its rows as Postgres's
+// text of each value (nil is NULL) under finishSettings, for writing into
+// a statement; more than maxRows rows (0: no bound) is finishTooLarge.
+func rowsAsText(ctx context.Context, exec executor.Executor, d *rewrite.Decision, maxRows int) ([][]*string, error) {
+	rows, err := exec.Query(ctx, executorQuery(d))
+	if err != nil {
+		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
+	}
+	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
+	defer conv.Close()
+	set := finishSettings()
+	var text [][]*string
+	var buf []byte
+	for conv.Next() {
+		if maxRows > 0 && len(text) >= maxRows {
+			return nil, finishTooLarge{maxRows}
+		}
+		vals := conv.Values()
+		row := make([]*string, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, v, &set); err != nil {
+				return nil, fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
+			}
+			s := string(buf)
+			row[i] = &s
+		}
+		text = append(text, row)
+	}
+	if err := conv.Err(); err != nil {
+		return nil, err
+	}
+	return text, nil
 }
 
 // finishOrigins gives each result column of the client's statement the

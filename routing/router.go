@@ -180,6 +180,11 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			Fallback: !r.rollupOnly.Load(),
 		}
 	}
+	if d.Reason.Code == rewrite.ReasonJoin && !hasParams(tree) {
+		if a := r.topN(ctx, snap, tree, sess); a != nil {
+			return proxy.RouteDecision{Route: proxy.RouteRollup, Answer: a, Fallback: !r.rollupOnly.Load()}
+		}
+	}
 	if len(d.Candidates) > 0 && (d.Reason.Code == rewrite.ReasonParameter || hasParams(tree)) {
 		// Only the bound values can decide, whether a rollup answers the
 		// statement or its core; Bind will.
