@@ -1,0 +1,199 @@
+package importer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgrollup/pgrollup/config"
+)
+
+// read loads test files from testdata.
+func read(t *testing.T, paths ...string) []Source {
+	t.Helper()
+	var srcs []Source
+	for _, p := range paths {
+		data, err := os.ReadFile(filepath.Join("testdata", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, Source{Name: p, Data: data})
+	}
+	return srcs
+}
+
+// loads appends doc to a config with a warehouse and loads it as pgrollup
+// serve would.
+func loads(t *testing.T, doc []byte) *config.Config {
+	t.Helper()
+	cfg, err := config.ParseWithEnv(append([]byte("warehouse: {dsn: postgres://u@localhost/db}\n"), doc...), "pgrollup.yaml", func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("the imported document does not load: %v\n%s", err, doc)
+	}
+	return cfg
+}
+
+// TestTranslates imports the test models and checks that everything is
+// translated, that the document loads and validates through config, and
+// what some rollups became.
+func TestTranslates(t *testing.T) {
+	cases := []struct {
+		name    string
+		run     func() (*Result, error)
+		tables  int
+		rollups map[string]func(config.Rollup) bool
+		notes   []string
+	}{
+		{
+			name:   "cube",
+			run:    func() (*Result, error) { return Cube(read(t, "cube/orders.yml", "cube/customers.yml")) },
+			tables: 1,
+			rollups: map[string]func(config.Rollup) bool{
+				"orders_by_status_country": func(r config.Rollup) bool {
+					return strings.Join(r.Dimensions, ",") == "status,customers.country" && r.TimeDimension == "created_at" &&
+						r.Granularity == config.Day && r.PartitionGranularity == config.Month &&
+						strings.Join(r.Measures, ",") == "count(*),sum(amount),avg(amount)" &&
+						r.Refresh.Incremental && r.Refresh.UpdateWindow.String() == "7 days" && r.BuildRange != nil
+				},
+				"orders_monthly": func(r config.Rollup) bool {
+					return r.Refresh.SQL == "SELECT max(updated_at) FROM public.orders" && r.Granularity == config.Month &&
+						contains(r.Measures, "count(*) FILTER (WHERE status = 'completed')") && contains(r.Measures, "count(DISTINCT customer_id)")
+				},
+				"orders_completed_by_region": func(r config.Rollup) bool {
+					return r.Dimensions[0] == "regions.name" && r.Filters[0] == "status = 'completed'" && r.Refresh.Cron == "0 6 * * *"
+				},
+			},
+			notes: []string{"cube/orders.yml:88: cube orders, pre-aggregation by_status_country: indexes are ignored"},
+		},
+		{
+			name: "lightdash",
+			run:  func() (*Result, error) { return Lightdash(read(t, "lightdash/schema.yml"), "shop") },
+			rollups: map[string]func(config.Rollup) bool{
+				"orders_daily_by_status": func(r config.Rollup) bool {
+					return r.Table == "shop.orders" && r.Filters[0] == "created_at >= date_trunc('day', now()) - interval '52 weeks'" &&
+						strings.Join(r.Measures, ",") == "sum(amount),avg(amount),count(id)" && r.Refresh.Cron == "5 0 * * *"
+				},
+				"orders_monthly_customers": func(r config.Rollup) bool {
+					return r.MaxRows == 100000 && r.Granularity == config.Month &&
+						contains(r.Measures, "count(CASE WHEN status IN ('completed') THEN amount ELSE NULL END)") &&
+						r.Filters[0] == "(status NOT IN ('cancelled') OR status IS NULL)"
+				},
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := c.run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Untranslated) > 0 {
+				t.Fatalf("not translated: %v", res.Untranslated)
+			}
+			doc := res.YAML()
+			cfg := loads(t, doc)
+			if len(cfg.Tables) != c.tables || len(cfg.Rollups) != len(c.rollups) {
+				t.Fatalf("%d tables and %d rollups, want %d and %d:\n%s", len(cfg.Tables), len(cfg.Rollups), c.tables, len(c.rollups), doc)
+			}
+			for name, ok := range c.rollups {
+				r := cfg.Rollup(name)
+				if r == nil || !ok(*r) {
+					t.Errorf("rollup %s is not as expected:\n%s", name, doc)
+				}
+			}
+			for _, want := range c.notes {
+				if !hasProblem(res.Notes, want) {
+					t.Errorf("no note %q in %v", want, res.Notes)
+				}
+			}
+			if !strings.Contains(string(doc), "# "+res.Rollups[0].at.File+":") {
+				t.Errorf("comments do not name the source file:\n%s", doc)
+			}
+		})
+	}
+}
+
+func hasProblem(ps []Problem, want string) bool {
+	for _, p := range ps {
+		if strings.Contains(p.String(), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestUntranslated: what has no pgrollup equivalent is reported at its line
+// with why, and the rest is still translated and loads.
+func TestUntranslated(t *testing.T) {
+	res, err := Cube(read(t, "cube/untranslatable.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"cube/untranslatable.yml:32: cube events, pre-aggregation raw: not translated: type original_sql",
+		"cube/untranslatable.yml:34: cube events, pre-aggregation joined: not translated: type rollup_join",
+		"cube/untranslatable.yml:37: cube events, pre-aggregation lambda: not translated: type rollup_lambda",
+		"cube/untranslatable.yml:41: cube events, pre-aggregation by_kind: measure approx_users: not translated: an approximate distinct count",
+		"cube/untranslatable.yml:41: cube events, pre-aggregation by_kind: measure rolling_count: not translated: a rolling_window measure",
+		"cube/untranslatable.yml:41: cube events, pre-aggregation by_kind: measure ratio: not translated: type number",
+		"cube/untranslatable.yml:47: cube events, pre-aggregation by_upper_kind: dimension kind_upper: not translated",
+		"cube/untranslatable.yml:51: cube events, pre-aggregation per_minute: granularity: not translated: granularity minute",
+		"cube/untranslatable.yml:59: cube sessions, pre-aggregation main: not translated: cube sessions reads custom SQL",
+	} {
+		if !hasProblem(res.Untranslated, want) {
+			t.Errorf("not reported: %s\nreported:\n%s", want, Errors(res.Untranslated))
+		}
+	}
+	if len(res.Untranslated) != 9 {
+		t.Errorf("%d items reported, want 9:\n%s", len(res.Untranslated), Errors(res.Untranslated))
+	}
+	cfg := loads(t, res.YAML())
+	if len(cfg.Rollups) != 1 || strings.Join(cfg.Rollups[0].Measures, ",") != "count(*)" {
+		t.Errorf("the rest: %+v", cfg.Rollups)
+	}
+}
+
+// TestBadInput: each kind of bad input is an error at its file and line,
+// and nothing is translated.
+func TestBadInput(t *testing.T) {
+	const orders = "cubes:\n  - name: orders\n    sql_table: public.orders\n"
+	cases := []struct {
+		name, kind, text, want string
+	}{
+		{"malformed YAML", "cube", "cubes:\n  - name: a\n   bad: [\n", "m.yml:1: malformed YAML"},
+		{"unknown measure type", "cube", orders + "    measures:\n      - name: m\n        sql: x\n        type: median\n", `m.yml:7: measure orders.m: unknown measure type "median"`},
+		{"missing cube", "cube", orders + "    joins:\n      - name: nowhere\n        relationship: many_to_one\n        sql: \"{CUBE}.a = {nowhere}.id\"\n", "m.yml:5: cube orders joins nowhere, which no file defines"},
+		{"missing member", "cube", orders + "    measures:\n      - name: count\n        type: count\n    pre_aggregations:\n      - name: p\n        measures: [count]\n        dimensions: [status]\n", "m.yml:10: cube orders, pre-aggregation p: dimension status: status: cube orders has no member status"},
+		{"missing column in join", "cube", orders + "    joins:\n      - name: c\n        relationship: many_to_one\n        sql: \"{CUBE.customer_id} = {c}.id\"\n    pre_aggregations:\n      - name: p\n        dimensions: [c.country]\n  - name: c\n    sql_table: c\n    dimensions:\n      - name: country\n        sql: country\n        type: string\n",
+			"m.yml:5: cube orders, pre-aggregation p: join orders.c: cube orders has no member customer_id"},
+		{"join cycle", "cube", "cubes:\n  - name: a\n    sql_table: a\n    joins:\n      - name: b\n        relationship: many_to_one\n        sql: \"{CUBE}.b = {b}.id\"\n  - name: b\n    sql_table: b\n    joins:\n      - name: a\n        relationship: belongs_to\n        sql: \"{CUBE}.a = {a}.id\"\n", "m.yml:11: join cycle: a → b → a"},
+		{"unknown relationship", "cube", orders + "    joins:\n      - name: orders\n        relationship: sideways\n        sql: \"{CUBE}.a = {orders}.id\"\n", `m.yml:5: join orders.orders: unknown relationship "sideways"`},
+		{"unknown pre-aggregation type", "cube", orders + "    pre_aggregations:\n      - name: p\n        type: autorollup\n", `m.yml:6: cube orders, pre-aggregation p: unknown pre-aggregation type "autorollup"`},
+		{"lightdash malformed", "lightdash", "models:\n  - name: x\n    columns: [\n", "m.yml:3: malformed YAML"},
+		{"lightdash unknown metric type", "lightdash", "models:\n  - name: o\n    columns:\n      - name: a\n        meta:\n          metrics:\n            m:\n              type: mode\n", `m.yml:8: metric o.m: unknown metric type "mode"`},
+		{"lightdash missing column", "lightdash", "models:\n  - name: o\n    meta:\n      pre_aggregates:\n        - name: p\n          dimensions: [nope]\n          metrics: []\n", "m.yml:6: model o, pre-aggregate p: dimension nope: model o has no column nope"},
+		{"lightdash missing metric", "lightdash", "models:\n  - name: o\n    meta:\n      pre_aggregates:\n        - name: p\n          metrics: [nope]\n", "m.yml:6: model o, pre-aggregate p: metric nope: model o has no metric nope"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srcs := []Source{{Name: "m.yml", Data: []byte(c.text)}}
+			var res *Result
+			var err error
+			if c.kind == "cube" {
+				res, err = Cube(srcs)
+			} else {
+				res, err = Lightdash(srcs, "")
+			}
+			if err == nil {
+				t.Fatalf("no error; translated %+v", res)
+			}
+			if res != nil {
+				t.Errorf("a result with the error: %+v", res)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, c.want)
+			}
+		})
+	}
+}
