@@ -467,7 +467,15 @@ func (rd *renderer) measure(mb *member) (ms []string, comments []string, err err
 		}
 		filters = append(filters, s)
 	}
-	return []string{aggregate(cubeAggregates[mb.typ], arg, mb.typ == "count_distinct", filters)}, nil, nil
+	if len(filters) > 0 {
+		// Cube writes a filtered measure as the aggregate of a CASE, and so
+		// must the stored measure be for its statements to match.
+		if arg == "" {
+			arg = "1"
+		}
+		arg = "CASE WHEN " + strings.Join(filters, " AND ") + " THEN " + arg + " END"
+	}
+	return []string{aggregate(cubeAggregates[mb.typ], arg, mb.typ == "count_distinct")}, nil, nil
 }
 
 // numberMeasure translates a measure of type number that is arithmetic over

@@ -296,7 +296,7 @@ func (m *ldModel) metric(name string, depth int) ([]string, []string, error) {
 		}
 		arg = "CASE WHEN " + strings.Join(filters, " AND ") + " THEN " + arg + " ELSE NULL END"
 	}
-	return []string{aggregate(ldAggregates[mt.typ], arg, mt.typ == "count_distinct", nil)}, nil, nil
+	return []string{aggregate(ldAggregates[mt.typ], arg, mt.typ == "count_distinct")}, nil, nil
 }
 
 // inThePast is Lightdash's relative date filter: "inThePast 52 weeks",

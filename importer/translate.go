@@ -39,30 +39,15 @@ func arithmetic(rest string) bool {
 }
 
 // aggregate writes one stored measure: fn over arg (count(*) when arg is
-// empty), DISTINCT for distinct counts, and a FILTER clause for filters.
-func aggregate(fn, arg string, distinct bool, filters []string) string {
-	var b strings.Builder
-	b.WriteString(fn)
-	b.WriteString("(")
+// empty), with DISTINCT for distinct counts.
+func aggregate(fn, arg string, distinct bool) string {
 	switch {
 	case arg == "":
-		b.WriteString("*")
+		return fn + "(*)"
 	case distinct:
-		b.WriteString("DISTINCT " + arg)
-	default:
-		b.WriteString(arg)
+		return fn + "(DISTINCT " + arg + ")"
 	}
-	b.WriteString(")")
-	if len(filters) > 0 {
-		b.WriteString(" FILTER (WHERE ")
-		if len(filters) == 1 {
-			b.WriteString(filters[0])
-		} else {
-			b.WriteString("(" + strings.Join(filters, ") AND (") + ")")
-		}
-		b.WriteString(")")
-	}
-	return b.String()
+	return fn + "(" + arg + ")"
 }
 
 // granularity maps a source tool's time granularity onto pgrollup's; what
