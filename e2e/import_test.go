@@ -161,19 +161,7 @@ LIMIT 500`,
 // from the imported rollups, equal to Postgres's answers.
 func TestImportRoundTrip(t *testing.T) {
 	ctx := testCtx(t, 6*time.Minute)
-	super := superConn(t, ctx, "postgres")
-	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + importDB + " WITH (FORCE)",
-		"CREATE DATABASE " + importDB + " OWNER " + userScram,
-	} {
-		if _, err := super.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	owner := connect(t, ctx, directDSN(userScram, importDB))
-	if _, err := owner.Exec(ctx, importFixtureSQL); err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
+	createSuiteDB(t, ctx, importDB, importFixtureSQL)
 
 	td := filepath.Join("..", "importer", "testdata")
 	var tables, rollups []any
@@ -221,15 +209,7 @@ func TestImportRoundTrip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			st := &diffStmt{Kind: "import", Name: c.name, SQL: c.sql}
 			explained := measuresRender(measuresExplain(t, ctx, via, c.sql))
-			for _, m := range modes {
-				d, pr := diffExec(ctx, direct, st, m), diffExec(ctx, via, st, m)
-				if d.err != nil {
-					t.Fatalf("%s: Postgres fails: %v", m.name, d.err)
-				}
-				if diffs, _ := diffCompare(st, d, pr); len(diffs) > 0 {
-					t.Errorf("%s: WRONG ANSWER (direct vs proxy):\n%s", m.name, strings.Join(diffs, "\n"))
-				}
-			}
+			compareModes(t, ctx, direct, via, st, modes)
 			after, err := diffScrape(p)
 			if err != nil {
 				t.Fatal(err)
@@ -249,6 +229,21 @@ func TestImportRoundTrip(t *testing.T) {
 				t.Errorf("answered from rollups %v, want one of %v for each of %d executions:\n%s", hits, c.rollups, len(modes), explained)
 			}
 		})
+	}
+}
+
+// compareModes runs st on Postgres directly and through pgrollup in each
+// of modes, and reports every difference as a wrong answer.
+func compareModes(t *testing.T, ctx context.Context, direct, via *pgconn.PgConn, st *diffStmt, modes []diffMode) {
+	t.Helper()
+	for _, m := range modes {
+		d, pr := diffExec(ctx, direct, st, m), diffExec(ctx, via, st, m)
+		if d.err != nil {
+			t.Fatalf("%s: Postgres fails: %v", m.name, d.err)
+		}
+		if diffs, _ := diffCompare(st, d, pr); len(diffs) > 0 {
+			t.Errorf("%s: WRONG ANSWER (direct vs proxy):\n%s", m.name, strings.Join(diffs, "\n"))
+		}
 	}
 }
 

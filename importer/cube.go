@@ -353,10 +353,7 @@ func (rd *renderer) sql(c *cube, s string) (string, error) {
 	for _, mm := range cubeRef.FindAllStringSubmatchIndex(s, -1) {
 		out.WriteString(s[last:mm[0]])
 		last = mm[1]
-		first, second, dot := s[mm[2]:mm[3]], "", mm[6] >= 0
-		if mm[4] >= 0 {
-			second = s[mm[4]:mm[5]]
-		}
+		first, second, dot := refParts(s, mm)
 		owner := rd.m.cubes[first]
 		if first == "CUBE" {
 			owner = c

@@ -204,23 +204,7 @@ func TestBadInput(t *testing.T) {
 // TestSelectStar: a cube whose sql only selects a table's rows is that
 // table, and its columns are the table's.
 func TestSelectStar(t *testing.T) {
-	res, err := Cube([]Source{{Name: "m.yml", Data: []byte(`cubes:
-  - name: orders
-    sql: "SELECT * FROM shop.orders ;"
-    measures:
-      - name: revenue
-        sql: "{CUBE}.price * {CUBE}.qty"
-        type: sum
-    pre_aggregations:
-      - name: total
-        measures: [revenue]
-        build_range_start:
-          sql: SELECT now() - interval '1 year'
-`)}})
-	if err == nil || !strings.Contains(err.Error(), "m.yml:9: cube orders, pre-aggregation total: build_range_start and build_range_end need a time_dimension") {
-		t.Fatalf("a build range without time dimension: %v %v", res, err)
-	}
-	res, err = Cube([]Source{{Name: "m.yml", Data: []byte(`cubes:
+	const model = `cubes:
   - name: orders
     sql: "SELECT * FROM shop.orders ;"
     measures:
@@ -234,11 +218,14 @@ func TestSelectStar(t *testing.T) {
     pre_aggregations:
       - name: total
         measures: [revenue]
-        time_dimension: at
-        granularity: year
         build_range_start:
           sql: SELECT now() - interval '1 year'
-`)}})
+`
+	res, err := Cube([]Source{{Name: "m.yml", Data: []byte(model)}})
+	if err == nil || !strings.Contains(err.Error(), "m.yml:13: cube orders, pre-aggregation total: build_range_start and build_range_end need a time_dimension") {
+		t.Fatalf("a build range without time dimension: %v %v", res, err)
+	}
+	res, err = Cube([]Source{{Name: "m.yml", Data: []byte(model + "        time_dimension: at\n        granularity: year\n")}})
 	if err != nil || len(res.Untranslated) > 0 {
 		t.Fatal(err, res.Untranslated)
 	}

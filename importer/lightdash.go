@@ -180,10 +180,7 @@ func (m *ldModel) sql(s string, depth int) (string, error) {
 	for _, mm := range ldRef.FindAllStringSubmatchIndex(s, -1) {
 		out.WriteString(s[last:mm[0]])
 		last = mm[1]
-		first, second, dot := s[mm[2]:mm[3]], "", mm[6] >= 0
-		if mm[4] >= 0 {
-			second = s[mm[4]:mm[5]]
-		}
+		first, second, dot := refParts(s, mm)
 		switch {
 		case first == "TABLE" && second == "" && dot:
 			continue // a bare column of the model
@@ -233,6 +230,20 @@ func (m *ldModel) ref(s string) (string, error) {
 		return name, nil
 	}
 	return s, nil
+}
+
+// column is the column of a pre-aggregate's dimension reference, which
+// must match want (described as what): pgrollup groups by plain columns.
+func (m *ldModel) column(ref string, want *regexp.Regexp, what string) (string, error) {
+	name, err := m.ref(ref)
+	if err != nil {
+		return "", err
+	}
+	col, err := m.dimension(name, 0)
+	if err == nil && !want.MatchString(col) {
+		err = skip("dimension %s is the expression %s, not %s; pgrollup groups by plain columns", ref, col, what)
+	}
+	return col, err
 }
 
 // metric writes the stored measures metric name needs.
@@ -461,14 +472,7 @@ func (m *ldModel) translate(n *yaml.Node, ns names) (Rollup, bool) {
 		r.Comments = append(r.Comments, comments...)
 	}
 	for _, ref := range f.stringList(get(n, "dimensions"), what+": dimensions") {
-		dn, err := m.ref(scalar(ref))
-		var col string
-		if err == nil {
-			col, err = m.dimension(dn, 0)
-		}
-		if err == nil && !plainColumn.MatchString(col) {
-			err = skip("dimension %s is the expression %s; pgrollup dimensions are plain columns", scalar(ref), col)
-		}
+		col, err := m.column(scalar(ref), plainColumn, "a plain column")
 		if err != nil {
 			fail(ref, what+": dimension "+scalar(ref), err)
 			continue
@@ -480,14 +484,7 @@ func (m *ldModel) translate(n *yaml.Node, ns names) (Rollup, bool) {
 	td, gn := get(n, "time_dimension"), get(n, "granularity")
 	switch {
 	case td != nil && gn != nil:
-		dn, err := m.ref(scalar(td))
-		var col string
-		if err == nil {
-			col, err = m.dimension(dn, 0)
-		}
-		if err == nil && !ident.MatchString(col) {
-			err = skip("time dimension %s is the expression %s, not a column", scalar(td), col)
-		}
+		col, err := m.column(scalar(td), ident, "a column of the model")
 		g, gerr := granularity(scalar(gn))
 		if err != nil {
 			fail(td, what+": time_dimension", err)

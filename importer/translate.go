@@ -120,3 +120,14 @@ func finish(res *Result, errs Errors) (*Result, error) {
 	res.check()
 	return res, nil
 }
+
+// refParts splits a match of cubeRef or ldRef (submatch indexes mm in s):
+// the first name, the second after a dot ("" for none), and whether a dot
+// follows the reference.
+func refParts(s string, mm []int) (first, second string, dot bool) {
+	first, dot = s[mm[2]:mm[3]], mm[6] >= 0
+	if mm[4] >= 0 {
+		second = s[mm[4]:mm[5]]
+	}
+	return first, second, dot
+}
