@@ -769,7 +769,7 @@ func (m *cubeModel) refreshKey(rd *renderer, r *Rollup, n *yaml.Node, what strin
 		} else if cronFields.MatchString(s) {
 			r.Refresh.Cron = s
 		} else {
-			fail(every, what+": refresh_key.every", bad("%q is neither an interval nor a cron expression", s))
+			fail(every, what+": refresh_key.every", skip("%q is neither an interval of fixed length (seconds to weeks) nor a cron expression", s))
 		}
 	}
 	if tz := scalar(get(rk, "timezone")); tz != "" {
@@ -789,7 +789,7 @@ func (m *cubeModel) refreshKey(rd *renderer, r *Rollup, n *yaml.Node, what strin
 	if uw := get(rk, "update_window"); uw != nil {
 		d, err := config.ParseDuration(scalar(uw))
 		if err != nil {
-			fail(uw, what+": refresh_key.update_window", bad("%v", err))
+			fail(uw, what+": refresh_key.update_window", skip("%v", err))
 		}
 		r.Refresh.UpdateWindow = d
 	}

@@ -235,3 +235,54 @@ func TestSelectStar(t *testing.T) {
 		t.Errorf("%+v %+v", r, r.BuildRange)
 	}
 }
+
+// TestEdgeCases: single translations and refusals, each checked in the
+// printed document or in what is reported.
+func TestEdgeCases(t *testing.T) {
+	const cube = "cubes:\n  - name: o\n    sql_table: o\n    measures:\n      - name: c\n        type: count\n" +
+		"    dimensions:\n      - name: at\n        sql: at\n        type: time\n    pre_aggregations:\n      - name: p\n        measures: [c]\n"
+	const model = "models:\n  - name: orders\n    config:\n      alias: fct_orders\n      meta:\n        pre_aggregates:\n" +
+		"          - name: p\n            metrics: [n]\n            dimensions: [status]\n"
+	const columns = "    columns:\n      - name: status\n      - name: id\n        config:\n          meta:\n            metrics:\n              n: {type: count}\n"
+	cases := []struct {
+		name, kind, text  string
+		out, untranslated string // parts of the document and of the reports ("": none)
+	}{
+		{"config refuses a partition finer than the grain", "cube", cube + "        time_dimension: at\n        granularity: month\n        partition_granularity: day\n", "",
+			"m.yml:12: cube o, pre-aggregation p: not translated: pgrollup refuses it: rollups[0].partition_granularity"},
+		{"every with months", "cube", cube + "        refresh_key:\n          every: 1 month\n", "", `m.yml:15: cube o, pre-aggregation p: refresh_key.every: not translated: "1 month" is neither`},
+		{"every as cron with seconds, which pgrollup refuses", "cube", cube + "        refresh_key:\n          every: \"0 */5 * * * *\"\n", "", "refresh.cron: invalid cron schedule"},
+		{"one of two build range bounds", "cube", cube + "        time_dimension: at\n        granularity: day\n        build_range_end:\n          sql: SELECT now()\n", "start: SELECT min(at) FROM o", ""},
+		{"time_dimensions of one", "cube", cube + "        time_dimensions:\n          - dimension: at\n            granularity: hour\n", "granularity: hour", ""},
+		{"time_dimensions of two", "cube", cube + "        time_dimensions:\n          - dimension: at\n            granularity: hour\n          - dimension: at\n            granularity: day\n", "", "a pgrollup rollup has one time dimension"},
+		{"dbt 1.10 config.meta and alias", "lightdash", model + columns, "table: analytics.fct_orders", ""},
+		{"lightdash joined field", "lightdash", model + "            filters:\n              - customers.country: DE\n" + columns, "", "customers.country is a field of model customers; joined models are not translated"},
+		{"lightdash inTheNext", "lightdash", model + "            filters:\n              - status: inTheNext 3 days\n" + columns, "", `"inTheNext 3 days" has no pgrollup rollup filter`},
+		{"lightdash completed weeks", "lightdash", model + "            filters:\n              - status: inThePast 2 completed weeks\n" + columns,
+			"status >= date_trunc('week', now()) - interval '2 weeks' AND status < date_trunc('week', now())", ""},
+		{"lightdash median", "lightdash", strings.Replace(model+columns, "{type: count}", "{type: median}", 1), "", "a median is not a measure pgrollup stores"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srcs := []Source{{Name: "m.yml", Data: []byte(c.text)}}
+			var res *Result
+			var err error
+			if c.kind == "cube" {
+				res, err = Cube(srcs)
+			} else {
+				res, err = Lightdash(srcs, "analytics")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := res.YAML()
+			loads(t, doc)
+			if c.untranslated == "" && len(res.Untranslated) > 0 || c.untranslated != "" && !hasProblem(res.Untranslated, c.untranslated) {
+				t.Errorf("reported:\n%s\nwant: %q", Errors(res.Untranslated), c.untranslated)
+			}
+			if !strings.Contains(string(doc), c.out) {
+				t.Errorf("document lacks %q:\n%s", c.out, doc)
+			}
+		})
+	}
+}
