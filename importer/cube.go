@@ -42,6 +42,8 @@ type member struct {
 	// why is set when the member's definition has no pgrollup equivalent
 	// whatever uses it (a rolling window, a subquery dimension).
 	why string
+	// broken is set when its definition is bad input, already reported.
+	broken bool
 }
 
 // cubeJoin is one entry of a cube's joins.
@@ -82,10 +84,11 @@ var (
 var selectStar = regexp.MustCompile(`(?is)^\s*select\s+\*\s+from\s+([A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)?)\s*;?\s*$`)
 
 // Cube translates Cube YAML model files (the cubes key) into pgrollup
-// tables and rollups: one rollup per pre-aggregation of type rollup. Bad
-// input, in any file, is returned as Errors and nothing is translated;
-// anything without a pgrollup equivalent is left out and listed in the
-// result's Untranslated.
+// tables and rollups: one rollup per pre-aggregation of type rollup.
+// Anything without a pgrollup equivalent is left out and listed in the
+// result's Untranslated. Bad input is returned as Errors, together with
+// what the rest translates to, for pgrollup import --partial; a
+// pre-aggregation that reads bad input is left out.
 func Cube(srcs []Source) (*Result, error) {
 	res := &Result{}
 	var errs Errors
@@ -114,10 +117,7 @@ func Cube(srcs []Source) (*Result, error) {
 			}
 		}
 	}
-	m.checkJoins(&errs)
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	m.checkJoins()
 	ns := names{}
 	for _, c := range m.order {
 		m.translate(c, ns)
@@ -203,13 +203,13 @@ func (c *cube) addMember(kind string, n *yaml.Node) {
 	switch kind {
 	case "measure":
 		if mb.typ == "" {
-			f.errorf(n, "measure %s.%s has no type", c.name, mb.name)
+			mb.errorf(f, n, "measure %s.%s has no type", c.name, mb.name)
 		} else if _, ok := cubeAggregates[mb.typ]; !ok && cubeUnstored[mb.typ] == "" && mb.typ != "number" {
-			f.errorf(get(n, "type"), "measure %s.%s: unknown measure type %q", c.name, mb.name, mb.typ)
+			mb.errorf(f, get(n, "type"), "measure %s.%s: unknown measure type %q", c.name, mb.name, mb.typ)
 		}
 		if mb.sql == "" && mb.typ != "count" && mb.typ != "" {
 			if _, ok := cubeAggregates[mb.typ]; ok || mb.typ == "number" {
-				f.errorf(n, "measure %s.%s of type %s needs sql", c.name, mb.name, mb.typ)
+				mb.errorf(f, n, "measure %s.%s of type %s needs sql", c.name, mb.name, mb.typ)
 			}
 		}
 		if get(n, "rolling_window") != nil {
@@ -222,7 +222,7 @@ func (c *cube) addMember(kind string, n *yaml.Node) {
 			if s := scalar(get(fl, "sql")); s != "" {
 				mb.filters = append(mb.filters, s)
 			} else {
-				f.errorf(fl, "filter of measure %s.%s without sql", c.name, mb.name)
+				mb.errorf(f, fl, "filter of measure %s.%s without sql", c.name, mb.name)
 			}
 		}
 	case "dimension":
@@ -232,18 +232,25 @@ func (c *cube) addMember(kind string, n *yaml.Node) {
 		case mb.sql == "" && get(n, "case") != nil:
 			mb.why = "a case dimension is an expression, and pgrollup dimensions are plain columns"
 		case mb.sql == "":
-			f.errorf(n, "dimension %s.%s needs sql", c.name, mb.name)
+			mb.errorf(f, n, "dimension %s.%s needs sql", c.name, mb.name)
 		}
 	case "segment":
 		if mb.sql == "" {
-			f.errorf(n, "segment %s.%s needs sql", c.name, mb.name)
+			mb.errorf(f, n, "segment %s.%s needs sql", c.name, mb.name)
 		}
 	}
 }
 
+// errorf reports bad input in the member's definition and marks it broken,
+// so that what uses it is left out without a second report.
+func (mb *member) errorf(f *file, n *yaml.Node, format string, args ...any) {
+	f.errorf(n, format, args...)
+	mb.broken = true
+}
+
 // checkJoins checks that every join names a cube and a known relationship,
 // and that the joins pgrollup would follow have no cycle.
-func (m *cubeModel) checkJoins(errs *Errors) {
+func (m *cubeModel) checkJoins() {
 	for _, c := range m.order {
 		for _, j := range c.joins {
 			if m.cubes[j.target] == nil {
@@ -254,9 +261,6 @@ func (m *cubeModel) checkJoins(errs *Errors) {
 				c.f.errorf(j.node, "join %s.%s: unknown relationship %q", c.name, j.target, j.relationship)
 			}
 		}
-	}
-	if len(*errs) > 0 {
-		return
 	}
 	// Depth-first search over the followed joins: a join back to a cube on
 	// the current path closes a cycle.
@@ -271,6 +275,9 @@ func (m *cubeModel) checkJoins(errs *Errors) {
 				continue
 			}
 			t := m.cubes[j.target]
+			if t == nil {
+				continue
+			}
 			switch state[t] {
 			case 1:
 				c.f.errorf(j.node, "join cycle: %s → %s", strings.Join(path, " → "), t.name)
@@ -401,6 +408,9 @@ func (rd *renderer) dimension(c *cube, name string) (string, error) {
 	if mb.kind != "dimension" {
 		return "", skip("the SQL refers to %s %s.%s where a column is expected", mb.kind, c.name, name)
 	}
+	if mb.broken {
+		return "", errReported
+	}
 	if mb.why != "" {
 		return "", skip("dimension %s.%s: %s", c.name, name, mb.why)
 	}
@@ -436,6 +446,9 @@ func (m *cubeModel) lookup(owner *cube, ref string) (*cube, *member, error) {
 // aggregate, or for a number measure the aggregates it is computed from.
 func (rd *renderer) measure(mb *member) (ms []string, comments []string, err error) {
 	c := rd.fact
+	if mb.broken {
+		return nil, nil, errReported
+	}
 	if mb.why != "" {
 		return nil, nil, skip("%s", mb.why)
 	}
@@ -667,6 +680,8 @@ func (m *cubeModel) preAggregation(c *cube, n *yaml.Node, ns names) (Rollup, []c
 		sc, mb, err := m.lookup(c, scalar(ref))
 		if err == nil && mb.kind != "segment" {
 			err = bad("%s is a %s, not a segment", scalar(ref), mb.kind)
+		} else if err == nil && mb.broken {
+			err = errReported
 		}
 		var s string
 		if err == nil {
@@ -838,7 +853,7 @@ func (m *cubeModel) joinsFor(fact *cube, used map[*cube]bool) ([]config.Join, *y
 		c := order[i]
 		for _, j := range c.joins {
 			t := m.cubes[j.target]
-			if _, seen := via[t]; seen || cubeRelationships[strings.ToLower(j.relationship)] == "" {
+			if _, seen := via[t]; seen || t == nil || cubeRelationships[strings.ToLower(j.relationship)] == "" {
 				continue
 			}
 			via[t] = step{c, j}

@@ -191,8 +191,8 @@ func TestBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatalf("no error; translated %+v", res)
 			}
-			if res != nil {
-				t.Errorf("a result with the error: %+v", res)
+			if res != nil && len(res.Rollups) > 0 {
+				t.Errorf("rollups with the error: %+v", res.Rollups)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, c.want)
@@ -284,5 +284,46 @@ func TestEdgeCases(t *testing.T) {
 				t.Errorf("document lacks %q:\n%s", c.out, doc)
 			}
 		})
+	}
+}
+
+// TestBadInputPartial: bad input in one cube leaves out the pre-aggregations
+// that read it, and the rest is still translated for --partial.
+func TestBadInputPartial(t *testing.T) {
+	res, err := Cube([]Source{{Name: "m.yml", Data: []byte(`cubes:
+  - name: a
+    sql_table: a
+    measures:
+      - name: good
+        type: count
+      - name: broken
+        sql: x
+        type: mode
+    pre_aggregations:
+      - name: uses_broken
+        measures: [broken]
+      - name: fine
+        measures: [good]
+  - name: b
+    sql_table: b
+    joins:
+      - name: nowhere
+        relationship: many_to_one
+        sql: "{CUBE}.n = {nowhere}.id"
+    measures:
+      - name: total
+        sql: v
+        type: sum
+    pre_aggregations:
+      - name: fine
+        measures: [total]
+`)}})
+	want := "m.yml:9: measure a.broken: unknown measure type \"mode\"\nm.yml:18: cube b joins nowhere, which no file defines"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+	cfg := loads(t, res.YAML())
+	if len(cfg.Rollups) != 2 || cfg.Rollups[0].Name != "a_fine" || cfg.Rollups[1].Name != "b_fine" || len(res.Untranslated) != 0 {
+		t.Errorf("translated %+v, untranslated %v", cfg.Rollups, res.Untranslated)
 	}
 }

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -31,6 +32,7 @@ type ldDim struct {
 type ldMetric struct {
 	name, typ, sql string
 	column         string // the column it is defined on; "" for a model metric
+	broken         bool   // its definition is bad input, already reported
 	filters        *yaml.Node
 	node           *yaml.Node
 }
@@ -59,9 +61,10 @@ var ldRef = regexp.MustCompile(`\$\{\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A
 
 // Lightdash translates dbt schema.yml files with Lightdash metadata into
 // pgrollup rollups: one per entry of a model's meta.pre_aggregates, over
-// the relation schema.model (the model's alias when it has one). Bad input
-// is returned as Errors and nothing is translated; anything without a
-// pgrollup equivalent is left out and listed in the result's Untranslated.
+// the relation schema.model (the model's alias when it has one). Anything
+// without a pgrollup equivalent is left out and listed in the result's
+// Untranslated. Bad input is returned as Errors, together with what the
+// rest translates to; a pre-aggregate that reads bad input is left out.
 func Lightdash(srcs []Source, schema string) (*Result, error) {
 	if schema == "" {
 		schema = "public"
@@ -84,9 +87,6 @@ func Lightdash(srcs []Source, schema string) (*Result, error) {
 				models = append(models, m)
 			}
 		}
-	}
-	if len(errs) > 0 {
-		return nil, errs
 	}
 	ns := names{}
 	for _, m := range models {
@@ -157,6 +157,7 @@ func (m *ldModel) addMetrics(n *yaml.Node, col string) {
 			f.errorf(p.k, "model %s defines metric %s twice (first at line %d)", m.name, p.key, prev.node.Line)
 			continue
 		}
+		mt.broken = true
 		switch _, agg := ldAggregates[mt.typ]; {
 		case mt.typ == "":
 			f.errorf(p.k, "metric %s.%s has no type", m.name, p.key)
@@ -164,6 +165,8 @@ func (m *ldModel) addMetrics(n *yaml.Node, col string) {
 			f.errorf(get(p.v, "type"), "metric %s.%s: unknown metric type %q", m.name, p.key, mt.typ)
 		case col == "" && mt.sql == "" && mt.typ != "count":
 			f.errorf(p.k, "metric %s.%s is defined on the model and needs sql", m.name, p.key)
+		default:
+			mt.broken = false
 		}
 		m.metrics[p.key] = mt
 	}
@@ -254,6 +257,9 @@ func (m *ldModel) metric(name string, depth int) ([]string, []string, error) {
 	}
 	if depth > 20 {
 		return nil, nil, bad("metrics refer to each other in a cycle")
+	}
+	if mt.broken {
+		return nil, nil, errReported
 	}
 	if why := ldUnstored[mt.typ]; why != "" {
 		return nil, nil, skip("%s", why)
@@ -463,6 +469,11 @@ func (m *ldModel) translate(n *yaml.Node, ns names) (Rollup, bool) {
 		var ms, comments []string
 		if err == nil {
 			ms, comments, err = m.metric(mn, 0)
+		}
+		var b *badInput
+		if errors.As(err, &b) {
+			fail(ref, what+": metric "+scalar(ref), err)
+			continue
 		}
 		if err != nil {
 			f.report(ref, what+": metric "+scalar(ref), err)

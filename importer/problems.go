@@ -34,8 +34,7 @@ func (p Problem) String() string {
 }
 
 // Errors is bad input: every problem found in the files, in the order found.
-// Nothing is translated when a file has one, since a model with a broken
-// reference cannot be trusted in its other parts either.
+// pgrollup import prints nothing when there is one, unless --partial.
 type Errors []Problem
 
 // Error prints one problem per line.
@@ -62,6 +61,10 @@ func skip(format string, args ...any) error {
 type badInput struct{ msg string }
 
 func (b *badInput) Error() string { return b.msg }
+
+// errReported stands for bad input already reported where it is defined:
+// what uses it is left out without a second report.
+var errReported = &badInput{msg: "reported above"}
 
 func bad(format string, args ...any) error {
 	return &badInput{msg: fmt.Sprintf(format, args...)}
@@ -92,6 +95,9 @@ func (f *file) notef(n *yaml.Node, format string, args ...any) {
 // report files err at n: bad input as an error, anything else as an item
 // left untranslated, prefixed with what was being translated.
 func (f *file) report(n *yaml.Node, what string, err error) {
+	if errors.Is(err, errReported) {
+		return
+	}
 	var b *badInput
 	if errors.As(err, &b) {
 		f.errorf(n, "%s: %v", what, err)

@@ -111,13 +111,13 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// finish checks what was translated against config and gives every
-// reported problem in file order.
+// finish checks what was translated against config, and returns it with
+// the bad input found, if any.
 func finish(res *Result, errs Errors) (*Result, error) {
-	if len(errs) > 0 {
-		return nil, errs
-	}
 	res.check()
+	if len(errs) > 0 {
+		return res, errs
+	}
 	return res, nil
 }
 

@@ -15,9 +15,9 @@ const importUsage = `usage: pgrollup import cube [--partial] FILE...
 // runImport translates Cube model files or dbt schema files with Lightdash
 // metadata into pgrollup tables and rollups, printed on stdout; what it
 // cannot translate goes to stderr with file:line and why. Exit 0 when
-// everything was translated (or with --partial), 1 when something was left
-// out or the input is bad (nothing is printed then, unless --partial), 2 on
-// bad arguments.
+// everything was translated, or with --partial; 1 when something was left
+// out or the input is bad (nothing is printed then, unless --partial, and
+// bad input exits 1 even then); 2 on bad arguments.
 func runImport(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "cube" && args[0] != "lightdash") {
 		fmt.Fprintln(stderr, importUsage)
@@ -56,7 +56,6 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
 	}
 	for _, p := range res.Notes {
 		fmt.Fprintf(stderr, "%s (note)\n", p)
@@ -64,7 +63,16 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	for _, p := range res.Untranslated {
 		fmt.Fprintln(stderr, p)
 	}
-	if len(res.Untranslated) > 0 && !*partial {
+	code := 0
+	switch {
+	case err != nil:
+		// Bad input fails even with --partial, which still prints the rest.
+		code = 1
+		if !*partial {
+			fmt.Fprintln(stderr, "pgrollup import: bad input; nothing printed (--partial prints the rest)")
+			return code
+		}
+	case len(res.Untranslated) > 0 && !*partial:
 		fmt.Fprintf(stderr, "pgrollup import: %d item(s) not translated; nothing printed (--partial prints the rest)\n", len(res.Untranslated))
 		return 1
 	}
@@ -72,5 +80,5 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgrollup import: %v\n", err)
 		return 1
 	}
-	return 0
+	return code
 }
