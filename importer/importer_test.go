@@ -244,6 +244,8 @@ func TestEdgeCases(t *testing.T) {
 	const model = "models:\n  - name: orders\n    config:\n      alias: fct_orders\n      meta:\n        pre_aggregates:\n" +
 		"          - name: p\n            metrics: [n]\n            dimensions: [status]\n"
 	const columns = "    columns:\n      - name: status\n      - name: id\n        config:\n          meta:\n            metrics:\n              n: {type: count}\n"
+	const additional = "        meta:\n          additional_dimensions:\n            id_text:\n              type: string\n              sql: \"${TABLE}.id::text\"\n" +
+		"            id_copy:\n              type: number\n              sql: \"${id}\"\n"
 	cases := []struct {
 		name, kind, text  string
 		out, untranslated string // parts of the document and of the reports ("": none)
@@ -260,6 +262,9 @@ func TestEdgeCases(t *testing.T) {
 		{"lightdash inTheNext", "lightdash", model + "            filters:\n              - status: inTheNext 3 days\n" + columns, "", `"inTheNext 3 days" has no pgrollup rollup filter`},
 		{"lightdash completed weeks", "lightdash", model + "            filters:\n              - status: inThePast 2 completed weeks\n" + columns,
 			"status >= date_trunc('week', now()) - interval '2 weeks' AND status < date_trunc('week', now())", ""},
+		{"lightdash additional dimension", "lightdash", strings.Replace(model, "[status]", "[id_copy]", 1) + columns + additional, "dimensions: [id]", ""},
+		{"lightdash additional dimension of an expression", "lightdash", strings.Replace(model, "[status]", "[id_text]", 1) + columns + additional, "",
+			"dimension id_text is the expression id::text, not a plain column"},
 		{"lightdash median", "lightdash", strings.Replace(model+columns, "{type: count}", "{type: median}", 1), "", "a median is not a measure pgrollup stores"},
 	}
 	for _, c := range cases {

@@ -99,12 +99,13 @@ func Lightdash(srcs []Source, schema string) (*Result, error) {
 	return finish(res, errs)
 }
 
-// meta is a node's meta, or config.meta as dbt 1.10 writes it.
-func meta(n *yaml.Node) *yaml.Node {
-	if m := get(n, "meta"); m != nil {
-		return m
+// meta is key of a node's meta, or of its config.meta as dbt 1.10 writes
+// it.
+func meta(n *yaml.Node, key string) *yaml.Node {
+	if v := get(get(n, "meta"), key); v != nil {
+		return v
 	}
-	return get(get(n, "config"), "meta")
+	return get(get(get(n, "config"), "meta"), key)
 }
 
 // readModel reads one model's dimensions, metrics and pre-aggregates.
@@ -122,25 +123,38 @@ func readModel(f *file, n *yaml.Node, schema string) *ldModel {
 		rel = alias
 	}
 	m.table = schema + "." + rel
-	md := meta(n)
 	for _, c := range items(get(n, "columns")) {
 		col := scalar(get(c, "name"))
 		if col == "" {
 			f.errorf(c, "column of model %s without a name", m.name)
 			continue
 		}
-		cm := meta(c)
 		d := &ldDim{name: col, sql: col, node: c}
-		if dim := get(cm, "dimension"); dim != nil {
+		if dim := meta(c, "dimension"); dim != nil {
 			if s := scalar(get(dim, "sql")); s != "" {
 				d.sql = s
 			}
 		}
 		m.dims[col] = d
-		m.addMetrics(get(cm, "metrics"), col)
+		m.addMetrics(meta(c, "metrics"), col)
+		for _, p := range pairs(meta(c, "additional_dimensions")) {
+			if _, dup := m.dims[p.key]; dup {
+				f.errorf(p.k, "model %s defines dimension %s twice", m.name, p.key)
+				continue
+			}
+			sql := scalar(get(p.v, "sql"))
+			if sql == "" {
+				f.errorf(p.k, "additional dimension %s.%s needs sql", m.name, p.key)
+				continue
+			}
+			m.dims[p.key] = &ldDim{name: p.key, sql: sql, node: p.k}
+		}
 	}
-	m.addMetrics(get(md, "metrics"), "")
-	m.preAggregate = get(md, "pre_aggregates")
+	if j := meta(n, "joins"); j != nil {
+		f.notef(j, "model %s: joins are not read; declare them in tables, and rollups over joined fields by hand", m.name)
+	}
+	m.addMetrics(meta(n, "metrics"), "")
+	m.preAggregate = meta(n, "pre_aggregates")
 	f.isKind(m.preAggregate, yaml.SequenceNode, m.name+".meta.pre_aggregates")
 	return m
 }
