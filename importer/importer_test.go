@@ -180,14 +180,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srcs := []Source{{Name: "m.yml", Data: []byte(c.text)}}
-			var res *Result
-			var err error
-			if c.kind == "cube" {
-				res, err = Cube(srcs)
-			} else {
-				res, err = Lightdash(srcs, "")
-			}
+			res, err := importText(c.kind, c.text, "")
 			if err == nil {
 				t.Fatalf("no error; translated %+v", res)
 			}
@@ -269,14 +262,7 @@ func TestEdgeCases(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			srcs := []Source{{Name: "m.yml", Data: []byte(c.text)}}
-			var res *Result
-			var err error
-			if c.kind == "cube" {
-				res, err = Cube(srcs)
-			} else {
-				res, err = Lightdash(srcs, "analytics")
-			}
+			res, err := importText(c.kind, c.text, "analytics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -331,4 +317,14 @@ func TestBadInputPartial(t *testing.T) {
 	if len(cfg.Rollups) != 2 || cfg.Rollups[0].Name != "a_fine" || cfg.Rollups[1].Name != "b_fine" || len(res.Untranslated) != 0 {
 		t.Errorf("translated %+v, untranslated %v", cfg.Rollups, res.Untranslated)
 	}
+}
+
+// importText imports one file m.yml of text, as Cube's ("cube") or
+// Lightdash's, with schema for Lightdash.
+func importText(kind, text, schema string) (*Result, error) {
+	srcs := []Source{{Name: "m.yml", Data: []byte(text)}}
+	if kind == "cube" {
+		return Cube(srcs)
+	}
+	return Lightdash(srcs, schema)
 }
