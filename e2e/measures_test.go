@@ -241,15 +241,7 @@ func TestMeasures(t *testing.T) {
 						chosen = r[0]
 					}
 				}
-				for _, m := range modes {
-					d, pr := diffExec(ctx, direct, st, m), diffExec(ctx, via, st, m)
-					if d.err != nil {
-						t.Fatalf("%s: Postgres fails: %v", m.name, d.err)
-					}
-					if diffs, _ := diffCompare(st, d, pr); len(diffs) > 0 {
-						t.Errorf("%s: WRONG ANSWER (direct vs proxy):\n%s", m.name, strings.Join(diffs, "\n"))
-					}
-				}
+				compareModes(t, ctx, direct, via, st, modes)
 				after, err := diffScrape(p)
 				if err != nil {
 					t.Fatal(err)

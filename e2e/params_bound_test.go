@@ -174,19 +174,7 @@ func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 // (none empty).
 func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string, rollups []map[string]any) *proxyProc {
 	t.Helper()
-	super := superConn(t, ctx, "postgres")
-	for _, s := range []string{
-		"DROP DATABASE IF EXISTS " + db + " WITH (FORCE)",
-		"CREATE DATABASE " + db + " OWNER " + userScram,
-	} {
-		if _, err := super.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	owner := connect(t, ctx, directDSN(userScram, db))
-	if _, err := owner.Exec(ctx, fixture); err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
+	createSuiteDB(t, ctx, db, fixture)
 	p, _ := startTestProxy(t, ctx, name, filepath.Join(env.tmp, "proxy-"+name), env.pg.DSN(db), map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
 		"rollups": rollups,
@@ -200,6 +188,25 @@ func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string
 		t.Fatalf("a rollup is empty: %s", states)
 	}
 	return p
+}
+
+// createSuiteDB creates database db owned by the SCRAM user and fills it
+// with fixture.
+func createSuiteDB(t *testing.T, ctx context.Context, db, fixture string) {
+	t.Helper()
+	super := superConn(t, ctx, "postgres")
+	for _, s := range []string{
+		"DROP DATABASE IF EXISTS " + db + " WITH (FORCE)",
+		"CREATE DATABASE " + db + " OWNER " + userScram,
+	} {
+		if _, err := super.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	owner := connect(t, ctx, directDSN(userScram, db))
+	if _, err := owner.Exec(ctx, fixture); err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
 }
 
 // boundClientCheck runs a client program against Postgres and pgrollup

@@ -1,5 +1,5 @@
 // Command pgrollup is the aggregate-aware Postgres proxy: it serves clients
-// (the default "serve" command) and offers offline tools (validate, explain)
+// (the default "serve" command) and offers offline tools (validate, explain, import)
 // and the admin API's client (status, refresh). This package reads the
 // command line; internal/app/serve assembles and runs the proxy.
 package main
@@ -29,12 +29,16 @@ Usage:
   pgrollup explain --config FILE [--warehouse DSN | --offline] [--timezone ZONE] [--json] "SQL"
   pgrollup status [--admin URL] [--token TOKEN] [--json]
   pgrollup refresh [--wait] [--timeout D] [--poll D] [--admin URL] [--token TOKEN] NAME...
+  pgrollup import cube [--partial] FILE...
+  pgrollup import lightdash [--schema S] [--partial] FILE...
 
 serve runs the proxy, the admin listener, the build scheduler and an in-process
 build worker. --build-worker=false leaves the builds to pgrollup-worker processes
 on the NATS server of nats.url: the proxy still schedules builds and follows the
 catalog, but takes no build job. SIGTERM drains the sessions and stops; SIGHUP
 reads the config file again (tables, rollups and routing rules apply at once).
+import prints the tables and rollups of Cube models' or Lightdash's
+pre-aggregations, to append to a config (docs/migrating.md).
 `
 
 func main() {
@@ -57,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStatus(args, stdout, stderr)
 	case "refresh":
 		return runRefresh(args, stdout, stderr)
+	case "import":
+		return runImport(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0

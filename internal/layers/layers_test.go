@@ -18,8 +18,9 @@ const module = "github.com/pgrollup/pgrollup"
 // a package places it. A package may import packages of its own layer and of
 // the layers below; tests may import anything.
 var layers = [][]string{
-	// Foundations: the configuration, small helpers and the rollup files' layout.
-	{"internal/...", "config", "proxy/pgfmt", "rollup/layout"},
+	// Foundations: the configuration, small helpers, the rollup files'
+	// layout, and the importer of other tools' definitions into config.
+	{"internal/...", "config", "importer", "proxy/pgfmt", "rollup/layout"},
 	// Rollup definitions, builds and storage.
 	{"rollup"},
 	// The executor contract that the router and the workers share.
