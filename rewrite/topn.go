@@ -435,3 +435,20 @@ var sampleValues = map[uint32]string{
 	pgtype.BoolOID: "true", pgtype.DateOID: "2000-01-01",
 	pgtype.TimestampOID: "2000-01-01 00:00:00", pgtype.TimestamptzOID: "2000-01-01 00:00:00+00",
 }
+
+// Decide decides the subquery and then the statement filtered to sample
+// keys with decide: ok when a rollup answers both, as the statement is
+// then answered (the filtered statement is decided again with the real
+// keys when it runs).
+func (j *TopNJoin) Decide(decide func(sql string, tree *pg_query.ParseResult) Decision) (inner, outer Decision, ok bool) {
+	inner = decide(j.InnerSQL, j.InnerTree)
+	if inner.Outcome != OutcomeRollup {
+		return inner, Decision{}, false
+	}
+	sql, tree, ok := j.SampleFiltered(inner.Columns)
+	if !ok {
+		return inner, Decision{}, false
+	}
+	outer = decide(sql, tree)
+	return inner, outer, outer.Outcome == OutcomeRollup
+}

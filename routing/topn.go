@@ -35,16 +35,10 @@ func (r *Router) topN(ctx context.Context, snap *snapshot, tree *pg_query.ParseR
 		return nil
 	}
 	rs := r.session(ctx, snap, sess, false)
-	inner := r.engine.Decide(j.InnerSQL, j.InnerTree, rs, snap.cat)
-	if inner.Outcome != rewrite.OutcomeRollup {
-		return nil
-	}
-	sql, stree, ok := j.SampleFiltered(inner.Columns)
+	inner, outer, ok := j.Decide(func(sql string, tree *pg_query.ParseResult) rewrite.Decision {
+		return r.engine.Decide(sql, tree, rs, snap.cat)
+	})
 	if !ok {
-		return nil
-	}
-	outer := r.engine.Decide(sql, stree, rs, snap.cat)
-	if outer.Outcome != rewrite.OutcomeRollup {
 		return nil
 	}
 	return &topNAnswer{router: r, join: j, inner: inner, outer: outer}

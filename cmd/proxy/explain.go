@@ -49,6 +49,18 @@ type explainJSON struct {
 	// aggregate core, which a rollup answers (reason, candidates and sql
 	// are then the core's), and why the statement as a whole is not.
 	Finish *explainFinish `json:"finish,omitempty"`
+	// TopN, for a statement whose top-N join is answered by two rollup
+	// queries (docs/matching.md, "Top-N joins").
+	TopN *explainTopN `json:"top_n,omitempty"`
+}
+
+// explainTopN is a statement with a top-N join answered by two rollup
+// queries: the subquery's (Rollup), then the statement filtered to its
+// keys (the route, reason, candidates and sql are that one's).
+type explainTopN struct {
+	Rollup      string `json:"rollup"`
+	Subquery    string `json:"subquery"`
+	WholeReason string `json:"whole_reason"`
 }
 
 // explainFinish is the split of a statement the warehouse would finish.
@@ -128,8 +140,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			d, route = cd, routeFinished
 		}
 	}
+	var topN *explainTopN
+	if j := rewrite.FindTopNJoin(tree); d.Outcome != rewrite.OutcomeRollup && d.Reason.Code == rewrite.ReasonJoin && j != nil {
+		inner, outer, ok := j.Decide(func(sql string, tree *pg_query.ParseResult) rewrite.Decision {
+			return rewrite.DecideAnalysis(rewrite.Analyze(tree), sess, cat)
+		})
+		if ok {
+			topN = &explainTopN{Rollup: inner.Rollup, Subquery: j.InnerSQL, WholeReason: d.Reason.String()}
+			d, route = outer, string(outer.Outcome)
+		}
+	}
 	if *asJSON {
-		out := explainJSON{Route: route, Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr, Finish: finish}
+		out := explainJSON{Route: route, Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr, Finish: finish, TopN: topN}
 		if d.Outcome == rewrite.OutcomeRollup {
 			name := d.Rollup
 			out.Rollup = &name
@@ -153,6 +175,11 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "catalog: warehouse (column types and collations read from it)")
 	} else {
 		fmt.Fprintf(stdout, "catalog: offline (the config alone; column types and collations unknown: %s)\n", catErr)
+	}
+	if topN != nil {
+		fmt.Fprintf(stdout, "top-N join: its subquery is answered by rollup %s, then the statement without the join, filtered to the subquery's keys\n", topN.Rollup)
+		fmt.Fprintf(stdout, "whole statement: %s\n", topN.WholeReason)
+		fmt.Fprintf(stdout, "subquery: %s\n", topN.Subquery)
 	}
 	if finish != nil {
 		fmt.Fprintf(stdout, "route: finished by the warehouse around its aggregate core (%s), which rollup %s answers\n", finish.Kind, d.Rollup)
