@@ -139,6 +139,11 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
+	// Relayed, when set on a decision the warehouse answers, is called
+	// with the time from the statement's arrival to its last answer
+	// message, once per relayed Query or Execute the warehouse completes
+	// (on the session's upstream loop: it must not block).
+	Relayed func(elapsed time.Duration)
 	// Finish, set with no Answer, answers part of a simple Query or of an
 	// unnamed Parse without parameters from a rollup and relays the rest
 	// to the warehouse in place of the statement; a named statement passes
