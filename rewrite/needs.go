@@ -183,7 +183,7 @@ func (n *needs) timeRange(w *expr) bool {
 	g := config.Day
 	for _, b := range bounds {
 		if bg, ok := boundGrain(b); ok {
-			g = finer(g, bg)
+			g = CommonGrain(g, bg)
 		}
 	}
 	n.time(col, g)
@@ -223,7 +223,7 @@ func (n *needs) time(c *colBinding, g config.Granularity) {
 	case "":
 		n.need.TimeColumn, n.need.Grain = name, g
 	case name:
-		n.need.Grain = finer(n.need.Grain, g)
+		n.need.Grain = CommonGrain(n.need.Grain, g)
 	default:
 		n.dimension(name)
 	}
@@ -241,8 +241,9 @@ func (n *needs) fail(r *Reason) {
 	}
 }
 
-// finer returns the coarsest grain from which both a and b derive.
-func finer(a, b config.Granularity) config.Granularity {
+// CommonGrain returns the coarsest granularity from which buckets of both a
+// and b can be computed (derivable): day for week and month.
+func CommonGrain(a, b config.Granularity) config.Granularity {
 	for _, g := range grainsCoarseFirst {
 		if derivable(g, a) && derivable(g, b) {
 			return g

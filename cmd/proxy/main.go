@@ -1,6 +1,6 @@
 // Command pgrollup is the aggregate-aware Postgres proxy: it serves clients
 // (the default "serve" command) and offers offline tools (validate, explain)
-// and the admin API's client (status, refresh). This package reads the
+// and the admin API's clients (status, refresh, advise). This package reads the
 // command line; internal/app/serve assembles and runs the proxy.
 package main
 
@@ -29,6 +29,8 @@ Usage:
   pgrollup explain --config FILE [--warehouse DSN | --offline] [--timezone ZONE] [--json] "SQL"
   pgrollup status [--admin URL] [--token TOKEN] [--json]
   pgrollup refresh [--wait] [--timeout D] [--poll D] [--admin URL] [--token TOKEN] NAME...
+  pgrollup advise [--config FILE] [--warehouse DSN] [--admin URL] [--token TOKEN]
+                  [--max N] [--min-statements K]
 
 serve runs the proxy, the admin listener, the build scheduler and an in-process
 build worker. --build-worker=false leaves the builds to pgrollup-worker processes
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStatus(args, stdout, stderr)
 	case "refresh":
 		return runRefresh(args, stdout, stderr)
+	case "advise":
+		return runAdvise(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
