@@ -105,45 +105,72 @@ func plainIdent(s string) string {
 	return s
 }
 
-// collect adds what e reads: aggregates as measures, time buckets as the
-// time column and grain, other columns as dimensions.
-func (n *needs) collect(e *expr) {
-	walk(e, func(x *expr) bool {
-		switch x.kind {
-		case kFunc:
-			switch x.name {
-			case "sum", "count", "min", "max", "avg":
-				s, ok := n.sql(x)
-				if !ok {
-					n.fail(reason(ReasonExpression, "an aggregate advise cannot write as a measure"))
-				} else if !slices.Contains(n.need.Measures, s) {
-					n.need.Measures = append(n.need.Measures, s)
-				}
-				return false
-			case "date_trunc":
-				if len(x.args) == 2 {
-					unit, ok := constString(x.args[0])
-					g, gok := unitGrain(unit)
-					if c := timeColumnOf(x.args[1]); ok && gok && c != nil {
-						n.time(c, g)
-						return false
+// collect adds what e reads: aggregates as measures, time columns as the
+// time column (at the grain of the bucket they are cut into, day when
+// none is seen), other columns as dimensions.
+func (n *needs) collect(e *expr) { n.collectAt(e, "") }
+
+// collectAt is collect inside a time bucket of grain hint ("" for none).
+func (n *needs) collectAt(e *expr, hint config.Granularity) {
+	if e == nil {
+		return
+	}
+	switch e.kind {
+	case kFunc:
+		switch e.name {
+		case "sum", "count", "min", "max", "avg":
+			s, ok := n.sql(e)
+			if !ok {
+				n.fail(reason(ReasonExpression, "an aggregate advise cannot write as a measure"))
+			} else if !slices.Contains(n.need.Measures, s) {
+				n.need.Measures = append(n.need.Measures, s)
+			}
+			return
+		case "date_trunc", "extract", "date_part":
+			if len(e.args) == 2 {
+				if unit, ok := constString(e.args[0]); ok {
+					if g, ok := unitGrain(unit); ok {
+						hint = g
 					}
 				}
 			}
-		case kCast:
-			if x.typName == "date" || x.typ.OID == dateOID {
-				if c := timeColumnOf(x.args[0]); c != nil {
-					n.time(c, config.Day)
-					return false
+		}
+	case kOp:
+		// floor(extract(epoch from t) / 86400) * 86400: Grafana's buckets.
+		if e.name == "/" && len(e.args) == 2 {
+			if secs, ok := constInt(e.args[1]); ok && secs > 0 {
+				switch {
+				case secs%86400 == 0:
+					hint = config.Day
+				case secs%3600 == 0:
+					hint = config.Hour
 				}
 			}
-		case kCol:
-			if x.col != nil {
-				n.dimension(n.column(x.col))
-			}
 		}
-		return true
-	})
+	case kCast:
+		if e.typName == "date" || e.typ.OID == dateOID {
+			hint = config.Day
+		}
+	case kCol:
+		if e.col == nil {
+			return
+		}
+		if kindOfType(e.col.column.Type) != 0 && hint != "" {
+			n.time(e.col, hint)
+			return
+		}
+		if kindOfType(e.col.column.Type) != 0 && n.need.TimeColumn == "" {
+			n.time(e.col, config.Day)
+			return
+		}
+		n.dimension(n.column(e.col))
+		return
+	}
+	n.collectAt(e.caseArg, hint)
+	for _, a := range e.args {
+		n.collectAt(a, hint)
+	}
+	n.collectAt(e.filter, hint)
 }
 
 // dateOID is the type of a cast to date.
@@ -181,6 +208,11 @@ func (n *needs) timeRange(w *expr) bool {
 		return false
 	}
 	g := config.Day
+	if kindOfType(col.column.Type) == vDate {
+		// A date compared with a timestamp literal reads only its day.
+		n.time(col, g)
+		return true
+	}
 	for _, b := range bounds {
 		if bg, ok := boundGrain(b); ok {
 			g = CommonGrain(g, bg)
@@ -196,11 +228,23 @@ func boundGrain(e *expr) (config.Granularity, bool) {
 	for e.kind == kCast && len(e.args) == 1 {
 		e = e.args[0]
 	}
+	if e.kind == kFunc && len(e.args) >= 1 {
+		switch e.name {
+		case "date_trunc":
+			// date_trunc('month', now() - ...): a bound on month starts.
+			if unit, ok := constString(e.args[0]); ok && len(e.args) == 2 {
+				return unitGrain(unit)
+			}
+		case "to_timestamp", "to_date":
+			// Superset's TO_TIMESTAMP('2024-01-01 00:00:00.000000', ...).
+			e = e.args[0]
+		}
+	}
 	s, ok := constString(e)
 	if !ok {
 		return "", false
 	}
-	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05Z07:00", "2006-01-02 15:04:05.999999", "2006-01-02T15:04:05.999Z07:00"} {
+	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05Z07:00", "2006-01-02 15:04:05.999999", "2006-01-02T15:04:05.999Z07:00", "2006-01-02 15:04:05.999999Z07"} {
 		t, err := time.Parse(layout, s)
 		if err != nil {
 			continue
