@@ -154,7 +154,8 @@ func (o Options) decide(st *Statement, cat *rewrite.Catalog) rewrite.Decision {
 }
 
 // candidates are, per fact table, each statement's own rollup, the merge of
-// every pair, and the merge of them all, with their sizes and the eligible
+// every pair, of those that cut the same time column (at the same grain,
+// and at any), and of them all, with their sizes and the eligible
 // statements each answers alone.
 func (o Options) candidates(ctx context.Context, sts []*Statement, eligible []int) ([]*candidate, error) {
 	byTable := map[string][]int{}
@@ -208,6 +209,24 @@ func (o Options) candidates(ctx context.Context, sts []*Statement, eligible []in
 				if err := add([]int{idx[i], idx[j]}); err != nil {
 					return nil, err
 				}
+			}
+		}
+		// The statements that cut the same time column, at one grain and
+		// at any: the rollups a dashboard's time series share.
+		byTime := map[string][]int{}
+		var keys []string
+		for _, j := range idx {
+			n := sts[j].Need
+			for _, k := range []string{n.TimeColumn, n.TimeColumn + "/" + string(n.Grain)} {
+				if byTime[k] == nil {
+					keys = append(keys, k)
+				}
+				byTime[k] = append(byTime[k], j)
+			}
+		}
+		for _, k := range keys {
+			if err := add(byTime[k]); err != nil {
+				return nil, err
 			}
 		}
 		if err := add(idx); err != nil {
