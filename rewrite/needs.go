@@ -324,14 +324,7 @@ func (n *needs) write(b *strings.Builder, e *expr) bool {
 		}
 		b.WriteString(n.column(e.col))
 	case kConst:
-		switch e.lit {
-		case litNull:
-			b.WriteString("NULL")
-		case litString:
-			b.WriteString(sqlquote.Literal(e.str))
-		default:
-			b.WriteString(e.str)
-		}
+		writeConst(b, e)
 	case kFunc:
 		b.WriteString(e.name + "(")
 		switch {
@@ -389,7 +382,11 @@ func (n *needs) write(b *strings.Builder, e *expr) bool {
 			return false
 		}
 		b.WriteString(")")
-	case kIn:
+	case kIn, kBetween:
+		op, sep, end := " IN (", ", ", "))"
+		if e.kind == kBetween {
+			op, sep, end = " BETWEEN ", " AND ", ")"
+		}
 		b.WriteString("(")
 		if !n.write(b, e.args[0]) {
 			return false
@@ -397,24 +394,11 @@ func (n *needs) write(b *strings.Builder, e *expr) bool {
 		if e.not {
 			b.WriteString(" NOT")
 		}
-		b.WriteString(" IN (")
-		if !list(e.args[1:], ", ") {
+		b.WriteString(op)
+		if !list(e.args[1:], sep) {
 			return false
 		}
-		b.WriteString("))")
-	case kBetween:
-		b.WriteString("(")
-		if !n.write(b, e.args[0]) {
-			return false
-		}
-		if e.not {
-			b.WriteString(" NOT")
-		}
-		b.WriteString(" BETWEEN ")
-		if !list(e.args[1:], " AND ") {
-			return false
-		}
-		b.WriteString(")")
+		b.WriteString(end)
 	case kNullTest:
 		b.WriteString("(")
 		if !n.write(b, e.args[0]) {
