@@ -90,6 +90,9 @@ type candidate struct {
 func Plan(ctx context.Context, misses []routing.Miss, opts Options) (*Advice, error) {
 	a := &Advice{}
 	var eligible []int
+	// Statements the configured rollups answer already (they were missed
+	// for a moment: before a build, during an outage) need no proposal.
+	configured := opts.catalog(opts.Config.Rollups)
 	for _, m := range misses {
 		st := &Statement{Miss: m}
 		a.Statements = append(a.Statements, st)
@@ -107,7 +110,7 @@ func Plan(ctx context.Context, misses []routing.Miss, opts Options) (*Advice, er
 			continue
 		}
 		st.Need = need
-		if m.Count >= opts.MinStatements {
+		if m.Count >= opts.MinStatements && opts.decide(st, configured).Outcome != rewrite.OutcomeRollup {
 			eligible = append(eligible, len(a.Statements)-1)
 		}
 	}

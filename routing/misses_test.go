@@ -132,3 +132,34 @@ func TestMissesThroughProxy(t *testing.T) {
 		t.Fatalf("misses %+v", got)
 	}
 }
+
+// BenchmarkMissesRelayed is the recorder's cost per passthrough execution of
+// a text seen before: a lookup, a closure and the count under a mutex.
+func BenchmarkMissesRelayed(b *testing.B) {
+	m := NewMisses(0)
+	const sql = "SELECT status, count(*) FROM orders WHERE quantity > 3 GROUP BY status"
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.relayed(sql, tree, "no_rollup", missCatalog)(time.Millisecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		m.relayed(sql, tree, "no_rollup", missCatalog)(time.Millisecond)
+	}
+}
+
+// BenchmarkMissesFirstSeen is the cost of a text seen for the first time:
+// its tables, fingerprint and normalized form.
+func BenchmarkMissesFirstSeen(b *testing.B) {
+	const sql = "SELECT status, count(*) FROM orders WHERE quantity > 3 GROUP BY status"
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		shapeOf(sql, tree, missCatalog)
+	}
+}
