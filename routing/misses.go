@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -53,6 +54,10 @@ type Miss struct {
 type Misses struct {
 	max   int
 	texts *lru.Cache[string, *missText]
+	// catalogs counts the catalog snapshots the router installed: a text
+	// judged against an earlier one (before its table was declared, say)
+	// is judged again.
+	catalogs atomic.Uint64
 
 	mu     sync.Mutex
 	shapes map[string]*Miss // by fingerprint
@@ -60,6 +65,7 @@ type Misses struct {
 
 // missText is what is known of one statement text.
 type missText struct {
+	catalog     uint64 // Misses.catalogs when it was judged
 	fingerprint string // "" for a text the recorder ignores
 	normalized  string
 	tables      []string
@@ -83,9 +89,11 @@ func (m *Misses) relayed(sql string, tree *pg_query.ParseResult, reason string, 
 	if m == nil || tree == nil {
 		return nil
 	}
+	gen := m.catalogs.Load()
 	t, ok := m.texts.Get(sql)
-	if !ok {
+	if !ok || t.catalog != gen {
 		t = shapeOf(sql, tree, cat)
+		t.catalog = gen
 		m.texts.Add(sql, t)
 	}
 	if t.fingerprint == "" {
@@ -120,7 +128,8 @@ func shapeOf(sql string, tree *pg_query.ParseResult, cat *rewrite.Catalog) *miss
 			return
 		}
 		for q := range cat.Tables {
-			if strings.EqualFold(q, name) || strings.EqualFold(q[strings.IndexByte(q, '.')+1:], rv.Relname) {
+			// An unqualified name may be any schema's on the search path.
+			if strings.EqualFold(q, name) || rv.Schemaname == "" && strings.EqualFold(q[strings.IndexByte(q, '.')+1:], rv.Relname) {
 				known = true
 			}
 		}
@@ -137,6 +146,13 @@ func shapeOf(sql string, tree *pg_query.ParseResult, cat *rewrite.Catalog) *miss
 		norm = sql
 	}
 	return &missText{fingerprint: fp, normalized: norm, tables: tables}
+}
+
+// newCatalog notes that the router installed a new catalog snapshot.
+func (m *Misses) newCatalog() {
+	if m != nil {
+		m.catalogs.Add(1)
+	}
 }
 
 // add counts one statement of text t that the warehouse answered.

@@ -34,6 +34,7 @@ func TestMissesShapes(t *testing.T) {
 			"SELECT quantity, count(*) FROM orders GROUP BY quantity",
 		}, 2, 1},
 		{"schema-qualified", []string{"SELECT count(*) FROM public.orders"}, 1, 1},
+		{"another schema's table of the same name", []string{"SELECT count(*) FROM archive.orders"}, 0, 0},
 		{"other tables and catalogs are not recorded", []string{
 			"SELECT count(*) FROM customers",
 			"SELECT typname FROM pg_catalog.pg_type",
@@ -79,6 +80,27 @@ func TestMissesNormalizedKeepsOneLiteralText(t *testing.T) {
 	if s.SQL != "SELECT count(*) FROM orders WHERE status = 'paid'" || s.Normalized != "SELECT count(*) FROM orders WHERE status = $1" ||
 		s.WarehouseSeconds != 4 || s.Reason != "not_a_dimension" || fmt.Sprint(s.Tables) != "[orders]" {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// TestMissesNewCatalog: a text ignored because its table was not in the
+// catalog is recorded once a catalog that declares the table is installed.
+func TestMissesNewCatalog(t *testing.T) {
+	m := NewMisses(10)
+	const sql = "SELECT count(*) FROM items"
+	tree, _ := pg_query.Parse(sql)
+	if done := m.relayed(sql, tree, "no_rollup", missCatalog); done != nil {
+		t.Fatal("a statement over an unknown table is recorded")
+	}
+	m.newCatalog()
+	items := &rewrite.Catalog{Tables: map[string]*rewrite.Table{"public.items": {Name: "public.items"}}}
+	done := m.relayed(sql, tree, "no_rollup", items)
+	if done == nil {
+		t.Fatal("not recorded after the table was declared")
+	}
+	done(time.Millisecond)
+	if got := m.List(); len(got) != 1 || got[0].SQL != sql {
+		t.Fatalf("%+v", got)
 	}
 }
 

@@ -144,6 +144,7 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		s.tableWords = append(s.tableWords, strings.ToLower(q[strings.LastIndexByte(q, '.')+1:]))
 	}
 	r.catalog.Store(s)
+	r.opts.Misses.newCatalog()
 	if r.opts.Context != nil {
 		sort.Slice(tables, func(i, j int) bool { return tables[i].Name < tables[j].Name })
 		r.opts.Context.SetTables(tables)
