@@ -26,7 +26,12 @@ const DefaultMissShapes = 1000
 
 // missTexts bounds the statement texts whose shape Misses remembers, so that
 // a text seen again costs a map lookup rather than two parses.
-const missTexts = 4096
+const missTexts = 1024
+
+// maxMissText bounds the texts recorded: with missTexts and the shapes kept,
+// it bounds the recorder's memory (about 100MB at worst, a few MB for
+// dashboards' statements). BI tools' statements are rarely longer.
+const maxMissText = 32 << 10
 
 // Miss is one statement shape the warehouse answered, as GET /api/misses
 // reports it.
@@ -86,7 +91,7 @@ func NewMisses(max int) *Misses {
 // single SELECT reading at least one of the catalog's tables (a driver's
 // catalog query, a SET or a write is none).
 func (m *Misses) relayed(sql string, tree *pg_query.ParseResult, reason string, cat *rewrite.Catalog) func(time.Duration) {
-	if m == nil || tree == nil {
+	if m == nil || tree == nil || len(sql) > maxMissText {
 		return nil
 	}
 	gen := m.catalogs.Load()
