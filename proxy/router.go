@@ -215,6 +215,15 @@ type Binder interface {
 	Bind(ctx context.Context, sess *SessionInfo, params []Param) Answer
 }
 
+// RelayBinder is a Binder that wants to know of the portals it leaves to
+// the warehouse. Right after Bind returned nil for params, on the same
+// session, the proxy asks it for the portal's passthrough reason and a
+// callback as RouteDecision.Relayed (nil when nobody asks).
+type RelayBinder interface {
+	Binder
+	Relayed(params []Param) (reason string, done func(elapsed time.Duration))
+}
+
 // Result is an answer being computed.
 type Result struct {
 	// Rows streams the rows, one Go value per column as package pgfmt

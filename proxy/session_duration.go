@@ -108,6 +108,16 @@ func (c *statementClock) bound(portal, stmt string) {
 	c.portalReasons[portal] = c.stmtReasons[stmt]
 }
 
+// relayedPortal notes, for a portal its Binder left to the warehouse, the
+// reason and callback the Binder gives for it.
+func (c *statementClock) relayedPortal(portal string, b RelayBinder, params []Param) {
+	reason, done := b.Relayed(params)
+	if c.portalReasons == nil {
+		c.portalReasons = map[string]relayNote{}
+	}
+	c.portalReasons[portal] = relayNote{reason: reason, done: done}
+}
+
 // executing notes an Execute of a portal about to be relayed.
 func (c *statementClock) executing(portal string) { c.reason = c.portalReasons[portal] }
 

@@ -274,6 +274,9 @@ func (s *session) onBind(msg message) error {
 	if b, ok := answer.(Binder); ok {
 		if answer = b.Bind(s.ctx, s.session(), params); answer == nil {
 			// Only the values could tell, and they say the warehouse.
+			if rb, ok := b.(RelayBinder); ok {
+				s.clock.relayedPortal(portal, rb, params)
+			}
 			return s.relayUpstreamBind(ls, msg, portal)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,4 +185,25 @@ func BenchmarkMissesFirstSeen(b *testing.B) {
 	for range b.N {
 		shapeOf(sql, tree, missCatalog)
 	}
+}
+
+// TestMissesBoundValues: a statement whose bound values decide, left to the
+// warehouse at Bind, is recorded with its values written in, so that advise
+// can replay it.
+func TestMissesBoundValues(t *testing.T) {
+	misses := NewMisses(0)
+	f := newFixtureWith(t, Options{Misses: misses})
+	conn := f.connect(t)
+	ctx := context.Background()
+	for _, q := range []int32{3, 4} {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM orders WHERE quantity = $1", pgx.QueryExecModeCacheStatement, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := misses.List()
+	if len(got) != 1 || got[0].Count != 2 || got[0].Reason != string(rewrite.ReasonNotDimension) || strings.Contains(got[0].SQL, "$1") {
+		t.Fatalf("misses %+v", got)
+	}
+	t.Log(got[0].SQL)
 }
