@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -101,6 +102,10 @@ func Plan(ctx context.Context, misses []routing.Miss, opts Options) (*Advice, er
 		tree, err := pg_query.Parse(m.SQL)
 		if err != nil {
 			st.Skipped = "does not parse: " + err.Error()
+			continue
+		}
+		if hasParams(tree) {
+			st.Skipped = "its parameters' values were not recorded, so it cannot be replayed"
 			continue
 		}
 		st.analysis = rewrite.Analyze(tree)
@@ -355,6 +360,18 @@ func merge(needs []*rewrite.Need) (r config.Rollup, ok bool) {
 		r.Measures = []string{"count(*)"}
 	}
 	return r, true
+}
+
+// hasParams reports whether the statement has parameters ($1): recorded
+// before any rollup made the router wait for their values at Bind.
+func hasParams(tree *pg_query.ParseResult) bool {
+	found := false
+	rewrite.WalkMessages(tree.ProtoReflect(), func(m protoreflect.Message) {
+		if _, ok := m.Interface().(*pg_query.ParamRef); ok {
+			found = true
+		}
+	})
+	return found
 }
 
 func removed(list []string, s string) []string {
