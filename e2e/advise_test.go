@@ -79,7 +79,7 @@ func TestAdvise(t *testing.T) {
 		t.Fatalf("GET /api/misses without the token: %s, want 401", resp.Status)
 	}
 
-	advice, stderr, code := runPgrollup(t, "advise", "--config", fx.cfgFile, "--admin", "http://"+p.admin, "--token", adminTok, "--max", "8")
+	advice, stderr, code := runPgrollup(t, "advise", "--config", fx.cfgFile, "--admin", "http://"+p.admin, "--token", adminTok)
 	if code != 0 {
 		t.Fatalf("pgrollup advise exited %d:\n%s", code, stderr)
 	}

@@ -31,7 +31,7 @@ func runAdvise(args []string, stdout, stderr io.Writer) int {
 	admin, token := adminFlags(fs)
 	cfgPath := fs.String("config", "pgrollup.yaml", "the running pgrollup's configuration file")
 	dsn := fs.String("warehouse", "", "the warehouse to read tables and statistics from (default: the config's warehouse.dsn)")
-	maxN := fs.Int("max", 5, "the most rollups to propose")
+	maxN := fs.Int("max", 10, "the most rollups to propose")
 	minStatements := fs.Int64("min-statements", 2, "the fewest times a statement shape must have reached the warehouse to be considered")
 	if err := fs.Parse(args); err != nil {
 		return 1
