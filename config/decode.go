@@ -264,6 +264,12 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		if first, dup := seen[key.Value]; dup {
+			if path == "" && appendableKeys[key.Value] && val.Kind == yaml.SequenceNode {
+				// A list appended to the file (pgrollup advise's rollups)
+				// adds to the one before.
+				d.appendSequence(val, v.Field(idx), p)
+				continue
+			}
 			d.fail(p, key.Line, "duplicate key (first set at line %d)", first)
 			continue
 		}
@@ -289,6 +295,23 @@ func (d *decoder) merge(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	d.value(n, v, path)
+}
+
+// appendableKeys are the top-level lists that may be given more than once,
+// each occurrence adding its items to the earlier ones: so that the output of
+// pgrollup advise can be appended to a config that already has rollups.
+var appendableKeys = map[string]bool{"tables": true, "rollups": true}
+
+// appendSequence decodes the items of n after those v already holds.
+func (d *decoder) appendSequence(n *yaml.Node, v reflect.Value, path string) {
+	start := v.Len()
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, start+i)
+		d.src.lines[p] = item.Line
+		d.value(item, s.Index(i), p)
+	}
+	v.Set(reflect.AppendSlice(v, s))
 }
 
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) {

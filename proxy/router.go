@@ -139,6 +139,11 @@ type RouteDecision struct {
 	// long as nothing of the answer reached the client yet. Without it the
 	// client gets the Answer's error.
 	Fallback bool
+	// Relayed, when set on a decision the warehouse answers, is called
+	// with the time from the statement's arrival to its last answer
+	// message, once per relayed Query or Execute the warehouse completes
+	// (on the session's upstream loop: it must not block).
+	Relayed func(elapsed time.Duration)
 	// Finish, set with no Answer, answers part of the statement from a
 	// rollup and relays the rest to the warehouse in place of it: at once
 	// for a simple Query or an unnamed Parse, at each Bind for a named
@@ -210,6 +215,16 @@ type Binder interface {
 	// portal in place of the client's, with the values written in; or
 	// neither when the warehouse must answer the portal as it is.
 	Bind(ctx context.Context, sess *SessionInfo, params []Param) (Answer, Finisher)
+}
+
+// RelayBinder is a Binder that wants to know of the portals it leaves to
+// the warehouse. Right after Bind returned neither an Answer nor a
+// Finisher for params, on the same
+// session, the proxy asks it for the portal's passthrough reason and a
+// callback as RouteDecision.Relayed (nil when nobody asks).
+type RelayBinder interface {
+	Binder
+	Relayed(params []Param) (reason string, done func(elapsed time.Duration))
 }
 
 // Result is an answer being computed.

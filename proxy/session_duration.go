@@ -54,10 +54,10 @@ const maxReasons = 1024
 // that completes it.
 type statementClock struct {
 	// Client loop only.
-	received      time.Time         // arrival of the client message being handled
-	reason        string            // why the statement about to be relayed passes through
-	stmtReasons   map[string]string // relayed prepared statement -> its reason
-	portalReasons map[string]string // relayed portal -> its statement's reason
+	received      time.Time            // arrival of the client message being handled
+	reason        relayNote            // why the statement about to be relayed passes through
+	stmtReasons   map[string]relayNote // relayed prepared statement -> its reason
+	portalReasons map[string]relayNote // relayed portal -> its statement's reason
 
 	// Guarded by session.stateMu, like the expect queue they shadow.
 	pushed, popped uint64 // expectations ever added to and removed from the queue
@@ -69,34 +69,53 @@ type relayedStatement struct {
 	seq    uint64 // its position in the expect queue, counted since the session began
 	kind   byte   // 'Q' or 'E'
 	start  time.Time
-	reason string
+	reason relayNote
 }
+
+// relayNote is what the router said of a statement it passed through: the
+// reason, and whom to tell how long the warehouse took.
+type relayNote struct {
+	reason string
+	done   func(time.Duration) // RouteDecision.Relayed; nil when nobody asked
+}
+
+func noteOf(d RouteDecision) relayNote { return relayNote{reason: d.Reason, done: d.Relayed} }
 
 // arrived notes the arrival of a client message; a statement's latency
 // counts from here, including any wait behind earlier statements.
 func (c *statementClock) arrived() {
 	c.received = time.Now()
-	c.reason = ""
+	c.reason = relayNote{}
 }
 
 // querying notes the decision on a simple Query about to be relayed.
-func (c *statementClock) querying(d RouteDecision) { c.reason = d.Reason }
+func (c *statementClock) querying(d RouteDecision) { c.reason = noteOf(d) }
 
 // prepared notes the decision on a Parse; on one the proxy answers itself
 // the reason is empty, which also forgets an earlier statement of that name.
 func (c *statementClock) prepared(name string, d RouteDecision) {
 	if c.stmtReasons == nil || len(c.stmtReasons) >= maxReasons {
-		c.stmtReasons = map[string]string{}
+		c.stmtReasons = map[string]relayNote{}
 	}
-	c.stmtReasons[name] = d.Reason
+	c.stmtReasons[name] = noteOf(d)
 }
 
 // bound notes a Bind of a portal to a statement, relayed or not.
 func (c *statementClock) bound(portal, stmt string) {
 	if c.portalReasons == nil || len(c.portalReasons) >= maxReasons {
-		c.portalReasons = map[string]string{}
+		c.portalReasons = map[string]relayNote{}
 	}
 	c.portalReasons[portal] = c.stmtReasons[stmt]
+}
+
+// relayedPortal notes, for a portal its Binder left to the warehouse, the
+// reason and callback the Binder gives for it.
+func (c *statementClock) relayedPortal(portal string, b RelayBinder, params []Param) {
+	reason, done := b.Relayed(params)
+	if c.portalReasons == nil {
+		c.portalReasons = map[string]relayNote{}
+	}
+	c.portalReasons[portal] = relayNote{reason: reason, done: done}
 }
 
 // executing notes an Execute of a portal about to be relayed.
@@ -104,7 +123,7 @@ func (c *statementClock) executing(portal string) { c.reason = c.portalReasons[p
 
 // fellBack notes that the statement about to be relayed was meant to be
 // answered by the proxy; the reason is the one the fallback metric uses.
-func (c *statementClock) fellBack() { c.reason = "answer_failed" }
+func (c *statementClock) fellBack() { c.reason = relayNote{reason: "answer_failed"} }
 
 // pushExpect adds an expectation to the queue and, for a relayed Query or
 // Execute of the client's, starts its clock. The caller holds stateMu.
@@ -119,7 +138,7 @@ func (s *session) pushExpect(e expectation) {
 	c.pushed++
 	if (e.kind == 'Q' || e.kind == 'E') && !e.swallow {
 		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.received, reason: c.reason})
-		c.reason = ""
+		c.reason = relayNote{}
 	}
 }
 
@@ -147,7 +166,11 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 		// the warehouse skips those after it, so they were never answered.
 		if !done && completes(st.kind, typ) {
 			done = true
-			s.statementDone(RoutePassthrough, "", st.reason, time.Since(st.start))
+			elapsed := time.Since(st.start)
+			s.statementDone(RoutePassthrough, "", st.reason.reason, elapsed)
+			if st.reason.done != nil {
+				st.reason.done(elapsed)
+			}
 		}
 	}
 	if len(c.inflight) == 0 {

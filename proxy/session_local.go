@@ -283,6 +283,9 @@ func (s *session) onBind(msg message) error {
 			return s.finishBind(ls, msg, portal, formats, finish)
 		case answer == nil:
 			// Only the values could tell, and they say the warehouse.
+			if rb, ok := b.(RelayBinder); ok {
+				s.clock.relayedPortal(portal, rb, params)
+			}
 			return s.relayUpstreamBind(ls, msg, portal)
 		}
 	}

@@ -144,6 +144,18 @@ func bound(e *expr) bool {
 	return ok
 }
 
+// writeConst writes a literal as SQL: NULL, a quoted string, or its text.
+func writeConst(b *strings.Builder, e *expr) {
+	switch e.lit {
+	case litNull:
+		b.WriteString("NULL")
+	case litString:
+		b.WriteString(sqlquote.Literal(e.str))
+	default:
+		b.WriteString(e.str)
+	}
+}
+
 func writeKey(b *strings.Builder, e *expr) {
 	if e == nil {
 		b.WriteString("~")
@@ -163,14 +175,7 @@ func writeKey(b *strings.Builder, e *expr) {
 		}
 		b.WriteString(dotted(e))
 	case kConst:
-		switch e.lit {
-		case litNull:
-			b.WriteString("NULL")
-		case litString:
-			b.WriteString(sqlquote.Literal(e.str))
-		default:
-			b.WriteString(e.str)
-		}
+		writeConst(b, e)
 	case kParam:
 		b.WriteString("$" + itoa(e.param))
 	case kCast:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -163,6 +164,9 @@ type deferredAnswer struct {
 	router *Router
 	sql    string
 	tree   *pg_query.ParseResult
+	// passed is the reason of the last Bind that left its portal to the
+	// warehouse, for Relayed, which the session calls right after it.
+	passed string
 }
 
 // Columns is unknown until values are bound; the proxy asks the warehouse
@@ -189,7 +193,28 @@ func (a *deferredAnswer) Bind(ctx context.Context, sess *proxy.SessionInfo, para
 	if a.router.rollupOnly.Load() {
 		return refusal{rewrite.Reason{Code: rewrite.ReasonCode(reason), Message: fmt.Sprint(err, d.Reason)}}, nil
 	}
+	a.passed = reason
 	return nil, nil
+}
+
+// Relayed implements proxy.RelayBinder: a portal left to the warehouse is
+// recorded (Options.Misses) as its statement with the bound values of its
+// WHERE written in, which advise can replay; one whose values cannot be
+// written in is not.
+func (a *deferredAnswer) Relayed(params []proxy.Param) (string, func(time.Duration)) {
+	m := a.router.opts.Misses
+	if m == nil {
+		return a.passed, nil
+	}
+	rp, err := rewriteParams(params)
+	if err != nil {
+		return a.passed, nil
+	}
+	lsql, ltree, ok := withLiterals(a.sql, a.tree, rp)
+	if !ok {
+		return a.passed, nil
+	}
+	return a.passed, m.relayed(lsql, ltree, a.passed, a.router.catalog.Load().cat)
 }
 
 // Run serves a simple Query, which has no values to bind: the statement

@@ -39,6 +39,9 @@ type Options struct {
 	// rollup for a statement the warehouse finishes (finish.go); 0
 	// finishes none.
 	FinishMaxRows int
+	// Misses, when set, records the statements over the catalog's tables
+	// that the warehouse answers, for GET /api/misses and pgrollup advise.
+	Misses *Misses
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
@@ -68,6 +71,10 @@ type snapshot struct {
 	// sources lists, per rollup, the tables its build reads: the fact table
 	// and every declared join.
 	sources map[string][]string
+	// tableWords are the lower-case unqualified names of every table in the
+	// catalog: a statement mentioning one of them, but no table with
+	// rollups, is parsed only when Options.Misses records it.
+	tableWords []string
 }
 
 // NewRouter returns a Router over cat; SetCatalog replaces it later.
@@ -133,7 +140,11 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 			s.words = append(s.words, name)
 		}
 	}
+	for q := range cat.Tables {
+		s.tableWords = append(s.tableWords, strings.ToLower(q[strings.LastIndexByte(q, '.')+1:]))
+	}
 	r.catalog.Store(s)
+	r.opts.Misses.newCatalog()
 	if r.opts.Context != nil {
 		sort.Slice(tables, func(i, j int) bool { return tables[i].Name < tables[j].Name })
 		r.opts.Context.SetTables(tables)
@@ -149,7 +160,13 @@ const reasonParseLimit = "parse_limit"
 func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.SessionInfo) proxy.RouteDecision {
 	snap := r.catalog.Load()
 	if !snap.mayConcern(st.SQL) {
-		return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
+		d := proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
+		if r.opts.Misses != nil && containsAnyFold(st.SQL, snap.tableWords) {
+			if tree, err := st.Parse(); err == nil {
+				d.Relayed = r.opts.Misses.relayed(st.SQL, tree, d.Reason, snap.cat)
+			}
+		}
+		return d
 	}
 	tree, err := st.Parse()
 	var unparsed *parselimit.Error
@@ -203,7 +220,8 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	if r.rollupOnly.Load() && len(d.Candidates) > 0 {
 		return proxy.RouteDecision{Route: proxy.RouteError, Reason: string(d.Reason.Code), Answer: refusal{d.Reason}}
 	}
-	return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String()}
+	return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(d.Reason.Code), ReasonMessage: d.Reason.String(),
+		Relayed: r.opts.Misses.relayed(st.SQL, tree, string(d.Reason.Code), snap.cat)}
 }
 
 // decide runs the rewrite engine with what it needs to know of the session.
@@ -323,10 +341,12 @@ func (s *snapshot) statuses() []RollupStatus {
 // command answers. It errs on the side of yes: it only has to be cheap
 // enough to spare most statements a parse.
 func (s *snapshot) mayConcern(sql string) bool {
-	if ascii.ContainsFold(sql, "rollup") {
-		return true
-	}
-	for _, w := range s.words {
+	return ascii.ContainsFold(sql, "rollup") || containsAnyFold(sql, s.words)
+}
+
+// containsAnyFold reports whether sql contains one of words, ignoring case.
+func containsAnyFold(sql string, words []string) bool {
+	for _, w := range words {
 		if ascii.ContainsFold(sql, w) {
 			return true
 		}

@@ -1,6 +1,6 @@
 // Command pgrollup is the aggregate-aware Postgres proxy: it serves clients
 // (the default "serve" command) and offers offline tools (validate, explain, import)
-// and the admin API's client (status, refresh). This package reads the
+// and the admin API's clients (status, refresh, advise). This package reads the
 // command line; internal/app/serve assembles and runs the proxy.
 package main
 
@@ -31,6 +31,8 @@ Usage:
   pgrollup refresh [--wait] [--timeout D] [--poll D] [--admin URL] [--token TOKEN] NAME...
   pgrollup import cube [--partial] FILE...
   pgrollup import lightdash [--schema S] [--partial] FILE...
+  pgrollup advise [--config FILE] [--warehouse DSN] [--admin URL] [--token TOKEN]
+                  [--max N] [--min-statements K]
 
 serve runs the proxy, the admin listener, the build scheduler and an in-process
 build worker. --build-worker=false leaves the builds to pgrollup-worker processes
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runRefresh(args, stdout, stderr)
 	case "import":
 		return runImport(args, stdout, stderr)
+	case "advise":
+		return runAdvise(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -36,8 +36,9 @@ var layers = [][]string{
 	{"rewrite", "proxy"},
 	// The router between them.
 	{"routing"},
-	// The composition root: the job system of a process, then the proxy's.
-	{"internal/app"},
+	// The composition root: the job system of a process, then the proxy's;
+	// advise, which reads what the router recorded and decides with rewrite.
+	{"internal/app", "advise"},
 	{"internal/app/serve"},
 	// Binaries, benchmarks, the demo and the end-to-end tests.
 	{"cmd/...", "bench/...", "demo", "e2e"},

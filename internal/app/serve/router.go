@@ -29,6 +29,8 @@ type router struct {
 	loaded    atomic.Bool
 	// reloads holds the latest reloaded configuration not yet applied.
 	reloads chan *config.Config
+	// misses records what the warehouse answered, for GET /api/misses.
+	misses *routing.Misses
 }
 
 // startRouter builds the router with an empty catalog and, in the
@@ -73,6 +75,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go watch.Run(watchCtx)
+	misses := routing.NewMisses(routing.DefaultMissShapes)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
 			Executor:      cached,
@@ -80,8 +83,10 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			FinishMaxRows: cfg.Routing.FinishMaxRows,
 			Context:       watch,
 			Statuses:      func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
+			Misses:        misses,
 			Registerer:    reg,
 		}),
+		misses:    misses,
 		pool:      pool,
 		exec:      exec,
 		stopWatch: stopWatch,

@@ -14,6 +14,7 @@ import (
 	"github.com/pgrollup/pgrollup/internal/admin"
 	"github.com/pgrollup/pgrollup/internal/app"
 	"github.com/pgrollup/pgrollup/proxy"
+	"github.com/pgrollup/pgrollup/routing"
 )
 
 // Options are the serve command's settings beside the configuration.
@@ -95,7 +96,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			Ready:    func() bool { return srv.Ready() && rt.Ready() && b.Ready() },
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
-			API:      b.APIHandler(),
+			API:      apiHandler(b.APIHandler(), rt.misses),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -130,4 +131,13 @@ wait:
 	}
 	log.Info("pgrollup stopped")
 	return nil
+}
+
+// apiHandler serves /api/: GET /api/misses from the router's record of what
+// the warehouse answered, the rest (/api/rollups) from the job system.
+func apiHandler(rollups http.Handler, misses *routing.Misses) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/misses", misses)
+	mux.Handle("/api/", rollups)
+	return mux
 }
