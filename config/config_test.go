@@ -199,11 +199,12 @@ func TestDefaultWithoutFile(t *testing.T) {
 func expectedDefaults(base string) *Config {
 	data := filepath.Join(base, "data")
 	return &Config{
-		Listen:          "127.0.0.1:7432",
-		DataDir:         data,
-		Storage:         Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
-		Worker:          Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
-		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB, FinishMaxRows: 100_000},
+		Listen:  "127.0.0.1:7432",
+		DataDir: data,
+		Storage: Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
+		Worker:  Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
+		Routing: Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB, FinishMaxRows: 100_000,
+			VerifyFraction: 0.01, VerifyMaxPerMinute: 60},
 		Auth:            Auth{CleartextWithoutTLS: "loopback", OutageLogins: true, Refresh: Duration(time.Minute)},
 		MaxMessageBytes: 64 << 20,
 		Limits:          Limits{ParseMaxBytes: 1 << 20, ParseMaxDepth: 500, ParseMaxTokens: 100000},

@@ -73,6 +73,8 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	watch := routing.NewContextWatch(pool, cfg.Routing.PrivilegeCacheTTL.Std(), log)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go watch.Run(watchCtx)
+	verifier := newVerifier(cfg, pool, cached, b, reg, log)
+	go verifier.Run(watchCtx)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
 			Executor:      cached,
@@ -81,6 +83,7 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			Context:       watch,
 			Statuses:      func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Registerer:    reg,
+			Verify:        verifier,
 		}),
 		pool:      pool,
 		exec:      exec,
