@@ -152,7 +152,16 @@ func (v *Verifier) Series(rollup string) {
 
 // offer samples a hit that was just answered from d; it returns at once.
 func (v *Verifier) offer(d *rewrite.Decision, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param, view *sessionView) {
-	if v == nil || v.o.Fraction <= 0 || rand.Float64() >= v.o.Fraction || !v.limiter.Allow() {
+	if v == nil || v.o.Fraction <= 0 || rand.Float64() >= v.o.Fraction {
+		return
+	}
+	if len(v.queue) == cap(v.queue) {
+		// Full: drop it before making the job (the send below drops too,
+		// should another hit fill the last place meanwhile).
+		v.o.Log.Debug("verification queue full; sample dropped", "rollup", d.Rollup)
+		return
+	}
+	if !v.limiter.Allow() {
 		return
 	}
 	j := &verifyJob{decision: *d, sql: sql, params: slices.Clone(params), settings: map[string]string{}}

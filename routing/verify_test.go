@@ -131,3 +131,26 @@ func TestVerifierOffer(t *testing.T) {
 	nilV.offer(d, "SELECT 1", nil, sess, nil, nil) // a router without verification
 	nilV.Series("r")
 }
+
+// BenchmarkVerifierOffer is what verification adds to a hit's answer: the
+// sampling, the rate limit and the queue, taken or dropped.
+func BenchmarkVerifierOffer(b *testing.B) {
+	d := &rewrite.Decision{Rollup: "r", Version: "v1"}
+	sess := &proxy.SessionInfo{Parameters: map[string]string{"TimeZone": "UTC", "DateStyle": "ISO, MDY", "client_encoding": "UTF8"}}
+	tree, err := pg_query.Parse("SELECT region, sum(amount) FROM sales GROUP BY region ORDER BY region")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name     string
+		fraction float64
+	}{{"default 0.01", 0.01}, {"every hit, queue full", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			v := NewVerifier(VerifyOptions{Fraction: bc.fraction, MaxPerMinute: 1_000_000_000})
+			b.ReportAllocs()
+			for b.Loop() {
+				v.offer(d, "SELECT region, sum(amount) FROM sales GROUP BY region ORDER BY region", tree, sess, nil, nil)
+			}
+		})
+	}
+}
