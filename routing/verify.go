@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,7 +62,8 @@ type VerifyWarehouse interface {
 // VerifyOptions configure continuous verification (routing.verify_fraction,
 // routing.verify_max_per_minute).
 type VerifyOptions struct {
-	// Fraction is the share of hits checked; 0 checks none.
+	// Fraction is the share of hits checked; 0 checks none. SetBudget
+	// changes it and MaxPerMinute.
 	Fraction float64
 	// MaxPerMinute bounds the checks started a minute.
 	MaxPerMinute int
@@ -95,10 +97,11 @@ type VerifyOptions struct {
 // quarantines the version. Offer never blocks: sampling, the rate limit and
 // a full queue decide at once, and what is not taken is dropped.
 type Verifier struct {
-	o       VerifyOptions
-	limiter *rate.Limiter
-	queue   chan *verifyJob
-	results *prometheus.CounterVec
+	o        VerifyOptions
+	fraction atomic.Uint64 // math.Float64bits of the share checked; SetBudget changes it
+	limiter  *rate.Limiter
+	queue    chan *verifyJob
+	results  *prometheus.CounterVec
 }
 
 // verifyJob is one sampled hit.
@@ -125,10 +128,10 @@ func NewVerifier(o VerifyOptions) *Verifier {
 	if o.SettleDelay <= 0 {
 		o.SettleDelay = defaultSettleDelay
 	}
-	perMinute := max(o.MaxPerMinute, 1)
+	limit, burst := budget(o.MaxPerMinute)
 	v := &Verifier{
 		o:       o,
-		limiter: rate.NewLimiter(rate.Limit(float64(perMinute)/60), min(perMinute, verifyQueue)),
+		limiter: rate.NewLimiter(limit, burst), // starts with a full burst
 		queue:   make(chan *verifyJob, verifyQueue),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_verifications_total",
@@ -136,8 +139,32 @@ func NewVerifier(o VerifyOptions) *Verifier {
 		}, []string{"rollup", "result"}),
 	}
 	o.Registerer.MustRegister(v.results)
+	v.SetBudget(o.Fraction, o.MaxPerMinute)
 	return v
 }
+
+// SetBudget changes the share of hits checked and the checks a minute
+// (a reloaded routing.verify_fraction and routing.verify_max_per_minute)
+// for the hits from now on.
+func (v *Verifier) SetBudget(fraction float64, perMinute int) {
+	if v == nil {
+		return
+	}
+	limit, burst := budget(perMinute)
+	v.fraction.Store(math.Float64bits(fraction))
+	v.limiter.SetLimit(limit)
+	v.limiter.SetBurst(burst)
+}
+
+// budget is the rate limit of perMinute checks a minute, with a burst of at
+// most the queue.
+func budget(perMinute int) (rate.Limit, int) {
+	perMinute = max(perMinute, 1)
+	return rate.Limit(float64(perMinute) / 60), min(perMinute, verifyQueue)
+}
+
+// sampling is the share of hits checked now.
+func (v *Verifier) sampling() float64 { return math.Float64frombits(v.fraction.Load()) }
 
 // Series makes every result's series of a rollup exist at 0, so that rates
 // and alerts over them are defined before the first check.
@@ -152,7 +179,10 @@ func (v *Verifier) Series(rollup string) {
 
 // offer samples a hit that was just answered from d; it returns at once.
 func (v *Verifier) offer(d *rewrite.Decision, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param, view *sessionView) {
-	if v == nil || v.o.Fraction <= 0 || rand.Float64() >= v.o.Fraction {
+	if v == nil {
+		return
+	}
+	if f := v.sampling(); f <= 0 || rand.Float64() >= f {
 		return
 	}
 	if len(v.queue) == cap(v.queue) {
@@ -554,7 +584,7 @@ func renderRow(row []*string, cols []rewrite.ResultColumn) string {
 // verify offers a hit that was just answered from d to the Verifier, with
 // what the session's context says about it.
 func (r *Router) verify(d *rewrite.Decision, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param) {
-	if r.opts.Verify == nil || r.opts.Verify.o.Fraction <= 0 {
+	if r.opts.Verify == nil || r.opts.Verify.sampling() <= 0 {
 		return
 	}
 	var view *sessionView

@@ -154,3 +154,21 @@ func BenchmarkVerifierOffer(b *testing.B) {
 		})
 	}
 }
+
+// TestVerifierSetBudget: a reload's budget applies to the next hits.
+func TestVerifierSetBudget(t *testing.T) {
+	d := &rewrite.Decision{Rollup: "r", Version: "v1"}
+	sess := &proxy.SessionInfo{}
+	v := NewVerifier(VerifyOptions{Fraction: 0, MaxPerMinute: 60})
+	v.offer(d, "SELECT 1", nil, sess, nil, nil)
+	if len(v.queue) != 0 {
+		t.Fatal("sampled with fraction 0")
+	}
+	v.SetBudget(1, 2)
+	for range 10 {
+		v.offer(d, "SELECT 1", nil, sess, nil, nil)
+	}
+	if len(v.queue) != 2 {
+		t.Errorf("%d queued after SetBudget(1, 2), want the burst of 2", len(v.queue))
+	}
+}
