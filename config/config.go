@@ -81,6 +81,12 @@ type Routing struct {
 	// rollup for a statement the warehouse finishes; a larger core passes
 	// the statement through unchanged. 0 finishes none.
 	FinishMaxRows int `yaml:"finish_max_rows"`
+	// VerifyFraction is the share of rollup hits re-run on the warehouse in
+	// the background to check them (continuous verification); 0 checks none.
+	VerifyFraction float64 `yaml:"verify_fraction"`
+	// VerifyMaxPerMinute bounds those checks per proxy; samples beyond it
+	// are dropped.
+	VerifyMaxPerMinute int `yaml:"verify_max_per_minute"`
 }
 
 // Limits bound what the proxy takes on for one statement (README, "Statement limits"):

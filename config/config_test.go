@@ -199,11 +199,12 @@ func TestDefaultWithoutFile(t *testing.T) {
 func expectedDefaults(base string) *Config {
 	data := filepath.Join(base, "data")
 	return &Config{
-		Listen:          "127.0.0.1:7432",
-		DataDir:         data,
-		Storage:         Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
-		Worker:          Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
-		Routing:         Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB, FinishMaxRows: 100_000},
+		Listen:  "127.0.0.1:7432",
+		DataDir: data,
+		Storage: Storage{URL: "file://" + filepath.Join(data, "rollups"), S3: S3{Region: "us-east-1"}},
+		Worker:  Worker{CacheDir: filepath.Join(data, "cache"), CacheMaxBytes: 10 << 30, DuckDBMemoryLimit: 2 << 30, Concurrency: 8},
+		Routing: Routing{WorkerTimeout: Duration(5 * time.Second), PrivilegeCacheTTL: Duration(30 * time.Second), ResultCacheBytes: 64 * MB, FinishMaxRows: 100_000,
+			VerifyFraction: 0.01, VerifyMaxPerMinute: 60},
 		Auth:            Auth{CleartextWithoutTLS: "loopback", OutageLogins: true, Refresh: Duration(time.Minute)},
 		MaxMessageBytes: 64 << 20,
 		Limits:          Limits{ParseMaxBytes: 1 << 20, ParseMaxDepth: 500, ParseMaxTokens: 100000},
@@ -358,6 +359,10 @@ func TestValidationErrors(t *testing.T) {
 		{"size zero", withTop("worker:", "  duckdb_memory_limit: 0"), 9, "worker.duckdb_memory_limit", "must be greater than zero"},
 		{"size negative", withTop("max_message_bytes: -5MB"), 8, "max_message_bytes", `invalid size "-5MB"`},
 		{"timeout zero", withTop("routing:", "  worker_timeout: 0s"), 9, "routing.worker_timeout", "must be greater than zero"},
+		{"verify fraction above 1", withTop("routing:", "  verify_fraction: 1.5"), 9, "routing.verify_fraction", "must be from 0 to 1, got 1.5"},
+		{"verify fraction negative", withTop("routing:", "  verify_fraction: -0.1"), 9, "routing.verify_fraction", "must be from 0 to 1"},
+		{"verify fraction text", withTop("routing:", "  verify_fraction: often"), 9, "routing.verify_fraction", `want a number, got "often"`},
+		{"verify rate zero", withTop("routing:", "  verify_max_per_minute: 0"), 9, "routing.verify_max_per_minute", "must be 1 to 100000, got 0"},
 		{"duration without unit", withTop("routing:", "  worker_timeout: 30"), 9, "routing.worker_timeout", "duration 30 needs a unit"},
 		{"duration negative", withTop("routing:", "  max_staleness: -2h"), 9, "routing.max_staleness", "must not be negative, got -2h"},
 		{"duration unit", withTop("routing:", "  privilege_cache_ttl: 3 fortnights"), 9, "routing.privilege_cache_ttl", `unknown unit "fortnights"`},

@@ -339,7 +339,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(n.Value)
-	case reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
+	case reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.fail(path, n.Line, "want %s, got %s", kindName(v.Type()), quoteShort(n.Value))
 		}
@@ -398,6 +398,8 @@ func kindName(t reflect.Type) string {
 		return "true or false"
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		return "an integer"
+	case reflect.Float64:
+		return "a number"
 	case reflect.String:
 		return "a string"
 	case reflect.Slice:

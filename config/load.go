@@ -21,21 +21,25 @@ const (
 
 // Defaults for the remaining settings (docs/configuration.md, which config/docs_test.go checks against them).
 const (
-	defaultDataDir           = "./data"
-	defaultS3Region          = "us-east-1"
-	defaultCacheMaxBytes     = 10 * GB
-	defaultDuckDBMemory      = 2 * GB
-	defaultConcurrency       = 8
-	defaultWorkerTimeout     = Duration(5 * time.Second)
-	defaultFinishMaxRows     = 100_000
-	defaultPrivilegeCacheTTL = Duration(30 * time.Second)
-	defaultResultCacheBytes  = 64 * MB
-	defaultMaxMessageBytes   = 64 * MB
-	defaultParseMaxBytes     = ByteSize(parselimit.DefaultMaxBytes)
-	defaultParseMaxDepth     = parselimit.DefaultMaxDepth
-	defaultParseMaxTokens    = parselimit.DefaultMaxTokens
-	defaultBuildTimezone     = "UTC"
-	defaultAuthRefresh       = Duration(time.Minute)
+	defaultDataDir       = "./data"
+	defaultS3Region      = "us-east-1"
+	defaultCacheMaxBytes = 10 * GB
+	defaultDuckDBMemory  = 2 * GB
+	defaultConcurrency   = 8
+	defaultWorkerTimeout = Duration(5 * time.Second)
+	defaultFinishMaxRows = 100_000
+	// One hit in a hundred is checked against the warehouse, at most one a
+	// second per proxy.
+	defaultVerifyFraction     = 0.01
+	defaultVerifyMaxPerMinute = 60
+	defaultPrivilegeCacheTTL  = Duration(30 * time.Second)
+	defaultResultCacheBytes   = 64 * MB
+	defaultMaxMessageBytes    = 64 * MB
+	defaultParseMaxBytes      = ByteSize(parselimit.DefaultMaxBytes)
+	defaultParseMaxDepth      = parselimit.DefaultMaxDepth
+	defaultParseMaxTokens     = parselimit.DefaultMaxTokens
+	defaultBuildTimezone      = "UTC"
+	defaultAuthRefresh        = Duration(time.Minute)
 )
 
 // Load reads, completes and validates the configuration file at path. On failure the error
@@ -136,6 +140,8 @@ func applyDefaults(c *Config, src *source) {
 	defaultValue(src, "routing.privilege_cache_ttl", &c.Routing.PrivilegeCacheTTL, defaultPrivilegeCacheTTL)
 	defaultValue(src, "routing.result_cache_bytes", &c.Routing.ResultCacheBytes, defaultResultCacheBytes)
 	defaultValue(src, "routing.finish_max_rows", &c.Routing.FinishMaxRows, defaultFinishMaxRows)
+	defaultValue(src, "routing.verify_fraction", &c.Routing.VerifyFraction, defaultVerifyFraction)
+	defaultValue(src, "routing.verify_max_per_minute", &c.Routing.VerifyMaxPerMinute, defaultVerifyMaxPerMinute)
 	defaultValue(src, "max_message_bytes", &c.MaxMessageBytes, defaultMaxMessageBytes)
 	defaultValue(src, "limits.parse_max_bytes", &c.Limits.ParseMaxBytes, defaultParseMaxBytes)
 	defaultValue(src, "limits.parse_max_depth", &c.Limits.ParseMaxDepth, defaultParseMaxDepth)

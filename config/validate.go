@@ -148,7 +148,17 @@ func (v *validator) routing() {
 	if r.FinishMaxRows < 0 || r.FinishMaxRows > maxFinishRows {
 		v.addf("routing.finish_max_rows", "must be 0 to %d, got %d", maxFinishRows, r.FinishMaxRows)
 	}
+	if r.VerifyFraction < 0 || r.VerifyFraction > 1 || r.VerifyFraction != r.VerifyFraction {
+		v.addf("routing.verify_fraction", "must be from 0 to 1, got %v", r.VerifyFraction)
+	}
+	if r.VerifyMaxPerMinute < 1 || r.VerifyMaxPerMinute > maxVerifyPerMinute {
+		v.addf("routing.verify_max_per_minute", "must be 1 to %d, got %d", maxVerifyPerMinute, r.VerifyMaxPerMinute)
+	}
 }
+
+// maxVerifyPerMinute bounds routing.verify_max_per_minute: each check runs
+// the statement on the warehouse again.
+const maxVerifyPerMinute = 100_000
 
 // maxFinishRows bounds routing.finish_max_rows: the core's rows are written
 // into one statement's text, which Postgres takes up to 1GB.

@@ -21,6 +21,11 @@ const (
 	// if any, keeps serving; or a broken file took the active version out of service
 	// (State.Broken), and nothing serves until the rebuild.
 	StatusFailed Status = "failed"
+	// StatusQuarantined: a hit checked against the warehouse disagreed with it
+	// while the source tables had not changed since the build, so the version
+	// was taken out of service everywhere (LastError names the first
+	// differing row) and the rollup is rebuilt in full.
+	StatusQuarantined Status = "quarantined"
 	// StatusStale: a refresh is due (a schedule fired, the refresh key changed, or it was
 	// requested) and queued; the active version keeps serving until it completes.
 	StatusStale Status = "stale"
@@ -123,6 +128,12 @@ type Version struct {
 	Rebuilt []time.Time `json:"rebuilt,omitempty"`
 	// Incremental: the build rebuilt only the partitions inside update_window.
 	Incremental bool `json:"incremental,omitempty"`
+	// Counters are the modification counters of the tables the build read
+	// (Counters), taken just before its snapshot: while they have not moved,
+	// the warehouse still holds the rows the version was built from, and a
+	// hit checked against it must agree (continuous verification). nil when
+	// a table had none.
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // Files lists the storage keys of the version's partitions.
@@ -258,8 +269,8 @@ func (s *State) LastBroken() *BrokenVersion {
 // BrokenFileOf returns a file of v that was found broken in an earlier version (an
 // incremental build carries partitions forward), or "".
 func (s *State) BrokenFileOf(v *Version) string {
-	for _, b := range s.Broken {
-		if v.Partition(b.File) != nil {
+	for i := range s.Broken {
+		if b := &s.Broken[i]; b.carries(v) {
 			return b.File
 		}
 	}

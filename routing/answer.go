@@ -57,6 +57,7 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params 
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
+	a.router.verify(&d, a.sql, a.tree, sess, params)
 	return &proxy.Result{Rows: &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: a.router.hits.WithLabelValues(d.Rollup, modeDuckDB)}, Tag: "SELECT"}, nil
 }
 

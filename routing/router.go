@@ -45,6 +45,9 @@ type Options struct {
 	// Registerer receives pgrollup_rollup_hits_total and
 	// pgrollup_rollup_misses_total; nil uses a private registry.
 	Registerer prometheus.Registerer
+	// Verify checks a sample of hits against the warehouse (verify.go);
+	// nil checks none.
+	Verify *Verifier
 }
 
 // Router decides statements against the current catalog snapshot.
@@ -121,6 +124,7 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		// Every rollup's hit series exists from the start, at 0, so that a
 		// rate over it is defined before its first hit.
 		r.hits.WithLabelValues(rs.Def.Name, modeDuckDB)
+		r.opts.Verify.Series(rs.Def.Name)
 		if r.opts.FinishMaxRows > 0 {
 			r.hits.WithLabelValues(rs.Def.Name, modeFinished)
 		}

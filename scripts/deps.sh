@@ -26,9 +26,11 @@
 #              create a database with it)                       localedef
 #   minio      the MinIO server of the S3 tests (internal/minio) built from its Go module
 #              into its cache folder by `go run ./internal/minio/build`
+#   helm       helm, pinned (the chart test, deploy/helm), built from its Go module with
+#              `go install` into $XDG_CACHE_HOME/pgrollup/helm/VERSION
 #
 # Runs apt-get (one update, then install) as root, through sudo when not root,
-# and otherwise fails naming what is missing. MinIO is built after the packages,
+# and otherwise fails naming what is missing. MinIO and helm are built after the packages,
 # once per machine (minutes, with a progress line every 15 s), here rather than in
 # the tests so that no test deadline includes it; a file lock in its cache folder
 # keeps two builds from running at once. Safe to run any number of times.
@@ -37,13 +39,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GO=${GO:-go}
 
-all_groups=(toolchain postgres pgbouncer java python node nats prometheus locales minio)
+all_groups=(toolchain postgres pgbouncer java python node nats prometheus locales minio helm)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | locales | minio) ;;
+	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | locales | minio | helm) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -98,6 +100,11 @@ node_pg_version=8.13.1
 node_pg_cursor_version=2.12.1
 node_dir=${XDG_CACHE_HOME:-$HOME/.cache}/pgrollup/node/pg-$node_pg_version-cursor-$node_pg_cursor_version
 
+# The helm the chart test runs, pinned; deploy/helm/chart_test.go names the
+# same folder (or $PGROLLUP_HELM_CACHE).
+helm_version=v4.3.2
+helm_dir=${PGROLLUP_HELM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgrollup/helm/$helm_version}
+
 check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	local record=$1
 	if want toolchain; then
@@ -149,6 +156,37 @@ build_minio() {
 	local started=$SECONDS
 	(cd "$root" && "$GO" run ./internal/minio/build)
 	echo "scripts/deps.sh: MinIO built in $((SECONDS - started))s" >&2
+}
+
+# build_helm builds the pinned helm into its cache folder unless it is there:
+# quiet then. As with MinIO: outside this module (helm never enters go.mod),
+# into a private GOBIN renamed into place, under a file lock so that two
+# builds never run at once.
+build_helm() {
+	if [[ -x $helm_dir/helm ]]; then
+		return 0
+	fi
+	mkdir -p "$helm_dir"
+	exec 9>"$helm_dir/.build.lock"
+	flock 9
+	if [[ -x $helm_dir/helm ]]; then # built while this one waited
+		exec 9>&-
+		return 0
+	fi
+	echo "scripts/deps.sh: building helm $helm_version for the chart test (once per machine; minutes)" >&2
+	local started=$SECONDS work gobin
+	work=$(mktemp -d)
+	gobin=$(mktemp -d "$helm_dir/.gobin-XXXXXX")
+	if ! (cd "$work" && GOBIN=$gobin GOFLAGS=-mod=mod GO111MODULE=on GOWORK=off "$GO" install "helm.sh/helm/v4/cmd/helm@$helm_version"); then
+		rm -rf "$work" "$gobin"
+		exec 9>&-
+		echo "scripts/deps.sh: go install helm.sh/helm/v4/cmd/helm@$helm_version failed (is the Go module proxy reachable?)" >&2
+		return 1
+	fi
+	mv "$gobin/helm" "$helm_dir/helm"
+	rm -rf "$work" "$gobin"
+	exec 9>&-
+	echo "scripts/deps.sh: helm built in $((SECONDS - started))s" >&2
 }
 
 # install_packages installs the missing Debian packages, if any.
@@ -248,4 +286,7 @@ if want locales; then
 fi
 if want minio; then
 	build_minio
+fi
+if want helm; then
+	build_helm
 fi

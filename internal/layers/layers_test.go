@@ -41,7 +41,7 @@ var layers = [][]string{
 	{"internal/app", "advise"},
 	{"internal/app/serve"},
 	// Binaries, benchmarks, the demo and the end-to-end tests.
-	{"cmd/...", "bench/...", "demo", "e2e"},
+	{"cmd/...", "bench/...", "demo", "e2e", "deploy/helm"},
 }
 
 // workerMustNotLink are packages pgrollup-worker has no use for: they would

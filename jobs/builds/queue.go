@@ -23,6 +23,9 @@ const (
 	// ReasonBrokenFile: a file of the active version was found missing, corrupt
 	// or unreadable, which took the version out of service.
 	ReasonBrokenFile = "broken_file"
+	// ReasonMismatch: a hit checked against the warehouse disagreed with the
+	// active version, which quarantined it (rollup.State.MarkQuarantined).
+	ReasonMismatch = "verify_mismatch"
 	// ReasonWindow: the refresh key did not change, but a clock-relative filter
 	// now folds to another bound than the active version's: the window moved.
 	ReasonWindow = "window"

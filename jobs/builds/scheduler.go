@@ -225,7 +225,11 @@ func (s *Scheduler) check(ctx context.Context, t Target) error {
 		if due := b.At.Add(brokenBackoff(st.Broken, b.At)); now.Before(due) {
 			return nil
 		}
-		_, err := s.enqueue(ctx, t, ReasonBrokenFile, b.At, "broken."+b.Version, false)
+		reason := ReasonBrokenFile
+		if b.Kind == rollup.KindMismatch {
+			reason = ReasonMismatch
+		}
+		_, err := s.enqueue(ctx, t, reason, b.At, "broken."+b.Version, false)
 		return err
 	}
 	base := st.Active.Started

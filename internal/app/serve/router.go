@@ -24,6 +24,8 @@ type router struct {
 	*routing.Router
 	pool *pgxpool.Pool
 	exec *proxyExecutor
+	// verifier checks a sample of hits; a reload changes its budget.
+	verifier *routing.Verifier
 	// stopWatch ends the context watch's polling before the pool closes.
 	stopWatch context.CancelFunc
 	loaded    atomic.Bool
@@ -76,6 +78,8 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	go watch.Run(watchCtx)
 	misses := routing.NewMisses(routing.DefaultMissShapes)
+	verifier := newVerifier(cfg, pool, cached, b, reg, log)
+	go verifier.Run(watchCtx)
 	r := &router{
 		Router: routing.NewRouter(&rewrite.Catalog{}, routing.Options{
 			Executor:      cached,
@@ -85,10 +89,12 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 			Statuses:      func() []routing.RollupStatus { return rollupStatuses(b.Rollups()) },
 			Misses:        misses,
 			Registerer:    reg,
+			Verify:        verifier,
 		}),
 		misses:    misses,
 		pool:      pool,
 		exec:      exec,
+		verifier:  verifier,
 		stopWatch: stopWatch,
 		reloads:   make(chan *config.Config, 1),
 	}
@@ -164,6 +170,7 @@ func (r *router) follow(ctx context.Context, cfg *config.Config, log *slog.Logge
 			}
 			cfg, tables, bytewise, defs = next, t, bw, nextDefs
 			r.SetRollupOnly(cfg.Routing.RollupOnly)
+			r.verifier.SetBudget(cfg.Routing.VerifyFraction, cfg.Routing.VerifyMaxPerMinute)
 			log.Info("catalog reloaded", "rollups", len(defs), "tables", len(tables), "rollup_only", cfg.Routing.RollupOnly)
 		case <-ctx.Done():
 			return
