@@ -140,7 +140,7 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	if !sameColumns(d.Columns, a.decision.Columns) {
 		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
 	}
-	text, err := rowsAsText(ctx, exec, &d, a.maxRows)
+	text, err := rowsAsText(ctx, exec, &d, finishSettings(), a.maxRows, func() error { return finishTooLarge{a.maxRows} })
 	if err != nil {
 		return "", nil, err
 	}
@@ -153,21 +153,20 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 }
 
 // rowsAsText runs a rollup decision and returns its rows as Postgres's
-// text of each value (nil is NULL) under finishSettings, for writing into
-// a statement; more than maxRows rows (0: no bound) is finishTooLarge.
-func rowsAsText(ctx context.Context, exec executor.Executor, d *rewrite.Decision, maxRows int) ([][]*string, error) {
+// text of each value (nil is NULL) under set; more than maxRows rows (0:
+// no bound) is the error over gives.
+func rowsAsText(ctx context.Context, exec executor.Executor, d *rewrite.Decision, set pgfmt.Settings, maxRows int, over func() error) ([][]*string, error) {
 	rows, err := exec.Query(ctx, executorQuery(d))
 	if err != nil {
 		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
 	defer conv.Close()
-	set := finishSettings()
 	var text [][]*string
 	var buf []byte
 	for conv.Next() {
 		if maxRows > 0 && len(text) >= maxRows {
-			return nil, finishTooLarge{maxRows}
+			return nil, over()
 		}
 		vals := conv.Values()
 		row := make([]*string, len(vals))

@@ -72,7 +72,7 @@ func (a *topNAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params []
 	if !sameColumns(inner.Columns, a.inner.Columns) {
 		return nil, fmt.Errorf("rollup %s now describes the top-N subquery differently", inner.Rollup)
 	}
-	keys, err := rowsAsText(ctx, exec, &inner, 0)
+	keys, err := rowsAsText(ctx, exec, &inner, finishSettings(), 0, nil)
 	if err != nil {
 		return nil, err
 	}

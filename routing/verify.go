@@ -329,34 +329,11 @@ func (v *Verifier) rollupRows(ctx context.Context, j *verifyJob) ([][]*string, e
 	if err != nil {
 		return nil, fmt.Errorf("session settings: %w", err)
 	}
-	d := &j.decision
-	rows, err := v.o.Executor.Query(ctx, executorQuery(d))
+	rows, err := rowsAsText(ctx, v.o.Executor, &j.decision, set, verifyMaxRows, func() error { return fmt.Errorf("more than %d rows", verifyMaxRows) })
 	if err != nil {
 		return nil, fmt.Errorf("rollup query: %w", err)
 	}
-	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
-	defer conv.Close()
-	var out [][]*string
-	var buf []byte
-	for conv.Next() {
-		if len(out) >= verifyMaxRows {
-			return nil, fmt.Errorf("more than %d rows", verifyMaxRows)
-		}
-		vals := conv.Values()
-		row := make([]*string, len(vals))
-		for i, val := range vals {
-			if val == nil {
-				continue
-			}
-			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, val, &set); err != nil {
-				return nil, fmt.Errorf("column %s: %w", d.Columns[i].Name, err)
-			}
-			s := string(buf)
-			row[i] = &s
-		}
-		out = append(out, row)
-	}
-	return out, conv.Err()
+	return rows, nil
 }
 
 // verifySettings are the session's output settings with all float digits,
