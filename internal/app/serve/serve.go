@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Ready:    func() bool { return srv.Ready() && rt.Ready() && b.Ready() },
+			Details:  rt.exec.Details,
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
 			API:      b.APIHandler(),
