@@ -47,6 +47,14 @@ func scaleRollups() []any {
 func writeScaleConfig(t *testing.T, dir, name, natsURL string, storage map[string]any, extra map[string]any) *scaleProc {
 	t.Helper()
 	p := &scaleProc{name: name, port: mustFreePort(t), admin: mustFreePort(t)}
+	p.write(t, dir, natsURL, storage, extra)
+	return p
+}
+
+// write writes the process's config again, on the same ports (a reload).
+func (p *scaleProc) write(t *testing.T, dir, natsURL string, storage map[string]any, extra map[string]any) {
+	t.Helper()
+	name := p.name
 	cfg := map[string]any{
 		"listen":    net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)),
 		"warehouse": map[string]any{"dsn": env.pg.DSN(dbMain)},
@@ -72,7 +80,6 @@ func writeScaleConfig(t *testing.T, dir, name, natsURL string, storage map[strin
 	if err := os.WriteFile(p.cfgFile, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // adminAddr is the process's admin listener.
