@@ -95,6 +95,7 @@ type haPhase struct {
 	benchTx, benchFailedRuns, benchRuns int64
 	hits                                float64
 	seconds                             float64
+	benchFailure                        atomic.Pointer[string] // the first failed run's output
 }
 
 // haLoad runs the BI-shaped client and pgbench through the balancer until
@@ -106,9 +107,9 @@ type haLoad struct {
 	wg      sync.WaitGroup
 }
 
-// haBIStatements are what the BI-shaped client asks, with the warehouse's
-// answers: topologyStatements(n) answers the same rows for every n, and a
-// new n is a new statement text, which no result cache holds.
+// bi is the BI-shaped client: it asks topologyStatements(n) for ever new n
+// (a new text, which no result cache holds, with the same rows as want),
+// alternating the simple and extended protocols, and reconnects on errors.
 func (l *haLoad) bi(t *testing.T, want []string) {
 	defer l.wg.Done()
 	ctx := context.Background()
@@ -207,6 +208,8 @@ func (l *haLoad) pgbench(t *testing.T, bin, script string) {
 			atomic.AddInt64(&ph.benchTx, n)
 		}
 		if err != nil {
+			msg := fmt.Sprintf("%v: %s", err, tail(out, 5))
+			ph.benchFailure.CompareAndSwap(nil, &msg)
 			atomic.AddInt64(&ph.benchFailedRuns, 1)
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -457,6 +460,9 @@ backend proxies
 	for _, p := range phases {
 		t.Logf("%-22s %6.1f %9d %7d %6d %9d %5d of %4d %7.0f", p.name, p.seconds, p.biQueries, p.biErrors, p.biWrong,
 			p.benchTx, p.benchFailedRuns, p.benchRuns, p.hits)
+		if f := p.benchFailure.Load(); f != nil {
+			t.Logf("%s: a pgbench run failed: %s", p.name, *f)
+		}
 		if p.biWrong != 0 {
 			t.Errorf("phase %s: %d wrong answers", p.name, p.biWrong)
 		}
@@ -465,7 +471,7 @@ backend proxies
 		}
 	}
 	if phases[0].biErrors != 0 || phases[0].benchFailedRuns != 0 {
-		t.Errorf("errors with every process up: %+v", *phases[0])
+		t.Errorf("errors with every process up: %d BI errors, %d pgbench runs failed", phases[0].biErrors, phases[0].benchFailedRuns)
 	}
 	// Every rollup still has the version built at the start: nothing was
 	// built again by a restart, a reload or the NATS outage.

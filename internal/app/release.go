@@ -2,15 +2,21 @@ package app
 
 import "runtime/debug"
 
-// Release names the build this binary was made from: the module version
-// and, when Go recorded it, the VCS revision (with "+dirty" for a modified
-// tree). Proxies and workers compare releases before a worker answers a
-// proxy's rollup queries, since their rollup files and SQL may differ.
+// Release names the build this binary was made from (releaseOf its build
+// information). Proxies and workers compare releases before a worker
+// answers a proxy's rollup queries, since their rollup files and SQL may
+// differ.
 func Release() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
 	}
+	return releaseOf(info)
+}
+
+// releaseOf is the release of a build: the module version and, when Go
+// recorded it, the VCS revision (with "+dirty" for a modified tree).
+func releaseOf(info *debug.BuildInfo) string {
 	r := info.Main.Version
 	if r == "" {
 		r = "(devel)"

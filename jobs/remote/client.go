@@ -104,7 +104,7 @@ func (c *Client) Query(ctx context.Context, d *executor.Query) (executor.Rows, e
 		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	inbox := c.nc.NewInbox()
-	mb := &mailbox{signal: make(chan struct{}, 1)}
+	mb := &mailbox{signal: make(chan struct{}, 1), connected: c.nc.IsConnected}
 	// A callback subscription rather than a synchronous one: the latter
 	// allocates a channel of nats.Options.SubChanLen (64k) messages per
 	// statement, while flow control bounds what can queue here anyway.

@@ -94,7 +94,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := NewClient(nc, ClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond})
+	c := NewClient(nc, ClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond, Release: jobstest.WorkerRelease})
 	ping := jobstest.Query(`SELECT count(*) FROM %s`, []string{"tiny/part.parquet"}, "count")
 
 	t.Run("before the first row", func(t *testing.T) {
@@ -318,7 +318,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
+	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond, Release: jobstest.WorkerRelease})
 	type proxied struct {
 		conn *pgx.Conn
 		reg  *prometheus.Registry
@@ -433,4 +433,63 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 
 	kill(t, ns)
 	check("NATS stopped", false)
+}
+
+// TestQueryFaultNATSStoppedBeforeRows: a statement whose worker took it but
+// sent no rows yet fails as soon as the connection to NATS is lost, not
+// after four silent heartbeats, so that it falls back at once.
+func TestQueryFaultNATSStoppedBeforeRows(t *testing.T) {
+	natsURL, ns := jobstest.NATSServer(t)
+	storage, err := rollup.NewFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), "tiny.parquet"), `SELECT i AS id FROM range(10) r(i)`)
+	duck, err := duck.Open(1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	cache, err := cache.New(cache.Options{Storage: storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wnc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wnc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	qs, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := NewClient(nc, ClientOptions{Timeout: 20 * time.Second, Heartbeat: 2 * time.Second})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Query(context.Background(), jobstest.Query(slowSQL, []string{"tiny.parquet"}, "sum"))
+		done <- err
+	}()
+	jobstest.WaitFor(t, 5*time.Second, "the worker to take the query", func() bool { return qs.Stats().Active == 1 })
+	kill(t, ns)
+	stopped := time.Now()
+	select {
+	case err := <-done:
+		if r := jobstest.ReasonOf(err); r != executor.FallbackNATSDown {
+			t.Errorf("err = %v (%s), want %s", err, r, executor.FallbackNATSDown)
+		}
+		if el := time.Since(stopped); el > time.Second {
+			t.Errorf("noticed after %s; four heartbeats are 8s", el)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the query still waits 15s after NATS was stopped")
+	}
+	cancel()
+	waitIdle(t, qs, 15*time.Second)
 }
