@@ -143,7 +143,7 @@ func (l *haLoad) bi(t *testing.T, want []string) {
 		}
 		for i, sql := range topologyStatements(n) {
 			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			got, err := haQueryText(qctx, conn, sql, mode)
+			got, err := renderQuery(qctx, conn, sql, mode)
 			cancel()
 			atomic.AddInt64(&ph.biQueries, 1)
 			if err != nil {
@@ -158,29 +158,6 @@ func (l *haLoad) bi(t *testing.T, want []string) {
 			}
 		}
 	}
-}
-
-// haQueryText is queryText without a test to fail: the load tells errors
-// from wrong answers.
-func haQueryText(ctx context.Context, conn *pgx.Conn, sql string, mode pgx.QueryExecMode) (string, error) {
-	rows, err := conn.Query(ctx, sql, mode)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	// As queryText renders them.
-	var b strings.Builder
-	for _, f := range rows.FieldDescriptions() {
-		fmt.Fprintf(&b, "%s:%d ", f.Name, f.DataTypeOID)
-	}
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&b, "\n%v", vals)
-	}
-	return b.String(), rows.Err()
 }
 
 var haPgbenchProcessed = regexp.MustCompile(`number of transactions actually processed: (\d+)`)

@@ -24,7 +24,7 @@ type scaleProc struct {
 	port, admin   int
 }
 
-// scaleRollups are the topology's rollups (as TestTopologyScaledOut's):
+// scaleRollups are the rollups of the scaled-out topology tests:
 // opsRollup and topologyQtyRollup, which topologyStatements read.
 func scaleRollups() []any {
 	return []any{

@@ -150,20 +150,22 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 	})
 }
 
-// TestQueryFaultNATSStopped: with the NATS server gone, statements fail at
-// once (and fall back), and an answer in flight ends in an error.
-func TestQueryFaultNATSStopped(t *testing.T) {
+// externalWorker starts an external NATS server and a query server on it
+// over a file:// storage holding name, a Parquet file of query's rows; it
+// returns the server's URL and process, and the query server.
+func externalWorker(t *testing.T, name, query string) (string, *exec.Cmd, *Server) {
+	t.Helper()
 	natsURL, ns := jobstest.NATSServer(t)
 	storage, err := rollup.NewFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), "big.parquet"), `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
+	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), name), query)
 	duck, err := duck.Open(1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer duck.Close()
+	t.Cleanup(func() { duck.Close() })
 	cache, err := cache.New(cache.Options{Storage: storage})
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +174,20 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wnc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck}); err != nil {
+	qs, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck})
+	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cancel(); qs.Wait(); wnc.Close() })
+	return natsURL, ns, qs
+}
+
+// TestQueryFaultNATSStopped: with the NATS server gone, statements fail at
+// once (and fall back), and an answer in flight ends in an error.
+func TestQueryFaultNATSStopped(t *testing.T) {
+	natsURL, ns, _ := externalWorker(t, "big.parquet", `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -439,32 +449,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 // sent no rows yet fails as soon as the connection to NATS is lost, not
 // after four silent heartbeats, so that it falls back at once.
 func TestQueryFaultNATSStoppedBeforeRows(t *testing.T) {
-	natsURL, ns := jobstest.NATSServer(t)
-	storage, err := rollup.NewFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), "tiny.parquet"), `SELECT i AS id FROM range(10) r(i)`)
-	duck, err := duck.Open(1<<30, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer duck.Close()
-	cache, err := cache.New(cache.Options{Storage: storage})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wnc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wnc.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	qs, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck})
-	if err != nil {
-		t.Fatal(err)
-	}
+	natsURL, ns, qs := externalWorker(t, "tiny.parquet", `SELECT i AS id FROM range(10) r(i)`)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -490,6 +475,5 @@ func TestQueryFaultNATSStoppedBeforeRows(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the query still waits 15s after NATS was stopped")
 	}
-	cancel()
 	waitIdle(t, qs, 15*time.Second)
 }

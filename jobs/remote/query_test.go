@@ -341,14 +341,7 @@ func TestQueryNoWorker(t *testing.T) {
 func TestQueryBusyWorkers(t *testing.T) {
 	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1, Name: "one"}, client: ClientOptions{Timeout: 300 * time.Millisecond}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
-	ctx, cancel := context.WithCancel(context.Background())
-	slow := make(chan error, 1)
-	go func() {
-		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
-		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
-		slow <- err
-	}()
-	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	cancel, slow := e.occupy(t, key)
 	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
 	if jobstest.ReasonOf(err) != executor.FallbackWorkersBusy {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkersBusy)
@@ -494,6 +487,21 @@ func TestQueryServerShutdown(t *testing.T) {
 	}
 }
 
+// occupy runs a query that never ends on the worker, until cancel; slow
+// gets its error then.
+func (e *queryEnv) occupy(t *testing.T, key string) (cancel func(), slow <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
+		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
+		done <- err
+	}()
+	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	return cancel, done
+}
+
 // TestQueryWorkerOfAnotherRelease: a worker refuses a proxy of another
 // release with an error naming both; with a worker of the proxy's release
 // in the queue group too, every query is answered by that one.
@@ -536,14 +544,7 @@ func TestQueryWorkerOfAnotherRelease(t *testing.T) {
 func TestQueryAcceptTimeout(t *testing.T) {
 	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1}, client: ClientOptions{Timeout: 5 * time.Second, AcceptTimeout: 200 * time.Millisecond}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
-	ctx, cancel := context.WithCancel(context.Background())
-	slow := make(chan error, 1)
-	go func() {
-		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
-		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
-		slow <- err
-	}()
-	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	cancel, slow := e.occupy(t, key)
 	started := time.Now()
 	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
 	if jobstest.ReasonOf(err) != executor.FallbackWorkersBusy {
