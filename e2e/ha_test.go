@@ -160,6 +160,13 @@ func (l *haLoad) bi(t *testing.T, want []string) {
 	}
 }
 
+// haServerEnded matches a tcplog line whose termination state says the
+// server side ended or refused the connection.
+var haServerEnded = regexp.MustCompile(` (SC|SD|SH|sC|sQ|sH|PC|RC|IC|KC) `)
+
+// haTermination is a tcplog line's termination state.
+var haTermination = regexp.MustCompile(` ([-A-Za-z]{2}) \d+/\d+/\d+/\d+/\d+ \d+/\d+`)
+
 var haPgbenchProcessed = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
 
 // pgbench runs one-second pgbench runs, a new connection per transaction
@@ -297,7 +304,10 @@ func TestHAScaledOut(t *testing.T) {
 	haPort := mustFreePort(t)
 	haCfg := fmt.Sprintf(`global
   maxconn 200
+  log stderr format raw local0
 defaults
+  log global
+  option tcplog
   mode tcp
   timeout connect 2s
   timeout client 60s
@@ -434,6 +444,19 @@ backend proxies
 	load.wg.Wait()
 	ha.kill() // haproxy ends on a signal, which stop would take for a failure
 
+	// Connections the balancer ended on the server's side (tcplog's
+	// termination states), to tell why a client lost its connection.
+	var serverSide []string
+	states := map[string]int{}
+	for _, line := range strings.Split(string(ha.log.Bytes()), "\n") {
+		if m := haTermination.FindStringSubmatch(line); m != nil {
+			states[m[1]]++
+		}
+		if haServerEnded.MatchString(line) {
+			serverSide = append(serverSide, line)
+		}
+	}
+	t.Logf("haproxy's connections by termination state %v; ended on the server's side: %d, the first: %q", states, len(serverSide), serverSide[:min(len(serverSide), 5)])
 	for _, p := range procs[:2] {
 		body := scrape(t, p)
 		t.Logf("%s since its last start: %s", p.name, strings.Join(strings.Fields(grepMetric(body, "pgrollup_worker_fallbacks_total")), " "))
