@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pgrollup/pgrollup/internal/parselimit"
@@ -11,21 +14,22 @@ type Config struct {
 	// Path is the file the configuration was loaded from; empty when parsed from memory.
 	Path string `yaml:"-"`
 
-	Listen          string    `yaml:"listen"`
-	Warehouse       Warehouse `yaml:"warehouse"`
-	NATS            NATS      `yaml:"nats"`
-	DataDir         string    `yaml:"data_dir"`
-	Storage         Storage   `yaml:"storage"`
-	Worker          Worker    `yaml:"worker"`
-	Routing         Routing   `yaml:"routing"`
-	TLS             TLS       `yaml:"tls"`
-	Auth            Auth      `yaml:"auth"`
-	MaxMessageBytes ByteSize  `yaml:"max_message_bytes"`
-	Limits          Limits    `yaml:"limits"`
-	BuildTimezone   string    `yaml:"build_timezone"`
-	Admin           Admin     `yaml:"admin"`
-	Tables          []Table   `yaml:"tables"`
-	Rollups         []Rollup  `yaml:"rollups"`
+	Listen          string        `yaml:"listen"`
+	Warehouse       Warehouse     `yaml:"warehouse"`
+	NATS            NATS          `yaml:"nats"`
+	DataDir         string        `yaml:"data_dir"`
+	Storage         Storage       `yaml:"storage"`
+	Worker          Worker        `yaml:"worker"`
+	Routing         Routing       `yaml:"routing"`
+	ProxyProtocol   ProxyProtocol `yaml:"proxy_protocol"`
+	TLS             TLS           `yaml:"tls"`
+	Auth            Auth          `yaml:"auth"`
+	MaxMessageBytes ByteSize      `yaml:"max_message_bytes"`
+	Limits          Limits        `yaml:"limits"`
+	BuildTimezone   string        `yaml:"build_timezone"`
+	Admin           Admin         `yaml:"admin"`
+	Tables          []Table       `yaml:"tables"`
+	Rollups         []Rollup      `yaml:"rollups"`
 
 	// src remembers the line of every field so that Validate can name it; nil for a
 	// Config assembled in Go.
@@ -87,6 +91,61 @@ type Routing struct {
 	// VerifyMaxPerMinute bounds those checks per proxy; samples beyond it
 	// are dropped.
 	VerifyMaxPerMinute int `yaml:"verify_max_per_minute"`
+	// AnswerOn says who answers rollup queries when nats.url is set: auto
+	// (workers that take the query within a short deadline, else this
+	// proxy's own DuckDB), local (always this proxy) or workers (only
+	// workers; without one the statement goes to the warehouse). Without
+	// nats.url the proxy always answers itself.
+	AnswerOn string `yaml:"answer_on"`
+}
+
+// Who answers rollup queries, for Routing.AnswerOn.
+const (
+	AnswerAuto    = "auto"
+	AnswerLocal   = "local"
+	AnswerWorkers = "workers"
+)
+
+// ProxyProtocol configures PROXY protocol (v1 and v2) on the client
+// listener, as a TCP load balancer such as HAProxy's send-proxy-v2 sends it:
+// connections from Trusted addresses must start with a PROXY header, whose
+// source address the proxy then takes for the client's. Empty: off.
+type ProxyProtocol struct {
+	// Trusted are the balancers' addresses, as CIDR prefixes or single
+	// addresses; a connection from elsewhere that sends a header is refused.
+	Trusted []string `yaml:"trusted,omitempty"`
+}
+
+// Prefixes are the Trusted entries as prefixes; a single address is a
+// prefix of its full length. A Config from Load has valid entries.
+func (p ProxyProtocol) Prefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(p.Trusted))
+	for i, s := range p.Trusted {
+		pr, err := parseTrusted(s)
+		if err != nil {
+			return nil, fmt.Errorf("proxy_protocol.trusted[%d]: %w", i, err)
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+// parseTrusted reads one entry of proxy_protocol.trusted: a CIDR prefix
+// (10.0.0.0/8) or a single address (10.0.0.7).
+func parseTrusted(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("want a CIDR prefix such as 10.0.0.0/8 or an address, got %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR prefix such as 10.0.0.0/8 or an address, got %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Limits bound what the proxy takes on for one statement (README, "Statement limits"):

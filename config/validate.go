@@ -41,6 +41,7 @@ func (c *Config) validate() Errors {
 	v.routing()
 	v.tls()
 	v.auth()
+	v.proxyProtocol()
 	v.positiveSize("max_message_bytes", c.MaxMessageBytes)
 	v.limits()
 	v.zone("build_timezone", c.BuildTimezone)
@@ -145,6 +146,11 @@ func (v *validator) routing() {
 	}
 	v.notNegative("routing.max_staleness", r.MaxStaleness)
 	v.notNegative("routing.privilege_cache_ttl", r.PrivilegeCacheTTL)
+	switch r.AnswerOn {
+	case AnswerAuto, AnswerLocal, AnswerWorkers:
+	default:
+		v.addf("routing.answer_on", "unknown value %q (want auto, local or workers)", r.AnswerOn)
+	}
 	if r.FinishMaxRows < 0 || r.FinishMaxRows > maxFinishRows {
 		v.addf("routing.finish_max_rows", "must be 0 to %d, got %d", maxFinishRows, r.FinishMaxRows)
 	}
@@ -193,6 +199,14 @@ func (v *validator) tls() {
 	}
 	if t.KeyFile != "" && t.CertFile == "" {
 		v.addf("tls.key_file", "set without tls.cert_file: both are needed for TLS")
+	}
+}
+
+func (v *validator) proxyProtocol() {
+	for i, a := range v.c.ProxyProtocol.Trusted {
+		if _, err := parseTrusted(a); err != nil {
+			v.addf(fmt.Sprintf("proxy_protocol.trusted[%d]", i), "%v", err)
+		}
 	}
 }
 

@@ -230,9 +230,18 @@ func (o *opsProc) waitRebuilt(t *testing.T, ctx context.Context, not string) str
 func queryText(t *testing.T, conn *pgx.Conn, sql string, mode pgx.QueryExecMode) string {
 	t.Helper()
 	ctx := testCtx(t, 30*time.Second)
-	rows, err := conn.Query(ctx, sql, mode)
+	text, err := renderQuery(ctx, conn, sql, mode)
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+	return text
+}
+
+// renderQuery runs sql and renders its columns and rows as queryText does.
+func renderQuery(ctx context.Context, conn *pgx.Conn, sql string, mode pgx.QueryExecMode) (string, error) {
+	rows, err := conn.Query(ctx, sql, mode)
+	if err != nil {
+		return "", err
 	}
 	defer rows.Close()
 	var b strings.Builder
@@ -242,12 +251,9 @@ func queryText(t *testing.T, conn *pgx.Conn, sql string, mode pgx.QueryExecMode)
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		fmt.Fprintf(&b, "\n%v", vals)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return b.String()
+	return b.String(), rows.Err()
 }

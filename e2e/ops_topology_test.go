@@ -105,22 +105,11 @@ func TestTopologyScaledOut(t *testing.T) {
 			"worker": map[string]any{
 				"cache_dir": filepath.Join(dir, name, "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB",
 			},
-			"routing":        map[string]any{"worker_timeout": "5s"},
+			"routing":        map[string]any{"worker_timeout": "5s", "answer_on": "workers"},
 			"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(proxyAdmin)), "token": adminTok},
 			"build_timezone": "UTC",
 			"tables":         []any{map[string]any{"name": "public.items"}},
-			"rollups": []any{
-				map[string]any{
-					"name": opsRollup, "table": "public.items", "dimensions": []string{"category"},
-					"time_dimension": "created_at", "granularity": "day",
-					"measures": []string{"sum(amount)", "count(*)", "sum(qty)"}, "refresh": map[string]any{"every": "1h"},
-				},
-				map[string]any{
-					"name": topologyQtyRollup, "table": "public.items", "dimensions": []string{"qty"},
-					"time_dimension": "created_at", "granularity": "month",
-					"measures": []string{"count(*)", "sum(amount)"}, "refresh": map[string]any{"every": "1h"},
-				},
-			},
+			"rollups":        scaleRollups(),
 		}
 		text, err := yaml.Marshal(cfg)
 		if err != nil {

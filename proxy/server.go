@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,10 @@ type Options struct {
 	TLS *tls.Config
 	// Cleartext decides when a password may be asked for without TLS.
 	Cleartext CleartextPolicy
+	// ProxyTrusted are the load balancers that send a PROXY protocol
+	// header before each client's bytes (proxy_protocol.trusted); a
+	// connection from one must start with one. Empty: none may.
+	ProxyTrusted []netip.Prefix
 	// MaxMessageBytes limits one client message; 0 means 64 MiB.
 	MaxMessageBytes int
 	// Router decides each statement's route; nil passes everything through.

@@ -172,6 +172,11 @@ type upstreamKey struct {
 }
 
 func (s *Server) serveConn(conn net.Conn) {
+	conn, ok := s.acceptProxyHeader(conn)
+	if !ok {
+		s.wg.Done()
+		return
+	}
 	s.newSession(conn).run()
 }
 

@@ -106,6 +106,14 @@ func (s *session) fail(err error) {
 		err = newError(severityFatal, sqlstate.ProtocolViolation, "invalid message length")
 	}
 	pe := asPgError(err)
+	if pe == errUntrustedProxyHeader {
+		s.logger().Warn("PROXY protocol header refused: the peer is not in proxy_protocol.trusted", "peer", s.client.RemoteAddr().String())
+		s.out = pe.encode(s.out)
+		_ = s.flushOut()
+		// The rest of the header is unread: the error must arrive first.
+		closeUnread(s.client)
+		return
+	}
 	s.logger().Debug("session refused", "err", err)
 	s.out = pe.encode(s.out)
 	_ = s.flushOut()

@@ -155,6 +155,9 @@ func readStartupPacket(r io.Reader) (code uint32, body []byte, err error) {
 		return 0, nil, err
 	}
 	length := int(int32(binary.BigEndian.Uint32(hdr[:4])))
+	if (length < 8 || length > maxStartupPacketLen) && isProxyHeaderStart(hdr[:4]) {
+		return 0, nil, errUntrustedProxyHeader
+	}
 	if length < 8 || length > maxStartupPacketLen {
 		return 0, nil, newError(severityFatal, sqlstate.ProtocolViolation, "invalid length of startup packet")
 	}

@@ -20,6 +20,7 @@
 #              node-postgres (pg) and pg-cursor, pinned, from the npm registry
 #              into $XDG_CACHE_HOME/pgrollup/node/VERSION (e2e/params_clients_test.go)
 #   nats       nats-server                                      nats-server
+#   haproxy    haproxy (the load balancer of e2e/ha_test.go)    haproxy
 #   prometheus prometheus, promtool (e2e/ops_*: the scrape      prometheus
 #              test and the alert-rule check)
 #   locales    the en_US.UTF-8 locale (the collation tests      locales, then
@@ -39,13 +40,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GO=${GO:-go}
 
-all_groups=(toolchain postgres pgbouncer java python node nats prometheus locales minio helm)
+all_groups=(toolchain postgres pgbouncer java python node nats haproxy prometheus locales minio helm)
 if (($# == 0)); then
 	set -- "${all_groups[@]}"
 fi
 for g in "$@"; do
 	case $g in
-	toolchain | postgres | pgbouncer | java | python | node | nats | prometheus | locales | minio | helm) ;;
+	toolchain | postgres | pgbouncer | java | python | node | nats | haproxy | prometheus | locales | minio | helm) ;;
 	*)
 		echo "scripts/deps.sh: unknown group '$g' (known: ${all_groups[*]})" >&2
 		exit 2
@@ -85,6 +86,8 @@ have_pg_server_bin() { # any /usr/lib/postgresql/*/bin/NAME
 
 have_pgbouncer() { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
 have_nats() { command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]]; }
+# Debian installs it as /usr/sbin/haproxy, not on a plain user's PATH.
+have_haproxy() { command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]]; }
 # Debian installs both under /usr/bin; a prometheus that is not on PATH would
 # not be found by the tests either, so PATH is the test here.
 have_prometheus() { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; }
@@ -135,6 +138,9 @@ check() { # check RECORD: calls RECORD PACKAGE WHAT for each missing thing
 	fi
 	if want nats; then
 		have_nats || $record nats-server "nats-server"
+	fi
+	if want haproxy; then
+		have_haproxy || $record haproxy "haproxy"
 	fi
 	if want prometheus; then
 		have_prometheus || $record prometheus "prometheus and promtool"

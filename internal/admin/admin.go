@@ -12,6 +12,10 @@ import (
 type Options struct {
 	// Ready reports readiness for /readyz.
 	Ready func() bool
+	// Details, when set, are lines /readyz adds below its verdict: what
+	// an operator should know that does not make the process unready (a
+	// proxy answering rollup queries itself because no worker does).
+	Details func() []string
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	// Token, when set, is required as a Bearer token on every path except
@@ -29,11 +33,19 @@ func NewHandler(opts Options) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		verdict, code := "ready\n", http.StatusOK
 		if opts.Ready != nil && !opts.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
+			verdict, code = "not ready\n", http.StatusServiceUnavailable
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		if opts.Details != nil {
+			for _, d := range opts.Details() {
+				verdict += d + "\n"
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(verdict))
 	})
 	metrics := promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", requireToken(opts.Token, metrics))

@@ -122,7 +122,7 @@ func serveQueries(ctx context.Context, cfg *config.Config, n *node.Node, storage
 	followed.Go(func() { checker.Follow(ctx) })
 	followed.Go(func() { files.Cache.Follow(ctx, view) })
 	qs, err := remote.Serve(ctx, n.Conn, remote.ServerOptions{
-		Cache: files.Cache, DuckDB: files.DB, Concurrency: cfg.Worker.Concurrency, Name: name, Log: log,
+		Cache: files.Cache, DuckDB: files.DB, Concurrency: cfg.Worker.Concurrency, Name: name, Release: Release(), Log: log,
 	})
 	if err != nil {
 		cancel()

@@ -12,7 +12,7 @@ import (
 // the other metrics of the README's table count statements at the proxies.
 var (
 	workerQueriesDesc = prometheus.NewDesc("pgrollup_worker_queries_total",
-		"Rollup queries this worker was sent by proxies, by result: completed (answered whole), failed (ended with an error), cancelled (by the proxy, its silence or shutdown), busy (refused at worker.concurrency; the proxy asked another worker).",
+		"Rollup queries this worker was sent by proxies, by result: completed (answered whole), failed (ended with an error), cancelled (by the proxy, its silence or shutdown), busy (refused at worker.concurrency; the proxy asked another worker), other_release (refused: the proxy runs another release).",
 		[]string{"result"}, nil)
 	workerRunningDesc = prometheus.NewDesc("pgrollup_worker_queries_running",
 		"Rollup queries this worker is answering now.", nil, nil)
@@ -65,6 +65,7 @@ func (c *queryCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(workerQueriesDesc, q.Failed, "failed")
 	counter(workerQueriesDesc, q.Cancelled, "cancelled")
 	counter(workerQueriesDesc, q.Busy, "busy")
+	counter(workerQueriesDesc, q.Refused, "other_release")
 	gauge(workerRunningDesc, q.Active)
 	counter(workerRowsDesc, q.Rows)
 

@@ -136,7 +136,7 @@ func TestListenAdmin(t *testing.T) {
 func TestQueryCollector(t *testing.T) {
 	c := newQueryCollector(
 		func() remote.ServerStats {
-			return remote.ServerStats{Completed: 5, Failed: 1, Cancelled: 2, Busy: 3, Active: 1, Rows: 70}
+			return remote.ServerStats{Completed: 5, Failed: 1, Cancelled: 2, Busy: 3, Refused: 4, Active: 1, Rows: 70}
 		},
 		func() cache.Stats {
 			return cache.Stats{Hits: 9, Misses: 2, Waits: 1, Downloads: 2, Failures: 1, Evictions: 1, Files: 1, Bytes: 4096}
@@ -156,11 +156,11 @@ pgrollup_worker_rows_sent_total 70
 		"pgrollup_worker_cache_bytes", "pgrollup_worker_queries_running", "pgrollup_worker_rows_sent_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(c, "pgrollup_worker_queries_total"); n != 4 {
-		t.Errorf("%d series of pgrollup_worker_queries_total, want 4", n)
+	if n := testutil.CollectAndCount(c, "pgrollup_worker_queries_total"); n != 5 {
+		t.Errorf("%d series of pgrollup_worker_queries_total, want 5", n)
 	}
-	if n := testutil.CollectAndCount(c); n != 14 {
-		t.Errorf("%d series in all, want 14", n)
+	if n := testutil.CollectAndCount(c); n != 15 {
+		t.Errorf("%d series in all, want 15", n)
 	}
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)

@@ -72,12 +72,17 @@ func (w Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WorkerRelease is the release of the worker BuildWorker builds: without
+// VCS stamping, the module version of a development build. Clients of that
+// worker must send it (remote.ClientOptions.Release).
+const WorkerRelease = "(devel)"
+
 // BuildWorker builds pgrollup-worker for tests that run it in its own
 // process, and kill it.
 func BuildWorker(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pgrollup-worker")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/pgrollup/pgrollup/cmd/worker").CombinedOutput()
+	out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/pgrollup/pgrollup/cmd/worker").CombinedOutput()
 	if err != nil {
 		t.Fatalf("build the worker: %v\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ const (
 	FallbackWorkerTimeout = "worker_timeout" // no answer within routing.worker_timeout
 	FallbackWorkerLost    = "worker_lost"    // the worker fell silent mid-query
 	FallbackNATSDown      = "nats_down"      // no connection to NATS
+	FallbackWorkerRelease = "worker_release" // the only workers that answered run another release
 	FallbackMissingFile   = "missing_file"   // a Parquet file is not in storage
 	FallbackBrokenFile    = "broken_file"    // a Parquet file differs from what its build recorded, or cannot be read
 	FallbackStorage       = "storage_error"  // storage failed otherwise

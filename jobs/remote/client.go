@@ -26,7 +26,14 @@ type ClientOptions struct {
 	// Heartbeat is the liveness interval of both sides; a side silent for
 	// four intervals is taken for gone. 0 means 1s.
 	Heartbeat time.Duration
-	Log       *slog.Logger
+	// AcceptTimeout, when set and shorter than Timeout, is how long a
+	// statement waits for a worker to take its query: a proxy that can
+	// answer itself (routing.answer_on: auto) waits only this long before
+	// it does. Once a worker has taken it, Timeout applies.
+	AcceptTimeout time.Duration
+	// Release is this proxy's release; workers refuse other releases.
+	Release string
+	Log     *slog.Logger
 }
 
 // Client sends rollup routes to workers over NATS and streams their
@@ -40,6 +47,8 @@ type ClientOptions struct {
 type Client struct {
 	nc *nats.Conn
 	o  ClientOptions
+	// otherRelease limits the warning about workers of another release.
+	otherRelease rateLimit
 }
 
 // NewClient returns a client over nc.
@@ -61,7 +70,9 @@ func NewClient(nc *nats.Conn, o ClientOptions) *Client {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{nc: nc, o: o}
+	c := &Client{nc: nc, o: o}
+	c.otherRelease.every = time.Minute
+	return c
 }
 
 // Query implements executor.Executor. It returns once the first chunk of rows
@@ -78,7 +89,7 @@ func (c *Client) Query(ctx context.Context, d *executor.Query) (executor.Rows, e
 		return nil, executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("not connected to NATS (%s)", c.nc.Status()))
 	}
 	req := queryRequest{
-		V: protocolVersion, ID: requestID(), Rollup: d.Rollup, Version: d.Version,
+		V: protocolVersion, ID: requestID(), Release: c.o.Release, Rollup: d.Rollup, Version: d.Version,
 		Before: fq.Before, After: fq.After, Files: fq.Files,
 		Window: c.o.Window, ChunkBytes: c.o.ChunkBytes, HeartbeatMS: c.o.Heartbeat.Milliseconds(),
 	}
@@ -93,7 +104,7 @@ func (c *Client) Query(ctx context.Context, d *executor.Query) (executor.Rows, e
 		return nil, executor.Fallback(executor.FallbackProtocol, err)
 	}
 	inbox := c.nc.NewInbox()
-	mb := &mailbox{signal: make(chan struct{}, 1)}
+	mb := &mailbox{signal: make(chan struct{}, 1), connected: c.nc.IsConnected}
 	// A callback subscription rather than a synchronous one: the latter
 	// allocates a channel of nats.Options.SubChanLen (64k) messages per
 	// statement, while flow control bounds what can queue here anyway.

@@ -94,7 +94,7 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c := NewClient(nc, ClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond})
+	c := NewClient(nc, ClientOptions{Timeout: 30 * time.Second, Heartbeat: 250 * time.Millisecond, Release: jobstest.WorkerRelease})
 	ping := jobstest.Query(`SELECT count(*) FROM %s`, []string{"tiny/part.parquet"}, "count")
 
 	t.Run("before the first row", func(t *testing.T) {
@@ -150,20 +150,22 @@ func TestQueryFaultWorkerKilled(t *testing.T) {
 	})
 }
 
-// TestQueryFaultNATSStopped: with the NATS server gone, statements fail at
-// once (and fall back), and an answer in flight ends in an error.
-func TestQueryFaultNATSStopped(t *testing.T) {
+// externalWorker starts an external NATS server and a query server on it
+// over a file:// storage holding name, a Parquet file of query's rows; it
+// returns the server's URL and process, and the query server.
+func externalWorker(t *testing.T, name, query string) (string, *exec.Cmd, *Server) {
+	t.Helper()
 	natsURL, ns := jobstest.NATSServer(t)
 	storage, err := rollup.NewFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), "big.parquet"), `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
+	jobstest.WriteParquet(t, filepath.Join(storage.Dir(), name), query)
 	duck, err := duck.Open(1<<30, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer duck.Close()
+	t.Cleanup(func() { duck.Close() })
 	cache, err := cache.New(cache.Options{Storage: storage})
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +174,20 @@ func TestQueryFaultNATSStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wnc.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck}); err != nil {
+	qs, err := Serve(ctx, wnc, ServerOptions{Cache: cache, DuckDB: duck})
+	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cancel(); qs.Wait(); wnc.Close() })
+	return natsURL, ns, qs
+}
+
+// TestQueryFaultNATSStopped: with the NATS server gone, statements fail at
+// once (and fall back), and an answer in flight ends in an error.
+func TestQueryFaultNATSStopped(t *testing.T) {
+	natsURL, ns, _ := externalWorker(t, "big.parquet", `SELECT i AS id, repeat('x', 100) AS s FROM range(1000000) r(i)`)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +328,7 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond})
+	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Heartbeat: 250 * time.Millisecond, Release: jobstest.WorkerRelease})
 	type proxied struct {
 		conn *pgx.Conn
 		reg  *prometheus.Registry
@@ -433,4 +443,37 @@ func TestFaultsFallBackToWarehouse(t *testing.T) {
 
 	kill(t, ns)
 	check("NATS stopped", false)
+}
+
+// TestQueryFaultNATSStoppedBeforeRows: a statement whose worker took it but
+// sent no rows yet fails as soon as the connection to NATS is lost, not
+// after four silent heartbeats, so that it falls back at once.
+func TestQueryFaultNATSStoppedBeforeRows(t *testing.T) {
+	natsURL, ns, qs := externalWorker(t, "tiny.parquet", `SELECT i AS id FROM range(10) r(i)`)
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := NewClient(nc, ClientOptions{Timeout: 20 * time.Second, Heartbeat: 2 * time.Second})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Query(context.Background(), jobstest.Query(slowSQL, []string{"tiny.parquet"}, "sum"))
+		done <- err
+	}()
+	jobstest.WaitFor(t, 5*time.Second, "the worker to take the query", func() bool { return qs.Stats().Active == 1 })
+	kill(t, ns)
+	stopped := time.Now()
+	select {
+	case err := <-done:
+		if r := jobstest.ReasonOf(err); r != executor.FallbackNATSDown {
+			t.Errorf("err = %v (%s), want %s", err, r, executor.FallbackNATSDown)
+		}
+		if el := time.Since(stopped); el > time.Second {
+			t.Errorf("noticed after %s; four heartbeats are 8s", el)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the query still waits 15s after NATS was stopped")
+	}
+	waitIdle(t, qs, 15*time.Second)
 }

@@ -17,6 +17,10 @@ type mailbox struct {
 	mu     sync.Mutex
 	msgs   []*nats.Msg
 	signal chan struct{} // capacity 1: something was queued
+	// connected, when set, is polled while waiting: with the connection to
+	// NATS lost nothing more arrives (core NATS drops what is published
+	// meanwhile), so a wait ends then rather than at its deadline.
+	connected func() bool
 	// most is the longest the queue has been, for tests of flow control.
 	most int
 }
@@ -44,6 +48,12 @@ func (b *mailbox) next(ctx context.Context, deadline time.Time) (*nats.Msg, erro
 		defer t.Stop()
 		timeout = t.C
 	}
+	var poll <-chan time.Time
+	if b.connected != nil {
+		tk := time.NewTicker(disconnectPoll)
+		defer tk.Stop()
+		poll = tk.C
+	}
 	for {
 		b.mu.Lock()
 		if len(b.msgs) > 0 {
@@ -60,10 +70,20 @@ func (b *mailbox) next(ctx context.Context, deadline time.Time) (*nats.Msg, erro
 			return nil, ctx.Err()
 		case <-timeout:
 			return nil, errDeadline
+		case <-poll:
+			if !b.connected() {
+				return nil, errDisconnected
+			}
 		}
 	}
 }
 
 func (b *mailbox) close() { _ = b.sub.Unsubscribe() }
 
-var errDeadline = errors.New("deadline passed")
+var (
+	errDeadline     = errors.New("deadline passed")
+	errDisconnected = errors.New("disconnected from NATS")
+)
+
+// disconnectPoll is how often a wait checks the connection to NATS.
+const disconnectPoll = 100 * time.Millisecond

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,7 +53,8 @@ const (
 )
 
 // protocolVersion is the request's "v"; a worker refuses other versions.
-const protocolVersion = 1
+// Version 2 added the proxy's release, which a worker must share.
+const protocolVersion = 2
 
 // missedHeartbeats is how many heartbeat intervals of silence mean the
 // other side is gone.
@@ -83,6 +85,10 @@ const (
 type queryRequest struct {
 	V  int    `json:"v"`  // protocolVersion
 	ID string `json:"id"` // for logs on both sides
+	// Release is the proxy's release; a worker of another one refuses the
+	// request (executor.FallbackWorkerRelease), since proxies and workers
+	// of different releases may not agree on rollup files or SQL.
+	Release string `json:"release"`
 	// Rollup and Version name what the files belong to, for logs.
 	Rollup  string `json:"rollup"`
 	Version string `json:"version"`
@@ -128,6 +134,20 @@ func (r *queryRequest) check() error {
 		return fmt.Errorf("window %d out of range 1..%d", r.Window, maxWindow)
 	}
 	return nil
+}
+
+// rateLimit lets through one event per interval: warnings that would
+// otherwise repeat for every statement.
+type rateLimit struct {
+	every time.Duration
+	last  atomic.Int64 // unix nanoseconds of the last event let through
+}
+
+// allow reports whether an event now may be logged.
+func (l *rateLimit) allow() bool {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	return (last == 0 || now-last >= int64(l.every)) && l.last.CompareAndSwap(last, now)
 }
 
 // queryError is the body of an 'E' message.

@@ -341,14 +341,7 @@ func TestQueryNoWorker(t *testing.T) {
 func TestQueryBusyWorkers(t *testing.T) {
 	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1, Name: "one"}, client: ClientOptions{Timeout: 300 * time.Millisecond}})
 	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
-	ctx, cancel := context.WithCancel(context.Background())
-	slow := make(chan error, 1)
-	go func() {
-		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
-		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
-		slow <- err
-	}()
-	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	cancel, slow := e.occupy(t, key)
 	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
 	if jobstest.ReasonOf(err) != executor.FallbackWorkersBusy {
 		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkersBusy)
@@ -491,5 +484,81 @@ func TestQueryServerShutdown(t *testing.T) {
 				t.Fatal("the worker did not finish shutting down")
 			}
 		})
+	}
+}
+
+// occupy runs a query that never ends on the worker, until cancel; slow
+// gets its error then.
+func (e *queryEnv) occupy(t *testing.T, key string) (cancel func(), slow <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		long := NewClient(e.cnc, ClientOptions{Timeout: time.Minute})
+		_, err := long.Query(ctx, jobstest.Query(slowSQL, []string{key}, "sum"))
+		done <- err
+	}()
+	jobstest.WaitFor(t, 5*time.Second, "the slow query to start", func() bool { return e.server.Stats().Active == 1 })
+	return cancel, done
+}
+
+// TestQueryWorkerOfAnotherRelease: a worker refuses a proxy of another
+// release with an error naming both; with a worker of the proxy's release
+// in the queue group too, every query is answered by that one.
+func TestQueryWorkerOfAnotherRelease(t *testing.T) {
+	e := newQueryEnv(t, envOptions{
+		server: ServerOptions{Name: "old", Release: "v1.0.0"},
+		client: ClientOptions{Timeout: 2 * time.Second, AcceptTimeout: 300 * time.Millisecond, Release: "v1.1.0"},
+	})
+	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
+	q := jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count")
+	started := time.Now()
+	_, err := e.client.Query(context.Background(), q)
+	if jobstest.ReasonOf(err) != executor.FallbackWorkerRelease || !strings.Contains(err.Error(), `"v1.0.0"`) || !strings.Contains(err.Error(), `"v1.1.0"`) {
+		t.Fatalf("err = %v, want a %s fallback naming both releases", err, executor.FallbackWorkerRelease)
+	}
+	if el := time.Since(started); el > time.Second {
+		t.Errorf("gave up after %s, accept timeout 300ms", el)
+	}
+	if e.server.Stats().Refused == 0 || e.server.Stats().Accepted != 0 {
+		t.Errorf("the old worker's stats %+v: want refusals and nothing accepted", e.server.Stats())
+	}
+	same := e.startServer(t, ServerOptions{Name: "same", Release: "v1.1.0"})
+	// The queue group picks a worker at random, and each refusal costs a
+	// retry: a longer accept timeout keeps a loaded machine from running
+	// out of it before the worker of the same release is picked.
+	patient := NewClient(e.cnc, ClientOptions{Timeout: 10 * time.Second, AcceptTimeout: 5 * time.Second, Release: "v1.1.0"})
+	for i := range 20 {
+		rows, err := patient.Query(context.Background(), q)
+		if err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		if got, err := jobstest.Collect(rows); err != nil || got[0][0] != int64(10) {
+			t.Fatalf("query %d: %v %v", i, got, err)
+		}
+	}
+	jobstest.WaitFor(t, 5*time.Second, "the worker of the same release to count its answers", func() bool { return same.Stats().Completed == 20 })
+	if e.server.Stats().Accepted != 0 {
+		t.Errorf("the old worker accepted %d queries", e.server.Stats().Accepted)
+	}
+}
+
+// TestQueryAcceptTimeout: a query no worker takes gives up after the accept
+// timeout, well before worker_timeout.
+func TestQueryAcceptTimeout(t *testing.T) {
+	e := newQueryEnv(t, envOptions{server: ServerOptions{Concurrency: 1}, client: ClientOptions{Timeout: 5 * time.Second, AcceptTimeout: 200 * time.Millisecond}})
+	key, _ := e.file(t, "tiny/part.parquet", `SELECT i AS id FROM range(10) r(i)`)
+	cancel, slow := e.occupy(t, key)
+	started := time.Now()
+	_, err := e.client.Query(context.Background(), jobstest.Query(`SELECT count(*) FROM %s`, []string{key}, "count"))
+	if jobstest.ReasonOf(err) != executor.FallbackWorkersBusy {
+		t.Fatalf("err = %v, want a %s fallback", err, executor.FallbackWorkersBusy)
+	}
+	if el := time.Since(started); el < 200*time.Millisecond || el > time.Second {
+		t.Errorf("gave up after %s, accept timeout 200ms", el)
+	}
+	cancel()
+	if err := <-slow; !errors.Is(err, context.Canceled) {
+		t.Errorf("slow query: %v", err)
 	}
 }

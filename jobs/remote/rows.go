@@ -46,6 +46,17 @@ type remoteRows struct {
 func (r *remoteRows) start(body []byte, inbox string) error {
 	c := r.c
 	deadline := time.Now().Add(c.o.Timeout)
+	// Until a worker takes the query it may have to give up sooner.
+	acceptBy := deadline
+	if c.o.AcceptTimeout > 0 && c.o.AcceptTimeout < c.o.Timeout {
+		acceptBy = time.Now().Add(c.o.AcceptTimeout)
+	}
+	waitUntil := func() time.Time {
+		if r.ctrl == "" {
+			return acceptBy
+		}
+		return deadline
+	}
 	publish := func() error {
 		if err := c.nc.PublishMsg(&nats.Msg{Subject: querySubject, Reply: inbox, Data: body}); err != nil {
 			return executor.Fallback(executor.FallbackNATSDown, fmt.Errorf("send query: %w", err))
@@ -78,11 +89,12 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 		return err
 	}
 	backoff := time.Millisecond
-	busy := false
+	// Why the workers asked so far declined: busy, or of another release.
+	var declined error
 	for {
-		msg, err := r.receive(deadline)
-		if busy && executor.FallbackReason(err, "") == executor.FallbackWorkerTimeout {
-			err = executor.Fallback(executor.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout))
+		msg, err := r.receive(waitUntil())
+		if declined != nil && r.ctrl == "" && executor.FallbackReason(err, "") == executor.FallbackWorkerTimeout {
+			err = declined
 		}
 		if err != nil {
 			return fail(err)
@@ -93,13 +105,27 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 		if len(msg.Data) == 0 {
 			return fail(executor.Fallback(executor.FallbackProtocol, errors.New("empty message from worker")))
 		}
-		switch msg.Data[0] {
+		kind := msg.Data[0]
+		if kind == msgError && r.ctrl == "" {
+			if err := decodeError(msg.Data[1:]); executor.FallbackReason(err, "") == executor.FallbackWorkerRelease {
+				// A worker of another release refused; one of this
+				// release may be in the queue group too.
+				if c.otherRelease.allow() {
+					c.o.Log.Warn("a worker of another release refused a rollup query", "err", err)
+				}
+				declined, kind = err, msgBusy
+			} else {
+				return over(err)
+			}
+		} else if kind == msgBusy {
+			declined = executor.Fallback(executor.FallbackWorkersBusy, fmt.Errorf("every worker asked was busy for %s", c.o.Timeout))
+		}
+		switch kind {
 		case msgBusy:
-			// Another worker of the queue group may be free.
-			busy = true
-			wait := min(backoff, time.Until(deadline))
+			// Another worker of the queue group may take it.
+			wait := min(backoff, time.Until(waitUntil()))
 			if wait <= 0 {
-				return over(executor.Fallback(executor.FallbackWorkersBusy, fmt.Errorf("workers busy for %s", c.o.Timeout)))
+				return over(declined)
 			}
 			select {
 			case <-time.After(wait):
@@ -111,7 +137,7 @@ func (r *remoteRows) start(body []byte, inbox string) error {
 				return fail(err)
 			}
 		case msgAccepted:
-			busy = false
+			declined = nil
 			if msg.Reply == "" {
 				return fail(executor.Fallback(executor.FallbackProtocol, errors.New("worker accepted without a control subject")))
 			}
@@ -225,14 +251,19 @@ func (r *remoteRows) handle(data []byte) error {
 		r.stop(false)
 		return nil
 	case msgError:
-		var qe queryError
-		if err := json.Unmarshal(data[1:], &qe); err != nil {
-			return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("malformed error from worker: %w", err))
-		}
 		r.stop(false)
-		return executor.Fallback(qe.Reason, fmt.Errorf("worker: %s", qe.Message))
+		return decodeError(data[1:])
 	}
 	return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("unexpected message %q from worker", data[0]))
+}
+
+// decodeError is the failure an 'E' message's body reports.
+func decodeError(body []byte) error {
+	var qe queryError
+	if err := json.Unmarshal(body, &qe); err != nil {
+		return executor.Fallback(executor.FallbackProtocol, fmt.Errorf("malformed error from worker: %w", err))
+	}
+	return executor.Fallback(qe.Reason, fmt.Errorf("worker: %s", qe.Message))
 }
 
 // Next implements executor.Rows.

@@ -30,6 +30,9 @@ type ServerOptions struct {
 	Concurrency int
 	// Name identifies the worker in answers and logs.
 	Name string
+	// Release is this worker's release; it refuses the queries of proxies
+	// of another one.
+	Release string
 	// DrainTimeout is how long shutdown lets running queries finish before
 	// it cancels them; 0 means 10s.
 	DrainTimeout time.Duration
@@ -54,12 +57,15 @@ type Server struct {
 	done    chan struct{}
 
 	stats serverCounters
+	// otherRelease limits the warning about proxies of another release.
+	otherRelease rateLimit
 }
 
 // ServerStats counts what a Server did.
 type ServerStats struct {
 	Accepted  int64 // queries started
 	Busy      int64 // requests refused at the concurrency limit
+	Refused   int64 // requests of proxies of another release
 	Completed int64 // answers sent whole
 	Failed    int64 // answers that ended with an error message
 	Cancelled int64 // stopped by the proxy's cancel, its silence or shutdown
@@ -72,7 +78,7 @@ type ServerStats struct {
 }
 
 type serverCounters struct {
-	accepted, busy, completed, failed, cancelled, chunks, rows, active, maxAhead atomic.Int64
+	accepted, busy, refused, completed, failed, cancelled, chunks, rows, active, maxAhead atomic.Int64
 }
 
 // Why a query stopped early, for logs and counters.
@@ -104,6 +110,7 @@ func Serve(ctx context.Context, nc *nats.Conn, o ServerOptions) (*Server, error)
 	}
 	o.Log = o.Log.With("worker", o.Name)
 	s := &Server{o: o, nc: nc, slots: make(chan struct{}, o.Concurrency), done: make(chan struct{})}
+	s.otherRelease.every = time.Minute
 	s.base, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
 	sub, err := nc.QueueSubscribe(querySubject, queryQueue, s.onRequest)
 	if err != nil {
@@ -120,7 +127,7 @@ func Serve(ctx context.Context, nc *nats.Conn, o ServerOptions) (*Server, error)
 		return nil, fmt.Errorf("query server: %w", err)
 	}
 	s.sub = sub
-	o.Log.Info("answering rollup queries", "subject", querySubject, "concurrency", o.Concurrency)
+	o.Log.Info("answering rollup queries", "subject", querySubject, "concurrency", o.Concurrency, "release", o.Release)
 	go s.shutdownOn(ctx)
 	return s, nil
 }
@@ -153,7 +160,7 @@ func (s *Server) Wait() { <-s.done }
 func (s *Server) Stats() ServerStats {
 	c := &s.stats
 	return ServerStats{
-		Accepted: c.accepted.Load(), Busy: c.busy.Load(), Completed: c.completed.Load(), Failed: c.failed.Load(),
+		Accepted: c.accepted.Load(), Busy: c.busy.Load(), Refused: c.refused.Load(), Completed: c.completed.Load(), Failed: c.failed.Load(),
 		Cancelled: c.cancelled.Load(), Chunks: c.chunks.Load(), Rows: c.rows.Load(), Active: c.active.Load(),
 		MaxAhead: c.maxAhead.Load(),
 	}
@@ -173,6 +180,15 @@ func (s *Server) onRequest(msg *nats.Msg) {
 	if err != nil {
 		s.o.Log.Warn("malformed query request", "err", err)
 		_ = s.nc.Publish(msg.Reply, encodeError(executor.FallbackProtocol, err))
+		return
+	}
+	if req.Release != s.o.Release {
+		err := fmt.Errorf("worker %s runs release %q, the proxy release %q: refused; run proxies and workers of one release", s.o.Name, s.o.Release, req.Release)
+		s.stats.refused.Add(1)
+		if s.otherRelease.allow() {
+			s.o.Log.Warn("refusing rollup queries from a proxy of another release", "proxy_release", req.Release, "release", s.o.Release)
+		}
+		_ = s.nc.Publish(msg.Reply, encodeError(executor.FallbackWorkerRelease, err))
 		return
 	}
 	s.mu.Lock()

@@ -23,6 +23,8 @@ var restartOnlySettings = []struct{ name, field string }{
 	{"routing.privilege_cache_ttl", "Routing.PrivilegeCacheTTL"},
 	{"routing.result_cache_bytes", "Routing.ResultCacheBytes"},
 	{"routing.finish_max_rows", "Routing.FinishMaxRows"},
+	{"routing.answer_on", "Routing.AnswerOn"},
+	{"proxy_protocol", "ProxyProtocol"},
 	{"tls", "TLS"},
 	{"auth", "Auth"},
 	{"max_message_bytes", "MaxMessageBytes"},

@@ -40,6 +40,10 @@ func TestRestartOnly(t *testing.T) {
 			c.Routing.WorkerTimeout = 60
 			c.Routing.ResultCacheBytes = 1
 		}, []string{"routing.worker_timeout", "routing.result_cache_bytes"}},
+		{"who answers and the balancers", func(c *config.Config) {
+			c.Routing.AnswerOn = config.AnswerLocal
+			c.ProxyProtocol.Trusted = []string{"10.0.0.0/8"}
+		}, []string{"routing.answer_on", "proxy_protocol"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,10 +45,11 @@ func startRouter(ctx context.Context, cfg *config.Config, log *slog.Logger, reg 
 	if err != nil {
 		return nil, err
 	}
-	// Workers over NATS when nats.url names a shared server; else this
-	// process's DuckDB, over the files in place (file://) or a local cache
-	// of them (s3://).
-	exec, err := newProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), log)
+	// Workers over NATS when nats.url names a shared server (and, unless
+	// routing.answer_on says workers, this process's DuckDB when none
+	// answers); else this process's DuckDB, over the files in place
+	// (file://) or a local cache of them (s3://).
+	exec, err := newProxyExecutor(ctx, cfg, b.Node().Conn, b.View(), b.Files(), reg, log)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -37,6 +37,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	trusted, err := cfg.ProxyProtocol.Prefixes()
+	if err != nil {
+		return err
+	}
 	reg := app.NewRegistry()
 	rctx, stopRouter := context.WithCancel(context.Background())
 	defer stopRouter()
@@ -67,6 +71,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Prober:          rt,
 		TLS:             tlsConfig,
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
+		ProxyTrusted:    trusted,
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
 		OutageLogins:    cfg.Auth.OutageLogins,
 		VerifierRefresh: cfg.Auth.Refresh.Std(),
@@ -94,6 +99,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Ready:    func() bool { return srv.Ready() && rt.Ready() && b.Ready() },
+			Details:  rt.exec.Details,
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
 			API:      apiHandler(b.APIHandler(), rt.misses),
@@ -103,7 +109,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(pgListener) }()
 	go func() { errc <- adminSrv.Serve(adminListener) }()
-	log.Info("pgrollup listening", "postgres", pgListener.Addr().String(), "admin", adminListener.Addr().String())
+	log.Info("pgrollup listening", "postgres", pgListener.Addr().String(), "admin", adminListener.Addr().String(),
+		"proxy_protocol_from", cfg.ProxyProtocol.Trusted, "release", app.Release())
 
 	rl := &reloader{path: cfg.Path, running: cfg, builds: b, router: rt, log: log}
 	var runErr error
