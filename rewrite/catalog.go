@@ -82,6 +82,10 @@ type RollupState struct {
 	Rows    int64
 	Bytes   int64
 	BuiltAt time.Time
+	// LambdaCutoff is a lambda rollup's cutoff (Def.Lambda): the active
+	// version holds the rows whose time dimension lies below it. Zero when
+	// the rollup is not a lambda rollup or its version recorded none.
+	LambdaCutoff time.Time
 }
 
 // Catalog is the snapshot of everything a decision reads besides the

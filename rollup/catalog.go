@@ -123,6 +123,11 @@ type Version struct {
 	Rebuilt []time.Time `json:"rebuilt,omitempty"`
 	// Incremental: the build rebuilt only the partitions inside update_window.
 	Incremental bool `json:"incremental,omitempty"`
+	// LambdaCutoff is a lambda rollup's cutoff (rollup/lambda.go): the version
+	// holds exactly the rows whose time dimension lies below it, as of Started.
+	// For a timestamptz dimension it is an instant; for timestamp and date
+	// dimensions a wall-clock value expressed in UTC. Nil for other rollups.
+	LambdaCutoff *time.Time `json:"lambda_cutoff,omitempty"`
 }
 
 // Files lists the storage keys of the version's partitions.

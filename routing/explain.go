@@ -76,6 +76,9 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 				"%s; the warehouse finishes the statement around its aggregate core (%s), which rollup %s answers; sql is the core",
 				d.Reason.String(), f.core.Kind, f.decision.Rollup), f.core.SQL})
 			d = f.decision
+		} else if l := a.router.lambdaFinishable(ctx, snap, "", a.inner, sess); l != nil && visible(l.decision.Rollup) {
+			rows = append(rows, a.router.explainLambda(snap, d.Reason, l))
+			d = l.decision
 		}
 	}
 	for _, c := range d.Candidates {

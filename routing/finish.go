@@ -105,10 +105,6 @@ func finishSettings() pgfmt.Settings {
 // session as it is now (as rollupAnswer.Run does), runs it, and writes its
 // rows into the statement.
 func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (string, []proxy.ColumnOrigin, error) {
-	exec := a.router.opts.Executor
-	if exec == nil {
-		return "", nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
-	}
 	if !finishSession(sess) {
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
 	}
@@ -122,34 +118,8 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	if !sameColumns(d.Columns, a.decision.Columns) {
 		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
 	}
-	rows, err := exec.Query(ctx, executorQuery(&d))
+	text, err := a.router.coreRows(ctx, &d, a.maxRows)
 	if err != nil {
-		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
-	}
-	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
-	defer conv.Close()
-	set := finishSettings()
-	var text [][]*string
-	var buf []byte
-	for conv.Next() {
-		if len(text) >= a.maxRows {
-			return "", nil, finishTooLarge{a.maxRows}
-		}
-		vals := conv.Values()
-		row := make([]*string, len(vals))
-		for i, v := range vals {
-			if v == nil {
-				continue
-			}
-			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, v, &set); err != nil {
-				return "", nil, fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
-			}
-			s := string(buf)
-			row[i] = &s
-		}
-		text = append(text, row)
-	}
-	if err := conv.Err(); err != nil {
 		return "", nil, err
 	}
 	sql, err := a.core.FinishStatement(d.Columns, text)
@@ -158,6 +128,46 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeFinished).Inc()
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
+}
+
+// coreRows runs a core's decision on the executor and returns its rows as
+// Postgres's text of each value (nil is NULL), at most maxRows of them.
+func (r *Router) coreRows(ctx context.Context, d *rewrite.Decision, maxRows int) ([][]*string, error) {
+	exec := r.opts.Executor
+	if exec == nil {
+		return nil, fmt.Errorf("no executor for rollup %s", d.Rollup)
+	}
+	rows, err := exec.Query(ctx, executorQuery(d))
+	if err != nil {
+		return nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
+	}
+	conv := &convertedRows{Rows: rows, cols: d.Columns, rollup: d.Rollup, hit: prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})}
+	defer conv.Close()
+	set := finishSettings()
+	var text [][]*string
+	var buf []byte
+	for conv.Next() {
+		if len(text) >= maxRows {
+			return nil, finishTooLarge{maxRows}
+		}
+		vals := conv.Values()
+		row := make([]*string, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			if buf, err = pgfmt.AppendText(buf[:0], d.Columns[i].Type.OID, v, &set); err != nil {
+				return nil, fmt.Errorf("rollup %s: column %s: %w", d.Rollup, d.Columns[i].Name, err)
+			}
+			s := string(buf)
+			row[i] = &s
+		}
+		text = append(text, row)
+	}
+	if err := conv.Err(); err != nil {
+		return nil, err
+	}
+	return text, nil
 }
 
 // finishOrigins gives each result column of the client's statement the
