@@ -239,9 +239,6 @@ func lastName(expr string) string {
 // table is the lambda rollup's fact table, column its time column and
 // cutoff the typed literal of its version's cutoff (Catalog.LambdaCutoff).
 func (l *LambdaCore) LambdaStatement(cols []ResultColumn, rows [][]*string, table, column, cutoff string) (string, error) {
-	if len(cols) != l.keys+l.extra+l.partCount() {
-		return "", fmt.Errorf("the partial core has %d columns, want %d", len(cols), l.keys+l.extra+l.partCount())
-	}
 	qual, ok := l.qualifier(table)
 	if !ok {
 		return "", fmt.Errorf("table %s is not in the statement's FROM once", table)
@@ -249,6 +246,16 @@ func (l *LambdaCore) LambdaStatement(cols []ResultColumn, rows [][]*string, tabl
 	fresh, err := l.freshPart(qual, column, cutoff)
 	if err != nil {
 		return "", err
+	}
+	return l.combined(cols, rows, fresh)
+}
+
+// combined is the client's statement with the core computed from the
+// rollup's rows (cols, rows) and the warehouse part fresh, which selects the
+// partial core's columns from the rows the rollup's do not hold.
+func (l *LambdaCore) combined(cols []ResultColumn, rows [][]*string, fresh string) (string, error) {
+	if len(cols) != l.keys+l.extra+l.partCount() {
+		return "", fmt.Errorf("the partial core has %d columns, want %d", len(cols), l.keys+l.extra+l.partCount())
 	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
@@ -356,20 +363,16 @@ func (l *LambdaCore) qualifier(table string) (string, bool) {
 // freshPart is the warehouse part: the partial core over the rows at or
 // above the cutoff, and those whose time is NULL, which no build holds.
 func (l *LambdaCore) freshPart(qual, column, cutoff string) (string, error) {
-	sel := proto.Clone(l.partial).(*pg_query.SelectStmt)
 	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
-	cond, err := pg_query.Parse("SELECT WHERE " + lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL")
+	extra, err := parseCondition(lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL")
 	if err != nil {
 		return "", fmt.Errorf("lambda condition: %w", err)
 	}
-	extra := cond.Stmts[0].Stmt.GetSelectStmt().WhereClause
-	if sel.WhereClause == nil {
-		sel.WhereClause = extra
-	} else {
-		sel.WhereClause = &pg_query.Node{Node: &pg_query.Node_BoolExpr{BoolExpr: &pg_query.BoolExpr{
-			Boolop: pg_query.BoolExprType_AND_EXPR, Args: []*pg_query.Node{sel.WhereClause, extra}}}}
+	var conj []*pg_query.Node
+	if l.partial.WhereClause != nil {
+		conj = append(conj, l.partial.WhereClause)
 	}
-	text, err := deparseSelect(l.version, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}})
+	text, err := l.partialWhere(append(conj, extra))
 	if err != nil {
 		return "", fmt.Errorf("lambda part: %w", err)
 	}
@@ -378,4 +381,32 @@ func (l *LambdaCore) freshPart(qual, column, cutoff string) (string, error) {
 	}
 	text = strings.ReplaceAll(text, lambdaColumnMark, ref)
 	return strings.Replace(text, lambdaCutoffMark, cutoff, 1), nil
+}
+
+// parseCondition parses a boolean expression.
+func parseCondition(text string) (*pg_query.Node, error) {
+	tree, err := pg_query.Parse("SELECT WHERE " + text)
+	if err != nil {
+		return nil, err
+	}
+	if len(tree.Stmts) != 1 || tree.Stmts[0].Stmt.GetSelectStmt().GetWhereClause() == nil {
+		return nil, fmt.Errorf("not one condition: %s", text)
+	}
+	return tree.Stmts[0].Stmt.GetSelectStmt().WhereClause, nil
+}
+
+// partialWhere deparses the partial core with its WHERE replaced by the
+// conjunction of conj (none: no WHERE).
+func (l *LambdaCore) partialWhere(conj []*pg_query.Node) (string, error) {
+	sel := proto.Clone(l.partial).(*pg_query.SelectStmt)
+	switch len(conj) {
+	case 0:
+		sel.WhereClause = nil
+	case 1:
+		sel.WhereClause = conj[0]
+	default:
+		sel.WhereClause = &pg_query.Node{Node: &pg_query.Node_BoolExpr{BoolExpr: &pg_query.BoolExpr{
+			Boolop: pg_query.BoolExprType_AND_EXPR, Args: conj}}}
+	}
+	return deparseSelect(l.version, &pg_query.Node{Node: &pg_query.Node_SelectStmt{SelectStmt: sel}})
 }
