@@ -182,6 +182,12 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 // one lambda hit, with no fallback, if and only if served.
 func lambdaCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, served bool) {
 	t.Helper()
+	hitCheck(t, ctx, p, direct, via, mode, sql, "lambda", served)
+}
+
+// hitCheck is lambdaCheck for hits of hitMode.
+func hitCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql, hitMode string, served bool) {
+	t.Helper()
 	before, err := diffScrape(p)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +206,7 @@ func lambdaCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *p
 		t.Errorf("%s: fell back to the warehouse after the decision:\n%s", sql, tail(p.log.Bytes(), 20))
 	}
 	modes := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode")
-	if got := modes["lambda"] == 1 && len(modes) == 1; got != served {
-		t.Errorf("%s (mode %v): hits by mode %v, want a lambda hit %v", sql, mode, modes, served)
+	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
+		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
 	}
 }

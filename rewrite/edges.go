@@ -103,7 +103,11 @@ func (l *LambdaCore) EdgeSplits(cat *Catalog, sess Session) []*EdgeSplit {
 		if !ok {
 			continue
 		}
-		if s := l.edgeSplit(conj, fc, qual, k.column, kind, k.grain, cutLoc); s != nil {
+		bare := qual
+		if len(l.partial.FromClause) != 1 || l.partial.FromClause[0].GetRangeVar() == nil {
+			bare = ""
+		}
+		if s := l.edgeSplit(conj, fc, qual, bare, k.column, kind, k.grain, cutLoc); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -123,8 +127,9 @@ func flattenAnd(n *pg_query.Node) []*pg_query.Node {
 	return []*pg_query.Node{n}
 }
 
-// isColumn reports whether n names column of the table qualified qual.
-func isColumn(n *pg_query.Node, qual, column string) bool {
+// isColumn reports whether n names column of the table qualified qual,
+// bare only when bare is qual (the FROM has no other table).
+func isColumn(n *pg_query.Node, qual, bare, column string) bool {
 	cr := n.GetColumnRef()
 	if cr == nil {
 		return false
@@ -138,7 +143,9 @@ func isColumn(n *pg_query.Node, qual, column string) bool {
 	}
 	switch len(parts) {
 	case 1:
-		return parts[0] == column
+		// A bare name could be another joined table's column: only with
+		// one table does it surely name this one.
+		return bare != "" && parts[0] == column
 	case 2:
 		return parts[0] == qual && parts[1] == column
 	}
@@ -148,7 +155,7 @@ func isColumn(n *pg_query.Node, qual, column string) bool {
 // boundsOf reads a conjunct as bounds on the column: a comparison of it
 // with a constant, or BETWEEN two constants. ok is false for any other
 // conjunct, which both parts keep as it is.
-func boundsOf(n *pg_query.Node, fc *foldCtx, qual, column string, kind valueKind) ([]timeBoundNode, bool) {
+func boundsOf(n *pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind) ([]timeBoundNode, bool) {
 	a := n.GetAExpr()
 	if a == nil {
 		return nil, false
@@ -171,13 +178,13 @@ func boundsOf(n *pg_query.Node, fc *foldCtx, qual, column string, kind valueKind
 		}
 		op := a.Name[0].GetString_().GetSval()
 		col, val := a.Lexpr, a.Rexpr
-		if isColumn(a.Rexpr, qual, column) {
+		if isColumn(a.Rexpr, qual, bare, column) {
 			col, val = a.Rexpr, a.Lexpr
 			if f, ok := flipped[op]; ok {
 				op = f
 			}
 		}
-		if !isColumn(col, qual, column) {
+		if !isColumn(col, qual, bare, column) {
 			return nil, false
 		}
 		switch op {
@@ -192,7 +199,7 @@ func boundsOf(n *pg_query.Node, fc *foldCtx, qual, column string, kind valueKind
 		return []timeBoundNode{{op, v}}, true
 	case pg_query.A_Expr_Kind_AEXPR_BETWEEN:
 		l := a.Rexpr.GetList()
-		if !isColumn(a.Lexpr, qual, column) || l == nil || len(l.Items) != 2 {
+		if !isColumn(a.Lexpr, qual, bare, column) || l == nil || len(l.Items) != 2 {
 			return nil, false
 		}
 		lo, ok1 := fold(l.Items[0])
@@ -226,11 +233,11 @@ func nextEdge(t time.Time, g config.Granularity) time.Time {
 // edgeSplit splits the partial core at the edges of grain buckets cut on
 // cutLoc's clock, or returns nil when the bounds do not cut through buckets
 // or leave no whole bucket between them.
-func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, column string, kind valueKind, g config.Granularity, cutLoc *time.Location) *EdgeSplit {
+func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind, g config.Granularity, cutLoc *time.Location) *EdgeSplit {
 	var lower, upper *timeBoundNode
 	var rest []*pg_query.Node
 	for _, c := range conj {
-		bs, ok := boundsOf(c, fc, qual, column, kind)
+		bs, ok := boundsOf(c, fc, qual, bare, column, kind)
 		if !ok {
 			rest = append(rest, c)
 			continue

@@ -89,17 +89,8 @@ func (r *Router) lambdaFinishable(ctx context.Context, snap *snapshot, sql strin
 	if snap.lambda == nil || r.opts.FinishMaxRows <= 0 || !finishSession(sess) {
 		return nil
 	}
-	var cores []*rewrite.LambdaCore
-	if cs, ok := r.lambda.cores.Get(sql); ok && sql != "" {
-		cores = cs
-	} else {
-		cores = rewrite.LambdaCores(r.cores(sql, tree))
-		if sql != "" && len(sql) <= finishCacheText {
-			r.lambda.cores.Add(sql, cores)
-		}
-	}
 	rs := r.lambdaSession(ctx, snap, sess, false)
-	for _, c := range cores {
+	for _, c := range r.partialCores(sql, tree) {
 		d := r.lambda.engine.Decide(c.SQL, c.Tree, rs, snap.lambda)
 		if d.Outcome != rewrite.OutcomeRollup {
 			continue

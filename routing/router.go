@@ -83,7 +83,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		engine: rewrite.NewEngine(0),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_hits_total",
-			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse), lambda (a lambda rollup's rows below its cutoff, the newer ones and the rest by the warehouse).",
+			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse), lambda (a lambda rollup's rows below its cutoff, the newer ones and the rest by the warehouse), edges (the whole buckets of a range, its edges and the rest by the warehouse).",
 		}, []string{"rollup", "mode"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_misses_total",
@@ -123,6 +123,8 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 			r.hits.WithLabelValues(rs.Def.Name, modeFinished)
 			if rs.Def.Lambda != nil {
 				r.hits.WithLabelValues(rs.Def.Name, modeLambda)
+			} else if rs.Def.TimeDimension != "" {
+				r.hits.WithLabelValues(rs.Def.Name, modeEdges)
 			}
 		}
 		for _, t := range src {
@@ -200,6 +202,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if f := r.lambdaFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
+		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
+	}
+	if f := r.edgeFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
