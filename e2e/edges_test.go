@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +28,24 @@ FROM generate_series(0, 3300) g;
 INSERT INTO ev (created_at, status, amount)
 SELECT now() - g * interval '13 minutes 11 seconds', (ARRAY['new','paid'])[1 + g % 2], g % 40
 FROM generate_series(0, 330) g;
+CREATE TABLE ev_noidx AS SELECT created_at, status, amount FROM ev;
+CREATE TABLE ev_big AS SELECT timestamptz '2025-02-01 00:00:00+00' + g * interval '97 seconds' AS created_at, 'x'::text AS status, (g % 100)::numeric(12,2) AS amount
+FROM generate_series(1, 120000) g;
+ANALYZE ev_noidx;
+ANALYZE ev_big;
 `
 
 func edgesRollups() []map[string]any {
-	return []map[string]any{{
-		"name": "ev_hourly", "table": "public.ev",
-		"dimensions":     []string{"status"},
-		"time_dimension": "created_at", "granularity": "hour",
-		"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
-	}}
+	var out []map[string]any
+	for _, table := range []string{"ev", "ev_noidx", "ev_big"} {
+		out = append(out, map[string]any{
+			"name": table + "_hourly", "table": "public." + table,
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
+		})
+	}
+	return out
 }
 
 func TestExactEdges(t *testing.T) {
@@ -86,6 +96,28 @@ func TestExactEdges(t *testing.T) {
 		out := renderRows(rows)
 		if !strings.Contains(out, "rollup ev_hourly answers the whole hour buckets of created_at in [2025-02-03T11:00:00Z, 2025-05-09T22:00:00Z)") {
 			t.Errorf("EXPLAIN (ROLLUP) does not show the split:\n%s", out)
+		}
+	})
+	t.Run("without an index", func(t *testing.T) {
+		const grafana = "SELECT status, count(*), sum(amount) FROM %s WHERE created_at BETWEEN '2025-02-03T10:17:00Z' AND '2025-03-09T22:41:13.5Z' GROUP BY status ORDER BY status"
+		for _, c := range []struct {
+			table, explain string
+			served         bool
+		}{
+			{"ev_noidx", "the warehouse has no index on public.ev_noidx.created_at, but the table is small", true},
+			{"ev_big", "a split at bucket edges does not pay: the warehouse has no index on public.ev_big.created_at and the table has about 120000 rows", false},
+		} {
+			sql := fmt.Sprintf(grafana, c.table)
+			for _, mode := range modes {
+				hitCheck(t, ctx, p, direct, via, mode, sql, "edges", c.served)
+			}
+			rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+sql, pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out := renderRows(rows); !strings.Contains(out, c.explain) {
+				t.Errorf("EXPLAIN (ROLLUP) over %s does not say %q:\n%s", c.table, c.explain, out)
+			}
 		}
 	})
 }

@@ -20,6 +20,9 @@ type Column struct {
 	// has the database's default collation, is not text, or is unknown
 	// (offline explain without the warehouse).
 	Collation *Collation
+	// Indexed: an index of the table leads with the column, so a range of
+	// it is read without scanning the table (exact edges, edges.go).
+	Indexed bool
 }
 
 // Table is the column list of one warehouse table, used to resolve names as
@@ -28,6 +31,9 @@ type Table struct {
 	Name    string // schema-qualified: public.orders
 	OID     uint32 // pg_class OID; 0 when unknown
 	Columns []Column
+	// Rows is the planner's estimate of the table's rows (reltuples); 0
+	// when unknown.
+	Rows float64
 }
 
 func (t *Table) column(name string) *Column {

@@ -26,21 +26,28 @@ type edgeAnswer struct {
 	split    *rewrite.EdgeSplit
 	decision rewrite.Decision // the split's, as decided when the statement arrived
 	maxRows  int
+	note     string // why the split pays without an index, for EXPLAIN
 }
 
 // edgeFinishable finds a split of the statement at bucket edges whose whole
-// buckets a rollup answers; nil otherwise.
-func (r *Router) edgeFinishable(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *edgeAnswer {
+// buckets a rollup answers, when reading the edges pays; nil otherwise, with
+// why a split that would answer does not pay.
+func (r *Router) edgeFinishable(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) (*edgeAnswer, string) {
 	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) || len(snap.cat.Rollups) == 0 {
-		return nil
+		return nil, ""
 	}
 	rs := r.session(ctx, snap, sess, false)
+	refused := ""
 	for _, c := range r.partialCores(sql, tree) {
-		if s, d := r.decideEdges(c, rs, snap); s != nil {
-			return &edgeAnswer{router: r, core: c, split: s, decision: d, maxRows: r.opts.FinishMaxRows}
+		s, d, note := r.decideEdges(c, rs, snap)
+		if s != nil {
+			return &edgeAnswer{router: r, core: c, split: s, decision: d, maxRows: r.opts.FinishMaxRows, note: note}, ""
+		}
+		if refused == "" {
+			refused = note
 		}
 	}
-	return nil
+	return nil, refused
 }
 
 // partialCores are the statement's cores rewritten into partial aggregates,
@@ -59,21 +66,30 @@ func (r *Router) partialCores(sql string, tree *pg_query.ParseResult) []*rewrite
 }
 
 // decideEdges returns the first split of c, finest grain first, whose whole
-// buckets a rollup answers, with its decision.
-func (r *Router) decideEdges(c *rewrite.LambdaCore, rs rewrite.Session, snap *snapshot) (*rewrite.EdgeSplit, rewrite.Decision) {
+// buckets a rollup answers and whose edges pay to read, with its decision
+// and edgesPay's note; without a split, the note of one that does not pay.
+func (r *Router) decideEdges(c *rewrite.LambdaCore, rs rewrite.Session, snap *snapshot) (*rewrite.EdgeSplit, rewrite.Decision, string) {
 	if rs.Now.IsZero() {
 		rs.Now = time.Now()
 	}
+	refused := ""
 	for _, s := range c.EdgeSplits(snap.cat, rs) {
 		d := r.engine.Decide(s.SQL, s.Tree, rs, snap.cat)
 		if d.Outcome != rewrite.OutcomeRollup {
 			continue
 		}
+		pays, note := edgesPay(snap, d.Rollup, s)
+		if !pays {
+			if refused == "" {
+				refused = note
+			}
+			continue
+		}
 		if _, err := s.Statement(d.Columns, nil); err == nil {
-			return s, d
+			return s, d, note
 		}
 	}
-	return nil, rewrite.Decision{}
+	return nil, rewrite.Decision{}, refused
 }
 
 // RollupName names the rollup the whole buckets were decided on, for the statement log.
@@ -87,7 +103,7 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
 	}
 	snap := a.router.catalog.Load()
-	s, d := a.router.decideEdges(a.core, a.router.session(ctx, snap, sess, true), snap)
+	s, d, _ := a.router.decideEdges(a.core, a.router.session(ctx, snap, sess, true), snap)
 	if s == nil {
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonUnalignedRange, Message: "no rollup answers the whole buckets of the range now"}}
 	}
@@ -114,7 +130,68 @@ func explainEdges(whole rewrite.Reason, e *edgeAnswer) []any {
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	}
+	note := ""
+	if e.note != "" {
+		note = " (" + e.note + ")"
+	}
 	return []any{nil, modeEdges, fmt.Sprintf(
-		"%s; rollup %s answers the whole %s buckets of %s in [%s, %s), the warehouse reads the rows of the partial buckets at the edges of the range and finishes the statement; sql is the whole buckets' partial core",
-		whole.String(), e.decision.Rollup, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity")), e.split.SQL}
+		"%s; rollup %s answers the whole %s buckets of %s in [%s, %s), the warehouse reads the rows of the partial buckets at the edges of the range%s and finishes the statement; sql is the whole buckets' partial core",
+		whole.String(), e.decision.Rollup, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity"), note), e.split.SQL}
+}
+
+// tableIndexesQuery reads a table's estimated rows and the columns its valid
+// indexes lead with.
+const tableIndexesQuery = `SELECT greatest(c.reltuples, 0)::float8,
+       coalesce(array_agg(DISTINCT a.attname::text) FILTER (WHERE a.attname IS NOT NULL), '{}')
+FROM pg_catalog.pg_class c
+LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisvalid AND i.indkey[0] <> 0
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+WHERE c.oid = $1
+GROUP BY c.reltuples`
+
+// loadIndexes records the table's estimated rows and which columns lead an
+// index: exact edges read a range of the time column from the warehouse,
+// which pays only when an index serves it, or the table is small.
+func loadIndexes(ctx context.Context, db Warehouse, t *rewrite.Table) error {
+	var cols []string
+	if err := db.QueryRow(ctx, tableIndexesQuery, t.OID).Scan(&t.Rows, &cols); err != nil {
+		return fmt.Errorf("indexes of %s: %w", t.Name, err)
+	}
+	for _, c := range cols {
+		for i := range t.Columns {
+			if t.Columns[i].Name == c {
+				t.Columns[i].Indexed = true
+			}
+		}
+	}
+	return nil
+}
+
+// edgeScanRows is the largest table whose edges are read without an index
+// on the time column: a larger one would be scanned whole for them, which
+// costs about what the warehouse's own answer costs.
+const edgeScanRows = 100_000
+
+// edgesPay reports whether reading a split's edges from the warehouse pays:
+// an index leads with the time column, or the table is small. note says
+// why, for EXPLAIN (ROLLUP); "" when the column is indexed.
+func edgesPay(snap *snapshot, rollup string, s *rewrite.EdgeSplit) (bool, string) {
+	var table *rewrite.Table
+	for _, rs := range snap.cat.Rollups {
+		if rs.Def.Name == rollup {
+			table = snap.cat.Tables[qualified(rs.Def.Table)]
+		}
+	}
+	if table == nil {
+		return false, "the rollup's table is unknown"
+	}
+	for _, c := range table.Columns {
+		if c.Name == s.Column && c.Indexed {
+			return true, ""
+		}
+	}
+	if table.Rows < edgeScanRows {
+		return true, fmt.Sprintf("the warehouse has no index on %s.%s, but the table is small (about %.0f rows)", table.Name, s.Column, table.Rows)
+	}
+	return false, fmt.Sprintf("the warehouse has no index on %s.%s and the table has about %.0f rows: reading the edges would scan it whole, so the statement passes through", table.Name, s.Column, table.Rows)
 }

@@ -79,9 +79,11 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 		} else if l := a.router.lambdaFinishable(ctx, snap, "", a.inner, sess); l != nil && visible(l.decision.Rollup) {
 			rows = append(rows, a.router.explainLambda(snap, d.Reason, l))
 			d = l.decision
-		} else if e := a.router.edgeFinishable(ctx, snap, "", a.inner, sess); e != nil && visible(e.decision.Rollup) {
+		} else if e, note := a.router.edgeFinishable(ctx, snap, "", a.inner, sess); e != nil && visible(e.decision.Rollup) {
 			rows = append(rows, explainEdges(d.Reason, e))
 			d = e.decision
+		} else if note != "" {
+			rows = append(rows, []any{nil, "passthrough", d.Reason.String() + "; a split at bucket edges does not pay: " + note, nil})
 		}
 	}
 	for _, c := range d.Candidates {

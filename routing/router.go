@@ -204,7 +204,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	if f := r.lambdaFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
-	if f := r.edgeFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
+	if f, _ := r.edgeFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
