@@ -257,27 +257,24 @@ func (l *LambdaCore) combined(cols []ResultColumn, rows [][]*string, fresh strin
 	if len(cols) != l.keys+l.extra+l.partCount() {
 		return "", fmt.Errorf("the partial core has %d columns, want %d", len(cols), l.keys+l.extra+l.partCount())
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	var group []string
+	var group, list []string
 	for i := 0; i < l.keys; i++ {
-		k := sqlquote.Ident(cols[i].Name)
-		group = append(group, k)
-		b.WriteString(k)
-		b.WriteString(", ")
+		group = append(group, sqlquote.Ident(cols[i].Name))
 	}
+	list = append(list, group...)
 	for i, a := range l.aggs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
 		s, err := combine(a, cols)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(s)
-		b.WriteString(" AS ")
-		b.WriteString(sqlquote.Ident(fmt.Sprintf("%s%d", finishAgg, i+1)))
+		list = append(list, s+" AS "+sqlquote.Ident(fmt.Sprintf("%s%d", finishAgg, i+1)))
 	}
+	if len(list) == 0 {
+		return "", fmt.Errorf("the core has no columns")
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(strings.Join(list, ", "))
 	b.WriteString(" FROM (SELECT " + finishPlaceholder + " UNION ALL " + fresh + ") AS \"pgrollup_l\"")
 	if len(group) > 0 {
 		b.WriteString(" GROUP BY ")

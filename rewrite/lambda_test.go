@@ -97,18 +97,25 @@ func TestLambdaStatement(t *testing.T) {
 			}
 			for _, rows := range [][][]*string{nil, {row}} {
 				sql, err := got.LambdaStatement(d.Columns, rows, "public.orders", column, cutoffLit)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := pg_query.Parse(sql); err != nil {
-					t.Fatalf("does not parse: %v\n%s", err, sql)
-				}
-				for _, w := range c.want {
-					if !strings.Contains(sql, w) {
-						t.Errorf("statement lacks %q:\n%s", w, sql)
-					}
-				}
+				checkStatement(t, sql, err, c.want)
 			}
 		})
+	}
+}
+
+// checkStatement requires that a statement for the warehouse was written,
+// parses, and contains every one of want.
+func checkStatement(t *testing.T, sql string, err error, want []string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg_query.Parse(sql); err != nil {
+		t.Fatalf("does not parse: %v\n%s", err, sql)
+	}
+	for _, w := range want {
+		if !strings.Contains(sql, w) {
+			t.Errorf("statement lacks %q:\n%s", w, sql)
+		}
 	}
 }

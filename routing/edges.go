@@ -107,10 +107,7 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 	if s == nil {
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonUnalignedRange, Message: "no rollup answers the whole buckets of the range now"}}
 	}
-	if !sameColumns(d.Columns, a.decision.Columns) {
-		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
-	}
-	text, err := a.router.coreRows(ctx, &d, a.maxRows)
+	text, err := a.router.coreRows(ctx, &d, a.decision.Columns, a.maxRows)
 	if err != nil {
 		return "", nil, err
 	}

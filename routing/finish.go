@@ -112,13 +112,7 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	if err != nil {
 		return "", nil, err
 	}
-	if d.Outcome != rewrite.OutcomeRollup {
-		return "", nil, redecided{d.Reason}
-	}
-	if !sameColumns(d.Columns, a.decision.Columns) {
-		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
-	}
-	text, err := a.router.coreRows(ctx, &d, a.maxRows)
+	text, err := a.router.coreRows(ctx, &d, a.decision.Columns, a.maxRows)
 	if err != nil {
 		return "", nil, err
 	}
@@ -130,9 +124,17 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 
-// coreRows runs a core's decision on the executor and returns its rows as
-// Postgres's text of each value (nil is NULL), at most maxRows of them.
-func (r *Router) coreRows(ctx context.Context, d *rewrite.Decision, maxRows int) ([][]*string, error) {
+// coreRows runs a core's decision, decided again as the statement runs, on
+// the executor and returns its rows as Postgres's text of each value (nil
+// is NULL), at most maxRows of them. The decision must still answer from a
+// rollup, with the columns decided when the statement arrived.
+func (r *Router) coreRows(ctx context.Context, d *rewrite.Decision, decided []rewrite.ResultColumn, maxRows int) ([][]*string, error) {
+	if d.Outcome != rewrite.OutcomeRollup {
+		return nil, redecided{d.Reason}
+	}
+	if !sameColumns(d.Columns, decided) {
+		return nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
+	}
 	exec := r.opts.Executor
 	if exec == nil {
 		return nil, fmt.Errorf("no executor for rollup %s", d.Rollup)

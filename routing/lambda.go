@@ -161,13 +161,7 @@ func (a *lambdaAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonNotBuilt, Message: "no lambda rollup is active"}}
 	}
 	d := a.router.lambda.engine.Decide(a.core.SQL, a.core.Tree, a.router.lambdaSession(ctx, snap, sess, true), snap.lambda)
-	if d.Outcome != rewrite.OutcomeRollup {
-		return "", nil, redecided{d.Reason}
-	}
-	if !sameColumns(d.Columns, a.decision.Columns) {
-		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
-	}
-	text, err := a.router.coreRows(ctx, &d, a.maxRows)
+	text, err := a.router.coreRows(ctx, &d, a.decision.Columns, a.maxRows)
 	if err != nil {
 		return "", nil, err
 	}
