@@ -23,6 +23,9 @@ type Column struct {
 	// Indexed: an index of the table leads with the column, so a range of
 	// it is read without scanning the table (exact edges, edges.go).
 	Indexed bool
+	// NotNull: the column is declared NOT NULL, so a lambda answer need
+	// not read the rows where it is NULL (lambda.go).
+	NotNull bool
 }
 
 // Table is the column list of one warehouse table, used to resolve names as

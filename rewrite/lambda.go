@@ -176,20 +176,20 @@ func lambdaCore(c *FinishCore) *LambdaCore {
 
 // LambdaCutoff is the cutoff of a lambda rollup's active version as a
 // typed literal of its time column, qualified so no type of the session
-// shadows it; ok is false when the rollup is not a lambda rollup, its
+// shadows it, and whether the column is NOT NULL; ok is false when the rollup is not a lambda rollup, its
 // version recorded no cutoff, or the column's type is unknown.
-func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, ok bool) {
+func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, notNull, ok bool) {
 	if st.Def.Lambda == nil || st.LambdaCutoff.IsZero() {
-		return "", "", false
+		return "", "", false, false
 	}
 	t := c.table(qualifiedName(st.Def.Table))
 	if t == nil {
-		return "", "", false
+		return "", "", false, false
 	}
 	column = lastName(st.Def.TimeDimension)
 	col := t.column(column)
 	if column == "" || col == nil {
-		return "", "", false
+		return "", "", false, false
 	}
 	v := st.LambdaCutoff.UTC()
 	switch col.Type.OID {
@@ -199,13 +199,13 @@ func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, ok bool
 		literal = sqlquote.Literal(v.Format("2006-01-02 15:04:05.999999")) + "::pg_catalog.timestamp"
 	case pgtype.DateOID:
 		if v.Truncate(24*time.Hour) != v {
-			return "", "", false
+			return "", "", false, false
 		}
 		literal = sqlquote.Literal(v.Format("2006-01-02")) + "::pg_catalog.date"
 	default:
-		return "", "", false
+		return "", "", false, false
 	}
-	return column, literal, true
+	return column, literal, col.NotNull, true
 }
 
 // qualifiedName is a table name with its schema (public when it has none).
@@ -237,13 +237,14 @@ func lastName(expr string) string {
 // aggregates below the cutoff (cols as the partial core's decision
 // describes them, nil values NULL), and the warehouse's at or above it.
 // table is the lambda rollup's fact table, column its time column and
-// cutoff the typed literal of its version's cutoff (Catalog.LambdaCutoff).
-func (l *LambdaCore) LambdaStatement(cols []ResultColumn, rows [][]*string, table, column, cutoff string) (string, error) {
+// cutoff the typed literal of its version's cutoff (Catalog.LambdaCutoff);
+// notNull says the column is NOT NULL, so no NULL rows are read.
+func (l *LambdaCore) LambdaStatement(cols []ResultColumn, rows [][]*string, table, column, cutoff string, notNull bool) (string, error) {
 	qual, ok := l.qualifier(table)
 	if !ok {
 		return "", fmt.Errorf("table %s is not in the statement's FROM once", table)
 	}
-	fresh, err := l.freshPart(qual, column, cutoff)
+	fresh, err := l.freshPart(qual, column, cutoff, notNull)
 	if err != nil {
 		return "", err
 	}
@@ -359,9 +360,14 @@ func (l *LambdaCore) qualifier(table string) (string, bool) {
 
 // freshPart is the warehouse part: the partial core over the rows at or
 // above the cutoff, and those whose time is NULL, which no build holds.
-func (l *LambdaCore) freshPart(qual, column, cutoff string) (string, error) {
+func (l *LambdaCore) freshPart(qual, column, cutoff string, notNull bool) (string, error) {
 	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
-	extra, err := parseCondition(lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL")
+	cond := lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL"
+	if notNull {
+		// One range of the column, which an index on it reads alone.
+		cond = lambdaColumnMark + " >= " + lambdaCutoffMark
+	}
+	extra, err := parseCondition(cond)
 	if err != nil {
 		return "", fmt.Errorf("lambda condition: %w", err)
 	}
@@ -373,7 +379,7 @@ func (l *LambdaCore) freshPart(qual, column, cutoff string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("lambda part: %w", err)
 	}
-	if strings.Count(text, lambdaColumnMark) != 2 || strings.Count(text, lambdaCutoffMark) != 1 {
+	if marks := strings.Count(text, lambdaColumnMark); (marks != 2 && !notNull) || (marks != 1 && notNull) || strings.Count(text, lambdaCutoffMark) != 1 {
 		return "", fmt.Errorf("lambda part: placeholders lost")
 	}
 	text = strings.ReplaceAll(text, lambdaColumnMark, ref)

@@ -86,7 +86,7 @@ func TestLambdaStatement(t *testing.T) {
 			if !strings.Contains(got.SQL, c.partial) {
 				t.Errorf("partial core %q lacks %q", got.SQL, c.partial)
 			}
-			column, cutoffLit, ok := cat.LambdaCutoff(cat.Rollups[0])
+			column, cutoffLit, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
 			if !ok {
 				t.Fatal("no cutoff")
 			}
@@ -96,7 +96,7 @@ func TestLambdaStatement(t *testing.T) {
 				row[i] = &one
 			}
 			for _, rows := range [][][]*string{nil, {row}} {
-				sql, err := got.LambdaStatement(d.Columns, rows, "public.orders", column, cutoffLit)
+				sql, err := got.LambdaStatement(d.Columns, rows, "public.orders", column, cutoffLit, notNull)
 				checkStatement(t, sql, err, c.want)
 			}
 		})

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -136,30 +137,29 @@ func explainEdges(whole rewrite.Reason, e *edgeAnswer) []any {
 		whole.String(), e.decision.Rollup, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity"), note), e.split.SQL}
 }
 
-// tableIndexesQuery reads a table's estimated rows and the columns its valid
-// indexes lead with.
+// tableIndexesQuery reads a table's estimated rows, the columns its valid
+// indexes lead with, and its NOT NULL columns.
 const tableIndexesQuery = `SELECT greatest(c.reltuples, 0)::float8,
-       coalesce(array_agg(DISTINCT a.attname::text) FILTER (WHERE a.attname IS NOT NULL), '{}')
+       coalesce(array_agg(DISTINCT a.attname::text) FILTER (WHERE a.attname IS NOT NULL), '{}'),
+       coalesce((SELECT array_agg(n.attname::text) FROM pg_catalog.pg_attribute n
+                 WHERE n.attrelid = c.oid AND n.attnum > 0 AND NOT n.attisdropped AND n.attnotnull), '{}')
 FROM pg_catalog.pg_class c
 LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisvalid AND i.indkey[0] <> 0
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
 WHERE c.oid = $1
-GROUP BY c.reltuples`
+GROUP BY c.oid, c.reltuples`
 
-// loadIndexes records the table's estimated rows and which columns lead an
-// index: exact edges read a range of the time column from the warehouse,
+// loadIndexes records the table's estimated rows, which columns lead an
+// index, and which are NOT NULL: exact edges read a range of the time column from the warehouse,
 // which pays only when an index serves it, or the table is small.
 func loadIndexes(ctx context.Context, db Warehouse, t *rewrite.Table) error {
-	var cols []string
-	if err := db.QueryRow(ctx, tableIndexesQuery, t.OID).Scan(&t.Rows, &cols); err != nil {
+	var indexed, notNull []string
+	if err := db.QueryRow(ctx, tableIndexesQuery, t.OID).Scan(&t.Rows, &indexed, &notNull); err != nil {
 		return fmt.Errorf("indexes of %s: %w", t.Name, err)
 	}
-	for _, c := range cols {
-		for i := range t.Columns {
-			if t.Columns[i].Name == c {
-				t.Columns[i].Indexed = true
-			}
-		}
+	for i := range t.Columns {
+		t.Columns[i].Indexed = slices.Contains(indexed, t.Columns[i].Name)
+		t.Columns[i].NotNull = slices.Contains(notNull, t.Columns[i].Name)
 	}
 	return nil
 }

@@ -117,11 +117,11 @@ func lambdaStatement(snap *snapshot, c *rewrite.LambdaCore, d *rewrite.Decision,
 	if st == nil {
 		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
 	}
-	column, cutoff, ok := snap.lambda.LambdaCutoff(st)
+	column, cutoff, notNull, ok := snap.lambda.LambdaCutoff(st)
 	if !ok {
 		return "", fmt.Errorf("rollup %s: no cutoff of its time column", d.Rollup)
 	}
-	return c.LambdaStatement(d.Columns, rows, st.Def.Table, column, cutoff)
+	return c.LambdaStatement(d.Columns, rows, st.Def.Table, column, cutoff, notNull)
 }
 
 // lambdaState is the lambda rollup named name, or nil.
