@@ -119,3 +119,31 @@ func checkStatement(t *testing.T, sql string, err error, want []string) {
 		}
 	}
 }
+
+// TestLambdaNotNull: over a NOT NULL time column the warehouse part reads
+// one range of it, which an index on it serves.
+func TestLambdaNotNull(t *testing.T) {
+	cat := lambdaCatalog(t, time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC))
+	cat.Tables["public.orders"].column("created_at").NotNull = true
+	tree, err := pg_query.Parse(`SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range LambdaCores(FinishCores(tree)) {
+		d := decide(t, cat, Session{}, l.SQL)
+		if d.Outcome != OutcomeRollup {
+			continue
+		}
+		column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+		if !ok || !notNull {
+			t.Fatalf("cutoff %v, not null %v", ok, notNull)
+		}
+		sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+		checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
+		if strings.Contains(sql, "IS NULL") {
+			t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
+		}
+		return
+	}
+	t.Fatal("no partial core answered")
+}
