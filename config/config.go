@@ -271,7 +271,21 @@ type Rollup struct {
 	MaxRows              int64       `yaml:"max_rows"`
 	Refresh              Refresh     `yaml:"refresh"`
 	BuildRange           *BuildRange `yaml:"build_range"`
-	Line                 int         `yaml:"-"` // line of the entry in the file
+	// Lambda makes the rollup answer with the warehouse's newest rows combined
+	// in (docs/freshness.md); nil: answers are as of the last build.
+	Lambda *Lambda `yaml:"lambda"`
+	Line   int     `yaml:"-"` // line of the entry in the file
+}
+
+// Lambda configures a lambda rollup: a build holds the rows whose Column lies
+// below a cutoff, and an answer adds the warehouse's aggregate of the rows at
+// or above it.
+type Lambda struct {
+	// Column grows for new rows; it must be the rollup's time_dimension.
+	Column string `yaml:"column"`
+	// LateWindow is how far behind the newest rows may still arrive or
+	// change: the cutoff is the build's start minus this, cut down to a bucket edge.
+	LateWindow Duration `yaml:"late_window"`
 }
 
 // Refresh says when a rollup is rebuilt.

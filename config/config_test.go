@@ -495,6 +495,11 @@ func TestValidationErrors(t *testing.T) {
 		{"build range two columns", withRollup("    time_dimension: created_at", "    granularity: day", "    build_range:", "      start: SELECT now(), 1", "      end: SELECT now()"), 15, "rollups[0].build_range.start", "must return exactly one column"},
 		{"build range expression", withRollup("    time_dimension: created_at", "    granularity: day", "    build_range:", "      start: SELECT now()", "      end: now()"), 16, "rollups[0].build_range.end", `cannot parse "now()"`},
 		{"build range without time dimension", withRollup("    build_range: {start: SELECT now(), end: SELECT now()}"), 12, "rollups[0].build_range", "needs a time_dimension"},
+
+		// Lambda.
+		{"lambda on another column", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda:", "      column: updated_at"), 15, "rollups[0].lambda.column", `must be the rollup's time_dimension "created_at"`},
+		{"lambda without time dimension", withRollup("    lambda:", "      column: created_at"), 13, "rollups[0].lambda.column", "needs a time_dimension"},
+		{"lambda late window negative", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda: {column: created_at, late_window: -1h}"), 14, "rollups[0].lambda.late_window", "must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -142,9 +142,9 @@ func TestConfigDocKeys(t *testing.T) {
 		t.Errorf("%s documents %s, which is not a key of the config structs", configDoc, k)
 	}
 
-	// What an empty file with one table, join, rollup and build_range gets.
+	// What an empty file with one table, join, rollup, build_range and lambda gets.
 	base := t.TempDir()
-	c := &Config{Tables: []Table{{Joins: []Join{{}}}}, Rollups: []Rollup{{BuildRange: &BuildRange{}}}}
+	c := &Config{Tables: []Table{{Joins: []Join{{}}}}, Rollups: []Rollup{{BuildRange: &BuildRange{}, Lambda: &Lambda{}}}}
 	applyDefaults(c, nil)
 	resolvePaths(c, base)
 	missing := map[string]bool{}

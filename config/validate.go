@@ -354,6 +354,26 @@ func (v *validator) rollups(scopes map[string]scope) {
 		}
 		v.refresh(path, r)
 		v.buildRange(path, r)
+		v.lambda(path, r)
+	}
+}
+
+// lambda checks a lambda rollup: its column is the time dimension, whose
+// buckets the cutoff falls between, so every stored bucket is whole.
+func (v *validator) lambda(path string, r *Rollup) {
+	l := r.Lambda
+	if l == nil {
+		return
+	}
+	p := path + ".lambda"
+	v.notNegative(p+".late_window", l.LateWindow)
+	switch {
+	case strings.TrimSpace(l.Column) == "":
+		v.addf(p+".column", "required: the rollup's time_dimension, which grows for new rows")
+	case r.TimeDimension == "":
+		v.addf(p+".column", "needs a time_dimension: the cutoff falls between its buckets")
+	case strings.TrimSpace(l.Column) != strings.TrimSpace(r.TimeDimension):
+		v.addf(p+".column", "must be the rollup's time_dimension %q, got %q", r.TimeDimension, l.Column)
 	}
 }
 

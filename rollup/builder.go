@@ -109,12 +109,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.Columns, v.TimeType, v.Windows = plan.Columns, plan.TimeType, plan.Windows
+	if err := plan.foldLambda(ctx, conn); err != nil {
+		return nil, err
+	}
+	v.Columns, v.TimeType, v.Windows, v.LambdaCutoff = plan.Columns, plan.TimeType, plan.Windows, plan.LambdaCutoff
 
 	// A rolling window moves between builds: partitions of an earlier build hold
 	// another window's rows, so such a rollup is always built whole.
 	incremental := req.Incremental && def.Partitioned() && req.Previous != nil &&
-		req.Previous.Identity == v.Identity && !req.Previous.Truncated && len(plan.Windows) == 0
+		req.Previous.Identity == v.Identity && !req.Previous.Truncated && len(plan.Windows) == 0 &&
+		(def.Lambda == nil || req.Previous.LambdaCutoff != nil)
+	if incremental && def.Lambda != nil {
+		plan.previousCutoff = req.Previous.LambdaCutoff
+	}
 	duck, err := b.openDuckDB(ctx)
 	if err != nil {
 		return nil, err
@@ -317,6 +324,10 @@ FROM (SELECT CAST(min(%[3]s) AS %[5]s) AS s, CAST(max(%[3]s) AS %[5]s) AS e, cou
 			u, step, tt, int64(window/time.Second))
 		if err := conn.QueryRow(ctx, wq).Scan(&wlo, &whi); err != nil {
 			return nil, false, fmt.Errorf("update window: %w", err)
+		}
+		wlo, err := p.lambdaFloor(ctx, conn, unit, tt, wlo)
+		if err != nil {
+			return nil, false, err
 		}
 		if wlo.After(*lo) {
 			lo = &wlo

@@ -134,6 +134,11 @@ type Version struct {
 	// hit checked against it must agree (continuous verification). nil when
 	// a table had none.
 	Counters map[string]int64 `json:"counters,omitempty"`
+	// LambdaCutoff is a lambda rollup's cutoff (rollup/lambda.go): the version
+	// holds exactly the rows whose time dimension lies below it, as of Started.
+	// For a timestamptz dimension it is an instant; for timestamp and date
+	// dimensions a wall-clock value expressed in UTC. Nil for other rollups.
+	LambdaCutoff *time.Time `json:"lambda_cutoff,omitempty"`
 }
 
 // Files lists the storage keys of the version's partitions.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
@@ -42,6 +43,8 @@ type Definition struct {
 	BuildRangeStart      string             `json:"build_range_start,omitempty"`
 	BuildRangeEnd        string             `json:"build_range_end,omitempty"`
 	BuildTimezone        string             `json:"build_timezone"`
+	// Lambda: the build holds only the rows below its cutoff (rollup/lambda.go).
+	Lambda *Lambda `json:"lambda,omitempty"`
 }
 
 // Definitions returns the normalised definition of every rollup in cfg, in file order.
@@ -94,6 +97,9 @@ func NewDefinition(cfg *config.Config, r *config.Rollup) (*Definition, error) {
 	}
 	for _, s := range r.Filters {
 		d.Filters = append(d.Filters, canon("filter", s))
+	}
+	if r.Lambda != nil {
+		d.Lambda = &Lambda{Column: canon("lambda.column", r.Lambda.Column), LateWindow: time.Duration(r.Lambda.LateWindow)}
 	}
 	if r.BuildRange != nil {
 		if d.BuildRangeStart, err = canonicalQuery(r.BuildRange.Start); err != nil {

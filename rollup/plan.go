@@ -27,6 +27,10 @@ type Plan struct {
 	TimeType *Type
 	// Windows are the filters relative to the clock, folded by this plan's transaction.
 	Windows []Window
+	// LambdaCutoff is a lambda rollup's cutoff, folded by this plan's transaction.
+	LambdaCutoff *time.Time
+
+	previousCutoff *time.Time // the previous version's, for an incremental lambda build
 
 	from    string   // FROM clause with the joins
 	where   []string // deparsed filters

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"path/filepath"
+	"time"
 
 	"github.com/pgrollup/pgrollup/rewrite"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -53,6 +54,10 @@ func ApplyBuilds(cat *rewrite.Catalog, states map[string]*rollup.State, localPat
 		}
 		r.Rows, r.Bytes = v.Rows, v.Bytes
 		r.BuiltAt = v.BuiltAt
+		r.LambdaCutoff = time.Time{}
+		if v.LambdaCutoff != nil {
+			r.LambdaCutoff = *v.LambdaCutoff
+		}
 	}
 }
 

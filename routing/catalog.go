@@ -95,6 +95,9 @@ func loadTable(ctx context.Context, db Warehouse, name string) (*rewrite.Table, 
 	if len(t.Columns) == 0 {
 		return nil, fmt.Errorf("table %s does not exist in the warehouse", name)
 	}
+	if err := loadIndexes(ctx, db, t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

@@ -83,6 +83,14 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 				"%s; the top-N subquery is answered by rollup %s, and the statement without the join, filtered to the subquery's keys, by rollup %s; sql is the subquery",
 				d.Reason.String(), t.inner.Rollup, t.outer.Rollup), t.join.InnerSQL})
 			d = t.outer
+		} else if l := a.router.lambdaFinishable(ctx, snap, "", a.inner, sess); l != nil && visible(l.decision.Rollup) {
+			rows = append(rows, a.router.explainLambda(snap, d.Reason, l))
+			d = l.decision
+		} else if e, note := a.router.edgeFinishable(ctx, snap, "", a.inner, sess); e != nil && visible(e.decision.Rollup) {
+			rows = append(rows, explainEdges(d.Reason, e))
+			d = e.decision
+		} else if note != "" {
+			rows = append(rows, []any{nil, "passthrough", d.Reason.String() + "; a split at bucket edges does not pay: " + note, nil})
 		}
 	}
 	for _, c := range d.Candidates {

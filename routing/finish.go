@@ -123,10 +123,6 @@ func finishSettings() pgfmt.Settings {
 // session as it is now (as rollupAnswer.Run does), runs it, and writes its
 // rows into the statement.
 func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (string, []proxy.ColumnOrigin, error) {
-	exec := a.router.opts.Executor
-	if exec == nil {
-		return "", nil, fmt.Errorf("no executor for rollup %s", a.decision.Rollup)
-	}
 	if !finishSession(sess) {
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
 	}
@@ -134,13 +130,7 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	if err != nil {
 		return "", nil, err
 	}
-	if d.Outcome != rewrite.OutcomeRollup {
-		return "", nil, redecided{d.Reason}
-	}
-	if !sameColumns(d.Columns, a.decision.Columns) {
-		return "", nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
-	}
-	text, err := rowsAsText(ctx, exec, &d, finishSettings(), a.maxRows, func() error { return finishTooLarge{a.maxRows} })
+	text, err := a.router.coreRows(ctx, &d, a.decision.Columns, a.maxRows)
 	if err != nil {
 		return "", nil, err
 	}
@@ -150,6 +140,24 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeFinished).Inc()
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
+}
+
+// coreRows runs a core's decision, decided again as the statement runs, on
+// the executor and returns its rows as Postgres's text of each value (nil
+// is NULL), at most maxRows of them. The decision must still answer from a
+// rollup, with the columns decided when the statement arrived.
+func (r *Router) coreRows(ctx context.Context, d *rewrite.Decision, decided []rewrite.ResultColumn, maxRows int) ([][]*string, error) {
+	if d.Outcome != rewrite.OutcomeRollup {
+		return nil, redecided{d.Reason}
+	}
+	if !sameColumns(d.Columns, decided) {
+		return nil, fmt.Errorf("rollup %s now describes the core differently", d.Rollup)
+	}
+	exec := r.opts.Executor
+	if exec == nil {
+		return nil, fmt.Errorf("no executor for rollup %s", d.Rollup)
+	}
+	return rowsAsText(ctx, exec, d, finishSettings(), maxRows, func() error { return finishTooLarge{maxRows} })
 }
 
 // rowsAsText runs a rollup decision and returns its rows as Postgres's

@@ -62,12 +62,15 @@ type Router struct {
 	// rollup answers whole (finish.go): finding them parses and deparses
 	// the statement several times, about a millisecond.
 	finishCores *lru.Cache[string, []*rewrite.FinishCore]
+	lambda      *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
 }
 
 // snapshot is a catalog with the words that let the router skip statements
 // that cannot concern any rollup without parsing them.
 type snapshot struct {
-	cat *rewrite.Catalog
+	// cat holds the rollups that answer on their own; lambda the lambda
+	// rollups (lambda.go), nil when there are none; all both, as configured.
+	cat, lambda, all *rewrite.Catalog
 	// words are the lower-case unqualified names of the tables that have
 	// rollups; a statement mentioning none of them passes through unparsed.
 	words []string
@@ -90,7 +93,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		engine: rewrite.NewEngine(0),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_hits_total",
-			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse).",
+			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse), lambda (a lambda rollup's rows below its cutoff, the newer ones and the rest by the warehouse), edges (the whole buckets of a range, its edges and the rest by the warehouse).",
 		}, []string{"rollup", "mode"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_misses_total",
@@ -99,6 +102,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 	}
 	opts.Registerer.MustRegister(r.hits, r.misses)
 	r.finishCores, _ = lru.New[string, []*rewrite.FinishCore](finishCacheEntries) // fails only for a size below 1
+	r.lambda = newLambdaRouting()
 	r.rollupOnly.Store(opts.RollupOnly)
 	r.SetCatalog(cat)
 	return r
@@ -111,7 +115,8 @@ func (r *Router) SetRollupOnly(on bool) { r.rollupOnly.Store(on) }
 // SetCatalog switches to a new catalog snapshot; statements already decided
 // keep the one they were decided with.
 func (r *Router) SetCatalog(cat *rewrite.Catalog) {
-	s := &snapshot{cat: cat, sources: map[string][]string{}}
+	s := &snapshot{all: cat, sources: map[string][]string{}}
+	s.cat, s.lambda = splitLambda(cat)
 	seen := map[string]bool{}
 	seenTable := map[string]bool{}
 	var tables []*rewrite.Table
@@ -127,6 +132,11 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 		r.opts.Verify.Series(rs.Def.Name)
 		if r.opts.FinishMaxRows > 0 {
 			r.hits.WithLabelValues(rs.Def.Name, modeFinished)
+			if rs.Def.Lambda != nil {
+				r.hits.WithLabelValues(rs.Def.Name, modeLambda)
+			} else if rs.Def.TimeDimension != "" {
+				r.hits.WithLabelValues(rs.Def.Name, modeEdges)
+			}
 		}
 		for _, t := range src {
 			if tb := cat.Tables[qualified(t)]; tb != nil && !seenTable[tb.Name] {
@@ -216,6 +226,12 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		}
 	}
 	if f := r.finishable(ctx, snap, st.SQL, tree, sess); f != nil {
+		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
+	}
+	if f := r.lambdaFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
+		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
+	}
+	if f, _ := r.edgeFinishable(ctx, snap, st.SQL, tree, sess); f != nil {
 		return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
 	}
 	if len(d.Candidates) > 0 || d.Reason.Code != rewrite.ReasonNoRollup {
@@ -329,8 +345,8 @@ func (r *Router) Probe() *proxy.Probe {
 
 // statuses reports the rollups as the catalog snapshot has them.
 func (s *snapshot) statuses() []RollupStatus {
-	out := make([]RollupStatus, 0, len(s.cat.Rollups))
-	for _, r := range s.cat.Rollups {
+	out := make([]RollupStatus, 0, len(s.all.Rollups))
+	for _, r := range s.all.Rollups {
 		var window []string
 		for _, w := range r.Windows {
 			window = append(window, w.SQL)

@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Lambda rollups: a build holds the rows below its cutoff, and every answer
+// adds the warehouse's rows at or above it, so answers equal Postgres's
+// right after inserts, with late rows, in any time zone, and with
+// pgrollup.max_staleness = 0.
+
+const lambdaDB = "lambdadb"
+
+// lambdaFixture fills two like tables with rows over the last three days
+// (and a few without a time), relative to now so that every build's cutoff
+// falls among them.
+const lambdaFixture = `
+CREATE TABLE events (id serial PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
+INSERT INTO events (created_at, status, amount, qty)
+SELECT now() - g * interval '7 minutes' - interval '13 seconds', (ARRAY['new','paid','shipped'])[1 + g % 3],
+       CASE WHEN g % 11 = 0 THEN NULL ELSE round((g * 3.37) % 500, 2) END, g % 9
+FROM generate_series(0, 620) g;
+INSERT INTO events (created_at, status, amount, qty) VALUES (NULL, 'paid', 5.00, 1), (NULL, 'lost', 7.25, 2);
+CREATE TABLE events_p (LIKE events INCLUDING ALL);
+INSERT INTO events_p SELECT * FROM events;
+`
+
+func lambdaRollups() []map[string]any {
+	measures := []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)", "sum(qty)", "count(qty)"}
+	return []map[string]any{
+		{
+			"name": "events_lambda", "table": "public.events",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "created_at", "late_window": "1h"},
+		},
+		{
+			// Partitioned, and rebuilt incrementally every few seconds
+			// while the test inserts.
+			"name": "events_p_lambda", "table": "public.events_p",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"partition_granularity": "day",
+			"measures":              measures,
+			"lambda":                map[string]any{"column": "created_at", "late_window": "30m"},
+			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "2h"},
+		},
+	}
+}
+
+// lambdaStatements are the dashboard statements over table, each answered
+// from its lambda rollup.
+func lambdaStatements(table string) []string {
+	return []string{
+		"SELECT status, sum(amount), count(*), avg(amount), min(amount), max(amount), sum(qty), avg(qty) FROM " + table + " GROUP BY status ORDER BY status",
+		"SELECT count(*), sum(amount), avg(amount) FROM " + table,
+		"SELECT date_trunc('hour', created_at) AS h, count(*) AS n, sum(amount) AS total FROM " + table + " WHERE created_at >= date_trunc('hour', now()) - interval '1 day' GROUP BY 1 ORDER BY 1",
+		"SELECT date_trunc('day', created_at) AS d, count(DISTINCT status) AS statuses, max(amount) FROM " + table + " GROUP BY 1 ORDER BY 1",
+		"SELECT status, to_char(sum(amount), 'FM999999990.00') AS total FROM " + table + " WHERE status <> 'new' GROUP BY status HAVING count(*) > 1 ORDER BY 2 DESC",
+	}
+}
+
+func TestLambdaRollups(t *testing.T) {
+	ctx := testCtx(t, 4*time.Minute)
+	p := startSuiteProxy(t, ctx, "lambda", lambdaDB, lambdaFixture, lambdaRollups())
+	direct := connect(t, ctx, directDSN(userScram, lambdaDB))
+	via := connect(t, ctx, p.DSN(userScram, lambdaDB))
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec}
+
+	// check runs every statement over table both ways in both protocols,
+	// requires equal answers, and that each was a lambda hit when served.
+	check := func(t *testing.T, direct, via *pgx.Conn, table string, served bool) {
+		t.Helper()
+		for _, sql := range lambdaStatements(table) {
+			for _, mode := range modes {
+				lambdaCheck(t, ctx, p, direct, via, mode, sql, served)
+			}
+		}
+	}
+	exec := func(t *testing.T, conn *pgx.Conn, sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	insert := func(t *testing.T, table, at string) {
+		t.Helper()
+		exec(t, direct, fmt.Sprintf(`INSERT INTO %s (created_at, status, amount, qty)
+SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g FROM generate_series(1, 7) g`, table, at))
+	}
+
+	t.Run("after the build", func(t *testing.T) {
+		check(t, direct, via, "events", true)
+		check(t, direct, via, "events_p", true)
+	})
+	t.Run("inserts answered at once", func(t *testing.T) {
+		for _, table := range []string{"events", "events_p"} {
+			insert(t, table, "now()")
+			// A new group, only in the warehouse part.
+			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), (NULL, 'fresh', NULL, NULL)")
+			check(t, direct, via, table, true)
+		}
+	})
+	t.Run("late rows inside late_window", func(t *testing.T) {
+		insert(t, "events", "now() - interval '50 minutes'")
+		insert(t, "events_p", "now() - interval '20 minutes'")
+		check(t, direct, via, "events", true)
+		check(t, direct, via, "events_p", true)
+	})
+	t.Run("incremental rebuilds while inserting", func(t *testing.T) {
+		// events_p rebuilds every 3s: answers stay exact across versions.
+		deadline := time.Now().Add(8 * time.Second)
+		for i := 0; time.Now().Before(deadline); i++ {
+			insert(t, "events_p", fmt.Sprintf("now() - interval '%d minutes'", i%25))
+			check(t, direct, via, "events_p", true)
+		}
+		code, body, err := p.adminGet("/api/rollups")
+		if err != nil || code != 200 {
+			t.Fatalf("GET /api/rollups: %d %v", code, err)
+		}
+		if !strings.Contains(string(body), "events_p_lambda") {
+			t.Fatalf("no events_p_lambda in %s", body)
+		}
+	})
+	t.Run("time zones", func(t *testing.T) {
+		for _, zone := range []string{"America/New_York", "Asia/Kolkata", "Europe/Berlin"} {
+			for _, c := range []*pgx.Conn{direct, via} {
+				exec(t, c, "SET TimeZone = '"+zone+"'")
+			}
+			for _, table := range []string{"events", "events_p"} {
+				sql := "SELECT date_trunc('day', created_at) AS d, status, count(*), sum(amount) FROM " + table + " GROUP BY 1, 2 ORDER BY 1, 2"
+				for _, mode := range modes {
+					// Kolkata's days do not begin on a UTC hour: the warehouse answers.
+					lambdaCheck(t, ctx, p, direct, via, mode, sql, zone != "Asia/Kolkata")
+				}
+			}
+		}
+		for _, c := range []*pgx.Conn{direct, via} {
+			exec(t, c, "RESET TimeZone")
+		}
+	})
+	t.Run("max_staleness 0", func(t *testing.T) {
+		cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RuntimeParams["options"] = "-c pgrollup.max_staleness=0"
+		opt, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer opt.Close(ctx)
+		insert(t, "events", "now()")
+		check(t, direct, opt, "events", true)
+		set := connect(t, ctx, p.DSN(userScram, lambdaDB))
+		exec(t, set, "SET pgrollup.max_staleness = 0")
+		check(t, direct, set, "events", true)
+		exec(t, set, "SET pgrollup.max_staleness = '1ms'")
+		check(t, direct, set, "events_p", true)
+	})
+	t.Run("explain", func(t *testing.T) {
+		rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events")[0], pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := renderRows(rows)
+		if !strings.Contains(out, "events_lambda (lambda) answers the partial aggregates of the rows below its cutoff") {
+			t.Errorf("EXPLAIN (ROLLUP) does not show the lambda split:\n%s", out)
+		}
+	})
+}
+
+// lambdaCheck runs sql on Postgres and through pgrollup in mode, requires
+// equal answers (values, names, types), and that pgrollup answered it as
+// one lambda hit, with no fallback, if and only if served.
+func lambdaCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, served bool) {
+	t.Helper()
+	hitCheck(t, ctx, p, direct, via, mode, sql, "lambda", served)
+}
+
+// hitCheck is lambdaCheck for hits of hitMode.
+func hitCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql, hitMode string, served bool) {
+	t.Helper()
+	before, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql})
+	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql})
+	if werr != nil || gerr != nil {
+		t.Fatalf("%s: Postgres %v, pgrollup %v", sql, werr, gerr)
+	}
+	requireSame(t, sql, want, got)
+	after, err := diffScrape(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
+		t.Errorf("%s: fell back to the warehouse after the decision:\n%s", sql, tail(p.log.Bytes(), 20))
+	}
+	modes := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode")
+	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
+		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
+	}
+}

@@ -1,0 +1,149 @@
+package rewrite
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgrollup/pgrollup/config"
+)
+
+// lambdaCatalog is testCatalog with orders_daily a lambda rollup whose
+// version holds the rows below cutoff.
+func lambdaCatalog(t *testing.T, cutoff time.Time) *Catalog {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Rollups[0].Lambda = &config.Lambda{Column: "created_at"}
+	cfg.Rollups = cfg.Rollups[:1]
+	cfg.Rollups[0].Measures = append(cfg.Rollups[0].Measures, "count(amount)", "count(quantity)")
+	cat := catalogOf(t, cfg, nil)
+	cat.Rollups[0].LambdaCutoff = cutoff
+	return cat
+}
+
+// TestLambdaStatement checks the statements a lambda answer sends the
+// warehouse: the partial core the rollup answers, and the combination of
+// its rows with the warehouse's above the cutoff, with Postgres's types.
+func TestLambdaStatement(t *testing.T) {
+	cutoff := time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC)
+	cat := lambdaCatalog(t, cutoff)
+	cases := []struct {
+		name    string
+		sql     string
+		partial string   // substring of the partial core
+		want    []string // substrings of the statement
+		none    bool     // no partial core is answered
+	}{
+		{name: "sum count avg min max by status", sql: `SELECT status, sum(amount), count(*), avg(amount), min(amount), max(amount) FROM orders GROUP BY status ORDER BY status`,
+			partial: "sum(amount) AS pgrollup_p1, count(*) AS pgrollup_p2, sum(amount) AS pgrollup_p3, count(amount) AS pgrollup_p4",
+			want: []string{
+				`CAST(pg_catalog.sum("pgrollup_p1") AS pg_catalog.numeric) AS "pgrollup_a1"`,
+				`CAST(COALESCE(pg_catalog.sum("pgrollup_p2"), 0) AS pg_catalog.int8) AS "pgrollup_a2"`,
+				`CAST(pg_catalog.sum("pgrollup_p3") AS pg_catalog.numeric) / CAST(NULLIF(pg_catalog.sum("pgrollup_p4"), 0) AS pg_catalog.numeric) AS "pgrollup_a3"`,
+				`pg_catalog.min("pgrollup_p5") AS "pgrollup_a4"`,
+				`UNION ALL SELECT status AS pgrollup_k1`,
+				`WHERE "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz OR "orders"."created_at" IS NULL GROUP BY status`,
+				`) AS "pgrollup_l" GROUP BY "pgrollup_k1"`,
+				"ORDER BY status",
+			}},
+		{name: "sum of integers is bigint", sql: `SELECT sum(quantity) AS q, avg(quantity) FROM orders o WHERE status = 'paid'`,
+			partial: "sum(quantity) AS pgrollup_p1",
+			want: []string{`CAST(pg_catalog.sum("pgrollup_p1") AS pg_catalog.int8) AS "pgrollup_a1"`,
+				`WHERE status = 'paid' AND ("o"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz OR "o"."created_at" IS NULL)`}},
+		{name: "count distinct of a dimension groups both parts by it", sql: `SELECT date_trunc('day', created_at) AS d, count(DISTINCT status) FROM orders GROUP BY 1`,
+			partial: "status AS pgrollup_d1",
+			want:    []string{`pg_catalog.count(DISTINCT "pgrollup_d1") AS "pgrollup_a1"`, `GROUP BY date_trunc('day', created_at), status`}},
+		{name: "a filter on the aggregate is kept in the parts", sql: `SELECT status, count(*) FILTER (WHERE quantity > 2) FROM orders GROUP BY status`,
+			partial: "count(*) FILTER (WHERE quantity > 2) AS pgrollup_p1"},
+		{name: "an aggregate that does not combine", sql: `SELECT status, string_agg(status, ',') FROM orders GROUP BY status`, none: true},
+		{name: "sum distinct", sql: `SELECT status, sum(DISTINCT amount) FROM orders GROUP BY status`, none: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tree, err := pg_query.Parse(c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got *LambdaCore
+			var d Decision
+			for _, l := range LambdaCores(FinishCores(tree)) {
+				if d = decide(t, cat, Session{}, l.SQL); d.Outcome == OutcomeRollup {
+					got = l
+					break
+				}
+			}
+			if c.none {
+				if got != nil {
+					t.Fatalf("want no partial core, got %q", got.SQL)
+				}
+				return
+			}
+			if got == nil {
+				t.Fatalf("no partial core answered")
+			}
+			if !strings.Contains(got.SQL, c.partial) {
+				t.Errorf("partial core %q lacks %q", got.SQL, c.partial)
+			}
+			column, cutoffLit, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+			if !ok {
+				t.Fatal("no cutoff")
+			}
+			one := "1"
+			row := make([]*string, len(d.Columns))
+			for i := range row {
+				row[i] = &one
+			}
+			for _, rows := range [][][]*string{nil, {row}} {
+				sql, err := got.LambdaStatement(d.Columns, rows, "public.orders", column, cutoffLit, notNull)
+				checkStatement(t, sql, err, c.want)
+			}
+		})
+	}
+}
+
+// checkStatement requires that a statement for the warehouse was written,
+// parses, and contains every one of want.
+func checkStatement(t *testing.T, sql string, err error, want []string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg_query.Parse(sql); err != nil {
+		t.Fatalf("does not parse: %v\n%s", err, sql)
+	}
+	for _, w := range want {
+		if !strings.Contains(sql, w) {
+			t.Errorf("statement lacks %q:\n%s", w, sql)
+		}
+	}
+}
+
+// TestLambdaNotNull: over a NOT NULL time column the warehouse part reads
+// one range of it, which an index on it serves.
+func TestLambdaNotNull(t *testing.T) {
+	cat := lambdaCatalog(t, time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC))
+	cat.Tables["public.orders"].column("created_at").NotNull = true
+	tree, err := pg_query.Parse(`SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range LambdaCores(FinishCores(tree)) {
+		d := decide(t, cat, Session{}, l.SQL)
+		if d.Outcome != OutcomeRollup {
+			continue
+		}
+		column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+		if !ok || !notNull {
+			t.Fatalf("cutoff %v, not null %v", ok, notNull)
+		}
+		sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+		checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
+		if strings.Contains(sql, "IS NULL") {
+			t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
+		}
+		return
+	}
+	t.Fatal("no partial core answered")
+}
