@@ -49,10 +49,12 @@ func (r *Router) finishable(ctx context.Context, snap *snapshot, sql string, tre
 	return &finishAnswer{router: r, core: c, decision: d, maxRows: r.opts.FinishMaxRows}
 }
 
-// finishableBound is finishable for a statement with parameters, with
-// their values written in: the warehouse runs it without parameters. Its
-// text is that of these values only, so its cores are not kept.
-func (r *Router) finishableBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param) *finishAnswer {
+// finishableBound is what finishes a statement with parameters, with
+// their values written in: its core from a rollup (finishable), from a
+// lambda rollup, or its whole buckets with the edges from the warehouse;
+// nil when none does. The warehouse runs it without parameters. Its text
+// is that of these values only, so its cores are not kept.
+func (r *Router) finishableBound(ctx context.Context, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param) proxy.Finisher {
 	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) {
 		return nil
 	}
@@ -60,8 +62,19 @@ func (r *Router) finishableBound(ctx context.Context, sql string, tree *pg_query
 	if err != nil {
 		return nil
 	}
-	if _, ltree, ok := allLiterals(sql, tree, values); ok {
-		return r.finishable(ctx, r.catalog.Load(), "", ltree, sess)
+	_, ltree, ok := allLiterals(sql, tree, values)
+	if !ok {
+		return nil
+	}
+	snap := r.catalog.Load()
+	if f := r.finishable(ctx, snap, "", ltree, sess); f != nil {
+		return f
+	}
+	if f := r.lambdaFinishable(ctx, snap, "", ltree, sess); f != nil {
+		return f
+	}
+	if f, _ := r.edgeFinishable(ctx, snap, "", ltree, sess); f != nil {
+		return f
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 			return proxy.RouteDecision{Route: proxy.RouteRollup, Answer: a, Fallback: !r.rollupOnly.Load()}
 		}
 	}
-	if len(d.Candidates) > 0 && (d.Reason.Code == rewrite.ReasonParameter || hasParams(tree)) {
+	if (len(d.Candidates) > 0 || snap.lambda != nil) && (d.Reason.Code == rewrite.ReasonParameter || hasParams(tree)) {
 		// Only the bound values can decide, whether a rollup answers the
 		// statement or its core; Bind will.
 		return proxy.RouteDecision{
