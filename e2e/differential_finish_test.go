@@ -292,7 +292,17 @@ func TestFinishBound(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d := finishCounted(before, after); d.finished < 1 || d.finished > 2 || d.duckdb != 0 || d.fallbacks != 0 {
+					d := finishCounted(before, after)
+					if mode == pgx.QueryExecModeExec {
+						// pgx's exec mode leaves every value's type to the
+						// warehouse: a value of unknown type is not written
+						// into a statement, which passes through.
+						if d.finished != 0 || d.duckdb != 0 || d.fallbacks != 0 {
+							t.Errorf("%s: counted %+v; want a passthrough", what, d)
+						}
+						continue
+					}
+					if d.finished < 1 || d.finished > 2 || d.duckdb != 0 || d.fallbacks != 0 {
 						t.Errorf("%s: counted %+v; want finished, no fallback\n%s", what, d, tail(p.log.Bytes(), 10))
 					}
 				}
@@ -444,8 +454,8 @@ func jdbcProgram(t *testing.T, ctx context.Context, class, source, database stri
 }
 
 // TestFinishJDBC runs finishJDBC against Postgres and pgrollup: equal
-// output, and every execution finished by the warehouse, unnamed or named,
-// with literal or bound values, no fallback.
+// output, and the executions finished by the warehouse, unnamed or named,
+// with literal values or bound values of known types, no fallback.
 func TestFinishJDBC(t *testing.T) {
 	requireTool(t, "javac", "java", jdbcJar)
 	ctx := testCtx(t, 3*time.Minute)
@@ -453,7 +463,11 @@ func TestFinishJDBC(t *testing.T) {
 	p := startFinishProxy(t, ctx, "finish-jdbc", nil)
 	_, before, after := clientCompare(t, p, jdbcProgram(t, ctx, "Finish", finishJDBC, finishDB))
 	d := finishCounted(before, after)
-	if d.finished != 3+7+7 || d.fallbacks != 0 {
-		t.Errorf("counted %+v; want the 3 Statement and the 14 PreparedStatement executions finished, no fallback", d)
+	// pgjdbc sends setTimestamp values with their type unspecified; from
+	// the fifth execution it prepares the statement by name, described,
+	// and the values have the types the warehouse gave: only those are
+	// written into the statement the warehouse finishes.
+	if d.finished != 3+7+3 || d.fallbacks != 0 {
+		t.Errorf("counted %+v; want the 3 Statement, the 7 literal and the last 3 bound PreparedStatement executions finished, no fallback", d)
 	}
 }

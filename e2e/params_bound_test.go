@@ -67,37 +67,43 @@ type boundCase struct {
 	sql    string
 	args   []any
 	served bool // answered from a rollup
+	// untypedPasses: finished by the warehouse, so served only where the
+	// values' types are known; pgx's exec mode leaves strings and times
+	// untyped in Parse, and such values are not written into a statement.
+	untypedPasses bool
 }
 
 func boundCases() []boundCase {
 	day := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
 	return []boundCase{
-		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"completed"}, true},
-		{"SELECT count(*), sum(amount) FROM sales WHERE $1 = status AND qty >= $2", []any{"completed", 3}, true},
-		{"SELECT qty, count(*) FROM sales WHERE status IN ($1) AND qty = $2 GROUP BY qty", []any{"completed", int32(4)}, true},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"completed"}, true, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE $1 = status AND qty >= $2", []any{"completed", 3}, true, false},
+		{"SELECT qty, count(*) FROM sales WHERE status IN ($1) AND qty = $2 GROUP BY qty", []any{"completed", int32(4)}, true, false},
 		// Binary time values whose type only the warehouse's description
 		// of the statement gives (pgx prepares without types).
-		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true},
-		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true},
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3), day(10)}, true, false},
+		{"SELECT qty, count(*) FROM sales WHERE created_at >= $1 AND created_at < $2 AND status = 'completed' GROUP BY qty ORDER BY qty", []any{day(5), day(6)}, true, false},
 		// Time and date bounds as text (a string) or binary (time.Time, and a
 		// date when the statement casts $n to date), and bool values.
-		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1 AND created_at < $2 GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10 00:00:00+00"}, true},
-		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{day(3), day(10)}, true},
-		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10"}, true},
-		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1", []any{true}, true},
-		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1 AND created_at >= $2", []any{false, day(20)}, true},
-		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1::boolean AND created_at < $2::timestamptz", []any{"true", "2024-01-20T00:00:00Z"}, true},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1 AND created_at < $2 GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10 00:00:00+00"}, true, false},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{day(3), day(10)}, true, false},
+		{"SELECT active, count(*), sum(amount) FROM sales WHERE created_at >= $1::date AND created_at < $2::date GROUP BY active ORDER BY active", []any{"2024-01-03", "2024-01-10"}, true, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1", []any{true}, true, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1 AND created_at >= $2", []any{false, day(20)}, true, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE active = $1::boolean AND created_at < $2::timestamptz", []any{"true", "2024-01-20T00:00:00Z"}, true, false},
 		// A bound value in HAVING, decided per Bind as in WHERE.
-		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty HAVING count(*) > $2 ORDER BY qty", []any{"completed", 140}, true},
-		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active HAVING count(*) >= $2 ORDER BY active", []any{day(2), int64(2000)}, true},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty HAVING count(*) > $2 ORDER BY qty", []any{"completed", 140}, true, false},
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active HAVING count(*) >= $2 ORDER BY active", []any{day(2), int64(2000)}, true, false},
 		// Near misses: outside the filter, NULL, a bound off the grain.
-		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active ORDER BY active", []any{"2024-01-03 01:00:00+00"}, false},
-		{"SELECT count(*) FROM sales WHERE created_at >= $1::date AND qty = $2", []any{day(3), 4}, false},
-		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false},
-		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false},
-		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false},
-		{"SELECT count(*) FROM sales WHERE status IN ($1, $2)", []any{"completed", "refunded"}, false},
-		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3).Add(time.Hour), day(10)}, false},
+		// A bound off the grain: the whole days from the rollup, the
+		// hours at the edge from the warehouse (exact edges).
+		{"SELECT active, count(*) FROM sales WHERE created_at >= $1 GROUP BY active ORDER BY active", []any{"2024-01-03 01:00:00+00"}, true, true},
+		{"SELECT count(*) FROM sales WHERE created_at >= $1::date AND qty = $2", []any{day(3), 4}, false, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"pending"}, false, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{"Completed"}, false, false},
+		{"SELECT qty, count(*), sum(amount) FROM sales WHERE status = $1 GROUP BY qty ORDER BY qty", []any{nil}, false, false},
+		{"SELECT count(*) FROM sales WHERE status IN ($1, $2)", []any{"completed", "refunded"}, false, false},
+		{"SELECT count(*), sum(amount) FROM sales WHERE status = $1 AND created_at >= $2 AND created_at < $3", []any{"completed", day(3).Add(time.Hour), day(10)}, true, true},
 	}
 }
 
@@ -149,8 +155,9 @@ func checkServed(t *testing.T, ctx context.Context, p *proxyProc, direct, via *p
 	for _, n := range hits {
 		total += n
 	}
-	if served := total == 1; served != c.served || total > 1 {
-		t.Errorf("%s %v (%s): answered from rollups %v, want served %v", c.sql, c.args, label, hits, c.served)
+	wantServed := c.served && !(c.untypedPasses && mode == pgx.QueryExecModeExec)
+	if served := total == 1; served != wantServed || total > 1 {
+		t.Errorf("%s %v (%s): answered from rollups %v, want served %v", c.sql, c.args, label, hits, wantServed)
 	}
 }
 

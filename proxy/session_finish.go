@@ -102,6 +102,12 @@ func (s *session) finishBind(ls *localStatement, bind message, portal string, fo
 	case !ok:
 		return s.relayUpstreamBind(ls, bind, portal)
 	}
+	// The client's statement is prepared first: an error Postgres raises
+	// for it (a parameter of a type LIMIT refuses, say) is the client's,
+	// and the warehouse then skips the rest as Postgres would.
+	if err := s.prepareUpstream(ls); err != nil {
+		return err
+	}
 	if err := s.inject('C', closeMessage('S', finishedName)); err != nil {
 		return err
 	}

@@ -228,7 +228,9 @@ func writeLiterals(sql string, refs []paramRef, uses map[int]int, params []rewri
 }
 
 // literalOf is the literal a parameter reference stands for, if it can be
-// written: nulls: a NULL of a known type may be.
+// written. nulls is for the statement the warehouse runs: a NULL of a known
+// type may then be written, and only values of a known type that
+// certainly read back.
 func literalOf(sql string, ref paramRef, uses map[int]int, params []rewrite.Param, nulls bool) (string, bool) {
 	if ref.number < 1 || ref.number > len(params) {
 		return "", false
@@ -243,6 +245,12 @@ func literalOf(sql string, ref paramRef, uses map[int]int, params []rewrite.Para
 	case p.Null && typed && nulls:
 		return "(NULL::pg_catalog." + name + ")", true
 	case p.Null:
+		return "", false
+	case nulls && (!typed || !rewrite.CertainInput(p.Type, p.Value)):
+		// The statement the warehouse runs: a value that may fail its
+		// type's input would fail in its Parse, with another position
+		// and context than Postgres gives a bad parameter at Bind, and
+		// the type of a value Parse left unspecified is unknown here.
 		return "", false
 	case typed:
 		return "(" + sqlquote.Literal(p.Value) + "::pg_catalog." + name + ")", true

@@ -234,8 +234,12 @@ func TestAllLiterals(t *testing.T) {
 		params []rewrite.Param
 		want   string // "" when not every parameter can be written in
 	}{
-		{"SELECT a FROM t GROUP BY a ORDER BY a LIMIT $1 OFFSET $2", []rewrite.Param{{Value: "10"}, {Type: pgtype.Int8OID, Value: "20"}},
-			"SELECT a FROM t GROUP BY a ORDER BY a LIMIT '10' OFFSET ('20'::pg_catalog.int8)"},
+		{"SELECT a FROM t GROUP BY a ORDER BY a LIMIT $1 OFFSET $2", []rewrite.Param{{Type: pgtype.Int8OID, Value: "10"}, {Type: pgtype.Int8OID, Value: "20"}},
+			"SELECT a FROM t GROUP BY a ORDER BY a LIMIT ('10'::pg_catalog.int8) OFFSET ('20'::pg_catalog.int8)"},
+		// A value Parse left untyped, or one its type may refuse, would
+		// fail in the finished statement's Parse rather than at Bind.
+		{"SELECT a FROM t GROUP BY a LIMIT $1", []rewrite.Param{{Value: "10"}}, ""},
+		{"SELECT a FROM t GROUP BY a LIMIT $1", []rewrite.Param{{Type: pgtype.Int8OID, Value: "ten"}}, ""},
 		{"SELECT s.a FROM (SELECT a FROM t WHERE b = $1) s", []rewrite.Param{text("o'k")}, "SELECT s.a FROM (SELECT a FROM t WHERE b = ('o''k'::pg_catalog.text)) s"},
 		{"SELECT count(*) * $1::int FROM t WHERE a = $2", []rewrite.Param{{Type: pgtype.Int4OID, Value: "3"}, {Type: pgtype.Int4OID, Null: true}},
 			"SELECT count(*) * ('3'::pg_catalog.int4)::int FROM t WHERE a = (NULL::pg_catalog.int4)"},
