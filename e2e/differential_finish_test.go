@@ -238,6 +238,10 @@ type boundFinishCase struct {
 	name string
 	sql  string
 	args [2][]any
+	// untypedOK: finished even with values Parse left untyped, as its
+	// only parameters are a LIMIT and an OFFSET, which Postgres makes
+	// bigints.
+	untypedOK bool
 }
 
 func boundFinishCases() []boundFinishCase {
@@ -245,22 +249,22 @@ func boundFinishCases() []boundFinishCase {
 	return []boundFinishCase{
 		// Metabase: bound filter values, ordered by its breakout.
 		{"metabase range, ordered by text", `SELECT "public"."sales"."region" AS "region", SUM("public"."sales"."amount") AS "sum", COUNT(*) AS "count" FROM "public"."sales" WHERE ("public"."sales"."created_at" >= $1) AND ("public"."sales"."created_at" < $2) GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" ASC`,
-			[2][]any{{day(3), day(20)}, {day(1), day(31)}}},
+			[2][]any{{day(3), day(20)}, {day(1), day(31)}}, false},
 		{"metabase text filter", `SELECT "public"."sales"."region" AS "region", COUNT(*) AS "count" FROM "public"."sales" WHERE "public"."sales"."region" <> $1 GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" DESC`,
-			[2][]any{{"apple"}, {"Zebra"}}},
+			[2][]any{{"apple"}, {"Zebra"}}, false},
 		// Knex's pages: the values are outside the core.
 		{"knex page", `select "region", count(*) as "n" from "sales" group by "region" order by "region" asc limit $1 offset $2`,
-			[2][]any{{int64(4), int64(0)}, {int64(4), int64(4)}}},
+			[2][]any{{int64(4), int64(0)}, {int64(4), int64(4)}}, true},
 		// Metabase's nested question, its filter inside the source.
 		{"nested source with a bound filter", `SELECT "source"."region" AS "region", "source"."sum" AS "sum" FROM (SELECT "public"."sales"."region" AS "region", SUM("public"."sales"."amount") AS "sum" FROM "public"."sales" WHERE "public"."sales"."qty" >= $1 GROUP BY "public"."sales"."region" ORDER BY "public"."sales"."region" ASC) AS "source" LIMIT 1048575`,
-			[2][]any{{int32(2)}, {int32(0)}}},
+			[2][]any{{int32(2)}, {int32(0)}}, false},
 		// Grafana's $__timeFilter bound: the range cuts through days, so
 		// the whole days come from the rollup and the edges from the
 		// warehouse.
 		{"bound time filter cutting through days", `SELECT region, count(*) AS n, sum(amount) AS total FROM sales WHERE created_at BETWEEN $1 AND $2 GROUP BY region ORDER BY region`,
-			[2][]any{{time.Date(2024, 1, 3, 10, 17, 0, 0, time.UTC), time.Date(2024, 1, 20, 22, 41, 13, 500_000_000, time.UTC)}, {time.Date(2024, 1, 1, 6, 0, 0, 0, time.UTC), time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)}}},
+			[2][]any{{time.Date(2024, 1, 3, 10, 17, 0, 0, time.UTC), time.Date(2024, 1, 20, 22, 41, 13, 500_000_000, time.UTC)}, {time.Date(2024, 1, 1, 6, 0, 0, 0, time.UTC), time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)}}, false},
 		{"bound value in the select list", `SELECT region, count(*) * $1::int AS n FROM sales WHERE qty = $2 GROUP BY region ORDER BY region`,
-			[2][]any{{int32(10), int32(1)}, {int32(-1), int32(3)}}},
+			[2][]any{{int32(10), int32(1)}, {int32(-1), int32(3)}}, false},
 	}
 }
 
@@ -293,7 +297,7 @@ func TestFinishBound(t *testing.T) {
 						t.Fatal(err)
 					}
 					d := finishCounted(before, after)
-					if mode == pgx.QueryExecModeExec {
+					if mode == pgx.QueryExecModeExec && !c.untypedOK {
 						// pgx's exec mode leaves every value's type to the
 						// warehouse: a value of unknown type is not written
 						// into a statement, which passes through.

@@ -187,7 +187,34 @@ func allLiterals(sql string, tree *pg_query.ParseResult, params []rewrite.Param)
 		uses[int(p.Number)]++
 		refs = append(refs, paramRef{number: int(p.Number), location: int(p.Location)})
 	})
-	return writeLiterals(sql, refs, uses, params, true)
+	return writeLiterals(sql, refs, uses, limitTyped(tree, params, uses), true)
+}
+
+// limitTyped gives a parameter whose type Parse left unspecified and that
+// is only a LIMIT or OFFSET the type Postgres resolves it to there, bigint
+// (knex, Sequelize and Kysely bind their pages so, untyped).
+func limitTyped(tree *pg_query.ParseResult, params []rewrite.Param, uses map[int]int) []rewrite.Param {
+	var out []rewrite.Param
+	rewrite.WalkMessages(tree.Stmts[0].ProtoReflect(), func(m protoreflect.Message) {
+		sel, ok := m.Interface().(*pg_query.SelectStmt)
+		if !ok {
+			return
+		}
+		for _, n := range []*pg_query.Node{sel.LimitCount, sel.LimitOffset} {
+			p := n.GetParamRef()
+			if p == nil || p.Number < 1 || int(p.Number) > len(params) || uses[int(p.Number)] != 1 || params[p.Number-1].Type != 0 {
+				continue
+			}
+			if out == nil {
+				out = append([]rewrite.Param(nil), params...)
+			}
+			out[p.Number-1].Type = pgtype.Int8OID
+		}
+	})
+	if out == nil {
+		return params
+	}
+	return out
 }
 
 // writeLiterals writes the values of the parameters at refs into sql;

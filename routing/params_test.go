@@ -238,7 +238,11 @@ func TestAllLiterals(t *testing.T) {
 			"SELECT a FROM t GROUP BY a ORDER BY a LIMIT ('10'::pg_catalog.int8) OFFSET ('20'::pg_catalog.int8)"},
 		// A value Parse left untyped, or one its type may refuse, would
 		// fail in the finished statement's Parse rather than at Bind.
-		{"SELECT a FROM t GROUP BY a LIMIT $1", []rewrite.Param{{Value: "10"}}, ""},
+		{"SELECT a FROM t GROUP BY a HAVING count(*) > $1", []rewrite.Param{{Value: "10"}}, ""},
+		// Untyped in LIMIT and OFFSET, where Postgres makes it a bigint.
+		{"SELECT a FROM t GROUP BY a LIMIT $1 OFFSET $2", []rewrite.Param{{Value: "10"}, {Value: "5"}},
+			"SELECT a FROM t GROUP BY a LIMIT ('10'::pg_catalog.int8) OFFSET ('5'::pg_catalog.int8)"},
+		{"SELECT a FROM t GROUP BY a LIMIT $1", []rewrite.Param{{Value: "ten"}}, ""},
 		{"SELECT a FROM t GROUP BY a LIMIT $1", []rewrite.Param{{Type: pgtype.Int8OID, Value: "ten"}}, ""},
 		{"SELECT s.a FROM (SELECT a FROM t WHERE b = $1) s", []rewrite.Param{text("o'k")}, "SELECT s.a FROM (SELECT a FROM t WHERE b = ('o''k'::pg_catalog.text)) s"},
 		{"SELECT count(*) * $1::int FROM t WHERE a = $2", []rewrite.Param{{Type: pgtype.Int4OID, Value: "3"}, {Type: pgtype.Int4OID, Null: true}},
