@@ -464,6 +464,9 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 		"auth": map[string]any{"cleartext_without_tls": cleartext},
 		// Small, so that the oversized-message test needs only a couple of MB.
 		"max_message_bytes": "1MB",
+		// Continuous verification would add executor work of its own to
+		// what the tests count (verify_test.go tests it).
+		"routing": map[string]any{"verify_fraction": 0},
 	}
 	if opts.TLS {
 		cfg["tls"] = map[string]any{"cert_file": env.tlsCert, "key_file": env.tlsKey}

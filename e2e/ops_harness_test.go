@@ -132,6 +132,10 @@ func writeProxyConfig(name, dir, dsn string, rest map[string]any) (string, []byt
 		"worker":         map[string]any{"cache_dir": filepath.Join(dir, "data", "cache"), "concurrency": 1, "duckdb_memory_limit": "256MB"},
 		"admin":          map[string]any{"listen": net.JoinHostPort("127.0.0.1", strconv.Itoa(adminPort)), "token": adminTok},
 		"build_timezone": "UTC",
+		// Continuous verification re-runs sampled hits through the same
+		// executor and result cache, which tests count; verify_test.go and
+		// tests that set routing themselves have it on.
+		"routing": map[string]any{"verify_fraction": 0},
 	}
 	for k, v := range rest {
 		cfg[k] = v
