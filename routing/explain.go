@@ -76,7 +76,7 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 				"%s; the warehouse finishes the statement around its aggregate core (%s), which rollup %s answers; sql is the core",
 				d.Reason.String(), f.core.Kind, f.decision.Rollup), f.core.SQL})
 			d = f.decision
-		} else if t := a.router.topN(ctx, snap, a.inner, sess); t != nil && visible(t.inner.Rollup) && visible(t.outer.Rollup) {
+		} else if t := a.router.topN(ctx, snap, "", a.inner, sess); t != nil && visible(t.inner.Rollup) && visible(t.outer.Rollup) {
 			// Two answers: the subquery's keys, then the statement
 			// filtered to them.
 			rows = append(rows, []any{nil, modeTopN, fmt.Sprintf(

@@ -62,6 +62,9 @@ type Router struct {
 	// rollup answers whole (finish.go): finding them parses and deparses
 	// the statement several times, about a millisecond.
 	finishCores *lru.Cache[string, []*rewrite.FinishCore]
+	// topNJoins keeps, by text, the top-N join of statements refused for
+	// their join (nil for none): finding it deparses and parses.
+	topNJoins *lru.Cache[string, *rewrite.TopNJoin]
 	lambda      *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
 }
 
@@ -102,6 +105,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 	}
 	opts.Registerer.MustRegister(r.hits, r.misses)
 	r.finishCores, _ = lru.New[string, []*rewrite.FinishCore](finishCacheEntries) // fails only for a size below 1
+	r.topNJoins, _ = lru.New[string, *rewrite.TopNJoin](finishCacheEntries)
 	r.lambda = newLambdaRouting()
 	r.rollupOnly.Store(opts.RollupOnly)
 	r.SetCatalog(cat)
@@ -212,7 +216,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 		}
 	}
 	if d.Reason.Code == rewrite.ReasonJoin && !hasParams(tree) {
-		if a := r.topN(ctx, snap, tree, sess); a != nil {
+		if a := r.topN(ctx, snap, st.SQL, tree, sess); a != nil {
 			return proxy.RouteDecision{Route: proxy.RouteRollup, Answer: a, Fallback: !r.rollupOnly.Load()}
 		}
 	}

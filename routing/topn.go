@@ -29,8 +29,8 @@ type topNAnswer struct {
 // topN finds a statement's top-N join whose subquery a rollup answers, and
 // whose statement without the join a rollup answers once filtered to the
 // keys; nil otherwise.
-func (r *Router) topN(ctx context.Context, snap *snapshot, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *topNAnswer {
-	j := rewrite.FindTopNJoin(tree)
+func (r *Router) topN(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *topNAnswer {
+	j := r.topNJoin(sql, tree)
 	if j == nil {
 		return nil
 	}
@@ -42,6 +42,20 @@ func (r *Router) topN(ctx context.Context, snap *snapshot, tree *pg_query.ParseR
 		return nil
 	}
 	return &topNAnswer{router: r, join: j, inner: inner, outer: outer}
+}
+
+// topNJoin returns the top-N join of the statement of text sql ("" when
+// it has no text of its own, as in EXPLAIN), kept by text.
+func (r *Router) topNJoin(sql string, tree *pg_query.ParseResult) *rewrite.TopNJoin {
+	if sql == "" || len(sql) > finishCacheText {
+		return rewrite.FindTopNJoin(tree)
+	}
+	if j, ok := r.topNJoins.Get(sql); ok {
+		return j
+	}
+	j := rewrite.FindTopNJoin(tree)
+	r.topNJoins.Add(sql, j)
+	return j
 }
 
 func (a *topNAnswer) Columns() []proxy.Column { return columns(a.outer.Columns) }
