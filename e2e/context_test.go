@@ -140,6 +140,9 @@ var ctxQueries = []string{
 	// answers: the core is held to the session's context alike.
 	"WITH s AS (SELECT status, count(*) AS n FROM orders GROUP BY status) SELECT row_to_json(s)::text AS r FROM s ORDER BY 1",
 	"SELECT tenant_id, status, sum(amount) FROM public.orders WHERE tenant_id IN (2, 3) GROUP BY 1, 2",
+	// A top-N join (Tableau): two rollup queries, each held to the
+	// session's context.
+	`SELECT o.status, sum(o.amount) AS total FROM orders o JOIN (SELECT status, sum(amount) AS s FROM orders GROUP BY 1 ORDER BY 2 DESC LIMIT 2) t0 ON o.status = t0.status GROUP BY 1`,
 }
 
 // ctxOrdersDDL and ctxOrdersFill make an orders table; salt makes each
