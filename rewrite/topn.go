@@ -40,7 +40,6 @@ type TopNJoin struct {
 	OuterTree *pg_query.ParseResult
 	keys      []topNKey
 	grouped   bool // the statement has GROUP BY: no keys, no rows
-	version   int32
 }
 
 // topNKey is one equality of the join: the statement's expression, as
@@ -107,7 +106,7 @@ func FindTopNJoin(tree *pg_query.ParseResult) *TopNJoin {
 		return nil
 	}
 	return &TopNJoin{InnerSQL: innerSQL, InnerTree: innerTree, OuterSQL: outerSQL, OuterTree: outerTree,
-		keys: keys, grouped: len(sel.GroupClause) > 0, version: tree.Version}
+		keys: keys, grouped: len(sel.GroupClause) > 0}
 }
 
 // topNSubquery reports whether a subquery groups, is limited to at most
