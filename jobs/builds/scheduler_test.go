@@ -107,8 +107,24 @@ rollups:
 	if !next.Incremental || next.Reason != ReasonEvery || len(next.Partitions) < 1 || len(next.Partitions) > 2 {
 		t.Errorf("scheduled build: reason %s, incremental %v, partitions %v", next.Reason, next.Incremental, next.Partitions)
 	}
-	if len(is.Active.Partitions) != len(full.Partitions) {
-		t.Errorf("incremental version has %d partitions, full one %d", len(is.Active.Partitions), len(full.Partitions))
+	// The incremental version carries every partition of the full one
+	// forward and adds only those it built: a run that crosses midnight
+	// (UTC) builds a partition for the new day's rows.
+	want := map[time.Time]bool{}
+	for _, start := range append(append([]time.Time(nil), full.Partitions...), next.Partitions...) {
+		want[start.UTC()] = true
+	}
+	got := map[time.Time]bool{}
+	for _, p := range is.Active.Partitions {
+		got[p.Start.UTC()] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("incremental version has partitions %v, want those of the full build and the incremental one %v", got, want)
+	}
+	for start := range want {
+		if !got[start] {
+			t.Errorf("incremental version lacks the partition starting %s", start)
+		}
 	}
 
 	// Manual refresh.
