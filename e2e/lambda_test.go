@@ -29,6 +29,8 @@ FROM generate_series(0, 620) g;
 INSERT INTO events (created_at, status, amount, qty) VALUES (NULL, 'paid', 5.00, 1), (NULL, 'lost', 7.25, 2);
 CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
+CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
+INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
 `
 
 func lambdaRollups() []map[string]any {
@@ -51,6 +53,15 @@ func lambdaRollups() []map[string]any {
 			"measures":              measures,
 			"lambda":                map[string]any{"column": "created_at", "late_window": "30m"},
 			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "2h"},
+		},
+		{
+			// On an increasing id column, rebuilt every few seconds.
+			"name": "events_i_lambda", "table": "public.events_i",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "id"},
+			"refresh":  map[string]any{"every": "3s"},
 		},
 	}
 }
@@ -99,9 +110,10 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 	t.Run("after the build", func(t *testing.T) {
 		check(t, direct, via, "events", true)
 		check(t, direct, via, "events_p", true)
+		check(t, direct, via, "events_i", true)
 	})
 	t.Run("inserts answered at once", func(t *testing.T) {
-		for _, table := range []string{"events", "events_p"} {
+		for _, table := range []string{"events", "events_p", "events_i"} {
 			insert(t, table, "now()")
 			// A new group, only in the warehouse part.
 			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), (NULL, 'fresh', NULL, NULL)")
@@ -113,6 +125,17 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		insert(t, "events_p", "now() - interval '20 minutes'")
 		check(t, direct, via, "events", true)
 		check(t, direct, via, "events_p", true)
+		// New ids with old times: the id cutoff takes them, whatever their time.
+		insert(t, "events_i", "now() - interval '2 days'")
+		check(t, direct, via, "events_i", true)
+	})
+	t.Run("id cutoff while inserting", func(t *testing.T) {
+		// events_i rebuilds every 3s: each version's cutoff is an id.
+		deadline := time.Now().Add(7 * time.Second)
+		for i := 0; time.Now().Before(deadline); i++ {
+			insert(t, "events_i", fmt.Sprintf("now() - interval '%d hours'", i%30))
+			check(t, direct, via, "events_i", true)
+		}
 	})
 	t.Run("incremental rebuilds while inserting", func(t *testing.T) {
 		// events_p rebuilds every 3s: answers stay exact across versions.
@@ -173,6 +196,13 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		out := renderRows(rows)
 		if !strings.Contains(out, "events_lambda (lambda) answers the partial aggregates of the rows below its cutoff") {
 			t.Errorf("EXPLAIN (ROLLUP) does not show the lambda split:\n%s", out)
+		}
+		rows, err = via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events_i")[0], pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := renderRows(rows); !strings.Contains(out, "events_i_lambda (lambda) answers the partial aggregates of the rows below its cutoff id ") {
+			t.Errorf("EXPLAIN (ROLLUP) does not show the id cutoff:\n%s", out)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,11 +176,12 @@ func lambdaCore(c *FinishCore) *LambdaCore {
 }
 
 // LambdaCutoff is the cutoff of a lambda rollup's active version as a
-// typed literal of its time column, qualified so no type of the session
+// typed literal of its column (the time column, or a bigint for an id
+// column), qualified so no type of the session
 // shadows it, and whether the column is NOT NULL; ok is false when the rollup is not a lambda rollup, its
 // version recorded no cutoff, or the column's type is unknown.
 func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, notNull, ok bool) {
-	if st.Def.Lambda == nil || st.LambdaCutoff.IsZero() {
+	if st.Def.Lambda == nil || (st.LambdaCutoff.IsZero() && st.LambdaCutoffID == nil) {
 		return "", "", false, false
 	}
 	t := c.table(qualifiedName(st.Def.Table))
@@ -187,8 +189,19 @@ func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, notNull
 		return "", "", false, false
 	}
 	column = lastName(st.Def.TimeDimension)
+	if st.LambdaCutoffID != nil {
+		column = lastName(st.Def.Lambda.Column)
+	}
 	col := t.column(column)
 	if column == "" || col == nil {
+		return "", "", false, false
+	}
+	if st.LambdaCutoffID != nil {
+		switch col.Type.OID {
+		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+			// Compared as bigint, which an index on a smaller integer still serves.
+			return column, sqlquote.Literal(strconv.FormatInt(*st.LambdaCutoffID, 10)) + "::pg_catalog.int8", col.NotNull, true
+		}
 		return "", "", false, false
 	}
 	v := st.LambdaCutoff.UTC()

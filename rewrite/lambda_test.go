@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -146,4 +147,56 @@ func TestLambdaNotNull(t *testing.T) {
 		return
 	}
 	t.Fatal("no partial core answered")
+}
+
+// TestLambdaIDs: a lambda rollup on an id column splits at its id cutoff,
+// a bigint literal; its time dimension plays no part in the split.
+func TestLambdaIDs(t *testing.T) {
+	cat := lambdaCatalog(t, time.Time{})
+	st := cat.Rollups[0]
+	st.Def.Lambda = &config.Lambda{Column: "id", LateIDs: 10}
+	cut := int64(-42)
+	st.LambdaCutoffID = &cut
+	cases := []struct {
+		name    string
+		sql     string
+		notNull bool
+		want    []string
+	}{
+		{name: "nullable id", sql: `SELECT status, sum(amount) FROM orders o WHERE status <> 'x' GROUP BY status`,
+			want: []string{`WHERE status <> 'x' AND ("o"."id" >= '-42'::pg_catalog.int8 OR "o"."id" IS NULL) GROUP BY status`}},
+		{name: "not null id: one range", sql: `SELECT count(*), avg(quantity) FROM orders`, notNull: true,
+			want: []string{`FROM orders WHERE "orders"."id" >= '-42'::pg_catalog.int8`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat.Tables["public.orders"].column("id").NotNull = c.notNull
+			column, cutoff, notNull, ok := cat.LambdaCutoff(st)
+			if !ok || column != "id" || notNull != c.notNull {
+				t.Fatalf("cutoff of the id column: %q %q %v %v", column, cutoff, notNull, ok)
+			}
+			tree, err := pg_query.Parse(c.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range LambdaCores(FinishCores(tree)) {
+				d := decide(t, cat, Session{}, l.SQL)
+				if d.Outcome != OutcomeRollup {
+					continue
+				}
+				sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+				checkStatement(t, sql, err, c.want)
+				if c.notNull && strings.Contains(sql, "IS NULL") {
+					t.Errorf("reads NULL ids of a NOT NULL column:\n%s", sql)
+				}
+				return
+			}
+			t.Fatal("no partial core answered")
+		})
+	}
+	// An id column of another type has no cutoff literal.
+	cat.Tables["public.orders"].column("id").Type = plain(pgtype.NumericOID)
+	if _, _, _, ok := cat.LambdaCutoff(st); ok {
+		t.Error("a numeric id column has a cutoff")
+	}
 }
