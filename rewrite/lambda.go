@@ -374,12 +374,30 @@ func (l *LambdaCore) qualifier(table string) (string, bool) {
 // freshPart is the warehouse part: the partial core over the rows at or
 // above the cutoff, and those whose time is NULL, which no build holds.
 func (l *LambdaCore) freshPart(qual, column, cutoff string, notNull bool) (string, error) {
-	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
 	cond := lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL"
 	if notNull {
 		// One range of the column, which an index on it reads alone.
 		cond = lambdaColumnMark + " >= " + lambdaCutoffMark
 	}
+	return l.partWhere(qual, column, cutoff, cond)
+}
+
+// BelowCutoff is the partial core over the rows below the cutoff, those a
+// lambda rollup's version holds: what continuous verification runs on the
+// warehouse to check the rollup's part of an answer. Its arguments are
+// LambdaStatement's.
+func (l *LambdaCore) BelowCutoff(table, column, cutoff string) (string, error) {
+	qual, ok := l.qualifier(table)
+	if !ok {
+		return "", fmt.Errorf("table %s is not in the statement's FROM once", table)
+	}
+	return l.partWhere(qual, column, cutoff, lambdaColumnMark+" < "+lambdaCutoffMark)
+}
+
+// partWhere is the partial core with cond, over the placeholders of the
+// column and the cutoff, added to its WHERE.
+func (l *LambdaCore) partWhere(qual, column, cutoff, cond string) (string, error) {
+	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
 	extra, err := parseCondition(cond)
 	if err != nil {
 		return "", fmt.Errorf("lambda condition: %w", err)
@@ -392,7 +410,7 @@ func (l *LambdaCore) freshPart(qual, column, cutoff string, notNull bool) (strin
 	if err != nil {
 		return "", fmt.Errorf("lambda part: %w", err)
 	}
-	if marks := strings.Count(text, lambdaColumnMark); (marks != 2 && !notNull) || (marks != 1 && notNull) || strings.Count(text, lambdaCutoffMark) != 1 {
+	if strings.Count(text, lambdaColumnMark) != strings.Count(cond, lambdaColumnMark) || strings.Count(text, lambdaCutoffMark) != 1 {
 		return "", fmt.Errorf("lambda part: placeholders lost")
 	}
 	text = strings.ReplaceAll(text, lambdaColumnMark, ref)

@@ -162,11 +162,14 @@ func TestLambdaIDs(t *testing.T) {
 		sql     string
 		notNull bool
 		want    []string
+		below   []string // substrings of the statement of the rows below the cutoff
 	}{
 		{name: "nullable id", sql: `SELECT status, sum(amount) FROM orders o WHERE status <> 'x' GROUP BY status`,
-			want: []string{`WHERE status <> 'x' AND ("o"."id" >= '-42'::pg_catalog.int8 OR "o"."id" IS NULL) GROUP BY status`}},
+			want:  []string{`WHERE status <> 'x' AND ("o"."id" >= '-42'::pg_catalog.int8 OR "o"."id" IS NULL) GROUP BY status`},
+			below: []string{`SELECT status AS pgrollup_k1, sum(amount) AS pgrollup_p1 FROM orders o WHERE status <> 'x' AND "o"."id" < '-42'::pg_catalog.int8 GROUP BY status`}},
 		{name: "not null id: one range", sql: `SELECT count(*), avg(quantity) FROM orders`, notNull: true,
-			want: []string{`FROM orders WHERE "orders"."id" >= '-42'::pg_catalog.int8`}},
+			want:  []string{`FROM orders WHERE "orders"."id" >= '-42'::pg_catalog.int8`},
+			below: []string{`FROM orders WHERE "orders"."id" < '-42'::pg_catalog.int8`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,6 +191,12 @@ func TestLambdaIDs(t *testing.T) {
 				checkStatement(t, sql, err, c.want)
 				if c.notNull && strings.Contains(sql, "IS NULL") {
 					t.Errorf("reads NULL ids of a NOT NULL column:\n%s", sql)
+				}
+				// What verification runs: the partial core below the cutoff.
+				below, err := l.BelowCutoff("public.orders", column, cutoff)
+				checkStatement(t, below, err, c.below)
+				if strings.Contains(below, "UNION") || strings.Contains(below, "IS NULL") {
+					t.Errorf("the rows below the cutoff:\n%s", below)
 				}
 				return
 			}
