@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +206,15 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		if out := renderRows(rows); !strings.Contains(out, "events_i_lambda (lambda) answers the partial aggregates of the rows below its cutoff id ") {
 			t.Errorf("EXPLAIN (ROLLUP) does not show the id cutoff:\n%s", out)
 		}
+		// pgrollup explain, without the proxy, shows the same split.
+		for _, table := range []string{"events", "events_i"} {
+			for _, where := range []string{"--warehouse=" + env.pg.DSN(lambdaDB), "--offline"} {
+				e := cliExplain(t, "lambda", where, lambdaStatements(table)[0])
+				if e.Route != "lambda" || e.Split == nil || e.Split.Rollup != table+"_lambda" || !strings.Contains(e.Split.Explanation, "(lambda) answers the partial aggregates") {
+					t.Errorf("pgrollup explain %s over %s: %+v", where, table, e)
+				}
+			}
+		}
 	})
 }
 
@@ -239,4 +250,28 @@ func hitCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.
 	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
 		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
 	}
+}
+
+// cliExplainOut is what the lambda and edges tests read of pgrollup
+// explain --json.
+type cliExplainOut struct {
+	Route  string  `json:"route"`
+	Rollup *string `json:"rollup"`
+	Split  *struct {
+		Mode, Rollup, Explanation, Core string
+	} `json:"split"`
+	EdgesNote string `json:"edges_note"`
+}
+
+// cliExplain runs pgrollup explain --json with the config of the suite
+// proxy named suite, and where (--warehouse=DSN or --offline).
+func cliExplain(t *testing.T, suite, where, sql string) cliExplainOut {
+	t.Helper()
+	cfg := filepath.Join(env.tmp, "proxy-"+suite, "pgrollup.yaml")
+	out, errOut, code := runPgrollup(t, "explain", "--config", cfg, "--timezone", "UTC", "--json", where, sql)
+	var e cliExplainOut
+	if err := json.Unmarshal([]byte(out), &e); code != 0 || err != nil {
+		t.Fatalf("explain: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	return e
 }

@@ -189,7 +189,13 @@ func (a *lambdaAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 // explainLambda is EXPLAIN (ROLLUP)'s row for a lambda answer: the split at
 // the cutoff, and the partial core as sql.
 func (r *Router) explainLambda(snap *snapshot, whole rewrite.Reason, l *lambdaAnswer) []any {
-	return []any{nil, modeLambda, fmt.Sprintf(
+	return []any{nil, modeLambda, lambdaExplanation(whole, l.decision.Rollup, snap.cutoffOf(l.decision.Rollup)), l.core.SQL}
+}
+
+// lambdaExplanation is the reason EXPLAIN (ROLLUP) and pgrollup explain
+// give a lambda answer from rollup with its cutoff.
+func lambdaExplanation(whole rewrite.Reason, rollup, cutoff string) string {
+	return fmt.Sprintf(
 		"%s; rollup %s (lambda) answers the partial aggregates of the rows below its cutoff %s, the warehouse adds those of the rows at or above it and finishes the statement; sql is the partial core",
-		whole.String(), l.decision.Rollup, snap.cutoffOf(l.decision.Rollup)), l.core.SQL}
+		whole.String(), rollup, cutoff)
 }
