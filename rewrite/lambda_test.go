@@ -126,27 +126,33 @@ func checkStatement(t *testing.T, sql string, err error, want []string) {
 func TestLambdaNotNull(t *testing.T) {
 	cat := lambdaCatalog(t, time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC))
 	cat.Tables["public.orders"].column("created_at").NotNull = true
-	tree, err := pg_query.Parse(`SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	l, d := answeredPartial(t, cat, `SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+	if !ok || !notNull {
+		t.Fatalf("cutoff %v, not null %v", ok, notNull)
+	}
+	sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+	checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
+	if strings.Contains(sql, "IS NULL") {
+		t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
+	}
+}
+
+// answeredPartial is the first partial core of sql that cat answers, and
+// its decision.
+func answeredPartial(t *testing.T, cat *Catalog, sql string) (*LambdaCore, Decision) {
+	t.Helper()
+	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range LambdaCores(FinishCores(tree)) {
-		d := decide(t, cat, Session{}, l.SQL)
-		if d.Outcome != OutcomeRollup {
-			continue
+		if d := decide(t, cat, Session{}, l.SQL); d.Outcome == OutcomeRollup {
+			return l, d
 		}
-		column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
-		if !ok || !notNull {
-			t.Fatalf("cutoff %v, not null %v", ok, notNull)
-		}
-		sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
-		checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
-		if strings.Contains(sql, "IS NULL") {
-			t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
-		}
-		return
 	}
-	t.Fatal("no partial core answered")
+	t.Fatalf("no partial core of %s answered", sql)
+	return nil, Decision{}
 }
 
 // TestLambdaIDs: a lambda rollup on an id column splits at its id cutoff,
@@ -178,29 +184,18 @@ func TestLambdaIDs(t *testing.T) {
 			if !ok || column != "id" || notNull != c.notNull {
 				t.Fatalf("cutoff of the id column: %q %q %v %v", column, cutoff, notNull, ok)
 			}
-			tree, err := pg_query.Parse(c.sql)
-			if err != nil {
-				t.Fatal(err)
+			l, d := answeredPartial(t, cat, c.sql)
+			sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+			checkStatement(t, sql, err, c.want)
+			if c.notNull && strings.Contains(sql, "IS NULL") {
+				t.Errorf("reads NULL ids of a NOT NULL column:\n%s", sql)
 			}
-			for _, l := range LambdaCores(FinishCores(tree)) {
-				d := decide(t, cat, Session{}, l.SQL)
-				if d.Outcome != OutcomeRollup {
-					continue
-				}
-				sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
-				checkStatement(t, sql, err, c.want)
-				if c.notNull && strings.Contains(sql, "IS NULL") {
-					t.Errorf("reads NULL ids of a NOT NULL column:\n%s", sql)
-				}
-				// What verification runs: the partial core below the cutoff.
-				below, err := l.BelowCutoff("public.orders", column, cutoff)
-				checkStatement(t, below, err, c.below)
-				if strings.Contains(below, "UNION") || strings.Contains(below, "IS NULL") {
-					t.Errorf("the rows below the cutoff:\n%s", below)
-				}
-				return
+			// What verification runs: the partial core below the cutoff.
+			below, err := l.BelowCutoff("public.orders", column, cutoff)
+			checkStatement(t, below, err, c.below)
+			if strings.Contains(below, "UNION") || strings.Contains(below, "IS NULL") {
+				t.Errorf("the rows below the cutoff:\n%s", below)
 			}
-			t.Fatal("no partial core answered")
 		})
 	}
 	// An id column of another type has no cutoff literal.

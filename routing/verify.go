@@ -292,7 +292,7 @@ func (v *Verifier) check(ctx context.Context, j *verifyJob) (result, detail stri
 	}
 	d := &j.decision
 	base, ok := v.o.Baseline(d.Rollup, d.Version)
-	if !ok {
+	if !ok || base == nil { // nil would read no counters (warehouseRows)
 		return verifySkipped, "the version recorded no modification counters"
 	}
 	tables := make([]string, 0, len(base))
@@ -579,11 +579,17 @@ func (r *Router) verify(d *rewrite.Decision, sql string, tree *pg_query.ParseRes
 	if r.opts.Verify == nil || r.opts.Verify.sampling() <= 0 {
 		return
 	}
-	var view *sessionView
-	if r.opts.Context != nil {
-		if view = r.opts.Context.view(sess); view == nil {
-			view = unknownView
-		}
+	r.opts.Verify.offer(d, sql, tree, sess, params, r.verifyView(sess))
+}
+
+// verifyView is what the session's context says about a hit to verify:
+// nil without a context watch, unknownView when it has no view yet.
+func (r *Router) verifyView(sess *proxy.SessionInfo) *sessionView {
+	if r.opts.Context == nil {
+		return nil
 	}
-	r.opts.Verify.offer(d, sql, tree, sess, params, view)
+	if view := r.opts.Context.view(sess); view != nil {
+		return view
+	}
+	return unknownView
 }

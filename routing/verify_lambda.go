@@ -23,12 +23,6 @@ func (r *Router) verifyLambda(snap *snapshot, core *rewrite.LambdaCore, d *rewri
 	if r.opts.Verify == nil || r.opts.Verify.sampling() <= 0 {
 		return
 	}
-	var view *sessionView
-	if r.opts.Context != nil {
-		if view = r.opts.Context.view(sess); view == nil {
-			view = unknownView
-		}
-	}
 	name := d.Rollup
 	below := func() (string, error) {
 		st := snap.lambdaState(name)
@@ -41,7 +35,7 @@ func (r *Router) verifyLambda(snap *snapshot, core *rewrite.LambdaCore, d *rewri
 		}
 		return core.BelowCutoff(st.Def.Table, column, cutoff)
 	}
-	r.opts.Verify.sample(d, core.SQL, nil, sess, nil, view, below)
+	r.opts.Verify.sample(d, core.SQL, nil, sess, nil, r.verifyView(sess), below)
 }
 
 // checkBelow checks a lambda hit below its version's cutoff.
