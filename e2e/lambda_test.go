@@ -33,6 +33,8 @@ CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
 CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
 INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
+CREATE TABLE events_ip (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, amount numeric(12,2), qty integer);
+INSERT INTO events_ip (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events WHERE created_at IS NOT NULL ORDER BY id;
 `
 
 func lambdaRollups() []map[string]any {
@@ -64,6 +66,17 @@ func lambdaRollups() []map[string]any {
 			"measures": measures,
 			"lambda":   map[string]any{"column": "id"},
 			"refresh":  map[string]any{"every": "3s"},
+		},
+		{
+			// On an id column, partitioned, rebuilt incrementally: new ids
+			// with old times reach back past update_window.
+			"name": "events_ip_lambda", "table": "public.events_ip",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"partition_granularity": "day",
+			"measures":              measures,
+			"lambda":                map[string]any{"column": "id", "late_ids": 2},
+			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "1h"},
 		},
 	}
 }
@@ -113,12 +126,17 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		check(t, direct, via, "events", true)
 		check(t, direct, via, "events_p", true)
 		check(t, direct, via, "events_i", true)
+		check(t, direct, via, "events_ip", true)
 	})
 	t.Run("inserts answered at once", func(t *testing.T) {
-		for _, table := range []string{"events", "events_p", "events_i"} {
+		for _, table := range []string{"events", "events_p", "events_i", "events_ip"} {
 			insert(t, table, "now()")
 			// A new group, only in the warehouse part.
-			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), (NULL, 'fresh', NULL, NULL)")
+			other := "NULL"
+			if table == "events_ip" {
+				other = "now() - interval '3 days'" // its times are NOT NULL
+			}
+			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), ("+other+", 'fresh', NULL, NULL)")
 			check(t, direct, via, table, true)
 		}
 	})
@@ -132,11 +150,19 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		check(t, direct, via, "events_i", true)
 	})
 	t.Run("id cutoff while inserting", func(t *testing.T) {
-		// events_i rebuilds every 3s: each version's cutoff is an id.
-		deadline := time.Now().Add(7 * time.Second)
+		// events_i and events_ip rebuild every 3s: each version's cutoff
+		// is an id, and events_ip's partitions are rebuilt from the
+		// earliest time among the new ids.
+		deadline := time.Now().Add(8 * time.Second)
 		for i := 0; time.Now().Before(deadline); i++ {
-			insert(t, "events_i", fmt.Sprintf("now() - interval '%d hours'", i%30))
-			check(t, direct, via, "events_i", true)
+			for _, table := range []string{"events_i", "events_ip"} {
+				insert(t, table, fmt.Sprintf("now() - interval '%d hours'", (i*7)%60))
+				check(t, direct, via, table, true)
+			}
+		}
+		code, body, err := p.adminGet("/api/rollups/events_ip_lambda")
+		if err != nil || code != 200 || !strings.Contains(string(body), `"incremental": true`) && !strings.Contains(string(body), `"incremental":true`) {
+			t.Errorf("GET /api/rollups/events_ip_lambda: %d %v: no incremental version\n%s", code, err, body)
 		}
 	})
 	t.Run("incremental rebuilds while inserting", func(t *testing.T) {
