@@ -281,11 +281,18 @@ type Rollup struct {
 // below a cutoff, and an answer adds the warehouse's aggregate of the rows at
 // or above it.
 type Lambda struct {
-	// Column grows for new rows; it must be the rollup's time_dimension.
+	// Column grows for new rows: the rollup's time_dimension, or an
+	// increasing integer column of its table (a serial or identity id).
 	Column string `yaml:"column"`
 	// LateWindow is how far behind the newest rows may still arrive or
-	// change: the cutoff is the build's start minus this, cut down to a bucket edge.
+	// change: the cutoff is the build's start minus this, cut down to a
+	// bucket edge. Only for a time column.
 	LateWindow Duration `yaml:"late_window"`
+	// LateIDs is, for an id column, how many ids below the newest one
+	// may still commit later (a sequence's CACHE times the sessions that
+	// insert, ids taken before the insert): the cutoff is the largest id
+	// plus one minus this.
+	LateIDs int64 `yaml:"late_ids"`
 }
 
 // Refresh says when a rollup is rebuilt.

@@ -497,8 +497,12 @@ func TestValidationErrors(t *testing.T) {
 		{"build range without time dimension", withRollup("    build_range: {start: SELECT now(), end: SELECT now()}"), 12, "rollups[0].build_range", "needs a time_dimension"},
 
 		// Lambda.
-		{"lambda on another column", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda:", "      column: updated_at"), 15, "rollups[0].lambda.column", `must be the rollup's time_dimension "created_at"`},
-		{"lambda without time dimension", withRollup("    lambda:", "      column: created_at"), 13, "rollups[0].lambda.column", "needs a time_dimension"},
+		{"lambda on an expression", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda:", "      column: id + 1"), 15, "rollups[0].lambda.column", `must be the rollup's time_dimension "created_at" or an id column`},
+		{"lambda on a qualified id", withRollup("    lambda:", "      column: orders.id"), 13, "rollups[0].lambda.column", "named without a qualifier"},
+		{"lambda without column", withRollup("    lambda:", "      late_ids: 5"), 12, "rollups[0].lambda.column", "required"},
+		{"lambda id with late window", withRollup("    lambda:", "      column: id", "      late_window: 1h"), 14, "rollups[0].lambda.late_window", `for the id column "id", set late_ids`},
+		{"lambda time with late ids", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda:", "      column: created_at", "      late_ids: 100"), 16, "rollups[0].lambda.late_ids", "for a lambda on the time column"},
+		{"lambda late ids negative", withRollup("    lambda:", "      column: id", "      late_ids: -1"), 14, "rollups[0].lambda.late_ids", "must not be negative, got -1"},
 		{"lambda late window negative", withRollup("    time_dimension: created_at", "    granularity: day", "    lambda: {column: created_at, late_window: -1h}"), 14, "rollups[0].lambda.late_window", "must not be negative"},
 	}
 	for _, tc := range cases {

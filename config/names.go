@@ -11,6 +11,9 @@ import (
 // paths, NATS subjects, KV keys and metric labels, where quotes and dots would need escaping.
 var rollupName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// plainColumn is a column name without a qualifier or quotes (a lambda's id column).
+var plainColumn = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
+
 // parseRelationName splits a table name into its identifiers the way Postgres reads
 // them: schema.table or table, unquoted parts folded to lower case, "Quoted" parts kept
 // as written. It exists so that public.Orders and public.orders are the same table here,

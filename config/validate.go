@@ -358,8 +358,10 @@ func (v *validator) rollups(scopes map[string]scope) {
 	}
 }
 
-// lambda checks a lambda rollup: its column is the time dimension, whose
-// buckets the cutoff falls between, so every stored bucket is whole.
+// lambda checks a lambda rollup. Its column is the time dimension, whose
+// buckets the cutoff falls between, so every stored bucket is whole; or an
+// increasing id column of the rollup's table, which the warehouse types
+// (integers only) at the build.
 func (v *validator) lambda(path string, r *Rollup) {
 	l := r.Lambda
 	if l == nil {
@@ -367,13 +369,22 @@ func (v *validator) lambda(path string, r *Rollup) {
 	}
 	p := path + ".lambda"
 	v.notNegative(p+".late_window", l.LateWindow)
+	if l.LateIDs < 0 {
+		v.addf(p+".late_ids", "must not be negative, got %d", l.LateIDs)
+	}
+	col := strings.TrimSpace(l.Column)
 	switch {
-	case strings.TrimSpace(l.Column) == "":
-		v.addf(p+".column", "required: the rollup's time_dimension, which grows for new rows")
-	case r.TimeDimension == "":
-		v.addf(p+".column", "needs a time_dimension: the cutoff falls between its buckets")
-	case strings.TrimSpace(l.Column) != strings.TrimSpace(r.TimeDimension):
-		v.addf(p+".column", "must be the rollup's time_dimension %q, got %q", r.TimeDimension, l.Column)
+	case col == "":
+		v.addf(p+".column", "required: the rollup's time_dimension or an increasing id column, which grows for new rows")
+	case col == strings.TrimSpace(r.TimeDimension):
+		if l.LateIDs != 0 {
+			v.addf(p+".late_ids", "counts ids: for a lambda on the time column %q, set late_window", col)
+		}
+	case !plainColumn.MatchString(col):
+		v.addf(p+".column", "must be the rollup's time_dimension %q or an id column of its table named without a qualifier, got %q", r.TimeDimension, l.Column)
+	case l.LateWindow != 0:
+		// An id says nothing of time: how far behind rows arrive is a count of ids.
+		v.addf(p+".late_window", "is for a time column; for the id column %q, set late_ids (a count of ids)", col)
 	}
 }
 

@@ -94,8 +94,16 @@ func TestExactEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := renderRows(rows)
-		if !strings.Contains(out, "rollup ev_hourly answers the whole hour buckets of created_at in [2025-02-03T11:00:00Z, 2025-05-09T22:00:00Z)") {
+		const split = "rollup ev_hourly answers the whole hour buckets of created_at in [2025-02-03T11:00:00Z, 2025-05-09T22:00:00Z)"
+		if !strings.Contains(out, split) {
 			t.Errorf("EXPLAIN (ROLLUP) does not show the split:\n%s", out)
+		}
+		// pgrollup explain, without the proxy, shows the same split.
+		for _, where := range []string{"--warehouse=" + env.pg.DSN(edgesDB), "--offline"} {
+			e := cliExplain(t, "edges", where, cases[0].sql)
+			if e.Route != "edges" || e.Split == nil || e.Split.Rollup != "ev_hourly" || !strings.Contains(e.Split.Explanation, split) {
+				t.Errorf("pgrollup explain %s: %+v", where, e)
+			}
 		}
 	})
 	t.Run("without an index", func(t *testing.T) {
@@ -117,6 +125,10 @@ func TestExactEdges(t *testing.T) {
 			}
 			if out := renderRows(rows); !strings.Contains(out, c.explain) {
 				t.Errorf("EXPLAIN (ROLLUP) over %s does not say %q:\n%s", c.table, c.explain, out)
+			}
+			e := cliExplain(t, "edges", "--warehouse="+env.pg.DSN(edgesDB), sql)
+			if got := e.Route == "edges"; got != c.served || (!c.served && !strings.Contains("a split at bucket edges does not pay: "+e.EdgesNote, c.explain)) {
+				t.Errorf("pgrollup explain over %s: %+v, want served %v saying %q", c.table, e, c.served, c.explain)
 			}
 		}
 	})

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,10 @@ FROM generate_series(0, 620) g;
 INSERT INTO events (created_at, status, amount, qty) VALUES (NULL, 'paid', 5.00, 1), (NULL, 'lost', 7.25, 2);
 CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
+CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
+INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
+CREATE TABLE events_ip (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, amount numeric(12,2), qty integer);
+INSERT INTO events_ip (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events WHERE created_at IS NOT NULL ORDER BY id;
 `
 
 func lambdaRollups() []map[string]any {
@@ -51,6 +57,26 @@ func lambdaRollups() []map[string]any {
 			"measures":              measures,
 			"lambda":                map[string]any{"column": "created_at", "late_window": "30m"},
 			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "2h"},
+		},
+		{
+			// On an increasing id column, rebuilt every few seconds.
+			"name": "events_i_lambda", "table": "public.events_i",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "id"},
+			"refresh":  map[string]any{"every": "3s"},
+		},
+		{
+			// On an id column, partitioned, rebuilt incrementally: new ids
+			// with old times reach back past update_window.
+			"name": "events_ip_lambda", "table": "public.events_ip",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"partition_granularity": "day",
+			"measures":              measures,
+			"lambda":                map[string]any{"column": "id", "late_ids": 2},
+			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "1h"},
 		},
 	}
 }
@@ -99,12 +125,18 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 	t.Run("after the build", func(t *testing.T) {
 		check(t, direct, via, "events", true)
 		check(t, direct, via, "events_p", true)
+		check(t, direct, via, "events_i", true)
+		check(t, direct, via, "events_ip", true)
 	})
 	t.Run("inserts answered at once", func(t *testing.T) {
-		for _, table := range []string{"events", "events_p"} {
+		for _, table := range []string{"events", "events_p", "events_i", "events_ip"} {
 			insert(t, table, "now()")
 			// A new group, only in the warehouse part.
-			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), (NULL, 'fresh', NULL, NULL)")
+			other := "NULL"
+			if table == "events_ip" {
+				other = "now() - interval '3 days'" // its times are NOT NULL
+			}
+			exec(t, direct, "INSERT INTO "+table+" (created_at, status, amount, qty) VALUES (now(), 'fresh', 1.10, 3), ("+other+", 'fresh', NULL, NULL)")
 			check(t, direct, via, table, true)
 		}
 	})
@@ -113,6 +145,25 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		insert(t, "events_p", "now() - interval '20 minutes'")
 		check(t, direct, via, "events", true)
 		check(t, direct, via, "events_p", true)
+		// New ids with old times: the id cutoff takes them, whatever their time.
+		insert(t, "events_i", "now() - interval '2 days'")
+		check(t, direct, via, "events_i", true)
+	})
+	t.Run("id cutoff while inserting", func(t *testing.T) {
+		// events_i and events_ip rebuild every 3s: each version's cutoff
+		// is an id, and events_ip's partitions are rebuilt from the
+		// earliest time among the new ids.
+		deadline := time.Now().Add(8 * time.Second)
+		for i := 0; time.Now().Before(deadline); i++ {
+			for _, table := range []string{"events_i", "events_ip"} {
+				insert(t, table, fmt.Sprintf("now() - interval '%d hours'", (i*7)%60))
+				check(t, direct, via, table, true)
+			}
+		}
+		code, body, err := p.adminGet("/api/rollups/events_ip_lambda")
+		if err != nil || code != 200 || !strings.Contains(string(body), `"incremental": true`) && !strings.Contains(string(body), `"incremental":true`) {
+			t.Errorf("GET /api/rollups/events_ip_lambda: %d %v: no incremental version\n%s", code, err, body)
+		}
 	})
 	t.Run("incremental rebuilds while inserting", func(t *testing.T) {
 		// events_p rebuilds every 3s: answers stay exact across versions.
@@ -174,6 +225,22 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 		if !strings.Contains(out, "events_lambda (lambda) answers the partial aggregates of the rows below its cutoff") {
 			t.Errorf("EXPLAIN (ROLLUP) does not show the lambda split:\n%s", out)
 		}
+		rows, err = via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events_i")[0], pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := renderRows(rows); !strings.Contains(out, "events_i_lambda (lambda) answers the partial aggregates of the rows below its cutoff id ") {
+			t.Errorf("EXPLAIN (ROLLUP) does not show the id cutoff:\n%s", out)
+		}
+		// pgrollup explain, without the proxy, shows the same split.
+		for _, table := range []string{"events", "events_i"} {
+			for _, where := range []string{"--warehouse=" + env.pg.DSN(lambdaDB), "--offline"} {
+				e := cliExplain(t, "lambda", where, lambdaStatements(table)[0])
+				if e.Route != "lambda" || e.Split == nil || e.Split.Rollup != table+"_lambda" || !strings.Contains(e.Split.Explanation, "(lambda) answers the partial aggregates") {
+					t.Errorf("pgrollup explain %s over %s: %+v", where, table, e)
+				}
+			}
+		}
 	})
 }
 
@@ -209,4 +276,28 @@ func hitCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.
 	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
 		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
 	}
+}
+
+// cliExplainOut is what the lambda and edges tests read of pgrollup
+// explain --json.
+type cliExplainOut struct {
+	Route  string  `json:"route"`
+	Rollup *string `json:"rollup"`
+	Split  *struct {
+		Mode, Rollup, Explanation, Core string
+	} `json:"split"`
+	EdgesNote string `json:"edges_note"`
+}
+
+// cliExplain runs pgrollup explain --json with the config of the suite
+// proxy named suite, and where (--warehouse=DSN or --offline).
+func cliExplain(t *testing.T, suite, where, sql string) cliExplainOut {
+	t.Helper()
+	cfg := filepath.Join(env.tmp, "proxy-"+suite, "pgrollup.yaml")
+	out, errOut, code := runPgrollup(t, "explain", "--config", cfg, "--timezone", "UTC", "--json", where, sql)
+	var e cliExplainOut
+	if err := json.Unmarshal([]byte(out), &e); code != 0 || err != nil {
+		t.Fatalf("explain: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	return e
 }

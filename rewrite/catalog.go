@@ -95,6 +95,10 @@ type RollupState struct {
 	// version holds the rows whose time dimension lies below it. Zero when
 	// the rollup is not a lambda rollup or its version recorded none.
 	LambdaCutoff time.Time
+	// LambdaCutoffID is the cutoff of a lambda rollup on an id column
+	// (Def.Lambda.Column is not the time dimension): the active version
+	// holds the rows whose id lies below it. Nil otherwise.
+	LambdaCutoffID *int64
 }
 
 // Catalog is the snapshot of everything a decision reads besides the

@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,11 +176,12 @@ func lambdaCore(c *FinishCore) *LambdaCore {
 }
 
 // LambdaCutoff is the cutoff of a lambda rollup's active version as a
-// typed literal of its time column, qualified so no type of the session
+// typed literal of its column (the time column, or a bigint for an id
+// column), qualified so no type of the session
 // shadows it, and whether the column is NOT NULL; ok is false when the rollup is not a lambda rollup, its
 // version recorded no cutoff, or the column's type is unknown.
 func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, notNull, ok bool) {
-	if st.Def.Lambda == nil || st.LambdaCutoff.IsZero() {
+	if st.Def.Lambda == nil || (st.LambdaCutoff.IsZero() && st.LambdaCutoffID == nil) {
 		return "", "", false, false
 	}
 	t := c.table(qualifiedName(st.Def.Table))
@@ -187,8 +189,19 @@ func (c *Catalog) LambdaCutoff(st *RollupState) (column, literal string, notNull
 		return "", "", false, false
 	}
 	column = lastName(st.Def.TimeDimension)
+	if st.LambdaCutoffID != nil {
+		column = lastName(st.Def.Lambda.Column)
+	}
 	col := t.column(column)
 	if column == "" || col == nil {
+		return "", "", false, false
+	}
+	if st.LambdaCutoffID != nil {
+		switch col.Type.OID {
+		case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+			// Compared as bigint, which an index on a smaller integer still serves.
+			return column, sqlquote.Literal(strconv.FormatInt(*st.LambdaCutoffID, 10)) + "::pg_catalog.int8", col.NotNull, true
+		}
 		return "", "", false, false
 	}
 	v := st.LambdaCutoff.UTC()
@@ -361,12 +374,30 @@ func (l *LambdaCore) qualifier(table string) (string, bool) {
 // freshPart is the warehouse part: the partial core over the rows at or
 // above the cutoff, and those whose time is NULL, which no build holds.
 func (l *LambdaCore) freshPart(qual, column, cutoff string, notNull bool) (string, error) {
-	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
 	cond := lambdaColumnMark + " >= " + lambdaCutoffMark + " OR " + lambdaColumnMark + " IS NULL"
 	if notNull {
 		// One range of the column, which an index on it reads alone.
 		cond = lambdaColumnMark + " >= " + lambdaCutoffMark
 	}
+	return l.partWhere(qual, column, cutoff, cond)
+}
+
+// BelowCutoff is the partial core over the rows below the cutoff, those a
+// lambda rollup's version holds: what continuous verification runs on the
+// warehouse to check the rollup's part of an answer. Its arguments are
+// LambdaStatement's.
+func (l *LambdaCore) BelowCutoff(table, column, cutoff string) (string, error) {
+	qual, ok := l.qualifier(table)
+	if !ok {
+		return "", fmt.Errorf("table %s is not in the statement's FROM once", table)
+	}
+	return l.partWhere(qual, column, cutoff, lambdaColumnMark+" < "+lambdaCutoffMark)
+}
+
+// partWhere is the partial core with cond, over the placeholders of the
+// column and the cutoff, added to its WHERE.
+func (l *LambdaCore) partWhere(qual, column, cutoff, cond string) (string, error) {
+	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
 	extra, err := parseCondition(cond)
 	if err != nil {
 		return "", fmt.Errorf("lambda condition: %w", err)
@@ -379,7 +410,7 @@ func (l *LambdaCore) freshPart(qual, column, cutoff string, notNull bool) (strin
 	if err != nil {
 		return "", fmt.Errorf("lambda part: %w", err)
 	}
-	if marks := strings.Count(text, lambdaColumnMark); (marks != 2 && !notNull) || (marks != 1 && notNull) || strings.Count(text, lambdaCutoffMark) != 1 {
+	if strings.Count(text, lambdaColumnMark) != strings.Count(cond, lambdaColumnMark) || strings.Count(text, lambdaCutoffMark) != 1 {
 		return "", fmt.Errorf("lambda part: placeholders lost")
 	}
 	text = strings.ReplaceAll(text, lambdaColumnMark, ref)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -125,25 +126,81 @@ func checkStatement(t *testing.T, sql string, err error, want []string) {
 func TestLambdaNotNull(t *testing.T) {
 	cat := lambdaCatalog(t, time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC))
 	cat.Tables["public.orders"].column("created_at").NotNull = true
-	tree, err := pg_query.Parse(`SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	l, d := answeredPartial(t, cat, `SELECT status, count(*) FROM orders WHERE status <> 'x' GROUP BY status`)
+	column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+	if !ok || !notNull {
+		t.Fatalf("cutoff %v, not null %v", ok, notNull)
+	}
+	sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+	checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
+	if strings.Contains(sql, "IS NULL") {
+		t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
+	}
+}
+
+// answeredPartial is the first partial core of sql that cat answers, and
+// its decision.
+func answeredPartial(t *testing.T, cat *Catalog, sql string) (*LambdaCore, Decision) {
+	t.Helper()
+	tree, err := pg_query.Parse(sql)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range LambdaCores(FinishCores(tree)) {
-		d := decide(t, cat, Session{}, l.SQL)
-		if d.Outcome != OutcomeRollup {
-			continue
+		if d := decide(t, cat, Session{}, l.SQL); d.Outcome == OutcomeRollup {
+			return l, d
 		}
-		column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
-		if !ok || !notNull {
-			t.Fatalf("cutoff %v, not null %v", ok, notNull)
-		}
-		sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
-		checkStatement(t, sql, err, []string{`WHERE status <> 'x' AND "orders"."created_at" >= '2024-03-15 00:00:00+00'::pg_catalog.timestamptz GROUP BY status`})
-		if strings.Contains(sql, "IS NULL") {
-			t.Errorf("reads NULL times of a NOT NULL column:\n%s", sql)
-		}
-		return
 	}
-	t.Fatal("no partial core answered")
+	t.Fatalf("no partial core of %s answered", sql)
+	return nil, Decision{}
+}
+
+// TestLambdaIDs: a lambda rollup on an id column splits at its id cutoff,
+// a bigint literal; its time dimension plays no part in the split.
+func TestLambdaIDs(t *testing.T) {
+	cat := lambdaCatalog(t, time.Time{})
+	st := cat.Rollups[0]
+	st.Def.Lambda = &config.Lambda{Column: "id", LateIDs: 10}
+	cut := int64(-42)
+	st.LambdaCutoffID = &cut
+	cases := []struct {
+		name    string
+		sql     string
+		notNull bool
+		want    []string
+		below   []string // substrings of the statement of the rows below the cutoff
+	}{
+		{name: "nullable id", sql: `SELECT status, sum(amount) FROM orders o WHERE status <> 'x' GROUP BY status`,
+			want:  []string{`WHERE status <> 'x' AND ("o"."id" >= '-42'::pg_catalog.int8 OR "o"."id" IS NULL) GROUP BY status`},
+			below: []string{`SELECT status AS pgrollup_k1, sum(amount) AS pgrollup_p1 FROM orders o WHERE status <> 'x' AND "o"."id" < '-42'::pg_catalog.int8 GROUP BY status`}},
+		{name: "not null id: one range", sql: `SELECT count(*), avg(quantity) FROM orders`, notNull: true,
+			want:  []string{`FROM orders WHERE "orders"."id" >= '-42'::pg_catalog.int8`},
+			below: []string{`FROM orders WHERE "orders"."id" < '-42'::pg_catalog.int8`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat.Tables["public.orders"].column("id").NotNull = c.notNull
+			column, cutoff, notNull, ok := cat.LambdaCutoff(st)
+			if !ok || column != "id" || notNull != c.notNull {
+				t.Fatalf("cutoff of the id column: %q %q %v %v", column, cutoff, notNull, ok)
+			}
+			l, d := answeredPartial(t, cat, c.sql)
+			sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+			checkStatement(t, sql, err, c.want)
+			if c.notNull && strings.Contains(sql, "IS NULL") {
+				t.Errorf("reads NULL ids of a NOT NULL column:\n%s", sql)
+			}
+			// What verification runs: the partial core below the cutoff.
+			below, err := l.BelowCutoff("public.orders", column, cutoff)
+			checkStatement(t, below, err, c.below)
+			if strings.Contains(below, "UNION") || strings.Contains(below, "IS NULL") {
+				t.Errorf("the rows below the cutoff:\n%s", below)
+			}
+		})
+	}
+	// An id column of another type has no cutoff literal.
+	cat.Tables["public.orders"].column("id").Type = plain(pgtype.NumericOID)
+	if _, _, _, ok := cat.LambdaCutoff(st); ok {
+		t.Error("a numeric id column has a cutoff")
+	}
 }

@@ -87,6 +87,12 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A lambda rollup on an id column takes its cutoff before its snapshot,
+	// once the transactions that may still commit ids below it have ended.
+	ids, err := lambdaIDCutoff(ctx, conn, def, log)
+	if err != nil {
+		return nil, err
+	}
 	// One snapshot for the refresh key and every partition: the version is exactly the
 	// warehouse's state at its watermark.
 	if err := execAll(ctx, pc, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
@@ -109,18 +115,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := plan.foldLambda(ctx, conn); err != nil {
+	if err := plan.foldLambda(ctx, conn, ids); err != nil {
 		return nil, err
 	}
 	v.Columns, v.TimeType, v.Windows, v.LambdaCutoff = plan.Columns, plan.TimeType, plan.Windows, plan.LambdaCutoff
+	v.LambdaCutoffID = plan.LambdaCutoffID
 
 	// A rolling window moves between builds: partitions of an earlier build hold
 	// another window's rows, so such a rollup is always built whole.
 	incremental := req.Incremental && def.Partitioned() && req.Previous != nil &&
 		req.Previous.Identity == v.Identity && !req.Previous.Truncated && len(plan.Windows) == 0 &&
-		(def.Lambda == nil || req.Previous.LambdaCutoff != nil)
+		(def.Lambda == nil || req.Previous.LambdaCutoff != nil || req.Previous.LambdaCutoffID != nil)
 	if incremental && def.Lambda != nil {
-		plan.previousCutoff = req.Previous.LambdaCutoff
+		plan.previousCutoff, plan.previousCutoffID = req.Previous.LambdaCutoff, req.Previous.LambdaCutoffID
 	}
 	duck, err := b.openDuckDB(ctx)
 	if err != nil {

@@ -139,6 +139,10 @@ type Version struct {
 	// For a timestamptz dimension it is an instant; for timestamp and date
 	// dimensions a wall-clock value expressed in UTC. Nil for other rollups.
 	LambdaCutoff *time.Time `json:"lambda_cutoff,omitempty"`
+	// LambdaCutoffID is the cutoff of a lambda rollup on an id column
+	// (rollup/lambda_ids.go): the version holds exactly the rows whose id
+	// lies below it, as of Started. Nil for other rollups.
+	LambdaCutoffID *int64 `json:"lambda_cutoff_id,omitempty"`
 }
 
 // Files lists the storage keys of the version's partitions.

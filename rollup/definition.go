@@ -100,6 +100,9 @@ func NewDefinition(cfg *config.Config, r *config.Rollup) (*Definition, error) {
 	}
 	if r.Lambda != nil {
 		d.Lambda = &Lambda{Column: canon("lambda.column", r.Lambda.Column), LateWindow: time.Duration(r.Lambda.LateWindow)}
+		if d.Lambda.Column != d.TimeDimension {
+			d.Lambda.IDs, d.Lambda.LateIDs = true, r.Lambda.LateIDs
+		}
 	}
 	if r.BuildRange != nil {
 		if d.BuildRangeStart, err = canonicalQuery(r.BuildRange.Start); err != nil {

@@ -18,19 +18,26 @@ import (
 // answer adds the warehouse's aggregate of the rows at or above the cutoff
 // (package routing), which is as fresh as the warehouse.
 
-// Lambda is a lambda rollup's definition: its column (the time dimension) and
-// how far behind the newest rows may still arrive.
+// Lambda is a lambda rollup's definition: its column (the time dimension, or
+// an increasing id column) and how far behind the newest rows may still arrive.
 type Lambda struct {
 	Column     string        `json:"column"`
 	LateWindow time.Duration `json:"late_window"`
+	// IDs: Column is an increasing integer column, not the time dimension
+	// (lambda_ids.go); LateIDs is then the margin of ids below the largest.
+	IDs     bool  `json:"ids,omitempty"`
+	LateIDs int64 `json:"late_ids,omitempty"`
 }
 
 // foldLambda computes the cutoff in the build's snapshot, where now() is the
 // build's start and the session's TimeZone is build_timezone, and restricts
 // the build to the rows below it.
-func (p *Plan) foldLambda(ctx context.Context, conn *pgx.Conn) error {
+func (p *Plan) foldLambda(ctx context.Context, conn *pgx.Conn, ids *idCutoff) error {
 	if p.Def.Lambda == nil {
 		return nil
+	}
+	if p.Def.Lambda.IDs {
+		return p.foldIDCutoff(ids)
 	}
 	if p.TimeType == nil {
 		return permanent(fmt.Errorf("lambda: needs a time dimension"))
@@ -63,6 +70,9 @@ func (p *Plan) foldLambda(ctx context.Context, conn *pgx.Conn) error {
 // over must hold every row below the new version's cutoff, and those of the
 // previous version stop at its own.
 func (p *Plan) lambdaFloor(ctx context.Context, conn *pgx.Conn, unit config.Granularity, tt string, lo time.Time) (time.Time, error) {
+	if p.previousCutoffID != nil {
+		return p.idFloor(ctx, conn, unit, tt, lo)
+	}
 	if p.previousCutoff == nil {
 		return lo, nil
 	}

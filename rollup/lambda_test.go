@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -76,4 +77,107 @@ rollups:
 		t.Errorf("rebuilt %d partitions, want those from the previous cutoff's day on: %v", len(v2.Rebuilt), v2.Rebuilt)
 	}
 	compareWithPostgres(t, dsn, "UTC", below(*v2.LambdaCutoff), fs.Dir(), v2, types)
+}
+
+// TestBuildLambdaIDs: a lambda rollup on an id column holds exactly the
+// rows below its cutoff (the largest id plus one, minus late_ids), waits
+// for a transaction writing to the table that took an id below the
+// largest, and an incremental build rebuilds from the partition of the
+// earliest row with an id from the previous cutoff on.
+func TestBuildLambdaIDs(t *testing.T) {
+	ctx := context.Background()
+	dsn := newDatabase(t, "lambda_ids",
+		`CREATE TABLE events (id bigserial PRIMARY KEY, ts timestamptz, kind text, n int)`,
+		`INSERT INTO events (ts, kind, n) SELECT timestamptz '2025-03-01' + i * interval '7 hours', (ARRAY['a','b'])[1 + i % 2], i FROM generate_series(0, 200) i`)
+	dir := t.TempDir()
+	cfg := loadConfig(t, dsn, dir, `
+rollups:
+  - name: ev
+    table: public.events
+    dimensions: [kind]
+    time_dimension: ts
+    granularity: hour
+    measures: [sum(n), count(*)]
+    partition_granularity: day
+    refresh: {incremental: true}
+    lambda: {column: id, late_ids: 3}
+`)
+	def := mustDefinition(t, cfg, "ev")
+	if !def.Lambda.IDs || def.Lambda.LateIDs != 3 {
+		t.Fatalf("definition's lambda: %+v", def.Lambda)
+	}
+	b := newBuilder(t, dsn, cfg)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// A transaction takes id 202 and stays open while another commits 203.
+	open, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close(ctx)
+	tx, err := open.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO events (ts, kind, n) VALUES ('2025-03-02 05:00+00', 'late', 1000)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO events (ts, kind, n) VALUES ('2025-03-20 05:00+00', 'c', 2000)`); err != nil {
+		t.Fatal(err)
+	}
+	built := make(chan error, 1)
+	var v1 *Version
+	go func() {
+		var err error
+		v1, err = b.Build(ctx, Request{Def: def, VersionID: "v1"})
+		built <- err
+	}()
+	select {
+	case err := <-built:
+		t.Fatalf("the build did not wait for the open transaction (err %v)", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	if v1.LambdaCutoffID == nil || *v1.LambdaCutoffID != 203+1-3 || v1.LambdaCutoff != nil {
+		t.Fatalf("cutoff %v, want %d", v1.LambdaCutoffID, 203+1-3)
+	}
+	fs := b.Storage.(*FileStorage)
+	types := map[string]string{"d0": "VARCHAR", "t": "TIMESTAMP WITH TIME ZONE", "m0_sum": "BIGINT", "m1_count": "BIGINT"}
+	below := func(c int64) string {
+		return fmt.Sprintf(`SELECT kind, date_trunc('hour', ts), sum(n), count(*) FROM events WHERE id < %d GROUP BY 1, 2`, c)
+	}
+	compareWithPostgres(t, dsn, "UTC", below(*v1.LambdaCutoffID), fs.Dir(), v1, types)
+
+	// New ids with old times: the incremental build reaches back to them.
+	if _, err := conn.Exec(ctx, `INSERT INTO events (ts, kind, n) VALUES ('2025-03-03 01:00+00', 'd', 1), ('2025-03-21 01:00+00', 'd', 2)`); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := b.Build(ctx, Request{Def: def, VersionID: "v2", Incremental: true, Previous: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v2.Incremental || v2.LambdaCutoffID == nil || *v2.LambdaCutoffID != 205+1-3 {
+		t.Fatalf("incremental %v, cutoff %v", v2.Incremental, v2.LambdaCutoffID)
+	}
+	compareWithPostgres(t, dsn, "UTC", below(*v2.LambdaCutoffID), fs.Dir(), v2, types)
+
+	if got := cutoffAbove(nil, 5); got != math.MinInt64 {
+		t.Errorf("cutoff of an empty table %d", got)
+	}
+	most := int64(math.MaxInt64)
+	if got := cutoffAbove(&most, 0); got != math.MaxInt64 {
+		t.Errorf("cutoff after the largest bigint %d", got)
+	}
+	least := int64(math.MinInt64 + 1)
+	if got := cutoffAbove(&least, 10); got != math.MinInt64 {
+		t.Errorf("cutoff below the least bigint %d", got)
+	}
 }

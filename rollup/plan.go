@@ -30,7 +30,12 @@ type Plan struct {
 	// LambdaCutoff is a lambda rollup's cutoff, folded by this plan's transaction.
 	LambdaCutoff *time.Time
 
-	previousCutoff *time.Time // the previous version's, for an incremental lambda build
+	// LambdaCutoffID is the cutoff of a lambda rollup on an id column.
+	LambdaCutoffID *int64
+
+	previousCutoff   *time.Time // the previous version's, for an incremental lambda build
+	previousCutoffID *int64     // ... of a lambda rollup on an id column
+	lambdaCol        string     // deparsed id column of a lambda rollup on one
 
 	from    string   // FROM clause with the joins
 	where   []string // deparsed filters

@@ -58,6 +58,7 @@ func ApplyBuilds(cat *rewrite.Catalog, states map[string]*rollup.State, localPat
 		if v.LambdaCutoff != nil {
 			r.LambdaCutoff = *v.LambdaCutoff
 		}
+		r.LambdaCutoffID = v.LambdaCutoffID
 	}
 }
 

@@ -122,6 +122,12 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 
 // explainEdges is EXPLAIN (ROLLUP)'s row for a split at bucket edges.
 func explainEdges(whole rewrite.Reason, e *edgeAnswer) []any {
+	return []any{nil, modeEdges, edgesExplanation(whole, e), e.split.SQL}
+}
+
+// edgesExplanation is the reason EXPLAIN (ROLLUP) and pgrollup explain
+// give a split at bucket edges.
+func edgesExplanation(whole rewrite.Reason, e *edgeAnswer) string {
 	bound := func(t time.Time, none string) string {
 		if t.IsZero() {
 			return none
@@ -132,9 +138,9 @@ func explainEdges(whole rewrite.Reason, e *edgeAnswer) []any {
 	if e.note != "" {
 		note = " (" + e.note + ")"
 	}
-	return []any{nil, modeEdges, fmt.Sprintf(
+	return fmt.Sprintf(
 		"%s; rollup %s answers the whole %s buckets of %s in [%s, %s), the warehouse reads the rows of the partial buckets at the edges of the range%s and finishes the statement; sql is the whole buckets' partial core",
-		whole.String(), e.decision.Rollup, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity"), note), e.split.SQL}
+		whole.String(), e.decision.Rollup, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity"), note)
 }
 
 // tableIndexesQuery reads a table's estimated rows, the columns its valid

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -47,6 +48,10 @@ func splitLambda(cat *rewrite.Catalog) (main, lambda *rewrite.Catalog) {
 		switch {
 		case rs.Def.Lambda == nil:
 			plain = append(plain, rs)
+		case rs.LambdaCutoffID != nil && rs.Version != "":
+			c := *rs
+			c.Partitions = idLambdaPartitions(rs)
+			lam = append(lam, &c)
 		case !rs.LambdaCutoff.IsZero() && rs.Version != "":
 			c := *rs
 			start := rs.LambdaCutoff
@@ -141,11 +146,15 @@ func (s *snapshot) lambdaState(name string) *rewrite.RollupState {
 }
 
 // cutoffOf is the cutoff of the lambda rollup named name, for EXPLAIN.
-func (s *snapshot) cutoffOf(name string) time.Time {
-	if st := s.lambdaState(name); st != nil {
-		return st.LambdaCutoff
+func (s *snapshot) cutoffOf(name string) string {
+	st := s.lambdaState(name)
+	switch {
+	case st == nil:
+		return ""
+	case st.LambdaCutoffID != nil:
+		return "id " + strconv.FormatInt(*st.LambdaCutoffID, 10)
 	}
-	return time.Time{}
+	return st.LambdaCutoff.UTC().Format(time.RFC3339Nano)
 }
 
 // RollupName names the rollup the partial core was decided on, for the statement log.
@@ -173,13 +182,20 @@ func (a *lambdaAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeLambda).Inc()
+	a.router.verifyLambda(snap, a.core, &d, sess)
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 
 // explainLambda is EXPLAIN (ROLLUP)'s row for a lambda answer: the split at
 // the cutoff, and the partial core as sql.
 func (r *Router) explainLambda(snap *snapshot, whole rewrite.Reason, l *lambdaAnswer) []any {
-	return []any{nil, modeLambda, fmt.Sprintf(
+	return []any{nil, modeLambda, lambdaExplanation(whole, l.decision.Rollup, snap.cutoffOf(l.decision.Rollup)), l.core.SQL}
+}
+
+// lambdaExplanation is the reason EXPLAIN (ROLLUP) and pgrollup explain
+// give a lambda answer from rollup with its cutoff.
+func lambdaExplanation(whole rewrite.Reason, rollup, cutoff string) string {
+	return fmt.Sprintf(
 		"%s; rollup %s (lambda) answers the partial aggregates of the rows below its cutoff %s, the warehouse adds those of the rows at or above it and finishes the statement; sql is the partial core",
-		whole.String(), l.decision.Rollup, snap.cutoffOf(l.decision.Rollup).UTC().Format(time.RFC3339Nano)), l.core.SQL}
+		whole.String(), rollup, cutoff)
 }

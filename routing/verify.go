@@ -114,6 +114,10 @@ type verifyJob struct {
 	limited  bool              // ... or a LIMIT or OFFSET
 	skip     string            // why it cannot be checked, decided when it was sampled
 	names    map[string]string // the session's name -> table resolution
+	// below, for a lambda hit, writes the statement of the rows below the
+	// version's cutoff that the rollup's part is checked against; nil for
+	// a hit answered whole.
+	below func() (string, error)
 }
 
 // NewVerifier returns a Verifier; Run checks what Offer takes. A Fraction of
@@ -179,6 +183,11 @@ func (v *Verifier) Series(rollup string) {
 
 // offer samples a hit that was just answered from d; it returns at once.
 func (v *Verifier) offer(d *rewrite.Decision, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param, view *sessionView) {
+	v.sample(d, sql, tree, sess, params, view, nil)
+}
+
+// sample is offer, with below for a lambda hit (verifyJob.below).
+func (v *Verifier) sample(d *rewrite.Decision, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo, params []proxy.Param, view *sessionView, below func() (string, error)) {
 	if v == nil {
 		return
 	}
@@ -194,7 +203,7 @@ func (v *Verifier) offer(d *rewrite.Decision, sql string, tree *pg_query.ParseRe
 	if !v.limiter.Allow() {
 		return
 	}
-	j := &verifyJob{decision: *d, sql: sql, params: slices.Clone(params), settings: map[string]string{}}
+	j := &verifyJob{decision: *d, sql: sql, params: slices.Clone(params), settings: map[string]string{}, below: below}
 	for k, val := range sess.Parameters {
 		j.settings[k] = val
 	}
@@ -278,9 +287,12 @@ func (v *Verifier) check(ctx context.Context, j *verifyJob) (result, detail stri
 	if j.skip != "" {
 		return verifySkipped, j.skip
 	}
+	if j.below != nil {
+		return v.checkBelow(ctx, j)
+	}
 	d := &j.decision
 	base, ok := v.o.Baseline(d.Rollup, d.Version)
-	if !ok {
+	if !ok || base == nil { // nil would read no counters (warehouseRows)
 		return verifySkipped, "the version recorded no modification counters"
 	}
 	tables := make([]string, 0, len(base))
@@ -350,7 +362,8 @@ func verifySettings(session map[string]string) map[string]string {
 
 // warehouseRows runs the statement on the warehouse in a read-only
 // transaction whose snapshot the counters are read in first: moved reports
-// that they differ from base, and then nothing is run.
+// that they differ from base, and then nothing is run. A nil base reads
+// no counters.
 func (v *Verifier) warehouseRows(ctx context.Context, j *verifyJob, base map[string]int64, tables []string) (rows [][]*string, moved bool, err error) {
 	tx, err := v.o.Warehouse.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -365,12 +378,14 @@ func (v *Verifier) warehouseRows(ctx context.Context, j *verifyJob, base map[str
 	if standby {
 		return nil, false, errors.New("the warehouse is a standby, whose counters miss replayed changes")
 	}
-	now, ok, err := rollup.Counters(ctx, tx, tables)
-	if err != nil {
-		return nil, false, err
-	}
-	if !ok || !rollup.SameCounters(now, base) {
-		return nil, true, nil
+	if base != nil {
+		now, ok, err := rollup.Counters(ctx, tx, tables)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok || !rollup.SameCounters(now, base) {
+			return nil, true, nil
+		}
 	}
 	// Names must mean the same tables to the service account as to the
 	// session whose hit this was.
@@ -564,11 +579,17 @@ func (r *Router) verify(d *rewrite.Decision, sql string, tree *pg_query.ParseRes
 	if r.opts.Verify == nil || r.opts.Verify.sampling() <= 0 {
 		return
 	}
-	var view *sessionView
-	if r.opts.Context != nil {
-		if view = r.opts.Context.view(sess); view == nil {
-			view = unknownView
-		}
+	r.opts.Verify.offer(d, sql, tree, sess, params, r.verifyView(sess))
+}
+
+// verifyView is what the session's context says about a hit to verify:
+// nil without a context watch, unknownView when it has no view yet.
+func (r *Router) verifyView(sess *proxy.SessionInfo) *sessionView {
+	if r.opts.Context == nil {
+		return nil
 	}
-	r.opts.Verify.offer(d, sql, tree, sess, params, view)
+	if view := r.opts.Context.view(sess); view != nil {
+		return view
+	}
+	return unknownView
 }

@@ -52,6 +52,23 @@ type explainJSON struct {
 	// TopN, for a statement whose top-N join is answered by two rollup
 	// queries (docs/matching.md, "Top-N joins").
 	TopN *explainTopN `json:"top_n,omitempty"`
+	// Split, when the route is lambda or edges: the partial core a lambda
+	// rollup answers below its cutoff, or the whole buckets of a range
+	// (reason, candidates and sql are then the core's).
+	Split *explainSplit `json:"split,omitempty"`
+	// EdgesNote says why a split at bucket edges that a rollup would
+	// answer does not pay (no index on the time column of a large table).
+	EdgesNote string `json:"edges_note,omitempty"`
+}
+
+// explainSplit is a statement answered through the warehouse by a lambda
+// rollup or at bucket edges, as EXPLAIN (ROLLUP) shows it.
+type explainSplit struct {
+	Mode        string `json:"mode"` // lambda or edges
+	Rollup      string `json:"rollup"`
+	Explanation string `json:"explanation"` // EXPLAIN (ROLLUP)'s reason
+	Core        string `json:"core"`
+	WholeReason string `json:"whole_reason"`
 }
 
 // explainTopN is a statement with a top-N join answered by two rollup
@@ -126,6 +143,9 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if tz == "" {
 		tz = cat.BuildTimezone
 	}
+	// Lambda rollups answer only through the warehouse, as in the proxy.
+	offlineSplits := routing.NewOfflineExplain(cat, source == catalogWarehouse)
+	cat = offlineSplits.Main
 	sess := rewrite.Session{TimeZone: tz, Now: time.Now()}
 	d := rewrite.DecideAnalysis(rewrite.Analyze(tree), sess, cat)
 	route := string(d.Outcome)
@@ -150,8 +170,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			d, route = outer, string(outer.Outcome)
 		}
 	}
+	var split *explainSplit
+	edgesNote := ""
+	if d.Outcome != rewrite.OutcomeRollup && finish == nil && topN == nil && cfg.Routing.FinishMaxRows > 0 {
+		if s, note := offlineSplits.Split(tree, sess, d.Reason); s != nil {
+			split = &explainSplit{Mode: s.Mode, Rollup: s.Decision.Rollup, Explanation: s.Reason, Core: s.SQL, WholeReason: d.Reason.String()}
+			d, route = s.Decision, s.Mode
+		} else {
+			edgesNote = note
+		}
+	}
 	if *asJSON {
-		out := explainJSON{Route: route, Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr, Finish: finish, TopN: topN}
+		out := explainJSON{Route: route, Reason: d.Reason.String(), SQL: d.SQL, Candidates: []explainCandidate{}, Catalog: source, CatalogError: catErr, Finish: finish, TopN: topN, Split: split, EdgesNote: edgesNote}
 		if d.Outcome == rewrite.OutcomeRollup {
 			name := d.Rollup
 			out.Rollup = &name
@@ -185,10 +215,16 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "route: finished by the warehouse around its aggregate core (%s), which rollup %s answers\n", finish.Kind, d.Rollup)
 		fmt.Fprintf(stdout, "whole statement: %s\n", finish.WholeReason)
 		fmt.Fprintf(stdout, "core: %s\n", finish.Core)
+	} else if split != nil {
+		fmt.Fprintf(stdout, "route: %s: %s\n", split.Mode, split.Explanation)
+		fmt.Fprintf(stdout, "core: %s\n", split.Core)
 	} else if d.Outcome == rewrite.OutcomeRollup {
 		fmt.Fprintf(stdout, "route: rollup %s\n", d.Rollup)
 	} else {
 		fmt.Fprintf(stdout, "route: passthrough\n")
+		if edgesNote != "" {
+			fmt.Fprintf(stdout, "edges: a split at bucket edges does not pay: %s\n", edgesNote)
+		}
 	}
 	fmt.Fprintf(stdout, "reason: %s\n", d.Reason)
 	if len(d.Candidates) > 0 {
