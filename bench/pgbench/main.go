@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,14 +78,11 @@ func main() {
 	if o.clients, err = parseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	for _, t := range strings.Split(targets, ",") {
-		t = strings.TrimSpace(t)
-		switch t {
-		case "direct", "pgbouncer", "pgrollup":
-			o.targets = append(o.targets, t)
-		default:
-			fatalUsage("-targets: unknown target %q (direct, pgbouncer, pgrollup)", t)
-		}
+	if o.targets, err = parseList(targets, "direct", "pgbouncer", "pgrollup"); err != nil {
+		fatalUsage("-targets: %v", err)
+	}
+	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
+		fatalUsage("-protocol: %v", err)
 	}
 	if o.duration < time.Second {
 		fatalUsage("-duration must be at least 1s")
@@ -94,15 +92,6 @@ func main() {
 	}
 	if o.scale < 1 {
 		fatalUsage("-scale must be at least 1")
-	}
-	for _, p := range strings.Split(protocols, ",") {
-		p = strings.TrimSpace(p)
-		switch p {
-		case "simple", "extended", "prepared":
-			o.protocols = append(o.protocols, p)
-		default:
-			fatalUsage("-protocol: unknown protocol %q (simple, extended, prepared)", p)
-		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -475,6 +464,19 @@ func rotate(targets []string, round int) []string {
 // commandLine is how this run was started, for the report.
 func commandLine() string {
 	return strings.Join(append([]string{"bin/pgrollup-bench"}, os.Args[1:]...), " ")
+}
+
+// parseList splits a comma-separated flag value whose items must be among allowed.
+func parseList(s string, allowed ...string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allowed, f) {
+			return nil, fmt.Errorf("unknown value %q (%s)", f, strings.Join(allowed, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 func parseInts(s string) ([]int, error) {

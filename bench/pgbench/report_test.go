@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"math"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,22 +162,5 @@ func TestCPUPerTx(t *testing.T) {
 	}
 	if proxy, _ := cpuPerTx(samples, &txs, false); !math.IsNaN(proxy) {
 		t.Fatalf("cpuPerTx for direct = %v, want NaN", proxy)
-	}
-}
-
-func TestRotate(t *testing.T) {
-	targets := []string{"direct", "pgbouncer", "pgrollup"}
-	for round, want := range [][]string{
-		{"direct", "pgbouncer", "pgrollup"},
-		{"pgbouncer", "pgrollup", "direct"},
-		{"pgrollup", "direct", "pgbouncer"},
-		{"direct", "pgbouncer", "pgrollup"},
-	} {
-		if got := rotate(targets, round); !slices.Equal(got, want) {
-			t.Errorf("rotate(round %d) = %v, want %v", round, got, want)
-		}
-	}
-	if !slices.Equal(targets, []string{"direct", "pgbouncer", "pgrollup"}) {
-		t.Fatalf("rotate changed its argument: %v", targets)
 	}
 }
