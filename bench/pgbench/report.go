@@ -169,9 +169,8 @@ func (r report) get(clients int, protocol, target string) figures {
 }
 
 func (r report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n### pgbench -S, %s s per run, scale %d, median of %d round(s)\n\n", r.duration, r.scale, r.rounds)
-	fmt.Fprintf(w, "`%s` on %s: %d CPUs, load average %s before the runs, %s after.\n\n",
-		r.command, r.date.UTC().Format("2006-01-02 15:04 UTC"), r.cpus, r.loadBefore, r.loadAfter)
+	fmt.Fprintf(w, "\n**pgbench -S, %s s per run, scale %d, median of %d round(s).** `%s` on %s: %d CPUs, load average %s before the runs, %s after.\n\n",
+		r.duration, r.scale, r.rounds, r.command, r.date.UTC().Format("2006-01-02 15:04 UTC"), r.cpus, r.loadBefore, r.loadAfter)
 
 	fmt.Fprintln(w, "| clients | protocol | direct tps | pgbouncer tps | pgrollup tps | pgrollup / pgbouncer | pgbouncer CPU µs/tx | pgrollup CPU µs/tx | p50 added µs, pgbouncer / pgrollup | p99 added µs, pgbouncer / pgrollup | goal |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")

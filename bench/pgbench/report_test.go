@@ -104,7 +104,7 @@ func TestReportPrint(t *testing.T) {
 	r.print(&b)
 	out := b.String()
 	for _, want := range []string{
-		"`bin/pgrollup-bench -rounds 3` on 2026-12-07 01:02 UTC: 2 CPUs, load average 1.00 2.00 3.00 before the runs, 2.00 2.00 3.00 after.",
+		"**pgbench -S, 5 s per run, scale 10, median of 3 round(s).** `bin/pgrollup-bench -rounds 3` on 2026-12-07 01:02 UTC: 2 CPUs, load average 1.00 2.00 3.00 before the runs, 2.00 2.00 3.00 after.",
 		"| 16 | simple | 10000 | 8000 | 6000 | 0.75× | 12.9 | 24.6 | +400 / +1000 | +500 / +2000 | MISS (tps, CPU) |",
 		"| 16 | prepared | 12000 | 9000 | 9100 | 1.01× | 12.0 | 11.5 | +500 / +450 | +900 / +800 | PASS |",
 		"| 1 | simple | direct | error | | | | | | |", // not measured: 1 client has no cells
