@@ -156,9 +156,9 @@ func run(ctx context.Context, o options) (err error) {
 	}()
 
 	runs := o.rounds * len(o.clients) * len(o.protocols) * len(o.targets)
-	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s; %d CPUs, load average %s\n",
+	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
 		secondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
-		(time.Duration(runs) * (o.duration + time.Second)).Round(time.Minute), runtime.NumCPU(), loadAverage())
+		estimate(runs, o.duration), runtime.NumCPU(), loadAverage())
 
 	step("Starting a throw-away PostgreSQL cluster")
 	maxClients := 0
@@ -452,6 +452,12 @@ func printRun(r result) {
 	}
 	fmt.Printf("      %s: %.0f tps, latency average %.3f ms, p50 %s ms, p99 %s ms; CPU per transaction: proxy %s µs, machine %s µs\n",
 		r.target, r.tps, r.latencyMS, num(r.p50/1e3, 3), num(r.p99/1e3, 3), num(r.proxyCPU, 1), num(r.machineCPU, 1))
+}
+
+// estimate is the sweep's length in minutes: each run lasts its duration
+// plus about 1.5 s of connecting and reading its logs, and the setup 30 s.
+func estimate(runs int, d time.Duration) string {
+	return strconv.Itoa(int(math.Round((time.Duration(runs)*(d+1500*time.Millisecond) + 30*time.Second).Minutes())))
 }
 
 // rotate returns targets starting at round's turn, so that no target always

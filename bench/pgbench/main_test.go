@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRotate(t *testing.T) {
@@ -30,5 +31,12 @@ func TestParseList(t *testing.T) {
 	}
 	if _, err := parseList("simple,fast", "simple", "prepared"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
 		t.Fatalf("parseList of an unknown value: %v", err)
+	}
+}
+
+func TestEstimate(t *testing.T) {
+	// make bench's default: 3 rounds × 3 client counts × 2 protocols × 3 targets of 5 s.
+	if got := estimate(54, 5*time.Second); got != "6" {
+		t.Fatalf("estimate = %s min, want 6", got)
 	}
 }
