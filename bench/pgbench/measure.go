@@ -69,21 +69,18 @@ func measureRun(ctx context.Context, pgbench string, args []string, logDir strin
 		return result{err: err}
 	}
 	r := result{tps: summary.tps, latencyMS: summary.latencyMS, failed: summary.failed}
-	if r.failed > 0 {
+	switch txs, err := readTxLogs(prefix); {
+	case r.failed > 0:
 		r.err = fmt.Errorf("%d failed transactions\n%s", r.failed, indent(text))
-	}
-	if sampleErr != nil {
+	case sampleErr != nil:
 		r.err = fmt.Errorf("reading CPU counters: %w", sampleErr)
-		return r
-	}
-	txs, err := readTxLogs(prefix)
-	if err != nil {
+	case err != nil:
 		r.err = err
-		return r
+	default:
+		ps := txs.percentiles(50, 99)
+		r.p50, r.p99 = ps[0], ps[1]
+		r.proxyCPU, r.machineCPU = cpuPerTx(samples, &txs, proxyPID != 0)
 	}
-	ps := txs.percentiles(50, 99)
-	r.p50, r.p99 = ps[0], ps[1]
-	r.proxyCPU, r.machineCPU = cpuPerTx(samples, &txs, proxyPID != 0)
 	return r
 }
 
