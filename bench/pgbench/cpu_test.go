@@ -6,61 +6,39 @@ import (
 	"time"
 )
 
-func TestParseStatTicks(t *testing.T) {
+// TestProcParsers covers the readers of /proc/PID/stat, /proc/PID/task/TID/schedstat and /proc/stat.
+func TestProcParsers(t *testing.T) {
 	// Fields 3.. of a real /proc/PID/stat line; utime (14) is 1234, stime (15) 567.
 	rest := " S 1 100 100 0 -1 4194560 1500 0 0 0 1234 567 0 0 20 0 12 0 4242 123456789 2000 18446744073709551615"
+	stat, schedstat, machine := parseStatTicks, parseSchedstat, parseMachineBusy
 	for _, tc := range []struct {
-		name, stat string
-		want       int64
-		wantErr    bool
+		name    string
+		parse   func(string) (int64, error)
+		in      string
+		want    int64
+		wantErr bool
 	}{
-		{"plain name", "4242 (pgbouncer)" + rest, 1801, false},
-		{"name with spaces and parentheses", "4242 (my (odd) proc)" + rest, 1801, false},
-		{"no name", "4242 pgbouncer S 1", 0, true},
-		{"too short", "4242 (pgbouncer) S 1 100", 0, true},
-		{"not a number", "4242 (x) S 1 100 100 0 -1 4194560 1500 0 0 0 abc 567 0", 0, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseStatTicks(tc.stat)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("parseStatTicks error = %v, want error %v", err, tc.wantErr)
-			}
-			if got != tc.want {
-				t.Fatalf("parseStatTicks = %d, want %d", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestParseSchedstat(t *testing.T) {
-	if got, err := parseSchedstat("3273684 361033 2\n"); err != nil || got != 3273684 {
-		t.Fatalf("parseSchedstat = %d, %v", got, err)
-	}
-	if _, err := parseSchedstat(""); err == nil {
-		t.Fatal("parseSchedstat of nothing: no error")
-	}
-}
-
-func TestParseMachineBusy(t *testing.T) {
-	for _, tc := range []struct {
-		name, line string
-		want       int64
-		wantErr    bool
-	}{
+		{"stat: plain name", stat, "4242 (pgbouncer)" + rest, 1801, false},
+		{"stat: name with spaces and parentheses", stat, "4242 (my (odd) proc)" + rest, 1801, false},
+		{"stat: no name", stat, "4242 pgbouncer S 1", 0, true},
+		{"stat: too short", stat, "4242 (pgbouncer) S 1 100", 0, true},
+		{"stat: not a number", stat, "4242 (x) S 1 100 100 0 -1 4194560 1500 0 0 0 abc 567 0", 0, true},
+		{"schedstat", schedstat, "3273684 361033 2\n", 3273684, false},
+		{"schedstat: empty", schedstat, "", 0, true},
 		// user nice system idle iowait irq softirq steal guest guest_nice
-		{"ten counters", "cpu  100 2 30 5000 40 5 6 7 50 0", 150, false},
-		{"eight counters", "cpu 1 1 1 100 100 1 1 1", 6, false},
-		{"a single CPU's line", "cpu0 100 2 30 5000 40 5 6 7 0 0", 0, true},
-		{"too short", "cpu 1 2 3", 0, true},
-		{"not a number", "cpu 1 x 1 100 100 1 1 1", 0, true},
+		{"machine: ten counters", machine, "cpu  100 2 30 5000 40 5 6 7 50 0", 150, false},
+		{"machine: eight counters", machine, "cpu 1 1 1 100 100 1 1 1", 6, false},
+		{"machine: a single CPU's line", machine, "cpu0 100 2 30 5000 40 5 6 7 0 0", 0, true},
+		{"machine: too short", machine, "cpu 1 2 3", 0, true},
+		{"machine: not a number", machine, "cpu 1 x 1 100 100 1 1 1", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMachineBusy(tc.line)
+			got, err := tc.parse(tc.in)
 			if (err != nil) != tc.wantErr {
-				t.Fatalf("parseMachineBusy error = %v, want error %v", err, tc.wantErr)
+				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
 			}
 			if got != tc.want {
-				t.Fatalf("parseMachineBusy = %d, want %d", got, tc.want)
+				t.Fatalf("= %d, want %d", got, tc.want)
 			}
 		})
 	}
