@@ -4,14 +4,17 @@
 //
 // It starts a throw-away PostgreSQL cluster, fills it with `pgbench -i -s SCALE`,
 // starts PgBouncer (session pooling, SCRAM) and pgrollup in front of it, then runs
-// `pgbench -S` (the built-in select-only script) for each client count against
-// each of the three targets, and prints tps, average latency and the ratios
-// pgrollup/direct and pgrollup/pgbouncer. It is a benchmark, not a test: the
-// figures depend on the machine and on whatever else runs on it.
+// `pgbench -S` (the built-in select-only script) for each client count and
+// protocol against each of the three targets, as interleaved rounds. Each run
+// writes pgbench's per-transaction log (latency percentiles, latency.go) while
+// the proxy's and the machine's CPU counters are sampled (CPU per
+// transaction, cpu.go, measure.go). It ends with Markdown tables of the
+// medians and issue 17's goal, PASS or MISS per cell (report.go). It is a
+// benchmark, not a test: the figures depend on the machine and on whatever
+// else runs on it.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -23,9 +26,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,24 +53,22 @@ type options struct {
 	scale     int
 	clients   []int
 	targets   []string
-	protocol  string
+	protocols []string
 	rounds    int
 	keep      bool
-
-	loadBefore string // load average when the runs started
 }
 
 func main() {
 	var o options
-	var clients, targets string
+	var clients, targets, protocols string
 	flag.StringVar(&o.pgrollup, "pgrollup", "bin/pgrollup", "the pgrollup binary")
 	flag.StringVar(&o.pgbouncer, "pgbouncer", "", "the pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each pgbench run lasts (whole seconds)")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
 	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure")
-	flag.StringVar(&o.protocol, "protocol", "simple", "pgbench query protocol: simple, extended or prepared")
-	flag.IntVar(&o.rounds, "rounds", 1, "repeat every run this many times (interleaved) and report the median")
+	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
+	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -78,14 +78,11 @@ func main() {
 	if o.clients, err = parseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	for _, t := range strings.Split(targets, ",") {
-		t = strings.TrimSpace(t)
-		switch t {
-		case "direct", "pgbouncer", "pgrollup":
-			o.targets = append(o.targets, t)
-		default:
-			fatalUsage("-targets: unknown target %q (direct, pgbouncer, pgrollup)", t)
-		}
+	if o.targets, err = parseList(targets, "direct", "pgbouncer", "pgrollup"); err != nil {
+		fatalUsage("-targets: %v", err)
+	}
+	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
+		fatalUsage("-protocol: %v", err)
 	}
 	if o.duration < time.Second {
 		fatalUsage("-duration must be at least 1s")
@@ -95,11 +92,6 @@ func main() {
 	}
 	if o.scale < 1 {
 		fatalUsage("-scale must be at least 1")
-	}
-	switch o.protocol {
-	case "simple", "extended", "prepared":
-	default:
-		fatalUsage("-protocol must be simple, extended or prepared")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -124,16 +116,7 @@ type target struct {
 	name string
 	host string
 	port int
-}
-
-// result is one pgbench run.
-type result struct {
-	clients   int
-	target    string
-	tps       float64
-	latencyMS float64
-	failed    int64
-	err       error
+	pid  int // the proxy's process, 0 for direct
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -172,8 +155,10 @@ func run(ctx context.Context, o options) (err error) {
 		_ = os.RemoveAll(tmp)
 	}()
 
-	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocol %s, %d round(s); %d CPUs, load average %s\n",
-		secondsArg(o.duration), o.scale, o.clients, o.protocol, o.rounds, runtime.NumCPU(), loadAverage())
+	runs := o.rounds * len(o.clients) * len(o.protocols) * len(o.targets)
+	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
+		secondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
+		estimate(runs, o.duration), runtime.NumCPU(), loadAverage())
 
 	step("Starting a throw-away PostgreSQL cluster")
 	maxClients := 0
@@ -211,7 +196,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	done("%d rows in pgbench_accounts (%s)", o.scale*100000, since(t0))
 
-	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port}}
+	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port, 0}}
 	if needs["pgbouncer"] {
 		step("Starting PgBouncer (session pooling)")
 		port, err := proc.FreePort()
@@ -223,7 +208,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
-		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port}
+		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port, p.Cmd.Process.Pid}
 		done("%s on 127.0.0.1:%d", firstLine(versionOf(bouncerBin, "-V")), port)
 	}
 	if needs["pgrollup"] {
@@ -241,38 +226,45 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer p.Stop(15 * time.Second)
-		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port}
+		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port, p.Cmd.Process.Pid}
 		done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
 	}
 
 	secs := secondsArg(o.duration)
-	fmt.Printf("\nEach run: %s -n -S -M %s -T %s -c N -j min(N,2) -h HOST -p PORT -U %s %s\n\n",
-		pgbench, o.protocol, secs, benchUser, benchDB)
-	o.loadBefore = loadAverage()
+	fmt.Printf("\nEach run: %s -l -n -S -M PROTOCOL -T %s -c N -j min(N,2) -h HOST -p PORT -U %s %s\n",
+		pgbench, secs, benchUser, benchDB)
+	fmt.Printf("Targets take turns within a round, in an order that rotates each round.\n\n")
+	rep := report{
+		command: commandLine(), date: time.Now(), cpus: runtime.NumCPU(), duration: secs, scale: o.scale, rounds: o.rounds,
+		loadBefore: loadAverage(), clients: o.clients, protocols: o.protocols, targets: o.targets,
+	}
 	var results []result
-	total := o.rounds * len(o.clients) * len(o.targets)
-	for round := 1; round <= o.rounds; round++ {
+	for round := 0; round < o.rounds; round++ {
 		for _, n := range o.clients {
-			for _, name := range o.targets {
-				t := targets[name]
-				args := []string{"-n", "-S", "-M", o.protocol, "-T", secs, "-c", strconv.Itoa(n), "-j", strconv.Itoa(min(n, 2)),
-					"-h", t.host, "-p", strconv.Itoa(t.port), "-U", benchUser, benchDB}
-				fmt.Printf("[%d/%d] pgbench %s\n", len(results)+1, total, strings.Join(args, " "))
-				r := runPgbench(ctx, pgbench, args)
-				r.clients, r.target = n, name
-				if ctx.Err() != nil {
-					return ctx.Err()
+			for _, protocol := range o.protocols {
+				for _, name := range rotate(o.targets, round) {
+					t := targets[name]
+					args := []string{"-n", "-S", "-M", protocol, "-T", secs, "-c", strconv.Itoa(n), "-j", strconv.Itoa(min(n, 2)),
+						"-h", t.host, "-p", strconv.Itoa(t.port), "-U", benchUser, benchDB}
+					fmt.Printf("[%d/%d] pgbench %s\n", len(results)+1, runs, strings.Join(args, " "))
+					logDir := filepath.Join(tmp, "runs", strconv.Itoa(len(results)+1))
+					r := measureRun(ctx, pgbench, args, logDir, t.pid)
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					if !o.keep {
+						_ = os.RemoveAll(logDir)
+					}
+					r.cell = cell{n, protocol, name}
+					printRun(r)
+					results = append(results, r)
 				}
-				if r.err != nil {
-					fmt.Printf("      %s: %v\n", name, r.err)
-				} else {
-					fmt.Printf("      %s: %.0f tps, %.3f ms average latency\n", name, r.tps, r.latencyMS)
-				}
-				results = append(results, r)
 			}
 		}
 	}
-	printResults(os.Stdout, results, o)
+	rep.loadAfter = loadAverage()
+	rep.cells = summarize(results)
+	rep.print(os.Stdout)
 	for _, r := range results {
 		if r.err != nil {
 			return errors.New("some runs failed (see above)")
@@ -313,100 +305,6 @@ func pgEnv() []string {
 		}
 	}
 	return append(env, "PGPASSWORD="+benchPassword, "PGSSLMODE=disable", "PGAPPNAME=pgrollup-bench")
-}
-
-var (
-	tpsRE     = regexp.MustCompile(`(?m)^tps = ([0-9.]+)`)
-	latencyRE = regexp.MustCompile(`(?m)^latency average = ([0-9.]+) ms`)
-	failedRE  = regexp.MustCompile(`(?m)^number of failed transactions: ([0-9]+)`)
-)
-
-func runPgbench(ctx context.Context, pgbench string, args []string) result {
-	cmd := exec.CommandContext(ctx, pgbench, args...)
-	cmd.Env = pgEnv()
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
-	text := out.String()
-	if err != nil {
-		return result{err: fmt.Errorf("%w\n%s", err, indent(text))}
-	}
-	var r result
-	tps := tpsRE.FindStringSubmatch(text)
-	lat := latencyRE.FindStringSubmatch(text)
-	if tps == nil || lat == nil {
-		return result{err: fmt.Errorf("cannot read tps and latency from pgbench's output:\n%s", indent(text))}
-	}
-	r.tps, _ = strconv.ParseFloat(tps[1], 64)
-	r.latencyMS, _ = strconv.ParseFloat(lat[1], 64)
-	if m := failedRE.FindStringSubmatch(text); m != nil {
-		r.failed, _ = strconv.ParseInt(m[1], 10, 64)
-		if r.failed > 0 {
-			r.err = fmt.Errorf("%d failed transactions\n%s", r.failed, indent(text))
-		}
-	}
-	return r
-}
-
-// printResults prints one row per client count and target (the median run by
-// tps when there are several rounds) and the tps ratios.
-func printResults(w io.Writer, results []result, o options) {
-	fmt.Fprintf(w, "\nResults: pgbench -S -M %s, %ss per run, scale %d", o.protocol, secondsArg(o.duration), o.scale)
-	if o.rounds > 1 {
-		fmt.Fprintf(w, ", median of %d rounds", o.rounds)
-	}
-	fmt.Fprintf(w, ", load average before the runs %s\n\n", o.loadBefore)
-	const row = "%7s  %-9s  %10s  %14s  %6s\n"
-	fmt.Fprintf(w, row, "clients", "target", "tps", "avg latency ms", "failed")
-	cells := map[string]result{}
-	for _, n := range o.clients {
-		for _, name := range o.targets {
-			r := median(results, n, name)
-			cells[fmt.Sprint(n, name)] = r
-			if r.err != nil && r.failed == 0 {
-				fmt.Fprintf(w, row, strconv.Itoa(n), name, "error", "-", "-")
-				continue
-			}
-			fmt.Fprintf(w, row, strconv.Itoa(n), name,
-				fmt.Sprintf("%.0f", r.tps), fmt.Sprintf("%.3f", r.latencyMS), strconv.FormatInt(r.failed, 10))
-		}
-	}
-
-	ratio := func(n int, a, b string) string {
-		ra, okA := cells[fmt.Sprint(n, a)]
-		rb, okB := cells[fmt.Sprint(n, b)]
-		if !okA || !okB || ra.err != nil || rb.err != nil || rb.tps == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", ra.tps/rb.tps)
-	}
-	fmt.Fprintf(w, "\nThroughput ratios (tps; above 1.00 means pgrollup is faster):\n\n")
-	const ratioRow = "%7s  %15s  %18s\n"
-	fmt.Fprintf(w, ratioRow, "clients", "pgrollup/direct", "pgrollup/pgbouncer")
-	for _, n := range o.clients {
-		fmt.Fprintf(w, ratioRow, strconv.Itoa(n), ratio(n, "pgrollup", "direct"), ratio(n, "pgrollup", "pgbouncer"))
-	}
-}
-
-// median returns the run with the median tps among the rounds for one cell; a
-// failed round makes the whole cell failed.
-func median(results []result, clients int, target string) result {
-	var runs []result
-	for _, r := range results {
-		if r.clients != clients || r.target != target {
-			continue
-		}
-		if r.err != nil {
-			return r
-		}
-		runs = append(runs, r)
-	}
-	if len(runs) == 0 {
-		return result{clients: clients, target: target, err: errors.New("not run")}
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].tps < runs[j].tps })
-	return runs[len(runs)/2]
 }
 
 // loadAverage is the 1, 5 and 15 minute load average, or "unknown".
@@ -544,6 +442,47 @@ func waitHTTP(ctx context.Context, p *proc.Process, url string, limit time.Durat
 			return p.Failed(fmt.Errorf("%s not ready after %s (GET %s: %v)", p.Name, limit, url, err))
 		}
 	}
+}
+
+// printRun prints one run's figures as it ends.
+func printRun(r result) {
+	if r.err != nil {
+		fmt.Printf("      %s: %v\n", r.target, r.err)
+		return
+	}
+	fmt.Printf("      %s: %.0f tps, latency average %.3f ms, p50 %s ms, p99 %s ms; CPU per transaction: proxy %s µs, machine %s µs\n",
+		r.target, r.tps, r.latencyMS, num(r.p50/1e3, 3), num(r.p99/1e3, 3), num(r.proxyCPU, 1), num(r.machineCPU, 1))
+}
+
+// estimate is the sweep's length in minutes: each run lasts its duration
+// plus about 1.5 s of connecting and reading its logs, and the setup 30 s.
+func estimate(runs int, d time.Duration) string {
+	return strconv.Itoa(int(math.Round((time.Duration(runs)*(d+1500*time.Millisecond) + 30*time.Second).Minutes())))
+}
+
+// rotate returns targets starting at round's turn, so that no target always
+// runs first or last in a round (after a pause, or after a given other target).
+func rotate(targets []string, round int) []string {
+	k := round % len(targets)
+	return append(append([]string(nil), targets[k:]...), targets[:k]...)
+}
+
+// commandLine is how this run was started, for the report.
+func commandLine() string {
+	return strings.Join(append([]string{"bin/pgrollup-bench"}, os.Args[1:]...), " ")
+}
+
+// parseList splits a comma-separated flag value whose items must be among allowed.
+func parseList(s string, allowed ...string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allowed, f) {
+			return nil, fmt.Errorf("unknown value %q (%s)", f, strings.Join(allowed, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 func parseInts(s string) ([]int, error) {

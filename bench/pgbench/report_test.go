@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name string
+		xs   []float64
+		want float64
+	}{
+		{"odd", []float64{3, 1, 2}, 2},
+		{"even: mean of the middle two", []float64{4, 1, 3, 2}, 2.5},
+		{"NaNs left out", []float64{nan, 5, nan, 1, 3}, 3},
+		{"one", []float64{7}, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := median(tc.xs); got != tc.want {
+				t.Fatalf("median = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := median([]float64{nan}); !math.IsNaN(got) {
+		t.Fatalf("median of NaNs = %v, want NaN", got)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	nan := math.NaN()
+	c := cell{16, "simple", "pgrollup"}
+	d := cell{16, "simple", "direct"}
+	failed := cell{64, "simple", "pgrollup"}
+	cells := summarize([]result{
+		{cell: c, tps: 100, p50: 10, p99: 90, proxyCPU: 30, machineCPU: 200},
+		{cell: d, tps: 500, proxyCPU: nan},
+		{cell: c, tps: 300, p50: 30, p99: 70, proxyCPU: 10, machineCPU: 100},
+		{cell: c, tps: 200, p50: 20, p99: 80, proxyCPU: 20, machineCPU: 300},
+		{cell: failed, tps: 100},
+		{cell: failed, err: errors.New("boom")},
+	})
+	got := cells[c]
+	if got.tps != 200 || got.p50 != 20 || got.p99 != 80 || got.proxyCPU != 20 || got.machineCPU != 200 || got.err != nil {
+		t.Fatalf("summarize, each figure's own median: %+v", got)
+	}
+	if !math.IsNaN(cells[d].proxyCPU) || cells[d].tps != 500 {
+		t.Fatalf("summarize, direct: %+v", cells[d])
+	}
+	if cells[failed].err == nil {
+		t.Fatal("a failed round does not fail its cell")
+	}
+}
+
+func TestGoal(t *testing.T) {
+	bouncer := figures{tps: 1000, proxyCPU: 20}
+	for _, tc := range []struct {
+		name    string
+		clients int
+		rollup  figures
+		bouncer figures
+		want    string
+		pass    bool
+	}{
+		{"pass", 16, figures{tps: 1000, proxyCPU: 20}, bouncer, "PASS", true},
+		{"pass at 64", 64, figures{tps: 1100, proxyCPU: 15}, bouncer, "PASS", true},
+		{"slower", 16, figures{tps: 990, proxyCPU: 15}, bouncer, "MISS (tps)", false},
+		{"costlier", 64, figures{tps: 1200, proxyCPU: 20.1}, bouncer, "MISS (CPU)", false},
+		{"both", 16, figures{tps: 500, proxyCPU: 40}, bouncer, "MISS (tps, CPU)", false},
+		{"no CPU figure", 16, figures{tps: 1200, proxyCPU: math.NaN()}, bouncer, "MISS (CPU unknown)", false},
+		{"not a goal's client count", 1, figures{tps: 500, proxyCPU: 40}, bouncer, "—", false},
+		{"pgrollup failed", 16, figures{err: errors.New("x")}, bouncer, "—", false},
+		{"pgbouncer not run", 16, figures{tps: 1000, proxyCPU: 1}, figures{tps: math.NaN(), err: errors.New("not measured")}, "—", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := goal(tc.clients, tc.bouncer, tc.rollup)
+			if v.String() != tc.want || v.pass() != tc.pass {
+				t.Fatalf("goal = %s (pass %v), want %s (pass %v)", v, v.pass(), tc.want, tc.pass)
+			}
+		})
+	}
+}
+
+func TestReportPrint(t *testing.T) {
+	nan := math.NaN()
+	r := report{
+		command: "bin/pgrollup-bench -rounds 3", date: time.Date(2026, 12, 7, 1, 2, 0, 0, time.UTC), cpus: 2,
+		duration: "5", scale: 10, rounds: 3, loadBefore: "1.00 2.00 3.00", loadAfter: "2.00 2.00 3.00",
+		clients: []int{1, 16}, protocols: []string{"simple", "prepared"}, targets: []string{"direct", "pgbouncer", "pgrollup"},
+		cells: map[cell]figures{
+			{16, "simple", "direct"}:      {tps: 10000, latencyMS: 1.6, p50: 1500, p99: 4000, proxyCPU: nan, machineCPU: 190},
+			{16, "simple", "pgbouncer"}:   {tps: 8000, latencyMS: 2, p50: 1900, p99: 4500, proxyCPU: 12.9, machineCPU: 240},
+			{16, "simple", "pgrollup"}:    {tps: 6000, latencyMS: 2.6, p50: 2500, p99: 6000, proxyCPU: 24.6, machineCPU: 300},
+			{16, "prepared", "direct"}:    {tps: 12000, p50: 1200, p99: 3000, proxyCPU: nan, machineCPU: 150},
+			{16, "prepared", "pgbouncer"}: {tps: 9000, p50: 1700, p99: 3900, proxyCPU: 12, machineCPU: 200},
+			{16, "prepared", "pgrollup"}:  {tps: 9100, p50: 1650, p99: 3800, proxyCPU: 11.5, machineCPU: 190},
+		},
+	}
+	var b strings.Builder
+	r.print(&b)
+	out := b.String()
+	for _, want := range []string{
+		"**pgbench -S, 5 s per run, scale 10, median of 3 round(s).** `bin/pgrollup-bench -rounds 3` on 2026-12-07 01:02 UTC: 2 CPUs, load average 1.00 2.00 3.00 before the runs, 2.00 2.00 3.00 after.",
+		"| 16 | simple | 10000 | 8000 | 6000 | 0.75× | 12.9 | 24.6 | +400 / +1000 | +500 / +2000 | MISS (tps, CPU) |",
+		"| 16 | prepared | 12000 | 9000 | 9100 | 1.01× | 12.0 | 11.5 | +500 / +450 | +900 / +800 | PASS |",
+		"| 1 | simple | direct | error | | | | | | |", // not measured: 1 client has no cells
+		"| 16 | simple | direct | 10000 | 1.600 | 1.500 | 4.000 | — | 190.0 | 0 |",
+		"both protocols): 1 of 2 PASS",
+		"- 16 clients, simple: MISS (tps, CPU) (tps 0.75× PgBouncer's; CPU 24.6 vs 12.9 µs/tx)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "| 1 | simple | — | — | — | — | — | — | — / — | — / — | — |") {
+		t.Errorf("a client count without figures is not all dashes:\n%s", out)
+	}
+}
+
+func TestParsePgbenchOutput(t *testing.T) {
+	out, err := parsePgbenchOutput(`transaction type: <builtin: select only>
+number of transactions actually processed: 50123
+number of failed transactions: 0 (0.000%)
+latency average = 1.596 ms
+initial connection time = 40.123 ms
+tps = 10024.612345 (without initial connection time)
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.tps != 10024.612345 || out.latencyMS != 1.596 || out.failed != 0 {
+		t.Fatalf("parsePgbenchOutput = %+v", out)
+	}
+	if _, err := parsePgbenchOutput("pgbench: error: connection refused"); err == nil {
+		t.Fatal("parsePgbenchOutput without figures: no error")
+	}
+}
+
+func TestCPUPerTx(t *testing.T) {
+	base := time.Unix(1_000, 0)
+	var samples []sample
+	for i := 0; i <= 50; i++ { // 5 s: the proxy uses 2 ms and the machine 1 tick per 100 ms
+		samples = append(samples, sample{
+			at:          base.Add(time.Duration(i) * samplePeriod),
+			proxy:       procCPU{tasks: map[int]int64{7: int64(i) * 2_000_000}},
+			machineBusy: int64(i),
+		})
+	}
+	// 100 transactions per 100 ms, all through the run.
+	var txs txLog
+	for us := int64(0); us < 5_000_000; us += 1000 {
+		txs.latencies = append(txs.latencies, 1000)
+		txs.ends = append(txs.ends, base.UnixMicro()+us+1)
+	}
+	proxy, machine := cpuPerTx(samples, &txs, true)
+	if math.Abs(proxy-20) > 0.01 || math.Abs(machine-100) > 0.01 {
+		t.Fatalf("cpuPerTx = %v µs proxy, %v µs machine; want 20 and 100", proxy, machine)
+	}
+	if proxy, _ := cpuPerTx(samples, &txs, false); !math.IsNaN(proxy) {
+		t.Fatalf("cpuPerTx for direct = %v, want NaN", proxy)
+	}
+}
