@@ -113,18 +113,40 @@ func (r *Router) lambdaSession(ctx context.Context, snap *snapshot, sess *proxy.
 	return rs
 }
 
+// lambdaCut is a lambda rollup's cutoff as its warehouse part reads it
+// (rewrite.Catalog.LambdaCutoff), found once per catalog snapshot rather
+// than at every statement.
+type lambdaCut struct {
+	table, column, literal string
+	notNull                bool
+}
+
+// lambdaCuts are the cutoffs of the lambda rollups of cat (nil: none) by
+// rollup name; a rollup without one is left out.
+func lambdaCuts(cat *rewrite.Catalog) map[string]lambdaCut {
+	if cat == nil {
+		return nil
+	}
+	cuts := map[string]lambdaCut{}
+	for _, st := range cat.Rollups {
+		if column, literal, notNull, ok := cat.LambdaCutoff(st); ok {
+			cuts[st.Def.Name] = lambdaCut{table: st.Def.Table, column: column, literal: literal, notNull: notNull}
+		}
+	}
+	return cuts
+}
+
 // lambdaStatement writes the statement for the warehouse with the rollup's
 // rows of decision d.
 func lambdaStatement(snap *snapshot, c *rewrite.LambdaCore, d *rewrite.Decision, rows [][]*string) (string, error) {
-	st := snap.lambdaState(d.Rollup)
-	if st == nil {
+	if snap.lambdaState(d.Rollup) == nil {
 		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
 	}
-	column, cutoff, notNull, ok := snap.lambda.LambdaCutoff(st)
+	cut, ok := snap.cuts[d.Rollup]
 	if !ok {
 		return "", fmt.Errorf("rollup %s: no cutoff of its time column", d.Rollup)
 	}
-	return c.LambdaStatement(d.Columns, rows, st.Def.Table, column, cutoff, notNull)
+	return c.LambdaStatement(d.Columns, rows, cut.table, cut.column, cut.literal, cut.notNull)
 }
 
 // lambdaState is the lambda rollup named name, or nil.

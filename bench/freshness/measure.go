@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +86,9 @@ type result struct {
 	noIndex, passthrough time.Duration // over the table without the index: through pgrollup, and directly
 	noIndexMode          string
 	noIndexExplain       string
+	// What one execution cost on a CPU (medians): pgrollup live, the
+	// warehouse backend live, pgrollup on the plain path.
+	cpuLive, cpuWarehouse, cpuPlain time.Duration
 }
 
 type report struct {
@@ -101,6 +106,62 @@ type sessions struct {
 	direct, live, plain *pgconn.PgConn
 	protocol            string
 	turn                int // alternates which of a compared pair runs first
+	// proxyPID is pgrollup's process; livePID and plainPID the warehouse
+	// backends of the live and plain sessions through it: what each spends
+	// on a CPU per statement is read from /proc (cpuTime), which the
+	// machine's load disturbs far less than latency.
+	proxyPID, livePID, plainPID int
+	// lastCPU is what the last compared pair's pgrollup run cost: pgrollup
+	// and the backend of its session.
+	lastCPU cpuCost
+}
+
+// cpuCost is what one execution cost on a CPU.
+type cpuCost struct{ proxy, warehouse time.Duration }
+
+// cpuTime is the time the process pid has run on a CPU, all its threads
+// (/proc/PID/task/TID/schedstat, in nanoseconds); 0 when unknown.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
+}
+
+// costOf runs f and returns what it cost pgrollup and the warehouse
+// backend pid.
+func (s *sessions) costOf(backend int, f func() error) (cpuCost, error) {
+	p0, w0 := cpuTime(s.proxyPID), cpuTime(backend)
+	err := f()
+	return cpuCost{proxy: cpuTime(s.proxyPID) - p0, warehouse: cpuTime(backend) - w0}, err
+}
+
+// backendPID is the warehouse backend of a session through pgrollup.
+func backendPID(ctx context.Context, conn *pgconn.PgConn) (int, error) {
+	results, err := conn.Exec(ctx, "SELECT pg_backend_pid()").ReadAll()
+	if err != nil {
+		return 0, err
+	}
+	if len(results) != 1 || len(results[0].Rows) != 1 {
+		return 0, fmt.Errorf("pg_backend_pid(): unexpected result")
+	}
+	return strconv.Atoi(string(results[0].Rows[0][0]))
 }
 
 func (s *sessions) close() {
@@ -122,6 +183,14 @@ func (s *sessions) via(mode string) *pgconn.PgConn {
 	return s.plain
 }
 
+// viaBackend is the warehouse backend of via(mode).
+func (s *sessions) viaBackend(mode string) int {
+	if mode == modeLambda {
+		return s.livePID
+	}
+	return s.plainPID
+}
+
 func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *pgrollup, st *stream, tables []string) (*report, error) {
 	var s sessions
 	defer s.close()
@@ -134,6 +203,13 @@ func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *p
 		return nil, err
 	}
 	if s.plain, err = pgconn.Connect(ctx, p.dsn(false)); err != nil {
+		return nil, err
+	}
+	s.proxyPID = p.proc.Cmd.Process.Pid
+	if s.livePID, err = backendPID(ctx, s.live); err != nil {
+		return nil, err
+	}
+	if s.plainPID, err = backendPID(ctx, s.plain); err != nil {
 		return nil, err
 	}
 	rep := &report{load: loadAverage(), noIndex: len(tables) > 1}
@@ -158,8 +234,8 @@ func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *p
 			rep.failures = append(rep.failures, stmt.label+": "+firstLine(r.failed))
 			continue
 		}
-		fmt.Printf("        %d rows; live (%s) %.2f ms, plain rollup (%s) %.2f ms, Postgres %.1f ms\n",
-			r.rows, r.liveMode, ms(r.live), r.plainMode, ms(r.plain), ms(r.direct))
+		fmt.Printf("        %d rows; live (%s) %.2f ms, plain rollup (%s) %.2f ms, Postgres %.1f ms; CPU per statement: live %.0f µs pgrollup + %.0f µs warehouse, plain %.0f µs pgrollup\n",
+			r.rows, r.liveMode, ms(r.live), r.plainMode, ms(r.plain), ms(r.direct), us(r.cpuLive), us(r.cpuWarehouse), us(r.cpuPlain))
 		if rep.noIndex {
 			fmt.Printf("        without the index: pgrollup (%s) %.1f ms, passing through %.1f ms; EXPLAIN: %s\n",
 				r.noIndexMode, ms(r.noIndex), ms(r.passthrough), r.noIndexExplain)
@@ -186,13 +262,13 @@ func measureOne(ctx context.Context, runs int, p *pgrollup, st *stream, s *sessi
 	if err != nil {
 		return err
 	}
-	var tl, tp, td []time.Duration
+	var tl, tp, td, cl, cw, cp []time.Duration
 	for i := 0; i <= runs; i++ { // run 0 is the warm-up
 		if err := st.running(); err != nil {
 			return err
 		}
 		live := func() error {
-			l, d, rows, diff, err := compared(ctx, st, s, via, r.st.live)
+			l, d, rows, diff, err := compared(ctx, st, s, via, s.viaBackend(r.st.mode), r.st.live)
 			if err != nil {
 				return err
 			}
@@ -202,16 +278,25 @@ func measureOne(ctx context.Context, runs int, p *pgrollup, st *stream, s *sessi
 			r.rows = rows
 			if i > 0 {
 				tl, td = append(tl, l), append(td, d)
+				cl, cw = append(cl, s.lastCPU.proxy), append(cw, s.lastCPU.warehouse)
 			}
 			return nil
 		}
 		plain := func() error {
-			t0 := time.Now()
-			if _, err := execute(ctx, s.plain, plainSQL, s.protocol); err != nil {
-				return fmt.Errorf("plain rollup path: %w", err)
+			var took time.Duration
+			cost, err := s.costOf(s.plainPID, func() error {
+				t0 := time.Now()
+				if _, err := execute(ctx, s.plain, plainSQL, s.protocol); err != nil {
+					return fmt.Errorf("plain rollup path: %w", err)
+				}
+				took = time.Since(t0)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if i > 0 {
-				tp = append(tp, time.Since(t0))
+				tp, cp = append(tp, took), append(cp, cost.proxy)
 			}
 			return nil
 		}
@@ -230,6 +315,7 @@ func measureOne(ctx context.Context, runs int, p *pgrollup, st *stream, s *sessi
 		}
 	}
 	r.live, r.plain, r.direct = median(tl), median(tp), median(td)
+	r.cpuLive, r.cpuWarehouse, r.cpuPlain = median(cl), median(cw), median(cp)
 
 	// pgrollup counts a hit once it has answered, which may be just after
 	// the client read the answer: scrape until the counts are in.
@@ -289,7 +375,7 @@ func measureNoIndex(ctx context.Context, runs int, p *pgrollup, st *stream, s *s
 	}
 	var tv, td []time.Duration
 	for i := 0; i <= runs; i++ {
-		v, d, _, diff, err := compared(ctx, st, s, via, sql)
+		v, d, _, diff, err := compared(ctx, st, s, via, s.viaBackend(r.st.mode), sql)
 		if err != nil {
 			return err
 		}
@@ -319,17 +405,20 @@ func measureNoIndex(ctx context.Context, runs int, p *pgrollup, st *stream, s *s
 // compared runs sql through pgrollup on via and directly on Postgres while
 // the insert stream waits, so that both see the same rows, and compares the
 // answers; it returns both times.
-func compared(ctx context.Context, st *stream, s *sessions, via *pgconn.PgConn, sql string) (viaTime, directTime time.Duration, rows int, diff string, err error) {
+func compared(ctx context.Context, st *stream, s *sessions, via *pgconn.PgConn, backend int, sql string) (viaTime, directTime time.Duration, rows int, diff string, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var got, want *pgconn.Result
 	viaRun := func() (err error) {
-		t0 := time.Now()
-		if got, err = execute(ctx, via, sql, s.protocol); err != nil {
-			return fmt.Errorf("through pgrollup: %w", err)
-		}
-		viaTime = time.Since(t0)
-		return nil
+		s.lastCPU, err = s.costOf(backend, func() (err error) {
+			t0 := time.Now()
+			if got, err = execute(ctx, via, sql, s.protocol); err != nil {
+				return fmt.Errorf("through pgrollup: %w", err)
+			}
+			viaTime = time.Since(t0)
+			return nil
+		})
+		return err
 	}
 	directRun := func() (err error) {
 		t0 := time.Now()
@@ -465,6 +554,14 @@ func (rep *report) print(o options) {
 		fmt.Printf("Goal: live ≤ %.0f× the plain rollup path: worst %.1f×: %s\n", goalLivePerPlain, worstPlain, passMiss(worstPlain <= goalLivePerPlain))
 		fmt.Printf("Goal: live ≥ %.0f× faster than Postgres: worst %.0f×: %s\n", goalPostgresPerLive, worstPG, passMiss(worstPG >= goalPostgresPerLive))
 	}
+	fmt.Printf("\nCPU per statement (median; pgrollup's threads and the warehouse backend of the session, from /proc/PID/task/*/schedstat):\n\n")
+	fmt.Println("| statement | live: pgrollup µs | live: warehouse µs | plain: pgrollup µs |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	for _, r := range rep.results {
+		if r.failed == "" {
+			fmt.Printf("| %s | %.0f | %.0f | %.0f |\n", r.st.label, us(r.cpuLive), us(r.cpuWarehouse), us(r.cpuPlain))
+		}
+	}
 	if !rep.noIndex {
 		return
 	}
@@ -482,6 +579,8 @@ func (rep *report) print(o options) {
 	}
 	fmt.Printf("\nGoal: without an index, never more than 10%% slower than passing through: worst %.2f×: %s\n", worst, passMiss(worst <= goalNoIndexOverPass))
 }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func passMiss(ok bool) string {
 	if ok {
