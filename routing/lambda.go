@@ -105,6 +105,22 @@ func (r *Router) lambdaFinishable(ctx context.Context, snap *snapshot, sql strin
 	return nil
 }
 
+// lambdaWhileUnknown is the lambda answer of a statement an ordinary rollup
+// answers, when the session's context, and with it its
+// pgrollup.max_staleness, is not known as the statement arrives: its first
+// statements, and one each routing.privilege_cache_ttl, when its context
+// is read again. The ordinary rollup would be decided again as it runs,
+// and with a bound it does not meet (0: only lambda rollups answer) the
+// statement would go to the warehouse whole; a lambda rollup answers
+// whatever the bound. nil when the context is known or no lambda rollup
+// answers.
+func (r *Router) lambdaWhileUnknown(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *lambdaAnswer {
+	if snap.lambda == nil || r.opts.Context == nil || r.opts.Context.view(sess) != nil {
+		return nil
+	}
+	return r.lambdaFinishable(ctx, snap, sql, tree, sess)
+}
+
 // lambdaSession is the session as the lambda engine sees it: no staleness
 // bound, since the warehouse part makes the answer as fresh as the warehouse.
 func (r *Router) lambdaSession(ctx context.Context, snap *snapshot, sess *proxy.SessionInfo, strict bool) rewrite.Session {

@@ -212,6 +212,9 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
 	if d.Outcome == rewrite.OutcomeRollup {
+		if f := r.lambdaWhileUnknown(ctx, snap, st.SQL, tree, sess); f != nil {
+			return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
+		}
 		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
 			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
