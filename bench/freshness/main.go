@@ -45,7 +45,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -85,10 +84,16 @@ type options struct {
 	rate     int
 	protocol string
 	noIndex  bool
+	// noIndexRuns are the timed runs over the table without the index:
+	// those of Postgres take seconds on 10 million rows.
+	noIndexRuns int
 	// resultCache is routing.result_cache_bytes: off by default, so that
 	// every answer is computed.
 	resultCache string
 	keep        bool
+	// logLevel is pgrollup's --log-level: debug logs why an answer fell
+	// back to the warehouse, which the failures then show.
+	logLevel string
 }
 
 func main() {
@@ -98,8 +103,10 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 11, "timed runs of each statement on each path, interleaved, after a warm-up (medians are reported)")
 	flag.IntVar(&o.rate, "rate", 200, "rows inserted per second into each table while the statements run")
 	flag.StringVar(&o.protocol, "protocol", "extended", "protocol of the statements: extended (an unnamed statement, as pgjdbc sends it) or simple (a Query message, as psycopg2)")
+	flag.IntVar(&o.noIndexRuns, "noindex-runs", 3, "timed runs of each statement over the table without the index, through pgrollup and directly, after a warm-up")
 	flag.BoolVar(&o.noIndex, "noindex", true, "also time the statements over a copy of the table without an index on created_at, through pgrollup against passing through")
 	flag.StringVar(&o.resultCache, "result-cache", "0", "pgrollup's routing.result_cache_bytes, e.g. 64MB (the default configuration's); 0 computes every answer")
+	flag.StringVar(&o.logLevel, "log-level", "info", "pgrollup's --log-level; debug logs every statement and why an answer fell back to the warehouse")
 	flag.BoolVar(&o.keep, "keep", false, "leave Postgres and pgrollup running after the benchmark until Ctrl-C")
 	flag.Parse()
 	switch {
@@ -107,8 +114,8 @@ func main() {
 		fatalUsage("unexpected arguments %q", flag.Args())
 	case o.rows < 10_000:
 		fatalUsage("-rows must be at least 10000")
-	case o.runs < 1:
-		fatalUsage("-runs must be at least 1")
+	case o.runs < 1 || o.noIndexRuns < 1:
+		fatalUsage("-runs and -noindex-runs must be at least 1")
 	case o.rate < 1:
 		fatalUsage("-rate must be at least 1")
 	case o.protocol != "extended" && o.protocol != "simple":
@@ -142,7 +149,7 @@ func run(ctx context.Context, o options) (err error) {
 	defer os.RemoveAll(tmp)
 	t0 := time.Now()
 	fmt.Printf("pgrollup freshness bench: %d orders, %d runs per statement and path (%s protocol), %d rows/s inserted per table, result cache %s; %d CPUs, load average %s\n",
-		o.rows, o.runs, o.protocol, o.rate, o.resultCache, runtime.NumCPU(), loadAverage())
+		o.rows, o.runs, o.protocol, o.rate, o.resultCache, runtime.NumCPU(), proc.LoadAverage())
 
 	step("Starting a throw-away PostgreSQL cluster")
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
@@ -169,12 +176,13 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	p, err := startPgrollup(ctx, bin, tmp, cluster, tables, o.resultCache)
+	p, err := startPgrollup(ctx, bin, tmp, cluster, tables, o.resultCache, o.logLevel)
 	if err != nil {
 		return err
 	}
 	defer p.proc.Stop(15 * time.Second)
-	if err := p.waitBuilds(ctx, 20*time.Minute); err != nil {
+	step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
+	if err := proc.WaitRollups(ctx, p.adminURL, p.proc.Exited, 20*time.Minute, done); err != nil {
 		return p.proc.Failed(err)
 	}
 
@@ -192,7 +200,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	rep.inserted, rep.streamFor = inserted, st.elapsed()
 	rep.print(o)
-	fmt.Printf("\nWhole run: %s; load average at the end: %s\n", since(t0), loadAverage())
+	fmt.Printf("\nWhole run: %s; load average at the end: %s\n", since(t0), proc.LoadAverage())
 	if o.keep && ctx.Err() == nil {
 		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n")
 		fmt.Printf("  Postgres directly:           psql %q\n", cluster.DSNFor(benchUser, benchPassword, benchDB))
@@ -374,7 +382,7 @@ type pgrollup struct {
 
 // startPgrollup writes the config in dir, starts `pgrollup serve` and waits
 // until it accepts sessions.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, tables []string, resultCache string) (*pgrollup, error) {
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, tables []string, resultCache, logLevel string) (*pgrollup, error) {
 	step("Starting pgrollup")
 	port, err := proc.FreePort()
 	if err != nil {
@@ -410,7 +418,7 @@ build_timezone: UTC
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s")
+	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s", "--log-level", logLevel)
 	cmd.Env = proc.CleanEnv()
 	if p.proc, err = proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd); err != nil {
 		return nil, err
@@ -448,84 +456,41 @@ func (p *pgrollup) dsn(live bool) string {
 	return u.String()
 }
 
-// waitBuilds polls the admin API until every rollup is active.
-func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
-	step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
-	t0 := time.Now()
-	last := map[string]string{}
-	for {
-		var states []struct {
-			Name, Status, Version string
-			Rows                  int64
-			LastError             *string `json:"last_error"`
-		}
-		body, err := proc.Get(ctx, p.adminURL+"/api/rollups")
-		if err == nil {
-			err = json.Unmarshal(body, &states)
-		}
-		if err != nil {
-			return err
-		}
-		active := 0
-		for _, s := range states {
-			line := s.Status
-			switch s.Status {
-			case "active":
-				active++
-				line = fmt.Sprintf("active, version %s: %d rows", s.Version, s.Rows)
-			case "failed":
-				msg := ""
-				if s.LastError != nil {
-					msg = *s.LastError
-				}
-				return fmt.Errorf("the build of rollup %s failed: %s", s.Name, msg)
-			}
-			if line != last[s.Name] {
-				done("%7s  %-20s %s", since(t0), s.Name, line)
-				last[s.Name] = line
-			}
-		}
-		if len(states) > 0 && active == len(states) {
-			return nil
-		}
-		if time.Since(t0) > limit {
-			return fmt.Errorf("rollups not all active after %s", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.proc.Exited:
-			return errors.New("pgrollup exited while building")
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 // hitKey is a series of pgrollup_rollup_hits_total.
 type hitKey struct{ rollup, mode string }
 
-// hits reads pgrollup_rollup_hits_total by rollup and mode, and the sum of
-// pgrollup_rollup_fallbacks_total.
-func (p *pgrollup) hits(ctx context.Context) (map[hitKey]float64, float64, error) {
+// hits reads pgrollup_rollup_hits_total by rollup and mode, with
+// pgrollup_rollup_fallbacks_total by reason as mode "fallback:REASON".
+func (p *pgrollup) hits(ctx context.Context) (map[hitKey]float64, error) {
 	body, err := proc.Get(ctx, p.adminURL+"/metrics")
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	m, err := promtext.Parse(body)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	out := map[hitKey]float64{}
-	fallbacks := 0.0
 	for series, v := range m {
 		switch {
 		case strings.HasPrefix(series, "pgrollup_rollup_hits_total{"):
 			out[hitKey{label(series, "rollup"), label(series, "mode")}] += v
 		case strings.HasPrefix(series, "pgrollup_rollup_fallbacks_total"):
-			fallbacks += v
+			out[hitKey{label(series, "rollup"), "fallback:" + label(series, "reason")}] += v
 		}
 	}
-	return out, fallbacks, nil
+	return out, nil
+}
+
+// warnings are the last n warnings and errors in pgrollup's log.
+func (p *pgrollup) warnings(n int) string {
+	var out []string
+	for _, line := range strings.Split(proc.Tail(p.proc.LogPath, 400), "\n") {
+		if strings.Contains(line, "WARN") || strings.Contains(line, "ERROR") || strings.Contains(line, "relaying to the warehouse") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "\n")
 }
 
 // label is the value of a label in an exposed series name.
@@ -621,15 +586,6 @@ func (s *stream) running() error {
 	default:
 		return nil
 	}
-}
-
-// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
