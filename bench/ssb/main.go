@@ -31,7 +31,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -312,17 +311,6 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 			return nil, endpoints{}, p.Failed(fmt.Errorf("no session after 60 s: %w", err))
 		}
 	}
-}
-
-func getJSON(ctx context.Context, target string, into any) error {
-	body, err := proc.Get(ctx, target)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return fmt.Errorf("GET %s: %w", target, err)
-	}
-	return nil
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
