@@ -12,6 +12,7 @@
 #   make bench-memory  memory per idle client (pgrollup vs PgBouncer), and per pathological statement
 #   make bench-corpus  how much of a corpus of real BI tools' and generators' SQL rollups serve (e2e/testdata/corpus)
 #   make bench-ssb   the Star Schema Benchmark's 13 queries directly on Postgres and through pgrollup
+#   make bench-freshness  live answers (lambda rollups, exact edges) under an insert stream, against the plain rollup path and Postgres
 #   make fmt         gofmt -s -w
 #   make lint        gofmt check, go vet, staticcheck, bash -n on the scripts
 #   make clean       remove bin/ and the demo's data
@@ -141,3 +142,16 @@ bench-ssb: build
 	bash scripts/deps.sh postgres
 	$(GO) build -o bin/pgrollup-bench-ssb ./bench/ssb
 	bin/pgrollup-bench-ssb -pgrollup bin/pgrollup $(SSB_FLAGS)
+
+# Freshness benchmark (bench/freshness): a table receiving a steady insert
+# stream, dashboard statements answered live by a lambda rollup or split at
+# bucket edges, timed against the plain rollup path and Postgres, every live
+# answer compared with Postgres's; a Markdown ratio table with the goals.
+# make bench-freshness FRESHNESS_FLAGS='-rows 1000000 -runs 7 -result-cache 64MB'
+FRESHNESS_FLAGS ?=
+
+.PHONY: bench-freshness
+bench-freshness: build
+	bash scripts/deps.sh postgres
+	$(GO) build -o bin/pgrollup-bench-freshness ./bench/freshness
+	bin/pgrollup-bench-freshness -pgrollup bin/pgrollup $(FRESHNESS_FLAGS)

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -45,6 +46,15 @@ type EdgeSplit struct {
 func (e *EdgeSplit) Statement(cols []ResultColumn, rows [][]*string) (string, error) {
 	return e.core.combined(cols, rows, e.fresh)
 }
+
+// Marks of the bounds in a split's warehouse part (edgeTemplate): the
+// range's own lower and upper bound, and the whole buckets' from and to.
+const (
+	edgeMarkLo   = "pgrollup_edge_lo_7c2e9a"
+	edgeMarkFrom = "pgrollup_edge_from_7c2e9a"
+	edgeMarkTo   = "pgrollup_edge_to_7c2e9a"
+	edgeMarkHi   = "pgrollup_edge_hi_7c2e9a"
+)
 
 // timeBoundNode is a bound on the time column found among the WHERE's
 // conjuncts.
@@ -236,10 +246,12 @@ func nextEdge(t time.Time, g config.Granularity) time.Time {
 func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind, g config.Granularity, cutLoc *time.Location) *EdgeSplit {
 	var lower, upper *timeBoundNode
 	var rest []*pg_query.Node
-	for _, c := range conj {
+	var restAt []int // rest's places among conj
+	for i, c := range conj {
 		bs, ok := boundsOf(c, fc, qual, bare, column, kind)
 		if !ok {
 			rest = append(rest, c)
+			restAt = append(restAt, i)
 			continue
 		}
 		for i := range bs {
@@ -283,58 +295,93 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 		return nil // no whole bucket inside the range
 	}
 	ref := sqlquote.Ident(qual) + "." + sqlquote.Ident(column)
-	lit := func(t time.Time, qualified bool) string {
-		name := "timestamptz"
-		text := t.UTC().Format("2006-01-02 15:04:05.999999") + "+00"
+	// A bound's literal, as the deparser writes it: the warehouse part's
+	// bounds are filled into its text as if deparsed with them in.
+	lit := func(t time.Time) string {
 		if kind == vLocal {
-			name, text = "timestamp", t.UTC().Format("2006-01-02 15:04:05.999999")
+			return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
 		}
-		if qualified {
-			name = "pg_catalog." + name
-		}
-		return sqlquote.Literal(text) + "::" + name
+		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamp with time zone"
 	}
-	// The rollup part: the whole buckets, as the rollup's own bounds.
-	whole := append([]*pg_query.Node(nil), rest...)
-	var edges []string
+	// What both parts are written as depends only on the split's shape
+	// (which conjuncts bound the column, and how) and, for the rollup part,
+	// the whole buckets: each is written once, and the warehouse part's
+	// bounds are filled into its template at every execution.
+	var shape strings.Builder
+	fmt.Fprintf(&shape, "%s\x00%s\x00%d\x00%s\x00%s\x00%t%t\x00%t%t", qual, column, kind, g, cutLoc, lowerEdge, upperEdge, lower != nil, upper != nil)
+	for _, i := range restAt {
+		fmt.Fprintf(&shape, "\x00%d", i)
+	}
 	if lower != nil {
-		c, err := parseCondition(ref + " >= " + lit(s.From, false))
-		if err != nil {
-			return nil
-		}
-		whole = append(whole, c)
-		if lowerEdge {
-			edges = append(edges, fmt.Sprintf("(%s %s %s AND %s < %s)", ref, lower.op, lit(lower.val.t, true), ref, lit(s.From, true)))
-		}
+		shape.WriteString("\x00" + lower.op)
 	}
 	if upper != nil {
-		c, err := parseCondition(ref + " < " + lit(s.To, false))
+		shape.WriteString("\x00" + upper.op)
+	}
+	whole, err := l.cache.wholes.get(fmt.Sprintf("%s\x00%d\x00%d", shape.String(), s.From.UnixNano(), s.To.UnixNano()), func() (edgeWhole, error) {
+		// The rollup part: the whole buckets, as the rollup's own bounds.
+		conds := append([]*pg_query.Node(nil), rest...)
+		if lower != nil {
+			c, err := parseCondition(ref + " >= " + lit(s.From))
+			if err != nil {
+				return edgeWhole{}, err
+			}
+			conds = append(conds, c)
+		}
+		if upper != nil {
+			c, err := parseCondition(ref + " < " + lit(s.To))
+			if err != nil {
+				return edgeWhole{}, err
+			}
+			conds = append(conds, c)
+		}
+		sql, err := l.partialWhere(conds)
 		if err != nil {
-			return nil
+			return edgeWhole{}, err
 		}
-		whole = append(whole, c)
+		tree, err := pg_query.Parse(sql)
+		return edgeWhole{sql: sql, tree: tree}, err
+	})
+	if err != nil {
+		return nil
+	}
+	s.SQL, s.Tree = whole.sql, whole.tree
+	tmpl, err := l.cache.edges.get(shape.String(), func() (string, error) {
+		// The warehouse part: the rows of the partial buckets.
+		var edges, marks []string
+		if lowerEdge {
+			edges = append(edges, fmt.Sprintf("(%s %s %s AND %s < %s)", ref, lower.op, edgeMarkLo, ref, edgeMarkFrom))
+			marks = append(marks, edgeMarkLo, edgeMarkFrom)
+		}
 		if upperEdge {
-			edges = append(edges, fmt.Sprintf("(%s >= %s AND %s %s %s)", ref, lit(s.To, true), ref, upper.op, lit(upper.val.t, true)))
+			edges = append(edges, fmt.Sprintf("(%s >= %s AND %s %s %s)", ref, edgeMarkTo, ref, upper.op, edgeMarkHi))
+			marks = append(marks, edgeMarkTo, edgeMarkHi)
 		}
-	}
-	sql, err := l.partialWhere(whole)
+		ec, err := parseCondition(strings.Join(edges, " OR "))
+		if err != nil {
+			return "", err
+		}
+		text, err := l.partialWhere(append(append([]*pg_query.Node(nil), rest...), ec))
+		if err != nil {
+			return "", err
+		}
+		for _, m := range marks {
+			if strings.Count(text, m) != 1 {
+				return "", fmt.Errorf("edges part: mark %s lost or repeated", m)
+			}
+		}
+		return text, nil
+	})
 	if err != nil {
 		return nil
 	}
-	if s.Tree, err = pg_query.Parse(sql); err != nil {
-		return nil
+	var fill []string
+	if lowerEdge {
+		fill = append(fill, edgeMarkLo, lit(lower.val.t), edgeMarkFrom, lit(s.From))
 	}
-	s.SQL = sql
-	edgeCond := edges[0]
-	if len(edges) == 2 {
-		edgeCond = edges[0] + " OR " + edges[1]
+	if upperEdge {
+		fill = append(fill, edgeMarkTo, lit(s.To), edgeMarkHi, lit(upper.val.t))
 	}
-	ec, err := parseCondition(edgeCond)
-	if err != nil {
-		return nil
-	}
-	if s.fresh, err = l.partialWhere(append(append([]*pg_query.Node(nil), rest...), ec)); err != nil {
-		return nil
-	}
+	s.fresh = strings.NewReplacer(fill...).Replace(tmpl)
 	return s
 }

@@ -1,6 +1,8 @@
 package rewrite
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,5 +85,71 @@ func TestEdgeSplits(t *testing.T) {
 			sql, err := got.Statement(d.Columns, nil)
 			checkStatement(t, sql, err, c.want)
 		})
+	}
+}
+
+// TestEdgeSplitsKept checks that a core writes each split's parts once and
+// fills the bounds in at every execution: a relative range moves its edges
+// with the clock, and its whole buckets once a bucket, and every split reads
+// as one written afresh by a new core.
+func TestEdgeSplitsKept(t *testing.T) {
+	cat := testCatalog(t)
+	const sql = "SELECT status, count(*) FROM orders WHERE created_at >= now() - interval '36 hours' AND created_at < now() - interval '20 minutes' GROUP BY status"
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cores := LambdaCores(FinishCores(tree))
+	if len(cores) != 1 {
+		t.Fatalf("%d partial cores", len(cores))
+	}
+	kept := cores[0]
+	for _, step := range []time.Duration{0, 7 * time.Second, 90 * time.Second, 70 * time.Minute, 7 * time.Second} {
+		sess := Session{TimeZone: "UTC", Now: testNow.Add(step)}
+		got := kept.EdgeSplits(cat, sess)
+		want := LambdaCores(FinishCores(tree))[0].EdgeSplits(cat, sess)
+		if len(got) == 0 || len(got) != len(want) {
+			t.Fatalf("at %s: %d splits, a new core has %d", sess.Now, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].SQL != want[i].SQL || got[i].fresh != want[i].fresh || !got[i].From.Equal(want[i].From) || !got[i].To.Equal(want[i].To) {
+				t.Errorf("at %s, split %d:\n%s\n%s\na new core's:\n%s\n%s", sess.Now, i, got[i].SQL, got[i].fresh, want[i].SQL, want[i].fresh)
+			}
+		}
+	}
+}
+
+// TestMemo checks that a memo computes a key once, keeps errors too, and
+// stays within memoEntries.
+func TestMemo(t *testing.T) {
+	var m memo[string]
+	calls := 0
+	get := func(key string) (string, error) {
+		return m.get(key, func() (string, error) {
+			calls++
+			if key == "bad" {
+				return "", errors.New("bad")
+			}
+			return key + "!", nil
+		})
+	}
+	for range 3 {
+		if v, err := get("a"); v != "a!" || err != nil {
+			t.Fatalf("get(a) = %q, %v", v, err)
+		}
+		if _, err := get("bad"); err == nil {
+			t.Fatal("get(bad): no error")
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("%d computations, want 2", calls)
+	}
+	for i := range 3 * memoEntries {
+		if _, err := get(fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(m.m) > memoEntries {
+		t.Fatalf("%d entries kept, at most %d", len(m.m), memoEntries)
 	}
 }

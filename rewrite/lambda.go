@@ -50,6 +50,7 @@ type LambdaCore struct {
 	keys    int         // the core's grouping keys
 	extra   int         // keys added for count(DISTINCT x)
 	aggs    []lambdaAgg // the core's aggregates, in order
+	cache   coreCache   // parts written, by what they depend on
 }
 
 // lambdaAgg is one aggregate of the core and where its parts are among the
@@ -257,7 +258,9 @@ func (l *LambdaCore) LambdaStatement(cols []ResultColumn, rows [][]*string, tabl
 	if !ok {
 		return "", fmt.Errorf("table %s is not in the statement's FROM once", table)
 	}
-	fresh, err := l.freshPart(qual, column, cutoff, notNull)
+	fresh, err := l.cache.fresh.get(fmt.Sprintf("%s\x00%s\x00%s\x00%t", qual, column, cutoff, notNull), func() (string, error) {
+		return l.freshPart(qual, column, cutoff, notNull)
+	})
 	if err != nil {
 		return "", err
 	}

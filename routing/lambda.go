@@ -110,6 +110,22 @@ func (r *Router) lambdaFinishable(ctx context.Context, snap *snapshot, sql strin
 	return nil
 }
 
+// lambdaWhileUnknown is the lambda answer of a statement an ordinary rollup
+// answers, when the session's context, and with it its
+// pgrollup.max_staleness, is not known as the statement arrives: its first
+// statements, and one each routing.privilege_cache_ttl, when its context
+// is read again. The ordinary rollup would be decided again as it runs,
+// and with a bound it does not meet (0: only lambda rollups answer) the
+// statement would go to the warehouse whole; a lambda rollup answers
+// whatever the bound. nil when the context is known or no lambda rollup
+// answers.
+func (r *Router) lambdaWhileUnknown(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *lambdaAnswer {
+	if snap.lambda == nil || r.opts.Context == nil || r.opts.Context.view(sess) != nil {
+		return nil
+	}
+	return r.lambdaFinishable(ctx, snap, sql, tree, sess)
+}
+
 // lambdaSession is the session as the lambda engine sees it: no staleness
 // bound, since the warehouse part makes the answer as fresh as the warehouse.
 func (r *Router) lambdaSession(ctx context.Context, snap *snapshot, sess *proxy.SessionInfo, strict bool) rewrite.Session {
@@ -118,18 +134,40 @@ func (r *Router) lambdaSession(ctx context.Context, snap *snapshot, sess *proxy.
 	return rs
 }
 
+// lambdaCut is a lambda rollup's cutoff as its warehouse part reads it
+// (rewrite.Catalog.LambdaCutoff), found once per catalog snapshot rather
+// than at every statement.
+type lambdaCut struct {
+	table, column, literal string
+	notNull                bool
+}
+
+// lambdaCuts are the cutoffs of the lambda rollups of cat (nil: none) by
+// rollup name; a rollup without one is left out.
+func lambdaCuts(cat *rewrite.Catalog) map[string]lambdaCut {
+	if cat == nil {
+		return nil
+	}
+	cuts := map[string]lambdaCut{}
+	for _, st := range cat.Rollups {
+		if column, literal, notNull, ok := cat.LambdaCutoff(st); ok {
+			cuts[st.Def.Name] = lambdaCut{table: st.Def.Table, column: column, literal: literal, notNull: notNull}
+		}
+	}
+	return cuts
+}
+
 // lambdaStatement writes the statement for the warehouse with the rollup's
 // rows of decision d.
 func lambdaStatement(snap *snapshot, c *rewrite.LambdaCore, d *rewrite.Decision, rows [][]*string) (string, error) {
-	st := snap.lambdaState(d.Rollup)
-	if st == nil {
+	if snap.lambdaState(d.Rollup) == nil {
 		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
 	}
-	column, cutoff, notNull, ok := snap.lambda.LambdaCutoff(st)
+	cut, ok := snap.cuts[d.Rollup]
 	if !ok {
 		return "", fmt.Errorf("rollup %s: no cutoff of its time column", d.Rollup)
 	}
-	return c.LambdaStatement(d.Columns, rows, st.Def.Table, column, cutoff, notNull)
+	return c.LambdaStatement(d.Columns, rows, cut.table, cut.column, cut.literal, cut.notNull)
 }
 
 // lambdaState is the lambda rollup named name, or nil.

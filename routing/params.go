@@ -287,6 +287,16 @@ func literalOf(sql string, ref paramRef, uses map[int]int, params []rewrite.Para
 	return sqlquote.Literal(p.Value), true
 }
 
+// mayHaveParams is hasParams of the statement of text sql, without walking
+// its tree when the text has no $ (a parameter is written $n): every
+// statement a lambda rollup may answer asks.
+func mayHaveParams(sql string, tree *pg_query.ParseResult) bool {
+	if sql != "" && strings.IndexByte(sql, '$') < 0 {
+		return false
+	}
+	return hasParams(tree)
+}
+
 // hasParams reports whether a statement has parameters, whose values may
 // decide what a rollup's filters imply, or let the warehouse finish it.
 func hasParams(tree *pg_query.ParseResult) bool {

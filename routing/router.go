@@ -65,7 +65,7 @@ type Router struct {
 	// topNJoins keeps, by text, the top-N join of statements refused for
 	// their join (nil for none): finding it deparses and parses.
 	topNJoins *lru.Cache[string, *rewrite.TopNJoin]
-	lambda      *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
+	lambda    *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
 }
 
 // snapshot is a catalog with the words that let the router skip statements
@@ -74,6 +74,8 @@ type snapshot struct {
 	// cat holds the rollups that answer on their own; lambda the lambda
 	// rollups (lambda.go), nil when there are none; all both, as configured.
 	cat, lambda, all *rewrite.Catalog
+	// cuts are the lambda rollups' cutoffs, by rollup (lambda.go).
+	cuts map[string]lambdaCut
 	// words are the lower-case unqualified names of the tables that have
 	// rollups; a statement mentioning none of them passes through unparsed.
 	words []string
@@ -121,6 +123,7 @@ func (r *Router) SetRollupOnly(on bool) { r.rollupOnly.Store(on) }
 func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 	s := &snapshot{all: cat, sources: map[string][]string{}}
 	s.cat, s.lambda = splitLambda(cat)
+	s.cuts = lambdaCuts(s.lambda)
 	seen := map[string]bool{}
 	seenTable := map[string]bool{}
 	var tables []*rewrite.Table
@@ -209,18 +212,21 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	}
 	d := r.decide(ctx, snap, st.SQL, tree, sess)
 	if d.Outcome == rewrite.OutcomeRollup {
+		if f := r.lambdaWhileUnknown(ctx, snap, st.SQL, tree, sess); f != nil {
+			return proxy.RouteDecision{Route: proxy.RouteRollup, Finish: f}
+		}
 		return proxy.RouteDecision{
 			Route:    proxy.RouteRollup,
 			Answer:   &rollupAnswer{router: r, sql: st.SQL, tree: tree, decision: d},
 			Fallback: !r.rollupOnly.Load(),
 		}
 	}
-	if d.Reason.Code == rewrite.ReasonJoin && !hasParams(tree) {
+	if d.Reason.Code == rewrite.ReasonJoin && !mayHaveParams(st.SQL, tree) {
 		if a := r.topN(ctx, snap, st.SQL, tree, sess); a != nil {
 			return proxy.RouteDecision{Route: proxy.RouteRollup, Answer: a, Fallback: !r.rollupOnly.Load()}
 		}
 	}
-	if (len(d.Candidates) > 0 || snap.lambda != nil) && (d.Reason.Code == rewrite.ReasonParameter || hasParams(tree)) {
+	if (len(d.Candidates) > 0 || snap.lambda != nil) && (d.Reason.Code == rewrite.ReasonParameter || mayHaveParams(st.SQL, tree)) {
 		// Only the bound values can decide, whether a rollup answers the
 		// statement or its core; Bind will.
 		return proxy.RouteDecision{

@@ -31,7 +31,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,7 +40,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,7 +115,7 @@ func run(ctx context.Context, o options) error {
 	defer os.RemoveAll(dir)
 	sz := sizesOf(o.scale)
 	fmt.Printf("pgrollup SSB bench: scale %g (%d orders of 1-7 lines, %d customers, %d suppliers, %d parts), %d runs per query; %d CPUs, load average %s\n",
-		o.scale, sz.orders, sz.customers, sz.suppliers, sz.parts, o.runs, runtime.NumCPU(), loadAverage())
+		o.scale, sz.orders, sz.customers, sz.suppliers, sz.parts, o.runs, runtime.NumCPU(), proc.LoadAverage())
 
 	step("Starting a throw-away PostgreSQL cluster")
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
@@ -148,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	done("pgrollup on %s, log %s", ep.proxied, p.LogPath)
 	fmt.Printf("%s\n", indent(rollupsYAML()))
 	step("Waiting for the rollup builds")
-	if err := waitBuilds(ctx, ep.adminURL, p.Exited, 30*time.Minute, done); err != nil {
+	if err := proc.WaitRollups(ctx, ep.adminURL, p.Exited, 30*time.Minute, done); err != nil {
 		return p.Failed(err)
 	}
 
@@ -157,7 +155,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return p.Failed(err)
 	}
-	fmt.Printf("\nSSB at scale %g, database locale %s, median of %d runs (load average %s):\n\n", o.scale, locale, o.runs, loadAverage())
+	fmt.Printf("\nSSB at scale %g, database locale %s, median of %d runs (load average %s):\n\n", o.scale, locale, o.runs, proc.LoadAverage())
 	printTable(os.Stdout, results)
 	var wrong []string
 	var speedups []float64
@@ -313,82 +311,6 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 			return nil, endpoints{}, p.Failed(fmt.Errorf("no session after 60 s: %w", err))
 		}
 	}
-}
-
-// waitBuilds polls GET /api/rollups until every rollup is active, and
-// reports each change of a rollup's status.
-func waitBuilds(ctx context.Context, adminURL string, exited <-chan struct{}, limit time.Duration, progress func(string, ...any)) error {
-	type state struct {
-		Name      string  `json:"name"`
-		Status    string  `json:"status"`
-		Rows      int64   `json:"rows"`
-		Bytes     int64   `json:"bytes"`
-		LastError *string `json:"last_error"`
-	}
-	t0 := time.Now()
-	last := map[string]string{}
-	for {
-		var states []state
-		// Until the admin listener is up (pgrollup starts it after the
-		// catalog), the request fails; that is retried.
-		err := getJSON(ctx, adminURL+"/api/rollups", &states)
-		if err != nil && time.Since(t0) > limit {
-			return err
-		}
-		sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
-		active := 0
-		for _, s := range states {
-			line := s.Status
-			switch s.Status {
-			case "active":
-				active++
-				line = fmt.Sprintf("active: %d rows, %d bytes", s.Rows, s.Bytes)
-			case "failed":
-				msg := ""
-				if s.LastError != nil {
-					msg = *s.LastError
-				}
-				return fmt.Errorf("the build of rollup %s failed: %s", s.Name, msg)
-			}
-			if line != last[s.Name] {
-				progress("%7s  %-20s %s", since(t0), s.Name, line)
-				last[s.Name] = line
-			}
-		}
-		if len(states) > 0 && active == len(states) {
-			return nil
-		}
-		if time.Since(t0) > limit {
-			return fmt.Errorf("rollups not all active after %s", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-exited:
-			return errors.New("pgrollup exited while building")
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func getJSON(ctx context.Context, target string, into any) error {
-	body, err := proc.Get(ctx, target)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, into); err != nil {
-		return fmt.Errorf("GET %s: %w", target, err)
-	}
-	return nil
-}
-
-// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }

@@ -108,7 +108,7 @@ func runTiny(t *testing.T, ctx context.Context, cluster *pgcluster.Cluster, db, 
 		}
 	}()
 	ep := endpointsFor(cluster, db, listen, admin)
-	if err := waitBuilds(ctx, ep.adminURL, exited, 2*time.Minute, logf); err != nil {
+	if err := proc.WaitRollups(ctx, ep.adminURL, exited, 2*time.Minute, logf); err != nil {
 		t.Fatal(err)
 	}
 	results, err := runQueries(ctx, ep, 1, logf)
