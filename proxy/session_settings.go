@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,6 +101,34 @@ func (settingsUnknownError) FallbackReason() string { return "settings_unknown" 
 // ExpectedFallback: the warehouse answering here is a decision, not a
 // failure worth a warning.
 func (settingsUnknownError) ExpectedFallback() bool { return true }
+
+// ErrStaleContext is what an Answer returns when SessionInfo.Probe is no
+// longer the Prober's current Probe: the Prober made a new one between the
+// proxy's read of the session's context and the answer, and the values tell
+// nothing now. The proxy reads the context again, when it safely can, and
+// runs the Answer once more; otherwise the answer fails with
+// settingsUnknownError (or falls back to the warehouse).
+var ErrStaleContext = errors.New("pgrollup: the session's context was read for an earlier Probe")
+
+// staleContextRetries bounds the reads again for one answer: the Prober
+// makes a new Probe every few seconds at most, so one read nearly always
+// does.
+const staleContextRetries = 3
+
+// readContextAgain reads the settings and the context for the current
+// Probe before an answer runs again; settingsUnknownError when it cannot.
+func (s *session) readContextAgain() error {
+	if err := s.readSettingsNow(); err != nil {
+		return err
+	}
+	s.stateMu.Lock()
+	known := s.settingsKnownLocked()
+	s.stateMu.Unlock()
+	if !known {
+		return settingsUnknownError{}
+	}
+	return nil
+}
 
 // parseSettings decodes the columns of settingsSQL(probe).
 func parseSettings(values []string, probe *Probe) (sessionSettings, error) {
