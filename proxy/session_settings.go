@@ -394,16 +394,27 @@ func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 	if known || a.Columns() == nil {
 		return set, nil
 	}
-	if err := s.readSettingsNow(); err != nil {
+	err := s.readContextAgain()
+	for tries := 0; err != nil && tries < staleContextRetries && s.probeMovedOn(); tries++ {
+		// Read for a Probe the Prober replaced while the read was on
+		// its way: read again for the new one.
+		err = s.readContextAgain()
+	}
+	if err != nil {
 		return sessionSettings{}, err
 	}
 	s.stateMu.Lock()
-	set, known = s.set.sessionSettings, s.settingsKnownLocked()
+	set = s.set.sessionSettings
 	s.stateMu.Unlock()
-	if !known {
-		return sessionSettings{}, settingsUnknownError{}
-	}
 	return set, nil
+}
+
+// probeMovedOn reports whether the last read of the settings holds but
+// was for a Probe the Prober has replaced since.
+func (s *session) probeMovedOn() bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.set.known && s.set.probe != s.srv.probe()
 }
 
 // settingsKnownLocked reports whether the settings and the context the

@@ -425,3 +425,45 @@ func TestAnswerRunsAgainAfterANewProbe(t *testing.T) {
 		}
 	}
 }
+
+// swappingRouter routes localSQL as testRouter does, and when armed makes
+// the prober hand out a new Probe after a delay: while the proxy's read of
+// the context for the old one is on its way.
+type swappingRouter struct {
+	testRouter
+	prober *switchProber
+	probe  func() *Probe
+	armed  *atomic.Bool
+}
+
+func (r swappingRouter) Route(ctx context.Context, st *Statement, sess *SessionInfo) RouteDecision {
+	if st.SQL == localSQL && r.armed.Swap(false) {
+		time.AfterFunc(100*time.Millisecond, func() { r.prober.p.Store(r.probe()) })
+	}
+	return r.testRouter.Route(ctx, st, sess)
+}
+
+// A read of the context that comes back for a Probe the Prober replaced
+// while it was on its way is made again for the new one, before the
+// answer: the answer neither fails nor falls back.
+func TestContextReadAgainForAProbeMadeDuringTheRead(t *testing.T) {
+	// The read takes 300 ms, and the Probe changes 100 ms into it.
+	probe := func() *Probe { return &Probe{Select: "(SELECT 'ctx' FROM pg_catalog.pg_sleep(0.3))", Columns: 1} }
+	prober := &switchProber{}
+	prober.p.Store(probe())
+	armed := &atomic.Bool{}
+	p := startProxy(t, func(o *Options) {
+		o.Router = swappingRouter{testRouter: testRouter{answer: probedAnswer{prober}}, prober: prober, probe: probe, armed: armed}
+		o.Prober = prober
+	})
+	direct := connect(t, cluster(t).DSN("postgres"))
+	conn := connect(t, p.dsn(trustUser, ""))
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		want := rows(t, direct, mode, localSQL)
+		prober.p.Store(probe()) // the session's context is stale
+		armed.Store(true)
+		if got := rows(t, conn, mode, localSQL); got != want {
+			t.Errorf("%v:\n%s\nwant\n%s", mode, got, want)
+		}
+	}
+}
