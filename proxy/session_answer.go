@@ -76,6 +76,18 @@ func (s *session) start(ctx context.Context, a Answer, sess *SessionInfo, params
 		return nil, nil, err
 	}
 	res, err := a.Run(ctx, sess, params)
+	for tries := 0; errors.Is(err, ErrStaleContext); tries++ {
+		// The Prober moved on between the read of the session's context
+		// and the answer: read it again and answer with it, never with
+		// the stale one nor as if it were unknown.
+		if tries == staleContextRetries {
+			return nil, nil, settingsUnknownError{}
+		}
+		if err := s.readContextAgain(); err != nil {
+			return nil, nil, err
+		}
+		res, err = a.Run(ctx, s.session(), params)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

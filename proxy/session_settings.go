@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -100,6 +101,34 @@ func (settingsUnknownError) FallbackReason() string { return "settings_unknown" 
 // ExpectedFallback: the warehouse answering here is a decision, not a
 // failure worth a warning.
 func (settingsUnknownError) ExpectedFallback() bool { return true }
+
+// ErrStaleContext is what an Answer returns when SessionInfo.Probe is no
+// longer the Prober's current Probe: the Prober made a new one between the
+// proxy's read of the session's context and the answer, and the values tell
+// nothing now. The proxy reads the context again, when it safely can, and
+// runs the Answer once more; otherwise the answer fails with
+// settingsUnknownError (or falls back to the warehouse).
+var ErrStaleContext = errors.New("pgrollup: the session's context was read for an earlier Probe")
+
+// staleContextRetries bounds the reads again for one answer: the Prober
+// makes a new Probe every few seconds at most, so one read nearly always
+// does.
+const staleContextRetries = 3
+
+// readContextAgain reads the settings and the context for the current
+// Probe before an answer runs again; settingsUnknownError when it cannot.
+func (s *session) readContextAgain() error {
+	if err := s.readSettingsNow(); err != nil {
+		return err
+	}
+	s.stateMu.Lock()
+	known := s.settingsKnownLocked()
+	s.stateMu.Unlock()
+	if !known {
+		return settingsUnknownError{}
+	}
+	return nil
+}
 
 // parseSettings decodes the columns of settingsSQL(probe).
 func parseSettings(values []string, probe *Probe) (sessionSettings, error) {
@@ -365,16 +394,27 @@ func (s *session) settingsFor(a Answer) (sessionSettings, error) {
 	if known || a.Columns() == nil {
 		return set, nil
 	}
-	if err := s.readSettingsNow(); err != nil {
+	err := s.readContextAgain()
+	for tries := 0; err != nil && tries < staleContextRetries && s.probeMovedOn(); tries++ {
+		// Read for a Probe the Prober replaced while the read was on
+		// its way: read again for the new one.
+		err = s.readContextAgain()
+	}
+	if err != nil {
 		return sessionSettings{}, err
 	}
 	s.stateMu.Lock()
-	set, known = s.set.sessionSettings, s.settingsKnownLocked()
+	set = s.set.sessionSettings
 	s.stateMu.Unlock()
-	if !known {
-		return sessionSettings{}, settingsUnknownError{}
-	}
 	return set, nil
+}
+
+// probeMovedOn reports whether the last read of the settings holds but
+// was for a Probe the Prober has replaced since.
+func (s *session) probeMovedOn() bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.set.known && s.set.probe != s.srv.probe()
 }
 
 // settingsKnownLocked reports whether the settings and the context the

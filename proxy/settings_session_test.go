@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -338,6 +339,131 @@ func TestAnswerSeesTheDeadline(t *testing.T) {
 		left := <-a.deadlines
 		if (left > 0) != want || want && (left < 9*time.Second || left > 10*time.Second) {
 			t.Fatalf("answer %d: %v left, want a deadline: %v", i, left, want)
+		}
+	}
+}
+
+// renewingAnswer answers localSQL only with the context read for the
+// current Probe, as the Router's answers do, and makes a new Probe as its
+// first renew runs begin: the Prober moving on between the proxy's read of
+// the context and the answer (ErrStaleContext).
+type renewingAnswer struct {
+	prober *switchProber
+	renew  *atomic.Int32 // runs left that make a new Probe first
+	runs   *atomic.Int32
+}
+
+func (a renewingAnswer) Columns() []Column    { return seriesAnswer{}.Columns() }
+func (a renewingAnswer) ParamTypes() []uint32 { return nil }
+func (a renewingAnswer) Run(ctx context.Context, sess *SessionInfo, params []Param) (*Result, error) {
+	a.runs.Add(1)
+	if a.renew.Add(-1) >= 0 {
+		a.prober.p.Store(&Probe{Select: "'ctx'", Columns: 1})
+	}
+	if sess.Probe != a.prober.Probe() {
+		return nil, ErrStaleContext
+	}
+	if len(sess.Probed) != 1 || sess.Probed[0] != "ctx" {
+		return nil, errors.New("context unknown")
+	}
+	return seriesAnswer{}.Run(ctx, sess, params)
+}
+
+// An answer whose session context went stale as it ran (the Prober made a
+// new Probe after the proxy read the context) runs again with the context
+// read for the new Probe, in both protocols, rather than failing or
+// answering as if the context were unknown (EXPLAIN (ROLLUP) would say no
+// rollup is readable). When the Probe keeps changing the answer gives up:
+// it falls back to the warehouse, or fails when it may not.
+func TestAnswerRunsAgainAfterANewProbe(t *testing.T) {
+	ctx := context.Background()
+	direct := connect(t, cluster(t).DSN("postgres"))
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec}
+	for _, fallback := range []bool{false, true} {
+		prober := &switchProber{}
+		prober.p.Store(&Probe{Select: "'ctx'", Columns: 1})
+		renew, runs := &atomic.Int32{}, &atomic.Int32{}
+		p := startProxy(t, func(o *Options) {
+			o.Router = testRouter{answer: renewingAnswer{prober: prober, renew: renew, runs: runs}, fallback: fallback}
+			o.Prober = prober
+		})
+		conn := connect(t, p.dsn(trustUser, ""))
+		for _, mode := range modes {
+			want := rows(t, direct, mode, localSQL)
+			renew.Store(1)
+			runs.Store(0)
+			if got := rows(t, conn, mode, localSQL); got != want {
+				t.Errorf("fallback %v, %v: after a new Probe\n%s\nwant\n%s", fallback, mode, got, want)
+			}
+			if n := runs.Load(); n != 2 {
+				t.Errorf("fallback %v, %v: %d runs, want 2 (one again with the new Probe's context)", fallback, mode, n)
+			}
+			renew.Store(100)
+			runs.Store(0)
+			r, err := conn.Query(ctx, localSQL, mode)
+			var got string
+			if err == nil {
+				var n int64
+				var label string
+				for r.Next() {
+					if err := r.Scan(&n, &label); err == nil {
+						got += label + ";"
+					}
+				}
+				r.Close()
+				err = r.Err()
+			}
+			switch {
+			case fallback && err != nil:
+				t.Errorf("%v: a Probe that keeps changing: %v, want the warehouse's answer", mode, err)
+			case !fallback && err == nil:
+				t.Errorf("%v: a Probe that keeps changing: answered %q, want an error", mode, got)
+			}
+			if n := runs.Load(); n != staleContextRetries+1 {
+				t.Errorf("fallback %v, %v: %d runs while the Probe keeps changing, want %d", fallback, mode, n, staleContextRetries+1)
+			}
+		}
+	}
+}
+
+// swappingRouter routes localSQL as testRouter does, and when armed makes
+// the prober hand out a new Probe after a delay: while the proxy's read of
+// the context for the old one is on its way.
+type swappingRouter struct {
+	testRouter
+	prober *switchProber
+	probe  func() *Probe
+	armed  *atomic.Bool
+}
+
+func (r swappingRouter) Route(ctx context.Context, st *Statement, sess *SessionInfo) RouteDecision {
+	if st.SQL == localSQL && r.armed.Swap(false) {
+		time.AfterFunc(100*time.Millisecond, func() { r.prober.p.Store(r.probe()) })
+	}
+	return r.testRouter.Route(ctx, st, sess)
+}
+
+// A read of the context that comes back for a Probe the Prober replaced
+// while it was on its way is made again for the new one, before the
+// answer: the answer neither fails nor falls back.
+func TestContextReadAgainForAProbeMadeDuringTheRead(t *testing.T) {
+	// The read takes 300 ms, and the Probe changes 100 ms into it.
+	probe := func() *Probe { return &Probe{Select: "(SELECT 'ctx' FROM pg_catalog.pg_sleep(0.3))", Columns: 1} }
+	prober := &switchProber{}
+	prober.p.Store(probe())
+	armed := &atomic.Bool{}
+	p := startProxy(t, func(o *Options) {
+		o.Router = swappingRouter{testRouter: testRouter{answer: probedAnswer{prober}}, prober: prober, probe: probe, armed: armed}
+		o.Prober = prober
+	})
+	direct := connect(t, cluster(t).DSN("postgres"))
+	conn := connect(t, p.dsn(trustUser, ""))
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		want := rows(t, direct, mode, localSQL)
+		prober.p.Store(probe()) // the session's context is stale
+		armed.Store(true)
+		if got := rows(t, conn, mode, localSQL); got != want {
+			t.Errorf("%v:\n%s\nwant\n%s", mode, got, want)
 		}
 	}
 }

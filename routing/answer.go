@@ -48,6 +48,11 @@ func (a *rollupAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, params 
 		return nil, err
 	}
 	if d.Outcome != rewrite.OutcomeRollup {
+		if a.router.staleContext(sess) {
+			// Not the session's change but the watch's new Probe: read
+			// the context again rather than pass through.
+			return nil, proxy.ErrStaleContext
+		}
 		return nil, redecided{d.Reason}
 	}
 	if !sameColumns(d.Columns, a.decision.Columns) {

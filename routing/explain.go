@@ -118,6 +118,11 @@ func (a explainAnswer) Run(ctx context.Context, sess *proxy.SessionInfo, _ []pro
 		}
 		rows = append(rows, []any{nil, "passthrough", reason, nil})
 	}
+	if a.router.staleContext(sess) {
+		// Decided, in part, as if nothing were readable: the proxy reads
+		// the context again and asks once more.
+		return nil, proxy.ErrStaleContext
+	}
 	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "EXPLAIN"}, nil
 }
 
@@ -193,6 +198,9 @@ func (a showRollupsAnswer) Run(_ context.Context, sess *proxy.SessionInfo, _ []p
 			row[7] = r.Window
 		}
 		rows = append(rows, row)
+	}
+	if a.router.staleContext(sess) {
+		return nil, proxy.ErrStaleContext
 	}
 	return &proxy.Result{Rows: proxy.SliceRows(rows), Tag: "SHOW"}, nil
 }

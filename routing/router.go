@@ -345,6 +345,19 @@ func (r *Router) visibility(snap *snapshot, sess *proxy.SessionInfo) (visible fu
 	}, v.superuser
 }
 
+// staleContext reports whether the session's context was read for a Probe
+// the watch has replaced since: its values tell nothing now, and an answer
+// decided with them decided as if the context were unknown. Probes are
+// never reused, so a session whose Probe is still current after an answer
+// was decided had it current all along.
+func (r *Router) staleContext(sess *proxy.SessionInfo) bool {
+	if r.opts.Context == nil || sess.Probe == nil {
+		return false
+	}
+	cur := r.opts.Context.Probe()
+	return cur != nil && cur != sess.Probe
+}
+
 // Probe implements proxy.Prober: the session context the router needs.
 func (r *Router) Probe() *proxy.Probe {
 	if r.opts.Context == nil {
