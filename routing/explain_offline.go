@@ -73,7 +73,7 @@ func NewOfflineExplain(cat *rewrite.Catalog, warehouse bool) *OfflineExplain {
 func (o *OfflineExplain) Split(tree *pg_query.ParseResult, sess rewrite.Session, whole rewrite.Reason) (*OfflineSplit, string) {
 	cores := rewrite.LambdaCores(rewrite.FinishCores(tree))
 	if o.lambda != nil {
-		snap := &snapshot{lambda: o.lambda}
+		snap := &snapshot{lambda: o.lambda, cuts: lambdaCuts(o.lambda)}
 		for _, c := range cores {
 			d := rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, o.lambda)
 			if d.Outcome != rewrite.OutcomeRollup {
