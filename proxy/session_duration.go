@@ -62,7 +62,14 @@ type statementClock struct {
 	// Guarded by session.stateMu, like the expect queue they shadow.
 	pushed, popped uint64 // expectations ever added to and removed from the queue
 	inflight       []relayedStatement
+	inflightHead   int // inflight[:inflightHead] are done
 }
+
+// maxKeptInflight is the most statements whose room statementClock.inflight
+// keeps once they are answered: enough for a session that sends one
+// statement per batch to time each without an allocation, and little
+// memory for an idle one.
+const maxKeptInflight = 4
 
 // relayedStatement is a Query or Execute the warehouse has yet to answer.
 type relayedStatement struct {
@@ -101,11 +108,11 @@ func (c *statementClock) prepared(name string, d RouteDecision) {
 }
 
 // bound notes a Bind of a portal to a statement, relayed or not.
-func (c *statementClock) bound(portal, stmt string) {
+func (c *statementClock) bound(portal string, stmt []byte) {
 	if c.portalReasons == nil || len(c.portalReasons) >= maxReasons {
 		c.portalReasons = map[string]relayNote{}
 	}
-	c.portalReasons[portal] = c.stmtReasons[stmt]
+	c.portalReasons[portal] = c.stmtReasons[string(stmt)]
 }
 
 // relayedPortal notes, for a portal its Binder left to the warehouse, the
@@ -156,10 +163,10 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 	c := &s.clock
 	c.popped += n
 	done := false
-	for len(c.inflight) > 0 && c.inflight[0].seq < c.popped {
-		st := c.inflight[0]
-		c.inflight[0] = relayedStatement{}
-		c.inflight = c.inflight[1:]
+	for c.inflightHead < len(c.inflight) && c.inflight[c.inflightHead].seq < c.popped {
+		st := c.inflight[c.inflightHead]
+		c.inflight[c.inflightHead] = relayedStatement{}
+		c.inflightHead++
 		// One message answers at most one statement. An error in the
 		// extended protocol answers the first statement of the batch still
 		// waiting, even when its Parse or Bind failed (1/0 fails at Bind);
@@ -173,8 +180,12 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 			}
 		}
 	}
-	if len(c.inflight) == 0 {
-		c.inflight = nil // let the backing array go
+	if c.inflightHead == len(c.inflight) {
+		c.inflightHead = 0
+		c.inflight = c.inflight[:0]
+		if cap(c.inflight) > maxKeptInflight {
+			c.inflight = nil // let a pipeline's backing array go
+		}
 	}
 	return relay
 }
@@ -215,7 +226,11 @@ func (s *session) answered(d RouteDecision, a Answer, err error) error {
 // warehouse protects.
 func (s *session) statementDone(route Route, rollup, reason string, elapsed time.Duration) {
 	s.count(route)
-	s.srv.metrics.QueryDuration.WithLabelValues(string(route)).Observe(elapsed.Seconds())
+	d, ok := s.srv.durations[route]
+	if !ok {
+		d = s.srv.metrics.QueryDuration.WithLabelValues(string(route))
+	}
+	d.Observe(elapsed.Seconds())
 	if !s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

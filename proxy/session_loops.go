@@ -239,7 +239,7 @@ func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 		s.txStatusLocked(prev, msg.body[0])
 	}
 	if s.expect.len() == 0 {
-		s.passing = true // drained once the message is written (passed)
+		s.passing.Store(true) // drained once the message is written (passed)
 	}
 	if msg.typ == 'Z' && s.draining && s.idleLocked() && !s.closing {
 		s.closing = true

@@ -89,12 +89,12 @@ func (s *session) offlineCommand(st *Statement) (RouteDecision, bool) {
 	if !s.isDetached() {
 		return RouteDecision{}, false
 	}
-	switch firstKeyword(st.SQL) {
+	switch st.text().first {
 	case "begin", "start", "commit", "end", "rollback", "abort":
 	default:
 		return RouteDecision{}, false
 	}
-	if multipleStatements(st.SQL) {
+	if st.text().multiple {
 		return RouteDecision{}, false
 	}
 	tree, err := st.Parse()

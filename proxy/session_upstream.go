@@ -103,11 +103,11 @@ func (s *session) relayParse(msg message, name string, st *Statement) error {
 }
 
 // relayBind relays a Bind and remembers which statement the portal runs.
-func (s *session) relayBind(msg message, portal, stmt string) error {
+func (s *session) relayBind(msg message, portal string, stmt []byte) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	s.upPortals.define(portal, s.upStmts.lookup(stmt))
+	s.upPortals.define(portal, s.upStmts.m[string(stmt)])
 	return s.relay(msg)
 }
 
@@ -195,15 +195,15 @@ func (s *session) statementExpectation(kind byte, st *Statement) expectation {
 	// shares: a block, or an extended batch. A simple Query outside a
 	// block is its own transaction unless it opens one, and its
 	// ReadyForQuery clears the mark anyway, so it is not even looked at.
-	if kind == 'E' || byte(s.txStatus.Load()) != 'I' || mentionsAny(st.SQL, "begin", "start") {
+	if kind == 'E' || byte(s.txStatus.Load()) != 'I' || st.mentions(wordBegin|wordStart) {
 		e.wrote = !st.effects().readOnly
 	}
-	if mentionsAny(st.SQL, "deallocate", "discard", "close") {
+	if st.mentions(wordDeallocate | wordDiscard | wordClose) {
 		if resets := st.effects().resets; len(resets) > 0 {
 			own := append([]resetOp(nil), resets...)
 			e.resets = &own
 			s.resetsPending = true
-			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !multipleStatements(st.SQL) {
+			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !st.text().multiple {
 				e.discardGen = s.settingsGen()
 			}
 		}
@@ -219,7 +219,7 @@ func endsTransaction(st *Statement) bool {
 	if st == nil {
 		return true
 	}
-	if !multipleStatements(st.SQL) && !txEndKeywords[firstKeyword(st.SQL)] {
+	if t := st.text(); !t.multiple && !txEndKeywords[t.first] {
 		return false
 	}
 	return st.effects().endsTx
