@@ -65,7 +65,7 @@ type Router struct {
 	// topNJoins keeps, by text, the top-N join of statements refused for
 	// their join (nil for none): finding it deparses and parses.
 	topNJoins *lru.Cache[string, *rewrite.TopNJoin]
-	lambda      *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
+	lambda    *lambdaRouting // lambda rollups' engine and partial cores (lambda.go)
 }
 
 // snapshot is a catalog with the words that let the router skip statements
