@@ -88,11 +88,27 @@ type relayNote struct {
 
 func noteOf(d RouteDecision) relayNote { return relayNote{reason: d.Reason, done: d.Relayed} }
 
-// arrived notes the arrival of a client message; a statement's latency
-// counts from here, including any wait behind earlier statements.
-func (c *statementClock) arrived() {
-	c.received = time.Now()
+// arrived notes the arrival of a client message of type typ; a
+// statement's latency counts from here, including any wait behind earlier
+// statements. The time is read at once for a message that starts a
+// statement (Query, Parse, Execute, FunctionCall), and only when it is
+// asked for otherwise (at): most Binds, Describes and Syncs never need it,
+// and reading the clock costs as much as handling them.
+func (c *statementClock) arrived(typ byte) {
+	c.received = time.Time{}
+	switch typ {
+	case 'Q', 'P', 'E', 'F':
+		c.received = time.Now()
+	}
 	c.reason = relayNote{}
+}
+
+// at returns the arrival of the client message being handled.
+func (c *statementClock) at() time.Time {
+	if c.received.IsZero() {
+		c.received = time.Now()
+	}
+	return c.received
 }
 
 // querying notes the decision on a simple Query about to be relayed.
@@ -144,7 +160,7 @@ func (s *session) pushExpect(e expectation) {
 	seq := c.pushed
 	c.pushed++
 	if (e.kind == 'Q' || e.kind == 'E') && !e.swallow {
-		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.received, reason: c.reason})
+		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.at(), reason: c.reason})
 		c.reason = relayNote{}
 	}
 }
@@ -211,7 +227,7 @@ func (s *session) answered(d RouteDecision, a Answer, err error) error {
 	if n, ok := a.(RollupNamer); ok {
 		rollup = n.RollupName()
 	}
-	s.statementDone(d.Route, rollup, d.Reason, time.Since(s.clock.received))
+	s.statementDone(d.Route, rollup, d.Reason, time.Since(s.clock.at()))
 	return err
 }
 

@@ -42,7 +42,7 @@ func (s *session) clientMessage() error {
 		}
 		return err
 	}
-	s.clock.arrived()
+	s.clock.arrived(msg.typ)
 	if err := s.handleClientMessage(msg); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (s *session) handleClientMessage(msg message) error {
 	switch msg.typ {
 	case 'P', 'B', 'D', 'E', 'C', 'H':
 		if s.batchAt.IsZero() {
-			s.batchAt = s.clock.received
+			s.batchAt = s.clock.at()
 		}
 	}
 	switch msg.typ {

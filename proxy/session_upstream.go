@@ -137,7 +137,7 @@ func (s *session) relayQueryAs(msg message, st *Statement, origins []ColumnOrigi
 	s.upStmts.forget("")
 	s.upPortals.forget("")
 	e := s.statementExpectation('Q', st)
-	e.at, e.newTx = s.clock.received, endsTransaction(st)
+	e.at, e.newTx = s.clock.at(), endsTransaction(st)
 	e.origins = origins
 	if e.resets != nil {
 		if err := s.prepareForDeallocate(*e.resets); err != nil {
@@ -180,7 +180,7 @@ func (s *session) relayFunctionCall(msg message) error {
 		return err
 	}
 	s.settingsMayChange(nil)
-	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.received})
+	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.at()})
 }
 
 // statementExpectation works out what running st (nil: unknown) on the
