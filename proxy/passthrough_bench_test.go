@@ -30,23 +30,82 @@ const benchAids = 1000
 //	          PQsendQueryPrepared sends them for pgbench -M prepared, after
 //	          one Parse of P_0 at the start of the session
 func BenchmarkPassthrough(b *testing.B) {
-	p := startProxy(b, nil)
-	ctx := context.Background()
-	setup, err := pgx.Connect(ctx, cluster(b).DSN("postgres"))
-	if err != nil {
-		b.Fatal(err)
+	p, cases := passthroughCases(b)
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			c := tc.start(b, p)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				c.roundTrip(b, tc.txs[i%len(tc.txs)])
+			}
+		})
 	}
+}
+
+// TestPassthroughAllocs checks what BenchmarkPassthrough measures: a
+// prepared statement's execution costs the proxy no allocation, and a
+// simple Query of a new text only its text and its Statement.
+func TestPassthroughAllocs(t *testing.T) {
+	p, cases := passthroughCases(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.start(t, p)
+			i := 0
+			// Averaged over many, so that what the rest of the process
+			// allocates now and then does not count.
+			got := testing.AllocsPerRun(500, func() {
+				c.roundTrip(t, tc.txs[i%len(tc.txs)])
+				i++
+			})
+			if got > tc.allocs {
+				t.Errorf("%v allocations per transaction, want at most %v", got, tc.allocs)
+			}
+		})
+	}
+}
+
+// passthroughCase is a pgbench -S session: what it sends first, then the
+// transactions it cycles through.
+type passthroughCase struct {
+	name   string
+	setup  []byte
+	txs    [][]byte
+	allocs float64 // the proxy's allocations per transaction
+}
+
+// start connects a session through p, sends its setup, and warms it up:
+// buffers, caches, the first statement's parse.
+func (tc passthroughCase) start(tb testing.TB, p *testProxy) *benchConn {
+	c := dialBench(tb, p.dsn(trustUser, ""))
+	if tc.setup != nil {
+		c.roundTrip(tb, tc.setup)
+	}
+	for i := range 50 {
+		c.roundTrip(tb, tc.txs[i%len(tc.txs)])
+	}
+	return c
+}
+
+// passthroughCases starts a proxy over a warehouse with pgbench_accounts
+// and returns the sessions of pgbench -S in both protocols.
+func passthroughCases(tb testing.TB) (*testProxy, []passthroughCase) {
+	p := startProxy(tb, nil)
+	ctx := context.Background()
+	setup, err := pgx.Connect(ctx, cluster(tb).DSN("postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer setup.Close(ctx)
 	for _, sql := range []string{
 		"CREATE TABLE IF NOT EXISTS pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
 		fmt.Sprintf("INSERT INTO pgbench_accounts SELECT i, 1, 0, '' FROM generate_series(1, %d) i ON CONFLICT DO NOTHING", benchAids),
 		"GRANT SELECT ON pgbench_accounts TO " + trustUser,
 	} {
 		if _, err := setup.Exec(ctx, sql); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	setup.Close(ctx)
-
 	simple := make([][]byte, benchAids)
 	prepared := make([][]byte, benchAids)
 	for i := range benchAids {
@@ -66,29 +125,10 @@ func BenchmarkPassthrough(b *testing.B) {
 	parse := appendCString(appendCString(nil, "P_0"), "SELECT abalance FROM pgbench_accounts WHERE aid = $1;")
 	parse = appendMessage(nil, 'P', append(parse, 0, 0))
 	parse = appendMessage(parse, 'S', nil)
-
-	for _, tc := range []struct {
-		name  string
-		setup []byte
-		txs   [][]byte
-	}{
-		{"simple", nil, simple},
-		{"prepared", parse, prepared},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			c := dialBench(b, p.dsn(trustUser, ""))
-			if tc.setup != nil {
-				c.roundTrip(b, tc.setup)
-			}
-			for i := range 50 { // warm up: buffers, caches, the first statement's parse
-				c.roundTrip(b, tc.txs[i%len(tc.txs)])
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				c.roundTrip(b, tc.txs[i%len(tc.txs)])
-			}
-		})
+	return p, []passthroughCase{
+		// A new text each time: its string and its Statement.
+		{name: "simple", txs: simple, allocs: 2},
+		{name: "prepared", setup: parse, txs: prepared, allocs: 0},
 	}
 }
 
@@ -101,19 +141,19 @@ type benchConn struct {
 	buf  []byte
 }
 
-func dialBench(b *testing.B, dsn string) *benchConn {
-	b.Helper()
+func dialBench(tb testing.TB, dsn string) *benchConn {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pc, err := pgconn.Connect(ctx, dsn)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	h, err := pc.Hijack()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		_, _ = h.Conn.Write([]byte{'X', 0, 0, 0, 4})
 		h.Conn.Close()
 	})
@@ -122,14 +162,14 @@ func dialBench(b *testing.B, dsn string) *benchConn {
 
 // roundTrip writes msgs and reads the answers up to ReadyForQuery, failing
 // on an ErrorResponse.
-func (c *benchConn) roundTrip(b *testing.B, msgs []byte) {
+func (c *benchConn) roundTrip(tb testing.TB, msgs []byte) {
 	if _, err := c.conn.Write(msgs); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	head := c.head[:]
 	for {
 		if _, err := io.ReadFull(c.r, head); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		n := int(binary.BigEndian.Uint32(head[1:])) - 4
 		if cap(c.buf) < n {
@@ -137,11 +177,11 @@ func (c *benchConn) roundTrip(b *testing.B, msgs []byte) {
 		}
 		body := c.buf[:n]
 		if _, err := io.ReadFull(c.r, body); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		switch head[0] {
 		case 'E':
-			b.Fatalf("error: %q", body)
+			tb.Fatalf("error: %q", body)
 		case 'Z':
 			return
 		}
