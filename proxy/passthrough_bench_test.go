@@ -69,6 +69,10 @@ func TestPassthroughAllocs(t *testing.T) {
 				c.roundTrip(t, tc.txs[i%len(tc.txs)])
 				i++
 			})
+			if raceDetector {
+				t.Logf("%v allocations per transaction under -race, which allocates itself", got)
+				return
+			}
 			if got > tc.allocs {
 				t.Errorf("%v allocations per transaction, want at most %v", got, tc.allocs)
 			}
