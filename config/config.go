@@ -214,6 +214,9 @@ type Auth struct {
 type Admin struct {
 	Listen string `yaml:"listen"`
 	Token  string `yaml:"token"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/, behind Token
+	// like /metrics, for profiling a proxy under its real load.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Table declares a fact table and the joins rollups over it may use.

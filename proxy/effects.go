@@ -7,7 +7,6 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/pgrollup/pgrollup/internal/ascii"
 	"github.com/pgrollup/pgrollup/internal/parselimit"
 )
 
@@ -91,8 +90,8 @@ func (st *Statement) effects() effects {
 }
 
 func classify(st *Statement) effects {
-	kw := firstKeyword(st.SQL)
-	if !multipleStatements(st.SQL) {
+	kw := st.text().first
+	if !st.text().multiple {
 		switch {
 		case kw == "":
 			return effects{readOnly: true} // empty or comment-only
@@ -253,7 +252,7 @@ func firstKeyword(sql string) string {
 	for j < len(sql) && isWordByte(sql[j]) {
 		j++
 	}
-	return strings.ToLower(sql[i:j])
+	return lowerKeyword(sql[i:j])
 }
 
 // skipSpace skips white space and comments from i on.
@@ -302,15 +301,4 @@ func isWordByte(c byte) bool {
 func multipleStatements(sql string) bool {
 	i := strings.IndexByte(sql, ';')
 	return i >= 0 && strings.TrimRight(sql[i:], "; \t\n\r\f\v") != ""
-}
-
-// mentionsAny reports whether sql contains any of words (lower-case), in any
-// case.
-func mentionsAny(sql string, words ...string) bool {
-	for _, w := range words {
-		if ascii.ContainsFold(sql, w) {
-			return true
-		}
-	}
-	return false
 }

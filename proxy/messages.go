@@ -17,13 +17,15 @@ func parseParse(body []byte) (name, query string, ok bool) {
 	return name, query, ok
 }
 
-// parseBind returns the portal and statement names of a Bind body.
-func parseBind(body []byte) (portal, stmt string, ok bool) {
+// parseBind returns the portal and statement names of a Bind body. The
+// statement's name is only looked up, so it is not copied out of the
+// message: each Bind of a prepared statement would allocate it again.
+func parseBind(body []byte) (portal string, stmt []byte, ok bool) {
 	portal, rest, ok := cutCString(body)
 	if !ok {
-		return "", "", false
+		return "", nil, false
 	}
-	stmt, _, ok = cutCString(rest)
+	stmt, _, ok = cutCStringBytes(rest)
 	return portal, stmt, ok
 }
 

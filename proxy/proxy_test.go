@@ -76,7 +76,7 @@ type testProxy struct {
 	reg  *prometheus.Registry
 }
 
-func startProxy(t *testing.T, mutate func(*Options)) *testProxy {
+func startProxy(t testing.TB, mutate func(*Options)) *testProxy {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{WarehouseDSN: cluster(t).DSN("postgres"), Registerer: reg}

@@ -37,6 +37,9 @@ type Statement struct {
 
 	effOnce sync.Once
 	eff     effects // effects.go
+
+	textOnce sync.Once
+	txt      statementText // statement_text.go
 }
 
 // Parse returns the statement's parse tree, parsing it on first use. An

@@ -87,7 +87,10 @@ type Server struct {
 	clientStream   *streamPolicy
 	upstreamStream *streamPolicy
 	queries        map[Route]prometheus.Counter
-	log            *slog.Logger
+	// durations are pgrollup_query_duration_seconds by route, resolved
+	// once: a label lookup per statement costs more than the observation.
+	durations map[Route]prometheus.Observer
+	log       *slog.Logger
 	// params are the sessions' reported parameters, shared (session_params.go).
 	params paramMaps
 	// fallbackLog limits the warnings about answers that fell back.
@@ -194,8 +197,10 @@ func NewServer(opts Options) (*Server, error) {
 	s.monitor = newWarehouseMonitor(check, s.metrics.WarehouseUp, opts.Logger)
 	s.verifiers = newVerifierCache(opts.Verifiers, opts.VerifierRefresh, opts.Logger)
 	s.queries = map[Route]prometheus.Counter{}
+	s.durations = map[Route]prometheus.Observer{}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
 		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
+		s.durations[r] = s.metrics.QueryDuration.WithLabelValues(string(r))
 	}
 	return s, nil
 }

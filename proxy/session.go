@@ -103,8 +103,9 @@ type session struct {
 	// message that emptied it is with the client.
 	drained *sync.Cond
 	// passing: the upstream loop is relaying the message that emptied
-	// expect, which an answer of the proxy's must not overtake.
-	passing    bool
+	// expect, which an answer of the proxy's must not overtake. Set and
+	// cleared with stateMu held; read without it by the upstream loop.
+	passing    atomic.Bool
 	expect     expectQueue
 	inExtended bool // extended-protocol messages since the last Sync
 	draining   bool
@@ -121,7 +122,7 @@ type session struct {
 	// connections; lossReport is the loss still to be reported to the next
 	// statement, lossOpenBatch that the loss failed a batch not yet synced.
 	upDone        chan struct{}
-	upGen         uint64
+	upGen         atomic.Uint64 // written with stateMu held
 	lossReport    *pgError
 	lossOpenBatch bool
 	// detached: the session has no warehouse connection now.

@@ -39,8 +39,8 @@ func (s *session) session() *SessionInfo {
 		info.Parameters = *p
 	}
 	info.TxStatus = byte(s.txStatus.Load())
-	info.TxWrote, info.Now = s.txSnapshot()
 	s.stateMu.Lock()
+	info.TxWrote, info.Now = s.txSnapshotLocked()
 	info.Probe, info.Probed = nil, nil
 	if s.set.known {
 		info.Probe, info.Probed = s.set.probe, s.set.probed

@@ -40,7 +40,7 @@ func (s *session) barrier() (bool, error) {
 func (s *session) waitAnswered() error {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	for (s.expect.len() > 0 || s.passing) && !s.closing {
+	for (s.expect.len() > 0 || s.passing.Load()) && !s.closing {
 		s.drained.Wait()
 	}
 	if s.closing {
@@ -50,11 +50,15 @@ func (s *session) waitAnswered() error {
 }
 
 // passed notes that the upstream loop has handed the client the message it
-// observed last, and wakes a barrier waiting for that.
+// observed last, and wakes a barrier waiting for that. Most messages empty
+// no queue, and cost no lock here.
 func (s *session) passed() {
+	if !s.passing.Load() {
+		return
+	}
 	s.stateMu.Lock()
-	if s.passing {
-		s.passing = false
+	if s.passing.Load() {
+		s.passing.Store(false)
 		s.drained.Broadcast()
 	}
 	s.stateMu.Unlock()

@@ -22,7 +22,7 @@ type copyStart struct {
 // (st nil: unknown) and returns what follows it, nil for one that cannot.
 // The client loop calls it.
 func (s *session) copyMayStart(st *Statement) *copyStart {
-	if st != nil && !mentionsAny(st.SQL, "copy") {
+	if st != nil && !st.mentions(wordCopy) {
 		s.copyPending = nil
 		return nil
 	}

@@ -62,7 +62,14 @@ type statementClock struct {
 	// Guarded by session.stateMu, like the expect queue they shadow.
 	pushed, popped uint64 // expectations ever added to and removed from the queue
 	inflight       []relayedStatement
+	inflightHead   int // inflight[:inflightHead] are done
 }
+
+// maxKeptInflight is the most statements whose room statementClock.inflight
+// keeps once they are answered: enough for a session that sends one
+// statement per batch to time each without an allocation, and little
+// memory for an idle one.
+const maxKeptInflight = 4
 
 // relayedStatement is a Query or Execute the warehouse has yet to answer.
 type relayedStatement struct {
@@ -81,11 +88,27 @@ type relayNote struct {
 
 func noteOf(d RouteDecision) relayNote { return relayNote{reason: d.Reason, done: d.Relayed} }
 
-// arrived notes the arrival of a client message; a statement's latency
-// counts from here, including any wait behind earlier statements.
-func (c *statementClock) arrived() {
-	c.received = time.Now()
+// arrived notes the arrival of a client message of type typ; a
+// statement's latency counts from here, including any wait behind earlier
+// statements. The time is read at once for a message that starts a
+// statement (Query, Parse, Execute, FunctionCall), and only when it is
+// asked for otherwise (at): most Binds, Describes and Syncs never need it,
+// and reading the clock costs as much as handling them.
+func (c *statementClock) arrived(typ byte) {
+	c.received = time.Time{}
+	switch typ {
+	case 'Q', 'P', 'E', 'F':
+		c.received = time.Now()
+	}
 	c.reason = relayNote{}
+}
+
+// at returns the arrival of the client message being handled.
+func (c *statementClock) at() time.Time {
+	if c.received.IsZero() {
+		c.received = time.Now()
+	}
+	return c.received
 }
 
 // querying notes the decision on a simple Query about to be relayed.
@@ -101,11 +124,11 @@ func (c *statementClock) prepared(name string, d RouteDecision) {
 }
 
 // bound notes a Bind of a portal to a statement, relayed or not.
-func (c *statementClock) bound(portal, stmt string) {
+func (c *statementClock) bound(portal string, stmt []byte) {
 	if c.portalReasons == nil || len(c.portalReasons) >= maxReasons {
 		c.portalReasons = map[string]relayNote{}
 	}
-	c.portalReasons[portal] = c.stmtReasons[stmt]
+	c.portalReasons[portal] = c.stmtReasons[string(stmt)]
 }
 
 // relayedPortal notes, for a portal its Binder left to the warehouse, the
@@ -137,7 +160,7 @@ func (s *session) pushExpect(e expectation) {
 	seq := c.pushed
 	c.pushed++
 	if (e.kind == 'Q' || e.kind == 'E') && !e.swallow {
-		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.received, reason: c.reason})
+		c.inflight = append(c.inflight, relayedStatement{seq: seq, kind: e.kind, start: c.at(), reason: c.reason})
 		c.reason = relayNote{}
 	}
 }
@@ -156,10 +179,10 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 	c := &s.clock
 	c.popped += n
 	done := false
-	for len(c.inflight) > 0 && c.inflight[0].seq < c.popped {
-		st := c.inflight[0]
-		c.inflight[0] = relayedStatement{}
-		c.inflight = c.inflight[1:]
+	for c.inflightHead < len(c.inflight) && c.inflight[c.inflightHead].seq < c.popped {
+		st := c.inflight[c.inflightHead]
+		c.inflight[c.inflightHead] = relayedStatement{}
+		c.inflightHead++
 		// One message answers at most one statement. An error in the
 		// extended protocol answers the first statement of the batch still
 		// waiting, even when its Parse or Bind failed (1/0 fails at Bind);
@@ -173,8 +196,12 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 			}
 		}
 	}
-	if len(c.inflight) == 0 {
-		c.inflight = nil // let the backing array go
+	if c.inflightHead == len(c.inflight) {
+		c.inflightHead = 0
+		c.inflight = c.inflight[:0]
+		if cap(c.inflight) > maxKeptInflight {
+			c.inflight = nil // let a pipeline's backing array go
+		}
 	}
 	return relay
 }
@@ -200,7 +227,7 @@ func (s *session) answered(d RouteDecision, a Answer, err error) error {
 	if n, ok := a.(RollupNamer); ok {
 		rollup = n.RollupName()
 	}
-	s.statementDone(d.Route, rollup, d.Reason, time.Since(s.clock.received))
+	s.statementDone(d.Route, rollup, d.Reason, time.Since(s.clock.at()))
 	return err
 }
 
@@ -215,7 +242,11 @@ func (s *session) answered(d RouteDecision, a Answer, err error) error {
 // warehouse protects.
 func (s *session) statementDone(route Route, rollup, reason string, elapsed time.Duration) {
 	s.count(route)
-	s.srv.metrics.QueryDuration.WithLabelValues(string(route)).Observe(elapsed.Seconds())
+	d, ok := s.srv.durations[route]
+	if !ok {
+		d = s.srv.metrics.QueryDuration.WithLabelValues(string(route))
+	}
+	d.Observe(elapsed.Seconds())
 	if !s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

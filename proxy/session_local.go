@@ -250,7 +250,7 @@ func (s *session) onBind(msg message) error {
 	}
 	s.dropPortal(portal)
 	s.clock.bound(portal, stmtName)
-	ls := s.localStmts[stmtName]
+	ls := s.localStmts[string(stmtName)]
 	if ls == nil {
 		return s.relayBind(msg, portal, stmtName)
 	}

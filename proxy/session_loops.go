@@ -42,7 +42,7 @@ func (s *session) clientMessage() error {
 		}
 		return err
 	}
-	s.clock.arrived()
+	s.clock.arrived(msg.typ)
 	if err := s.handleClientMessage(msg); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (s *session) handleClientMessage(msg message) error {
 	switch msg.typ {
 	case 'P', 'B', 'D', 'E', 'C', 'H':
 		if s.batchAt.IsZero() {
-			s.batchAt = s.clock.received
+			s.batchAt = s.clock.at()
 		}
 	}
 	switch msg.typ {
@@ -239,7 +239,7 @@ func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 		s.txStatusLocked(prev, msg.body[0])
 	}
 	if s.expect.len() == 0 {
-		s.passing = true // drained once the message is written (passed)
+		s.passing.Store(true) // drained once the message is written (passed)
 	}
 	if msg.typ == 'Z' && s.draining && s.idleLocked() && !s.closing {
 		s.closing = true

@@ -132,8 +132,8 @@ func (s *session) loseUpstream(cause error) bool {
 	}
 	c := &s.clock
 	c.popped = c.pushed
-	unanswered := len(c.inflight)
-	c.inflight = nil
+	unanswered := len(c.inflight) - c.inflightHead
+	c.inflight, c.inflightHead = nil, 0
 	prev := byte(s.txStatus.Load())
 	status := byte('I')
 	if prev != 'I' {
@@ -150,9 +150,9 @@ func (s *session) loseUpstream(cause error) bool {
 	if !reported && (prev != 'I' || s.dirty.Load()) {
 		s.lossReport = errLostBefore()
 	}
-	s.upGen++
+	s.upGen.Add(1)
 	s.detached.Store(true)
-	s.passing = true
+	s.passing.Store(true)
 	draining := s.draining
 	s.stateMu.Unlock()
 
@@ -224,16 +224,14 @@ func lossAnswers(pending []expectation, e *pgError, status byte) (out []byte, op
 // prepared on it must be prepared again, and a batch the loss failed is
 // skipped until Sync.
 func (s *session) noticeLoss() {
+	if s.upGen.Load() == s.seenGen {
+		return // the common case, which every client message checks: no lock
+	}
 	s.stateMu.Lock()
-	gen, open := s.upGen, s.lossOpenBatch
-	if gen != s.seenGen {
-		s.lossOpenBatch = false
-		s.resetsDone = nil
-	}
+	gen, open := s.upGen.Load(), s.lossOpenBatch
+	s.lossOpenBatch = false
+	s.resetsDone = nil
 	s.stateMu.Unlock()
-	if gen == s.seenGen {
-		return
-	}
 	s.seenGen = gen
 	s.upPortals.reset()
 	s.upStmts.forget("")

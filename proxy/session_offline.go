@@ -35,7 +35,7 @@ func (s *session) answerOffline(kind byte, e *pgError) error {
 	switch kind {
 	case 'Q', 'F':
 		s.failVirtualBlock()
-		s.statementDone(RouteError, "", "warehouse_unreachable", time.Since(s.clock.received))
+		s.statementDone(RouteError, "", "warehouse_unreachable", time.Since(s.clock.at()))
 		return s.writeClient(appendReady(e.encode(nil), s))
 	case 'S':
 		s.batchFailed = false
@@ -57,7 +57,7 @@ func (s *session) answerOffline(kind byte, e *pgError) error {
 	s.batchFailed = true
 	s.failVirtualBlock()
 	if kind == 'E' {
-		s.statementDone(RouteError, "", "warehouse_unreachable", time.Since(s.clock.received))
+		s.statementDone(RouteError, "", "warehouse_unreachable", time.Since(s.clock.at()))
 	}
 	return s.writeClient(e.encode(nil))
 }
@@ -89,12 +89,12 @@ func (s *session) offlineCommand(st *Statement) (RouteDecision, bool) {
 	if !s.isDetached() {
 		return RouteDecision{}, false
 	}
-	switch firstKeyword(st.SQL) {
+	switch st.text().first {
 	case "begin", "start", "commit", "end", "rollback", "abort":
 	default:
 		return RouteDecision{}, false
 	}
-	if multipleStatements(st.SQL) {
+	if st.text().multiple {
 		return RouteDecision{}, false
 	}
 	tree, err := st.Parse()
@@ -154,7 +154,7 @@ func (a *offlineTxAnswer) Run(context.Context, *SessionInfo, []Param) (*Result, 
 			s.beginSQL = a.sql
 			// now() in the block is its start, as on the warehouse.
 			s.stateMu.Lock()
-			s.tx.start = s.clock.received
+			s.tx.start = s.clock.at()
 			s.stateMu.Unlock()
 		}
 	case txCommit:

@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-
-	"github.com/pgrollup/pgrollup/internal/ascii"
 )
 
 // The proxy keeps, for the client, the prepared statements it answers
@@ -26,11 +24,11 @@ import (
 // prepared statements: a lone DEALLOCATE of a statement only the proxy
 // holds. The second result is false for every other statement.
 func (s *session) sessionCommand(st *Statement) (RouteDecision, bool) {
-	if !ascii.ContainsFold(st.SQL, "deallocate") {
+	if !st.mentions(wordDeallocate) {
 		return RouteDecision{}, false
 	}
 	resets := st.effects().resets
-	if len(resets) != 1 || resets[0].kind != resetDeallocate || multipleStatements(st.SQL) {
+	if len(resets) != 1 || resets[0].kind != resetDeallocate || st.text().multiple {
 		return RouteDecision{}, false
 	}
 	name := resets[0].name

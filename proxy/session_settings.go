@@ -281,20 +281,26 @@ func (s *session) settingsMayChange(st *Statement) {
 	// Any SET, RESET or DISCARD counts as naming them: the session's
 	// context (role, search_path, the settings row-level security reads)
 	// is read with them.
-	named := st == nil || changesSession(st) || mentionsAny(st.SQL, "extra_float_digits", "statement_timeout", "reset", "discard", "set_config")
+	named := st == nil || changesSession(st) || st.mentions(wordExtraFloatDigits|wordStatementTimeout|wordReset|wordDiscard|wordSetConfig)
 	// A statement that may leave state on the warehouse makes the loss of
 	// the connection worth reporting (session_reattach.go): settings, temp
 	// tables, LISTEN, cursors WITH HOLD, SQL-level prepared statements, locks.
-	if !s.dirty.Load() && (named || !settingsNeutral(st) || mentionsAny(st.SQL, "listen", "declare", "prepare")) {
+	if !s.dirty.Load() && (named || !settingsNeutral(st) || st.mentions(wordListen|wordDeclare|wordPrepare)) {
 		s.dirty.Store(true)
+	}
+	// The end of a block, or ROLLBACK TO SAVEPOINT, may undo an earlier
+	// change.
+	mayUndo := !named && (st.mentions(wordRollback) || endsTransaction(st))
+	if !named && !mayUndo && settingsNeutralText(st) {
+		// Whatever the proxy knows of the settings stays true: the case
+		// of most statements, decided without the lock.
+		return
 	}
 	s.stateMu.Lock()
 	tracking := s.set.known || s.set.reading > 0
 	atBlockEnd, readAtBlockEnd := s.set.staleAtBlockEnd, s.set.readAtBlockEnd
 	s.stateMu.Unlock()
-	// The end of a block, or ROLLBACK TO SAVEPOINT, may undo an earlier
-	// change.
-	undoing := !named && atBlockEnd && (mentionsAny(st.SQL, "rollback") || endsTransaction(st))
+	undoing := mayUndo && atBlockEnd
 	switch {
 	case named:
 	case undoing && readAtBlockEnd:
@@ -349,25 +355,31 @@ func (s *session) discardedLocked(gen uint64) {
 // function beyond built-in ones. A query with no parenthesis calls no
 // function at all, which spares the hot path a parse.
 func settingsNeutral(st *Statement) bool {
-	// SELECT ... INTO creates a table, EXPLAIN ANALYZE runs what it
-	// explains: both without a parenthesis.
-	if queryKeywords[firstKeyword(st.SQL)] && !strings.ContainsRune(st.SQL, '(') && !multipleStatements(st.SQL) &&
-		!mentionsAny(st.SQL, "into", "analyze", "analyse") {
+	if settingsNeutralText(st) {
 		return true
 	}
 	eff := st.effects()
 	return eff.readOnly && !eff.setsSession
 }
 
+// settingsNeutralText is settingsNeutral for the statements its text alone
+// decides, without a parse.
+func settingsNeutralText(st *Statement) bool {
+	// SELECT ... INTO creates a table, EXPLAIN ANALYZE runs what it
+	// explains: both without a parenthesis.
+	t := st.text()
+	return queryKeywords[t.first] && !t.paren && !t.multiple && t.words&(wordInto|wordAnalyze|wordAnalyse) == 0
+}
+
 // changesSession reports whether a statement may be a SET, RESET or
 // DISCARD, which change the session's settings, role, search_path or temp
 // tables without modifying data.
 func changesSession(st *Statement) bool {
-	switch firstKeyword(st.SQL) {
+	switch st.text().first {
 	case "set", "reset", "discard":
 		return true
 	}
-	return multipleStatements(st.SQL) && st.effects().setsSession
+	return st.text().multiple && st.effects().setsSession
 }
 
 // blockEndedLocked notes the end of a transaction block, which undoes SET

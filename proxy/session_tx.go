@@ -70,12 +70,10 @@ func (s *session) txStatusLocked(prev, status byte) {
 	}
 }
 
-// txSnapshot returns whether the current transaction may have written and
-// the time now() returns in it.
-func (s *session) txSnapshot() (wrote bool, now time.Time) {
-	s.stateMu.Lock()
+// txSnapshotLocked returns whether the current transaction may have
+// written and the time now() returns in it. The caller holds stateMu.
+func (s *session) txSnapshotLocked() (wrote bool, now time.Time) {
 	wrote, start := s.tx.wrote, s.tx.start
-	s.stateMu.Unlock()
 	now = time.Now()
 	if byte(s.txStatus.Load()) != 'I' && !start.IsZero() {
 		now = start

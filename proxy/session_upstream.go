@@ -103,11 +103,11 @@ func (s *session) relayParse(msg message, name string, st *Statement) error {
 }
 
 // relayBind relays a Bind and remembers which statement the portal runs.
-func (s *session) relayBind(msg message, portal, stmt string) error {
+func (s *session) relayBind(msg message, portal string, stmt []byte) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	s.upPortals.define(portal, s.upStmts.lookup(stmt))
+	s.upPortals.define(portal, s.upStmts.m[string(stmt)])
 	return s.relay(msg)
 }
 
@@ -137,7 +137,7 @@ func (s *session) relayQueryAs(msg message, st *Statement, origins []ColumnOrigi
 	s.upStmts.forget("")
 	s.upPortals.forget("")
 	e := s.statementExpectation('Q', st)
-	e.at, e.newTx = s.clock.received, endsTransaction(st)
+	e.at, e.newTx = s.clock.at(), endsTransaction(st)
 	e.origins = origins
 	if e.resets != nil {
 		if err := s.prepareForDeallocate(*e.resets); err != nil {
@@ -180,7 +180,7 @@ func (s *session) relayFunctionCall(msg message) error {
 		return err
 	}
 	s.settingsMayChange(nil)
-	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.received})
+	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.at()})
 }
 
 // statementExpectation works out what running st (nil: unknown) on the
@@ -195,15 +195,15 @@ func (s *session) statementExpectation(kind byte, st *Statement) expectation {
 	// shares: a block, or an extended batch. A simple Query outside a
 	// block is its own transaction unless it opens one, and its
 	// ReadyForQuery clears the mark anyway, so it is not even looked at.
-	if kind == 'E' || byte(s.txStatus.Load()) != 'I' || mentionsAny(st.SQL, "begin", "start") {
+	if kind == 'E' || byte(s.txStatus.Load()) != 'I' || st.mentions(wordBegin|wordStart) {
 		e.wrote = !st.effects().readOnly
 	}
-	if mentionsAny(st.SQL, "deallocate", "discard", "close") {
+	if st.mentions(wordDeallocate | wordDiscard | wordClose) {
 		if resets := st.effects().resets; len(resets) > 0 {
 			own := append([]resetOp(nil), resets...)
 			e.resets = &own
 			s.resetsPending = true
-			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !multipleStatements(st.SQL) {
+			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !st.text().multiple {
 				e.discardGen = s.settingsGen()
 			}
 		}
@@ -219,7 +219,7 @@ func endsTransaction(st *Statement) bool {
 	if st == nil {
 		return true
 	}
-	if !multipleStatements(st.SQL) && !txEndKeywords[firstKeyword(st.SQL)] {
+	if t := st.text(); !t.multiple && !txEndKeywords[t.first] {
 		return false
 	}
 	return st.effects().endsTx

@@ -141,7 +141,7 @@ func TestParseParseAndBind(t *testing.T) {
 		t.Fatal("unterminated query accepted")
 	}
 	portal, stmt, ok := parseBind([]byte("C_1\x00S_1\x00\x00\x00"))
-	if !ok || portal != "C_1" || stmt != "S_1" {
+	if !ok || portal != "C_1" || string(stmt) != "S_1" {
 		t.Fatalf("Bind: %q %q %v", portal, stmt, ok)
 	}
 }

@@ -78,7 +78,9 @@ type snapshot struct {
 	cuts map[string]lambdaCut
 	// words are the lower-case unqualified names of the tables that have
 	// rollups; a statement mentioning none of them passes through unparsed.
-	words []string
+	// concern finds them, and "rollup" (SHOW ROLLUPS, EXPLAIN (ROLLUP)).
+	words   []string
+	concern *ascii.Matcher
 	// sources lists, per rollup, the tables its build reads: the fact table
 	// and every declared join.
 	sources map[string][]string
@@ -86,6 +88,7 @@ type snapshot struct {
 	// catalog: a statement mentioning one of them, but no table with
 	// rollups, is parsed only when Options.Misses records it.
 	tableWords []string
+	tables     *ascii.Matcher // finds tableWords
 }
 
 // NewRouter returns a Router over cat; SetCatalog replaces it later.
@@ -164,6 +167,8 @@ func (r *Router) SetCatalog(cat *rewrite.Catalog) {
 	for q := range cat.Tables {
 		s.tableWords = append(s.tableWords, strings.ToLower(q[strings.LastIndexByte(q, '.')+1:]))
 	}
+	s.concern = ascii.NewMatcher(append([]string{"rollup"}, s.words...))
+	s.tables = ascii.NewMatcher(s.tableWords)
 	r.catalog.Store(s)
 	r.opts.Misses.newCatalog()
 	if r.opts.Context != nil {
@@ -182,7 +187,7 @@ func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.Ses
 	snap := r.catalog.Load()
 	if !snap.mayConcern(st.SQL) {
 		d := proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
-		if r.opts.Misses != nil && containsAnyFold(st.SQL, snap.tableWords) {
+		if r.opts.Misses != nil && snap.tables.Any(st.SQL) {
 			if tree, err := st.Parse(); err == nil {
 				d.Relayed = r.opts.Misses.relayed(st.SQL, tree, d.Reason, snap.cat)
 			}
@@ -383,19 +388,7 @@ func (s *snapshot) statuses() []RollupStatus {
 // mayConcern reports whether sql could be a statement a rollup or an admin
 // command answers. It errs on the side of yes: it only has to be cheap
 // enough to spare most statements a parse.
-func (s *snapshot) mayConcern(sql string) bool {
-	return ascii.ContainsFold(sql, "rollup") || containsAnyFold(sql, s.words)
-}
-
-// containsAnyFold reports whether sql contains one of words, ignoring case.
-func containsAnyFold(sql string, words []string) bool {
-	for _, w := range words {
-		if ascii.ContainsFold(sql, w) {
-			return true
-		}
-	}
-	return false
-}
+func (s *snapshot) mayConcern(sql string) bool { return s.concern.Any(sql) }
 
 // refusal answers a statement in rollup-only mode that no rollup can answer.
 type refusal struct{ reason rewrite.Reason }

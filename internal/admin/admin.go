@@ -3,6 +3,7 @@ package admin
 import (
 	"crypto/subtle"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,10 +24,13 @@ type Options struct {
 	Token string
 	// API, when set, serves everything under /api/.
 	API http.Handler
+	// Pprof serves net/http/pprof's profiles under /debug/pprof/: CPU,
+	// heap, goroutines and the rest, as go tool pprof reads them.
+	Pprof bool
 }
 
-// NewHandler returns the admin HTTP handler: /healthz, /readyz, /metrics and,
-// when opts.API is set, /api/.
+// NewHandler returns the admin HTTP handler: /healthz, /readyz, /metrics,
+// /api/ when opts.API is set and /debug/pprof/ when opts.Pprof is.
 func NewHandler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +55,18 @@ func NewHandler(opts Options) http.Handler {
 	mux.Handle("GET /metrics", requireToken(opts.Token, metrics))
 	if opts.API != nil {
 		mux.Handle("/api/", requireToken(opts.Token, opts.API))
+	}
+	if opts.Pprof {
+		// The handlers are registered on this mux only: importing
+		// net/http/pprof also registers them on http.DefaultServeMux,
+		// which no listener of pgrollup's serves.
+		profiles := http.NewServeMux()
+		profiles.HandleFunc("/debug/pprof/", pprof.Index)
+		profiles.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		profiles.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		profiles.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		profiles.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", requireToken(opts.Token, profiles))
 	}
 	return mux
 }

@@ -10,11 +10,11 @@ func ContainsFold(s, substr string) bool {
 	}
 	first := substr[0]
 	for i := 0; i+len(substr) <= len(s); i++ {
-		if lower(s[i]) != first {
+		if Lower(s[i]) != first {
 			continue
 		}
 		j := 1
-		for j < len(substr) && lower(s[i+j]) == substr[j] {
+		for j < len(substr) && Lower(s[i+j]) == substr[j] {
 			j++
 		}
 		if j == len(substr) {
@@ -24,7 +24,22 @@ func ContainsFold(s, substr string) bool {
 	return false
 }
 
-func lower(c byte) byte {
+// HasPrefixFold reports whether s begins with prefix, which must be
+// lower-case ASCII, in any mix of ASCII case.
+func HasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if Lower(s[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Lower returns c lower-cased if it is an ASCII capital letter, else c.
+func Lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		return c + 'a' - 'A'
 	}

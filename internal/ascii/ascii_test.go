@@ -35,3 +35,57 @@ func BenchmarkContainsFold(b *testing.B) {
 		ContainsFold(s, "orders")
 	}
 }
+
+func TestHasPrefixFold(t *testing.T) {
+	tests := []struct {
+		s, prefix string
+		want      bool
+	}{
+		{"COPY t FROM STDIN", "copy", true},
+		{"Copy", "copy", true},
+		{"cop", "copy", false},
+		{"xcopy", "copy", false},
+		{"anything", "", true},
+		{"ÖRDERS", "orders", false},
+	}
+	for _, tt := range tests {
+		if got := HasPrefixFold(tt.s, tt.prefix); got != tt.want {
+			t.Errorf("HasPrefixFold(%q, %q) = %v", tt.s, tt.prefix, got)
+		}
+	}
+}
+
+// TestMatcher checks that one pass finds what ContainsFold finds for each
+// word.
+func TestMatcher(t *testing.T) {
+	words := []string{"orders", "order_items", "copy", "rollup", "x", "_t1"}
+	m := NewMatcher(words)
+	for _, s := range []string{
+		"", "SELECT * FROM Orders", "select * from ORDER_ITEMS", "COPY", "show rollups",
+		"no match here", "X", "from _T1", "ÖRDERS ordersx", "order",
+	} {
+		var want uint64
+		for i, w := range words {
+			if ContainsFold(s, w) {
+				want |= 1 << i
+			}
+		}
+		if got := m.Mask(s); got != want {
+			t.Errorf("Mask(%q) = %b, want %b", s, got, want)
+		}
+		if got := m.Any(s); got != (want != 0) {
+			t.Errorf("Any(%q) = %v", s, got)
+		}
+	}
+	if !NewMatcher([]string{"a", ""}).Any("zzz") || NewMatcher(nil).Any("anything") {
+		t.Error("empty word or no words")
+	}
+}
+
+func BenchmarkMatcherAny(b *testing.B) {
+	m := NewMatcher([]string{"orders", "order_items", "customers", "line_items", "events", "page_views", "rollup"})
+	s := "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
+	for b.Loop() {
+		m.Any(s)
+	}
+}

@@ -103,6 +103,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			Gatherer: reg,
 			Token:    cfg.Admin.Token,
 			API:      apiHandler(b.APIHandler(), rt.misses),
+			Pprof:    cfg.Admin.Pprof,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

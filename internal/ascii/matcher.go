@@ -1,0 +1,61 @@
+package ascii
+
+// Matcher finds which of a set of words a text contains, in any mix of
+// ASCII case, in one pass over the text however many words there are:
+// a statement is checked against every table with a rollup, or every
+// word the proxy looks for, at each Query.
+type Matcher struct {
+	words []string
+	// byFirst lists, by a word's first byte, the indexes of the words
+	// starting with it.
+	byFirst [256][]int32
+	empty   bool // a word is "", which every text contains
+}
+
+// NewMatcher returns a Matcher of words, which must be lower-case ASCII.
+func NewMatcher(words []string) *Matcher {
+	m := &Matcher{words: words}
+	for i, w := range words {
+		if w == "" {
+			m.empty = true
+			continue
+		}
+		m.byFirst[w[0]] = append(m.byFirst[w[0]], int32(i))
+	}
+	return m
+}
+
+// Any reports whether s contains one of the words, as ContainsFold finds
+// them.
+func (m *Matcher) Any(s string) bool {
+	if m.empty {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		for _, w := range m.byFirst[Lower(s[i])] {
+			if HasPrefixFold(s[i:], m.words[w]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Mask returns the words s contains, as ContainsFold finds them: bit i
+// for the i-th word. Words past the 64th are not looked for.
+func (m *Matcher) Mask(s string) uint64 {
+	var mask uint64
+	for i, w := range m.words {
+		if w == "" && i < 64 {
+			mask |= 1 << i
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		for _, w := range m.byFirst[Lower(s[i])] {
+			if w < 64 && HasPrefixFold(s[i:], m.words[w]) {
+				mask |= 1 << w
+			}
+		}
+	}
+	return mask
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"strings"
+
+	"github.com/pgrollup/pgrollup/internal/ascii"
+)
+
+// What the proxy looks for in a statement's text as it relays it: its first
+// keyword, whether it may hold several statements, and which of a few words
+// it mentions (a SET of a setting local answers depend on, a COPY, a
+// DEALLOCATE...). Each relayed Query or Execute asks several such
+// questions; they are answered by one pass over the text, once per
+// Statement, so that a prepared statement executed again, or a text the
+// statement cache holds, costs field reads rather than scans.
+
+// words is a set of the words the proxy looks for in statements, one bit
+// per entry of mentionWords.
+type words uint32
+
+const (
+	wordCopy words = 1 << iota
+	wordBegin
+	wordStart
+	wordDeallocate
+	wordDiscard
+	wordClose
+	wordReset
+	wordExtraFloatDigits
+	wordStatementTimeout
+	wordSetConfig
+	wordListen
+	wordDeclare
+	wordPrepare
+	wordRollback
+	wordInto
+	wordAnalyze
+	wordAnalyse
+)
+
+// mentionWords are the words of the bits of words, in order, lower-case.
+var mentionWords = [...]string{
+	"copy", "begin", "start", "deallocate", "discard", "close", "reset",
+	"extra_float_digits", "statement_timeout", "set_config", "listen",
+	"declare", "prepare", "rollback", "into", "analyze", "analyse",
+}
+
+// mentionMatcher finds mentionWords.
+var mentionMatcher = ascii.NewMatcher(mentionWords[:])
+
+// statementText is what one pass over a statement's text finds.
+type statementText struct {
+	first    string // firstKeyword
+	multiple bool   // multipleStatements
+	paren    bool   // it holds a parenthesis
+	words    words  // the mentionWords it contains, in any case
+}
+
+func scanText(sql string) statementText {
+	return statementText{
+		first:    firstKeyword(sql),
+		multiple: multipleStatements(sql),
+		paren:    strings.IndexByte(sql, '(') >= 0,
+		words:    words(mentionMatcher.Mask(sql)),
+	}
+}
+
+// text returns what the statement's text holds, scanning it on first use.
+func (st *Statement) text() *statementText {
+	st.textOnce.Do(func() { st.txt = scanText(st.SQL) })
+	return &st.txt
+}
+
+// mentions reports whether the statement's text contains any of ws, in any
+// case, as ascii.ContainsFold would find it.
+func (st *Statement) mentions(ws words) bool { return st.text().words&ws != 0 }
+
+// knownKeywords are the first keywords the proxy decides anything by,
+// each mapped to itself, so that firstKeyword returns them lower-cased
+// without allocating.
+var knownKeywords = func() map[string]string {
+	m := map[string]string{}
+	for _, set := range []map[string]bool{readOnlyKeywords, parsedKeywords, queryKeywords, txEndKeywords} {
+		for kw := range set {
+			m[kw] = kw
+		}
+	}
+	for _, kw := range []string{"set", "reset", "discard", "begin", "start", "insert", "update", "delete", "merge", "copy", "call", "do"} {
+		m[kw] = kw
+	}
+	return m
+}()
+
+// lowerKeyword returns word lower-cased: one of knownKeywords without an
+// allocation.
+func lowerKeyword(word string) string {
+	var buf [16]byte
+	if len(word) > len(buf) {
+		return strings.ToLower(word)
+	}
+	for i := 0; i < len(word); i++ {
+		buf[i] = ascii.Lower(word[i])
+	}
+	if kw, ok := knownKeywords[string(buf[:len(word)])]; ok {
+		return kw
+	}
+	return strings.ToLower(word)
+}
