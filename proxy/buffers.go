@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"math/bits"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // A session spends nearly all its life idle, waiting for its client or its
@@ -107,13 +110,28 @@ type connReader struct {
 	idle *idleWait
 	// full: the last read filled the space it was given, so more is
 	// probably waiting and the pooled buffer is worth keeping.
-	full  bool
-	small [smallReadSize]byte
+	full bool
+	// raw is the socket an event loop reads (evloop.go), nil when the
+	// loop reads with rd.Read; ev is the event loop's state, and inLoop
+	// is set while the loop holds the socket, when rd must not be read.
+	raw    syscall.RawConn
+	ev     *eventLoop
+	inLoop bool
+	// closing: closeConn has shut the socket down; the loop stops.
+	closing atomic.Bool
+	small   [smallReadSize]byte
 }
+
+// errReadInLoop is a read of a connection inside its own event loop, which
+// would wait for itself.
+var errReadInLoop = errors.New("proxy: a connection read inside its event loop")
 
 func newConnReader(rd io.Reader, pool *bufferPool) *connReader {
 	c := &connReader{rd: rd, pool: pool}
 	c.buf = c.small[:]
+	if conn, ok := rd.(net.Conn); ok {
+		c.raw = eventConn(conn)
+	}
 	return c
 }
 
@@ -144,6 +162,13 @@ func (c *connReader) fill(n int) error {
 	for c.w-c.r < n {
 		if c.err != nil {
 			return c.readErr()
+		}
+		if c.inLoop {
+			return errReadInLoop
+		}
+		if c.closing.Load() {
+			c.err = net.ErrClosed // as the closed connection would say
+			continue
 		}
 		if len(c.buf)-c.r < n || c.w == len(c.buf) {
 			if n > len(c.buf) || c.full && c.big == nil {
