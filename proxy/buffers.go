@@ -170,14 +170,7 @@ func (c *connReader) fill(n int) error {
 			c.err = net.ErrClosed // as the closed connection would say
 			continue
 		}
-		if len(c.buf)-c.r < n || c.w == len(c.buf) {
-			if n > len(c.buf) || c.full && c.big == nil {
-				c.grow()
-			} else {
-				c.w = copy(c.buf, c.buf[c.r:c.w])
-				c.r = 0
-			}
-		}
+		c.makeRoom(n)
 		got, err := c.rd.Read(c.buf[c.w:])
 		if got == 0 && c.idle.wasKicked(err) {
 			continue
@@ -201,14 +194,7 @@ func (c *connReader) wait() bool {
 	if c.r < c.w || c.err != nil {
 		return true
 	}
-	c.r, c.w = 0, 0
-	if c.big != nil && !c.full {
-		c.pool.put(c.big)
-		c.big, c.buf = nil, c.small[:]
-	}
-	if c.idle != nil {
-		c.idle.waitingSince.Store(c.idle.clock.Load())
-	}
+	c.startWaiting()
 	n, err := c.rd.Read(c.buf)
 	if c.idle != nil {
 		c.idle.waitingSince.Store(0)
@@ -220,6 +206,37 @@ func (c *connReader) wait() bool {
 	c.w = n
 	c.err = err
 	return true
+}
+
+// startWaiting is called before waiting for the connection: drained, the
+// reader gives back its pooled buffer unless the last read filled it, and
+// the wait starts for the idle sweeper.
+func (c *connReader) startWaiting() {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+		if c.big != nil && !c.full {
+			c.pool.put(c.big)
+			c.big, c.buf = nil, c.small[:]
+		}
+	}
+	if c.idle != nil {
+		c.idle.waitingSince.Store(c.idle.clock.Load())
+	}
+}
+
+// makeRoom makes space for n bytes from the first unread one and for at
+// least one more read: the unread bytes move to the front of the buffer,
+// or to a pooled one when they need more than the small array or the last
+// read filled it.
+func (c *connReader) makeRoom(n int) {
+	if len(c.buf)-c.r < n || c.w == len(c.buf) {
+		if n > len(c.buf) || c.full && c.big == nil {
+			c.grow()
+		} else {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		}
+	}
 }
 
 // grow moves the unread bytes into a pooled buffer.

@@ -130,16 +130,7 @@ func (ev *eventLoop) onReadable(fd uintptr) bool {
 			break
 		}
 	}
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-		if c.big != nil && !c.full {
-			c.pool.put(c.big)
-			c.big, c.buf = nil, c.small[:]
-		}
-	}
-	if c.idle != nil {
-		c.idle.waitingSince.Store(c.idle.clock.Load())
-	}
+	c.startWaiting()
 	return false
 }
 
@@ -186,14 +177,7 @@ func (c *connReader) room() int {
 	if c.w-c.r >= 5 {
 		need = 1 + int(binary.BigEndian.Uint32(c.buf[c.r+1:]))
 	}
-	if len(c.buf)-c.r < need || c.w == len(c.buf) {
-		if need > len(c.buf) || c.full && c.big == nil {
-			c.grow()
-		} else {
-			c.w = copy(c.buf, c.buf[c.r:c.w])
-			c.r = 0
-		}
-	}
+	c.makeRoom(need)
 	return len(c.buf) - c.w
 }
 
@@ -224,7 +208,7 @@ func (s *Server) parkLoop(r *connReader, resume func()) bool {
 // shutdownConn ends a connection whose loop may be parked and that its
 // loop closes once it finds it ended (upstreamWriter.died): the shutdown
 // wakes a parked loop, where a close would take the socket out of the idle
-// poller's set unseen.
+// poller's set unseen. A connection without an event loop is closed.
 func shutdownConn(conn net.Conn, r *connReader) {
 	if r == nil || r.raw == nil {
 		conn.Close()
@@ -240,11 +224,8 @@ func shutdownConn(conn net.Conn, r *connReader) {
 // the socket is shut down at once, which wakes the loop, and closed in the
 // background, once the loop has let go of it.
 func closeConn(conn net.Conn, r *connReader) {
-	if r == nil || r.raw == nil {
-		conn.Close()
-		return
+	shutdownConn(conn, r)
+	if r != nil && r.raw != nil {
+		go conn.Close()
 	}
-	r.closing.Store(true)
-	_ = r.raw.Control(shutdownSocket)
-	go conn.Close()
 }

@@ -85,19 +85,7 @@ func loop(m *messageReader, handle func(raw []byte) error) error {
 // checks the event loop and the pull path together hand each one over
 // whole and in order, and then the end.
 func TestEventLoopFraming(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	sizes := []int{0, 1, 4, smallReadSize - 6, smallReadSize - 5, smallReadSize, bufferSize - 6, bufferSize - 5, bufferSize - 4, bufferSize, 3 * bufferSize}
-	var stream []byte
-	var want [][]byte
-	for range 300 {
-		body := make([]byte, sizes[rng.IntN(len(sizes))])
-		for i := range body {
-			body[i] = byte(rng.Uint32())
-		}
-		msg := appendMessage(nil, 'x', body)
-		want = append(want, msg)
-		stream = append(stream, msg...)
-	}
+	stream, want := randomMessages(rand.New(rand.NewPCG(3, 4)), 300)
 	for _, policy := range []*streamPolicy{nil, upstreamStreamPolicy()} {
 		c, peer := tcpPair(t)
 		m := eventReader(t, c)
