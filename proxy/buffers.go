@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"math/bits"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // A session spends nearly all its life idle, waiting for its client or its
@@ -107,13 +110,28 @@ type connReader struct {
 	idle *idleWait
 	// full: the last read filled the space it was given, so more is
 	// probably waiting and the pooled buffer is worth keeping.
-	full  bool
-	small [smallReadSize]byte
+	full bool
+	// raw is the socket an event loop reads (evloop.go), nil when the
+	// loop reads with rd.Read; ev is the event loop's state, and inLoop
+	// is set while the loop holds the socket, when rd must not be read.
+	raw    syscall.RawConn
+	ev     *eventLoop
+	inLoop bool
+	// closing: closeConn has shut the socket down; the loop stops.
+	closing atomic.Bool
+	small   [smallReadSize]byte
 }
+
+// errReadInLoop is a read of a connection inside its own event loop, which
+// would wait for itself.
+var errReadInLoop = errors.New("proxy: a connection read inside its event loop")
 
 func newConnReader(rd io.Reader, pool *bufferPool) *connReader {
 	c := &connReader{rd: rd, pool: pool}
 	c.buf = c.small[:]
+	if conn, ok := rd.(net.Conn); ok {
+		c.raw = eventConn(conn)
+	}
 	return c
 }
 
@@ -145,14 +163,14 @@ func (c *connReader) fill(n int) error {
 		if c.err != nil {
 			return c.readErr()
 		}
-		if len(c.buf)-c.r < n || c.w == len(c.buf) {
-			if n > len(c.buf) || c.full && c.big == nil {
-				c.grow()
-			} else {
-				c.w = copy(c.buf, c.buf[c.r:c.w])
-				c.r = 0
-			}
+		if c.inLoop {
+			return errReadInLoop
 		}
+		if c.closing.Load() {
+			c.err = net.ErrClosed // as the closed connection would say
+			continue
+		}
+		c.makeRoom(n)
 		got, err := c.rd.Read(c.buf[c.w:])
 		if got == 0 && c.idle.wasKicked(err) {
 			continue
@@ -176,14 +194,7 @@ func (c *connReader) wait() bool {
 	if c.r < c.w || c.err != nil {
 		return true
 	}
-	c.r, c.w = 0, 0
-	if c.big != nil && !c.full {
-		c.pool.put(c.big)
-		c.big, c.buf = nil, c.small[:]
-	}
-	if c.idle != nil {
-		c.idle.waitingSince.Store(c.idle.clock.Load())
-	}
+	c.startWaiting()
 	n, err := c.rd.Read(c.buf)
 	if c.idle != nil {
 		c.idle.waitingSince.Store(0)
@@ -195,6 +206,37 @@ func (c *connReader) wait() bool {
 	c.w = n
 	c.err = err
 	return true
+}
+
+// startWaiting is called before waiting for the connection: drained, the
+// reader gives back its pooled buffer unless the last read filled it, and
+// the wait starts for the idle sweeper.
+func (c *connReader) startWaiting() {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+		if c.big != nil && !c.full {
+			c.pool.put(c.big)
+			c.big, c.buf = nil, c.small[:]
+		}
+	}
+	if c.idle != nil {
+		c.idle.waitingSince.Store(c.idle.clock.Load())
+	}
+}
+
+// makeRoom makes space for n bytes from the first unread one and for at
+// least one more read: the unread bytes move to the front of the buffer,
+// or to a pooled one when they need more than the small array or the last
+// read filled it.
+func (c *connReader) makeRoom(n int) {
+	if len(c.buf)-c.r < n || c.w == len(c.buf) {
+		if n > len(c.buf) || c.full && c.big == nil {
+			c.grow()
+		} else {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		}
+	}
 }
 
 // grow moves the unread bytes into a pooled buffer.

@@ -24,23 +24,28 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	return c.r.Read(p[:min(len(p), n)])
 }
 
-// TestConnReaderFraming reads a stream of messages of every size around
-// the small array and the pooled buffer through reads of every size, and
-// checks each message comes out whole and in order.
-func TestConnReaderFraming(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	sizes := []int{0, 1, 4, smallReadSize - 6, smallReadSize - 5, smallReadSize, bufferSize - 6, bufferSize - 5, bufferSize - 4, bufferSize, 3 * bufferSize, maxPooledMessage + 1}
-	var stream []byte
-	var want [][]byte
-	for range 200 {
+// randomMessages returns count messages of random bodies, of sizes around
+// the small array and the pooled buffer and the extra ones, as one stream
+// and one by one.
+func randomMessages(rng *rand.Rand, count int, extra ...int) (stream []byte, msgs [][]byte) {
+	sizes := append([]int{0, 1, 4, smallReadSize - 6, smallReadSize - 5, smallReadSize, bufferSize - 6, bufferSize - 5, bufferSize - 4, bufferSize, 3 * bufferSize}, extra...)
+	for range count {
 		body := make([]byte, sizes[rng.IntN(len(sizes))])
 		for i := range body {
 			body[i] = byte(rng.Uint32())
 		}
 		msg := appendMessage(nil, 'x', body)
-		want = append(want, msg)
+		msgs = append(msgs, msg)
 		stream = append(stream, msg...)
 	}
+	return stream, msgs
+}
+
+// TestConnReaderFraming reads a stream of messages of every size around
+// the small array and the pooled buffer through reads of every size, and
+// checks each message comes out whole and in order.
+func TestConnReaderFraming(t *testing.T) {
+	stream, want := randomMessages(rand.New(rand.NewPCG(1, 2)), 200, maxPooledMessage+1)
 	for _, chunks := range [][]int{{1}, {7, 300}, {smallReadSize}, {bufferSize}, {1 << 20}, {5, bufferSize + 3, 17}} {
 		pool := newBufferPool()
 		r := newMessageReader(newConnReader(&chunkReader{r: bytes.NewReader(stream), chunks: chunks}, pool), 0)

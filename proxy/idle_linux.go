@@ -91,11 +91,13 @@ func (s *pollerSys) watch(raw syscall.RawConn, id uint64) error {
 	return ctlErr
 }
 
-// unwatch disarms raw's descriptor, if it is still open.
+// unwatch takes raw's descriptor out of the set, if it is still open. A
+// descriptor left in it with no events asked for would still report a
+// hang-up (a peer's reset, a shutdown before the close), and under an id
+// that may be the stop's.
 func (s *pollerSys) unwatch(raw syscall.RawConn) {
 	_ = raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{}
-		_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
 }
 

@@ -70,6 +70,8 @@ type session struct {
 	upR      *connReader
 	upMsgs   *messageReader
 	upW      *upstreamWriter // client loop only
+	// upFatal: the warehouse sent a FATAL error; upstream loop only.
+	upFatal bool
 
 	// out collects messages to the client during startup, before clientW.
 	out []byte
@@ -229,7 +231,7 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 	s.upR = newConnReader(c, s.srv.bufs)
 	s.upR.idle = newIdleWait(c, &s.srv.idleClock)
 	s.upMsgs = newMessageReader(s.upR, 0)
-	s.upW = &upstreamWriter{w: newConnWriter(c, s.srv.bufs), conn: c}
+	s.upW = &upstreamWriter{w: newConnWriter(c, s.srv.bufs), conn: c, r: s.upR}
 	return true
 }
 

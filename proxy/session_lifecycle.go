@@ -99,8 +99,7 @@ func (s *session) closeConns() {
 		s.closing = true
 		s.drained.Broadcast()
 		s.stateMu.Unlock()
-		parked := s.srv.idle.unpark(s.clientR.idle)
-		s.client.Close()
+		parked := s.srv.closeLoopConn(s.client, s.clientR)
 		if parked {
 			s.resumeClient()
 		}

@@ -19,8 +19,24 @@ import (
 // Nothing of a statement's is on its stack between messages.
 func (s *session) clientLoop() error {
 	for {
-		if !s.clientR.wait() {
-			if s.srv.idle.park(s.clientR.idle, s.resumeClient) {
+		if s.clientR.raw != nil {
+			// The event loop handles the messages it can (evloop.go);
+			// the one it leaves goes through the pull path below.
+			err, waitErr := s.clientMsgs.serveEvents(s.clientMessage)
+			if err != nil {
+				return err
+			}
+			if waitErr != nil {
+				if s.clientR.idle.wasKicked(waitErr) {
+					if s.clientR.Buffered() == 0 && s.srv.parkLoop(s.clientR, s.resumeClient) {
+						return errParked
+					}
+					continue
+				}
+				s.clientR.err = waitErr
+			}
+		} else if !s.clientR.wait() {
+			if s.srv.parkLoop(s.clientR, s.resumeClient) {
 				return errParked
 			}
 			continue
@@ -142,64 +158,100 @@ func (s *session) handleClientMessage(msg message) error {
 // the loop to give up its goroutine (idle.go); done is the connection's,
 // for the loop that resumes.
 func (s *session) upstreamLoop(done chan struct{}) error {
-	fatal := false
+	// The loop parks only while the warehouse has sent no FATAL error,
+	// so one that resumes starts without.
+	s.upFatal = false
 	// From here on every message goes to the client as it is, so one too
 	// big to hold is relayed as it is read (during startup some are kept).
 	s.upMsgs.stream = s.srv.upstreamStream
 	for {
-		if !s.upR.wait() {
-			if !fatal && s.srv.idle.park(s.upR.idle, func() { go s.runUpstream(done) }) {
+		if s.upR.raw != nil {
+			err, waitErr := s.upMsgs.serveEvents(s.upstreamMessage)
+			if err != nil {
+				return upstreamEnd(err)
+			}
+			if waitErr != nil {
+				if s.upR.idle.wasKicked(waitErr) {
+					if !s.upFatal && s.upR.Buffered() == 0 && s.srv.parkLoop(s.upR, func() { go s.runUpstream(done) }) {
+						return errParked
+					}
+					continue
+				}
+				s.upR.err = waitErr
+			}
+		} else if !s.upR.wait() {
+			if !s.upFatal && s.srv.parkLoop(s.upR, func() { go s.runUpstream(done) }) {
 				return errParked
 			}
 			continue
 		}
-		msg, err := s.upMsgs.next()
-		if err != nil {
-			if !fatal && s.loseUpstream(err) {
-				return err
-			}
-			s.clientMu.Lock()
-			_ = s.clientW.Flush()
-			s.clientMu.Unlock()
-			s.closeConns()
-			return err
-		}
-		switch {
-		case msg.typ == 'S':
-			s.noteParameter(msg.body)
-		case msg.typ == 'E' && !isStatementError(msg.body):
-			if s.survives(msg.body) {
-				err := fmt.Errorf("warehouse error %s", errorCode(msg.body))
-				if s.loseUpstream(err) {
-					return err
-				}
-			}
-			fatal = true
-		case msg.typ == 'N' && shutdownNotice(msg.body):
-			continue // the session outlives the backend
-		}
-		relay, terminate := s.observeUpstream(msg)
-		s.clientMu.Lock()
-		if relay {
-			_, err = s.clientW.Write(msg.raw)
-			if err == nil && msg.rest > 0 {
-				err = s.upMsgs.relayRest(s.clientW)
-			}
-		}
-		if err == nil && s.upR.Buffered() == 0 {
-			err = s.clientW.Flush()
-		}
-		s.clientMu.Unlock()
-		s.passed()
-		if err != nil {
-			s.closeConns()
-			return err
-		}
-		if terminate {
-			s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
-			return nil
+		if err := s.upstreamMessage(); err != nil {
+			return upstreamEnd(err)
 		}
 	}
+}
+
+// errUpstreamDone ends the upstream loop without an error: the session has
+// been terminated.
+var errUpstreamDone = errors.New("session terminated")
+
+func upstreamEnd(err error) error {
+	if err == errUpstreamDone {
+		return nil
+	}
+	return err
+}
+
+// upstreamMessage reads one warehouse message and relays it to the client.
+// An error ends the loop; errUpstreamDone ends it without one.
+func (s *session) upstreamMessage() error {
+	msg, err := s.upMsgs.next()
+	if err != nil {
+		if !s.upFatal && s.loseUpstream(err) {
+			return err
+		}
+		s.clientMu.Lock()
+		_ = s.clientW.Flush()
+		s.clientMu.Unlock()
+		s.closeConns()
+		return err
+	}
+	switch {
+	case msg.typ == 'S':
+		s.noteParameter(msg.body)
+	case msg.typ == 'E' && !isStatementError(msg.body):
+		if s.survives(msg.body) {
+			err := fmt.Errorf("warehouse error %s", errorCode(msg.body))
+			if s.loseUpstream(err) {
+				return err
+			}
+		}
+		s.upFatal = true
+	case msg.typ == 'N' && shutdownNotice(msg.body):
+		return nil // the session outlives the backend
+	}
+	relay, terminate := s.observeUpstream(msg)
+	s.clientMu.Lock()
+	if relay {
+		_, err = s.clientW.Write(msg.raw)
+		if err == nil && msg.rest > 0 {
+			err = s.upMsgs.relayRest(s.clientW)
+		}
+	}
+	if err == nil && s.upR.Buffered() == 0 {
+		err = s.clientW.Flush()
+	}
+	s.clientMu.Unlock()
+	s.passed()
+	if err != nil {
+		s.closeConns()
+		return err
+	}
+	if terminate {
+		s.terminate(newError(severityFatal, sqlstate.AdminShutdown, "terminating connection due to administrator command"))
+		return errUpstreamDone
+	}
+	return nil
 }
 
 // observeUpstream accounts for one warehouse message. It reports whether

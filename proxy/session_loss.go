@@ -19,6 +19,7 @@ import (
 type upstreamWriter struct {
 	w    *connWriter
 	conn net.Conn
+	r    *connReader // conn's, for shutdownConn
 	dead bool
 }
 
@@ -42,7 +43,7 @@ func (u *upstreamWriter) Flush() error {
 
 func (u *upstreamWriter) died() {
 	u.dead = true
-	u.conn.Close()
+	shutdownConn(u.conn, u.r)
 }
 
 const lossDetail = "What the session had set up on the warehouse (settings changed with SET, temporary tables, cursors, locks, an open transaction) is gone; statements it prepared are prepared again."
@@ -70,8 +71,7 @@ func (s *session) closeUpstream() {
 	s.upMu.Lock()
 	parked := false
 	if s.upstream != nil {
-		parked = s.srv.idle.unpark(s.upR.idle)
-		s.upstream.Close()
+		parked = s.srv.closeLoopConn(s.upstream, s.upR)
 	}
 	s.upMu.Unlock()
 	if parked {
