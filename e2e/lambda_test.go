@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ SELECT now() - g * interval '7 minutes' - interval '13 seconds', (ARRAY['new','p
        CASE WHEN g % 11 = 0 THEN NULL ELSE round((g * 3.37) % 500, 2) END, g % 9
 FROM generate_series(0, 620) g;
 INSERT INTO events (created_at, status, amount, qty) VALUES (NULL, 'paid', 5.00, 1), (NULL, 'lost', 7.25, 2);
+-- Every two seconds around the first build's cutoff (an hour back), so the
+-- bucket holding it has rows on both sides of it.
+INSERT INTO events (created_at, status, amount, qty)
+SELECT now() - interval '50 minutes' - g * interval '2 seconds', (ARRAY['new','paid','shipped'])[1 + g % 3], (g % 97) * 1.01, g % 5
+FROM generate_series(0, 600) g;
 CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
 CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
@@ -140,6 +146,28 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 			check(t, direct, via, table, true)
 		}
 	})
+	t.Run("a partial bucket at the cutoff", func(t *testing.T) {
+		// The cutoff falls inside an hour: the rollup holds that hour's
+		// rows below it, the warehouse part those at or above it, inserted
+		// before the build or after it, in the same groups and new ones.
+		cut := lambdaCutoffOf(t, ctx, via, "events")
+		bucket := cut.Truncate(time.Hour)
+		var below, above int
+		if err := direct.QueryRow(ctx, `SELECT count(*) FILTER (WHERE created_at < $2), count(*) FILTER (WHERE created_at >= $2)
+FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, bucket, cut).Scan(&below, &above); err != nil {
+			t.Fatal(err)
+		}
+		if cut.Sub(bucket) >= 2*time.Second && below == 0 || bucket.Add(time.Hour).Sub(cut) >= 2*time.Second && above == 0 {
+			t.Fatalf("cutoff %s: %d rows of its hour below it and %d above before the build", cut, below, above)
+		}
+		at := func(t time.Time) string {
+			return "timestamptz '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
+		}
+		insert(t, "events", at(cut))
+		insert(t, "events", at(cut.Add(bucket.Add(time.Hour).Sub(cut)/2)))
+		exec(t, direct, "INSERT INTO events (created_at, status, amount, qty) VALUES ("+at(cut)+", 'partial', 2.50, 4)")
+		check(t, direct, via, "events", true)
+	})
 	t.Run("late rows inside late_window", func(t *testing.T) {
 		insert(t, "events", "now() - interval '50 minutes'")
 		insert(t, "events_p", "now() - interval '20 minutes'")
@@ -247,6 +275,26 @@ SELECT %s, (ARRAY['new','paid','shipped','returned'])[1 + g %% 4], g * 1.25, g F
 // lambdaCheck runs sql on Postgres and through pgrollup in mode, requires
 // equal answers (values, names, types), and that pgrollup answered it as
 // one lambda hit, with no fallback, if and only if served.
+// lambdaCutoffOf is the cutoff EXPLAIN (ROLLUP) names for the lambda
+// rollup answering the first of lambdaStatements(table).
+func lambdaCutoffOf(t *testing.T, ctx context.Context, via *pgx.Conn, table string) time.Time {
+	t.Helper()
+	rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements(table)[0], pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := renderRows(rows)
+	m := regexp.MustCompile(`below its cutoff (\S+), the warehouse`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("EXPLAIN (ROLLUP) names no cutoff:\n%s", out)
+	}
+	cut, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		t.Fatalf("cutoff %q: %v", m[1], err)
+	}
+	return cut
+}
+
 func lambdaCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, served bool) {
 	t.Helper()
 	hitCheck(t, ctx, p, direct, via, mode, sql, "lambda", served)

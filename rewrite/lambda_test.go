@@ -138,6 +138,37 @@ func TestLambdaNotNull(t *testing.T) {
 	}
 }
 
+// TestLambdaCutoffInsideBucket: a cutoff inside a bucket (the build holds
+// that bucket's rows below it) is written to the microsecond, and a
+// statement grouping by the buckets still combines both parts of that
+// bucket by its keys. A date column's cutoff is a day.
+func TestLambdaCutoffInsideBucket(t *testing.T) {
+	cat := lambdaCatalog(t, time.Date(2024, 3, 15, 10, 17, 42, 123456000, time.UTC))
+	l, d := answeredPartial(t, cat, `SELECT date_trunc('day', created_at) AS d, status, count(*), sum(amount) FROM orders WHERE created_at >= '2024-03-01' GROUP BY 1, 2`)
+	column, cutoff, notNull, ok := cat.LambdaCutoff(cat.Rollups[0])
+	if !ok {
+		t.Fatal("no cutoff")
+	}
+	sql, err := l.LambdaStatement(d.Columns, nil, "public.orders", column, cutoff, notNull)
+	checkStatement(t, sql, err, []string{
+		`"orders"."created_at" >= '2024-03-15 10:17:42.123456+00'::pg_catalog.timestamptz OR "orders"."created_at" IS NULL`,
+		`GROUP BY date_trunc('day', created_at), status`,
+		`) AS "pgrollup_l" GROUP BY "pgrollup_k1", "pgrollup_k2"`,
+	})
+	below, err := l.BelowCutoff("public.orders", column, cutoff)
+	checkStatement(t, below, err, []string{`"orders"."created_at" < '2024-03-15 10:17:42.123456+00'::pg_catalog.timestamptz`})
+
+	col := cat.Tables["public.orders"].column("created_at")
+	col.Type = plain(pgtype.DateOID)
+	if _, lit, _, ok := cat.LambdaCutoff(cat.Rollups[0]); ok {
+		t.Errorf("a date column's cutoff inside a day: %s", lit)
+	}
+	cat.Rollups[0].LambdaCutoff = time.Date(2024, 3, 15, 0, 0, 0, 0, time.UTC)
+	if _, lit, _, ok := cat.LambdaCutoff(cat.Rollups[0]); !ok || lit != `'2024-03-15'::pg_catalog.date` {
+		t.Errorf("a date column's cutoff: %s %v", lit, ok)
+	}
+}
+
 // answeredPartial is the first partial core of sql that cat answers, and
 // its decision.
 func answeredPartial(t *testing.T, cat *Catalog, sql string) (*LambdaCore, Decision) {

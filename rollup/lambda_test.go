@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // TestBuildLambda: a lambda rollup's build holds exactly the rows below its
-// cutoff (the build's start minus late_window, cut down to a bucket edge),
+// cutoff (the build's start minus late_window, cut down to the second),
 // records the cutoff, and an incremental build rebuilds from the partition
 // of the previous version's cutoff.
 func TestBuildLambda(t *testing.T) {
@@ -43,7 +44,7 @@ rollups:
 		t.Fatal("no cutoff recorded")
 	}
 	cut := *v1.LambdaCutoff
-	if cut.Truncate(time.Hour) != cut || cut.After(v1.Started.Add(-90*time.Minute)) || !cut.After(v1.Started.Add(-150*time.Minute)) {
+	if cut.Truncate(time.Second) != cut || cut.After(v1.Started.Add(-90*time.Minute)) || !cut.After(v1.Started.Add(-90*time.Minute-time.Second)) {
 		t.Fatalf("cutoff %s for a build started at %s with late_window 90m", cut, v1.Started)
 	}
 	fs := b.Storage.(*FileStorage)
@@ -77,6 +78,64 @@ rollups:
 		t.Errorf("rebuilt %d partitions, want those from the previous cutoff's day on: %v", len(v2.Rebuilt), v2.Rebuilt)
 	}
 	compareWithPostgres(t, dsn, "UTC", below(*v2.LambdaCutoff), fs.Dir(), v2, types)
+}
+
+// TestLambdaCutoffSQL: the cutoff is the build's start minus late_window
+// cut down to the second, whatever build_timezone and its daylight saving
+// time; a timestamp column's is a wall clock in build_timezone, and a date
+// column's the day there.
+func TestLambdaCutoffSQL(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, newDatabase(t, "lambda_cutoff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ts := func(s string) time.Time {
+		v, err := time.Parse("2006-01-02 15:04:05", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name, zone, start string
+		oid               uint32
+		late              time.Duration
+		want              time.Time // an instant, a wall clock or a day in UTC
+	}{
+		{"timestamptz in UTC", "UTC", "2026-12-07 02:31:17.123456+00", pgtype.TimestamptzOID, time.Hour, ts("2026-12-07 01:31:17")},
+		{"timestamptz, fractions of late_window", "UTC", "2026-12-07 02:31:17.123456+00", pgtype.TimestamptzOID, 1500 * time.Millisecond, ts("2026-12-07 02:31:15")},
+		{"timestamptz in a half-hour zone", "Asia/Kolkata", "2026-12-07 02:31:17.9+00", pgtype.TimestamptzOID, 45 * time.Minute, ts("2026-12-07 01:46:17")},
+		{"timestamptz in the repeated hour", "America/New_York", "2026-11-01 06:30:00.5+00", pgtype.TimestamptzOID, 0, ts("2026-11-01 06:30:00")},
+		{"timestamp after spring forward", "Europe/Berlin", "2026-03-29 01:30:10.7+00", pgtype.TimestampOID, 45 * time.Minute, ts("2026-03-29 01:45:10")},
+		{"timestamp in the repeated hour", "America/New_York", "2026-11-01 06:10:00.2+00", pgtype.TimestampOID, 0, ts("2026-11-01 01:10:00")},
+		{"timestamp in a half-hour zone", "Asia/Kolkata", "2026-12-07 02:31:17.9+00", pgtype.TimestampOID, time.Hour, ts("2026-12-07 07:01:17")},
+		{"date in UTC", "UTC", "2026-12-07 00:30:00+00", pgtype.DateOID, time.Hour, ts("2026-12-06 00:00:00")},
+		{"date ahead of UTC", "Pacific/Auckland", "2026-12-07 00:30:00+00", pgtype.DateOID, time.Hour, ts("2026-12-07 00:00:00")},
+		{"date behind UTC", "America/Los_Angeles", "2026-12-07 05:00:00+00", pgtype.DateOID, 0, ts("2026-12-06 00:00:00")},
+		{"date on the day of spring forward", "Europe/Berlin", "2026-03-28 23:30:00+00", pgtype.DateOID, 0, ts("2026-03-29 00:00:00")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := conn.Exec(ctx, "SET TimeZone = '"+c.zone+"'"); err != nil {
+				t.Fatal(err)
+			}
+			q, ok := lambdaCutoffSQL(c.oid, "CAST('"+c.start+"' AS timestamptz)", c.late)
+			if !ok {
+				t.Fatalf("no cutoff for type %d", c.oid)
+			}
+			var got time.Time
+			if err := conn.QueryRow(ctx, q).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if !got.Equal(c.want) || got.UTC().Truncate(time.Second) != got.UTC() {
+				t.Errorf("%s: cutoff %s, want %s", q, got.UTC(), c.want)
+			}
+		})
+	}
+	if _, ok := lambdaCutoffSQL(pgtype.TextOID, "now()", 0); ok {
+		t.Error("a text column has a cutoff")
+	}
 }
 
 // TestBuildLambdaIDs: a lambda rollup on an id column holds exactly the
