@@ -160,6 +160,7 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		if cut.Sub(bucket) >= 2*time.Second && below == 0 || bucket.Add(time.Hour).Sub(cut) >= 2*time.Second && above == 0 {
 			t.Fatalf("cutoff %s: %d rows of its hour below it and %d above before the build", cut, below, above)
 		}
+		t.Logf("cutoff %s: %d rows of its hour below it, %d at or above it before the inserts", cut, below, above)
 		at := func(t time.Time) string {
 			return "timestamptz '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
 		}
