@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgrollup/pgrollup/config"
 )
 
 // TestBuildLambda: a lambda rollup's build holds exactly the rows below its
@@ -135,6 +137,46 @@ func TestLambdaCutoffSQL(t *testing.T) {
 	}
 	if _, ok := lambdaCutoffSQL(pgtype.TextOID, "now()", 0); ok {
 		t.Error("a text column has a cutoff")
+	}
+}
+
+// TestLambdaFloor: an incremental build rebuilds from the partition
+// holding the earlier of the previous and the new cutoff (a timestamp
+// cutoff, a wall clock, goes back when daylight saving time ends), or from
+// the start of update_window when that is earlier.
+func TestLambdaFloor(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, newDatabase(t, "lambda_floor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	at := func(h, m int) *time.Time {
+		v := time.Date(2026, 11, 1, h, m, 17, 0, time.UTC)
+		return &v
+	}
+	hour := func(h int) time.Time { return time.Date(2026, 11, 1, h, 0, 0, 0, time.UTC) }
+	lo := hour(1) // the start of update_window
+	for _, c := range []struct {
+		name          string
+		previous, cut *time.Time
+		want          time.Time
+	}{
+		{"no previous version", nil, at(1, 10), lo},
+		{"previous cutoff before update_window", at(0, 50), at(1, 10), hour(0)},
+		{"new cutoff earlier than the previous one", at(1, 50), at(0, 40), hour(0)},
+		{"both within update_window", at(1, 50), at(1, 10), lo},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &Plan{previousCutoff: c.previous, LambdaCutoff: c.cut}
+			got, err := p.lambdaFloor(ctx, conn, config.Hour, "timestamp", lo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(c.want) {
+				t.Errorf("floor %s, want %s", got, c.want)
+			}
+		})
 	}
 }
 
