@@ -88,11 +88,7 @@ rollups:
 // column's the day there.
 func TestLambdaCutoffSQL(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, newDatabase(t, "lambda_cutoff"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := emptyDatabase(t, ctx, "lambda_cutoff")
 	ts := func(s string) time.Time {
 		v, err := time.Parse("2006-01-02 15:04:05", s)
 		if err != nil {
@@ -146,11 +142,7 @@ func TestLambdaCutoffSQL(t *testing.T) {
 // the start of update_window when that is earlier.
 func TestLambdaFloor(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, newDatabase(t, "lambda_floor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := emptyDatabase(t, ctx, "lambda_floor")
 	at := func(h, m int) *time.Time {
 		v := time.Date(2026, 11, 1, h, m, 17, 0, time.UTC)
 		return &v
@@ -178,6 +170,17 @@ func TestLambdaFloor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyDatabase connects to a new empty database, closed when t ends.
+func emptyDatabase(t *testing.T, ctx context.Context, name string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, newDatabase(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
 }
 
 // TestBuildLambdaIDs: a lambda rollup on an id column holds exactly the
