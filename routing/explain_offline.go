@@ -17,12 +17,13 @@ import (
 // through the warehouse by one of them.
 
 // OfflineExplain is an offline catalog split as the router splits a
-// serving one (splitLambda).
+// serving one (splitSnapshot).
 type OfflineExplain struct {
 	// Main holds the rollups that answer on their own: the catalog every
 	// other decision of pgrollup explain is made with.
-	Main   *rewrite.Catalog
-	lambda *rewrite.Catalog
+	Main *rewrite.Catalog
+	// snap is the split catalog: Main, the lambda rollups and their cutoffs.
+	snap *snapshot
 	// warehouse: the tables are the warehouse's, with their types, indexes
 	// and row estimates (LoadTables). Without them the statement for the
 	// warehouse cannot be written (a value of unknown type), so it is not
@@ -63,8 +64,8 @@ func NewOfflineExplain(cat *rewrite.Catalog, warehouse bool) *OfflineExplain {
 		}
 		built.Rollups = append(built.Rollups, &c)
 	}
-	main, lambda := splitLambda(built)
-	return &OfflineExplain{Main: main, lambda: lambda, warehouse: warehouse}
+	snap := splitSnapshot(built)
+	return &OfflineExplain{Main: snap.cat, snap: snap, warehouse: warehouse}
 }
 
 // Split is how a statement no rollup answers whole (whole says why) is
@@ -72,22 +73,20 @@ func NewOfflineExplain(cat *rewrite.Catalog, warehouse bool) *OfflineExplain {
 // edges; nil when neither does, with why a split at edges does not pay.
 func (o *OfflineExplain) Split(tree *pg_query.ParseResult, sess rewrite.Session, whole rewrite.Reason) (*OfflineSplit, string) {
 	cores := rewrite.LambdaCores(rewrite.FinishCores(tree))
-	if o.lambda != nil {
-		snap := &snapshot{lambda: o.lambda, cuts: lambdaCuts(o.lambda)}
+	if o.snap.lambda != nil {
 		for _, c := range cores {
-			d := rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, o.lambda)
+			d := rewrite.DecideAnalysis(rewrite.Analyze(c.Tree), sess, o.snap.lambda)
 			if d.Outcome != rewrite.OutcomeRollup {
 				continue
 			}
 			if o.warehouse {
-				if _, err := lambdaStatement(snap, c, &d, nil); err != nil {
+				if _, err := lambdaStatement(o.snap, c, &d, nil); err != nil {
 					continue
 				}
 			}
 			return &OfflineSplit{Mode: modeLambda, Reason: lambdaExplanation(whole, d.Rollup, "(the one its build records)"), SQL: c.SQL, Decision: d}, ""
 		}
 	}
-	snap := &snapshot{cat: o.Main}
 	refused := ""
 	for _, c := range cores {
 		for _, s := range c.EdgeSplits(o.Main, sess) {
@@ -97,7 +96,7 @@ func (o *OfflineExplain) Split(tree *pg_query.ParseResult, sess rewrite.Session,
 			}
 			pays, note := true, "whether the warehouse has an index on "+s.Column+" is unknown offline"
 			if o.warehouse {
-				pays, note = edgesPay(snap, d.Rollup, s)
+				pays, note = edgesPay(o.snap, d.Rollup, s)
 			}
 			if !pays {
 				if refused == "" {

@@ -91,6 +91,18 @@ type snapshot struct {
 	tables     *ascii.Matcher // finds tableWords
 }
 
+// splitSnapshot is the snapshot of cat split for its lambda rollups
+// (lambda.go): all is cat, cat the rollups that answer on their own, lambda
+// the lambda rollups and cuts their cutoffs. Every snapshot, the router's
+// (SetCatalog) and the offline explain's, is made here, so that the two
+// split a catalog alike; SetCatalog adds the words for skipping statements.
+func splitSnapshot(cat *rewrite.Catalog) *snapshot {
+	s := &snapshot{all: cat}
+	s.cat, s.lambda = splitLambda(cat)
+	s.cuts = lambdaCuts(s.lambda)
+	return s
+}
+
 // NewRouter returns a Router over cat; SetCatalog replaces it later.
 func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 	if opts.Registerer == nil {
@@ -124,9 +136,8 @@ func (r *Router) SetRollupOnly(on bool) { r.rollupOnly.Store(on) }
 // SetCatalog switches to a new catalog snapshot; statements already decided
 // keep the one they were decided with.
 func (r *Router) SetCatalog(cat *rewrite.Catalog) {
-	s := &snapshot{all: cat, sources: map[string][]string{}}
-	s.cat, s.lambda = splitLambda(cat)
-	s.cuts = lambdaCuts(s.lambda)
+	s := splitSnapshot(cat)
+	s.sources = map[string][]string{}
 	seen := map[string]bool{}
 	seenTable := map[string]bool{}
 	var tables []*rewrite.Table
