@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 )
 
 // rollupStatus is the part of GET /api/rollups the demo shows.
@@ -75,11 +77,11 @@ func waitForBuilds(ctx context.Context, p *process, admin string, limit time.Dur
 			}
 			if last[r.Name] != line {
 				last[r.Name] = line
-				fmt.Printf("    %6s  %-32s %s\n", since(t0), r.Name, line)
+				fmt.Printf("    %6s  %-32s %s\n", benchkit.Since(t0), r.Name, line)
 			}
 		}
 		if active == len(list) {
-			done("%d rollups built (%s)", len(list), since(t0))
+			benchkit.Done("%d rollups built (%s)", len(list), benchkit.Since(t0))
 			return list, nil
 		}
 		select {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
@@ -42,12 +43,12 @@ func loadShop(ctx context.Context, dsn string, o options) error {
 	defer conn.Close(context.Background())
 	execSQL := func(sql string, args ...any) error {
 		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(sql), err)
+			return fmt.Errorf("%s: %w", benchkit.FirstLine(sql), err)
 		}
 		return nil
 	}
 
-	step("Generating the shop dataset")
+	benchkit.Step("Generating the shop dataset")
 	t0 := time.Now()
 	if err := execSQL(schemaSQL); err != nil {
 		return err
@@ -75,17 +76,17 @@ func loadShop(ctx context.Context, dsn string, o options) error {
 		bar.set(hi)
 	}
 	bar.finish()
-	done("%d customers, %d products, %d orders from %s to today (%s)",
-		o.customers, o.products, o.orders, start.Format("2006-01-02"), since(t0))
+	benchkit.Done("%d customers, %d products, %d orders from %s to today (%s)",
+		o.customers, o.products, o.orders, start.Format("2006-01-02"), benchkit.Since(t0))
 
-	step("Indexing and vacuuming, as a warehouse would be")
+	benchkit.Step("Indexing and vacuuming, as a warehouse would be")
 	t0 = time.Now()
 	for _, sql := range indexSQL {
 		if err := execSQL(sql); err != nil {
 			return err
 		}
 	}
-	done("ready (%s)", since(t0))
+	benchkit.Done("ready (%s)", benchkit.Since(t0))
 	return nil
 }
 

@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 )
@@ -78,16 +78,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "demo: interrupted")
-		} else {
-			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		}
-		os.Exit(1)
-	}
+	benchkit.Main("demo", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -102,12 +93,9 @@ func run(ctx context.Context, o options) (err error) {
 				l.what, l.addr, err, portOf(l.addr), l.flag)
 		}
 	}
-	bin, err := filepath.Abs(o.pgrollup)
+	bin, err := benchkit.PgrollupBinary(o.pgrollup, "demo")
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("pgrollup binary: %w (run `make build` first, or use `make demo`)", err)
 	}
 	dir, err := filepath.Abs(o.dir)
 	if err != nil {
@@ -121,18 +109,15 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	step("Starting a throw-away PostgreSQL cluster")
 	t0 := time.Now()
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
-		Config: map[string]string{
-			"max_connections": "100",
-			// Enough memory for the warehouse to keep the data cached and
-			// aggregate in memory: the direct timings are Postgres at its best.
-			"shared_buffers": "1GB",
-			"work_mem":       "64MB",
-			// The zone sessions start in; the rollups are cut in UTC too.
-			"timezone": "UTC",
-		},
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
+		"max_connections": "100",
+		// Enough memory for the warehouse to keep the data cached and
+		// aggregate in memory: the direct timings are Postgres at its best.
+		"shared_buffers": "1GB",
+		"work_mem":       "64MB",
+		// The zone sessions start in; the rollups are cut in UTC too.
+		"timezone": "UTC",
 	})
 	if err != nil {
 		return err
@@ -143,7 +128,7 @@ func run(ctx context.Context, o options) (err error) {
 			err = stopErr
 		}
 	}()
-	done("PostgreSQL on %s:%d (%s)", cluster.Host, cluster.Port, since(t0))
+	benchkit.Done("PostgreSQL on %s:%d (%s)", cluster.Host, cluster.Port, benchkit.Since(t0))
 
 	if err := createShop(ctx, cluster); err != nil {
 		return err
@@ -157,7 +142,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	logPath := filepath.Join(dir, "pgrollup.log")
-	step("Starting pgrollup")
+	benchkit.Step("Starting pgrollup")
 	t0 = time.Now()
 	rollupProc, err := startPgrollup(bin, cfgPath, logPath)
 	if err != nil {
@@ -172,9 +157,9 @@ func run(ctx context.Context, o options) (err error) {
 	if err := waitReady(ctx, rollupProc, "http://"+o.admin+"/readyz", 60*time.Second); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
-	done("pgrollup serving on %s, admin on %s (%s)", o.listen, o.admin, since(t0))
+	benchkit.Done("pgrollup serving on %s, admin on %s (%s)", o.listen, o.admin, benchkit.Since(t0))
 
-	step("Building the rollups (pgrollup starts the first builds itself; progress from GET /api/rollups)")
+	benchkit.Step("Building the rollups (pgrollup starts the first builds itself; progress from GET /api/rollups)")
 	if _, err := waitForBuilds(ctx, rollupProc, o.admin, o.buildTimeout); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
@@ -184,7 +169,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := waitServing(ctx, demoURL); err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
 	}
-	step(fmt.Sprintf("Running the dashboard directly and through pgrollup (%d runs each)", o.runs))
+	benchkit.Step("Running the dashboard directly and through pgrollup (%d runs each)", o.runs)
 	out, err := runDashboard(ctx, directURL, demoURL, o.runs)
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
@@ -390,20 +375,6 @@ func (p *progress) finish() {
 	if p.tty {
 		fmt.Println()
 	}
-}
-
-func step(msg string) { fmt.Printf("==> %s\n", msg) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
-func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " ..."
-	}
-	return s
 }
 
 // portFree reports whether addr can be listened on now.

@@ -51,19 +51,16 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
@@ -121,12 +118,7 @@ func main() {
 	case o.protocol != "extended" && o.protocol != "simple":
 		fatalUsage("-protocol must be extended or simple")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-freshness: %v\n", err)
-		os.Exit(1)
-	}
+	benchkit.Main("bench-freshness", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func fatalUsage(format string, args ...any) {
@@ -135,39 +127,31 @@ func fatalUsage(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	bin, err := filepath.Abs(o.pgrollup)
+	bin, err := benchkit.PgrollupBinary(o.pgrollup, "bench-freshness")
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-freshness`)", err)
-	}
-	tmp, err := os.MkdirTemp("", "pgrollup-bench-freshness-")
+	tmp, removeTmp, err := benchkit.TempDir("pgrollup-bench-freshness-", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer removeTmp()
 	t0 := time.Now()
 	fmt.Printf("pgrollup freshness bench: %d orders, %d runs per statement and path (%s protocol), %d rows/s inserted per table, result cache %s; %d CPUs, load average %s\n",
 		o.rows, o.runs, o.protocol, o.rate, o.resultCache, runtime.NumCPU(), proc.LoadAverage())
 
-	step("Starting a throw-away PostgreSQL cluster")
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		// The table stays in memory: Postgres gets its best case.
 		"shared_buffers":       "1GB",
 		"work_mem":             "64MB",
 		"maintenance_work_mem": "512MB",
 		"max_wal_size":         "4GB",
 		"timezone":             "UTC",
-	}})
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if stopErr := cluster.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	defer benchkit.KeepFirst(&err, cluster.Stop)
 	tables := []string{"orders"}
 	if o.noIndex {
 		tables = append(tables, "orders_noidx")
@@ -181,8 +165,8 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer p.proc.Stop(15 * time.Second)
-	step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
-	if err := proc.WaitRollups(ctx, p.adminURL, p.proc.Exited, 20*time.Minute, done); err != nil {
+	benchkit.Step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
+	if err := proc.WaitRollups(ctx, p.adminURL, p.proc.Exited, 20*time.Minute, benchkit.Done); err != nil {
 		return p.proc.Failed(err)
 	}
 
@@ -200,7 +184,7 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	rep.inserted, rep.streamFor = inserted, st.elapsed()
 	rep.print(o)
-	fmt.Printf("\nWhole run: %s; load average at the end: %s\n", since(t0), proc.LoadAverage())
+	fmt.Printf("\nWhole run: %s; load average at the end: %s\n", benchkit.Since(t0), proc.LoadAverage())
 	if o.keep && ctx.Err() == nil {
 		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n")
 		fmt.Printf("  Postgres directly:           psql %q\n", cluster.DSNFor(benchUser, benchPassword, benchDB))
@@ -233,24 +217,21 @@ FROM generate_series($1::int, $4::int) AS g`
 
 // load creates the orders table (and its copies), fills it and indexes it.
 func load(ctx context.Context, cluster *pgcluster.Cluster, rows int, tables []string) error {
-	step("Generating %d orders over the last 180 days", rows)
+	benchkit.Step("Generating %d orders over the last 180 days", rows)
 	t0 := time.Now()
 	conn, err := pgx.Connect(ctx, cluster.DSN("postgres"))
 	if err != nil {
 		return err
 	}
-	for _, sql := range []string{
-		`CREATE ROLE ` + benchUser + ` LOGIN PASSWORD '` + benchPassword + `'`,
-		`CREATE DATABASE ` + benchDB,
-		`GRANT CONNECT ON DATABASE ` + benchDB + ` TO ` + benchUser,
-		`ALTER DATABASE ` + benchDB + ` SET timezone TO 'UTC'`,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			conn.Close(context.Background())
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-	}
+	err = benchkit.ExecAll(ctx, conn,
+		`CREATE ROLE `+benchUser+` LOGIN PASSWORD '`+benchPassword+`'`,
+		`CREATE DATABASE `+benchDB,
+		`GRANT CONNECT ON DATABASE `+benchDB+` TO `+benchUser,
+		`ALTER DATABASE `+benchDB+` SET timezone TO 'UTC'`)
 	conn.Close(context.Background())
+	if err != nil {
+		return err
+	}
 	db, err := pgx.Connect(ctx, cluster.DSN(benchDB))
 	if err != nil {
 		return err
@@ -259,9 +240,9 @@ func load(ctx context.Context, cluster *pgcluster.Cluster, rows int, tables []st
 	exec := func(sql string, args ...any) error {
 		t1 := time.Now()
 		if _, err := db.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(sql), err)
+			return fmt.Errorf("%s: %w", benchkit.FirstLine(sql), err)
 		}
-		done("%s (%s)", firstLine(sql), since(t1))
+		benchkit.Done("%s (%s)", benchkit.FirstLine(sql), benchkit.Since(t1))
 		return nil
 	}
 	if err := exec(`CREATE TABLE orders (customer_id integer, status text, amount numeric(12,2), quantity integer NOT NULL, created_at timestamptz NOT NULL)`); err != nil {
@@ -276,7 +257,7 @@ func load(ctx context.Context, cluster *pgcluster.Cluster, rows int, tables []st
 	if err := fillParallel(ctx, cluster.DSN(benchDB), rows, now); err != nil {
 		return err
 	}
-	done("orders filled (%s)", since(t0))
+	benchkit.Done("orders filled (%s)", benchkit.Since(t0))
 	if err := exec(`CREATE INDEX orders_created_at ON orders (created_at)`); err != nil {
 		return err
 	}
@@ -297,7 +278,7 @@ func load(ctx context.Context, cluster *pgcluster.Cluster, rows int, tables []st
 			return err
 		}
 	}
-	done("%d orders per table (%s)", rows, since(t0))
+	benchkit.Done("%d orders per table (%s)", rows, benchkit.Since(t0))
 	return nil
 }
 
@@ -383,15 +364,12 @@ type pgrollup struct {
 // startPgrollup writes the config in dir, starts `pgrollup serve` and waits
 // until it accepts sessions.
 func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, tables []string, resultCache, logLevel string) (*pgrollup, error) {
-	step("Starting pgrollup")
-	port, err := proc.FreePort()
+	benchkit.Step("Starting pgrollup")
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
+	port, adminPort := ports[0], ports[1]
 	p := &pgrollup{listen: fmt.Sprintf("127.0.0.1:%d", port), adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
 	dataDir := filepath.Join(dir, "data")
 	q := strconv.Quote
@@ -413,7 +391,7 @@ admin:
   listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
 build_timezone: UTC
 ` + rollupsYAML(tables)
-	fmt.Println(indent(rollupsYAML(tables)))
+	fmt.Println(benchkit.Indent(rollupsYAML(tables)))
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -423,26 +401,12 @@ build_timezone: UTC
 	if p.proc, err = proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd); err != nil {
 		return nil, err
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		conn, err := pgconn.Connect(ctx, p.dsn(false))
-		if err == nil {
-			conn.Close(context.Background())
-			done("pgrollup on %s, admin %s", p.listen, p.adminURL)
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			p.proc.Stop(5 * time.Second)
-			return nil, ctx.Err()
-		case <-p.proc.Exited:
-			return nil, p.proc.Failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.proc.Stop(5 * time.Second)
-			return nil, p.proc.Failed(fmt.Errorf("no session after 60 s: %w", err))
-		}
+	if err := proc.WaitSession(ctx, p.proc, p.dsn(false), 60*time.Second); err != nil {
+		p.proc.Stop(5 * time.Second)
+		return nil, err
 	}
+	benchkit.Done("pgrollup on %s, admin %s", p.listen, p.adminURL)
+	return p, nil
 }
 
 // dsn connects through pgrollup; live sessions start with
@@ -523,7 +487,7 @@ SELECT 1 + floor(random() * 100000)::int,
 FROM generate_series(1, $1::int)`
 
 func startStream(ctx context.Context, dsn string, tables []string, rate int) (*stream, error) {
-	step("Inserting %d rows a second into %s while the statements run", rate, strings.Join(tables, " and "))
+	benchkit.Step("Inserting %d rows a second into %s while the statements run", rate, strings.Join(tables, " and "))
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return nil, err
@@ -586,35 +550,4 @@ func (s *stream) running() error {
 	default:
 		return nil
 	}
-}
-
-func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
-func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " ..."
-	}
-	return s
-}
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

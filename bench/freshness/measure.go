@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 )
@@ -223,11 +224,11 @@ func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *p
 		return nil, err
 	}
 	rep := &report{load: proc.LoadAverage(), noIndex: len(tables) > 1}
-	step("Dashboard: %d timed runs per statement live through pgrollup, on the plain rollup path and directly on Postgres, interleaved; load average %s", o.runs, rep.load)
+	benchkit.Step("Dashboard: %d timed runs per statement live through pgrollup, on the plain rollup path and directly on Postgres, interleaved; load average %s", o.runs, rep.load)
 	for _, stmt := range dashboard(time.Now()) {
-		fmt.Printf("\n    %s\n%s\n", stmt.label, indent(indent(stmt.live)))
+		fmt.Printf("\n    %s\n%s\n", stmt.label, benchkit.Indent(benchkit.Indent(stmt.live)))
 		if stmt.plain != "" {
-			fmt.Printf("      plain rollup path:\n%s\n", indent(indent(stmt.plain)))
+			fmt.Printf("      plain rollup path:\n%s\n", benchkit.Indent(benchkit.Indent(stmt.plain)))
 		}
 		r := &result{st: stmt}
 		rep.results = append(rep.results, r)
@@ -241,14 +242,14 @@ func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *p
 		}
 		if r.failed != "" {
 			fmt.Printf("        FAILED: %s\n", r.failed)
-			rep.failures = append(rep.failures, stmt.label+": "+firstLine(r.failed))
+			rep.failures = append(rep.failures, stmt.label+": "+benchkit.FirstLine(r.failed))
 			continue
 		}
 		fmt.Printf("        %d rows; live (%s) %.2f ms, plain rollup (%s) %.2f ms, Postgres %.1f ms; CPU per statement: live %.0f µs pgrollup + %.0f µs warehouse, plain %.0f µs pgrollup\n",
-			r.rows, r.liveMode, ms(r.live), r.plainMode, ms(r.plain), ms(r.direct), us(r.cpuLive), us(r.cpuWarehouse), us(r.cpuPlain))
+			r.rows, r.liveMode, benchkit.MS(r.live), r.plainMode, benchkit.MS(r.plain), benchkit.MS(r.direct), us(r.cpuLive), us(r.cpuWarehouse), us(r.cpuPlain))
 		if rep.noIndex {
 			fmt.Printf("        without the index: pgrollup (%s) %.1f ms, passing through %.1f ms; EXPLAIN: %s\n",
-				r.noIndexMode, ms(r.noIndex), ms(r.passthrough), r.noIndexExplain)
+				r.noIndexMode, benchkit.MS(r.noIndex), benchkit.MS(r.passthrough), r.noIndexExplain)
 		}
 	}
 	rep.loadEnd = proc.LoadAverage()
@@ -341,8 +342,8 @@ func measureOne(ctx context.Context, runs int, p *pgrollup, st *stream, s *sessi
 			return nil
 		}
 	}
-	r.live, r.plain, r.direct = median(tl), median(tp), median(td)
-	r.cpuLive, r.cpuWarehouse, r.cpuPlain = median(cl), median(cw), median(cp)
+	r.live, r.plain, r.direct = benchkit.Median(tl), benchkit.Median(tp), benchkit.Median(td)
+	r.cpuLive, r.cpuWarehouse, r.cpuPlain = benchkit.Median(cl), benchkit.Median(cw), benchkit.Median(cp)
 
 	// pgrollup counts a hit once it has answered, which may be just after
 	// the client read the answer: scrape until the counts are in.
@@ -420,7 +421,7 @@ func measureNoIndex(ctx context.Context, runs int, p *pgrollup, st *stream, s *s
 			tv, td = append(tv, v), append(td, d)
 		}
 	}
-	r.noIndex, r.passthrough = median(tv), median(td)
+	r.noIndex, r.passthrough = benchkit.Median(tv), benchkit.Median(td)
 	time.Sleep(100 * time.Millisecond) // the last hit is counted just after its answer
 	after, err := p.hits(ctx)
 	if err != nil {
@@ -609,15 +610,15 @@ func (rep *report) print(o options) {
 			continue
 		}
 		served++
-		lp, pl := ms(r.live)/ms(r.plain), ms(r.direct)/ms(r.live)
+		lp, pl := benchkit.MS(r.live)/benchkit.MS(r.plain), benchkit.MS(r.direct)/benchkit.MS(r.live)
 		worstPlain, worstPG = max(worstPlain, lp), min(worstPG, pl)
 		fmt.Printf("| %s | %s (plain: %s) | %.2f | %.2f | %.1f | %.1f× | %.0f× |\n",
-			r.st.label, r.liveMode, r.plainMode, ms(r.live), ms(r.plain), ms(r.direct), lp, pl)
+			r.st.label, r.liveMode, r.plainMode, benchkit.MS(r.live), benchkit.MS(r.plain), benchkit.MS(r.direct), lp, pl)
 	}
 	fmt.Println()
 	if served > 0 {
-		fmt.Printf("Goal: live ≤ %.0f× the plain rollup path: worst %.1f×: %s\n", goalLivePerPlain, worstPlain, passMiss(worstPlain <= goalLivePerPlain))
-		fmt.Printf("Goal: live ≥ %.0f× faster than Postgres: worst %.0f×: %s\n", goalPostgresPerLive, worstPG, passMiss(worstPG >= goalPostgresPerLive))
+		fmt.Printf("Goal: live ≤ %.0f× the plain rollup path: worst %.1f×: %s\n", goalLivePerPlain, worstPlain, benchkit.PassMiss(worstPlain <= goalLivePerPlain))
+		fmt.Printf("Goal: live ≥ %.0f× faster than Postgres: worst %.0f×: %s\n", goalPostgresPerLive, worstPG, benchkit.PassMiss(worstPG >= goalPostgresPerLive))
 	}
 	fmt.Printf("\nCPU per statement (median; pgrollup's threads and the warehouse backend of the session, from /proc/PID/task/*/schedstat):\n\n")
 	fmt.Println("| statement | live: pgrollup µs | live: warehouse µs | plain: pgrollup µs |")
@@ -638,18 +639,11 @@ func (rep *report) print(o options) {
 		if r.failed != "" || r.passthrough == 0 {
 			continue
 		}
-		ratio := ms(r.noIndex) / ms(r.passthrough)
+		ratio := benchkit.MS(r.noIndex) / benchkit.MS(r.passthrough)
 		worst = max(worst, ratio)
-		fmt.Printf("| %s | %s | %.1f | %.1f | %.2f |\n", r.st.label, r.noIndexMode, ms(r.noIndex), ms(r.passthrough), ratio)
+		fmt.Printf("| %s | %s | %.1f | %.1f | %.2f |\n", r.st.label, r.noIndexMode, benchkit.MS(r.noIndex), benchkit.MS(r.passthrough), ratio)
 	}
-	fmt.Printf("\nGoal: without an index, never more than 10%% slower than passing through: worst %.2f×: %s\n", worst, passMiss(worst <= goalNoIndexOverPass))
+	fmt.Printf("\nGoal: without an index, never more than 10%% slower than passing through: worst %.2f×: %s\n", worst, benchkit.PassMiss(worst <= goalNoIndexOverPass))
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
-func passMiss(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "MISS"
-}

@@ -18,25 +18,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgbouncer"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
@@ -76,61 +73,39 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: pgrollup-bench-memory [-pgrollup BIN] [-pgbouncer BIN] [-clients N] [-settle 5s] [-idle-settle 2m15s] [-cap 256] [-skip-idle] [-skip-statements]")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-memory: %v\n", err)
-		os.Exit(1)
-	}
+	benchkit.Main("bench-memory", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) (err error) {
-	rollupBin, err := filepath.Abs(o.pgrollup)
+	rollupBin, err := benchkit.PgrollupBinary(o.pgrollup, "bench-memory")
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(rollupBin); err != nil {
-		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-memory`)", err)
 	}
 	bouncerBin, _ := pgbouncer.Find(o.pgbouncer) // "" when there is none: PgBouncer is then left out
-	tmp, err := os.MkdirTemp("", "pgrollup-bench-memory-")
+	tmp, removeTmp, err := benchkit.TempDir("pgrollup-bench-memory-", o.keep)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Printf("Kept %s (configs and logs)\n", tmp)
-			return
-		}
-		_ = os.RemoveAll(tmp)
-	}()
+	defer removeTmp()
 
-	step("Starting a throw-away PostgreSQL cluster")
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		// pgrollup's and PgBouncer's server connections at once, plus slack.
 		"max_connections": strconv.Itoa(2*o.clients + 30),
-	}})
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if stopErr := cluster.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	defer benchkit.KeepFirst(&err, cluster.Stop)
 	if err := setUp(ctx, cluster); err != nil {
 		return err
 	}
 
-	step("Starting pgrollup with a rollup over orders")
-	port, err := proc.FreePort()
+	benchkit.Step("Starting pgrollup with a rollup over orders")
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return err
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		return err
-	}
+	port, adminPort := ports[0], ports[1]
 	rollup, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, "pgrollup"), cluster, port, adminPort)
 	if err != nil {
 		return err
@@ -140,25 +115,30 @@ func run(ctx context.Context, o options) (err error) {
 
 	var results []idleResult
 	if !o.skipIdle {
-		step(fmt.Sprintf("%d idle clients through pgrollup", o.clients))
+		benchkit.Step("%d idle clients through pgrollup", o.clients)
 		r, err := idleClients(ctx, "pgrollup", rollup.Cmd.Process.Pid, pgrollupURL, fmt.Sprintf("http://127.0.0.1:%d/metrics", adminPort), o)
 		if err != nil {
 			return err
 		}
 		results = append(results, r)
 		if bouncerBin == "" {
-			done("PgBouncer not found (Debian: apt-get install pgbouncer, or scripts/deps.sh pgbouncer): pgrollup only")
+			benchkit.Done("PgBouncer not found (Debian: apt-get install pgbouncer, or scripts/deps.sh pgbouncer): pgrollup only")
 		} else {
-			step("Starting PgBouncer (session pooling)")
+			benchkit.Step("Starting PgBouncer (session pooling)")
 			bport, err := proc.FreePort()
 			if err != nil {
 				return err
 			}
-			bouncer, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer"), cluster, bport, o.clients)
+			bouncer, err := pgbouncer.Start(ctx, pgbouncer.Options{
+				Bin: bouncerBin, Dir: filepath.Join(tmp, "pgbouncer"), Writer: "pgrollup-bench-memory",
+				Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
+				User: benchUser, Password: benchPassword, Port: bport, MaxClients: o.clients,
+			})
 			if err != nil {
 				return err
 			}
-			step(fmt.Sprintf("%d idle clients through PgBouncer", o.clients))
+			benchkit.Done("pgbouncer on 127.0.0.1:%d", bport)
+			benchkit.Step("%d idle clients through PgBouncer", o.clients)
 			r, err := idleClients(ctx, "pgbouncer", bouncer.Cmd.Process.Pid, url(bport), "", o)
 			bouncer.Stop(10 * time.Second)
 			if err != nil {
@@ -170,7 +150,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	var stmts []stmtResult
 	if !o.skipStmts {
-		step("Pathological statements through pgrollup, one at a time")
+		benchkit.Step("Pathological statements through pgrollup, one at a time")
 		if stmts, err = pathological(ctx, rollup, pgrollupURL, o); err != nil {
 			return err
 		}
@@ -264,15 +244,15 @@ func idleClients(ctx context.Context, target string, pid int, url, metrics strin
 	}
 	time.Sleep(o.settle)
 	r.after = rss(pid, "VmRSS:")
-	done("%s: %.1f MB before, %.1f MB with %d idle clients: %.1f kB each", target, mb(r.before), mb(r.after), o.clients, perConn(r.after-r.before, o.clients))
+	benchkit.Done("%s: %.1f MB before, %.1f MB with %d idle clients: %.1f kB each", target, mb(r.before), mb(r.after), o.clients, perConn(r.after-r.before, o.clients))
 	if o.idleWait > 0 {
 		time.Sleep(o.idleWait)
 	}
 	r.settled = rss(pid, "VmRSS:")
 	r.goSettled = scrapeGo(metrics)
-	done("%s: %s later, %.1f MB: %.1f kB each", target, o.idleWait, mb(r.settled), perConn(r.settled-r.before, o.clients))
+	benchkit.Done("%s: %s later, %.1f MB: %.1f kB each", target, o.idleWait, mb(r.settled), perConn(r.settled-r.before, o.clients))
 	if metrics != "" {
-		done("%s: Go heap in use %+.1f kB, stacks %+.1f kB, all the Go runtime holds %+.1f kB, goroutines %+.1f per connection", target,
+		benchkit.Done("%s: Go heap in use %+.1f kB, stacks %+.1f kB, all the Go runtime holds %+.1f kB, goroutines %+.1f per connection", target,
 			perConn(r.goSettled.heap-r.goBefore.heap, o.clients), perConn(r.goSettled.stacks-r.goBefore.stacks, o.clients),
 			perConn(r.goSettled.resident-r.goBefore.resident, o.clients),
 			float64(r.goSettled.goroutines-r.goBefore.goroutines)/float64(o.clients))
@@ -371,7 +351,7 @@ func pathological(ctx context.Context, p *proc.Process, url string, o options) (
 			return nil, p.Failed(fmt.Errorf("pgrollup died on %s", s.name))
 		default:
 		}
-		done("%s: %.1f MB idle, peak %+.1f MB, %s later %+.1f MB: %s", s.name, mb(r.idle), mb(r.peak-r.idle), o.settle, mb(r.after-r.idle), r.answer)
+		benchkit.Done("%s: %.1f MB idle, peak %+.1f MB, %s later %+.1f MB: %s", s.name, mb(r.idle), mb(r.peak-r.idle), o.settle, mb(r.after-r.idle), r.answer)
 		out = append(out, r)
 	}
 	return out, nil
@@ -450,13 +430,10 @@ func setUp(ctx context.Context, cluster *pgcluster.Cluster) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	for _, sql := range []string{
-		`CREATE ROLE ` + benchUser + ` LOGIN PASSWORD '` + benchPassword + `'`,
-		`CREATE DATABASE ` + benchDB + ` OWNER ` + benchUser,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
+	if err := benchkit.ExecAll(ctx, conn,
+		`CREATE ROLE `+benchUser+` LOGIN PASSWORD '`+benchPassword+`'`,
+		`CREATE DATABASE `+benchDB+` OWNER `+benchUser); err != nil {
+		return err
 	}
 	db, err := pgx.Connect(ctx, cluster.DSNFor(benchUser, benchPassword, benchDB))
 	if err != nil {
@@ -477,114 +454,26 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	q := strconv.Quote
-	cfg := `# written by pgrollup-bench-memory
-listen: ` + q(fmt.Sprintf("127.0.0.1:%d", port)) + `
-warehouse:
-  dsn: ` + q(cluster.DSN(benchDB)) + `
-data_dir: ` + q(dataDir) + `
-storage:
-  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
-worker:
-  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
+	cfg := proc.Config{
+		Writer: "pgrollup-bench-memory", Listen: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
+		WarehouseDSN: cluster.DSN(benchDB), DataDir: dataDir,
+	}.YAML(`worker:
   concurrency: 1
-admin:
-  listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
 rollups:
   - name: orders_by_status
     table: public.orders
     dimensions: [status]
     measures: [count(*), sum(amount)]
-`
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = proc.CleanEnv()
-	p, err := proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
+`)
+	p, err := proc.StartPgrollup(bin, dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if active(adminPort) {
-			done("pgrollup on 127.0.0.1:%d, rollup orders_by_status active", port)
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			p.Stop(5 * time.Second)
-			return nil, ctx.Err()
-		case <-p.Exited:
-			return nil, p.Failed(errors.New("pgrollup did not start"))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.Stop(5 * time.Second)
-			return nil, p.Failed(errors.New("the rollup is not active after 90s"))
-		}
+	quiet := func(string, ...any) {}
+	if err := proc.WaitRollups(ctx, fmt.Sprintf("http://127.0.0.1:%d", adminPort), p.Exited, 90*time.Second, quiet); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, p.Failed(err)
 	}
+	benchkit.Done("pgrollup on 127.0.0.1:%d, rollup orders_by_status active", port)
+	return p, nil
 }
-
-// active reports whether pgrollup's one rollup is active.
-func active(adminPort int) bool {
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/api/rollups", adminPort))
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return false
-	}
-	var list []struct {
-		Status string `json:"status"`
-	}
-	return json.Unmarshal(body, &list) == nil && len(list) == 1 && list[0].Status == "active"
-}
-
-// startPgbouncer runs PgBouncer in session mode; as root, as the postgres
-// OS user, since it refuses to run as root.
-func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, clients int) (*proc.Process, error) {
-	cmd, err := pgbouncer.Command(pgbouncer.Options{
-		Bin: bin, Dir: dir, Writer: "pgrollup-bench-memory",
-		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
-		User: benchUser, Password: benchPassword, Port: port, MaxClients: clients,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p, err := proc.Start("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		c, err := pgconn.Connect(cctx, url(port))
-		cancel()
-		if err == nil {
-			c.Close(ctx)
-			done("pgbouncer on 127.0.0.1:%d", port)
-			return p, nil
-		}
-		select {
-		case <-ctx.Done():
-			p.Stop(5 * time.Second)
-			return nil, ctx.Err()
-		case <-p.Exited:
-			return nil, p.Failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.Stop(5 * time.Second)
-			return nil, p.Failed(err)
-		}
-	}
-}
-
-func step(msg string) { fmt.Printf("==> %s\n", msg) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }

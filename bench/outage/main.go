@@ -18,25 +18,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
@@ -69,12 +64,9 @@ func main() {
 	timeline := flag.Bool("timeline", false, "also print the answers and errors of every second")
 	flag.Parse()
 	keepDir, printTimeline = *keep, *timeline
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *bin, *clients, *rows, *before, *outage, *after); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-outage:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("bench-outage", func(ctx context.Context) error {
+		return run(ctx, *bin, *clients, *rows, *before, *outage, *after)
+	})
 }
 
 // keepDir keeps the working directory (-keep); printTimeline prints the
@@ -82,16 +74,15 @@ func main() {
 var keepDir, printTimeline bool
 
 func run(ctx context.Context, bin string, clients, rows int, before, outage, after time.Duration) error {
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("%s: %w (make build)", bin, err)
-	}
-	dir, err := os.MkdirTemp("", "pgrollup-bench-outage-")
+	bin, err := benchkit.PgrollupBinary(bin, "bench-outage")
 	if err != nil {
 		return err
 	}
-	if !keepDir {
-		defer os.RemoveAll(dir)
+	dir, removeDir, err := benchkit.TempDir("pgrollup-bench-outage-", keepDir)
+	if err != nil {
+		return err
 	}
+	defer removeDir()
 
 	fmt.Printf("Starting Postgres, %d orders\n", rows)
 	pg, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{"max_connections": "200"}})
@@ -109,8 +100,8 @@ func run(ctx context.Context, bin string, clients, rows int, before, outage, aft
 	if err != nil {
 		return err
 	}
-	defer p.stop()
-	fmt.Printf("pgrollup on 127.0.0.1:%d; log %s\n", p.port, p.logPath)
+	defer p.proc.Stop(10 * time.Second)
+	fmt.Printf("pgrollup on 127.0.0.1:%d; log %s\n", p.port, p.proc.LogPath)
 
 	expected := map[string]string{}
 	conn, err := pgx.Connect(ctx, p.dsn())
@@ -173,7 +164,7 @@ func run(ctx context.Context, bin string, clients, rows int, before, outage, aft
 		}
 		c.Close(context.Background())
 	}
-	up, _ := p.metric("pgrollup_warehouse_up")
+	up, _ := p.metric(context.Background(), "pgrollup_warehouse_up")
 	return l.report(clients, back, closed, up)
 }
 
@@ -191,14 +182,11 @@ func setup(ctx context.Context, pg *pgcluster.Cluster, rows int) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	for _, sql := range []string{
+	if err := benchkit.ExecAll(ctx, conn,
 		"SET password_encryption = 'scram-sha-256'",
-		"CREATE ROLE " + benchUser + " LOGIN PASSWORD '" + benchPassword + "'",
-		"CREATE DATABASE " + benchDB + " OWNER " + benchUser,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
+		"CREATE ROLE "+benchUser+" LOGIN PASSWORD '"+benchPassword+"'",
+		"CREATE DATABASE "+benchDB+" OWNER "+benchUser); err != nil {
+		return err
 	}
 	db, err := pgx.Connect(ctx, pg.DSNFor(benchUser, benchPassword, benchDB))
 	if err != nil {
@@ -221,32 +209,21 @@ ANALYZE orders;`)
 
 // pgrollup is the running `pgrollup serve`.
 type pgrollup struct {
+	proc     *proc.Process
 	port     int
 	adminURL string
-	logPath  string
-	cmd      *exec.Cmd
-	exited   chan struct{}
 }
 
 func startPgrollup(ctx context.Context, bin, dir string, pg *pgcluster.Cluster) (*pgrollup, error) {
-	port, err := proc.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	q := strconv.Quote
-	data := filepath.Join(dir, "data")
-	cfg := `# written by bench/outage
-listen: ` + q(fmt.Sprintf("127.0.0.1:%d", port)) + `
-warehouse:
-  dsn: ` + q(pg.DSN(benchDB)) + `
-data_dir: ` + q(data) + `
-admin:
-  listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
-build_timezone: UTC
+	port, adminPort := ports[0], ports[1]
+	cfg := proc.Config{
+		Writer: "bench/outage", Listen: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
+		WarehouseDSN: pg.DSN(benchDB), DataDir: filepath.Join(dir, "data"),
+	}.YAML(`build_timezone: UTC
 tables:
   - name: public.orders
 rollups:
@@ -256,32 +233,14 @@ rollups:
     time_dimension: created_at
     granularity: day
     measures: [sum(amount), count(*)]
-`
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+`)
+	p := &pgrollup{port: port, adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
+	if p.proc, err = proc.StartPgrollup(bin, dir, cfg, "--shutdown-timeout", "5s"); err != nil {
 		return nil, err
 	}
-	p := &pgrollup{port: port, adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort), logPath: filepath.Join(dir, "pgrollup.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		return nil, err
-	}
-	p.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s")
-	p.cmd.Env = proc.CleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
 	if err := p.waitServed(ctx); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 30))
+		p.proc.Stop(10 * time.Second)
+		return nil, p.proc.Failed(err)
 	}
 	return p, nil
 }
@@ -299,7 +258,7 @@ func (p *pgrollup) waitServed(ctx context.Context) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		select {
-		case <-p.exited:
+		case <-p.proc.Exited:
 			return errors.New("pgrollup exited")
 		case <-ctx.Done():
 			return ctx.Err()
@@ -325,13 +284,8 @@ func (p *pgrollup) waitServed(ctx context.Context) error {
 }
 
 // metric reads one series from /metrics.
-func (p *pgrollup) metric(series string) (float64, error) {
-	resp, err := http.Get(p.adminURL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+func (p *pgrollup) metric(ctx context.Context, series string) (float64, error) {
+	body, err := proc.Get(ctx, p.adminURL+"/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -340,16 +294,6 @@ func (p *pgrollup) metric(series string) (float64, error) {
 		return 0, err
 	}
 	return m[series], nil
-}
-
-func (p *pgrollup) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
 }
 
 func rowsText(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (string, error) {

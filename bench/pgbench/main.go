@@ -19,22 +19,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgbouncer"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
@@ -75,7 +72,7 @@ func main() {
 		fatalUsage("unexpected arguments %q", flag.Args())
 	}
 	var err error
-	if o.clients, err = parseInts(clients); err != nil {
+	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
 	if o.targets, err = parseList(targets, "direct", "pgbouncer", "pgrollup"); err != nil {
@@ -94,16 +91,7 @@ func main() {
 		fatalUsage("-scale must be at least 1")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "bench: interrupted")
-		} else {
-			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		}
-		os.Exit(1)
-	}
+	benchkit.Main("bench", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func fatalUsage(format string, args ...any) {
@@ -135,58 +123,39 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	if needs["pgrollup"] {
-		if rollupBin, err = filepath.Abs(o.pgrollup); err != nil {
+		if rollupBin, err = benchkit.PgrollupBinary(o.pgrollup, "bench"); err != nil {
 			return err
-		}
-		if _, err := os.Stat(rollupBin); err != nil {
-			return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench`)", err)
 		}
 	}
 
-	tmp, err := os.MkdirTemp("", "pgrollup-bench-")
+	tmp, removeTmp, err := benchkit.TempDir("pgrollup-bench-", o.keep)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if o.keep {
-			fmt.Printf("Kept %s (configs and logs)\n", tmp)
-			return
-		}
-		_ = os.RemoveAll(tmp)
-	}()
+	defer removeTmp()
 
 	runs := o.rounds * len(o.clients) * len(o.protocols) * len(o.targets)
 	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
-		secondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
-		estimate(runs, o.duration), runtime.NumCPU(), loadAverage())
+		benchkit.SecondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
+		estimate(runs, o.duration), runtime.NumCPU(), proc.LoadAverage())
 
-	step("Starting a throw-away PostgreSQL cluster")
-	maxClients := 0
-	for _, n := range o.clients {
-		maxClients = max(maxClients, n)
-	}
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
-		Config: map[string]string{
-			// Direct, PgBouncer's idle server connections and pgrollup's at once, plus slack.
-			"max_connections": strconv.Itoa(3*maxClients + 20),
-			"shared_buffers":  "256MB",
-		},
+	maxClients := slices.Max(o.clients)
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
+		// Direct, PgBouncer's idle server connections and pgrollup's at once, plus slack.
+		"max_connections": strconv.Itoa(3*maxClients + 20),
+		"shared_buffers":  "256MB",
 	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if stopErr := cluster.Stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	defer benchkit.KeepFirst(&err, cluster.Stop)
 	version, err := setUp(ctx, cluster)
 	if err != nil {
 		return err
 	}
-	done("%s on %s:%d", version, cluster.Host, cluster.Port)
+	benchkit.Done("%s on %s:%d", version, cluster.Host, cluster.Port)
 
-	step(fmt.Sprintf("pgbench -i -s %d", o.scale))
+	benchkit.Step("pgbench -i -s %d", o.scale)
 	t0 := time.Now()
 	initCmd := exec.CommandContext(ctx, pgbench, "-i", "-q", "-s", strconv.Itoa(o.scale),
 		"-h", cluster.Host, "-p", strconv.Itoa(cluster.Port), "-U", benchUser, benchDB)
@@ -194,49 +163,50 @@ func run(ctx context.Context, o options) (err error) {
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgbench -i: %w\n%s", err, out)
 	}
-	done("%d rows in pgbench_accounts (%s)", o.scale*100000, since(t0))
+	benchkit.Done("%d rows in pgbench_accounts (%s)", o.scale*100000, benchkit.Since(t0))
 
 	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port, 0}}
 	if needs["pgbouncer"] {
-		step("Starting PgBouncer (session pooling)")
+		benchkit.Step("Starting PgBouncer (session pooling)")
 		port, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
-		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer"), cluster, port, maxClients)
+		p, err := pgbouncer.Start(ctx, pgbouncer.Options{
+			Bin: bouncerBin, Dir: filepath.Join(tmp, "pgbouncer"), Writer: "pgrollup-bench",
+			Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
+			User: benchUser, Password: benchPassword, Port: port, MaxClients: maxClients,
+		})
 		if err != nil {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
 		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port, p.Cmd.Process.Pid}
-		done("%s on 127.0.0.1:%d", firstLine(versionOf(bouncerBin, "-V")), port)
+		benchkit.Done("%s on 127.0.0.1:%d", versionOf(bouncerBin, "-V"), port)
 	}
 	if needs["pgrollup"] {
-		step("Starting pgrollup")
-		port, err := proc.FreePort()
+		benchkit.Step("Starting pgrollup")
+		ports, err := proc.FreePorts(2)
 		if err != nil {
 			return err
 		}
-		adminPort, err := proc.FreePort()
-		if err != nil {
-			return err
-		}
+		port, adminPort := ports[0], ports[1]
 		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, "pgrollup"), cluster, port, adminPort)
 		if err != nil {
 			return err
 		}
 		defer p.Stop(15 * time.Second)
 		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port, p.Cmd.Process.Pid}
-		done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
+		benchkit.Done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
 	}
 
-	secs := secondsArg(o.duration)
+	secs := benchkit.SecondsArg(o.duration)
 	fmt.Printf("\nEach run: %s -l -n -S -M PROTOCOL -T %s -c N -j min(N,2) -h HOST -p PORT -U %s %s\n",
 		pgbench, secs, benchUser, benchDB)
 	fmt.Printf("Targets take turns within a round, in an order that rotates each round.\n\n")
 	rep := report{
 		command: commandLine(), date: time.Now(), cpus: runtime.NumCPU(), duration: secs, scale: o.scale, rounds: o.rounds,
-		loadBefore: loadAverage(), clients: o.clients, protocols: o.protocols, targets: o.targets,
+		loadBefore: proc.LoadAverage(), clients: o.clients, protocols: o.protocols, targets: o.targets,
 	}
 	var results []result
 	for round := 0; round < o.rounds; round++ {
@@ -262,7 +232,7 @@ func run(ctx context.Context, o options) (err error) {
 			}
 		}
 	}
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = proc.LoadAverage()
 	rep.cells = summarize(results)
 	rep.print(os.Stdout)
 	for _, r := range results {
@@ -280,13 +250,10 @@ func setUp(ctx context.Context, cluster *pgcluster.Cluster) (string, error) {
 		return "", err
 	}
 	defer conn.Close(context.Background())
-	for _, sql := range []string{
-		`CREATE ROLE ` + benchUser + ` LOGIN PASSWORD '` + benchPassword + `'`,
-		`CREATE DATABASE ` + benchDB + ` OWNER ` + benchUser,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return "", fmt.Errorf("%s: %w", sql, err)
-		}
+	if err := benchkit.ExecAll(ctx, conn,
+		`CREATE ROLE `+benchUser+` LOGIN PASSWORD '`+benchPassword+`'`,
+		`CREATE DATABASE `+benchDB+` OWNER `+benchUser); err != nil {
+		return "", err
 	}
 	var version string
 	if err := conn.QueryRow(ctx, `SELECT 'PostgreSQL ' || current_setting('server_version')`).Scan(&version); err != nil {
@@ -307,141 +274,32 @@ func pgEnv() []string {
 	return append(env, "PGPASSWORD="+benchPassword, "PGSSLMODE=disable", "PGAPPNAME=pgrollup-bench")
 }
 
-// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
-// waitConnect polls until a bench session through p on port answers SELECT 1.
-func waitConnect(ctx context.Context, p *proc.Process, port int, limit time.Duration) error {
-	url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchPassword, port, benchDB)
-	deadline := time.Now().Add(limit)
-	for {
-		err := ping(ctx, url)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.Exited:
-			return p.Failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return p.Failed(fmt.Errorf("%s: no working connection after %s: %w", p.Name, limit, err))
-		}
-	}
-}
-
-func ping(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	var one int
-	return conn.QueryRow(ctx, "SELECT 1").Scan(&one)
-}
-
-// startPgbouncer runs PgBouncer in session mode with its own ini in dir. PgBouncer
-// refuses to run as root, so as root it runs as the postgres OS user.
-func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients int) (*proc.Process, error) {
-	cmd, err := pgbouncer.Command(pgbouncer.Options{
-		Bin: bin, Dir: dir, Writer: "pgrollup-bench",
-		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
-		User: benchUser, Password: benchPassword, Port: port, MaxClients: maxClients,
-	})
-	if err != nil {
-		return nil, err
-	}
-	p, err := proc.Start("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
-		p.Stop(5 * time.Second)
-		return nil, err
-	}
-	return p, nil
-}
-
 // startPgrollup runs `pgrollup serve` with a generated config in dir.
 func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*proc.Process, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		return nil, err
-	}
-	q := strconv.Quote
 	dataDir := filepath.Join(dir, "data")
-	cfg := `# written by pgrollup-bench
-listen: ` + q(fmt.Sprintf("127.0.0.1:%d", port)) + `
-warehouse:
-  dsn: ` + q(cluster.DSN(benchDB)) + `
-data_dir: ` + q(dataDir) + `
-storage:
-  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
-worker:
-  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
-auth:
-  cleartext_without_tls: loopback
-admin:
-  listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
-`
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = proc.CleanEnv()
-	p, err := proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
+	cfg := proc.Config{
+		Writer: "pgrollup-bench", Listen: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
+		WarehouseDSN: cluster.DSN(benchDB), DataDir: dataDir,
+	}.YAML(`auth:
+  cleartext_without_tls: loopback
+`)
+	p, err := proc.StartPgrollup(bin, dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), 60*time.Second); err != nil {
+	if err := proc.WaitReady(ctx, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), 60*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, err
 	}
-	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
+	dsn := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchPassword, port, benchDB)
+	if err := proc.WaitSession(ctx, p, dsn, 15*time.Second); err != nil {
 		p.Stop(5 * time.Second)
 		return nil, err
 	}
 	return p, nil
-}
-
-func waitHTTP(ctx context.Context, p *proc.Process, url string, limit time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(limit)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = errors.New(resp.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.Exited:
-			return p.Failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return p.Failed(fmt.Errorf("%s not ready after %s (GET %s: %v)", p.Name, limit, url, err))
-		}
-	}
 }
 
 // printRun prints one run's figures as it ends.
@@ -485,44 +343,12 @@ func parseList(s string, allowed ...string) ([]string, error) {
 	return out, nil
 }
 
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-// secondsArg is pgbench's -T value: whole seconds, rounded up.
-func secondsArg(d time.Duration) string {
-	return strconv.Itoa(int(math.Ceil(d.Seconds())))
-}
-
+// versionOf is the first line of `bin arg`, the version it prints.
 func versionOf(bin string, arg string) string {
 	out, err := exec.Command(bin, arg).Output()
 	if err != nil {
 		return filepath.Base(bin)
 	}
-	return strings.TrimSpace(string(out))
-}
-
-func step(msg string) { fmt.Printf("==> %s\n", msg) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
-func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return first
 }

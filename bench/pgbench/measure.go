@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 )
 
 var (
@@ -31,7 +33,7 @@ func parsePgbenchOutput(text string) (pgbenchOutput, error) {
 	tps := tpsRE.FindStringSubmatch(text)
 	lat := latencyRE.FindStringSubmatch(text)
 	if tps == nil || lat == nil {
-		return pgbenchOutput{}, fmt.Errorf("cannot read tps and latency from pgbench's output:\n%s", indent(text))
+		return pgbenchOutput{}, fmt.Errorf("cannot read tps and latency from pgbench's output:\n%s", benchkit.Indent(text))
 	}
 	var out pgbenchOutput
 	out.tps, _ = strconv.ParseFloat(tps[1], 64)
@@ -62,7 +64,7 @@ func measureRun(ctx context.Context, pgbench string, args []string, logDir strin
 	samples, sampleErr := s.finish()
 	text := out.String()
 	if err != nil {
-		return result{err: fmt.Errorf("%w\n%s", err, indent(text))}
+		return result{err: fmt.Errorf("%w\n%s", err, benchkit.Indent(text))}
 	}
 	summary, err := parsePgbenchOutput(text)
 	if err != nil {
@@ -71,7 +73,7 @@ func measureRun(ctx context.Context, pgbench string, args []string, logDir strin
 	r := result{tps: summary.tps, latencyMS: summary.latencyMS, failed: summary.failed}
 	switch txs, err := readTxLogs(prefix); {
 	case r.failed > 0:
-		r.err = fmt.Errorf("%d failed transactions\n%s", r.failed, indent(text))
+		r.err = fmt.Errorf("%d failed transactions\n%s", r.failed, benchkit.Indent(text))
 	case sampleErr != nil:
 		r.err = fmt.Errorf("reading CPU counters: %w", sampleErr)
 	case err != nil:

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 )
 
 // cell is one place in the sweep: a client count, a protocol and a target.
@@ -57,7 +59,7 @@ func summarize(results []result) map[cell]figures {
 			for _, r := range runs {
 				xs = append(xs, get(r))
 			}
-			return median(xs)
+			return benchkit.MedianKnown(xs)
 		}
 		for _, r := range runs {
 			f.failed += r.failed
@@ -74,25 +76,6 @@ func summarize(results []result) map[cell]figures {
 		out[c] = f
 	}
 	return out
-}
-
-// median is the median of xs without their NaNs (the mean of the two middle
-// values for an even count), or NaN when none is left.
-func median(xs []float64) float64 {
-	var v []float64
-	for _, x := range xs {
-		if !math.IsNaN(x) {
-			v = append(v, x)
-		}
-	}
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // goalClients are the client counts issue 17's goal is set at.

@@ -8,29 +8,6 @@ import (
 	"time"
 )
 
-func TestMedian(t *testing.T) {
-	nan := math.NaN()
-	for _, tc := range []struct {
-		name string
-		xs   []float64
-		want float64
-	}{
-		{"odd", []float64{3, 1, 2}, 2},
-		{"even: mean of the middle two", []float64{4, 1, 3, 2}, 2.5},
-		{"NaNs left out", []float64{nan, 5, nan, 1, 3}, 3},
-		{"one", []float64{7}, 7},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := median(tc.xs); got != tc.want {
-				t.Fatalf("median = %v, want %v", got, tc.want)
-			}
-		})
-	}
-	if got := median([]float64{nan}); !math.IsNaN(got) {
-		t.Fatalf("median of NaNs = %v, want NaN", got)
-	}
-}
-
 func TestSummarize(t *testing.T) {
 	nan := math.NaN()
 	c := cell{16, "simple", "pgrollup"}

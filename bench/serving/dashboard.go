@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	// DuckDB alone: the same driver and version pgrollup answers with.
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgrollup/pgrollup/internal/benchkit"
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 // statement is one tile of the dashboard.
@@ -93,7 +94,7 @@ type dashResult struct {
 	failed                 string
 }
 
-func (r dashResult) speedup() float64 { return ms(r.direct) / ms(r.pgrollup) }
+func (r dashResult) speedup() float64 { return benchkit.MS(r.direct) / benchkit.MS(r.pgrollup) }
 
 // overheadBound is the goal for pgrollup's time: 1.5 × DuckDB alone + 1 ms.
 func (r dashResult) overheadBound() time.Duration { return r.duck*3/2 + time.Millisecond }
@@ -111,7 +112,7 @@ type dashboardReport struct {
 // runDashboard times every statement on the three targets and checks that
 // pgrollup answered it from a rollup with Postgres's answer.
 func runDashboard(ctx context.Context, o options, w *warehouse, p *pgrollup) (*dashboardReport, error) {
-	step("Dashboard: after a warm-up, %d runs per statement directly, %d through pgrollup and on DuckDB alone, %s protocol", o.runs, o.fastRuns, o.protocol)
+	benchkit.Step("Dashboard: after a warm-up, %d runs per statement directly, %d through pgrollup and on DuckDB alone, %s protocol", o.runs, o.fastRuns, o.protocol)
 	direct, err := pgconn.Connect(ctx, w.clientDSN())
 	if err != nil {
 		return nil, err
@@ -140,24 +141,24 @@ func runDashboard(ctx context.Context, o options, w *warehouse, p *pgrollup) (*d
 	// One connection, as a single dashboard session has.
 	duck.SetMaxOpenConns(1)
 
-	rep := &dashboardReport{protocol: o.protocol, runs: o.runs, fastRuns: o.fastRuns, load: loadAverage()}
+	rep := &dashboardReport{protocol: o.protocol, runs: o.runs, fastRuns: o.fastRuns, load: proc.LoadAverage()}
 	fmt.Printf("    load average before the runs: %s\n", rep.load)
 	for _, st := range dashboard(w) {
-		fmt.Printf("\n    [%d] %s\n%s\n", st.id, st.label, indent(indent(st.sql)))
+		fmt.Printf("\n    [%d] %s\n%s\n", st.id, st.label, benchkit.Indent(benchkit.Indent(st.sql)))
 		r, err := measure(ctx, o, st, direct, proxied, explainer, duck, p)
 		if err != nil {
 			return nil, err
 		}
 		if r.failed != "" {
 			fmt.Printf("        FAILED: %s\n", strings.ReplaceAll(r.failed, "\n", "\n        "))
-			rep.failures = append(rep.failures, fmt.Sprintf("dashboard [%d] %s: %s", st.id, st.label, firstLine(r.failed)))
+			rep.failures = append(rep.failures, fmt.Sprintf("dashboard [%d] %s: %s", st.id, st.label, benchkit.FirstLine(r.failed)))
 		} else {
 			fmt.Printf("        rollup %s, %d rows: direct %.2f ms, pgrollup %.3f ms, DuckDB alone %.3f ms\n",
-				r.rollup, r.rows, ms(r.direct), ms(r.pgrollup), ms(r.duck))
+				r.rollup, r.rows, benchkit.MS(r.direct), benchkit.MS(r.pgrollup), benchkit.MS(r.duck))
 		}
 		rep.results = append(rep.results, r)
 	}
-	rep.loadEnd = loadAverage()
+	rep.loadEnd = proc.LoadAverage()
 	printDashboard(rep)
 	return rep, nil
 }
@@ -255,7 +256,7 @@ func measure(ctx context.Context, o options, st statement, direct, proxied, expl
 			return r, err
 		}
 	}
-	r.direct, r.pgrollup, r.duck = median(td), median(tp), median(tk)
+	r.direct, r.pgrollup, r.duck = benchkit.Median(td), benchkit.Median(tp), benchkit.Median(tk)
 
 	want1 := float64(o.fastRuns + 1)
 	d, err := p.settle(ctx, before, func(d routeCounts) bool { return d.rollup >= want1 && d.hits[rollup] >= want1 })
@@ -422,27 +423,6 @@ func rowStrings(rows [][][]byte) []string {
 	return out
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianFloat(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func printDashboard(rep *dashboardReport) {
 	fmt.Printf("\nDashboard: median of %d runs directly, of %d through pgrollup and on DuckDB alone, %s protocol; load average %s before, %s after\n\n",
 		rep.runs, rep.fastRuns, rep.protocol, rep.load, rep.loadEnd)
@@ -458,8 +438,8 @@ func printDashboard(rep *dashboardReport) {
 			goal = "no"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%.1f\t%.3f\t%.3f\t%.0f×\t%.2f×\t%+.3f\t%s\t\n",
-			r.st.id, r.st.label, r.rollup, r.rows, ms(r.direct), ms(r.pgrollup), ms(r.duck),
-			r.speedup(), ms(r.pgrollup)/ms(r.duck), ms(r.pgrollup)-ms(r.duck), goal)
+			r.st.id, r.st.label, r.rollup, r.rows, benchkit.MS(r.direct), benchkit.MS(r.pgrollup), benchkit.MS(r.duck),
+			r.speedup(), benchkit.MS(r.pgrollup)/benchkit.MS(r.duck), benchkit.MS(r.pgrollup)-benchkit.MS(r.duck), goal)
 	}
 	tw.Flush()
 }
@@ -475,25 +455,18 @@ func dashboardVerdict(rep *dashboardReport) []string {
 		}
 		speedups = append(speedups, r.speedup())
 		// Worst: the statement closest to (or furthest past) the bound.
-		if worst == nil || ms(r.pgrollup)/ms(r.overheadBound()) > ms(worst.pgrollup)/ms(worst.overheadBound()) {
+		if worst == nil || benchkit.MS(r.pgrollup)/benchkit.MS(r.overheadBound()) > benchkit.MS(worst.pgrollup)/benchkit.MS(worst.overheadBound()) {
 			worst = r
 		}
 	}
 	if worst == nil {
 		return []string{"Dashboard: no statement has figures"}
 	}
-	med := medianFloat(speedups)
+	med := benchkit.Median(speedups)
 	lines := []string{fmt.Sprintf("Median speed-up over Postgres: %.0f× over %d statements (goal ≥ 100×): %s",
-		med, len(speedups), passMiss(med >= 100))}
+		med, len(speedups), benchkit.PassMiss(med >= 100))}
 	lines = append(lines, fmt.Sprintf("Worst overhead over DuckDB alone: [%d] %s: pgrollup %.3f ms vs DuckDB %.3f ms = %.2f× (%+.3f ms); goal ≤ 1.5 × %.3f + 1 = %.3f ms: %s",
-		worst.st.id, worst.st.label, ms(worst.pgrollup), ms(worst.duck), ms(worst.pgrollup)/ms(worst.duck),
-		ms(worst.pgrollup)-ms(worst.duck), ms(worst.duck), ms(worst.overheadBound()), passMiss(worst.pgrollup <= worst.overheadBound())))
+		worst.st.id, worst.st.label, benchkit.MS(worst.pgrollup), benchkit.MS(worst.duck), benchkit.MS(worst.pgrollup)/benchkit.MS(worst.duck),
+		benchkit.MS(worst.pgrollup)-benchkit.MS(worst.duck), benchkit.MS(worst.duck), benchkit.MS(worst.overheadBound()), benchkit.PassMiss(worst.pgrollup <= worst.overheadBound())))
 	return lines
-}
-
-func passMiss(ok bool) string {
-	if ok {
-		return "PASS"
-	}
-	return "MISS"
 }

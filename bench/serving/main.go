@@ -37,19 +37,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
@@ -95,7 +92,7 @@ func main() {
 		fatalUsage("unexpected arguments %q", flag.Args())
 	}
 	var err error
-	if o.clients, err = parseInts(clients); err != nil {
+	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
 	switch {
@@ -113,17 +110,7 @@ func main() {
 		fatalUsage("-protocol must be extended or simple")
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		var failed checksFailed
-		if !errors.As(err, &failed) && ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "bench-serving: interrupted")
-		} else {
-			fmt.Fprintf(os.Stderr, "bench-serving: %v\n", err)
-		}
-		os.Exit(1)
-	}
+	benchkit.Main("bench-serving", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func fatalUsage(format string, args ...any) {
@@ -132,12 +119,9 @@ func fatalUsage(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	rollupBin, err := filepath.Abs(o.pgrollup)
+	rollupBin, err := benchkit.PgrollupBinary(o.pgrollup, "bench-serving")
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(rollupBin); err != nil {
-		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-serving`)", err)
 	}
 	pgbenchBin := ""
 	if o.pgbench {
@@ -145,24 +129,20 @@ func run(ctx context.Context, o options) (err error) {
 			return fmt.Errorf("pgbench not found (Debian: apt-get install postgresql, or run scripts/deps.sh; -pgbench=false skips it): %w", err)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "pgrollup-bench-serving-")
+	tmp, removeTmp, err := benchkit.TempDir("pgrollup-bench-serving-", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer removeTmp()
 
 	fmt.Printf("pgrollup serving bench: %d orders, %d customers, %d/%d runs per statement (direct/pgrollup and DuckDB, %s protocol), pgbench %ss at clients %v; result cache %s; %d CPUs, load average %s\n",
-		o.rows, o.customers, o.runs, o.fastRuns, o.protocol, secondsArg(o.duration), o.clients, o.resultCache, runtime.NumCPU(), loadAverage())
+		o.rows, o.customers, o.runs, o.fastRuns, o.protocol, benchkit.SecondsArg(o.duration), o.clients, o.resultCache, runtime.NumCPU(), proc.LoadAverage())
 
 	w, err := startWarehouse(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if stopErr := w.stop(); stopErr != nil && err == nil {
-			err = stopErr
-		}
-	}()
+	defer benchkit.KeepFirst(&err, w.stop)
 	if err := w.load(ctx, o); err != nil {
 		return err
 	}
@@ -176,7 +156,11 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { p.stop(15 * time.Second) }() // p may be restarted below
+	defer func() { // p may be restarted below
+		if p != nil {
+			p.proc.Stop(15 * time.Second)
+		}
+	}()
 	if err := p.waitBuilds(ctx, 30*time.Minute); err != nil {
 		return err
 	}
@@ -200,8 +184,8 @@ func run(ctx context.Context, o options) (err error) {
 	if o.pgbench && o.pgbenchResultCache != o.resultCache {
 		// The same rollups (the catalog survives the restart), answered
 		// as a default installation answers repeated statements.
-		p.stop(15 * time.Second)
-		step("Restarting pgrollup with routing.result_cache_bytes %s for a second pgbench comparison", o.pgbenchResultCache)
+		p.proc.Stop(15 * time.Second)
+		benchkit.Step("Restarting pgrollup with routing.result_cache_bytes %s for a second pgbench comparison", o.pgbenchResultCache)
 		if p, err = startPgrollup(ctx, rollupBin, filepath.Join(tmp, "pgrollup"), w, o.pgbenchResultCache); err != nil {
 			return err
 		}
@@ -217,18 +201,18 @@ func run(ctx context.Context, o options) (err error) {
 	}
 
 	printSummary(dash, benches)
-	fmt.Printf("Load average at the end: %s\n", loadAverage())
+	fmt.Printf("Load average at the end: %s\n", proc.LoadAverage())
 
 	if o.keep && ctx.Err() == nil {
 		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n")
 		fmt.Printf("  Postgres directly:  psql %q\n", w.clientDSN())
 		fmt.Printf("  through pgrollup:   psql %q\n", p.clientDSN(w))
 		fmt.Printf("  admin and metrics:  %s/api/rollups  %s/metrics\n", p.adminURL, p.adminURL)
-		fmt.Printf("  pgrollup's config and log: %s\n", filepath.Dir(p.logPath))
+		fmt.Printf("  pgrollup's config and log: %s\n", filepath.Dir(p.proc.LogPath))
 		select {
 		case <-ctx.Done():
-		case <-p.exited:
-			fmt.Printf("pgrollup exited (%v)\n%s\n", p.waitErr, proc.Tail(p.logPath, 20))
+		case <-p.proc.Exited:
+			fmt.Printf("pgrollup exited (%v)\n%s\n", p.proc.WaitErr, proc.Tail(p.proc.LogPath, 20))
 		}
 		// Ctrl-C ends -keep: that is the normal way out, not a failure.
 		ctx = context.Background()
@@ -248,34 +232,6 @@ func (c checksFailed) Error() string {
 	return fmt.Sprintf("%d check(s) failed:\n  %s", len(c), strings.Join(c, "\n  "))
 }
 
-// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive number", f)
-		}
-		out = append(out, n)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no client counts")
-	}
-	return out, nil
-}
-
-func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
 // command prints a command line exactly as it is run.
 func command(args ...string) {
 	q := make([]string, len(args))
@@ -293,7 +249,3 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-
-func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

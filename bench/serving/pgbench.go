@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgrollup/pgrollup/internal/benchkit"
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 // benchStatement is one line of the pgbench script: a dashboard statement
@@ -82,7 +84,7 @@ const (
 // the materialized-view script directly on Postgres, at every client count
 // and with both protocols, interleaved.
 func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w *warehouse, p *pgrollup, resultCache string) (*pgbenchReport, error) {
-	step("pgbench: rollup hits through pgrollup vs the same statements on materialized views directly on Postgres")
+	benchkit.Step("pgbench: rollup hits through pgrollup vs the same statements on materialized views directly on Postgres")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w
 	for _, st := range dashboard(w) {
 		byID[st.id] = st
 	}
-	rep := &pgbenchReport{resultCache: resultCache, rounds: o.rounds, duration: secondsArg(o.duration), clients: o.clients, protocols: []string{"simple", "extended"}}
+	rep := &pgbenchReport{resultCache: resultCache, rounds: o.rounds, duration: benchkit.SecondsArg(o.duration), clients: o.clients, protocols: []string{"simple", "extended"}}
 	stmts := benchStatements(w)
 	rep.statements = len(stmts)
 	var rollupScript, viewScript strings.Builder
@@ -120,7 +122,7 @@ func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w
 		}
 		switch {
 		case chosen == "":
-			rep.failures = append(rep.failures, fmt.Sprintf("pgbench statement [%d] is not answered from a rollup: %s", st.id, firstLine(why)))
+			rep.failures = append(rep.failures, fmt.Sprintf("pgbench statement [%d] is not answered from a rollup: %s", st.id, benchkit.FirstLine(why)))
 		case chosen != bs.rollup:
 			rep.notes = append(rep.notes, fmt.Sprintf("statement [%d]: pgrollup chose rollup %s, the view mirrors %s", st.id, chosen, bs.rollup))
 		}
@@ -146,10 +148,10 @@ func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w
 		if err := os.WriteFile(scripts[target], []byte(text), 0o600); err != nil {
 			return nil, err
 		}
-		fmt.Printf("    %s:\n%s\n", scripts[target], indent(indent(text)))
+		fmt.Printf("    %s:\n%s\n", scripts[target], benchkit.Indent(benchkit.Indent(text)))
 	}
 
-	rep.load = loadAverage()
+	rep.load = proc.LoadAverage()
 	fmt.Printf("    load average before the runs: %s\n", rep.load)
 	total := o.rounds * len(rep.protocols) * len(o.clients) * 2
 	n := 0
@@ -197,7 +199,7 @@ func runPgbenchComparison(ctx context.Context, o options, pgbench, dir string, w
 			}
 		}
 	}
-	rep.loadEnd = loadAverage()
+	rep.loadEnd = proc.LoadAverage()
 	printPgbench(rep)
 	return rep, nil
 }
@@ -222,15 +224,15 @@ func runPgbench(ctx context.Context, args []string) (benchRun, error) {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		return benchRun{}, fmt.Errorf("pgbench: %w\n%s", err, indent(out.String()))
+		return benchRun{}, fmt.Errorf("pgbench: %w\n%s", err, benchkit.Indent(out.String()))
 	}
 	text := out.String()
 	tps, lat, tx := tpsRE.FindStringSubmatch(text), latencyRE.FindStringSubmatch(text), txRE.FindStringSubmatch(text)
 	if tps == nil || lat == nil || tx == nil {
-		return benchRun{}, fmt.Errorf("cannot read tps, latency and transactions from pgbench's output:\n%s", indent(text))
+		return benchRun{}, fmt.Errorf("cannot read tps, latency and transactions from pgbench's output:\n%s", benchkit.Indent(text))
 	}
 	if m := failedRE.FindStringSubmatch(text); m != nil && m[1] != "0" {
-		return benchRun{}, fmt.Errorf("pgbench: %s failed transactions:\n%s", m[1], indent(text))
+		return benchRun{}, fmt.Errorf("pgbench: %s failed transactions:\n%s", m[1], benchkit.Indent(text))
 	}
 	var r benchRun
 	r.tps, _ = strconv.ParseFloat(tps[1], 64)
@@ -273,7 +275,7 @@ func printPgbench(rep *pgbenchReport) {
 			if !okA || !okB {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%.0f\t%.3f\t%.2f×\t%s\t\n", proto, c, a.tps, a.latencyMS, b.tps, b.latencyMS, a.tps/b.tps, passMiss(a.tps > b.tps))
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%.0f\t%.3f\t%.2f×\t%s\t\n", proto, c, a.tps, a.latencyMS, b.tps, b.latencyMS, a.tps/b.tps, benchkit.PassMiss(a.tps > b.tps))
 		}
 	}
 	tw.Flush()
@@ -307,7 +309,7 @@ func pgbenchVerdict(rep *pgbenchReport) string {
 		return "pgbench: no figures"
 	}
 	return fmt.Sprintf("pgbench, result cache %s: pgrollup ahead of the materialized views in %d of %d runs (lowest ratio %.2f×; goal: ahead in all): %s",
-		rep.resultCache, ahead, cells, worst, passMiss(ahead == cells))
+		rep.resultCache, ahead, cells, worst, benchkit.PassMiss(ahead == cells))
 }
 
 func printSummary(dash *dashboardReport, benches []*pgbenchReport) {
@@ -318,9 +320,4 @@ func printSummary(dash *dashboardReport, benches []*pgbenchReport) {
 	for _, bench := range benches {
 		fmt.Printf("  %s\n", pgbenchVerdict(bench))
 	}
-}
-
-// secondsArg is pgbench's -T value: whole seconds, rounded up.
-func secondsArg(d time.Duration) string {
-	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }

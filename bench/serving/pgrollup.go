@@ -8,29 +8,23 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
 )
 
 // pgrollup is the running `pgrollup serve`.
 type pgrollup struct {
+	proc     *proc.Process
 	port     int
 	adminURL string
 	dataDir  string
-	logPath  string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
 }
 
 // rollupsYAML declares the benchmark's rollups: three typical shapes (daily,
@@ -75,77 +69,45 @@ rollups:
 // startPgrollup writes a config in dir, runs `pgrollup serve` and waits until
 // it accepts connections.
 func startPgrollup(ctx context.Context, bin, dir string, w *warehouse, resultCache string) (*pgrollup, error) {
-	step("Starting pgrollup")
+	benchkit.Step("Starting pgrollup")
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	port, err := proc.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	q := strconv.Quote
-	cfg := `# written by bench/serving
-listen: ` + q(fmt.Sprintf("127.0.0.1:%d", port)) + `
-warehouse:
-  dsn: ` + q(w.serviceDSN()) + `
-data_dir: ` + q(dataDir) + `
-storage:
-  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
-worker:
-  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
-routing:
-  result_cache_bytes: ` + q(resultCache) + `
+	port, adminPort := ports[0], ports[1]
+	cfg := proc.Config{
+		Writer: "bench/serving", Listen: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
+		WarehouseDSN: w.serviceDSN(), DataDir: dataDir,
+	}.YAML(`routing:
+  result_cache_bytes: ` + strconv.Quote(resultCache) + `
 auth:
   cleartext_without_tls: loopback
-admin:
-  listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
 build_timezone: UTC
-` + rollupsYAML(w)
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	fmt.Printf("%s\n", indent(rollupsYAML(w)))
+` + rollupsYAML(w))
+	fmt.Printf("%s\n", benchkit.Indent(rollupsYAML(w)))
 	p := &pgrollup{
 		port:     port,
 		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
 		dataDir:  dataDir,
-		logPath:  filepath.Join(dir, "pgrollup.log"),
-		exited:   make(chan struct{}),
 	}
-	args := []string{bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s"}
-	command(args...)
-	// Appended to: a restart keeps the first run's log.
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// The log is appended to: a restart keeps the first run's log.
+	if p.proc, err = proc.StartPgrollup(bin, dir, cfg, "--shutdown-timeout", "5s"); err != nil {
+		return nil, err
+	}
+	command(p.proc.Cmd.Args...)
+	err = proc.WaitReady(ctx, p.proc, p.adminURL+"/readyz", 60*time.Second)
+	if err == nil {
+		err = proc.WaitSession(ctx, p.proc, p.clientDSN(w), 60*time.Second)
+	}
 	if err != nil {
+		p.proc.Stop(5 * time.Second)
 		return nil, err
 	}
-	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Env = proc.CleanEnv()
-	p.cmd.Stdout = logFile
-	p.cmd.Stderr = logFile
-	// Its own process group: Ctrl-C reaches only the benchmark, which then
-	// stops pgrollup in order (SIGTERM, drain) before the cluster.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	if err := p.waitReady(ctx, w, 60*time.Second); err != nil {
-		p.stop(5 * time.Second)
-		return nil, err
-	}
-	done("pgrollup on 127.0.0.1:%d, admin %s, log %s", port, p.adminURL, p.logPath)
+	benchkit.Done("pgrollup on 127.0.0.1:%d, admin %s, log %s", port, p.adminURL, p.proc.LogPath)
 	return p, nil
 }
 
@@ -171,60 +133,6 @@ func (p *pgrollup) dsnFor(user, password string) string {
 	return u.String()
 }
 
-func (p *pgrollup) stop(grace time.Duration) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(grace):
-		fmt.Fprintf(os.Stderr, "bench-serving: pgrollup did not stop within %s of SIGTERM; killing it\n", grace)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// failed adds the process's exit status, if it exited, and its log to err.
-func (p *pgrollup) failed(err error) error {
-	select {
-	case <-p.exited:
-		err = fmt.Errorf("pgrollup exited (%v): %w", p.waitErr, err)
-	default:
-	}
-	return fmt.Errorf("%w\n%s", err, proc.Tail(p.logPath, 30))
-}
-
-// waitReady waits for /readyz and for a client session through the proxy.
-func (p *pgrollup) waitReady(ctx context.Context, w *warehouse, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := p.getJSON(ctx, "/readyz", nil)
-		if err == nil {
-			var conn *pgconn.PgConn
-			if conn, err = pgconn.Connect(ctx, p.clientDSN(w)); err == nil {
-				_, err = conn.Exec(ctx, "SELECT 1").ReadAll()
-				conn.Close(context.Background())
-				if err == nil {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.exited:
-			return p.failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return p.failed(fmt.Errorf("not ready after %s: %w", limit, err))
-		}
-	}
-}
-
 // rollupState is an element of GET /api/rollups.
 type rollupState struct {
 	Name       string  `json:"name"`
@@ -241,14 +149,14 @@ type rollupState struct {
 // waitBuilds polls the admin API until every rollup has an active version,
 // printing each change of status or progress.
 func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
-	step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
+	benchkit.Step("Waiting for the rollup builds (GET %s/api/rollups)", p.adminURL)
 	t0 := time.Now()
 	deadline := t0.Add(limit)
 	last := map[string]string{}
 	for {
 		var states []rollupState
 		if err := p.getJSON(ctx, "/api/rollups", &states); err != nil {
-			return p.failed(err)
+			return p.proc.Failed(err)
 		}
 		sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
 		active := 0
@@ -265,7 +173,7 @@ func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
 				}
 			}
 			if line != last[s.Name] {
-				done("%6s  %-26s %s", since(t0), s.Name, line)
+				benchkit.Done("%6s  %-26s %s", benchkit.Since(t0), s.Name, line)
 				last[s.Name] = line
 			}
 			if s.Status == "failed" {
@@ -273,22 +181,22 @@ func (p *pgrollup) waitBuilds(ctx context.Context, limit time.Duration) error {
 				if s.LastError != nil {
 					msg = *s.LastError
 				}
-				return p.failed(fmt.Errorf("the build of rollup %s failed: %s", s.Name, msg))
+				return p.proc.Failed(fmt.Errorf("the build of rollup %s failed: %s", s.Name, msg))
 			}
 		}
 		if len(states) > 0 && active == len(states) {
-			done("all %d rollups active (%s)", len(states), since(t0))
+			benchkit.Done("all %d rollups active (%s)", len(states), benchkit.Since(t0))
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-p.exited:
-			return p.failed(errors.New("while building"))
+		case <-p.proc.Exited:
+			return p.proc.Failed(errors.New("while building"))
 		case <-time.After(500 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return p.failed(fmt.Errorf("rollups not all active after %s", limit))
+			return p.proc.Failed(fmt.Errorf("rollups not all active after %s", limit))
 		}
 	}
 }

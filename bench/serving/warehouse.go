@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
@@ -32,13 +33,9 @@ type warehouse struct {
 }
 
 func startWarehouse(ctx context.Context, o options) (*warehouse, error) {
-	step("Starting a throw-away PostgreSQL cluster")
 	t0 := time.Now()
-	maxClients := 0
-	for _, n := range o.clients {
-		maxClients = max(maxClients, n)
-	}
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
+	maxClients := slices.Max(o.clients)
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		// pgbench's clients directly and through pgrollup (one upstream session
 		// each) at once, pgrollup's own pool and the builds, plus slack.
 		"max_connections": fmt.Sprint(2*maxClients + 50),
@@ -49,7 +46,7 @@ func startWarehouse(ctx context.Context, o options) (*warehouse, error) {
 		"maintenance_work_mem": "512MB",
 		"max_wal_size":         "4GB",
 		"timezone":             "UTC",
-	}})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -71,20 +68,18 @@ func startWarehouse(ctx context.Context, o options) (*warehouse, error) {
 		w.stop()
 		return nil, err
 	}
-	for _, sql := range []string{
-		`CREATE ROLE ` + benchUser + ` LOGIN PASSWORD '` + benchPassword + `'`,
-		`CREATE DATABASE ` + benchDB,
-		`GRANT CONNECT ON DATABASE ` + benchDB + ` TO ` + benchUser,
+	if err := benchkit.ExecAll(ctx, conn,
+		`CREATE ROLE `+benchUser+` LOGIN PASSWORD '`+benchPassword+`'`,
+		`CREATE DATABASE `+benchDB,
+		`GRANT CONNECT ON DATABASE `+benchDB+` TO `+benchUser,
 		// Every session cuts days in UTC, the rollups' build_timezone; an
 		// external server's default zone may be anything.
-		`ALTER DATABASE ` + benchDB + ` SET timezone TO 'UTC'`,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			w.stop()
-			return nil, fmt.Errorf("%s: %w", sql, err)
-		}
+		`ALTER DATABASE `+benchDB+` SET timezone TO 'UTC'`,
+	); err != nil {
+		w.stop()
+		return nil, err
 	}
-	done("%s on %s:%d (%s)", version, cluster.Host, cluster.Port, since(t0))
+	benchkit.Done("%s on %s:%d (%s)", version, cluster.Host, cluster.Port, benchkit.Since(t0))
 	return w, nil
 }
 
@@ -101,15 +96,9 @@ func (w *warehouse) stop() error {
 		return err
 	}
 	defer conn.Close(ctx)
-	for _, sql := range []string{
-		`DROP DATABASE IF EXISTS ` + benchDB + ` WITH (FORCE)`,
-		`DROP ROLE IF EXISTS ` + benchUser,
-	} {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-	}
-	return nil
+	return benchkit.ExecAll(ctx, conn,
+		`DROP DATABASE IF EXISTS `+benchDB+` WITH (FORCE)`,
+		`DROP ROLE IF EXISTS `+benchUser)
 }
 
 // serviceDSN is pgrollup's warehouse DSN, used for builds: the superuser.
@@ -120,11 +109,11 @@ func (w *warehouse) clientDSN() string { return w.cluster.DSNFor(benchUser, benc
 
 // load creates and fills customers and orders, then indexes and analyses them.
 func (w *warehouse) load(ctx context.Context, o options) error {
-	step("Generating %d orders from %s to %s (UTC)", o.rows, w.start.Format("2006-01-02"), w.end.Format("2006-01-02"))
+	benchkit.Step("Generating %d orders from %s to %s (UTC)", o.rows, w.start.Format("2006-01-02"), w.end.Format("2006-01-02"))
 	t0 := time.Now()
 	exec := func(conn *pgx.Conn, sql string, args ...any) error {
 		if _, err := conn.Exec(ctx, sql, args...); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(sql), err)
+			return fmt.Errorf("%s: %w", benchkit.FirstLine(sql), err)
 		}
 		return nil
 	}
@@ -133,11 +122,11 @@ func (w *warehouse) load(ctx context.Context, o options) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	fmt.Printf("%s\n", indent(schemaSQL))
+	fmt.Printf("%s\n", benchkit.Indent(schemaSQL))
 	if err := exec(conn, schemaSQL); err != nil {
 		return err
 	}
-	fmt.Printf("%s\n    -- with $1 = %d, $2 = '%s'\n", indent(customersSQL), o.customers, w.start.Format(time.RFC3339))
+	fmt.Printf("%s\n    -- with $1 = %d, $2 = '%s'\n", benchkit.Indent(customersSQL), o.customers, w.start.Format(time.RFC3339))
 	if err := exec(conn, `SELECT setseed(0.5)`); err != nil {
 		return err
 	}
@@ -153,7 +142,7 @@ func (w *warehouse) load(ctx context.Context, o options) error {
 	batch := max(100_000, (o.rows+9)/10)
 	secsPerRow := w.end.Sub(w.start).Seconds() / float64(o.rows)
 	fmt.Printf("%s\n    -- in batches of %d with $1..$2 = the batch's ids, $3 = %d, $4 = %d (epoch of %s), $5 = %g (seconds per order)\n",
-		indent(ordersSQL), batch, o.customers, w.start.Unix(), w.start.Format("2006-01-02"), secsPerRow)
+		benchkit.Indent(ordersSQL), batch, o.customers, w.start.Unix(), w.start.Format("2006-01-02"), secsPerRow)
 	type job struct{ lo, hi int }
 	jobs := make(chan job)
 	results := make(chan error)
@@ -203,7 +192,7 @@ func (w *warehouse) load(ctx context.Context, o options) error {
 			continue
 		}
 		inserted++
-		done("orders: %d of %d batches (%s)", inserted, nBatches, since(t0))
+		benchkit.Done("orders: %d of %d batches (%s)", inserted, nBatches, benchkit.Since(t0))
 	}
 	if firstErr != nil {
 		return firstErr
@@ -216,13 +205,13 @@ func (w *warehouse) load(ctx context.Context, o options) error {
 		if err := exec(conn, sql); err != nil {
 			return err
 		}
-		done("%s (%s)", sql, since(t1))
+		benchkit.Done("%s (%s)", sql, benchkit.Since(t1))
 	}
 	var size string
 	if err := conn.QueryRow(ctx, `SELECT pg_size_pretty(pg_table_size('orders'))`).Scan(&size); err != nil {
 		return err
 	}
-	done("%d orders (%s), %d customers (%s)", o.rows, size, o.customers, since(t0))
+	benchkit.Done("%d orders (%s), %d customers (%s)", o.rows, size, o.customers, benchkit.Since(t0))
 	return nil
 }
 
@@ -310,7 +299,7 @@ FROM orders GROUP BY 1, 2`,
 // createViews creates the materialized views for the pgbench comparison,
 // before pgrollup starts so that neither competes with the other's builds.
 func (w *warehouse) createViews(ctx context.Context) error {
-	step("Creating materialized views holding the same rollups (for the pgbench comparison)")
+	benchkit.Step("Creating materialized views holding the same rollups (for the pgbench comparison)")
 	t0 := time.Now()
 	conn, err := pgx.Connect(ctx, w.serviceDSN())
 	if err != nil {
@@ -318,22 +307,11 @@ func (w *warehouse) createViews(ctx context.Context) error {
 	}
 	defer conn.Close(context.Background())
 	for _, sql := range viewSQL {
-		fmt.Printf("%s;\n", indent(sql))
+		fmt.Printf("%s;\n", benchkit.Indent(sql))
 		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", firstLine(sql), err)
+			return fmt.Errorf("%s: %w", benchkit.FirstLine(sql), err)
 		}
 	}
-	done("(%s)", since(t0))
+	benchkit.Done("(%s)", benchkit.Since(t0))
 	return nil
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " ..."
-	}
-	return s
-}
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
 }

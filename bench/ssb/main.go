@@ -36,18 +36,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
@@ -87,12 +83,7 @@ func main() {
 	case o.runs < 1:
 		fatalUsage("-runs must be at least 1")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-ssb: %v\n", err)
-		os.Exit(1)
-	}
+	benchkit.Main("bench-ssb", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func fatalUsage(format string, args ...any) {
@@ -101,28 +92,24 @@ func fatalUsage(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	bin, err := filepath.Abs(o.pgrollup)
+	bin, err := benchkit.PgrollupBinary(o.pgrollup, "bench-ssb")
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench-ssb`)", err)
-	}
-	dir, err := os.MkdirTemp("", "pgrollup-bench-ssb-")
+	dir, removeDir, err := benchkit.TempDir("pgrollup-bench-ssb-", false)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer removeDir()
 	sz := sizesOf(o.scale)
 	fmt.Printf("pgrollup SSB bench: scale %g (%d orders of 1-7 lines, %d customers, %d suppliers, %d parts), %d runs per query; %d CPUs, load average %s\n",
 		o.scale, sz.orders, sz.customers, sz.suppliers, sz.parts, o.runs, runtime.NumCPU(), proc.LoadAverage())
 
-	step("Starting a throw-away PostgreSQL cluster")
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Config: map[string]string{
+	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		"shared_buffers": "512MB",
 		"work_mem":       "64MB",
 		"max_wal_size":   "4GB",
-	}})
+	})
 	if err != nil {
 		return err
 	}
@@ -131,27 +118,27 @@ func run(ctx context.Context, o options) error {
 		return errors.New("PGROLLUP_TEST_DSN names an external server: this benchmark creates its own database and role only in a throw-away cluster")
 	}
 	t0 := time.Now()
-	locale, err := prepare(ctx, cluster, ssbDB, o.locales, o.scale, done)
+	locale, err := prepare(ctx, cluster, ssbDB, o.locales, o.scale, benchkit.Done)
 	if err != nil {
 		return err
 	}
-	done("database %s with locale %s, loaded in %s", ssbDB, locale, since(t0))
+	benchkit.Done("database %s with locale %s, loaded in %s", ssbDB, locale, benchkit.Since(t0))
 
-	step("Starting pgrollup")
+	benchkit.Step("Starting pgrollup")
 	p, ep, err := startPgrollup(ctx, bin, dir, cluster)
 	if err != nil {
 		return err
 	}
 	defer p.Stop(15 * time.Second)
-	done("pgrollup on %s, log %s", ep.proxied, p.LogPath)
-	fmt.Printf("%s\n", indent(rollupsYAML()))
-	step("Waiting for the rollup builds")
-	if err := proc.WaitRollups(ctx, ep.adminURL, p.Exited, 30*time.Minute, done); err != nil {
+	benchkit.Done("pgrollup on %s, log %s", ep.proxied, p.LogPath)
+	fmt.Printf("%s\n", benchkit.Indent(rollupsYAML()))
+	benchkit.Step("Waiting for the rollup builds")
+	if err := proc.WaitRollups(ctx, ep.adminURL, p.Exited, 30*time.Minute, benchkit.Done); err != nil {
 		return p.Failed(err)
 	}
 
-	step("Running the 13 queries: once to compare, then %d timed runs on each side (query, Postgres, pgrollup, decision)", o.runs)
-	results, err := runQueries(ctx, ep, o.runs, done)
+	benchkit.Step("Running the 13 queries: once to compare, then %d timed runs on each side (query, Postgres, pgrollup, decision)", o.runs)
+	results, err := runQueries(ctx, ep, o.runs, benchkit.Done)
 	if err != nil {
 		return p.Failed(err)
 	}
@@ -168,7 +155,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	fmt.Printf("\n%d of 13 served from rollups (median speed-up %.1f×); %d of 13 answers equal to Postgres's.\n",
-		len(speedups), median(speedups), 13-len(wrong))
+		len(speedups), benchkit.Median(speedups), 13-len(wrong))
 
 	if o.keep && ctx.Err() == nil {
 		fmt.Printf("\n-keep: leaving everything running until Ctrl-C\n  Postgres directly:  psql %q\n  through pgrollup:   psql %q\n  admin and metrics:  %s/api/rollups  %s/metrics\n",
@@ -238,23 +225,11 @@ func prepare(ctx context.Context, cluster *pgcluster.Cluster, db string, locales
 // result cache is off: a repeated query would otherwise be timed as a cache
 // lookup, not as the answer from the rollup.
 func pgrollupConfig(cluster *pgcluster.Cluster, db, listen, admin, dataDir string) string {
-	q := strconv.Quote
-	return `# written by bench/ssb
-listen: ` + q(listen) + `
-warehouse:
-  dsn: ` + q(cluster.DSN(db)) + `
-data_dir: ` + q(dataDir) + `
-storage:
-  url: ` + q("file://"+filepath.Join(dataDir, "rollups")) + `
-worker:
-  cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
-routing:
+	return proc.Config{Writer: "bench/ssb", Listen: listen, Admin: admin, WarehouseDSN: cluster.DSN(db), DataDir: dataDir}.YAML(`routing:
   result_cache_bytes: "0"
 auth:
   cleartext_without_tls: loopback
-admin:
-  listen: ` + q(admin) + `
-` + rollupsYAML()
+` + rollupsYAML())
 }
 
 // endpointsFor are the DSNs (of database db) and admin URL of a pgrollup
@@ -272,53 +247,20 @@ func endpointsFor(cluster *pgcluster.Cluster, db, listen, admin string) endpoint
 // startPgrollup writes the config in dir, starts `pgrollup serve` and waits
 // until it accepts sessions.
 func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster) (*proc.Process, endpoints, error) {
-	port, err := proc.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, endpoints{}, err
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		return nil, endpoints{}, err
-	}
-	listen, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(pgrollupConfig(cluster, ssbDB, listen, admin, filepath.Join(dir, "data"))), 0o600); err != nil {
-		return nil, endpoints{}, err
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s")
-	cmd.Env = proc.CleanEnv()
-	p, err := proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
+	listen, admin := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	cfg := pgrollupConfig(cluster, ssbDB, listen, admin, filepath.Join(dir, "data"))
+	p, err := proc.StartPgrollup(bin, dir, cfg, "--shutdown-timeout", "5s")
 	if err != nil {
 		return nil, endpoints{}, err
 	}
 	ep := endpointsFor(cluster, ssbDB, listen, admin)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		conn, err := pgconn.Connect(ctx, ep.proxied)
-		if err == nil {
-			conn.Close(context.Background())
-			return p, ep, nil
-		}
-		select {
-		case <-ctx.Done():
-			p.Stop(5 * time.Second)
-			return nil, endpoints{}, ctx.Err()
-		case <-p.Exited:
-			return nil, endpoints{}, p.Failed(err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.Stop(5 * time.Second)
-			return nil, endpoints{}, p.Failed(fmt.Errorf("no session after 60 s: %w", err))
-		}
+	if err := proc.WaitSession(ctx, p, ep.proxied, 60*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, endpoints{}, err
 	}
-}
-
-func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
-
-func done(format string, args ...any) { fmt.Printf("    "+format+"\n", args...) }
-
-func since(t time.Time) string { return time.Since(t).Round(10 * time.Millisecond).String() }
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ")
+	return p, ep, nil
 }

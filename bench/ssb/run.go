@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgrollup/pgrollup/internal/benchkit"
 	"github.com/pgrollup/pgrollup/internal/proc"
 	"github.com/pgrollup/pgrollup/internal/promtext"
 )
@@ -88,7 +89,7 @@ func runQueries(ctx context.Context, ep endpoints, runs int, progress func(forma
 				*side.times = append(*side.times, time.Since(t0))
 			}
 		}
-		r.postgres, r.pgrollup = median(pg), median(pr)
+		r.postgres, r.pgrollup = benchkit.Median(pg), benchkit.Median(pr)
 		// pgrollup counts a hit once it has sent the answer, which may be
 		// a moment after the client read it.
 		for deadline := time.Now().Add(2 * time.Second); ; {
@@ -102,7 +103,7 @@ func runQueries(ctx context.Context, ep endpoints, runs int, progress func(forma
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		progress("%s  %8.1f ms  %8.1f ms  %s", q.id, ms(r.postgres), ms(r.pgrollup), r.status())
+		progress("%s  %8.1f ms  %8.1f ms  %s", q.id, benchkit.MS(r.postgres), benchkit.MS(r.pgrollup), r.status())
 		out = append(out, r)
 	}
 	return out, nil
@@ -246,21 +247,6 @@ func printTable(w io.Writer, results []result) {
 		if r.diff == "" && r.served() {
 			status = "yes: " + r.chosen
 		}
-		fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f× | %s | %s |\n", r.q.id, r.rows, ms(r.postgres), ms(r.pgrollup), r.speedup(), equal, strings.ReplaceAll(status, "|", `\|`))
+		fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f× | %s | %s |\n", r.q.id, r.rows, benchkit.MS(r.postgres), benchkit.MS(r.pgrollup), r.speedup(), equal, strings.ReplaceAll(status, "|", `\|`))
 	}
 }
-
-// median of xs (durations or ratios), 0 for none.
-func median[T ~int64 | ~float64](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

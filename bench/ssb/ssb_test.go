@@ -74,15 +74,11 @@ func runTiny(t *testing.T, ctx context.Context, cluster *pgcluster.Cluster, db, 
 		t.Fatalf("locale %s, want %s", got, locale)
 	}
 	dir := t.TempDir()
-	port, err := proc.FreePort()
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminPort, err := proc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen, admin := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", adminPort)
+	listen, admin := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	path := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(path, []byte(pgrollupConfig(cluster, db, listen, admin, filepath.Join(dir, "data"))), 0o600); err != nil {
 		t.Fatal(err)

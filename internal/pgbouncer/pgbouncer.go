@@ -1,17 +1,22 @@
 // Package pgbouncer prepares PgBouncer for the benchmarks, the baseline
 // pgrollup's passthrough and memory are measured against: its binary, its
-// ini in session mode with SCRAM, and the command that runs it.
+// ini in session mode with SCRAM, the command that runs it, and starting it.
 package pgbouncer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
+
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 // Options describe one PgBouncer in front of one database.
@@ -103,4 +108,24 @@ pidfile =
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
 	return cmd, nil
+}
+
+// Start runs PgBouncer (Command) with its log in o.Dir and waits, for up to
+// 15 seconds, until a session through it answers.
+func Start(ctx context.Context, o Options) (*proc.Process, error) {
+	cmd, err := Command(o)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proc.Start("pgbouncer", filepath.Join(o.Dir, "pgbouncer.log"), cmd)
+	if err != nil {
+		return nil, err
+	}
+	dsn := url.URL{Scheme: "postgres", User: url.UserPassword(o.User, o.Password),
+		Host: fmt.Sprintf("127.0.0.1:%d", o.Port), Path: "/" + o.Database, RawQuery: "sslmode=disable"}
+	if err := proc.WaitSession(ctx, p, dsn.String(), 15*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
 }

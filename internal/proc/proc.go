@@ -1,6 +1,8 @@
 // Package proc holds what the commands that start pgrollup and its parts as
 // processes share (the demo and the benchmarks): free ports, the
-// environment to start them in, and the end of a log for an error message.
+// environment to start them in, the processes themselves (process.go),
+// waiting until they serve (wait.go, rollups.go), and the end of a log for
+// an error message.
 package proc
 
 import (
@@ -18,6 +20,22 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that nothing listens
+// on now: a pgrollup's client and admin listeners. All n are held until
+// the last is chosen, so that none is handed out twice.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // CleanEnv is the environment without PGROLLUP_* variables, which would

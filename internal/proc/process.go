@@ -20,9 +20,10 @@ type Process struct {
 	WaitErr error
 }
 
-// Start starts cmd with its output in logPath.
+// Start starts cmd with its output appended to logPath: a process
+// started again (a restart) keeps the earlier one's log before its own.
 func Start(name, logPath string, cmd *exec.Cmd) (*Process, error) {
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
