@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgrollup/pgrollup/internal/benchkit"
+	"github.com/pgrollup/pgrollup/internal/proc"
 )
 
 // rollupStatus is the part of GET /api/rollups the demo shows.
@@ -52,7 +53,7 @@ func listRollups(ctx context.Context, admin string) ([]rollupStatus, error) {
 // waitForBuilds follows the rollups' first builds, which pgrollup starts on
 // its own because no version exists yet, by polling the admin API the way
 // `pgrollup status` does, and prints each change of a rollup's state.
-func waitForBuilds(ctx context.Context, p *process, admin string, limit time.Duration) ([]rollupStatus, error) {
+func waitForBuilds(ctx context.Context, p *proc.Process, admin string, limit time.Duration) ([]rollupStatus, error) {
 	t0 := time.Now()
 	last := map[string]string{}
 	for {
@@ -87,8 +88,8 @@ func waitForBuilds(ctx context.Context, p *process, admin string, limit time.Dur
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-p.exited:
-			return nil, fmt.Errorf("pgrollup exited while building (%s)", exitText(p.waitErr))
+		case <-p.Exited:
+			return nil, fmt.Errorf("pgrollup exited while building (%s)", exitText(p.WaitErr))
 		case <-time.After(250 * time.Millisecond):
 		}
 		if time.Since(t0) > limit {

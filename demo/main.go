@@ -18,14 +18,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -137,25 +134,24 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	cfgPath := filepath.Join(dir, "pgrollup.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig(o, cluster.DSN("shop"), filepath.Join(dir, "data"))), 0o600); err != nil {
+	cfgPath, logPath := filepath.Join(dir, "pgrollup.yaml"), filepath.Join(dir, "pgrollup.log")
+	// The log is this run's alone (proc.Start appends).
+	if err := os.Remove(logPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	logPath := filepath.Join(dir, "pgrollup.log")
 	benchkit.Step("Starting pgrollup")
 	t0 = time.Now()
-	rollupProc, err := startPgrollup(bin, cfgPath, logPath)
+	// A short drain: psql sessions left open must not hold up Ctrl-C for long.
+	rollupProc, err := proc.StartPgrollup(bin, dir, demoConfig(o, cluster.DSN("shop"), filepath.Join(dir, "data")), "--shutdown-timeout", "5s")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		fmt.Println("Stopping pgrollup")
-		if stopErr := rollupProc.stop(15 * time.Second); stopErr != nil && err == nil {
-			err = stopErr
-		}
+		rollupProc.Stop(15 * time.Second)
 	}()
-	if err := waitReady(ctx, rollupProc, "http://"+o.admin+"/readyz", 60*time.Second); err != nil {
-		return fmt.Errorf("%w\n%s", err, proc.Tail(logPath, 20))
+	if err := proc.WaitReady(ctx, rollupProc, "http://"+o.admin+"/readyz", 60*time.Second); err != nil {
+		return err
 	}
 	benchkit.Done("pgrollup serving on %s, admin on %s (%s)", o.listen, o.admin, benchkit.Since(t0))
 
@@ -184,8 +180,8 @@ func run(ctx context.Context, o options) (err error) {
 	select {
 	case <-ctx.Done():
 		fmt.Println()
-	case <-rollupProc.exited:
-		return fmt.Errorf("pgrollup exited unexpectedly (%s)\n%s", exitText(rollupProc.waitErr), proc.Tail(logPath, 20))
+	case <-rollupProc.Exited:
+		return fmt.Errorf("pgrollup exited unexpectedly (%s)\n%s", exitText(rollupProc.WaitErr), proc.Tail(logPath, 20))
 	}
 	return nil
 }
@@ -250,90 +246,6 @@ Log:      %s
 
 Press Ctrl-C to stop pgrollup and PostgreSQL.
 `, demoURL, host, port, host, port, port, cluster.DSNFor("demo", "demo", "shop"), o.admin, o.admin, o.admin, rel(cfgPath), rel(logPath))
-}
-
-// process is a running pgrollup.
-type process struct {
-	cmd     *exec.Cmd
-	log     *os.File
-	exited  chan struct{}
-	waitErr error
-}
-
-func startPgrollup(bin, cfgPath, logPath string) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	// A short drain: psql sessions left open must not hold up Ctrl-C for long.
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s")
-	cmd.Env = proc.CleanEnv()
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	// Its own process group: Ctrl-C reaches the demo, which then stops pgrollup in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, log: logFile, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM (graceful shutdown), then SIGKILL after grace.
-func (p *process) stop(grace time.Duration) error {
-	defer p.log.Close()
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("pgrollup did not stop within %s of SIGTERM; killed it", grace)
-	}
-}
-
-func waitReady(ctx context.Context, p *process, url string, limit time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(limit)
-	var last string
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.exited:
-			return fmt.Errorf("pgrollup exited before it was ready (%s)", exitText(p.waitErr))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pgrollup not ready after %s (GET %s: %s)", limit, url, last)
-		}
-	}
 }
 
 func exitText(err error) string {
