@@ -265,13 +265,7 @@ func setUp(ctx context.Context, cluster *pgcluster.Cluster) (string, error) {
 // pgEnv is the environment for pgbench: the password, and nothing from the
 // caller's PG* variables that could redirect it.
 func pgEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "PGPASSWORD="+benchPassword, "PGSSLMODE=disable", "PGAPPNAME=pgrollup-bench")
+	return append(proc.EnvWithout("PG"), "PGPASSWORD="+benchPassword, "PGSSLMODE=disable", "PGAPPNAME=pgrollup-bench")
 }
 
 // startPgrollup runs `pgrollup serve` with a generated config in dir.

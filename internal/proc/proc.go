@@ -40,10 +40,14 @@ func FreePorts(n int) ([]int, error) {
 
 // CleanEnv is the environment without PGROLLUP_* variables, which would
 // override a generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
-func CleanEnv() []string {
+func CleanEnv() []string { return EnvWithout("PGROLLUP_") }
+
+// EnvWithout is the environment without the variables whose names start
+// with prefix: "PG" leaves out libpq's (PGHOST, PGPASSWORD, ...) too.
+func EnvWithout(prefix string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PGROLLUP_") {
+		if !strings.HasPrefix(kv, prefix) {
 			env = append(env, kv)
 		}
 	}

@@ -55,3 +55,28 @@ func TestCleanEnv(t *testing.T) {
 		t.Fatalf("CleanEnv = %s", env)
 	}
 }
+
+func TestEnvWithout(t *testing.T) {
+	t.Setenv("PGROLLUP_LISTEN", "0.0.0.0:1")
+	t.Setenv("PGHOST", "elsewhere")
+	t.Setenv("OTHER_VAR", "kept")
+	for _, tc := range []struct {
+		prefix     string
+		gone, kept []string
+	}{
+		{"PGROLLUP_", []string{"PGROLLUP_LISTEN="}, []string{"PGHOST=elsewhere", "OTHER_VAR=kept"}},
+		{"PG", []string{"PGROLLUP_LISTEN=", "PGHOST="}, []string{"OTHER_VAR=kept"}},
+	} {
+		env := "\n" + strings.Join(EnvWithout(tc.prefix), "\n")
+		for _, g := range tc.gone {
+			if strings.Contains(env, "\n"+g) {
+				t.Errorf("EnvWithout(%q) has %s", tc.prefix, g)
+			}
+		}
+		for _, k := range tc.kept {
+			if !strings.Contains(env, "\n"+k) {
+				t.Errorf("EnvWithout(%q) lacks %s", tc.prefix, k)
+			}
+		}
+	}
+}
