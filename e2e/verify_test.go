@@ -12,6 +12,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,6 +110,34 @@ func TestVerification(t *testing.T) {
 			}
 		}
 		waitResult("match", 3)
+		if m := verifyMetric(t, p, "pgrollup_verifications_total", "mismatch"); m != 0 {
+			t.Errorf("%v mismatches", m)
+		}
+	})
+
+	// The rollup's part of a statement the warehouse finishes, and of one
+	// split at bucket edges, is checked too.
+	t.Run("finished and edges", func(t *testing.T) {
+		for _, c := range []struct{ mode, sql string }{
+			{"finished_by_warehouse", "SELECT region, sum(amount) AS total, rank() OVER (ORDER BY sum(amount) DESC) AS r FROM verify_sales WHERE region <> 'f%d' GROUP BY region ORDER BY r"},
+			{"edges", "SELECT region, sum(amount), count(*) FROM verify_sales WHERE created_at >= '2024-03-05 07:00:00+00' AND created_at < '2024-04-10 13:%02d:00+00' GROUP BY region ORDER BY region"},
+		} {
+			n++
+			sql := fmt.Sprintf(c.sql, n%60)
+			hits := func() float64 {
+				v, _ := metricSum(scrape(t, p), "pgrollup_rollup_hits_total", map[string]string{"rollup": verifyRollup, "mode": c.mode})
+				return v
+			}
+			before, matches := hits(), verifyMetric(t, p, "pgrollup_verifications_total", "match")
+			want := queryText(t, direct, sql, pgx.QueryExecModeSimpleProtocol)
+			if got := queryText(t, conn, sql, pgx.QueryExecModeSimpleProtocol); got != want {
+				t.Errorf("%s: through pgrollup\n%s\nwarehouse\n%s", sql, got, want)
+			}
+			if hits() <= before {
+				t.Fatalf("%s: not a %s hit\n%s", sql, c.mode, tail(p.log.Bytes(), 10))
+			}
+			waitResult("match", matches+1)
+		}
 		if m := verifyMetric(t, p, "pgrollup_verifications_total", "mismatch"); m != 0 {
 			t.Errorf("%v mismatches", m)
 		}

@@ -117,6 +117,9 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeEdges).Inc()
+	// The rollup's part is the partial core over the whole buckets, its
+	// bounds written as literals.
+	a.router.verify(&d, s.SQL, s.Tree, sess, nil)
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 

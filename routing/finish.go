@@ -152,6 +152,9 @@ func (a *finishAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeFinished).Inc()
+	// The rollup's part of the answer is the core's rows: checked as a hit
+	// of the core itself would be.
+	a.router.verify(&d, a.core.SQL, a.core.Tree, sess, nil)
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 

@@ -91,6 +91,10 @@ type options struct {
 	// logLevel is pgrollup's --log-level: debug logs why an answer fell
 	// back to the warehouse, which the failures then show.
 	logLevel string
+	// lateWindow is the lambda rollups' late_window, and refresh their
+	// refresh.every (incremental, by day partitions); "": built once, so
+	// the warehouse part grows with the run.
+	lateWindow, refresh string
 }
 
 func main() {
@@ -104,6 +108,8 @@ func main() {
 	flag.BoolVar(&o.noIndex, "noindex", true, "also time the statements over a copy of the table without an index on created_at, through pgrollup against passing through")
 	flag.StringVar(&o.resultCache, "result-cache", "0", "pgrollup's routing.result_cache_bytes, e.g. 64MB (the default configuration's); 0 computes every answer")
 	flag.StringVar(&o.logLevel, "log-level", "info", "pgrollup's --log-level; debug logs every statement and why an answer fell back to the warehouse")
+	flag.StringVar(&o.lateWindow, "late-window", "1m", "the lambda rollups' lambda.late_window: the rows of the last this much are read from the warehouse at every answer")
+	flag.StringVar(&o.refresh, "refresh", "", "the lambda rollups' refresh.every (e.g. 15s), as incremental builds of day partitions; empty: built once, so the rows above the cutoff grow with the run")
 	flag.BoolVar(&o.keep, "keep", false, "leave Postgres and pgrollup running after the benchmark until Ctrl-C")
 	flag.Parse()
 	switch {
@@ -137,8 +143,8 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer removeTmp()
 	t0 := time.Now()
-	fmt.Printf("pgrollup freshness bench: %d orders, %d runs per statement and path (%s protocol), %d rows/s inserted per table, result cache %s; %d CPUs, load average %s\n",
-		o.rows, o.runs, o.protocol, o.rate, o.resultCache, runtime.NumCPU(), proc.LoadAverage())
+	fmt.Printf("pgrollup freshness bench: %d orders, %d runs per statement and path (%s protocol), %d rows/s inserted per table, result cache %s, lambda late_window %s, %s; %d CPUs, load average %s\n",
+		o.rows, o.runs, o.protocol, o.rate, o.resultCache, o.lateWindow, refreshText(o.refresh), runtime.NumCPU(), proc.LoadAverage())
 
 	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		// The table stays in memory: Postgres gets its best case.
@@ -160,7 +166,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	p, err := startPgrollup(ctx, bin, tmp, cluster, tables, o.resultCache, o.logLevel)
+	p, err := startPgrollup(ctx, bin, tmp, cluster, tables, o)
 	if err != nil {
 		return err
 	}
@@ -326,8 +332,9 @@ func fillParallel(ctx context.Context, dsn string, rows int, now time.Time) erro
 }
 
 // rollupsYAML declares, for each table, a lambda rollup and a plain one of
-// the same shape: hourly by status.
-func rollupsYAML(tables []string) string {
+// the same shape: hourly by status. The lambda rollup has lateWindow, and
+// with refresh, incremental builds that often.
+func rollupsYAML(tables []string, lateWindow, refresh string) string {
 	var b strings.Builder
 	b.WriteString("rollups:\n")
 	for _, t := range tables {
@@ -340,11 +347,22 @@ func rollupsYAML(tables []string) string {
     measures: [sum(amount), count(*), count(amount), min(amount), max(amount), sum(quantity)]
 `, rollupName(t, lambda), t)
 			if lambda {
-				b.WriteString("    lambda: {column: created_at, late_window: 1m}\n")
+				fmt.Fprintf(&b, "    lambda: {column: created_at, late_window: %s}\n", lateWindow)
+				if refresh != "" {
+					fmt.Fprintf(&b, "    partition_granularity: day\n    refresh: {every: %s, incremental: true}\n", refresh)
+				}
 			}
 		}
 	}
 	return b.String()
+}
+
+// refreshText says how the lambda rollups are refreshed.
+func refreshText(refresh string) string {
+	if refresh == "" {
+		return "built once"
+	}
+	return "rebuilt every " + refresh + " (incremental)"
 }
 
 func rollupName(table string, lambda bool) string {
@@ -363,7 +381,7 @@ type pgrollup struct {
 
 // startPgrollup writes the config in dir, starts `pgrollup serve` and waits
 // until it accepts sessions.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, tables []string, resultCache, logLevel string) (*pgrollup, error) {
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, tables []string, o options) (*pgrollup, error) {
 	benchkit.Step("Starting pgrollup")
 	ports, err := proc.FreePorts(2)
 	if err != nil {
@@ -383,20 +401,20 @@ storage:
 worker:
   cache_dir: ` + q(filepath.Join(dataDir, "cache")) + `
 routing:
-  result_cache_bytes: ` + q(resultCache) + `
+  result_cache_bytes: ` + q(o.resultCache) + `
   verify_fraction: 0
 auth:
   cleartext_without_tls: loopback
 admin:
   listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
 build_timezone: UTC
-` + rollupsYAML(tables)
-	fmt.Println(benchkit.Indent(rollupsYAML(tables)))
+` + rollupsYAML(tables, o.lateWindow, o.refresh)
+	fmt.Println(benchkit.Indent(rollupsYAML(tables, o.lateWindow, o.refresh)))
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s", "--log-level", logLevel)
+	cmd := exec.Command(bin, "serve", "--config", cfgPath, "--shutdown-timeout", "5s", "--log-level", o.logLevel)
 	cmd.Env = proc.CleanEnv()
 	if p.proc, err = proc.Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd); err != nil {
 		return nil, err

@@ -255,9 +255,17 @@ func measureAll(ctx context.Context, o options, cluster *pgcluster.Cluster, p *p
 	rep.loadEnd = proc.LoadAverage()
 	rep.clockRaces = s.clockRaces
 	// How many rows the lambda answers' warehouse part read at the end:
-	// every row at or above the cutoff, the newest from the stream.
+	// every row at or above the cutoff of the version active then (with
+	// -refresh, a later one than the statements began with).
 	for _, r := range rep.results {
-		if m := cutoffRE.FindStringSubmatch(r.explain); m != nil && r.st.mode == modeLambda {
+		if r.st.mode != modeLambda {
+			continue
+		}
+		explain, err := explainFirst(ctx, s.live, r.st.live)
+		if err != nil {
+			return nil, err
+		}
+		if m := cutoffRE.FindStringSubmatch(explain); m != nil {
 			rep.cutoff = m[1]
 			res := s.direct.ExecParams(ctx, "SELECT count(*) FROM orders WHERE created_at >= $1::timestamptz", [][]byte{[]byte(m[1])}, nil, nil, nil).Read()
 			if res.Err != nil {
@@ -604,21 +612,30 @@ func (rep *report) print(o options) {
 	fmt.Println("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 	worstPlain, worstPG := 0.0, math.Inf(1)
 	served := 0
+	// The whole dashboard: every tile once, as a browser loads it.
+	var live, plain, direct time.Duration
 	for _, r := range rep.results {
 		if r.failed != "" {
 			fmt.Printf("| %s | FAILED | | | | | |\n", r.st.label)
 			continue
 		}
 		served++
+		live, plain, direct = live+r.live, plain+r.plain, direct+r.direct
 		lp, pl := benchkit.MS(r.live)/benchkit.MS(r.plain), benchkit.MS(r.direct)/benchkit.MS(r.live)
 		worstPlain, worstPG = max(worstPlain, lp), min(worstPG, pl)
 		fmt.Printf("| %s | %s (plain: %s) | %.2f | %.2f | %.1f | %.1f× | %.0f× |\n",
 			r.st.label, r.liveMode, r.plainMode, benchkit.MS(r.live), benchkit.MS(r.plain), benchkit.MS(r.direct), lp, pl)
 	}
+	dashboard := benchkit.MS(direct) / benchkit.MS(live)
+	if served > 1 {
+		fmt.Printf("| the whole dashboard (sum of the tiles) | | %.2f | %.2f | %.1f | %.1f× | %.0f× |\n",
+			benchkit.MS(live), benchkit.MS(plain), benchkit.MS(direct), benchkit.MS(live)/benchkit.MS(plain), dashboard)
+	}
 	fmt.Println()
 	if served > 0 {
 		fmt.Printf("Goal: live ≤ %.0f× the plain rollup path: worst %.1f×: %s\n", goalLivePerPlain, worstPlain, benchkit.PassMiss(worstPlain <= goalLivePerPlain))
-		fmt.Printf("Goal: live ≥ %.0f× faster than Postgres: worst %.0f×: %s\n", goalPostgresPerLive, worstPG, benchkit.PassMiss(worstPG >= goalPostgresPerLive))
+		fmt.Printf("Goal: live ≥ %.0f× faster than Postgres: worst tile %.0f×: %s; the whole dashboard %.0f×: %s\n", goalPostgresPerLive,
+			worstPG, benchkit.PassMiss(worstPG >= goalPostgresPerLive), dashboard, benchkit.PassMiss(dashboard >= goalPostgresPerLive))
 	}
 	fmt.Printf("\nCPU per statement (median; pgrollup's threads and the warehouse backend of the session, from /proc/PID/task/*/schedstat):\n\n")
 	fmt.Println("| statement | live: pgrollup µs | live: warehouse µs | plain: pgrollup µs |")
