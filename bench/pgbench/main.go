@@ -49,6 +49,7 @@ const (
 type options struct {
 	pgrollup  string
 	pgbouncer string
+	relay     string
 	duration  time.Duration
 	scale     int
 	clients   []int
@@ -63,10 +64,11 @@ func main() {
 	var clients, targets, protocols string
 	flag.StringVar(&o.pgrollup, "pgrollup", "bin/pgrollup", "the pgrollup binary")
 	flag.StringVar(&o.pgbouncer, "pgbouncer", "", "the pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)")
+	flag.StringVar(&o.relay, "relay", "bin/pgrollup-relay", "the relay binary for the relay-* targets (go build -o bin/pgrollup-relay ./bench/relay)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure")
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
@@ -78,7 +80,7 @@ func main() {
 	if o.clients, err = parseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	if o.targets, err = parseList(targets, "direct", "pgbouncer", "pgrollup"); err != nil {
+	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup"}, relayTargetNames()...)...); err != nil {
 		fatalUsage("-targets: %v", err)
 	}
 	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
@@ -128,8 +130,8 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return fmt.Errorf("pgbench not found (Debian: apt-get install postgresql, or run scripts/deps.sh): %w", err)
 	}
-	var bouncerBin, rollupBin string
-	if needs["pgbouncer"] {
+	var bouncerBin, rollupBin, relayBin string
+	if needs["pgbouncer"] || needs["pgbouncer-cold"] {
 		if bouncerBin, err = pgbouncer.Find(o.pgbouncer); err != nil {
 			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
@@ -140,6 +142,17 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		if _, err := os.Stat(rollupBin); err != nil {
 			return fmt.Errorf("pgrollup binary: %w (run `make build`, or use `make bench`)", err)
+		}
+	}
+
+	for _, name := range o.targets {
+		if _, ok := relayTargets[name]; ok && relayBin == "" {
+			if relayBin, err = filepath.Abs(o.relay); err != nil {
+				return err
+			}
+			if _, err := os.Stat(relayBin); err != nil {
+				return fmt.Errorf("relay binary: %w (go build -o bin/pgrollup-relay ./bench/relay)", err)
+			}
 		}
 	}
 
@@ -203,13 +216,27 @@ func run(ctx context.Context, o options) (err error) {
 		if err != nil {
 			return err
 		}
-		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer"), cluster, port, maxClients)
+		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer"), cluster, port, maxClients, 0)
 		if err != nil {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
 		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port, p.Cmd.Process.Pid}
 		done("%s on 127.0.0.1:%d", firstLine(versionOf(bouncerBin, "-V")), port)
+	}
+	if needs["pgbouncer-cold"] {
+		step("Starting a second PgBouncer that closes its server connections after 1 s idle")
+		port, err := proc.FreePort()
+		if err != nil {
+			return err
+		}
+		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer-cold"), cluster, port, maxClients, 1)
+		if err != nil {
+			return err
+		}
+		defer p.Stop(10 * time.Second)
+		targets["pgbouncer-cold"] = target{"pgbouncer-cold", "127.0.0.1", port, p.Cmd.Process.Pid}
+		done("on 127.0.0.1:%d: each run starts with new backends, as direct, pgrollup and the relays do", port)
 	}
 	if needs["pgrollup"] {
 		step("Starting pgrollup")
@@ -228,6 +255,25 @@ func run(ctx context.Context, o options) (err error) {
 		defer p.Stop(15 * time.Second)
 		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port, p.Cmd.Process.Pid}
 		done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
+	}
+
+	for _, name := range o.targets {
+		args, ok := relayTargets[name]
+		if !ok {
+			continue
+		}
+		step("Starting " + name)
+		port, err := proc.FreePort()
+		if err != nil {
+			return err
+		}
+		p, err := startRelay(ctx, relayBin, filepath.Join(tmp, name+".log"), name, cluster, port, args)
+		if err != nil {
+			return err
+		}
+		defer p.Stop(5 * time.Second)
+		targets[name] = target{name, "127.0.0.1", port, p.Cmd.Process.Pid}
+		done("%s %s on 127.0.0.1:%d", filepath.Base(relayBin), strings.Join(args, " "), port)
 	}
 
 	secs := secondsArg(o.duration)
@@ -352,11 +398,13 @@ func ping(ctx context.Context, url string) error {
 
 // startPgbouncer runs PgBouncer in session mode with its own ini in dir. PgBouncer
 // refuses to run as root, so as root it runs as the postgres OS user.
-func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients int) (*proc.Process, error) {
+// serverIdle is its server_idle_timeout in seconds, 0 for the default.
+func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, maxClients, serverIdle int) (*proc.Process, error) {
 	cmd, err := pgbouncer.Command(pgbouncer.Options{
 		Bin: bin, Dir: dir, Writer: "pgrollup-bench",
 		Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
 		User: benchUser, Password: benchPassword, Port: port, MaxClients: maxClients,
+		ServerIdleTimeout: serverIdle,
 	})
 	if err != nil {
 		return nil, err
@@ -405,6 +453,40 @@ admin:
 	}
 	if err := waitHTTP(ctx, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), 60*time.Second); err != nil {
 		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+// relayTargets are the bare relays of bench/relay, by target name, with
+// their I/O model's flags: what each model costs on its own (issue 17).
+var relayTargets = map[string][]string{
+	"relay-goroutine": {"-mode", "goroutine"},
+	"relay-epoll":     {"-mode", "epoll", "-loops", "1"},
+	"relay-epoll2":    {"-mode", "epoll", "-loops", "2"},
+	"relay-epoll-raw": {"-mode", "epoll", "-loops", "1", "-raw-wait"},
+}
+
+func relayTargetNames() []string {
+	names := make([]string, 0, len(relayTargets))
+	for name := range relayTargets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// startRelay runs bench/relay in front of cluster on port.
+func startRelay(ctx context.Context, bin, logPath, name string, cluster *pgcluster.Cluster, port int, args []string) (*proc.Process, error) {
+	args = append([]string{"-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("%s:%d", cluster.Host, cluster.Port)}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = proc.CleanEnv()
+	p, err := proc.Start(name, logPath, cmd)
+	if err != nil {
 		return nil, err
 	}
 	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
