@@ -465,10 +465,13 @@ admin:
 // relayTargets are the bare relays of bench/relay, by target name, with
 // their I/O model's flags: what each model costs on its own (issue 17).
 var relayTargets = map[string][]string{
-	"relay-goroutine": {"-mode", "goroutine"},
-	"relay-epoll":     {"-mode", "epoll", "-loops", "1"},
-	"relay-epoll2":    {"-mode", "epoll", "-loops", "2"},
-	"relay-epoll-raw": {"-mode", "epoll", "-loops", "1", "-raw-wait"},
+	"relay-goroutine":    {"-mode", "goroutine"},
+	"relay-goroutine-1p": {"-mode", "goroutine", "-procs", "1"},
+	"relay-epoll":        {"-mode", "epoll", "-loops", "1"},
+	"relay-epoll2":       {"-mode", "epoll", "-loops", "2"},
+	"relay-epoll-raw":    {"-mode", "epoll", "-loops", "1", "-raw-wait"},
+	"relay-handoff":      {"-mode", "handoff", "-raw-wait"},
+	"relay-shared":       {"-mode", "shared", "-raw-wait"},
 }
 
 func relayTargetNames() []string {

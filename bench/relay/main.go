@@ -14,6 +14,15 @@
 //     that waits in epoll_wait on its own SO_REUSEPORT listener and on its
 //     sessions' sockets, and relays inline: read one side, write the other
 //     side at once, no goroutine hop. PgBouncer's libevent loop, in Go.
+//     -raw-wait makes its epoll_wait a raw system call, which the Go
+//     scheduler does not see.
+//   - handoff: sessions accepted and dialed as net.Conns, as pgrollup's
+//     are, then handed to one such loop (after the startup, say): each
+//     socket is duplicated and its net.Conn closed, which takes it out of
+//     Go's poller.
+//   - shared: the same, but the net.Conns stay open, so that Go's poller
+//     watches the sockets the loop watches (the cost of a loop that leaves
+//     the session's net.Conns as they are).
 //
 // Linux only (epoll, SO_REUSEPORT).
 package main
@@ -39,10 +48,14 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:6433", "host:port to accept clients on (IPv4)")
 	upstream := flag.String("upstream", "127.0.0.1:5432", "host:port of the server (IPv4)")
-	mode := flag.String("mode", "epoll", "I/O model: goroutine or epoll")
+	mode := flag.String("mode", "epoll", "I/O model: goroutine, epoll, handoff or shared")
 	loops := flag.Int("loops", 1, "epoll mode: event loops (threads), each with its own SO_REUSEPORT listener")
 	raw := flag.Bool("raw-wait", false, "epoll mode: call epoll_wait as a raw system call, which the Go scheduler does not see (the loop's thread keeps its P while it waits)")
+	procs := flag.Int("procs", 0, "GOMAXPROCS, 0 for Go's default (the CPUs)")
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,8 +65,10 @@ func main() {
 		err = relayGoroutines(ctx, *listen, *upstream)
 	case "epoll":
 		err = relayEpoll(ctx, *listen, *upstream, *loops, *raw)
+	case "handoff", "shared":
+		err = relayHandoff(ctx, *listen, *upstream, *raw, *mode == "handoff")
 	default:
-		err = fmt.Errorf("unknown -mode %q (goroutine, epoll)", *mode)
+		err = fmt.Errorf("unknown -mode %q (goroutine, epoll, handoff, shared)", *mode)
 	}
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "relay: %v\n", err)
@@ -138,6 +153,99 @@ func relayEpoll(ctx context.Context, listen, upstream string, loops int, raw boo
 	}
 }
 
+// relayHandoff serves sessions as pgrollup would take them over: accepted
+// and dialed as net.Conns (Go's poller watches them), then handed to one
+// event loop. detach takes each socket out of Go's poller first (a dup of
+// the descriptor, then Close on the net.Conn, which unregisters and closes
+// the original); without it the loop watches sockets Go's poller watches
+// too, as it would if the session kept its net.Conns.
+func relayHandoff(ctx context.Context, listen, upstream string, raw, detach bool) error {
+	uAddr, err := sockaddr(upstream)
+	if err != nil {
+		return fmt.Errorf("-upstream: %w", err)
+	}
+	l, err := newLoop(nil, uAddr)
+	if err != nil {
+		return err
+	}
+	l.rawWait = raw
+	errs := make(chan error, 1)
+	go func() { errs <- l.run() }()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				errs <- fmt.Errorf("accept: %w", err)
+				return
+			}
+			go func() {
+				u, err := net.Dial("tcp", upstream)
+				if err != nil {
+					slog.Error("dial upstream", "err", err)
+					c.Close()
+					return
+				}
+				var h handoff
+				for i, conn := range []net.Conn{c, u} {
+					fd, err := socketOf(conn, detach)
+					if err != nil {
+						slog.Error("hand over", "err", err)
+						c.Close()
+						u.Close()
+						return
+					}
+					h.fds[i] = fd
+					if !detach {
+						h.conns[i] = conn
+					}
+				}
+				l.give(h)
+			}()
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// socketOf returns conn's descriptor; with detach a duplicate of it, after
+// which conn is closed, so that only the duplicate is left, not in Go's poller.
+func socketOf(conn net.Conn, detach bool) (int, error) {
+	raw, err := conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) {
+		if !detach {
+			fd = int(s)
+			return
+		}
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if dupErr != nil {
+		return -1, fmt.Errorf("dup: %w", dupErr)
+	}
+	if detach {
+		conn.Close()
+	}
+	return fd, nil
+}
+
 // sockaddr parses an IPv4 host:port.
 func sockaddr(hostport string) (*unix.SockaddrInet4, error) {
 	host, port, err := net.SplitHostPort(hostport)
@@ -165,6 +273,7 @@ type side struct {
 	pending []byte // bytes read from peer not yet written to fd
 	paused  bool   // not reading fd until peer's pending bytes are written
 	closed  bool
+	conn    net.Conn // the shared mode: the net.Conn that owns fd, closed instead of fd
 }
 
 // loop is one event loop: an epoll set holding its listener and its sessions.
@@ -176,11 +285,37 @@ type loop struct {
 	nextID   int32
 	buf      []byte
 	rawWait  bool
+
+	// Sessions whose sockets began as net.Conns (the handoff modes):
+	// their pairs of descriptors (client, upstream), with a write to
+	// handoffFD to wake the loop.
+	handoff   chan handoff
+	handoffFD int
 }
 
-const listenerID = 0
+const (
+	listenerID = 0 // the loop's listener
+	handoffID  = 1 // the eventfd that says sessions wait in handoff
+)
 
+// newLoop makes a loop that dials upstream for its sessions, with its own
+// listener on listen unless listen is nil (its sessions are then handed to it).
 func newLoop(listen, upstream unix.Sockaddr) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	l := &loop{epfd: epfd, listenFD: -1, upstream: upstream, sides: map[int32]*side{}, nextID: handoffID + 1,
+		buf: make([]byte, 64<<10), handoff: make(chan handoff, 1024)}
+	if l.handoffFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, l.handoffFD, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: handoffID}); err != nil {
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	if listen == nil {
+		return l, nil
+	}
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
@@ -196,14 +331,18 @@ func newLoop(listen, upstream unix.Sockaddr) (*loop, error) {
 	if err := unix.Listen(lfd, 1024); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: listenerID}); err != nil {
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	return &loop{epfd: epfd, listenFD: lfd, upstream: upstream, sides: map[int32]*side{}, nextID: listenerID + 1, buf: make([]byte, 64<<10)}, nil
+	l.listenFD = lfd
+	return l, nil
+}
+
+// give hands a session to the loop from another goroutine.
+func (l *loop) give(h handoff) {
+	l.handoff <- h
+	one := [8]byte{1}
+	_, _ = unix.Write(l.handoffFD, one[:])
 }
 
 // run waits for events and handles them inline, on one OS thread.
@@ -225,8 +364,12 @@ func (l *loop) run() error {
 			return fmt.Errorf("epoll_wait: %w", err)
 		}
 		for _, ev := range events[:n] {
-			if ev.Fd == listenerID {
+			switch ev.Fd {
+			case listenerID:
 				l.accept()
+				continue
+			case handoffID:
+				l.takeHandoffs()
 				continue
 			}
 			s := l.sides[ev.Fd]
@@ -260,17 +403,44 @@ func (l *loop) accept() {
 			continue
 		}
 		_ = unix.SetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &side{id: l.nextID, fd: cfd}
-		u := &side{id: l.nextID + 1, fd: ufd}
-		l.nextID += 2
-		c.peer, u.peer = u, c
-		l.sides[c.id], l.sides[u.id] = c, u
-		for _, s := range []*side{c, u} {
-			if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: s.id}); err != nil {
-				slog.Error("epoll_ctl add", "err", err)
-				l.close(c)
-				break
-			}
+		l.add(handoff{fds: [2]int{cfd, ufd}})
+	}
+}
+
+// add serves a session from now on: its client's and its upstream
+// connection's non-blocking sockets, and in the shared mode the net.Conns
+// they belong to.
+func (l *loop) add(h handoff) {
+	c := &side{id: l.nextID, fd: h.fds[0], conn: h.conns[0]}
+	u := &side{id: l.nextID + 1, fd: h.fds[1], conn: h.conns[1]}
+	l.nextID += 2
+	c.peer, u.peer = u, c
+	l.sides[c.id], l.sides[u.id] = c, u
+	for _, s := range []*side{c, u} {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: s.id}); err != nil {
+			slog.Error("epoll_ctl add", "err", err)
+			l.close(c)
+			return
+		}
+	}
+}
+
+// handoff is a session whose sockets began as net.Conns, for a loop.
+type handoff struct {
+	fds   [2]int      // client, upstream
+	conns [2]net.Conn // in the shared mode, the net.Conns that still own fds
+}
+
+// takeHandoffs adds the sessions handed over since the last wake.
+func (l *loop) takeHandoffs() {
+	var b [8]byte
+	_, _ = unix.Read(l.handoffFD, b[:])
+	for {
+		select {
+		case h := <-l.handoff:
+			l.add(h)
+		default:
+			return
 		}
 	}
 }
@@ -353,7 +523,11 @@ func (l *loop) close(s *side) {
 		}
 		x.closed = true
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, x.fd, nil)
-		unix.Close(x.fd)
+		if x.conn != nil {
+			x.conn.Close()
+		} else {
+			unix.Close(x.fd)
+		}
 		delete(l.sides, x.id)
 	}
 }

@@ -32,6 +32,12 @@ func TestRelay(t *testing.T) {
 		{"epoll, two loops", func(ctx context.Context, listen string) error { return relayEpoll(ctx, listen, upstream, 2, false) }},
 		// One loop: each raw loop holds a P while it waits.
 		{"epoll raw wait", func(ctx context.Context, listen string) error { return relayEpoll(ctx, listen, upstream, 1, true) }},
+		{"handoff", func(ctx context.Context, listen string) error {
+			return relayHandoff(ctx, listen, upstream, false, true)
+		}},
+		{"shared", func(ctx context.Context, listen string) error {
+			return relayHandoff(ctx, listen, upstream, false, false)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
