@@ -210,33 +210,29 @@ func run(ctx context.Context, o options) (err error) {
 	done("%d rows in pgbench_accounts (%s)", o.scale*100000, since(t0))
 
 	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port, 0}}
-	if needs["pgbouncer"] {
-		step("Starting PgBouncer (session pooling)")
+	for _, b := range []struct {
+		name       string
+		serverIdle int // server_idle_timeout, 0 for PgBouncer's default
+		what       string
+	}{
+		{"pgbouncer", 0, "PgBouncer (session pooling)"},
+		{"pgbouncer-cold", 1, "a second PgBouncer that closes its server connections after 1 s idle, so that each run starts with new backends, as direct, pgrollup and the relays do"},
+	} {
+		if !needs[b.name] {
+			continue
+		}
+		step("Starting " + b.what)
 		port, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
-		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer"), cluster, port, maxClients, 0)
+		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, b.name), cluster, port, maxClients, b.serverIdle)
 		if err != nil {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
-		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port, p.Cmd.Process.Pid}
+		targets[b.name] = target{b.name, "127.0.0.1", port, p.Cmd.Process.Pid}
 		done("%s on 127.0.0.1:%d", firstLine(versionOf(bouncerBin, "-V")), port)
-	}
-	if needs["pgbouncer-cold"] {
-		step("Starting a second PgBouncer that closes its server connections after 1 s idle")
-		port, err := proc.FreePort()
-		if err != nil {
-			return err
-		}
-		p, err := startPgbouncer(ctx, bouncerBin, filepath.Join(tmp, "pgbouncer-cold"), cluster, port, maxClients, 1)
-		if err != nil {
-			return err
-		}
-		defer p.Stop(10 * time.Second)
-		targets["pgbouncer-cold"] = target{"pgbouncer-cold", "127.0.0.1", port, p.Cmd.Process.Pid}
-		done("on 127.0.0.1:%d: each run starts with new backends, as direct, pgrollup and the relays do", port)
 	}
 	if needs["pgrollup"] {
 		step("Starting pgrollup")
@@ -409,7 +405,12 @@ func startPgbouncer(ctx context.Context, bin, dir string, cluster *pgcluster.Clu
 	if err != nil {
 		return nil, err
 	}
-	p, err := proc.Start("pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd)
+	return startProxy(ctx, "pgbouncer", filepath.Join(dir, "pgbouncer.log"), cmd, port)
+}
+
+// startProxy starts cmd and waits until a session through it on port works.
+func startProxy(ctx context.Context, name, logPath string, cmd *exec.Cmd, port int) (*proc.Process, error) {
+	p, err := proc.Start(name, logPath, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -488,15 +489,7 @@ func startRelay(ctx context.Context, bin, logPath, name string, cluster *pgclust
 	args = append([]string{"-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("%s:%d", cluster.Host, cluster.Port)}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = proc.CleanEnv()
-	p, err := proc.Start(name, logPath, cmd)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitConnect(ctx, p, port, 15*time.Second); err != nil {
-		p.Stop(5 * time.Second)
-		return nil, err
-	}
-	return p, nil
+	return startProxy(ctx, name, logPath, cmd, port)
 }
 
 func waitHTTP(ctx context.Context, p *proc.Process, url string, limit time.Duration) error {

@@ -78,6 +78,15 @@ func main() {
 
 // relayGoroutines serves each client with two goroutines, one per direction.
 func relayGoroutines(ctx context.Context, listen, upstream string) error {
+	return acceptSessions(ctx, listen, upstream, func(c, u net.Conn) {
+		go copyHalf(c, u)
+		copyHalf(u, c)
+	})
+}
+
+// acceptSessions accepts clients on listen until ctx ends, and calls serve
+// in a goroutine of its own with each client and its connection to upstream.
+func acceptSessions(ctx context.Context, listen, upstream string, serve func(c, u net.Conn)) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
@@ -98,8 +107,7 @@ func relayGoroutines(ctx context.Context, listen, upstream string) error {
 				c.Close()
 				return
 			}
-			go copyHalf(c, u)
-			copyHalf(u, c)
+			serve(c, u)
 		}()
 	}
 }
@@ -169,47 +177,26 @@ func relayHandoff(ctx context.Context, listen, upstream string, raw, detach bool
 		return err
 	}
 	l.rawWait = raw
-	errs := make(chan error, 1)
+	errs := make(chan error, 2)
 	go func() { errs <- l.run() }()
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
 	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				errs <- fmt.Errorf("accept: %w", err)
-				return
-			}
-			go func() {
-				u, err := net.Dial("tcp", upstream)
+		errs <- acceptSessions(ctx, listen, upstream, func(c, u net.Conn) {
+			var h handoff
+			for i, conn := range []net.Conn{c, u} {
+				fd, err := socketOf(conn, detach)
 				if err != nil {
-					slog.Error("dial upstream", "err", err)
+					slog.Error("hand over", "err", err)
 					c.Close()
+					u.Close()
 					return
 				}
-				var h handoff
-				for i, conn := range []net.Conn{c, u} {
-					fd, err := socketOf(conn, detach)
-					if err != nil {
-						slog.Error("hand over", "err", err)
-						c.Close()
-						u.Close()
-						return
-					}
-					h.fds[i] = fd
-					if !detach {
-						h.conns[i] = conn
-					}
+				h.fds[i] = fd
+				if !detach {
+					h.conns[i] = conn
 				}
-				l.give(h)
-			}()
-		}
+			}
+			l.give(h)
+		})
 	}()
 	select {
 	case <-ctx.Done():
@@ -534,22 +521,12 @@ func (l *loop) close(s *side) {
 
 // rawRead and rawWrite are read(2) and write(2) on non-blocking sockets
 // without the Go scheduler's syscall bookkeeping: they never block.
-func rawRead(fd int, p []byte) (int, error) {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
-	}
-}
+func rawRead(fd int, p []byte) (int, error)  { return rawIO(unix.SYS_READ, fd, p) }
+func rawWrite(fd int, p []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, p) }
 
-func rawWrite(fd int, p []byte) (int, error) {
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if e == unix.EINTR {
 			continue
 		}
