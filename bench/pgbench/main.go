@@ -46,6 +46,7 @@ const (
 type options struct {
 	pgrollup  string
 	pgbouncer string
+	relay     string
 	duration  time.Duration
 	scale     int
 	clients   []int
@@ -60,10 +61,11 @@ func main() {
 	var clients, targets, protocols string
 	flag.StringVar(&o.pgrollup, "pgrollup", "bin/pgrollup", "the pgrollup binary")
 	flag.StringVar(&o.pgbouncer, "pgbouncer", "", "the pgbouncer binary (default: from PATH, else /usr/sbin/pgbouncer)")
+	flag.StringVar(&o.relay, "relay", "bin/pgrollup-relay", "the relay binary for the relay-* targets (go build -o bin/pgrollup-relay ./bench/relay)")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure")
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
@@ -75,7 +77,7 @@ func main() {
 	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	if o.targets, err = parseList(targets, "direct", "pgbouncer", "pgrollup"); err != nil {
+	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup"}, relayTargetNames()...)...); err != nil {
 		fatalUsage("-targets: %v", err)
 	}
 	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
@@ -116,8 +118,8 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return fmt.Errorf("pgbench not found (Debian: apt-get install postgresql, or run scripts/deps.sh): %w", err)
 	}
-	var bouncerBin, rollupBin string
-	if needs["pgbouncer"] {
+	var bouncerBin, rollupBin, relayBin string
+	if needs["pgbouncer"] || needs["pgbouncer-cold"] {
 		if bouncerBin, err = pgbouncer.Find(o.pgbouncer); err != nil {
 			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
@@ -125,6 +127,17 @@ func run(ctx context.Context, o options) (err error) {
 	if needs["pgrollup"] {
 		if rollupBin, err = benchkit.PgrollupBinary(o.pgrollup, "bench"); err != nil {
 			return err
+		}
+	}
+
+	for _, name := range o.targets {
+		if _, ok := relayTargets[name]; ok && relayBin == "" {
+			if relayBin, err = filepath.Abs(o.relay); err != nil {
+				return err
+			}
+			if _, err := os.Stat(relayBin); err != nil {
+				return fmt.Errorf("relay binary: %w (go build -o bin/pgrollup-relay ./bench/relay)", err)
+			}
 		}
 	}
 
@@ -166,22 +179,33 @@ func run(ctx context.Context, o options) (err error) {
 	benchkit.Done("%d rows in pgbench_accounts (%s)", o.scale*100000, benchkit.Since(t0))
 
 	targets := map[string]target{"direct": {"direct", cluster.Host, cluster.Port, 0}}
-	if needs["pgbouncer"] {
-		benchkit.Step("Starting PgBouncer (session pooling)")
+	for _, b := range []struct {
+		name       string
+		serverIdle int // server_idle_timeout, 0 for PgBouncer's default
+		what       string
+	}{
+		{"pgbouncer", 0, "PgBouncer (session pooling)"},
+		{"pgbouncer-cold", 1, "a second PgBouncer that closes its server connections after 1 s idle, so that each run starts with new backends, as direct, pgrollup and the relays do"},
+	} {
+		if !needs[b.name] {
+			continue
+		}
+		benchkit.Step("Starting " + b.what)
 		port, err := proc.FreePort()
 		if err != nil {
 			return err
 		}
 		p, err := pgbouncer.Start(ctx, pgbouncer.Options{
-			Bin: bouncerBin, Dir: filepath.Join(tmp, "pgbouncer"), Writer: "pgrollup-bench",
+			Bin: bouncerBin, Dir: filepath.Join(tmp, b.name), Writer: "pgrollup-bench",
 			Host: cluster.Host, ServerPort: cluster.Port, Database: benchDB,
 			User: benchUser, Password: benchPassword, Port: port, MaxClients: maxClients,
+			ServerIdleTimeout: b.serverIdle,
 		})
 		if err != nil {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
-		targets["pgbouncer"] = target{"pgbouncer", "127.0.0.1", port, p.Cmd.Process.Pid}
+		targets[b.name] = target{b.name, "127.0.0.1", port, p.Cmd.Process.Pid}
 		benchkit.Done("%s on 127.0.0.1:%d", versionOf(bouncerBin, "-V"), port)
 	}
 	if needs["pgrollup"] {
@@ -198,6 +222,25 @@ func run(ctx context.Context, o options) (err error) {
 		defer p.Stop(15 * time.Second)
 		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port, p.Cmd.Process.Pid}
 		benchkit.Done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
+	}
+
+	for _, name := range o.targets {
+		args, ok := relayTargets[name]
+		if !ok {
+			continue
+		}
+		benchkit.Step("Starting " + name)
+		port, err := proc.FreePort()
+		if err != nil {
+			return err
+		}
+		p, err := startRelay(ctx, relayBin, filepath.Join(tmp, name+".log"), name, cluster, port, args)
+		if err != nil {
+			return err
+		}
+		defer p.Stop(5 * time.Second)
+		targets[name] = target{name, "127.0.0.1", port, p.Cmd.Process.Pid}
+		benchkit.Done("%s %s on 127.0.0.1:%d", filepath.Base(relayBin), strings.Join(args, " "), port)
 	}
 
 	secs := benchkit.SecondsArg(o.duration)
@@ -286,6 +329,44 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 	}
 	if err := proc.WaitReady(ctx, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort), 60*time.Second); err != nil {
 		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	dsn := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchPassword, port, benchDB)
+	if err := proc.WaitSession(ctx, p, dsn, 15*time.Second); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+// relayTargets are the bare relays of bench/relay, by target name, with
+// their I/O model's flags: what each model costs on its own (issue 17).
+var relayTargets = map[string][]string{
+	"relay-goroutine":    {"-mode", "goroutine"},
+	"relay-goroutine-1p": {"-mode", "goroutine", "-procs", "1"},
+	"relay-epoll":        {"-mode", "epoll", "-loops", "1"},
+	"relay-epoll2":       {"-mode", "epoll", "-loops", "2"},
+	"relay-epoll-raw":    {"-mode", "epoll", "-loops", "1", "-raw-wait"},
+	"relay-handoff":      {"-mode", "handoff", "-raw-wait"},
+	"relay-shared":       {"-mode", "shared", "-raw-wait"},
+}
+
+func relayTargetNames() []string {
+	names := make([]string, 0, len(relayTargets))
+	for name := range relayTargets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// startRelay runs bench/relay in front of cluster on port.
+func startRelay(ctx context.Context, bin, logPath, name string, cluster *pgcluster.Cluster, port int, args []string) (*proc.Process, error) {
+	args = append([]string{"-listen", fmt.Sprintf("127.0.0.1:%d", port), "-upstream", fmt.Sprintf("%s:%d", cluster.Host, cluster.Port)}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = proc.CleanEnv()
+	p, err := proc.Start(name, logPath, cmd)
+	if err != nil {
 		return nil, err
 	}
 	dsn := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchPassword, port, benchDB)

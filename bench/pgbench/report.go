@@ -197,6 +197,7 @@ func (r report) print(w io.Writer) {
 		}
 	}
 
+	r.printAgainstBouncer(w)
 	if !r.has("pgbouncer") || !r.has("pgrollup") {
 		return
 	}
@@ -209,6 +210,44 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nGoal (issue 17: pgrollup at ≥ 1.00× PgBouncer's tps and ≤ its CPU µs/tx at 16 and 64 clients, both protocols): %d of %d PASS\n\n", pass, len(verdicts))
 	for _, l := range verdicts {
 		fmt.Fprintf(w, "- %s\n", l.text)
+	}
+}
+
+// printAgainstBouncer prints every proxy's tps and CPU per transaction
+// against PgBouncer's, when targets other than the three usual ones ran.
+func (r report) printAgainstBouncer(w io.Writer) {
+	var proxies []string
+	others := false
+	for _, t := range r.targets {
+		if t != "direct" {
+			proxies = append(proxies, t)
+		}
+		others = others || (t != "direct" && t != "pgbouncer" && t != "pgrollup")
+	}
+	if !r.has("pgbouncer") || !others {
+		return
+	}
+	fmt.Fprintln(w, "\nEvery proxy against PgBouncer (tps ratio; CPU µs/tx):")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| clients | protocol |")
+	for _, t := range proxies {
+		fmt.Fprintf(w, " %s tps × | %s CPU µs/tx |", t, t)
+	}
+	fmt.Fprint(w, "\n|---:|---|")
+	for range proxies {
+		fmt.Fprint(w, "---:|---:|")
+	}
+	fmt.Fprintln(w)
+	for _, n := range r.clients {
+		for _, p := range r.protocols {
+			b := r.get(n, p, "pgbouncer")
+			fmt.Fprintf(w, "| %d | %s |", n, p)
+			for _, t := range proxies {
+				f := r.get(n, p, t)
+				fmt.Fprintf(w, " %s | %s |", ratio(f, b), cpuNum(f))
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }
 

@@ -96,6 +96,26 @@ func TestReportPrint(t *testing.T) {
 	if !strings.Contains(out, "| 1 | simple | — | — | — | — | — | — | — / — | — / — | — |") {
 		t.Errorf("a client count without figures is not all dashes:\n%s", out)
 	}
+	if strings.Contains(out, "Every proxy against PgBouncer") {
+		t.Errorf("the table of other proxies without any:\n%s", out)
+	}
+
+	// A relay target adds a column pair to the table of every proxy.
+	r.targets = []string{"pgbouncer", "pgrollup", "relay-epoll"}
+	r.clients = []int{16}
+	r.cells[cell{16, "simple", "relay-epoll"}] = figures{tps: 8800, proxyCPU: 11.1}
+	b.Reset()
+	r.print(&b)
+	out = b.String()
+	for _, want := range []string{
+		"| clients | protocol | pgbouncer tps × | pgbouncer CPU µs/tx | pgrollup tps × | pgrollup CPU µs/tx | relay-epoll tps × | relay-epoll CPU µs/tx |",
+		"| 16 | simple | 1.00× | 12.9 | 0.75× | 24.6 | 1.10× | 11.1 |",
+		"| 16 | prepared | 1.00× | 12.0 | 1.01× | 11.5 | — | — |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 func TestParsePgbenchOutput(t *testing.T) {
