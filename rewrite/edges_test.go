@@ -187,7 +187,7 @@ func TestLambdaEdgeSplits(t *testing.T) {
 			want: []string{`WHERE (orders.created_at >= '2024-03-12 00:00:00` + day + ` AND orders.created_at < '2024-03-12 14:00:00` + day + `) OR (orders.created_at < '2024-03-12 00:00:00` + day + ` AND orders.created_at >= ` + cut + `)`}},
 		{name: "id column", id: true, sql: `SELECT status, sum(amount) FROM orders o WHERE o.created_at BETWEEN '2024-03-10T21:17:03Z' AND '2024-03-15T10:29:03.512Z' GROUP BY status`,
 			from: "2024-03-11T00:00:00Z", to: "2024-03-15T00:00:00Z",
-			want: []string{`OR (o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND (o.id >= '-42'::pg_catalog.int8 OR o.id IS NULL))`},
+			want:  []string{`OR (o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND (o.id >= '-42'::pg_catalog.int8 OR o.id IS NULL))`},
 			below: []string{`WHERE o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND o.id < '-42'::pg_catalog.int8 GROUP BY status`}},
 		{name: "aligned: the lambda answer itself", sql: `SELECT count(*) FROM orders WHERE created_at >= '2024-03-11' AND created_at < '2024-03-14'`, none: true},
 		{name: "inside one bucket", sql: `SELECT count(*) FROM orders WHERE created_at BETWEEN '2024-03-11 10:00' AND '2024-03-11 12:00'`, none: true},
