@@ -37,6 +37,8 @@ SELECT now() - interval '50 minutes' - g * interval '2 seconds', (ARRAY['new','p
 FROM generate_series(0, 600) g;
 CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
+CREATE TABLE events_m (LIKE events INCLUDING ALL);
+INSERT INTO events_m SELECT * FROM events;
 CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
 INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
 CREATE TABLE events_ip (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, amount numeric(12,2), qty integer);
@@ -83,6 +85,21 @@ func lambdaRollups() []map[string]any {
 			"measures":              measures,
 			"lambda":                map[string]any{"column": "id", "late_ids": 2},
 			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "1h"},
+		},
+		{
+			// An ordinary rollup and a lambda rollup over one table: the
+			// ordinary one answers while fresh enough for the session.
+			"name": "events_m_plain", "table": "public.events_m",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+		},
+		{
+			"name": "events_m_lambda", "table": "public.events_m",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "created_at", "late_window": "1h"},
 		},
 	}
 }
@@ -244,6 +261,57 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		check(t, direct, set, "events", true)
 		exec(t, set, "SET pgrollup.max_staleness = '1ms'")
 		check(t, direct, set, "events_p", true)
+	})
+	t.Run("first statements of a session with max_staleness 0", func(t *testing.T) {
+		// The session's context, and with it its pgrollup.max_staleness,
+		// is read before its first answers, and again after the catalog
+		// changes: a statement that arrives before it is known is answered
+		// by the lambda rollup (aligned, or at exact edges),
+		// not by the ordinary one, which the bound 0 would then refuse,
+		// sending the statement to the warehouse whole.
+		statements := []string{
+			"SELECT status, count(*), sum(amount), avg(amount) FROM events_m GROUP BY status ORDER BY status",
+			"SELECT status, count(*), max(amount) FROM events_m WHERE created_at >= now() - interval '36 hours' GROUP BY status ORDER BY status",
+		}
+		login := 0
+		for _, sql := range statements {
+			for _, mode := range modes {
+				cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A login of its own (its startup parameters), whose
+				// context no earlier session read.
+				login++
+				cfg.RuntimeParams["options"] = fmt.Sprintf("-c pgrollup.max_staleness=0 -c statement_timeout=%d", 600000+login)
+				fresh, err := pgx.ConnectConfig(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the first statement
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the context known
+				// A change to the catalog's privileges makes every
+				// session's context unknown until it is read again (the
+				// catalog is polled every second): the next statement is
+				// the first of the new context.
+				grant := "GRANT SELECT ON events_m TO PUBLIC"
+				if login%2 == 0 {
+					grant = "REVOKE SELECT ON events_m FROM PUBLIC"
+				}
+				exec(t, direct, grant)
+				time.Sleep(2500 * time.Millisecond)
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true)
+				if err := fresh.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// Without the bound, the ordinary rollup answers.
+		plain := connect(t, ctx, p.DSN(userScram, lambdaDB))
+		for _, mode := range modes {
+			hitCheck(t, ctx, p, direct, plain, mode, statements[0], "duckdb", true)
+			hitCheck(t, ctx, p, direct, plain, mode, statements[1], "edges", true)
+		}
 	})
 	t.Run("exact edges", func(t *testing.T) {
 		// Ranges that cut through buckets, up to now or open to it: the
