@@ -244,16 +244,7 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		}
 	})
 	t.Run("max_staleness 0", func(t *testing.T) {
-		cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["options"] = "-c pgrollup.max_staleness=0"
-		opt, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer opt.Close(ctx)
+		opt := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
 		insert(t, "events", "now()")
 		check(t, direct, opt, "events", true)
 		set := connect(t, ctx, p.DSN(userScram, lambdaDB))
@@ -276,18 +267,10 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		login := 0
 		for _, sql := range statements {
 			for _, mode := range modes {
-				cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
-				if err != nil {
-					t.Fatal(err)
-				}
 				// A login of its own (its startup parameters), whose
 				// context no earlier session read.
 				login++
-				cfg.RuntimeParams["options"] = fmt.Sprintf("-c pgrollup.max_staleness=0 -c statement_timeout=%d", 600000+login)
-				fresh, err := pgx.ConnectConfig(ctx, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
+				fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), fmt.Sprintf("-c pgrollup.max_staleness=0 -c statement_timeout=%d", 600000+login))
 				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the first statement
 				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the context known
 				// A change to the catalog's privileges makes every
@@ -301,9 +284,6 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 				exec(t, direct, grant)
 				time.Sleep(2500 * time.Millisecond)
 				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true)
-				if err := fresh.Close(ctx); err != nil {
-					t.Fatal(err)
-				}
 			}
 		}
 		// Without the bound, the ordinary rollup answers.
@@ -317,16 +297,7 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		// Ranges that cut through buckets, up to now or open to it: the
 		// lambda rollup answers the whole buckets below its cutoff, the
 		// warehouse the edges and the whole buckets' rows at or above it.
-		cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["options"] = "-c pgrollup.max_staleness=0"
-		fresh, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fresh.Close(ctx)
+		fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
 		stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z") }
 		// Grafana's $__timeFilter: second precision, the upper bound about
 		// now (after the rows inserted just before).
@@ -453,6 +424,23 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 			}
 		}
 	})
+}
+
+// connectOptions connects to dsn with the startup parameter options, until
+// the test ends.
+func connectOptions(t *testing.T, ctx context.Context, dsn, options string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["options"] = options
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect with options %q: %v", options, err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
 }
 
 // lambdaCheck runs sql on Postgres and through pgrollup in mode, requires

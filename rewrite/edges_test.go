@@ -48,29 +48,7 @@ func TestEdgeSplits(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tree, err := pg_query.Parse(c.sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			zone := c.zone
-			if zone == "" {
-				zone = "UTC"
-			}
-			sess := Session{TimeZone: zone, Now: testNow}
-			var got *EdgeSplit
-			var d Decision
-			for _, l := range LambdaCores(FinishCores(tree)) {
-				for _, s := range l.EdgeSplits(cat, sess) {
-					if d = decide(t, cat, sess, s.SQL); d.Outcome == OutcomeRollup {
-						got = s
-						break
-					}
-					t.Logf("%s: %s", s.SQL, d.Reason)
-				}
-				if got != nil {
-					break
-				}
-			}
+			got, d := answeredSplit(t, cat, c.sql, c.zone, false)
 			if c.grain == "" {
 				if got != nil {
 					t.Fatalf("want no split, got %s split %q", got.Grain, got.SQL)
@@ -87,6 +65,35 @@ func TestEdgeSplits(t *testing.T) {
 			checkStatement(t, sql, err, c.want)
 		})
 	}
+}
+
+// answeredSplit is the first split of sql's partial cores, in zone (""
+// for UTC), whose whole buckets cat answers, and its decision: at the
+// edges of lambda rollups' buckets (LambdaEdgeSplits) or ordinary ones'.
+func answeredSplit(t *testing.T, cat *Catalog, sql, zone string, lambda bool) (*EdgeSplit, Decision) {
+	t.Helper()
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone == "" {
+		zone = "UTC"
+	}
+	sess := Session{TimeZone: zone, Now: testNow}
+	splits := (*LambdaCore).EdgeSplits
+	if lambda {
+		splits = (*LambdaCore).LambdaEdgeSplits
+	}
+	for _, l := range LambdaCores(FinishCores(tree)) {
+		for _, s := range splits(l, cat, sess) {
+			d := decide(t, cat, sess, s.SQL)
+			if d.Outcome == OutcomeRollup {
+				return s, d
+			}
+			t.Logf("%s: %s", s.SQL, d.Reason)
+		}
+	}
+	return nil, Decision{}
 }
 
 // TestEdgeSplitsKept checks that a core writes each split's parts once and
@@ -204,27 +211,10 @@ func TestLambdaEdgeSplits(t *testing.T) {
 			if !ok {
 				t.Fatal("no cutoff")
 			}
-			tree, err := pg_query.Parse(c.sql)
-			if err != nil {
-				t.Fatal(err)
+			if s, _ := answeredSplit(t, cat, c.sql, c.zone, false); s != nil {
+				t.Errorf("a lambda rollup's split among the ordinary ones: %s", s.SQL)
 			}
-			zone := c.zone
-			if zone == "" {
-				zone = "UTC"
-			}
-			sess := Session{TimeZone: zone, Now: testNow}
-			var got *EdgeSplit
-			var d Decision
-			for _, l := range LambdaCores(FinishCores(tree)) {
-				if len(l.EdgeSplits(cat, sess)) != 0 {
-					t.Errorf("a lambda rollup's split among the ordinary ones")
-				}
-				for _, s := range l.LambdaEdgeSplits(cat, sess) {
-					if d = decide(t, cat, sess, s.SQL); d.Outcome == OutcomeRollup && got == nil {
-						got = s
-					}
-				}
-			}
+			got, d := answeredSplit(t, cat, c.sql, c.zone, true)
 			if c.none {
 				if got != nil {
 					t.Fatalf("want no split, got %q", got.SQL)
