@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -176,6 +177,7 @@ func TestLambdaEdgeSplits(t *testing.T) {
 		sql      string
 		zone     string
 		id       bool // the lambda column is id (nullable), cutoff -42
+		local    bool // created_at is a timestamp: wall clocks in build_timezone
 		from, to string
 		want     []string // substrings of the statement
 		below    []string // substrings of the whole buckets below the cutoff
@@ -196,6 +198,10 @@ func TestLambdaEdgeSplits(t *testing.T) {
 			from: "2024-03-11T00:00:00Z", to: "2024-03-15T00:00:00Z",
 			want:  []string{`OR (o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND (o.id >= '-42'::pg_catalog.int8 OR o.id IS NULL))`},
 			below: []string{`WHERE o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND o.id < '-42'::pg_catalog.int8 GROUP BY status`}},
+		{name: "a timestamp column, in New York", zone: "America/New_York", local: true, sql: `SELECT status, count(*) FROM orders WHERE created_at >= localtimestamp - interval '36 hours' GROUP BY status`,
+			from: "2024-03-14T00:00:00Z",
+			want: []string{`WHERE (orders.created_at >= '2024-03-13 18:30:00'::timestamp AND orders.created_at < '2024-03-14 00:00:00'::timestamp) OR (orders.created_at >= '2024-03-14 00:00:00'::timestamp AND orders.created_at >= '2024-03-15 10:17:42.123456'::pg_catalog.timestamp) GROUP BY status`},
+			below: []string{`WHERE orders.created_at >= '2024-03-14 00:00:00'::timestamp AND orders.created_at < '2024-03-15 10:17:42.123456'::pg_catalog.timestamp GROUP BY status`}},
 		{name: "aligned: the lambda answer itself", sql: `SELECT count(*) FROM orders WHERE created_at >= '2024-03-11' AND created_at < '2024-03-14'`, none: true},
 		{name: "inside one bucket", sql: `SELECT count(*) FROM orders WHERE created_at BETWEEN '2024-03-11 10:00' AND '2024-03-11 12:00'`, none: true},
 	}
@@ -206,6 +212,9 @@ func TestLambdaEdgeSplits(t *testing.T) {
 			if c.id {
 				id := int64(-42)
 				st.Def.Lambda, st.LambdaCutoff, st.LambdaCutoffID = &config.Lambda{Column: "id"}, time.Time{}, &id
+			}
+			if c.local {
+				cat.Tables["public.orders"].column("created_at").Type = plain(pgtype.TimestampOID)
 			}
 			column, cutLit, _, ok := cat.LambdaCutoff(st)
 			if !ok {
