@@ -37,6 +37,8 @@ SELECT now() - interval '50 minutes' - g * interval '2 seconds', (ARRAY['new','p
 FROM generate_series(0, 600) g;
 CREATE TABLE events_p (LIKE events INCLUDING ALL);
 INSERT INTO events_p SELECT * FROM events;
+CREATE TABLE events_m (LIKE events INCLUDING ALL);
+INSERT INTO events_m SELECT * FROM events;
 CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
 INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
 CREATE TABLE events_ip (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, amount numeric(12,2), qty integer);
@@ -83,6 +85,21 @@ func lambdaRollups() []map[string]any {
 			"measures":              measures,
 			"lambda":                map[string]any{"column": "id", "late_ids": 2},
 			"refresh":               map[string]any{"every": "3s", "incremental": true, "update_window": "1h"},
+		},
+		{
+			// An ordinary rollup and a lambda rollup over one table: the
+			// ordinary one answers while fresh enough for the session.
+			"name": "events_m_plain", "table": "public.events_m",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+		},
+		{
+			"name": "events_m_lambda", "table": "public.events_m",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "created_at", "late_window": "1h"},
 		},
 	}
 }
@@ -227,16 +244,7 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		}
 	})
 	t.Run("max_staleness 0", func(t *testing.T) {
-		cfg, err := pgx.ParseConfig(p.DSN(userScram, lambdaDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["options"] = "-c pgrollup.max_staleness=0"
-		opt, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer opt.Close(ctx)
+		opt := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
 		insert(t, "events", "now()")
 		check(t, direct, opt, "events", true)
 		set := connect(t, ctx, p.DSN(userScram, lambdaDB))
@@ -244,6 +252,151 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 		check(t, direct, set, "events", true)
 		exec(t, set, "SET pgrollup.max_staleness = '1ms'")
 		check(t, direct, set, "events_p", true)
+	})
+	t.Run("first statements of a session with max_staleness 0", func(t *testing.T) {
+		// The session's context, and with it its pgrollup.max_staleness,
+		// is read before its first answers, and again after the catalog
+		// changes: a statement that arrives before it is known is answered
+		// by the lambda rollup (aligned, or at exact edges),
+		// not by the ordinary one, which the bound 0 would then refuse,
+		// sending the statement to the warehouse whole.
+		statements := []string{
+			"SELECT status, count(*), sum(amount), avg(amount) FROM events_m GROUP BY status ORDER BY status",
+			"SELECT status, count(*), max(amount) FROM events_m WHERE created_at >= now() - interval '36 hours' GROUP BY status ORDER BY status",
+		}
+		login := 0
+		for _, sql := range statements {
+			for _, mode := range modes {
+				// A login of its own (its startup parameters), whose
+				// context no earlier session read.
+				login++
+				fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), fmt.Sprintf("-c pgrollup.max_staleness=0 -c statement_timeout=%d", 600000+login))
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the first statement
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true) // the context known
+				// A change to the catalog's privileges makes every
+				// session's context unknown until it is read again (the
+				// catalog is polled every second): the next statement is
+				// the first of the new context.
+				grant := "GRANT SELECT ON events_m TO PUBLIC"
+				if login%2 == 0 {
+					grant = "REVOKE SELECT ON events_m FROM PUBLIC"
+				}
+				exec(t, direct, grant)
+				time.Sleep(2500 * time.Millisecond)
+				lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true)
+			}
+		}
+		// Without the bound, the ordinary rollup answers.
+		plain := connect(t, ctx, p.DSN(userScram, lambdaDB))
+		for _, mode := range modes {
+			hitCheck(t, ctx, p, direct, plain, mode, statements[0], "duckdb", true)
+			hitCheck(t, ctx, p, direct, plain, mode, statements[1], "edges", true)
+		}
+	})
+	t.Run("exact edges", func(t *testing.T) {
+		// Ranges that cut through buckets, up to now or open to it: the
+		// lambda rollup answers the whole buckets below its cutoff, the
+		// warehouse the edges and the whole buckets' rows at or above it.
+		fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
+		stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z") }
+		// Grafana's $__timeFilter: second precision, the upper bound about
+		// now (after the rows inserted just before).
+		grafanaRange := func() (lo, hi time.Time) {
+			hi = time.Now().UTC().Truncate(time.Second).Add(1512 * time.Millisecond)
+			return hi.Add(-6*time.Hour - 17*time.Second).Truncate(time.Second), hi
+		}
+		grafana := func(table string, lo, hi time.Time) string {
+			return fmt.Sprintf("SELECT status, count(*), sum(amount), avg(amount), min(amount), max(amount) FROM %s WHERE created_at BETWEEN '%s' AND '%s' GROUP BY status ORDER BY status", table, stamp(lo), stamp(hi))
+		}
+		statements := func(table string) []string {
+			lo, hi := grafanaRange()
+			return []string{
+				grafana(table, lo, hi),
+				fmt.Sprintf("SELECT date_trunc('hour', created_at) AS time, count(*) AS n, sum(amount) AS total FROM %s WHERE created_at BETWEEN '%s' AND '%s' GROUP BY 1 ORDER BY 1", table, stamp(lo), stamp(hi)),
+				"SELECT status, count(*), sum(amount), count(DISTINCT status) FROM " + table + " WHERE created_at >= now() - interval '36 hours' GROUP BY status ORDER BY status",
+				"SELECT count(*), sum(qty), avg(amount) FROM " + table + " WHERE created_at > localtimestamp - interval '2 days 5 minutes'",
+				// Wholly below the cutoff (about an hour back): the warehouse
+				// reads the edges only.
+				fmt.Sprintf("SELECT status, count(*), sum(amount) FROM %s WHERE created_at BETWEEN '%s' AND '%s' GROUP BY status ORDER BY status", table, stamp(lo.Add(-30*time.Hour)), stamp(hi.Add(-3*time.Hour-7*time.Second))),
+				// No lower bound.
+				fmt.Sprintf("SELECT status, count(*) FROM %s WHERE created_at < '%s' GROUP BY status ORDER BY status", table, stamp(hi)),
+			}
+		}
+		tables := []string{"events", "events_p", "events_i", "events_ip"}
+		run := func(t *testing.T, via *pgx.Conn) {
+			t.Helper()
+			for _, table := range tables {
+				for _, sql := range statements(table) {
+					for _, mode := range modes {
+						lambdaCheck(t, ctx, p, direct, via, mode, sql, true)
+					}
+				}
+			}
+		}
+		run(t, fresh)
+		run(t, via)
+		// Rows inserted after the build inside the ranges, within each
+		// rollup's contract: now, at the cutoff (which lies inside a
+		// whole bucket), late ones within late_window (events_p is rebuilt
+		// every 3s with a late_window of 30m), and, by id, any time.
+		cut := lambdaCutoffOf(t, ctx, via, "events")
+		for table, ats := range map[string][]string{
+			"events":    {"now()", "timestamptz '" + cut.UTC().Format("2006-01-02 15:04:05.999999") + "+00'", "now() - interval '20 minutes'", "now() - interval '50 minutes'"},
+			"events_p":  {"now()", "now() - interval '20 minutes'"},
+			"events_i":  {"now()", "now() - interval '50 minutes'", "now() - interval '5 hours 1 minute'", "now() - interval '35 hours 59 minutes 50 seconds'"},
+			"events_ip": {"now()", "now() - interval '50 minutes'", "now() - interval '5 hours 1 minute'", "now() - interval '35 hours 59 minutes 50 seconds'"},
+		} {
+			for _, at := range ats {
+				insert(t, table, at)
+			}
+		}
+		run(t, fresh)
+		// In other time zones: the range is the session's, the buckets
+		// are cut in build_timezone (Kolkata's midnight is no hour edge).
+		for _, zone := range []string{"America/New_York", "Asia/Kolkata"} {
+			for _, c := range []*pgx.Conn{direct, fresh} {
+				exec(t, c, "SET TimeZone = '"+zone+"'")
+			}
+			day := time.Now().Add(-24 * time.Hour).Format("2006-01-02")
+			for _, sql := range []string{
+				"SELECT status, count(*), sum(amount) FROM events WHERE created_at >= '" + day + "T00:00:00.000' AND created_at <= '" + time.Now().Add(24*time.Hour).Format("2006-01-02") + "T23:59:59.999' GROUP BY status ORDER BY status",
+				"SELECT status, count(*) FROM events_i WHERE created_at >= localtimestamp - interval '36 hours' GROUP BY status ORDER BY status",
+			} {
+				for _, mode := range modes {
+					lambdaCheck(t, ctx, p, direct, fresh, mode, sql, true)
+				}
+			}
+		}
+		for _, c := range []*pgx.Conn{direct, fresh} {
+			exec(t, c, "RESET TimeZone")
+		}
+		// EXPLAIN (ROLLUP) and pgrollup explain show the split and the cutoff.
+		sql := statements("events")[0]
+		rows, err := fresh.Query(ctx, "EXPLAIN (ROLLUP) "+sql, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		split := "events_lambda (lambda) answers the partial aggregates of the rows below its cutoff " + cut.UTC().Format(time.RFC3339Nano) + " in the whole hour buckets of created_at in ["
+		if out := renderRows(rows); !strings.Contains(out, split) || !strings.Contains(out, "at or above the cutoff") {
+			t.Errorf("EXPLAIN (ROLLUP) does not show the split at the edges and the cutoff %q:\n%s", split, out)
+		}
+		for _, where := range []string{"--warehouse=" + env.pg.DSN(lambdaDB), "--offline"} {
+			e := cliExplain(t, "lambda", where, sql)
+			if e.Route != "lambda" || e.Split == nil || e.Split.Rollup != "events_lambda" || !strings.Contains(e.Split.Explanation, "(lambda) answers the partial aggregates of the rows below its cutoff (the one its build records) in the whole hour buckets") {
+				t.Errorf("pgrollup explain %s: %+v", where, e)
+			}
+		}
+		// A row below the cutoff inserted after the build is outside the
+		// contract, except in a partial bucket at the range's edge, which
+		// the warehouse reads whole: the answer has it. (Last: it stays
+		// below the cutoff of events_lambda, which is not rebuilt.)
+		lo, hi := grafanaRange()
+		if at := lo.Add(time.Second); at.Truncate(time.Hour).Equal(lo.Truncate(time.Hour)) && at.Before(cut) {
+			insert(t, "events", "timestamptz '"+at.Format("2006-01-02 15:04:05")+"+00'")
+			for _, mode := range modes {
+				lambdaCheck(t, ctx, p, direct, fresh, mode, grafana("events", lo, hi), true)
+			}
+		}
 	})
 	t.Run("explain", func(t *testing.T) {
 		rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events")[0], pgx.QueryExecModeSimpleProtocol)
@@ -271,6 +424,23 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 			}
 		}
 	})
+}
+
+// connectOptions connects to dsn with the startup parameter options, until
+// the test ends.
+func connectOptions(t *testing.T, ctx context.Context, dsn, options string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["options"] = options
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect with options %q: %v", options, err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
 }
 
 // lambdaCheck runs sql on Postgres and through pgrollup in mode, requires

@@ -34,17 +34,71 @@ type EdgeSplit struct {
 	From, To time.Time
 	// Column is the time column the split cuts.
 	Column string
+	// LambdaColumn is, for a split whose whole buckets a lambda rollup
+	// answers (LambdaEdgeSplits), the column its cutoff bounds: the time
+	// column or an id column; "" for an ordinary rollup's split.
+	LambdaColumn string
 
 	core  *LambdaCore
-	fresh string // the warehouse part: the partial core over the edges
+	qual  string // how the core's FROM names the rollup's table
+	fresh string // the warehouse part: the partial core over the edges (and, for a lambda split, the whole buckets' rows at or above the cutoff)
 }
 
 // Statement is the statement the warehouse runs: the client's, with the
 // core computed from the rollup's partial aggregates over the whole buckets
 // (cols as the decision of SQL describes them, rows its rows) and the
-// warehouse's over the edges.
+// warehouse's over the edges. A lambda split needs its cutoff
+// (LambdaStatement).
 func (e *EdgeSplit) Statement(cols []ResultColumn, rows [][]*string) (string, error) {
+	if e.LambdaColumn != "" {
+		return "", fmt.Errorf("a lambda rollup's split needs its cutoff")
+	}
 	return e.core.combined(cols, rows, e.fresh)
+}
+
+// LambdaStatement is Statement for a lambda split: the rollup's rows are
+// its partial aggregates of the whole buckets' rows below its version's
+// cutoff, and the warehouse part reads the edges and the whole buckets'
+// rows at or above the cutoff (or without a value of column). column and
+// cutoff are the answering rollup's (Catalog.LambdaCutoff): column must be
+// the split's LambdaColumn.
+func (e *EdgeSplit) LambdaStatement(cols []ResultColumn, rows [][]*string, column, cutoff string) (string, error) {
+	if e.LambdaColumn == "" || column != e.LambdaColumn {
+		return "", fmt.Errorf("the split reads the cutoff of column %q, not %q", e.LambdaColumn, column)
+	}
+	if strings.Count(e.fresh, lambdaCutoffMark) != 1 {
+		return "", fmt.Errorf("edges part: the cutoff's mark lost")
+	}
+	return e.core.combined(cols, rows, strings.Replace(e.fresh, lambdaCutoffMark, cutoff, 1))
+}
+
+// BelowCutoff is the whole buckets' partial core over the rows below a
+// lambda split's cutoff: what the rollup's part of the answer claims to
+// hold, which continuous verification runs on the warehouse. Its arguments
+// are LambdaCore.BelowCutoff's.
+func (e *EdgeSplit) BelowCutoff(table, column, cutoff string) (string, error) {
+	qual, ok := e.core.qualifier(table)
+	if !ok || qual != e.qual || column != e.LambdaColumn || len(e.Tree.GetStmts()) != 1 {
+		return "", fmt.Errorf("the split is not over %s's column %s", table, column)
+	}
+	whole := e.Tree.Stmts[0].Stmt.GetSelectStmt()
+	below, err := parseCondition(sqlquote.Ident(qual) + "." + sqlquote.Ident(column) + " < " + lambdaCutoffMark)
+	if err != nil || whole == nil {
+		return "", fmt.Errorf("below the cutoff: %v", err)
+	}
+	var conj []*pg_query.Node
+	if whole.WhereClause != nil {
+		conj = flattenAnd(whole.WhereClause)
+	}
+	conj = append(conj, below)
+	text, err := e.core.partialWhere(conj)
+	if err != nil {
+		return "", fmt.Errorf("below the cutoff: %w", err)
+	}
+	if strings.Count(text, lambdaCutoffMark) != 1 {
+		return "", fmt.Errorf("below the cutoff: the cutoff's mark lost")
+	}
+	return strings.Replace(text, lambdaCutoffMark, cutoff, 1), nil
 }
 
 // Marks of the bounds in a split's warehouse part (edgeTemplate): the
@@ -54,6 +108,9 @@ const (
 	edgeMarkFrom = "pgrollup_edge_from_7c2e9a"
 	edgeMarkTo   = "pgrollup_edge_to_7c2e9a"
 	edgeMarkHi   = "pgrollup_edge_hi_7c2e9a"
+	// A lambda split's whole buckets, read again above the cutoff.
+	edgeMarkCutFrom = "pgrollup_edge_cutfrom_7c2e9a"
+	edgeMarkCutTo   = "pgrollup_edge_cutto_7c2e9a"
 )
 
 // timeBoundNode is a bound on the time column found among the WHERE's
@@ -69,6 +126,21 @@ type timeBoundNode struct {
 // in sess's zone and clock) that cut through buckets, and whole buckets lie
 // between the bounds.
 func (l *LambdaCore) EdgeSplits(cat *Catalog, sess Session) []*EdgeSplit {
+	return l.edgeSplits(cat, sess, false)
+}
+
+// LambdaEdgeSplits is EdgeSplits at the bucket edges of the lambda rollups
+// of cat: the whole buckets' rows below a version's cutoff are the
+// rollup's, and the warehouse part reads the edges and the whole buckets'
+// rows at or above the cutoff. A split is made for each lambda column too
+// (LambdaColumn); its statement needs the cutoff (LambdaStatement).
+func (l *LambdaCore) LambdaEdgeSplits(cat *Catalog, sess Session) []*EdgeSplit {
+	return l.edgeSplits(cat, sess, true)
+}
+
+// edgeSplits is EdgeSplits over cat's ordinary rollups, or its lambda
+// rollups when lambda is set.
+func (l *LambdaCore) edgeSplits(cat *Catalog, sess Session, lambda bool) []*EdgeSplit {
 	if l.partial.WhereClause == nil {
 		return nil
 	}
@@ -80,24 +152,35 @@ func (l *LambdaCore) EdgeSplits(cat *Catalog, sess Session) []*EdgeSplit {
 	fc := &foldCtx{loc: sz.loc, now: sess.Now, params: sess.Params, live: true, zones: zones}
 	conj := flattenAnd(l.partial.WhereClause)
 	type key struct {
-		table, column string
-		grain         config.Granularity
+		table, column, lambda string
+		grain                 config.Granularity
 	}
 	seen := map[key]bool{}
 	var out []*EdgeSplit
 	for _, st := range cat.Rollups {
 		d := st.Def
-		if d.TimeDimension == "" || d.Lambda != nil {
+		if d.TimeDimension == "" || (d.Lambda != nil) != lambda {
 			continue
 		}
-		k := key{qualifiedName(d.Table), lastName(d.TimeDimension), d.Granularity}
-		if seen[k] || k.column == "" {
+		k := key{table: qualifiedName(d.Table), column: lastName(d.TimeDimension), grain: d.Granularity}
+		if lambda {
+			k.lambda = lastName(d.Lambda.Column)
+		}
+		if seen[k] || k.column == "" || (lambda && k.lambda == "") {
 			continue
 		}
 		seen[k] = true
 		t := cat.table(k.table)
 		if t == nil || t.column(k.column) == nil {
 			continue
+		}
+		var fresh *lambdaFresh
+		if lambda {
+			lc := t.column(k.lambda)
+			if lc == nil {
+				continue
+			}
+			fresh = &lambdaFresh{column: k.lambda, notNull: lc.NotNull || k.lambda == k.column}
 		}
 		var kind valueKind
 		cutLoc := time.UTC
@@ -117,7 +200,7 @@ func (l *LambdaCore) EdgeSplits(cat *Catalog, sess Session) []*EdgeSplit {
 		if len(l.partial.FromClause) != 1 || l.partial.FromClause[0].GetRangeVar() == nil {
 			bare = ""
 		}
-		if s := l.edgeSplit(conj, fc, qual, bare, k.column, kind, k.grain, cutLoc); s != nil {
+		if s := l.edgeSplit(conj, fc, qual, bare, k.column, kind, k.grain, cutLoc, fresh); s != nil {
 			out = append(out, s)
 		}
 	}
@@ -240,10 +323,21 @@ func nextEdge(t time.Time, g config.Granularity) time.Time {
 	return truncTime(time.Date(y+1, 1, 1, 12, 0, 0, 0, t.Location()), g)
 }
 
+// lambdaFresh is what a lambda split's warehouse part reads of the whole
+// buckets: the rows whose column lies at or above the cutoff, and, unless
+// it is NOT NULL (or the time column, which the range bounds), those
+// without a value.
+type lambdaFresh struct {
+	column  string
+	notNull bool
+}
+
 // edgeSplit splits the partial core at the edges of grain buckets cut on
 // cutLoc's clock, or returns nil when the bounds do not cut through buckets
-// or leave no whole bucket between them.
-func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind, g config.Granularity, cutLoc *time.Location) *EdgeSplit {
+// or leave no whole bucket between them. With fresh, the whole buckets are
+// a lambda rollup's, and the warehouse part reads their rows at or above
+// the cutoff as well (the cutoff's mark is left in it).
+func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind, g config.Granularity, cutLoc *time.Location, fresh *lambdaFresh) *EdgeSplit {
 	var lower, upper *timeBoundNode
 	var rest []*pg_query.Node
 	var restAt []int // rest's places among conj
@@ -272,7 +366,10 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 	if lower == nil && upper == nil {
 		return nil
 	}
-	s := &EdgeSplit{Grain: g, Column: column, core: l}
+	s := &EdgeSplit{Grain: g, Column: column, core: l, qual: qual}
+	if fresh != nil {
+		s.LambdaColumn = fresh.column
+	}
 	lowerEdge, upperEdge := false, false
 	if lower != nil {
 		t := lower.val.t.In(cutLoc)
@@ -318,6 +415,9 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 	if upper != nil {
 		shape.WriteString("\x00" + upper.op)
 	}
+	if fresh != nil {
+		fmt.Fprintf(&shape, "\x00lambda\x00%s\x00%t", fresh.column, fresh.notNull)
+	}
 	whole, err := l.cache.wholes.get(fmt.Sprintf("%s\x00%d\x00%d", shape.String(), s.From.UnixNano(), s.To.UnixNano()), func() (edgeWhole, error) {
 		// The rollup part: the whole buckets, as the rollup's own bounds.
 		conds := append([]*pg_query.Node(nil), rest...)
@@ -357,6 +457,26 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 			edges = append(edges, fmt.Sprintf("(%s >= %s AND %s %s %s)", ref, edgeMarkTo, ref, upper.op, edgeMarkHi))
 			marks = append(marks, edgeMarkTo, edgeMarkHi)
 		}
+		if fresh != nil {
+			// The whole buckets' rows the rollup does not hold: at or
+			// above the cutoff (which may lie inside one of them), or
+			// without a value of the lambda column.
+			var whole []string
+			if lower != nil {
+				whole = append(whole, ref+" >= "+edgeMarkCutFrom)
+				marks = append(marks, edgeMarkCutFrom)
+			}
+			if upper != nil {
+				whole = append(whole, ref+" < "+edgeMarkCutTo)
+				marks = append(marks, edgeMarkCutTo)
+			}
+			lref := sqlquote.Ident(qual) + "." + sqlquote.Ident(fresh.column)
+			above := lref + " >= " + lambdaCutoffMark
+			if !fresh.notNull {
+				above = "(" + above + " OR " + lref + " IS NULL)"
+			}
+			edges = append(edges, "("+strings.Join(append(whole, above), " AND ")+")")
+		}
 		ec, err := parseCondition(strings.Join(edges, " OR "))
 		if err != nil {
 			return "", err
@@ -370,6 +490,9 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 				return "", fmt.Errorf("edges part: mark %s lost or repeated", m)
 			}
 		}
+		if fresh != nil && strings.Count(text, lambdaCutoffMark) != 1 {
+			return "", fmt.Errorf("edges part: the cutoff's mark lost or repeated")
+		}
 		return text, nil
 	})
 	if err != nil {
@@ -381,6 +504,12 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 	}
 	if upperEdge {
 		fill = append(fill, edgeMarkTo, lit(s.To), edgeMarkHi, lit(upper.val.t))
+	}
+	if fresh != nil && lower != nil {
+		fill = append(fill, edgeMarkCutFrom, lit(s.From))
+	}
+	if fresh != nil && upper != nil {
+		fill = append(fill, edgeMarkCutTo, lit(s.To))
 	}
 	s.fresh = strings.NewReplacer(fill...).Replace(tmpl)
 	return s

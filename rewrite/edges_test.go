@@ -3,9 +3,11 @@ package rewrite
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/pgrollup/pgrollup/config"
@@ -47,29 +49,7 @@ func TestEdgeSplits(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tree, err := pg_query.Parse(c.sql)
-			if err != nil {
-				t.Fatal(err)
-			}
-			zone := c.zone
-			if zone == "" {
-				zone = "UTC"
-			}
-			sess := Session{TimeZone: zone, Now: testNow}
-			var got *EdgeSplit
-			var d Decision
-			for _, l := range LambdaCores(FinishCores(tree)) {
-				for _, s := range l.EdgeSplits(cat, sess) {
-					if d = decide(t, cat, sess, s.SQL); d.Outcome == OutcomeRollup {
-						got = s
-						break
-					}
-					t.Logf("%s: %s", s.SQL, d.Reason)
-				}
-				if got != nil {
-					break
-				}
-			}
+			got, d := answeredSplit(t, cat, c.sql, c.zone, false)
 			if c.grain == "" {
 				if got != nil {
 					t.Fatalf("want no split, got %s split %q", got.Grain, got.SQL)
@@ -86,6 +66,35 @@ func TestEdgeSplits(t *testing.T) {
 			checkStatement(t, sql, err, c.want)
 		})
 	}
+}
+
+// answeredSplit is the first split of sql's partial cores, in zone (""
+// for UTC), whose whole buckets cat answers, and its decision: at the
+// edges of lambda rollups' buckets (LambdaEdgeSplits) or ordinary ones'.
+func answeredSplit(t *testing.T, cat *Catalog, sql, zone string, lambda bool) (*EdgeSplit, Decision) {
+	t.Helper()
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone == "" {
+		zone = "UTC"
+	}
+	sess := Session{TimeZone: zone, Now: testNow}
+	splits := (*LambdaCore).EdgeSplits
+	if lambda {
+		splits = (*LambdaCore).LambdaEdgeSplits
+	}
+	for _, l := range LambdaCores(FinishCores(tree)) {
+		for _, s := range splits(l, cat, sess) {
+			d := decide(t, cat, sess, s.SQL)
+			if d.Outcome == OutcomeRollup {
+				return s, d
+			}
+			t.Logf("%s: %s", s.SQL, d.Reason)
+		}
+	}
+	return nil, Decision{}
 }
 
 // TestEdgeSplitsKept checks that a core writes each split's parts once and
@@ -151,5 +160,122 @@ func TestMemo(t *testing.T) {
 	}
 	if len(m.m) > memoEntries {
 		t.Fatalf("%d entries kept, at most %d", len(m.m), memoEntries)
+	}
+}
+
+// TestLambdaEdgeSplits checks the splits of ranges that cut through a
+// lambda rollup's buckets: the rollup answers the whole buckets (its rows
+// below the cutoff), and the warehouse part reads the edges and the whole
+// buckets' rows at or above the cutoff, with either bound absent, over the
+// time column or an id column.
+func TestLambdaEdgeSplits(t *testing.T) {
+	cutoff := time.Date(2024, 3, 15, 10, 17, 42, 123456000, time.UTC)
+	const cut = `'2024-03-15 10:17:42.123456+00'::pg_catalog.timestamptz`
+	const day = "+00'::timestamp with time zone"
+	cases := []struct {
+		name     string
+		sql      string
+		zone     string
+		id       bool // the lambda column is id (nullable), cutoff -42
+		local    bool // created_at is a timestamp: wall clocks in build_timezone
+		from, to string
+		want     []string // substrings of the statement
+		below    []string // substrings of the whole buckets below the cutoff
+		none     bool
+	}{
+		{name: "grafana timeFilter up to now", sql: `SELECT status, sum(amount), count(*) FROM orders WHERE created_at BETWEEN '2024-03-10T21:17:03Z' AND '2024-03-15T10:29:03.512Z' GROUP BY status ORDER BY status`,
+			from: "2024-03-11T00:00:00Z", to: "2024-03-15T00:00:00Z",
+			want: []string{`WHERE (orders.created_at >= '2024-03-10 21:17:03` + day + ` AND orders.created_at < '2024-03-11 00:00:00` + day + `) OR (orders.created_at >= '2024-03-15 00:00:00` + day + ` AND orders.created_at <= '2024-03-15 10:29:03.512` + day + `) OR (orders.created_at >= '2024-03-11 00:00:00` + day + ` AND orders.created_at < '2024-03-15 00:00:00` + day + ` AND orders.created_at >= ` + cut + `) GROUP BY status`,
+				`) AS "pgrollup_l" GROUP BY "pgrollup_k1"`, "ORDER BY status"},
+			below: []string{`WHERE orders.created_at >= '2024-03-11 00:00:00` + day + ` AND orders.created_at < '2024-03-15 00:00:00` + day + ` AND orders.created_at < ` + cut + ` GROUP BY status`}},
+		{name: "last 36 hours, open to now", sql: `SELECT status, count(*), avg(amount) FROM orders o WHERE created_at >= now() - interval '36 hours' AND status <> 'x' GROUP BY status`,
+			from: "2024-03-14T00:00:00Z",
+			want: []string{`WHERE status <> 'x' AND ((o.created_at >= '2024-03-13 22:30:00` + day + ` AND o.created_at < '2024-03-14 00:00:00` + day + `) OR (o.created_at >= '2024-03-14 00:00:00` + day + ` AND o.created_at >= ` + cut + `)) GROUP BY status`}},
+		{name: "upper bound only, in New York", zone: "America/New_York", sql: `SELECT count(*) FROM orders WHERE created_at < '2024-03-12 10:00'`,
+			to:   "2024-03-12T00:00:00Z",
+			want: []string{`WHERE (orders.created_at >= '2024-03-12 00:00:00` + day + ` AND orders.created_at < '2024-03-12 14:00:00` + day + `) OR (orders.created_at < '2024-03-12 00:00:00` + day + ` AND orders.created_at >= ` + cut + `)`}},
+		{name: "id column", id: true, sql: `SELECT status, sum(amount) FROM orders o WHERE o.created_at BETWEEN '2024-03-10T21:17:03Z' AND '2024-03-15T10:29:03.512Z' GROUP BY status`,
+			from: "2024-03-11T00:00:00Z", to: "2024-03-15T00:00:00Z",
+			want:  []string{`OR (o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND (o.id >= '-42'::pg_catalog.int8 OR o.id IS NULL))`},
+			below: []string{`WHERE o.created_at >= '2024-03-11 00:00:00` + day + ` AND o.created_at < '2024-03-15 00:00:00` + day + ` AND o.id < '-42'::pg_catalog.int8 GROUP BY status`}},
+		{name: "a timestamp column, in New York", zone: "America/New_York", local: true, sql: `SELECT status, count(*) FROM orders WHERE created_at >= localtimestamp - interval '36 hours' GROUP BY status`,
+			from:  "2024-03-14T00:00:00Z",
+			want:  []string{`WHERE (orders.created_at >= '2024-03-13 18:30:00'::timestamp AND orders.created_at < '2024-03-14 00:00:00'::timestamp) OR (orders.created_at >= '2024-03-14 00:00:00'::timestamp AND orders.created_at >= '2024-03-15 10:17:42.123456'::pg_catalog.timestamp) GROUP BY status`},
+			below: []string{`WHERE orders.created_at >= '2024-03-14 00:00:00'::timestamp AND orders.created_at < '2024-03-15 10:17:42.123456'::pg_catalog.timestamp GROUP BY status`}},
+		{name: "aligned: the lambda answer itself", sql: `SELECT count(*) FROM orders WHERE created_at >= '2024-03-11' AND created_at < '2024-03-14'`, none: true},
+		{name: "inside one bucket", sql: `SELECT count(*) FROM orders WHERE created_at BETWEEN '2024-03-11 10:00' AND '2024-03-11 12:00'`, none: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cat := lambdaCatalog(t, cutoff)
+			st := cat.Rollups[0]
+			if c.id {
+				id := int64(-42)
+				st.Def.Lambda, st.LambdaCutoff, st.LambdaCutoffID = &config.Lambda{Column: "id"}, time.Time{}, &id
+			}
+			if c.local {
+				cat.Tables["public.orders"].column("created_at").Type = plain(pgtype.TimestampOID)
+			}
+			column, cutLit, _, ok := cat.LambdaCutoff(st)
+			if !ok {
+				t.Fatal("no cutoff")
+			}
+			if s, _ := answeredSplit(t, cat, c.sql, c.zone, false); s != nil {
+				t.Errorf("a lambda rollup's split among the ordinary ones: %s", s.SQL)
+			}
+			got, d := answeredSplit(t, cat, c.sql, c.zone, true)
+			if c.none {
+				if got != nil {
+					t.Fatalf("want no split, got %q", got.SQL)
+				}
+				return
+			}
+			if got == nil {
+				t.Fatal("no split answered")
+			}
+			at := func(s string) time.Time {
+				if s == "" {
+					return time.Time{}
+				}
+				v, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			if got.LambdaColumn != column || !got.From.Equal(at(c.from)) || !got.To.Equal(at(c.to)) {
+				t.Fatalf("split on %q [%s, %s), want on %q [%s, %s)", got.LambdaColumn, got.From, got.To, column, c.from, c.to)
+			}
+			if _, err := got.Statement(d.Columns, nil); err == nil {
+				t.Error("a lambda split's statement without its cutoff")
+			}
+			if _, err := got.LambdaStatement(d.Columns, nil, "amount", cutLit); err == nil {
+				t.Error("a lambda split's statement with another column's cutoff")
+			}
+			one := "1"
+			row := make([]*string, len(d.Columns))
+			for i := range row {
+				row[i] = &one
+			}
+			for _, rows := range [][][]*string{nil, {row}} {
+				sql, err := got.LambdaStatement(d.Columns, rows, column, cutLit)
+				checkStatement(t, sql, err, c.want)
+			}
+			below, err := got.BelowCutoff("public.orders", column, cutLit)
+			checkStatement(t, below, err, c.below)
+			if strings.Contains(below, "UNION") || strings.Contains(below, " OR ") {
+				t.Errorf("the whole buckets below the cutoff:\n%s", below)
+			}
+		})
+	}
+	// Ordinary rollups make no lambda splits.
+	tree, err := pg_query.Parse(cases[0].sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range LambdaCores(FinishCores(tree)) {
+		if s := l.LambdaEdgeSplits(testCatalog(t), Session{TimeZone: "UTC", Now: testNow}); len(s) != 0 {
+			t.Errorf("%d lambda splits over ordinary rollups", len(s))
+		}
 	}
 }

@@ -15,6 +15,10 @@ import (
 // Exact edges (rewrite/edges.go): a statement whose time range cuts through
 // buckets takes the whole buckets from a rollup and the edges from the
 // warehouse, in the client's session, which also finishes the statement.
+// The whole buckets come from an ordinary rollup fresh enough for the
+// session, else from a lambda rollup, whose rows below its version's cutoff
+// they are: the warehouse then reads the whole buckets' rows at or above
+// the cutoff as well, so the answer is as fresh as the warehouse.
 
 // modeEdges is the hit mode of an answer split at bucket edges.
 const modeEdges = "edges"
@@ -28,24 +32,43 @@ type edgeAnswer struct {
 	decision rewrite.Decision // the split's, as decided when the statement arrived
 	maxRows  int
 	note     string // why the split pays without an index, for EXPLAIN
+	// lambda: the whole buckets are a lambda rollup's below its cutoff,
+	// which EXPLAIN names (cutoff).
+	lambda bool
+	cutoff string
 }
 
 // edgeFinishable finds a split of the statement at bucket edges whose whole
 // buckets a rollup answers, when reading the edges pays; nil otherwise, with
-// why a split that would answer does not pay.
+// why a split that would answer does not pay. Ordinary rollups are tried
+// first, then lambda rollups; while the session's context (and with it its
+// pgrollup.max_staleness) is not known, lambda rollups first, as
+// lambdaWhileUnknown prefers them: an ordinary rollup's split would be
+// decided again as it runs, and under a bound it does not meet the
+// statement would go to the warehouse whole.
 func (r *Router) edgeFinishable(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) (*edgeAnswer, string) {
-	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) || len(snap.cat.Rollups) == 0 {
+	if r.opts.FinishMaxRows <= 0 || !finishSession(sess) || (len(snap.cat.Rollups) == 0 && snap.lambda == nil) {
 		return nil, ""
 	}
 	rs := r.session(ctx, snap, sess, false)
+	order := []bool{false, true}
+	if r.opts.Context != nil && r.opts.Context.view(sess) == nil {
+		order = []bool{true, false}
+	}
 	refused := ""
-	for _, c := range r.partialCores(sql, tree) {
-		s, d, note := r.decideEdges(c, rs, snap)
-		if s != nil {
-			return &edgeAnswer{router: r, core: c, split: s, decision: d, maxRows: r.opts.FinishMaxRows, note: note}, ""
-		}
-		if refused == "" {
-			refused = note
+	for _, lambda := range order {
+		for _, c := range r.partialCores(sql, tree) {
+			s, d, note := r.decideEdges(c, rs, snap, lambda)
+			if s != nil {
+				a := &edgeAnswer{router: r, core: c, split: s, decision: d, maxRows: r.opts.FinishMaxRows, note: note, lambda: lambda}
+				if lambda {
+					a.cutoff = snap.cutoffOf(d.Rollup)
+				}
+				return a, ""
+			}
+			if refused == "" {
+				refused = note
+			}
 		}
 	}
 	return nil, refused
@@ -69,13 +92,23 @@ func (r *Router) partialCores(sql string, tree *pg_query.ParseResult) []*rewrite
 // decideEdges returns the first split of c, finest grain first, whose whole
 // buckets a rollup answers and whose edges pay to read, with its decision
 // and edgesPay's note; without a split, the note of one that does not pay.
-func (r *Router) decideEdges(c *rewrite.LambdaCore, rs rewrite.Session, snap *snapshot) (*rewrite.EdgeSplit, rewrite.Decision, string) {
+// lambda: the whole buckets from a lambda rollup, whatever the session's
+// staleness bound (its answer is as fresh as the warehouse).
+func (r *Router) decideEdges(c *rewrite.LambdaCore, rs rewrite.Session, snap *snapshot, lambda bool) (*rewrite.EdgeSplit, rewrite.Decision, string) {
 	if rs.Now.IsZero() {
 		rs.Now = time.Now()
 	}
+	engine, cat, splits := r.engine, snap.cat, c.EdgeSplits
+	if lambda {
+		if snap.lambda == nil {
+			return nil, rewrite.Decision{}, ""
+		}
+		rs.Staleness = rewrite.StalenessSetting{}
+		engine, cat, splits = r.lambda.engine, snap.lambda, c.LambdaEdgeSplits
+	}
 	refused := ""
-	for _, s := range c.EdgeSplits(snap.cat, rs) {
-		d := r.engine.Decide(s.SQL, s.Tree, rs, snap.cat)
+	for _, s := range splits(cat, rs) {
+		d := engine.Decide(s.SQL, s.Tree, rs, cat)
 		if d.Outcome != rewrite.OutcomeRollup {
 			continue
 		}
@@ -86,11 +119,28 @@ func (r *Router) decideEdges(c *rewrite.LambdaCore, rs rewrite.Session, snap *sn
 			}
 			continue
 		}
-		if _, err := s.Statement(d.Columns, nil); err == nil {
+		if _, err := edgeStatement(snap, s, &d, nil); err == nil {
 			return s, d, note
 		}
 	}
 	return nil, rewrite.Decision{}, refused
+}
+
+// edgeStatement writes the statement for the warehouse with the rollup's
+// rows of decision d: for a lambda split, with the cutoff of the version
+// of d's rollup.
+func edgeStatement(snap *snapshot, s *rewrite.EdgeSplit, d *rewrite.Decision, rows [][]*string) (string, error) {
+	if s.LambdaColumn == "" {
+		return s.Statement(d.Columns, rows)
+	}
+	if snap.lambdaState(d.Rollup) == nil {
+		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
+	}
+	cut, ok := snap.cuts[d.Rollup]
+	if !ok {
+		return "", fmt.Errorf("rollup %s: no cutoff of its column", d.Rollup)
+	}
+	return s.LambdaStatement(d.Columns, rows, cut.column, cut.literal)
 }
 
 // RollupName names the rollup the whole buckets were decided on, for the statement log.
@@ -104,7 +154,7 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonContext, Message: "the session's client_encoding or standard_conforming_strings changed"}}
 	}
 	snap := a.router.catalog.Load()
-	s, d, _ := a.router.decideEdges(a.core, a.router.session(ctx, snap, sess, true), snap)
+	s, d, _ := a.router.decideEdges(a.core, a.router.session(ctx, snap, sess, true), snap, a.lambda)
 	if s == nil {
 		return "", nil, redecided{rewrite.Reason{Code: rewrite.ReasonUnalignedRange, Message: "no rollup answers the whole buckets of the range now"}}
 	}
@@ -112,20 +162,36 @@ func (a *edgeAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (strin
 	if err != nil {
 		return "", nil, err
 	}
-	sql, err := s.Statement(d.Columns, text)
+	sql, err := edgeStatement(snap, s, &d, text)
 	if err != nil {
 		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
-	a.router.hits.WithLabelValues(d.Rollup, modeEdges).Inc()
-	// The rollup's part is the partial core over the whole buckets, its
-	// bounds written as literals.
-	a.router.verify(&d, s.SQL, s.Tree, sess, nil)
+	if a.lambda {
+		// A lambda rollup's answers all count, and are verified, as lambda
+		// hits: below the cutoff, within the whole buckets.
+		a.router.hits.WithLabelValues(d.Rollup, modeLambda).Inc()
+		a.router.verifyLambda(snap, s.SQL, &d, sess, s.BelowCutoff)
+	} else {
+		a.router.hits.WithLabelValues(d.Rollup, modeEdges).Inc()
+		// The rollup's part is the partial core over the whole buckets,
+		// its bounds written as literals.
+		a.router.verify(&d, s.SQL, s.Tree, sess, nil)
+	}
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 
-// explainEdges is EXPLAIN (ROLLUP)'s row for a split at bucket edges.
+// explainEdges is EXPLAIN (ROLLUP)'s row for a split at bucket edges:
+// decision edges, or lambda for a lambda rollup's.
 func explainEdges(whole rewrite.Reason, e *edgeAnswer) []any {
-	return []any{nil, modeEdges, edgesExplanation(whole, e), e.split.SQL}
+	return []any{nil, e.mode(), edgesExplanation(whole, e), e.split.SQL}
+}
+
+// mode is the hit mode and EXPLAIN's decision of the split.
+func (e *edgeAnswer) mode() string {
+	if e.lambda {
+		return modeLambda
+	}
+	return modeEdges
 }
 
 // edgesExplanation is the reason EXPLAIN (ROLLUP) and pgrollup explain
@@ -140,6 +206,11 @@ func edgesExplanation(whole rewrite.Reason, e *edgeAnswer) string {
 	note := ""
 	if e.note != "" {
 		note = " (" + e.note + ")"
+	}
+	if e.lambda {
+		return fmt.Sprintf(
+			"%s; rollup %s (lambda) answers the partial aggregates of the rows below its cutoff %s in the whole %s buckets of %s in [%s, %s), the warehouse reads the rows of the partial buckets at the edges of the range and those of the whole buckets at or above the cutoff%s and finishes the statement; sql is the whole buckets' partial core",
+			whole.String(), e.decision.Rollup, e.cutoff, e.split.Grain, e.split.Column, bound(e.split.From, "-infinity"), bound(e.split.To, "infinity"), note)
 	}
 	return fmt.Sprintf(
 		"%s; rollup %s answers the whole %s buckets of %s in [%s, %s), the warehouse reads the rows of the partial buckets at the edges of the range%s and finishes the statement; sql is the whole buckets' partial core",
@@ -183,9 +254,14 @@ const edgeScanRows = 100_000
 // why, for EXPLAIN (ROLLUP); "" when the column is indexed.
 func edgesPay(snap *snapshot, rollup string, s *rewrite.EdgeSplit) (bool, string) {
 	var table *rewrite.Table
-	for _, rs := range snap.cat.Rollups {
-		if rs.Def.Name == rollup {
-			table = snap.cat.Tables[qualified(rs.Def.Table)]
+	for _, cat := range []*rewrite.Catalog{snap.cat, snap.lambda} {
+		if cat == nil {
+			continue
+		}
+		for _, rs := range cat.Rollups {
+			if rs.Def.Name == rollup {
+				table = cat.Tables[qualified(rs.Def.Table)]
+			}
 		}
 	}
 	if table == nil {

@@ -88,9 +88,33 @@ func (o *OfflineExplain) Split(tree *pg_query.ParseResult, sess rewrite.Session,
 		}
 	}
 	refused := ""
+	for _, lambda := range []bool{false, true} {
+		split, note := o.edgeSplit(cores, sess, whole, lambda)
+		if split != nil {
+			return split, ""
+		}
+		if refused == "" {
+			refused = note
+		}
+	}
+	return nil, refused
+}
+
+// edgeSplit is Split at bucket edges: the whole buckets from an ordinary
+// rollup, or from a lambda rollup's rows below its cutoff.
+func (o *OfflineExplain) edgeSplit(cores []*rewrite.LambdaCore, sess rewrite.Session, whole rewrite.Reason, lambda bool) (*OfflineSplit, string) {
+	cat, splits := o.Main, (*rewrite.LambdaCore).EdgeSplits
+	if lambda {
+		if o.snap.lambda == nil {
+			return nil, ""
+		}
+		cat, splits = o.snap.lambda, (*rewrite.LambdaCore).LambdaEdgeSplits
+		sess.Staleness = rewrite.StalenessSetting{}
+	}
+	refused := ""
 	for _, c := range cores {
-		for _, s := range c.EdgeSplits(o.Main, sess) {
-			d := rewrite.DecideAnalysis(rewrite.Analyze(s.Tree), sess, o.Main)
+		for _, s := range splits(c, cat, sess) {
+			d := rewrite.DecideAnalysis(rewrite.Analyze(s.Tree), sess, cat)
 			if d.Outcome != rewrite.OutcomeRollup {
 				continue
 			}
@@ -104,11 +128,11 @@ func (o *OfflineExplain) Split(tree *pg_query.ParseResult, sess rewrite.Session,
 				}
 				continue
 			}
-			if _, err := s.Statement(d.Columns, nil); err != nil && o.warehouse {
+			if _, err := edgeStatement(o.snap, s, &d, nil); err != nil && o.warehouse {
 				continue
 			}
-			e := &edgeAnswer{split: s, decision: d, note: note}
-			return &OfflineSplit{Mode: modeEdges, Reason: edgesExplanation(whole, e), SQL: s.SQL, Decision: d}, ""
+			e := &edgeAnswer{split: s, decision: d, note: note, lambda: lambda, cutoff: "(the one its build records)"}
+			return &OfflineSplit{Mode: e.mode(), Reason: edgesExplanation(whole, e), SQL: s.SQL, Decision: d}, ""
 		}
 	}
 	return nil, refused

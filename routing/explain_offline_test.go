@@ -45,6 +45,10 @@ rollups:
 		{"SELECT status, count(*) FROM ev WHERE created_at BETWEEN '2025-02-03T10:17:00Z' AND '2025-05-09T22:41:13.5Z' GROUP BY status", modeEdges, "ev_hourly",
 			"answers the whole hour buckets of created_at in [2025-02-03T11:00:00Z, 2025-05-09T22:00:00Z), the warehouse reads the rows of the partial buckets at the edges of the range (whether the warehouse has an index on created_at is unknown offline)"},
 		{"SELECT status, count(*) FROM ev GROUP BY status", "", "", ""},
+		// A range through a lambda rollup's buckets: its whole buckets
+		// below the cutoff, the rest from the warehouse.
+		{"SELECT status, count(*) FROM events WHERE created_at BETWEEN '2025-02-03T10:17:00Z' AND '2025-05-09T22:41:13.5Z' GROUP BY status", modeLambda, "ev_lambda",
+			"rollup ev_lambda (lambda) answers the partial aggregates of the rows below its cutoff (the one its build records) in the whole hour buckets of created_at in [2025-02-03T11:00:00Z, 2025-05-09T22:00:00Z), the warehouse reads the rows of the partial buckets at the edges of the range and those of the whole buckets at or above the cutoff"},
 	}
 	for _, c := range cases {
 		tree, err := pg_query.Parse(c.sql)

@@ -220,7 +220,7 @@ func (a *lambdaAnswer) Finish(ctx context.Context, sess *proxy.SessionInfo) (str
 		return "", nil, fmt.Errorf("rollup %s: %w", d.Rollup, err)
 	}
 	a.router.hits.WithLabelValues(d.Rollup, modeLambda).Inc()
-	a.router.verifyLambda(snap, a.core, &d, sess)
+	a.router.verifyLambda(snap, a.core.SQL, &d, sess, a.core.BelowCutoff)
 	return sql, finishOrigins(a.core.Origins, d.Columns), nil
 }
 

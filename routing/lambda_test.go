@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,45 @@ func TestSplitLambda(t *testing.T) {
 	}
 	if m, l := splitLambda(&rewrite.Catalog{Rollups: cat.Rollups[:1]}); l != nil || len(m.Rollups) != 1 {
 		t.Error("a catalog without lambda rollups is split")
+	}
+}
+
+// TestEdgesPayLambda: whether a split's edges pay is read from the table of
+// the rollup answering its whole buckets, a lambda rollup's as well as an
+// ordinary one's: an index on the time column, or a small table.
+func TestEdgesPayLambda(t *testing.T) {
+	table := func(name string, rows float64, indexed bool) *rewrite.Table {
+		return &rewrite.Table{Name: name, Rows: rows, Columns: []rewrite.Column{{Name: "created_at", Indexed: indexed}}}
+	}
+	tables := map[string]*rewrite.Table{
+		"public.small": table("public.small", 5000, false),
+		"public.big":   table("public.big", 2e6, false),
+		"public.idx":   table("public.idx", 2e6, true),
+	}
+	lam := &config.Lambda{Column: "created_at"}
+	cat := &rewrite.Catalog{Tables: tables, Rollups: []*rewrite.RollupState{
+		{Def: config.Rollup{Name: "big_plain", Table: "public.big"}, Version: "v1"},
+		{Def: config.Rollup{Name: "small_lambda", Table: "public.small", Lambda: lam}, Version: "v1", LambdaCutoff: time.Unix(1e9, 0)},
+		{Def: config.Rollup{Name: "big_lambda", Table: "public.big", Lambda: lam}, Version: "v1", LambdaCutoff: time.Unix(1e9, 0)},
+		{Def: config.Rollup{Name: "idx_lambda", Table: "idx", Lambda: lam}, Version: "v1", LambdaCutoff: time.Unix(1e9, 0)},
+	}}
+	snap := &snapshot{}
+	snap.cat, snap.lambda = splitLambda(cat)
+	split := &rewrite.EdgeSplit{Column: "created_at", LambdaColumn: "created_at"}
+	for _, c := range []struct {
+		rollup string
+		pays   bool
+		note   string
+	}{
+		{"big_plain", false, "no index on public.big.created_at"},
+		{"small_lambda", true, "but the table is small"},
+		{"big_lambda", false, "no index on public.big.created_at"},
+		{"idx_lambda", true, ""},
+		{"missing", false, "the rollup's table is unknown"},
+	} {
+		pays, note := edgesPay(snap, c.rollup, split)
+		if pays != c.pays || !strings.Contains(note, c.note) || (c.note == "" && note != "") {
+			t.Errorf("%s: pays %v (%q), want %v (%q)", c.rollup, pays, note, c.pays, c.note)
+		}
 	}
 }

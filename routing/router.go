@@ -113,7 +113,7 @@ func NewRouter(cat *rewrite.Catalog, opts Options) *Router {
 		engine: rewrite.NewEngine(0),
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_hits_total",
-			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse), lambda (a lambda rollup's rows below its cutoff, the newer ones and the rest by the warehouse), edges (the whole buckets of a range, its edges and the rest by the warehouse).",
+			Help: "Statements answered from a rollup, by rollup and mode: duckdb (whole), finished_by_warehouse (the aggregate core, the rest by the warehouse), lambda (a lambda rollup's rows below its cutoff, the newer ones and the rest by the warehouse, also at a range's edges), edges (the whole buckets of a range, its edges and the rest by the warehouse).",
 		}, []string{"rollup", "mode"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_misses_total",

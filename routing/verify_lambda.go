@@ -17,14 +17,16 @@ import (
 // them all the time); any difference is a row below the cutoff that changed
 // or arrived after the build, which the version no longer holds.
 
-// verifyLambda offers a lambda hit, the partial core core answered from d
-// in snapshot snap, to the Verifier.
-func (r *Router) verifyLambda(snap *snapshot, core *rewrite.LambdaCore, d *rewrite.Decision, sess *proxy.SessionInfo) {
+// verifyLambda offers a lambda hit, the partial core sql answered from d in
+// snapshot snap, to the Verifier; below writes the same partial core over
+// the warehouse's rows below a cutoff (rewrite.LambdaCore.BelowCutoff, or
+// rewrite.EdgeSplit.BelowCutoff for the whole buckets of a split at edges).
+func (r *Router) verifyLambda(snap *snapshot, sql string, d *rewrite.Decision, sess *proxy.SessionInfo, below func(table, column, cutoff string) (string, error)) {
 	if r.opts.Verify == nil || r.opts.Verify.sampling() <= 0 {
 		return
 	}
 	name := d.Rollup
-	below := func() (string, error) {
+	job := func() (string, error) {
 		st := snap.lambdaState(name)
 		if st == nil {
 			return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", name)
@@ -33,9 +35,9 @@ func (r *Router) verifyLambda(snap *snapshot, core *rewrite.LambdaCore, d *rewri
 		if !ok {
 			return "", fmt.Errorf("rollup %s: no cutoff of its column", name)
 		}
-		return core.BelowCutoff(st.Def.Table, column, cutoff)
+		return below(st.Def.Table, column, cutoff)
 	}
-	r.opts.Verify.sample(d, core.SQL, nil, sess, nil, r.verifyView(sess), below)
+	r.opts.Verify.sample(d, sql, nil, sess, nil, r.verifyView(sess), job)
 }
 
 // checkBelow checks a lambda hit below its version's cutoff.

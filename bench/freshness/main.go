@@ -22,9 +22,10 @@
 //     a session with pgrollup.max_staleness = 0 (only lambda rollups answer);
 //     statements whose range cuts through buckets (Grafana's $__timeFilter,
 //     a relative range, a Cube date range) split at bucket edges by the plain
-//     rollup. Every live answer is compared with Postgres's at the same
-//     moment (the insert stream waits while both run): values, column names,
-//     types and command tag.
+//     rollup, and again in the session with pgrollup.max_staleness = 0, split
+//     at bucket edges over the lambda rollup. Every live answer is compared
+//     with Postgres's at the same moment (the insert stream waits while both
+//     run): values, column names, types and command tag.
 //   - plain: the plain rollup path. A lambda statement in a session without
 //     a staleness bound, answered by the plain rollup alone; an edges
 //     statement with its range cut down to whole buckets.
