@@ -189,6 +189,13 @@ func (l *LambdaCore) edgeSplits(cat *Catalog, sess Session, lambda bool) []*Edge
 			kind, cutLoc = vInstant, bz.loc
 		case pgtype.TimestampOID:
 			kind = vLocal
+		case pgtype.DateOID:
+			// Days on the calendar: the rollup cuts a date column's buckets
+			// without a zone (rollup/plan.go casts it to timestamp).
+			if lambda {
+				continue // a lambda rollup's date column is not split
+			}
+			kind = vDate
 		default:
 			continue
 		}
@@ -247,11 +254,13 @@ func isColumn(n *pg_query.Node, qual, bare, column string) bool {
 
 // boundsOf reads a conjunct as bounds on the column: a comparison of it
 // with a constant, or BETWEEN two constants. ok is false for any other
-// conjunct, which both parts keep as it is.
-func boundsOf(n *pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind) ([]timeBoundNode, bool) {
+// conjunct, which both parts keep as it is. timeOnDate reports a date
+// column compared with a constant time, not a date: Postgres compares the
+// date's midnight with it, and the statement is not split.
+func boundsOf(n *pg_query.Node, fc *foldCtx, qual, bare, column string, kind valueKind) (bs []timeBoundNode, ok, timeOnDate bool) {
 	a := n.GetAExpr()
 	if a == nil {
-		return nil, false
+		return nil, false, false
 	}
 	fold := func(v *pg_query.Node) (tval, bool) {
 		e, err := convert(v)
@@ -262,12 +271,16 @@ func boundsOf(n *pg_query.Node, fc *foldCtx, qual, bare, column string, kind val
 		if !ok {
 			return tval{}, false
 		}
+		if kind == vDate && t.kind != vDate {
+			timeOnDate = true
+			return tval{}, false
+		}
 		return fc.convertTime(t, kind)
 	}
 	switch a.Kind {
 	case pg_query.A_Expr_Kind_AEXPR_OP:
 		if len(a.Name) != 1 || a.Lexpr == nil || a.Rexpr == nil {
-			return nil, false
+			return nil, false, false
 		}
 		op := a.Name[0].GetString_().GetSval()
 		col, val := a.Lexpr, a.Rexpr
@@ -278,31 +291,31 @@ func boundsOf(n *pg_query.Node, fc *foldCtx, qual, bare, column string, kind val
 			}
 		}
 		if !isColumn(col, qual, bare, column) {
-			return nil, false
+			return nil, false, false
 		}
 		switch op {
 		case ">=", ">", "<=", "<":
 		default:
-			return nil, false
+			return nil, false, false
 		}
 		v, ok := fold(val)
 		if !ok {
-			return nil, false
+			return nil, false, timeOnDate
 		}
-		return []timeBoundNode{{op, v}}, true
+		return []timeBoundNode{{op, v}}, true, false
 	case pg_query.A_Expr_Kind_AEXPR_BETWEEN:
 		l := a.Rexpr.GetList()
 		if !isColumn(a.Lexpr, qual, bare, column) || l == nil || len(l.Items) != 2 {
-			return nil, false
+			return nil, false, false
 		}
 		lo, ok1 := fold(l.Items[0])
 		hi, ok2 := fold(l.Items[1])
 		if !ok1 || !ok2 {
-			return nil, false
+			return nil, false, timeOnDate
 		}
-		return []timeBoundNode{{">=", lo}, {"<=", hi}}, true
+		return []timeBoundNode{{">=", lo}, {"<=", hi}}, true, false
 	}
-	return nil, false
+	return nil, false, false
 }
 
 // nextEdge is the bucket edge after edge t (on t's clock).
@@ -342,7 +355,10 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 	var rest []*pg_query.Node
 	var restAt []int // rest's places among conj
 	for i, c := range conj {
-		bs, ok := boundsOf(c, fc, qual, bare, column, kind)
+		bs, ok, timeOnDate := boundsOf(c, fc, qual, bare, column, kind)
+		if timeOnDate {
+			return nil
+		}
 		if !ok {
 			rest = append(rest, c)
 			restAt = append(restAt, i)
@@ -350,6 +366,17 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 		}
 		for i := range bs {
 			b := bs[i]
+			if kind == vDate {
+				// A date column's values are whole days: > d is >= d + 1
+				// and <= d is < d + 1, so BETWEEN two dates bounds whole
+				// days and a bound on a bucket's last day is aligned.
+				switch b.op {
+				case ">":
+					b.op, b.val.t = ">=", b.val.t.AddDate(0, 0, 1)
+				case "<=":
+					b.op, b.val.t = "<", b.val.t.AddDate(0, 0, 1)
+				}
+			}
 			if b.op == ">=" || b.op == ">" {
 				if lower != nil {
 					return nil // two lower bounds: left to the warehouse
@@ -395,7 +422,10 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 	// A bound's literal, as the deparser writes it: the warehouse part's
 	// bounds are filled into its text as if deparsed with them in.
 	lit := func(t time.Time) string {
-		if kind == vLocal {
+		switch kind {
+		case vDate:
+			return sqlquote.Literal(t.UTC().Format("2006-01-02")) + "::date"
+		case vLocal:
 			return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")) + "::timestamp"
 		}
 		return sqlquote.Literal(t.UTC().Format("2006-01-02 15:04:05.999999")+"+00") + "::timestamp with time zone"

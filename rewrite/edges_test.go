@@ -279,3 +279,90 @@ func TestLambdaEdgeSplits(t *testing.T) {
 		}
 	}
 }
+
+// TestDateEdgeSplits checks the splits of ranges on a date column with a
+// monthly rollup: only bounds that fold to dates split, on whole days of
+// the calendar, with date literals in both parts; a bound that is a time
+// passes through, as does a lambda rollup's date column.
+func TestDateEdgeSplits(t *testing.T) {
+	cfg := testConfig()
+	cfg.Rollups = []config.Rollup{{
+		Name: "orders_date_monthly", Table: "public.orders",
+		Dimensions:    []string{"status"},
+		TimeDimension: "order_date", Granularity: config.Month,
+		Measures: []string{"count(*)", "sum(amount)", "count(amount)"},
+	}}
+	cat := catalogOf(t, cfg, nil)
+	day := func(s string) time.Time {
+		if s == "" {
+			return time.Time{}
+		}
+		v, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	cases := []struct {
+		name     string
+		sql      string
+		zone     string
+		from, to string   // the whole buckets; both "" for no split
+		want     []string // substrings of the statement
+	}{
+		{name: "between two dates cutting months", sql: `SELECT status, count(*), sum(amount) FROM orders WHERE order_date BETWEEN '2024-01-15' AND '2024-03-10' GROUP BY status ORDER BY status`,
+			from: "2024-02-01", to: "2024-03-01",
+			want: []string{`WHERE (orders.order_date >= '2024-01-15'::date AND orders.order_date < '2024-02-01'::date) OR (orders.order_date >= '2024-03-01'::date AND orders.order_date < '2024-03-11'::date) GROUP BY status`, "ORDER BY status"}},
+		{name: "typed dates, > and <=", sql: `SELECT count(*) FROM orders o WHERE o.order_date > DATE '2024-01-14' AND o.order_date <= CAST('2024-03-10' AS date)`,
+			from: "2024-02-01", to: "2024-03-01",
+			want: []string{`WHERE (o.order_date >= '2024-01-15'::date AND o.order_date < '2024-02-01'::date) OR (o.order_date >= '2024-03-01'::date AND o.order_date < '2024-03-11'::date)`}},
+		{name: "last 30 days, open", sql: `SELECT status, avg(amount) FROM orders WHERE order_date >= current_date - 30 GROUP BY status`,
+			from: "2024-03-01",
+			want: []string{`WHERE orders.order_date >= '2024-02-14'::date AND orders.order_date < '2024-03-01'::date GROUP BY status`}},
+		{name: "last 45 days in Kiritimati, already tomorrow", zone: "Pacific/Kiritimati", sql: `SELECT count(*) FROM orders WHERE order_date >= current_date - 45 AND order_date < CAST(now() AS date)`,
+			from: "2024-02-01", to: "2024-03-01",
+			want: []string{`WHERE (orders.order_date >= '2024-01-31'::date AND orders.order_date < '2024-02-01'::date) OR (orders.order_date >= '2024-03-01'::date AND orders.order_date < '2024-03-16'::date)`}},
+		{name: "no whole month in the last 30 days", zone: "Pacific/Kiritimati", sql: `SELECT count(*) FROM orders WHERE order_date >= current_date - 30 AND order_date < current_date`},
+		{name: "a Cube month range ends on the month's last day", sql: `SELECT count(*) FROM orders WHERE order_date >= '2024-01-20' AND order_date <= '2024-03-31'`,
+			from: "2024-02-01", to: "2024-04-01",
+			want: []string{`WHERE orders.order_date >= '2024-01-20'::date AND orders.order_date < '2024-02-01'::date`}},
+		{name: "inside one month", sql: `SELECT count(*) FROM orders WHERE order_date BETWEEN '2024-02-03' AND '2024-02-20'`},
+		{name: "aligned", sql: `SELECT count(*) FROM orders WHERE order_date >= '2024-02-01' AND order_date <= '2024-03-31'`},
+		{name: "a timestamp bound", sql: `SELECT count(*) FROM orders WHERE order_date >= '2024-01-15 00:00'::timestamp AND order_date < '2024-03-10'`},
+		{name: "a timestamp bound at a month's midnight", sql: `SELECT count(*) FROM orders WHERE order_date >= '2024-02-01 00:00'::timestamp AND order_date < '2024-03-10'`},
+		{name: "a timestamptz bound", sql: `SELECT count(*) FROM orders WHERE order_date BETWEEN now() - interval '60 days' AND '2024-03-10'`},
+		{name: "date minus an interval is a timestamp", sql: `SELECT count(*) FROM orders WHERE order_date >= current_date - interval '30 days'`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, d := answeredSplit(t, cat, c.sql, c.zone, false)
+			if c.want == nil {
+				if got != nil {
+					t.Fatalf("want no split, got %s split %q", got.Grain, got.SQL)
+				}
+				return
+			}
+			if got == nil {
+				t.Fatal("no split answered")
+			}
+			if got.Grain != config.Month || !got.From.Equal(day(c.from)) || !got.To.Equal(day(c.to)) {
+				t.Fatalf("split %s [%s, %s), want month [%s, %s)", got.Grain, got.From, got.To, c.from, c.to)
+			}
+			if !strings.Contains(got.SQL, "'::date") || strings.Contains(got.SQL, "timestamp") {
+				t.Errorf("the whole buckets are not bounded by dates:\n%s", got.SQL)
+			}
+			sql, err := got.Statement(d.Columns, nil)
+			checkStatement(t, sql, err, c.want)
+			if strings.Contains(sql, "timestamp") {
+				t.Errorf("the edges read times:\n%s", sql)
+			}
+		})
+	}
+	// A lambda rollup over a date column does not split.
+	cfg.Rollups[0].Lambda = &config.Lambda{Column: "order_date"}
+	lcat := catalogOf(t, cfg, nil)
+	lcat.Rollups[0].LambdaCutoff = time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	if s, _ := answeredSplit(t, lcat, cases[0].sql, "", true); s != nil {
+		t.Errorf("a lambda rollup's date column split: %s", s.SQL)
+	}
+}
