@@ -192,9 +192,6 @@ func (l *LambdaCore) edgeSplits(cat *Catalog, sess Session, lambda bool) []*Edge
 		case pgtype.DateOID:
 			// Days on the calendar: the rollup cuts a date column's buckets
 			// without a zone (rollup/plan.go casts it to timestamp).
-			if lambda {
-				continue // a lambda rollup's date column is not split
-			}
 			kind = vDate
 		default:
 			continue

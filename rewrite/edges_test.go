@@ -358,11 +358,37 @@ func TestDateEdgeSplits(t *testing.T) {
 			}
 		})
 	}
-	// A lambda rollup over a date column does not split.
+	// A lambda rollup over a date column splits on whole days too; its
+	// cutoff is a day.
 	cfg.Rollups[0].Lambda = &config.Lambda{Column: "order_date"}
 	lcat := catalogOf(t, cfg, nil)
 	lcat.Rollups[0].LambdaCutoff = time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	if s, _ := answeredSplit(t, lcat, cases[0].sql, "", true); s != nil {
-		t.Errorf("a lambda rollup's date column split: %s", s.SQL)
+	column, cutLit, _, ok := lcat.LambdaCutoff(lcat.Rollups[0])
+	if !ok || column != "order_date" || cutLit != `'2024-03-01'::pg_catalog.date` {
+		t.Fatalf("cutoff %s %s %v", column, cutLit, ok)
+	}
+	for _, c := range []struct{ sql, want, below string }{
+		{cases[0].sql,
+			`WHERE (orders.order_date >= '2024-01-15'::date AND orders.order_date < '2024-02-01'::date) OR (orders.order_date >= '2024-03-01'::date AND orders.order_date < '2024-03-11'::date) OR (orders.order_date >= '2024-02-01'::date AND orders.order_date < '2024-03-01'::date AND orders.order_date >= '2024-03-01'::pg_catalog.date) GROUP BY status`,
+			`WHERE orders.order_date >= '2024-02-01'::date AND orders.order_date < '2024-03-01'::date AND orders.order_date < '2024-03-01'::pg_catalog.date GROUP BY status`},
+		{`SELECT count(*) FROM orders WHERE order_date >= current_date - 60`,
+			`WHERE (orders.order_date >= '2024-01-15'::date AND orders.order_date < '2024-02-01'::date) OR (orders.order_date >= '2024-02-01'::date AND orders.order_date >= '2024-03-01'::pg_catalog.date)`,
+			`WHERE orders.order_date >= '2024-02-01'::date AND orders.order_date < '2024-03-01'::pg_catalog.date`},
+	} {
+		if s, _ := answeredSplit(t, lcat, c.sql, "", false); s != nil {
+			t.Errorf("a lambda rollup's split among the ordinary ones: %s", s.SQL)
+		}
+		s, d := answeredSplit(t, lcat, c.sql, "", true)
+		if s == nil {
+			t.Fatalf("%s: no lambda split answered", c.sql)
+		}
+		sql, err := s.LambdaStatement(d.Columns, nil, column, cutLit)
+		checkStatement(t, sql, err, []string{c.want})
+		below, err := s.BelowCutoff("public.orders", column, cutLit)
+		checkStatement(t, below, err, []string{c.below})
+	}
+	// A time on a lambda rollup's date column does not split either.
+	if s, _ := answeredSplit(t, lcat, `SELECT count(*) FROM orders WHERE order_date >= now() - interval '60 days'`, "", true); s != nil {
+		t.Errorf("a time bound on a lambda rollup's date column split: %s", s.SQL)
 	}
 }
