@@ -126,4 +126,11 @@ func TestExactEdgesDate(t *testing.T) {
 	if out := renderRows(rows); !strings.Contains(out, split) {
 		t.Errorf("EXPLAIN (ROLLUP) does not show the split:\n%s", out)
 	}
+	// pgrollup explain, without the proxy, shows the same split (offline
+	// it knows no column types and reads order_date as a timestamptz).
+	e := cliExplain(t, "edgesdate", "--warehouse="+env.pg.DSN(edgesDateDB), cases[0].sql)
+	if e.Route != "edges" || e.Split == nil || e.Split.Rollup != "od_monthly" || !strings.Contains(e.Split.Explanation, split) ||
+		!strings.Contains(e.Split.Core, "od.order_date >= '2025-02-01'::date AND od.order_date < '2025-04-01'::date") {
+		t.Errorf("pgrollup explain: %+v", e)
+	}
 }
