@@ -282,8 +282,8 @@ func TestLambdaEdgeSplits(t *testing.T) {
 
 // TestDateEdgeSplits checks the splits of ranges on a date column with a
 // monthly rollup: only bounds that fold to dates split, on whole days of
-// the calendar, with date literals in both parts; a bound that is a time
-// passes through, as does a lambda rollup's date column.
+// the calendar, with date literals in both parts, for ordinary and lambda
+// rollups; a bound that is a time passes through.
 func TestDateEdgeSplits(t *testing.T) {
 	cfg := testConfig()
 	cfg.Rollups = []config.Rollup{{
@@ -297,11 +297,7 @@ func TestDateEdgeSplits(t *testing.T) {
 		if s == "" {
 			return time.Time{}
 		}
-		v, err := time.Parse("2006-01-02", s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+		return mustDay(s)
 	}
 	cases := []struct {
 		name     string
