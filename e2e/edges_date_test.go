@@ -17,7 +17,7 @@ const edgesDateDB = "edgesdatedb"
 
 // edgesDateFixture has rows on every day from November 2024 to June 2025,
 // and rows on the last hundred days for relative ranges; odl is a copy
-// for a lambda rollup.
+// for a lambda rollup, odw one for a weekly rollup.
 const edgesDateFixture = `
 CREATE TABLE od (id serial PRIMARY KEY, order_date date NOT NULL, status text NOT NULL, amount numeric(12,2));
 CREATE INDEX ON od (order_date);
@@ -30,6 +30,8 @@ SELECT current_date - (g * 3) % 100, (ARRAY['new','paid'])[1 + g % 2], g % 40
 FROM generate_series(0, 499) g;
 CREATE TABLE odl (LIKE od INCLUDING ALL);
 INSERT INTO odl SELECT * FROM od;
+CREATE TABLE odw (LIKE od INCLUDING ALL);
+INSERT INTO odw SELECT * FROM od;
 `
 
 func TestExactEdgesDate(t *testing.T) {
@@ -45,6 +47,11 @@ func TestExactEdgesDate(t *testing.T) {
 		"time_dimension": "order_date", "granularity": "month",
 		"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
 		"lambda":   map[string]any{"column": "order_date"},
+	}, {
+		"name": "odw_weekly", "table": "public.odw",
+		"dimensions":     []string{"status"},
+		"time_dimension": "order_date", "granularity": "week",
+		"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
 	}})
 	direct := connect(t, ctx, directDSN(userScram, edgesDateDB))
 	via := connect(t, ctx, p.DSN(userScram, edgesDateDB))
@@ -86,6 +93,20 @@ func TestExactEdgesDate(t *testing.T) {
 		for _, c := range cases {
 			for _, mode := range modes {
 				hitCheck(t, ctx, p, direct, via, mode, c.sql, "edges", c.served(time.Now().In(loc)))
+			}
+		}
+		// ISO weeks of dates, cut as date_trunc('week') cuts them.
+		for _, c := range []struct {
+			sql    string
+			served bool
+		}{
+			{strings.Replace(cases[0].sql, "FROM od ", "FROM odw ", 1), true},
+			{strings.Replace(cases[2].sql, "FROM od ", "FROM odw ", 1), true},
+			{"SELECT status, count(*), sum(amount) FROM odw WHERE order_date >= current_date - 20 GROUP BY status ORDER BY status",
+				time.Now().In(loc).AddDate(0, 0, -20).Weekday() != time.Monday},
+		} {
+			for _, mode := range modes {
+				hitCheck(t, ctx, p, direct, via, mode, c.sql, "edges", c.served)
 			}
 		}
 	}

@@ -354,6 +354,17 @@ func TestDateEdgeSplits(t *testing.T) {
 			}
 		})
 	}
+	// ISO weeks of a date column start on Mondays, as date_trunc's do.
+	wcfg := testConfig()
+	wcfg.Rollups = []config.Rollup{cfg.Rollups[0]}
+	wcfg.Rollups[0].Name, wcfg.Rollups[0].Granularity = "orders_date_weekly", config.Week
+	s, d := answeredSplit(t, catalogOf(t, wcfg, nil), `SELECT count(*) FROM orders WHERE order_date BETWEEN '2024-02-07' AND '2024-02-22'`, "", false)
+	if s == nil || s.Grain != config.Week || !s.From.Equal(day("2024-02-12")) || !s.To.Equal(day("2024-02-19")) {
+		t.Fatalf("weekly split %+v", s)
+	}
+	sql, err := s.Statement(d.Columns, nil)
+	checkStatement(t, sql, err, []string{`WHERE (orders.order_date >= '2024-02-07'::date AND orders.order_date < '2024-02-12'::date) OR (orders.order_date >= '2024-02-19'::date AND orders.order_date < '2024-02-23'::date)`})
+
 	// A lambda rollup over a date column splits on whole days too; its
 	// cutoff is a day.
 	cfg.Rollups[0].Lambda = &config.Lambda{Column: "order_date"}
