@@ -52,12 +52,13 @@ func (r *Router) edgeFinishable(ctx context.Context, snap *snapshot, sql string,
 	}
 	rs := r.session(ctx, snap, sess, false)
 	order := []bool{false, true}
-	if r.opts.Context != nil && r.opts.Context.view(sess) == nil {
+	if r.contextUnknown(sess) {
 		order = []bool{true, false}
 	}
+	cores := r.partialCores(sql, tree)
 	refused := ""
 	for _, lambda := range order {
-		for _, c := range r.partialCores(sql, tree) {
+		for _, c := range cores {
 			s, d, note := r.decideEdges(c, rs, snap, lambda)
 			if s != nil {
 				a := &edgeAnswer{router: r, core: c, split: s, decision: d, maxRows: r.opts.FinishMaxRows, note: note, lambda: lambda}
@@ -133,12 +134,9 @@ func edgeStatement(snap *snapshot, s *rewrite.EdgeSplit, d *rewrite.Decision, ro
 	if s.LambdaColumn == "" {
 		return s.Statement(d.Columns, rows)
 	}
-	if snap.lambdaState(d.Rollup) == nil {
-		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
-	}
-	cut, ok := snap.cuts[d.Rollup]
-	if !ok {
-		return "", fmt.Errorf("rollup %s: no cutoff of its column", d.Rollup)
+	cut, err := snap.cutOf(d.Rollup)
+	if err != nil {
+		return "", err
 	}
 	return s.LambdaStatement(d.Columns, rows, cut.column, cut.literal)
 }

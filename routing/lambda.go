@@ -120,10 +120,16 @@ func (r *Router) lambdaFinishable(ctx context.Context, snap *snapshot, sql strin
 // whatever the bound. nil when the context is known or no lambda rollup
 // answers.
 func (r *Router) lambdaWhileUnknown(ctx context.Context, snap *snapshot, sql string, tree *pg_query.ParseResult, sess *proxy.SessionInfo) *lambdaAnswer {
-	if snap.lambda == nil || r.opts.Context == nil || r.opts.Context.view(sess) != nil {
+	if snap.lambda == nil || !r.contextUnknown(sess) {
 		return nil
 	}
 	return r.lambdaFinishable(ctx, snap, sql, tree, sess)
+}
+
+// contextUnknown reports whether the session's context is watched but not
+// known yet: its first statements, and one each routing.privilege_cache_ttl.
+func (r *Router) contextUnknown(sess *proxy.SessionInfo) bool {
+	return r.opts.Context != nil && r.opts.Context.view(sess) == nil
 }
 
 // lambdaSession is the session as the lambda engine sees it: no staleness
@@ -160,14 +166,23 @@ func lambdaCuts(cat *rewrite.Catalog) map[string]lambdaCut {
 // lambdaStatement writes the statement for the warehouse with the rollup's
 // rows of decision d.
 func lambdaStatement(snap *snapshot, c *rewrite.LambdaCore, d *rewrite.Decision, rows [][]*string) (string, error) {
-	if snap.lambdaState(d.Rollup) == nil {
-		return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", d.Rollup)
-	}
-	cut, ok := snap.cuts[d.Rollup]
-	if !ok {
-		return "", fmt.Errorf("rollup %s: no cutoff of its time column", d.Rollup)
+	cut, err := snap.cutOf(d.Rollup)
+	if err != nil {
+		return "", err
 	}
 	return c.LambdaStatement(d.Columns, rows, cut.table, cut.column, cut.literal, cut.notNull)
+}
+
+// cutOf is the cutoff of the lambda rollup named name in this snapshot.
+func (s *snapshot) cutOf(name string) (lambdaCut, error) {
+	if s.lambdaState(name) == nil {
+		return lambdaCut{}, fmt.Errorf("rollup %s is not a lambda rollup of this catalog", name)
+	}
+	cut, ok := s.cuts[name]
+	if !ok {
+		return lambdaCut{}, fmt.Errorf("rollup %s: no cutoff of its column", name)
+	}
+	return cut, nil
 }
 
 // lambdaState is the lambda rollup named name, or nil.

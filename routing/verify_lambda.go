@@ -2,7 +2,6 @@ package routing
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/pgrollup/pgrollup/proxy"
 	"github.com/pgrollup/pgrollup/rewrite"
@@ -27,15 +26,11 @@ func (r *Router) verifyLambda(snap *snapshot, sql string, d *rewrite.Decision, s
 	}
 	name := d.Rollup
 	job := func() (string, error) {
-		st := snap.lambdaState(name)
-		if st == nil {
-			return "", fmt.Errorf("rollup %s is not a lambda rollup of this catalog", name)
+		cut, err := snap.cutOf(name)
+		if err != nil {
+			return "", err
 		}
-		column, cutoff, _, ok := snap.lambda.LambdaCutoff(st)
-		if !ok {
-			return "", fmt.Errorf("rollup %s: no cutoff of its column", name)
-		}
-		return below(st.Def.Table, column, cutoff)
+		return below(cut.table, cut.column, cut.literal)
 	}
 	r.opts.Verify.sample(d, sql, nil, sess, nil, r.verifyView(sess), job)
 }
