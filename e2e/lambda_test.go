@@ -398,6 +398,64 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 			}
 		}
 	})
+
+	t.Run("exact edges in the session's context", func(t *testing.T) {
+		// The same split, in a transaction that wrote a row the rollup
+		// cannot hold, and where the statement's table is another one
+		// (search_path): the warehouse answers whole, equal to Postgres.
+		fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
+		hi := time.Now().UTC().Truncate(time.Second).Add(1512 * time.Millisecond)
+		stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999Z") }
+		// It ends before the row "exact edges" put below the cutoff last
+		// (outside the contract) about 6 hours back.
+		sql := fmt.Sprintf("SELECT status, count(*), sum(amount) FROM events WHERE created_at BETWEEN '%s' AND '%s' GROUP BY status ORDER BY status",
+			stamp(hi.Add(-30*time.Hour-17*time.Second)), stamp(hi.Add(-7*time.Hour)))
+		lambdaCheck(t, ctx, p, direct, fresh, modes[0], sql, true)
+		for _, mode := range modes {
+			for _, c := range []*pgx.Conn{direct, fresh} {
+				exec(t, c, "BEGIN")
+				exec(t, c, "INSERT INTO events (created_at, status, amount, qty) VALUES (now() - interval '29 hours', 'paid', 1000, 1)")
+			}
+			lambdaCheck(t, ctx, p, direct, fresh, mode, sql, false)
+			for _, c := range []*pgx.Conn{direct, fresh} {
+				exec(t, c, "ROLLBACK")
+			}
+		}
+		super := superConn(t, ctx, lambdaDB)
+		exec(t, super, `DROP SCHEMA IF EXISTS lambda_shadow CASCADE; CREATE SCHEMA lambda_shadow;
+			CREATE TABLE lambda_shadow.events AS SELECT created_at, status, amount, qty FROM public.events ORDER BY created_at DESC LIMIT 5;
+			GRANT USAGE ON SCHEMA lambda_shadow TO PUBLIC; GRANT SELECT ON lambda_shadow.events TO PUBLIC`)
+		t.Cleanup(func() { _, _ = super.Exec(context.Background(), "DROP SCHEMA IF EXISTS lambda_shadow CASCADE") })
+		for _, c := range []*pgx.Conn{direct, fresh} {
+			exec(t, c, "SET search_path = lambda_shadow, public")
+		}
+		for _, mode := range modes {
+			// The first statement after the SET may be decided before the
+			// session's context is read again, and falls back when it runs:
+			// the answer must still be Postgres's, and no rollup's.
+			before, err := diffScrape(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql})
+			got, gerr := boundRender(ctx, fresh, mode, boundCase{sql: sql})
+			if werr != nil || gerr != nil {
+				t.Fatalf("%s: Postgres %v, pgrollup %v", sql, werr, gerr)
+			}
+			requireSame(t, sql, want, got)
+			after, err := diffScrape(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hits := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode"); len(hits) != 0 {
+				t.Errorf("%s over lambda_shadow.events: hits %v, want none", sql, hits)
+			}
+		}
+		for _, c := range []*pgx.Conn{direct, fresh} {
+			exec(t, c, "RESET search_path")
+		}
+		lambdaCheck(t, ctx, p, direct, fresh, modes[1], sql, true)
+	})
 	t.Run("explain", func(t *testing.T) {
 		rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events")[0], pgx.QueryExecModeSimpleProtocol)
 		if err != nil {
