@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -308,11 +309,11 @@ FROM (SELECT CAST((%[3]s) AS %[5]s) AS s, CAST((%[4]s) AS %[5]s) AS e) r`, u, st
 FROM (SELECT CAST(%[3]s AS %[5]s) AS s, CAST(%[6]s AS %[5]s) AS e) r`,
 			u, step, sqlquote.Literal(timeText(*data.lo, tt)), data.nulls == 0, tt, sqlquote.Literal(timeText(*data.hi, tt)))
 	} else {
-		// Rows whose time is NULL fall in no partition, so such a version covers only its
-		// partitions' ranges, not all time.
-		q = fmt.Sprintf(`SELECT date_trunc(%[1]s, s), date_trunc(%[1]s, date_trunc(%[1]s, e) + %[2]s::interval), n = 0
-FROM (SELECT CAST(min(%[3]s) AS %[5]s) AS s, CAST(max(%[3]s) AS %[5]s) AS e, count(*) - count(%[3]s) AS n FROM %[4]s%[6]s) r`,
-			u, step, def.TimeDimension, p.from, tt, p.whereClause())
+		notNull, err := timeNotNull(ctx, conn, def)
+		if err != nil {
+			return nil, false, err
+		}
+		q = incrementalRangeSQL(p, u, step, tt, notNull)
 	}
 	allTime := false
 	dst := []any{&lo, &hi}
@@ -365,6 +366,47 @@ UNION SELECT CAST($2 AS %[3]s) ORDER BY 1`, u, step, tt), timeText(*lo, tt), tim
 	}
 	return out, allTime, nil
 }
+
+// incrementalRangeSQL is the query of the time dimension's range, cut to
+// partition bounds, and of whether no row's time is NULL (rows whose time is
+// NULL fall in no partition, so a version with such rows covers only its
+// partitions' ranges, not all time). It runs at every incremental build, so
+// it must not read the table: min and max alone are answered from an index
+// on the time dimension (a count beside them would scan every row), and
+// NULLs are looked for by an IS NULL search, which such an index serves too,
+// unless the column is NOT NULL.
+func incrementalRangeSQL(p *Plan, unit, step, tt string, notNull bool) string {
+	where := p.whereClause()
+	nulls := "true"
+	if !notNull {
+		and := " WHERE "
+		if where != "" {
+			and = where + " AND "
+		}
+		nulls = fmt.Sprintf("NOT EXISTS (SELECT FROM %s%s%s IS NULL)", p.from, and, p.timeCol)
+	}
+	return fmt.Sprintf(`SELECT date_trunc(%[1]s, s), date_trunc(%[1]s, date_trunc(%[1]s, e) + %[2]s::interval), %[7]s
+FROM (SELECT CAST(min(%[3]s) AS %[5]s) AS s, CAST(max(%[3]s) AS %[5]s) AS e FROM %[4]s%[6]s) r`,
+		unit, step, p.timeCol, p.from, tt, where, nulls)
+}
+
+// timeNotNull says the time dimension is a column of the fact table declared
+// NOT NULL; false when it is an expression or a joined table's column.
+func timeNotNull(ctx context.Context, conn *pgx.Conn, def *Definition) (bool, error) {
+	if len(def.Joins) > 0 || !plainIdent.MatchString(def.TimeDimension) {
+		return false, nil
+	}
+	var notNull bool
+	err := conn.QueryRow(ctx, "SELECT coalesce(bool_or(attnotnull), false) FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+		def.Table, def.TimeDimension).Scan(&notNull)
+	if err != nil {
+		return false, fmt.Errorf("time dimension: %w", err)
+	}
+	return notNull, nil
+}
+
+// plainIdent is an identifier Postgres reads as itself unquoted.
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
 
 // timeText formats a time for a parameter cast to tt (timestamp values are wall clocks in UTC).
 func timeText(t time.Time, tt string) string {
