@@ -23,6 +23,7 @@ import (
 // Defaults of SchedulerOptions.
 const (
 	defaultTick               = 5 * time.Second
+	minTick                   = 200 * time.Millisecond
 	defaultRefreshKeyInterval = time.Minute
 	defaultGCInterval         = 10 * time.Minute
 	defaultGCGrace            = time.Hour
@@ -74,7 +75,7 @@ type Scheduler struct {
 // NewScheduler checks the targets' schedules and returns a scheduler; Run starts it.
 func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Tick <= 0 {
-		o.Tick = defaultTick
+		o.Tick = tickFor(o.Targets)
 	}
 	if o.RefreshKeyInterval <= 0 {
 		o.RefreshKeyInterval = defaultRefreshKeyInterval
@@ -198,6 +199,21 @@ func (s *Scheduler) Startup(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// tickFor is how often the schedules of targets are checked: every
+// defaultTick, or a fifth of the shortest refresh.every, so that a rollup
+// refreshed every 5s is not built every 5 to 10 seconds (a lambda rollup's
+// live answers read the warehouse's rows since its last build); not more
+// often than minTick, since each check reads the catalog.
+func tickFor(targets []Target) time.Duration {
+	tick := defaultTick
+	for _, t := range targets {
+		if every := t.Refresh.Every.Std(); every > 0 && every/5 < tick {
+			tick = max(every/5, minTick)
+		}
+	}
+	return tick
 }
 
 // Tick queues every scheduled build that is due now.

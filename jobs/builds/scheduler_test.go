@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgrollup/pgrollup/config"
 	"github.com/pgrollup/pgrollup/internal/jobstest"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/rollup"
@@ -169,4 +170,25 @@ rollups:
 		t.Fatalf("after restart: %+v", s2)
 	}
 	stop2()
+}
+
+// TestTickFor checks schedules often enough for the shortest refresh.every.
+func TestTickFor(t *testing.T) {
+	every := func(d time.Duration) Target { return Target{Refresh: config.Refresh{Every: config.Duration(d)}} }
+	for _, tc := range []struct {
+		name    string
+		targets []Target
+		want    time.Duration
+	}{
+		{"none", nil, defaultTick},
+		{"cron only", []Target{{Refresh: config.Refresh{Cron: "@hourly"}}}, defaultTick},
+		{"hourly", []Target{every(time.Hour)}, defaultTick},
+		{"every 15s", []Target{every(time.Hour), every(15 * time.Second)}, 3 * time.Second},
+		{"every 5s", []Target{every(5 * time.Second), every(time.Minute)}, time.Second},
+		{"every 100ms", []Target{every(100 * time.Millisecond)}, minTick},
+	} {
+		if got := tickFor(tc.targets); got != tc.want {
+			t.Errorf("%s: tick %s, want %s", tc.name, got, tc.want)
+		}
+	}
 }
