@@ -180,9 +180,24 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 			if ranges[0] != nil {
 				whole = &Range{Start: ranges[0].Start, End: ranges[len(ranges)-1].End}
 			}
+			var base []Partition
+			merge := false
+			if incremental {
+				var from time.Time
+				if from, base, merge = plan.mergeBase(req.Previous, req.UpdateWindow, ranges[0]); merge {
+					whole.Start = from
+					v.Merged = true
+				}
+			}
 			progress(fmt.Sprintf("reading %d partition(s) from the warehouse", len(ranges)))
 			if rows, err = loadRows(ctx, pc, dconn, plan, whole, limit); err != nil {
 				return nil, err
+			}
+			if merge {
+				if err := b.mergeInto(ctx, dconn, duck.dir, plan, base); err != nil {
+					return nil, err
+				}
+				log.Debug("merged with the previous version below its cutoff", "from", whole.Start, "rows_read", rows, "partitions", len(base))
 			}
 		}
 		conn := dconn

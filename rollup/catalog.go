@@ -128,6 +128,10 @@ type Version struct {
 	Rebuilt []time.Time `json:"rebuilt,omitempty"`
 	// Incremental: the build rebuilt only the partitions inside update_window.
 	Incremental bool `json:"incremental,omitempty"`
+	// Merged: a lambda rollup's incremental build read only the rows from the
+	// previous version's cutoff on and merged them with that version's
+	// partition below it (lambda_merge.go).
+	Merged bool `json:"merged,omitempty"`
 	// Counters are the modification counters of the tables the build read
 	// (Counters), taken just before its snapshot: while they have not moved,
 	// the warehouse still holds the rows the version was built from, and a

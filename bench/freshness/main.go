@@ -93,9 +93,11 @@ type options struct {
 	// back to the warehouse, which the failures then show.
 	logLevel string
 	// lateWindow is the lambda rollups' late_window, and refresh their
-	// refresh.every (incremental, by day partitions); "": built once, so
+	// refresh.every (incremental, by -partitions); "": built once, so
 	// the warehouse part grows with the run.
 	lateWindow, refresh string
+	// partitions is the lambda rollups' partition_granularity with refresh.
+	partitions string
 }
 
 func main() {
@@ -110,7 +112,8 @@ func main() {
 	flag.StringVar(&o.resultCache, "result-cache", "0", "pgrollup's routing.result_cache_bytes, e.g. 64MB (the default configuration's); 0 computes every answer")
 	flag.StringVar(&o.logLevel, "log-level", "info", "pgrollup's --log-level; debug logs every statement and why an answer fell back to the warehouse")
 	flag.StringVar(&o.lateWindow, "late-window", "1m", "the lambda rollups' lambda.late_window: the rows of the last this much are read from the warehouse at every answer")
-	flag.StringVar(&o.refresh, "refresh", "", "the lambda rollups' refresh.every (e.g. 15s), as incremental builds of day partitions; empty: built once, so the rows above the cutoff grow with the run")
+	flag.StringVar(&o.refresh, "refresh", "", "the lambda rollups' refresh.every (e.g. 15s), as incremental builds of -partitions partitions; empty: built once, so the rows above the cutoff grow with the run")
+	flag.StringVar(&o.partitions, "partitions", "month", "the lambda rollups' partition_granularity with -refresh: each answer's DuckDB part opens every partition's file, and a merged incremental build rewrites the newest one")
 	flag.BoolVar(&o.keep, "keep", false, "leave Postgres and pgrollup running after the benchmark until Ctrl-C")
 	flag.Parse()
 	switch {
@@ -145,7 +148,7 @@ func run(ctx context.Context, o options) (err error) {
 	defer removeTmp()
 	t0 := time.Now()
 	fmt.Printf("pgrollup freshness bench: %d orders, %d runs per statement and path (%s protocol), %d rows/s inserted per table, result cache %s, lambda late_window %s, %s; %d CPUs, load average %s\n",
-		o.rows, o.runs, o.protocol, o.rate, o.resultCache, o.lateWindow, refreshText(o.refresh), runtime.NumCPU(), proc.LoadAverage())
+		o.rows, o.runs, o.protocol, o.rate, o.resultCache, o.lateWindow, refreshText(o.refresh, o.partitions), runtime.NumCPU(), proc.LoadAverage())
 
 	cluster, err := benchkit.StartCluster(ctx, map[string]string{
 		// The table stays in memory: Postgres gets its best case.
@@ -335,7 +338,7 @@ func fillParallel(ctx context.Context, dsn string, rows int, now time.Time) erro
 // rollupsYAML declares, for each table, a lambda rollup and a plain one of
 // the same shape: hourly by status. The lambda rollup has lateWindow, and
 // with refresh, incremental builds that often.
-func rollupsYAML(tables []string, lateWindow, refresh string) string {
+func rollupsYAML(tables []string, lateWindow, refresh, partitions string) string {
 	var b strings.Builder
 	b.WriteString("rollups:\n")
 	for _, t := range tables {
@@ -350,7 +353,7 @@ func rollupsYAML(tables []string, lateWindow, refresh string) string {
 			if lambda {
 				fmt.Fprintf(&b, "    lambda: {column: created_at, late_window: %s}\n", lateWindow)
 				if refresh != "" {
-					fmt.Fprintf(&b, "    partition_granularity: day\n    refresh: {every: %s, incremental: true}\n", refresh)
+					fmt.Fprintf(&b, "    partition_granularity: %s\n    refresh: {every: %s, incremental: true}\n", partitions, refresh)
 				}
 			}
 		}
@@ -359,11 +362,11 @@ func rollupsYAML(tables []string, lateWindow, refresh string) string {
 }
 
 // refreshText says how the lambda rollups are refreshed.
-func refreshText(refresh string) string {
+func refreshText(refresh, partitions string) string {
 	if refresh == "" {
 		return "built once"
 	}
-	return "rebuilt every " + refresh + " (incremental)"
+	return "rebuilt every " + refresh + " (incremental, " + partitions + " partitions)"
 }
 
 func rollupName(table string, lambda bool) string {
@@ -409,8 +412,8 @@ auth:
 admin:
   listen: ` + q(fmt.Sprintf("127.0.0.1:%d", adminPort)) + `
 build_timezone: UTC
-` + rollupsYAML(tables, o.lateWindow, o.refresh)
-	fmt.Println(benchkit.Indent(rollupsYAML(tables, o.lateWindow, o.refresh)))
+` + rollupsYAML(tables, o.lateWindow, o.refresh, o.partitions)
+	fmt.Println(benchkit.Indent(rollupsYAML(tables, o.lateWindow, o.refresh, o.partitions)))
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
