@@ -4,10 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
 // TestWallClockMatchesPostgres checks that a wall clock in the session's
@@ -20,16 +16,7 @@ import (
 func TestWallClockMatchesPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
-	if err != nil {
-		pgcluster.Unavailable(t, err)
-	}
-	defer cl.Stop()
-	pg, err := pgx.Connect(ctx, cl.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	pg := startPostgres(t, ctx)
 	ivs := []struct {
 		text string
 		iv   interval
