@@ -67,6 +67,10 @@ func TestExactEdges(t *testing.T) {
 		// Cube's date range across a DST change, in the session's zone.
 		{"SELECT date_trunc('day', created_at) AS d, count(*), max(amount) FROM ev WHERE created_at >= '2025-03-01T00:00:00.000' AND created_at <= '2025-03-31T23:59:59.999' GROUP BY 1 ORDER BY 1",
 			func(z string) bool { return z != "Asia/Kolkata" }},
+		// Bounds on the session's clock in the hours New York and Berlin
+		// skip: read as Postgres reads them.
+		{"SELECT status, count(*), sum(amount) FROM ev WHERE created_at >= '2025-03-09 02:40:00' AND created_at < '2025-03-30 02:20:00' GROUP BY status ORDER BY status",
+			func(string) bool { return true }},
 		// Relative ranges.
 		{"SELECT status, count(*), sum(amount) FROM ev WHERE created_at >= localtimestamp - interval '36 hours' GROUP BY status ORDER BY status",
 			func(string) bool { return true }},

@@ -43,7 +43,49 @@ CREATE TABLE events_i (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, creat
 INSERT INTO events_i (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events ORDER BY id;
 CREATE TABLE events_ip (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, amount numeric(12,2), qty integer);
 INSERT INTO events_ip (created_at, status, amount, qty) SELECT created_at, status, amount, qty FROM events WHERE created_at IS NOT NULL ORDER BY id;
+-- For "exact edges across a DST change": March 2025, across New York's
+-- change to DST (9 March, 07:00 UTC) and Berlin's (30 March, 01:00 UTC),
+-- and late October 2025, across the changes back; rows a microsecond around
+-- those instants and around the bounds of the subtest's ranges in each of
+-- its zones; a few rows near now and without a time.
+CREATE TABLE events_dst (id serial PRIMARY KEY, created_at timestamptz, status text NOT NULL, amount numeric(12,2), qty integer);
+CREATE INDEX ON events_dst (created_at);
+INSERT INTO events_dst (created_at, status, amount, qty)
+SELECT timestamptz '2025-03-01 00:00:00+00' + g * interval '29 minutes 13 seconds', (ARRAY['new','paid','shipped'])[1 + g % 3],
+       CASE WHEN g % 11 = 0 THEN NULL ELSE round((g * 3.37) % 500, 2) END, g % 9
+FROM generate_series(0, 1750) g;
+-- Around the changes back, on 26 October (Berlin) and 2 November (New York).
+INSERT INTO events_dst (created_at, status, amount, qty)
+SELECT timestamptz '2025-10-24 00:00:00+00' + g * interval '29 minutes 13 seconds', (ARRAY['new','paid','shipped'])[1 + g % 3], round((g * 1.91) % 300, 2), g % 7
+FROM generate_series(0, 600) g;
+INSERT INTO events_dst (created_at, status, amount, qty)
+SELECT at + s * interval '1 microsecond', (ARRAY['new','paid','shipped'])[2 + s], 10 + s, 1 + s
+FROM (SELECT local::timestamp AT TIME ZONE zone AS at
+      FROM unnest(ARRAY['2025-03-08 00:00', '2025-03-10 23:59:59.999', '2025-03-29 00:00', '2025-03-31 23:59:59.999',
+                        '2025-03-09 00:00', '2025-03-10 00:00', '2025-03-30 00:00', '2025-03-31 00:00',
+                        '2025-03-09 02:30', '2025-03-30 02:30', '2025-10-26 02:30', '2025-11-02 01:30']) local,
+           unnest(ARRAY['UTC', 'America/New_York', 'Europe/Berlin']) zone
+      UNION ALL
+      SELECT unnest(ARRAY[timestamptz '2025-03-09 07:00+00', '2025-03-30 01:00+00', '2025-03-08 10:17+00', '2025-03-10 22:41:13.5+00',
+                          '2025-03-29 10:17+00', '2025-03-31 22:41:13.5+00'])) b,
+     generate_series(-1, 1) s;
+INSERT INTO events_dst (created_at, status, amount, qty)
+SELECT now() - g * interval '17 minutes', (ARRAY['new','paid'])[1 + g % 2], g % 40, g % 5 FROM generate_series(0, 200) g;
+INSERT INTO events_dst (created_at, status, amount, qty) VALUES (NULL, 'paid', 5.00, 1), (NULL, 'lost', 7.25, 2);
+CREATE TABLE events_dst_d (LIKE events_dst INCLUDING ALL);
+INSERT INTO events_dst_d SELECT * FROM events_dst;
 `
+
+// The cutoffs of the lambda rollups over events_dst and events_dst_d: a
+// late_window reaching back from the start of the test to these instants
+// puts their builds' cutoffs (a few seconds later) inside the day New York
+// changes to DST, and the day Berlin does, so that the ranges across those
+// days have whole buckets on both sides of the cutoff. (Cutoffs near now,
+// with such ranges wholly below them, are "exact edges"'s.)
+var (
+	lambdaDSTCutoffHour = time.Date(2025, 3, 9, 13, 20, 0, 0, time.UTC)
+	lambdaDSTCutoffDay  = time.Date(2025, 3, 30, 10, 20, 0, 0, time.UTC)
+)
 
 func lambdaRollups() []map[string]any {
 	measures := []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)", "sum(qty)", "count(qty)"}
@@ -103,6 +145,20 @@ func lambdaRollups() []map[string]any {
 			"measures": measures,
 			"lambda":   map[string]any{"column": "created_at", "late_window": "1h"},
 		},
+		{
+			"name": "events_dst_lambda", "table": "public.events_dst",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "hour",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "created_at", "late_window": fmt.Sprintf("%ds", int64(time.Since(lambdaDSTCutoffHour).Seconds()))},
+		},
+		{
+			"name": "events_dst_d_lambda", "table": "public.events_dst_d",
+			"dimensions":     []string{"status"},
+			"time_dimension": "created_at", "granularity": "day",
+			"measures": measures,
+			"lambda":   map[string]any{"column": "created_at", "late_window": fmt.Sprintf("%ds", int64(time.Since(lambdaDSTCutoffDay).Seconds()))},
+		},
 	}
 }
 
@@ -140,6 +196,10 @@ func TestLambdaRollups(t *testing.T) {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
+	}
+	// at is the literal of instant t.
+	at := func(t time.Time) string {
+		return "timestamptz '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
 	}
 	insert := func(t *testing.T, table, at string) {
 		t.Helper()
@@ -180,9 +240,6 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 			t.Fatalf("cutoff %s: %d rows of its hour below it and %d above before the build", cut, below, above)
 		}
 		t.Logf("cutoff %s: %d rows of its hour below it, %d at or above it before the inserts", cut, below, above)
-		at := func(t time.Time) string {
-			return "timestamptz '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
-		}
 		insert(t, "events", at(cut))
 		insert(t, "events", at(cut.Add(bucket.Add(time.Hour).Sub(cut)/2)))
 		exec(t, direct, "INSERT INTO events (created_at, status, amount, qty) VALUES ("+at(cut)+", 'partial', 2.50, 4)")
@@ -461,6 +518,121 @@ FROM events WHERE created_at >= $1 AND created_at < $1 + interval '1 hour'`, buc
 			exec(t, c, "RESET search_path")
 		}
 		lambdaCheck(t, ctx, p, direct, fresh, modes[1], sql, true)
+	})
+	t.Run("exact edges across a DST change", func(t *testing.T) {
+		// Ranges cutting through buckets across New York's change to DST
+		// (9 March 2025) and Berlin's (30 March), in sessions in those
+		// zones and UTC. events_dst_lambda (hour) is cut inside 9 March,
+		// events_dst_d_lambda (day) inside 30 March: in the range across
+		// its own cutoff's day, a lambda rollup answers the whole buckets'
+		// rows below the cutoff and the warehouse those at or above it;
+		// in the other range, the rollup answers every whole bucket, or
+		// none (all its rows lie above the cutoff).
+		fresh := connectOptions(t, ctx, p.DSN(userScram, lambdaDB), "-c pgrollup.max_staleness=0")
+		cuts := map[string]time.Time{}
+		for table, want := range map[string]time.Time{"events_dst": lambdaDSTCutoffHour, "events_dst_d": lambdaDSTCutoffDay} {
+			cut := lambdaCutoffOf(t, ctx, fresh, table)
+			// The builds start within minutes of the test, so the cutoffs
+			// lie in the hour (and day) of the instants aimed at.
+			if cut.Before(want) || !cut.Before(want.Truncate(time.Hour).Add(time.Hour)) {
+				t.Fatalf("%s: cutoff %s, want one in [%s, %s)", table, cut, want, want.Truncate(time.Hour).Add(time.Hour))
+			}
+			cuts[table] = cut
+			// Rows inserted after the build at or above the cutoff, in
+			// the contract: at it, in its bucket, in a whole bucket above
+			// it, and in Berlin's skipped hour (02:30 local).
+			for _, inst := range []time.Time{cut, cut.Add(17 * time.Minute), cut.Add(20 * time.Hour), time.Date(2025, 3, 30, 1, 30, 0, 0, time.UTC)} {
+				if !inst.Before(cut) {
+					insert(t, table, at(inst))
+				}
+			}
+		}
+		const (
+			grafanaRange = "created_at BETWEEN '%[2]s' AND '%[3]s'"
+			cubeRange    = "created_at >= '%[4]s' AND created_at <= '%[5]s'"
+			clockRange   = "created_at >= '%[6]s' AND created_at < '%[7]s'"
+		)
+		inUTC := func(zone string) bool { return zone == "UTC" }
+		always := func(string) bool { return true }
+		cases := []struct {
+			sql string
+			// daily says in which session zones events_dst_d_lambda
+			// answers; events_dst_lambda answers in every one (their UTC
+			// offsets are whole hours).
+			daily func(zone string) bool
+		}{
+			// Grafana's $__timeFilter, bounds in UTC.
+			{"SELECT status, count(*), sum(amount), avg(amount), min(amount), max(amount) FROM %[1]s WHERE " + grafanaRange + " GROUP BY status ORDER BY status", always},
+			// Hours are finer than the day rollup's buckets.
+			{"SELECT date_trunc('hour', created_at) AS time, count(*) AS n, sum(amount) AS total FROM %[1]s WHERE " + grafanaRange + " GROUP BY 1 ORDER BY 1",
+				func(string) bool { return false }},
+			// Days of the session's zone: the day rollup's are UTC's
+			// (build_timezone), which New York's and Berlin's days cut
+			// through (rule 4, timezone), so those pass through.
+			{"SELECT date_trunc('day', created_at) AS d, status, count(*), sum(qty), max(amount) FROM %[1]s WHERE " + grafanaRange + " GROUP BY 1, 2 ORDER BY 1, 2", inUTC},
+			// Cube's date range, bounds in the session's zone: its days
+			// are 23 hours long across the change.
+			{"SELECT date_trunc('day', created_at) AS d, count(*), max(amount), avg(qty) FROM %[1]s WHERE " + cubeRange + " GROUP BY 1 ORDER BY 1", inUTC},
+			// The same range grouped by status: the day rollup answers
+			// the whole UTC days inside it in any zone.
+			{"SELECT status, count(*), sum(amount), min(amount), count(DISTINCT status) FROM %[1]s WHERE " + cubeRange + " GROUP BY status ORDER BY status", always},
+			// Bounds on the session's clock in an hour it skips or repeats:
+			// Postgres reads a skipped time with the offset before the
+			// change, a repeated one with the offset after it.
+			{"SELECT status, count(*), sum(amount), max(amount) FROM %[1]s WHERE " + clockRange + " GROUP BY status ORDER BY status", always},
+			{"SELECT date_trunc('day', created_at) AS d, count(*), sum(amount) FROM %[1]s WHERE " + clockRange + " GROUP BY 1 ORDER BY 1", inUTC},
+		}
+		// Grafana's bounds, Cube's, and bounds on the clock: across the
+		// changes to DST, and (the clock's second range) back.
+		ranges := [][6]string{
+			{"2025-03-08T10:17:00Z", "2025-03-10T22:41:13.5Z", "2025-03-08T00:00:00.000", "2025-03-10T23:59:59.999", "2025-03-09 02:30:00", "2025-03-30 02:30:00"},
+			{"2025-03-29T10:17:00Z", "2025-03-31T22:41:13.5Z", "2025-03-29T00:00:00.000", "2025-03-31T23:59:59.999", "2025-10-26 02:30:00", "2025-11-02 01:30:00"},
+		}
+		statement := func(sql, table string, r [6]string) string {
+			return fmt.Sprintf(sql, table, r[0], r[1], r[2], r[3], r[4], r[5])
+		}
+		for _, zone := range []string{"America/New_York", "Europe/Berlin", "UTC"} {
+			for _, c := range []*pgx.Conn{direct, fresh} {
+				exec(t, c, "SET TimeZone = '"+zone+"'")
+			}
+			for _, r := range ranges {
+				for _, c := range cases {
+					for _, table := range []string{"events_dst", "events_dst_d"} {
+						sql := statement(c.sql, table, r)
+						for _, mode := range modes {
+							lambdaCheck(t, ctx, p, direct, fresh, mode, sql, table == "events_dst" || c.daily(zone))
+						}
+					}
+				}
+			}
+		}
+		// The whole buckets of Cube's ranges, cut in UTC from the
+		// session's midnights: New York's 8 March is UTC-5, its 10 March
+		// UTC-4; Berlin's 29 March is UTC+1, its 31 March UTC+2.
+		for _, c := range []struct {
+			zone, table string
+			r           [6]string
+			buckets     string
+		}{
+			{"America/New_York", "events_dst_d", ranges[0], "day buckets of created_at in [2025-03-09T00:00:00Z, 2025-03-11T00:00:00Z)"},
+			{"America/New_York", "events_dst", ranges[0], "hour buckets of created_at in [2025-03-08T05:00:00Z, 2025-03-11T03:00:00Z)"},
+			{"Europe/Berlin", "events_dst_d", ranges[1], "day buckets of created_at in [2025-03-29T00:00:00Z, 2025-03-31T00:00:00Z)"},
+			{"Europe/Berlin", "events_dst", ranges[1], "hour buckets of created_at in [2025-03-28T23:00:00Z, 2025-03-31T21:00:00Z)"},
+		} {
+			exec(t, fresh, "SET TimeZone = '"+c.zone+"'")
+			// Cube's range grouped by status (cases[4]).
+			rows, err := fresh.Query(ctx, "EXPLAIN (ROLLUP) "+statement(cases[4].sql, c.table, c.r), pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.table + "_lambda (lambda) answers the partial aggregates of the rows below its cutoff " + cuts[c.table].UTC().Format(time.RFC3339Nano) + " in the whole " + c.buckets
+			if out := renderRows(rows); !strings.Contains(out, want) {
+				t.Errorf("%s, EXPLAIN (ROLLUP) does not say %q:\n%s", c.zone, want, out)
+			}
+		}
+		for _, c := range []*pgx.Conn{direct, fresh} {
+			exec(t, c, "RESET TimeZone")
+		}
 	})
 	t.Run("explain", func(t *testing.T) {
 		rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements("events")[0], pgx.QueryExecModeSimpleProtocol)

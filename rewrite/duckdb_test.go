@@ -27,18 +27,26 @@ import (
 func TestDuckDBMatchesPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	pg := startPostgres(t, ctx)
+	t.Run("shop", func(t *testing.T) { shopMatchesPostgres(t, ctx, pg) })
+	t.Run("avg", func(t *testing.T) { avgMatchesPostgres(t, ctx, pg) })
+}
+
+// startPostgres starts a Postgres cluster and connects to it, both until
+// the test ends.
+func startPostgres(t *testing.T, ctx context.Context) *pgx.Conn {
+	t.Helper()
 	cl, err := pgcluster.Start(ctx, pgcluster.Options{})
 	if err != nil {
 		pgcluster.Unavailable(t, err)
 	}
-	defer cl.Stop()
+	t.Cleanup(func() { _ = cl.Stop() })
 	pg, err := pgx.Connect(ctx, cl.DSN("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pg.Close(ctx)
-	t.Run("shop", func(t *testing.T) { shopMatchesPostgres(t, ctx, pg) })
-	t.Run("avg", func(t *testing.T) { avgMatchesPostgres(t, ctx, pg) })
+	t.Cleanup(func() { _ = pg.Close(context.Background()) })
+	return pg
 }
 
 // shopMatchesPostgres compares the shapes of the decide tests on the shop

@@ -42,6 +42,11 @@ func TestEdgeSplits(t *testing.T) {
 		{name: "grouping without aggregates", sql: `SELECT date_trunc('year', o.created_at) AS c1 FROM orders o WHERE o.created_at >= DATE '2024-01-22' AND o.created_at <= (DATE '2024-03-07') GROUP BY 1 ORDER BY 1`,
 			grain: config.Hour, from: "2024-01-22T00:00:00Z", to: "2024-03-07T00:00:00Z",
 			want: []string{`SELECT "pgrollup_k1" FROM (SELECT NULL::pg_catalog.timestamptz AS "pgrollup_k1" WHERE false UNION ALL SELECT date_trunc('year', o.created_at) AS pgrollup_k1 FROM orders o WHERE o.created_at >= '2024-03-07 00:00:00+00'::timestamp with time zone AND o.created_at <= '2024-03-07 00:00:00+00'::timestamp with time zone GROUP BY`}},
+		// New York skips 02:00-03:00 on 10 March 2024: Postgres reads
+		// 02:30 with the offset before the change (07:30 UTC).
+		{name: "a bound in the hour New York skips", zone: "America/New_York", sql: `SELECT status, count(*) FROM orders WHERE created_at >= '2024-03-10 02:30' AND created_at < '2024-03-12 10:00' GROUP BY status`,
+			grain: config.Hour, from: "2024-03-10T08:00:00Z", to: "2024-03-12T14:00:00Z",
+			want: []string{`WHERE orders.created_at >= '2024-03-10 07:30:00+00'::timestamp with time zone AND orders.created_at < '2024-03-10 08:00:00+00'::timestamp with time zone GROUP BY`}},
 		{name: "inside one bucket", sql: `SELECT count(*) FROM orders WHERE created_at BETWEEN '2024-02-01 10:05' AND '2024-02-01 10:55'`},
 		{name: "exclusive aligned lower bound", sql: `SELECT count(*) FROM orders WHERE created_at > '2024-02-01 10:00' AND created_at < '2024-02-02'`,
 			grain: config.Hour, from: "2024-02-01T11:00:00Z", to: "2024-02-02T00:00:00Z",

@@ -210,9 +210,29 @@ func (f *foldCtx) textToTime(s string, k valueKind) (tval, bool) {
 	return tval{}, false
 }
 
-// localToInstant reads wall-clock w (held in UTC) on the clock of loc.
+// localToInstant reads wall-clock w (held in UTC) on the clock of loc, as
+// Postgres does: a reading the clock skips (a change to daylight saving
+// time) takes the UTC offset before the change, and one it shows twice (a
+// change back) the offset after it. time.Date leaves both unspecified, and
+// west of UTC picks the other offset: New York's '2025-03-09 02:30' would
+// be an hour early, its '2025-11-02 01:30' the first pass, not Postgres's
+// second.
 func localToInstant(w time.Time, loc *time.Location) time.Time {
-	return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), loc).UTC()
+	naive := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+	offset := func(t time.Time) time.Duration {
+		_, o := t.In(loc).Zone()
+		return time.Duration(o) * time.Second
+	}
+	// Offsets lie within 14 hours of UTC and no zone changes twice in two
+	// days, so the offsets a day either side are those before and after
+	// any change near w.
+	before, after := offset(naive.Add(-24*time.Hour)), offset(naive.Add(24*time.Hour))
+	if t := naive.Add(-after); offset(t) == after {
+		return t // w's offset, or, shown twice, the later pass
+	}
+	// w is read with the offset before the change: it is that offset's, or
+	// skipped.
+	return naive.Add(-before)
 }
 
 // instantToLocal reads instant t on the clock of loc, as a wall clock held in UTC.
@@ -283,12 +303,14 @@ func (f *foldCtx) addInterval(v tval, iv interval, sign int) tval {
 	if v.kind == vInstant {
 		loc = f.loc
 	}
-	t := v.t.In(loc)
+	t := v.t
+	// Months, then days, on the wall clock, each read back as Postgres
+	// reads a wall clock (a skipped or repeated reading, localToInstant).
 	if iv.months != 0 {
-		t = addMonthsPG(t, sign*iv.months)
+		t = localToInstant(addMonthsPG(instantToLocal(t, loc), sign*iv.months), loc)
 	}
 	if iv.days != 0 {
-		t = time.Date(t.Year(), t.Month(), t.Day()+sign*iv.days, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+		t = localToInstant(instantToLocal(t, loc).AddDate(0, 0, sign*iv.days), loc)
 	}
 	t = t.Add(time.Duration(sign) * iv.dur)
 	kind := v.kind
