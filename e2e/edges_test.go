@@ -92,6 +92,22 @@ func TestExactEdges(t *testing.T) {
 			}
 		}
 	}
+	t.Run("a midnight the session's clock skips", func(t *testing.T) {
+		// Havana changes to daylight saving time at midnight: on 9 March
+		// 2025 its day starts at 01:00 (05:00 UTC), which Postgres's
+		// date_trunc gives; read as 23:00 the day before (04:00 UTC), the
+		// range took an hour of rows more. Both bounds fall on hours: the
+		// hourly rollup answers whole.
+		const sql = "SELECT status, count(*), sum(amount) FROM ev WHERE created_at >= date_trunc('day', timestamptz '2025-03-09 12:00:00-04') AND created_at < date_trunc('day', timestamptz '2025-03-12 12:00:00-04') GROUP BY status ORDER BY status"
+		for _, c := range []*pgx.Conn{direct, via} {
+			if _, err := c.Exec(ctx, "SET TimeZone = 'America/Havana'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, mode := range modes {
+			hitCheck(t, ctx, p, direct, via, mode, sql, "duckdb", true)
+		}
+	})
 	t.Run("explain", func(t *testing.T) {
 		rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+cases[0].sql, pgx.QueryExecModeSimpleProtocol)
 		if err != nil {

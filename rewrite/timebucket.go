@@ -340,18 +340,27 @@ func truncTime(t time.Time, g config.Granularity) time.Time {
 		// could pick the other pass's offset.
 		return t.Add(-time.Duration(t.Minute())*time.Minute - time.Duration(t.Second())*time.Second - time.Duration(t.Nanosecond()))
 	case config.Day:
-		return time.Date(y, mo, d, 0, 0, 0, 0, loc)
+		return midnight(y, mo, d, loc)
 	case config.Week:
 		wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
-		return time.Date(y, mo, d-wd, 0, 0, 0, 0, loc)
+		return midnight(y, mo, d-wd, loc)
 	case config.Month:
-		return time.Date(y, mo, 1, 0, 0, 0, 0, loc)
+		return midnight(y, mo, 1, loc)
 	case config.Quarter:
-		return time.Date(y, ((mo-1)/3)*3+1, 1, 0, 0, 0, 0, loc)
+		return midnight(y, ((mo-1)/3)*3+1, 1, loc)
 	case config.Year:
-		return time.Date(y, 1, 1, 0, 0, 0, 0, loc)
+		return midnight(y, 1, 1, loc)
 	}
 	return t
+}
+
+// midnight is the start of a day on the clock of loc, read as Postgres reads
+// it: where the clock skips midnight (Havana, Santiago, Asunción change to
+// daylight saving time at 00:00), 00:00 takes the offset before the change,
+// which is 01:00 of the new offset; time.Date would give 23:00 of the day
+// before.
+func midnight(y int, mo time.Month, d int, loc *time.Location) time.Time {
+	return localToInstant(time.Date(y, mo, d, 0, 0, 0, 0, time.UTC), loc).In(loc)
 }
 
 // exactRaw reports whether the raw time column is itself a bucket: a date at day grain.

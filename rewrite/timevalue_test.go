@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/pgrollup/pgrollup/config"
 )
 
 // TestWallClockMatchesPostgres checks that a wall clock in the session's
@@ -12,7 +14,7 @@ import (
 // changes by half an hour (Lord Howe): literals ('2025-03-09 02:30', skipped
 // in New York, and '2025-11-02 01:30', shown twice), and instants plus a
 // number of days or months that land in such an hour (now() - interval '1
-// day').
+// day'), and date_trunc of the instants so read.
 func TestWallClockMatchesPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -64,6 +66,19 @@ func TestWallClockMatchesPostgres(t *testing.T) {
 		for i, w := range walls {
 			if got := localToInstant(w, loc); !got.Equal(want[i]) {
 				t.Errorf("%s: '%s' is %s, Postgres reads %s", zone, texts[i], got.UTC(), want[i].UTC())
+			}
+		}
+		// date_trunc of the instants read: the midnight Havana skips when
+		// it changes to daylight saving time is read as Postgres reads it.
+		for _, g := range []config.Granularity{config.Hour, config.Day, config.Week, config.Month, config.Quarter, config.Year} {
+			var truncs []time.Time
+			if err := pg.QueryRow(ctx, "SELECT array_agg(date_trunc($2, x) ORDER BY i) FROM unnest($1::timestamptz[]) WITH ORDINALITY AS u(x, i)", want, string(g)).Scan(&truncs); err != nil {
+				t.Fatal(err)
+			}
+			for i, x := range want {
+				if got := truncTime(x.In(loc), g); !got.Equal(truncs[i]) {
+					t.Errorf("%s: date_trunc('%s', %s) is %s, Postgres's %s", zone, g, x.In(loc), got.UTC(), truncs[i].UTC())
+				}
 			}
 		}
 		// Instants that many days or months before the walls.
