@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -39,6 +40,10 @@ type Builder struct {
 	// Threads caps each build's DuckDB threads; 0 leaves DuckDB's default.
 	Threads int
 	Log     *slog.Logger
+
+	// scanWarned holds the rollups (name and identity) whose incremental
+	// builds were found to scan their table, logged once.
+	scanWarned sync.Map
 }
 
 // Request says what to build.
@@ -172,6 +177,18 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 		return nil, err
 	}
 	v.AllTime, v.Incremental = allTime, incremental
+	if incremental {
+		indexed, err := timeIndexed(ctx, conn, def)
+		if err != nil {
+			return nil, err
+		}
+		if !indexed {
+			v.Warning = fmt.Sprintf("no index on %s leads with %s: every incremental build reads the table whole", def.Table, def.TimeDimension)
+			if _, seen := b.scanWarned.LoadOrStore(def.Name+"\x00"+v.Identity, true); !seen {
+				log.Warn("incremental builds scan the table: index its time dimension", "table", def.Table, "column", def.TimeDimension)
+			}
+		}
+	}
 
 	var built []Partition
 	if len(ranges) > 0 {
@@ -418,6 +435,23 @@ func timeNotNull(ctx context.Context, conn *pgx.Conn, def *Definition) (bool, er
 		return false, fmt.Errorf("time dimension: %w", err)
 	}
 	return notNull, nil
+}
+
+// timeIndexed says an index of the fact table leads with its time dimension,
+// so that an incremental build reads its range of rows without scanning the
+// table; true when that cannot be told (an expression, a joined table's
+// column).
+func timeIndexed(ctx context.Context, conn *pgx.Conn, def *Definition) (bool, error) {
+	if len(def.Joins) > 0 || !plainIdent.MatchString(def.TimeDimension) {
+		return true, nil
+	}
+	var indexed bool
+	err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND a.attname = $2)`, def.Table, def.TimeDimension).Scan(&indexed)
+	if err != nil {
+		return false, fmt.Errorf("time dimension index: %w", err)
+	}
+	return indexed, nil
 }
 
 // plainIdent is an identifier Postgres reads as itself unquoted.

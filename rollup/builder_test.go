@@ -502,6 +502,10 @@ rollups:
 	if !v2.Incremental {
 		t.Fatal("second build was not incremental")
 	}
+	// events has no index on ts: each incremental build scans it, and says so.
+	if want := "no index on public.events leads with ts"; !strings.Contains(v2.Warning, want) {
+		t.Errorf("warning %q, want it to say %q", v2.Warning, want)
+	}
 	// The window [now-2d, now] touches three calendar days.
 	if len(v2.Rebuilt) != 3 {
 		t.Fatalf("rebuilt %d partitions, want 3: %v", len(v2.Rebuilt), v2.Rebuilt)
@@ -709,8 +713,8 @@ rollups:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !v2.Incremental || v2.AllTime == tc.nulls {
-			t.Errorf("%s: incremental %v, all time %v", name, v2.Incremental, v2.AllTime)
+		if !v2.Incremental || v2.AllTime == tc.nulls || v2.Warning != "" {
+			t.Errorf("%s: incremental %v, all time %v, warning %q", name, v2.Incremental, v2.AllTime, v2.Warning)
 		}
 	}
 }
