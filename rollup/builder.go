@@ -212,9 +212,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 			}
 			if merge {
 				if err := b.mergeInto(ctx, dconn, duck.dir, plan, base); err != nil {
-					return nil, err
+					if ctx.Err() != nil {
+						return nil, err
+					}
+					// A previous file missing or damaged in storage costs a
+					// reread of the partitions, not the build.
+					log.Warn("cannot merge with the previous version; reading the partitions whole", "err", err)
+					v.Merged, whole.Start = false, ranges[0].Start
+					if rows, err = loadRows(ctx, pc, dconn, plan, whole, limit); err != nil {
+						return nil, err
+					}
+				} else {
+					log.Debug("merged with the previous version below its cutoff", "from", whole.Start, "rows_read", rows, "partitions", len(base))
 				}
-				log.Debug("merged with the previous version below its cutoff", "from", whole.Start, "rows_read", rows, "partitions", len(base))
 			}
 		}
 		conn := dconn

@@ -27,10 +27,11 @@ import (
 // mergeBase returns the previous version's partitions that a lambda rollup's
 // incremental build merges with the warehouse's rows at or above from (the
 // previous cutoff), first being the first partition the build writes; ok is
-// false when the build reads its partitions whole instead: an id column, a
-// cutoff gone back (a wall clock when daylight saving time ends), an
-// update_window reaching below the previous cutoff (the rows there are to be
-// read again), max_rows, or a measure part that does not merge exactly.
+// false when the build reads its partitions whole instead: an id column,
+// files of another layout, a cutoff gone back (a wall clock when daylight
+// saving time ends), an update_window reaching below the previous cutoff
+// (the rows there are to be read again), max_rows, or a measure part that
+// does not merge exactly.
 func (p *Plan) mergeBase(prev *Version, updateWindow time.Duration, first *Range) (from time.Time, base []Partition, ok bool) {
 	l := p.Def.Lambda
 	switch {
@@ -39,7 +40,8 @@ func (p *Plan) mergeBase(prev *Version, updateWindow time.Duration, first *Range
 		p.LambdaCutoff.Before(*p.previousCutoff),
 		updateWindow > l.LateWindow,
 		p.Def.MaxRows > 0,
-		!mergeable(p.Columns):
+		!mergeable(p.Columns),
+		!sameLayout(prev.Columns, p.Columns):
 		return time.Time{}, nil, false
 	}
 	from = *p.previousCutoff
@@ -58,6 +60,20 @@ func (p *Plan) mergeBase(prev *Version, updateWindow time.Duration, first *Range
 		base = append(base, part)
 	}
 	return from, base, true
+}
+
+// sameLayout says files of columns a hold the columns of b, in order and
+// stored as the same DuckDB types.
+func sameLayout(a, b []Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].DuckDBType != b[i].DuckDBType {
+			return false
+		}
+	}
+	return true
 }
 
 // mergeable says every measure part of a rollup with columns cols merges

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,13 +137,14 @@ rollups:
 	defer conn.Close(ctx)
 	b := newBuilder(t, dsn, cfg)
 	fs := b.Storage.(*FileStorage)
+	const exactQuery = `SELECT kind, date_trunc('hour', ts), sum(n), count(*), sum(amount), min(amount), max(ts), sum(n), count(n) FROM events WHERE ts < '%s'%s GROUP BY 1, 2`
+	exactTypes := map[string]string{"d0": "VARCHAR", "t": "TIMESTAMP WITH TIME ZONE", "m0_sum": "BIGINT", "m1_count": "BIGINT", "m2_sum": "DECIMAL(38,2)", "m3_min": "DECIMAL(10,2)", "m4_max": "TIMESTAMP WITH TIME ZONE", "m5_sum": "BIGINT", "m5_count": "BIGINT"}
 	for _, tc := range []struct {
 		rollup, query string
 		merged        bool
 		types         map[string]string
 	}{
-		{"exact", `SELECT kind, date_trunc('hour', ts), sum(n), count(*), sum(amount), min(amount), max(ts), sum(n), count(n) FROM events WHERE ts < '%s'%s GROUP BY 1, 2`, true,
-			map[string]string{"d0": "VARCHAR", "t": "TIMESTAMP WITH TIME ZONE", "m0_sum": "BIGINT", "m1_count": "BIGINT", "m2_sum": "DECIMAL(38,2)", "m3_min": "DECIMAL(10,2)", "m4_max": "TIMESTAMP WITH TIME ZONE", "m5_sum": "BIGINT", "m5_count": "BIGINT"}},
+		{"exact", exactQuery, true, exactTypes},
 		// Float sums depend on the order of addition, which the warehouse's
 		// plan decides: the version is not compared, only not merged.
 		{"floats", "", false, nil},
@@ -186,6 +189,35 @@ rollups:
 			t.Fatal(err)
 		}
 	}
+
+	// The previous version's file damaged in storage: the build reads the
+	// partition whole (the late row included) rather than failing.
+	def := mustDefinition(t, cfg, "exact")
+	v1, err := b.Build(ctx, Request{Def: def, VersionID: "damaged1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := *v1.LambdaCutoff
+	for _, part := range v1.Partitions {
+		if !part.Start.After(cut) && part.End.After(cut) {
+			if err := os.WriteFile(filepath.Join(fs.Dir(), part.File), []byte("not parquet"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO events VALUES ($1, 'a', 5000, 1.25, 0.1), ($2, 'late', 7000, 7.75, 0.4)`, cut, cut.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	v2, err := b.Build(ctx, Request{Def: def, VersionID: "damaged2", Incremental: true, Previous: v1})
+	if err != nil {
+		t.Fatalf("build over a damaged previous file: %v", err)
+	}
+	if v2.Merged {
+		t.Error("merged with a damaged file")
+	}
+	compareWithPostgres(t, dsn, "UTC", fmt.Sprintf(exactQuery, v2.LambdaCutoff.Format(time.RFC3339Nano), ""),
+		fs.Dir(), v2, exactTypes)
 }
 
 // TestLambdaCutoffSQL: the cutoff is the build's start minus late_window
