@@ -139,7 +139,7 @@ func (b *timeBound) check(f *foldCtx, raiseLo, lowerHi func(time.Time)) (string,
 			raiseLo(v.t)
 			lowerHi(v.t.Add(24 * time.Hour))
 		}
-	case (op == ">=" || op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
+	case (op == ">=" || op == "<") && bucketEdge(v.t, b.cutLoc, b.grain):
 		if op == ">=" {
 			raiseLo(v.t)
 		} else {
