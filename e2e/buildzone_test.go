@@ -111,6 +111,13 @@ func TestBuildZone(t *testing.T) {
 		{"SELECT date_trunc('day', created_at) AT TIME ZONE 'America/New_York' AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", bucketOf("day")},
 		{"SELECT date_trunc('day', created_at) AT TIME ZONE 'America/Havana' AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", bucketOf("day")},
 		{"SELECT EXTRACT(hour FROM created_at) AS hr, count(*), sum(amount) FROM bz GROUP BY 1 ORDER BY 1", inWholeHours("hour/duckdb")},
+		{"SELECT EXTRACT(dow FROM created_at) AS dow, date_trunc('quarter', created_at) AS q, count(*) FROM bz GROUP BY 1, 2 ORDER BY 1, 2", bucketOf("day")},
+		// Weeks starting on Sunday (Metabase, Tableau): days added on the
+		// session's clock, across the changes.
+		{"SELECT date_trunc('week', created_at + interval '1 day') - interval '1 day' AS w, count(*), sum(amount) FROM bz GROUP BY 1 ORDER BY 1", bucketOf("day")},
+		{"SELECT CAST(DATE_TRUNC('WEEK', CAST(created_at AS DATE) + 1) AS DATE) - 1 AS w, count(*) FROM bz GROUP BY 1 ORDER BY 1", bucketOf("day")},
+		// Grafana's $__timeGroup: epoch hours from hours cut anywhere.
+		{"SELECT floor(extract(epoch FROM created_at)/3600)*3600 AS time, count(*) FROM bz WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", always("hour/edges")},
 		// A bucket in a named zone is answered in any session.
 		{"SELECT date_trunc('day', created_at, 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
 			if build == newYork {
@@ -188,6 +195,31 @@ func TestBuildZone(t *testing.T) {
 		{"SELECT date_trunc('hour', created_at) AS time, count(*) AS n FROM bz WHERE created_at BETWEEN '2025-03-08T20:17:00Z' AND '2025-03-10T09:41:13.5Z' GROUP BY 1 ORDER BY 1", inWholeHours("hour/edges")},
 		{"SELECT status, count(*), sum(amount), avg(amount) FROM bz WHERE created_at BETWEEN '2025-10-31T10:17:00Z' AND '2025-11-04T22:41:13.5Z' GROUP BY status ORDER BY status", always("hour/edges")},
 	}
+	// Bounds bound as parameters, decided at each Bind with their values.
+	params := []struct {
+		sql    string
+		args   []any
+		served zoneServed
+	}{
+		// New York's 2 November starts at 04:00 UTC (an instant, in any
+		// session); Havana's date_trunc gives 05:00 UTC, no edge.
+		{"SELECT kind, count(*), sum(amount) FROM bz WHERE created_at >= $1 AND created_at < $2 GROUP BY kind ORDER BY kind",
+			[]any{time.Date(2025, 11, 2, 4, 0, 0, 0, time.UTC), time.Date(2025, 11, 4, 5, 0, 0, 0, time.UTC)}, func(build, _ string) string {
+				if build == newYork {
+					return "day/duckdb"
+				}
+				return ""
+			}},
+		{"SELECT kind, count(*), sum(amount) FROM bz WHERE created_at >= $1 AND created_at < $2 GROUP BY kind ORDER BY kind",
+			[]any{time.Date(2025, 11, 2, 5, 0, 0, 0, time.UTC), time.Date(2025, 11, 4, 5, 0, 0, 0, time.UTC)}, always("")},
+		{"SELECT kind, count(*) FROM bz WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz GROUP BY kind ORDER BY kind",
+			[]any{"2025-11-02", "2025-11-03"}, func(build, session string) string {
+				if build == session && build == newYork {
+					return "day/duckdb"
+				}
+				return ""
+			}},
+	}
 	for _, build := range []struct{ tag, zone string }{{"ny", newYork}, {"havana", havana}} {
 		p := startProxyOver(t, ctx, "buildzone-"+build.tag, buildZoneDB, buildZoneRollups(build.tag), map[string]any{"build_timezone": build.zone})
 		via := connect(t, ctx, p.DSN(userScram, buildZoneDB))
@@ -205,6 +237,12 @@ func TestBuildZone(t *testing.T) {
 					}
 				}
 			}
+			for _, c := range params {
+				want := c.served(build.zone, zone)
+				if got := zoneCheck(t, ctx, p, direct, via, pgx.QueryExecModeExec, c.sql, c.args...); got != want {
+					t.Errorf("build_timezone %s, session %s: %s %v\nanswered by %q, want %q", build.zone, zone, c.sql, c.args, got, want)
+				}
+			}
 		}
 	}
 }
@@ -213,14 +251,14 @@ func TestBuildZone(t *testing.T) {
 // equal answers (values, names, types) and no fallback, and returns the
 // grain of the rollup that answered (its name's last part) and the hit's
 // mode, "hour/edges", or "" for a passthrough.
-func zoneCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string) string {
+func zoneCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) string {
 	t.Helper()
 	before, err := diffScrape(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql})
-	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql})
+	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql, args: args})
+	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql, args: args})
 	if werr != nil || gerr != nil {
 		t.Fatalf("%s: Postgres %v, pgrollup %v", sql, werr, gerr)
 	}

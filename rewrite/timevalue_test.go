@@ -38,7 +38,7 @@ func TestWallClockMatchesPostgres(t *testing.T) {
 		// of 2025 to 3 hours after it, and one in June.
 		var walls []time.Time
 		walls = append(walls, time.Date(2025, 6, 15, 12, 34, 56, 789000000, time.UTC))
-		for _, a := range changes2025(loc) {
+		for _, a := range changesIn(loc, 2025) {
 			// The change lies in (a, a + 1h]: walls around a's reading.
 			for m := -180; m <= 240; m += 10 {
 				walls = append(walls, instantToLocal(a, loc).Add(time.Duration(m)*time.Minute))
@@ -93,11 +93,11 @@ func TestWallClockMatchesPostgres(t *testing.T) {
 	}
 }
 
-// changes2025 lists, for each change of loc's UTC offset in 2025, the whole
+// changesIn lists, for each change of loc's UTC offset in year, the whole
 // UTC hour a such that the change lies in (a, a + 1h].
-func changes2025(loc *time.Location) []time.Time {
+func changesIn(loc *time.Location, year int) []time.Time {
 	var out []time.Time
-	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
 	for h := 0; h < 365*24; h++ {
 		a, b := start.Add(time.Duration(h)*time.Hour), start.Add(time.Duration(h+1)*time.Hour)
 		_, oa := a.In(loc).Zone()
