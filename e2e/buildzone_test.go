@@ -131,6 +131,21 @@ func TestBuildZone(t *testing.T) {
 			}
 			return "hour/duckdb"
 		}},
+		// Wall clocks of a named zone, in any session: the repeated hour's
+		// two passes are one local hour.
+		{"SELECT date_trunc('day', created_at AT TIME ZONE 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
+			if build == newYork {
+				return "day/duckdb"
+			}
+			return "hour/duckdb"
+		}},
+		{"SELECT (created_at AT TIME ZONE 'America/Havana')::date AS d, count(*), min(amount) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
+			if build == havana {
+				return "day/duckdb"
+			}
+			return "hour/duckdb"
+		}},
+		{"SELECT date_trunc('hour', created_at AT TIME ZONE 'America/New_York') AS h, count(*) FROM bz WHERE created_at >= '2025-11-02 03:00:00+00' AND created_at < '2025-11-02 09:00:00+00' GROUP BY 1 ORDER BY 1", always("hour/duckdb")},
 		// Days on the session's clock, at bucket edges.
 		{"SELECT date_trunc('day', created_at) AS d, count(*) FROM bz WHERE created_at >= '2025-10-30' AND created_at < '2025-11-05' GROUP BY 1 ORDER BY 1", bucketOf("day")},
 		{"SELECT status, count(*), sum(amount) FROM bz WHERE created_at >= '2025-03-09' AND created_at < '2025-03-11' GROUP BY status ORDER BY status", func(build, session string) string {
