@@ -93,6 +93,33 @@ func bucketOf(g string) zoneServed {
 	}
 }
 
+// rangeOf is a range of days on the session's clock over the statuses:
+// the day rollup answers it where days says its bounds are day edges, the
+// hour rollup in other sessions whose offsets are whole hours, and hours
+// with the edges from the warehouse in Kolkata's.
+func rangeOf(days func(build, session string) bool) zoneServed {
+	return func(build, session string) string {
+		switch {
+		case days(build, session):
+			return "day/duckdb"
+		case wholeHours(session):
+			return "hour/duckdb"
+		}
+		return "hour/edges"
+	}
+}
+
+// dayIn is a day on zone's clock, in any session: the day rollup answers
+// it when cut in zone, the hour rollup otherwise.
+func dayIn(zone string) zoneServed {
+	return func(build, _ string) string {
+		if build == zone {
+			return "day/duckdb"
+		}
+		return "hour/duckdb"
+	}
+}
+
 func TestBuildZone(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	createSuiteDB(t, ctx, buildZoneDB, buildZoneFixture)
@@ -119,58 +146,24 @@ func TestBuildZone(t *testing.T) {
 		// Grafana's $__timeGroup: epoch hours from hours cut anywhere.
 		{"SELECT floor(extract(epoch FROM created_at)/3600)*3600 AS time, count(*) FROM bz WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", always("hour/edges")},
 		// A bucket in a named zone is answered in any session.
-		{"SELECT date_trunc('day', created_at, 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
-			if build == newYork {
-				return "day/duckdb"
-			}
-			return "hour/duckdb"
-		}},
-		{"SELECT date_trunc('day', created_at, 'America/Havana') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
-			if build == havana {
-				return "day/duckdb"
-			}
-			return "hour/duckdb"
-		}},
+		{"SELECT date_trunc('day', created_at, 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", dayIn(newYork)},
+		{"SELECT date_trunc('day', created_at, 'America/Havana') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", dayIn(havana)},
 		// Wall clocks of a named zone, in any session: the repeated hour's
 		// two passes are one local hour.
-		{"SELECT date_trunc('day', created_at AT TIME ZONE 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
-			if build == newYork {
-				return "day/duckdb"
-			}
-			return "hour/duckdb"
-		}},
-		{"SELECT (created_at AT TIME ZONE 'America/Havana')::date AS d, count(*), min(amount) FROM bz GROUP BY 1 ORDER BY 1", func(build, _ string) string {
-			if build == havana {
-				return "day/duckdb"
-			}
-			return "hour/duckdb"
-		}},
+		{"SELECT date_trunc('day', created_at AT TIME ZONE 'America/New_York') AS d, count(*) FROM bz GROUP BY 1 ORDER BY 1", dayIn(newYork)},
+		{"SELECT (created_at AT TIME ZONE 'America/Havana')::date AS d, count(*), min(amount) FROM bz GROUP BY 1 ORDER BY 1", dayIn(havana)},
 		{"SELECT date_trunc('hour', created_at AT TIME ZONE 'America/New_York') AS h, count(*) FROM bz WHERE created_at >= '2025-11-02 03:00:00+00' AND created_at < '2025-11-02 09:00:00+00' GROUP BY 1 ORDER BY 1", always("hour/duckdb")},
 		// Days on the session's clock, at bucket edges.
 		{"SELECT date_trunc('day', created_at) AS d, count(*) FROM bz WHERE created_at >= '2025-10-30' AND created_at < '2025-11-05' GROUP BY 1 ORDER BY 1", bucketOf("day")},
-		{"SELECT status, count(*), sum(amount) FROM bz WHERE created_at >= '2025-03-09' AND created_at < '2025-03-11' GROUP BY status ORDER BY status", func(build, session string) string {
-			switch {
-			case (build == newYork || build == havana) && (session == newYork || session == havana):
-				// Havana's 9 March starts at 05:00 UTC as New York's
-				// does, and both 11 Marches at 04:00 UTC.
-				return "day/duckdb"
-			case wholeHours(session):
-				return "hour/duckdb"
-			}
-			return "hour/edges"
-		}},
+		{"SELECT status, count(*), sum(amount) FROM bz WHERE created_at >= '2025-03-09' AND created_at < '2025-03-11' GROUP BY status ORDER BY status", rangeOf(func(_, session string) bool {
+			// Havana's 9 March starts at 05:00 UTC as New York's does,
+			// and both 11 Marches at 04:00 UTC.
+			return session == newYork || session == havana
+		})},
 		// Havana's midnight of 2 November comes twice: date_trunc gives
 		// the later (05:00 UTC), and the day's rows start at the first
 		// (04:00 UTC), so '2025-11-02' is no day edge there.
-		{"SELECT status, count(*), sum(amount) FROM bz WHERE created_at >= '2025-11-02' AND created_at < '2025-11-04' GROUP BY status ORDER BY status", func(build, session string) string {
-			switch {
-			case build == newYork && session == newYork:
-				return "day/duckdb"
-			case wholeHours(session):
-				return "hour/duckdb"
-			}
-			return "hour/edges"
-		}},
+		{"SELECT status, count(*), sum(amount) FROM bz WHERE created_at >= '2025-11-02' AND created_at < '2025-11-04' GROUP BY status ORDER BY status", rangeOf(func(build, session string) bool { return build == newYork && session == newYork })},
 		{"SELECT kind, count(*), sum(amount) FROM bz WHERE created_at >= '2025-11-02' AND created_at < '2025-11-04' GROUP BY kind ORDER BY kind", func(build, session string) string {
 			switch {
 			case build == newYork && session == newYork:
@@ -268,23 +261,7 @@ func TestBuildZone(t *testing.T) {
 // mode, "hour/edges", or "" for a passthrough.
 func zoneCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) string {
 	t.Helper()
-	before, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql, args: args})
-	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql, args: args})
-	if werr != nil || gerr != nil {
-		t.Fatalf("%s: Postgres %v, pgrollup %v", sql, werr, gerr)
-	}
-	requireSame(t, sql, want, got)
-	after, err := diffScrape(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
-		t.Errorf("%s: fell back to the warehouse after the decision:\n%s", sql, tail(p.log.Bytes(), 20))
-	}
+	before, after := sameAnswer(t, ctx, p, direct, via, mode, sql, args...)
 	rollups := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "rollup")
 	modes := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode")
 	var names, ms []string
