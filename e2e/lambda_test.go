@@ -710,27 +710,35 @@ func lambdaCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *p
 // hitCheck is lambdaCheck for hits of hitMode.
 func hitCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql, hitMode string, served bool) {
 	t.Helper()
+	before, after := sameAnswer(t, ctx, p, direct, via, mode, sql)
+	modes := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode")
+	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
+		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
+	}
+}
+
+// sameAnswer runs sql with args on Postgres and through pgrollup in mode,
+// requires equal answers (values, names, types) and no fallback after the
+// decision, and returns pgrollup's metrics before and after.
+func sameAnswer(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx.Conn, mode pgx.QueryExecMode, sql string, args ...any) (before, after diffMetrics) {
+	t.Helper()
 	before, err := diffScrape(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql})
-	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql})
+	want, werr := boundRender(ctx, direct, mode, boundCase{sql: sql, args: args})
+	got, gerr := boundRender(ctx, via, mode, boundCase{sql: sql, args: args})
 	if werr != nil || gerr != nil {
 		t.Fatalf("%s: Postgres %v, pgrollup %v", sql, werr, gerr)
 	}
 	requireSame(t, sql, want, got)
-	after, err := diffScrape(p)
-	if err != nil {
+	if after, err = diffScrape(p); err != nil {
 		t.Fatal(err)
 	}
 	if fb := after.sum("pgrollup_rollup_fallbacks_total") - before.sum("pgrollup_rollup_fallbacks_total"); fb != 0 {
 		t.Errorf("%s: fell back to the warehouse after the decision:\n%s", sql, tail(p.log.Bytes(), 20))
 	}
-	modes := after.deltaByLabel(before, "pgrollup_rollup_hits_total", "mode")
-	if got := modes[hitMode] == 1 && len(modes) == 1; got != served {
-		t.Errorf("%s (mode %v): hits by mode %v, want a %s hit %v", sql, mode, modes, hitMode, served)
-	}
+	return before, after
 }
 
 // cliExplainOut is what the lambda and edges tests read of pgrollup

@@ -182,10 +182,22 @@ func startBoundProxy(t *testing.T, ctx context.Context) *proxyProc {
 func startSuiteProxy(t *testing.T, ctx context.Context, name, db, fixture string, rollups []map[string]any) *proxyProc {
 	t.Helper()
 	createSuiteDB(t, ctx, db, fixture)
-	p, _ := startTestProxy(t, ctx, name, filepath.Join(env.tmp, "proxy-"+name), env.pg.DSN(db), map[string]any{
+	return startProxyOver(t, ctx, name, db, rollups, nil)
+}
+
+// startProxyOver starts a pgrollup called name over the existing database
+// db with rollups built (none empty); extra adds or replaces top-level
+// config keys (build_timezone, ...).
+func startProxyOver(t *testing.T, ctx context.Context, name, db string, rollups []map[string]any, extra map[string]any) *proxyProc {
+	t.Helper()
+	cfg := map[string]any{
 		"worker":  map[string]any{"concurrency": 2, "duckdb_memory_limit": "512MB"},
 		"rollups": rollups,
-	}, "info")
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	p, _ := startTestProxy(t, ctx, name, filepath.Join(env.tmp, "proxy-"+name), env.pg.DSN(db), cfg, "info")
 	states, err := waitRollupsActive(ctx, p, len(rollups))
 	if err != nil {
 		t.Fatal(err)

@@ -804,6 +804,13 @@ func rule6Cases() []decideCase {
 		{name: "aligned range", sql: "SELECT count(*) FROM orders WHERE created_at >= '2024-01-01' AND created_at < '2024-02-01'", rollup: "orders_daily"},
 		{name: "unaligned range", sql: "SELECT count(*) FROM orders WHERE created_at >= '2024-01-01 12:00'", rollup: "orders_hourly"},
 		{name: "unaligned for hourly too", sql: "SELECT count(*) FROM orders WHERE created_at >= '2024-01-01 12:30'", reason: ReasonUnalignedRange},
+		// Havana goes back from 01:00 to 00:00 on 5 November 2023:
+		// date_trunc('day') gives the later midnight (05:00 UTC), and the
+		// day's rows start at the first (04:00 UTC).
+		{name: "a midnight the build zone shows twice is no day edge", zone: "America/Havana", sql: "SELECT count(*) FROM orders WHERE created_at >= '2023-11-05' AND created_at < '2023-11-07'", rollup: "orders_hourly",
+			cfg: func(c *config.Config) { c.BuildTimezone = "America/Havana" }, cands: map[string]ReasonCode{"orders_daily": ReasonUnalignedRange}},
+		{name: "the day after a midnight the build zone shows twice", zone: "America/Havana", sql: "SELECT count(*) FROM orders WHERE created_at >= '2023-11-06' AND created_at < '2023-11-07'", rollup: "orders_daily",
+			cfg: func(c *config.Config) { c.BuildTimezone = "America/Havana" }},
 		{name: "javascript dates on a timestamp column", bi: "zone-suffix-on-timestamp", sql: "SELECT status, count(*) FROM orders WHERE local_ts >= '2024-01-01T00:00:00.000Z' AND local_ts < '2024-02-01T00:00:00+05:00' GROUP BY 1", rollup: "orders_local_month",
 			want: []string{"TIMESTAMP '2024-01-01 00:00:00'", "TIMESTAMP '2024-02-01 00:00:00'"}},
 		{name: "javascript date parameters on a timestamp column", bi: "zone-suffix-on-timestamp", sql: "SELECT count(*) FROM orders WHERE local_ts >= $1 AND local_ts < $2", rollup: "orders_local_month",

@@ -401,12 +401,25 @@ func (l *LambdaCore) edgeSplit(conj []*pg_query.Node, fc *foldCtx, qual, bare, c
 		if !from.Equal(t) || lower.op == ">" {
 			from, lowerEdge = nextEdge(from, g), true
 		}
+		// A bucket whose first instants come before its value (a midnight
+		// the clock shows twice, see bucketEdge) is left to the warehouse.
+		if !bucketEdge(from, cutLoc, g) {
+			from, lowerEdge = nextEdge(from, g), true
+		}
+		if !bucketEdge(from, cutLoc, g) {
+			return nil
+		}
 		s.From = from.UTC()
 	}
 	if upper != nil {
 		t := upper.val.t.In(cutLoc)
 		to := truncTime(t, g)
 		upperEdge = !to.Equal(t) || upper.op == "<="
+		if !bucketEdge(to, cutLoc, g) {
+			// to's bucket starts before to: its first rows would be in
+			// neither part.
+			return nil
+		}
 		s.To = to.UTC()
 	}
 	if !lowerEdge && !upperEdge {

@@ -139,12 +139,15 @@ func (b *timeBound) check(f *foldCtx, raiseLo, lowerHi func(time.Time)) (string,
 			raiseLo(v.t)
 			lowerHi(v.t.Add(24 * time.Hour))
 		}
-	case (op == ">=" || op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
+	case (op == ">=" || op == "<") && bucketEdge(v.t, b.cutLoc, b.grain):
 		if op == ">=" {
 			raiseLo(v.t)
 		} else {
 			lowerHi(v.t)
 		}
+	case (op == ">=" || op == "<") && truncTime(v.t.In(b.cutLoc), b.grain).Equal(v.t):
+		return "", reason(ReasonUnalignedRange, "%s %s %s is the value date_trunc gives a %s of rollup %s, but that %s starts earlier: %s shows its midnight twice; use >= and < on other bucket boundaries",
+			b.name, op, timeLiteral(v), b.grain, b.rollup, b.grain, b.clock)
 	default:
 		return "", reason(ReasonUnalignedRange, "%s %s %s does not fall on a %s boundary of rollup %s (in %s); use >= and < on bucket boundaries",
 			b.name, op, timeLiteral(v), b.grain, b.rollup, b.clock)

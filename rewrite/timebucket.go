@@ -354,6 +354,19 @@ func truncTime(t time.Time, g config.Granularity) time.Time {
 	return t
 }
 
+// bucketEdge reports whether instant t is an edge between the grain g
+// buckets Postgres's date_trunc cuts on loc's clock: t is a bucket's value
+// and no instant before t falls in that bucket. A bucket's value is then its
+// first instant, so a range >= or < t takes whole buckets. Where loc's
+// clock shows a midnight twice (Havana goes back from 01:00 to 00:00 on 2
+// November 2025), date_trunc reads the midnight as the later pass (05:00
+// UTC) but the day's first instants come an hour earlier, in the first
+// pass: that day's value is no edge, and neither is the one before it
+// bounded by it.
+func bucketEdge(t time.Time, loc *time.Location, g config.Granularity) bool {
+	return truncTime(t.In(loc), g).Equal(t) && truncTime(t.Add(-time.Microsecond).In(loc), g).Before(t)
+}
+
 // midnight is the start of a day on the clock of loc, read as Postgres reads
 // it: where the clock skips midnight (Havana, Santiago, Asunción change to
 // daylight saving time at 00:00), 00:00 takes the offset before the change,

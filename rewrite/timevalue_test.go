@@ -37,16 +37,9 @@ func TestWallClockMatchesPostgres(t *testing.T) {
 		// Wall clocks every 10 minutes from 3 hours before each change
 		// of 2025 to 3 hours after it, and one in June.
 		var walls []time.Time
-		start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 		walls = append(walls, time.Date(2025, 6, 15, 12, 34, 56, 789000000, time.UTC))
-		for h := 0; h < 365*24; h++ {
-			a, b := start.Add(time.Duration(h)*time.Hour), start.Add(time.Duration(h+1)*time.Hour)
-			_, oa := a.In(loc).Zone()
-			_, ob := b.In(loc).Zone()
-			if oa == ob {
-				continue
-			}
-			// The change lies in (a, b]: walls around a's reading.
+		for _, a := range changesIn(loc, 2025) {
+			// The change lies in (a, a + 1h]: walls around a's reading.
 			for m := -180; m <= 240; m += 10 {
 				walls = append(walls, instantToLocal(a, loc).Add(time.Duration(m)*time.Minute))
 			}
@@ -98,4 +91,20 @@ func TestWallClockMatchesPostgres(t *testing.T) {
 			}
 		}
 	}
+}
+
+// changesIn lists, for each change of loc's UTC offset in year, the whole
+// UTC hour a such that the change lies in (a, a + 1h].
+func changesIn(loc *time.Location, year int) []time.Time {
+	var out []time.Time
+	start := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+	for h := 0; h < 365*24; h++ {
+		a, b := start.Add(time.Duration(h)*time.Hour), start.Add(time.Duration(h+1)*time.Hour)
+		_, oa := a.In(loc).Zone()
+		_, ob := b.In(loc).Zone()
+		if oa != ob {
+			out = append(out, a)
+		}
+	}
+	return out
 }
