@@ -369,7 +369,7 @@ func refreshText(refresh, partitions string) string {
 	if refresh == "" {
 		return "built once"
 	}
-	return "rebuilt every " + refresh + " (incremental, " + partitions + " partitions)"
+	return "rebuilt every " + refresh + " (incremental, " + partitions + " partitions; over the indexed table only)"
 }
 
 func rollupName(table string, lambda bool) string {
