@@ -36,18 +36,28 @@ ANALYZE bz;
 // tag. Only the day rollup has kind, so statements on kind have it answer
 // (or pass through) even where hours could.
 func buildZoneRollups(tag string) []map[string]any {
+	return zoneRollups("bz", tag, nil, "hour", "day", "week")
+}
+
+// zoneRollups are the rollups of table in grains, named table_tag_grain,
+// each with the keys of extra too.
+func zoneRollups(table, tag string, extra map[string]any, grains ...string) []map[string]any {
 	var out []map[string]any
-	for _, g := range []string{"hour", "day", "week"} {
+	for _, g := range grains {
 		dims := []string{"status"}
 		if g == "day" {
 			dims = append(dims, "kind")
 		}
-		out = append(out, map[string]any{
-			"name": "bz_" + tag + "_" + g, "table": "public.bz",
+		r := map[string]any{
+			"name": table + "_" + tag + "_" + g, "table": "public." + table,
 			"dimensions":     dims,
 			"time_dimension": "created_at", "granularity": g,
 			"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
-		})
+		}
+		for k, v := range extra {
+			r[k] = v
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -297,49 +307,22 @@ func zoneCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx
 	return strings.Join(names, "+") + "/" + strings.Join(ms, "+")
 }
 
-// buildZoneLambdaFixture has rows every 7 minutes and 3 seconds from 26
-// October to 9 November 2025, across New York's and Havana's change back.
-const buildZoneLambdaFixture = `
-CREATE TABLE bzl (id serial PRIMARY KEY, created_at timestamptz NOT NULL, status text NOT NULL, kind text NOT NULL, amount numeric(12,2));
-CREATE INDEX ON bzl (created_at);
-INSERT INTO bzl (created_at, status, kind, amount)
-SELECT timestamptz '2025-10-26 00:00:00+00' + g * interval '7 minutes 3 seconds', (ARRAY['new','paid','shipped'])[1 + g % 3], (ARRAY['a','b'])[1 + g % 2],
-       CASE WHEN g % 13 = 0 THEN NULL ELSE round((g * 2.71) % 300, 2) END
-FROM generate_series(0, 3000) g;
-ANALYZE bzl;
-`
+// buildZoneLambdaFixture is buildZoneFixture's rows in table bzl, which
+// TestBuildZoneLambda inserts into.
+var buildZoneLambdaFixture = strings.NewReplacer(" bz (", " bzl (", " bz;", " bzl;").Replace(buildZoneFixture)
 
 // TestBuildZoneLambda: lambda rollups cut in a build_timezone with
 // daylight saving time, with their cutoffs inside the hour that zone's
 // clock repeats on 2 November 2025 (New York's 01:00 to 02:00 EST, 06:00
-// to 07:00 UTC; Havana's second midnight, 05:00 to 06:00 UTC) and rows
-// inserted after the build around the cutoffs. Every answer equals
-// Postgres's in sessions of the build zone, UTC and Berlin.
+// to 07:00 UTC; Havana's second midnight, 05:00 to 06:00 UTC), or just
+// after the hour it skips on 9 March (New York's 02:00, Havana's
+// midnight), and rows inserted after the build around the cutoffs. Every
+// answer equals Postgres's in sessions of the build zone, UTC and Berlin.
 func TestBuildZoneLambda(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	createSuiteDB(t, ctx, "buildzonelambdadb", buildZoneLambdaFixture)
 	direct := connect(t, ctx, directDSN(userScram, "buildzonelambdadb"))
 	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec}
-	// A day rollup (with kind, so statements on kind name its cutoff) and
-	// an hour rollup, cut in build.
-	rollups := func(tag string, cutoff time.Time) []map[string]any {
-		lw := fmt.Sprintf("%ds", int64(time.Since(cutoff).Seconds()))
-		var out []map[string]any
-		for _, g := range []string{"hour", "day"} {
-			dims := []string{"status"}
-			if g == "day" {
-				dims = append(dims, "kind")
-			}
-			out = append(out, map[string]any{
-				"name": "bzl_" + tag + "_" + g, "table": "public.bzl",
-				"dimensions":     dims,
-				"time_dimension": "created_at", "granularity": g,
-				"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
-				"lambda":   map[string]any{"column": "created_at", "late_window": lw},
-			})
-		}
-		return out
-	}
 	const (
 		kindSQL = "SELECT kind, count(*) FROM bzl GROUP BY kind"                                        // the day rollup's
 		hourSQL = "SELECT date_trunc('hour', created_at) AS h, count(*) FROM bzl GROUP BY 1 ORDER BY 1" // the hour rollup's (or the day's in no zone)
@@ -352,7 +335,8 @@ func TestBuildZoneLambda(t *testing.T) {
 		inBuild, other string
 	}{
 		// Buckets on the session's clock, over the whole table: the day
-		// rollup answers the build zone's days (25 hours on 2 November),
+		// rollup answers the build zone's days (25 hours on 2 November, 23 on
+		// 9 March),
 		// the hour rollup UTC's and Berlin's.
 		{"SELECT date_trunc('day', created_at) AS d, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM bzl GROUP BY 1 ORDER BY 1", "day/lambda", "hour/lambda"},
 		{"SELECT date_trunc('hour', created_at) AS h, status, count(*), sum(amount), avg(amount) FROM bzl WHERE created_at >= '2025-11-01' AND created_at < '2025-11-04' GROUP BY 1, 2 ORDER BY 1, 2", "hour/lambda", "hour/lambda"},
@@ -362,11 +346,14 @@ func TestBuildZoneLambda(t *testing.T) {
 		// it cuts through with the edges from the warehouse.
 		{"SELECT status, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM bzl WHERE created_at >= '2025-11-01' AND created_at < '2025-11-04' GROUP BY status ORDER BY status", "day/lambda", "hour/lambda"},
 		{"SELECT kind, count(*), sum(amount), max(amount) FROM bzl WHERE created_at >= '2025-10-31' AND created_at < '2025-11-05' GROUP BY kind ORDER BY kind", "day/lambda", "day/lambda"},
-		// A bound in the hour (or, in Havana, the midnight) the clock
-		// repeats: Postgres reads it with the later offset; edges from
-		// the warehouse.
+		// Bounds in the hour (or, in Havana, the midnight) the clock
+		// repeats in November, or skips in March: Postgres reads a
+		// repeated time with the later offset, a skipped one with the
+		// earlier; the edges come from the warehouse. (In Havana's
+		// session, '00:30' to '02:00' of 9 March would be 05:30 to 06:00
+		// UTC, no whole hour, and pass through; '03:00' keeps one.)
 		{"SELECT status, count(*), sum(amount), max(amount) FROM bzl WHERE created_at >= '2025-11-02 01:30:00' AND created_at < '2025-11-03 00:00' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
-		{"SELECT status, count(*), sum(amount) FROM bzl WHERE created_at >= '2025-11-02 00:30:00' AND created_at < '2025-11-02 02:00' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
+		{"SELECT status, count(*), sum(amount) FROM bzl WHERE created_at >= '2025-11-02 00:30:00' AND created_at < '2025-11-02 03:00' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
 		// Grafana's $__timeFilter in UTC.
 		{"SELECT date_trunc('hour', created_at) AS time, count(*) AS n, sum(amount) FROM bzl WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", "hour/lambda", "hour/lambda"},
 		{"SELECT date_trunc('day', created_at) AS time, count(*), min(amount), avg(amount) FROM bzl WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", "hour/lambda", "hour/lambda"},
@@ -374,15 +361,27 @@ func TestBuildZoneLambda(t *testing.T) {
 		// Minutes are finer than any rollup's buckets: passes through.
 		{"SELECT date_trunc('minute', created_at) AS m, count(*) FROM bzl WHERE created_at >= '2025-11-02' AND created_at < '2025-11-03' GROUP BY 1 ORDER BY 1", "", ""},
 	}
+	// The same statements on the days around 9 March: each day (and its
+	// bounds' clocks) moved back from November's to March's.
+	march := strings.NewReplacer("2025-10-31", "2025-03-07", "2025-11-01", "2025-03-08", "2025-11-02", "2025-03-09",
+		"2025-11-03", "2025-03-10", "2025-11-04", "2025-03-11", "2025-11-05", "2025-03-12")
+	november := strings.NewReplacer()
 	for _, build := range []struct {
 		tag, zone string
 		cutoff    time.Time
+		dates     *strings.Replacer
 	}{
-		{"ny", newYork, time.Date(2025, 11, 2, 6, 20, 0, 0, time.UTC)},    // 01:20 EST, the second 01:20
-		{"havana", havana, time.Date(2025, 11, 2, 5, 20, 0, 0, time.UTC)}, // 00:20 CST, after the second midnight
+		{"ny", newYork, time.Date(2025, 11, 2, 6, 20, 0, 0, time.UTC), november},     // 01:20 EST, the second 01:20
+		{"havana", havana, time.Date(2025, 11, 2, 5, 20, 0, 0, time.UTC), november},  // 00:20 CST, after the second midnight
+		{"nymarch", newYork, time.Date(2025, 3, 9, 7, 20, 0, 0, time.UTC), march},    // 03:20 EDT, after the skipped hour
+		{"havanamarch", havana, time.Date(2025, 3, 9, 5, 20, 0, 0, time.UTC), march}, // 01:20 CDT, the day's first hour
 	} {
 		t.Run(build.tag, func(t *testing.T) {
-			p := startProxyOver(t, ctx, "buildzonelambda-"+build.tag, "buildzonelambdadb", rollups(build.tag, build.cutoff), map[string]any{"build_timezone": build.zone})
+			// A day rollup (with kind, so statements on kind name its
+			// cutoff) and an hour rollup, cut in build.zone.
+			lambda := map[string]any{"column": "created_at", "late_window": fmt.Sprintf("%ds", int64(time.Since(build.cutoff).Seconds()))}
+			rollups := zoneRollups("bzl", build.tag, map[string]any{"lambda": lambda}, "hour", "day")
+			p := startProxyOver(t, ctx, "buildzonelambda-"+build.tag, "buildzonelambdadb", rollups, map[string]any{"build_timezone": build.zone})
 			fresh := connectOptions(t, ctx, p.DSN(userScram, "buildzonelambdadb"), "-c pgrollup.max_staleness=0")
 			// The builds start seconds after the late_windows were
 			// computed, so the cutoffs lie just after the instants aimed
@@ -420,8 +419,9 @@ SELECT $1::timestamptz, (ARRAY['new','paid','shipped','late'])[1 + g % 4], (ARRA
 						if zone == build.zone {
 							want = c.inBuild
 						}
-						if got := zoneCheck(t, ctx, p, direct, fresh, mode, c.sql); got != want {
-							t.Errorf("build_timezone %s, session %s, %v: %s\nanswered by %q, want %q", build.zone, zone, mode, c.sql, got, want)
+						sql := build.dates.Replace(c.sql)
+						if got := zoneCheck(t, ctx, p, direct, fresh, mode, sql); got != want {
+							t.Errorf("build_timezone %s, session %s, %v: %s\nanswered by %q, want %q", build.zone, zone, mode, sql, got, want)
 						}
 					}
 				}
