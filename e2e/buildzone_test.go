@@ -36,18 +36,28 @@ ANALYZE bz;
 // tag. Only the day rollup has kind, so statements on kind have it answer
 // (or pass through) even where hours could.
 func buildZoneRollups(tag string) []map[string]any {
+	return zoneRollups("bz", tag, nil, "hour", "day", "week")
+}
+
+// zoneRollups are the rollups of table in grains, named table_tag_grain,
+// each with the keys of extra too.
+func zoneRollups(table, tag string, extra map[string]any, grains ...string) []map[string]any {
 	var out []map[string]any
-	for _, g := range []string{"hour", "day", "week"} {
+	for _, g := range grains {
 		dims := []string{"status"}
 		if g == "day" {
 			dims = append(dims, "kind")
 		}
-		out = append(out, map[string]any{
-			"name": "bz_" + tag + "_" + g, "table": "public.bz",
+		r := map[string]any{
+			"name": table + "_" + tag + "_" + g, "table": "public." + table,
 			"dimensions":     dims,
 			"time_dimension": "created_at", "granularity": g,
 			"measures": []string{"sum(amount)", "count(*)", "count(amount)", "min(amount)", "max(amount)"},
-		})
+		}
+		for k, v := range extra {
+			r[k] = v
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -295,4 +305,127 @@ func zoneCheck(t *testing.T, ctx context.Context, p *proxyProc, direct, via *pgx
 		return strings.TrimSuffix(names[0], "×1") + "/" + ms[0]
 	}
 	return strings.Join(names, "+") + "/" + strings.Join(ms, "+")
+}
+
+// buildZoneLambdaFixture is buildZoneFixture's rows in table bzl, which
+// TestBuildZoneLambda inserts into.
+var buildZoneLambdaFixture = strings.NewReplacer(" bz (", " bzl (", " bz;", " bzl;").Replace(buildZoneFixture)
+
+// TestBuildZoneLambda: lambda rollups cut in a build_timezone with
+// daylight saving time, with their cutoffs inside the hour that zone's
+// clock repeats on 2 November 2025 (New York's 01:00 to 02:00 EST, 06:00
+// to 07:00 UTC; Havana's second midnight, 05:00 to 06:00 UTC), or just
+// after the hour it skips on 9 March (New York's 02:00, Havana's
+// midnight), and rows inserted after the build around the cutoffs. Every
+// answer equals Postgres's in sessions of the build zone, UTC and Berlin.
+func TestBuildZoneLambda(t *testing.T) {
+	ctx := testCtx(t, 2*time.Minute)
+	createSuiteDB(t, ctx, "buildzonelambdadb", buildZoneLambdaFixture)
+	direct := connect(t, ctx, directDSN(userScram, "buildzonelambdadb"))
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec}
+	const (
+		kindSQL = "SELECT kind, count(*) FROM bzl GROUP BY kind"                                        // the day rollup's
+		hourSQL = "SELECT date_trunc('hour', created_at) AS h, count(*) FROM bzl GROUP BY 1 ORDER BY 1" // the hour rollup's (or the day's in no zone)
+	)
+	cases := []struct {
+		sql string
+		// The rollup grain answering sql and its mode (what zoneCheck
+		// gives) in a session of the build zone, and in UTC's and
+		// Berlin's; "" is a passthrough.
+		inBuild, other string
+	}{
+		// Buckets on the session's clock, over the whole table: the day
+		// rollup answers the build zone's days (25 hours on 2 November, 23 on
+		// 9 March),
+		// the hour rollup UTC's and Berlin's.
+		{"SELECT date_trunc('day', created_at) AS d, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM bzl GROUP BY 1 ORDER BY 1", "day/lambda", "hour/lambda"},
+		{"SELECT date_trunc('hour', created_at) AS h, status, count(*), sum(amount), avg(amount) FROM bzl WHERE created_at >= '2025-11-01' AND created_at < '2025-11-04' GROUP BY 1, 2 ORDER BY 1, 2", "hour/lambda", "hour/lambda"},
+		// Ranges across the change on the session's clock: whole days of
+		// the build zone's sessions, hours of the others; only the day
+		// rollup has kind, so it answers that range everywhere, the days
+		// it cuts through with the edges from the warehouse.
+		{"SELECT status, count(*), sum(amount), min(amount), max(amount), avg(amount) FROM bzl WHERE created_at >= '2025-11-01' AND created_at < '2025-11-04' GROUP BY status ORDER BY status", "day/lambda", "hour/lambda"},
+		{"SELECT kind, count(*), sum(amount), max(amount) FROM bzl WHERE created_at >= '2025-10-31' AND created_at < '2025-11-05' GROUP BY kind ORDER BY kind", "day/lambda", "day/lambda"},
+		// Bounds in the hour (or, in Havana, the midnight) the clock
+		// repeats in November, or skips in March: Postgres reads a
+		// repeated time with the later offset, a skipped one with the
+		// earlier; the edges come from the warehouse. (In Havana's
+		// session, '00:30' to '02:00' of 9 March would be 05:30 to 06:00
+		// UTC, no whole hour, and pass through; '03:00' keeps one.)
+		{"SELECT status, count(*), sum(amount), max(amount) FROM bzl WHERE created_at >= '2025-11-02 01:30:00' AND created_at < '2025-11-03 00:00' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
+		{"SELECT status, count(*), sum(amount) FROM bzl WHERE created_at >= '2025-11-02 00:30:00' AND created_at < '2025-11-02 03:00' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
+		// Grafana's $__timeFilter in UTC.
+		{"SELECT date_trunc('hour', created_at) AS time, count(*) AS n, sum(amount) FROM bzl WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", "hour/lambda", "hour/lambda"},
+		{"SELECT date_trunc('day', created_at) AS time, count(*), min(amount), avg(amount) FROM bzl WHERE created_at BETWEEN '2025-11-01T20:17:00Z' AND '2025-11-03T09:41:13.5Z' GROUP BY 1 ORDER BY 1", "hour/lambda", "hour/lambda"},
+		{"SELECT status, count(*), sum(amount), avg(amount) FROM bzl WHERE created_at BETWEEN '2025-11-02T05:00:00Z' AND '2025-11-02T07:59:59.999Z' GROUP BY status ORDER BY status", "hour/lambda", "hour/lambda"},
+		// Minutes are finer than any rollup's buckets: passes through.
+		{"SELECT date_trunc('minute', created_at) AS m, count(*) FROM bzl WHERE created_at >= '2025-11-02' AND created_at < '2025-11-03' GROUP BY 1 ORDER BY 1", "", ""},
+	}
+	// The same statements on the days around 9 March: each day (and its
+	// bounds' clocks) moved back from November's to March's.
+	march := strings.NewReplacer("2025-10-31", "2025-03-07", "2025-11-01", "2025-03-08", "2025-11-02", "2025-03-09",
+		"2025-11-03", "2025-03-10", "2025-11-04", "2025-03-11", "2025-11-05", "2025-03-12")
+	november := strings.NewReplacer()
+	for _, build := range []struct {
+		tag, zone string
+		cutoff    time.Time
+		dates     *strings.Replacer
+	}{
+		{"ny", newYork, time.Date(2025, 11, 2, 6, 20, 0, 0, time.UTC), november},     // 01:20 EST, the second 01:20
+		{"havana", havana, time.Date(2025, 11, 2, 5, 20, 0, 0, time.UTC), november},  // 00:20 CST, after the second midnight
+		{"nymarch", newYork, time.Date(2025, 3, 9, 7, 20, 0, 0, time.UTC), march},    // 03:20 EDT, after the skipped hour
+		{"havanamarch", havana, time.Date(2025, 3, 9, 5, 20, 0, 0, time.UTC), march}, // 01:20 CDT, the day's first hour
+	} {
+		t.Run(build.tag, func(t *testing.T) {
+			// A day rollup (with kind, so statements on kind name its
+			// cutoff) and an hour rollup, cut in build.zone.
+			lambda := map[string]any{"column": "created_at", "late_window": fmt.Sprintf("%ds", int64(time.Since(build.cutoff).Seconds()))}
+			rollups := zoneRollups("bzl", build.tag, map[string]any{"lambda": lambda}, "hour", "day")
+			p := startProxyOver(t, ctx, "buildzonelambda-"+build.tag, "buildzonelambdadb", rollups, map[string]any{"build_timezone": build.zone})
+			fresh := connectOptions(t, ctx, p.DSN(userScram, "buildzonelambdadb"), "-c pgrollup.max_staleness=0")
+			// The builds start seconds after the late_windows were
+			// computed, so the cutoffs lie just after the instants aimed
+			// at, in the same repeated hour.
+			var cuts []time.Time
+			for _, sql := range []string{kindSQL, hourSQL} {
+				cut := explainCutoff(t, ctx, fresh, sql)
+				if cut.Before(build.cutoff) || !cut.Before(build.cutoff.Add(30*time.Minute)) {
+					t.Fatalf("%s: cutoff %s, want one in [%s, +30m)", sql, cut, build.cutoff)
+				}
+				cuts = append(cuts, cut)
+			}
+			// Rows inserted after the build at or above each cutoff (the
+			// contract of late_window; a row below it would be missed
+			// until a full build): at it, a microsecond above, in its
+			// hour, in the next hour (past the change for New York's
+			// cutoff), later on 2 November, and on the 3rd.
+			for _, cut := range cuts {
+				for _, d := range []time.Duration{0, time.Microsecond, 17 * time.Minute, time.Hour, 20 * time.Hour, 30 * time.Hour} {
+					if _, err := direct.Exec(ctx, `INSERT INTO bzl (created_at, status, kind, amount)
+SELECT $1::timestamptz, (ARRAY['new','paid','shipped','late'])[1 + g % 4], (ARRAY['a','b'])[1 + g % 2], g * 1.25 FROM generate_series(1, 3) g`, cut.Add(d)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, zone := range []string{build.zone, "UTC", "Europe/Berlin"} {
+				for _, c := range []*pgx.Conn{direct, fresh} {
+					if _, err := c.Exec(ctx, "SET TimeZone = '"+zone+"'"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, c := range cases {
+					for _, mode := range modes {
+						want := c.other
+						if zone == build.zone {
+							want = c.inBuild
+						}
+						sql := build.dates.Replace(c.sql)
+						if got := zoneCheck(t, ctx, p, direct, fresh, mode, sql); got != want {
+							t.Errorf("build_timezone %s, session %s, %v: %s\nanswered by %q, want %q", build.zone, zone, mode, sql, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
 }

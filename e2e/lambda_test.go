@@ -686,7 +686,14 @@ func connectOptions(t *testing.T, ctx context.Context, dsn, options string) *pgx
 // rollup answering the first of lambdaStatements(table).
 func lambdaCutoffOf(t *testing.T, ctx context.Context, via *pgx.Conn, table string) time.Time {
 	t.Helper()
-	rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+lambdaStatements(table)[0], pgx.QueryExecModeSimpleProtocol)
+	return explainCutoff(t, ctx, via, lambdaStatements(table)[0])
+}
+
+// explainCutoff is the cutoff EXPLAIN (ROLLUP) names for the lambda rollup
+// answering sql.
+func explainCutoff(t *testing.T, ctx context.Context, via *pgx.Conn, sql string) time.Time {
+	t.Helper()
+	rows, err := via.Query(ctx, "EXPLAIN (ROLLUP) "+sql, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
