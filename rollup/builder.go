@@ -155,6 +155,14 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 	// partition bounds because partitions hold whole buckets. A full partitioned build
 	// without build_range learns its partitions from the rows it read, so the warehouse
 	// is not scanned a second time for the time range.
+	// An incremental build learns the time range from the warehouse: how
+	// cheaply depends on the time column (incrementalRangeSQL).
+	var timeCol timeColumn
+	if incremental {
+		if timeCol, err = describeTimeColumn(ctx, conn, def); err != nil {
+			return nil, err
+		}
+	}
 	var ranges []*Range
 	var allTime, loaded bool
 	var rows int64
@@ -169,24 +177,18 @@ func (b *Builder) Build(ctx context.Context, req Request) (*Version, error) {
 		if err := dconn.QueryRowContext(ctx, "SELECT min(t), max(t), count(*) - count(t) FROM part").Scan(&lo, &hi, &nulls); err != nil {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
-		ranges, allTime, err = b.ranges(ctx, conn, plan, false, 0, &dataRange{lo: lo, hi: hi, nulls: nulls})
+		ranges, allTime, err = b.ranges(ctx, conn, plan, false, 0, false, &dataRange{lo: lo, hi: hi, nulls: nulls})
 	} else {
-		ranges, allTime, err = b.ranges(ctx, conn, plan, incremental, req.UpdateWindow, nil)
+		ranges, allTime, err = b.ranges(ctx, conn, plan, incremental, req.UpdateWindow, timeCol.notNull, nil)
 	}
 	if err != nil {
 		return nil, err
 	}
 	v.AllTime, v.Incremental = allTime, incremental
-	if incremental {
-		indexed, err := timeIndexed(ctx, conn, def)
-		if err != nil {
-			return nil, err
-		}
-		if !indexed {
-			v.Warning = fmt.Sprintf("no index on %s leads with %s: every incremental build reads the table whole", def.Table, def.TimeDimension)
-			if _, seen := b.scanWarned.LoadOrStore(def.Name+"\x00"+v.Identity, true); !seen {
-				log.Warn("incremental builds scan the table: index its time dimension", "table", def.Table, "column", def.TimeDimension)
-			}
+	if timeCol.known && !timeCol.indexed {
+		v.Warning = fmt.Sprintf("no index on %s leads with %s: every incremental build reads the table whole", def.Table, def.TimeDimension)
+		if _, seen := b.scanWarned.LoadOrStore(def.Name+"\x00"+v.Identity, true); !seen {
+			log.Warn("incremental builds scan the table: index its time dimension", "table", def.Table, "column", def.TimeDimension)
 		}
 	}
 
@@ -321,7 +323,7 @@ type dataRange struct {
 	nulls  int64
 }
 
-func (b *Builder) ranges(ctx context.Context, conn *pgx.Conn, p *Plan, incremental bool, window time.Duration, data *dataRange) ([]*Range, bool, error) {
+func (b *Builder) ranges(ctx context.Context, conn *pgx.Conn, p *Plan, incremental bool, window time.Duration, timeNotNull bool, data *dataRange) ([]*Range, bool, error) {
 	def := p.Def
 	hasRange := def.BuildRangeStart != "" && def.BuildRangeEnd != ""
 	if p.TimeType == nil || (!def.Partitioned() && !hasRange) {
@@ -351,11 +353,7 @@ FROM (SELECT CAST((%[3]s) AS %[5]s) AS s, CAST((%[4]s) AS %[5]s) AS e) r`, u, st
 FROM (SELECT CAST(%[3]s AS %[5]s) AS s, CAST(%[6]s AS %[5]s) AS e) r`,
 			u, step, sqlquote.Literal(timeText(*data.lo, tt)), data.nulls == 0, tt, sqlquote.Literal(timeText(*data.hi, tt)))
 	} else {
-		notNull, err := timeNotNull(ctx, conn, def)
-		if err != nil {
-			return nil, false, err
-		}
-		q = incrementalRangeSQL(p, u, step, tt, notNull)
+		q = incrementalRangeSQL(p, u, step, tt, timeNotNull)
 	}
 	allTime := false
 	dst := []any{&lo, &hi}
@@ -432,36 +430,28 @@ FROM (SELECT CAST(min(%[3]s) AS %[5]s) AS s, CAST(max(%[3]s) AS %[5]s) AS e FROM
 		unit, step, p.timeCol, p.from, tt, where, nulls)
 }
 
-// timeNotNull says the time dimension is a column of the fact table declared
-// NOT NULL; false when it is an expression or a joined table's column.
-func timeNotNull(ctx context.Context, conn *pgx.Conn, def *Definition) (bool, error) {
-	if len(def.Joins) > 0 || !plainIdent.MatchString(def.TimeDimension) {
-		return false, nil
-	}
-	var notNull bool
-	err := conn.QueryRow(ctx, "SELECT coalesce(bool_or(attnotnull), false) FROM pg_catalog.pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
-		def.Table, def.TimeDimension).Scan(&notNull)
-	if err != nil {
-		return false, fmt.Errorf("time dimension: %w", err)
-	}
-	return notNull, nil
+// timeColumn is what the warehouse's catalog says of a time dimension that
+// is a column of the fact table: declared NOT NULL, and leading an index (so
+// that an incremental build reads its range of rows without scanning the
+// table). known is false for an expression or a joined table's column.
+type timeColumn struct {
+	known, notNull, indexed bool
 }
 
-// timeIndexed says an index of the fact table leads with its time dimension,
-// so that an incremental build reads its range of rows without scanning the
-// table; true when that cannot be told (an expression, a joined table's
-// column).
-func timeIndexed(ctx context.Context, conn *pgx.Conn, def *Definition) (bool, error) {
+func describeTimeColumn(ctx context.Context, conn *pgx.Conn, def *Definition) (timeColumn, error) {
 	if len(def.Joins) > 0 || !plainIdent.MatchString(def.TimeDimension) {
-		return true, nil
+		return timeColumn{}, nil
 	}
-	var indexed bool
-	err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND a.attname = $2)`, def.Table, def.TimeDimension).Scan(&indexed)
-	if err != nil {
-		return false, fmt.Errorf("time dimension index: %w", err)
+	c := timeColumn{known: true}
+	err := conn.QueryRow(ctx, `SELECT a.attnotnull, EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid AND i.indisvalid AND i.indkey[0] = a.attnum)
+FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`, def.Table, def.TimeDimension).Scan(&c.notNull, &c.indexed)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return timeColumn{}, nil
+	case err != nil:
+		return timeColumn{}, fmt.Errorf("time dimension: %w", err)
 	}
-	return indexed, nil
+	return c, nil
 }
 
 // plainIdent is an identifier Postgres reads as itself unquoted.

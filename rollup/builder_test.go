@@ -680,11 +680,11 @@ rollups:
 		if err != nil {
 			t.Fatal(err)
 		}
-		notNull, err := timeNotNull(ctx, conn, def)
-		if err != nil || notNull != (tc.table == "strict") {
-			t.Fatalf("%s: timeNotNull = %v, %v", name, notNull, err)
+		col, err := describeTimeColumn(ctx, conn, def)
+		if err != nil || !col.known || !col.indexed || col.notNull != (tc.table == "strict") {
+			t.Fatalf("%s: describeTimeColumn = %+v, %v", name, col, err)
 		}
-		q := incrementalRangeSQL(plan, "'day'", "'1 day'", "timestamptz", notNull)
+		q := incrementalRangeSQL(plan, "'day'", "'1 day'", "timestamptz", col.notNull)
 		var explained []byte
 		if err := conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q).Scan(&explained); err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, q)
