@@ -3,6 +3,7 @@ package rollup
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -158,17 +159,15 @@ func (b *Builder) fetch(ctx context.Context, part Partition, path string) error 
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, r)
+	h := Hasher()
+	size, err := io.Copy(io.MultiWriter(f, h), r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("merge: read %s: %w", part.File, err)
 	}
-	size, sum, err := HashFile(path)
-	if err != nil {
-		return err
-	}
+	sum := hex.EncodeToString(h.Sum(nil))
 	if err := part.Check(size, sum); err != nil {
 		return fmt.Errorf("merge: %s: %w", part.File, err)
 	}
