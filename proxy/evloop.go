@@ -229,3 +229,64 @@ func closeConn(conn net.Conn, r *connReader) {
 		go conn.Close()
 	}
 }
+
+// socketWriter returns the writer for conn's outgoing bytes: on a plain
+// socket (eventConn) one that writes with a system call the Go scheduler
+// does not see (rawWrite), else conn itself.
+//
+// Why: a write to a local socket wakes its reader, and on a busy machine
+// often the writer is switched out before the call returns. Made through
+// conn.Write, such a call counts as a blocking system call: the Go
+// scheduler's monitor thread, finding a processor held by it, hands the
+// processor to another thread and keeps polling every 20 µs instead of
+// backing off, a wake-up of two threads each time. A write to a
+// non-blocking socket never blocks, so the scheduler need not know.
+func socketWriter(conn net.Conn) io.Writer {
+	raw := eventConn(conn)
+	if raw == nil {
+		return conn
+	}
+	w := &rawSocketWriter{raw: raw}
+	w.writable = w.onWritable
+	return w
+}
+
+// rawSocketWriter writes a socket through its RawConn: the poller's lock,
+// deadlines and wait for room as conn.Write has them, with raw writes.
+type rawSocketWriter struct {
+	raw      syscall.RawConn
+	writable func(fd uintptr) bool // onWritable
+	p        []byte
+	n        int
+	err      error
+}
+
+func (w *rawSocketWriter) Write(p []byte) (int, error) {
+	w.p, w.n, w.err = p, 0, nil
+	err := w.raw.Write(w.writable)
+	n := w.n
+	if err == nil {
+		err = w.err
+	}
+	w.p, w.err = nil, nil
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, err
+}
+
+// onWritable writes what is left of p; false waits for room.
+func (w *rawSocketWriter) onWritable(fd uintptr) bool {
+	for w.n < len(w.p) {
+		n, err := rawWrite(fd, w.p[w.n:])
+		if err == errWouldBlock {
+			return false
+		}
+		if err != nil {
+			w.err = err
+			return true
+		}
+		w.n += n
+	}
+	return true
+}

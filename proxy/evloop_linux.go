@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,17 +17,32 @@ var errWouldBlock error = unix.EAGAIN
 
 // rawRead reads the socket fd once; errWouldBlock when it has nothing.
 func rawRead(fd uintptr, p []byte) (int, error) {
+	return rawIO(unix.SYS_READ, "read", fd, p)
+}
+
+// rawWrite writes p to the socket fd once; errWouldBlock when it has no room.
+func rawWrite(fd uintptr, p []byte) (int, error) {
+	return rawIO(unix.SYS_WRITE, "write", fd, p)
+}
+
+// rawIO is read(2) or write(2) on a non-blocking socket as a raw system
+// call, which the Go scheduler does not account as one that may block: it
+// never blocks (socketWriter says why that matters).
+func rawIO(trap uintptr, name string, fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := unix.Read(int(fd), p)
-		switch err {
-		case nil:
-			return n, nil
+		n, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(n), nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return 0, errWouldBlock
 		}
-		return 0, os.NewSyscallError("read", err)
+		return 0, os.NewSyscallError(name, e)
 	}
 }
 

@@ -347,3 +347,57 @@ func TestIdlePollerSurvivesHangUp(t *testing.T) {
 		t.Fatal("the poller stopped after a connection it no longer watched hung up")
 	}
 }
+
+// TestSocketWriter writes through a raw socket writer what the peer can
+// only take after a while (the writer waits for room), then checks the
+// bytes, a write past its deadline and a write to a closed connection.
+func TestSocketWriter(t *testing.T) {
+	c, peer := tcpPair(t)
+	if err := c.SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	w := socketWriter(c)
+	if _, ok := w.(*rawSocketWriter); !ok {
+		t.Fatalf("a TCP connection's writer is %T, not a raw socket writer", w)
+	}
+	want := make([]byte, 1<<20)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range want {
+		want[i] = byte(rnd.Uint32())
+	}
+
+	got := make(chan []byte)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the writer fills the socket first
+		b, _ := io.ReadAll(peer)
+		got <- b
+	}()
+	n, err := w.Write(want)
+	if err != nil || n != len(want) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(want))
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("the peer read %d bytes, not the %d written", len(b), len(want))
+	}
+
+	// The peer reads no more: a write that cannot finish by its deadline
+	// fails with the deadline's error, as conn.Write does.
+	c2, _ := tcpPair(t)
+	w2 := socketWriter(c2)
+	if err := c2.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 64 && err == nil; i++ { // until the socket's buffers are full
+		_, err = w2.Write(want)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write past its deadline: %v, want %v", err, os.ErrDeadlineExceeded)
+	}
+	c2.Close()
+	if _, err := w2.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a write to a closed connection: %v, want %v", err, net.ErrClosed)
+	}
+}

@@ -12,3 +12,5 @@ var errWouldBlock = errors.New("would block")
 func rawRead(uintptr, []byte) (int, error) { return 0, errWouldBlock }
 
 func shutdownSocket(uintptr) {}
+
+func rawWrite(uintptr, []byte) (int, error) { return 0, errWouldBlock }

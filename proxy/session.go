@@ -216,7 +216,7 @@ func (s *session) setClientConn(c net.Conn) {
 	s.clientR.idle = newIdleWait(c, &s.srv.idleClock)
 	s.clientMsgs = newMessageReader(s.clientR, s.srv.opts.MaxMessageBytes)
 	s.clientMsgs.stream = s.srv.clientStream
-	s.clientW = newConnWriter(c, s.srv.bufs)
+	s.clientW = newConnWriter(socketWriter(c), s.srv.bufs)
 }
 
 // setUpstreamConn makes c the session's warehouse connection. It reports
@@ -231,7 +231,7 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 	s.upR = newConnReader(c, s.srv.bufs)
 	s.upR.idle = newIdleWait(c, &s.srv.idleClock)
 	s.upMsgs = newMessageReader(s.upR, 0)
-	s.upW = &upstreamWriter{w: newConnWriter(c, s.srv.bufs), conn: c, r: s.upR}
+	s.upW = &upstreamWriter{w: newConnWriter(socketWriter(c), s.srv.bufs), conn: c, r: s.upR}
 	return true
 }
 
