@@ -65,7 +65,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
@@ -77,7 +77,7 @@ func main() {
 	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup"}, relayTargetNames()...)...); err != nil {
+	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup", "pgrollup-1p"}, relayTargetNames()...)...); err != nil {
 		fatalUsage("-targets: %v", err)
 	}
 	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
@@ -124,7 +124,7 @@ func run(ctx context.Context, o options) (err error) {
 			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
 	}
-	if needs["pgrollup"] {
+	if needs["pgrollup"] || needs["pgrollup-1p"] {
 		if rollupBin, err = benchkit.PgrollupBinary(o.pgrollup, "bench"); err != nil {
 			return err
 		}
@@ -208,20 +208,23 @@ func run(ctx context.Context, o options) (err error) {
 		targets[b.name] = target{b.name, "127.0.0.1", port, p.Cmd.Process.Pid}
 		benchkit.Done("%s on 127.0.0.1:%d", versionOf(bouncerBin, "-V"), port)
 	}
-	if needs["pgrollup"] {
-		benchkit.Step("Starting pgrollup")
+	for _, name := range []string{"pgrollup", "pgrollup-1p"} {
+		if !needs[name] {
+			continue
+		}
+		benchkit.Step("Starting " + name)
 		ports, err := proc.FreePorts(2)
 		if err != nil {
 			return err
 		}
 		port, adminPort := ports[0], ports[1]
-		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, "pgrollup"), cluster, port, adminPort)
+		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, name), cluster, port, adminPort, pgrollupEnv[name])
 		if err != nil {
 			return err
 		}
 		defer p.Stop(15 * time.Second)
-		targets["pgrollup"] = target{"pgrollup", "127.0.0.1", port, p.Cmd.Process.Pid}
-		benchkit.Done("pgrollup on 127.0.0.1:%d (admin 127.0.0.1:%d)", port, adminPort)
+		targets[name] = target{name, "127.0.0.1", port, p.Cmd.Process.Pid}
+		benchkit.Done("%s on 127.0.0.1:%d (admin 127.0.0.1:%d) %s", name, port, adminPort, strings.Join(pgrollupEnv[name], " "))
 	}
 
 	for _, name := range o.targets {
@@ -311,8 +314,16 @@ func pgEnv() []string {
 	return append(proc.EnvWithout("PG"), "PGPASSWORD="+benchPassword, "PGSSLMODE=disable", "PGAPPNAME=pgrollup-bench")
 }
 
-// startPgrollup runs `pgrollup serve` with a generated config in dir.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int) (*proc.Process, error) {
+// pgrollupEnv is the environment each pgrollup target adds: pgrollup-1p
+// runs Go code on one processor (GOMAXPROCS=1), as PgBouncer runs on one
+// thread: what a proxy on a small machine shared with Postgres can choose.
+var pgrollupEnv = map[string][]string{
+	"pgrollup-1p": {"GOMAXPROCS=1"},
+}
+
+// startPgrollup runs `pgrollup serve` with a generated config in dir and
+// env added to its environment.
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int, env []string) (*proc.Process, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
@@ -323,7 +334,7 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 	}.YAML(`auth:
   cleartext_without_tls: loopback
 `)
-	p, err := proc.StartPgrollup(bin, dir, cfg)
+	p, err := proc.StartPgrollupEnv(bin, dir, cfg, env)
 	if err != nil {
 		return nil, err
 	}

@@ -211,6 +211,22 @@ func (r report) print(w io.Writer) {
 	for _, l := range verdicts {
 		fmt.Fprintf(w, "- %s\n", l.text)
 	}
+	if r.has("pgrollup-1p") {
+		var lines []string
+		pass = 0
+		for _, n := range r.clients {
+			for _, p := range r.protocols {
+				b, g := r.get(n, p, "pgbouncer"), r.get(n, p, "pgrollup-1p")
+				if v := goal(n, b, g); v.applies {
+					if v.pass() {
+						pass++
+					}
+					lines = append(lines, fmt.Sprintf("%d %s %s", n, p, v))
+				}
+			}
+		}
+		fmt.Fprintf(w, "\nThe same goal for pgrollup-1p (GOMAXPROCS=1): %d of %d PASS (%s)\n", pass, len(lines), strings.Join(lines, "; "))
+	}
 }
 
 // printAgainstBouncer prints every proxy's tps and CPU per transaction

@@ -116,6 +116,19 @@ func TestReportPrint(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "pgrollup-1p (GOMAXPROCS=1)") {
+		t.Errorf("a goal line for pgrollup-1p, which did not run:\n%s", out)
+	}
+
+	// pgrollup-1p gets its own goal line.
+	r.targets = []string{"pgbouncer", "pgrollup", "pgrollup-1p"}
+	r.cells[cell{16, "simple", "pgrollup-1p"}] = figures{tps: 8100, proxyCPU: 12.0}
+	r.cells[cell{16, "prepared", "pgrollup-1p"}] = figures{tps: 8900, proxyCPU: 11.0}
+	b.Reset()
+	r.print(&b)
+	if want := "The same goal for pgrollup-1p (GOMAXPROCS=1): 1 of 2 PASS (16 simple PASS; 16 prepared MISS (tps))"; !strings.Contains(b.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, b.String())
+	}
 }
 
 func TestParsePgbenchOutput(t *testing.T) {

@@ -36,11 +36,16 @@ admin:
 // StartPgrollup writes cfg to dir/pgrollup.yaml and starts `bin serve`
 // with it and args in CleanEnv, its log in dir/pgrollup.log.
 func StartPgrollup(bin, dir, cfg string, args ...string) (*Process, error) {
+	return StartPgrollupEnv(bin, dir, cfg, nil, args...)
+}
+
+// StartPgrollupEnv is StartPgrollup with env (KEY=value) added to CleanEnv.
+func StartPgrollupEnv(bin, dir, cfg string, env []string, args ...string) (*Process, error) {
 	cfgPath := filepath.Join(dir, "pgrollup.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--config", cfgPath}, args...)...)
-	cmd.Env = CleanEnv()
+	cmd.Env = append(CleanEnv(), env...)
 	return Start("pgrollup", filepath.Join(dir, "pgrollup.log"), cmd)
 }
