@@ -40,6 +40,18 @@ type Statement struct {
 
 	textOnce sync.Once
 	txt      statementText // statement_text.go
+
+	// scanned: txt was worked out before the statement was shared
+	// (newStatement), and textOnce is not needed.
+	scanned bool
+}
+
+// newStatement returns a statement of sql with its text scanned: every
+// Query and Parse needs it, and for a statement seen once (a literal in
+// its text) a sync.Once's first call costs a third of the scan. Its
+// effects stay lazy: working them out may parse it.
+func newStatement(sql string, c *statementCache) *Statement {
+	return &Statement{SQL: sql, cache: c, txt: scanText(sql), scanned: true}
 }
 
 // Parse returns the statement's parse tree, parsing it on first use. An
@@ -346,5 +358,5 @@ func (c *statementCache) get(sql string) *Statement {
 	if st, ok := c.cache.Get(sql); ok {
 		return st
 	}
-	return &Statement{SQL: sql, cache: c}
+	return newStatement(sql, c)
 }

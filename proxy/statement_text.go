@@ -67,7 +67,9 @@ func scanText(sql string) statementText {
 
 // text returns what the statement's text holds, scanning it on first use.
 func (st *Statement) text() *statementText {
-	st.textOnce.Do(func() { st.txt = scanText(st.SQL) })
+	if !st.scanned {
+		st.textOnce.Do(func() { st.txt = scanText(st.SQL) })
+	}
 	return &st.txt
 }
 

@@ -38,6 +38,11 @@ func TestScanText(t *testing.T) {
 		if got.first != firstKeyword(sql) || got.multiple != multipleStatements(sql) || got.paren != ascii.ContainsFold(sql, "(") {
 			t.Errorf("%q: %+v", sql, got)
 		}
+		// A statement made by the cache is scanned at once, one made as
+		// a literal on first use: the same either way.
+		if eager, lazy := newStatement(sql, nil), (&Statement{SQL: sql}); *eager.text() != *lazy.text() {
+			t.Errorf("%q: scanned at once %+v, on first use %+v", sql, *eager.text(), *lazy.text())
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package ascii
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -87,5 +88,33 @@ func BenchmarkMatcherAny(b *testing.B) {
 	s := "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
 	for b.Loop() {
 		m.Any(s)
+	}
+}
+
+// TestMatcherRandom compares Mask and Any with ContainsFold on texts made
+// of the words' pieces in both cases, bytes outside ASCII and NULs.
+func TestMatcherRandom(t *testing.T) {
+	words := []string{"copy", "begin", "start", "statement_timeout", "set_config", "into", "x", "ab", "_t1", "order_items", "orders"}
+	m := NewMatcher(words)
+	pieces := []string{"co", "COP", "y", "Be", "gin", "st", "ART", "sta", "tement_", "TIMEOUT", "set_", "conf", "ig", "in", "TO", "x", "X", "a", "B", "_", "t1", "ord", "ERS", "_items", " ", "\x00", "é", "Ö", "1", ";"}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 20000; n++ {
+		var b strings.Builder
+		for k := rnd.IntN(12); k > 0; k-- {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		s := b.String()
+		var want uint64
+		for i, w := range words {
+			if ContainsFold(s, w) {
+				want |= 1 << i
+			}
+		}
+		if got := m.Mask(s); got != want {
+			t.Fatalf("Mask(%q) = %b, want %b", s, got, want)
+		}
+		if got := m.Any(s); got != (want != 0) {
+			t.Fatalf("Any(%q) = %v", s, got)
+		}
 	}
 }

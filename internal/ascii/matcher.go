@@ -9,7 +9,11 @@ type Matcher struct {
 	// byFirst lists, by a word's first byte, the indexes of the words
 	// starting with it.
 	byFirst [256][]int32
-	empty   bool // a word is "", which every text contains
+	// pairs has bit a<<8|b set when a word starts with the bytes a b, or
+	// is the one byte a (then every b): most positions of a text fail
+	// this test, and only the others are compared with words.
+	pairs [256 * 256 / 64]uint64
+	empty bool // a word is "", which every text contains
 }
 
 // NewMatcher returns a Matcher of words, which must be lower-case ASCII.
@@ -21,8 +25,24 @@ func NewMatcher(words []string) *Matcher {
 			continue
 		}
 		m.byFirst[w[0]] = append(m.byFirst[w[0]], int32(i))
+		for b := 0; b < 256; b++ {
+			if len(w) == 1 || byte(b) == w[1] {
+				k := int(w[0])<<8 | b
+				m.pairs[k>>6] |= 1 << (k & 63)
+			}
+		}
 	}
 	return m
+}
+
+// candidate reports whether a word may start at s[i]: its first two bytes
+// (one at the end of s) pass the pairs filter.
+func (m *Matcher) candidate(s string, i int) bool {
+	k := int(lower[s[i]]) << 8
+	if i+1 < len(s) {
+		k |= int(lower[s[i+1]])
+	}
+	return m.pairs[k>>6]&(1<<(k&63)) != 0
 }
 
 // Any reports whether s contains one of the words, as ContainsFold finds
@@ -32,7 +52,10 @@ func (m *Matcher) Any(s string) bool {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
-		for _, w := range m.byFirst[Lower(s[i])] {
+		if !m.candidate(s, i) {
+			continue
+		}
+		for _, w := range m.byFirst[lower[s[i]]] {
 			if HasPrefixFold(s[i:], m.words[w]) {
 				return true
 			}
@@ -51,7 +74,10 @@ func (m *Matcher) Mask(s string) uint64 {
 		}
 	}
 	for i := 0; i < len(s); i++ {
-		for _, w := range m.byFirst[Lower(s[i])] {
+		if !m.candidate(s, i) {
+			continue
+		}
+		for _, w := range m.byFirst[lower[s[i]]] {
 			if w < 64 && HasPrefixFold(s[i:], m.words[w]) {
 				mask |= 1 << w
 			}
@@ -59,3 +85,11 @@ func (m *Matcher) Mask(s string) uint64 {
 	}
 	return mask
 }
+
+// lower maps every byte to its ASCII lower case, as Lower does.
+var lower = func() (t [256]byte) {
+	for c := range t {
+		t[c] = Lower(byte(c))
+	}
+	return t
+}()
