@@ -65,18 +65,7 @@ func TestMatcher(t *testing.T) {
 		"", "SELECT * FROM Orders", "select * from ORDER_ITEMS", "COPY", "show rollups",
 		"no match here", "X", "from _T1", "ÖRDERS ordersx", "order",
 	} {
-		var want uint64
-		for i, w := range words {
-			if ContainsFold(s, w) {
-				want |= 1 << i
-			}
-		}
-		if got := m.Mask(s); got != want {
-			t.Errorf("Mask(%q) = %b, want %b", s, got, want)
-		}
-		if got := m.Any(s); got != (want != 0) {
-			t.Errorf("Any(%q) = %v", s, got)
-		}
+		checkMatcher(t, m, words, s)
 	}
 	if !NewMatcher([]string{"a", ""}).Any("zzz") || NewMatcher(nil).Any("anything") {
 		t.Error("empty word or no words")
@@ -103,18 +92,30 @@ func TestMatcherRandom(t *testing.T) {
 		for k := rnd.IntN(12); k > 0; k-- {
 			b.WriteString(pieces[rnd.IntN(len(pieces))])
 		}
-		s := b.String()
-		var want uint64
-		for i, w := range words {
-			if ContainsFold(s, w) {
-				want |= 1 << i
-			}
-		}
-		if got := m.Mask(s); got != want {
-			t.Fatalf("Mask(%q) = %b, want %b", s, got, want)
-		}
-		if got := m.Any(s); got != (want != 0) {
-			t.Fatalf("Any(%q) = %v", s, got)
+		if !checkMatcher(t, m, words, b.String()) {
+			return
 		}
 	}
+}
+
+// checkMatcher compares m's Mask and Any on s with ContainsFold of each
+// of words, and reports whether they agree.
+func checkMatcher(t *testing.T, m *Matcher, words []string, s string) bool {
+	t.Helper()
+	var want uint64
+	for i, w := range words {
+		if ContainsFold(s, w) {
+			want |= 1 << i
+		}
+	}
+	ok := true
+	if got := m.Mask(s); got != want {
+		t.Errorf("Mask(%q) = %b, want %b", s, got, want)
+		ok = false
+	}
+	if got := m.Any(s); got != (want != 0) {
+		t.Errorf("Any(%q) = %v", s, got)
+		ok = false
+	}
+	return ok
 }
