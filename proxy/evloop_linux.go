@@ -32,10 +32,16 @@ func rawIO(trap uintptr, name string, fd uintptr, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if trap == unix.SYS_WRITE {
+		raceReadRange(p)
+	}
 	for {
 		n, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch e {
 		case 0:
+			if trap == unix.SYS_READ {
+				raceWriteRange(p[:n])
+			}
 			return int(n), nil
 		case unix.EINTR:
 			continue

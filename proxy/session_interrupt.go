@@ -37,11 +37,16 @@ func (s *session) cancelAnswer() {
 	}
 }
 
-// cancelUpstream forwards a client's CancelRequest to its warehouse backend.
+// cancelUpstream forwards a client's CancelRequest to its warehouse backend,
+// unless the warehouse is answering nothing of the session's: then the
+// statement the client cancels is an answer of the proxy's, stopped here,
+// and a cancel that reached the backend after that answer's error could
+// stop the client's next statement instead (Postgres cancels whatever its
+// backend runs when the signal arrives).
 func (s *session) cancelUpstream() {
 	s.cancelAnswer()
 	k := s.upKey.Load()
-	if k == nil {
+	if k == nil || !s.warehouseAnswering() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -49,6 +54,15 @@ func (s *session) cancelUpstream() {
 	if err := s.srv.warehouse.cancel(ctx, k.pid, k.secret); err != nil {
 		s.logger().Warn("cancel request not delivered", "err", err)
 	}
+}
+
+// warehouseAnswering reports whether the warehouse owes the session an
+// answer: a relayed message, or a query of the proxy's own, is waiting for
+// its response.
+func (s *session) warehouseAnswering() bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.expect.len() > 0
 }
 
 // answerContext returns the context an answer runs in: a CancelRequest
