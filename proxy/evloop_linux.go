@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"os"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -32,16 +33,16 @@ func rawIO(trap uintptr, name string, fd uintptr, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if trap == unix.SYS_WRITE {
-		raceReadRange(p)
-	}
 	for {
-		n, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		var n uintptr
+		var e syscall.Errno
+		if raceEnabled {
+			n, e = syscallIO(trap, fd, p)
+		} else {
+			n, _, e = unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		}
 		switch e {
 		case 0:
-			if trap == unix.SYS_READ {
-				raceWriteRange(p[:n])
-			}
 			return int(n), nil
 		case unix.EINTR:
 			continue
@@ -56,4 +57,19 @@ func rawIO(trap uintptr, name string, fd uintptr, p []byte) (int, error) {
 // end, and a loop waiting to read it wakes.
 func shutdownSocket(fd uintptr) {
 	_ = unix.Shutdown(int(fd), unix.SHUT_RDWR)
+}
+
+// syscallIO is rawIO's call through syscall.Read or syscall.Write.
+func syscallIO(trap, fd uintptr, p []byte) (uintptr, syscall.Errno) {
+	var n int
+	var err error
+	if trap == unix.SYS_READ {
+		n, err = syscall.Read(int(fd), p)
+	} else {
+		n, err = syscall.Write(int(fd), p)
+	}
+	if err != nil {
+		return 0, err.(syscall.Errno)
+	}
+	return uintptr(n), 0
 }

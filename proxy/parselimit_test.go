@@ -57,18 +57,19 @@ func TestStatementsBeyondParseLimits(t *testing.T) {
 		t.Fatalf("a 100 kB statement: %v", err)
 	}
 	rec.mu.Lock()
+	errs := append([]error(nil), rec.errs...)
+	rec.mu.Unlock()
 	var beyond []string
-	for _, err := range rec.errs {
+	for _, err := range errs {
 		var le *parselimit.Error
 		if errors.As(err, &le) {
 			beyond = append(beyond, le.Bound)
 		}
 	}
-	rec.mu.Unlock()
 	// The Query beyond parse_max_bytes is relayed as it is read: no
 	// router sees it.
-	if strings.Join(beyond, ",") != "parse_max_depth,parse_max_bytes" || len(rec.errs) != 2 {
-		t.Errorf("the router saw parse limit errors %v of %v", beyond, rec.errs)
+	if strings.Join(beyond, ",") != "parse_max_depth,parse_max_bytes" || len(errs) != 2 {
+		t.Errorf("the router saw parse limit errors %v of %v", beyond, errs)
 	}
 	if _, err := conn.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
 		t.Fatalf("after them: %v", err)

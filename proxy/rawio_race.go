@@ -2,22 +2,7 @@
 
 package proxy
 
-import (
-	"runtime"
-	"unsafe"
-)
-
-// The race detector learns of the buffers raw reads and writes touch, as
-// it does of those syscall.Read and syscall.Write touch.
-
-func raceReadRange(p []byte) {
-	if len(p) > 0 {
-		runtime.RaceReadRange(unsafe.Pointer(&p[0]), len(p))
-	}
-}
-
-func raceWriteRange(p []byte) {
-	if len(p) > 0 {
-		runtime.RaceWriteRange(unsafe.Pointer(&p[0]), len(p))
-	}
-}
+// raceEnabled: under the race detector raw reads and writes go through
+// syscall.Read and syscall.Write, which tell it the buffers they touch and
+// that a socket's write happens before its read, as net.Conn's do.
+const raceEnabled = true
