@@ -266,6 +266,9 @@ func (c *connReader) peek(n int) ([]byte, error) {
 // discard consumes n buffered bytes.
 func (c *connReader) discard(n int) { c.r += n }
 
+// buffered returns the bytes buffered and not yet consumed, without reading.
+func (c *connReader) buffered() []byte { return c.buf[c.r:c.w] }
+
 // Read reads into p, through the buffer unless it is empty and p large.
 func (c *connReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {

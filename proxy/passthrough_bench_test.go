@@ -140,10 +140,15 @@ func passthroughCases(tb testing.TB) (*testProxy, []passthroughCase) {
 	parse := appendCString(appendCString(nil, "P_0"), "SELECT abalance FROM pgbench_accounts WHERE aid = $1;")
 	parse = appendMessage(nil, 'P', append(parse, 0, 0))
 	parse = appendMessage(parse, 'S', nil)
+	// A BI tool's page of rows: 1,000 DataRows per answer, relayed as
+	// they come.
+	rows := [][]byte{appendMessage(nil, 'Q', appendCString(nil, "SELECT aid, bid, abalance, filler FROM pgbench_accounts ORDER BY aid"))}
 	return p, []passthroughCase{
 		// A new text each time: its string and its Statement.
 		{name: "simple", txs: simple, allocs: 2},
 		{name: "prepared", setup: parse, txs: prepared, allocs: 0},
+		// The same text each time: its string only.
+		{name: "rows", txs: rows, allocs: 2},
 	}
 }
 

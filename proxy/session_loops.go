@@ -230,12 +230,21 @@ func (s *session) upstreamMessage() error {
 	case msg.typ == 'N' && shutdownNotice(msg.body):
 		return nil // the session outlives the backend
 	}
-	relay, terminate := s.observeUpstream(msg)
+	relay, terminate, plainRow := s.observeUpstream(msg)
+	var rows []byte
+	if relay && plainRow && msg.rest == 0 {
+		// The DataRows after this one need nothing of the proxy either:
+		// relayed with it, whatever their number.
+		rows = s.upMsgs.takeRun('D')
+	}
 	s.clientMu.Lock()
 	if relay {
 		_, err = s.clientW.Write(msg.raw)
 		if err == nil && msg.rest > 0 {
 			err = s.upMsgs.relayRest(s.clientW)
+		}
+		if err == nil && rows != nil {
+			_, err = s.clientW.Write(rows)
 		}
 	}
 	if err == nil && s.upR.Buffered() == 0 {
@@ -255,12 +264,14 @@ func (s *session) upstreamMessage() error {
 }
 
 // observeUpstream accounts for one warehouse message. It reports whether
-// the client should see it, and whether a draining session has just become
-// idle and should end now.
-func (s *session) observeUpstream(msg message) (relay, terminate bool) {
+// the client should see it, whether a draining session has just become
+// idle and should end now, and whether it is a DataRow the proxy only
+// relays (plainRow): the DataRows after it are then the same.
+func (s *session) observeUpstream(msg message) (relay, terminate, plainRow bool) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if head, ok := s.expect.peek(); ok {
+		plainRow = msg.typ == 'D' && head.settings == nil
 		switch {
 		case head.settings != nil && msg.typ == 'D':
 			values, ok := decodeDataRow(msg.body)
@@ -297,7 +308,7 @@ func (s *session) observeUpstream(msg message) (relay, terminate bool) {
 		s.closing = true
 		terminate = true
 	}
-	return relay, terminate
+	return relay, terminate, plainRow
 }
 
 // kickIfIdle asks the session's loops that have waited since before

@@ -125,6 +125,30 @@ func (m *messageReader) next() (message, error) {
 	return message{typ: typ, raw: *buf, body: (*buf)[5:]}, nil
 }
 
+// takeRun consumes the whole messages of type typ buffered right after the
+// one next returned last, and returns their raw bytes as one slice, valid
+// until the next read; nil when the next buffered message is not one. A
+// run of DataRows is relayed with one copy, not one per row.
+func (m *messageReader) takeRun(typ byte) []byte {
+	if m.pending > 0 {
+		return nil
+	}
+	b := m.r.buffered()
+	n := 0
+	for len(b)-n >= 5 && b[n] == typ {
+		length := int(int32(binary.BigEndian.Uint32(b[n+1:])))
+		if length < 4 || (m.maxLen > 0 && length > m.maxLen) || len(b)-n < 1+length {
+			break
+		}
+		n += 1 + length
+	}
+	if n == 0 {
+		return nil
+	}
+	m.r.discard(n)
+	return b[:n]
+}
+
 // relayRest copies the unread rest of the last message to w. The message's
 // raw part must have been written before: the reader's buffer is reused.
 func (m *messageReader) relayRest(w io.Writer) error {

@@ -65,6 +65,50 @@ func TestMessageReader(t *testing.T) {
 	}
 }
 
+// TestTakeRun reads a message, then takes the DataRows buffered after it:
+// whole ones only, up to the first message of another type, a partial one
+// or a bad length; the reader goes on after them.
+func TestTakeRun(t *testing.T) {
+	row := func(v string) []byte { return appendMessage(nil, 'D', []byte(v)) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	head := appendMessage(nil, 'T', []byte("desc"))
+	done := appendMessage(nil, 'C', []byte("SELECT 3\x00"))
+	tests := []struct {
+		name string
+		in   []byte
+		run  []byte // taken after the first message
+		next byte   // type of the message read after the run, 0 for none
+	}{
+		{"rows then complete", cat(head, row("a"), row("bb"), row("ccc"), done), cat(row("a"), row("bb"), row("ccc")), 'C'},
+		{"no row", cat(head, done), nil, 'C'},
+		{"a partial row", cat(head, row("a"), row("bb")[:4]), row("a"), 0},
+		{"a bad length", cat(head, row("a"), []byte{'D', 0, 0, 0, 2}), row("a"), 0},
+		{"nothing after", head, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One read brings everything, as the event loop reads.
+			r := newMessageReader(newConnReader(bytes.NewReader(tt.in), newBufferPool()), 0)
+			if _, err := r.r.peek(len(tt.in)); err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			if m, err := r.next(); err != nil || m.typ != 'T' {
+				t.Fatalf("first message: %q, %v", m.typ, err)
+			}
+			if got := r.takeRun('D'); !bytes.Equal(got, tt.run) {
+				t.Fatalf("takeRun = %q, want %q", got, tt.run)
+			}
+			m, err := r.next()
+			switch {
+			case tt.next == 0 && err == nil:
+				t.Fatalf("after the run: %q, want an error", m.typ)
+			case tt.next != 0 && (err != nil || m.typ != tt.next):
+				t.Fatalf("after the run: %q, %v; want %q", m.typ, err, tt.next)
+			}
+		})
+	}
+}
+
 func TestReadStartupPacket(t *testing.T) {
 	params := []byte("user\x00alice\x00database\x00shop\x00\x00")
 	tests := []struct {
