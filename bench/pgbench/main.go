@@ -54,6 +54,7 @@ type options struct {
 	protocols []string
 	rounds    int
 	keep      bool
+	rows      int // 0: pgbench -S; else a script reading this many rows per transaction
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
+	flag.IntVar(&o.rows, "rows", 0, "instead of pgbench -S, a script that reads this many consecutive pgbench_accounts rows per transaction (a BI tool's page of rows)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -148,8 +150,12 @@ func run(ctx context.Context, o options) (err error) {
 	defer removeTmp()
 
 	runs := o.rounds * len(o.clients) * len(o.protocols) * len(o.targets)
-	fmt.Printf("pgrollup bench: pgbench -S (select only), %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
-		benchkit.SecondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
+	workloadName := "pgbench -S (select only)"
+	if o.rows > 0 {
+		workloadName = fmt.Sprintf("pgbench, %d pgbench_accounts rows per transaction", o.rows)
+	}
+	fmt.Printf("pgrollup bench: %s, %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
+		workloadName, benchkit.SecondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
 		estimate(runs, o.duration), runtime.NumCPU(), proc.LoadAverage())
 
 	maxClients := slices.Max(o.clients)
@@ -247,12 +253,20 @@ func run(ctx context.Context, o options) (err error) {
 	}
 
 	secs := benchkit.SecondsArg(o.duration)
-	fmt.Printf("\nEach run: %s -l -n -S -M PROTOCOL -T %s -c N -j min(N,2) -h HOST -p PORT -U %s %s\n",
-		pgbench, secs, benchUser, benchDB)
+	workload := []string{"-S"}
+	if o.rows > 0 {
+		script := filepath.Join(tmp, "rows.sql")
+		if err := os.WriteFile(script, []byte(rowsScript(o.scale, o.rows)), 0o644); err != nil {
+			return err
+		}
+		workload = []string{"-f", script}
+	}
+	fmt.Printf("\nEach run: %s -l -n %s -M PROTOCOL -T %s -c N -j min(N,2) -h HOST -p PORT -U %s %s\n",
+		pgbench, strings.Join(workload, " "), secs, benchUser, benchDB)
 	fmt.Printf("Targets take turns within a round, in an order that rotates each round.\n\n")
 	rep := report{
 		command: commandLine(), date: time.Now(), cpus: runtime.NumCPU(), duration: secs, scale: o.scale, rounds: o.rounds,
-		loadBefore: proc.LoadAverage(), clients: o.clients, protocols: o.protocols, targets: o.targets,
+		loadBefore: proc.LoadAverage(), clients: o.clients, protocols: o.protocols, targets: o.targets, rows: o.rows,
 	}
 	var results []result
 	for round := 0; round < o.rounds; round++ {
@@ -260,8 +274,8 @@ func run(ctx context.Context, o options) (err error) {
 			for _, protocol := range o.protocols {
 				for _, name := range rotate(o.targets, round) {
 					t := targets[name]
-					args := []string{"-n", "-S", "-M", protocol, "-T", secs, "-c", strconv.Itoa(n), "-j", strconv.Itoa(min(n, 2)),
-						"-h", t.host, "-p", strconv.Itoa(t.port), "-U", benchUser, benchDB}
+					args := append(append([]string{"-n"}, workload...), "-M", protocol, "-T", secs, "-c", strconv.Itoa(n), "-j", strconv.Itoa(min(n, 2)),
+						"-h", t.host, "-p", strconv.Itoa(t.port), "-U", benchUser, benchDB)
 					fmt.Printf("[%d/%d] pgbench %s\n", len(results)+1, runs, strings.Join(args, " "))
 					logDir := filepath.Join(tmp, "runs", strconv.Itoa(len(results)+1))
 					r := measureRun(ctx, pgbench, args, logDir, t.pid)
@@ -437,4 +451,11 @@ func versionOf(bin string, arg string) string {
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return first
+}
+
+// rowsScript is the pgbench script of -rows: n consecutive accounts from a
+// random one, all four columns, as a BI tool reads a page of a table.
+func rowsScript(scale, n int) string {
+	return fmt.Sprintf("\\set aid random(1, %d)\nSELECT aid, bid, abalance, filler FROM pgbench_accounts WHERE aid >= :aid AND aid < :aid + %d;\n",
+		max(100000*scale-n+1, 1), n)
 }

@@ -40,3 +40,10 @@ func TestEstimate(t *testing.T) {
 		t.Fatalf("estimate = %s min, want 6", got)
 	}
 }
+
+func TestRowsScript(t *testing.T) {
+	want := "\\set aid random(1, 999001)\nSELECT aid, bid, abalance, filler FROM pgbench_accounts WHERE aid >= :aid AND aid < :aid + 1000;\n"
+	if got := rowsScript(10, 1000); got != want {
+		t.Errorf("rowsScript(10, 1000) = %q, want %q", got, want)
+	}
+}

@@ -136,6 +136,7 @@ type report struct {
 	clients               []int
 	protocols             []string
 	targets               []string
+	rows                  int // -rows; 0 for pgbench -S
 	cells                 map[cell]figures
 }
 
@@ -152,8 +153,12 @@ func (r report) get(clients int, protocol, target string) figures {
 }
 
 func (r report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n**pgbench -S, %s s per run, scale %d, median of %d round(s).** `%s` on %s: %d CPUs, load average %s before the runs, %s after.\n\n",
-		r.duration, r.scale, r.rounds, r.command, r.date.UTC().Format("2006-01-02 15:04 UTC"), r.cpus, r.loadBefore, r.loadAfter)
+	workload := "pgbench -S"
+	if r.rows > 0 {
+		workload = fmt.Sprintf("pgbench, %d rows per transaction", r.rows)
+	}
+	fmt.Fprintf(w, "\n**%s, %s s per run, scale %d, median of %d round(s).** `%s` on %s: %d CPUs, load average %s before the runs, %s after.\n\n",
+		workload, r.duration, r.scale, r.rounds, r.command, r.date.UTC().Format("2006-01-02 15:04 UTC"), r.cpus, r.loadBefore, r.loadAfter)
 
 	fmt.Fprintln(w, "| clients | protocol | direct tps | pgbouncer tps | pgrollup tps | pgrollup / pgbouncer | pgbouncer CPU µs/tx | pgrollup CPU µs/tx | p50 added µs, pgbouncer / pgrollup | p99 added µs, pgbouncer / pgrollup | goal |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")

@@ -129,6 +129,14 @@ func TestReportPrint(t *testing.T) {
 	if want := "The same goal for pgrollup-1p (GOMAXPROCS=1): 1 of 2 PASS (16 simple PASS; 16 prepared MISS (tps))"; !strings.Contains(b.String(), want) {
 		t.Errorf("the report lacks %q:\n%s", want, b.String())
 	}
+
+	// -rows names its workload.
+	r.rows = 1000
+	b.Reset()
+	r.print(&b)
+	if want := "**pgbench, 1000 rows per transaction, 5 s per run,"; !strings.Contains(b.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, b.String())
+	}
 }
 
 func TestParsePgbenchOutput(t *testing.T) {
