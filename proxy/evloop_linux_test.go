@@ -390,6 +390,7 @@ func TestSocketWriter(t *testing.T) {
 	if err := c2.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
+	err = nil
 	for i := 0; i < 64 && err == nil; i++ { // until the socket's buffers are full
 		_, err = w2.Write(want)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,15 +67,9 @@ func (p *Plan) mergeBase(prev *Version, updateWindow time.Duration, first *Range
 // sameLayout says files of columns a hold the columns of b, in order and
 // stored as the same DuckDB types.
 func sameLayout(a, b []Column) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].DuckDBType != b[i].DuckDBType {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y Column) bool {
+		return x.Name == y.Name && x.DuckDBType == y.DuckDBType
+	})
 }
 
 // mergeable says every measure part of a rollup with columns cols merges

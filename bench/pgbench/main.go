@@ -150,12 +150,8 @@ func run(ctx context.Context, o options) (err error) {
 	defer removeTmp()
 
 	runs := o.rounds * len(o.clients) * len(o.protocols) * len(o.targets)
-	workloadName := "pgbench -S (select only)"
-	if o.rows > 0 {
-		workloadName = fmt.Sprintf("pgbench, %d pgbench_accounts rows per transaction", o.rows)
-	}
 	fmt.Printf("pgrollup bench: %s, %ss per run, scale %d, clients %v, protocols %v, %d round(s): %d runs, about %s min; %d CPUs, load average %s\n",
-		workloadName, benchkit.SecondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
+		workloadName(o.rows), benchkit.SecondsArg(o.duration), o.scale, o.clients, o.protocols, o.rounds, runs,
 		estimate(runs, o.duration), runtime.NumCPU(), proc.LoadAverage())
 
 	maxClients := slices.Max(o.clients)

@@ -153,10 +153,7 @@ func (r report) get(clients int, protocol, target string) figures {
 }
 
 func (r report) print(w io.Writer) {
-	workload := "pgbench -S"
-	if r.rows > 0 {
-		workload = fmt.Sprintf("pgbench, %d rows per transaction", r.rows)
-	}
+	workload := workloadName(r.rows)
 	fmt.Fprintf(w, "\n**%s, %s s per run, scale %d, median of %d round(s).** `%s` on %s: %d CPUs, load average %s before the runs, %s after.\n\n",
 		workload, r.duration, r.scale, r.rounds, r.command, r.date.UTC().Format("2006-01-02 15:04 UTC"), r.cpus, r.loadBefore, r.loadAfter)
 
@@ -302,4 +299,12 @@ func added(x, base float64, f, direct figures) string {
 		return "—"
 	}
 	return fmt.Sprintf("%+.0f", x-base)
+}
+
+// workloadName names what each run does: pgbench -S, or -rows' script.
+func workloadName(rows int) string {
+	if rows > 0 {
+		return fmt.Sprintf("pgbench, %d rows per transaction", rows)
+	}
+	return "pgbench -S"
 }
