@@ -25,11 +25,14 @@ type Config struct {
 	TLS             TLS           `yaml:"tls"`
 	Auth            Auth          `yaml:"auth"`
 	MaxMessageBytes ByteSize      `yaml:"max_message_bytes"`
-	Limits          Limits        `yaml:"limits"`
-	BuildTimezone   string        `yaml:"build_timezone"`
-	Admin           Admin         `yaml:"admin"`
-	Tables          []Table       `yaml:"tables"`
-	Rollups         []Rollup      `yaml:"rollups"`
+	// EventLoop serves sessions on plain sockets from one shared event
+	// loop instead of a goroutine pair each (Linux).
+	EventLoop     bool     `yaml:"event_loop"`
+	Limits        Limits   `yaml:"limits"`
+	BuildTimezone string   `yaml:"build_timezone"`
+	Admin         Admin    `yaml:"admin"`
+	Tables        []Table  `yaml:"tables"`
+	Rollups       []Rollup `yaml:"rollups"`
 
 	// src remembers the line of every field so that Validate can name it; nil for a
 	// Config assembled in Go.

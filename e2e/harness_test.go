@@ -471,6 +471,9 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 	if opts.TLS {
 		cfg["tls"] = map[string]any{"cert_file": env.tlsCert, "key_file": env.tlsKey}
 	}
+	if os.Getenv("PGROLLUP_TEST_EVENT_LOOP") != "" {
+		cfg["event_loop"] = true
+	}
 	text, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err

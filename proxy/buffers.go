@@ -119,7 +119,10 @@ type connReader struct {
 	inLoop bool
 	// closing: closeConn has shut the socket down; the loop stops.
 	closing atomic.Bool
-	small   [smallReadSize]byte
+	// yield, when set, says whether the event loop should leave its
+	// connection to the pull path before reading more (netloop.go).
+	yield func() bool
+	small [smallReadSize]byte
 }
 
 // errReadInLoop is a read of a connection inside its own event loop, which

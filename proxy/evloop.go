@@ -37,6 +37,9 @@ func eventConn(conn net.Conn) syscall.RawConn {
 	if !eventLoops {
 		return nil
 	}
+	if c, ok := conn.(inlineConn); ok {
+		return c.inlineRaw()
+	}
 	var sc syscall.Conn
 	switch c := conn.(type) {
 	case *net.TCPConn:
@@ -98,6 +101,12 @@ func (ev *eventLoop) onReadable(fd uintptr) bool {
 	}
 	for {
 		if !ev.handleWhole() {
+			return true
+		}
+		if c.yield != nil && c.yield() {
+			// The loop runs this callback inline and a write it made
+			// waits to be sent: the session's goroutine reads on,
+			// waiting for the socket as it writes.
 			return true
 		}
 		if c.closing.Load() && c.err == nil {
@@ -242,6 +251,9 @@ func closeConn(conn net.Conn, r *connReader) {
 // backing off, a wake-up of two threads each time. A write to a
 // non-blocking socket never blocks, so the scheduler need not know.
 func socketWriter(conn net.Conn) io.Writer {
+	if _, ok := conn.(inlineConn); ok {
+		return conn // writes with raw system calls itself
+	}
 	raw := eventConn(conn)
 	if raw == nil {
 		return conn

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -80,6 +81,7 @@ func startProxy(t testing.TB, mutate func(*Options)) *testProxy {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{WarehouseDSN: cluster(t).DSN("postgres"), Registerer: reg}
+	opts.EventLoop = os.Getenv("PGROLLUP_TEST_EVENT_LOOP") != ""
 	if mutate != nil {
 		mutate(&opts)
 	}

@@ -287,11 +287,30 @@ type Router interface {
 	Route(ctx context.Context, stmt *Statement, sess *SessionInfo) RouteDecision
 }
 
+// QuickRouter is a Router that decides some statements at a glance:
+// RouteQuick returns the decision Route would, and true, for a statement
+// it decides without parsing or waiting; false for the others. The shared
+// event loop routes those inline and hands itself over before the others
+// (netloop.go).
+type QuickRouter interface {
+	Router
+	RouteQuick(stmt *Statement) (RouteDecision, bool)
+}
+
 // PassthroughRouter sends every statement to the warehouse.
 type PassthroughRouter struct{}
 
 // Route implements Router.
 func (PassthroughRouter) Route(context.Context, *Statement, *SessionInfo) RouteDecision {
+	return noRollups()
+}
+
+// RouteQuick implements QuickRouter: every statement is decided at a glance.
+func (PassthroughRouter) RouteQuick(*Statement) (RouteDecision, bool) {
+	return noRollups(), true
+}
+
+func noRollups() RouteDecision {
 	return RouteDecision{Route: RoutePassthrough, Reason: "no_rollups", ReasonMessage: "no rollups are configured"}
 }
 

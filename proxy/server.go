@@ -69,7 +69,10 @@ type Options struct {
 	// ParseLimits bound the statements given to the parser library; the
 	// rest pass through unparsed. Zero fields take parselimit's defaults.
 	ParseLimits parselimit.Limits
-	Logger      *slog.Logger
+	// EventLoop serves sessions on plain sockets from one shared event
+	// loop instead of a goroutine pair each (netloop.go); Linux only.
+	EventLoop bool
+	Logger    *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -120,7 +123,9 @@ type Server struct {
 	wg sync.WaitGroup
 	// idle parks silent connections' loops; idleClock is its sweeper's
 	// tick count, from 1; idleTick how often it ticks (idle.go).
-	idle      *idlePoller
+	idle *idlePoller
+	// loop is the shared event loop, nil without Options.EventLoop.
+	loop      *netLoop
 	idleClock atomic.Int64
 	idleTick  time.Duration
 
@@ -241,6 +246,13 @@ func (s *Server) Serve(l net.Listener) error {
 			s.idle = idle
 			go s.sweepIdle(ctx, s.idleTick)
 		}
+		if s.opts.EventLoop {
+			loop, err := newNetLoop(s.log)
+			if err != nil {
+				s.log.Warn("sessions keep a goroutine pair each", "err", err)
+			}
+			s.loop = loop
+		}
 	})
 	s.mu.Unlock()
 	s.ready.Store(true)
@@ -297,6 +309,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		s.idle.close()
+		s.loop.close()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -306,6 +319,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 		s.idle.close()
+		s.loop.close()
 		return ctx.Err()
 	}
 }

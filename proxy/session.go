@@ -166,6 +166,10 @@ type session struct {
 	seenGen  uint64
 	beginSQL string
 
+	// group is the session's sockets in the shared event loop
+	// (netloop.go), nil when it does not use it.
+	group *connGroup
+
 	closeOnce sync.Once
 }
 
@@ -222,6 +226,9 @@ func (s *session) setClientConn(c net.Conn) {
 // setUpstreamConn makes c the session's warehouse connection. It reports
 // false, and keeps nothing, when the session is closing.
 func (s *session) setUpstreamConn(c net.Conn) bool {
+	if s.group != nil {
+		c = s.srv.loop.takeConn(c, s.group)
+	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
 	if s.ctx.Err() != nil {
@@ -230,9 +237,34 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 	s.upstream = c
 	s.upR = newConnReader(c, s.srv.bufs)
 	s.upR.idle = newIdleWait(c, &s.srv.idleClock)
+	if s.group != nil {
+		s.upR.yield = s.group.yield
+	}
 	s.upMsgs = newMessageReader(s.upR, 0)
 	s.upW = &upstreamWriter{w: newConnWriter(socketWriter(c), s.srv.bufs), conn: c, r: s.upR}
 	return true
+}
+
+// joinLoop moves the client's connection into the shared event loop, when
+// there is one and the connection is a plain socket, and so may be the
+// warehouse's; the warehouse connections follow it (setUpstreamConn). Called once the startup packet
+// is read, TLS decided, and before any other goroutine sees the session.
+func (s *session) joinLoop() {
+	if s.srv.loop == nil || s.tls || s.srv.warehouse.alwaysTLS() {
+		return // an inline callback needs both sockets plain
+	}
+	g := &connGroup{}
+	c := s.srv.loop.takeConn(s.client, g)
+	if c == s.client {
+		return
+	}
+	s.group = g
+	s.client = c
+	s.clientR.rd = c
+	s.clientR.raw = eventConn(c)
+	s.clientR.idle = newIdleWait(c, &s.srv.idleClock)
+	s.clientR.yield = g.yield
+	s.clientW.wr = socketWriter(c)
 }
 
 func (s *session) writeUpstream(b []byte) error {

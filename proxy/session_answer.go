@@ -23,6 +23,12 @@ func (s *session) route(st *Statement) RouteDecision {
 	if d, ok := s.offlineCommand(st); ok {
 		return d
 	}
+	if q, ok := s.srv.router.(QuickRouter); ok {
+		if d, ok := q.RouteQuick(st); ok {
+			return d
+		}
+	}
+	s.group.mayBlock() // parsing, deciding, perhaps more
 	d := s.srv.router.Route(s.ctx, st, s.session())
 	if d.Answer == nil && d.Finish == nil {
 		d.Route = RoutePassthrough
@@ -75,6 +81,7 @@ func (s *session) start(ctx context.Context, a Answer, sess *SessionInfo, params
 	if err != nil {
 		return nil, nil, err
 	}
+	s.group.mayBlock()
 	res, err := a.Run(ctx, sess, params)
 	for tries := 0; errors.Is(err, ErrStaleContext); tries++ {
 		// The Prober moved on between the read of the session's context

@@ -38,6 +38,7 @@ func (s *session) barrier() (bool, error) {
 // waitAnswered waits until the warehouse has answered everything sent to
 // it (which the caller has flushed).
 func (s *session) waitAnswered() error {
+	s.group.mayBlock()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	for (s.expect.len() > 0 || s.passing.Load()) && !s.closing {

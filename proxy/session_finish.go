@@ -138,6 +138,7 @@ func (s *session) yieldFinishedName(name string) error {
 // fallback). An interrupt (a cancel, statement_timeout) is returned as the
 // error to report; any other error ends the session.
 func (s *session) finished(d RouteDecision, st *Statement) (string, []ColumnOrigin, bool, error) {
+	s.group.mayBlock()
 	if _, err := s.barrier(); err != nil {
 		return "", nil, false, err
 	}

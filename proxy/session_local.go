@@ -277,6 +277,7 @@ func (s *session) onBind(msg message) error {
 	answer := ls.decision.Answer
 	if b, ok := answer.(Binder); ok {
 		var finish Finisher
+		s.group.mayBlock()
 		answer, finish = b.Bind(s.ctx, s.session(), params)
 		switch {
 		case answer == nil && finish != nil:

@@ -116,6 +116,7 @@ func shutdownNotice(body []byte) bool {
 // (cause) on the warehouse's side, answering what the client was waiting
 // for. It reports false when the session is ending anyway.
 func (s *session) loseUpstream(cause error) bool {
+	s.group.mayBlock()
 	s.closeUpstream()
 	s.upKey.Store(nil)
 	s.stateMu.Lock()

@@ -111,6 +111,7 @@ func (s *session) attachQuietly() (bool, error) {
 // stays detached), and another error when the session must end: the
 // warehouse refused it, and has told the client why.
 func (s *session) attach() error {
+	s.group.mayBlock()
 	s.stateMu.Lock()
 	done := s.upDone
 	s.stateMu.Unlock()

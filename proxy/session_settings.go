@@ -118,6 +118,7 @@ const staleContextRetries = 3
 // readContextAgain reads the settings and the context for the current
 // Probe before an answer runs again; settingsUnknownError when it cannot.
 func (s *session) readContextAgain() error {
+	s.group.mayBlock()
 	if err := s.readSettingsNow(); err != nil {
 		return err
 	}
@@ -400,6 +401,7 @@ func (s *session) blockEndedLocked() {
 // disturbing the client's own conversation: while a batch of the client's
 // is open on the warehouse, or in a failed transaction.
 func (s *session) settingsFor(a Answer) (sessionSettings, error) {
+	s.group.mayBlock()
 	s.stateMu.Lock()
 	set, known := s.set.sessionSettings, s.settingsKnownLocked()
 	s.stateMu.Unlock()
@@ -456,6 +458,7 @@ func (s *session) settingsKnownLocked() bool {
 // the warehouse is idle, for an answer later in the batch: by then a
 // message of the batch may have gone to the warehouse.
 func (s *session) readSettingsEarly() error {
+	s.group.mayBlock()
 	s.stateMu.Lock()
 	known := s.settingsKnownLocked()
 	s.stateMu.Unlock()

@@ -52,6 +52,7 @@ func (s *session) establish() (registered, ok bool) {
 	}
 	s.startup = startupMessage(params)
 	s.loginKey = loginKey(params)
+	s.joinLoop()
 	if err := s.srv.register(s); err != nil {
 		s.fail(err)
 		return false, false

@@ -73,6 +73,16 @@ func newWarehouse(dsn string) (*warehouse, error) {
 	return w, nil
 }
 
+// alwaysTLS reports whether every connection to the warehouse uses TLS.
+func (w *warehouse) alwaysTLS() bool {
+	for _, t := range w.targets {
+		if t.tls == nil || t.tlsOptional {
+			return false
+		}
+	}
+	return true
+}
+
 // connect opens a connection to the first reachable warehouse address,
 // negotiating TLS as the DSN's sslmode asks.
 func (w *warehouse) connect(ctx context.Context) (net.Conn, error) {

@@ -66,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p,pgrollup-loop", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgrollup-loop (pgrollup with event_loop: true), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.IntVar(&o.rows, "rows", 0, "instead of pgbench -S, a script that reads this many consecutive pgbench_accounts rows per transaction (a BI tool's page of rows)")
@@ -79,7 +79,7 @@ func main() {
 	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup", "pgrollup-1p"}, relayTargetNames()...)...); err != nil {
+	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup", "pgrollup-1p", "pgrollup-loop"}, relayTargetNames()...)...); err != nil {
 		fatalUsage("-targets: %v", err)
 	}
 	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
@@ -126,7 +126,7 @@ func run(ctx context.Context, o options) (err error) {
 			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
 	}
-	if needs["pgrollup"] || needs["pgrollup-1p"] {
+	if needs["pgrollup"] || needs["pgrollup-1p"] || needs["pgrollup-loop"] {
 		if rollupBin, err = benchkit.PgrollupBinary(o.pgrollup, "bench"); err != nil {
 			return err
 		}
@@ -210,7 +210,7 @@ func run(ctx context.Context, o options) (err error) {
 		targets[b.name] = target{b.name, "127.0.0.1", port, p.Cmd.Process.Pid}
 		benchkit.Done("%s on 127.0.0.1:%d", versionOf(bouncerBin, "-V"), port)
 	}
-	for _, name := range []string{"pgrollup", "pgrollup-1p"} {
+	for _, name := range []string{"pgrollup", "pgrollup-1p", "pgrollup-loop"} {
 		if !needs[name] {
 			continue
 		}
@@ -220,7 +220,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		port, adminPort := ports[0], ports[1]
-		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, name), cluster, port, adminPort, pgrollupEnv[name])
+		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, name), cluster, port, adminPort, pgrollupEnv[name], pgrollupYAML[name])
 		if err != nil {
 			return err
 		}
@@ -331,9 +331,15 @@ var pgrollupEnv = map[string][]string{
 	"pgrollup-1p": {"GOMAXPROCS=1"},
 }
 
-// startPgrollup runs `pgrollup serve` with a generated config in dir and
-// env added to its environment.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int, env []string) (*proc.Process, error) {
+// pgrollupYAML is the configuration each pgrollup target adds:
+// pgrollup-loop serves sessions from the shared event loop.
+var pgrollupYAML = map[string]string{
+	"pgrollup-loop": "event_loop: true\n",
+}
+
+// startPgrollup runs `pgrollup serve` with a generated config in dir, with
+// extra added to it and env to its environment.
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int, env []string, extra string) (*proc.Process, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
@@ -343,7 +349,7 @@ func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Clus
 		WarehouseDSN: cluster.DSN(benchDB), DataDir: dataDir,
 	}.YAML(`auth:
   cleartext_without_tls: loopback
-`)
+` + extra)
 	p, err := proc.StartPgrollupEnv(bin, dir, cfg, env)
 	if err != nil {
 		return nil, err

@@ -213,12 +213,18 @@ func (r report) print(w io.Writer) {
 	for _, l := range verdicts {
 		fmt.Fprintf(w, "- %s\n", l.text)
 	}
-	if r.has("pgrollup-1p") {
+	for _, variant := range []struct{ target, what string }{
+		{"pgrollup-1p", "GOMAXPROCS=1"},
+		{"pgrollup-loop", "event_loop: true"},
+	} {
+		if !r.has(variant.target) {
+			continue
+		}
 		var lines []string
 		pass = 0
 		for _, n := range r.clients {
 			for _, p := range r.protocols {
-				b, g := r.get(n, p, "pgbouncer"), r.get(n, p, "pgrollup-1p")
+				b, g := r.get(n, p, "pgbouncer"), r.get(n, p, variant.target)
 				if v := goal(n, b, g); v.applies {
 					if v.pass() {
 						pass++
@@ -227,7 +233,7 @@ func (r report) print(w io.Writer) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "\nThe same goal for pgrollup-1p (GOMAXPROCS=1): %d of %d PASS (%s)\n", pass, len(lines), strings.Join(lines, "; "))
+		fmt.Fprintf(w, "\nThe same goal for %s (%s): %d of %d PASS (%s)\n", variant.target, variant.what, pass, len(lines), strings.Join(lines, "; "))
 	}
 }
 

@@ -73,6 +73,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		Cleartext:       proxy.CleartextPolicy(cfg.Auth.CleartextWithoutTLS),
 		ProxyTrusted:    trusted,
 		MaxMessageBytes: int(cfg.MaxMessageBytes),
+		EventLoop:       cfg.EventLoop,
 		OutageLogins:    cfg.Auth.OutageLogins,
 		VerifierRefresh: cfg.Auth.Refresh.Std(),
 		ParseLimits:     cfg.Limits.ParseLimits(),
