@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,9 +43,19 @@ type netLoop struct {
 // loopRunner is one leader's turn: the events it took from the set and
 // which one it is handling.
 type loopRunner struct {
-	events []unix.EpollEvent
-	n, i   int
+	events    []unix.EpollEvent
+	n, i      int
+	scheduled int64 // nanotime of the last pass through the scheduler
 }
+
+// schedulePeriod is how often a runner passes through the Go scheduler,
+// well within the 10 ms after which the runtime preempts a goroutine.
+const schedulePeriod = int64(2 * time.Millisecond)
+
+// nanotime is a monotonic clock in nanoseconds.
+func nanotime() int64 { return int64(time.Since(processStart)) }
+
+var processStart = time.Now()
 
 const loopStopID = 0 // the stop eventfd's event data; sockets start at 1
 
@@ -113,6 +124,16 @@ func (l *netLoop) run(r *loopRunner) {
 				return // handed over during the callback
 			}
 			r.i++
+		}
+		if now := nanotime(); now-r.scheduled > schedulePeriod {
+			// The runner never parks, so to the Go scheduler it looks
+			// like a goroutine that has run for ever: every 10 ms its
+			// monitor thread would preempt it and take its processor
+			// away during the next wait, and poll every 20 µs again.
+			// Passing through the scheduler now and then tells it the
+			// runner is fine.
+			r.scheduled = now
+			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, r.events, -1)
 		if err != nil {
