@@ -33,6 +33,7 @@ type netLoop struct {
 	// (netLoop.handOver) finishes its callback and ends.
 	leader atomic.Pointer[loopRunner]
 	done   chan struct{}
+	start  time.Time // the clock of loopRunner.scheduled
 
 	// inlineRuns counts the callbacks run inline, handOvers the times the
 	// loop was handed over, and maxKept is the most bytes a socket kept
@@ -45,17 +46,12 @@ type netLoop struct {
 type loopRunner struct {
 	events    []unix.EpollEvent
 	n, i      int
-	scheduled int64 // nanotime of the last pass through the scheduler
+	scheduled time.Duration // when it last passed through the scheduler, since the loop's start
 }
 
 // schedulePeriod is how often a runner passes through the Go scheduler,
 // well within the 10 ms after which the runtime preempts a goroutine.
-const schedulePeriod = int64(2 * time.Millisecond)
-
-// nanotime is a monotonic clock in nanoseconds.
-func nanotime() int64 { return int64(time.Since(processStart)) }
-
-var processStart = time.Now()
+const schedulePeriod = 2 * time.Millisecond
 
 const loopStopID = 0 // the stop eventfd's event data; sockets start at 1
 
@@ -77,7 +73,7 @@ func newNetLoop(log *slog.Logger) (*netLoop, error) {
 		unix.Close(stopfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, conns: map[uint64]*fdConn{}, done: make(chan struct{})}
+	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, conns: map[uint64]*fdConn{}, done: make(chan struct{}), start: time.Now()}
 	r := &loopRunner{events: make([]unix.EpollEvent, 128)}
 	l.leader.Store(r)
 	go l.run(r)
@@ -125,7 +121,7 @@ func (l *netLoop) run(r *loopRunner) {
 			}
 			r.i++
 		}
-		if now := nanotime(); now-r.scheduled > schedulePeriod {
+		if now := time.Since(l.start); now-r.scheduled > schedulePeriod {
 			// The runner never parks, so to the Go scheduler it looks
 			// like a goroutine that has run for ever: every 10 ms its
 			// monitor thread would preempt it and take its processor
@@ -189,7 +185,7 @@ func (l *netLoop) takeConn(conn net.Conn, g *connGroup) net.Conn {
 	}
 	c := &fdConn{fd: fd, loop: l, g: g, laddr: conn.LocalAddr(), raddr: conn.RemoteAddr(),
 		rch: make(chan readResult, 1)}
-	c.state.Store(2)
+	c.state.Store(2) // the open reference
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
