@@ -246,9 +246,10 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 }
 
 // joinLoop moves the client's connection into the shared event loop, when
-// there is one and the connection is a plain socket, and so may be the
-// warehouse's; the warehouse connections follow it (setUpstreamConn). Called once the startup packet
-// is read, TLS decided, and before any other goroutine sees the session.
+// there is one, the connection is a plain socket and the warehouse's may be
+// one too; the warehouse connections follow it (setUpstreamConn). Called
+// once the startup packet is read and TLS decided, before any other
+// goroutine sees the session.
 func (s *session) joinLoop() {
 	if s.srv.loop == nil || s.tls || s.srv.warehouse.alwaysTLS() {
 		return // an inline callback needs both sockets plain
