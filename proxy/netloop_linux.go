@@ -44,6 +44,7 @@ type netLoop struct {
 // loopRunner is one leader's turn: the events it took from the set and
 // which one it is handling.
 type loopRunner struct {
+	loop      *netLoop
 	events    []unix.EpollEvent
 	n, i      int
 	scheduled time.Duration // when it last passed through the scheduler, since the loop's start
@@ -74,7 +75,7 @@ func newNetLoop(log *slog.Logger) (*netLoop, error) {
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
 	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, conns: map[uint64]*fdConn{}, done: make(chan struct{}), start: time.Now()}
-	r := &loopRunner{events: make([]unix.EpollEvent, 128)}
+	r := &loopRunner{loop: l, events: make([]unix.EpollEvent, 128)}
 	l.leader.Store(r)
 	go l.run(r)
 	return l, nil
@@ -148,7 +149,7 @@ func (l *netLoop) run(r *loopRunner) {
 // not handled, and lets r go on with the callback it runs: a callback that
 // is about to wait must not hold up every other session of the loop.
 func (l *netLoop) handOver(r *loopRunner) {
-	next := &loopRunner{events: make([]unix.EpollEvent, len(r.events))}
+	next := &loopRunner{loop: l, events: make([]unix.EpollEvent, len(r.events))}
 	next.n = copy(next.events, r.events[r.i+1:r.n])
 	r.n = r.i + 1
 	l.leader.Store(next)
@@ -272,15 +273,9 @@ func (g *connGroup) mayBlock() {
 	g.inline.Store(false)
 	r := g.runner
 	g.runner = nil
-	var l *netLoop
-	for _, m := range g.members {
-		if m != nil {
-			l = m.loop
-		}
-	}
 	g.mu.Unlock()
-	if l != nil && r != nil && l.leader.Load() == r {
-		l.handOver(r)
+	if r != nil && r.loop.leader.Load() == r {
+		r.loop.handOver(r)
 	}
 }
 

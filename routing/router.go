@@ -201,14 +201,19 @@ func (r *Router) RouteQuick(st *proxy.Statement) (proxy.RouteDecision, bool) {
 	if snap.mayConcern(st.SQL) || r.opts.Misses != nil && snap.tables.Any(st.SQL) {
 		return proxy.RouteDecision{}, false
 	}
-	return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}, true
+	return noRollup(), true
+}
+
+// noRollup is the decision on a statement that names no table with a rollup.
+func noRollup() proxy.RouteDecision {
+	return proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
 }
 
 // Route implements proxy.Router.
 func (r *Router) Route(ctx context.Context, st *proxy.Statement, sess *proxy.SessionInfo) proxy.RouteDecision {
 	snap := r.catalog.Load()
 	if !snap.mayConcern(st.SQL) {
-		d := proxy.RouteDecision{Route: proxy.RoutePassthrough, Reason: string(rewrite.ReasonNoRollup)}
+		d := noRollup()
 		if r.opts.Misses != nil && snap.tables.Any(st.SQL) {
 			if tree, err := st.Parse(); err == nil {
 				d.Relayed = r.opts.Misses.relayed(st.SQL, tree, d.Reason, snap.cat)
