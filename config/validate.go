@@ -43,6 +43,11 @@ func (c *Config) validate() Errors {
 	v.auth()
 	v.proxyProtocol()
 	v.positiveSize("max_message_bytes", c.MaxMessageBytes)
+	switch p := c.SchedPolicy; p {
+	case SchedBatch, SchedNormal:
+	default:
+		v.addf("sched_policy", "unknown value %q (want batch or normal)", p)
+	}
 	v.limits()
 	v.zone("build_timezone", c.BuildTimezone)
 	v.address("admin.listen", c.Admin.Listen)

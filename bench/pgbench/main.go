@@ -66,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p,pgrollup-loop", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgrollup-loop (pgrollup with event_loop: true), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p,pgrollup-loop", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgrollup-loop (pgrollup with event_loop: true), pgrollup-normal and pgrollup-loop-normal (the same with sched_policy: normal), pgbouncer-batch (PgBouncer run as SCHED_BATCH, as pgrollup runs by default), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.IntVar(&o.rows, "rows", 0, "instead of pgbench -S, a script that reads this many consecutive pgbench_accounts rows per transaction (a BI tool's page of rows)")
@@ -79,7 +79,7 @@ func main() {
 	if o.clients, err = benchkit.ParseInts(clients); err != nil {
 		fatalUsage("-clients: %v", err)
 	}
-	if o.targets, err = parseList(targets, append([]string{"direct", "pgbouncer", "pgbouncer-cold", "pgrollup", "pgrollup-1p", "pgrollup-loop"}, relayTargetNames()...)...); err != nil {
+	if o.targets, err = parseList(targets, append(append([]string{"direct", "pgbouncer", "pgbouncer-batch", "pgbouncer-cold"}, pgrollupTargets...), relayTargetNames()...)...); err != nil {
 		fatalUsage("-targets: %v", err)
 	}
 	if o.protocols, err = parseList(protocols, "simple", "extended", "prepared"); err != nil {
@@ -121,12 +121,12 @@ func run(ctx context.Context, o options) (err error) {
 		return fmt.Errorf("pgbench not found (Debian: apt-get install postgresql, or run scripts/deps.sh): %w", err)
 	}
 	var bouncerBin, rollupBin, relayBin string
-	if needs["pgbouncer"] || needs["pgbouncer-cold"] {
+	if needs["pgbouncer"] || needs["pgbouncer-batch"] || needs["pgbouncer-cold"] {
 		if bouncerBin, err = pgbouncer.Find(o.pgbouncer); err != nil {
 			return fmt.Errorf("%w; -targets direct,pgrollup skips it", err)
 		}
 	}
-	if needs["pgrollup"] || needs["pgrollup-1p"] || needs["pgrollup-loop"] {
+	if slices.ContainsFunc(pgrollupTargets, func(name string) bool { return needs[name] }) {
 		if rollupBin, err = benchkit.PgrollupBinary(o.pgrollup, "bench"); err != nil {
 			return err
 		}
@@ -184,10 +184,12 @@ func run(ctx context.Context, o options) (err error) {
 	for _, b := range []struct {
 		name       string
 		serverIdle int // server_idle_timeout, 0 for PgBouncer's default
+		batch      bool
 		what       string
 	}{
-		{"pgbouncer", 0, "PgBouncer (session pooling)"},
-		{"pgbouncer-cold", 1, "a second PgBouncer that closes its server connections after 1 s idle, so that each run starts with new backends, as direct, pgrollup and the relays do"},
+		{"pgbouncer", 0, false, "PgBouncer (session pooling)"},
+		{"pgbouncer-batch", 0, true, "a second PgBouncer run as SCHED_BATCH, the scheduling policy pgrollup gives its threads by default (sched_policy)"},
+		{"pgbouncer-cold", 1, false, "a second PgBouncer that closes its server connections after 1 s idle, so that each run starts with new backends, as direct, pgrollup and the relays do"},
 	} {
 		if !needs[b.name] {
 			continue
@@ -207,10 +209,15 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer p.Stop(10 * time.Second)
+		if b.batch {
+			if err := schedBatch(p.Cmd.Process.Pid); err != nil {
+				return err
+			}
+		}
 		targets[b.name] = target{b.name, "127.0.0.1", port, p.Cmd.Process.Pid}
 		benchkit.Done("%s on 127.0.0.1:%d", versionOf(bouncerBin, "-V"), port)
 	}
-	for _, name := range []string{"pgrollup", "pgrollup-1p", "pgrollup-loop"} {
+	for _, name := range pgrollupTargets {
 		if !needs[name] {
 			continue
 		}
@@ -331,10 +338,16 @@ var pgrollupEnv = map[string][]string{
 	"pgrollup-1p": {"GOMAXPROCS=1"},
 }
 
+// pgrollupTargets are the targets that run pgrollup.
+var pgrollupTargets = []string{"pgrollup", "pgrollup-1p", "pgrollup-loop", "pgrollup-normal", "pgrollup-loop-normal"}
+
 // pgrollupYAML is the configuration each pgrollup target adds:
-// pgrollup-loop serves sessions from the shared event loop.
+// pgrollup-loop serves sessions from the shared event loop, and the
+// -normal targets leave the threads' scheduling policy as it is.
 var pgrollupYAML = map[string]string{
-	"pgrollup-loop": "event_loop: true\n",
+	"pgrollup-loop":        "event_loop: true\n",
+	"pgrollup-normal":      "sched_policy: normal\n",
+	"pgrollup-loop-normal": "event_loop: true\nsched_policy: normal\n",
 }
 
 // startPgrollup runs `pgrollup serve` with a generated config in dir, with

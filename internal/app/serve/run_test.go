@@ -97,6 +97,8 @@ func TestRunReload(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// The default sched_policy is batch: Run gave every thread SCHED_BATCH.
+	checkThreadsBatch(t)
 
 	u, err := url.Parse(pg.DSN("postgres"))
 	if err != nil {

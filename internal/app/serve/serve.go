@@ -33,6 +33,9 @@ type Options struct {
 // Run runs the proxy and its admin listener until ctx ends, then drains.
 func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	log, shutdownTimeout, reloads := o.Log, o.ShutdownTimeout, o.Reloads
+	if err := setSchedPolicy(cfg.SchedPolicy); err != nil {
+		log.Warn("scheduling policy unchanged", "err", err)
+	}
 	tlsConfig, err := loadTLS(cfg, log)
 	if err != nil {
 		return err
