@@ -49,8 +49,8 @@ test:
 	$(GO) vet ./...
 	bash scripts/staticcheck.sh ./...
 	PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
-	# The proxy's sessions once more, served from the shared event loop (event_loop).
-	PGROLLUP_TEST_EVENT_LOOP=1 PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./proxy
+	# The proxy's sessions once more, each served by a goroutine pair (event_loop: false).
+	PGROLLUP_TEST_EVENT_LOOP=0 PGROLLUP_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./proxy
 
 test-long:
 	GO=$(GO) bash scripts/deps.sh

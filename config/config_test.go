@@ -207,6 +207,7 @@ func expectedDefaults(base string) *Config {
 			VerifyFraction: 0.01, VerifyMaxPerMinute: 60, AnswerOn: "auto"},
 		Auth:            Auth{CleartextWithoutTLS: "loopback", OutageLogins: true, Refresh: Duration(time.Minute)},
 		MaxMessageBytes: 64 << 20,
+		EventLoop:       true,
 		SchedPolicy:     "batch",
 		Limits:          Limits{ParseMaxBytes: 1 << 20, ParseMaxDepth: 500, ParseMaxTokens: 100000},
 		BuildTimezone:   "UTC",

@@ -131,6 +131,7 @@ func applyDefaults(c *Config, src *source) {
 	defaultString(&c.Storage.S3.Region, defaultS3Region)
 	defaultString(&c.Auth.CleartextWithoutTLS, CleartextLoopback)
 	defaultString(&c.SchedPolicy, SchedBatch)
+	defaultValue(src, "event_loop", &c.EventLoop, true)
 	defaultString(&c.Routing.AnswerOn, AnswerAuto)
 	defaultValue(src, "auth.outage_logins", &c.Auth.OutageLogins, true)
 	defaultValue(src, "auth.refresh", &c.Auth.Refresh, defaultAuthRefresh)

@@ -471,8 +471,8 @@ func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc
 	if opts.TLS {
 		cfg["tls"] = map[string]any{"cert_file": env.tlsCert, "key_file": env.tlsKey}
 	}
-	if os.Getenv("PGROLLUP_TEST_EVENT_LOOP") != "" {
-		cfg["event_loop"] = true
+	if v := os.Getenv("PGROLLUP_TEST_EVENT_LOOP"); v != "" {
+		cfg["event_loop"] = v != "0" // the default is on
 	}
 	text, err := yaml.Marshal(cfg)
 	if err != nil {

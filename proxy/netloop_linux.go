@@ -56,7 +56,36 @@ const schedulePeriod = 2 * time.Millisecond
 
 const loopStopID = 0 // the stop eventfd's event data; sockets start at 1
 
-// newNetLoop starts the event loop.
+// newNetLoops starts n event loops; n = 0 is half of GOMAXPROCS, rounded
+// up. A loop relays its sessions on one thread at a time, as PgBouncer
+// does, so one is all a small machine needs (it then finds the most events
+// per wait); a large one needs several to relay on more than one processor
+// at once, and the other half of the processors is left for the work that
+// leaves the loops (answers, rewrites).
+func newNetLoops(n int, log *slog.Logger) ([]*netLoop, error) {
+	if n <= 0 {
+		n = (runtime.GOMAXPROCS(0) + 1) / 2
+	}
+	loops := make([]*netLoop, 0, n)
+	for range n {
+		l, err := newNetLoop(log)
+		if err != nil {
+			closeLoops(loops)
+			return nil, err
+		}
+		loops = append(loops, l)
+	}
+	return loops, nil
+}
+
+// closeLoops stops loops once every socket in them is closed.
+func closeLoops(loops []*netLoop) {
+	for _, l := range loops {
+		l.close()
+	}
+}
+
+// newNetLoop starts an event loop.
 func newNetLoop(log *slog.Logger) (*netLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -216,6 +245,7 @@ func (l *netLoop) takeConn(conn net.Conn, g *connGroup) net.Conn {
 // the loop with nothing left to write: then no goroutine of the session
 // runs, and what the callback does (locks, writes) meets nothing of it.
 type connGroup struct {
+	loop    *netLoop
 	mu      sync.Mutex
 	members [2]*fdConn
 	// inline: a leader runs a callback of the group; writes that would
@@ -225,6 +255,12 @@ type connGroup struct {
 	// overflowing: a member has bytes in overflow. Written with mu held.
 	overflowing atomic.Bool
 }
+
+// newConnGroup returns a group whose sockets join loop.
+func newConnGroup(loop *netLoop) *connGroup { return &connGroup{loop: loop} }
+
+// take takes conn into the group's loop (netLoop.takeConn).
+func (g *connGroup) take(conn net.Conn) net.Conn { return g.loop.takeConn(conn, g) }
 
 func (g *connGroup) add(c *fdConn) {
 	g.mu.Lock()

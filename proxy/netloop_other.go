@@ -11,15 +11,17 @@ import (
 // netLoop: there is no shared event loop here (netloop.go).
 type netLoop struct{}
 
-func newNetLoop(*slog.Logger) (*netLoop, error) {
+func newNetLoops(int, *slog.Logger) ([]*netLoop, error) {
 	return nil, errors.New("the shared event loop needs Linux")
 }
 
-func (l *netLoop) close() {}
-
-func (l *netLoop) takeConn(conn net.Conn, _ *connGroup) net.Conn { return conn }
+func closeLoops([]*netLoop) {}
 
 type connGroup struct{}
+
+func newConnGroup(*netLoop) *connGroup { return &connGroup{} }
+
+func (g *connGroup) take(conn net.Conn) net.Conn { return conn }
 
 func (g *connGroup) mayBlock() {}
 

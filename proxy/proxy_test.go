@@ -81,7 +81,9 @@ func startProxy(t testing.TB, mutate func(*Options)) *testProxy {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{WarehouseDSN: cluster(t).DSN("postgres"), Registerer: reg}
-	opts.EventLoop = os.Getenv("PGROLLUP_TEST_EVENT_LOOP") != ""
+	// As pgrollup serve runs it by default, unless
+	// PGROLLUP_TEST_EVENT_LOOP=0 (make test runs the package both ways).
+	opts.EventLoop = os.Getenv("PGROLLUP_TEST_EVENT_LOOP") != "0"
 	if mutate != nil {
 		mutate(&opts)
 	}

@@ -69,10 +69,13 @@ type Options struct {
 	// ParseLimits bound the statements given to the parser library; the
 	// rest pass through unparsed. Zero fields take parselimit's defaults.
 	ParseLimits parselimit.Limits
-	// EventLoop serves sessions on plain sockets from one shared event
-	// loop instead of a goroutine pair each (netloop.go); Linux only.
-	EventLoop bool
-	Logger    *slog.Logger
+	// EventLoop serves sessions on plain sockets from shared event loops
+	// instead of a goroutine pair each (netloop.go); Linux only.
+	// EventLoops is how many, each session in one of them: 0 is half the
+	// processors Go runs on (GOMAXPROCS), rounded up.
+	EventLoop  bool
+	EventLoops int
+	Logger     *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -124,8 +127,10 @@ type Server struct {
 	// idle parks silent connections' loops; idleClock is its sweeper's
 	// tick count, from 1; idleTick how often it ticks (idle.go).
 	idle *idlePoller
-	// loop is the shared event loop, nil without Options.EventLoop.
-	loop      *netLoop
+	// loops are the shared event loops, none without Options.EventLoop;
+	// sessions join them in turn (nextLoop).
+	loops     []*netLoop
+	nextLoop  atomic.Uint32
 	idleClock atomic.Int64
 	idleTick  time.Duration
 
@@ -247,11 +252,11 @@ func (s *Server) Serve(l net.Listener) error {
 			go s.sweepIdle(ctx, s.idleTick)
 		}
 		if s.opts.EventLoop {
-			loop, err := newNetLoop(s.log)
+			loops, err := newNetLoops(s.opts.EventLoops, s.log)
 			if err != nil {
 				s.log.Warn("sessions keep a goroutine pair each", "err", err)
 			}
-			s.loop = loop
+			s.loops = loops
 		}
 	})
 	s.mu.Unlock()
@@ -309,7 +314,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		s.idle.close()
-		s.loop.close()
+		closeLoops(s.loops)
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -319,7 +324,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 		s.idle.close()
-		s.loop.close()
+		closeLoops(s.loops)
 		return ctx.Err()
 	}
 }

@@ -227,7 +227,7 @@ func (s *session) setClientConn(c net.Conn) {
 // false, and keeps nothing, when the session is closing.
 func (s *session) setUpstreamConn(c net.Conn) bool {
 	if s.group != nil {
-		c = s.srv.loop.takeConn(c, s.group)
+		c = s.group.take(c)
 	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
@@ -251,11 +251,11 @@ func (s *session) setUpstreamConn(c net.Conn) bool {
 // once the startup packet is read and TLS decided, before any other
 // goroutine sees the session.
 func (s *session) joinLoop() {
-	if s.srv.loop == nil || s.tls || s.srv.warehouse.alwaysTLS() {
+	if len(s.srv.loops) == 0 || s.tls || s.srv.warehouse.alwaysTLS() {
 		return // an inline callback needs both sockets plain
 	}
-	g := &connGroup{}
-	c := s.srv.loop.takeConn(s.client, g)
+	g := newConnGroup(s.srv.loops[s.srv.nextLoop.Add(1)%uint32(len(s.srv.loops))])
+	c := g.take(s.client)
 	if c == s.client {
 		return
 	}

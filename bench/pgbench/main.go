@@ -66,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each pgbench run lasts (whole seconds)")
 	flag.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 pgbench_accounts rows each)")
 	flag.StringVar(&clients, "clients", "1,16,64", "comma-separated client counts")
-	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgrollup,pgrollup-1p,pgrollup-loop", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-1p (pgrollup with GOMAXPROCS=1), pgrollup-loop (pgrollup with event_loop: true), pgrollup-normal and pgrollup-loop-normal (the same with sched_policy: normal), pgbouncer-batch (PgBouncer run as SCHED_BATCH, as pgrollup runs by default), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
+	flag.StringVar(&targets, "targets", "direct,pgbouncer,pgbouncer-batch,pgrollup,pgrollup-goroutines", "comma-separated targets to measure: direct, pgbouncer, pgrollup, pgrollup-goroutines (pgrollup with event_loop: false), pgrollup-normal (pgrollup with sched_policy: normal), pgrollup-goroutines-normal (both), pgrollup-1p (pgrollup with GOMAXPROCS=1), pgbouncer-batch (PgBouncer run as SCHED_BATCH, as pgrollup runs by default), pgbouncer-cold (server connections closed between runs), and bare relays (bench/relay) "+strings.Join(relayTargetNames(), ", "))
 	flag.StringVar(&protocols, "protocol", "simple,prepared", "comma-separated pgbench query protocols: simple, extended, prepared")
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.IntVar(&o.rows, "rows", 0, "instead of pgbench -S, a script that reads this many consecutive pgbench_accounts rows per transaction (a BI tool's page of rows)")
@@ -339,15 +339,16 @@ var pgrollupEnv = map[string][]string{
 }
 
 // pgrollupTargets are the targets that run pgrollup.
-var pgrollupTargets = []string{"pgrollup", "pgrollup-1p", "pgrollup-loop", "pgrollup-normal", "pgrollup-loop-normal"}
+var pgrollupTargets = []string{"pgrollup", "pgrollup-goroutines", "pgrollup-normal", "pgrollup-goroutines-normal", "pgrollup-1p"}
 
-// pgrollupYAML is the configuration each pgrollup target adds:
-// pgrollup-loop serves sessions from the shared event loop, and the
-// -normal targets leave the threads' scheduling policy as it is.
+// pgrollupYAML is the configuration each pgrollup target adds to the
+// defaults: the -goroutines targets give every session a goroutine pair
+// instead of the event loops, and the -normal ones leave the threads'
+// scheduling policy as it is.
 var pgrollupYAML = map[string]string{
-	"pgrollup-loop":        "event_loop: true\n",
-	"pgrollup-normal":      "sched_policy: normal\n",
-	"pgrollup-loop-normal": "event_loop: true\nsched_policy: normal\n",
+	"pgrollup-goroutines":        "event_loop: false\n",
+	"pgrollup-normal":            "sched_policy: normal\n",
+	"pgrollup-goroutines-normal": "event_loop: false\nsched_policy: normal\n",
 }
 
 // startPgrollup runs `pgrollup serve` with a generated config in dir, with

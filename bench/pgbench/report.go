@@ -214,8 +214,10 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "- %s\n", l.text)
 	}
 	for _, variant := range []struct{ target, what string }{
+		{"pgrollup-goroutines", "event_loop: false"},
+		{"pgrollup-normal", "sched_policy: normal"},
+		{"pgrollup-goroutines-normal", "event_loop: false, sched_policy: normal"},
 		{"pgrollup-1p", "GOMAXPROCS=1"},
-		{"pgrollup-loop", "event_loop: true"},
 	} {
 		if !r.has(variant.target) {
 			continue

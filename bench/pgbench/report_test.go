@@ -120,17 +120,17 @@ func TestReportPrint(t *testing.T) {
 		t.Errorf("a goal line for pgrollup-1p, which did not run:\n%s", out)
 	}
 
-	// pgrollup-1p and pgrollup-loop get a goal line each.
-	r.targets = []string{"pgbouncer", "pgrollup", "pgrollup-1p", "pgrollup-loop"}
+	// pgrollup-goroutines and pgrollup-1p get a goal line each.
+	r.targets = []string{"pgbouncer", "pgrollup", "pgrollup-goroutines", "pgrollup-1p"}
 	r.cells[cell{16, "simple", "pgrollup-1p"}] = figures{tps: 8100, proxyCPU: 12.0}
 	r.cells[cell{16, "prepared", "pgrollup-1p"}] = figures{tps: 8900, proxyCPU: 11.0}
-	r.cells[cell{16, "simple", "pgrollup-loop"}] = figures{tps: 7000, proxyCPU: 14.0}
-	r.cells[cell{16, "prepared", "pgrollup-loop"}] = figures{tps: 9000, proxyCPU: 11.9}
+	r.cells[cell{16, "simple", "pgrollup-goroutines"}] = figures{tps: 7000, proxyCPU: 14.0}
+	r.cells[cell{16, "prepared", "pgrollup-goroutines"}] = figures{tps: 9000, proxyCPU: 11.9}
 	b.Reset()
 	r.print(&b)
 	for _, want := range []string{
+		"The same goal for pgrollup-goroutines (event_loop: false): 1 of 2 PASS (16 simple MISS (tps, CPU); 16 prepared PASS)",
 		"The same goal for pgrollup-1p (GOMAXPROCS=1): 1 of 2 PASS (16 simple PASS; 16 prepared MISS (tps))",
-		"The same goal for pgrollup-loop (event_loop: true): 1 of 2 PASS (16 simple MISS (tps, CPU); 16 prepared PASS)",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, b.String())
