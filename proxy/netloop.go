@@ -22,8 +22,9 @@ import "syscall"
 // answer of the proxy's, a barrier, a probe, a dial, routing work beyond a
 // glance) calls connGroup.mayBlock first: the loop is handed over to a new
 // goroutine and the callback goes on as any goroutine would. Other waits of
-// a socket in the loop (a message read in parts, a full send buffer) poll
-// it on the caller's own thread.
+// a socket in the loop (a login's messages, a message read in parts, a full
+// send buffer) park the caller in Go's poller, on a duplicate of the
+// descriptor made for the wait (fdConn.poll).
 
 // inlineConn is a connection in the shared event loop.
 type inlineConn interface {

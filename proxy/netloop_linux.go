@@ -333,7 +333,7 @@ type readResult struct {
 
 // fdConn is a socket in the loop: a net.Conn whose RawConn.Read callbacks
 // the loop runs inline while the caller waits, and whose other waits
-// (Read, Write) poll the socket on the caller's own thread.
+// (Read, Write) park the caller in Go's poller (poll).
 type fdConn struct {
 	fd           int
 	id           uint64
@@ -493,37 +493,84 @@ func (c *fdConn) Read(p []byte) (int, error) {
 // their deadline and the connection's close again.
 const pollSlice = 50 * time.Millisecond
 
-// poll waits until the socket is ready for events, past its deadline, or
-// closed.
+// poll waits until the socket is ready for events (unix.POLLIN or
+// POLLOUT), past its deadline, or closed.
+//
+// The wait is Go's poller's, on a duplicate of the descriptor made for it:
+// a wait in poll(2) would hold the caller's thread, and every session
+// waiting at once (logins, slow readers of big answers) would then hold a
+// thread of its own. Ready sockets never get here, so the duplicate and its
+// two epoll_ctl calls are paid only by waits.
 func (c *fdConn) poll(events int16, read bool) error {
+	if err := c.pollExpired(read); err != nil {
+		return err
+	}
+	fd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	// The duplicate shares the socket's O_NONBLOCK, so os.NewFile puts
+	// it in Go's poller; edge-triggered, it reports a socket ready before
+	// it joined at once.
+	f := os.NewFile(uintptr(fd), "")
+	defer f.Close()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	// The poller forgets what it saw before each wait begins, so each
+	// wait first looks at the socket itself (a poll(2) that does not
+	// wait): readiness from before is found there, and any after makes an
+	// edge the poller reports.
+	ready := func(fd uintptr) bool {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: events}}
+		n, err := unix.Poll(fds[:], 0)
+		return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
+	}
 	for {
-		c.g.mu.Lock()
-		closed := c.isClosed()
-		deadline := c.wdeadline
-		if read {
-			deadline = c.rdeadline
+		slice := time.Now().Add(pollSlice)
+		if d := c.deadline(read); !d.IsZero() && d.Before(slice) {
+			slice = d
 		}
-		c.g.mu.Unlock()
-		if closed {
-			return net.ErrClosed
+		if events&unix.POLLIN != 0 {
+			_ = f.SetReadDeadline(slice)
+			err = raw.Read(ready)
+		} else {
+			_ = f.SetWriteDeadline(slice)
+			err = raw.Write(ready)
 		}
-		wait := pollSlice
-		if !deadline.IsZero() {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return os.ErrDeadlineExceeded
-			}
-			wait = min(wait, left)
-		}
-		fds := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
-		n, err := unix.Poll(fds, int(wait/time.Millisecond)+1)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return os.NewSyscallError("poll", err)
-		}
-		if n > 0 {
+		switch {
+		case err == nil:
 			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return err
+		}
+		if err := c.pollExpired(read); err != nil {
+			return err
 		}
 	}
+}
+
+// deadline returns the read or the write deadline.
+func (c *fdConn) deadline(read bool) time.Time {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	if read {
+		return c.rdeadline
+	}
+	return c.wdeadline
+}
+
+// pollExpired reports why a wait must end now: the connection is closed
+// or its deadline has passed.
+func (c *fdConn) pollExpired(read bool) error {
+	if c.isClosed() {
+		return net.ErrClosed
+	}
+	if d := c.deadline(read); !d.IsZero() && !time.Now().Before(d) {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // Write writes p whole: after anything written inline and not sent yet.

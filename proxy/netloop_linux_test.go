@@ -325,3 +325,61 @@ func TestEventLoopSlowReader(t *testing.T) {
 	}
 	t.Logf("most bytes kept: %d", p.srv.loops[0].maxKept.Load())
 }
+
+// TestFdConnWaitsHoldNoThread: Reads and Writes that wait for their socket
+// park their goroutines, as on a net.Conn, rather than each holding a
+// thread (a login storm, or many slow readers of big answers, would start a
+// thread per session).
+func TestFdConnWaitsHoldNoThread(t *testing.T) {
+	l := newTestLoop(t)
+	const readers, writers = 150, 50
+	threads := func() int {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(tasks)
+	}
+	before := threads()
+	var peers []net.Conn
+	done := make(chan error, readers+writers)
+	for i := 0; i < readers+writers; i++ {
+		c, peer := loopPair(t, l, &connGroup{loop: l})
+		peers = append(peers, peer)
+		if i < readers {
+			go func() {
+				buf := make([]byte, 1)
+				_, err := io.ReadFull(c, buf)
+				done <- err
+			}()
+			continue
+		}
+		// More than the socket buffers hold, to a peer that reads
+		// nothing yet.
+		go func() {
+			_, err := c.Write(make([]byte, 8<<20))
+			done <- err
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // every goroutine waiting
+	if during := threads(); during > before+20 {
+		t.Errorf("%d threads with %d Reads and Writes waiting, %d before", during, readers+writers, before)
+	}
+	for i, peer := range peers {
+		if i < readers {
+			_, _ = peer.Write([]byte("x"))
+			continue
+		}
+		go func() { _, _ = io.Copy(io.Discard, peer) }()
+	}
+	for i := 0; i < readers+writers; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d waits still going", readers+writers-i)
+		}
+	}
+}

@@ -381,6 +381,10 @@ func TestOutageDuringStatement(t *testing.T) {
 	if got := rows(t, a, pgx.QueryExecModeSimpleProtocol, localSQL); got == "" {
 		t.Error("no local answer after the loss")
 	}
+	// The monitor's probe runs while the connection is cut: until it has
+	// seen the outage, pgrollup_warehouse_up still says 1 from before, and
+	// a statement then finds it down.
+	waitWarehouseUp(t, p, 0)
 	fw.restore(t)
 	waitWarehouseUp(t, p, 1)
 	// pg_sleep has no lasting effect: the session resumes at once.
