@@ -30,3 +30,8 @@ import "syscall"
 type inlineConn interface {
 	inlineRaw() syscall.RawConn
 }
+
+// loopStats are an event loop's counters (pgrollup_event_loop_*).
+type loopStats struct {
+	waits, events, inline, handOvers uint64
+}

@@ -35,10 +35,11 @@ type netLoop struct {
 	done   chan struct{}
 	start  time.Time // the clock of loopRunner.scheduled
 
-	// inlineRuns counts the callbacks run inline, handOvers the times the
-	// loop was handed over, and maxKept is the most bytes a socket kept
+	// waits counts the waits that returned events, events those events,
+	// inlineRuns the callbacks run inline, handOvers the times the loop was
+	// handed over (stats), and maxKept is the most bytes a socket kept
 	// written inline (for tests).
-	inlineRuns, handOvers, maxKept atomic.Uint64
+	waits, events, inlineRuns, handOvers, maxKept atomic.Uint64
 }
 
 // loopRunner is one leader's turn: the events it took from the set and
@@ -76,6 +77,11 @@ func newNetLoops(n int, log *slog.Logger) ([]*netLoop, error) {
 		loops = append(loops, l)
 	}
 	return loops, nil
+}
+
+// stats returns the loop's counters.
+func (l *netLoop) stats() loopStats {
+	return loopStats{waits: l.waits.Load(), events: l.events.Load(), inline: l.inlineRuns.Load(), handOvers: l.handOvers.Load()}
 }
 
 // closeLoops stops loops once every socket in them is closed.
@@ -171,6 +177,10 @@ func (l *netLoop) run(r *loopRunner) {
 			return
 		}
 		r.n, r.i = n, 0
+		if n > 0 {
+			l.waits.Add(1)
+			l.events.Add(uint64(n))
+		}
 	}
 }
 

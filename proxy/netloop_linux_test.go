@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -278,10 +279,33 @@ func TestEventLoopSessions(t *testing.T) {
 		}
 	}
 	// The sessions took turns between the two loops.
+	var inline uint64
 	for i, l := range p.srv.loops {
-		if n := l.inlineRuns.Load(); n < 50 {
+		n := l.inlineRuns.Load()
+		if n < 50 {
 			t.Errorf("loop %d: only %d callbacks ran inline", i, n)
 		}
+		inline += n
+	}
+	// The metrics sum the loops' counters.
+	families, err := p.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "pgrollup_event_loop_") {
+			got[f.GetName()] = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if v := got["pgrollup_event_loop_inline_total"]; v < float64(inline) {
+		t.Errorf("pgrollup_event_loop_inline_total = %v, the loops counted %d", v, inline)
+	}
+	if w, e := got["pgrollup_event_loop_waits_total"], got["pgrollup_event_loop_events_total"]; w < 1 || e < w {
+		t.Errorf("pgrollup_event_loop_waits_total = %v, events = %v", w, e)
+	}
+	if _, ok := got["pgrollup_event_loop_handovers_total"]; !ok {
+		t.Error("no pgrollup_event_loop_handovers_total")
 	}
 }
 
