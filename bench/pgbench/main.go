@@ -35,6 +35,7 @@ import (
 	"github.com/pgrollup/pgrollup/internal/pgbouncer"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 	"github.com/pgrollup/pgrollup/internal/proc"
+	"github.com/pgrollup/pgrollup/internal/sched"
 )
 
 const (
@@ -210,7 +211,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		defer p.Stop(10 * time.Second)
 		if b.batch {
-			if err := schedBatch(p.Cmd.Process.Pid); err != nil {
+			if _, err := sched.Batch(p.Cmd.Process.Pid); err != nil {
 				return err
 			}
 		}

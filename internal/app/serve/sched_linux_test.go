@@ -31,12 +31,12 @@ func TestSetSchedPolicy(t *testing.T) {
 	if n := threadsWithPolicy(t, unix.SCHED_NORMAL); n != 0 {
 		t.Fatalf("batch: %d threads are still SCHED_OTHER", n)
 	}
-	// Goroutines locked to threads while others block force the runtime
-	// to start new threads: they inherit the policy.
+	// More goroutines locked to threads, and blocked, than the process has
+	// threads force the runtime to start new ones: they inherit the policy.
 	before := threadCount(t)
 	var started, release sync.WaitGroup
 	release.Add(1)
-	for i := 0; i < 4; i++ {
+	for i := 0; i < before+2; i++ {
 		started.Add(1)
 		go func() {
 			runtime.LockOSThread()
@@ -47,7 +47,7 @@ func TestSetSchedPolicy(t *testing.T) {
 	}
 	started.Wait()
 	if after := threadCount(t); after <= before {
-		t.Logf("no new thread started (%d before, %d after)", before, after)
+		t.Fatalf("no new thread started (%d before, %d after)", before, after)
 	}
 	if n := threadsWithPolicy(t, unix.SCHED_NORMAL); n != 0 {
 		t.Errorf("batch: %d threads started afterwards are SCHED_OTHER", n)
