@@ -216,31 +216,6 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// registerLoopMetrics registers the event loops' counters, summed over the
-// loops when scraped. Events per wait is how much a loop finds each time it
-// wakes: the more, the less each transaction costs.
-func (s *Server) registerLoopMetrics(reg prometheus.Registerer) {
-	for _, m := range []struct {
-		name, help string
-		value      func(loopStats) uint64
-	}{
-		{"pgrollup_event_loop_waits_total", "Times an event loop woke with sockets ready.", func(st loopStats) uint64 { return st.waits }},
-		{"pgrollup_event_loop_events_total", "Socket events the event loops handled; per wait, how much a loop found each time it woke.", func(st loopStats) uint64 { return st.events }},
-		{"pgrollup_event_loop_inline_total", "Session callbacks the event loops ran themselves, waking no goroutine.", func(st loopStats) uint64 { return st.inline }},
-		{"pgrollup_event_loop_handovers_total", "Times an event loop handed itself to a new goroutine before work that may wait (an answer from a rollup, a dial).", func(st loopStats) uint64 { return st.handOvers }},
-	} {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, func() float64 {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			var sum uint64
-			for _, l := range s.loops {
-				sum += m.value(l.stats())
-			}
-			return float64(sum)
-		}))
-	}
-}
-
 // Ready reports whether the server accepts sessions.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
