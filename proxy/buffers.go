@@ -122,6 +122,9 @@ type connReader struct {
 	// yield, when set, says whether the event loop should leave its
 	// connection to the pull path before reading more (netloop.go).
 	yield func() bool
+	// reads counts the reads that brought bytes: messages handled between
+	// two reads arrived together (statementClock.arrived).
+	reads uint64
 	small [smallReadSize]byte
 }
 
@@ -180,6 +183,7 @@ func (c *connReader) fill(n int) error {
 		}
 		c.full = got == len(c.buf)-c.w
 		c.w += got
+		c.reads++
 		if err != nil {
 			c.err = err
 		} else if got == 0 {

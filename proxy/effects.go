@@ -242,8 +242,9 @@ func readOnlyFunc(name []*pg_query.Node) bool {
 }
 
 // firstKeyword returns the first word of a statement, lower-cased, past
-// white space, comments and opening parentheses; "" when there is none.
-func firstKeyword(sql string) string {
+// white space, comments and opening parentheses, "" when there is none,
+// and the sets of keywords it is in.
+func firstKeyword(sql string) (string, keywordClass) {
 	i := skipSpace(sql, 0)
 	for i < len(sql) && sql[i] == '(' {
 		i = skipSpace(sql, i+1)

@@ -94,19 +94,36 @@ func TestStatementEffects(t *testing.T) {
 }
 
 func TestFirstKeyword(t *testing.T) {
-	tests := []struct{ sql, want string }{
-		{"SELECT 1", "select"},
-		{"  \n\tBegin;", "begin"},
-		{"-- c\nINSERT", "insert"},
-		{"/* a /* b */ c */update", "update"},
-		{"((select 1))", "select"},
-		{"-- only a comment", ""},
-		{"/* unterminated", ""},
-		{";", ""},
+	tests := []struct {
+		sql, want string
+		class     keywordClass
+	}{
+		{"SELECT 1", "select", classQuery},
+		{"  \n\tBegin;", "begin", 0},
+		{"-- c\nINSERT", "insert", 0},
+		{"/* a /* b */ c */update", "update", 0},
+		{"((select 1))", "select", classQuery},
+		{"With x as (select 1) table x", "with", classQuery},
+		{"COMMIT", "commit", classTxEnd},
+		{"end", "end", classTxEnd},
+		{"Prepare transaction 'x'", "prepare", classTxEnd},
+		{"rollback", "rollback", classTxEnd},
+		{"selectx", "selectx", 0},
+		{"averyveryverylongkeyword", "averyveryverylongkeyword", 0},
+		{"-- only a comment", "", 0},
+		{"/* unterminated", "", 0},
+		{";", "", 0},
 	}
 	for _, tt := range tests {
-		if got := firstKeyword(tt.sql); got != tt.want {
-			t.Errorf("firstKeyword(%q) = %q, want %q", tt.sql, got, tt.want)
+		got, class := firstKeyword(tt.sql)
+		if got != tt.want || class != tt.class {
+			t.Errorf("firstKeyword(%q) = %q, %b; want %q, %b", tt.sql, got, class, tt.want, tt.class)
+		}
+	}
+	// Every set keyword is classed as its sets say.
+	for kw, k := range knownKeywords {
+		if queryKeywords[kw] != (k.class&classQuery != 0) || txEndKeywords[kw] != (k.class&classTxEnd != 0) || k.word != kw {
+			t.Errorf("knownKeywords[%q] = %+v", kw, k)
 		}
 	}
 }
@@ -162,9 +179,25 @@ func TestUpstreamNames(t *testing.T) {
 	if n.lookup("s2") != nil {
 		t.Fatal("after forgetting names, a named one is vouched for")
 	}
+	// The unnamed one is never refused, so it stays known.
+	if n.lookup("") != ins || n.known("") {
+		t.Fatalf("unnamed after the names were forgotten: %v, known %v", n.lookup(""), n.known(""))
+	}
+	n.forget("")
+	if n.lookup("") != nil {
+		t.Fatal("the unnamed statement is still vouched for after it was forgotten")
+	}
+	n.define("", sel)
 	n.reset()
+	if n.lookup("") != nil {
+		t.Fatal("the unnamed statement is still vouched for after a reset")
+	}
 	n.define("s2", sel)
-	if n.lookup("s2") != sel {
+	if n.lookup("s2") != sel || !n.known("s2") {
 		t.Fatal("after a reset, a new name is not remembered")
+	}
+	n.defineRaw("", sel, []byte("P"))
+	if got := n.parses(); len(got) != 0 {
+		t.Fatalf("parses holds the unnamed statement's Parse: %q", got)
 	}
 }

@@ -129,6 +129,7 @@ func (ev *eventLoop) onReadable(fd uintptr) bool {
 			return true
 		}
 		c.w += n
+		c.reads++
 		c.full = n == space
 		if !c.full {
 			// Drained: handle what came, then wait for the next

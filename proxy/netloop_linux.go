@@ -25,8 +25,7 @@ type netLoop struct {
 	log          *slog.Logger
 
 	mu     sync.Mutex
-	conns  map[uint64]*fdConn
-	nextID uint64
+	conns  connTable
 	closed bool
 
 	// leader is the runner waiting on the set; a runner that hands over
@@ -55,7 +54,48 @@ type loopRunner struct {
 // well within the 10 ms after which the runtime preempts a goroutine.
 const schedulePeriod = 2 * time.Millisecond
 
-const loopStopID = 0 // the stop eventfd's event data; sockets start at 1
+const loopStopID = 0 // the stop eventfd's event data; sockets' are never 0
+
+// connTable finds a socket of the set by its event data, an id: its slot in
+// the table (low 32 bits, from 1) and the slot's generation (high 32 bits),
+// so that an event already taken for a socket since closed, whose slot a
+// new socket took, finds nothing. An index, not a hash, on every event.
+type connTable struct {
+	slots []*fdConn // slots[i] has slot i+1
+	gens  []uint32
+	free  []uint32 // slots free to reuse
+}
+
+func (t *connTable) add(c *fdConn) (id uint64) {
+	var slot uint32
+	if n := len(t.free); n > 0 {
+		slot, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		t.slots = append(t.slots, nil)
+		t.gens = append(t.gens, 0)
+		slot = uint32(len(t.slots))
+	}
+	t.gens[slot-1]++
+	t.slots[slot-1] = c
+	return uint64(t.gens[slot-1])<<32 | uint64(slot)
+}
+
+func (t *connTable) get(id uint64) *fdConn {
+	slot := uint32(id)
+	if slot == 0 || int(slot) > len(t.slots) || t.gens[slot-1] != uint32(id>>32) {
+		return nil
+	}
+	return t.slots[slot-1]
+}
+
+func (t *connTable) remove(id uint64) {
+	if t.get(id) == nil {
+		return
+	}
+	slot := uint32(id)
+	t.slots[slot-1] = nil
+	t.free = append(t.free, slot)
+}
 
 // newNetLoops starts n event loops; n = 0 is half of GOMAXPROCS, rounded
 // up. A loop relays its sessions on one thread at a time, as PgBouncer
@@ -109,7 +149,7 @@ func newNetLoop(log *slog.Logger) (*netLoop, error) {
 		unix.Close(stopfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, conns: map[uint64]*fdConn{}, done: make(chan struct{}), start: time.Now()}
+	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, done: make(chan struct{}), start: time.Now()}
 	r := &loopRunner{loop: l, events: make([]unix.EpollEvent, 128)}
 	l.leader.Store(r)
 	go l.run(r)
@@ -147,7 +187,7 @@ func (l *netLoop) run(r *loopRunner) {
 				return
 			}
 			l.mu.Lock()
-			c := l.conns[id]
+			c := l.conns.get(id)
 			l.mu.Unlock()
 			if c != nil {
 				c.ready(ev.Events, l, r)
@@ -232,15 +272,13 @@ func (l *netLoop) takeConn(conn net.Conn, g *connGroup) net.Conn {
 		unix.Close(fd)
 		return conn
 	}
-	l.nextID++
-	c.id = l.nextID
-	l.conns[c.id] = c
+	c.id = l.conns.add(c)
 	l.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
 	setEventID(&ev, c.id)
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.mu.Lock()
-		delete(l.conns, c.id)
+		l.conns.remove(c.id)
 		l.mu.Unlock()
 		unix.Close(fd)
 		return conn
@@ -388,7 +426,7 @@ func (c *fdConn) isClosed() bool { return c.state.Load()&1 != 0 }
 func (c *fdConn) decref() {
 	if c.state.Add(-2) == 1 {
 		c.loop.mu.Lock()
-		delete(c.loop.conns, c.id)
+		c.loop.conns.remove(c.id)
 		c.loop.mu.Unlock()
 		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 		unix.Close(c.fd)

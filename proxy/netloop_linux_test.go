@@ -407,3 +407,39 @@ func TestFdConnWaitsHoldNoThread(t *testing.T) {
 		}
 	}
 }
+
+func TestConnTable(t *testing.T) {
+	var tab connTable
+	a, b := &fdConn{}, &fdConn{}
+	ida := tab.add(a)
+	idb := tab.add(b)
+	if ida == loopStopID || idb == loopStopID || ida == idb {
+		t.Fatalf("ids %d and %d: want two distinct non-zero ids", ida, idb)
+	}
+	if tab.get(ida) != a || tab.get(idb) != b {
+		t.Fatal("get does not find what add added")
+	}
+	tab.remove(ida)
+	if tab.get(ida) != nil {
+		t.Fatal("a removed socket's id still finds it")
+	}
+	// The slot is reused, under a new generation: an event taken for the
+	// socket removed finds nothing, not the new socket.
+	c := &fdConn{}
+	idc := tab.add(c)
+	if uint32(idc) != uint32(ida) {
+		t.Fatalf("slot %d not reused (got %d)", uint32(ida), uint32(idc))
+	}
+	if tab.get(ida) != nil || tab.get(idc) != c {
+		t.Fatalf("after reuse: get(old) = %p, get(new) = %p, want nil and %p", tab.get(ida), tab.get(idc), c)
+	}
+	tab.remove(ida) // stale: must not free c's slot
+	if tab.get(idc) != c {
+		t.Fatal("removing a stale id removed the socket now in its slot")
+	}
+	for _, id := range []uint64{0, 1 << 40, uint64(len(tab.slots) + 1)} {
+		if tab.get(id) != nil {
+			t.Fatalf("get(%#x) found a socket", id)
+		}
+	}
+}

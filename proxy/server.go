@@ -75,7 +75,9 @@ type Options struct {
 	// processors Go runs on (GOMAXPROCS), rounded up.
 	EventLoop  bool
 	EventLoops int
-	Logger     *slog.Logger
+	// Logger logs what the proxy does; whether it takes debug records (the
+	// per-statement log) is asked once, at New.
+	Logger *slog.Logger
 }
 
 // Server accepts client sessions and relays them to the warehouse.
@@ -96,7 +98,15 @@ type Server struct {
 	// durations are pgrollup_query_duration_seconds by route, resolved
 	// once: a label lookup per statement costs more than the observation.
 	durations map[Route]prometheus.Observer
-	log       *slog.Logger
+	// relayed are the counter and histogram of RoutePassthrough, which
+	// nearly every statement takes.
+	relayed struct {
+		queries  prometheus.Counter
+		duration prometheus.Observer
+	}
+	log *slog.Logger
+	// logStatements: the logger takes debug records.
+	logStatements bool
 	// params are the sessions' reported parameters, shared (session_params.go).
 	params paramMaps
 	// fallbackLog limits the warnings about answers that fell back.
@@ -212,6 +222,8 @@ func NewServer(opts Options) (*Server, error) {
 		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
 		s.durations[r] = s.metrics.QueryDuration.WithLabelValues(string(r))
 	}
+	s.relayed.queries, s.relayed.duration = s.queries[RoutePassthrough], s.durations[RoutePassthrough]
+	s.logStatements = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
 	s.registerLoopMetrics(opts.Registerer)
 	return s, nil
 }

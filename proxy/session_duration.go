@@ -55,9 +55,11 @@ const maxReasons = 1024
 type statementClock struct {
 	// Client loop only.
 	received      time.Time            // arrival of the client message being handled
+	read          uint64               // connReader.reads when it was handled
+	readAt        time.Time            // when read was, if known
 	reason        relayNote            // why the statement about to be relayed passes through
 	stmtReasons   map[string]relayNote // relayed prepared statement -> its reason
-	portalReasons map[string]relayNote // relayed portal -> its statement's reason
+	portalReasons portalNotes          // relayed portal -> its statement's reason
 
 	// Guarded by session.stateMu, like the expect queue they shadow.
 	pushed, popped uint64 // expectations ever added to and removed from the queue
@@ -88,17 +90,22 @@ type relayNote struct {
 
 func noteOf(d RouteDecision) relayNote { return relayNote{reason: d.Reason, done: d.Relayed} }
 
-// arrived notes the arrival of a client message of type typ; a
+// arrived notes the arrival of a client message of type typ, handled
+// after read reads of the client's connection (connReader.reads); a
 // statement's latency counts from here, including any wait behind earlier
-// statements. The time is read at once for a message that starts a
+// statements. Messages that came in the same read arrived together, so the
+// clock is read at most once per read: at once for a message that starts a
 // statement (Query, Parse, Execute, FunctionCall), and only when it is
 // asked for otherwise (at): most Binds, Describes and Syncs never need it,
 // and reading the clock costs as much as handling them.
-func (c *statementClock) arrived(typ byte) {
+func (c *statementClock) arrived(typ byte, read uint64) {
+	if read != c.read {
+		c.read, c.readAt = read, time.Time{}
+	}
 	c.received = time.Time{}
 	switch typ {
 	case 'Q', 'P', 'E', 'F':
-		c.received = time.Now()
+		c.received = c.at()
 	}
 	c.reason = relayNote{}
 }
@@ -106,7 +113,10 @@ func (c *statementClock) arrived(typ byte) {
 // at returns the arrival of the client message being handled.
 func (c *statementClock) at() time.Time {
 	if c.received.IsZero() {
-		c.received = time.Now()
+		if c.readAt.IsZero() {
+			c.readAt = time.Now()
+		}
+		c.received = c.readAt
 	}
 	return c.received
 }
@@ -125,24 +135,44 @@ func (c *statementClock) prepared(name string, d RouteDecision) {
 
 // bound notes a Bind of a portal to a statement, relayed or not.
 func (c *statementClock) bound(portal string, stmt []byte) {
-	if c.portalReasons == nil || len(c.portalReasons) >= maxReasons {
-		c.portalReasons = map[string]relayNote{}
-	}
-	c.portalReasons[portal] = c.stmtReasons[string(stmt)]
+	c.portalReasons.set(portal, c.stmtReasons[string(stmt)])
 }
 
 // relayedPortal notes, for a portal its Binder left to the warehouse, the
 // reason and callback the Binder gives for it.
 func (c *statementClock) relayedPortal(portal string, b RelayBinder, params []Param) {
 	reason, done := b.Relayed(params)
-	if c.portalReasons == nil {
-		c.portalReasons = map[string]relayNote{}
-	}
-	c.portalReasons[portal] = relayNote{reason: reason, done: done}
+	c.portalReasons.set(portal, relayNote{reason: reason, done: done})
 }
 
 // executing notes an Execute of a portal about to be relayed.
-func (c *statementClock) executing(portal string) { c.reason = c.portalReasons[portal] }
+func (c *statementClock) executing(portal string) { c.reason = c.portalReasons.get(portal) }
+
+// portalNotes are the notes of portals by name. The unnamed portal, which
+// most clients bind for every statement, has a field rather than a map
+// entry.
+type portalNotes struct {
+	unnamed relayNote
+	named   map[string]relayNote
+}
+
+func (p *portalNotes) set(portal string, note relayNote) {
+	if portal == "" {
+		p.unnamed = note
+		return
+	}
+	if p.named == nil || len(p.named) >= maxReasons {
+		p.named = map[string]relayNote{}
+	}
+	p.named[portal] = note
+}
+
+func (p *portalNotes) get(portal string) relayNote {
+	if portal == "" {
+		return p.unnamed
+	}
+	return p.named[portal]
+}
 
 // fellBack notes that the statement about to be relayed was meant to be
 // answered by the proxy; the reason is the one the fallback metric uses.
@@ -190,7 +220,7 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 		if !done && completes(st.kind, typ) {
 			done = true
 			elapsed := time.Since(st.start)
-			s.statementDone(RoutePassthrough, "", st.reason.reason, elapsed)
+			s.relayDone(st.reason.reason, elapsed)
 			if st.reason.done != nil {
 				st.reason.done(elapsed)
 			}
@@ -247,7 +277,19 @@ func (s *session) statementDone(route Route, rollup, reason string, elapsed time
 		d = s.srv.metrics.QueryDuration.WithLabelValues(string(route))
 	}
 	d.Observe(elapsed.Seconds())
-	if !s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+	s.logStatement(route, rollup, reason, elapsed)
+}
+
+// relayDone is statementDone for a statement the warehouse answered.
+func (s *session) relayDone(reason string, elapsed time.Duration) {
+	s.srv.relayed.queries.Inc()
+	s.srv.relayed.duration.Observe(elapsed.Seconds())
+	s.logStatement(RoutePassthrough, "", reason, elapsed)
+}
+
+// logStatement writes the debug log's line for a statement done.
+func (s *session) logStatement(route Route, rollup, reason string, elapsed time.Duration) {
+	if !s.srv.logStatements {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 3)

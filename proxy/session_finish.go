@@ -89,7 +89,7 @@ func (s *session) finishBind(ls *localStatement, bind message, portal string, fo
 	if done, err := s.offline(bind.typ); done {
 		return err
 	}
-	if _, clash := s.upStmts.m[finishedName]; clash || s.upStmts.partial {
+	if s.upStmts.known(finishedName) || s.upStmts.partial {
 		// The client's own statement of that name (or perhaps one).
 		return s.relayUpstreamBind(ls, bind, portal)
 	}

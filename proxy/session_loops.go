@@ -58,7 +58,7 @@ func (s *session) clientMessage() error {
 		}
 		return err
 	}
-	s.clock.arrived(msg.typ)
+	s.clock.arrived(msg.typ, s.clientR.reads)
 	if err := s.handleClientMessage(msg); err != nil {
 		return err
 	}

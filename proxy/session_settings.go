@@ -369,7 +369,7 @@ func settingsNeutralText(st *Statement) bool {
 	// SELECT ... INTO creates a table, EXPLAIN ANALYZE runs what it
 	// explains: both without a parenthesis.
 	t := st.text()
-	return queryKeywords[t.first] && !t.paren && !t.multiple && t.words&(wordInto|wordAnalyze|wordAnalyse) == 0
+	return t.class&classQuery != 0 && !t.paren && !t.multiple && t.words&(wordInto|wordAnalyze|wordAnalyse) == 0
 }
 
 // changesSession reports whether a statement may be a SET, RESET or

@@ -15,7 +15,13 @@ const maxUpstreamNames = 4096
 // name runs on the warehouse. What it cannot vouch for it reports as nil,
 // unknown, which the proxy takes as a statement that may do anything.
 type upstreamNames struct {
-	m map[string]*Statement
+	// unnamed is what the unnamed statement or portal runs, nil when
+	// unknown or undefined. It is outside m because most clients bind and
+	// execute the unnamed portal for every statement: a field, not a map
+	// lookup, and never forgotten with m (the warehouse replaces it rather
+	// than refusing it, so it is always known).
+	unnamed *Statement
+	m       map[string]*Statement
 	// partial: names were forgotten to bound the map, so a name not in it
 	// may still exist on the warehouse.
 	partial bool
@@ -33,6 +39,10 @@ func (n *upstreamNames) define(name string, st *Statement) {
 
 // defineRaw is define for a Parse whose message is parse.
 func (n *upstreamNames) defineRaw(name string, st *Statement, parse []byte) {
+	if name == "" {
+		n.unnamed = st
+		return
+	}
 	if n.m == nil {
 		n.m = map[string]*Statement{}
 	}
@@ -42,15 +52,13 @@ func (n *upstreamNames) defineRaw(name string, st *Statement, parse []byte) {
 		n.partial = true
 	}
 	old, seen := n.m[name]
-	if parse != nil && name != "" && !seen {
+	if parse != nil && !seen {
 		if n.raw == nil {
 			n.raw = map[string][]byte{}
 		}
 		n.raw[name] = clone(parse)
 	}
 	switch {
-	case name == "":
-		n.m[name] = st // the unnamed ones are replaced, never refused
 	case seen && old != nil && st != nil && old.SQL == st.SQL:
 	case seen || n.partial:
 		n.m[name] = nil
@@ -60,16 +68,33 @@ func (n *upstreamNames) defineRaw(name string, st *Statement, parse []byte) {
 }
 
 // lookup returns the statement name runs, nil when unknown.
-func (n *upstreamNames) lookup(name string) *Statement { return n.m[name] }
+func (n *upstreamNames) lookup(name string) *Statement {
+	if name == "" {
+		return n.unnamed
+	}
+	return n.m[name]
+}
+
+// known reports whether name is known to exist on the warehouse (the
+// unnamed statement or portal aside, which always may).
+func (n *upstreamNames) known(name string) bool {
+	_, ok := n.m[name]
+	return ok
+}
 
 // forget notes that name no longer exists on the warehouse.
 func (n *upstreamNames) forget(name string) {
+	if name == "" {
+		n.unnamed = nil
+		return
+	}
 	delete(n.m, name)
 	delete(n.raw, name)
 }
 
 // reset notes that no name exists on the warehouse any more.
 func (n *upstreamNames) reset() {
+	n.unnamed = nil
 	clear(n.m)
 	clear(n.raw)
 	n.partial = false
@@ -107,7 +132,7 @@ func (s *session) relayBind(msg message, portal string, stmt []byte) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	s.upPortals.define(portal, s.upStmts.m[string(stmt)])
+	s.upPortals.define(portal, s.upStmts.lookup(string(stmt)))
 	return s.relay(msg)
 }
 
@@ -219,7 +244,7 @@ func endsTransaction(st *Statement) bool {
 	if st == nil {
 		return true
 	}
-	if t := st.text(); !t.multiple && !txEndKeywords[t.first] {
+	if t := st.text(); !t.multiple && t.class&classTxEnd == 0 {
 		return false
 	}
 	return st.effects().endsTx

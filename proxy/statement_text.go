@@ -50,15 +50,18 @@ var mentionMatcher = ascii.NewMatcher(mentionWords[:])
 
 // statementText is what one pass over a statement's text finds.
 type statementText struct {
-	first    string // firstKeyword
-	multiple bool   // multipleStatements
-	paren    bool   // it holds a parenthesis
-	words    words  // the mentionWords it contains, in any case
+	first    string       // firstKeyword
+	class    keywordClass // the sets of keywords first is in
+	multiple bool         // multipleStatements
+	paren    bool         // it holds a parenthesis
+	words    words        // the mentionWords it contains, in any case
 }
 
 func scanText(sql string) statementText {
+	first, class := firstKeyword(sql)
 	return statementText{
-		first:    firstKeyword(sql),
+		first:    first,
+		class:    class,
 		multiple: multipleStatements(sql),
 		paren:    strings.IndexByte(sql, '(') >= 0,
 		words:    words(mentionMatcher.Mask(sql)),
@@ -77,34 +80,58 @@ func (st *Statement) text() *statementText {
 // case, as ascii.ContainsFold would find it.
 func (st *Statement) mentions(ws words) bool { return st.text().words&ws != 0 }
 
-// knownKeywords are the first keywords the proxy decides anything by,
-// each mapped to itself, so that firstKeyword returns them lower-cased
-// without allocating.
-var knownKeywords = func() map[string]string {
-	m := map[string]string{}
+// keywordClass is a set of the keyword sets a first keyword is in, so
+// that a statement's text, scanned once, answers for them without a lookup.
+type keywordClass uint8
+
+const (
+	classQuery keywordClass = 1 << iota // queryKeywords
+	classTxEnd                          // txEndKeywords
+)
+
+// knownKeyword is one of knownKeywords.
+type knownKeyword struct {
+	word  string
+	class keywordClass
+}
+
+// knownKeywords are the first keywords the proxy decides anything by, each
+// with itself, so that firstKeyword returns them lower-cased without
+// allocating, and with the sets it is in.
+var knownKeywords = func() map[string]knownKeyword {
+	m := map[string]knownKeyword{}
 	for _, set := range []map[string]bool{readOnlyKeywords, parsedKeywords, queryKeywords, txEndKeywords} {
 		for kw := range set {
-			m[kw] = kw
+			var class keywordClass
+			if queryKeywords[kw] {
+				class |= classQuery
+			}
+			if txEndKeywords[kw] {
+				class |= classTxEnd
+			}
+			m[kw] = knownKeyword{word: kw, class: class}
 		}
 	}
 	for _, kw := range []string{"set", "reset", "discard", "begin", "start", "insert", "update", "delete", "merge", "copy", "call", "do"} {
-		m[kw] = kw
+		if _, ok := m[kw]; !ok {
+			m[kw] = knownKeyword{word: kw}
+		}
 	}
 	return m
 }()
 
-// lowerKeyword returns word lower-cased: one of knownKeywords without an
-// allocation.
-func lowerKeyword(word string) string {
+// lowerKeyword returns word lower-cased, one of knownKeywords without an
+// allocation, and the sets of keywords it is in.
+func lowerKeyword(word string) (string, keywordClass) {
 	var buf [16]byte
 	if len(word) > len(buf) {
-		return strings.ToLower(word)
+		return strings.ToLower(word), 0
 	}
 	for i := 0; i < len(word); i++ {
 		buf[i] = ascii.Lower(word[i])
 	}
 	if kw, ok := knownKeywords[string(buf[:len(word)])]; ok {
-		return kw
+		return kw.word, kw.class
 	}
-	return strings.ToLower(word)
+	return strings.ToLower(word), 0
 }

@@ -35,7 +35,7 @@ func TestScanText(t *testing.T) {
 		if got.words != want {
 			t.Errorf("%q: words %b, want %b", sql, got.words, want)
 		}
-		if got.first != firstKeyword(sql) || got.multiple != multipleStatements(sql) || got.paren != ascii.ContainsFold(sql, "(") {
+		if first, class := firstKeyword(sql); got.first != first || got.class != class || got.multiple != multipleStatements(sql) || got.paren != ascii.ContainsFold(sql, "(") {
 			t.Errorf("%q: %+v", sql, got)
 		}
 		// A statement made by the cache is scanned at once, one made as
