@@ -291,7 +291,7 @@ type Router interface {
 // RouteQuick returns the decision Route would, and true, for a statement
 // it decides without parsing or waiting; false for the others. The shared
 // event loop routes those inline and hands itself over before the others
-// (netloop.go).
+// (netloop.go). RouteQuick must not keep stmt: the proxy reuses it.
 type QuickRouter interface {
 	Router
 	RouteQuick(stmt *Statement) (RouteDecision, bool)
@@ -374,8 +374,13 @@ func (c *statementCache) add(st *Statement) {
 // get returns the statement for sql: the parsed one when the text was seen
 // and parsed before, else a new one that joins the cache once parsed.
 func (c *statementCache) get(sql string) *Statement {
-	if st, ok := c.cache.Get(sql); ok {
+	if st, ok := c.lookup(sql); ok {
 		return st
 	}
 	return newStatement(sql, c)
+}
+
+// lookup returns the parsed statement of sql, if the cache holds it.
+func (c *statementCache) lookup(sql string) (*Statement, bool) {
+	return c.cache.Get(sql)
 }

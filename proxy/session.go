@@ -141,6 +141,9 @@ type session struct {
 	batchFailed   bool // a local message of this batch failed: skip to Sync
 	sessInfo      SessionInfo
 	clock         statementClock // session_duration.go
+	// plainQuery is the Statement of the last plain Query relayed, reused
+	// for the next (relayPlainQuery); nil until the first.
+	plainQuery *Statement
 
 	// Client loop only: what was relayed (session_upstream.go). upStmts and
 	// upPortals are the statements and portals on the warehouse, the

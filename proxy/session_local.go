@@ -94,7 +94,13 @@ func (s *session) onQuery(msg message) error {
 		return s.relayQuery(msg, nil)
 	}
 	sql, _, _ := cutCString(msg.body)
-	st := s.srv.stmts.get(sql)
+	st, cached := s.srv.stmts.lookup(sql)
+	if !cached {
+		if done, err := s.relayPlainQuery(msg, sql); done {
+			return err
+		}
+		st = newStatement(sql, s.srv.stmts)
+	}
 	d := s.route(st)
 	if d.Answer == nil && d.Finish != nil {
 		return s.finishQuery(msg, st, d)
@@ -148,6 +154,53 @@ func (s *session) onQuery(msg message) error {
 		return s.answered(d, d.Answer, s.queryFailed(out, err))
 	}
 	return s.answered(d, d.Answer, s.writeClient(appendReady(out, s)))
+}
+
+// relayPlainQuery relays a Query of a text the statement cache does not
+// hold, outside a transaction block, when its text alone decides that it is
+// plain and the router decides it at a glance: a single query that calls no
+// function and names none of the words the proxy looks for (a SELECT of a
+// literal, as pgbench -S sends, or a BI tool's lookups). Nothing of such a
+// statement is kept after it is relayed (the router's RouteQuick keeps
+// nothing, relaying it looks at its text only, and it is not parsed), so
+// its Statement is the session's, reused from one to the next: a new text
+// costs its string and no Statement.
+//
+// done reports whether it relayed the Query; if not, the caller routes it
+// as any other.
+func (s *session) relayPlainQuery(msg message, sql string) (done bool, err error) {
+	q, ok := s.srv.router.(QuickRouter)
+	if !ok || byte(s.txStatus.Load()) != 'I' {
+		// In a block, relaying it works out whether it writes, which
+		// parses it: a Statement the cache must then keep.
+		return false, nil
+	}
+	st := s.plainQuery
+	if st == nil {
+		st = new(Statement)
+		s.plainQuery = st
+	}
+	// No cache: should anything parse it after all, the tree is not kept.
+	*st = Statement{SQL: sql, txt: scanText(sql), scanned: true}
+	if !plainText(st) {
+		return false, nil
+	}
+	d, ok := q.RouteQuick(st)
+	if !ok || d.Answer != nil || d.Finish != nil {
+		return false, nil
+	}
+	d.Route = RoutePassthrough
+	s.clock.querying(d)
+	return true, s.relayQuery(msg, st)
+}
+
+// plainText reports whether a statement's text alone says it is a single
+// query that calls no function, and that it holds none of the words the
+// proxy looks for: nothing about it needs a parse, and it leaves the
+// session as it was (settingsNeutralText).
+func plainText(st *Statement) bool {
+	t := st.text()
+	return t.class&classQuery != 0 && !t.paren && !t.multiple && t.words == 0
 }
 
 // queryFailed ends a simple Query the proxy answers with an error, after
