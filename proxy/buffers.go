@@ -390,6 +390,25 @@ func (c *connWriter) writeOut() {
 	c.n = 0
 }
 
+// writeFlush is Write and Flush of p: with nothing buffered, p goes to the
+// connection as it is, without a copy or a buffer.
+func (c *connWriter) writeFlush(p []byte) error {
+	if c.n > 0 || c.err != nil || len(p) == 0 {
+		_, _ = c.Write(p)
+		return c.Flush()
+	}
+	if c.buf != nil {
+		c.pool.put(c.buf)
+		c.buf = nil
+	}
+	n, err := c.wr.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	c.err = err
+	return err
+}
+
 // Flush writes what is buffered and gives the buffer back.
 func (c *connWriter) Flush() error {
 	c.writeOut()

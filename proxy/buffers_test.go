@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -204,6 +205,45 @@ func TestConnWriterError(t *testing.T) {
 	if w.buf != nil {
 		t.Fatal("a failed writer kept its buffer")
 	}
+}
+
+// TestConnWriterWriteFlush checks writeFlush: with nothing buffered it
+// writes p in one Write of the connection and takes no buffer; with bytes
+// buffered they go first; a failure sticks.
+func TestConnWriterWriteFlush(t *testing.T) {
+	var out writeLog
+	pool := newBufferPool()
+	w := newConnWriter(&out, pool)
+	if err := w.writeFlush([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.writes) != 1 || out.writes[0] != "abc" || w.buf != nil || pool.out.Load() != 0 {
+		t.Fatalf("writes %q, buffer %v, pooled buffers out %d", out.writes, w.buf != nil, pool.out.Load())
+	}
+	if _, err := w.Write([]byte("de")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.writeFlush([]byte("fg")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(out.writes, "|") != "abc|defg" || w.buf != nil {
+		t.Fatalf("writes %q, buffer %v", out.writes, w.buf != nil)
+	}
+	w.wr = errWriter{}
+	if err := w.writeFlush([]byte("h")); err != io.ErrClosedPipe {
+		t.Fatalf("writeFlush to a closed connection: %v", err)
+	}
+	if err := w.writeFlush([]byte("i")); err != io.ErrClosedPipe {
+		t.Fatalf("writeFlush after a failure: %v", err)
+	}
+}
+
+// writeLog records each Write.
+type writeLog struct{ writes []string }
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
 }
 
 type errWriter struct{}

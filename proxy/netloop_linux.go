@@ -52,7 +52,7 @@ type loopRunner struct {
 
 // schedulePeriod is how often a runner passes through the Go scheduler,
 // well within the 10 ms after which the runtime preempts a goroutine.
-const schedulePeriod = 2 * time.Millisecond
+const schedulePeriod = 5 * time.Millisecond
 
 const loopStopID = 0 // the stop eventfd's event data; sockets' are never 0
 

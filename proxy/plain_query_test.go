@@ -111,10 +111,10 @@ func TestPlainQueryReusesStatement(t *testing.T) {
 	if inBlock == first {
 		t.Fatal("a plain Query in a block used the plain Query's Statement")
 	}
-	if _, ok := p.srv.stmts.lookup("SELECT 4 AS d"); !ok {
+	if _, ok := p.srv.stmts.cache.Peek("SELECT 4 AS d"); !ok {
 		t.Error("a plain Query in a block, parsed for its effects, is not in the statement cache")
 	}
-	if _, ok := p.srv.stmts.lookup("SELECT 2 AS b"); ok {
+	if _, ok := p.srv.stmts.cache.Peek("SELECT 2 AS b"); ok {
 		t.Error("a plain Query outside a block is in the statement cache")
 	}
 	if got := query("SELECT 5 AS e"); got != "5" {

@@ -374,13 +374,8 @@ func (c *statementCache) add(st *Statement) {
 // get returns the statement for sql: the parsed one when the text was seen
 // and parsed before, else a new one that joins the cache once parsed.
 func (c *statementCache) get(sql string) *Statement {
-	if st, ok := c.lookup(sql); ok {
+	if st, ok := c.cache.Get(sql); ok {
 		return st
 	}
 	return newStatement(sql, c)
-}
-
-// lookup returns the parsed statement of sql, if the cache holds it.
-func (c *statementCache) lookup(sql string) (*Statement, bool) {
-	return c.cache.Get(sql)
 }

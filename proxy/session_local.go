@@ -94,13 +94,10 @@ func (s *session) onQuery(msg message) error {
 		return s.relayQuery(msg, nil)
 	}
 	sql, _, _ := cutCString(msg.body)
-	st, cached := s.srv.stmts.lookup(sql)
-	if !cached {
-		if done, err := s.relayPlainQuery(msg, sql); done {
-			return err
-		}
-		st = newStatement(sql, s.srv.stmts)
+	if done, err := s.relayPlainQuery(msg, sql); done {
+		return err
 	}
+	st := s.srv.stmts.get(sql)
 	d := s.route(st)
 	if d.Answer == nil && d.Finish != nil {
 		return s.finishQuery(msg, st, d)
@@ -156,15 +153,16 @@ func (s *session) onQuery(msg message) error {
 	return s.answered(d, d.Answer, s.writeClient(appendReady(out, s)))
 }
 
-// relayPlainQuery relays a Query of a text the statement cache does not
-// hold, outside a transaction block, when its text alone decides that it is
-// plain and the router decides it at a glance: a single query that calls no
-// function and names none of the words the proxy looks for (a SELECT of a
-// literal, as pgbench -S sends, or a BI tool's lookups). Nothing of such a
-// statement is kept after it is relayed (the router's RouteQuick keeps
-// nothing, relaying it looks at its text only, and it is not parsed), so
-// its Statement is the session's, reused from one to the next: a new text
-// costs its string and no Statement.
+// relayPlainQuery relays a Query outside a transaction block when its text
+// alone decides that it is plain and the router decides it at a glance: a
+// single query that calls no function and names none of the words the
+// proxy looks for (a SELECT of a literal, as pgbench -S sends, or a BI
+// tool's lookups). Nothing of such a statement is kept after it is relayed
+// (the router's RouteQuick keeps nothing, relaying it looks at its text
+// only, and it is not parsed), so its Statement is the session's, reused
+// from one to the next: a new text costs its string and no Statement. Nor
+// does the statement cache help with it: a parsed Statement of the same
+// text would be routed and relayed alike, so it is not looked up.
 //
 // done reports whether it relayed the Query; if not, the caller routes it
 // as any other.

@@ -231,24 +231,27 @@ func (s *session) upstreamMessage() error {
 		return nil // the session outlives the backend
 	}
 	relay, terminate, plainRow := s.observeUpstream(msg)
-	var rows []byte
-	if relay && plainRow && msg.rest == 0 {
-		// The DataRows after this one need nothing of the proxy either:
-		// relayed with it, whatever their number.
-		rows = s.upMsgs.takeRun('D')
+	out := msg.raw
+	if mark, ok := s.upMsgs.runMark(msg); ok && relay {
+		// The messages buffered after this one that the client sees as
+		// they are go with it, in one write.
+		out = s.upMsgs.runBytes(mark, s.relayRun(plainRow, &terminate))
 	}
 	s.clientMu.Lock()
-	if relay {
-		_, err = s.clientW.Write(msg.raw)
+	switch {
+	case relay && msg.rest == 0 && s.upR.Buffered() == 0:
+		// Nothing more to read now: written as it lies in the buffer.
+		err = s.clientW.writeFlush(out)
+	case relay:
+		_, err = s.clientW.Write(out)
 		if err == nil && msg.rest > 0 {
 			err = s.upMsgs.relayRest(s.clientW)
 		}
-		if err == nil && rows != nil {
-			_, err = s.clientW.Write(rows)
+		fallthrough
+	default:
+		if err == nil && s.upR.Buffered() == 0 {
+			err = s.clientW.Flush()
 		}
-	}
-	if err == nil && s.upR.Buffered() == 0 {
-		err = s.clientW.Flush()
 	}
 	s.clientMu.Unlock()
 	s.passed()
@@ -261,6 +264,47 @@ func (s *session) upstreamMessage() error {
 		return errUpstreamDone
 	}
 	return nil
+}
+
+// runTypes are the warehouse messages a run may hold (relayRun): answers
+// to statements, which upstreamMessage does nothing with but account for
+// them and relay them. Errors, notices, parameter changes and the COPY
+// messages go one at a time.
+var runTypes = func() (t [256]bool) {
+	for _, typ := range []byte("123CDInsTtZ") {
+		t[typ] = true
+	}
+	return t
+}()
+
+// relayRun consumes, after a message just observed and relayed (plainRow
+// as observeUpstream said of it), the whole messages buffered behind it
+// that are relayed as they are: a run of DataRows at once, others one by
+// one through observeUpstream, until one is not relayed, is not of
+// runTypes, is not whole in the buffer, or ends the session (terminate).
+// It returns where the relayed messages end in the reader's buffer.
+func (s *session) relayRun(plainRow bool, terminate *bool) int {
+	for {
+		if plainRow {
+			// The DataRows after this one need nothing of the proxy
+			// either, whatever their number.
+			s.upMsgs.takeRun('D')
+		}
+		end := s.upMsgs.runEnd()
+		if *terminate {
+			return end
+		}
+		msg, ok := s.upMsgs.nextWhole(&runTypes)
+		if !ok {
+			return end
+		}
+		var relay, term bool
+		relay, term, plainRow = s.observeUpstream(msg)
+		*terminate = *terminate || term
+		if !relay {
+			return end
+		}
+	}
 }
 
 // observeUpstream accounts for one warehouse message. It reports whether

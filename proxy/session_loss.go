@@ -41,6 +41,15 @@ func (u *upstreamWriter) Flush() error {
 	return nil
 }
 
+// writeFlush writes b and flushes (connWriter.writeFlush).
+func (u *upstreamWriter) writeFlush(b []byte) {
+	if u != nil && !u.dead {
+		if err := u.w.writeFlush(b); err != nil {
+			u.died()
+		}
+	}
+}
+
 func (u *upstreamWriter) died() {
 	u.dead = true
 	shutdownConn(u.conn, u.r)

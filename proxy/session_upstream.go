@@ -273,6 +273,12 @@ func (s *session) relayAs(msg message, e expectation) error {
 	default:
 		s.batchUpstream = true
 	}
+	if msg.rest == 0 && s.clientR.Buffered() == 0 {
+		// The last message the client sent: written now, rather than
+		// copied to be written once handled (clientMessage).
+		s.upW.writeFlush(msg.raw)
+		return nil
+	}
 	_, err := s.upW.Write(msg.raw)
 	if err == nil && msg.rest > 0 {
 		err = s.clientMsgs.relayRest(s.upW)

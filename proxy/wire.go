@@ -149,6 +149,48 @@ func (m *messageReader) takeRun(typ byte) []byte {
 	return b[:n]
 }
 
+// A run is messages consumed in place one after the other (by next,
+// nextWhole and takeRun, with no read in between), so that their raw bytes
+// lie together in the reader's buffer: relayed with one write. The buffer
+// is reused by the next read, so a run's bytes are written before it.
+
+// runMark returns where msg, which next just returned, begins in the
+// reader's buffer, and false when it is not there: held in a buffer of its
+// own, or only its first part.
+func (m *messageReader) runMark(msg message) (int, bool) {
+	if m.held != nil || m.pending > 0 || msg.rest > 0 {
+		return 0, false
+	}
+	return m.r.r - len(msg.raw), true
+}
+
+// runEnd is where the messages consumed so far end in the buffer.
+func (m *messageReader) runEnd() int { return m.r.r }
+
+// runBytes returns the bytes of the messages consumed in place from mark
+// to end, which runMark and runEnd gave since the last read.
+func (m *messageReader) runBytes(mark, end int) []byte { return m.r.buf[mark:end] }
+
+// nextWhole consumes and returns the next message when it is whole in the
+// buffer and of one of the types marked; otherwise it consumes nothing and
+// returns false. It never reads.
+func (m *messageReader) nextWhole(types *[256]bool) (message, bool) {
+	if m.pending > 0 || m.held != nil {
+		return message{}, false
+	}
+	b := m.r.buffered()
+	if len(b) < 5 || !types[b[0]] {
+		return message{}, false
+	}
+	length := int(int32(binary.BigEndian.Uint32(b[1:5])))
+	if length < 4 || (m.maxLen > 0 && length > m.maxLen) || len(b) < 1+length {
+		return message{}, false
+	}
+	m.r.discard(1 + length)
+	raw := b[:1+length]
+	return message{typ: raw[0], raw: raw, body: raw[5:]}, true
+}
+
 // relayRest copies the unread rest of the last message to w. The message's
 // raw part must have been written before: the reader's buffer is reused.
 func (m *messageReader) relayRest(w io.Writer) error {

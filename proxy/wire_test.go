@@ -98,14 +98,82 @@ func TestTakeRun(t *testing.T) {
 			if got := r.takeRun('D'); !bytes.Equal(got, tt.run) {
 				t.Fatalf("takeRun = %q, want %q", got, tt.run)
 			}
-			m, err := r.next()
-			switch {
-			case tt.next == 0 && err == nil:
-				t.Fatalf("after the run: %q, want an error", m.typ)
-			case tt.next != 0 && (err != nil || m.typ != tt.next):
-				t.Fatalf("after the run: %q, %v; want %q", m.typ, err, tt.next)
-			}
+			checkAfterRun(t, r, tt.next)
 		})
+	}
+}
+
+// TestRun reads a message, then the whole messages of the run types
+// buffered after it, and checks that their bytes lie together from the
+// first one's mark: what upstreamMessage writes in one go.
+func TestRun(t *testing.T) {
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	head := appendMessage(nil, 'T', []byte("desc"))
+	row := appendMessage(nil, 'D', []byte("row"))
+	done := appendMessage(nil, 'C', []byte("SELECT 1\x00"))
+	ready := appendMessage(nil, 'Z', []byte("I"))
+	notice := appendMessage(nil, 'N', []byte("Snotice\x00\x00"))
+	tests := []struct {
+		name string
+		in   []byte
+		run  []byte // the first message and those nextWhole takes after it
+		next byte   // type of the message next reads after the run, 0 for none
+	}{
+		{"a whole answer", cat(head, row, done, ready), cat(head, row, done, ready), 0},
+		{"up to a type not in runs", cat(head, row, notice, done), cat(head, row), 'N'},
+		{"up to a partial message", cat(head, row, done[:3]), cat(head, row), 0},
+		{"up to a bad length", cat(head, []byte{'D', 0, 0, 0, 1}), head, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newMessageReader(newConnReader(bytes.NewReader(tt.in), newBufferPool()), 0)
+			if _, err := r.r.peek(len(tt.in)); err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			first, err := r.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mark, ok := r.runMark(first)
+			if !ok {
+				t.Fatal("a message read in place has no mark")
+			}
+			for {
+				if _, ok := r.nextWhole(&runTypes); !ok {
+					break
+				}
+			}
+			if got := r.runBytes(mark, r.runEnd()); !bytes.Equal(got, tt.run) {
+				t.Fatalf("run = %q, want %q", got, tt.run)
+			}
+			checkAfterRun(t, r, tt.next)
+		})
+	}
+	// A message bigger than the buffer is held apart: no run starts there.
+	big := appendMessage(nil, 'D', bytes.Repeat([]byte("x"), bufferSize))
+	r := newMessageReader(newConnReader(bytes.NewReader(cat(big, ready)), newBufferPool()), 0)
+	m, err := r.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.runMark(m); ok {
+		t.Fatal("a held message has a mark")
+	}
+	if _, ok := r.nextWhole(&runTypes); ok {
+		t.Fatal("nextWhole went on after a held message")
+	}
+}
+
+// checkAfterRun checks the message r reads after a run: of type next, or
+// an error when next is 0.
+func checkAfterRun(t *testing.T, r *messageReader, next byte) {
+	t.Helper()
+	m, err := r.next()
+	switch {
+	case next == 0 && err == nil:
+		t.Fatalf("after the run: %q, want an error", m.typ)
+	case next != 0 && (err != nil || m.typ != next):
+		t.Fatalf("after the run: %q, %v; want %q", m.typ, err, next)
 	}
 }
 

@@ -119,3 +119,25 @@ func checkMatcher(t *testing.T, m *Matcher, words []string, s string) bool {
 	}
 	return ok
 }
+
+// BenchmarkMatcherOne is the router's check of a statement when no rollup
+// is defined: the one word "rollup".
+func BenchmarkMatcherOne(b *testing.B) {
+	m := NewMatcher([]string{"rollup"})
+	s := "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
+	for b.Loop() {
+		m.Any(s)
+	}
+}
+
+// BenchmarkMatcherMask is the proxy's scan of a statement for the words it
+// looks for.
+func BenchmarkMatcherMask(b *testing.B) {
+	m := NewMatcher([]string{"copy", "begin", "start", "deallocate", "discard", "close", "reset",
+		"extra_float_digits", "statement_timeout", "set_config", "listen",
+		"declare", "prepare", "rollback", "into", "analyze", "analyse"})
+	s := "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
+	for b.Loop() {
+		m.Mask(s)
+	}
+}
