@@ -32,13 +32,51 @@ type netLoop struct {
 	// (netLoop.handOver) finishes its callback and ends.
 	leader atomic.Pointer[loopRunner]
 	done   chan struct{}
-	start  time.Time // the clock of loopRunner.scheduled
+	start  time.Time // the clock of loopRunner.scheduled and woke
+
+	// woke is when the leader's last wait returned, since start, and base
+	// a reading of the wall clock, taken then every schedulePeriod at
+	// most: what connGroup.now reads rather than the clock.
+	woke atomic.Int64
+	base atomic.Pointer[clockBase]
 
 	// waits counts the waits that returned events, events those events,
 	// inlineRuns the callbacks run inline, handOvers the times the loop was
 	// handed over (stats), and maxKept is the most bytes a socket kept
 	// written inline (for tests).
 	waits, events, inlineRuns, handOvers, maxKept atomic.Uint64
+}
+
+// clockBase is a reading of the clock, at since the loop's start.
+type clockBase struct {
+	t  time.Time
+	at time.Duration
+}
+
+// setBase reads the clock for wakeTime, and returns when, since start.
+func (l *netLoop) setBase() time.Duration {
+	now := time.Now()
+	b := &clockBase{t: now, at: now.Sub(l.start)}
+	l.base.Store(b)
+	return b.at
+}
+
+// wakeTime is when the leader's last wait returned.
+func (l *netLoop) wakeTime() time.Time {
+	b := l.base.Load()
+	return b.t.Add(time.Duration(l.woke.Load()) - b.at)
+}
+
+// now returns the time for the statements of the group's session: when
+// the leader running its callback inline was woken, which is when what it
+// handles had arrived, and costs no reading of the clock; otherwise the
+// clock's. The wall clock it gives lags the clock's by the changes made to
+// it since the leader last read it, within schedulePeriod.
+func (g *connGroup) now() time.Time {
+	if g == nil || !g.inline.Load() {
+		return time.Now()
+	}
+	return g.loop.wakeTime()
 }
 
 // loopRunner is one leader's turn: the events it took from the set and
@@ -48,6 +86,8 @@ type loopRunner struct {
 	events    []unix.EpollEvent
 	n, i      int
 	scheduled time.Duration // when it last passed through the scheduler, since the loop's start
+	woke      time.Duration // when its last wait returned, since the loop's start
+	based     time.Duration // when it last read the wall clock (clockBase), since the loop's start
 }
 
 // schedulePeriod is how often a runner passes through the Go scheduler,
@@ -151,6 +191,7 @@ func newNetLoop(log *slog.Logger) (*netLoop, error) {
 	}
 	l := &netLoop{epfd: epfd, stopfd: stopfd, log: log, done: make(chan struct{}), start: time.Now()}
 	r := &loopRunner{loop: l, events: make([]unix.EpollEvent, 128)}
+	r.based = l.setBase()
 	l.leader.Store(r)
 	go l.run(r)
 	return l, nil
@@ -197,14 +238,14 @@ func (l *netLoop) run(r *loopRunner) {
 			}
 			r.i++
 		}
-		if now := time.Since(l.start); now-r.scheduled > schedulePeriod {
+		if r.woke-r.scheduled > schedulePeriod {
 			// The runner never parks, so to the Go scheduler it looks
 			// like a goroutine that has run for ever: every 10 ms its
 			// monitor thread would preempt it and take its processor
 			// away during the next wait, and poll every 20 µs again.
 			// Passing through the scheduler now and then tells it the
 			// runner is fine.
-			r.scheduled = now
+			r.scheduled = r.woke
 			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, r.events, -1)
@@ -217,6 +258,12 @@ func (l *netLoop) run(r *loopRunner) {
 			return
 		}
 		r.n, r.i = n, 0
+		r.woke = time.Since(l.start)
+		if r.woke-r.based > schedulePeriod {
+			r.based = l.setBase()
+			r.woke = r.based
+		}
+		l.woke.Store(int64(r.woke))
 		if n > 0 {
 			l.waits.Add(1)
 			l.events.Add(uint64(n))
@@ -228,7 +275,7 @@ func (l *netLoop) run(r *loopRunner) {
 // not handled, and lets r go on with the callback it runs: a callback that
 // is about to wait must not hold up every other session of the loop.
 func (l *netLoop) handOver(r *loopRunner) {
-	next := &loopRunner{loop: l, events: make([]unix.EpollEvent, len(r.events))}
+	next := &loopRunner{loop: l, events: make([]unix.EpollEvent, len(r.events)), scheduled: r.scheduled, woke: r.woke, based: r.based}
 	next.n = copy(next.events, r.events[r.i+1:r.n])
 	r.n = r.i + 1
 	l.leader.Store(next)

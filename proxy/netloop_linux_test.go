@@ -252,6 +252,7 @@ func TestFdConnInline(t *testing.T) {
 // event loops: answers are the warehouse's, and both loops relayed them
 // inline.
 func TestEventLoopSessions(t *testing.T) {
+	start := time.Now()
 	p := startProxy(t, func(o *Options) { o.EventLoop, o.EventLoops = true, 2 })
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -286,6 +287,10 @@ func TestEventLoopSessions(t *testing.T) {
 			t.Errorf("loop %d: only %d callbacks ran inline", i, n)
 		}
 		inline += n
+		// The loop's clock followed its wake-ups.
+		if woke := l.wakeTime(); woke.Before(start) || woke.After(time.Now()) {
+			t.Errorf("loop %d: last woke at %v, not between the test's start %v and now", i, woke, start)
+		}
 	}
 	// The metrics sum the loops' counters.
 	families, err := p.reg.Gather()
@@ -441,5 +446,44 @@ func TestConnTable(t *testing.T) {
 		if tab.get(id) != nil {
 			t.Fatalf("get(%#x) found a socket", id)
 		}
+	}
+}
+
+// TestLoopClock checks the clock sessions read in a loop (connGroup.now):
+// the leader's wake-up while a callback runs inline, with the wall clock of
+// a reading at most schedulePeriod older; the clock itself otherwise.
+func TestLoopClock(t *testing.T) {
+	l, err := newNetLoop(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	g := newConnGroup(l)
+	before := time.Now()
+	if got := g.now(); got.Before(before) || time.Since(got) > time.Second {
+		t.Fatalf("not inline: now() = %v, want the clock's (%v)", got, before)
+	}
+	var nilGroup *connGroup
+	if got := nilGroup.now(); got.Before(before) {
+		t.Fatalf("no group: now() = %v, want the clock's", got)
+	}
+	// As run does after a wait: the wake-up, and a new base when the
+	// last is older than schedulePeriod.
+	time.Sleep(2 * schedulePeriod)
+	at := l.setBase()
+	l.woke.Store(int64(at + time.Millisecond))
+	g.inline.Store(true)
+	got := g.now()
+	g.inline.Store(false)
+	base := l.base.Load()
+	if want := base.t.Add(time.Millisecond); !got.Equal(want) {
+		t.Fatalf("inline: now() = %v, want the base %v and 1 ms", got, base.t)
+	}
+	if d := got.Sub(before); d < 2*schedulePeriod {
+		t.Fatalf("inline: now() is %v after a time read %v earlier", d, 2*schedulePeriod)
+	}
+	// The monotonic reading goes with it: durations are measured on it.
+	if d := got.Sub(base.t); d != time.Millisecond {
+		t.Fatalf("inline: %v after the base, want 1ms", d)
 	}
 }

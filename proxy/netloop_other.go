@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 )
 
 // netLoop: there is no shared event loop here (netloop.go).
@@ -26,5 +27,7 @@ func newConnGroup(*netLoop) *connGroup { return &connGroup{} }
 func (g *connGroup) take(conn net.Conn) net.Conn { return conn }
 
 func (g *connGroup) mayBlock() {}
+
+func (g *connGroup) now() time.Time { return time.Now() }
 
 func (g *connGroup) yield() bool { return false }

@@ -263,6 +263,7 @@ func (s *session) joinLoop() {
 		return
 	}
 	s.group = g
+	s.clock.group = g
 	s.client = c
 	s.clientR.rd = c
 	s.clientR.raw = eventConn(c)

@@ -57,6 +57,7 @@ type statementClock struct {
 	received      time.Time            // arrival of the client message being handled
 	read          uint64               // connReader.reads when it was handled
 	readAt        time.Time            // when read was, if known
+	group         *connGroup           // the session's in an event loop, whose clock it reads (connGroup.now)
 	reason        relayNote            // why the statement about to be relayed passes through
 	stmtReasons   map[string]relayNote // relayed prepared statement -> its reason
 	portalReasons portalNotes          // relayed portal -> its statement's reason
@@ -114,7 +115,7 @@ func (c *statementClock) arrived(typ byte, read uint64) {
 func (c *statementClock) at() time.Time {
 	if c.received.IsZero() {
 		if c.readAt.IsZero() {
-			c.readAt = time.Now()
+			c.readAt = c.group.now()
 		}
 		c.received = c.readAt
 	}
@@ -219,7 +220,7 @@ func (s *session) observeExpect(typ byte) (relay bool) {
 		// the warehouse skips those after it, so they were never answered.
 		if !done && completes(st.kind, typ) {
 			done = true
-			elapsed := time.Since(st.start)
+			elapsed := c.group.now().Sub(st.start)
 			s.relayDone(st.reason.reason, elapsed)
 			if st.reason.done != nil {
 				st.reason.done(elapsed)
