@@ -230,13 +230,15 @@ func (s *session) upstreamMessage() error {
 	case msg.typ == 'N' && shutdownNotice(msg.body):
 		return nil // the session outlives the backend
 	}
-	relay, terminate, plainRow := s.observeUpstream(msg)
+	s.stateMu.Lock()
+	relay, terminate, plainRow := s.observeUpstreamLocked(msg)
 	out := msg.raw
 	if mark, ok := s.upMsgs.runMark(msg); ok && relay {
 		// The messages buffered after this one that the client sees as
 		// they are go with it, in one write.
-		out = s.upMsgs.runBytes(mark, s.relayRun(plainRow, &terminate))
+		out = s.upMsgs.runBytes(mark, s.relayRunLocked(plainRow, &terminate))
 	}
+	s.stateMu.Unlock()
 	s.clientMu.Lock()
 	switch {
 	case relay && msg.rest == 0 && s.upR.Buffered() == 0:
@@ -266,7 +268,7 @@ func (s *session) upstreamMessage() error {
 	return nil
 }
 
-// runTypes are the warehouse messages a run may hold (relayRun): answers
+// runTypes are the warehouse messages a run may hold (relayRunLocked): answers
 // to statements, which upstreamMessage does nothing with but account for
 // them and relay them. Errors, notices, parameter changes and the COPY
 // messages go one at a time.
@@ -277,13 +279,14 @@ var runTypes = func() (t [256]bool) {
 	return t
 }()
 
-// relayRun consumes, after a message just observed and relayed (plainRow
-// as observeUpstream said of it), the whole messages buffered behind it
-// that are relayed as they are: a run of DataRows at once, others one by
-// one through observeUpstream, until one is not relayed, is not of
-// runTypes, is not whole in the buffer, or ends the session (terminate).
-// It returns where the relayed messages end in the reader's buffer.
-func (s *session) relayRun(plainRow bool, terminate *bool) int {
+// relayRunLocked consumes, after a message just observed and relayed
+// (plainRow as observeUpstreamLocked said of it), the whole messages
+// buffered behind it that are relayed as they are: a run of DataRows at
+// once, others one by one through observeUpstreamLocked, until one is not
+// relayed, is not of runTypes, is not whole in the buffer, or ends the
+// session (terminate). It returns where the relayed messages end in the
+// reader's buffer. The caller holds stateMu.
+func (s *session) relayRunLocked(plainRow bool, terminate *bool) int {
 	for {
 		if plainRow {
 			// The DataRows after this one need nothing of the proxy
@@ -299,7 +302,7 @@ func (s *session) relayRun(plainRow bool, terminate *bool) int {
 			return end
 		}
 		var relay, term bool
-		relay, term, plainRow = s.observeUpstream(msg)
+		relay, term, plainRow = s.observeUpstreamLocked(msg)
 		*terminate = *terminate || term
 		if !relay {
 			return end
@@ -307,13 +310,12 @@ func (s *session) relayRun(plainRow bool, terminate *bool) int {
 	}
 }
 
-// observeUpstream accounts for one warehouse message. It reports whether
-// the client should see it, whether a draining session has just become
-// idle and should end now, and whether it is a DataRow the proxy only
-// relays (plainRow): the DataRows after it are then the same.
-func (s *session) observeUpstream(msg message) (relay, terminate, plainRow bool) {
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
+// observeUpstreamLocked accounts for one warehouse message. It reports
+// whether the client should see it, whether a draining session has just
+// become idle and should end now, and whether it is a DataRow the proxy
+// only relays (plainRow): the DataRows after it are then the same. The
+// caller holds stateMu.
+func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow bool) {
 	if head, ok := s.expect.peek(); ok {
 		plainRow = msg.typ == 'D' && head.settings == nil
 		switch {
