@@ -6,9 +6,10 @@ import "github.com/prometheus/client_golang/prometheus"
 // caller owns so that several servers (in tests) never share counters.
 type Metrics struct {
 	ClientConnections prometheus.Gauge
-	Queries           *prometheus.CounterVec
-	Fallbacks         *prometheus.CounterVec
-	QueryDuration     *prometheus.HistogramVec // session_duration.go
+	// Statements are pgrollup_queries_total and
+	// pgrollup_query_duration_seconds (statement_metrics.go).
+	Statements *StatementMetrics
+	Fallbacks  *prometheus.CounterVec
 	// WarehouseUp is 1 while the warehouse accepts connections, 0 during
 	// an outage (outage.go); LocalLogins counts the sessions the proxy
 	// authenticated itself meanwhile.
@@ -23,15 +24,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pgrollup_client_connections",
 			Help: "Client sessions currently open.",
 		}),
-		Queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pgrollup_queries_total",
-			Help: "Statements executed, by the route that answered them.",
-		}, []string{"route"}),
+		Statements: newStatementMetrics(),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pgrollup_rollup_fallbacks_total",
 			Help: "Statements the proxy meant to answer itself that were relayed to the warehouse after all, by reason.",
 		}, []string{"reason"}),
-		QueryDuration: newQueryDuration(),
 		WarehouseUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pgrollup_warehouse_up",
 			Help: "1 when the warehouse accepts connections, 0 while it is unreachable (then only statements answered from rollups run).",
@@ -41,13 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Sessions pgrollup authenticated itself because the warehouse was unreachable.",
 		}),
 	}
-	reg.MustRegister(m.ClientConnections, m.Queries, m.Fallbacks, m.QueryDuration, m.WarehouseUp, m.LocalLogins)
-	// Every route is present from the start so that rate() and the hit-rate
-	// expression see a zero rather than a missing series.
-	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
-		m.Queries.WithLabelValues(string(r))
-		m.QueryDuration.WithLabelValues(string(r))
-	}
+	reg.MustRegister(m.ClientConnections, m.Statements, m.Fallbacks, m.WarehouseUp, m.LocalLogins)
 	// The reason the proxy itself gives; executors' own reasons appear with
 	// their first fallback.
 	m.Fallbacks.WithLabelValues("answer_failed")

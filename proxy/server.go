@@ -94,17 +94,7 @@ type Server struct {
 	bufs           *bufferPool
 	clientStream   *streamPolicy
 	upstreamStream *streamPolicy
-	queries        map[Route]prometheus.Counter
-	// durations are pgrollup_query_duration_seconds by route, resolved
-	// once: a label lookup per statement costs more than the observation.
-	durations map[Route]prometheus.Observer
-	// relayed are the counter and histogram of RoutePassthrough, which
-	// nearly every statement takes.
-	relayed struct {
-		queries  prometheus.Counter
-		duration prometheus.Observer
-	}
-	log *slog.Logger
+	log            *slog.Logger
 	// logStatements: the logger takes debug records.
 	logStatements bool
 	// params are the sessions' reported parameters, shared (session_params.go).
@@ -216,13 +206,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.idleClock.Store(1)
 	s.monitor = newWarehouseMonitor(check, s.metrics.WarehouseUp, opts.Logger)
 	s.verifiers = newVerifierCache(opts.Verifiers, opts.VerifierRefresh, opts.Logger)
-	s.queries = map[Route]prometheus.Counter{}
-	s.durations = map[Route]prometheus.Observer{}
-	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
-		s.queries[r] = s.metrics.Queries.WithLabelValues(string(r))
-		s.durations[r] = s.metrics.QueryDuration.WithLabelValues(string(r))
-	}
-	s.relayed.queries, s.relayed.duration = s.queries[RoutePassthrough], s.durations[RoutePassthrough]
+	s.metrics.Statements.gather = s.gatherRelayed
 	s.logStatements = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
 	s.registerLoopMetrics(opts.Registerer)
 	return s, nil
@@ -311,10 +295,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
+	sessions := s.sessionsLocked()
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		sess.drain()

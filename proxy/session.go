@@ -141,6 +141,9 @@ type session struct {
 	batchFailed   bool // a local message of this batch failed: skip to Sync
 	sessInfo      SessionInfo
 	clock         statementClock // session_duration.go
+	// relayed tallies the statements the warehouse answered, until the
+	// metrics gather it (statement_metrics.go). Guarded by stateMu.
+	relayed tally
 	// plainQuery is the Statement of the last plain Query relayed, reused
 	// for the next (relayPlainQuery); nil until the first.
 	plainQuery *Statement

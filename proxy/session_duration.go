@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Counting and timing statements: pgrollup_queries_total and
@@ -14,23 +12,13 @@ import (
 // queryDurationBuckets run from a rollup answer served from memory (100µs)
 // to a warehouse scan that a BI tool is about to give up on (60s), roughly
 // 1-2.5-5 per decade so that the percentiles of both ends stay readable.
-var queryDurationBuckets = []float64{
+var queryDurationBuckets = [...]float64{
 	0.0001, 0.00025, 0.0005,
 	0.001, 0.0025, 0.005,
 	0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5,
 	1, 2.5, 5,
 	10, 30, 60,
-}
-
-// newQueryDuration is pgrollup_query_duration_seconds{route}. Its only label
-// is the route, a closed set, so the series stay bounded whatever clients send.
-func newQueryDuration() *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "pgrollup_query_duration_seconds",
-		Help:    "Time from a statement's arrival to its complete answer, by the route that answered it.",
-		Buckets: queryDurationBuckets,
-	}, []string{"route"})
 }
 
 // RollupNamer is implemented by an Answer that knows which rollup answers
@@ -272,19 +260,14 @@ func (s *session) answered(d RouteDecision, a Answer, err error) error {
 // statement's text or its parameter values, which may hold what the
 // warehouse protects.
 func (s *session) statementDone(route Route, rollup, reason string, elapsed time.Duration) {
-	s.count(route)
-	d, ok := s.srv.durations[route]
-	if !ok {
-		d = s.srv.metrics.QueryDuration.WithLabelValues(string(route))
-	}
-	d.Observe(elapsed.Seconds())
+	s.srv.metrics.Statements.observe(route, elapsed)
 	s.logStatement(route, rollup, reason, elapsed)
 }
 
-// relayDone is statementDone for a statement the warehouse answered.
+// relayDone is statementDone for a statement the warehouse answered,
+// tallied by the session (StatementMetrics). The caller holds stateMu.
 func (s *session) relayDone(reason string, elapsed time.Duration) {
-	s.srv.relayed.queries.Inc()
-	s.srv.relayed.duration.Observe(elapsed.Seconds())
+	s.relayed.observe(elapsed)
 	s.logStatement(RoutePassthrough, "", reason, elapsed)
 }
 
@@ -306,5 +289,5 @@ func (s *session) logStatement(route Route, rollup, reason string, elapsed time.
 }
 
 func (s *session) count(r Route) {
-	s.srv.queries[r].Inc()
+	s.srv.metrics.Statements.count(r)
 }

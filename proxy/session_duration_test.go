@@ -12,9 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pgrollup/pgrollup/internal/sqlstate"
 )
@@ -30,16 +28,8 @@ func countsOf(t *testing.T, p *testProxy) routeCounts {
 	t.Helper()
 	c := routeCounts{queries: map[Route]float64{}, observed: map[Route]uint64{}, fallbacks: testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed"))}
 	for _, r := range []Route{RoutePassthrough, RouteRollup, RouteAdmin, RouteError} {
-		c.queries[r] = testutil.ToFloat64(p.srv.queries[r])
-		var m dto.Metric
-		h, err := p.srv.metrics.QueryDuration.GetMetricWithLabelValues(string(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := h.(prometheus.Metric).Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		c.observed[r] = m.GetHistogram().GetSampleCount()
+		c.queries[r] = p.queries(t, r)
+		c.observed[r] = p.timed(t, r)
 	}
 	return c
 }

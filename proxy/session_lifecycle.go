@@ -50,6 +50,7 @@ func (s *session) end(clientErr error) {
 	if done != nil {
 		<-done
 	}
+	s.foldRelayed()
 	s.releaseBuffers()
 	s.logger().Debug("session ended", "client_end", errText(clientErr))
 	s.srv.unregister(s)

@@ -122,7 +122,7 @@ func TestLocalAnswerEqualsWarehouse(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(p.srv.queries[RouteRollup]); got != float64(len(execModes)) {
+	if got := p.queries(t, RouteRollup); got != float64(len(execModes)) {
 		t.Fatalf("rollup route counted %v times, want %d", got, len(execModes))
 	}
 }
@@ -143,7 +143,7 @@ func TestLocalAnswerFallsBack(t *testing.T) {
 	if got := testutil.ToFloat64(p.srv.metrics.Fallbacks.WithLabelValues("answer_failed")); got < float64(len(execModes)) {
 		t.Fatalf("fallbacks counted %v, want at least %d", got, len(execModes))
 	}
-	if got := testutil.ToFloat64(p.srv.queries[RouteRollup]); got != 0 {
+	if got := p.queries(t, RouteRollup); got != 0 {
 		t.Fatalf("a fallback was counted as a rollup hit %v times", got)
 	}
 }
