@@ -85,6 +85,12 @@ func BenchmarkMatcherAny(b *testing.B) {
 func TestMatcherRandom(t *testing.T) {
 	words := []string{"copy", "begin", "start", "statement_timeout", "set_config", "into", "x", "ab", "_t1", "order_items", "orders"}
 	m := NewMatcher(words)
+	// Words that start with few letters: Any filters by the first byte.
+	few := []string{"copy", "x", "order_items", "orders", "_t1"}
+	mf := NewMatcher(few)
+	if m.useFirst || !mf.useFirst {
+		t.Fatalf("first filter: %v for %d first letters, %v for %d", m.useFirst, 9, mf.useFirst, 4)
+	}
 	pieces := []string{"co", "COP", "y", "Be", "gin", "st", "ART", "sta", "tement_", "TIMEOUT", "set_", "conf", "ig", "in", "TO", "x", "X", "a", "B", "_", "t1", "ord", "ERS", "_items", " ", "\x00", "é", "Ö", "1", ";"}
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for n := 0; n < 20000; n++ {
@@ -92,7 +98,7 @@ func TestMatcherRandom(t *testing.T) {
 		for k := rnd.IntN(12); k > 0; k-- {
 			b.WriteString(pieces[rnd.IntN(len(pieces))])
 		}
-		if !checkMatcher(t, m, words, b.String()) {
+		if !checkMatcher(t, m, words, b.String()) || !checkMatcher(t, mf, few, b.String()) {
 			return
 		}
 	}
