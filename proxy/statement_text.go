@@ -130,6 +130,9 @@ func lowerKeyword(word string) (string, keywordClass) {
 	for i := 0; i < len(word); i++ {
 		buf[i] = ascii.Lower(word[i])
 	}
+	if string(buf[:len(word)]) == "select" {
+		return "select", classQuery // most statements: no map lookup
+	}
 	if kw, ok := knownKeywords[string(buf[:len(word)])]; ok {
 		return kw.word, kw.class
 	}
