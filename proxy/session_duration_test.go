@@ -193,3 +193,27 @@ func TestStatementsTimedAndLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundReasons checks that a Bind's portal gets its statement's reason
+// however the names go: the same again, alternating, longer than the name
+// kept in place, and a statement prepared again under the same name.
+func TestBoundReasons(t *testing.T) {
+	var c statementClock
+	long := strings.Repeat("n", 80)
+	c.prepared("a", RouteDecision{Reason: "ra"})
+	c.prepared("b", RouteDecision{Reason: "rb"})
+	c.prepared(long, RouteDecision{Reason: "rlong"})
+	for i, step := range []struct{ stmt, want string }{
+		{"a", "ra"}, {"a", "ra"}, {"b", "rb"}, {"a", "ra"}, {long, "rlong"}, {long, "rlong"}, {"c", ""}, {"b", "rb"},
+	} {
+		c.bound("", []byte(step.stmt))
+		if got := c.portalReasons.get("").reason; got != step.want {
+			t.Fatalf("step %d: Bind of %.10q: reason %q, want %q", i, step.stmt, got, step.want)
+		}
+	}
+	c.prepared("b", RouteDecision{Reason: "rb2"})
+	c.bound("p", []byte("b"))
+	if got := c.portalReasons.get("p").reason; got != "rb2" {
+		t.Fatalf("b prepared again: reason %q, want rb2", got)
+	}
+}
