@@ -2,6 +2,10 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +26,7 @@ func (r *quickRecorder) Route(context.Context, *Statement, *SessionInfo) RouteDe
 func (r *quickRecorder) RouteQuick(st *Statement) (RouteDecision, bool) {
 	r.mu.Lock()
 	r.seen = append(r.seen, st)
-	r.texts = append(r.texts, st.SQL)
+	r.texts = append(r.texts, strings.Clone(st.SQL)) // the text is the proxy's buffer
 	r.mu.Unlock()
 	return RouteDecision{Route: RoutePassthrough, Reason: "quick"}, true
 }
@@ -122,5 +126,43 @@ func TestPlainQueryReusesStatement(t *testing.T) {
 	}
 	if again, _ := rec.last(); again != first {
 		t.Fatal("after the block, a plain Query did not use the session's Statement")
+	}
+}
+
+// TestPlainQueriesPipelined sends many plain Queries in one write, so that
+// they lie together in the proxy's read buffer, each relayed over the
+// bytes where it lies: every answer is its own statement's, in order.
+func TestPlainQueriesPipelined(t *testing.T) {
+	p := startProxy(t, nil)
+	c := dialBench(t, p.dsn(trustUser, ""))
+	const n = 200
+	var msgs []byte
+	for i := range n {
+		msgs = appendMessage(msgs, 'Q', appendCString(nil, fmt.Sprintf("SELECT %d AS n, '%s' AS pad", i, strings.Repeat("x", i))))
+	}
+	if _, err := c.conn.Write(msgs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for ready := 0; ready < n; {
+		typ, body := c.readMessage(t)
+		switch typ {
+		case 'D':
+			// One text column first: its length, then its bytes.
+			size := int(binary.BigEndian.Uint32(body[2:6]))
+			got = append(got, string(body[6:6+size]))
+		case 'E':
+			t.Fatalf("error: %q", body)
+		case 'Z':
+			ready++
+		}
+	}
+	for i, v := range got {
+		if v != strconv.Itoa(i) {
+			t.Fatalf("answer %d is %q (of %d answers)", i, v, len(got))
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d answers, want %d", len(got), n)
 	}
 }

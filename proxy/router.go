@@ -291,7 +291,8 @@ type Router interface {
 // RouteQuick returns the decision Route would, and true, for a statement
 // it decides without parsing or waiting; false for the others. The shared
 // event loop routes those inline and hands itself over before the others
-// (netloop.go). RouteQuick must not keep stmt: the proxy reuses it.
+// (netloop.go). RouteQuick must keep neither stmt nor its text (SQL), which
+// may be the proxy's read buffer: the proxy reuses both.
 type QuickRouter interface {
 	Router
 	RouteQuick(stmt *Statement) (RouteDecision, bool)

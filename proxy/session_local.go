@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
@@ -93,10 +95,11 @@ func (s *session) onQuery(msg message) error {
 		s.clock.querying(unparsed())
 		return s.relayQuery(msg, nil)
 	}
-	sql, _, _ := cutCString(msg.body)
-	if done, err := s.relayPlainQuery(msg, sql); done {
+	text, _, _ := cutCStringBytes(msg.body)
+	if done, err := s.relayPlainQuery(msg, text); done {
 		return err
 	}
+	sql := string(text)
 	st := s.srv.stmts.get(sql)
 	d := s.route(st)
 	if d.Answer == nil && d.Finish != nil {
@@ -157,20 +160,25 @@ func (s *session) onQuery(msg message) error {
 // alone decides that it is plain and the router decides it at a glance: a
 // single query that calls no function and names none of the words the
 // proxy looks for (a SELECT of a literal, as pgbench -S sends, or a BI
-// tool's lookups). Nothing of such a statement is kept after it is relayed
-// (the router's RouteQuick keeps nothing, relaying it looks at its text
-// only, and it is not parsed), so its Statement is the session's, reused
-// from one to the next: a new text costs its string and no Statement. Nor
-// does the statement cache help with it: a parsed Statement of the same
-// text would be routed and relayed alike, so it is not looked up.
+// tool's lookups). Nothing of such a statement is kept after it is relayed:
+// the router's RouteQuick keeps nothing, relaying it looks at its text only
+// (at what scanText found, whose first keyword is then one of
+// knownKeywords, not a piece of the text), and it is not parsed. So its
+// Statement is the session's, reused from one to the next, and its text is
+// the message's bytes where they lie, no copy: a new text costs nothing to
+// allocate. Nor does the statement cache help with it: a parsed Statement
+// of the same text would be routed and relayed alike, so it is not looked
+// up.
 //
 // done reports whether it relayed the Query; if not, the caller routes it
 // as any other.
-func (s *session) relayPlainQuery(msg message, sql string) (done bool, err error) {
+func (s *session) relayPlainQuery(msg message, text []byte) (done bool, err error) {
 	q, ok := s.srv.router.(QuickRouter)
-	if !ok || byte(s.txStatus.Load()) != 'I' {
+	if !ok || byte(s.txStatus.Load()) != 'I' || len(text) == 0 || bytes.IndexByte(text, '(') >= 0 {
 		// In a block, relaying it works out whether it writes, which
-		// parses it: a Statement the cache must then keep.
+		// parses it: a Statement the cache must then keep. A
+		// parenthesis (most of a BI tool's statements) rules it out at
+		// once, before the scan.
 		return false, nil
 	}
 	st := s.plainQuery
@@ -178,8 +186,12 @@ func (s *session) relayPlainQuery(msg message, sql string) (done bool, err error
 		st = new(Statement)
 		s.plainQuery = st
 	}
+	// The text as it lies in the read buffer, valid until the next read:
+	// the Statement lets go of it before this returns.
+	sql := unsafe.String(&text[0], len(text))
 	// No cache: should anything parse it after all, the tree is not kept.
 	*st = Statement{SQL: sql, txt: scanText(sql), scanned: true}
+	defer func() { st.SQL = "" }()
 	if !plainText(st) {
 		return false, nil
 	}
