@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgrollup/pgrollup/proxy/pgfmt"
@@ -67,8 +68,9 @@ type settingsState struct {
 	readAtBlockEnd  bool
 	// readWanted: read again at the next sync point the proxy relays,
 	// rather than wait for a local answer that might find the warehouse
-	// busy with the client's own batch.
-	readWanted bool
+	// busy with the client's own batch. Written with stateMu held; read
+	// without it at every sync point, where it is nearly always false.
+	readWanted atomic.Bool
 	// reading counts the reads on their way.
 	reading int
 	// defaults are the values read when the session started, which RESET
@@ -251,7 +253,8 @@ func (s *session) startedWith(set sessionSettings) {
 	s.stateMu.Lock()
 	s.set.sessionSettings, s.set.known = set, true
 	s.set.defaults, s.set.defaultsKnown = set, true
-	s.set.staleAtBlockEnd, s.set.readAtBlockEnd, s.set.readWanted = false, false, false
+	s.set.staleAtBlockEnd, s.set.readAtBlockEnd = false, false
+	s.set.readWanted.Store(false)
 	s.stateMu.Unlock()
 }
 
@@ -322,7 +325,7 @@ func (s *session) settingsMayChange(st *Statement) {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if named {
-		s.set.readWanted = true
+		s.set.readWanted.Store(true)
 		s.set.readAtBlockEnd = true
 	}
 	s.set.known = false
@@ -487,7 +490,7 @@ func (s *session) readSettingsNow() error {
 	}
 	safe := s.expect.len() == 0 && !s.expect.ignoreTillSync && !s.batchUpstream && byte(s.txStatus.Load()) != 'E'
 	if !safe {
-		s.set.readWanted = true
+		s.set.readWanted.Store(true)
 		s.stateMu.Unlock()
 		return nil
 	}
@@ -509,10 +512,13 @@ func (s *session) readSettingsNow() error {
 func (s *session) readSettingsAtSync() error {
 	mayCopy := s.batchMayCopy
 	s.batchMayCopy = false
+	if !s.set.readWanted.Load() {
+		return nil
+	}
 	s.stateMu.Lock()
-	wanted := s.set.readWanted && !s.settingsKnownLocked() && !mayCopy
+	wanted := s.set.readWanted.Load() && !s.settingsKnownLocked() && !mayCopy
 	if wanted {
-		s.set.readWanted = false
+		s.set.readWanted.Store(false)
 	}
 	s.stateMu.Unlock()
 	if !wanted {
