@@ -211,6 +211,7 @@ func (c *connReader) wait() bool {
 	}
 	c.full = n == len(c.buf)
 	c.w = n
+	c.reads++
 	c.err = err
 	return true
 }

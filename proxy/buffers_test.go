@@ -294,3 +294,30 @@ func TestParamMapsShared(t *testing.T) {
 		t.Fatalf("%d reports remembered", len(p.next))
 	}
 }
+
+// TestConnReaderCountsReads checks that every read that brings bytes is
+// counted, through wait (the pull path's first read of a batch) and fill:
+// messages handled between two counts arrived together, and share a
+// reading of the clock (statementClock.arrived).
+func TestConnReaderCountsReads(t *testing.T) {
+	var stream []byte
+	for range 3 {
+		stream = appendMessage(stream, 'Q', []byte("SELECT 1\x00"))
+	}
+	// One message per read, the last in two parts.
+	c := newConnReader(&chunkReader{r: bytes.NewReader(stream), chunks: []int{14, 14, 7, 7}}, newBufferPool())
+	m := newMessageReader(c, 0)
+	var reads []uint64
+	for range 3 {
+		if !c.wait() {
+			t.Fatal("wait failed")
+		}
+		if _, err := m.next(); err != nil {
+			t.Fatal(err)
+		}
+		reads = append(reads, c.reads)
+	}
+	if reads[0] != 1 || reads[1] != 2 || reads[2] != 4 {
+		t.Fatalf("reads counted after each message: %v, want [1 2 4]", reads)
+	}
+}
