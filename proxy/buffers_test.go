@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -319,5 +320,49 @@ func TestConnReaderCountsReads(t *testing.T) {
 	}
 	if reads[0] != 1 || reads[1] != 2 || reads[2] != 4 {
 		t.Fatalf("reads counted after each message: %v, want [1 2 4]", reads)
+	}
+}
+
+// TestUpstreamWriterInPlace checks the messages an upstreamWriter relays in
+// place: a flush writes them as they lie, in one write; another write
+// copies them out first, so that the order holds; a dead writer drops them.
+func TestUpstreamWriterInPlace(t *testing.T) {
+	var out writeLog
+	conn, peer := net.Pipe()
+	defer peer.Close()
+	u := &upstreamWriter{w: newConnWriter(&out, newBufferPool()), conn: conn}
+	buf := []byte("BBBEEESSS")
+	u.relayInPlace(buf[:3])
+	u.relayInPlace(buf[:6]) // the run grows
+	u.relayInPlace(buf[:9])
+	if len(out.writes) != 0 {
+		t.Fatalf("written before the flush: %q", out.writes)
+	}
+	_ = u.Flush()
+	if strings.Join(out.writes, "|") != "BBBEEESSS" || u.pendingInPlace() {
+		t.Fatalf("flush: writes %q, pending %v", out.writes, u.pendingInPlace())
+	}
+	out.writes = nil
+	u.relayInPlace(buf[:3])
+	_, _ = u.Write([]byte("own"))
+	u.relayInPlace(buf[3:6])
+	u.copyInPlace() // a read comes
+	buf[3] = 'x'    // ... and reuses the buffer
+	_ = u.Flush()
+	if strings.Join(out.writes, "|") != "BBBownEEE" {
+		t.Fatalf("writes %q, want the messages in order and as they were", out.writes)
+	}
+	u.relayInPlace(buf[:3])
+	u.w.wr = errWriter{}
+	_ = u.Flush()
+	u.relayInPlace(buf[:3])
+	if !u.dead || u.pendingInPlace() {
+		t.Fatalf("after a failed write: dead %v, pending %v", u.dead, u.pendingInPlace())
+	}
+	var none *upstreamWriter // a session without a connection
+	none.relayInPlace(buf)
+	none.copyInPlace()
+	if none.pendingInPlace() || none.Flush() != nil {
+		t.Fatal("a nil writer kept something")
 	}
 }

@@ -166,3 +166,45 @@ func TestPlainQueriesPipelined(t *testing.T) {
 		t.Fatalf("%d answers, want %d", len(got), n)
 	}
 }
+
+// TestExtendedPipelined sends many extended-protocol batches (Bind,
+// Describe, Execute, Sync of one prepared statement, of sizes that cross
+// the proxy's read buffers) in one write, so that the proxy relays each
+// batch where it lies in its read buffer (session.relayAs), copied out
+// where a read must come first: every answer is its own batch's, in order.
+func TestExtendedPipelined(t *testing.T) {
+	p := startProxy(t, nil)
+	c := dialBench(t, p.dsn(trustUser, ""))
+	parse := appendCString(appendCString(nil, "s1"), "SELECT $1::text AS v")
+	c.roundTrip(t, appendMessage(appendMessage(nil, 'P', append(parse, 0, 0)), 'S', nil))
+	const n = 300
+	var msgs []byte
+	for i := range n {
+		value := strconv.Itoa(i) + strings.Repeat("x", i*7)
+		bind := appendCString(nil, "")
+		bind = appendCString(bind, "s1")
+		bind = append(bind, 0, 0, 0, 1) // text parameters; one value
+		bind = binary.BigEndian.AppendUint32(bind, uint32(len(value)))
+		bind = append(bind, value...)
+		bind = append(bind, 0, 0) // text results
+		msgs = appendMessage(msgs, 'B', bind)
+		msgs = appendMessage(msgs, 'D', []byte{'P', 0})
+		msgs = appendMessage(msgs, 'E', []byte{0, 0, 0, 0, 0})
+		msgs = appendMessage(msgs, 'S', nil)
+	}
+	go func() { _, _ = c.conn.Write(msgs) }()
+	for i := 0; i < n; {
+		typ, body := c.readMessage(t)
+		switch typ {
+		case 'D':
+			size := int(binary.BigEndian.Uint32(body[2:6]))
+			if want := strconv.Itoa(i) + strings.Repeat("x", i*7); string(body[6:6+size]) != want {
+				t.Fatalf("answer %d is %.20q..., want %.20q...", i, body[6:6+size], want)
+			}
+		case 'E':
+			t.Fatalf("batch %d: error %q", i, body)
+		case 'Z':
+			i++
+		}
+	}
+}

@@ -69,6 +69,10 @@ func (s *session) clientMessage() error {
 		if err := s.flushClient(); err != nil {
 			return err
 		}
+	} else if !s.clientMsgs.nextWholeBuffered() {
+		// The next message needs a read, which may move what is
+		// buffered: what was relayed in place is copied out first.
+		s.upW.copyInPlace()
 	}
 	return nil
 }

@@ -21,10 +21,16 @@ type upstreamWriter struct {
 	conn net.Conn
 	r    *connReader // conn's, for shutdownConn
 	dead bool
+	// inPlace are client messages relayed where they lie in the client's
+	// read buffer, not yet written (session.relayAs): copied out by any
+	// other write, written as they are by a flush. The client's
+	// connection is not read while they wait (session.clientMessage).
+	inPlace []byte
 }
 
 func (u *upstreamWriter) Write(b []byte) (int, error) {
 	if u != nil && !u.dead {
+		u.copyInPlace()
 		if _, err := u.w.Write(b); err != nil {
 			u.died()
 		}
@@ -34,16 +40,51 @@ func (u *upstreamWriter) Write(b []byte) (int, error) {
 
 func (u *upstreamWriter) Flush() error {
 	if u != nil && !u.dead {
-		if err := u.w.Flush(); err != nil {
+		var err error
+		if run := u.inPlace; run != nil {
+			u.inPlace = nil
+			err = u.w.writeFlush(run)
+		} else {
+			err = u.w.Flush()
+		}
+		if err != nil {
 			u.died()
 		}
 	}
 	return nil
 }
 
+// relayInPlace notes run, client messages that lie together in the
+// client's read buffer and begin with the ones noted before, as to be
+// written.
+func (u *upstreamWriter) relayInPlace(run []byte) {
+	if u != nil && !u.dead {
+		u.inPlace = run
+	}
+}
+
+// pendingInPlace reports whether messages relayed in place wait.
+func (u *upstreamWriter) pendingInPlace() bool { return u != nil && u.inPlace != nil }
+
+// copyInPlace copies the messages relayed in place to the buffer: the
+// client's read buffer is about to be read into, or other bytes written.
+func (u *upstreamWriter) copyInPlace() {
+	if u == nil || u.inPlace == nil {
+		return
+	}
+	run := u.inPlace
+	u.inPlace = nil
+	if !u.dead {
+		if _, err := u.w.Write(run); err != nil {
+			u.died()
+		}
+	}
+}
+
 // writeFlush writes b and flushes (connWriter.writeFlush).
 func (u *upstreamWriter) writeFlush(b []byte) {
 	if u != nil && !u.dead {
+		u.copyInPlace()
 		if err := u.w.writeFlush(b); err != nil {
 			u.died()
 		}
@@ -52,6 +93,7 @@ func (u *upstreamWriter) writeFlush(b []byte) {
 
 func (u *upstreamWriter) died() {
 	u.dead = true
+	u.inPlace = nil
 	shutdownConn(u.conn, u.r)
 }
 

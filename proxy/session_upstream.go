@@ -273,10 +273,23 @@ func (s *session) relayAs(msg message, e expectation) error {
 	default:
 		s.batchUpstream = true
 	}
-	if msg.rest == 0 && s.clientR.Buffered() == 0 {
-		// The last message the client sent: written now, rather than
-		// copied to be written once handled (clientMessage).
-		s.upW.writeFlush(msg.raw)
+	if mark, ok := s.clientMsgs.runMark(msg); ok {
+		// Relayed where it lies in the read buffer, with the messages
+		// relayed before it when they lie just before it (a Bind, an
+		// Execute and a Sync), and written with them at the flush: at
+		// once when it is the last the client sent, else by
+		// clientMessage, or copied out first by another write.
+		start := mark
+		if s.upW.pendingInPlace() && mark == s.inPlace.end {
+			start = s.inPlace.start
+		} else {
+			s.upW.copyInPlace()
+		}
+		s.inPlace.start, s.inPlace.end = start, s.clientMsgs.runEnd()
+		s.upW.relayInPlace(s.clientMsgs.runBytes(start, s.inPlace.end))
+		if s.clientR.Buffered() == 0 {
+			return s.upW.Flush()
+		}
 		return nil
 	}
 	_, err := s.upW.Write(msg.raw)

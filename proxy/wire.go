@@ -156,12 +156,27 @@ func (m *messageReader) takeRun(typ byte) []byte {
 
 // runMark returns where msg, which next just returned, begins in the
 // reader's buffer, and false when it is not there: held in a buffer of its
-// own, or only its first part.
+// own, only its first part, or a message the caller made.
 func (m *messageReader) runMark(msg message) (int, bool) {
-	if m.held != nil || m.pending > 0 || msg.rest > 0 {
+	if m.held != nil || m.pending > 0 || msg.rest > 0 || len(msg.raw) == 0 {
 		return 0, false
 	}
-	return m.r.r - len(msg.raw), true
+	mark := m.r.r - len(msg.raw)
+	if mark < 0 || &m.r.buf[mark] != &msg.raw[0] {
+		return 0, false // not the message next returned last
+	}
+	return mark, true
+}
+
+// nextWholeBuffered reports whether the next message is whole in the
+// buffer, so that next returns it without reading.
+func (m *messageReader) nextWholeBuffered() bool {
+	b := m.r.buffered()
+	if m.pending > 0 || len(b) < 5 {
+		return false
+	}
+	length := int(int32(binary.BigEndian.Uint32(b[1:5])))
+	return length >= 4 && len(b) >= 1+length
 }
 
 // runEnd is where the messages consumed so far end in the buffer.

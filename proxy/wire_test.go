@@ -138,6 +138,9 @@ func TestRun(t *testing.T) {
 			if !ok {
 				t.Fatal("a message read in place has no mark")
 			}
+			if _, ok := r.runMark(message{typ: first.typ, raw: bytes.Clone(first.raw)}); ok {
+				t.Fatal("a message made elsewhere has a mark")
+			}
 			for {
 				if _, ok := r.nextWhole(&runTypes); !ok {
 					break
