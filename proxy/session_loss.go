@@ -81,16 +81,6 @@ func (u *upstreamWriter) copyInPlace() {
 	}
 }
 
-// writeFlush writes b and flushes (connWriter.writeFlush).
-func (u *upstreamWriter) writeFlush(b []byte) {
-	if u != nil && !u.dead {
-		u.copyInPlace()
-		if err := u.w.writeFlush(b); err != nil {
-			u.died()
-		}
-	}
-}
-
 func (u *upstreamWriter) died() {
 	u.dead = true
 	u.inPlace = nil
