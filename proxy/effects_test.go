@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -199,5 +201,32 @@ func TestUpstreamNames(t *testing.T) {
 	n.defineRaw("", sel, []byte("P"))
 	if got := n.parses(); len(got) != 0 {
 		t.Fatalf("parses holds the unnamed statement's Parse: %q", got)
+	}
+}
+
+// TestUpstreamNamesLookupBytes checks that the name kept beside the map
+// never answers other than the map: random definitions, redefinitions,
+// forgets, resets and lookups of a few names, long ones too.
+func TestUpstreamNamesLookupBytes(t *testing.T) {
+	names := []string{"", "s1", "s2", strings.Repeat("n", 70), strings.Repeat("n", 64)}
+	sts := []*Statement{nil, {SQL: "SELECT 1"}, {SQL: "SELECT 2"}, {SQL: "INSERT INTO t VALUES (1)"}}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	var n upstreamNames
+	for i := range 20000 {
+		name := names[rnd.IntN(len(names))]
+		switch rnd.IntN(6) {
+		case 0:
+			n.define(name, sts[rnd.IntN(len(sts))])
+		case 1:
+			n.forget(name)
+		case 2:
+			if rnd.IntN(50) == 0 {
+				n.reset()
+			}
+		default:
+			if got, want := n.lookupBytes([]byte(name)), n.lookup(name); got != want {
+				t.Fatalf("step %d: lookupBytes(%.10q) = %v, lookup = %v", i, name, got, want)
+			}
+		}
 	}
 }

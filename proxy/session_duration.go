@@ -48,7 +48,7 @@ type statementClock struct {
 	group         *connGroup           // the session's in an event loop, whose clock it reads (connGroup.now)
 	reason        relayNote            // why the statement about to be relayed passes through
 	stmtReasons   map[string]relayNote // relayed prepared statement -> its reason
-	lastBound     lastBound            // the last statement bound and its reason
+	lastBound     lastName[relayNote]  // the last statement bound and its reason
 	portalReasons portalNotes          // relayed portal -> its statement's reason
 
 	// Guarded by session.stateMu, like the expect queue they shadow.
@@ -121,29 +121,19 @@ func (c *statementClock) prepared(name string, d RouteDecision) {
 		c.stmtReasons = map[string]relayNote{}
 	}
 	c.stmtReasons[name] = noteOf(d)
-	c.lastBound.ok = false
+	c.lastBound.forget()
 }
 
 // bound notes a Bind of a portal to a statement, relayed or not. A client
 // binds the same statement again and again: the last one's reason is kept
 // beside the map (only prepared changes the map, and forgets it).
 func (c *statementClock) bound(portal string, stmt []byte) {
-	last := &c.lastBound
-	if !last.ok || string(last.name[:last.n]) != string(stmt) {
-		last.note = c.stmtReasons[string(stmt)]
-		last.n = copy(last.name[:], stmt)
-		last.ok = last.n == len(stmt) // a longer name is not kept
+	note, ok := c.lastBound.get(stmt)
+	if !ok {
+		note = c.stmtReasons[string(stmt)]
+		c.lastBound.set(stmt, note)
 	}
-	c.portalReasons.set(portal, last.note)
-}
-
-// lastBound is a statement name bound and its reason, kept in place: a
-// name that changes at every Bind costs no allocation.
-type lastBound struct {
-	name [64]byte
-	n    int
-	note relayNote
-	ok   bool
+	c.portalReasons.set(portal, note)
 }
 
 // relayedPortal notes, for a portal its Binder left to the warehouse, the

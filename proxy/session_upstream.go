@@ -22,6 +22,10 @@ type upstreamNames struct {
 	// than refusing it, so it is always known).
 	unnamed *Statement
 	m       map[string]*Statement
+	// last is the named one looked up last and what it runs, beside the
+	// map: a client binds the same statement again and again. Made on
+	// the first lookup of a name; forgotten by any change to the map.
+	last *lastName[*Statement]
 	// partial: names were forgotten to bound the map, so a name not in it
 	// may still exist on the warehouse.
 	partial bool
@@ -43,6 +47,7 @@ func (n *upstreamNames) defineRaw(name string, st *Statement, parse []byte) {
 		n.unnamed = st
 		return
 	}
+	n.forgetLast()
 	if n.m == nil {
 		n.m = map[string]*Statement{}
 	}
@@ -75,6 +80,54 @@ func (n *upstreamNames) lookup(name string) *Statement {
 	return n.m[name]
 }
 
+// lookupBytes is lookup of a name as a message holds it.
+func (n *upstreamNames) lookupBytes(name []byte) *Statement {
+	if len(name) == 0 {
+		return n.unnamed
+	}
+	if n.last != nil {
+		if st, ok := n.last.get(name); ok {
+			return st
+		}
+	} else {
+		n.last = new(lastName[*Statement])
+	}
+	st := n.m[string(name)]
+	n.last.set(name, st)
+	return st
+}
+
+func (n *upstreamNames) forgetLast() {
+	if n.last != nil {
+		n.last.forget()
+	}
+}
+
+// lastName is a name and its value, kept in place beside a map: a name
+// that changes at every lookup costs no allocation, and one longer than
+// its room is not kept.
+type lastName[V any] struct {
+	name [64]byte
+	n    int
+	v    V
+	ok   bool
+}
+
+func (l *lastName[V]) get(name []byte) (V, bool) {
+	if l.ok && string(l.name[:l.n]) == string(name) {
+		return l.v, true
+	}
+	var none V
+	return none, false
+}
+
+func (l *lastName[V]) set(name []byte, v V) {
+	l.n = copy(l.name[:], name)
+	l.v, l.ok = v, l.n == len(name)
+}
+
+func (l *lastName[V]) forget() { l.ok = false }
+
 // known reports whether name is known to exist on the warehouse (the
 // unnamed statement or portal aside, which always may).
 func (n *upstreamNames) known(name string) bool {
@@ -88,6 +141,7 @@ func (n *upstreamNames) forget(name string) {
 		n.unnamed = nil
 		return
 	}
+	n.forgetLast()
 	delete(n.m, name)
 	delete(n.raw, name)
 }
@@ -95,6 +149,7 @@ func (n *upstreamNames) forget(name string) {
 // reset notes that no name exists on the warehouse any more.
 func (n *upstreamNames) reset() {
 	n.unnamed = nil
+	n.forgetLast()
 	clear(n.m)
 	clear(n.raw)
 	n.partial = false
@@ -132,7 +187,7 @@ func (s *session) relayBind(msg message, portal string, stmt []byte) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	s.upPortals.define(portal, s.upStmts.lookup(string(stmt)))
+	s.upPortals.define(portal, s.upStmts.lookupBytes(stmt))
 	return s.relay(msg)
 }
 
