@@ -339,8 +339,8 @@ func TestUpstreamWriterInPlace(t *testing.T) {
 		t.Fatalf("written before the flush: %q", out.writes)
 	}
 	_ = u.Flush()
-	if strings.Join(out.writes, "|") != "BBBEEESSS" || u.pendingInPlace() {
-		t.Fatalf("flush: writes %q, pending %v", out.writes, u.pendingInPlace())
+	if strings.Join(out.writes, "|") != "BBBEEESSS" || u.pendingInPlace() != nil {
+		t.Fatalf("flush: writes %q, pending %v", out.writes, u.pendingInPlace() != nil)
 	}
 	out.writes = nil
 	u.relayInPlace(buf[:3])
@@ -356,13 +356,13 @@ func TestUpstreamWriterInPlace(t *testing.T) {
 	u.w.wr = errWriter{}
 	_ = u.Flush()
 	u.relayInPlace(buf[:3])
-	if !u.dead || u.pendingInPlace() {
-		t.Fatalf("after a failed write: dead %v, pending %v", u.dead, u.pendingInPlace())
+	if !u.dead || u.pendingInPlace() != nil {
+		t.Fatalf("after a failed write: dead %v, pending %v", u.dead, u.pendingInPlace() != nil)
 	}
 	var none *upstreamWriter // a session without a connection
 	none.relayInPlace(buf)
 	none.copyInPlace()
-	if none.pendingInPlace() || none.Flush() != nil {
+	if none.pendingInPlace() != nil || none.Flush() != nil {
 		t.Fatal("a nil writer kept something")
 	}
 }

@@ -153,9 +153,6 @@ type session struct {
 	// portals by the statement they run.
 	upStmts   upstreamNames
 	upPortals upstreamNames
-	// inPlace is where the client messages relayed in place and not yet
-	// written (upstreamWriter.inPlace) lie in the client's read buffer.
-	inPlace struct{ start, end int }
 	// finishedStmt is the client's statement the warehouse last finished
 	// as prepared or bound, and finishedOrigins the origins descriptions of
 	// it must name (session_finish.go). Client loop only.

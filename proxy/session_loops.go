@@ -244,17 +244,16 @@ func (s *session) upstreamMessage() error {
 	}
 	s.stateMu.Unlock()
 	s.clientMu.Lock()
-	switch {
-	case relay && msg.rest == 0 && s.upR.Buffered() == 0:
+	if relay && msg.rest == 0 && s.upR.Buffered() == 0 {
 		// Nothing more to read now: written as it lies in the buffer.
 		err = s.clientW.writeFlush(out)
-	case relay:
-		_, err = s.clientW.Write(out)
-		if err == nil && msg.rest > 0 {
-			err = s.upMsgs.relayRest(s.clientW)
+	} else {
+		if relay {
+			_, err = s.clientW.Write(out)
+			if err == nil && msg.rest > 0 {
+				err = s.upMsgs.relayRest(s.clientW)
+			}
 		}
-		fallthrough
-	default:
 		if err == nil && s.upR.Buffered() == 0 {
 			err = s.clientW.Flush()
 		}

@@ -55,7 +55,7 @@ func (u *upstreamWriter) Flush() error {
 }
 
 // relayInPlace notes run, client messages that lie together in the
-// client's read buffer and begin with the ones noted before, as to be
+// client's read buffer (and begin with those pending, if any), as to be
 // written.
 func (u *upstreamWriter) relayInPlace(run []byte) {
 	if u != nil && !u.dead {
@@ -63,8 +63,14 @@ func (u *upstreamWriter) relayInPlace(run []byte) {
 	}
 }
 
-// pendingInPlace reports whether messages relayed in place wait.
-func (u *upstreamWriter) pendingInPlace() bool { return u != nil && u.inPlace != nil }
+// pendingInPlace returns the messages relayed in place that wait, nil for
+// none.
+func (u *upstreamWriter) pendingInPlace() []byte {
+	if u == nil {
+		return nil
+	}
+	return u.inPlace
+}
 
 // copyInPlace copies the messages relayed in place to the buffer: the
 // client's read buffer is about to be read into, or other bytes written.

@@ -328,20 +328,16 @@ func (s *session) relayAs(msg message, e expectation) error {
 	default:
 		s.batchUpstream = true
 	}
-	if mark, ok := s.clientMsgs.runMark(msg); ok {
+	if run, joined, ok := s.clientMsgs.runAfter(s.upW.pendingInPlace(), msg); ok {
 		// Relayed where it lies in the read buffer, with the messages
 		// relayed before it when they lie just before it (a Bind, an
 		// Execute and a Sync), and written with them at the flush: at
 		// once when it is the last the client sent, else by
 		// clientMessage, or copied out first by another write.
-		start := mark
-		if s.upW.pendingInPlace() && mark == s.inPlace.end {
-			start = s.inPlace.start
-		} else {
+		if !joined {
 			s.upW.copyInPlace()
 		}
-		s.inPlace.start, s.inPlace.end = start, s.clientMsgs.runEnd()
-		s.upW.relayInPlace(s.clientMsgs.runBytes(start, s.inPlace.end))
+		s.upW.relayInPlace(run)
 		if s.clientR.Buffered() == 0 {
 			return s.upW.Flush()
 		}

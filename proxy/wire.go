@@ -168,6 +168,21 @@ func (m *messageReader) runMark(msg message) (int, bool) {
 	return mark, true
 }
 
+// runAfter returns msg, which next just returned, as it lies in the
+// reader's buffer, joined to prev when prev (messages taken before it from
+// the same buffer) lies just before it; joined reports that. ok is false
+// when msg is not in the buffer (runMark).
+func (m *messageReader) runAfter(prev []byte, msg message) (run []byte, joined, ok bool) {
+	mark, ok := m.runMark(msg)
+	if !ok {
+		return nil, false, false
+	}
+	if n := len(prev); n > 0 && n <= mark && &m.r.buf[mark-n] == &prev[0] {
+		return m.r.buf[mark-n : m.r.r], true, true
+	}
+	return m.r.buf[mark:m.r.r], false, true
+}
+
 // nextWholeBuffered reports whether the next message is whole in the
 // buffer, so that next returns it without reading.
 func (m *messageReader) nextWholeBuffered() bool {

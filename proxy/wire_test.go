@@ -152,6 +152,29 @@ func TestRun(t *testing.T) {
 			checkAfterRun(t, r, tt.next)
 		})
 	}
+	// runAfter joins a message to those taken just before it, and to
+	// nothing else.
+	bind, exec, sync := appendMessage(nil, 'B', []byte("b")), appendMessage(nil, 'E', []byte("e")), appendMessage(nil, 'S', nil)
+	stream := cat(bind, exec, sync)
+	rr := newMessageReader(newConnReader(bytes.NewReader(stream), newBufferPool()), 0)
+	if _, err := rr.r.peek(len(stream)); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	var run []byte
+	for i, want := range [][]byte{bind, cat(bind, exec), cat(bind, exec, sync)} {
+		m, err := rr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, joined, ok := rr.runAfter(run, m)
+		if !ok || joined != (i > 0) || !bytes.Equal(got, want) {
+			t.Fatalf("message %d: run %q, joined %v, ok %v; want %q", i, got, joined, ok, want)
+		}
+		if _, joined, _ := rr.runAfter(bytes.Clone(run), m); joined {
+			t.Fatalf("message %d joined to a copy of the run", i)
+		}
+		run = got
+	}
 	// A message bigger than the buffer is held apart: no run starts there.
 	big := appendMessage(nil, 'D', bytes.Repeat([]byte("x"), bufferSize))
 	r := newMessageReader(newConnReader(bytes.NewReader(cat(big, ready)), newBufferPool()), 0)
