@@ -228,7 +228,9 @@ func (c *connReader) startWaiting() {
 		}
 	}
 	if c.idle != nil {
-		c.idle.waitingSince.Store(c.idle.clock.Load())
+		if tick := c.idle.clock.Load(); c.idle.waitingSince.Load() != tick {
+			c.idle.waitingSince.Store(tick)
+		}
 	}
 }
 

@@ -96,9 +96,6 @@ type eventLoop struct {
 // leave the loop.
 func (ev *eventLoop) onReadable(fd uintptr) bool {
 	c := ev.m.r
-	if c.idle != nil {
-		c.idle.waitingSince.Store(0)
-	}
 	for {
 		if !ev.handleWhole() {
 			return true

@@ -45,7 +45,11 @@ type idleWait struct {
 	// clock is the sweeper's tick count, from 1.
 	clock *atomic.Int64
 	// waitingSince is the sweeper tick when the loop began waiting for
-	// the next message, 0 while it is not waiting.
+	// the next message, 0 while it reads with the pull path. In the event
+	// loop it is not cleared while a callback handles what arrived: a
+	// callback is short, and the sweeper's rare kick during one costs one
+	// needless park, where clearing and setting it cost two atomic
+	// stores on every event (startWaiting stores only a new tick).
 	waitingSince atomic.Int64
 	// kicked: the sweeper set a read deadline in the past to end the wait.
 	kicked atomic.Bool

@@ -82,9 +82,13 @@ func (g *connGroup) now() time.Time {
 // loopRunner is one leader's turn: the events it took from the set and
 // which one it is handling.
 type loopRunner struct {
-	loop      *netLoop
-	events    []unix.EpollEvent
+	loop   *netLoop
+	events []unix.EpollEvent
+	// conns are the sockets of events[i:n], found together under one
+	// hold of the loop's lock (resolve).
+	conns     []*fdConn
 	n, i      int
+	inline    uint64        // callbacks run inline since the last count (publish)
 	scheduled time.Duration // when it last passed through the scheduler, since the loop's start
 	woke      time.Duration // when its last wait returned, since the loop's start
 	based     time.Duration // when it last read the wall clock (clockBase), since the loop's start
@@ -220,24 +224,27 @@ func (l *netLoop) close() {
 // or r hands over.
 func (l *netLoop) run(r *loopRunner) {
 	for {
+		if r.i < r.n {
+			r.resolve()
+		}
 		for r.i < r.n {
-			ev := r.events[r.i]
-			id := eventID(&ev)
-			if id == loopStopID {
+			ev := &r.events[r.i]
+			if eventID(ev) == loopStopID {
+				r.publish()
 				close(l.done)
 				return
 			}
-			l.mu.Lock()
-			c := l.conns.get(id)
-			l.mu.Unlock()
-			if c != nil {
+			if c := r.conns[r.i]; c != nil {
+				r.conns[r.i] = nil
 				c.ready(ev.Events, l, r)
 			}
 			if l.leader.Load() != r {
+				r.publish()
 				return // handed over during the callback
 			}
 			r.i++
 		}
+		r.publish()
 		if r.woke-r.scheduled > schedulePeriod {
 			// The runner never parks, so to the Go scheduler it looks
 			// like a goroutine that has run for ever: every 10 ms its
@@ -271,12 +278,37 @@ func (l *netLoop) run(r *loopRunner) {
 	}
 }
 
+// resolve finds the sockets of the events left to handle. A socket closed
+// after it was found is one closed after its event was taken, which ready
+// deals with; a slot reused since the event was taken finds nothing.
+func (r *loopRunner) resolve() {
+	l := r.loop
+	if len(r.conns) < len(r.events) {
+		r.conns = make([]*fdConn, len(r.events))
+	}
+	l.mu.Lock()
+	for i := r.i; i < r.n; i++ {
+		r.conns[i] = l.conns.get(eventID(&r.events[i]))
+	}
+	l.mu.Unlock()
+}
+
+// publish adds the callbacks r ran inline to the loop's count: once per
+// wait rather than once per callback.
+func (r *loopRunner) publish() {
+	if r.inline > 0 {
+		r.loop.inlineRuns.Add(r.inline)
+		r.inline = 0
+	}
+}
+
 // handOver makes a new runner the leader, with the events r took and has
 // not handled, and lets r go on with the callback it runs: a callback that
 // is about to wait must not hold up every other session of the loop.
 func (l *netLoop) handOver(r *loopRunner) {
 	next := &loopRunner{loop: l, events: make([]unix.EpollEvent, len(r.events)), scheduled: r.scheduled, woke: r.woke, based: r.based}
 	next.n = copy(next.events, r.events[r.i+1:r.n])
+	clear(r.conns[r.i+1 : r.n])
 	r.n = r.i + 1
 	l.leader.Store(next)
 	l.handOvers.Add(1)
@@ -495,18 +527,20 @@ func (c *fdConn) ready(events uint32, l *netLoop, r *loopRunner) {
 		g.mu.Unlock()
 		return
 	}
-	if !g.inlineOK(c) || c.incref() != nil {
+	if c.isClosed() || !g.inlineOK(c) {
 		c.wakeLocked(readResult{})
 		g.mu.Unlock()
 		return
 	}
+	// rf reads fd without a reference of its own: the RawConn.Read
+	// waiting with it holds one, and is woken only once rf returns.
 	c.rstate = readRunning
 	g.inline.Store(true)
 	g.runner = r
 	f := c.rf
 	g.mu.Unlock()
 
-	l.inlineRuns.Add(1)
+	r.inline++
 	done := f(uintptr(c.fd))
 
 	g.mu.Lock()
@@ -529,7 +563,6 @@ func (c *fdConn) ready(events uint32, l *netLoop, r *loopRunner) {
 	}
 	members := g.members
 	g.mu.Unlock()
-	c.decref()
 	if g.overflowing.Load() {
 		for _, m := range members {
 			if m != nil {

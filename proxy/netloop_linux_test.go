@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // loopPair returns the two ends of a TCP connection, the first in the loop
@@ -485,5 +487,88 @@ func TestLoopClock(t *testing.T) {
 	// The monotonic reading goes with it: durations are measured on it.
 	if d := got.Sub(base.t); d != time.Millisecond {
 		t.Fatalf("inline: %v after the base, want 1ms", d)
+	}
+}
+
+// TestFdConnCloseInCallback: a socket closed while the loop runs its
+// callback inline (as a session that ends its connection from a handler
+// does) stays open until the callback returns, which may still read it
+// (the end, after the shutdown), and is closed then: the RawConn.Read
+// waiting with the callback holds the descriptor for it.
+func TestFdConnCloseInCallback(t *testing.T) {
+	l := newTestLoop(t)
+	g := &connGroup{}
+	a, aPeer := loopPair(t, l, g)
+	b, _ := loopPair(t, l, g)
+	go func() { _ = b.inlineRaw().Read(func(uintptr) bool { return false }) }()
+
+	type seen struct {
+		closedErr  error
+		readErr    error
+		fdErr      error
+		stateAfter int64
+		inline     bool
+	}
+	inCallback := make(chan seen, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- a.inlineRaw().Read(func(fd uintptr) bool {
+			buf := make([]byte, 16)
+			if _, err := rawRead(fd, buf); err != nil {
+				return false
+			}
+			var s seen
+			s.closedErr = a.Close()
+			// fd is still ours: reading it finds the end, not EBADF.
+			_, s.readErr = rawRead(fd, buf)
+			_, s.fdErr = unix.FcntlInt(fd, unix.F_GETFD, 0)
+			s.stateAfter = a.state.Load()
+			s.inline = g.inline.Load()
+			inCallback <- s
+			return false
+		})
+	}()
+	// The callback runs inline once both sockets wait in the loop.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.mu.Lock()
+		waiting := a.rstate == readWaiting && b.rstate == readWaiting
+		g.mu.Unlock()
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sockets never both waited in the loop")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := aPeer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var s seen
+	select {
+	case s = <-inCallback:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the callback did not run")
+	}
+	if s.closedErr != nil || s.readErr != nil || s.fdErr != nil {
+		t.Errorf("in the callback after Close: Close %v, read %v, fcntl %v; want all nil", s.closedErr, s.readErr, s.fdErr)
+	}
+	if s.stateAfter != 3 {
+		t.Errorf("state in the callback after Close = %d, want 3 (closed, the waiting read's reference)", s.stateAfter)
+	}
+	if !s.inline {
+		t.Error("the callback did not run inline")
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("RawConn.Read of a conn closed in its callback: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the RawConn.Read did not end")
+	}
+	if st := a.state.Load(); st != 1 {
+		t.Errorf("state once the callback returned = %d, want 1 (closed)", st)
 	}
 }

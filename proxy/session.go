@@ -61,6 +61,10 @@ type session struct {
 
 	clientMu sync.Mutex
 	clientW  *connWriter
+	// clientHeld: writeClient buffered messages that flushClient has not
+	// flushed; every other write to clientW flushes at once. Set with
+	// clientMu held; flushClient takes the lock only when it is set.
+	clientHeld atomic.Bool
 
 	// upstream is the warehouse connection, replaced when a lost one is
 	// opened again (session_reattach.go); upMu guards it against a
@@ -105,13 +109,17 @@ type session struct {
 	// message that emptied it is with the client.
 	drained *sync.Cond
 	// passing: the upstream loop is relaying the message that emptied
-	// expect, which an answer of the proxy's must not overtake. Set and
-	// cleared with stateMu held; read without it by the upstream loop.
-	passing    atomic.Bool
-	expect     expectQueue
-	inExtended bool // extended-protocol messages since the last Sync
-	draining   bool
-	closing    bool
+	// expect, which an answer of the proxy's must not overtake. Set with
+	// stateMu held; cleared without it by the upstream loop (passed).
+	passing atomic.Bool
+	// answerWaiters counts the barriers waiting on drained, counted with
+	// stateMu held: passed takes the lock to wake them only when there
+	// are some.
+	answerWaiters atomic.Int32
+	expect        expectQueue
+	inExtended    bool // extended-protocol messages since the last Sync
+	draining      bool
+	closing       bool
 	// set is what the proxy knows of the settings local answers depend on
 	// (session_settings.go), tx of the warehouse's transaction (session_tx.go).
 	set settingsState
@@ -284,12 +292,21 @@ func (s *session) writeUpstream(b []byte) error {
 func (s *session) writeClient(b []byte) error {
 	s.clientMu.Lock()
 	defer s.clientMu.Unlock()
+	if !s.clientHeld.Load() {
+		s.clientHeld.Store(true)
+	}
 	_, err := s.clientW.Write(b)
 	return err
 }
 
+// flushClient sends what writeClient buffered. A batch the warehouse
+// answers has nothing of the proxy's to send, and costs no lock here.
 func (s *session) flushClient() error {
+	if !s.clientHeld.Load() {
+		return nil
+	}
 	s.clientMu.Lock()
 	defer s.clientMu.Unlock()
+	s.clientHeld.Store(false)
 	return s.clientW.Flush()
 }

@@ -41,9 +41,11 @@ func (s *session) waitAnswered() error {
 	s.group.mayBlock()
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
+	s.answerWaiters.Add(1)
 	for (s.expect.len() > 0 || s.passing.Load()) && !s.closing {
 		s.drained.Wait()
 	}
+	s.answerWaiters.Add(-1)
 	if s.closing {
 		return errSessionDone
 	}
@@ -51,16 +53,20 @@ func (s *session) waitAnswered() error {
 }
 
 // passed notes that the upstream loop has handed the client the message it
-// observed last, and wakes a barrier waiting for that. Most messages empty
-// no queue, and cost no lock here.
+// observed last, and wakes a barrier waiting for that. It takes no lock
+// unless one waits: a barrier counts itself among answerWaiters before it
+// looks at passing, and passed looks at the count after it clears passing,
+// so (these being sequentially consistent) either the barrier sees passing
+// cleared or passed sees the barrier, and wakes it under the lock it waits
+// with.
 func (s *session) passed() {
 	if !s.passing.Load() {
 		return
 	}
-	s.stateMu.Lock()
-	if s.passing.Load() {
-		s.passing.Store(false)
+	s.passing.Store(false)
+	if s.answerWaiters.Load() > 0 {
+		s.stateMu.Lock()
 		s.drained.Broadcast()
+		s.stateMu.Unlock()
 	}
-	s.stateMu.Unlock()
 }
