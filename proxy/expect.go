@@ -56,7 +56,7 @@ type expectQueue struct {
 	ignoreTillSync bool
 	// onPop, when set, is told of every expectation answered (or skipped
 	// by the warehouse after an error), in order.
-	onPop func(expectation)
+	onPop func(*expectation)
 }
 
 func (q *expectQueue) len() int { return len(q.items) - q.head }
@@ -71,16 +71,18 @@ func (q *expectQueue) push(e expectation) {
 	q.items = append(q.items, e)
 }
 
-func (q *expectQueue) peek() (expectation, bool) {
+// peek returns the oldest expectation, nil when there is none. It points
+// into the queue: valid until the next push or pop.
+func (q *expectQueue) peek() *expectation {
 	if q.head == len(q.items) {
-		return expectation{}, false
+		return nil
 	}
-	return q.items[q.head], true
+	return &q.items[q.head]
 }
 
 func (q *expectQueue) pop() {
 	if q.onPop != nil {
-		q.onPop(q.items[q.head])
+		q.onPop(&q.items[q.head])
 	}
 	q.items[q.head] = expectation{} // let its pointers go
 	q.head++
@@ -106,8 +108,8 @@ func isSyncPoint(kind byte) bool { return kind == 'S' || kind == 'Q' || kind == 
 // the client should see it. The warehouse answers in order, so each
 // completion belongs to the oldest expectation.
 func (q *expectQueue) observe(typ byte) (relay bool) {
-	head, ok := q.peek()
-	if !ok {
+	head := q.peek()
+	if head == nil {
 		// Asynchronous messages (notices, notifications, parameter changes)
 		// and FATAL errors arrive with nothing expected.
 		return true
@@ -115,17 +117,18 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 	relay = !head.swallow
 	switch typ {
 	case '1':
-		q.popIf(head, 'P')
+		q.popIf(head.kind, 'P')
 	case '2':
-		q.popIf(head, 'B')
+		q.popIf(head.kind, 'B')
 	case '3':
-		q.popIf(head, 'C')
+		q.popIf(head.kind, 'C')
 	case 'T', 'n':
-		q.popIf(head, 'D')
+		q.popIf(head.kind, 'D')
 	case 'C', 'I', 's':
-		q.popIf(head, 'E')
-		if typ == 'C' && head.kind == 'E' {
-			q.popIgnoredSyncs(head.copy)
+		kind, copying := head.kind, head.copy
+		q.popIf(kind, 'E')
+		if typ == 'C' && kind == 'E' {
+			q.popIgnoredSyncs(copying)
 		}
 	case 'E':
 		// An error is the client's business even for the proxy's own
@@ -134,8 +137,8 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 		if !isSyncPoint(head.kind) {
 			// Postgres now skips everything up to the next Sync.
 			for {
-				h, ok := q.peek()
-				if !ok {
+				h := q.peek()
+				if h == nil {
 					q.ignoreTillSync = true
 					break
 				}
@@ -147,14 +150,15 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 		}
 	case 'Z':
 		for {
-			h, ok := q.peek()
-			if !ok {
+			h := q.peek()
+			if h == nil {
 				break
 			}
+			kind, copying := h.kind, h.copy
 			q.pop()
-			if isSyncPoint(h.kind) {
-				if h.kind == 'Q' {
-					q.popIgnoredSyncs(h.copy)
+			if isSyncPoint(kind) {
+				if kind == 'Q' {
+					q.popIgnoredSyncs(copying)
 				}
 				break
 			}
@@ -172,16 +176,16 @@ func (q *expectQueue) popIgnoredSyncs(c *copyStart) {
 		return
 	}
 	for {
-		h, ok := q.peek()
-		if !ok || h.kind != 'S' || h.ignoredBy != c {
+		h := q.peek()
+		if h == nil || h.kind != 'S' || h.ignoredBy != c {
 			return
 		}
 		q.pop()
 	}
 }
 
-func (q *expectQueue) popIf(head expectation, kind byte) {
-	if head.kind == kind {
+func (q *expectQueue) popIf(head, kind byte) {
+	if head == kind {
 		q.pop()
 	}
 }

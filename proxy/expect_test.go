@@ -73,7 +73,7 @@ func TestExpectQueueSwallows(t *testing.T) {
 // expectation is reported in order, skipped ones included.
 func TestExpectQueueQuietAndPops(t *testing.T) {
 	var popped []byte
-	q := expectQueue{onPop: func(e expectation) { popped = append(popped, e.kind) }}
+	q := expectQueue{onPop: func(e *expectation) { popped = append(popped, e.kind) }}
 	q.push(expectation{kind: 'Q', swallow: true, quiet: true})
 	for _, typ := range []byte("TDE") {
 		if q.observe(typ) {

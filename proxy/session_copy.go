@@ -55,7 +55,7 @@ func (s *session) syncIgnoredBy() *copyStart {
 // copyObservedLocked accounts for a warehouse message answering head, a
 // statement that may have started COPY FROM STDIN. The caller holds
 // stateMu.
-func copyObservedLocked(head expectation, typ byte) {
+func copyObservedLocked(head *expectation, typ byte) {
 	switch typ {
 	case 'G':
 		head.copy.started = true

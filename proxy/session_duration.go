@@ -178,9 +178,9 @@ func (c *statementClock) fellBack() { c.reason = relayNote{reason: "answer_faile
 
 // pushExpect adds an expectation to the queue and, for a relayed Query or
 // Execute of the client's, starts its clock. The caller holds stateMu.
-func (s *session) pushExpect(e expectation) {
+func (s *session) pushExpect(e *expectation) {
 	before := s.expect.len()
-	s.expect.push(e)
+	s.expect.push(*e)
 	if s.expect.len() == before {
 		return // dropped: the warehouse skips everything until Sync
 	}

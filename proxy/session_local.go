@@ -394,7 +394,7 @@ func (s *session) onDescribe(msg message) error {
 			// Its ParameterDescription tells the types of the
 			// parameters Parse left unspecified, for decoding their
 			// values at Bind.
-			return s.relayAs(msg, expectation{kind: msg.typ, describes: ls})
+			return s.relayAs(msg, &expectation{kind: msg.typ, describes: ls})
 		}
 		proceed, err := s.barrier()
 		if err != nil || !proceed {
@@ -567,7 +567,7 @@ func (s *session) inject(kind byte, raw []byte) error {
 		return nil
 	}
 	s.inExtended = true
-	s.pushExpect(expectation{kind: kind, swallow: true})
+	s.pushExpect(&expectation{kind: kind, swallow: true})
 	s.stateMu.Unlock()
 	s.batchUpstream = true
 	_, err := s.upW.Write(raw)
@@ -607,7 +607,7 @@ func (s *session) onClose(msg message) error {
 func (s *session) onSync(msg message) error {
 	if c := s.syncIgnoredBy(); c != nil {
 		// The warehouse may ignore it, and the batch go on (session_copy.go).
-		return s.relayAs(msg, expectation{kind: 'S', ignoredBy: c})
+		return s.relayAs(msg, &expectation{kind: 'S', ignoredBy: c})
 	}
 	// The unnamed portal ends with the implicit transaction at Sync.
 	s.dropPortal("")

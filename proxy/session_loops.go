@@ -319,7 +319,7 @@ func (s *session) relayRunLocked(plainRow bool, terminate *bool) int {
 // only relays (plainRow): the DataRows after it are then the same. The
 // caller holds stateMu.
 func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow bool) {
-	if head, ok := s.expect.peek(); ok {
+	if head := s.expect.peek(); head != nil {
 		plainRow = msg.typ == 'D' && head.settings == nil
 		switch {
 		case head.settings != nil && msg.typ == 'D':

@@ -172,7 +172,8 @@ func (s *session) loseUpstream(cause error) bool {
 		return false
 	}
 	pending := s.expect.drain()
-	for _, e := range pending {
+	for i := range pending {
+		e := &pending[i]
 		if e.settings != nil {
 			e.settings.failed = true
 		}

@@ -93,7 +93,7 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 			s.stateMu.Unlock()
 			return nil // the Query that needs them gets the loss
 		}
-		s.pushExpect(expectation{kind: 'P', swallow: true, quiet: true})
+		s.pushExpect(&expectation{kind: 'P', swallow: true, quiet: true})
 		s.stateMu.Unlock()
 		if _, err := s.upW.Write(ls.parse); err != nil {
 			return err
@@ -105,7 +105,7 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 		s.stateMu.Unlock()
 		return nil
 	}
-	s.pushExpect(expectation{kind: 'S', swallow: true})
+	s.pushExpect(&expectation{kind: 'S', swallow: true})
 	s.stateMu.Unlock()
 	_, err := s.upW.Write([]byte{'S', 0, 0, 0, 4})
 	return err
@@ -114,7 +114,7 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 // resetDoneLocked notes a CommandComplete of a statement with resets: the
 // next reset, if the tag is its own. The upstream loop calls it with
 // stateMu held; the client loop applies it (settleResets).
-func (s *session) resetDoneLocked(e expectation, body []byte) {
+func (s *session) resetDoneLocked(e *expectation, body []byte) {
 	tag, _, _ := cutCString(body)
 	resets := e.resets
 	if len(*resets) == 0 || (*resets)[0].kind.tag() != tag {

@@ -538,7 +538,7 @@ func (s *session) sendSettingsRead() error {
 	}
 	read := &settingsRead{gen: s.set.gen, probe: s.srv.probe()}
 	s.set.reading++
-	s.pushExpect(expectation{kind: 'Q', swallow: true, quiet: true, settings: read})
+	s.pushExpect(&expectation{kind: 'Q', swallow: true, quiet: true, settings: read})
 	s.stateMu.Unlock()
 	_, err := s.upW.Write(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(read.probe))))
 	return err

@@ -29,7 +29,7 @@ type txState struct {
 
 // poppedLocked accounts for an expectation the warehouse answered (or
 // skipped after an error). The caller holds stateMu.
-func (s *session) poppedLocked(e expectation) {
+func (s *session) poppedLocked(e *expectation) {
 	switch e.kind {
 	case 'Q', 'E', 'F':
 		if e.newTx {
@@ -42,7 +42,7 @@ func (s *session) poppedLocked(e expectation) {
 		}
 	}
 	if isSyncPoint(e.kind) {
-		s.tx.lastSync = e
+		s.tx.lastSync = *e
 	}
 	if e.settings != nil {
 		s.settingsReadDoneLocked(e.settings)
@@ -126,11 +126,11 @@ func (s *session) failTransaction(simple bool) error {
 	}
 	var msg []byte
 	if simple {
-		s.pushExpect(expectation{kind: 'Q', swallow: true, quiet: true})
+		s.pushExpect(&expectation{kind: 'Q', swallow: true, quiet: true})
 		msg = appendMessage(nil, 'Q', appendCString(nil, failTransactionSQL))
 	} else {
 		s.inExtended = true
-		s.pushExpect(expectation{kind: 'P', swallow: true, quiet: true})
+		s.pushExpect(&expectation{kind: 'P', swallow: true, quiet: true})
 		// A named statement, so that the client's unnamed one survives:
 		// the name is never stored, the text fails first.
 		body := appendCString(nil, "pgrollup_failed")

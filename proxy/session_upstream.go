@@ -224,7 +224,7 @@ func (s *session) relayQueryAs(msg message, st *Statement, origins []ColumnOrigi
 			return err
 		}
 	}
-	if err := s.relayAs(msg, e); err != nil {
+	if err := s.relayAs(msg, &e); err != nil {
 		return err
 	}
 	return s.readSettingsAtSync()
@@ -238,7 +238,7 @@ func (s *session) relayExecute(msg message, st *Statement) error {
 	e := s.statementExpectation('E', st)
 	e.newTx = endsTransaction(st)
 	s.batchNewTx = s.batchNewTx || e.newTx
-	return s.relayAs(msg, e)
+	return s.relayAs(msg, &e)
 }
 
 // relaySync relays a Sync, which ends the batch on the warehouse.
@@ -247,7 +247,7 @@ func (s *session) relaySync(msg message) error {
 		return err
 	}
 	e := expectation{kind: 'S', at: s.batchAt, newTx: s.batchNewTx}
-	if err := s.relayAs(msg, e); err != nil {
+	if err := s.relayAs(msg, &e); err != nil {
 		return err
 	}
 	return s.readSettingsAtSync()
@@ -260,7 +260,7 @@ func (s *session) relayFunctionCall(msg message) error {
 		return err
 	}
 	s.settingsMayChange(nil)
-	return s.relayAs(msg, expectation{kind: 'F', wrote: true, at: s.clock.at()})
+	return s.relayAs(msg, &expectation{kind: 'F', wrote: true, at: s.clock.at()})
 }
 
 // statementExpectation works out what running st (nil: unknown) on the
@@ -310,11 +310,11 @@ func (s *session) relay(msg message) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	return s.relayAs(msg, expectation{kind: msg.typ})
+	return s.relayAs(msg, &expectation{kind: msg.typ})
 }
 
 // relayAs relays a client message whose answer e describes.
-func (s *session) relayAs(msg message, e expectation) error {
+func (s *session) relayAs(msg message, e *expectation) error {
 	switch s.beginRoundTrip(e) {
 	case tripClosing:
 		return errSessionDone
@@ -362,7 +362,7 @@ const (
 // beginRoundTrip notes a client message about to be relayed that the
 // warehouse will answer as e describes, unless the session is closing or
 // has lost its connection since the caller looked (session_loss.go).
-func (s *session) beginRoundTrip(e expectation) roundTrip {
+func (s *session) beginRoundTrip(e *expectation) roundTrip {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
 	if s.closing {
