@@ -141,8 +141,8 @@ func TestStreamedMessages(t *testing.T) {
 	// A type without a threshold is held whole.
 	r := newMessageReader(newConnReader(bytes.NewReader(appendMessage(nil, 'D', body)), newBufferPool()), 64<<20)
 	r.stream = &policy
-	if m, err := r.next(); err != nil || m.rest != 0 || len(m.body) != len(body) {
-		t.Fatalf("unstreamed type: %d bytes, rest %d, %v", len(m.body), m.rest, err)
+	if m, err := r.next(); err != nil || m.rest != 0 || len(m.body()) != len(body) {
+		t.Fatalf("unstreamed type: %d bytes, rest %d, %v", len(m.body()), m.rest, err)
 	}
 }
 

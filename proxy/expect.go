@@ -61,14 +61,14 @@ type expectQueue struct {
 
 func (q *expectQueue) len() int { return len(q.items) - q.head }
 
-func (q *expectQueue) push(e expectation) {
+func (q *expectQueue) push(e *expectation) {
 	if q.ignoreTillSync && e.kind != 'S' {
 		return
 	}
 	if e.kind == 'S' {
 		q.ignoreTillSync = false
 	}
-	q.items = append(q.items, e)
+	q.items = append(q.items, *e)
 }
 
 // peek returns the oldest expectation, nil when there is none. It points

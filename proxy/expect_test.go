@@ -28,7 +28,7 @@ func TestExpectQueue(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var q expectQueue
 			for _, k := range []byte(tt.sent) {
-				q.push(expectation{kind: k})
+				q.push(&expectation{kind: k})
 			}
 			for _, a := range []byte(tt.answers) {
 				if !q.observe(a) {
@@ -44,13 +44,13 @@ func TestExpectQueue(t *testing.T) {
 
 func TestExpectQueueIgnoresUntilSync(t *testing.T) {
 	var q expectQueue
-	q.push(expectation{kind: 'E'})
+	q.push(&expectation{kind: 'E'})
 	q.observe('E')
-	q.push(expectation{kind: 'B'}) // discarded by the warehouse too
+	q.push(&expectation{kind: 'B'}) // discarded by the warehouse too
 	if q.len() != 0 {
 		t.Fatalf("a message after the error is expected to be answered")
 	}
-	q.push(expectation{kind: 'S'})
+	q.push(&expectation{kind: 'S'})
 	q.observe('Z')
 	if q.len() != 0 || q.ignoreTillSync {
 		t.Fatalf("sync did not reset: %d %v", q.len(), q.ignoreTillSync)
@@ -59,8 +59,8 @@ func TestExpectQueueIgnoresUntilSync(t *testing.T) {
 
 func TestExpectQueueSwallows(t *testing.T) {
 	var q expectQueue
-	q.push(expectation{kind: 'P', swallow: true})
-	q.push(expectation{kind: 'B'})
+	q.push(&expectation{kind: 'P', swallow: true})
+	q.push(&expectation{kind: 'B'})
 	if q.observe('1') {
 		t.Fatal("the answer to the proxy's own Parse reached the client")
 	}
@@ -74,17 +74,17 @@ func TestExpectQueueSwallows(t *testing.T) {
 func TestExpectQueueQuietAndPops(t *testing.T) {
 	var popped []byte
 	q := expectQueue{onPop: func(e *expectation) { popped = append(popped, e.kind) }}
-	q.push(expectation{kind: 'Q', swallow: true, quiet: true})
+	q.push(&expectation{kind: 'Q', swallow: true, quiet: true})
 	for _, typ := range []byte("TDE") {
 		if q.observe(typ) {
 			t.Fatalf("the answer %q to a quiet message reached the client", typ)
 		}
 	}
 	q.observe('Z')
-	q.push(expectation{kind: 'P', swallow: true})
-	q.push(expectation{kind: 'B'})
-	q.push(expectation{kind: 'E'})
-	q.push(expectation{kind: 'S'})
+	q.push(&expectation{kind: 'P', swallow: true})
+	q.push(&expectation{kind: 'B'})
+	q.push(&expectation{kind: 'E'})
+	q.push(&expectation{kind: 'S'})
 	if !q.observe('E') {
 		t.Fatal("the error of a message that is not quiet was hidden")
 	}

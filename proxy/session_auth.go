@@ -130,7 +130,7 @@ func (s *session) clientPassword() (string, error) {
 	if msg.typ != 'p' {
 		return "", newError(severityFatal, sqlstate.ProtocolViolation, fmt.Sprintf("expected password response, got message type %d", msg.typ))
 	}
-	pw, _, ok := cutCString(msg.body)
+	pw, _, ok := cutCString(msg.body())
 	if !ok {
 		return "", newError(severityFatal, sqlstate.ProtocolViolation, "invalid password packet")
 	}
@@ -249,7 +249,7 @@ func (s *session) scramExchange(v *scramVerifier) error {
 	if err != nil {
 		return err
 	}
-	mech, rest, ok := cutCString(msg.body)
+	mech, rest, ok := cutCString(msg.body())
 	if !ok || len(rest) < 4 {
 		return newError(severityFatal, sqlstate.ProtocolViolation, "malformed SASLInitialResponse message")
 	}
@@ -272,7 +272,7 @@ func (s *session) scramExchange(v *scramVerifier) error {
 	if msg, err = s.clientSASL(); err != nil {
 		return err
 	}
-	final, clientKey, err := srv.final(msg.body)
+	final, clientKey, err := srv.final(msg.body())
 	if err != nil {
 		return scramFailed(err, s.user)
 	}

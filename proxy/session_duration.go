@@ -180,7 +180,7 @@ func (c *statementClock) fellBack() { c.reason = relayNote{reason: "answer_faile
 // Execute of the client's, starts its clock. The caller holds stateMu.
 func (s *session) pushExpect(e *expectation) {
 	before := s.expect.len()
-	s.expect.push(*e)
+	s.expect.push(e)
 	if s.expect.len() == before {
 		return // dropped: the warehouse skips everything until Sync
 	}

@@ -221,14 +221,14 @@ func setOrigins(body []byte, origins []ColumnOrigin) bool {
 // queryMessage is a Query message with the text sql.
 func queryMessage(sql string) message {
 	raw := appendMessage(nil, 'Q', append([]byte(sql), 0))
-	return message{typ: 'Q', raw: raw, body: raw[5:]}
+	return message{typ: 'Q', raw: raw}
 }
 
 // parseMessage is a Parse of the unnamed statement with the text sql and
 // no parameter types.
 func parseMessage(sql string) message {
 	raw := namedParseMessage("", sql)
-	return message{typ: 'P', raw: raw, body: raw[5:]}
+	return message{typ: 'P', raw: raw}
 }
 
 // namedParseMessage is a Parse of statement name with the text sql and no
@@ -257,5 +257,5 @@ func bindMessage(portal, stmt string, formats []int16) message {
 		body = binary.BigEndian.AppendUint16(body, uint16(f))
 	}
 	raw := appendMessage(nil, 'B', body)
-	return message{typ: 'B', raw: raw, body: raw[5:]}
+	return message{typ: 'B', raw: raw}
 }

@@ -50,12 +50,12 @@ func TestSetOrigins(t *testing.T) {
 // client's are well formed.
 func TestFinishMessages(t *testing.T) {
 	q := queryMessage("SELECT 1")
-	if string(q.raw) != "Q\x00\x00\x00\x0dSELECT 1\x00" || !bytes.Equal(q.body, q.raw[5:]) {
+	if string(q.raw) != "Q\x00\x00\x00\x0dSELECT 1\x00" || !bytes.Equal(q.body(), q.raw[5:]) {
 		t.Errorf("query %q", q.raw)
 	}
 	p := parseMessage("SELECT 1")
-	name, query, ok := parseParse(p.body)
-	oids, ok2 := parseParamOIDs(p.body, name, query)
+	name, query, ok := parseParse(p.body())
+	oids, ok2 := parseParamOIDs(p.body(), name, query)
 	if !ok || !ok2 || name != "" || query != "SELECT 1" || len(oids) != 0 || p.typ != 'P' {
 		t.Errorf("parse %q: %q %q %v %v", p.raw, name, query, oids, ok && ok2)
 	}

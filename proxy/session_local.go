@@ -95,7 +95,7 @@ func (s *session) onQuery(msg message) error {
 		s.clock.querying(unparsed())
 		return s.relayQuery(msg, nil)
 	}
-	text, _, _ := cutCStringBytes(msg.body)
+	text, _, _ := cutCStringBytes(msg.body())
 	if done, err := s.relayPlainQuery(msg, text); done {
 		return err
 	}
@@ -229,13 +229,13 @@ func appendReady(dst []byte, s *session) []byte {
 }
 
 func (s *session) onParse(msg message) error {
-	name, query, ok := parseParse(msg.body)
+	name, query, ok := parseParse(msg.body())
 	var st *Statement
 	switch {
 	case msg.rest > 0:
 		// Beyond the parse limits, and read only in part: the statement
 		// is unknown, and so is its name if that is not in the part.
-		name, _, ok = cutCString(msg.body)
+		name, _, ok = cutCString(msg.body())
 		if !ok {
 			return s.relay(msg)
 		}
@@ -270,7 +270,7 @@ func (s *session) onParse(msg message) error {
 		d.Route, d.Finish = RoutePassthrough, nil
 	}
 	s.clock.prepared(name, d)
-	oids, ok := parseParamOIDs(msg.body, name, query)
+	oids, ok := parseParamOIDs(msg.body(), name, query)
 	if d.Answer == nil && finish.Finish != nil && ok {
 		if name == "" && len(oids) == 0 {
 			return s.finishParse(msg, st, finish)
@@ -307,7 +307,7 @@ func (s *session) onParse(msg message) error {
 }
 
 func (s *session) onBind(msg message) error {
-	portal, stmtName, ok := parseBind(msg.body)
+	portal, stmtName, ok := parseBind(msg.body())
 	if !ok {
 		return s.relay(msg)
 	}
@@ -328,7 +328,7 @@ func (s *session) onBind(msg message) error {
 	if s.refusedInFailedBlock(ls.decision.Answer) {
 		return s.failLocal(errTxAborted)
 	}
-	params, formats, err := decodeBind(msg.body, ls.oids)
+	params, formats, err := decodeBind(msg.body(), ls.oids)
 	if err == nil && len(params) != ls.nparams {
 		err = newError(severityError, sqlstate.ProtocolViolation, fmt.Sprintf(
 			"bind message supplies %d parameters, but prepared statement %q requires %d", len(params), ls.name, ls.nparams))
@@ -371,12 +371,12 @@ func (s *session) onBind(msg message) error {
 }
 
 func (s *session) onDescribe(msg message) error {
-	if len(msg.body) < 2 {
+	if len(msg.body()) < 2 {
 		return s.relay(msg)
 	}
-	name, _, _ := cutCString(msg.body[1:])
+	name, _, _ := cutCString(msg.body()[1:])
 	var out []byte
-	switch msg.body[0] {
+	switch msg.body()[0] {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {
@@ -426,7 +426,7 @@ func (s *session) onDescribe(msg message) error {
 }
 
 func (s *session) onExecute(msg message) error {
-	portal, rest, ok := cutCString(msg.body)
+	portal, rest, ok := cutCString(msg.body())
 	lp := s.localPortals[portal]
 	if !ok || lp == nil || len(rest) < 4 {
 		s.clock.executing(portal)
@@ -551,7 +551,7 @@ func (s *session) executeUpstream(lp *localPortal, execute message) error {
 	if err := s.inject('B', lp.bind); err != nil {
 		return err
 	}
-	portal, _, _ := cutCString(execute.body)
+	portal, _, _ := cutCString(execute.body())
 	s.upPortals.define(portal, lp.stmt.st)
 	s.dropPortal(portal)
 	return s.relayExecute(execute, lp.stmt.st)
@@ -575,11 +575,11 @@ func (s *session) inject(kind byte, raw []byte) error {
 }
 
 func (s *session) onClose(msg message) error {
-	if len(msg.body) < 2 {
+	if len(msg.body()) < 2 {
 		return s.relay(msg)
 	}
-	name, _, _ := cutCString(msg.body[1:])
-	switch msg.body[0] {
+	name, _, _ := cutCString(msg.body()[1:])
+	switch msg.body()[0] {
 	case 'S':
 		ls := s.localStmts[name]
 		if ls == nil {

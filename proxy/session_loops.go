@@ -222,16 +222,16 @@ func (s *session) upstreamMessage() error {
 	}
 	switch {
 	case msg.typ == 'S':
-		s.noteParameter(msg.body)
-	case msg.typ == 'E' && !isStatementError(msg.body):
-		if s.survives(msg.body) {
-			err := fmt.Errorf("warehouse error %s", errorCode(msg.body))
+		s.noteParameter(msg.body())
+	case msg.typ == 'E' && !isStatementError(msg.body()):
+		if s.survives(msg.body()) {
+			err := fmt.Errorf("warehouse error %s", errorCode(msg.body()))
 			if s.loseUpstream(err) {
 				return err
 			}
 		}
 		s.upFatal = true
-	case msg.typ == 'N' && shutdownNotice(msg.body):
+	case msg.typ == 'N' && shutdownNotice(msg.body()):
 		return nil // the session outlives the backend
 	}
 	s.stateMu.Lock()
@@ -323,18 +323,18 @@ func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow
 		plainRow = msg.typ == 'D' && head.settings == nil
 		switch {
 		case head.settings != nil && msg.typ == 'D':
-			values, ok := decodeDataRow(msg.body)
+			values, ok := decodeDataRow(msg.body())
 			head.settings.values, head.settings.failed = values, head.settings.failed || !ok
 		case head.settings != nil && msg.typ == 'E':
 			head.settings.failed = true
 		case head.resets != nil && msg.typ == 'C':
-			s.resetDoneLocked(head, msg.body)
+			s.resetDoneLocked(head, msg.body())
 		case head.origins != nil && msg.typ == 'T':
-			if !setOrigins(msg.body, head.origins) {
+			if !setOrigins(msg.body(), head.origins) {
 				s.logger().Warn("a finished statement's description does not match its origins", "columns", len(head.origins))
 			}
 		case head.describes != nil && msg.typ == 't' && head.kind == 'D':
-			if oids, ok := decodeParameterDescription(msg.body); ok {
+			if oids, ok := decodeParameterDescription(msg.body()); ok {
 				head.describes.described = oids
 			}
 		}
@@ -344,11 +344,11 @@ func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow
 	}
 	prev := byte(s.txStatus.Load())
 	relay = s.observeExpect(msg.typ)
-	if msg.typ == 'E' && !relay && !isStatementError(msg.body) {
+	if msg.typ == 'E' && !relay && !isStatementError(msg.body()) {
 		relay = true // a FATAL error ends the session: the client must see why
 	}
-	if msg.typ == 'Z' && len(msg.body) == 1 {
-		s.txStatusLocked(prev, msg.body[0])
+	if msg.typ == 'Z' && len(msg.body()) == 1 {
+		s.txStatusLocked(prev, msg.body()[0])
 	}
 	if s.expect.len() == 0 {
 		s.passing.Store(true) // drained once the message is written (passed)

@@ -149,7 +149,7 @@ func (s *session) attach() error {
 		}
 		switch msg.typ {
 		case 'R':
-			if _, err := s.authStep(msg.body, &scram, password, s.keys); err != nil {
+			if _, err := s.authStep(msg.body(), &scram, password, s.keys); err != nil {
 				s.closeUpstream()
 				if errors.Is(err, errVerifierChanged) {
 					s.srv.verifiers.forget(s.user)
@@ -157,21 +157,21 @@ func (s *session) attach() error {
 				return s.endSession(asPgError(errCannotReattach()))
 			}
 		case 'K':
-			if len(msg.body) >= 8 {
-				s.upKey.Store(&upstreamKey{pid: binary.BigEndian.Uint32(msg.body[:4]), secret: append([]byte(nil), msg.body[4:]...)})
+			if len(msg.body()) >= 8 {
+				s.upKey.Store(&upstreamKey{pid: binary.BigEndian.Uint32(msg.body()[:4]), secret: append([]byte(nil), msg.body()[4:]...)})
 			}
 		case 'S':
-			if name, value, ok := parameterStatus(msg.body); ok {
+			if name, value, ok := parameterStatus(msg.body()); ok {
 				statuses = append(statuses, [2]string{name, value})
 			}
 		case 'E':
-			if survivableCode(errorCode(msg.body)) {
+			if survivableCode(errorCode(msg.body())) {
 				return s.attachFailed(errors.New("the warehouse accepts no connections now"))
 			}
 			// The warehouse's own refusal (a password changed, the
 			// database dropped) ends the session, in its words.
 			s.closeUpstream()
-			if errorCode(msg.body) == sqlstate.InvalidPassword {
+			if errorCode(msg.body()) == sqlstate.InvalidPassword {
 				s.srv.verifiers.forget(s.user)
 			}
 			raw := clone(msg.raw)
@@ -301,8 +301,8 @@ func (s *session) skipToReady(n int) error {
 		}
 		if msg.typ == 'Z' {
 			n--
-			if len(msg.body) == 1 {
-				s.txStatus.Store(uint32(msg.body[0]))
+			if len(msg.body()) == 1 {
+				s.txStatus.Store(uint32(msg.body()[0]))
 			}
 		}
 	}

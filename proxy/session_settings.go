@@ -229,7 +229,7 @@ func (s *session) readStartupSettings() (set sessionSettings, known, lost bool) 
 		switch msg.typ {
 		case 'D':
 			var ok bool
-			values, ok = decodeDataRow(msg.body)
+			values, ok = decodeDataRow(msg.body())
 			failed = failed || !ok
 		case 'E':
 			failed = true

@@ -260,15 +260,15 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 		}
 		switch msg.typ {
 		case 'R':
-			if len(msg.body) >= 4 {
-				switch binary.BigEndian.Uint32(msg.body[:4]) {
+			if len(msg.body()) >= 4 {
+				switch binary.BigEndian.Uint32(msg.body()[:4]) {
 				case 3, 5:
 					method = authOther
 				case 10:
 					method = authSCRAM
 				}
 			}
-			done, err := s.authStep(msg.body, &scram, s.clientPassword, nil)
+			done, err := s.authStep(msg.body(), &scram, s.clientPassword, nil)
 			if err != nil {
 				return err
 			}
@@ -282,11 +282,11 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 				s.out = append(s.out, msg.raw...)
 			}
 		case 'K':
-			if len(msg.body) < 8 {
+			if len(msg.body()) < 8 {
 				return newError(severityFatal, sqlstate.ProtocolViolation, "invalid BackendKeyData from the warehouse")
 			}
-			pid := binary.BigEndian.Uint32(msg.body[:4])
-			s.upKey.Store(&upstreamKey{pid: pid, secret: append([]byte(nil), msg.body[4:]...)})
+			pid := binary.BigEndian.Uint32(msg.body()[:4])
+			s.upKey.Store(&upstreamKey{pid: pid, secret: append([]byte(nil), msg.body()[4:]...)})
 			k, err := s.srv.assignKey(s, pid)
 			if err != nil {
 				return err
@@ -296,14 +296,14 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			binary.BigEndian.PutUint32(key[4:], k.secret)
 			s.out = appendMessage(s.out, 'K', key[:])
 		case 'S':
-			s.noteParameter(msg.body)
-			if name, value, ok := parameterStatus(msg.body); ok {
+			s.noteParameter(msg.body())
+			if name, value, ok := parameterStatus(msg.body()); ok {
 				statuses = append(statuses, [2]string{name, value})
 			}
 			s.out = append(s.out, msg.raw...)
 		case 'Z':
-			if len(msg.body) == 1 {
-				s.txStatus.Store(uint32(msg.body[0]))
+			if len(msg.body()) == 1 {
+				s.txStatus.Store(uint32(msg.body()[0]))
 			}
 			// Held back until the first ReadyForQuery: the client's
 			// first statement must not overtake this read. The read
@@ -323,7 +323,7 @@ func (s *session) startUpstream(ctx context.Context, params map[string]string) e
 			s.out = append(s.out, ready...)
 			return s.flushOut()
 		case 'E':
-			if survivableCode(errorCode(msg.body)) {
+			if survivableCode(errorCode(msg.body())) {
 				// Starting up, shutting down, or recovering: the proxy
 				// may stand in for it.
 				if !authed {

@@ -22,7 +22,7 @@ const (
 
 // message is one framed protocol message. raw holds the whole message
 // including the type byte and length, so it can be relayed unchanged;
-// body is the part after the length.
+// body() is the part after the length.
 //
 // A message too big to hold (messageReader.stream) comes with only the part
 // of its body read so far, and rest says how much more there is: whoever
@@ -31,9 +31,12 @@ const (
 type message struct {
 	typ  byte
 	raw  []byte
-	body []byte
 	rest int
 }
+
+// body is the message after its type and length. A message is five words,
+// so that it and an error are passed in registers.
+func (m message) body() []byte { return m.raw[5:] }
 
 // streamPolicy says, per message type, the body length above which a
 // message is not held whole but relayed as it is read (0: always held
@@ -104,7 +107,7 @@ func (m *messageReader) next() (message, error) {
 			return message{}, unexpected(err)
 		}
 		m.r.discard(total)
-		return message{typ: typ, raw: raw, body: raw[5:]}, nil
+		return message{typ: typ, raw: raw}, nil
 	}
 	if m.stream != nil && m.stream[typ] > 0 && length-4 > m.stream[typ] {
 		// Too big to hold: what fits in the buffer now, the rest as
@@ -115,14 +118,14 @@ func (m *messageReader) next() (message, error) {
 		}
 		m.r.discard(len(raw))
 		m.pending = total - len(raw)
-		return message{typ: typ, raw: raw, body: raw[5:], rest: m.pending}, nil
+		return message{typ: typ, raw: raw, rest: m.pending}, nil
 	}
 	buf := m.pool.message(total)
 	m.held = buf
 	if _, err := io.ReadFull(m.r, *buf); err != nil {
 		return message{}, unexpected(err)
 	}
-	return message{typ: typ, raw: *buf, body: (*buf)[5:]}, nil
+	return message{typ: typ, raw: *buf}, nil
 }
 
 // takeRun consumes the whole messages of type typ buffered right after the
@@ -218,7 +221,7 @@ func (m *messageReader) nextWhole(types *[256]bool) (message, bool) {
 	}
 	m.r.discard(1 + length)
 	raw := b[:1+length]
-	return message{typ: raw[0], raw: raw, body: raw[5:]}, true
+	return message{typ: raw[0], raw: raw}, true
 }
 
 // relayRest copies the unread rest of the last message to w. The message's

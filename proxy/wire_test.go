@@ -45,7 +45,7 @@ func TestMessageReader(t *testing.T) {
 				if err != nil {
 					break
 				}
-				if int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body)+4 || m.raw[0] != m.typ {
+				if int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body())+4 || m.raw[0] != m.typ {
 					t.Fatalf("message %q: inconsistent framing", m.typ)
 				}
 				got = append(got, m.typ)
@@ -300,16 +300,16 @@ func FuzzMessageReader(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if len(m.raw) != len(m.body)+5 || int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body)+4 {
+			if len(m.raw) != len(m.body())+5 || int(binary.BigEndian.Uint32(m.raw[1:5])) != len(m.body())+4 {
 				t.Fatalf("inconsistent framing for %q", m.typ)
 			}
 			switch m.typ {
 			case 'P':
-				parseParse(m.body)
+				parseParse(m.body())
 			case 'B':
-				parseBind(m.body)
+				parseBind(m.body())
 			case 'p':
-				offers(m.body, scramMechanism)
+				offers(m.body(), scramMechanism)
 			}
 		}
 	})
