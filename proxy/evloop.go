@@ -56,12 +56,11 @@ func eventConn(conn net.Conn) syscall.RawConn {
 	return raw
 }
 
-// serveEvents runs handle (which reads one message with next) for every
-// whole message the connection brings, until handle fails, the next
+// serveEvents runs handle for every whole message the connection brings, until handle fails, the next
 // message needs the pull path, or the wait for the socket fails. It returns
 // handle's error, or else the wait's (an idle kick, a closed connection);
 // with neither, the caller reads the next message with next.
-func (m *messageReader) serveEvents(handle func() error) (handleErr, waitErr error) {
+func (m *messageReader) serveEvents(handle func(message) error) (handleErr, waitErr error) {
 	c := m.r
 	ev := c.ev
 	if ev == nil {
@@ -86,7 +85,7 @@ func (m *messageReader) serveEvents(handle func() error) (handleErr, waitErr err
 type eventLoop struct {
 	m        *messageReader
 	readable func(fd uintptr) bool // onReadable
-	handle   func() error
+	handle   func(message) error
 	err      error // handle's
 }
 
@@ -166,7 +165,7 @@ func (ev *eventLoop) handleWhole() bool {
 		if c.closing.Load() {
 			return false
 		}
-		if err := ev.handle(); err != nil {
+		if err := ev.handle(m.takeWhole(1 + length)); err != nil {
 			ev.err = err
 			return false
 		}

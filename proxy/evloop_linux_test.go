@@ -51,11 +51,7 @@ func eventReader(t *testing.T, c net.Conn) *messageReader {
 // for what it leaves, calling handle with each message (its raw bytes,
 // with the rest of a streamed one) until an error.
 func loop(m *messageReader, handle func(raw []byte) error) error {
-	one := func() error {
-		msg, err := m.next()
-		if err != nil {
-			return err
-		}
+	one := func(msg message) error {
 		raw := msg.raw
 		if msg.rest > 0 {
 			var rest bytes.Buffer
@@ -74,7 +70,11 @@ func loop(m *messageReader, handle func(raw []byte) error) error {
 		if waitErr != nil {
 			m.r.err = waitErr
 		}
-		if err := one(); err != nil {
+		msg, err := m.next()
+		if err != nil {
+			return err
+		}
+		if err := one(msg); err != nil {
 			return err
 		}
 	}
@@ -283,10 +283,7 @@ func TestEventLoopKick(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := 0
-	handle := func() error {
-		if _, err := m.next(); err != nil {
-			return err
-		}
+	handle := func(message) error {
 		count++
 		return nil
 	}

@@ -22,7 +22,7 @@ func (s *session) clientLoop() error {
 		if s.clientR.raw != nil {
 			// The event loop handles the messages it can (evloop.go);
 			// the one it leaves goes through the pull path below.
-			err, waitErr := s.clientMsgs.serveEvents(s.clientMessage)
+			err, waitErr := s.clientMsgs.serveEvents(s.onClientMessage)
 			if err != nil {
 				return err
 			}
@@ -47,8 +47,7 @@ func (s *session) clientLoop() error {
 	}
 }
 
-// clientMessage reads and handles one client message, and flushes both
-// connections when no other message is waiting.
+// clientMessage reads and handles one client message (onClientMessage).
 func (s *session) clientMessage() error {
 	msg, err := s.clientMsgs.next()
 	if err != nil {
@@ -58,6 +57,12 @@ func (s *session) clientMessage() error {
 		}
 		return err
 	}
+	return s.onClientMessage(msg)
+}
+
+// onClientMessage handles a client message just read, and flushes both
+// connections when no other message is waiting.
+func (s *session) onClientMessage(msg message) error {
 	s.clock.arrived(msg.typ, s.clientR.reads)
 	if err := s.handleClientMessage(msg); err != nil {
 		return err
@@ -170,7 +175,7 @@ func (s *session) upstreamLoop(done chan struct{}) error {
 	s.upMsgs.stream = s.srv.upstreamStream
 	for {
 		if s.upR.raw != nil {
-			err, waitErr := s.upMsgs.serveEvents(s.upstreamMessage)
+			err, waitErr := s.upMsgs.serveEvents(s.onUpstreamMessage)
 			if err != nil {
 				return upstreamEnd(err)
 			}
@@ -206,8 +211,8 @@ func upstreamEnd(err error) error {
 	return err
 }
 
-// upstreamMessage reads one warehouse message and relays it to the client.
-// An error ends the loop; errUpstreamDone ends it without one.
+// upstreamMessage reads one warehouse message and relays it to the client
+// (onUpstreamMessage).
 func (s *session) upstreamMessage() error {
 	msg, err := s.upMsgs.next()
 	if err != nil {
@@ -220,6 +225,12 @@ func (s *session) upstreamMessage() error {
 		s.closeConns()
 		return err
 	}
+	return s.onUpstreamMessage(msg)
+}
+
+// onUpstreamMessage relays a warehouse message just read to the client. An
+// error ends the loop; errUpstreamDone ends it without one.
+func (s *session) onUpstreamMessage(msg message) (err error) {
 	switch {
 	case msg.typ == 'S':
 		s.noteParameter(msg.body())

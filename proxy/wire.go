@@ -204,6 +204,19 @@ func (m *messageReader) runEnd() int { return m.r.r }
 // to end, which runMark and runEnd gave since the last read.
 func (m *messageReader) runBytes(mark, end int) []byte { return m.r.buf[mark:end] }
 
+// takeWhole consumes and returns the next message, which the caller found
+// whole in the buffer, total bytes long: what next would return, without
+// looking at it again.
+func (m *messageReader) takeWhole(total int) message {
+	if m.held != nil {
+		m.pool.putMessage(m.held)
+		m.held = nil
+	}
+	raw := m.r.buf[m.r.r : m.r.r+total]
+	m.r.discard(total)
+	return message{typ: raw[0], raw: raw}
+}
+
 // nextWhole consumes and returns the next message when it is whole in the
 // buffer and of one of the types marked; otherwise it consumes nothing and
 // returns false. It never reads.
