@@ -52,7 +52,9 @@ func (s *session) poppedLocked(e *expectation) {
 // txStatusLocked accounts for a ReadyForQuery that moved the transaction
 // status from prev to status. The caller holds stateMu.
 func (s *session) txStatusLocked(prev, status byte) {
-	s.txStatus.Store(uint32(status))
+	if uint32(status) != s.txStatus.Load() {
+		s.txStatus.Store(uint32(status)) // most ReadyForQuery change nothing: no store
+	}
 	switch {
 	case status == 'I':
 		// Whatever was written is committed, or rolled back: either way
