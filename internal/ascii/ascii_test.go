@@ -1,6 +1,7 @@
 package ascii
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -142,5 +143,39 @@ func BenchmarkMatcherMask(b *testing.B) {
 	s := "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
 	for b.Loop() {
 		m.Mask(s)
+	}
+}
+
+// TestMatcherAutomaton checks Mask's automaton where words overlap and
+// contain one another (its failure states), on random texts of their
+// letters in both cases, against ContainsFold; and that words with more
+// prefixes than it may hold are still found, by the filters.
+func TestMatcherAutomaton(t *testing.T) {
+	words := []string{"he", "she", "his", "hers", "s", "ersh", "hehe", "eh"}
+	m := NewMatcher(words)
+	if m.next == nil {
+		t.Fatal("no automaton for a few short words")
+	}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	letters := "hesriHESRx "
+	for n := 0; n < 20000; n++ {
+		b := make([]byte, rnd.IntN(40))
+		for i := range b {
+			b[i] = letters[rnd.IntN(len(letters))]
+		}
+		if !checkMatcher(t, m, words, string(b)) {
+			return
+		}
+	}
+	var long []string
+	for i := 0; i < 40; i++ {
+		long = append(long, fmt.Sprintf("%c%c_table_%02d", 'a'+i%26, 'a'+i/26, i))
+	}
+	ml := NewMatcher(long)
+	if ml.next != nil {
+		t.Fatal("an automaton for more prefixes than maxAutomatonStates")
+	}
+	for _, s := range []string{"select * from Cb_TABLE_28", "aa_table_0", "xnb_table_39x", "ab_table_27"} {
+		checkMatcher(t, ml, long, s)
 	}
 }

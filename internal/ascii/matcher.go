@@ -29,9 +29,26 @@ type Matcher struct {
 	// looking at every byte (the router's words when few rollups are
 	// defined).
 	firsts []byte
-	empty  bool   // a word is "", which every text contains
-	always uint64 // the bits of the words that are ""
+	// When the words have at most maxAutomatonStates prefixes, Mask runs
+	// them as an automaton (Aho-Corasick, as a table): next[st<<8|c] is
+	// the state after byte c of the text in state st, found[st] the words
+	// (bit i for the i-th, below 64) that end there. One table step per
+	// byte, whatever the words, where the pairs filter lets through every
+	// position a word's first two letters start (BenchmarkMatcherMask: 79
+	// ns against 103 for the proxy's words). Any, which stops at the
+	// first word found, keeps to the filters: the steps wait on each
+	// other's loads, and the filters find nothing sooner.
+	next    []uint16
+	found   []uint64
+	longest int    // the longest word's length
+	empty   bool   // a word is "", which every text contains
+	always  uint64 // the bits of the words that are ""
 }
+
+// maxAutomatonStates bounds the automaton's states, one per distinct
+// prefix of the words, and so its table (512 bytes a state): 128 kB at
+// most. The proxy's 17 words make about 150.
+const maxAutomatonStates = 256
 
 // maxFirsts is the most first bytes for which Any looks for each with
 // IndexByte: with "rollup" alone (BenchmarkMatcherOne) it finds nothing in
@@ -72,7 +89,100 @@ func NewMatcher(words []string) *Matcher {
 	if len(m.firsts) > maxFirsts {
 		m.firsts = nil
 	}
+	m.buildAutomaton()
 	return m
+}
+
+// automatonMask runs the automaton over s as two halves at once: each
+// step waits on the table load before it, so two independent runs take
+// about the time of one. The second starts m.longest-1 bytes before the
+// middle, so that it sees whole every word that ends in its half.
+func (m *Matcher) automatonMask(s string) uint64 {
+	var mask uint64
+	mid := len(s) / 2
+	j := mid - (m.longest - 1)
+	if j < 0 {
+		j = 0
+	}
+	a, b := 0, 0
+	i := 0
+	for ; i < mid && j < len(s); i, j = i+1, j+1 {
+		a = int(m.next[a<<8|int(s[i])])
+		b = int(m.next[b<<8|int(s[j])])
+		mask |= m.found[a] | m.found[b]
+	}
+	for ; i < mid; i++ {
+		a = int(m.next[a<<8|int(s[i])])
+		mask |= m.found[a]
+	}
+	for ; j < len(s); j++ {
+		b = int(m.next[b<<8|int(s[j])])
+		mask |= m.found[b]
+	}
+	return mask
+}
+
+// buildAutomaton makes the words' automaton, unless they have more than
+// maxAutomatonStates prefixes: a trie of the words, each state's
+// transitions for the bytes no child takes being those of its longest
+// proper suffix that is a state (its failure state), in both cases.
+func (m *Matcher) buildAutomaton() {
+	type node struct {
+		child map[byte]int
+		fail  int
+		found uint64
+	}
+	nodes := []node{{child: map[byte]int{}}}
+	for i, w := range m.words {
+		m.longest = max(m.longest, len(w))
+		st := 0
+		for j := 0; j < len(w); j++ {
+			c, ok := nodes[st].child[w[j]]
+			if !ok {
+				if len(nodes) == maxAutomatonStates {
+					return
+				}
+				c = len(nodes)
+				nodes = append(nodes, node{child: map[byte]int{}})
+				nodes[st].child[w[j]] = c
+			}
+			st = c
+		}
+		if i < 64 {
+			nodes[st].found |= 1 << i
+		}
+	}
+	next := make([]uint16, len(nodes)*256)
+	found := make([]uint64, len(nodes))
+	// Breadth first, so that a state's failure state is done before it.
+	queue := []int{0}
+	for len(queue) > 0 {
+		st := queue[0]
+		queue = queue[1:]
+		n := &nodes[st]
+		if st != 0 {
+			n.found |= nodes[n.fail].found
+		}
+		found[st] = n.found
+		for c := range 256 {
+			to, ok := n.child[lower[c]]
+			switch {
+			case ok && st == 0:
+				nodes[to].fail = 0
+			case ok:
+				nodes[to].fail = int(next[n.fail<<8|c])
+			case st == 0:
+				to = 0
+			default:
+				to = int(next[n.fail<<8|c])
+			}
+			next[st<<8|c] = uint16(to)
+			if ok && byte(c) == lower[c] {
+				queue = append(queue, to)
+			}
+		}
+	}
+	m.next, m.found = next, found
 }
 
 // Any reports whether s contains one of the words, as ContainsFold finds
@@ -118,6 +228,9 @@ func (m *Matcher) anyAt(s string, i int) bool {
 // for the i-th word. Words past the 64th are not looked for.
 func (m *Matcher) Mask(s string) uint64 {
 	mask := m.always
+	if m.next != nil {
+		return mask | m.automatonMask(s)
+	}
 	m.scan(s, func(i int) bool {
 		for _, w := range m.byFirst[lower[s[i]]] {
 			if w < 64 && HasPrefixFold(s[i:], m.words[w]) {
