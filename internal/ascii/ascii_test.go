@@ -153,7 +153,7 @@ func BenchmarkMatcherMask(b *testing.B) {
 func TestMatcherAutomaton(t *testing.T) {
 	words := []string{"he", "she", "his", "hers", "s", "ersh", "hehe", "eh"}
 	m := NewMatcher(words)
-	if m.next == nil {
+	if m.Mask("she"); m.auto == nil {
 		t.Fatal("no automaton for a few short words")
 	}
 	rnd := rand.New(rand.NewPCG(5, 6))
@@ -172,7 +172,7 @@ func TestMatcherAutomaton(t *testing.T) {
 		long = append(long, fmt.Sprintf("%c%c_table_%02d", 'a'+i%26, 'a'+i/26, i))
 	}
 	ml := NewMatcher(long)
-	if ml.next != nil {
+	if ml.Mask(""); ml.auto != nil {
 		t.Fatal("an automaton for more prefixes than maxAutomatonStates")
 	}
 	for _, s := range []string{"select * from Cb_TABLE_28", "aa_table_0", "xnb_table_39x", "ab_table_27"} {

@@ -3,6 +3,7 @@ package ascii
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Matcher finds which of a set of words a text contains, in any mix of
@@ -29,25 +30,31 @@ type Matcher struct {
 	// looking at every byte (the router's words when few rollups are
 	// defined).
 	firsts []byte
-	// When the words have at most maxAutomatonStates prefixes, Mask runs
-	// them as an automaton (Aho-Corasick, as a table): next[st<<8|c] is
-	// the state after byte c of the text in state st, found[st] the words
-	// (bit i for the i-th, below 64) that end there. One table step per
-	// byte, whatever the words, where the pairs filter lets through every
-	// position a word's first two letters start (BenchmarkMatcherMask: 79
-	// ns against 103 for the proxy's words). Any, which stops at the
-	// first word found, keeps to the filters: the steps wait on each
-	// other's loads, and the filters find nothing sooner.
-	next    []uint16
-	found   []uint64
-	longest int    // the longest word's length
-	empty   bool   // a word is "", which every text contains
-	always  uint64 // the bits of the words that are ""
+	// auto is the words as an automaton, which Mask makes on first use
+	// (autoOnce) when they have at most maxAutomatonStates prefixes: one
+	// table step per byte, whatever the words, where the pairs filter lets
+	// through every position a word's first two letters start. Any, which
+	// stops at the first word found, keeps to the filters: each step
+	// waits on the one before, and the filters find nothing sooner.
+	auto     *automaton
+	autoOnce sync.Once
+	empty    bool   // a word is "", which every text contains
+	always   uint64 // the bits of the words that are ""
+}
+
+// automaton is an Aho-Corasick automaton of at most 256 states, as a
+// table: next[st<<8|c] is the state after byte c of the text in state st,
+// found[st] the words (bit i for the i-th, below 64) that end there. A
+// state is a byte, so that no index of either needs a bounds check.
+type automaton struct {
+	next    [256 * 256]uint8
+	found   [256]uint64
+	longest int // the longest word's length
 }
 
 // maxAutomatonStates bounds the automaton's states, one per distinct
-// prefix of the words, and so its table (512 bytes a state): 128 kB at
-// most. The proxy's 17 words make about 150.
+// prefix of the words: a state is a byte (64 kB of table). The proxy's 17
+// words make about 150.
 const maxAutomatonStates = 256
 
 // maxFirsts is the most first bytes for which Any looks for each with
@@ -89,35 +96,34 @@ func NewMatcher(words []string) *Matcher {
 	if len(m.firsts) > maxFirsts {
 		m.firsts = nil
 	}
-	m.buildAutomaton()
 	return m
 }
 
-// automatonMask runs the automaton over s as two halves at once: each
+// mask runs the automaton over s as two halves at once: each
 // step waits on the table load before it, so two independent runs take
-// about the time of one. The second starts m.longest-1 bytes before the
+// about the time of one. The second starts a.longest-1 bytes before the
 // middle, so that it sees whole every word that ends in its half.
-func (m *Matcher) automatonMask(s string) uint64 {
+func (a *automaton) mask(s string) uint64 {
 	var mask uint64
 	mid := len(s) / 2
-	j := mid - (m.longest - 1)
+	j := mid - (a.longest - 1)
 	if j < 0 {
 		j = 0
 	}
-	a, b := 0, 0
+	var x, y uint8 // the two runs' states
 	i := 0
 	for ; i < mid && j < len(s); i, j = i+1, j+1 {
-		a = int(m.next[a<<8|int(s[i])])
-		b = int(m.next[b<<8|int(s[j])])
-		mask |= m.found[a] | m.found[b]
+		x = a.next[uint16(x)<<8|uint16(s[i])]
+		y = a.next[uint16(y)<<8|uint16(s[j])]
+		mask |= a.found[x] | a.found[y]
 	}
 	for ; i < mid; i++ {
-		a = int(m.next[a<<8|int(s[i])])
-		mask |= m.found[a]
+		x = a.next[uint16(x)<<8|uint16(s[i])]
+		mask |= a.found[x]
 	}
 	for ; j < len(s); j++ {
-		b = int(m.next[b<<8|int(s[j])])
-		mask |= m.found[b]
+		y = a.next[uint16(y)<<8|uint16(s[j])]
+		mask |= a.found[y]
 	}
 	return mask
 }
@@ -127,6 +133,7 @@ func (m *Matcher) automatonMask(s string) uint64 {
 // transitions for the bytes no child takes being those of its longest
 // proper suffix that is a state (its failure state), in both cases.
 func (m *Matcher) buildAutomaton() {
+	a := &automaton{}
 	type node struct {
 		child map[byte]int
 		fail  int
@@ -134,7 +141,7 @@ func (m *Matcher) buildAutomaton() {
 	}
 	nodes := []node{{child: map[byte]int{}}}
 	for i, w := range m.words {
-		m.longest = max(m.longest, len(w))
+		a.longest = max(a.longest, len(w))
 		st := 0
 		for j := 0; j < len(w); j++ {
 			c, ok := nodes[st].child[w[j]]
@@ -152,8 +159,7 @@ func (m *Matcher) buildAutomaton() {
 			nodes[st].found |= 1 << i
 		}
 	}
-	next := make([]uint16, len(nodes)*256)
-	found := make([]uint64, len(nodes))
+	next, found := &a.next, &a.found
 	// Breadth first, so that a state's failure state is done before it.
 	queue := []int{0}
 	for len(queue) > 0 {
@@ -176,13 +182,13 @@ func (m *Matcher) buildAutomaton() {
 			default:
 				to = int(next[n.fail<<8|c])
 			}
-			next[st<<8|c] = uint16(to)
+			next[st<<8|c] = uint8(to)
 			if ok && byte(c) == lower[c] {
 				queue = append(queue, to)
 			}
 		}
 	}
-	m.next, m.found = next, found
+	m.auto = a
 }
 
 // Any reports whether s contains one of the words, as ContainsFold finds
@@ -228,8 +234,9 @@ func (m *Matcher) anyAt(s string, i int) bool {
 // for the i-th word. Words past the 64th are not looked for.
 func (m *Matcher) Mask(s string) uint64 {
 	mask := m.always
-	if m.next != nil {
-		return mask | m.automatonMask(s)
+	m.autoOnce.Do(m.buildAutomaton)
+	if m.auto != nil {
+		return mask | m.auto.mask(s)
 	}
 	m.scan(s, func(i int) bool {
 		for _, w := range m.byFirst[lower[s[i]]] {
