@@ -59,8 +59,8 @@ const maxAutomatonStates = 256
 
 // maxFirsts is the most first bytes for which Any looks for each with
 // IndexByte: with "rollup" alone (BenchmarkMatcherOne) it finds nothing in
-// a pgbench statement in about a tenth of the time of a pass over every
-// byte; with more first bytes the passes add up.
+// a pgbench statement in 17–20 ns, against 48 for a pass over every byte;
+// with more first bytes the passes add up.
 const maxFirsts = 8
 
 // NewMatcher returns a Matcher of words, which must be lower-case ASCII.
