@@ -56,8 +56,9 @@ func eventConn(conn net.Conn) syscall.RawConn {
 	return raw
 }
 
-// serveEvents runs handle for every whole message the connection brings, until handle fails, the next
-// message needs the pull path, or the wait for the socket fails. It returns
+// serveEvents runs handle for every whole message the connection brings,
+// as the loop framed it, until handle fails, the next message needs the
+// pull path, or the wait for the socket fails. It returns
 // handle's error, or else the wait's (an idle kick, a closed connection);
 // with neither, the caller reads the next message with next.
 func (m *messageReader) serveEvents(handle func(message) error) (handleErr, waitErr error) {
