@@ -184,8 +184,9 @@ func (q *expectQueue) popIgnoredSyncs(c *copyStart) {
 	}
 }
 
-func (q *expectQueue) popIf(head, kind byte) {
-	if head == kind {
+// popIf pops the oldest expectation, whose kind is headKind, when that is kind.
+func (q *expectQueue) popIf(headKind, kind byte) {
+	if headKind == kind {
 		q.pop()
 	}
 }

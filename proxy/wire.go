@@ -232,9 +232,7 @@ func (m *messageReader) nextWhole(types *[256]bool) (message, bool) {
 	if length < 4 || (m.maxLen > 0 && length > m.maxLen) || len(b) < 1+length {
 		return message{}, false
 	}
-	m.r.discard(1 + length)
-	raw := b[:1+length]
-	return message{typ: raw[0], raw: raw}, true
+	return m.takeWhole(1 + length), true
 }
 
 // relayRest copies the unread rest of the last message to w. The message's

@@ -99,10 +99,11 @@ func NewMatcher(words []string) *Matcher {
 	return m
 }
 
-// mask runs the automaton over s as two halves at once: each
-// step waits on the table load before it, so two independent runs take
-// about the time of one. The second starts a.longest-1 bytes before the
-// middle, so that it sees whole every word that ends in its half.
+// mask runs the automaton over s as two halves at once: each step waits
+// on the table load before it, and two independent runs overlap those
+// waits (BenchmarkMatcherMask: 84 ns for one run, 79 for two, before the
+// tables became fixed arrays). The second starts a.longest-1 bytes before
+// the middle, so that it sees whole every word that ends in its half.
 func (a *automaton) mask(s string) uint64 {
 	var mask uint64
 	mid := len(s) / 2
