@@ -25,11 +25,20 @@ type expectation struct {
 	// ended a transaction, so that a block open after it may have begun
 	// within it.
 	newTx bool
+	// notes, when set, is what the proxy does with the answer besides
+	// relaying it. Most expectations have none: kept apart, the queue's
+	// entries stay small to copy.
+	notes *answerNotes
+}
+
+// answerNotes is what the proxy takes from an answer, for the few client
+// messages that need it.
+type answerNotes struct {
 	// settings, when set, is the proxy's read of the session's settings.
 	settings *settingsRead
 	// resets are the statement's DEALLOCATE, DISCARD ALL and CLOSE ALL
 	// not yet answered, each applied when its CommandComplete arrives.
-	resets *[]resetOp
+	resets []resetOp
 	// discardGen, when not 0, marks a lone DISCARD ALL: once done, the
 	// settings are the session's defaults again, unless a change counted
 	// after discardGen came since (session_settings.go).
@@ -45,6 +54,30 @@ type expectation struct {
 	// origins, on a Query the warehouse finishes, are the origins its
 	// RowDescription must name, as it would for the client's statement.
 	origins []ColumnOrigin
+}
+
+// noted returns e's notes, made when it has none.
+func (e *expectation) noted() *answerNotes {
+	if e.notes == nil {
+		e.notes = &answerNotes{}
+	}
+	return e.notes
+}
+
+// copyStart returns the COPY e's statement may start, nil for none.
+func (e *expectation) copyStart() *copyStart {
+	if e.notes == nil {
+		return nil
+	}
+	return e.notes.copy
+}
+
+// settingsRead returns the settings read e is, nil for none.
+func (e *expectation) settingsRead() *settingsRead {
+	if e.notes == nil {
+		return nil
+	}
+	return e.notes.settings
 }
 
 // expectQueue is a FIFO of expectations. It is guarded by session.stateMu.
@@ -125,7 +158,7 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 	case 'T', 'n':
 		q.popIf(head.kind, 'D')
 	case 'C', 'I', 's':
-		kind, copying := head.kind, head.copy
+		kind, copying := head.kind, head.copyStart()
 		q.popIf(kind, 'E')
 		if typ == 'C' && kind == 'E' {
 			q.popIgnoredSyncs(copying)
@@ -154,7 +187,7 @@ func (q *expectQueue) observe(typ byte) (relay bool) {
 			if h == nil {
 				break
 			}
-			kind, copying := h.kind, h.copy
+			kind, copying := h.kind, h.copyStart()
 			q.pop()
 			if isSyncPoint(kind) {
 				if kind == 'Q' {
@@ -177,7 +210,7 @@ func (q *expectQueue) popIgnoredSyncs(c *copyStart) {
 	}
 	for {
 		h := q.peek()
-		if h == nil || h.kind != 'S' || h.ignoredBy != c {
+		if h == nil || h.kind != 'S' || h.notes == nil || h.notes.ignoredBy != c {
 			return
 		}
 		q.pop()

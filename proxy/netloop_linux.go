@@ -707,9 +707,15 @@ func (c *fdConn) Write(p []byte) (int, error) {
 	if err := c.incref(); err != nil {
 		return 0, err
 	}
-	defer c.decref()
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	n, err := c.writeLocked(p)
+	c.wmu.Unlock()
+	c.decref()
+	return n, err
+}
+
+// writeLocked is Write with a reference taken and wmu held.
+func (c *fdConn) writeLocked(p []byte) (int, error) {
 	if c.g.overflowing.Load() {
 		if done, err := c.writeAfterOverflow(p); done {
 			return len(p), err

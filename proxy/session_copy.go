@@ -58,8 +58,8 @@ func (s *session) syncIgnoredBy() *copyStart {
 func copyObservedLocked(head *expectation, typ byte) {
 	switch typ {
 	case 'G':
-		head.copy.started = true
+		head.notes.copy.started = true
 	case 'E':
-		head.copy.failed = true
+		head.notes.copy.failed = true
 	}
 }

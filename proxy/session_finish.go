@@ -187,7 +187,7 @@ func (s *session) relayDescribe(msg message, st *Statement) error {
 	if done, err := s.offline(msg.typ); done {
 		return err
 	}
-	return s.relayAs(msg, &expectation{kind: msg.typ, origins: s.finishedOrigins})
+	return s.relayAs(msg, &expectation{kind: msg.typ, notes: &answerNotes{origins: s.finishedOrigins}})
 }
 
 // setOrigins writes the origins into a RowDescription's body in place,

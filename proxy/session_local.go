@@ -394,7 +394,7 @@ func (s *session) onDescribe(msg message) error {
 			// Its ParameterDescription tells the types of the
 			// parameters Parse left unspecified, for decoding their
 			// values at Bind.
-			return s.relayAs(msg, &expectation{kind: msg.typ, describes: ls})
+			return s.relayAs(msg, &expectation{kind: msg.typ, notes: &answerNotes{describes: ls}})
 		}
 		proceed, err := s.barrier()
 		if err != nil || !proceed {
@@ -607,16 +607,18 @@ func (s *session) onClose(msg message) error {
 func (s *session) onSync(msg message) error {
 	if c := s.syncIgnoredBy(); c != nil {
 		// The warehouse may ignore it, and the batch go on (session_copy.go).
-		return s.relayAs(msg, &expectation{kind: 'S', ignoredBy: c})
+		return s.relayAs(msg, &expectation{kind: 'S', notes: &answerNotes{ignoredBy: c}})
 	}
 	// The unnamed portal ends with the implicit transaction at Sync.
 	s.dropPortal("")
 	upstream := s.batchUpstream
 	s.batchUpstream, s.batchFailed = false, false
-	defer func() { s.batchAt, s.batchNewTx = time.Time{}, false }()
 	if upstream {
-		return s.relaySync(msg)
+		err := s.relaySync(msg)
+		s.batchAt, s.batchNewTx = time.Time{}, false
+		return err
 	}
+	s.batchAt, s.batchNewTx = time.Time{}, false
 	s.stateMu.Lock()
 	s.inExtended = false
 	s.stateMu.Unlock()
@@ -639,6 +641,12 @@ func (s *session) failLocal(err error) error {
 
 // dropPortal forgets a local portal and stops its answer.
 func (s *session) dropPortal(name string) {
+	if len(s.localPortals) != 0 {
+		s.dropLocalPortal(name)
+	}
+}
+
+func (s *session) dropLocalPortal(name string) {
 	if lp := s.localPortals[name]; lp != nil {
 		if lp.result != nil {
 			lp.result.Rows.Close()

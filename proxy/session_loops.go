@@ -331,27 +331,10 @@ func (s *session) relayRunLocked(plainRow bool, terminate *bool) int {
 // caller holds stateMu.
 func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow bool) {
 	if head := s.expect.peek(); head != nil {
-		plainRow = msg.typ == 'D' && head.settings == nil
-		switch {
-		case head.settings != nil && msg.typ == 'D':
-			values, ok := decodeDataRow(msg.body())
-			head.settings.values, head.settings.failed = values, head.settings.failed || !ok
-		case head.settings != nil && msg.typ == 'E':
-			head.settings.failed = true
-		case head.resets != nil && msg.typ == 'C':
-			s.resetDoneLocked(head, msg.body())
-		case head.origins != nil && msg.typ == 'T':
-			if !setOrigins(msg.body(), head.origins) {
-				s.logger().Warn("a finished statement's description does not match its origins", "columns", len(head.origins))
-			}
-		case head.describes != nil && msg.typ == 't' && head.kind == 'D':
-			if oids, ok := decodeParameterDescription(msg.body()); ok {
-				head.describes.described = oids
-			}
+		if n := head.notes; n != nil {
+			s.noteAnswerLocked(head, n, msg)
 		}
-		if head.copy != nil {
-			copyObservedLocked(head, msg.typ)
-		}
+		plainRow = msg.typ == 'D' && head.settingsRead() == nil
 	}
 	prev := byte(s.txStatus.Load())
 	relay = s.observeExpect(msg.typ)
@@ -369,6 +352,31 @@ func (s *session) observeUpstreamLocked(msg message) (relay, terminate, plainRow
 		terminate = true
 	}
 	return relay, terminate, plainRow
+}
+
+// noteAnswerLocked takes from a warehouse message answering head what its
+// notes ask for. The caller holds stateMu.
+func (s *session) noteAnswerLocked(head *expectation, n *answerNotes, msg message) {
+	switch {
+	case n.settings != nil && msg.typ == 'D':
+		values, ok := decodeDataRow(msg.body())
+		n.settings.values, n.settings.failed = values, n.settings.failed || !ok
+	case n.settings != nil && msg.typ == 'E':
+		n.settings.failed = true
+	case n.resets != nil && msg.typ == 'C':
+		s.resetDoneLocked(head, msg.body())
+	case n.origins != nil && msg.typ == 'T':
+		if !setOrigins(msg.body(), n.origins) {
+			s.logger().Warn("a finished statement's description does not match its origins", "columns", len(n.origins))
+		}
+	case n.describes != nil && msg.typ == 't' && head.kind == 'D':
+		if oids, ok := decodeParameterDescription(msg.body()); ok {
+			n.describes.described = oids
+		}
+	}
+	if n.copy != nil {
+		copyObservedLocked(head, msg.typ)
+	}
 }
 
 // kickIfIdle asks the session's loops that have waited since before

@@ -174,8 +174,8 @@ func (s *session) loseUpstream(cause error) bool {
 	pending := s.expect.drain()
 	for i := range pending {
 		e := &pending[i]
-		if e.settings != nil {
-			e.settings.failed = true
+		if read := e.settingsRead(); read != nil {
+			read.failed = true
 		}
 		s.poppedLocked(e)
 	}
@@ -272,10 +272,17 @@ func lossAnswers(pending []expectation, e *pgError, status byte) (out []byte, op
 // portals and the unnamed statement went with it, statements the proxy
 // prepared on it must be prepared again, and a batch the loss failed is
 // skipped until Sync.
+//
+// Every client message checks, so the common case (no loss since) is a
+// comparison inlined where it is called, with no lock.
 func (s *session) noticeLoss() {
-	if s.upGen.Load() == s.seenGen {
-		return // the common case, which every client message checks: no lock
+	if s.upGen.Load() != s.seenGen {
+		s.catchUpLoss()
 	}
+}
+
+// catchUpLoss is noticeLoss once the connection's generation has moved.
+func (s *session) catchUpLoss() {
 	s.stateMu.Lock()
 	gen, open := s.upGen.Load(), s.lossOpenBatch
 	s.lossOpenBatch = false

@@ -15,7 +15,18 @@ import (
 // offline answers a client message of kind that needs the warehouse, when
 // the session has no connection and cannot get one now. It reports whether
 // it did; err ends the session.
+//
+// Every relayed message asks, so the common case (connected, no loss to
+// notice) is inlined where it is called.
 func (s *session) offline(kind byte) (bool, error) {
+	if s.upGen.Load() == s.seenGen && !s.isDetached() {
+		return false, nil
+	}
+	return s.answerIfOffline(kind)
+}
+
+// answerIfOffline is offline past its common case.
+func (s *session) answerIfOffline(kind byte) (bool, error) {
 	e, err := s.upstreamFor(kind)
 	if err != nil {
 		return true, err

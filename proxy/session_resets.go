@@ -116,14 +116,14 @@ func (s *session) prepareForDeallocate(ops []resetOp) error {
 // stateMu held; the client loop applies it (settleResets).
 func (s *session) resetDoneLocked(e *expectation, body []byte) {
 	tag, _, _ := cutCString(body)
-	resets := e.resets
-	if len(*resets) == 0 || (*resets)[0].kind.tag() != tag {
+	n := e.notes
+	if len(n.resets) == 0 || n.resets[0].kind.tag() != tag {
 		return
 	}
-	s.resetsDone = append(s.resetsDone, (*resets)[0])
-	*resets = (*resets)[1:]
-	if e.discardGen != 0 {
-		s.discardedLocked(e.discardGen)
+	s.resetsDone = append(s.resetsDone, n.resets[0])
+	n.resets = n.resets[1:]
+	if n.discardGen != 0 {
+		s.discardedLocked(n.discardGen)
 	}
 }
 

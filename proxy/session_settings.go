@@ -277,6 +277,9 @@ func (s *session) borrowSettings() (sessionSettings, bool) {
 // them. st is nil when the proxy does not know the statement (an Execute of
 // a portal it did not see bound). The client loop calls it.
 func (s *session) settingsMayChange(st *Statement) {
+	if st != nil && st.text().plain {
+		return // settingsNeutralText, and it names nothing below
+	}
 	// SET, SET LOCAL, RESET, set_config naming them, DISCARD ALL: read
 	// them again at the end of this batch, so that a client whose every
 	// later batch starts with a relayed BEGIN (pgjdbc without autocommit)
@@ -538,7 +541,7 @@ func (s *session) sendSettingsRead() error {
 	}
 	read := &settingsRead{gen: s.set.gen, probe: s.srv.probe()}
 	s.set.reading++
-	s.pushExpect(&expectation{kind: 'Q', swallow: true, quiet: true, settings: read})
+	s.pushExpect(&expectation{kind: 'Q', swallow: true, quiet: true, notes: &answerNotes{settings: read}})
 	s.stateMu.Unlock()
 	_, err := s.upW.Write(appendMessage(nil, 'Q', appendCString(nil, settingsSQL(read.probe))))
 	return err

@@ -44,8 +44,8 @@ func (s *session) poppedLocked(e *expectation) {
 	if isSyncPoint(e.kind) {
 		s.tx.lastSync = *e
 	}
-	if e.settings != nil {
-		s.settingsReadDoneLocked(e.settings)
+	if read := e.settingsRead(); read != nil {
+		s.settingsReadDoneLocked(read)
 	}
 }
 

@@ -188,7 +188,7 @@ func (s *session) relayBind(msg message, portal string, stmt []byte) error {
 		return err
 	}
 	s.upPortals.define(portal, s.upStmts.lookupBytes(stmt))
-	return s.relay(msg)
+	return s.relayAs(msg, &expectation{kind: msg.typ})
 }
 
 // relayClose relays a Close and forgets the statement or portal.
@@ -218,9 +218,11 @@ func (s *session) relayQueryAs(msg message, st *Statement, origins []ColumnOrigi
 	s.upPortals.forget("")
 	e := s.statementExpectation('Q', st)
 	e.at, e.newTx = s.clock.at(), endsTransaction(st)
-	e.origins = origins
-	if e.resets != nil {
-		if err := s.prepareForDeallocate(*e.resets); err != nil {
+	if origins != nil {
+		e.noted().origins = origins
+	}
+	if e.notes != nil && e.notes.resets != nil {
+		if err := s.prepareForDeallocate(e.notes.resets); err != nil {
 			return err
 		}
 	}
@@ -266,8 +268,27 @@ func (s *session) relayFunctionCall(msg message) error {
 // statementExpectation works out what running st (nil: unknown) on the
 // warehouse may do, and notes what must be noted before it is sent.
 func (s *session) statementExpectation(kind byte, st *Statement) expectation {
+	e := expectation{kind: kind, wrote: true}
+	if st != nil && st.text().plain {
+		// Most statements: it changes no setting, starts no COPY and
+		// resets nothing (as settingsMayChange, copyMayStart and the
+		// resets below would find).
+		s.copyPending = nil
+		if kind == 'E' || byte(s.txStatus.Load()) != 'I' {
+			e.wrote = !st.effects().readOnly
+		}
+		return e
+	}
+	return s.expectationOf(kind, st)
+}
+
+// expectationOf is statementExpectation for any statement.
+func (s *session) expectationOf(kind byte, st *Statement) expectation {
+	e := expectation{kind: kind, wrote: true}
 	s.settingsMayChange(st)
-	e := expectation{kind: kind, wrote: true, copy: s.copyMayStart(st)}
+	if c := s.copyMayStart(st); c != nil {
+		e.noted().copy = c
+	}
 	if st == nil {
 		return e
 	}
@@ -280,11 +301,11 @@ func (s *session) statementExpectation(kind byte, st *Statement) expectation {
 	}
 	if st.mentions(wordDeallocate | wordDiscard | wordClose) {
 		if resets := st.effects().resets; len(resets) > 0 {
-			own := append([]resetOp(nil), resets...)
-			e.resets = &own
+			n := e.noted()
+			n.resets = append([]resetOp(nil), resets...)
 			s.resetsPending = true
 			if len(resets) == 1 && resets[0].kind == resetDiscardAll && !st.text().multiple {
-				e.discardGen = s.settingsGen()
+				n.discardGen = s.settingsGen()
 			}
 		}
 	}
@@ -364,7 +385,12 @@ const (
 // has lost its connection since the caller looked (session_loss.go).
 func (s *session) beginRoundTrip(e *expectation) roundTrip {
 	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
+	trip := s.beginRoundTripLocked(e)
+	s.stateMu.Unlock()
+	return trip
+}
+
+func (s *session) beginRoundTripLocked(e *expectation) roundTrip {
 	if s.closing {
 		return tripClosing
 	}

@@ -55,25 +55,38 @@ type statementText struct {
 	multiple bool         // multipleStatements
 	paren    bool         // it holds a parenthesis
 	words    words        // the mentionWords it contains, in any case
+	// plain: one query (queryKeywords) with no parenthesis that mentions
+	// none of mentionWords. Such a statement changes no setting, starts
+	// no COPY, resets nothing and ends no transaction
+	// (settingsNeutralText, endsTransaction), which the relay of most
+	// statements then decides with this one test.
+	plain bool
 }
 
 func scanText(sql string) statementText {
 	first, class := firstKeyword(sql)
-	return statementText{
+	t := statementText{
 		first:    first,
 		class:    class,
 		multiple: multipleStatements(sql),
 		paren:    strings.IndexByte(sql, '(') >= 0,
 		words:    words(mentionMatcher.Mask(sql)),
 	}
+	t.plain = t.class&classQuery != 0 && t.class&classTxEnd == 0 && !t.multiple && !t.paren && t.words == 0
+	return t
 }
 
 // text returns what the statement's text holds, scanning it on first use.
 func (st *Statement) text() *statementText {
 	if !st.scanned {
-		st.textOnce.Do(func() { st.txt = scanText(st.SQL) })
+		st.scanOnce()
 	}
 	return &st.txt
+}
+
+// scanOnce scans the text of a statement made without it (text).
+func (st *Statement) scanOnce() {
+	st.textOnce.Do(func() { st.txt = scanText(st.SQL) })
 }
 
 // mentions reports whether the statement's text contains any of ws, in any

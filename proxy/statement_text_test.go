@@ -55,3 +55,59 @@ func TestFirstKeywordAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainStatement checks what a plain statement (statementText.plain)
+// is taken to be: for each text, the relay's short cut gives the
+// expectation and leaves the session as the general path does.
+func TestPlainStatement(t *testing.T) {
+	plain := 0
+	for _, sql := range []string{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 123;",
+		"SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+		"select * from t for update",
+		"select count(*) from t",
+		"values (1)",
+		"TABLE t",
+		"explain select 1",
+		"explain analyze select 1",
+		"with x as (select 1) select * from x",
+		"select 1 into x",
+		"select 1; select 2",
+		"select x from t where s = 'set_config'",
+		"select current_user",
+		"COMMIT",
+		"SET search_path = x",
+		"COPY t FROM STDIN",
+		"DISCARD ALL",
+		"DECLARE c CURSOR FOR select 1",
+		"select * from t -- rollback",
+		"",
+	} {
+		st := newStatement(sql, nil)
+		txt := st.text()
+		if txt.plain {
+			plain++
+			if !settingsNeutralText(st) || endsTransaction(st) || changesSession(st) || txt.words != 0 || txt.multiple {
+				t.Errorf("%q is plain but %+v", sql, *txt)
+			}
+		}
+		for _, kind := range []byte{'Q', 'E'} {
+			for _, tx := range []byte{'I', 'T'} {
+				short, general := &session{copyPending: &copyStart{}}, &session{copyPending: &copyStart{}}
+				short.txStatus.Store(uint32(tx))
+				general.txStatus.Store(uint32(tx))
+				short.set.known, general.set.known = true, true // tracked: a change would show
+				got, want := short.statementExpectation(kind, st), general.expectationOf(kind, st)
+				if got.kind != want.kind || got.wrote != want.wrote || (got.notes == nil) != (want.notes == nil) {
+					t.Errorf("%q %c in %c: %+v, the general path %+v", sql, kind, tx, got, want)
+				}
+				if (short.copyPending == nil) != (general.copyPending == nil) || short.dirty.Load() != general.dirty.Load() || short.set.known != general.set.known || short.set.gen != general.set.gen || short.set.readWanted.Load() != general.set.readWanted.Load() || short.resetsPending != general.resetsPending {
+					t.Errorf("%q %c in %c: the session differs from the general path's", sql, kind, tx)
+				}
+			}
+		}
+	}
+	if plain < 5 {
+		t.Errorf("%d plain statements, want at least 5", plain)
+	}
+}

@@ -5,7 +5,7 @@
 # the relay path compare in one run each (docs/architecture.md, "Measuring
 # the relay path").
 #
-#   usage: scripts/instructions.sh [-p simple|prepared] [-c CLIENTS] [-n TOP] [BINARY]
+#   usage: scripts/instructions.sh [-p simple|prepared] [-c CLIENTS] [-n TOP] [-o DUMP] [BINARY]
 #
 # BINARY defaults to bin/pgrollup. The script runs `bin/pgrollup-bench
 # -targets pgrollup` with pgrollup under callgrind, zeroes the counts once
@@ -17,18 +17,20 @@
 # preemption signals. The count includes what pgrollup does in the
 # background (the warehouse monitor's login every 5 s, about 300
 # instructions per transaction at callgrind's pace), the same for both
-# versions compared.
+# versions compared. -o keeps callgrind's dump as DUMP, for
+# `callgrind_annotate` or a per-line look at one function.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-protocol=prepared clients=16 top=40
-while getopts "p:c:n:" opt; do
+protocol=prepared clients=16 top=40 keep=
+while getopts "p:c:n:o:" opt; do
 	case $opt in
 	p) protocol=$OPTARG ;;
 	c) clients=$OPTARG ;;
 	n) top=$OPTARG ;;
+	o) keep=$OPTARG ;;
 	*)
-		echo "usage: scripts/instructions.sh [-p simple|prepared] [-c CLIENTS] [-n TOP] [BINARY]" >&2
+		echo "usage: scripts/instructions.sh [-p simple|prepared] [-c CLIENTS] [-n TOP] [-o DUMP] [BINARY]" >&2
 		exit 2
 		;;
 	esac
@@ -80,6 +82,7 @@ callgrind_control --dump "$pid" >/dev/null 2>&1
 wait $bench || true
 tx=$((after - before))
 dump=$(ls -S "$work"/callgrind.out.*.* | head -1)
+[[ -z $keep ]] || cp "$dump" "$keep"
 
 echo "$binary, pgbench -S -M $protocol, $clients clients: $tx transactions counted"
 # Self instructions by function: each cost line is "address line count"
