@@ -58,20 +58,10 @@ GODEBUG=asyncpreemptoff=1 exec valgrind --tool=callgrind --dump-instr=yes \
 EOF
 chmod +x "$work/pgrollup"
 
-log=$work/bench.log
-bin/pgrollup-bench -pgrollup "$work/pgrollup" -clients "$clients" -protocol "$protocol" \
-	-rounds 1 -duration 40s -targets pgrollup >"$log" 2>&1 &
-bench=$!
-for _ in $(seq 1 240); do
-	grep -q "pgbench -n" "$log" && break
-	kill -0 $bench 2>/dev/null || {
-		cat "$log" >&2
-		exit 1
-	}
-	sleep 0.5
-done
+. scripts/bench-run.sh
+start_bench "$work/bench.log" -pgrollup "$work/pgrollup" -clients "$clients" -protocol "$protocol" \
+	-rounds 1 -duration 40s -targets pgrollup
 sleep 8
-admin=$(grep -o "admin 127.0.0.1:[0-9]*" "$log" | head -1 | cut -d' ' -f2)
 pid=$(pgrep -f "callgrind.*$binary serve" | head -1)
 relayed() { curl -fsS "http://$admin/metrics" | awk '/^pgrollup_queries_total/ {s += $2} END {print s}'; }
 callgrind_control --zero "$pid" >/dev/null 2>&1

@@ -55,7 +55,8 @@ type options struct {
 	protocols []string
 	rounds    int
 	keep      bool
-	rows      int // 0: pgbench -S; else a script reading this many rows per transaction
+	pprof     bool // serve Go's profiles on each pgrollup's admin listener
+	rows      int  // 0: pgbench -S; else a script reading this many rows per transaction
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "repeat every run this many times (interleaved) and report the medians")
 	flag.IntVar(&o.rows, "rows", 0, "instead of pgbench -S, a script that reads this many consecutive pgbench_accounts rows per transaction (a BI tool's page of rows)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs and logs) after the run")
+	flag.BoolVar(&o.pprof, "pprof", false, "serve Go's runtime profiles on each pgrollup target's admin listener, under /debug/pprof/ (scripts/pgo.sh)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalUsage("unexpected arguments %q", flag.Args())
@@ -228,7 +230,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		port, adminPort := ports[0], ports[1]
-		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, name), cluster, port, adminPort, pgrollupEnv[name], pgrollupYAML[name])
+		p, err := startPgrollup(ctx, rollupBin, filepath.Join(tmp, name), cluster, port, adminPort, o.pprof, pgrollupEnv[name], pgrollupYAML[name])
 		if err != nil {
 			return err
 		}
@@ -353,15 +355,16 @@ var pgrollupYAML = map[string]string{
 }
 
 // startPgrollup runs `pgrollup serve` with a generated config in dir, with
-// extra added to it and env to its environment.
-func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int, env []string, extra string) (*proc.Process, error) {
+// extra added to it and env to its environment; pprof serves Go's profiles
+// on its admin listener.
+func startPgrollup(ctx context.Context, bin, dir string, cluster *pgcluster.Cluster, port, adminPort int, pprof bool, env []string, extra string) (*proc.Process, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := proc.Config{
 		Writer: "pgrollup-bench", Listen: fmt.Sprintf("127.0.0.1:%d", port), Admin: fmt.Sprintf("127.0.0.1:%d", adminPort),
-		WarehouseDSN: cluster.DSN(benchDB), DataDir: dataDir,
+		WarehouseDSN: cluster.DSN(benchDB), DataDir: dataDir, Pprof: pprof,
 	}.YAML(`auth:
   cleartext_without_tls: loopback
 ` + extra)

@@ -17,12 +17,19 @@ type Config struct {
 	// DataDir is data_dir; the rollups' files and the workers' cache go
 	// below it, where pgrollup puts them by default.
 	DataDir string
+	// Pprof serves Go's runtime profiles on the admin listener
+	// (admin.pprof), for profiling pgrollup under a benchmark's load.
+	Pprof bool
 }
 
 // YAML is the config's text followed by more: the benchmark's own
 // sections (routing, auth, tables, rollups).
 func (c Config) YAML(more string) string {
 	q := strconv.Quote
+	pprof := ""
+	if c.Pprof {
+		pprof = "  pprof: true\n"
+	}
 	return `# written by ` + c.Writer + `
 listen: ` + q(c.Listen) + `
 warehouse:
@@ -30,7 +37,7 @@ warehouse:
 data_dir: ` + q(c.DataDir) + `
 admin:
   listen: ` + q(c.Admin) + `
-` + more
+` + pprof + more
 }
 
 // StartPgrollup writes cfg to dir/pgrollup.yaml and starts `bin serve`

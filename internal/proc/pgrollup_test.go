@@ -11,13 +11,20 @@ import (
 )
 
 // TestConfigYAML: the config loads, with what it names and the rollups'
-// files and the cache where the benchmarks' configs used to put them.
+// files and the cache where the benchmarks' configs used to put them, with
+// Go's profiles served or not.
 func TestConfigYAML(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		testConfigYAML(t, pprof)
+	}
+}
+
+func testConfigYAML(t *testing.T, pprof bool) {
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	text := Config{
 		Writer: "TestConfigYAML", Listen: "127.0.0.1:7001", Admin: "127.0.0.1:7002",
-		WarehouseDSN: "postgres://u:p@127.0.0.1:5432/db", DataDir: dataDir,
+		WarehouseDSN: "postgres://u:p@127.0.0.1:5432/db", DataDir: dataDir, Pprof: pprof,
 	}.YAML("worker:\n  concurrency: 1\n")
 	if !strings.HasPrefix(text, "# written by TestConfigYAML\n") {
 		t.Fatalf("the config does not start with its writer:\n%s", text)
@@ -41,6 +48,9 @@ func TestConfigYAML(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
 		}
+	}
+	if cfg.Admin.Pprof != pprof {
+		t.Errorf("admin.pprof = %v, want %v", cfg.Admin.Pprof, pprof)
 	}
 	if cfg.Worker.Concurrency != 1 {
 		t.Errorf("worker.concurrency = %d: the sections appended are lost", cfg.Worker.Concurrency)
