@@ -77,32 +77,7 @@ type session struct {
 	// upFatal: the warehouse sent a FATAL error; upstream loop only.
 	upFatal bool
 
-	// out collects messages to the client during startup, before clientW.
-	out []byte
-
-	user, database string
-	password       *string
-	upKey          atomic.Pointer[upstreamKey]
-	params         atomic.Pointer[map[string]string]
-	txStatus       atomic.Uint32
-
-	// startup is the client's startup message as the proxy sends it to
-	// the warehouse, loginKey the login it makes (logins.go); keys, for a
-	// client the proxy authenticated itself with SCRAM, prove it to the
-	// warehouse (session_reattach.go).
-	startup  []byte
-	loginKey string
-	keys     *scramKeys
-
-	// key is the BackendKeyData the client was given, when keyed; the
-	// Server sets both under its mu.
-	key   cancelKey
-	keyed bool
-
-	// answerMu guards the cancel function of the answer the proxy is
-	// computing, which a CancelRequest from another connection calls.
-	answerMu     sync.Mutex
-	answerCancel context.CancelCauseFunc
+	txStatus atomic.Uint32
 
 	stateMu sync.Mutex
 	// drained is signalled (with stateMu) when expect empties and the
@@ -120,21 +95,17 @@ type session struct {
 	inExtended    bool // extended-protocol messages since the last Sync
 	draining      bool
 	closing       bool
-	// set is what the proxy knows of the settings local answers depend on
-	// (session_settings.go), tx of the warehouse's transaction (session_tx.go).
-	set settingsState
+	// tx is what the proxy knows of the warehouse's transaction
+	// (session_tx.go), set of the settings local answers depend on
+	// (session_settings.go).
 	tx  txState
-	// resetsDone are DEALLOCATEs and the like the warehouse completed, for
-	// the client loop to apply (session_resets.go).
-	resetsDone []resetOp
-	// The warehouse connection's life (session_loss.go): upDone is closed when
-	// the current connection's upstream loop ends; upGen counts lost
-	// connections; lossReport is the loss still to be reported to the next
-	// statement, lossOpenBatch that the loss failed a batch not yet synced.
-	upDone        chan struct{}
-	upGen         atomic.Uint64 // written with stateMu held
-	lossReport    *pgError
-	lossOpenBatch bool
+	set settingsState
+	// The warehouse connection's life (session_loss.go): upGen counts lost
+	// connections; upDone (below) is closed when the current connection's
+	// upstream loop ends, lossReport is the loss still to be reported to
+	// the next statement, lossOpenBatch that the loss failed a batch not
+	// yet synced.
+	upGen atomic.Uint64 // written with stateMu held
 	// detached: the session has no warehouse connection now.
 	detached atomic.Bool
 	// dirty: the session relayed a statement that may have left state on
@@ -145,9 +116,8 @@ type session struct {
 	// and the state of the extended-protocol batch up to the next Sync.
 	localStmts    map[string]*localStatement
 	localPortals  map[string]*localPortal
-	batchUpstream bool // a message of this batch went to the warehouse
-	batchFailed   bool // a local message of this batch failed: skip to Sync
-	sessInfo      SessionInfo
+	batchUpstream bool           // a message of this batch went to the warehouse
+	batchFailed   bool           // a local message of this batch failed: skip to Sync
 	clock         statementClock // session_duration.go
 	// relayed tallies the statements the warehouse answered, until the
 	// metrics gather it (statement_metrics.go). Guarded by stateMu.
@@ -174,15 +144,56 @@ type session struct {
 	batchMayCopy     bool       // a statement relayed since the last sync point may be COPY
 	copyPending      *copyStart // a COPY relayed that may be in copy-in (session_copy.go)
 	resetsPending    bool       // a statement relayed may drop statements or portals the proxy holds
-	// Client loop only: the lost connections accounted for (upGen), and
-	// the BEGIN of a block opened while detached, replayed on the next
-	// connection.
-	seenGen  uint64
-	beginSQL string
+
+	// Client loop only: the lost connections accounted for (upGen).
+	seenGen uint64
 
 	// group is the session's sockets in the shared event loop
 	// (netloop.go), nil when it does not use it.
 	group *connGroup
+
+	// What follows is read at startup, on a reconnection, for a local
+	// answer or at the end, and kept apart from what every relayed message
+	// touches, so that the latter takes fewer cache lines.
+
+	// out collects messages to the client during startup, before clientW.
+	out []byte
+
+	user, database string
+	password       *string
+	upKey          atomic.Pointer[upstreamKey]
+	params         atomic.Pointer[map[string]string]
+
+	// startup is the client's startup message as the proxy sends it to
+	// the warehouse, loginKey the login it makes (logins.go); keys, for a
+	// client the proxy authenticated itself with SCRAM, prove it to the
+	// warehouse (session_reattach.go).
+	startup  []byte
+	loginKey string
+	keys     *scramKeys
+
+	// key is the BackendKeyData the client was given, when keyed; the
+	// Server sets both under its mu.
+	key   cancelKey
+	keyed bool
+
+	// answerMu guards the cancel function of the answer the proxy is
+	// computing, which a CancelRequest from another connection calls.
+	answerMu     sync.Mutex
+	answerCancel context.CancelCauseFunc
+
+	// resetsDone are DEALLOCATEs and the like the warehouse completed, for
+	// the client loop to apply (session_resets.go).
+	resetsDone []resetOp
+	// The warehouse connection's life, with upGen above.
+	upDone        chan struct{}
+	lossReport    *pgError
+	lossOpenBatch bool
+
+	sessInfo SessionInfo
+	// beginSQL is the BEGIN of a block opened while detached, replayed on
+	// the next connection (client loop only).
+	beginSQL string
 
 	closeOnce sync.Once
 }

@@ -55,6 +55,14 @@ func settingsSQL(probe *Probe) string {
 // by session.stateMu: the client loop notes possible changes, the upstream
 // loop stores what the warehouse answered.
 type settingsState struct {
+	// readWanted: read again at the next sync point the proxy relays,
+	// rather than wait for a local answer that might find the warehouse
+	// busy with the client's own batch. Written with stateMu held; read
+	// without it at every sync point, where it is nearly always false.
+	// First, so that it shares a cache line with the session's fields
+	// every relayed statement touches.
+	readWanted atomic.Bool
+
 	sessionSettings // the last values read
 	// known: the values were read and nothing changed them since.
 	known bool
@@ -66,11 +74,6 @@ type settingsState struct {
 	// that named the settings, so that they are worth reading right after.
 	staleAtBlockEnd bool
 	readAtBlockEnd  bool
-	// readWanted: read again at the next sync point the proxy relays,
-	// rather than wait for a local answer that might find the warehouse
-	// busy with the client's own batch. Written with stateMu held; read
-	// without it at every sync point, where it is nearly always false.
-	readWanted atomic.Bool
 	// reading counts the reads on their way.
 	reading int
 	// defaults are the values read when the session started, which RESET
