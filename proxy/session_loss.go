@@ -276,10 +276,14 @@ func lossAnswers(pending []expectation, e *pgError, status byte) (out []byte, op
 // Every client message checks, so the common case (no loss since) is a
 // comparison inlined where it is called, with no lock.
 func (s *session) noticeLoss() {
-	if s.upGen.Load() != s.seenGen {
+	if !s.lossSeen() {
 		s.catchUpLoss()
 	}
 }
+
+// lossSeen reports whether the client loop has caught up with every lost
+// connection (noticeLoss).
+func (s *session) lossSeen() bool { return s.upGen.Load() == s.seenGen }
 
 // catchUpLoss is noticeLoss once the connection's generation has moved.
 func (s *session) catchUpLoss() {

@@ -19,7 +19,7 @@ import (
 // Every relayed message asks, so the common case (connected, no loss to
 // notice) is inlined where it is called.
 func (s *session) offline(kind byte) (bool, error) {
-	if s.upGen.Load() == s.seenGen && !s.isDetached() {
+	if s.lossSeen() && !s.isDetached() {
 		return false, nil
 	}
 	return s.answerIfOffline(kind)

@@ -281,8 +281,13 @@ func (s *session) borrowSettings() (sessionSettings, bool) {
 // a portal it did not see bound). The client loop calls it.
 func (s *session) settingsMayChange(st *Statement) {
 	if st != nil && st.text().plain {
-		return // settingsNeutralText, and it names nothing below
+		return // settingsNeutralText, and it names nothing settingsChange looks for
 	}
+	s.settingsChange(st)
+}
+
+// settingsChange is settingsMayChange for any statement.
+func (s *session) settingsChange(st *Statement) {
 	// SET, SET LOCAL, RESET, set_config naming them, DISCARD ALL: read
 	// them again at the end of this batch, so that a client whose every
 	// later batch starts with a relayed BEGIN (pgjdbc without autocommit)

@@ -269,22 +269,6 @@ func (s *session) relayFunctionCall(msg message) error {
 // warehouse may do, and notes what must be noted before it is sent.
 func (s *session) statementExpectation(kind byte, st *Statement) expectation {
 	e := expectation{kind: kind, wrote: true}
-	if st != nil && st.text().plain {
-		// Most statements: it changes no setting, starts no COPY and
-		// resets nothing (as settingsMayChange, copyMayStart and the
-		// resets below would find).
-		s.copyPending = nil
-		if kind == 'E' || byte(s.txStatus.Load()) != 'I' {
-			e.wrote = !st.effects().readOnly
-		}
-		return e
-	}
-	return s.expectationOf(kind, st)
-}
-
-// expectationOf is statementExpectation for any statement.
-func (s *session) expectationOf(kind byte, st *Statement) expectation {
-	e := expectation{kind: kind, wrote: true}
 	s.settingsMayChange(st)
 	if c := s.copyMayStart(st); c != nil {
 		e.noted().copy = c

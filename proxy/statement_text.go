@@ -56,10 +56,10 @@ type statementText struct {
 	paren    bool         // it holds a parenthesis
 	words    words        // the mentionWords it contains, in any case
 	// plain: one query (queryKeywords) with no parenthesis that mentions
-	// none of mentionWords. Such a statement changes no setting, starts
-	// no COPY, resets nothing and ends no transaction
-	// (settingsNeutralText, endsTransaction), which the relay of most
-	// statements then decides with this one test.
+	// none of mentionWords. Such a statement changes no setting and ends
+	// no transaction (settingsNeutralText, endsTransaction), which
+	// settingsMayChange then decides for most statements with this one
+	// test.
 	plain bool
 }
 
