@@ -9,7 +9,8 @@
 // writes pgbench's per-transaction log (latency percentiles, latency.go) while
 // the proxy's and the machine's CPU counters are sampled (CPU per
 // transaction, cpu.go, measure.go). It ends with Markdown tables of the
-// medians and issue 17's goal, PASS or MISS per cell (report.go). It is a
+// medians and issue 17's goal, PASS or MISS per cell with the round-by-round
+// ratios beside it (report.go). It is a
 // benchmark, not a test: the figures depend on the machine and on whatever
 // else runs on it.
 package main

@@ -42,6 +42,11 @@ type figures struct {
 	tps, latencyMS, p50, p99, proxyCPU, machineCPU float64
 	failed                                         int64
 	err                                            error
+	// tpsRounds and cpuRounds are the tps and proxy CPU of each round, in
+	// order: two targets' rounds of the same number ran minutes apart at
+	// most, so their ratios show how far the machine's drift moves a
+	// comparison (pairedRatios).
+	tpsRounds, cpuRounds []float64
 }
 
 // summarize takes the median of every figure of every cell across rounds. A
@@ -66,6 +71,10 @@ func summarize(results []result) map[cell]figures {
 			if r.err != nil && f.err == nil {
 				f.err = r.err
 			}
+		}
+		for _, r := range runs {
+			f.tpsRounds = append(f.tpsRounds, r.tps)
+			f.cpuRounds = append(f.cpuRounds, r.proxyCPU)
 		}
 		f.tps = pick(func(r result) float64 { return r.tps })
 		f.latencyMS = pick(func(r result) float64 { return r.latencyMS })
@@ -174,8 +183,12 @@ func (r report) print(w io.Writer) {
 				added(b.p50, d.p50, b, d), added(g.p50, d.p50, g, d),
 				added(b.p99, d.p99, b, d), added(g.p99, d.p99, g, d), v)
 			if v.applies {
-				verdicts = append(verdicts, goalLine{fmt.Sprintf("%d clients, %s: %s (tps %s× PgBouncer's; CPU %s vs %s µs/tx)",
-					n, p, v, num(v.tpsRatio, 2), cpuNum(g), cpuNum(b)), v.pass()})
+				text := fmt.Sprintf("%d clients, %s: %s (tps %s× PgBouncer's; CPU %s vs %s µs/tx)",
+					n, p, v, num(v.tpsRatio, 2), cpuNum(g), cpuNum(b))
+				if tps, cpu, ok := pairedRatios(g, b); ok {
+					text += fmt.Sprintf("; round by round, pgrollup / PgBouncer: tps %s, CPU %s", tps, cpu)
+				}
+				verdicts = append(verdicts, goalLine{text, v.pass()})
 			}
 		}
 	}
@@ -237,6 +250,24 @@ func (r report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "\nThe same goal for %s (%s): %d of %d PASS (%s)\n", variant.target, variant.what, pass, len(lines), strings.Join(lines, "; "))
 	}
+}
+
+// pairedRatios returns, for targets a and b measured in the same rounds,
+// a's tps and CPU per transaction over b's in each round, and false with
+// fewer than two rounds.
+func pairedRatios(a, b figures) (tps, cpu string, ok bool) {
+	n := len(a.tpsRounds)
+	if n < 2 || len(b.tpsRounds) != n || len(a.cpuRounds) != n || len(b.cpuRounds) != n {
+		return "", "", false
+	}
+	list := func(x, y []float64) string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = num(x[i]/y[i], 2)
+		}
+		return strings.Join(out, " ")
+	}
+	return list(a.tpsRounds, b.tpsRounds), list(a.cpuRounds, b.cpuRounds), true
 }
 
 // printAgainstBouncer prints every proxy's tps and CPU per transaction

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,9 @@ func TestSummarize(t *testing.T) {
 	got := cells[c]
 	if got.tps != 200 || got.p50 != 20 || got.p99 != 80 || got.proxyCPU != 20 || got.machineCPU != 200 || got.err != nil {
 		t.Fatalf("summarize, each figure's own median: %+v", got)
+	}
+	if !slices.Equal(got.tpsRounds, []float64{100, 300, 200}) || !slices.Equal(got.cpuRounds, []float64{30, 10, 20}) {
+		t.Fatalf("summarize, the rounds in order: tps %v, CPU %v", got.tpsRounds, got.cpuRounds)
 	}
 	if !math.IsNaN(cells[d].proxyCPU) || cells[d].tps != 500 {
 		t.Fatalf("summarize, direct: %+v", cells[d])
@@ -62,6 +66,12 @@ func TestGoal(t *testing.T) {
 	}
 }
 
+// withRounds returns f with its rounds' tps and proxy CPU.
+func withRounds(f figures, tps, cpu []float64) figures {
+	f.tpsRounds, f.cpuRounds = tps, cpu
+	return f
+}
+
 func TestReportPrint(t *testing.T) {
 	nan := math.NaN()
 	r := report{
@@ -77,6 +87,11 @@ func TestReportPrint(t *testing.T) {
 			{16, "prepared", "pgrollup"}:  {tps: 9100, p50: 1650, p99: 3800, proxyCPU: 11.5, machineCPU: 190},
 		},
 	}
+	// Rounds paired in the prepared cells (the ratios of the medians differ
+	// from the medians of the ratios), and not in the simple ones.
+	r.cells[cell{16, "prepared", "pgbouncer"}] = withRounds(r.cells[cell{16, "prepared", "pgbouncer"}], []float64{9000, 10000, 8000}, []float64{12, 11, 13})
+	r.cells[cell{16, "prepared", "pgrollup"}] = withRounds(r.cells[cell{16, "prepared", "pgrollup"}], []float64{9100, 9000, 9200}, []float64{11.5, 11.0, 11.7})
+	r.cells[cell{16, "simple", "pgrollup"}] = withRounds(r.cells[cell{16, "simple", "pgrollup"}], []float64{6000}, []float64{24.6})
 	var b strings.Builder
 	r.print(&b)
 	out := b.String()
@@ -87,7 +102,8 @@ func TestReportPrint(t *testing.T) {
 		"| 1 | simple | direct | error | | | | | | |", // not measured: 1 client has no cells
 		"| 16 | simple | direct | 10000 | 1.600 | 1.500 | 4.000 | — | 190.0 | 0 |",
 		"both protocols): 1 of 2 PASS",
-		"- 16 clients, simple: MISS (tps, CPU) (tps 0.75× PgBouncer's; CPU 24.6 vs 12.9 µs/tx)",
+		"- 16 clients, simple: MISS (tps, CPU) (tps 0.75× PgBouncer's; CPU 24.6 vs 12.9 µs/tx)\n",
+		"- 16 clients, prepared: PASS (tps 1.01× PgBouncer's; CPU 11.5 vs 12.0 µs/tx); round by round, pgrollup / PgBouncer: tps 1.01 0.90 1.15, CPU 0.96 1.00 0.90\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
