@@ -82,14 +82,18 @@ func isStatementError(body []byte) bool {
 }
 
 // errorCode returns the SQLSTATE of an ErrorResponse or NoticeResponse body.
-func errorCode(body []byte) string {
+func errorCode(body []byte) string { return errorField(body, 'C') }
+
+// errorField returns the field of an ErrorResponse or NoticeResponse body
+// that has the type code, "" when it has none.
+func errorField(body []byte, code byte) string {
 	for len(body) > 0 && body[0] != 0 {
 		field := body[0]
 		value, rest, ok := cutCString(body[1:])
 		if !ok {
 			return ""
 		}
-		if field == 'C' {
+		if field == code {
 			return value
 		}
 		body = rest

@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,11 +29,11 @@ import (
 // same login read at its start (logins.go).
 //
 // warehouseMonitor decides whether the warehouse is up. Sessions report
-// what looks like an outage, and the monitor confirms it by connecting with
-// the service account: a warehouse that answers, even with an error about
-// the account (wrong password, no such database, too many connections), is
-// up; one that cannot be reached or says it is starting up or shutting down
-// is not. While it is down the monitor checks four times a second, so that
+// what looks like an outage, and the monitor confirms it by asking for a
+// session as the service account (knockCheck): a warehouse that answers,
+// with a request for the password or an error such as too many connections,
+// is up; one that cannot be reached or says it is starting up or shutting
+// down is not. While it is down the monitor checks four times a second, so that
 // sessions relay again soon after it is back (a refused connection costs
 // the warehouse's host next to nothing); while up every few seconds, so that
 // pgrollup_warehouse_up follows it without traffic.
@@ -74,20 +77,69 @@ func newWarehouseMonitor(check func(ctx context.Context) error, gauge prometheus
 	return m
 }
 
-// connectCheck returns a check that opens (and closes) a connection with
-// dsn, the service account's.
-func connectCheck(dsn string) (func(ctx context.Context) error, error) {
+// knockCheck returns a check that asks the warehouse for a session as the
+// service account of dsn and leaves at the first answer: a request for
+// credentials (or a protocol version to negotiate) says the warehouse
+// takes sessions, an error says what answers makes of it. Postgres refuses
+// sessions while it starts, recovers or shuts down before it asks for
+// credentials, so this learns what a whole login would, without the login:
+// no SCRAM key derived from the password (its 4,096 rounds of PBKDF2 every
+// few seconds) and no session started on the warehouse, whose backend ends
+// quietly on a client that leaves during authentication.
+func knockCheck(w *warehouse, dsn string) (func(ctx context.Context) error, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
+	params := map[string]string{"user": cfg.User, "database": cfg.Database}
+	for name, value := range cfg.RuntimeParams {
+		params[name] = value
+	}
+	startup := startupMessage(params)
 	return func(ctx context.Context) error {
-		conn, err := pgconn.ConnectConfig(ctx, cfg)
+		conn, err := w.connect(ctx)
 		if err != nil {
 			return err
 		}
-		return conn.Close(ctx)
+		defer conn.Close()
+		if deadline, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(deadline)
+		}
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		defer stop()
+		if _, err := conn.Write(startup); err != nil {
+			return err
+		}
+		return knockAnswer(conn)
 	}, nil
+}
+
+// maxKnockError bounds the ErrorResponse knockAnswer reads.
+const maxKnockError = 64 << 10
+
+// knockAnswer reads the warehouse's first answer to a StartupMessage: nil
+// when it asks for credentials or negotiates the protocol version, its
+// error when it refuses, and an error for anything else.
+func knockAnswer(r io.Reader) error {
+	var head [5]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return fmt.Errorf("the answer to a startup: %w", err)
+	}
+	length := int(binary.BigEndian.Uint32(head[1:]))
+	switch head[0] {
+	case 'R', 'v':
+		return nil
+	case 'E':
+		if length < 4 || length-4 > maxKnockError {
+			return fmt.Errorf("an error of %d bytes in answer to a startup", length)
+		}
+		body := make([]byte, length-4)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return fmt.Errorf("the error answering a startup: %w", err)
+		}
+		return &pgconn.PgError{Severity: errorField(body, 'S'), Code: errorField(body, 'C'), Message: errorField(body, 'M')}
+	}
+	return fmt.Errorf("unexpected message %q in answer to a startup", head[0])
 }
 
 // isUp reports whether the warehouse was up at the last check.

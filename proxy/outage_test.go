@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -575,4 +576,97 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The monitor's check asks for a session and leaves at the first answer:
+// a real warehouse asks for credentials, whatever the password the DSN
+// holds (it is never sent); one that refuses sessions says so at once.
+func TestKnockCheck(t *testing.T) {
+	knock := func(dsn string) error {
+		t.Helper()
+		w, err := newWarehouse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check, err := knockCheck(w, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return check(ctx)
+	}
+	c := cluster(t)
+	if err := knock(c.DSN("postgres")); err != nil || !answers(err) {
+		t.Errorf("a running warehouse: %v", err)
+	}
+	if err := knock(c.DSNFor("postgres", "not the password", "no_such_database")); err != nil {
+		t.Errorf("a running warehouse, a wrong password and database: %v", err)
+	}
+
+	// A warehouse that refuses sessions, as Postgres does while it starts
+	// up, and is told whose session the proxy asks for.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	asked := make(chan map[string]string, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, body, err := readStartupPacket(conn)
+		if err != nil {
+			asked <- nil
+			return
+		}
+		params, _ := parseStartupParameters(body)
+		asked <- params
+		_, _ = conn.Write(newError(severityFatal, sqlstate.CannotConnectNow, "the database system is starting up").encode(nil))
+	}()
+	err = knock("postgres://svc:secret@" + l.Addr().String() + "/wh?sslmode=disable&application_name=monitor")
+	if pe, ok := err.(*pgconn.PgError); !ok || pe.Code != sqlstate.CannotConnectNow || pe.Message != "the database system is starting up" || answers(err) {
+		t.Errorf("a warehouse starting up: %v", err)
+	}
+	if p := <-asked; p["user"] != "svc" || p["database"] != "wh" || p["application_name"] != "monitor" || len(p) != 3 {
+		t.Errorf("the startup asked for %v", p)
+	}
+	l.Close()
+	if err := knock("postgres://svc@" + l.Addr().String() + "/wh?sslmode=disable&connect_timeout=2"); err == nil || answers(err) {
+		t.Errorf("a closed port: %v", err)
+	}
+}
+
+func TestKnockAnswer(t *testing.T) {
+	message := func(typ byte, body []byte) []byte { return appendMessage(nil, typ, body) }
+	for _, tc := range []struct {
+		name   string
+		answer []byte
+		up     bool
+		code   string
+	}{
+		{"SASL", message('R', append(binary.BigEndian.AppendUint32(nil, 10), "SCRAM-SHA-256\x00\x00"...)), true, ""},
+		{"trust", message('R', binary.BigEndian.AppendUint32(nil, 0)), true, ""},
+		{"protocol version", message('v', binary.BigEndian.AppendUint32(nil, 196608)), true, ""},
+		{"too many clients", newError(severityFatal, sqlstate.TooManyConnections, "sorry, too many clients already").encode(nil), true, sqlstate.TooManyConnections},
+		{"shutting down", newError(severityFatal, sqlstate.CannotConnectNow, "the database system is shutting down").encode(nil), false, sqlstate.CannotConnectNow},
+		{"closed", nil, false, ""},
+		{"cut short", message('E', []byte("SFATAL\x00C57P03\x00"))[:8], false, ""},
+		{"huge", []byte{'E', 0x7f, 0, 0, 0}, false, ""},
+		{"not an answer", message('Z', []byte{'I'}), false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := knockAnswer(bytes.NewReader(tc.answer))
+			if answers(err) != tc.up {
+				t.Errorf("%v: up %v, want %v", err, answers(err), tc.up)
+			}
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) != (tc.code != "") || pe != nil && pe.Code != tc.code {
+				t.Errorf("%v: want SQLSTATE %q", err, tc.code)
+			}
+		})
+	}
 }

@@ -179,7 +179,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.VerifierRefresh <= 0 {
 		opts.VerifierRefresh = time.Minute
 	}
-	check, err := connectCheck(opts.WarehouseDSN)
+	check, err := knockCheck(w, opts.WarehouseDSN)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse dsn: %w", err)
 	}

@@ -15,9 +15,9 @@
 # symbol table, because callgrind's call contexts do not follow goroutines
 # from stack to stack. GODEBUG=asyncpreemptoff=1: callgrind asserts on Go's
 # preemption signals. The count includes what pgrollup does in the
-# background (the warehouse monitor's login every 5 s, about 300
-# instructions per transaction at callgrind's pace), the same for both
-# versions compared. -o keeps callgrind's dump as DUMP, for
+# background (the warehouse monitor's check every 5 s, a connection and a
+# startup message since it no longer logs in), the same for both versions
+# compared. -o keeps callgrind's dump as DUMP, for
 # `callgrind_annotate` or a per-line look at one function.
 set -euo pipefail
 
