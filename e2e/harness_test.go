@@ -30,6 +30,7 @@ import (
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pgrollup/pgrollup/internal/freeport"
 	"github.com/pgrollup/pgrollup/internal/pgcluster"
 )
 
@@ -425,14 +426,7 @@ func targets() []target {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Port() }
 
 // startProxy writes a config for one pgrollup instance, starts it and waits for /readyz.
 func startProxy(ctx context.Context, name string, opts proxyOptions) (*proxyProc, error) {

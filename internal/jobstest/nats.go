@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pgrollup/pgrollup/internal/freeport"
 	"github.com/pgrollup/pgrollup/jobs/catalog"
 	"github.com/pgrollup/pgrollup/jobs/node"
 )
@@ -92,12 +93,11 @@ func NATSServer(t testing.TB) (string, *exec.Cmd) {
 
 // FreePort is a TCP port on the loopback address that nobody listens on now.
 func FreePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // FreeAddr is a loopback host:port that nobody listens on now.

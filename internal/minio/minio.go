@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pgrollup/pgrollup/internal/freeport"
 )
 
 // Version is the pinned MinIO module version (the project publishes pseudo-versions only).
@@ -167,12 +167,11 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
-		return 0, fmt.Errorf("minio: free port: %w", err)
+		return 0, fmt.Errorf("minio: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }
 
 func randomHex(n int) string {

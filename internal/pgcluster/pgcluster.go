@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pgrollup/pgrollup/internal/freeport"
 	"github.com/pgrollup/pgrollup/internal/sqlquote"
 )
 
@@ -647,12 +648,11 @@ func lookupPostgresUser() (*osUser, error) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
-		return 0, fmt.Errorf("pgcluster: finding a free port: %w", err)
+		return 0, fmt.Errorf("pgcluster: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }
 
 func randomHex(n int) (string, error) {

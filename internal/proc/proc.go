@@ -7,36 +7,19 @@ package proc
 
 import (
 	"bufio"
-	"net"
 	"os"
 	"strings"
+
+	"github.com/pgrollup/pgrollup/internal/freeport"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now
+// (freeport.Port).
+func FreePort() (int, error) { return freeport.Port() }
 
 // FreePorts returns n distinct TCP ports on 127.0.0.1 that nothing listens
-// on now: a pgrollup's client and admin listeners. All n are held until
-// the last is chosen, so that none is handed out twice.
-func FreePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// on now: a pgrollup's client and admin listeners (freeport.Ports).
+func FreePorts(n int) ([]int, error) { return freeport.Ports(n) }
 
 // CleanEnv is the environment without PGROLLUP_* variables, which would
 // override a generated config (PGROLLUP_LISTEN, PGROLLUP_WAREHOUSE_DSN, ...).
