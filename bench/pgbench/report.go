@@ -59,28 +59,27 @@ func summarize(results []result) map[cell]figures {
 	out := map[cell]figures{}
 	for c, runs := range byCell {
 		var f figures
-		pick := func(get func(result) float64) float64 {
+		rounds := func(get func(result) float64) []float64 {
 			xs := make([]float64, 0, len(runs))
 			for _, r := range runs {
 				xs = append(xs, get(r))
 			}
-			return benchkit.MedianKnown(xs)
+			return xs
 		}
+		pick := func(get func(result) float64) float64 { return benchkit.MedianKnown(rounds(get)) }
 		for _, r := range runs {
 			f.failed += r.failed
 			if r.err != nil && f.err == nil {
 				f.err = r.err
 			}
 		}
-		for _, r := range runs {
-			f.tpsRounds = append(f.tpsRounds, r.tps)
-			f.cpuRounds = append(f.cpuRounds, r.proxyCPU)
-		}
-		f.tps = pick(func(r result) float64 { return r.tps })
+		f.tpsRounds = rounds(func(r result) float64 { return r.tps })
+		f.cpuRounds = rounds(func(r result) float64 { return r.proxyCPU })
+		f.tps = benchkit.MedianKnown(f.tpsRounds)
 		f.latencyMS = pick(func(r result) float64 { return r.latencyMS })
 		f.p50 = pick(func(r result) float64 { return r.p50 })
 		f.p99 = pick(func(r result) float64 { return r.p99 })
-		f.proxyCPU = pick(func(r result) float64 { return r.proxyCPU })
+		f.proxyCPU = benchkit.MedianKnown(f.cpuRounds)
 		f.machineCPU = pick(func(r result) float64 { return r.machineCPU })
 		out[c] = f
 	}
@@ -256,8 +255,9 @@ func (r report) print(w io.Writer) {
 // a's tps and CPU per transaction over b's in each round, and false with
 // fewer than two rounds.
 func pairedRatios(a, b figures) (tps, cpu string, ok bool) {
+	// summarize makes each cell's two lists together, one entry a round.
 	n := len(a.tpsRounds)
-	if n < 2 || len(b.tpsRounds) != n || len(a.cpuRounds) != n || len(b.cpuRounds) != n {
+	if n < 2 || len(b.tpsRounds) != n {
 		return "", "", false
 	}
 	list := func(x, y []float64) string {
